@@ -1,0 +1,35 @@
+# Helpers shared by every module's CMakeLists.txt.
+
+# isoscope_library(NAME SOURCES ...): a module library with the project's
+# warnings, includes from the repository root, and an isoscope::NAME alias.
+function(isoscope_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES" ${ARGN})
+  add_library(isoscope_${name} STATIC ${ARG_SOURCES})
+  add_library(isoscope::${name} ALIAS isoscope_${name})
+  target_include_directories(isoscope_${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_compile_options(isoscope_${name} PRIVATE ${ISOSCOPE_CXX_WARNINGS})
+endfunction()
+
+# isoscope_test(NAME SOURCES ... LINKS ... LABELS ...): a GoogleTest binary
+# registered with CTest, one CTest entry per test case. Labels: unit,
+# integration, needs_root, needs_kvm, needs_userns.
+function(isoscope_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LINKS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_compile_options(${name} PRIVATE ${ISOSCOPE_CXX_WARNINGS})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PRIVATE ${ARG_LINKS} GTest::gtest GTest::gmock
+                                        GTest::gtest_main)
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 120)
+  endif()
+  if(NOT ARG_LABELS)
+    set(ARG_LABELS unit)
+  endif()
+  gtest_discover_tests(${name}
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    ENVIRONMENT "ISOSCOPE_SOURCE_DIR=${PROJECT_SOURCE_DIR};ISOSCOPE_BUILD_DIR=${PROJECT_BINARY_DIR}"
+    DISCOVERY_TIMEOUT 60)
+endfunction()
+
+include(GoogleTest)

@@ -1,0 +1,62 @@
+// The compiled plan: for every syscall, whether a backend's fast path can
+// decide it statically or it needs the supervisor. Backends build their fast
+// path (seccomp filter, VMM table) from this and nothing else.
+#ifndef ISOSCOPE_POLICIES_PLAN_H_
+#define ISOSCOPE_POLICIES_PLAN_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "policies/decide.h"
+#include "policies/policy.h"
+
+namespace isoscope {
+
+enum class Disposition {
+  kAllow,    // statically allowed
+  kErrno,    // statically denied with errno_value
+  kKill,     // statically killed
+  kInspect,  // the supervisor must decide (conditions, log, emulate)
+};
+
+std::string_view DispositionName(Disposition disposition);
+
+struct SyscallPlan {
+  Disposition disposition = Disposition::kKill;
+  int errno_value = 0;
+  std::string rule_id;  // the rule that decides statically (empty: inspect)
+  bool operator==(const SyscallPlan&) const = default;
+};
+
+class CompiledPlan {
+ public:
+  // Compiles `policy` (already instantiated with WithWorkdir if needed).
+  static CompiledPlan Compile(std::shared_ptr<const Policy> policy);
+
+  const Policy& policy() const { return *policy_; }
+  const std::shared_ptr<const Policy>& shared_policy() const { return policy_; }
+
+  // Plan for an x86-64 syscall number; numbers outside 0..kMaxSyscallNumber
+  // or without a name get `unknown()`.
+  const SyscallPlan& For(int number) const;
+  const SyscallPlan& unknown() const { return unknown_; }
+  // What happens to syscalls through a non-native ABI (from the policy's
+  // syscalls.abi; never kInspect).
+  const SyscallPlan& i386() const { return i386_; }
+  const SyscallPlan& x32() const { return x32_; }
+
+  // Syscall numbers by disposition, ascending (named syscalls only).
+  std::vector<int> NumbersWith(Disposition disposition) const;
+
+ private:
+  std::shared_ptr<const Policy> policy_;
+  std::vector<SyscallPlan> by_number_;  // index = syscall number
+  SyscallPlan unknown_;
+  SyscallPlan i386_;
+  SyscallPlan x32_;
+};
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_POLICIES_PLAN_H_

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package isoscope needs to build, test and benchmark.
+# Run as root on a fresh machine; safe to run again (apt skips what is present).
+set -euo pipefail
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps.sh: must run as root (it calls apt-get install)" >&2
+  exit 1
+fi
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git binutils
+  # libraries (see DEVELOPERS guide: use the well-kept library that does the job)
+  libseccomp-dev      # seccomp filters, syscall name resolution
+  libcap-dev          # capability dropping (container backend)
+  libyaml-cpp-dev     # policy loader
+  libcli11-dev        # command line
+  nlohmann-json3-dev  # --json output, reports
+  libsqlite3-dev      # results store
+  libfmt-dev          # formatting (g++ 12 has no std::format)
+  libexpected-dev     # tl::expected: errors as values
+  libzydis-dev        # x86 instruction decoding (faults, SSE check)
+  libgtest-dev libgmock-dev
+  libbenchmark-dev
+  # peers measured side by side in bench/
+  strace bubblewrap
+  # style
+  clang-format clang-tidy
+)
+
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "install-deps.sh: all ${#packages[@]} packages present"

@@ -1,0 +1,42 @@
+// Backends by name. The CLI registers the built-in ones explicitly (no static
+// initialisers), tests register fakes.
+#ifndef ISOSCOPE_SUPERVISOR_BACKEND_REGISTRY_H_
+#define ISOSCOPE_SUPERVISOR_BACKEND_REGISTRY_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "supervisor/backend.h"
+
+namespace isoscope {
+
+class BackendRegistry {
+ public:
+  using Factory = std::function<std::unique_ptr<Backend>()>;
+
+  struct Entry {
+    std::string name;
+    std::string description;  // one line for --help and doctor
+    Factory factory;
+  };
+
+  // Registering a name twice replaces the earlier entry.
+  void Register(std::string name, std::string description, Factory factory);
+
+  // Error kInvalidArgument naming the known backends if `name` is unknown.
+  Result<std::unique_ptr<Backend>> Create(std::string_view name) const;
+  const Entry* Find(std::string_view name) const;
+  const std::vector<Entry>& entries() const { return entries_; }
+  std::vector<std::string> Names() const;
+
+ private:
+  std::vector<Entry> entries_;
+};
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_SUPERVISOR_BACKEND_REGISTRY_H_

@@ -1,0 +1,93 @@
+// The outcome of one run: a value, stored as is and rendered by reports.
+#ifndef ISOSCOPE_SUPERVISOR_RUN_RESULT_H_
+#define ISOSCOPE_SUPERVISOR_RUN_RESULT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "supervisor/event.h"
+#include "supervisor/host_facts.h"
+
+namespace isoscope {
+
+enum class Outcome {
+  kExited,       // the workload exited by itself (any status)
+  kSignaled,     // the workload died of a signal it was not sent by isoscope
+  kViolation,    // isoscope killed it for a policy `kill` decision
+  kLimit,        // isoscope (or the kernel, for the policy) stopped it at a
+                 // resource limit
+  kInterrupted,  // isoscope itself was interrupted (SIGINT/SIGTERM)
+};
+std::string_view OutcomeName(Outcome outcome);
+
+struct Termination {
+  Outcome outcome = Outcome::kExited;
+  int exit_code = 0;  // kExited
+  int signal = 0;     // the signal that ended the workload, if any
+  bool core_dumped = false;
+  std::optional<LimitKind> limit;  // kLimit
+  std::string rule_id;             // kViolation: the deciding rule
+  std::string reason;              // one line for humans
+  // The exit status isoscope itself returns: the workload's code, or
+  // 128 + signal.
+  int ExitStatus() const;
+  bool operator==(const Termination&) const = default;
+};
+
+struct CapturedOutput {
+  std::string stdout_bytes;  // at most the policy's output limit in total
+  std::string stderr_bytes;
+  uint64_t total_bytes = 0;  // what the workload wrote, captured or not
+  bool truncated = false;
+  bool operator==(const CapturedOutput&) const = default;
+};
+
+struct Timings {
+  int64_t startup_ns = 0;  // Backend::Start, until the workload runs
+  int64_t wall_ns = 0;     // Start to exit
+  int64_t user_cpu_us = 0;
+  int64_t system_cpu_us = 0;
+  int64_t decision_ns = 0;  // time in the loop deciding trapped syscalls
+  bool operator==(const Timings&) const = default;
+};
+
+struct Counters {
+  uint64_t syscalls_trapped = 0;    // decided by the supervisor
+  uint64_t syscalls_in_kernel = 0;  // fast-path decisions reported to us
+  uint64_t syscalls_denied = 0;
+  uint64_t faults = 0;
+  uint64_t signals = 0;
+  uint64_t violations = 0;
+  uint64_t events_dropped = 0;  // events counted but not kept (cap)
+  int64_t max_rss_kib = 0;
+  bool operator==(const Counters&) const = default;
+};
+
+// The events worth keeping: everything except plain output (which lives in
+// CapturedOutput) and allowed, unlogged syscalls.
+using RecordedEvent = Event;
+
+struct RunResult {
+  int64_t id = 0;  // assigned by the store; 0 until recorded
+  std::string backend;
+  std::vector<std::string> argv;
+  std::string workdir;
+  std::string policy_name;
+  std::string policy_text;  // the YAML that was applied
+  int64_t started_at_unix_ms = 0;
+  Termination termination;
+  CapturedOutput output;
+  Timings timings;
+  Counters counters;
+  std::vector<RecordedEvent> events;  // at most kMaxRecordedEvents
+  HostFacts host;
+  bool operator==(const RunResult&) const = default;
+};
+
+inline constexpr size_t kMaxRecordedEvents = 10000;
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_SUPERVISOR_RUN_RESULT_H_

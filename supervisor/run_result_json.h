@@ -1,0 +1,22 @@
+// RunResult <-> JSON (nlohmann), the one serialisation used by the store,
+// `--json` and the JSON report.
+#ifndef ISOSCOPE_SUPERVISOR_RUN_RESULT_JSON_H_
+#define ISOSCOPE_SUPERVISOR_RUN_RESULT_JSON_H_
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "supervisor/run_result.h"
+
+namespace isoscope {
+
+nlohmann::json ToJson(const RunResult& result);
+nlohmann::json ToJson(const Event& event);
+nlohmann::json ToJson(const HostFacts& facts);
+
+// Inverse of ToJson; errors (kStore) name the missing or malformed field.
+Result<RunResult> RunResultFromJson(const nlohmann::json& json);
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_SUPERVISOR_RUN_RESULT_JSON_H_

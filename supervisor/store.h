@@ -1,0 +1,68 @@
+// The results store: one SQLite file, versioned schema with migrations, WAL
+// so concurrent runs record safely. Reports read only from here.
+#ifndef ISOSCOPE_SUPERVISOR_STORE_H_
+#define ISOSCOPE_SUPERVISOR_STORE_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "supervisor/run_result.h"
+
+struct sqlite3;
+
+namespace isoscope {
+
+// $XDG_DATA_HOME/isoscope/runs.db, else $HOME/.local/share/isoscope/runs.db.
+std::filesystem::path DefaultStorePath();
+
+// One line of `isoscope runs list`.
+struct RunSummary {
+  int64_t id = 0;
+  int64_t started_at_unix_ms = 0;
+  std::string backend;
+  std::string command;  // argv joined with spaces
+  std::string policy_name;
+  Outcome outcome = Outcome::kExited;
+  int exit_status = 0;
+  int64_t wall_ns = 0;
+};
+
+class Store {
+ public:
+  // The schema version this build writes; Open migrates older files up to it
+  // and refuses newer ones.
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens (creating the file and its directory if needed) and migrates.
+  static Result<Store> Open(const std::filesystem::path& path);
+
+  Store(Store&&) noexcept = default;
+  Store& operator=(Store&&) noexcept = default;
+
+  // Records a run and returns its id.
+  Result<int64_t> Record(const RunResult& result);
+  // Newest first.
+  Result<std::vector<RunSummary>> List(int limit) const;
+  Result<RunResult> Get(int64_t id) const;
+  // The id of the newest run; kNotFound if the store is empty.
+  Result<int64_t> LatestId() const;
+  Result<int> SchemaVersion() const;
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  struct CloseDb {
+    void operator()(sqlite3* db) const;
+  };
+  Store(std::filesystem::path path, sqlite3* db);
+  std::filesystem::path path_;
+  std::unique_ptr<sqlite3, CloseDb> db_;
+};
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_SUPERVISOR_STORE_H_

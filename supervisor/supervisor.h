@@ -1,0 +1,44 @@
+// The one decision loop: starts a workload on a backend, asks the policy
+// engine about every event that needs a decision, enforces the loop-level
+// limits (wall time, output) and turns what happened into a RunResult.
+#ifndef ISOSCOPE_SUPERVISOR_SUPERVISOR_H_
+#define ISOSCOPE_SUPERVISOR_SUPERVISOR_H_
+
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "base/error.h"
+#include "policies/policy.h"
+#include "supervisor/backend.h"
+#include "supervisor/run_result.h"
+
+namespace isoscope {
+
+// Receives the workload's output as it arrives (pass-through to the user).
+using OutputSink = std::function<void(OutputStream, std::string_view)>;
+
+struct SupervisorOptions {
+  OutputSink output_sink;  // may be empty
+  int interrupt_fd = -1;   // readable: stop the workload, outcome kInterrupted
+  std::string policy_text;  // recorded with the run
+};
+
+class Supervisor {
+ public:
+  // `policy` must already be instantiated for the workload's workdir.
+  Supervisor(std::shared_ptr<const Policy> policy, SupervisorOptions options);
+
+  // Runs `workload` on `backend` to its end. Violations, limits and signals
+  // are outcomes in the RunResult; an error means the supervisor could not do
+  // its job (and the backend has been killed).
+  Result<RunResult> Run(Backend& backend, const Workload& workload);
+
+ private:
+  std::shared_ptr<const Policy> policy_;
+  SupervisorOptions options_;
+};
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_SUPERVISOR_SUPERVISOR_H_
