@@ -1,1 +1,136 @@
-// placeholder: being written
+#include "workloads/catalog.h"
+
+#include <array>
+#include <cstdlib>
+#include <system_error>
+
+namespace isoscope {
+namespace {
+
+struct CatalogEntry {
+  std::string_view name;
+  std::string_view relative_path;  // below a workloads directory
+  std::string_view description;
+};
+
+// The one table of built-in workloads. Keep in step with
+// workloads/CMakeLists.txt and workloads/README.md.
+constexpr std::array kCatalog = {
+    CatalogEntry{"startup", "bench/startup", "exits 0 at once, no output"},
+    CatalogEntry{"hello", "bench/hello",
+                 "prints a greeting, exits with [CODE] (default 0)"},
+    CatalogEntry{"syscall-storm", "bench/syscall-storm",
+                 "[N] getppid calls (default 100000)"},
+    CatalogEntry{"file-io", "bench/file-io",
+                 "writes, fsyncs, reads back [N] 4 KiB blocks in the cwd"},
+    CatalogEntry{"mmap-touch", "bench/mmap-touch",
+                 "maps and touches [N] anonymous pages (default 1024)"},
+    CatalogEntry{"compute", "bench/compute",
+                 "[N] rounds of integer hashing, no syscalls (default 1e6)"},
+    CatalogEntry{"fork-exec", "bench/fork-exec",
+                 "[N] fork + execve(startup) + wait4 (default 10)"},
+    CatalogEntry{"probes/int80", "probes/int80",
+                 "i386 getpid through int 0x80 (filter bypass)"},
+    CatalogEntry{"probes/x32", "probes/x32",
+                 "getpid with the x32 bit set (filter bypass)"},
+    CatalogEntry{"probes/bad-syscall-nr", "probes/bad-syscall-nr",
+                 "syscall number 1000 (unknown to the kernel)"},
+    CatalogEntry{"probes/userns", "probes/userns",
+                 "unshare(CLONE_NEWUSER) in a child"},
+    CatalogEntry{"probes/mount-tmpfs", "probes/mount-tmpfs",
+                 "mount a tmpfs on a nonexistent directory"},
+    CatalogEntry{"probes/reboot", "probes/reboot", "reboot with a bad magic"},
+    CatalogEntry{"probes/kexec-load", "probes/kexec-load",
+                 "kexec_load with too many segments"},
+    CatalogEntry{"probes/finit-module", "probes/finit-module",
+                 "finit_module on fd -1"},
+    CatalogEntry{"probes/umount", "probes/umount", "umount2(NULL)"},
+    CatalogEntry{"probes/settimeofday", "probes/settimeofday",
+                 "settimeofday(NULL, NULL), which changes nothing"},
+    CatalogEntry{"probes/perf-event-open", "probes/perf-event-open",
+                 "perf_event_open with a NULL attr"},
+    CatalogEntry{"probes/bpf", "probes/bpf", "bpf with an invalid command"},
+    CatalogEntry{"probes/userfaultfd", "probes/userfaultfd",
+                 "userfaultfd(O_CLOEXEC), closed at once"},
+    CatalogEntry{"probes/dev-kmsg", "probes/dev-kmsg",
+                 "open /dev/kmsg read-only"},
+    CatalogEntry{"probes/dev-mem", "probes/dev-mem", "open /dev/mem read-only"},
+    CatalogEntry{"probes/core-pattern", "probes/core-pattern",
+                 "open /proc/sys/kernel/core_pattern for writing, never write"},
+    CatalogEntry{"probes/mknod", "probes/mknod",
+                 "mknod a char device 1:3 in the cwd, removed at once"},
+    CatalogEntry{"probes/open-by-handle", "probes/open-by-handle",
+                 "open_by_handle_at with a NULL handle"},
+    CatalogEntry{"probes/sethostname", "probes/sethostname",
+                 "sethostname to the current name"},
+    CatalogEntry{"probes/no-new-privs", "probes/no-new-privs",
+                 "the no_new_privs state and the uid"},
+    CatalogEntry{"probes/tracer-pid", "probes/tracer-pid",
+                 "TracerPid in /proc/self/status (detection)"},
+    CatalogEntry{"probes/seccomp-mode", "probes/seccomp-mode",
+                 "Seccomp in /proc/self/status (detection)"},
+    CatalogEntry{"probes/pid1", "probes/pid1", "is the workload PID 1"},
+    CatalogEntry{"probes/fault-map", "probes/fault-map",
+                 "one instruction per CASE argument: which faults reach whom"},
+};
+
+const CatalogEntry* FindEntry(std::string_view name) {
+  for (const CatalogEntry& entry : kCatalog) {
+    if (entry.name == name) return &entry;
+  }
+  return nullptr;
+}
+
+std::vector<std::filesystem::path> SearchDirectories() {
+  std::vector<std::filesystem::path> dirs;
+  if (const char* env = std::getenv("ISOSCOPE_WORKLOADS_DIR");
+      env != nullptr && env[0] != '\0') {
+    dirs.emplace_back(env);
+  }
+  std::error_code ec;
+  std::filesystem::path exe =
+      std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::filesystem::path exe_dir = exe.parent_path();
+    dirs.push_back(exe_dir / "workloads");
+    dirs.push_back(exe_dir / ".." / "libexec" / "isoscope" / "workloads");
+  }
+  return dirs;
+}
+
+bool IsExecutableFile(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::file_status status = std::filesystem::status(path, ec);
+  constexpr auto kAnyExec = std::filesystem::perms::owner_exec |
+                            std::filesystem::perms::group_exec |
+                            std::filesystem::perms::others_exec;
+  return !ec && std::filesystem::is_regular_file(status) &&
+         (status.permissions() & kAnyExec) != std::filesystem::perms::none;
+}
+
+}  // namespace
+
+std::optional<std::filesystem::path> FindBuiltinWorkload(
+    std::string_view name) {
+  const CatalogEntry* entry = FindEntry(name);
+  if (entry == nullptr) return std::nullopt;
+  for (const std::filesystem::path& dir : SearchDirectories()) {
+    std::filesystem::path candidate = dir / entry->relative_path;
+    if (IsExecutableFile(candidate)) return candidate.lexically_normal();
+  }
+  return std::nullopt;
+}
+
+std::vector<BuiltinWorkload> ListBuiltinWorkloads() {
+  std::vector<BuiltinWorkload> found;
+  for (const CatalogEntry& entry : kCatalog) {
+    if (std::optional<std::filesystem::path> path =
+            FindBuiltinWorkload(entry.name)) {
+      found.push_back(BuiltinWorkload{std::string(entry.name),
+                                      std::string(entry.description), *path});
+    }
+  }
+  return found;
+}
+
+}  // namespace isoscope
