@@ -1,1 +1,320 @@
-// placeholder: being written
+#include "policies/decide.h"
+
+#include <fcntl.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "policies/syscalls.h"
+
+namespace isoscope {
+namespace {
+
+std::string DisplayName(int number) {
+  std::string name = SyscallName(number);
+  if (name.empty()) return fmt::format("syscall {}", number);
+  return name;
+}
+
+std::string_view OpName(CompareOp op) {
+  switch (op) {
+    case CompareOp::kEq:
+      return "eq";
+    case CompareOp::kNe:
+      return "ne";
+    case CompareOp::kLt:
+      return "lt";
+    case CompareOp::kLe:
+      return "le";
+    case CompareOp::kGt:
+      return "gt";
+    case CompareOp::kGe:
+      return "ge";
+    case CompareOp::kMaskedEq:
+      return "masked_eq";
+  }
+  return "?";
+}
+
+bool Holds(const ArgCondition& condition, uint64_t arg) {
+  switch (condition.op) {
+    case CompareOp::kEq:
+      return arg == condition.value;
+    case CompareOp::kNe:
+      return arg != condition.value;
+    case CompareOp::kLt:
+      return arg < condition.value;
+    case CompareOp::kLe:
+      return arg <= condition.value;
+    case CompareOp::kGt:
+      return arg > condition.value;
+    case CompareOp::kGe:
+      return arg >= condition.value;
+    case CompareOp::kMaskedEq:
+      return (arg & condition.mask) == condition.value;
+  }
+  return false;
+}
+
+bool IsWriteOpen(uint64_t flags) {
+  return (flags & O_ACCMODE) != O_RDONLY ||
+         (flags & (O_CREAT | O_TRUNC | O_APPEND)) != 0;
+}
+
+const std::vector<std::string>& GlobsFor(const PathGlobs& globs,
+                                         PathIntent intent) {
+  switch (intent) {
+    case PathIntent::kRead:
+      return globs.read;
+    case PathIntent::kWrite:
+      return globs.write;
+    case PathIntent::kExec:
+      return globs.exec;
+  }
+  return globs.read;
+}
+
+// Why a rule's conditions did not hold; nullopt when they all did.
+std::optional<std::string> CheckConditions(const Rule& rule,
+                                           const SyscallRequest& request,
+                                           std::string* matched_detail) {
+  const std::string name = DisplayName(request.number);
+  for (const ArgCondition& condition : rule.args) {
+    if (condition.index < 0 || condition.index > 5) {
+      return fmt::format("{} has no arg{}", name, condition.index);
+    }
+    uint64_t arg = request.args[static_cast<size_t>(condition.index)];
+    if (!Holds(condition, arg)) {
+      if (condition.op == CompareOp::kMaskedEq) {
+        return fmt::format("{} arg{} = {:#x} fails masked_eq {:#x}/{:#x}", name,
+                           condition.index, arg, condition.mask,
+                           condition.value);
+      }
+      return fmt::format("{} arg{} = {:#x} fails {} {:#x}", name,
+                         condition.index, arg, OpName(condition.op),
+                         condition.value);
+    }
+  }
+  if (!rule.paths) return std::nullopt;
+  const bool is_openat2 = SyscallName(request.number) == "openat2";
+  for (const PathArgSpec& spec : PathArguments(request.number)) {
+    PathIntent intent = spec.intent;
+    if (spec.flags_index >= 0 && spec.flags_index <= 5) {
+      intent = IsWriteOpen(request.args[static_cast<size_t>(spec.flags_index)])
+                   ? PathIntent::kWrite
+                   : PathIntent::kRead;
+    } else if (is_openat2) {
+      // The flags live in the workload's memory; without them the intent is
+      // unknown, so the condition fails (closed) rather than guessing.
+      if (!request.open_flags) {
+        return fmt::format("{} flags were not decoded (fails closed)", name);
+      }
+      intent = IsWriteOpen(*request.open_flags) ? PathIntent::kWrite
+                                                : PathIntent::kRead;
+    }
+    const PathArgument* argument = nullptr;
+    for (const PathArgument& candidate : request.paths) {
+      if (candidate.arg_index == spec.path_index) {
+        argument = &candidate;
+        break;
+      }
+    }
+    if (argument == nullptr) {
+      return fmt::format(
+          "{} path argument {} was not decoded (fails closed) for rule '{}'",
+          name, spec.path_index, rule.id);
+    }
+    std::string path = NormalizePath(argument->path);
+    bool matched = false;
+    for (const std::string& glob : GlobsFor(*rule.paths, intent)) {
+      if (GlobMatch(glob, path)) {
+        matched = true;
+        break;
+      }
+    }
+    if (!matched) {
+      return fmt::format("{} path '{}' ({}) matches no {} glob of rule '{}'",
+                         name, path, PathIntentName(intent),
+                         PathIntentName(intent), rule.id);
+    }
+    if (!matched_detail->empty()) matched_detail->append(", ");
+    matched_detail->append(
+        fmt::format("path '{}' ({})", path, PathIntentName(intent)));
+  }
+  return std::nullopt;
+}
+
+bool RuleNames(const Rule& rule, int number) {
+  for (int named : rule.syscalls) {
+    if (named == number) return true;
+  }
+  return false;
+}
+
+// Matches one glob component (no '/') against one path component.
+bool ComponentMatch(std::string_view glob, std::string_view text) {
+  size_t g = 0;
+  size_t t = 0;
+  size_t star_g = std::string_view::npos;
+  size_t star_t = 0;
+  while (t < text.size()) {
+    if (g < glob.size() && (glob[g] == '?' || glob[g] == text[t])) {
+      ++g;
+      ++t;
+    } else if (g < glob.size() && glob[g] == '*') {
+      star_g = g++;
+      star_t = t;
+    } else if (star_g != std::string_view::npos) {
+      g = star_g + 1;
+      t = ++star_t;
+    } else {
+      return false;
+    }
+  }
+  while (g < glob.size() && glob[g] == '*') ++g;
+  return g == glob.size();
+}
+
+std::vector<std::string_view> Components(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (slash > pos) out.push_back(path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  return out;
+}
+
+bool MatchComponents(const std::vector<std::string_view>& glob, size_t gi,
+                     const std::vector<std::string_view>& path, size_t pi) {
+  while (gi < glob.size()) {
+    if (glob[gi] == "**") {
+      // Collapse runs of "**" so the recursion stays linear per "**".
+      while (gi + 1 < glob.size() && glob[gi + 1] == "**") ++gi;
+      if (gi + 1 == glob.size()) return true;
+      for (size_t skip = pi; skip <= path.size(); ++skip) {
+        if (MatchComponents(glob, gi + 1, path, skip)) return true;
+      }
+      return false;
+    }
+    if (pi >= path.size() || !ComponentMatch(glob[gi], path[pi])) return false;
+    ++gi;
+    ++pi;
+  }
+  return pi == path.size();
+}
+
+Verdict Make(const ActionSpec& action, std::string rule_id,
+             std::string reason) {
+  return Verdict{action, std::move(rule_id), std::move(reason)};
+}
+
+}  // namespace
+
+std::string_view AbiName(Abi abi) {
+  switch (abi) {
+    case Abi::kX86_64:
+      return "x86_64";
+    case Abi::kI386:
+      return "i386";
+    case Abi::kX32:
+      return "x32";
+  }
+  return "unknown";
+}
+
+Verdict Decide(const Policy& policy, const SyscallRequest& request) {
+  const SyscallPolicy& syscalls = policy.syscalls;
+  if (request.abi == Abi::kI386 || request.abi == Abi::kX32) {
+    const bool i386 = request.abi == Abi::kI386;
+    const ActionSpec& action = i386 ? syscalls.abi.i386 : syscalls.abi.x32;
+    std::string rule_id = fmt::format("syscalls.abi.{}", AbiName(request.abi));
+    std::string reason =
+        fmt::format("{} syscall {} (non-native ABI): {}", AbiName(request.abi),
+                    request.number, DescribeAction(action));
+    return Make(action, std::move(rule_id), std::move(reason));
+  }
+
+  const std::string name = DisplayName(request.number);
+  std::string fell_through;  // the last rule that named it but did not apply
+  for (const Rule& rule : syscalls.rules) {
+    if (!RuleNames(rule, request.number)) continue;
+    std::string matched_detail;
+    std::optional<std::string> failure =
+        CheckConditions(rule, request, &matched_detail);
+    if (!failure) {
+      std::string reason =
+          matched_detail.empty()
+              ? fmt::format("{} matches rule '{}': {}", name, rule.id,
+                            DescribeAction(rule.action))
+              : fmt::format("{} {} matches rule '{}': {}", name, matched_detail,
+                            rule.id, DescribeAction(rule.action));
+      return Make(rule.action, rule.id, std::move(reason));
+    }
+    if (rule.otherwise) {
+      // Reasons about paths already name the rule; arg reasons do not.
+      std::string where =
+          failure->find(fmt::format("rule '{}'", rule.id)) == std::string::npos
+              ? fmt::format(" in rule '{}'", rule.id)
+              : "";
+      return Make(*rule.otherwise, rule.id + ".else",
+                  fmt::format("{}{}; else branch: {}", *failure, where,
+                              DescribeAction(*rule.otherwise)));
+    }
+    fell_through = rule.id;
+  }
+  std::string reason =
+      fell_through.empty()
+          ? fmt::format("{}: no rule names it; syscalls.default: {}", name,
+                        DescribeAction(syscalls.default_action))
+          : fmt::format(
+                "{}: no rule applies (last tried '{}'); "
+                "syscalls.default: {}",
+                name, fell_through, DescribeAction(syscalls.default_action));
+  return Make(syscalls.default_action, "syscalls.default", std::move(reason));
+}
+
+Verdict DecideFault(const Policy& policy, const FaultRequest& request) {
+  Action action = policy.faults.For(request.kind);
+  std::string rule_id = fmt::format("faults.{}", FaultKindName(request.kind));
+  std::string reason =
+      fmt::format("{} fault: {} is {}", FaultKindName(request.kind), rule_id,
+                  ActionName(action));
+  return Make(ActionSpec{action}, std::move(rule_id), std::move(reason));
+}
+
+std::string NormalizePath(const std::string& path) {
+  if (path.empty() || path.front() != '/') return path;
+  std::vector<std::string_view> parts;
+  for (std::string_view part : Components(path)) {
+    if (part == ".") continue;
+    if (part == "..") {
+      // ".." at the root stays at the root, as the kernel resolves it.
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(part);
+  }
+  if (parts.empty()) return "/";
+  std::string out;
+  for (std::string_view part : parts) {
+    out.push_back('/');
+    out.append(part);
+  }
+  return out;
+}
+
+bool GlobMatch(std::string_view glob, std::string_view path) {
+  const bool glob_absolute = !glob.empty() && glob.front() == '/';
+  const bool path_absolute = !path.empty() && path.front() == '/';
+  if (glob_absolute != path_absolute) return false;
+  return MatchComponents(Components(glob), 0, Components(path), 0);
+}
+
+}  // namespace isoscope

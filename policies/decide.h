@@ -28,8 +28,8 @@ struct SyscallRequest {
   Abi abi = Abi::kX86_64;
   int number = 0;  // for kX32, without the x32 bit
   std::array<uint64_t, 6> args{};
-  std::vector<PathArgument> paths;      // decoded path arguments
-  std::optional<uint64_t> open_flags;   // openat2's how.flags, decoded
+  std::vector<PathArgument> paths;     // decoded path arguments
+  std::optional<uint64_t> open_flags;  // openat2's how.flags, decoded
   bool operator==(const SyscallRequest&) const = default;
 };
 

@@ -1,1 +1,95 @@
-// placeholder: being written
+#include "policies/plan.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "policies/syscalls.h"
+
+namespace isoscope {
+namespace {
+
+// A statically known action becomes a fast-path disposition; log and emulate
+// need the supervisor even without conditions (it records or answers).
+SyscallPlan StaticPlan(const ActionSpec& action, const std::string& rule_id) {
+  switch (action.action) {
+    case Action::kAllow:
+      return {Disposition::kAllow, 0, rule_id};
+    case Action::kDeny:
+      return {Disposition::kErrno, action.errno_value, rule_id};
+    case Action::kKill:
+      return {Disposition::kKill, 0, rule_id};
+    default:
+      return {Disposition::kInspect, 0, ""};
+  }
+}
+
+SyscallPlan PlanFor(const SyscallPolicy& syscalls, int number) {
+  for (const Rule& rule : syscalls.rules) {
+    bool names = false;
+    for (int named : rule.syscalls) names = names || named == number;
+    if (!names) continue;
+    if (!rule.args.empty() || rule.paths) {
+      return {Disposition::kInspect, 0, ""};
+    }
+    return StaticPlan(rule.action, rule.id);
+  }
+  return StaticPlan(syscalls.default_action, "syscalls.default");
+}
+
+// Non-native ABIs are only ever killed or denied (the loader enforces it);
+// anything else is planned as kill so the fast path still fails closed.
+SyscallPlan AbiPlan(const ActionSpec& action, const std::string& rule_id) {
+  SyscallPlan plan = StaticPlan(action, rule_id);
+  if (plan.disposition == Disposition::kInspect ||
+      plan.disposition == Disposition::kAllow) {
+    return {Disposition::kKill, 0, rule_id};
+  }
+  return plan;
+}
+
+}  // namespace
+
+std::string_view DispositionName(Disposition disposition) {
+  switch (disposition) {
+    case Disposition::kAllow:
+      return "allow";
+    case Disposition::kErrno:
+      return "errno";
+    case Disposition::kKill:
+      return "kill";
+    case Disposition::kInspect:
+      return "inspect";
+  }
+  return "unknown";
+}
+
+CompiledPlan CompiledPlan::Compile(std::shared_ptr<const Policy> policy) {
+  CompiledPlan plan;
+  plan.policy_ = std::move(policy);
+  const SyscallPolicy& syscalls = plan.policy_->syscalls;
+  plan.unknown_ = StaticPlan(syscalls.default_action, "syscalls.default");
+  plan.i386_ = AbiPlan(syscalls.abi.i386, "syscalls.abi.i386");
+  plan.x32_ = AbiPlan(syscalls.abi.x32, "syscalls.abi.x32");
+  plan.by_number_.assign(kMaxSyscallNumber + 1, plan.unknown_);
+  for (int number : AllSyscallNumbers()) {
+    plan.by_number_[static_cast<size_t>(number)] = PlanFor(syscalls, number);
+  }
+  return plan;
+}
+
+const SyscallPlan& CompiledPlan::For(int number) const {
+  if (number < 0 || number > kMaxSyscallNumber) return unknown_;
+  return by_number_[static_cast<size_t>(number)];
+}
+
+std::vector<int> CompiledPlan::NumbersWith(Disposition disposition) const {
+  std::vector<int> out;
+  for (int number : AllSyscallNumbers()) {
+    if (For(number).disposition == disposition) out.push_back(number);
+  }
+  return out;
+}
+
+}  // namespace isoscope

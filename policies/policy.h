@@ -28,10 +28,14 @@ std::string_view ActionName(Action action);
 
 struct ActionSpec {
   Action action = Action::kKill;
-  int errno_value = 0;         // kDeny: the errno returned
-  int64_t emulate_value = 0;   // kEmulate (syscall): the value returned
+  int errno_value = 0;        // kDeny: the errno returned
+  int64_t emulate_value = 0;  // kEmulate (syscall): the value returned
   bool operator==(const ActionSpec&) const = default;
 };
+
+// One-word-or-two form for reasons and reports: "allow", "deny EACCES",
+// "emulate 0", "kill".
+std::string DescribeAction(const ActionSpec& spec);
 
 // Where a rule came from, for error messages and provenance.
 struct SourcePosition {
