@@ -1,1 +1,467 @@
-// placeholder: being written
+#include "reports/terminal.h"
+
+#include <string.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "base/error.h"
+#include "policies/policy.h"
+#include "policies/syscalls.h"
+
+namespace isoscope {
+namespace {
+
+constexpr size_t kListWidth = 100;
+constexpr size_t kMaxPolicyColumn = 24;
+constexpr size_t kMinCommandColumn = 12;
+
+// ---------------------------------------------------------------------------
+// Text helpers
+
+// Makes workload-controlled bytes safe to print: C0 controls, DEL and the
+// UTF-8 encoded C1 controls (U+0080..U+009F, which some terminals obey like
+// ESC sequences) become visible escapes. Newlines are kept when
+// `keep_newlines` (captured output), tabs always.
+std::string Printable(std::string_view bytes, bool keep_newlines) {
+  std::string out;
+  out.reserve(bytes.size());
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if ((c == '\n' && keep_newlines) || c == '\t') {
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else if (c == 0xc2 && i + 1 < bytes.size() &&
+               static_cast<unsigned char>(bytes[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(bytes[i + 1]) <= 0x9f) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(bytes[i + 1]));
+      ++i;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string Line(std::string_view bytes) { return Printable(bytes, false); }
+
+// Display columns of UTF-8 text: one per code point (no wide glyphs here).
+size_t Columns(std::string_view text) {
+  return static_cast<size_t>(std::count_if(
+      text.begin(), text.end(),
+      [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// Cuts `text` to at most `width` columns on a code point boundary, marking
+// the cut with "...".
+std::string Truncate(std::string_view text, size_t width) {
+  if (Columns(text) <= width) return std::string(text);
+  if (width <= 3) return std::string(width, '.');
+  size_t columns = 0;
+  size_t end = 0;
+  while (end < text.size()) {
+    const auto c = static_cast<unsigned char>(text[end]);
+    if ((c & 0xC0) != 0x80) {
+      if (columns == width - 3) break;
+      ++columns;
+    }
+    ++end;
+  }
+  return std::string(text.substr(0, end)) + "...";
+}
+
+std::string PadRight(std::string_view text, size_t width) {
+  std::string out(text);
+  const size_t columns = Columns(text);
+  if (columns < width) out.append(width - columns, ' ');
+  return out;
+}
+
+std::string PadLeft(std::string_view text, size_t width) {
+  const size_t columns = Columns(text);
+  std::string out;
+  if (columns < width) out.append(width - columns, ' ');
+  out += text;
+  return out;
+}
+
+// Three significant digits: "1.23", "12.3", "123".
+std::string ThreeDigits(double value) {
+  if (value < 10) return fmt::format("{:.2f}", value);
+  if (value < 100) return fmt::format("{:.1f}", value);
+  return fmt::format("{:.0f}", value);
+}
+
+std::string FormatDuration(int64_t ns) {
+  if (ns == 0) return "0";
+  if (ns < 0) return fmt::format("{} ns", ns);
+  const auto v = static_cast<double>(ns);
+  if (ns < 1'000) return fmt::format("{} ns", ns);
+  if (ns < 1'000'000) return ThreeDigits(v / 1e3) + " µs";
+  if (ns < 1'000'000'000) return ThreeDigits(v / 1e6) + " ms";
+  return ThreeDigits(v / 1e9) + " s";
+}
+
+std::string FormatMicros(int64_t us) { return FormatDuration(us * 1000); }
+
+std::string FormatBytes(uint64_t bytes) {
+  const auto v = static_cast<double>(bytes);
+  if (bytes < 1024) return fmt::format("{} B", bytes);
+  if (bytes < 1024 * 1024) return ThreeDigits(v / 1024) + " KiB";
+  if (bytes < uint64_t{1024} * 1024 * 1024) {
+    return ThreeDigits(v / (1024 * 1024)) + " MiB";
+  }
+  return ThreeDigits(v / (1024.0 * 1024 * 1024)) + " GiB";
+}
+
+std::string FormatKib(int64_t kib) {
+  if (kib <= 0) return "unknown";
+  return FormatBytes(static_cast<uint64_t>(kib) * 1024);
+}
+
+// "1 fault", "2 faults".
+std::string Count(uint64_t n, std::string_view singular,
+                  std::string_view plural) {
+  return fmt::format("{} {}", n, n == 1 ? singular : plural);
+}
+
+std::string SignalName(int signal) {
+  const char* abbrev = signal > 0 ? ::sigabbrev_np(signal) : nullptr;
+  if (abbrev == nullptr) return fmt::format("signal {}", signal);
+  return fmt::format("SIG{}", abbrev);
+}
+
+std::string Command(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& arg : argv) {
+    if (!out.empty()) out += ' ';
+    out += Line(arg);
+  }
+  return out.empty() ? std::string("(none)") : out;
+}
+
+// 'YYYY-MM-DD HH:MM:SS' in UTC.
+std::string UtcTime(int64_t unix_ms) {
+  // Floor division so times before 1970 do not round toward it.
+  int64_t seconds = unix_ms / 1000;
+  if (unix_ms % 1000 < 0) --seconds;
+  const auto t = static_cast<time_t>(seconds);
+  struct tm tm {};
+  if (::gmtime_r(&t, &tm) == nullptr) return "?";
+  char text[32];
+  if (::strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%S", &tm) == 0) {
+    return "?";
+  }
+  return text;
+}
+
+std::string OutcomeText(const Termination& t) {
+  std::string text(OutcomeName(t.outcome));
+  if (t.outcome == Outcome::kLimit && t.limit.has_value()) {
+    text += fmt::format(" ({})", LimitKindName(*t.limit));
+  }
+  if (!t.reason.empty()) text += ": " + Line(t.reason);
+  if (t.outcome == Outcome::kViolation && !t.rule_id.empty()) {
+    text += fmt::format(" [rule {}]", Line(t.rule_id));
+  }
+  return text;
+}
+
+std::string ExitText(const Termination& t) {
+  std::string text = fmt::format("status {}", t.ExitStatus());
+  if (t.signal != 0) {
+    text += fmt::format(" (killed by {}{})", SignalName(t.signal),
+                        t.core_dumped ? ", core dumped" : "");
+  }
+  return text;
+}
+
+std::string VerdictText(const Verdict& v, bool syscall) {
+  std::string text(ActionName(v.action.action));
+  if (v.action.action == Action::kDeny) {
+    const std::string_view name = ErrnoName(v.action.errno_value);
+    text += name.empty() ? fmt::format(" errno {}", v.action.errno_value)
+                         : fmt::format(" {}", name);
+  }
+  if (v.action.action == Action::kEmulate && syscall) {
+    text += fmt::format(" = {}", v.action.emulate_value);
+  }
+  if (!v.rule_id.empty()) text += fmt::format(" [{}]", Line(v.rule_id));
+  return text;
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+struct EventLine {
+  std::string operator()(const SyscallEvent& e) const {
+    const auto& r = e.request;
+    std::string name = SyscallName(r.number);
+    if (name.empty()) name = fmt::format("syscall_{}", r.number);
+    if (r.abi != Abi::kX86_64)
+      name = fmt::format("{}:{}", AbiName(r.abi), name);
+    std::string text = fmt::format("[{}] {}(", e.pid, name);
+    for (size_t i = 0; i < r.args.size(); ++i) {
+      text += fmt::format("{}{:#x}", i == 0 ? "" : ", ", r.args[i]);
+    }
+    text += ")";
+    for (const auto& p : r.paths) {
+      text += fmt::format(" arg{}=\"{}\"", p.arg_index, Line(p.path));
+    }
+    if (e.verdict.has_value()) {
+      text += " -> " + VerdictText(*e.verdict, true);
+    }
+    text += e.decided_by == DecidedBy::kKernelFilter ? " (in kernel)"
+                                                     : " (supervisor)";
+    if (e.verdict.has_value() && !e.verdict->reason.empty()) {
+      text += ": " + Line(e.verdict->reason);
+    }
+    return text;
+  }
+  std::string operator()(const FaultEvent& e) const {
+    std::string text = fmt::format("[{}] fault {} at {:#x}", e.pid,
+                                   FaultKindName(e.kind), e.rip);
+    if (!e.mnemonic.empty() || !e.bytes.empty()) {
+      text += ":";
+      if (!e.mnemonic.empty()) text += " " + Line(e.mnemonic);
+      if (!e.bytes.empty()) {
+        text += " (";
+        for (size_t i = 0; i < e.bytes.size(); ++i) {
+          text += fmt::format("{}{:02x}", i == 0 ? "" : " ", e.bytes[i]);
+        }
+        text += ")";
+      }
+    }
+    if (e.address != 0) text += fmt::format(", address {:#x}", e.address);
+    if (e.signal != 0) text += ", " + SignalName(e.signal);
+    if (e.verdict.has_value()) {
+      text += " -> " + VerdictText(*e.verdict, false);
+    }
+    return text;
+  }
+  std::string operator()(const SignalEvent& e) const {
+    return fmt::format("[{}] signal {} ({})", e.pid, SignalName(e.signal),
+                       e.signal);
+  }
+  std::string operator()(const OutputEvent& e) const {
+    return fmt::format("{}: {} \"{}\"",
+                       e.stream == OutputStream::kStdout ? "stdout" : "stderr",
+                       FormatBytes(e.bytes.size()),
+                       Line(Truncate(e.bytes, 60)));
+  }
+  std::string operator()(const LimitEvent& e) const {
+    std::string text = fmt::format("limit {}", LimitKindName(e.kind));
+    if (!e.detail.empty()) text += ": " + Line(e.detail);
+    return text;
+  }
+  std::string operator()(const ExitEvent& e) const {
+    std::string text =
+        e.signaled ? fmt::format("exit: killed by {}{}", SignalName(e.signal),
+                                 e.core_dumped ? " (core dumped)" : "")
+                   : fmt::format("exit: code {}", e.exit_code);
+    text += fmt::format(
+        "; user {}, sys {}, peak {}", FormatMicros(e.usage.user_cpu_us),
+        FormatMicros(e.usage.system_cpu_us), FormatKib(e.usage.max_rss_kib));
+    return text;
+  }
+};
+
+std::string HostText(const HostFacts& h) {
+  std::string out = "Host\n";
+  out += fmt::format(
+      "  kernel          {} ({}), {}, {}\n", Line(h.kernel_release),
+      Line(h.machine),
+      Count(static_cast<uint64_t>(std::max(h.cpus, 0)), "CPU", "CPUs"),
+      h.cpu_model.empty() ? "unknown CPU" : Line(h.cpu_model));
+  std::string cgroups(CgroupLayoutName(h.cgroups.layout));
+  if (!h.cgroups.v2_root.empty()) {
+    cgroups += " at " + Line(h.cgroups.v2_root.string());
+  }
+  std::vector<std::string> controllers = h.cgroups.v2_controllers;
+  controllers.insert(controllers.end(), h.cgroups.v1_controllers.begin(),
+                     h.cgroups.v1_controllers.end());
+  if (!controllers.empty()) {
+    std::string list;
+    for (const auto& c : controllers) {
+      if (!list.empty()) list += ", ";
+      list += Line(c);
+    }
+    cgroups += " (" + list + ")";
+  }
+  out += fmt::format("  cgroups         {}\n", cgroups);
+  out += fmt::format("  virtualization  {}\n",
+                     VirtualizationKindName(h.virtualization));
+  // Available features in one list, missing ones with why: the reason is
+  // what explains a backend that could not run.
+  const std::pair<std::string_view, const Feature*> features[] = {
+      {"seccomp", &h.seccomp},
+      {"seccomp-notify", &h.seccomp_user_notif},
+      {"ptrace", &h.ptrace},
+      {"user-namespaces", &h.user_namespaces},
+      {"cpuid-faulting", &h.cpuid_faulting},
+      {"kvm", &h.kvm}};
+  std::string available;
+  for (const auto& [name, feature] : features) {
+    if (!feature->available) continue;
+    if (!available.empty()) available += ", ";
+    available += name;
+  }
+  out += fmt::format("  available       {}{}\n",
+                     available.empty() ? "(none)" : available,
+                     h.is_root ? "; running as root" : "");
+  for (const auto& [name, feature] : features) {
+    if (feature->available) continue;
+    out +=
+        fmt::format("  missing         {}{}{}\n", name,
+                    feature->detail.empty() ? "" : ": ", Line(feature->detail));
+  }
+  return out;
+}
+
+// One captured stream; truncation is marked once, above both streams,
+// since the limit is on their total.
+std::string OutputText(std::string_view name, const std::string& bytes) {
+  if (bytes.empty()) return fmt::format("{}: (empty)\n", name);
+  std::string out = fmt::format("{} ({}):\n", name, FormatBytes(bytes.size()));
+  out += Printable(bytes, true);
+  if (out.back() != '\n') out += "\n(no newline at end)\n";
+  return out;
+}
+
+}  // namespace
+
+std::string RenderRunSummary(const RunResult& r) {
+  std::string out;
+  const std::string run =
+      r.id != 0 ? fmt::format("Run {}", r.id) : std::string("Run");
+  out += fmt::format("{}: {} backend, policy {}\n", run, Line(r.backend),
+                     r.policy_name.empty() ? "(none)" : Line(r.policy_name));
+  out += fmt::format("  command   {}\n", Command(r.argv));
+  out += fmt::format("  outcome   {}\n", OutcomeText(r.termination));
+  out += fmt::format("  exit      {}\n", ExitText(r.termination));
+  out += fmt::format("  time      wall {}, start-up {}, deciding {}\n",
+                     FormatDuration(r.timings.wall_ns),
+                     FormatDuration(r.timings.startup_ns),
+                     FormatDuration(r.timings.decision_ns));
+  out += fmt::format("  cpu       user {}, sys {}\n",
+                     FormatMicros(r.timings.user_cpu_us),
+                     FormatMicros(r.timings.system_cpu_us));
+  out +=
+      fmt::format("  memory    peak {}\n", FormatKib(r.counters.max_rss_kib));
+  out += fmt::format("  syscalls  {} trapped, {} in kernel, {} denied\n",
+                     r.counters.syscalls_trapped, r.counters.syscalls_in_kernel,
+                     r.counters.syscalls_denied);
+  out += fmt::format("  faults    {}, {}, {}\n",
+                     Count(r.counters.faults, "fault", "faults"),
+                     Count(r.counters.signals, "signal", "signals"),
+                     Count(r.counters.violations, "violation", "violations"));
+  const uint64_t captured =
+      r.output.stdout_bytes.size() + r.output.stderr_bytes.size();
+  std::string output = fmt::format("{} captured", FormatBytes(captured));
+  if (r.output.total_bytes != captured) {
+    output += fmt::format(" of {} written", FormatBytes(r.output.total_bytes));
+  }
+  if (r.output.truncated) output += " (truncated)";
+  out += fmt::format("  output    {}\n", output);
+  std::string events = fmt::format("{} recorded", r.events.size());
+  if (r.counters.events_dropped != 0) {
+    events += fmt::format(", {} dropped", r.counters.events_dropped);
+  }
+  out += fmt::format("  events    {}\n", events);
+  return out;
+}
+
+std::string RenderRunList(const std::vector<RunSummary>& runs) {
+  if (runs.empty()) {
+    return "No runs recorded yet: every run isoscope supervises is kept "
+           "here.\n";
+  }
+  struct Row {
+    std::string id, when, backend, outcome, status, wall, policy, command;
+  };
+  std::vector<Row> rows;
+  rows.reserve(runs.size() + 1);
+  rows.push_back({"ID", "WHEN (UTC)", "BACKEND", "OUTCOME", "STATUS", "WALL",
+                  "POLICY", "COMMAND"});
+  for (const auto& run : runs) {
+    rows.push_back(
+        {std::to_string(run.id), UtcTime(run.started_at_unix_ms),
+         Line(run.backend), std::string(OutcomeName(run.outcome)),
+         std::to_string(run.exit_status), FormatDuration(run.wall_ns),
+         Truncate(Line(run.policy_name), kMaxPolicyColumn), Line(run.command)});
+  }
+  size_t w_id = 0, w_when = 0, w_backend = 0, w_outcome = 0, w_status = 0,
+         w_wall = 0, w_policy = 0;
+  for (const auto& row : rows) {
+    w_id = std::max(w_id, Columns(row.id));
+    w_when = std::max(w_when, Columns(row.when));
+    w_backend = std::max(w_backend, Columns(row.backend));
+    w_outcome = std::max(w_outcome, Columns(row.outcome));
+    w_status = std::max(w_status, Columns(row.status));
+    w_wall = std::max(w_wall, Columns(row.wall));
+    w_policy = std::max(w_policy, Columns(row.policy));
+  }
+  // Seven two-space gaps between eight columns; the command gets the rest.
+  const size_t fixed = w_id + w_when + w_backend + w_outcome + w_status +
+                       w_wall + w_policy + 7 * 2;
+  const size_t w_command = fixed + kMinCommandColumn < kListWidth
+                               ? kListWidth - fixed
+                               : kMinCommandColumn;
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line =
+        PadLeft(row.id, w_id) + "  " + PadRight(row.when, w_when) + "  " +
+        PadRight(row.backend, w_backend) + "  " +
+        PadRight(row.outcome, w_outcome) + "  " +
+        PadLeft(row.status, w_status) + "  " + PadLeft(row.wall, w_wall) +
+        "  " + PadRight(row.policy, w_policy) + "  " +
+        Truncate(row.command, w_command);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string RenderRunDetail(const RunResult& r) {
+  std::string out = RenderRunSummary(r);
+  if (!r.workdir.empty()) {
+    out += fmt::format("  workdir   {}\n", Line(r.workdir));
+  }
+  if (r.started_at_unix_ms != 0) {
+    out += fmt::format("  started   {} UTC\n", UtcTime(r.started_at_unix_ms));
+  }
+  out += "\n" + HostText(r.host);
+
+  out += fmt::format("\nEvents ({} recorded", r.events.size());
+  if (r.counters.events_dropped != 0) {
+    out += fmt::format(", {} more not kept", r.counters.events_dropped);
+  }
+  out += ")\n";
+  if (r.events.empty()) out += "  (none)\n";
+  for (const auto& event : r.events) {
+    out += "  " + std::visit(EventLine{}, event) + "\n";
+  }
+
+  out += "\nOutput";
+  if (r.output.truncated) {
+    out += fmt::format(" (truncated: {} written, only the first part kept)",
+                       FormatBytes(r.output.total_bytes));
+  }
+  out += "\n";
+  out += OutputText("stdout", r.output.stdout_bytes);
+  out += OutputText("stderr", r.output.stderr_bytes);
+  return out;
+}
+
+}  // namespace isoscope

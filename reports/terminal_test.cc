@@ -1,1 +1,244 @@
-// placeholder: being written
+#include "reports/terminal.h"
+
+#include <errno.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace isoscope {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+size_t Columns(const std::string& line) {
+  return static_cast<size_t>(std::count_if(
+      line.begin(), line.end(),
+      [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+RunResult ViolationRun() {
+  RunResult r;
+  r.id = 42;
+  r.backend = "ptrace";
+  r.argv = {"/usr/bin/curl", "http://example.com"};
+  r.workdir = "/home/user/work";
+  r.policy_name = "strict";
+  r.started_at_unix_ms = 1700000000123;  // 2023-11-14 22:13:20 UTC
+  r.termination.outcome = Outcome::kViolation;
+  r.termination.signal = SIGSYS;
+  r.termination.rule_id = "net.deny";
+  r.termination.reason = "connect is not allowed";
+  r.output.stdout_bytes = "hello\n";
+  r.output.stderr_bytes = "warn \x1b[31mred\n";
+  r.output.total_bytes = 3 * 1024 * 1024;
+  r.output.truncated = true;
+  r.timings = {.startup_ns = 1'500'000,
+               .wall_ns = 2'340'000'000,
+               .user_cpu_us = 1500,
+               .system_cpu_us = 250,
+               .decision_ns = 45'000};
+  r.counters = {.syscalls_trapped = 11,
+                .syscalls_in_kernel = 2222,
+                .syscalls_denied = 3,
+                .faults = 1,
+                .signals = 2,
+                .violations = 1,
+                .events_dropped = 0,
+                .max_rss_kib = 2048};
+
+  SyscallEvent open;
+  open.pid = 7;
+  open.request.number = 257;  // openat
+  open.request.args = {0xffffff9c, 0x7ffd0000, 0x241, 0644, 0, 0};
+  open.request.paths = {{.arg_index = 1, .path = "/etc/shadow"}};
+  open.verdict =
+      Verdict{.action = {.action = Action::kDeny, .errno_value = EACCES},
+              .rule_id = "files.read.else",
+              .reason = "not readable"};
+  FaultEvent cpuid;
+  cpuid.pid = 7;
+  cpuid.kind = FaultKind::kCpuid;
+  cpuid.rip = 0x401000;
+  cpuid.mnemonic = "cpuid";
+  cpuid.bytes = {0x0f, 0xa2};
+  cpuid.verdict = Verdict{.action = {.action = Action::kEmulate},
+                          .rule_id = "faults.cpuid",
+                          .reason = "emulated"};
+  ExitEvent exit;
+  exit.signaled = true;
+  exit.signal = SIGSYS;
+  r.events = {open, cpuid, SignalEvent{.pid = 7, .signal = SIGUSR1},
+              LimitEvent{.kind = LimitKind::kMemory, .detail = "peak 64 MiB"},
+              exit};
+
+  r.host.kernel_release = "6.1.0-18-amd64";
+  r.host.machine = "x86_64";
+  r.host.cpus = 2;
+  r.host.seccomp = {.available = true, .detail = "mode 2"};
+  r.host.kvm = {.available = false, .detail = "no /dev/kvm"};
+  r.host.virtualization = VirtualizationKind::kVmx;
+  r.host.cgroups.layout = CgroupLayout::kV2;
+  r.host.cgroups.v2_root = "/sys/fs/cgroup";
+  return r;
+}
+
+TEST(RenderRunSummaryTest, SaysWhatRanAndHowItEnded) {
+  const std::string text = RenderRunSummary(ViolationRun());
+  EXPECT_THAT(text, HasSubstr("Run 42"));
+  EXPECT_THAT(text, HasSubstr("ptrace"));
+  EXPECT_THAT(text, HasSubstr("/usr/bin/curl http://example.com"));
+  EXPECT_THAT(text, HasSubstr("strict"));
+  EXPECT_THAT(text, HasSubstr("violation: connect is not allowed"));
+  EXPECT_THAT(text, HasSubstr("rule net.deny"));
+  EXPECT_THAT(text, HasSubstr("status 159"));
+  EXPECT_THAT(text, HasSubstr("SIGSYS"));
+  EXPECT_THAT(text, HasSubstr("wall 2.34 s"));
+  EXPECT_THAT(text, HasSubstr("start-up 1.50 ms"));
+  EXPECT_THAT(text, HasSubstr("user 1.50 ms"));
+  EXPECT_THAT(text, HasSubstr("sys 250 µs"));
+  EXPECT_THAT(text, HasSubstr("peak 2.00 MiB"));
+  EXPECT_THAT(text, HasSubstr("11 trapped, 2222 in kernel, 3 denied"));
+  EXPECT_THAT(text, HasSubstr("1 fault, 2 signals, 1 violation"));
+  EXPECT_THAT(text, HasSubstr("truncated"));
+  EXPECT_THAT(text, HasSubstr("events    5 recorded"));
+  EXPECT_LE(Lines(text).size(), 15u);
+  EXPECT_THAT(text, Not(HasSubstr("\x1b")));  // no colour
+}
+
+TEST(RenderRunSummaryTest, LimitShowsItsKindAndUnrecordedRunHasNoId) {
+  RunResult r;
+  r.backend = "native";
+  r.argv = {"./spin"};
+  r.termination.outcome = Outcome::kLimit;
+  r.termination.limit = LimitKind::kWallTime;
+  r.termination.signal = SIGKILL;
+  r.termination.reason = "ran past 1 s";
+  r.timings.wall_ns = 1'000'400'000;
+  r.output.total_bytes = 10;
+  r.output.stdout_bytes = "0123456789";
+  const std::string text = RenderRunSummary(r);
+  EXPECT_THAT(text, HasSubstr("limit (wall_time): ran past 1 s"));
+  EXPECT_THAT(text, HasSubstr("status 137"));
+  EXPECT_THAT(text, Not(HasSubstr("Run 0")));
+  EXPECT_THAT(text, HasSubstr("10 B captured"));
+  EXPECT_THAT(text, Not(HasSubstr("truncated")));
+  EXPECT_THAT(text, HasSubstr("peak unknown"));
+}
+
+TEST(RenderRunListTest, EmptyListIsFriendly) {
+  const std::string text = RenderRunList({});
+  EXPECT_THAT(text, HasSubstr("No runs recorded yet"));
+  EXPECT_EQ(Lines(text).size(), 1u);
+}
+
+TEST(RenderRunListTest, AlignedTableWithinOneHundredColumns) {
+  std::vector<RunSummary> runs = {
+      {.id = 12,
+       .started_at_unix_ms = 1700000000123,
+       .backend = "container",
+       .command = "/usr/bin/python3 -c 'print(1)' " + std::string(200, 'x'),
+       .policy_name = "default",
+       .outcome = Outcome::kExited,
+       .exit_status = 0,
+       .wall_ns = 12'300'000},
+      {.id = 3,
+       .started_at_unix_ms = 0,
+       .backend = "kvm",
+       .command = "./hello",
+       .policy_name = "strict",
+       .outcome = Outcome::kViolation,
+       .exit_status = 159,
+       .wall_ns = 950},
+  };
+  const std::string text = RenderRunList(runs);
+  const auto lines = Lines(text);
+  ASSERT_EQ(lines.size(), 3u);
+  for (const auto& line : lines) EXPECT_LE(Columns(line), 100u) << line;
+  EXPECT_THAT(lines[0], HasSubstr("ID"));
+  EXPECT_THAT(lines[0], HasSubstr("WHEN"));
+  EXPECT_THAT(lines[0], HasSubstr("BACKEND"));
+  EXPECT_THAT(lines[0], HasSubstr("OUTCOME"));
+  EXPECT_THAT(lines[0], HasSubstr("STATUS"));
+  EXPECT_THAT(lines[0], HasSubstr("WALL"));
+  EXPECT_THAT(lines[0], HasSubstr("POLICY"));
+  EXPECT_THAT(lines[0], HasSubstr("COMMAND"));
+  EXPECT_THAT(lines[1], HasSubstr("2023-11-14 22:13:20"));
+  EXPECT_THAT(lines[1], HasSubstr("container"));
+  EXPECT_THAT(lines[1], HasSubstr("12.3 ms"));
+  EXPECT_THAT(lines[1], HasSubstr("/usr/bin/python3 -c"));
+  EXPECT_THAT(lines[1], HasSubstr("..."));  // the long command is cut
+  EXPECT_THAT(lines[2], HasSubstr("1970-01-01 00:00:00"));
+  EXPECT_THAT(lines[2], HasSubstr("violation"));
+  EXPECT_THAT(lines[2], HasSubstr("159"));
+  EXPECT_THAT(lines[2], HasSubstr("950 ns"));
+  // Columns line up: every column starts at the same offset on each line.
+  for (const char* header : {"BACKEND", "OUTCOME", "POLICY", "COMMAND"}) {
+    const size_t column = lines[0].find(header);
+    ASSERT_NE(column, std::string::npos);
+    EXPECT_NE(lines[1][column], ' ') << header;
+    EXPECT_EQ(lines[1][column - 1], ' ') << header;
+    EXPECT_NE(lines[2][column], ' ') << header;
+    EXPECT_EQ(lines[2][column - 1], ' ') << header;
+  }
+}
+
+TEST(RenderRunDetailTest, ShowsHostEventsAndOutput) {
+  const std::string text = RenderRunDetail(ViolationRun());
+  // The summary comes first.
+  EXPECT_THAT(text, HasSubstr("violation: connect is not allowed"));
+  // Host facts.
+  EXPECT_THAT(text, HasSubstr("6.1.0-18-amd64"));
+  EXPECT_THAT(text, HasSubstr("vmx"));
+  EXPECT_THAT(text, HasSubstr("/sys/fs/cgroup"));
+  EXPECT_THAT(text, HasSubstr("missing         kvm: no /dev/kvm"));
+  // Events, one per line.
+  const auto lines = Lines(text);
+  const auto line_with = [&lines](const std::string& needle) {
+    for (const auto& line : lines) {
+      if (line.find(needle) != std::string::npos) return line;
+    }
+    return std::string();
+  };
+  const std::string open = line_with("openat(");
+  EXPECT_THAT(open, HasSubstr("0xffffff9c, 0x7ffd0000, 0x241, 0x1a4"));
+  EXPECT_THAT(open, HasSubstr("\"/etc/shadow\""));
+  EXPECT_THAT(open, HasSubstr("deny EACCES"));
+  EXPECT_THAT(open, HasSubstr("files.read.else"));
+  const std::string fault = line_with("fault ");
+  EXPECT_THAT(fault, HasSubstr("cpuid"));
+  EXPECT_THAT(fault, HasSubstr("0x401000"));
+  EXPECT_THAT(fault, HasSubstr("0f a2"));
+  EXPECT_THAT(fault, HasSubstr("emulate"));
+  EXPECT_THAT(line_with("signal SIGUSR1"), HasSubstr("(10)"));
+  EXPECT_THAT(line_with("limit memory"), HasSubstr("peak 64 MiB"));
+  EXPECT_THAT(line_with("exit:"), HasSubstr("killed by SIGSYS"));
+  // Output, marked truncated, with control bytes made visible.
+  EXPECT_THAT(text, HasSubstr("hello\n"));
+  EXPECT_THAT(text, HasSubstr("truncated"));
+  EXPECT_THAT(text, HasSubstr("warn \\x1b[31mred"));
+  EXPECT_THAT(text, Not(HasSubstr("\x1b")));
+}
+
+TEST(RenderRunDetailTest, EmptyRunSaysSo) {
+  const std::string text = RenderRunDetail(RunResult{});
+  EXPECT_THAT(text, HasSubstr("Events (0 recorded)"));
+  EXPECT_THAT(text, HasSubstr("(none)"));
+  EXPECT_THAT(text, HasSubstr("stdout: (empty)"));
+}
+
+}  // namespace
+}  // namespace isoscope

@@ -1,1 +1,256 @@
-// placeholder: being written
+#include "supervisor/run_result_json.h"
+
+#include <errno.h>
+#include <signal.h>
+
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace isoscope {
+
+// A RunResult with every field set and one event of each kind; shared with
+// store_test.cc (same test binary).
+RunResult FullRunResultForTest() {
+  RunResult r;
+  r.id = 0;
+  r.backend = "ptrace";
+  r.argv = {"/usr/bin/cat", "--number", "/etc/h\xc3\xa9llo"};
+  r.workdir = "/home/user/work";
+  r.policy_name = "default";
+  r.policy_text = "version: 1\nsyscalls:\n  default: kill\n";
+  r.started_at_unix_ms = 1700000000123;
+  r.termination.outcome = Outcome::kViolation;
+  r.termination.exit_code = 3;
+  r.termination.signal = SIGSYS;
+  r.termination.core_dumped = true;
+  r.termination.limit = LimitKind::kMemory;
+  r.termination.rule_id = "net.deny";
+  r.termination.reason = "connect is killed by rule net.deny";
+  r.output.stdout_bytes = "hello\n";
+  r.output.stderr_bytes = std::string(
+      "bin\xff\x00\x80"
+      "ary",
+      9);
+  r.output.total_bytes = 123456789012;
+  r.output.truncated = true;
+  r.timings = {.startup_ns = 1234567,
+               .wall_ns = 9876543210,
+               .user_cpu_us = 1500,
+               .system_cpu_us = 700,
+               .decision_ns = 45000};
+  r.counters = {.syscalls_trapped = 11,
+                .syscalls_in_kernel = 2222,
+                .syscalls_denied = 3,
+                .faults = 4,
+                .signals = 5,
+                .violations = 1,
+                .events_dropped = 7,
+                .max_rss_kib = 34567};
+
+  SyscallEvent syscall;
+  syscall.pid = 4242;
+  syscall.request.abi = Abi::kX86_64;
+  syscall.request.number = 257;  // openat
+  syscall.request.args = {0xffffff9c, 0x7ffd0000, 0x241,
+                          0644,       0,          0xffffffffffffffff};
+  syscall.request.paths = {{.arg_index = 1, .path = "/etc/shadow"}};
+  syscall.request.open_flags = 0x241;
+  syscall.verdict = Verdict{.action = {.action = Action::kDeny,
+                                       .errno_value = EACCES,
+                                       .emulate_value = -5},
+                            .rule_id = "files.read.else",
+                            .reason = "path /etc/shadow is not readable"};
+  syscall.decided_by = DecidedBy::kSupervisor;
+
+  FaultEvent fault;
+  fault.pid = 4243;
+  fault.kind = FaultKind::kCpuid;
+  fault.signal = SIGSEGV;
+  fault.rip = 0x401000;
+  fault.address = 0xdeadbeef000;
+  fault.mnemonic = "cpuid";
+  fault.bytes = {0x0f, 0xa2};
+  fault.verdict = Verdict{.action = {.action = Action::kEmulate},
+                          .rule_id = "faults.cpuid",
+                          .reason = "cpuid is emulated"};
+
+  r.events = {
+      syscall,
+      fault,
+      SignalEvent{.pid = 4242, .signal = SIGUSR1},
+      OutputEvent{.stream = OutputStream::kStderr, .bytes = "oops\n"},
+      LimitEvent{.kind = LimitKind::kMemory, .detail = "peak 64 MiB"},
+      ExitEvent{.signaled = true,
+                .exit_code = 0,
+                .signal = SIGSYS,
+                .core_dumped = true,
+                .usage = {.user_cpu_us = 1500,
+                          .system_cpu_us = 700,
+                          .max_rss_kib = 34567}},
+  };
+
+  r.host.kernel_release = "6.1.0-18-amd64";
+  r.host.machine = "x86_64";
+  r.host.cpu_model = "Test CPU @ 3.00GHz";
+  r.host.cpus = 2;
+  r.host.is_root = true;
+  r.host.seccomp = {.available = true, .detail = "mode 2"};
+  r.host.seccomp_user_notif = {.available = true, .detail = "yes"};
+  r.host.ptrace = {.available = true, .detail = "yama scope 1"};
+  r.host.user_namespaces = {
+      .available = false,
+      .detail = "sysctl kernel.unprivileged_userns_clone=0"};
+  r.host.cpuid_faulting = {.available = false, .detail = "not supported"};
+  r.host.kvm = {.available = true, .detail = "/dev/kvm"};
+  r.host.virtualization = VirtualizationKind::kVmx;
+  r.host.cgroups.layout = CgroupLayout::kV2;
+  r.host.cgroups.v2_root = "/sys/fs/cgroup";
+  r.host.cgroups.v1_controllers = {"cpu"};
+  r.host.cgroups.v2_controllers = {"cpu", "memory", "pids"};
+  return r;
+}
+
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(RunResultJsonTest, RoundTripsEveryFieldAndEventKind) {
+  const RunResult original = FullRunResultForTest();
+  const nlohmann::json json = ToJson(original);
+  auto back = RunResultFromJson(json);
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(*back, original);
+}
+
+TEST(RunResultJsonTest, RoundTripsThroughText) {
+  const RunResult original = FullRunResultForTest();
+  // dump() throws on invalid UTF-8: binary output must be encoded.
+  const std::string text = ToJson(original).dump();
+  auto back = RunResultFromJson(nlohmann::json::parse(text));
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(*back, original);
+}
+
+TEST(RunResultJsonTest, RoundTripsDefaultRunResult) {
+  const RunResult original;
+  auto back = RunResultFromJson(ToJson(original));
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(*back, original);
+}
+
+TEST(RunResultJsonTest, UsesStableReadableNames) {
+  const nlohmann::json json = ToJson(FullRunResultForTest());
+  EXPECT_EQ(json["schema"], 1);
+  EXPECT_EQ(json["termination"]["outcome"], "violation");
+  EXPECT_EQ(json["termination"]["limit"], "memory");
+  const auto& events = json["events"];
+  ASSERT_EQ(events.size(), 6u);
+  EXPECT_EQ(events[0]["type"], "syscall");
+  EXPECT_EQ(events[0]["number"], 257);
+  EXPECT_EQ(events[0]["decided_by"], "supervisor");
+  EXPECT_EQ(events[0]["args"][1], "0x7ffd0000");
+  EXPECT_EQ(events[0]["verdict"]["errno"], "EACCES");
+  EXPECT_EQ(events[0]["verdict"]["rule_id"], "files.read.else");
+  EXPECT_EQ(events[1]["type"], "fault");
+  EXPECT_EQ(events[1]["bytes"], "0fa2");
+  EXPECT_EQ(events[1]["signal_name"], "SIGSEGV");
+  EXPECT_EQ(events[2]["type"], "signal");
+  EXPECT_EQ(events[3]["type"], "output");
+  EXPECT_EQ(events[3]["stream"], "stderr");
+  EXPECT_EQ(events[4]["type"], "limit");
+  EXPECT_EQ(events[4]["kind"], "memory");
+  EXPECT_EQ(events[5]["type"], "exit");
+  EXPECT_EQ(json["output"]["stdout"], "hello\n");
+  // Not UTF-8: kept exactly, as base64.
+  EXPECT_TRUE(json["output"]["stderr"].is_object());
+  EXPECT_TRUE(json["output"]["stderr"].contains("base64"));
+}
+
+TEST(RunResultJsonTest, EventJsonIsTagged) {
+  ExitEvent killed;
+  killed.signaled = true;
+  killed.signal = SIGKILL;
+  const nlohmann::json exit = ToJson(Event{killed});
+  EXPECT_EQ(exit["type"], "exit");
+  EXPECT_EQ(exit["signaled"], true);
+  EXPECT_EQ(exit["signal"], SIGKILL);
+}
+
+TEST(RunResultJsonTest, NotAnObjectIsAnError) {
+  auto result = RunResultFromJson(nlohmann::json::array());
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code(), ErrorCode::kStore);
+  EXPECT_THAT(result.error().message(), HasSubstr("not a JSON object"));
+}
+
+TEST(RunResultJsonTest, MissingFieldIsNamed) {
+  nlohmann::json json = ToJson(FullRunResultForTest());
+  json["timings"].erase("wall_ns");
+  auto result = RunResultFromJson(json);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code(), ErrorCode::kStore);
+  EXPECT_THAT(result.error().message(), HasSubstr("timings.wall_ns"));
+  EXPECT_THAT(result.error().message(), HasSubstr("missing"));
+}
+
+TEST(RunResultJsonTest, WrongTypeIsNamed) {
+  nlohmann::json json = ToJson(FullRunResultForTest());
+  json["counters"]["faults"] = "many";
+  auto result = RunResultFromJson(json);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().message(), HasSubstr("counters.faults"));
+}
+
+TEST(RunResultJsonTest, NestedEventFieldIsNamed) {
+  nlohmann::json json = ToJson(FullRunResultForTest());
+  json["events"][1]["rip"] = "0xZZ";
+  auto result = RunResultFromJson(json);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().message(), HasSubstr("events[1].rip"));
+}
+
+TEST(RunResultJsonTest, UnknownEnumValueIsNamed) {
+  nlohmann::json json = ToJson(FullRunResultForTest());
+  json["termination"]["outcome"] = "exploded";
+  auto result = RunResultFromJson(json);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().message(), HasSubstr("termination.outcome"));
+  EXPECT_THAT(result.error().message(), HasSubstr("exploded"));
+}
+
+TEST(RunResultJsonTest, UnknownEventTypeIsNamed) {
+  nlohmann::json json = ToJson(FullRunResultForTest());
+  json["events"][2]["type"] = "teleport";
+  auto result = RunResultFromJson(json);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().message(), HasSubstr("events[2].type"));
+}
+
+TEST(RunResultJsonTest, MalformedBase64IsAnError) {
+  nlohmann::json json = ToJson(FullRunResultForTest());
+  json["output"]["stderr"] = {{"base64", "!!!"}};
+  auto result = RunResultFromJson(json);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().message(), HasSubstr("output.stderr"));
+}
+
+TEST(RunResultJsonTest, OtherSchemaIsRefused) {
+  nlohmann::json json = ToJson(FullRunResultForTest());
+  json["schema"] = 2;
+  auto result = RunResultFromJson(json);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().message(), HasSubstr("schema"));
+}
+
+TEST(RunResultJsonTest, OutOfRangeIntegerIsAnError) {
+  nlohmann::json json = ToJson(FullRunResultForTest());
+  json["termination"]["exit_code"] = int64_t{1} << 40;
+  auto result = RunResultFromJson(json);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().message(), HasSubstr("termination.exit_code"));
+}
+
+}  // namespace
+}  // namespace isoscope

@@ -1,1 +1,470 @@
-// placeholder: being written
+// The results store over SQLite's C API. Each run is one row: a few columns
+// to list and filter by, and the whole RunResult as JSON (run_result_json.h)
+// so any past run can be re-rendered by a later isoscope.
+//
+// Several isoscope processes may record into the same file at once: the
+// file is in WAL mode, every connection waits up to kBusyTimeoutMs for a
+// lock, and every write is one BEGIN IMMEDIATE transaction (which takes the
+// write lock up front, so two writers never deadlock upgrading a read lock).
+#include "supervisor/store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "supervisor/run_result_json.h"
+
+namespace isoscope {
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+
+// Schema migrations, in order: migration i takes a file from user_version i
+// to i + 1. Never edit a shipped migration; append a new one and bump
+// Store::kSchemaVersion.
+constexpr std::string_view kMigrations[] = {
+    // 0 -> 1: the runs table.
+    R"sql(
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY,
+  started_at_ms INTEGER NOT NULL,
+  backend TEXT NOT NULL,
+  command TEXT NOT NULL,
+  workdir TEXT NOT NULL,
+  policy_name TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  exit_status INTEGER NOT NULL,
+  wall_ns INTEGER NOT NULL,
+  result_json TEXT NOT NULL
+);
+CREATE INDEX runs_started_at ON runs (started_at_ms);
+CREATE INDEX runs_backend ON runs (backend);
+)sql",
+};
+static_assert(std::size(kMigrations) == Store::kSchemaVersion,
+              "one migration per schema version");
+
+struct FinalizeStatement {
+  void operator()(sqlite3_stmt* statement) const {
+    sqlite3_finalize(statement);
+  }
+};
+using Statement = std::unique_ptr<sqlite3_stmt, FinalizeStatement>;
+
+bool IsBusy(int rc) {
+  const int primary = rc & 0xFF;
+  return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+}
+
+// "results store /x/runs.db: <what>: <sqlite message> (<code>)".
+tl::unexpected<Error> StoreError(const std::filesystem::path& path, sqlite3* db,
+                                 std::string_view what, int rc) {
+  const char* message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return Fail(ErrorCode::kStore,
+              fmt::format("results store {}: {}: {} ({})", path.string(), what,
+                          message, sqlite3_errstr(rc)));
+}
+
+// Runs `attempt` (which returns an SQLite result code) until it is not
+// SQLITE_BUSY/LOCKED or the busy timeout has passed. The connection's busy
+// handler already waits inside most calls; this covers the cases where
+// SQLite reports BUSY without calling it (WAL recovery, a concurrent
+// journal-mode change on a fresh file).
+template <typename F>
+int RetryWhileBusy(F&& attempt) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(kBusyTimeoutMs);
+  auto pause = std::chrono::milliseconds(1);
+  while (true) {
+    const int rc = attempt();
+    if (!IsBusy(rc) || std::chrono::steady_clock::now() >= deadline) return rc;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+}
+
+// One connection's view used by the helpers below.
+struct Db {
+  sqlite3* db;
+  const std::filesystem::path& path;
+
+  Result<Statement> Prepare(std::string_view sql) const {
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v2(
+        db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
+    Statement statement(raw);
+    if (rc != SQLITE_OK) {
+      return StoreError(path, db, fmt::format("preparing \"{}\"", sql), rc);
+    }
+    return statement;
+  }
+
+  // Executes SQL without results (may hold several statements).
+  int Exec(std::string_view sql) const {
+    const std::string text(sql);
+    return sqlite3_exec(db, text.c_str(), nullptr, nullptr, nullptr);
+  }
+
+  Status ExecOrFail(std::string_view sql, std::string_view what) const {
+    const int rc = RetryWhileBusy([&] { return Exec(sql); });
+    if (rc != SQLITE_OK) return StoreError(path, db, what, rc);
+    return {};
+  }
+
+  Result<int> UserVersion() const {
+    auto statement = Prepare("PRAGMA user_version");
+    if (!statement) return tl::unexpected(statement.error());
+    const int rc = RetryWhileBusy([&] {
+      sqlite3_reset(statement->get());
+      return sqlite3_step(statement->get());
+    });
+    if (rc != SQLITE_ROW) {
+      return StoreError(path, db, "reading the schema version", rc);
+    }
+    return sqlite3_column_int(statement->get(), 0);
+  }
+};
+
+// Rolls back an open transaction unless Commit() succeeded, so an error
+// path never leaves the connection inside a transaction.
+class Transaction {
+ public:
+  static Result<Transaction> Begin(const Db& db) {
+    // BEGIN IMMEDIATE takes the write lock now (waiting in the busy
+    // handler), so the reads inside the transaction see the latest state
+    // and nothing else can write until we commit.
+    const int rc = RetryWhileBusy([&] { return db.Exec("BEGIN IMMEDIATE"); });
+    if (rc != SQLITE_OK) {
+      return StoreError(db.path, db.db, "starting a write transaction", rc);
+    }
+    return Transaction(db);
+  }
+  Transaction(Transaction&& other) noexcept
+      : db_(other.db_), open_(std::exchange(other.open_, false)) {}
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction() {
+    if (open_) db_.Exec("ROLLBACK");
+  }
+
+  Status Commit() {
+    const int rc = RetryWhileBusy([&] { return db_.Exec("COMMIT"); });
+    if (rc != SQLITE_OK) {
+      return StoreError(db_.path, db_.db, "committing", rc);
+    }
+    open_ = false;
+    return {};
+  }
+
+ private:
+  explicit Transaction(const Db& db) : db_(db), open_(true) {}
+  Db db_;
+  bool open_;
+};
+
+std::string JoinArgv(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& arg : argv) {
+    if (!out.empty()) out += ' ';
+    out += arg;
+  }
+  return out;
+}
+
+std::optional<Outcome> OutcomeFromName(std::string_view name) {
+  for (Outcome o : {Outcome::kExited, Outcome::kSignaled, Outcome::kViolation,
+                    Outcome::kLimit, Outcome::kInterrupted}) {
+    if (OutcomeName(o) == name) return o;
+  }
+  return std::nullopt;
+}
+
+std::string ColumnText(sqlite3_stmt* statement, int column) {
+  const auto* text = sqlite3_column_text(statement, column);
+  if (text == nullptr) return {};
+  return std::string(
+      reinterpret_cast<const char*>(text),
+      static_cast<size_t>(sqlite3_column_bytes(statement, column)));
+}
+
+int BindText(sqlite3_stmt* statement, int index, std::string_view text) {
+  return sqlite3_bind_text64(statement, index, text.data(), text.size(),
+                             SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+
+Status Migrate(const Db& db) {
+  auto version = db.UserVersion();
+  if (!version) return tl::unexpected(version.error());
+  if (*version > Store::kSchemaVersion) {
+    return Fail(ErrorCode::kStore,
+                fmt::format("results store {}: created by a newer isoscope, "
+                            "schema {} > {}; use a newer isoscope or another "
+                            "store file",
+                            db.path.string(), *version, Store::kSchemaVersion));
+  }
+  for (int target = *version + 1; target <= Store::kSchemaVersion; ++target) {
+    auto transaction = Transaction::Begin(db);
+    if (!transaction) return tl::unexpected(transaction.error());
+    // Another process may have migrated while we waited for the lock.
+    auto current = db.UserVersion();
+    if (!current) return tl::unexpected(current.error());
+    if (*current >= target) continue;  // rolls back the empty transaction
+    if (*current != target - 1) {
+      return Fail(ErrorCode::kStore,
+                  fmt::format("results store {}: schema version changed "
+                              "from {} to {} while migrating",
+                              db.path.string(), target - 1, *current));
+    }
+    const int rc = db.Exec(kMigrations[target - 1]);
+    if (rc != SQLITE_OK) {
+      return StoreError(db.path, db.db,
+                        fmt::format("migrating schema to version {}", target),
+                        rc);
+    }
+    // PRAGMA takes no bound parameters; `target` is our own integer.
+    const int pragma_rc =
+        db.Exec(fmt::format("PRAGMA user_version = {}", target));
+    if (pragma_rc != SQLITE_OK) {
+      return StoreError(db.path, db.db, "setting the schema version",
+                        pragma_rc);
+    }
+    if (auto committed = transaction->Commit(); !committed) return committed;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::filesystem::path DefaultStorePath() {
+  // XDG: a relative $XDG_DATA_HOME is invalid and must be ignored.
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  if (xdg != nullptr && xdg[0] == '/') {
+    return std::filesystem::path(xdg) / "isoscope" / "runs.db";
+  }
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && home[0] != '\0') {
+    return std::filesystem::path(home) / ".local" / "share" / "isoscope" /
+           "runs.db";
+  }
+  // Neither is set (a bare service environment): keep the store beside the
+  // caller rather than guessing a home directory from the password database.
+  return std::filesystem::path("isoscope-runs.db");
+}
+
+void Store::CloseDb::operator()(sqlite3* db) const {
+  // Statements are finalized by their owners before this runs; close_v2
+  // still frees the handle if one were left.
+  sqlite3_close_v2(db);
+}
+
+Store::Store(std::filesystem::path path, sqlite3* db)
+    : path_(std::move(path)), db_(db) {}
+
+Result<Store> Store::Open(const std::filesystem::path& path) {
+  if (path.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) {
+      return Fail(
+          ErrorCode::kStore,
+          fmt::format("results store {}: creating directory {}: {}",
+                      path.string(), path.parent_path().string(), ec.message()),
+          ec.value());
+    }
+  }
+  sqlite3* raw = nullptr;
+  const int open_rc = sqlite3_open_v2(
+      path.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+      nullptr);
+  // sqlite3_open_v2 may return a handle even on failure; it must be closed.
+  Store store(path, raw);
+  if (open_rc != SQLITE_OK) {
+    return StoreError(path, raw, "opening", open_rc);
+  }
+  const Db db{raw, store.path_};
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+
+  // journal_mode returns the resulting mode as a row; a filesystem without
+  // shared memory support leaves the file in its old mode, which still
+  // works (with less concurrency), so only a failure is an error.
+  {
+    auto statement = db.Prepare("PRAGMA journal_mode=WAL");
+    if (!statement) return tl::unexpected(statement.error());
+    const int rc = RetryWhileBusy([&] {
+      sqlite3_reset(statement->get());
+      return sqlite3_step(statement->get());
+    });
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      return StoreError(path, raw, "switching to WAL mode", rc);
+    }
+  }
+  if (auto s = db.ExecOrFail("PRAGMA foreign_keys=ON", "enabling foreign keys");
+      !s) {
+    return tl::unexpected(s.error());
+  }
+  if (auto migrated = Migrate(db); !migrated) {
+    return tl::unexpected(migrated.error());
+  }
+  return store;
+}
+
+Result<int64_t> Store::Record(const RunResult& result) {
+  std::string result_json;
+  try {
+    result_json = ToJson(result).dump();
+  } catch (const std::exception& e) {
+    return Fail(ErrorCode::kStore,
+                fmt::format("results store {}: serialising the run: {}",
+                            path_.string(), e.what()));
+  }
+  const Db db{db_.get(), path_};
+  auto statement = db.Prepare(
+      "INSERT INTO runs (started_at_ms, backend, command, workdir, "
+      "policy_name, outcome, exit_status, wall_ns, result_json) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!statement) return tl::unexpected(statement.error());
+  sqlite3_stmt* s = statement->get();
+  const std::string command = JoinArgv(result.argv);
+  int rc = SQLITE_OK;
+  const auto bind = [&](int bind_rc) {
+    if (rc == SQLITE_OK) rc = bind_rc;
+  };
+  bind(sqlite3_bind_int64(s, 1, result.started_at_unix_ms));
+  bind(BindText(s, 2, result.backend));
+  bind(BindText(s, 3, command));
+  bind(BindText(s, 4, result.workdir));
+  bind(BindText(s, 5, result.policy_name));
+  bind(BindText(s, 6, OutcomeName(result.termination.outcome)));
+  bind(sqlite3_bind_int(s, 7, result.termination.ExitStatus()));
+  bind(sqlite3_bind_int64(s, 8, result.timings.wall_ns));
+  bind(BindText(s, 9, result_json));
+  if (rc != SQLITE_OK) return StoreError(path_, db.db, "binding a run", rc);
+
+  // The whole transaction is retried on BUSY: the busy handler covers most
+  // waits, but a lock can still be refused outright under contention.
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(kBusyTimeoutMs);
+  while (true) {
+    auto transaction = Transaction::Begin(db);
+    if (!transaction) return tl::unexpected(transaction.error());
+    sqlite3_reset(s);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+      const int64_t id = sqlite3_last_insert_rowid(db.db);
+      auto committed = transaction->Commit();
+      if (committed) return id;
+      return tl::unexpected(committed.error());
+    }
+    if (!IsBusy(rc) || std::chrono::steady_clock::now() >= deadline) {
+      return StoreError(path_, db.db, "recording a run", rc);
+    }
+    // `transaction` rolls back here; try again after a short pause.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+Result<std::vector<RunSummary>> Store::List(int limit) const {
+  const Db db{db_.get(), path_};
+  auto statement = db.Prepare(
+      "SELECT id, started_at_ms, backend, command, policy_name, outcome, "
+      "exit_status, wall_ns FROM runs ORDER BY id DESC LIMIT ?");
+  if (!statement) return tl::unexpected(statement.error());
+  sqlite3_stmt* s = statement->get();
+  // SQLite reads a negative LIMIT as "no limit": limit <= 0 lists all.
+  sqlite3_bind_int(s, 1, limit > 0 ? limit : -1);
+  std::vector<RunSummary> runs;
+  while (true) {
+    const int rc = RetryWhileBusy([&] { return sqlite3_step(s); });
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return StoreError(path_, db.db, "listing runs", rc);
+    RunSummary run;
+    run.id = sqlite3_column_int64(s, 0);
+    run.started_at_unix_ms = sqlite3_column_int64(s, 1);
+    run.backend = ColumnText(s, 2);
+    run.command = ColumnText(s, 3);
+    run.policy_name = ColumnText(s, 4);
+    const std::string outcome = ColumnText(s, 5);
+    const auto parsed = OutcomeFromName(outcome);
+    if (!parsed.has_value()) {
+      return Fail(ErrorCode::kStore,
+                  fmt::format("results store {}: run {}: unknown outcome "
+                              "\"{}\"",
+                              path_.string(), run.id, outcome));
+    }
+    run.outcome = *parsed;
+    run.exit_status = sqlite3_column_int(s, 6);
+    run.wall_ns = sqlite3_column_int64(s, 7);
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
+Result<RunResult> Store::Get(int64_t id) const {
+  const Db db{db_.get(), path_};
+  auto statement = db.Prepare("SELECT result_json FROM runs WHERE id = ?");
+  if (!statement) return tl::unexpected(statement.error());
+  sqlite3_stmt* s = statement->get();
+  sqlite3_bind_int64(s, 1, id);
+  const int rc = RetryWhileBusy([&] { return sqlite3_step(s); });
+  if (rc == SQLITE_DONE) {
+    return Fail(
+        ErrorCode::kNotFound,
+        fmt::format("results store {}: no run with id {}", path_.string(), id));
+  }
+  if (rc != SQLITE_ROW) {
+    return StoreError(path_, db.db, fmt::format("reading run {}", id), rc);
+  }
+  const std::string text = ColumnText(s, 0);
+  // The non-throwing parse: a discarded value means the text is not JSON.
+  const nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
+  if (json.is_discarded()) {
+    return Fail(ErrorCode::kStore,
+                fmt::format("results store {}: run {}: result_json is not "
+                            "valid JSON",
+                            path_.string(), id));
+  }
+  auto result = RunResultFromJson(json);
+  if (!result) {
+    return tl::unexpected(result.error().WithContext(
+        fmt::format("results store {}: run {}", path_.string(), id)));
+  }
+  result->id = id;
+  return result;
+}
+
+Result<int64_t> Store::LatestId() const {
+  const Db db{db_.get(), path_};
+  auto statement = db.Prepare("SELECT max(id) FROM runs");
+  if (!statement) return tl::unexpected(statement.error());
+  sqlite3_stmt* s = statement->get();
+  const int rc = RetryWhileBusy([&] { return sqlite3_step(s); });
+  if (rc != SQLITE_ROW) {
+    return StoreError(path_, db.db, "finding the latest run", rc);
+  }
+  if (sqlite3_column_type(s, 0) == SQLITE_NULL) {
+    return Fail(
+        ErrorCode::kNotFound,
+        fmt::format("results store {}: no runs recorded yet", path_.string()));
+  }
+  return sqlite3_column_int64(s, 0);
+}
+
+Result<int> Store::SchemaVersion() const {
+  return Db{db_.get(), path_}.UserVersion();
+}
+
+}  // namespace isoscope

@@ -1,1 +1,312 @@
-// placeholder: being written
+#include "supervisor/store.h"
+
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "base/temp_dir.h"
+
+namespace isoscope {
+
+RunResult FullRunResultForTest();  // run_result_json_test.cc
+
+namespace {
+
+using ::testing::HasSubstr;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = TempDir::Create("isoscope-store-test-");
+    ASSERT_TRUE(dir.has_value()) << dir.error().ToString();
+    dir_.emplace(std::move(*dir));
+  }
+  std::filesystem::path DbPath() const { return dir_->path() / "runs.db"; }
+
+  // Runs one SQL statement on the file directly, bypassing Store.
+  void RawExec(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+    char* message = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message);
+    const std::string error = message != nullptr ? message : "";
+    sqlite3_free(message);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << error;
+  }
+
+  std::optional<TempDir> dir_;
+};
+
+RunResult SmallRun(int n) {
+  RunResult r;
+  r.backend = n % 2 == 0 ? "native" : "ptrace";
+  r.argv = {"/bin/true", "run-" + std::to_string(n)};
+  r.workdir = "/tmp";
+  r.policy_name = "default";
+  r.started_at_unix_ms = 1700000000000 + n;
+  r.timings.wall_ns = 1000 * n;
+  r.termination.exit_code = n % 256;
+  return r;
+}
+
+TEST_F(StoreTest, OpenCreatesFileAndDirectories) {
+  const auto path = dir_->path() / "a" / "b" / "runs.db";
+  auto store = Store::Open(path);
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_TRUE(std::filesystem::exists(path));
+  EXPECT_EQ(store->path(), path);
+}
+
+TEST_F(StoreTest, SchemaVersionIsCurrent) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  auto version = store->SchemaVersion();
+  ASSERT_TRUE(version.has_value()) << version.error().ToString();
+  EXPECT_EQ(*version, Store::kSchemaVersion);
+}
+
+TEST_F(StoreTest, MigratesAnEmptyVersionZeroFile) {
+  // A file SQLite created but isoscope never migrated (user_version 0).
+  RawExec("CREATE TABLE unrelated (x INTEGER)");
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_EQ(*store->SchemaVersion(), Store::kSchemaVersion);
+  auto id = store->Record(SmallRun(1));
+  ASSERT_TRUE(id.has_value()) << id.error().ToString();
+}
+
+TEST_F(StoreTest, ReopeningKeepsRunsAndVersion) {
+  int64_t id = 0;
+  {
+    auto store = Store::Open(DbPath());
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    id = *store->Record(SmallRun(1));
+  }
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_EQ(*store->SchemaVersion(), Store::kSchemaVersion);
+  EXPECT_EQ(*store->LatestId(), id);
+}
+
+TEST_F(StoreTest, RefusesANewerSchema) {
+  RawExec("PRAGMA user_version = 99");
+  auto store = Store::Open(DbPath());
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code(), ErrorCode::kStore);
+  EXPECT_THAT(store.error().message(), HasSubstr("newer isoscope"));
+  EXPECT_THAT(store.error().message(),
+              HasSubstr("99 > " + std::to_string(Store::kSchemaVersion)));
+  EXPECT_THAT(store.error().message(), HasSubstr(DbPath().string()));
+}
+
+TEST_F(StoreTest, UnwritableDirectoryIsAnErrorNamingThePath) {
+  // A regular file where the directory should be.
+  const auto blocker = dir_->path() / "file";
+  {
+    std::FILE* f = std::fopen(blocker.c_str(), "w");
+    std::fclose(f);
+  }
+  auto store = Store::Open(blocker / "runs.db");
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code(), ErrorCode::kStore);
+  EXPECT_THAT(store.error().message(), HasSubstr(blocker.string()));
+}
+
+TEST_F(StoreTest, RecordAndGetRoundTrip) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  RunResult original = FullRunResultForTest();
+  auto id = store->Record(original);
+  ASSERT_TRUE(id.has_value()) << id.error().ToString();
+  EXPECT_GT(*id, 0);
+  auto back = store->Get(*id);
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  original.id = *id;
+  EXPECT_EQ(*back, original);
+}
+
+TEST_F(StoreTest, GetUnknownIdIsNotFound) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  auto back = store->Get(12345);
+  ASSERT_FALSE(back.has_value());
+  EXPECT_EQ(back.error().code(), ErrorCode::kNotFound);
+  EXPECT_THAT(back.error().message(), HasSubstr("12345"));
+}
+
+TEST_F(StoreTest, CorruptResultJsonIsAStoreError) {
+  {
+    auto store = Store::Open(DbPath());
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    ASSERT_TRUE(store->Record(SmallRun(1)).has_value());
+  }
+  RawExec("UPDATE runs SET result_json = '{\"schema\": 1}'");
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  auto back = store->Get(1);
+  ASSERT_FALSE(back.has_value());
+  EXPECT_EQ(back.error().code(), ErrorCode::kStore);
+  EXPECT_THAT(back.error().message(), HasSubstr("run 1"));
+  EXPECT_THAT(back.error().message(), HasSubstr("missing"));
+}
+
+TEST_F(StoreTest, ListIsNewestFirstAndLimited) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  std::vector<int64_t> ids;
+  for (int i = 1; i <= 5; ++i) {
+    auto id = store->Record(SmallRun(i));
+    ASSERT_TRUE(id.has_value()) << id.error().ToString();
+    ids.push_back(*id);
+  }
+  auto runs = store->List(3);
+  ASSERT_TRUE(runs.has_value()) << runs.error().ToString();
+  ASSERT_EQ(runs->size(), 3u);
+  EXPECT_EQ((*runs)[0].id, ids[4]);
+  EXPECT_EQ((*runs)[1].id, ids[3]);
+  EXPECT_EQ((*runs)[2].id, ids[2]);
+  const RunSummary& newest = (*runs)[0];
+  EXPECT_EQ(newest.command, "/bin/true run-5");
+  EXPECT_EQ(newest.backend, "ptrace");
+  EXPECT_EQ(newest.policy_name, "default");
+  EXPECT_EQ(newest.outcome, Outcome::kExited);
+  EXPECT_EQ(newest.exit_status, 5);
+  EXPECT_EQ(newest.wall_ns, 5000);
+  EXPECT_EQ(newest.started_at_unix_ms, 1700000000005);
+
+  auto all = store->List(0);
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(all->size(), 5u);
+}
+
+TEST_F(StoreTest, LatestIdOnEmptyStoreIsNotFound) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  auto latest = store->LatestId();
+  ASSERT_FALSE(latest.has_value());
+  EXPECT_EQ(latest.error().code(), ErrorCode::kNotFound);
+  auto id = store->Record(SmallRun(1));
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(*store->LatestId(), *id);
+  auto runs = store->List(10);
+  ASSERT_TRUE(runs.has_value());
+  EXPECT_EQ(runs->size(), 1u);
+}
+
+TEST(DefaultStorePathTest, PrefersXdgDataHome) {
+  const char* old_xdg = std::getenv("XDG_DATA_HOME");
+  const char* old_home = std::getenv("HOME");
+  const std::string saved_xdg = old_xdg ? old_xdg : "";
+  const std::string saved_home = old_home ? old_home : "";
+
+  setenv("XDG_DATA_HOME", "/xdg/data", 1);
+  setenv("HOME", "/home/u", 1);
+  EXPECT_EQ(DefaultStorePath(), "/xdg/data/isoscope/runs.db");
+  unsetenv("XDG_DATA_HOME");
+  EXPECT_EQ(DefaultStorePath(), "/home/u/.local/share/isoscope/runs.db");
+  unsetenv("HOME");
+  EXPECT_EQ(DefaultStorePath(), "isoscope-runs.db");
+
+  if (old_xdg) setenv("XDG_DATA_HOME", saved_xdg.c_str(), 1);
+  if (old_home) setenv("HOME", saved_home.c_str(), 1);
+}
+
+// Four processes and four threads, each with its own connection, record at
+// once into a file none of them has created yet.
+TEST_F(StoreTest, ConcurrentWritersAllSucceed) {
+  constexpr int kWriters = 4;
+  constexpr int kRunsEach = 25;
+  const auto path = DbPath();
+
+  // A writer: opens the store and records kRunsEach runs tagged `tag`;
+  // returns how many failed.
+  const auto write_runs = [&path](const std::string& tag) {
+    auto store = Store::Open(path);
+    if (!store) {
+      std::fprintf(stderr, "%s: %s\n", tag.c_str(),
+                   store.error().ToString().c_str());
+      return kRunsEach;
+    }
+    int failures = 0;
+    for (int i = 0; i < kRunsEach; ++i) {
+      RunResult r = SmallRun(i);
+      r.argv = {tag, std::to_string(i)};
+      auto id = store->Record(r);
+      if (!id) {
+        std::fprintf(stderr, "%s: %s\n", tag.c_str(),
+                     id.error().ToString().c_str());
+        ++failures;
+      }
+    }
+    return failures;
+  };
+
+  std::vector<pid_t> children;
+  for (int w = 0; w < kWriters; ++w) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      const int failures = write_runs("process-" + std::to_string(w));
+      _exit(failures == 0 ? 0 : 1);
+    }
+    children.push_back(pid);
+  }
+  std::vector<int> thread_failures(kWriters, 0);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      thread_failures[w] = write_runs("thread-" + std::to_string(w));
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "child status " << status;
+  }
+  for (int f : thread_failures) EXPECT_EQ(f, 0);
+
+  auto store = Store::Open(path);
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  auto runs = store->List(0);
+  ASSERT_TRUE(runs.has_value()) << runs.error().ToString();
+  ASSERT_EQ(runs->size(), size_t{2 * kWriters * kRunsEach});
+  std::set<int64_t> ids;
+  std::set<std::string> commands;
+  for (const auto& run : *runs) {
+    ids.insert(run.id);
+    commands.insert(run.command);
+  }
+  EXPECT_EQ(ids.size(), size_t{2 * kWriters * kRunsEach});
+  EXPECT_EQ(commands.size(), size_t{2 * kWriters * kRunsEach});
+  for (int w = 0; w < kWriters; ++w) {
+    for (int i = 0; i < kRunsEach; ++i) {
+      EXPECT_TRUE(commands.count("process-" + std::to_string(w) + " " +
+                                 std::to_string(i)));
+      EXPECT_TRUE(commands.count("thread-" + std::to_string(w) + " " +
+                                 std::to_string(i)));
+    }
+  }
+  // Every id reads back.
+  for (int64_t id : ids) {
+    auto run = store->Get(id);
+    ASSERT_TRUE(run.has_value()) << run.error().ToString();
+    EXPECT_EQ(run->id, id);
+  }
+}
+
+}  // namespace
+}  // namespace isoscope

@@ -1,0 +1,31 @@
+// Plain-text renderings of stored runs for a terminal: the summary printed
+// after a run, `isoscope runs list` and `isoscope runs show`. No colour, no
+// terminal queries: the same text goes to a pipe or a file. Bytes the
+// workload controls (output, paths, argv) are escaped so they cannot drive
+// the terminal.
+#ifndef ISOSCOPE_REPORTS_TERMINAL_H_
+#define ISOSCOPE_REPORTS_TERMINAL_H_
+
+#include <string>
+#include <vector>
+
+#include "supervisor/run_result.h"
+#include "supervisor/store.h"
+
+namespace isoscope {
+
+// The one-screen summary (at most ~15 lines) isoscope prints on stderr
+// after a run: what ran where, how it ended and why, time, memory, counters.
+std::string RenderRunSummary(const RunResult& result);
+
+// `isoscope runs list`: an aligned table fitting 100 columns, newest first as
+// given; a friendly line when there are no runs.
+std::string RenderRunList(const std::vector<RunSummary>& runs);
+
+// `isoscope runs show ID`: the summary, the host's facts, every recorded
+// event one per line, then the captured output.
+std::string RenderRunDetail(const RunResult& result);
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_REPORTS_TERMINAL_H_
