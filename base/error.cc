@@ -16,52 +16,92 @@ struct ErrnoEntry {
 
 // Names for the errno values a policy can return or a report can show.
 constexpr ErrnoEntry kErrnoNames[] = {
-    {EPERM, "EPERM"},       {ENOENT, "ENOENT"},
-    {ESRCH, "ESRCH"},       {EINTR, "EINTR"},
-    {EIO, "EIO"},           {ENXIO, "ENXIO"},
-    {E2BIG, "E2BIG"},       {ENOEXEC, "ENOEXEC"},
-    {EBADF, "EBADF"},       {ECHILD, "ECHILD"},
-    {EAGAIN, "EAGAIN"},     {ENOMEM, "ENOMEM"},
-    {EACCES, "EACCES"},     {EFAULT, "EFAULT"},
-    {EBUSY, "EBUSY"},       {EEXIST, "EEXIST"},
-    {EXDEV, "EXDEV"},       {ENODEV, "ENODEV"},
-    {ENOTDIR, "ENOTDIR"},   {EISDIR, "EISDIR"},
-    {EINVAL, "EINVAL"},     {ENFILE, "ENFILE"},
-    {EMFILE, "EMFILE"},     {ENOTTY, "ENOTTY"},
-    {ETXTBSY, "ETXTBSY"},   {EFBIG, "EFBIG"},
-    {ENOSPC, "ENOSPC"},     {ESPIPE, "ESPIPE"},
-    {EROFS, "EROFS"},       {EMLINK, "EMLINK"},
-    {EPIPE, "EPIPE"},       {EDOM, "EDOM"},
-    {ERANGE, "ERANGE"},     {EDEADLK, "EDEADLK"},
-    {ENAMETOOLONG, "ENAMETOOLONG"}, {ENOLCK, "ENOLCK"},
-    {ENOSYS, "ENOSYS"},     {ENOTEMPTY, "ENOTEMPTY"},
-    {ELOOP, "ELOOP"},       {ENOMSG, "ENOMSG"},
-    {ENODATA, "ENODATA"},   {ETIME, "ETIME"},
-    {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"},
-    {EAFNOSUPPORT, "EAFNOSUPPORT"}, {EADDRINUSE, "EADDRINUSE"},
-    {EADDRNOTAVAIL, "EADDRNOTAVAIL"}, {ENETDOWN, "ENETDOWN"},
-    {ENETUNREACH, "ENETUNREACH"}, {ECONNABORTED, "ECONNABORTED"},
-    {ECONNRESET, "ECONNRESET"}, {ENOBUFS, "ENOBUFS"},
-    {EISCONN, "EISCONN"},   {ENOTCONN, "ENOTCONN"},
-    {ETIMEDOUT, "ETIMEDOUT"}, {ECONNREFUSED, "ECONNREFUSED"},
-    {EHOSTUNREACH, "EHOSTUNREACH"}, {EALREADY, "EALREADY"},
-    {EINPROGRESS, "EINPROGRESS"}, {ECANCELED, "ECANCELED"},
-    {EOWNERDEAD, "EOWNERDEAD"}, {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
-    {ENOTSOCK, "ENOTSOCK"}, {EDQUOT, "EDQUOT"},
+    {EPERM, "EPERM"},
+    {ENOENT, "ENOENT"},
+    {ESRCH, "ESRCH"},
+    {EINTR, "EINTR"},
+    {EIO, "EIO"},
+    {ENXIO, "ENXIO"},
+    {E2BIG, "E2BIG"},
+    {ENOEXEC, "ENOEXEC"},
+    {EBADF, "EBADF"},
+    {ECHILD, "ECHILD"},
+    {EAGAIN, "EAGAIN"},
+    {ENOMEM, "ENOMEM"},
+    {EACCES, "EACCES"},
+    {EFAULT, "EFAULT"},
+    {EBUSY, "EBUSY"},
+    {EEXIST, "EEXIST"},
+    {EXDEV, "EXDEV"},
+    {ENODEV, "ENODEV"},
+    {ENOTDIR, "ENOTDIR"},
+    {EISDIR, "EISDIR"},
+    {EINVAL, "EINVAL"},
+    {ENFILE, "ENFILE"},
+    {EMFILE, "EMFILE"},
+    {ENOTTY, "ENOTTY"},
+    {ETXTBSY, "ETXTBSY"},
+    {EFBIG, "EFBIG"},
+    {ENOSPC, "ENOSPC"},
+    {ESPIPE, "ESPIPE"},
+    {EROFS, "EROFS"},
+    {EMLINK, "EMLINK"},
+    {EPIPE, "EPIPE"},
+    {EDOM, "EDOM"},
+    {ERANGE, "ERANGE"},
+    {EDEADLK, "EDEADLK"},
+    {ENAMETOOLONG, "ENAMETOOLONG"},
+    {ENOLCK, "ENOLCK"},
+    {ENOSYS, "ENOSYS"},
+    {ENOTEMPTY, "ENOTEMPTY"},
+    {ELOOP, "ELOOP"},
+    {ENOMSG, "ENOMSG"},
+    {ENODATA, "ENODATA"},
+    {ETIME, "ETIME"},
+    {EOVERFLOW, "EOVERFLOW"},
+    {EOPNOTSUPP, "EOPNOTSUPP"},
+    {EAFNOSUPPORT, "EAFNOSUPPORT"},
+    {EADDRINUSE, "EADDRINUSE"},
+    {EADDRNOTAVAIL, "EADDRNOTAVAIL"},
+    {ENETDOWN, "ENETDOWN"},
+    {ENETUNREACH, "ENETUNREACH"},
+    {ECONNABORTED, "ECONNABORTED"},
+    {ECONNRESET, "ECONNRESET"},
+    {ENOBUFS, "ENOBUFS"},
+    {EISCONN, "EISCONN"},
+    {ENOTCONN, "ENOTCONN"},
+    {ETIMEDOUT, "ETIMEDOUT"},
+    {ECONNREFUSED, "ECONNREFUSED"},
+    {EHOSTUNREACH, "EHOSTUNREACH"},
+    {EALREADY, "EALREADY"},
+    {EINPROGRESS, "EINPROGRESS"},
+    {ECANCELED, "ECANCELED"},
+    {EOWNERDEAD, "EOWNERDEAD"},
+    {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
+    {ENOTSOCK, "ENOTSOCK"},
+    {EDQUOT, "EDQUOT"},
 };
 
 }  // namespace
 
 std::string_view ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return "invalid argument";
-    case ErrorCode::kPolicy: return "policy error";
-    case ErrorCode::kNotFound: return "not found";
-    case ErrorCode::kNotExecutable: return "not executable";
-    case ErrorCode::kUnavailable: return "unavailable";
-    case ErrorCode::kSystem: return "system error";
-    case ErrorCode::kStore: return "store error";
-    case ErrorCode::kInternal: return "internal error";
+    case ErrorCode::kInvalidArgument:
+      return "invalid argument";
+    case ErrorCode::kPolicy:
+      return "policy error";
+    case ErrorCode::kNotFound:
+      return "not found";
+    case ErrorCode::kNotExecutable:
+      return "not executable";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kSystem:
+      return "system error";
+    case ErrorCode::kStore:
+      return "store error";
+    case ErrorCode::kInternal:
+      return "internal error";
   }
   return "unknown error";
 }
@@ -76,11 +116,11 @@ Error::Error(ErrorCode code, std::string message, int sys_errno,
 Error Error::FromErrno(std::string_view what, int sys_errno,
                        std::source_location where) {
   std::string_view name = ErrnoName(sys_errno);
-  return Error(ErrorCode::kSystem,
-               fmt::format("{}: {}{}{}{}", what, std::strerror(sys_errno),
-                           name.empty() ? "" : " (", name,
-                           name.empty() ? "" : ")"),
-               sys_errno, where);
+  return Error(
+      ErrorCode::kSystem,
+      fmt::format("{}: {}{}{}{}", what, std::strerror(sys_errno),
+                  name.empty() ? "" : " (", name, name.empty() ? "" : ")"),
+      sys_errno, where);
 }
 
 Error Error::WithContext(std::string_view context) const& {

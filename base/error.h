@@ -32,9 +32,9 @@ class Error {
         std::source_location where = std::source_location::current());
 
   // An error for a failed system call: "<what>: <strerror> (<ERRNO>)".
-  static Error FromErrno(std::string_view what, int sys_errno,
-                         std::source_location where =
-                             std::source_location::current());
+  static Error FromErrno(
+      std::string_view what, int sys_errno,
+      std::source_location where = std::source_location::current());
 
   ErrorCode code() const { return code_; }
   int sys_errno() const { return sys_errno_; }

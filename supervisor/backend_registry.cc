@@ -1,1 +1,47 @@
-// placeholder: being written
+#include "supervisor/backend_registry.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace isoscope {
+
+void BackendRegistry::Register(std::string name, std::string description,
+                               Factory factory) {
+  for (auto& entry : entries_) {
+    if (entry.name == name) {
+      entry =
+          Entry{std::move(name), std::move(description), std::move(factory)};
+      return;
+    }
+  }
+  entries_.push_back(
+      Entry{std::move(name), std::move(description), std::move(factory)});
+}
+
+const BackendRegistry::Entry* BackendRegistry::Find(
+    std::string_view name) const {
+  for (const auto& entry : entries_) {
+    if (entry.name == name) return &entry;
+  }
+  return nullptr;
+}
+
+Result<std::unique_ptr<Backend>> BackendRegistry::Create(
+    std::string_view name) const {
+  const Entry* entry = Find(name);
+  if (entry == nullptr) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("unknown backend '{}' (known: {})", name,
+                            fmt::join(Names(), ", ")));
+  }
+  return entry->factory();
+}
+
+std::vector<std::string> BackendRegistry::Names() const {
+  std::vector<std::string> names;
+  names.reserve(entries_.size());
+  for (const auto& entry : entries_) names.push_back(entry.name);
+  return names;
+}
+
+}  // namespace isoscope

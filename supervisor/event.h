@@ -33,10 +33,10 @@ struct SyscallEvent {
 struct FaultEvent {
   int pid = 0;
   FaultKind kind = FaultKind::kPrivilegedInstruction;
-  int signal = 0;            // the signal the host raised, if any
-  uint64_t rip = 0;          // faulting instruction
-  uint64_t address = 0;      // faulting data address (page faults)
-  std::string mnemonic;      // decoded instruction ("cpuid"), if known
+  int signal = 0;              // the signal the host raised, if any
+  uint64_t rip = 0;            // faulting instruction
+  uint64_t address = 0;        // faulting data address (page faults)
+  std::string mnemonic;        // decoded instruction ("cpuid"), if known
   std::vector<uint8_t> bytes;  // instruction bytes, if read
   std::optional<Verdict> verdict;
   bool operator==(const FaultEvent&) const = default;
@@ -59,8 +59,14 @@ struct OutputEvent {
   bool operator==(const OutputEvent&) const = default;
 };
 
-enum class LimitKind { kWallTime, kCpuTime, kMemory, kProcesses, kOpenFiles,
-                       kOutput };
+enum class LimitKind {
+  kWallTime,
+  kCpuTime,
+  kMemory,
+  kProcesses,
+  kOpenFiles,
+  kOutput
+};
 std::string_view LimitKindName(LimitKind kind);
 
 // A resource limit was hit (found by the backend, e.g. an OOM kill, or by the

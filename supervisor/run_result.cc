@@ -4,23 +4,34 @@ namespace isoscope {
 
 std::string_view OutcomeName(Outcome outcome) {
   switch (outcome) {
-    case Outcome::kExited: return "exited";
-    case Outcome::kSignaled: return "signaled";
-    case Outcome::kViolation: return "violation";
-    case Outcome::kLimit: return "limit";
-    case Outcome::kInterrupted: return "interrupted";
+    case Outcome::kExited:
+      return "exited";
+    case Outcome::kSignaled:
+      return "signaled";
+    case Outcome::kViolation:
+      return "violation";
+    case Outcome::kLimit:
+      return "limit";
+    case Outcome::kInterrupted:
+      return "interrupted";
   }
   return "unknown";
 }
 
 std::string_view LimitKindName(LimitKind kind) {
   switch (kind) {
-    case LimitKind::kWallTime: return "wall_time";
-    case LimitKind::kCpuTime: return "cpu_time";
-    case LimitKind::kMemory: return "memory";
-    case LimitKind::kProcesses: return "processes";
-    case LimitKind::kOpenFiles: return "open_files";
-    case LimitKind::kOutput: return "output";
+    case LimitKind::kWallTime:
+      return "wall_time";
+    case LimitKind::kCpuTime:
+      return "cpu_time";
+    case LimitKind::kMemory:
+      return "memory";
+    case LimitKind::kProcesses:
+      return "processes";
+    case LimitKind::kOpenFiles:
+      return "open_files";
+    case LimitKind::kOutput:
+      return "output";
   }
   return "unknown";
 }

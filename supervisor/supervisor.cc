@@ -1,1 +1,294 @@
-// placeholder: being written
+#include "supervisor/supervisor.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+
+#include <chrono>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "policies/decide.h"
+#include "policies/plan.h"
+#include "policies/syscalls.h"
+#include "supervisor/host_facts.h"
+
+namespace isoscope {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long a backend may take to report the exit of a workload it was told
+// to kill before the loop gives up on it.
+constexpr auto kKillGrace = std::chrono::seconds(5);
+
+int64_t NanosSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
+                                                              start)
+      .count();
+}
+
+bool IsReadable(int fd) {
+  if (fd < 0) return false;
+  pollfd pfd{.fd = fd, .events = POLLIN, .revents = 0};
+  return ::poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN) != 0;
+}
+
+std::string SignalName(int signal) {
+  const char* abbrev = ::sigabbrev_np(signal);
+  return abbrev != nullptr ? fmt::format("SIG{}", abbrev)
+                           : fmt::format("signal {}", signal);
+}
+
+// Why isoscope ended the run, when it did; decided once, first reason wins.
+struct StopReason {
+  Outcome outcome;
+  std::optional<LimitKind> limit;
+  std::string rule_id;
+  std::string reason;
+};
+
+// One run's state: the loop body, split from Supervisor::Run so each event
+// kind is handled in one small function.
+class RunLoop {
+ public:
+  RunLoop(const Policy& policy, const SupervisorOptions& options,
+          Backend& backend, RunResult& result)
+      : policy_(policy),
+        options_(options),
+        backend_(backend),
+        result_(result) {}
+
+  Status Run(Clock::time_point started) {
+    WaitLimit wait;
+    wait.interrupt_fd = options_.interrupt_fd;
+    Clock::time_point wall_deadline = Clock::time_point::max();
+    if (policy_.resources.wall_time_ms) {
+      wall_deadline =
+          started + std::chrono::milliseconds(*policy_.resources.wall_time_ms);
+    }
+    while (!exited_) {
+      wait.deadline = killed_ ? kill_deadline_ : wall_deadline;
+      auto next = backend_.NextEvent(wait);
+      if (!next) {
+        backend_.Kill();
+        return tl::unexpected(next.error().WithContext(
+            fmt::format("backend {}", backend_.name())));
+      }
+      if (next->has_value()) {
+        if (auto handled = Handle(**next); !handled) {
+          backend_.Kill();
+          return handled;
+        }
+        continue;
+      }
+      // Woken without an event: an interrupt, the wall-time deadline, or the
+      // grace period after a kill running out.
+      if (IsReadable(wait.interrupt_fd)) {
+        Stop({Outcome::kInterrupted, std::nullopt, "",
+              "isoscope was interrupted; the workload was killed"});
+        wait.interrupt_fd = -1;  // level-triggered: do not wake on it again
+      } else if (killed_ && Clock::now() >= kill_deadline_) {
+        return Fail(ErrorCode::kInternal,
+                    fmt::format("backend {} did not report the workload's "
+                                "exit within {}s of killing it",
+                                backend_.name(), kKillGrace.count()));
+      } else if (!killed_ && Clock::now() >= wall_deadline) {
+        std::string detail = fmt::format("wall-time limit of {} ms reached",
+                                         *policy_.resources.wall_time_ms);
+        Record(LimitEvent{LimitKind::kWallTime, detail});
+        Stop({Outcome::kLimit, LimitKind::kWallTime, "", detail});
+      }
+    }
+    return {};
+  }
+
+ private:
+  Status Handle(Event& event) {
+    return std::visit([this](auto& e) { return On(e); }, event);
+  }
+
+  Status On(SyscallEvent& event) {
+    if (event.verdict) {
+      // Decided by the backend's fast path from the compiled plan.
+      ++result_.counters.syscalls_in_kernel;
+    } else {
+      auto begin = Clock::now();
+      event.verdict = Decide(policy_, event.request);
+      result_.timings.decision_ns += NanosSince(begin);
+      event.decided_by = DecidedBy::kSupervisor;
+      ++result_.counters.syscalls_trapped;
+      if (auto resolved = backend_.Resolve(event, *event.verdict); !resolved) {
+        return resolved;
+      }
+    }
+    const Verdict& verdict = *event.verdict;
+    if (verdict.action.action == Action::kDeny) {
+      ++result_.counters.syscalls_denied;
+    }
+    if (verdict.action.action == Action::kKill) {
+      ++result_.counters.violations;
+      std::string name = SyscallName(event.request.number);
+      Stop({Outcome::kViolation, std::nullopt, verdict.rule_id,
+            fmt::format("syscall {} ({}) killed by rule '{}'",
+                        name.empty() ? "?" : name, event.request.number,
+                        verdict.rule_id)});
+    }
+    if (verdict.action.action != Action::kAllow) Record(std::move(event));
+    return {};
+  }
+
+  Status On(FaultEvent& event) {
+    ++result_.counters.faults;
+    event.verdict = DecideFault(policy_, FaultRequest{event.kind});
+    if (auto resolved = backend_.Resolve(event, *event.verdict); !resolved) {
+      return resolved;
+    }
+    if (event.verdict->action.action == Action::kKill) {
+      ++result_.counters.violations;
+      Stop({Outcome::kViolation, std::nullopt, event.verdict->rule_id,
+            fmt::format("{} fault at 0x{:x} ({}) killed by rule '{}'",
+                        FaultKindName(event.kind), event.rip,
+                        event.mnemonic.empty() ? "?" : event.mnemonic,
+                        event.verdict->rule_id)});
+    }
+    Record(std::move(event));
+    return {};
+  }
+
+  Status On(SignalEvent& event) {
+    ++result_.counters.signals;
+    Record(std::move(event));
+    return {};
+  }
+
+  Status On(OutputEvent& event) {
+    CapturedOutput& out = result_.output;
+    const std::optional<uint64_t>& cap = policy_.resources.output_bytes;
+    uint64_t captured = out.stdout_bytes.size() + out.stderr_bytes.size();
+    out.total_bytes += event.bytes.size();
+    std::string_view bytes = event.bytes;
+    if (cap && captured + bytes.size() > *cap) {
+      bytes = bytes.substr(0, *cap - captured);
+      out.truncated = true;
+    }
+    (event.stream == OutputStream::kStdout ? out.stdout_bytes
+                                           : out.stderr_bytes)
+        .append(bytes);
+    if (options_.output_sink && !bytes.empty()) {
+      options_.output_sink(event.stream, bytes);
+    }
+    if (out.truncated && !killed_) {
+      std::string detail =
+          fmt::format("output limit of {} bytes exceeded", *cap);
+      Record(LimitEvent{LimitKind::kOutput, detail});
+      Stop({Outcome::kLimit, LimitKind::kOutput, "", detail});
+    }
+    return {};
+  }
+
+  Status On(LimitEvent& event) {
+    Stop({Outcome::kLimit, event.kind, "", event.detail});
+    Record(std::move(event));
+    return {};
+  }
+
+  Status On(ExitEvent& event) {
+    exited_ = true;
+    Termination& term = result_.termination;
+    term.exit_code = event.signaled ? 0 : event.exit_code;
+    term.signal = event.signaled ? event.signal : 0;
+    term.core_dumped = event.core_dumped;
+    result_.timings.user_cpu_us = event.usage.user_cpu_us;
+    result_.timings.system_cpu_us = event.usage.system_cpu_us;
+    result_.counters.max_rss_kib = event.usage.max_rss_kib;
+    if (!stop_ && event.signaled && event.signal == SIGXCPU &&
+        policy_.resources.cpu_time_ms) {
+      // The kernel enforced the policy's RLIMIT_CPU.
+      stop_ = StopReason{Outcome::kLimit, LimitKind::kCpuTime, "",
+                         fmt::format("cpu-time limit of {} ms reached",
+                                     *policy_.resources.cpu_time_ms)};
+    }
+    if (stop_) {
+      term.outcome = stop_->outcome;
+      term.limit = stop_->limit;
+      term.rule_id = stop_->rule_id;
+      term.reason = stop_->reason;
+    } else if (event.signaled) {
+      term.outcome = Outcome::kSignaled;
+      term.reason = fmt::format("killed by {}{}", SignalName(event.signal),
+                                event.core_dumped ? " (core dumped)" : "");
+    } else {
+      term.outcome = Outcome::kExited;
+      term.reason = fmt::format("exited with status {}", event.exit_code);
+    }
+    Record(std::move(event));
+    return {};
+  }
+
+  // Ends the run for `reason` unless another reason already did.
+  void Stop(StopReason reason) {
+    if (!stop_) stop_ = std::move(reason);
+    if (!killed_) {
+      backend_.Kill();
+      killed_ = true;
+      kill_deadline_ = Clock::now() + kKillGrace;
+    }
+  }
+
+  void Record(Event event) {
+    if (result_.events.size() < kMaxRecordedEvents) {
+      result_.events.push_back(std::move(event));
+    } else {
+      ++result_.counters.events_dropped;
+    }
+  }
+
+  const Policy& policy_;
+  const SupervisorOptions& options_;
+  Backend& backend_;
+  RunResult& result_;
+  std::optional<StopReason> stop_;
+  bool killed_ = false;
+  Clock::time_point kill_deadline_;
+  bool exited_ = false;
+};
+
+}  // namespace
+
+Supervisor::Supervisor(std::shared_ptr<const Policy> policy,
+                       SupervisorOptions options)
+    : policy_(std::move(policy)), options_(std::move(options)) {}
+
+Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload) {
+  RunResult result;
+  result.backend = std::string(backend.name());
+  result.argv = workload.argv;
+  result.workdir = workload.workdir;
+  result.policy_name = policy_->name;
+  result.policy_text = options_.policy_text;
+  result.host = options_.host_facts ? *options_.host_facts : ReadHostFacts();
+  result.started_at_unix_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count();
+
+  CompiledPlan plan = CompiledPlan::Compile(policy_);
+  auto started = Clock::now();
+  if (auto st = backend.Start(workload, plan); !st) {
+    backend.Kill();
+    return tl::unexpected(st.error().WithContext(fmt::format(
+        "starting {} on backend {}", workload.executable, backend.name())));
+  }
+  result.timings.startup_ns = NanosSince(started);
+
+  RunLoop loop(*policy_, options_, backend, result);
+  if (auto ran = loop.Run(started); !ran) return tl::unexpected(ran.error());
+  result.timings.wall_ns = NanosSince(started);
+  return result;
+}
+
+}  // namespace isoscope

@@ -6,11 +6,13 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "base/error.h"
 #include "policies/policy.h"
 #include "supervisor/backend.h"
+#include "supervisor/host_facts.h"
 #include "supervisor/run_result.h"
 
 namespace isoscope {
@@ -19,9 +21,11 @@ namespace isoscope {
 using OutputSink = std::function<void(OutputStream, std::string_view)>;
 
 struct SupervisorOptions {
-  OutputSink output_sink;  // may be empty
-  int interrupt_fd = -1;   // readable: stop the workload, outcome kInterrupted
+  OutputSink output_sink;   // may be empty
+  int interrupt_fd = -1;    // readable: stop the workload, outcome kInterrupted
   std::string policy_text;  // recorded with the run
+  // Recorded with the run; read from the host when absent.
+  std::optional<HostFacts> host_facts;
 };
 
 class Supervisor {

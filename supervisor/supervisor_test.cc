@@ -1,1 +1,345 @@
-// placeholder: being written
+// The decision loop, driven by a scripted fake backend.
+#include "supervisor/supervisor.h"
+
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "base/unique_fd.h"
+#include "policies/syscalls.h"
+#include "tests/fake_backend.h"
+
+namespace isoscope {
+namespace {
+
+using ::isoscope::testing::BlockUntilWoken;
+using ::isoscope::testing::FailNextEvent;
+using ::isoscope::testing::FakeBackend;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+int Nr(const char* name) { return SyscallNumber(name).value(); }
+
+// A policy with a few rules of each kind; default deny ENOSYS.
+std::shared_ptr<const Policy> TestPolicy(Resources resources = {}) {
+  auto policy = std::make_shared<Policy>();
+  policy->name = "test";
+  policy->syscalls.default_action = {Action::kDeny, ENOSYS, 0};
+  policy->syscalls.rules = {
+      Rule{.id = "ids", .syscalls = {Nr("getpid")}, .action = {Action::kAllow}},
+      Rule{.id = "no-ptrace",
+           .syscalls = {Nr("ptrace")},
+           .action = {Action::kDeny, EPERM, 0}},
+      Rule{.id = "no-reboot",
+           .syscalls = {Nr("reboot")},
+           .action = {Action::kKill}},
+      Rule{
+          .id = "watch", .syscalls = {Nr("getppid")}, .action = {Action::kLog}},
+  };
+  policy->faults.cpuid = Action::kEmulate;
+  policy->faults.privileged_instruction = Action::kKill;
+  policy->resources = resources;
+  return policy;
+}
+
+SyscallEvent Syscall(const char* name) {
+  SyscallEvent event;
+  event.pid = 42;
+  event.request.number = Nr(name);
+  return event;
+}
+
+Workload TestWorkload() { return Workload{"/bin/true", {"true"}, {}, "/tmp"}; }
+
+struct Captured {
+  std::string out, err;
+};
+
+SupervisorOptions CapturingOptions(Captured& captured) {
+  SupervisorOptions options;
+  options.host_facts = HostFacts{};  // keep the unit test off the host
+  options.output_sink = [&captured](OutputStream stream, std::string_view b) {
+    (stream == OutputStream::kStdout ? captured.out : captured.err).append(b);
+  };
+  return options;
+}
+
+TEST(SupervisorTest, ExitStatusAndOutputPassThrough) {
+  Captured captured;
+  FakeBackend backend({Event{OutputEvent{OutputStream::kStdout, "hi\n"}},
+                       Event{OutputEvent{OutputStream::kStderr, "warn\n"}},
+                       Event{ExitEvent{.exit_code = 3}}});
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_EQ(result->termination.outcome, Outcome::kExited);
+  EXPECT_EQ(result->termination.ExitStatus(), 3);
+  EXPECT_EQ(result->output.stdout_bytes, "hi\n");
+  EXPECT_EQ(result->output.stderr_bytes, "warn\n");
+  EXPECT_EQ(result->output.total_bytes, 8u);
+  EXPECT_EQ(captured.out, "hi\n");
+  EXPECT_EQ(captured.err, "warn\n");
+  EXPECT_EQ(result->backend, "fake");
+  EXPECT_EQ(result->policy_name, "test");
+  EXPECT_EQ(backend.kill_calls, 0);
+  ASSERT_TRUE(backend.started_workload.has_value());
+  EXPECT_EQ(backend.started_workload->executable, "/bin/true");
+  // The plan handed to the backend is compiled from the policy.
+  EXPECT_THAT(backend.plan_for_getpid, ElementsAre(Disposition::kAllow));
+}
+
+TEST(SupervisorTest, DeniedSyscallIsResolvedWithItsErrnoAndRule) {
+  Captured captured;
+  FakeBackend backend({Event{Syscall("ptrace")}, Event{ExitEvent{}}});
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  ASSERT_EQ(backend.resolved.size(), 1u);
+  EXPECT_EQ(backend.resolved[0].second.action.action, Action::kDeny);
+  EXPECT_EQ(backend.resolved[0].second.action.errno_value, EPERM);
+  EXPECT_EQ(backend.resolved[0].second.rule_id, "no-ptrace");
+  EXPECT_EQ(result->counters.syscalls_trapped, 1u);
+  EXPECT_EQ(result->counters.syscalls_denied, 1u);
+  ASSERT_EQ(result->events.size(), 2u);  // the denial and the exit
+  const auto& recorded = std::get<SyscallEvent>(result->events[0]);
+  EXPECT_EQ(recorded.decided_by, DecidedBy::kSupervisor);
+  ASSERT_TRUE(recorded.verdict.has_value());
+  EXPECT_EQ(recorded.verdict->rule_id, "no-ptrace");
+  EXPECT_EQ(result->termination.outcome, Outcome::kExited);
+}
+
+TEST(SupervisorTest, UnmatchedSyscallGetsTheDefault) {
+  Captured captured;
+  FakeBackend backend({Event{Syscall("mount")}, Event{ExitEvent{}}});
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value());
+  ASSERT_EQ(backend.resolved.size(), 1u);
+  EXPECT_EQ(backend.resolved[0].second.rule_id, "syscalls.default");
+  EXPECT_EQ(backend.resolved[0].second.action.errno_value, ENOSYS);
+}
+
+TEST(SupervisorTest, AllowedTrappedSyscallIsCountedButNotRecorded) {
+  Captured captured;
+  FakeBackend backend({Event{Syscall("getpid")}, Event{Syscall("getppid")},
+                       Event{ExitEvent{}}});
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->counters.syscalls_trapped, 2u);
+  // getpid (allow) is not kept; getppid (log) is; then the exit.
+  ASSERT_EQ(result->events.size(), 2u);
+  EXPECT_EQ(std::get<SyscallEvent>(result->events[0]).request.number,
+            Nr("getppid"));
+}
+
+TEST(SupervisorTest, KilledSyscallEndsTheRunAsAViolation) {
+  Captured captured;
+  FakeBackend backend({Event{Syscall("reboot")}, BlockUntilWoken{}});
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_GE(backend.kill_calls, 1);
+  EXPECT_EQ(result->termination.outcome, Outcome::kViolation);
+  EXPECT_EQ(result->termination.rule_id, "no-reboot");
+  EXPECT_THAT(result->termination.reason, HasSubstr("reboot"));
+  EXPECT_EQ(result->termination.ExitStatus(), 128 + SIGKILL);
+  EXPECT_EQ(result->counters.violations, 1u);
+}
+
+TEST(SupervisorTest, FastPathDecisionsAreCountedNotResolved) {
+  Captured captured;
+  SyscallEvent decided = Syscall("reboot");
+  decided.decided_by = DecidedBy::kKernelFilter;
+  decided.verdict = Verdict{{Action::kKill}, "no-reboot", "static"};
+  FakeBackend backend({Event{decided}, BlockUntilWoken{}});
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(backend.resolved.empty());
+  EXPECT_EQ(result->counters.syscalls_in_kernel, 1u);
+  EXPECT_EQ(result->counters.syscalls_trapped, 0u);
+  EXPECT_EQ(result->termination.outcome, Outcome::kViolation);
+  EXPECT_EQ(std::get<SyscallEvent>(result->events[0]).decided_by,
+            DecidedBy::kKernelFilter);
+}
+
+TEST(SupervisorTest, FaultsAreDecidedByTheFaultsSection) {
+  Captured captured;
+  FaultEvent cpuid{.pid = 1,
+                   .kind = FaultKind::kCpuid,
+                   .rip = 0x401000,
+                   .mnemonic = "cpuid"};
+  FaultEvent hlt{.pid = 1,
+                 .kind = FaultKind::kPrivilegedInstruction,
+                 .rip = 0x401010,
+                 .mnemonic = "hlt"};
+  FakeBackend backend({Event{cpuid}, Event{hlt}, BlockUntilWoken{}});
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value());
+  ASSERT_EQ(backend.resolved.size(), 2u);
+  EXPECT_EQ(backend.resolved[0].second.action.action, Action::kEmulate);
+  EXPECT_EQ(backend.resolved[0].second.rule_id, "faults.cpuid");
+  EXPECT_EQ(backend.resolved[1].second.action.action, Action::kKill);
+  EXPECT_EQ(result->counters.faults, 2u);
+  EXPECT_EQ(result->termination.outcome, Outcome::kViolation);
+  EXPECT_EQ(result->termination.rule_id, "faults.privileged_instruction");
+  EXPECT_THAT(result->termination.reason, HasSubstr("hlt"));
+}
+
+TEST(SupervisorTest, WallTimeLimitKillsAtTheDeadline) {
+  Captured captured;
+  FakeBackend backend({BlockUntilWoken{}});
+  Supervisor supervisor(TestPolicy(Resources{.wall_time_ms = 100}),
+                        CapturingOptions(captured));
+  auto start = std::chrono::steady_clock::now();
+  auto result = supervisor.Run(backend, TestWorkload());
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_EQ(result->termination.outcome, Outcome::kLimit);
+  EXPECT_EQ(result->termination.limit, LimitKind::kWallTime);
+  EXPECT_EQ(result->termination.ExitStatus(), 137);
+  EXPECT_GE(elapsed, std::chrono::milliseconds(100));
+  EXPECT_LT(elapsed, std::chrono::seconds(2));
+  EXPECT_EQ(backend.kill_calls, 1);
+}
+
+TEST(SupervisorTest, InterruptKillsTheWorkload) {
+  Captured captured;
+  UniqueFd interrupt(::eventfd(0, EFD_CLOEXEC));
+  ASSERT_TRUE(interrupt.valid());
+  uint64_t one = 1;
+  ASSERT_EQ(::write(interrupt.get(), &one, sizeof one), 8);
+  SupervisorOptions options = CapturingOptions(captured);
+  options.interrupt_fd = interrupt.get();
+  FakeBackend backend({BlockUntilWoken{}});
+  Supervisor supervisor(TestPolicy(), options);
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->termination.outcome, Outcome::kInterrupted);
+  EXPECT_EQ(backend.kill_calls, 1);
+}
+
+TEST(SupervisorTest, OutputBeyondTheCapIsCutAndEndsTheRun) {
+  Captured captured;
+  FakeBackend backend({Event{OutputEvent{OutputStream::kStdout, "hel"}},
+                       Event{OutputEvent{OutputStream::kStdout, "lo world"}},
+                       Event{OutputEvent{OutputStream::kStdout, "more"}}});
+  Supervisor supervisor(TestPolicy(Resources{.output_bytes = 5}),
+                        CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->output.stdout_bytes, "hello");
+  EXPECT_EQ(captured.out, "hello");
+  EXPECT_TRUE(result->output.truncated);
+  EXPECT_EQ(result->output.total_bytes, 11u);
+  EXPECT_EQ(result->termination.outcome, Outcome::kLimit);
+  EXPECT_EQ(result->termination.limit, LimitKind::kOutput);
+}
+
+TEST(SupervisorTest, CpuLimitSignalIsReportedAsALimit) {
+  Captured captured;
+  FakeBackend backend({Event{ExitEvent{.signaled = true, .signal = SIGXCPU}}});
+  Supervisor supervisor(TestPolicy(Resources{.cpu_time_ms = 1000}),
+                        CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->termination.outcome, Outcome::kLimit);
+  EXPECT_EQ(result->termination.limit, LimitKind::kCpuTime);
+}
+
+TEST(SupervisorTest, SignalDeathWithoutAReasonIsSignaled) {
+  Captured captured;
+  FakeBackend backend({Event{SignalEvent{.pid = 7, .signal = SIGTERM}},
+                       Event{ExitEvent{.signaled = true, .signal = SIGTERM}}});
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->termination.outcome, Outcome::kSignaled);
+  EXPECT_EQ(result->termination.ExitStatus(), 128 + SIGTERM);
+  EXPECT_THAT(result->termination.reason, HasSubstr("SIGTERM"));
+  EXPECT_EQ(result->counters.signals, 1u);
+}
+
+TEST(SupervisorTest, BackendLimitEventIsTheOutcome) {
+  Captured captured;
+  FakeBackend backend(
+      {Event{LimitEvent{LimitKind::kMemory, "oom"}}, BlockUntilWoken{}});
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->termination.outcome, Outcome::kLimit);
+  EXPECT_EQ(result->termination.limit, LimitKind::kMemory);
+}
+
+TEST(SupervisorTest, StartFailureIsAnErrorWithContext) {
+  Captured captured;
+  FakeBackend backend({});
+  backend.start_error = Error(ErrorCode::kUnavailable, "no such thing");
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code(), ErrorCode::kUnavailable);
+  EXPECT_THAT(result.error().ToString(), HasSubstr("backend fake"));
+  EXPECT_THAT(result.error().ToString(), HasSubstr("no such thing"));
+  EXPECT_EQ(backend.kill_calls, 1);
+}
+
+TEST(SupervisorTest, NextEventFailureKillsAndReports) {
+  Captured captured;
+  FakeBackend backend(
+      {FailNextEvent{Error(ErrorCode::kSystem, "waitid failed")}});
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().ToString(), HasSubstr("waitid failed"));
+  EXPECT_EQ(backend.kill_calls, 1);
+}
+
+TEST(SupervisorTest, ResolveFailureKillsAndReports) {
+  Captured captured;
+  FakeBackend backend({Event{Syscall("ptrace")}});
+  backend.resolve_error = Error(ErrorCode::kSystem, "tracee vanished");
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().ToString(), HasSubstr("tracee vanished"));
+  EXPECT_GE(backend.kill_calls, 1);
+}
+
+TEST(SupervisorTest, RecordedEventsAreCappedAndCounted) {
+  Captured captured;
+  std::vector<FakeBackend::Step> script;
+  for (size_t i = 0; i < kMaxRecordedEvents + 5; ++i) {
+    script.push_back(Event{Syscall("getppid")});  // logged: recorded
+  }
+  script.push_back(Event{ExitEvent{}});
+  FakeBackend backend(std::move(script));
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->events.size(), kMaxRecordedEvents);
+  EXPECT_EQ(result->counters.events_dropped, 6u);  // 5 syscalls + the exit
+  EXPECT_EQ(result->counters.syscalls_trapped, kMaxRecordedEvents + 5);
+}
+
+TEST(SupervisorTest, BackendThatNeverReportsExitAfterKillIsAnError) {
+  Captured captured;
+  FakeBackend backend({BlockUntilWoken{}, BlockUntilWoken{}});
+  backend.ignore_kill = true;
+  Supervisor supervisor(TestPolicy(Resources{.wall_time_ms = 10}),
+                        CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code(), ErrorCode::kInternal);
+  EXPECT_THAT(result.error().ToString(), HasSubstr("did not report"));
+}
+
+}  // namespace
+}  // namespace isoscope

@@ -1,1 +1,177 @@
-// placeholder: being written
+#include "backends/native/native_backend.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace isoscope {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long output may keep flowing after the workload's main process exited
+// (grandchildren that escaped the kill still holding the pipes).
+constexpr auto kDrainLimit = std::chrono::seconds(2);
+// How often orphans are looked for while draining.
+constexpr int kOrphanScanMs = 50;
+constexpr size_t kReadChunk = 64 * 1024;
+
+// Milliseconds until `deadline`, capped by `cap_ms` (-1: no cap), for poll.
+int PollTimeout(Clock::time_point deadline, int cap_ms = -1) {
+  if (deadline == Clock::time_point::max()) return cap_ms;
+  auto ms =
+      std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now())
+          .count();
+  ms = std::max<decltype(ms)>(ms, 0);
+  if (cap_ms >= 0) ms = std::min<decltype(ms)>(ms, cap_ms);
+  return static_cast<int>(ms);
+}
+
+}  // namespace
+
+NativeBackend::~NativeBackend() {
+  Kill();
+  child_.reset();  // reaps
+  KillOrphanedChildren();
+}
+
+ProbeResult NativeBackend::Probe() const { return {true, ""}; }
+
+Status NativeBackend::Start(const Workload& workload,
+                            const CompiledPlan& /*plan*/) {
+  if (child_) return Fail(ErrorCode::kInternal, "native backend reused");
+  // Orphaned grandchildren of the workload re-parent to us, so none escapes
+  // the end-of-run kill.
+  if (auto st = BecomeChildSubreaper(); !st) return st;
+
+  int out[2];
+  int err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
+  UniqueFd out_read(out[0]), out_write(out[1]);
+  if (::pipe2(err, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
+  UniqueFd err_read(err[0]), err_write(err[1]);
+  UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!devnull) return FailErrno("open /dev/null", errno);
+
+  auto child = ChildProcess::Spawn(
+      workload, ChildStdio{devnull.get(), out_write.get(), err_write.get()});
+  if (!child) return tl::unexpected(child.error());
+  child_ = std::move(*child);
+  stdout_ = std::move(out_read);
+  stderr_ = std::move(err_read);
+  return {};
+}
+
+Result<std::optional<Event>> NativeBackend::ReadOutput(UniqueFd& fd,
+                                                       OutputStream stream) {
+  std::string bytes(kReadChunk, '\0');
+  ssize_t n;
+  do {
+    n = ::read(fd.get(), bytes.data(), bytes.size());
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return FailErrno("reading the workload's output", errno);
+  if (n == 0) {
+    fd.Reset();
+    return std::optional<Event>();
+  }
+  bytes.resize(static_cast<size_t>(n));
+  return std::optional<Event>(OutputEvent{stream, std::move(bytes)});
+}
+
+Result<std::optional<Event>> NativeBackend::NextEvent(const WaitLimit& wait) {
+  if (!child_ || done_) {
+    return Fail(ErrorCode::kInternal, "NextEvent without a running workload");
+  }
+  if (exit_) return Drain(wait);
+
+  // Poll: pidfd, stdout, stderr, interrupt. Output before exit, so nothing
+  // the workload wrote is reported after its exit.
+  while (true) {
+    pollfd fds[4] = {
+        {stdout_.get(), POLLIN, 0},
+        {stderr_.get(), POLLIN, 0},
+        {child_->pidfd(), POLLIN, 0},
+        {wait.interrupt_fd, POLLIN, 0},
+    };
+    int ready = ::poll(fds, 4, PollTimeout(wait.deadline));
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return FailErrno("poll", errno);
+    }
+    if (ready == 0) return std::optional<Event>();  // deadline
+    if (fds[0].revents != 0) {
+      auto event = ReadOutput(stdout_, OutputStream::kStdout);
+      if (!event || event->has_value()) return event;
+    }
+    if (fds[1].revents != 0) {
+      auto event = ReadOutput(stderr_, OutputStream::kStderr);
+      if (!event || event->has_value()) return event;
+    }
+    if (fds[2].revents != 0) {
+      auto reaped = child_->TryReap();
+      if (!reaped) return tl::unexpected(reaped.error());
+      if (reaped->has_value()) {
+        exit_ = **reaped;
+        // The run ends with its main process; what it left behind goes.
+        child_->KillGroup();
+        KillOrphanedChildren();
+        drain_deadline_ = Clock::now() + kDrainLimit;
+        return Drain(wait);
+      }
+    }
+    if (fds[3].revents != 0) return std::optional<Event>();  // interrupted
+  }
+}
+
+Result<std::optional<Event>> NativeBackend::Drain(const WaitLimit& wait) {
+  while (stdout_ || stderr_) {
+    if (Clock::now() >= drain_deadline_) {
+      stdout_.Reset();
+      stderr_.Reset();
+      break;
+    }
+    pollfd fds[3] = {
+        {stdout_.get(), POLLIN, 0},
+        {stderr_.get(), POLLIN, 0},
+        {wait.interrupt_fd, POLLIN, 0},
+    };
+    int ready = ::poll(fds, 3, PollTimeout(drain_deadline_, kOrphanScanMs));
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return FailErrno("poll", errno);
+    }
+    if (ready == 0) {
+      // Something still holds the pipes: an orphan re-parented since.
+      KillOrphanedChildren();
+      continue;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].revents == 0) continue;
+      UniqueFd& fd = i == 0 ? stdout_ : stderr_;
+      auto event = ReadOutput(
+          fd, i == 0 ? OutputStream::kStdout : OutputStream::kStderr);
+      if (!event || event->has_value()) return event;
+    }
+    if (fds[2].revents != 0) return std::optional<Event>();
+  }
+  done_ = true;
+  return std::optional<Event>(*exit_);
+}
+
+Status NativeBackend::Resolve(const Event& /*event*/,
+                              const Verdict& /*verdict*/) {
+  return Fail(ErrorCode::kInternal,
+              "the native backend traps nothing, so it has nothing to resolve");
+}
+
+void NativeBackend::Kill() {
+  if (child_) child_->KillGroup();
+}
+
+}  // namespace isoscope

@@ -1,1 +1,291 @@
-// placeholder
+#include "backends/process/child_process.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// glibc 2.36's <sys/pidfd.h> declares its functions without extern "C".
+extern "C" {
+#include <sys/pidfd.h>
+}
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace isoscope {
+namespace {
+
+// Steps of the child between fork and exec, reported with errno on failure.
+enum class ChildStep : int {
+  kSetProcessGroup = 1,
+  kDeathSignal,
+  kParentGone,
+  kSignalMask,
+  kStdio,
+  kChdir,
+  kExec,
+};
+
+const char* ChildStepName(ChildStep step) {
+  switch (step) {
+    case ChildStep::kSetProcessGroup:
+      return "setpgid";
+    case ChildStep::kDeathSignal:
+      return "prctl(PR_SET_PDEATHSIG)";
+    case ChildStep::kParentGone:
+      return "checking the parent is alive";
+    case ChildStep::kSignalMask:
+      return "resetting signals";
+    case ChildStep::kStdio:
+      return "setting up stdio";
+    case ChildStep::kChdir:
+      return "chdir to the workdir";
+    case ChildStep::kExec:
+      return "execve";
+  }
+  return "?";
+}
+
+struct ChildFailure {
+  int step;
+  int error;
+};
+
+[[noreturn]] void ChildFail(int report_fd, ChildStep step) {
+  ChildFailure failure{static_cast<int>(step), errno};
+  // Nothing useful can be done if the report itself fails.
+  [[maybe_unused]] ssize_t n = ::write(report_fd, &failure, sizeof failure);
+  ::_exit(127);
+}
+
+// Runs in the child: async-signal-safe calls only, no allocation.
+[[noreturn]] void ChildMain(int report_fd, pid_t parent,
+                            const ChildStdio& stdio, const char* workdir,
+                            const char* path, char* const* argv,
+                            char* const* envp) {
+  if (::setpgid(0, 0) != 0) ChildFail(report_fd, ChildStep::kSetProcessGroup);
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+    ChildFail(report_fd, ChildStep::kDeathSignal);
+  }
+  // The parent may have died before PR_SET_PDEATHSIG took effect.
+  if (::getppid() != parent) {
+    errno = ESRCH;
+    ChildFail(report_fd, ChildStep::kParentGone);
+  }
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+  }
+  sigset_t empty;
+  sigemptyset(&empty);
+  if (::sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) {
+    ChildFail(report_fd, ChildStep::kSignalMask);
+  }
+  if (::dup2(stdio.stdin_fd, 0) < 0 || ::dup2(stdio.stdout_fd, 1) < 0 ||
+      ::dup2(stdio.stderr_fd, 2) < 0) {
+    ChildFail(report_fd, ChildStep::kStdio);
+  }
+  if (::chdir(workdir) != 0) ChildFail(report_fd, ChildStep::kChdir);
+  ::execve(path, argv, envp);
+  ChildFail(report_fd, ChildStep::kExec);
+}
+
+std::vector<char*> CStrings(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+Error SpawnError(const ChildFailure& failure, const Workload& workload) {
+  auto step = static_cast<ChildStep>(failure.step);
+  if (step == ChildStep::kExec) {
+    if (failure.error == ENOENT) {
+      return Error(ErrorCode::kNotFound,
+                   fmt::format("{}: no such file (or its interpreter is "
+                               "missing)",
+                               workload.executable),
+                   failure.error);
+    }
+    if (failure.error == EACCES || failure.error == ENOEXEC ||
+        failure.error == EISDIR) {
+      return Error(ErrorCode::kNotExecutable,
+                   fmt::format("{}: cannot execute: {}", workload.executable,
+                               std::strerror(failure.error)),
+                   failure.error);
+    }
+  }
+  return Error::FromErrno(
+      fmt::format("starting {}: {}", workload.executable, ChildStepName(step)),
+      failure.error);
+}
+
+}  // namespace
+
+Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
+                                         const ChildStdio& stdio) {
+  // Everything the child touches is prepared before fork.
+  std::vector<std::string> argv = workload.argv;
+  std::vector<std::string> env = workload.env;
+  std::vector<char*> c_argv = CStrings(argv);
+  std::vector<char*> c_env = CStrings(env);
+
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) {
+    return FailErrno("creating the spawn report pipe", errno);
+  }
+  UniqueFd report_read(report[0]);
+  UniqueFd report_write(report[1]);
+
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) return FailErrno("fork", errno);
+  if (pid == 0) {
+    ChildMain(report_write.get(), parent, stdio, workload.workdir.c_str(),
+              workload.executable.c_str(), c_argv.data(), c_env.data());
+  }
+  // Also set in the parent so there is no window where the child is not yet
+  // in its own group; EACCES just means the child already exec'd.
+  ::setpgid(pid, pid);
+
+  int raw_pidfd = ::pidfd_open(pid, 0);
+  if (raw_pidfd < 0) {
+    int err = errno;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return FailErrno("pidfd_open", err);
+  }
+  ChildProcess child(pid, UniqueFd(raw_pidfd));
+
+  report_write.Reset();
+  ChildFailure failure{};
+  ssize_t n;
+  do {
+    n = ::read(report_read.get(), &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) return child;  // EOF: the CLOEXEC pipe closed at execve
+  if (n != static_cast<ssize_t>(sizeof failure)) {
+    return FailErrno("reading the spawn report", n < 0 ? errno : EIO);
+  }
+  return tl::unexpected(SpawnError(failure, workload));
+}
+
+ChildProcess::ChildProcess(ChildProcess&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      pidfd_(std::move(other.pidfd_)),
+      reaped_(std::exchange(other.reaped_, true)) {}
+
+ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
+  if (this != &other) {
+    KillAndReap();
+    pid_ = std::exchange(other.pid_, -1);
+    pidfd_ = std::move(other.pidfd_);
+    reaped_ = std::exchange(other.reaped_, true);
+  }
+  return *this;
+}
+
+ChildProcess::~ChildProcess() { KillAndReap(); }
+
+void ChildProcess::KillAndReap() {
+  if (pid_ <= 0) return;
+  KillGroup();
+  if (!reaped_) {
+    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+  }
+}
+
+void ChildProcess::KillGroup() {
+  if (pid_ <= 0) return;
+  // The group outlives its leader; its id is not reused while it exists.
+  ::kill(-pid_, SIGKILL);
+  if (!reaped_ && pidfd_.valid()) {
+    ::pidfd_send_signal(pidfd_.get(), SIGKILL, nullptr, 0);
+  }
+}
+
+Result<std::optional<ExitEvent>> ChildProcess::TryReap() {
+  if (reaped_) return Fail(ErrorCode::kInternal, "process already reaped");
+  int status = 0;
+  rusage usage{};
+  pid_t got;
+  do {
+    got = ::wait4(pid_, &status, WNOHANG, &usage);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) return FailErrno(fmt::format("wait4({})", pid_), errno);
+  if (got == 0) return std::optional<ExitEvent>();
+  reaped_ = true;
+  ExitEvent exit;
+  exit.signaled = WIFSIGNALED(status);
+  exit.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+  exit.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  exit.core_dumped = WIFSIGNALED(status) && WCOREDUMP(status);
+  exit.usage.user_cpu_us =
+      int64_t{usage.ru_utime.tv_sec} * 1000000 + usage.ru_utime.tv_usec;
+  exit.usage.system_cpu_us =
+      int64_t{usage.ru_stime.tv_sec} * 1000000 + usage.ru_stime.tv_usec;
+  exit.usage.max_rss_kib = usage.ru_maxrss;
+  return std::optional<ExitEvent>(exit);
+}
+
+Status BecomeChildSubreaper() {
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    return FailErrno("prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  }
+  return {};
+}
+
+int KillOrphanedChildren(const std::vector<pid_t>& keep) {
+  const pid_t self = ::getpid();
+  int killed = 0;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return 0;
+  std::vector<pid_t> children;
+  while (dirent* entry = ::readdir(proc)) {
+    pid_t pid = 0;
+    const char* name = entry->d_name;
+    auto [end, ec] = std::from_chars(name, name + std::strlen(name), pid);
+    if (ec != std::errc() || *end != '\0' || pid <= 0) continue;
+    std::ifstream stat_file(fmt::format("/proc/{}/stat", pid));
+    std::string stat;
+    std::getline(stat_file, stat);
+    // Fields after the parenthesised command name: state, ppid, ...
+    size_t close_paren = stat.rfind(')');
+    if (close_paren == std::string::npos) continue;
+    char state = 0;
+    long ppid = 0;
+    if (std::sscanf(stat.c_str() + close_paren + 1, " %c %ld", &state, &ppid) !=
+        2) {
+      continue;
+    }
+    if (ppid == self &&
+        std::find(keep.begin(), keep.end(), pid) == keep.end()) {
+      children.push_back(pid);
+    }
+  }
+  ::closedir(proc);
+  for (pid_t pid : children) {
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    ++killed;
+  }
+  return killed;
+}
+
+}  // namespace isoscope

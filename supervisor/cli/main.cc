@@ -1,1 +1,152 @@
-int main() { return 0; }
+// isoscope: run a workload at several points of the isolation spectrum and
+// measure what each costs and what each stops.
+#include <cstdio>
+#include <string>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "backends/builtin_backends.h"
+#include "policies/loader.h"
+#include "supervisor/cli/commands.h"
+#include "supervisor/cli/exit_status.h"
+
+namespace isoscope::cli {
+
+int ReportError(const Error& error) {
+  if (error.code() == ErrorCode::kPolicy) {
+    // Policy errors begin with file:line:column, like a compiler's.
+    fmt::print(stderr, "{}\n", error.ToString());
+  } else {
+    fmt::print(stderr, "isoscope: {}\n", error.ToString());
+  }
+  return ExitStatusFor(error);
+}
+
+Result<Store> OpenStore(const Context& context) {
+  if (context.db_path.empty()) return Store::Open(DefaultStorePath());
+  return Store::Open(context.db_path);
+}
+
+namespace {
+
+int Main(int argc, char** argv) {
+  BackendRegistry registry;
+  RegisterBuiltinBackends(registry);
+  Context context{&registry, ""};
+
+  CLI::App app{
+      "isoscope: runs a Linux x86-64 workload natively, under ptrace/seccomp, "
+      "in a container or in a KVM guest, with one YAML policy, and records "
+      "what each isolation level costs and stops."};
+  app.footer(kExitStatusHelp);
+  app.require_subcommand(1);
+  app.add_option("--db", context.db_path,
+                 "results store (default $XDG_DATA_HOME/isoscope/runs.db)");
+
+  RunOptions run_options;
+  std::string backend_help = "backend:";
+  for (const auto& entry : registry.entries()) {
+    backend_help += fmt::format(" {} ({})", entry.name, entry.description);
+  }
+  auto* run = app.add_subcommand(
+      "run",
+      "run a workload under a backend and policy; without a command, runs the "
+      "built-in 'hello' workload");
+  run->add_option("--backend,-b", run_options.backend, backend_help)
+      ->capture_default_str();
+  run->add_option("--policy,-p", run_options.policy,
+                  "preset (permissive, default, strict) or YAML file")
+      ->capture_default_str();
+  run->add_option("--json", run_options.json_path,
+                  "also write the full result as JSON to this file");
+  run->add_option("--workdir", run_options.workdir,
+                  "the workload's working directory ({workdir} in policies); "
+                  "default: a fresh temporary directory, removed afterwards");
+  run->add_option("--env,-e", run_options.env,
+                  "KEY=VALUE added to the workload's environment (which is "
+                  "otherwise only PATH, HOME=workdir and LANG=C)");
+  run->add_flag("--quiet,-q", run_options.quiet,
+                "no summary on stderr after the run");
+  run->add_option("command", run_options.command,
+                  "the workload and its arguments, after --");
+  run->footer(
+      "The workload's stdin is /dev/null; its stdout and stderr pass "
+      "through and are captured up to the policy's output limit.");
+
+  auto* policy = app.add_subcommand("policy", "validate and explain policies");
+  policy->require_subcommand(1);
+  std::string check_policy;
+  auto* check = policy->add_subcommand(
+      "check",
+      "validate a policy and show which syscalls are decided "
+      "statically and which need inspection");
+  check->add_option("policy", check_policy, "preset name or YAML file")
+      ->required();
+  ExplainOptions explain_options;
+  auto* explain = policy->add_subcommand(
+      "explain", "which rule decides a syscall with these arguments, and why");
+  explain
+      ->add_option("policy", explain_options.policy, "preset name or YAML file")
+      ->required();
+  explain
+      ->add_option("syscall", explain_options.syscall, "syscall name or number")
+      ->required();
+  explain->add_option("args", explain_options.args,
+                      "arguments: numbers, constants like O_WRONLY|O_CREAT, "
+                      "or paths at path positions");
+  explain
+      ->add_option("--workdir", explain_options.workdir, "value of {workdir}")
+      ->capture_default_str();
+  std::string show_preset;
+  auto* show = policy->add_subcommand("show", "print a preset's YAML");
+  show->add_option("preset", show_preset, "permissive, default or strict")
+      ->required();
+
+  bool doctor_json = false;
+  auto* doctor = app.add_subcommand(
+      "doctor",
+      "what this host offers each backend, and how to fix what is "
+      "missing");
+  doctor->add_flag("--json", doctor_json, "machine-readable output");
+
+  auto* runs = app.add_subcommand("runs", "recorded runs");
+  runs->require_subcommand(1);
+  int list_limit = 20;
+  auto* list = runs->add_subcommand("list", "the newest runs");
+  list->add_option("--limit,-n", list_limit, "how many")->capture_default_str();
+  std::string show_id;
+  bool show_json = false;
+  auto* show_run = runs->add_subcommand("show", "one run in full");
+  show_run->add_option("id", show_id, "run id or 'latest'")->required();
+  show_run->add_flag("--json", show_json, "the stored JSON");
+
+  auto* workloads =
+      app.add_subcommand("workloads", "list the built-in workloads");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+
+  if (run->parsed()) return RunCommand(context, run_options);
+  if (check->parsed()) return PolicyCheckCommand(check_policy);
+  if (explain->parsed()) return PolicyExplainCommand(explain_options);
+  if (show->parsed()) return PolicyShowCommand(show_preset);
+  if (doctor->parsed()) return DoctorCommand(context, doctor_json);
+  if (list->parsed()) return RunsListCommand(context, list_limit);
+  if (show_run->parsed()) return RunsShowCommand(context, show_id, show_json);
+  if (workloads->parsed()) return WorkloadsCommand();
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace isoscope::cli
+
+int main(int argc, char** argv) { return isoscope::cli::Main(argc, argv); }

@@ -1,0 +1,44 @@
+// The baseline: the workload as a plain host process. Nothing isolates it;
+// it is what every other backend's cost and protection are measured against.
+#ifndef ISOSCOPE_BACKENDS_NATIVE_NATIVE_BACKEND_H_
+#define ISOSCOPE_BACKENDS_NATIVE_NATIVE_BACKEND_H_
+
+#include <chrono>
+#include <optional>
+
+#include "backends/process/child_process.h"
+#include "base/unique_fd.h"
+#include "supervisor/backend.h"
+
+namespace isoscope {
+
+class NativeBackend : public Backend {
+ public:
+  NativeBackend() = default;
+  ~NativeBackend() override;
+
+  std::string_view name() const override { return "native"; }
+  ProbeResult Probe() const override;
+  Status Start(const Workload& workload, const CompiledPlan& plan) override;
+  Result<std::optional<Event>> NextEvent(const WaitLimit& wait) override;
+  Status Resolve(const Event& event, const Verdict& verdict) override;
+  void Kill() override;
+
+ private:
+  // After the workload's main process exits: kill what it left behind and
+  // read its output pipes to EOF (bounded by kDrainLimit) before the exit is
+  // reported.
+  Result<std::optional<Event>> Drain(const WaitLimit& wait);
+  Result<std::optional<Event>> ReadOutput(UniqueFd& fd, OutputStream stream);
+
+  std::optional<ChildProcess> child_;
+  UniqueFd stdout_;
+  UniqueFd stderr_;
+  std::optional<ExitEvent> exit_;  // reaped, not yet reported
+  std::chrono::steady_clock::time_point drain_deadline_;
+  bool done_ = false;
+};
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_BACKENDS_NATIVE_NATIVE_BACKEND_H_

@@ -1,0 +1,56 @@
+// The subcommands of `isoscope`; each returns the process exit status.
+#ifndef ISOSCOPE_SUPERVISOR_CLI_COMMANDS_H_
+#define ISOSCOPE_SUPERVISOR_CLI_COMMANDS_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "supervisor/backend_registry.h"
+#include "supervisor/store.h"
+
+namespace isoscope::cli {
+
+// What every subcommand may need.
+struct Context {
+  const BackendRegistry* backends = nullptr;
+  std::string db_path;  // empty: DefaultStorePath()
+};
+
+struct RunOptions {
+  std::string backend = "native";
+  std::string policy = "default";
+  std::string json_path;
+  std::string workdir;
+  std::vector<std::string> env;      // KEY=VALUE added to the workload's env
+  std::vector<std::string> command;  // empty: the built-in `hello`
+  bool quiet = false;
+};
+int RunCommand(const Context& context, const RunOptions& options);
+
+int PolicyCheckCommand(const std::string& policy);
+struct ExplainOptions {
+  std::string policy;
+  std::string syscall;
+  std::vector<std::string> args;
+  std::string workdir = "/work";
+};
+int PolicyExplainCommand(const ExplainOptions& options);
+int PolicyShowCommand(const std::string& preset);
+
+int DoctorCommand(const Context& context, bool json);
+
+int RunsListCommand(const Context& context, int limit);
+int RunsShowCommand(const Context& context, const std::string& id, bool json);
+
+int WorkloadsCommand();
+
+// Shared by the commands: prints `isoscope: <error>` (policy errors as they
+// are: they start with their file:line:column) and returns its exit status.
+int ReportError(const Error& error);
+Result<Store> OpenStore(const Context& context);
+
+}  // namespace isoscope::cli
+
+#endif  // ISOSCOPE_SUPERVISOR_CLI_COMMANDS_H_

@@ -1,0 +1,195 @@
+// `isoscope policy check|explain|show`.
+#include <fcntl.h>
+
+#include <charconv>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "policies/decide.h"
+#include "policies/loader.h"
+#include "policies/plan.h"
+#include "policies/syscalls.h"
+#include "supervisor/cli/commands.h"
+#include "supervisor/cli/exit_status.h"
+
+namespace isoscope::cli {
+namespace {
+
+std::string DescribePlan(const SyscallPlan& plan) {
+  switch (plan.disposition) {
+    case Disposition::kErrno: {
+      std::string_view name = ErrnoName(plan.errno_value);
+      return fmt::format("errno {}", name.empty()
+                                         ? std::to_string(plan.errno_value)
+                                         : std::string(name));
+    }
+    default:
+      return std::string(DispositionName(plan.disposition));
+  }
+}
+
+std::vector<std::string> Names(const std::vector<int>& numbers) {
+  std::vector<std::string> names;
+  for (int nr : numbers) names.push_back(SyscallName(nr));
+  return names;
+}
+
+// Symbolic constants accepted in `policy explain` arguments.
+struct NamedConstant {
+  std::string_view name;
+  int64_t value;
+};
+constexpr NamedConstant kConstants[] = {
+    {"O_RDONLY", O_RDONLY},       {"O_WRONLY", O_WRONLY},
+    {"O_RDWR", O_RDWR},           {"O_CREAT", O_CREAT},
+    {"O_TRUNC", O_TRUNC},         {"O_APPEND", O_APPEND},
+    {"O_EXCL", O_EXCL},           {"O_CLOEXEC", O_CLOEXEC},
+    {"O_DIRECTORY", O_DIRECTORY}, {"O_PATH", O_PATH},
+    {"AT_FDCWD", AT_FDCWD},
+};
+
+// A number (decimal, 0x hex, negative) or CONST|CONST; nullopt otherwise.
+std::optional<uint64_t> ParseArgValue(std::string_view text) {
+  uint64_t value = 0;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('|', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view part = text.substr(start, end - start);
+    bool matched = false;
+    for (const auto& constant : kConstants) {
+      if (constant.name == part) {
+        value |= static_cast<uint64_t>(constant.value);
+        matched = true;
+      }
+    }
+    if (!matched) {
+      bool negative = !part.empty() && part.front() == '-';
+      if (negative) part.remove_prefix(1);
+      int base = 10;
+      if (part.starts_with("0x") || part.starts_with("0X")) {
+        part.remove_prefix(2);
+        base = 16;
+      }
+      uint64_t number = 0;
+      auto [ptr, ec] =
+          std::from_chars(part.data(), part.data() + part.size(), number, base);
+      if (part.empty() || ec != std::errc() ||
+          ptr != part.data() + part.size()) {
+        return std::nullopt;
+      }
+      value |= negative ? static_cast<uint64_t>(-static_cast<int64_t>(number))
+                        : number;
+    }
+    start = end + 1;
+  }
+  return value;
+}
+
+}  // namespace
+
+int PolicyCheckCommand(const std::string& name) {
+  auto policy = LoadPolicyArgument(name);
+  if (!policy) return ReportError(policy.error());
+  auto shared = std::make_shared<const Policy>(*policy);
+  CompiledPlan plan = CompiledPlan::Compile(shared);
+
+  fmt::print("policy {}: valid (version {}, {} rules)\n", policy->name,
+             policy->version, policy->syscalls.rules.size());
+  fmt::print("default action: {}\n",
+             DescribeAction(policy->syscalls.default_action));
+  auto print_group = [&](Disposition disposition, std::string_view title) {
+    std::vector<int> numbers = plan.NumbersWith(disposition);
+    fmt::print("\n{} ({}):\n", title, numbers.size());
+    if (disposition == Disposition::kAllow || numbers.empty()) {
+      if (!numbers.empty())
+        fmt::print("  {}\n", fmt::join(Names(numbers), " "));
+      return;
+    }
+    for (int nr : numbers) {
+      const SyscallPlan& entry = plan.For(nr);
+      fmt::print("  {:<24} {:<16} rule {}\n", SyscallName(nr),
+                 DescribePlan(entry),
+                 entry.rule_id.empty() ? "-" : entry.rule_id);
+    }
+  };
+  print_group(Disposition::kAllow, "decided statically: allow");
+  print_group(Disposition::kErrno, "decided statically: errno");
+  print_group(Disposition::kKill, "decided statically: kill");
+  print_group(Disposition::kInspect, "need inspection by the supervisor");
+  fmt::print("\nunnamed syscall numbers: {}\n", DescribePlan(plan.unknown()));
+  fmt::print("non-native ABIs: i386 (int 0x80) {}, x32 {}\n",
+             DescribePlan(plan.i386()), DescribePlan(plan.x32()));
+  return 0;
+}
+
+int PolicyExplainCommand(const ExplainOptions& options) {
+  auto loaded = LoadPolicyArgument(options.policy);
+  if (!loaded) return ReportError(loaded.error());
+  Policy policy = WithWorkdir(*loaded, options.workdir);
+
+  SyscallRequest request;
+  if (auto number = SyscallNumber(options.syscall)) {
+    request.number = *number;
+  } else if (auto value = ParseArgValue(options.syscall);
+             value && *value <= 0xffffffff) {
+    request.number = static_cast<int>(*value);
+  } else {
+    return ReportError(
+        Error(ErrorCode::kInvalidArgument,
+              fmt::format("unknown x86-64 syscall '{}'", options.syscall)));
+  }
+  if (options.args.size() > 6) {
+    return ReportError(Error(ErrorCode::kInvalidArgument,
+                             "a syscall takes at most 6 arguments"));
+  }
+  std::vector<PathArgSpec> path_args = PathArguments(request.number);
+  for (size_t i = 0; i < options.args.size(); ++i) {
+    const std::string& arg = options.args[i];
+    bool is_path_position = false;
+    for (const auto& spec : path_args) {
+      if (spec.path_index == static_cast<int>(i)) is_path_position = true;
+    }
+    if (is_path_position) {
+      request.paths.push_back(PathArgument{static_cast<int>(i), arg});
+      continue;
+    }
+    auto value = ParseArgValue(arg);
+    if (!value) {
+      return ReportError(
+          Error(ErrorCode::kInvalidArgument,
+                fmt::format("argument {} '{}': expected a number or constants "
+                            "like O_WRONLY|O_CREAT",
+                            i, arg)));
+    }
+    request.args[i] = *value;
+  }
+  std::string name = SyscallName(request.number);
+  Verdict verdict = Decide(policy, request);
+  auto shared = std::make_shared<const Policy>(policy);
+  SyscallPlan plan = CompiledPlan::Compile(shared).For(request.number);
+
+  fmt::print("{}({})\n", name.empty() ? std::to_string(request.number) : name,
+             fmt::join(options.args, ", "));
+  fmt::print("  decision: {}\n", DescribeAction(verdict.action));
+  fmt::print("  rule:     {}\n", verdict.rule_id);
+  fmt::print("  why:      {}\n", verdict.reason);
+  fmt::print("  fast path: {}{}\n", DescribePlan(plan),
+             plan.disposition == Disposition::kInspect
+                 ? " (the supervisor decides each call)"
+                 : " (decided without the supervisor)");
+  return 0;
+}
+
+int PolicyShowCommand(const std::string& preset) {
+  auto text = PresetText(preset);
+  if (!text) return ReportError(text.error());
+  fmt::print("{}", *text);
+  return 0;
+}
+
+}  // namespace isoscope::cli

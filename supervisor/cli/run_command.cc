@@ -1,0 +1,203 @@
+// `isoscope run`: one workload, one backend, one policy; recorded and shown.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "base/temp_dir.h"
+#include "policies/loader.h"
+#include "reports/terminal.h"
+#include "supervisor/cli/commands.h"
+#include "supervisor/cli/exit_status.h"
+#include "supervisor/cli/interrupt.h"
+#include "supervisor/run_result_json.h"
+#include "supervisor/supervisor.h"
+#include "workloads/catalog.h"
+
+namespace isoscope::cli {
+namespace {
+
+constexpr const char* kDefaultWorkload = "hello";
+constexpr const char* kWorkloadPath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// The command's program as an absolute path: as given if it contains a
+// slash, else the first hit on $PATH, like a shell.
+Result<std::string> ResolveExecutable(const std::string& command) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> candidates;
+  if (command.find('/') != std::string::npos) {
+    candidates.push_back(fs::absolute(command));
+  } else {
+    const char* path_env = std::getenv("PATH");
+    std::string path = path_env != nullptr ? path_env : kWorkloadPath;
+    size_t start = 0;
+    while (start <= path.size()) {
+      size_t end = path.find(':', start);
+      if (end == std::string::npos) end = path.size();
+      std::string dir = path.substr(start, end - start);
+      candidates.push_back(fs::path(dir.empty() ? "." : dir) / command);
+      start = end + 1;
+    }
+  }
+  std::optional<fs::path> not_executable;
+  for (const auto& candidate : candidates) {
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) != 0) continue;
+    if (S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0) {
+      return fs::absolute(candidate).lexically_normal().string();
+    }
+    if (!not_executable) not_executable = candidate;
+  }
+  if (not_executable) {
+    return Fail(ErrorCode::kNotExecutable,
+                fmt::format("workload '{}' is not an executable file",
+                            not_executable->string()));
+  }
+  return Fail(ErrorCode::kNotFound,
+              command.find('/') != std::string::npos
+                  ? fmt::format("workload '{}' not found", command)
+                  : fmt::format("workload '{}' not found on PATH", command));
+}
+
+Result<std::vector<std::string>> CommandLine(const RunOptions& options) {
+  if (!options.command.empty()) return options.command;
+  auto builtin = FindBuiltinWorkload(kDefaultWorkload);
+  if (!builtin) {
+    return Fail(ErrorCode::kNotFound,
+                fmt::format("the built-in workload '{}' was not found next to "
+                            "isoscope; build the project (scripts/build.sh) "
+                            "or set ISOSCOPE_WORKLOADS_DIR",
+                            kDefaultWorkload));
+  }
+  return std::vector<std::string>{builtin->string()};
+}
+
+// A clean, fixed environment so the same workload sees the same world on
+// every backend, and nothing of the supervisor's environment leaks in.
+std::vector<std::string> WorkloadEnvironment(const RunOptions& options,
+                                             const std::string& workdir) {
+  std::vector<std::string> env = {
+      fmt::format("PATH={}", kWorkloadPath),
+      fmt::format("HOME={}", workdir),
+      "LANG=C",
+  };
+  env.insert(env.end(), options.env.begin(), options.env.end());
+  return env;
+}
+
+void WriteAll(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // EPIPE: the reader went away; keep supervising
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+Status WriteJson(const std::string& path, const RunResult& result) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) return FailErrno(fmt::format("opening {}", path), errno);
+  out << ToJson(result).dump(2) << '\n';
+  if (!out.flush()) return FailErrno(fmt::format("writing {}", path), errno);
+  return {};
+}
+
+}  // namespace
+
+int RunCommand(const Context& context, const RunOptions& options) {
+  // Everything that can be wrong with the request is checked before the
+  // workload starts, so a bad request runs nothing and records nothing.
+  for (const auto& entry : options.env) {
+    if (entry.find('=') == std::string::npos || entry.front() == '=') {
+      return ReportError(
+          Error(ErrorCode::kInvalidArgument,
+                fmt::format("--env '{}': expected KEY=VALUE", entry)));
+    }
+  }
+  auto backend = context.backends->Create(options.backend);
+  if (!backend) return ReportError(backend.error());
+  ProbeResult probe = (*backend)->Probe();
+  if (!probe.available) {
+    return ReportError(
+        Error(ErrorCode::kUnavailable,
+              fmt::format("backend {} cannot run on this host: {}",
+                          options.backend, probe.reason)));
+  }
+  auto loaded = LoadPolicyArgument(options.policy);
+  if (!loaded) return ReportError(loaded.error());
+  auto command = CommandLine(options);
+  if (!command) return ReportError(command.error());
+  auto executable = ResolveExecutable(command->front());
+  if (!executable) return ReportError(executable.error());
+
+  std::optional<TempDir> scratch;
+  std::string workdir;
+  if (options.workdir.empty()) {
+    auto dir = TempDir::Create("isoscope-run-");
+    if (!dir) return ReportError(dir.error());
+    scratch.emplace(std::move(*dir));
+    workdir = scratch->path().string();
+  } else {
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(options.workdir, ec);
+    if (ec || !std::filesystem::is_directory(absolute, ec)) {
+      return ReportError(
+          Error(ErrorCode::kInvalidArgument,
+                fmt::format("--workdir {}: not a directory", options.workdir)));
+    }
+    workdir = absolute.lexically_normal().string();
+  }
+
+  auto store = OpenStore(context);
+  if (!store) return ReportError(store.error());
+
+  auto policy = std::make_shared<const Policy>(WithWorkdir(*loaded, workdir));
+  Workload workload{*executable, *command,
+                    WorkloadEnvironment(options, workdir), workdir};
+  std::string policy_text;
+  if (auto preset = PresetText(options.policy)) {
+    policy_text = *preset;
+  } else {
+    std::ifstream in(options.policy);
+    policy_text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+
+  auto interrupts = InterruptSignals::Install();
+  if (!interrupts) return ReportError(interrupts.error());
+  // A closed stdout must not kill the supervisor in the middle of a run.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  SupervisorOptions supervisor_options;
+  supervisor_options.interrupt_fd = interrupts->fd();
+  supervisor_options.policy_text = std::move(policy_text);
+  supervisor_options.output_sink = [](OutputStream stream,
+                                      std::string_view bytes) {
+    WriteAll(stream == OutputStream::kStdout ? STDOUT_FILENO : STDERR_FILENO,
+             bytes);
+  };
+  Supervisor supervisor(policy, std::move(supervisor_options));
+  auto result = supervisor.Run(**backend, workload);
+  backend->reset();  // reaps and cleans up before the run is reported
+  if (!result) return ReportError(result.error());
+
+  auto id = store->Record(*result);
+  if (id) result->id = *id;
+  if (!options.json_path.empty()) {
+    if (auto written = WriteJson(options.json_path, *result); !written) {
+      return ReportError(written.error());
+    }
+  }
+  if (!options.quiet) WriteAll(STDERR_FILENO, RenderRunSummary(*result));
+  if (!id) return ReportError(id.error());
+  return result->termination.ExitStatus();
+}
+
+}  // namespace isoscope::cli

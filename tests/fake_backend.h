@@ -1,0 +1,59 @@
+// A scripted backend: replays a list of steps and records what the
+// supervisor asked of it, so the whole loop, policy and result path can be
+// tested without privileges or processes.
+#ifndef ISOSCOPE_TESTS_FAKE_BACKEND_H_
+#define ISOSCOPE_TESTS_FAKE_BACKEND_H_
+
+#include <optional>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "supervisor/backend.h"
+
+namespace isoscope::testing {
+
+// Step: block until the loop's deadline or interrupt, then wake with nothing.
+struct BlockUntilWoken {};
+// Step: NextEvent fails with this error.
+struct FailNextEvent {
+  Error error;
+};
+
+class FakeBackend : public Backend {
+ public:
+  using Step = std::variant<Event, BlockUntilWoken, FailNextEvent>;
+
+  explicit FakeBackend(std::vector<Step> script) : script_(std::move(script)) {}
+
+  std::string_view name() const override { return "fake"; }
+  ProbeResult Probe() const override { return probe; }
+  Status Start(const Workload& workload, const CompiledPlan& plan) override;
+  Result<std::optional<Event>> NextEvent(const WaitLimit& wait) override;
+  Status Resolve(const Event& event, const Verdict& verdict) override;
+  void Kill() override;
+
+  // Set before the run.
+  ProbeResult probe{true, ""};
+  std::optional<Error> start_error;
+  std::optional<Error> resolve_error;
+  // After Kill, the backend reports this exit (killed by SIGKILL).
+  ExitEvent exit_after_kill{.signaled = true, .signal = 9};
+  // A broken backend that never reports the exit of a killed workload.
+  bool ignore_kill = false;
+
+  // Inspected after the run.
+  std::optional<Workload> started_workload;
+  std::vector<Disposition> plan_for_getpid;  // plan seen at Start
+  std::vector<std::pair<Event, Verdict>> resolved;
+  int kill_calls = 0;
+
+ private:
+  std::vector<Step> script_;
+  size_t next_ = 0;
+  bool exit_sent_ = false;
+};
+
+}  // namespace isoscope::testing
+
+#endif  // ISOSCOPE_TESTS_FAKE_BACKEND_H_

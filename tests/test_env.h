@@ -1,0 +1,35 @@
+// Where tests find the source and build trees (compiled in, see
+// isoscope_test_paths in cmake/isoscope.cmake; the environment variables
+// ISOSCOPE_SOURCE_DIR and ISOSCOPE_BUILD_DIR override them), and a small
+// process helper for integration tests.
+#ifndef ISOSCOPE_TESTS_TEST_ENV_H_
+#define ISOSCOPE_TESTS_TEST_ENV_H_
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace isoscope::testing {
+
+std::filesystem::path SourceDir();
+std::filesystem::path BuildDir();
+// The isoscope binary of this build.
+std::filesystem::path IsoscopeBinary();
+// A built-in workload of this build ("bench/hello").
+std::filesystem::path BuiltWorkload(const std::string& relative);
+
+struct CommandResult {
+  int exit_status = -1;  // exit code, or 128 + signal
+  std::string out;
+  std::string err;
+  double seconds = 0;
+};
+
+// Runs argv (no shell) with extra environment entries, capturing stdout and
+// stderr; stdin is /dev/null.
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::vector<std::string>& extra_env = {});
+
+}  // namespace isoscope::testing
+
+#endif  // ISOSCOPE_TESTS_TEST_ENV_H_
