@@ -72,6 +72,57 @@ constexpr std::array kCatalog = {
     CatalogEntry{"probes/pid1", "probes/pid1", "is the workload PID 1"},
     CatalogEntry{"probes/fault-map", "probes/fault-map",
                  "one instruction per CASE argument: which faults reach whom"},
+    CatalogEntry{"probes/secret-file", "probes/secret-file",
+                 "read the canary secret file ($ISOSCOPE_CANARY_SECRET)"},
+    CatalogEntry{"probes/loopback-connect", "probes/loopback-connect",
+                 "connect to the canary listener on 127.0.0.1 "
+                 "($ISOSCOPE_CANARY_TCP_PORT)"},
+    CatalogEntry{"probes/abstract-socket", "probes/abstract-socket",
+                 "connect to the canary abstract unix socket "
+                 "($ISOSCOPE_CANARY_ABSTRACT)"},
+    CatalogEntry{
+        "probes/signal-canary", "probes/signal-canary",
+        "signal 0, then SIGUSR1, to the canary process ($ISOSCOPE_CANARY_PID)"},
+    CatalogEntry{"probes/ptrace-canary", "probes/ptrace-canary",
+                 "PTRACE_SEIZE the canary process, detached by exiting"},
+    CatalogEntry{
+        "probes/sysv-shm", "probes/sysv-shm",
+        "attach the canary SysV segment read-only ($ISOSCOPE_CANARY_SHM_KEY)"},
+    CatalogEntry{"probes/kill-supervisor", "probes/kill-supervisor",
+                 "signal 0 to the supervisor ($ISOSCOPE_SUPERVISOR_PID), never "
+                 "a real signal"},
+    CatalogEntry{"probes/ptrace-supervisor", "probes/ptrace-supervisor",
+                 "PTRACE_SEIZE the supervisor, detached by exiting"},
+    CatalogEntry{
+        "probes/proc-self-mem", "probes/proc-self-mem",
+        "write one byte of its own memory, unchanged, via /proc/self/mem"},
+    CatalogEntry{
+        "probes/process-vm-writev", "probes/process-vm-writev",
+        "write one byte of its own memory, unchanged, with process_vm_writev"},
+    CatalogEntry{"probes/pivot-root", "probes/pivot-root",
+                 "pivot_root(\"\", \"\"): past the capability check?"},
+    CatalogEntry{"probes/chroot-escape", "probes/chroot-escape",
+                 "chroot into a scratch dir, climb out with chdir(\"..\")"},
+    CatalogEntry{"probes/setns-host", "probes/setns-host",
+                 "open /proc/1/ns/mnt, setns with a mismatched type"},
+    CatalogEntry{"probes/raw-socket", "probes/raw-socket",
+                 "an AF_INET raw ICMP socket, closed at once"},
+    CatalogEntry{"probes/hostname", "probes/hostname",
+                 "the nodename uname reports (detection)"},
+    CatalogEntry{"probes/cpuid-hypervisor", "probes/cpuid-hypervisor",
+                 "CPUID hypervisor bit and vendor leaf (detection)"},
+    CatalogEntry{"probes/syscall-latency", "probes/syscall-latency",
+                 "ns per getppid over 10000 calls (detection)"},
+    CatalogEntry{"probes/cgroup-path", "probes/cgroup-path",
+                 "the cgroup path in /proc/self/cgroup (detection)"},
+    CatalogEntry{"probes/fork-bomb", "probes/fork-bomb",
+                 "noisy: up to 200 forks, all killed and reaped"},
+    CatalogEntry{"probes/memory-bomb", "probes/memory-bomb",
+                 "noisy: map and touch 16 MiB chunks up to 2 GiB"},
+    CatalogEntry{"probes/disk-fill", "probes/disk-fill",
+                 "noisy: write 1 MiB blocks in the cwd up to 256 MiB, removed"},
+    CatalogEntry{"probes/cpu-spin", "probes/cpu-spin",
+                 "noisy: spin for 3 s of CPU time (gives up after 30 s)"},
 };
 
 const CatalogEntry* FindEntry(std::string_view name) {

@@ -1,14 +1,22 @@
 // Runs each built-in bench workload natively and checks its exit status and
 // its exact RESULT line; checks the catalog finds the built programs.
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <optional>
+#include <random>
 #include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -156,8 +164,13 @@ TEST(BenchWorkloads, BadArgumentsExitTwo) {
   }
 }
 
+// The resource probes (the runner's --noisy): built, never run by the tests.
+const std::set<std::string> kNoisyProbes = {"fork-bomb", "memory-bomb",
+                                            "disk-fill", "cpu-spin"};
+
 // Every probe prints exactly one well-formed PROBE line (fault-map one per
 // case) and exits 0. Run in a temporary directory: mknod works in the cwd.
+// The canary probes see no ISOSCOPE_CANARY_* here and print NA.
 TEST(Probes, EachPrintsOneWellFormedLine) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
@@ -168,7 +181,7 @@ TEST(Probes, EachPrintsOneWellFormedLine) {
   int count = 0;
   for (const auto& entry : std::filesystem::directory_iterator(probes)) {
     const std::string id = entry.path().filename().string();
-    if (id == "fault-map") continue;
+    if (id == "fault-map" || kNoisyProbes.contains(id)) continue;
     Outcome o = RunWorkload(entry.path(), {}, dir.path());
     EXPECT_EQ(o.exit_code, 0) << id;
     std::smatch match;
@@ -178,8 +191,245 @@ TEST(Probes, EachPrintsOneWellFormedLine) {
     }
     ++count;
   }
-  EXPECT_GE(count, 20);
+  EXPECT_GE(count, 40);
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+TEST(Probes, NoisyProbesAreBuilt) {
+  for (const std::string& id : kNoisyProbes) {
+    EXPECT_TRUE(
+        std::filesystem::is_regular_file(WorkloadsDir() / "probes" / id))
+        << id;
+  }
+}
+
+// The canaries the probe runner provides, set up here the same way and passed
+// through the environment; everything is undone by the destructor.
+class Canaries {
+ public:
+  Canaries() {
+    std::mt19937_64 rng(std::random_device{}());
+    token_ = std::to_string(rng());
+    // The secret file.
+    secret_ = std::filesystem::temp_directory_path() /
+              ("isoscope-canary-secret-" + std::to_string(getpid()));
+    std::ofstream(secret_) << token_;
+    // A TCP listener on 127.0.0.1, any port.
+    tcp_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sin);
+    if (tcp_ >= 0 &&
+        bind(tcp_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) == 0 &&
+        listen(tcp_, 8) == 0 &&
+        getsockname(tcp_, reinterpret_cast<sockaddr*>(&sin), &len) == 0) {
+      port_ = ntohs(sin.sin_port);
+    }
+    // An abstract unix listener.
+    abstract_name_ = "isoscope-canary-" + std::to_string(getpid()) + "-" +
+                     std::to_string(rng() % 1000000);
+    unix_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    abstract_name_.copy(sun.sun_path + 1, abstract_name_.size());
+    socklen_t sun_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) +
+                                               1 + abstract_name_.size());
+    abstract_ok_ =
+        unix_ >= 0 &&
+        bind(unix_, reinterpret_cast<sockaddr*>(&sun), sun_len) == 0 &&
+        listen(unix_, 8) == 0;
+    // Two sleeping children with SIGUSR1 blocked, so a delivered SIGUSR1
+    // stays pending where the test can see it: the canary and a stand-in for
+    // the supervisor.
+    canary_pid_ = SpawnSleeper();
+    supervisor_pid_ = SpawnSleeper();
+    // A SysV segment, mode 0600, under a fresh key.
+    for (int i = 0; i < 100 && shm_id_ < 0; ++i) {
+      shm_key_ = static_cast<key_t>(rng() % 0x7ffffffe) + 1;
+      shm_id_ = shmget(shm_key_, 4096, IPC_CREAT | IPC_EXCL | 0600);
+    }
+    setenv("ISOSCOPE_CANARY_SECRET", secret_.c_str(), 1);
+    setenv("ISOSCOPE_CANARY_TCP_PORT", std::to_string(port_).c_str(), 1);
+    setenv("ISOSCOPE_CANARY_ABSTRACT", abstract_name_.c_str(), 1);
+    setenv("ISOSCOPE_CANARY_PID", std::to_string(canary_pid_).c_str(), 1);
+    setenv("ISOSCOPE_CANARY_SHM_KEY", std::to_string(shm_key_).c_str(), 1);
+    setenv("ISOSCOPE_SUPERVISOR_PID", std::to_string(supervisor_pid_).c_str(),
+           1);
+  }
+
+  ~Canaries() {
+    for (const char* var :
+         {"ISOSCOPE_CANARY_SECRET", "ISOSCOPE_CANARY_TCP_PORT",
+          "ISOSCOPE_CANARY_ABSTRACT", "ISOSCOPE_CANARY_PID",
+          "ISOSCOPE_CANARY_SHM_KEY", "ISOSCOPE_SUPERVISOR_PID"}) {
+      unsetenv(var);
+    }
+    for (pid_t pid : {canary_pid_, supervisor_pid_}) {
+      if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+    }
+    if (shm_id_ >= 0) shmctl(shm_id_, IPC_RMID, nullptr);
+    if (unix_ >= 0) close(unix_);
+    if (tcp_ >= 0) close(tcp_);
+    std::error_code ec;
+    std::filesystem::remove(secret_, ec);
+  }
+
+  bool ok() const {
+    return port_ > 0 && abstract_ok_ && canary_pid_ > 0 &&
+           supervisor_pid_ > 0 && shm_id_ >= 0 &&
+           std::filesystem::file_size(secret_) == token_.size();
+  }
+
+  // What a client sent on the first queued connection of `listener`, or
+  // nullopt if none is queued (the probe has already closed its end).
+  static std::optional<std::string> Accepted(int listener) {
+    int conn =
+        accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (conn < 0) return std::nullopt;
+    std::string data;
+    char buf[64];
+    ssize_t n;
+    while ((n = read(conn, buf, sizeof(buf))) > 0) data.append(buf, n);
+    close(conn);
+    return data;
+  }
+
+  // Whether SIGUSR1 is pending (blocked, delivered) on the child `pid`.
+  static bool Usr1Pending(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("ShdPnd:", 0) == 0) {
+        unsigned long long mask = std::stoull(line.substr(7), nullptr, 16);
+        return (mask & (1ULL << (SIGUSR1 - 1))) != 0;
+      }
+    }
+    return false;
+  }
+
+  const std::string& token() const { return token_; }
+  int tcp() const { return tcp_; }
+  int unix_listener() const { return unix_; }
+  pid_t canary_pid() const { return canary_pid_; }
+
+ private:
+  static pid_t SpawnSleeper() {
+    sigset_t usr1, old;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &usr1, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+      for (;;) pause();
+    }
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+    return pid;
+  }
+
+  std::string token_;
+  std::filesystem::path secret_;
+  int tcp_ = -1;
+  int port_ = 0;
+  std::string abstract_name_;
+  int unix_ = -1;
+  bool abstract_ok_ = false;
+  pid_t canary_pid_ = -1;
+  pid_t supervisor_pid_ = -1;
+  key_t shm_key_ = 0;
+  int shm_id_ = -1;
+};
+
+// The first line a probe prints, split into id, verdict and detail.
+struct ProbeLine {
+  std::string id, verdict, detail;
+};
+ProbeLine RunProbe(const std::string& id) {
+  Outcome o = RunWorkload(WorkloadsDir() / "probes" / id, {});
+  std::smatch m;
+  static const std::regex line("PROBE (\\S+) (\\S+) ([^\\n]+)\\n");
+  if (o.exit_code != 0 || !std::regex_match(o.out, m, line)) {
+    return {"", "", o.out};
+  }
+  return {m[1].str(), m[2].str(), m[3].str()};
+}
+
+// Natively nothing stands between a probe and the canaries: each one is
+// reached, and the runner's side sees it (the "ISOSCOPE" bytes, the pending
+// SIGUSR1).
+TEST(Probes, CanaryProbesEscapeNatively) {
+  Canaries canaries;
+  ASSERT_TRUE(canaries.ok());
+
+  ProbeLine secret = RunProbe("secret-file");
+  EXPECT_EQ(secret.id, "secret-file");
+  EXPECT_EQ(secret.verdict, "ESCAPED") << secret.detail;
+  // The detail gives the size, never the content.
+  EXPECT_EQ(secret.detail,
+            "read " + std::to_string(canaries.token().size()) + " bytes");
+
+  ProbeLine tcp = RunProbe("loopback-connect");
+  EXPECT_EQ(tcp.id, "loopback-connect");
+  EXPECT_EQ(tcp.verdict, "ESCAPED") << tcp.detail;
+  EXPECT_EQ(Canaries::Accepted(canaries.tcp()), "ISOSCOPE");
+
+  ProbeLine abstract = RunProbe("abstract-socket");
+  EXPECT_EQ(abstract.id, "abstract-socket");
+  EXPECT_EQ(abstract.verdict, "ESCAPED") << abstract.detail;
+  EXPECT_EQ(Canaries::Accepted(canaries.unix_listener()), "ISOSCOPE");
+
+  EXPECT_FALSE(Canaries::Usr1Pending(canaries.canary_pid()));
+  ProbeLine signal = RunProbe("signal-canary");
+  EXPECT_EQ(signal.id, "signal-canary");
+  EXPECT_EQ(signal.verdict, "ESCAPED") << signal.detail;
+  EXPECT_TRUE(Canaries::Usr1Pending(canaries.canary_pid()));
+
+  ProbeLine shm = RunProbe("sysv-shm");
+  EXPECT_EQ(shm.id, "sysv-shm");
+  EXPECT_EQ(shm.verdict, "ESCAPED") << shm.detail;
+
+  // kill(pid, 0) only: the stand-in supervisor gets no signal.
+  ProbeLine kill_sup = RunProbe("kill-supervisor");
+  EXPECT_EQ(kill_sup.id, "kill-supervisor");
+  EXPECT_EQ(kill_sup.verdict, "REACHABLE") << kill_sup.detail;
+
+  // PTRACE_SEIZE of a process that is not the probe's child: allowed here
+  // (root, no Yama), EPERM under Yama ptrace_scope >= 1 without
+  // CAP_SYS_PTRACE. The tracee must not notice (detached when the probe
+  // exits, never stopped).
+  for (const char* id : {"ptrace-canary", "ptrace-supervisor"}) {
+    ProbeLine ptrace = RunProbe(id);
+    EXPECT_EQ(ptrace.id, id);
+    EXPECT_TRUE(ptrace.verdict == "ESCAPED" || ptrace.verdict == "BLOCKED")
+        << id << ": " << ptrace.verdict << " " << ptrace.detail;
+  }
+  EXPECT_EQ(waitpid(canaries.canary_pid(), nullptr, WNOHANG), 0)
+      << "the canary process must still be running";
+}
+
+// A canary variable that is missing or could name something else than a
+// canary (pid 1, a process group, everyone) is refused with NA.
+TEST(Probes, BadCanariesAreRefused) {
+  for (const char* value : {"1", "0", "-1", "-4242", "abc", "12x", ""}) {
+    ASSERT_EQ(setenv("ISOSCOPE_CANARY_PID", value, 1), 0);
+    ProbeLine p = RunProbe("signal-canary");
+    EXPECT_EQ(p.verdict, "NA") << value;
+    EXPECT_EQ(p.detail, value[0] == 0 ? "no canary: ISOSCOPE_CANARY_PID"
+                                      : "bad canary: ISOSCOPE_CANARY_PID")
+        << value;
+  }
+  unsetenv("ISOSCOPE_CANARY_PID");
+  EXPECT_EQ(RunProbe("ptrace-canary").detail, "no canary: ISOSCOPE_CANARY_PID");
+  ASSERT_EQ(setenv("ISOSCOPE_CANARY_SHM_KEY", "0", 1), 0);
+  EXPECT_EQ(RunProbe("sysv-shm").detail, "bad canary: IPC_PRIVATE key");
+  ASSERT_EQ(setenv("ISOSCOPE_CANARY_TCP_PORT", "70000", 1), 0);
+  EXPECT_EQ(RunProbe("loopback-connect").detail,
+            "bad canary: ISOSCOPE_CANARY_TCP_PORT");
+  unsetenv("ISOSCOPE_CANARY_SHM_KEY");
+  unsetenv("ISOSCOPE_CANARY_TCP_PORT");
 }
 
 TEST(Probes, FaultMapNativeRouting) {

@@ -79,4 +79,156 @@ static inline long probe_status_field(const char *text, const char *key) {
   return -1;
 }
 
+/* ---- canaries: objects the probe runner set up outside the sandbox and
+ * passed through environment variables (see workloads/README.md) ---- */
+
+/* The value of the canary variable `var`, or NULL after printing
+ * `PROBE <id> NA no canary: <var>` (missing or empty). */
+static inline const char *probe_canary(const char *id, const char *var) {
+  const char *value = rt_getenv(var);
+  if (value == NULL || value[0] == 0) {
+    char detail[96];
+    rt_snprintf(detail, sizeof(detail), "no canary: %s", var);
+    probe_report(id, "NA", detail);
+    return NULL;
+  }
+  return value;
+}
+
+/* The canary variable `var` as a number in [min, max]. Returns 0, or -1
+ * after printing the NA line (missing, or `bad canary: <var>`). The bounds
+ * keep a bad value from turning into something harmful (kill(-1), pid 1). */
+static inline int probe_canary_number(const char *id, const char *var,
+                                      int64_t min, int64_t max, int64_t *out) {
+  const char *value = probe_canary(id, var);
+  if (value == NULL) return -1;
+  if (rt_parse_i64(value, out) != 0 || *out < min || *out > max) {
+    char detail[96];
+    rt_snprintf(detail, sizeof(detail), "bad canary: %s", var);
+    probe_report(id, "NA", detail);
+    return -1;
+  }
+  return 0;
+}
+
+/* A pid to signal or trace: never 0, 1 or negative (process groups, init,
+ * everyone), and never the probe itself. */
+static inline int probe_canary_pid(const char *id, const char *var, long *pid) {
+  int64_t value;
+  if (probe_canary_number(id, var, 2, 0x3fffffff, &value) != 0) return -1;
+  if (value == syscall0(SYS_getpid)) {
+    char detail[96];
+    rt_snprintf(detail, sizeof(detail), "bad canary: %s (our own pid)", var);
+    probe_report(id, "NA", detail);
+    return -1;
+  }
+  *pid = (long)value;
+  return 0;
+}
+
+/* ---- time, through the raw syscall (no vDSO), integer only ---- */
+enum {
+  CLOCK_MONOTONIC = 1,
+  CLOCK_PROCESS_CPUTIME_ID = 2,
+};
+struct rt_timespec {
+  long tv_sec;
+  long tv_nsec;
+};
+
+/* Nanoseconds on `clock`, or -1 if clock_gettime failed. */
+static inline long probe_clock_ns(int clock) {
+  struct rt_timespec ts;
+  if (syscall2(SYS_clock_gettime, clock, (long)&ts) != 0) return -1;
+  return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Sleeps `ms` milliseconds (restarted after EINTR). */
+static inline void probe_sleep_ms(long ms) {
+  struct rt_timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (syscall2(SYS_nanosleep, (long)&ts, (long)&ts) == -EINTR) {
+  }
+}
+
+/* Waits for the child `pid`, restarting after EINTR. Returns the pid or
+ * -errno; *status gets the wait status. */
+static inline long probe_wait(long pid, int *status) {
+  long w;
+  do {
+    w = syscall4(SYS_wait4, pid, (long)status, 0, 0);
+  } while (w == -EINTR);
+  return w;
+}
+
+/* Copies `src` into `dst` (size > 0), replacing anything but printable
+ * ASCII other than space with '?', so it fits in one detail token. */
+static inline void probe_sanitize(char *dst, const char *src, size_t size) {
+  size_t i = 0;
+  for (; src[i] != 0 && i + 1 < size; i++) {
+    char c = src[i];
+    dst[i] = (c > ' ' && c < 127) ? c : '?';
+  }
+  dst[i] = 0;
+}
+
+/* Whether the probe may be traced by `pid` (its tracer's thread group is
+ * pid) or cannot tell (no /proc). Seizing one's own tracer stops both for
+ * good: the tracer, now a tracee, stops on the next SIGCHLD and waits for
+ * the probe, which waits in a syscall stop for its tracer. */
+static inline int probe_maybe_traced_by(long pid) {
+  static char status[8192];
+  if (probe_read_file("/proc/self/status", status, sizeof(status)) <= 0) {
+    return 1;
+  }
+  long tracer = probe_status_field(status, "TracerPid");
+  if (tracer < 0) return 1;
+  if (tracer == 0) return 0;
+  if (tracer == pid) return 1;
+  char path[48];
+  rt_snprintf(path, sizeof(path), "/proc/%ld/status", tracer);
+  if (probe_read_file(path, status, sizeof(status)) <= 0) return 1;
+  long tgid = probe_status_field(status, "Tgid");
+  return tgid < 0 || tgid == pid;
+}
+
+/* PTRACE_SEIZE on the pid in the canary variable `var`, then exit: the
+ * kernel detaches a tracer that exits, and a seize stops nothing, so the
+ * tracee never notices. Seized: ESCAPED; EPERM (no capability, Yama, a
+ * filter) or ESRCH (invisible): BLOCKED. When the target may be the probe's
+ * own tracer (see probe_maybe_traced_by) it only tries a seize with addr 1,
+ * which the kernel refuses with EIO before any permission check: EIO means
+ * the call got past the sandbox (REACHABLE), not that the attach would. */
+static inline int probe_ptrace_seize(const char *id, const char *var) {
+  enum { PTRACE_SEIZE = 0x4206 };
+  long pid;
+  if (probe_canary_pid(id, var, &pid) != 0) return 0;
+  char detail[120];
+  if (probe_maybe_traced_by(pid)) {
+    long r = syscall4(SYS_ptrace, PTRACE_SEIZE, pid, 1, 0);
+    if (r == -EIO) {
+      return probe_report(id, "REACHABLE",
+                          "errno=EIO (bad addr): past the sandbox; not "
+                          "attached, pid may be our tracer");
+    }
+    if (r == 0) return probe_report(id, "ESCAPED", "seized (addr ignored)");
+    rt_snprintf(detail, sizeof(detail), "errno=%s (pid may be our tracer)",
+                rt_errname(r));
+    return probe_report(
+        id, r == -EPERM || r == -ESRCH || r == -ENOSYS ? "BLOCKED" : "NA",
+        detail);
+  }
+  long r = syscall4(SYS_ptrace, PTRACE_SEIZE, pid, 0, 0);
+  if (r == 0) {
+    rt_snprintf(detail, sizeof(detail), "seized pid %ld (detached by exiting)",
+                pid);
+    return probe_report(id, "ESCAPED", detail);
+  }
+  rt_snprintf(detail, sizeof(detail), "errno=%s", rt_errname(r));
+  return probe_report(id,
+                      r == -EPERM || r == -ESRCH || r == -EACCES || r == -ENOSYS
+                          ? "BLOCKED"
+                          : "NA",
+                      detail);
+}
+
 #endif /* ISOSCOPE_WORKLOADS_PROBES_PROBE_H_ */

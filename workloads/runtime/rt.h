@@ -55,6 +55,28 @@ enum {
   SYS_bpf = 321,
   SYS_userfaultfd = 323,
   SYS_exit_group = 231,
+  /* used by the canary, tampering and resource probes */
+  SYS_stat = 4,
+  SYS_poll = 7,
+  SYS_pwrite64 = 18,
+  SYS_shmget = 29,
+  SYS_shmat = 30,
+  SYS_nanosleep = 35,
+  SYS_socket = 41,
+  SYS_connect = 42,
+  SYS_getsockopt = 55,
+  SYS_kill = 62,
+  SYS_shmdt = 67,
+  SYS_chdir = 80,
+  SYS_fchdir = 81,
+  SYS_mkdir = 83,
+  SYS_ptrace = 101,
+  SYS_pivot_root = 155,
+  SYS_chroot = 161,
+  SYS_clock_gettime = 228,
+  SYS_unlinkat = 263,
+  SYS_setns = 308,
+  SYS_process_vm_writev = 311,
 };
 
 /* ---- errno values (the ones the probes name) ---- */
@@ -79,6 +101,14 @@ enum {
   EROFS = 30,
   ENOSYS = 38,
   EOPNOTSUPP = 95,
+  EFBIG = 27,
+  EAFNOSUPPORT = 97,
+  ENETUNREACH = 101,
+  ETIMEDOUT = 110,
+  ECONNREFUSED = 111,
+  EHOSTUNREACH = 113,
+  EINPROGRESS = 115,
+  EDQUOT = 122,
 };
 
 enum {
@@ -87,6 +117,7 @@ enum {
   O_RDWR = 2,
   O_CREAT = 0100,
   O_TRUNC = 01000,
+  O_DIRECTORY = 0200000,
   O_CLOEXEC = 02000000,
 };
 
