@@ -250,7 +250,17 @@ Status BecomeChildSubreaper() {
   return {};
 }
 
+bool HasChildren() {
+  siginfo_t info{};
+  // WNOWAIT: look without reaping; ECHILD: no child at all, living or not.
+  return ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
 int KillOrphanedChildren(const std::vector<pid_t>& keep) {
+  // Without /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN, absent on
+  // these kernels) finding children means reading every /proc/<pid>/stat;
+  // skip that in the common case of having none.
+  if (!HasChildren()) return 0;
   const pid_t self = ::getpid();
   int killed = 0;
   DIR* proc = ::opendir("/proc");

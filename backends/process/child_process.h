@@ -64,6 +64,9 @@ class ChildProcess {
 // orphaned (re-parented) grandchildren become ours to find and kill.
 Status BecomeChildSubreaper();
 
+// Whether this process has any child, running or not yet reaped.
+bool HasChildren();
+
 // Kills and reaps every child of this process not in `keep` (for a
 // subreaper: the orphans a workload left behind). Returns how many.
 int KillOrphanedChildren(const std::vector<pid_t>& keep = {});
