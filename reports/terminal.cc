@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "policies/policy.h"
 #include "policies/syscalls.h"
+#include "reports/text.h"
 
 namespace isoscope {
 namespace {
@@ -25,76 +26,14 @@ constexpr size_t kMaxPolicyColumn = 24;
 constexpr size_t kMinCommandColumn = 12;
 
 // ---------------------------------------------------------------------------
-// Text helpers
+// Text helpers (the shared ones are in reports/text.h)
 
-// Makes workload-controlled bytes safe to print: C0 controls, DEL and the
-// UTF-8 encoded C1 controls (U+0080..U+009F, which some terminals obey like
-// ESC sequences) become visible escapes. Newlines are kept when
-// `keep_newlines` (captured output), tabs always.
-std::string Printable(std::string_view bytes, bool keep_newlines) {
-  std::string out;
-  out.reserve(bytes.size());
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    const auto c = static_cast<unsigned char>(bytes[i]);
-    if ((c == '\n' && keep_newlines) || c == '\t') {
-      out += static_cast<char>(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c < 0x20 || c == 0x7f) {
-      out += fmt::format("\\x{:02x}", c);
-    } else if (c == 0xc2 && i + 1 < bytes.size() &&
-               static_cast<unsigned char>(bytes[i + 1]) >= 0x80 &&
-               static_cast<unsigned char>(bytes[i + 1]) <= 0x9f) {
-      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(bytes[i + 1]));
-      ++i;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
-std::string Line(std::string_view bytes) { return Printable(bytes, false); }
-
-// Display columns of UTF-8 text: one per code point (no wide glyphs here).
-size_t Columns(std::string_view text) {
-  return static_cast<size_t>(std::count_if(
-      text.begin(), text.end(),
-      [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
-// Cuts `text` to at most `width` columns on a code point boundary, marking
-// the cut with "...".
-std::string Truncate(std::string_view text, size_t width) {
-  if (Columns(text) <= width) return std::string(text);
-  if (width <= 3) return std::string(width, '.');
-  size_t columns = 0;
-  size_t end = 0;
-  while (end < text.size()) {
-    const auto c = static_cast<unsigned char>(text[end]);
-    if ((c & 0xC0) != 0x80) {
-      if (columns == width - 3) break;
-      ++columns;
-    }
-    ++end;
-  }
-  return std::string(text.substr(0, end)) + "...";
-}
-
-std::string PadRight(std::string_view text, size_t width) {
-  std::string out(text);
-  const size_t columns = Columns(text);
-  if (columns < width) out.append(width - columns, ' ');
-  return out;
-}
-
-std::string PadLeft(std::string_view text, size_t width) {
-  const size_t columns = Columns(text);
-  std::string out;
-  if (columns < width) out.append(width - columns, ' ');
-  out += text;
-  return out;
-}
+using report_text::Columns;
+using report_text::Line;
+using report_text::PadLeft;
+using report_text::PadRight;
+using report_text::Printable;
+using report_text::Truncate;
 
 // Three significant digits: "1.23", "12.3", "123".
 std::string ThreeDigits(double value) {

@@ -44,7 +44,7 @@ RunResult ViolationRun() {
   r.termination.reason = "connect is not allowed";
   r.output.stdout_bytes = "hello\n";
   r.output.stderr_bytes = "warn \x1b[31mred\n";
-  r.output.total_bytes = 3 * 1024 * 1024;
+  r.output.total_bytes = uint64_t{3} * 1024 * 1024;
   r.output.truncated = true;
   r.timings = {.startup_ns = 1'500'000,
                .wall_ns = 2'340'000'000,

@@ -53,6 +53,29 @@ CREATE TABLE runs (
 CREATE INDEX runs_started_at ON runs (started_at_ms);
 CREATE INDEX runs_backend ON runs (backend);
 )sql",
+    // 1 -> 2: `isoscope probe` sessions, one finding per probe and backend.
+    // A finding points at the run that produced it (NULL when the backend
+    // was unavailable and nothing ran).
+    R"sql(
+CREATE TABLE probe_sessions (
+  id INTEGER PRIMARY KEY,
+  started_at_ms INTEGER NOT NULL,
+  policy_name TEXT NOT NULL,
+  backends TEXT NOT NULL,
+  interrupted INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE probe_findings (
+  session_id INTEGER NOT NULL REFERENCES probe_sessions(id),
+  probe_id TEXT NOT NULL,
+  backend TEXT NOT NULL,
+  verdict TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  overridden INTEGER NOT NULL,
+  run_id INTEGER REFERENCES runs(id),
+  outcome TEXT
+);
+CREATE INDEX probe_findings_session ON probe_findings (session_id);
+)sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion,
               "one migration per schema version");
@@ -472,6 +495,178 @@ Result<int64_t> Store::LatestId() const {
 
 Result<int> Store::SchemaVersion() const {
   return Db{db_.get(), path_}.UserVersion();
+}
+
+namespace {
+
+std::string JoinComma(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) {
+    if (!out.empty()) out += ',';
+    out += name;
+  }
+  return out;
+}
+
+std::vector<std::string> SplitComma(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    out.emplace_back(text.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<int64_t> Store::RecordProbeSession(const ProbeSession& session) {
+  const Db db{db_.get(), path_};
+  auto insert_session = db.Prepare(
+      "INSERT INTO probe_sessions (started_at_ms, policy_name, backends, "
+      "interrupted) VALUES (?, ?, ?, ?)");
+  if (!insert_session) return tl::unexpected(insert_session.error());
+  auto insert_finding = db.Prepare(
+      "INSERT INTO probe_findings (session_id, probe_id, backend, verdict, "
+      "detail, overridden, run_id, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!insert_finding) return tl::unexpected(insert_finding.error());
+
+  // One transaction: a session is recorded with all its findings or not at
+  // all. Busy waits happen in Begin (BEGIN IMMEDIATE holds the write lock
+  // for everything after it).
+  auto transaction = Transaction::Begin(db);
+  if (!transaction) return tl::unexpected(transaction.error());
+  sqlite3_stmt* s = insert_session->get();
+  int rc = SQLITE_OK;
+  const auto bind = [&](int bind_rc) {
+    if (rc == SQLITE_OK) rc = bind_rc;
+  };
+  const std::string backends = JoinComma(session.backends);
+  bind(sqlite3_bind_int64(s, 1, session.started_at_unix_ms));
+  bind(BindText(s, 2, session.policy_name));
+  bind(BindText(s, 3, backends));
+  bind(sqlite3_bind_int(s, 4, session.interrupted ? 1 : 0));
+  if (rc != SQLITE_OK) {
+    return StoreError(path_, db.db, "binding a probe session", rc);
+  }
+  rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) {
+    return StoreError(path_, db.db, "recording a probe session", rc);
+  }
+  const int64_t session_id = sqlite3_last_insert_rowid(db.db);
+
+  sqlite3_stmt* f = insert_finding->get();
+  for (const ProbeFinding& finding : session.findings) {
+    sqlite3_reset(f);
+    sqlite3_clear_bindings(f);
+    rc = SQLITE_OK;
+    bind(sqlite3_bind_int64(f, 1, session_id));
+    bind(BindText(f, 2, finding.probe_id));
+    bind(BindText(f, 3, finding.backend));
+    bind(BindText(f, 4, finding.verdict));
+    bind(BindText(f, 5, finding.detail));
+    bind(sqlite3_bind_int(f, 6, finding.overridden ? 1 : 0));
+    bind(finding.run_id != 0 ? sqlite3_bind_int64(f, 7, finding.run_id)
+                             : sqlite3_bind_null(f, 7));
+    bind(finding.outcome.has_value()
+             ? BindText(f, 8, OutcomeName(*finding.outcome))
+             : sqlite3_bind_null(f, 8));
+    if (rc != SQLITE_OK) {
+      return StoreError(path_, db.db, "binding a probe finding", rc);
+    }
+    rc = sqlite3_step(f);
+    if (rc != SQLITE_DONE) {
+      return StoreError(path_, db.db,
+                        fmt::format("recording probe finding {} on {}",
+                                    finding.probe_id, finding.backend),
+                        rc);
+    }
+  }
+  if (auto committed = transaction->Commit(); !committed) {
+    return tl::unexpected(committed.error());
+  }
+  return session_id;
+}
+
+Result<ProbeSession> Store::GetProbeSession(int64_t id) const {
+  const Db db{db_.get(), path_};
+  auto statement = db.Prepare(
+      "SELECT started_at_ms, policy_name, backends, interrupted "
+      "FROM probe_sessions WHERE id = ?");
+  if (!statement) return tl::unexpected(statement.error());
+  sqlite3_stmt* s = statement->get();
+  sqlite3_bind_int64(s, 1, id);
+  int rc = RetryWhileBusy([&] { return sqlite3_step(s); });
+  if (rc == SQLITE_DONE) {
+    return Fail(ErrorCode::kNotFound,
+                fmt::format("results store {}: no probe session with id {}",
+                            path_.string(), id));
+  }
+  if (rc != SQLITE_ROW) {
+    return StoreError(path_, db.db, fmt::format("reading probe session {}", id),
+                      rc);
+  }
+  ProbeSession session;
+  session.id = id;
+  session.started_at_unix_ms = sqlite3_column_int64(s, 0);
+  session.policy_name = ColumnText(s, 1);
+  session.backends = SplitComma(ColumnText(s, 2));
+  session.interrupted = sqlite3_column_int(s, 3) != 0;
+
+  auto findings = db.Prepare(
+      "SELECT probe_id, backend, verdict, detail, overridden, run_id, outcome "
+      "FROM probe_findings WHERE session_id = ? ORDER BY rowid");
+  if (!findings) return tl::unexpected(findings.error());
+  sqlite3_stmt* f = findings->get();
+  sqlite3_bind_int64(f, 1, id);
+  while (true) {
+    rc = RetryWhileBusy([&] { return sqlite3_step(f); });
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) {
+      return StoreError(path_, db.db,
+                        fmt::format("reading findings of probe session {}", id),
+                        rc);
+    }
+    ProbeFinding finding;
+    finding.probe_id = ColumnText(f, 0);
+    finding.backend = ColumnText(f, 1);
+    finding.verdict = ColumnText(f, 2);
+    finding.detail = ColumnText(f, 3);
+    finding.overridden = sqlite3_column_int(f, 4) != 0;
+    finding.run_id = sqlite3_column_type(f, 5) == SQLITE_NULL
+                         ? 0
+                         : sqlite3_column_int64(f, 5);
+    if (sqlite3_column_type(f, 6) != SQLITE_NULL) {
+      const std::string outcome = ColumnText(f, 6);
+      finding.outcome = OutcomeFromName(outcome);
+      if (!finding.outcome.has_value()) {
+        return Fail(ErrorCode::kStore,
+                    fmt::format("results store {}: probe session {}: unknown "
+                                "outcome \"{}\"",
+                                path_.string(), id, outcome));
+      }
+    }
+    session.findings.push_back(std::move(finding));
+  }
+  return session;
+}
+
+Result<int64_t> Store::LatestProbeSessionId() const {
+  const Db db{db_.get(), path_};
+  auto statement = db.Prepare("SELECT max(id) FROM probe_sessions");
+  if (!statement) return tl::unexpected(statement.error());
+  sqlite3_stmt* s = statement->get();
+  const int rc = RetryWhileBusy([&] { return sqlite3_step(s); });
+  if (rc != SQLITE_ROW) {
+    return StoreError(path_, db.db, "finding the latest probe session", rc);
+  }
+  if (sqlite3_column_type(s, 0) == SQLITE_NULL) {
+    return Fail(ErrorCode::kNotFound,
+                fmt::format("results store {}: no probe sessions recorded yet",
+                            path_.string()));
+  }
+  return sqlite3_column_int64(s, 0);
 }
 
 }  // namespace isoscope

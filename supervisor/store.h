@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "supervisor/probe_session.h"
 #include "supervisor/run_result.h"
 
 struct sqlite3;
@@ -35,7 +36,7 @@ class Store {
  public:
   // The schema version this build writes; Open migrates older files up to it
   // and refuses newer ones.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens (creating the file and its directory if needed) and migrates.
   static Result<Store> Open(const std::filesystem::path& path);
@@ -51,6 +52,14 @@ class Store {
   // The id of the newest run; kNotFound if the store is empty.
   Result<int64_t> LatestId() const;
   Result<int> SchemaVersion() const;
+
+  // Records a probe session and all its findings in one transaction (a
+  // finding's run_id, when not 0, must name a recorded run). Returns its id.
+  Result<int64_t> RecordProbeSession(const ProbeSession& session);
+  // kNotFound if there is no such session.
+  Result<ProbeSession> GetProbeSession(int64_t id) const;
+  // The id of the newest session; kNotFound if there is none.
+  Result<int64_t> LatestProbeSessionId() const;
 
   const std::filesystem::path& path() const { return path_; }
 

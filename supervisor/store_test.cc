@@ -205,6 +205,96 @@ TEST_F(StoreTest, LatestIdOnEmptyStoreIsNotFound) {
   EXPECT_EQ(runs->size(), 1u);
 }
 
+TEST_F(StoreTest, MigratesAVersionOneFileKeepingItsRuns) {
+  // The v1 schema exactly as isoscope 1 created it, with one run in it.
+  RawExec(R"sql(
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY,
+  started_at_ms INTEGER NOT NULL,
+  backend TEXT NOT NULL,
+  command TEXT NOT NULL,
+  workdir TEXT NOT NULL,
+  policy_name TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  exit_status INTEGER NOT NULL,
+  wall_ns INTEGER NOT NULL,
+  result_json TEXT NOT NULL
+);
+CREATE INDEX runs_started_at ON runs (started_at_ms);
+CREATE INDEX runs_backend ON runs (backend);
+PRAGMA user_version = 1;
+)sql");
+  int64_t run_id = 0;
+  {
+    // Record the v1 run through a v1-shaped insert (the JSON is what any
+    // isoscope writes; the store only reads it back).
+    auto store = Store::Open(dir_->path() / "other.db");
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    run_id = *store->Record(SmallRun(7));
+    RawExec("ATTACH '" + (dir_->path() / "other.db").string() +
+            "' AS other; INSERT INTO runs SELECT * FROM other.runs;");
+  }
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_EQ(*store->SchemaVersion(), 2);
+  auto run = store->Get(run_id);
+  ASSERT_TRUE(run.has_value()) << run.error().ToString();
+  EXPECT_EQ(run->argv, SmallRun(7).argv);
+  // The new tables work on the migrated file.
+  ProbeSession session;
+  session.policy_name = "default";
+  session.backends = {"native"};
+  session.findings.push_back(ProbeFinding{"secret-file", "native", "ESCAPED",
+                                          "read 32 bytes", false, run_id,
+                                          Outcome::kExited});
+  auto id = store->RecordProbeSession(session);
+  ASSERT_TRUE(id.has_value()) << id.error().ToString();
+  EXPECT_EQ(store->GetProbeSession(*id)->findings.size(), 1u);
+}
+
+TEST_F(StoreTest, ProbeSessionsRoundTrip) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_EQ(store->LatestProbeSessionId().error().code(), ErrorCode::kNotFound);
+  const int64_t run_id = *store->Record(SmallRun(2));
+  ProbeSession session;
+  session.started_at_unix_ms = 1700000000123;
+  session.policy_name = "strict";
+  session.backends = {"native", "ptrace"};
+  session.interrupted = true;
+  session.findings = {
+      {"secret-file", "native", "ESCAPED", "canary secret file read", true,
+       run_id, Outcome::kExited},
+      {"secret-file", "ptrace", "NA", "backend unavailable: no ptrace", false,
+       0, std::nullopt},
+      {"fault-map.hlt", "native", "BLOCKED", "killed by rule r1", false, run_id,
+       Outcome::kViolation},
+  };
+  auto id = store->RecordProbeSession(session);
+  ASSERT_TRUE(id.has_value()) << id.error().ToString();
+  EXPECT_EQ(*store->LatestProbeSessionId(), *id);
+  auto loaded = store->GetProbeSession(*id);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  session.id = *id;
+  EXPECT_EQ(*loaded, session);
+  EXPECT_EQ(store->GetProbeSession(*id + 1).error().code(),
+            ErrorCode::kNotFound);
+}
+
+TEST_F(StoreTest, ProbeSessionWithAnUnknownRunIsRefusedWhole) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  ProbeSession session;
+  session.backends = {"native"};
+  session.findings = {
+      {"bpf", "native", "REACHABLE", "", false, 4242, Outcome::kExited}};
+  auto id = store->RecordProbeSession(session);
+  ASSERT_FALSE(id.has_value());
+  EXPECT_EQ(id.error().code(), ErrorCode::kStore);
+  // The transaction rolled back: no half-recorded session.
+  EXPECT_EQ(store->LatestProbeSessionId().error().code(), ErrorCode::kNotFound);
+}
+
 TEST(DefaultStorePathTest, PrefersXdgDataHome) {
   const char* old_xdg = std::getenv("XDG_DATA_HOME");
   const char* old_home = std::getenv("HOME");

@@ -107,6 +107,8 @@ constexpr std::array kCatalog = {
                  "open /proc/1/ns/mnt, setns with a mismatched type"},
     CatalogEntry{"probes/raw-socket", "probes/raw-socket",
                  "an AF_INET raw ICMP socket, closed at once"},
+    CatalogEntry{"probes/proc-list", "probes/proc-list",
+                 "count the pids in /proc other than its own and 1"},
     CatalogEntry{"probes/hostname", "probes/hostname",
                  "the nodename uname reports (detection)"},
     CatalogEntry{"probes/cpuid-hypervisor", "probes/cpuid-hypervisor",

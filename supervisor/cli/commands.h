@@ -29,6 +29,15 @@ struct RunOptions {
 };
 int RunCommand(const Context& context, const RunOptions& options);
 
+// `isoscope probe`.
+struct ProbeOptionsCli {
+  std::string backends = "native";  // comma-separated
+  std::string policy = "default";
+  bool noisy = false;
+  std::string json_path;
+};
+int ProbeCommand(const Context& context, const ProbeOptionsCli& options);
+
 int PolicyCheckCommand(const std::string& policy);
 struct ExplainOptions {
   std::string policy;

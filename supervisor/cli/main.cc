@@ -74,6 +74,30 @@ int Main(int argc, char** argv) {
       "The workload's stdin is /dev/null; its stdout and stderr pass "
       "through and are captured up to the policy's output limit.");
 
+  ProbeOptionsCli probe_options;
+  auto* probe = app.add_subcommand(
+      "probe",
+      "run every built-in escape and detection probe on each backend, with "
+      "canaries planted outside, and print the probe x backend matrix");
+  probe
+      ->add_option("--backends", probe_options.backends,
+                   "comma-separated backends (an unavailable one gives a "
+                   "column of NA with the reason)")
+      ->capture_default_str();
+  probe
+      ->add_option("--policy,-p", probe_options.policy,
+                   "preset (permissive, default, strict) or YAML file")
+      ->capture_default_str();
+  probe->add_flag("--noisy", probe_options.noisy,
+                  "also run the bounded resource probes (fork bomb, memory "
+                  "bomb, disk fill, CPU spin)");
+  probe->add_option("--json", probe_options.json_path,
+                    "also write the session as JSON to this file");
+  probe->footer(
+      "Every probe run is recorded (isoscope runs list). Exit status 0 when "
+      "the matrix is complete, whatever the verdicts; 130 when SIGINT or "
+      "SIGTERM stopped it (the partial matrix is still shown and recorded).");
+
   auto* policy = app.add_subcommand("policy", "validate and explain policies");
   policy->require_subcommand(1);
   std::string check_policy;
@@ -136,6 +160,7 @@ int Main(int argc, char** argv) {
   }
 
   if (run->parsed()) return RunCommand(context, run_options);
+  if (probe->parsed()) return ProbeCommand(context, probe_options);
   if (check->parsed()) return PolicyCheckCommand(check_policy);
   if (explain->parsed()) return PolicyExplainCommand(explain_options);
   if (show->parsed()) return PolicyShowCommand(show_preset);

@@ -19,14 +19,13 @@
 #include "supervisor/cli/interrupt.h"
 #include "supervisor/run_result_json.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/workload_env.h"
 #include "workloads/catalog.h"
 
 namespace isoscope::cli {
 namespace {
 
 constexpr const char* kDefaultWorkload = "hello";
-constexpr const char* kWorkloadPath =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // The command's program as an absolute path: as given if it contains a
 // slash, else the first hit on $PATH, like a shell.
@@ -37,7 +36,8 @@ Result<std::string> ResolveExecutable(const std::string& command) {
     candidates.push_back(fs::absolute(command));
   } else {
     const char* path_env = std::getenv("PATH");
-    std::string path = path_env != nullptr ? path_env : kWorkloadPath;
+    std::string path =
+        path_env != nullptr ? path_env : std::string(kWorkloadPath);
     size_t start = 0;
     while (start <= path.size()) {
       size_t end = path.find(':', start);
@@ -78,19 +78,6 @@ Result<std::vector<std::string>> CommandLine(const RunOptions& options) {
                             kDefaultWorkload));
   }
   return std::vector<std::string>{builtin->string()};
-}
-
-// A clean, fixed environment so the same workload sees the same world on
-// every backend, and nothing of the supervisor's environment leaks in.
-std::vector<std::string> WorkloadEnvironment(const RunOptions& options,
-                                             const std::string& workdir) {
-  std::vector<std::string> env = {
-      fmt::format("PATH={}", kWorkloadPath),
-      fmt::format("HOME={}", workdir),
-      "LANG=C",
-  };
-  env.insert(env.end(), options.env.begin(), options.env.end());
-  return env;
 }
 
 void WriteAll(int fd, std::string_view bytes) {
@@ -161,7 +148,7 @@ int RunCommand(const Context& context, const RunOptions& options) {
 
   auto policy = std::make_shared<const Policy>(WithWorkdir(*loaded, workdir));
   Workload workload{*executable, *command,
-                    WorkloadEnvironment(options, workdir), workdir};
+                    WorkloadEnvironment(workdir, options.env), workdir};
   std::string policy_text;
   if (auto preset = PresetText(options.policy)) {
     policy_text = *preset;

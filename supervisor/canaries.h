@@ -1,0 +1,88 @@
+// The objects `isoscope probe` plants outside the sandbox so that an escape
+// leaves a trace the runner sees whatever the probe prints: a secret file, a
+// loopback TCP listener, an abstract unix listener, a sleeping canary
+// process and a SysV shared memory segment (workloads/README.md, "Canaries",
+// documents what each probe does with them). Everything is removed when the
+// Canaries object goes, however the run ends.
+#ifndef ISOSCOPE_SUPERVISOR_CANARIES_H_
+#define ISOSCOPE_SUPERVISOR_CANARIES_H_
+
+#include <sys/types.h>
+
+#include <array>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+
+namespace isoscope {
+
+enum class Canary { kSecretFile, kLoopback, kAbstract, kSignal, kShm };
+inline constexpr std::array kAllCanaries = {
+    Canary::kSecretFile, Canary::kLoopback, Canary::kAbstract, Canary::kSignal,
+    Canary::kShm};
+
+// What touching the canary means, for a finding's detail ("canary secret
+// file read").
+std::string_view CanaryTouchedText(Canary canary);
+// The canary a probe aims at (secret-file -> kSecretFile, ...), if any.
+std::optional<Canary> CanaryTargetedBy(std::string_view probe_id);
+
+class Canaries {
+ public:
+  // Plants every canary; on error nothing is left behind.
+  static Result<Canaries> Create();
+
+  Canaries(Canaries&&) noexcept;
+  Canaries& operator=(Canaries&&) noexcept;
+  ~Canaries();
+
+  // ISOSCOPE_CANARY_{SECRET,TCP_PORT,ABSTRACT,PID,SHM_KEY} and
+  // ISOSCOPE_SUPERVISOR_PID, as "KEY=VALUE". The canary pid and the shm key
+  // change with Reset, so take the environment afresh for every probe.
+  std::vector<std::string> Environment() const;
+
+  // Whether each canary was touched since creation or the last Reset.
+  bool SecretRead() const;
+  bool LoopbackTouched();  // accepts (and closes) pending connections
+  bool AbstractTouched();
+  bool CanarySignaled();
+  bool ShmTouched() const;
+  bool Touched(Canary canary);
+
+  // Records evidence that does not outlive the workload's run: the
+  // SIGUSR1 pending in the canary process. A process-based backend reaps
+  // every child of the supervisor when its workload exits (its orphan
+  // sweep cannot tell the canary from a workload's orphan), so the runner
+  // calls this while the workload still runs (when its output arrives).
+  void Observe();
+
+  // Re-arms every canary for the next probe: drains connections, restores
+  // the secret's access time, replaces the canary process (a pending signal
+  // cannot be taken back from outside) and the SysV segment (its attach
+  // time cannot be reset). The pid and the key change: take Environment()
+  // again.
+  Status Reset();
+
+  // For tests and diagnostics.
+  const std::filesystem::path& secret_path() const;
+  uint16_t tcp_port() const;
+  const std::string& abstract_name() const;
+  pid_t canary_pid() const;
+  int shm_key() const;
+  int shm_id() const;
+  const std::filesystem::path& directory() const;
+
+ private:
+  struct State;
+  explicit Canaries(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_SUPERVISOR_CANARIES_H_

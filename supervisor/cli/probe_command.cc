@@ -1,0 +1,104 @@
+// `isoscope probe`: every built-in probe on every requested backend, canaries
+// planted outside, the matrix printed and the session recorded.
+#include <signal.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "policies/loader.h"
+#include "reports/probe_matrix.h"
+#include "supervisor/cli/commands.h"
+#include "supervisor/cli/exit_status.h"
+#include "supervisor/cli/interrupt.h"
+#include "supervisor/probe_runner.h"
+
+namespace isoscope::cli {
+namespace {
+
+// Like a shell's status for a job stopped by SIGINT.
+constexpr int kExitInterrupted = 130;
+
+Result<std::vector<std::string>> ParseBackendList(
+    const BackendRegistry& registry, const std::string& list) {
+  std::vector<std::string> names;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    std::string name = list.substr(start, comma - start);
+    if (name.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("--backends '{}': empty backend name", list));
+    }
+    if (registry.Find(name) == nullptr) {
+      auto unknown = registry.Create(name);  // the error naming the known ones
+      return tl::unexpected(unknown.error());
+    }
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      names.push_back(std::move(name));
+    }
+    start = comma + 1;
+  }
+  return names;
+}
+
+Status WriteJson(const std::string& path, const ProbeSession& session) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) return FailErrno(fmt::format("opening {}", path), errno);
+  out << ToJson(session).dump(2) << '\n';
+  if (!out.flush()) return FailErrno(fmt::format("writing {}", path), errno);
+  return {};
+}
+
+}  // namespace
+
+int ProbeCommand(const Context& context, const ProbeOptionsCli& options) {
+  auto backends = ParseBackendList(*context.backends, options.backends);
+  if (!backends) return ReportError(backends.error());
+  auto loaded = LoadPolicyArgument(options.policy);
+  if (!loaded) return ReportError(loaded.error());
+  std::string policy_text;
+  if (auto preset = PresetText(options.policy)) {
+    policy_text = *preset;
+  } else {
+    std::ifstream in(options.policy);
+    policy_text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto store = OpenStore(context);
+  if (!store) return ReportError(store.error());
+
+  auto interrupts = InterruptSignals::Install();
+  if (!interrupts) return ReportError(interrupts.error());
+  // A closed stdout must not kill the runner with its canaries planted.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  ProbeOptions probe_options;
+  probe_options.backends = std::move(*backends);
+  probe_options.policy = std::make_shared<const Policy>(std::move(*loaded));
+  probe_options.policy_text = std::move(policy_text);
+  probe_options.noisy = options.noisy;
+  probe_options.interrupt_fd = interrupts->fd();
+  ProbeRunner runner(*context.backends, *store, std::move(probe_options));
+  auto session = runner.Run();
+  if (!session) return ReportError(session.error());
+
+  const std::string matrix = RenderProbeMatrix(*session);
+  std::fwrite(matrix.data(), 1, matrix.size(), stdout);
+  std::fflush(stdout);
+  if (!options.json_path.empty()) {
+    if (auto written = WriteJson(options.json_path, *session); !written) {
+      return ReportError(written.error());
+    }
+  }
+  // An interrupted session is recorded and shown, but it is not a matrix.
+  return session->interrupted ? kExitInterrupted : 0;
+}
+
+}  // namespace isoscope::cli

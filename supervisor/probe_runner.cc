@@ -1,0 +1,322 @@
+#include "supervisor/probe_runner.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "base/temp_dir.h"
+#include "supervisor/canaries.h"
+#include "supervisor/host_facts.h"
+#include "supervisor/supervisor.h"
+#include "supervisor/workload_env.h"
+#include "workloads/catalog.h"
+
+namespace isoscope {
+namespace {
+
+constexpr std::string_view kProbePrefix = "probes/";
+constexpr std::string_view kFaultMap = "fault-map";
+
+bool IsReadable(int fd) {
+  if (fd < 0) return false;
+  pollfd pfd{fd, POLLIN, 0};
+  return ::poll(&pfd, 1, 0) > 0;
+}
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string SignalText(int signal) {
+  const char* abbrev = ::sigabbrev_np(signal);
+  return abbrev != nullptr ? fmt::format("signal {} (SIG{})", signal, abbrev)
+                           : fmt::format("signal {}", signal);
+}
+
+bool IsProbeVerdict(std::string_view verdict) {
+  return verdict == kVerdictBlocked || verdict == kVerdictReachable ||
+         verdict == kVerdictEscaped || verdict == kVerdictNa;
+}
+
+// The PROBE ids a probe program prints.
+std::vector<std::string> ExpectedIds(const ProbeSpec& probe) {
+  if (probe.probe_id != kFaultMap) return {probe.probe_id};
+  std::vector<std::string> ids;
+  for (const std::string& c : probe.args) {
+    ids.push_back(fmt::format("{}.{}", kFaultMap, c));
+  }
+  return ids;
+}
+
+// The finding when the probe printed no line for `id`: what the run's end
+// says about it.
+ProbeFinding FindingFromTermination(const std::string& id,
+                                    const Termination& term) {
+  ProbeFinding f;
+  f.probe_id = id;
+  switch (term.outcome) {
+    case Outcome::kViolation:
+      f.verdict = kVerdictBlocked;
+      f.detail = fmt::format("killed by rule {}", term.rule_id);
+      break;
+    case Outcome::kLimit:
+      f.verdict = kVerdictNa;
+      f.detail = term.limit == LimitKind::kWallTime
+                     ? "timed out"
+                     : fmt::format("stopped at the {} limit",
+                                   term.limit ? LimitKindName(*term.limit)
+                                              : std::string_view("resource"));
+      break;
+    case Outcome::kInterrupted:
+      f.verdict = kVerdictNa;
+      f.detail = "interrupted";
+      break;
+    case Outcome::kSignaled:
+      // SIGSYS is what a seccomp filter kills with: the sandbox stopped it.
+      // Any other signal without a PROBE line is a probe that broke.
+      f.verdict = term.signal == SIGSYS ? kVerdictBlocked : kVerdictError;
+      f.detail =
+          fmt::format("killed by {} before reporting", SignalText(term.signal));
+      break;
+    case Outcome::kExited:
+      f.verdict = kVerdictError;
+      f.detail = fmt::format("exited with status {} without a PROBE line",
+                             term.exit_code);
+      break;
+  }
+  return f;
+}
+
+}  // namespace
+
+const std::vector<std::string>& FaultMapCases() {
+  static const std::vector<std::string> kCases = {
+      "syscall", "unmapped", "hlt",  "cli", "out", "rdmsr",
+      "cpuid",   "rdtsc",    "int3", "ud2", "div0"};
+  return kCases;
+}
+
+bool IsNoisyProbe(std::string_view probe_id) {
+  return probe_id == "fork-bomb" || probe_id == "memory-bomb" ||
+         probe_id == "disk-fill" || probe_id == "cpu-spin";
+}
+
+std::vector<ProbeSpec> BuiltinProbes(bool noisy) {
+  std::vector<ProbeSpec> probes;
+  for (const BuiltinWorkload& workload : ListBuiltinWorkloads()) {
+    std::string_view name = workload.name;
+    if (!name.starts_with(kProbePrefix)) continue;
+    name.remove_prefix(kProbePrefix.size());
+    if (!noisy && IsNoisyProbe(name)) continue;
+    ProbeSpec spec{std::string(name), workload.path, {}};
+    if (name == kFaultMap) spec.args = FaultMapCases();
+    probes.push_back(std::move(spec));
+  }
+  return probes;
+}
+
+std::vector<ProbeFinding> FindingsFromRun(const std::vector<std::string>& ids,
+                                          const RunResult& run) {
+  std::vector<ProbeFinding> findings;
+  const std::string_view out = run.output.stdout_bytes;
+  for (const std::string& id : ids) {
+    const std::string prefix = fmt::format("PROBE {} ", id);
+    std::optional<std::string_view> last;
+    size_t start = 0;
+    while (start < out.size()) {
+      size_t end = out.find('\n', start);
+      if (end == std::string_view::npos) end = out.size();
+      std::string_view line = out.substr(start, end - start);
+      if (line.starts_with(prefix)) last = line.substr(prefix.size());
+      start = end + 1;
+    }
+    if (!last) {
+      findings.push_back(FindingFromTermination(id, run.termination));
+      continue;
+    }
+    ProbeFinding f;
+    f.probe_id = id;
+    const size_t space = last->find(' ');
+    const std::string_view verdict = last->substr(0, space);
+    const std::string_view detail =
+        space == std::string_view::npos ? "" : last->substr(space + 1);
+    if (IsProbeVerdict(verdict)) {
+      f.verdict = verdict;
+      f.detail = detail;
+    } else {
+      f.verdict = kVerdictError;
+      f.detail = fmt::format("unknown verdict in: {}", *last);
+    }
+    findings.push_back(std::move(f));
+  }
+  return findings;
+}
+
+ProbeRunner::ProbeRunner(const BackendRegistry& registry, Store& store,
+                         ProbeOptions options)
+    : registry_(registry), store_(store), options_(std::move(options)) {}
+
+Result<ProbeSession> ProbeRunner::Run() {
+  if (options_.policy == nullptr) {
+    return Fail(ErrorCode::kInternal, "probe runner started without a policy");
+  }
+  ProbeSession session;
+  session.started_at_unix_ms = NowUnixMs();
+  session.policy_name = options_.policy->name;
+  session.backends = options_.backends;
+
+  // Every backend name is checked before anything runs.
+  for (const std::string& name : options_.backends) {
+    auto backend = registry_.Create(name);
+    if (!backend) return tl::unexpected(backend.error());
+  }
+  std::vector<ProbeSpec> probes =
+      options_.probes.empty() ? BuiltinProbes(options_.noisy) : options_.probes;
+  if (probes.empty()) {
+    return Fail(ErrorCode::kNotFound,
+                "no built-in probe programs found next to isoscope; build the "
+                "project (scripts/build.sh) or set ISOSCOPE_WORKLOADS_DIR");
+  }
+
+  const HostFacts host = ReadHostFacts();  // once, not per probe
+  {
+    auto canaries = Canaries::Create();
+    if (!canaries) {
+      return tl::unexpected(canaries.error().WithContext("planting canaries"));
+    }
+    for (const std::string& backend_name : options_.backends) {
+      ProbeResult availability{true, ""};
+      if (auto backend = registry_.Create(backend_name)) {
+        availability = (*backend)->Probe();
+      }
+      for (const ProbeSpec& probe : probes) {
+        if (!availability.available) {
+          for (const std::string& id : ExpectedIds(probe)) {
+            ProbeFinding f{id,
+                           backend_name,
+                           std::string(kVerdictNa),
+                           "backend unavailable: " + availability.reason,
+                           false,
+                           0,
+                           std::nullopt};
+            if (options_.on_finding) options_.on_finding(f);
+            session.findings.push_back(std::move(f));
+          }
+          continue;
+        }
+        if (IsReadable(options_.interrupt_fd)) {
+          session.interrupted = true;
+          break;
+        }
+        auto findings = RunOne(backend_name, probe, *canaries, host);
+        if (!findings) return tl::unexpected(findings.error());
+        for (ProbeFinding& f : *findings) {
+          if (f.outcome == Outcome::kInterrupted) session.interrupted = true;
+          if (options_.on_finding) options_.on_finding(f);
+          session.findings.push_back(std::move(f));
+        }
+        if (session.interrupted) break;
+      }
+      if (session.interrupted) break;
+    }
+    // The canaries go here, before the session is recorded.
+  }
+  auto id = store_.RecordProbeSession(session);
+  if (!id) return tl::unexpected(id.error());
+  session.id = *id;
+  return session;
+}
+
+Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
+    const std::string& backend_name, const ProbeSpec& probe, Canaries& canaries,
+    const HostFacts& host) {
+  if (auto reset = canaries.Reset(); !reset) {
+    return tl::unexpected(reset.error().WithContext("re-arming canaries"));
+  }
+  const std::vector<std::string> ids = ExpectedIds(probe);
+  // Errors that stop this probe but not the session become ERROR findings.
+  const auto error_findings = [&](const Error& error) {
+    std::vector<ProbeFinding> findings;
+    for (const std::string& id : ids) {
+      findings.push_back(
+          ProbeFinding{id, backend_name, std::string(kVerdictError),
+                       error.ToString(), false, 0, std::nullopt});
+    }
+    return findings;
+  };
+
+  auto backend = registry_.Create(backend_name);
+  if (!backend) return tl::unexpected(backend.error());
+  auto workdir = TempDir::Create("isoscope-probe-");
+  if (!workdir) return tl::unexpected(workdir.error());
+  const std::string dir = workdir->path().string();
+
+  Policy policy = WithWorkdir(*options_.policy, dir);
+  const auto cap = static_cast<uint64_t>(options_.per_probe_timeout.count());
+  policy.resources.wall_time_ms =
+      std::min(policy.resources.wall_time_ms.value_or(cap), cap);
+
+  Workload workload;
+  workload.executable = probe.program.string();
+  workload.argv.push_back(probe.program.string());
+  workload.argv.insert(workload.argv.end(), probe.args.begin(),
+                       probe.args.end());
+  workload.env = WorkloadEnvironment(dir, canaries.Environment());
+  workload.workdir = dir;
+
+  SupervisorOptions supervisor_options;
+  supervisor_options.interrupt_fd = options_.interrupt_fd;
+  supervisor_options.policy_text = options_.policy_text;
+  supervisor_options.host_facts = host;
+  // Output arrives while the workload still runs: the moment to catch a
+  // signal in the canary before the backend's end-of-run sweep reaps it.
+  supervisor_options.output_sink = [&canaries](OutputStream, std::string_view) {
+    canaries.Observe();
+  };
+  Supervisor supervisor(std::make_shared<const Policy>(std::move(policy)),
+                        std::move(supervisor_options));
+  auto run = supervisor.Run(**backend, workload);
+  backend->reset();  // reaps and cleans up before the canaries are read
+  if (!run) return error_findings(run.error());
+
+  auto run_id = store_.Record(*run);
+  if (!run_id) return tl::unexpected(run_id.error());
+
+  std::vector<ProbeFinding> findings = FindingsFromRun(ids, *run);
+  std::vector<Canary> touched;
+  for (Canary canary : kAllCanaries) {
+    if (canaries.Touched(canary)) touched.push_back(canary);
+  }
+  std::string touched_text;
+  for (Canary canary : touched) {
+    if (!touched_text.empty()) touched_text += ", ";
+    touched_text += CanaryTouchedText(canary);
+  }
+  for (ProbeFinding& f : findings) {
+    f.backend = backend_name;
+    f.run_id = *run_id;
+    f.outcome = run->termination.outcome;
+    if (touched.empty()) continue;
+    // Whatever the probe said, the runner saw a canary touched during its
+    // run: that is an escape, attributed to this probe.
+    if (f.verdict == kVerdictEscaped) {
+      f.detail += fmt::format(" (confirmed: {})", touched_text);
+    } else {
+      f.detail = fmt::format("{} (probe said {} {})", touched_text, f.verdict,
+                             f.detail);
+      f.verdict = kVerdictEscaped;
+      f.overridden = true;
+    }
+  }
+  return findings;
+}
+
+}  // namespace isoscope

@@ -1,0 +1,93 @@
+// `isoscope probe`: every built-in probe on every requested backend, under
+// one policy, with canaries planted outside. Each probe run goes through the
+// Supervisor's loop exactly like `isoscope run` and is recorded as a run;
+// the runner then turns the probe's PROBE line (or, without one, how the run
+// ended) into a finding, and a touched canary into ESCAPED whatever the
+// probe said.
+#ifndef ISOSCOPE_SUPERVISOR_PROBE_RUNNER_H_
+#define ISOSCOPE_SUPERVISOR_PROBE_RUNNER_H_
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "policies/policy.h"
+#include "supervisor/backend_registry.h"
+#include "supervisor/probe_session.h"
+#include "supervisor/run_result.h"
+#include "supervisor/store.h"
+
+namespace isoscope {
+
+class Canaries;
+struct HostFacts;
+
+// One probe program to run: `probe_id` as in the catalog without
+// "probes/", its program, its arguments (fault-map's cases).
+struct ProbeSpec {
+  std::string probe_id;
+  std::filesystem::path program;
+  std::vector<std::string> args;
+};
+
+// The cases passed to fault-map, one finding each ("fault-map.<case>").
+const std::vector<std::string>& FaultMapCases();
+
+// The bounded resource probes, run only with --noisy.
+bool IsNoisyProbe(std::string_view probe_id);
+
+// The built-in probes found by the workload catalog, in catalog order,
+// without the noisy ones unless `noisy`.
+std::vector<ProbeSpec> BuiltinProbes(bool noisy);
+
+struct ProbeOptions {
+  std::vector<std::string> backends;     // registry names, the matrix columns
+  std::shared_ptr<const Policy> policy;  // not yet instantiated for a workdir
+  std::string policy_text;               // recorded with every run
+  // Which probes to run; empty: BuiltinProbes(noisy).
+  std::vector<ProbeSpec> probes;
+  bool noisy = false;
+  int interrupt_fd = -1;  // readable: stop after the current probe
+  // Caps the policy's wall time for each probe run.
+  std::chrono::milliseconds per_probe_timeout{10000};
+  // Called after each finding (progress for the CLI); may be empty.
+  std::function<void(const ProbeFinding&)> on_finding;
+};
+
+class ProbeRunner {
+ public:
+  ProbeRunner(const BackendRegistry& registry, Store& store,
+              ProbeOptions options);
+
+  // Runs everything and returns the session (recorded in the store, with
+  // its id). An interrupt ends it early with `interrupted` set and the
+  // findings so far. Canaries and workloads are gone when this returns.
+  Result<ProbeSession> Run();
+
+ private:
+  // One probe on one backend: its findings, canaries checked.
+  Result<std::vector<ProbeFinding>> RunOne(const std::string& backend_name,
+                                           const ProbeSpec& probe,
+                                           Canaries& canaries,
+                                           const HostFacts& host);
+
+  const BackendRegistry& registry_;
+  Store& store_;
+  ProbeOptions options_;
+};
+
+// How a probe's stdout and its run's end become findings, without the
+// canaries (exposed for tests). `ids` are the PROBE ids expected: the probe
+// id, or fault-map's "fault-map.<case>" ids.
+std::vector<ProbeFinding> FindingsFromRun(const std::vector<std::string>& ids,
+                                          const RunResult& run);
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_SUPERVISOR_PROBE_RUNNER_H_

@@ -1,0 +1,24 @@
+// The environment every workload starts with, whichever command runs it:
+// fixed and clean so the same workload sees the same world on every backend
+// and nothing of the supervisor's own environment leaks in.
+#ifndef ISOSCOPE_SUPERVISOR_WORKLOAD_ENV_H_
+#define ISOSCOPE_SUPERVISOR_WORKLOAD_ENV_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace isoscope {
+
+// The PATH given to workloads (and used to find a command when isoscope's
+// own PATH is unset).
+inline constexpr std::string_view kWorkloadPath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// PATH=kWorkloadPath, HOME=<workdir>, LANG=C, then `extra` ("KEY=VALUE").
+std::vector<std::string> WorkloadEnvironment(
+    const std::string& workdir, const std::vector<std::string>& extra = {});
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_SUPERVISOR_WORKLOAD_ENV_H_

@@ -1,0 +1,188 @@
+// `isoscope probe` end to end on the native backend: the matrix shows what
+// an unisolated process can do, and nothing the runner planted outlives it.
+#include <sys/shm.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "base/temp_dir.h"
+#include "tests/test_env.h"
+
+namespace isoscope::testing {
+namespace {
+
+using ::testing::AnyOf;
+using ::testing::HasSubstr;
+
+class ProbeCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = TempDir::Create("isoscope-probe-cli-test-");
+    ASSERT_TRUE(dir.has_value()) << dir.error().ToString();
+    dir_.emplace(std::move(*dir));
+    db_ = (dir_->path() / "runs.db").string();
+    // Everything isoscope creates in a temporary directory (canaries,
+    // workdirs) lands here, so "nothing left behind" is checkable even
+    // with other tests running alongside.
+    tmp_ = dir_->path() / "tmp";
+    std::filesystem::create_directory(tmp_);
+  }
+
+  CommandResult Probe(std::vector<std::string> args,
+                      std::vector<std::string> env = {}) {
+    std::vector<std::string> argv = {IsoscopeBinary().string(), "--db", db_,
+                                     "probe"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    env.push_back("TMPDIR=" + tmp_.string());
+    return RunCommand(argv, env);
+  }
+
+  // probe id -> verdict, from the matrix's rows (first column: native).
+  static std::map<std::string, std::string> Verdicts(const std::string& out) {
+    std::map<std::string, std::string> verdicts;
+    static const std::regex row("^([a-z0-9.-]+) +([A-Z]+\\*?)$");
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) {
+      std::smatch m;
+      if (std::regex_match(line, m, row)) verdicts[m[1]] = m[2];
+    }
+    return verdicts;
+  }
+
+  // SysV segments created by `pid` (/proc/sysvipc/shm: key shmid perms size
+  // cpid ...).
+  static int SegmentsCreatedBy(long pid) {
+    std::ifstream in("/proc/sysvipc/shm");
+    std::string line;
+    std::getline(in, line);  // header
+    int count = 0;
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      long key, id, perms, size, cpid;
+      if (fields >> key >> id >> perms >> size >> cpid && cpid == pid) ++count;
+    }
+    return count;
+  }
+
+  std::optional<TempDir> dir_;
+  std::string db_;
+  std::filesystem::path tmp_;
+};
+
+TEST_F(ProbeCliTest, NativeMatrixShowsTheEscapesAndLeavesNothingBehind) {
+  const std::string json_path = (dir_->path() / "probe.json").string();
+  CommandResult run = Probe({"--backends", "native", "--json", json_path});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_LT(run.seconds, 30.0);
+  EXPECT_THAT(run.out, HasSubstr("probe"));
+  EXPECT_THAT(run.out, HasSubstr("native"));
+  auto verdicts = Verdicts(run.out);
+  EXPECT_GE(verdicts.size(), 40u) << run.out;
+  // An unisolated process reaches all of these; all blocked would mean
+  // broken probes.
+  for (const char* id :
+       {"secret-file", "loopback-connect", "signal-canary", "proc-list"}) {
+    EXPECT_THAT(verdicts[id], AnyOf("ESCAPED", "REACHABLE")) << id;
+  }
+  EXPECT_EQ(verdicts["secret-file"], "ESCAPED");
+  EXPECT_FALSE(verdicts.contains("fork-bomb"));  // noisy: off by default
+
+  std::ifstream in(json_path);
+  nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_FALSE(json.is_discarded());
+  EXPECT_EQ(json["backends"], nlohmann::json::array({"native"}));
+  EXPECT_GT(json["id"].get<int64_t>(), 0);
+  long supervisor_pid = 0;
+  long canary_pid = 0;
+  int64_t secret_run_id = 0;
+  for (const auto& f : json["findings"]) {
+    EXPECT_GT(f["run_id"].get<int64_t>(), 0) << f;  // every probe recorded
+    const std::string detail = f["detail"];
+    std::smatch m;
+    if (f["probe"] == "kill-supervisor" &&
+        std::regex_search(detail, m, std::regex("pid (\\d+)"))) {
+      supervisor_pid = std::stol(m[1]);
+    }
+    if (f["probe"] == "secret-file") secret_run_id = f["run_id"];
+    if (f["probe"] == "signal-canary" &&
+        std::regex_search(detail, m, std::regex("pid (\\d+)"))) {
+      canary_pid = std::stol(m[1]);
+    }
+  }
+  ASSERT_GT(supervisor_pid, 0);
+  ASSERT_GT(canary_pid, 0);
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(canary_pid)));
+  EXPECT_EQ(SegmentsCreatedBy(supervisor_pid), 0);
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_));
+  // Each probe's run is in the store like any other.
+  CommandResult shown =
+      RunCommand({IsoscopeBinary().string(), "--db", db_, "runs", "show",
+                  std::to_string(secret_run_id), "--json"});
+  ASSERT_EQ(shown.exit_status, 0) << shown.err;
+  nlohmann::json secret_run = nlohmann::json::parse(shown.out, nullptr, false);
+  ASSERT_FALSE(secret_run.is_discarded());
+  EXPECT_THAT(secret_run["argv"][0].get<std::string>(),
+              HasSubstr("probes/secret-file"));
+  EXPECT_THAT(secret_run["output"]["stdout"].get<std::string>(),
+              HasSubstr("PROBE secret-file ESCAPED"));
+}
+
+TEST_F(ProbeCliTest, UnknownBackendIsAUsageError) {
+  CommandResult run = Probe({"--backends", "native,bogus"});
+  EXPECT_EQ(run.exit_status, 64);
+  EXPECT_THAT(run.err, HasSubstr("bogus"));
+  EXPECT_TRUE(run.out.empty());
+  EXPECT_EQ(Probe({"--backends", "native,"}).exit_status, 64);
+}
+
+TEST_F(ProbeCliTest, SigtermMidRunLeavesNoCanaryBehind) {
+  // A workloads directory whose first probe hangs and tells us its canaries.
+  const std::filesystem::path workloads = dir_->path() / "workloads";
+  std::filesystem::create_directories(workloads / "probes");
+  const std::filesystem::path env_file = dir_->path() / "probe.env";
+  const std::filesystem::path script = workloads / "probes" / "int80";
+  std::ofstream(script) << "#!/bin/sh\nenv > " << env_file.string()
+                        << "\nexec sleep 32.25\n";
+  ::chmod(script.c_str(), 0755);
+
+  CommandResult run =
+      RunCommand({"/usr/bin/timeout", "--preserve-status", "-s", "TERM", "1",
+                  IsoscopeBinary().string(), "--db", db_, "probe"},
+                 {"ISOSCOPE_WORKLOADS_DIR=" + workloads.string(),
+                  "TMPDIR=" + tmp_.string()});
+  EXPECT_EQ(run.exit_status, 130) << run.err;
+  EXPECT_LT(run.seconds, 5.0);
+  EXPECT_THAT(run.out, HasSubstr("interrupted"));
+
+  std::map<std::string, std::string> env;
+  std::ifstream in(env_file);
+  for (std::string line; std::getline(in, line);) {
+    const size_t eq = line.find('=');
+    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  ASSERT_TRUE(env.contains("ISOSCOPE_CANARY_PID")) << run.err;
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + env["ISOSCOPE_CANARY_PID"]));
+  errno = 0;
+  EXPECT_EQ(::shmget(std::stoi(env["ISOSCOPE_CANARY_SHM_KEY"]), 0, 0), -1);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_));
+  // The hanging probe itself is gone too.
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream cmdline(entry.path() / "cmdline");
+    std::string args((std::istreambuf_iterator<char>(cmdline)), {});
+    EXPECT_EQ(args.find("32.25"), std::string::npos) << entry.path();
+  }
+}
+
+}  // namespace
+}  // namespace isoscope::testing
