@@ -106,15 +106,13 @@ std::string_view ErrorCodeName(ErrorCode code) {
   return "unknown error";
 }
 
-Error::Error(ErrorCode code, std::string message, int sys_errno,
-             std::source_location where)
+Error::Error(ErrorCode code, std::string message, int sys_errno, CallSite where)
     : code_(code),
       sys_errno_(sys_errno),
       message_(std::move(message)),
       where_(where) {}
 
-Error Error::FromErrno(std::string_view what, int sys_errno,
-                       std::source_location where) {
+Error Error::FromErrno(std::string_view what, int sys_errno, CallSite where) {
   std::string_view name = ErrnoName(sys_errno);
   return Error(
       ErrorCode::kSystem,
@@ -135,7 +133,7 @@ Error Error::WithContext(std::string_view context) && {
 
 std::string Error::ToDebugString() const {
   return fmt::format("{} [{} at {}:{}]", message_, ErrorCodeName(code_),
-                     where_.file_name(), where_.line());
+                     where_.file, where_.line);
 }
 
 std::string_view ErrnoName(int value) {

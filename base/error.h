@@ -4,7 +4,6 @@
 #ifndef ISOSCOPE_BASE_ERROR_H_
 #define ISOSCOPE_BASE_ERROR_H_
 
-#include <source_location>
 #include <string>
 #include <string_view>
 
@@ -26,20 +25,30 @@ enum class ErrorCode {
 
 std::string_view ErrorCodeName(ErrorCode code);
 
+// Where an Error was made. Not std::source_location: clang-tidy 14 (Debian
+// 12) cannot parse libstdc++ 12's, while both compilers have these builtins.
+struct CallSite {
+  const char* file = "";
+  int line = 0;
+  static constexpr CallSite Here(const char* file = __builtin_FILE(),
+                                 int line = __builtin_LINE()) {
+    return CallSite{file, line};
+  }
+};
+
 class Error {
  public:
   Error(ErrorCode code, std::string message, int sys_errno = 0,
-        std::source_location where = std::source_location::current());
+        CallSite where = CallSite::Here());
 
   // An error for a failed system call: "<what>: <strerror> (<ERRNO>)".
-  static Error FromErrno(
-      std::string_view what, int sys_errno,
-      std::source_location where = std::source_location::current());
+  static Error FromErrno(std::string_view what, int sys_errno,
+                         CallSite where = CallSite::Here());
 
   ErrorCode code() const { return code_; }
   int sys_errno() const { return sys_errno_; }
   const std::string& message() const { return message_; }
-  const std::source_location& where() const { return where_; }
+  const CallSite& where() const { return where_; }
 
   // Prepends the caller's context: "<context>: <message>".
   [[nodiscard]] Error WithContext(std::string_view context) const&;
@@ -54,7 +63,7 @@ class Error {
   ErrorCode code_;
   int sys_errno_;
   std::string message_;
-  std::source_location where_;
+  CallSite where_;
 };
 
 template <typename T>
@@ -62,15 +71,14 @@ using Result = tl::expected<T, Error>;
 using Status = tl::expected<void, Error>;
 
 // Shorthand for `return tl::unexpected(Error(...))`.
-inline tl::unexpected<Error> Fail(
-    ErrorCode code, std::string message, int sys_errno = 0,
-    std::source_location where = std::source_location::current()) {
+inline tl::unexpected<Error> Fail(ErrorCode code, std::string message,
+                                  int sys_errno = 0,
+                                  CallSite where = CallSite::Here()) {
   return tl::unexpected(Error(code, std::move(message), sys_errno, where));
 }
 
-inline tl::unexpected<Error> FailErrno(
-    std::string_view what, int sys_errno,
-    std::source_location where = std::source_location::current()) {
+inline tl::unexpected<Error> FailErrno(std::string_view what, int sys_errno,
+                                       CallSite where = CallSite::Here()) {
   return tl::unexpected(Error::FromErrno(what, sys_errno, where));
 }
 

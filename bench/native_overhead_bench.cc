@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "backends/native/native_backend.h"
+#include "base/exec_args.h"
 #include "base/temp_dir.h"
 #include "bench/bench_report.h"
 #include "policies/loader.h"
@@ -34,10 +35,8 @@ double MicrosSince(Clock::time_point start) {
 
 // fork + execve + waitpid; the child's output goes to /dev/null.
 double BareRunMicros(const std::vector<std::string>& argv) {
-  std::vector<char*> c_argv;
   std::vector<std::string> copy = argv;
-  for (auto& a : copy) c_argv.push_back(a.data());
-  c_argv.push_back(nullptr);
+  std::vector<char*> c_argv = ExecArgs(copy);
   char* envp[] = {nullptr};
   auto start = Clock::now();
   pid_t pid = ::fork();

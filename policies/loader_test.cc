@@ -373,8 +373,9 @@ TEST(LoaderTest, GarbageNeverThrows) {
   for (int i = 0; i < 2000; ++i) {
     std::string text;
     size_t length = rng() % 80;
-    for (size_t j = 0; j < length; ++j)
+    for (size_t j = 0; j < length; ++j) {
       text += alphabet[rng() % alphabet.size()];
+    }
     EXPECT_NO_THROW({
       auto policy = ParsePolicy(text, "fuzz");
       if (!policy) {

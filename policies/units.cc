@@ -32,16 +32,19 @@ constexpr std::array kSizeUnits = {
 constexpr std::array kDurationUnits = {
     Unit{"ms", 1},
     Unit{"s", 1000},
-    Unit{"m", 60 * 1000},
-    Unit{"h", 60 * 60 * 1000},
+    Unit{"m", uint64_t{60} * 1000},
+    Unit{"h", uint64_t{60} * 60 * 1000},
 };
 
 std::string_view Trim(std::string_view text) {
   while (!text.empty() &&
-         std::isspace(static_cast<unsigned char>(text.front())))
+         std::isspace(static_cast<unsigned char>(text.front()))) {
     text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+  }
+  while (!text.empty() &&
+         std::isspace(static_cast<unsigned char>(text.back()))) {
     text.remove_suffix(1);
+  }
   return text;
 }
 

@@ -96,11 +96,11 @@ std::optional<std::string> ReadFile(const fs::path& path) {
 }
 
 // A file holding one integer (a sysctl), or nullopt if missing or garbled.
-std::optional<long> ReadIntFile(const fs::path& path) {
+std::optional<int64_t> ReadIntFile(const fs::path& path) {
   const std::optional<std::string> text = ReadFile(path);
   if (!text) return std::nullopt;
   const std::string_view value = Trim(*text);
-  long result = 0;
+  int64_t result = 0;
   const auto [end, ec] =
       std::from_chars(value.data(), value.data() + value.size(), result);
   if (ec != std::errc() || end != value.data() + value.size()) {
@@ -271,7 +271,8 @@ Feature CheckSeccomp(std::string_view proc_self_status) {
   // The usual filter-mode probe: with a null program the kernel fails with
   // EFAULT while copying it in, before installing anything; a kernel without
   // CONFIG_SECCOMP_FILTER fails with EINVAL instead.
-  const long rc = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, nullptr);
+  const int64_t rc =
+      ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, nullptr);
   const int err = rc == -1 ? errno : 0;
   if (err != EFAULT) {
     return {false, ErrnoText("seccomp(SECCOMP_SET_MODE_FILTER) probe", err) +
@@ -306,7 +307,7 @@ Feature CheckSeccompUserNotif(std::string_view kernel_release) {
 // ptrace and user namespaces: both gated by sysctls.
 
 Feature CheckPtrace(bool is_root) {
-  const std::optional<long> scope =
+  const std::optional<int64_t> scope =
       ReadIntFile("/proc/sys/kernel/yama/ptrace_scope");
   if (!scope) return {true, "Yama absent: ptrace is not restricted"};
   switch (*scope) {
@@ -339,7 +340,7 @@ Feature CheckPtrace(bool is_root) {
 }
 
 Feature CheckUserNamespaces(bool is_root) {
-  const std::optional<long> max =
+  const std::optional<int64_t> max =
       ReadIntFile("/proc/sys/user/max_user_namespaces");
   if (!max) {
     return {false,
@@ -353,7 +354,7 @@ Feature CheckUserNamespaces(bool is_root) {
   }
   if (!is_root) {
     // Debian's and older Ubuntu's switch for unprivileged user namespaces.
-    const std::optional<long> unprivileged =
+    const std::optional<int64_t> unprivileged =
         ReadIntFile("/proc/sys/kernel/unprivileged_userns_clone");
     if (unprivileged && *unprivileged == 0) {
       return {false,
@@ -361,7 +362,7 @@ Feature CheckUserNamespaces(bool is_root) {
               "kernel.unprivileged_userns_clone=1 or run as root"};
     }
     // Ubuntu 23.10+ restricts them to processes with an AppArmor profile.
-    const std::optional<long> apparmor =
+    const std::optional<int64_t> apparmor =
         ReadIntFile("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
     if (apparmor && *apparmor == 1) {
       return {false,
@@ -528,7 +529,7 @@ HostFacts ReadHostFacts() {
   }
   const std::string cpuinfo = ReadFile("/proc/cpuinfo").value_or("");
   facts.cpu_model = CpuModel(cpuinfo);
-  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  const int64_t cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
   facts.cpus = cpus > 0 ? static_cast<int>(cpus) : 0;
   facts.is_root = ::geteuid() == 0;
 

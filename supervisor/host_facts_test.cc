@@ -240,7 +240,7 @@ TEST(HostFactsTest, CpuidFaultingProbeLeavesOurCpuidAlone) {
   // Would die with SIGSEGV had the probe enabled faulting in this process.
   EXPECT_EQ(CpuidMaxLeaf(), before);
   constexpr int kArchGetCpuid = 0x1011;
-  const long cpuid_enabled = syscall(SYS_arch_prctl, kArchGetCpuid, 0);
+  const int64_t cpuid_enabled = syscall(SYS_arch_prctl, kArchGetCpuid, 0);
   if (cpuid_enabled >= 0) {
     EXPECT_EQ(cpuid_enabled, 1) << "CPUID faulting is on in this process";
   }

@@ -574,8 +574,9 @@ Event EventFrom(FieldReader& r) {
         e.request.paths.push_back(std::move(arg));
       }
     }
-    if (!r.IsNull("open_flags"))
+    if (!r.IsNull("open_flags")) {
       e.request.open_flags = r.HexValue("open_flags");
+    }
     e.decided_by = r.Enum("decided_by", kAllDecidedBy, DecidedByName);
     e.verdict = VerdictFrom(r, "verdict");
     return e;

@@ -161,7 +161,7 @@ class RunLoop {
 
   Status On(SignalEvent& event) {
     ++result_.counters.signals;
-    Record(std::move(event));
+    Record(event);
     return {};
   }
 
@@ -225,7 +225,7 @@ class RunLoop {
       term.outcome = Outcome::kExited;
       term.reason = fmt::format("exited with status {}", event.exit_code);
     }
-    Record(std::move(event));
+    Record(event);
     return {};
   }
 

@@ -33,8 +33,8 @@ class CliTest : public ::testing::Test {
   }
 
   // isoscope with --db pointing into this test's directory.
-  CommandResult Isoscope(std::vector<std::string> args,
-                         std::vector<std::string> env = {}) {
+  CommandResult Isoscope(const std::vector<std::string>& args,
+                         const std::vector<std::string>& env = {}) {
     std::vector<std::string> argv = {IsoscopeBinary().string(), "--db", db_};
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv, env);

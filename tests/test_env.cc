@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "base/exec_args.h"
 #include "base/unique_fd.h"
 
 extern char** environ;
@@ -51,13 +52,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
   env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
+  std::vector<char*> envp = ExecArgs(env_strings);
   std::vector<std::string> args = argv;
-  std::vector<char*> cargv;
-  for (auto& a : args) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
+  std::vector<char*> cargv = ExecArgs(args);
 
   auto start = std::chrono::steady_clock::now();
   pid_t pid = ::fork();

@@ -20,7 +20,7 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kDrainLimit = std::chrono::seconds(2);
 // How often orphans are looked for while draining.
 constexpr int kOrphanScanMs = 50;
-constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kReadChunk = size_t{64} * 1024;
 
 // Milliseconds until `deadline`, capped by `cap_ms` (-1: no cap), for poll.
 int PollTimeout(Clock::time_point deadline, int cap_ms = -1) {
@@ -36,8 +36,7 @@ int PollTimeout(Clock::time_point deadline, int cap_ms = -1) {
 }  // namespace
 
 NativeBackend::~NativeBackend() {
-  Kill();
-  child_.reset();  // reaps
+  child_.reset();  // kills the group and reaps
   KillOrphanedChildren();
 }
 

@@ -23,6 +23,8 @@ extern "C" {
 
 #include <fmt/format.h>
 
+#include "base/exec_args.h"
+
 namespace isoscope {
 namespace {
 
@@ -102,14 +104,6 @@ struct ChildFailure {
   ChildFail(report_fd, ChildStep::kExec);
 }
 
-std::vector<char*> CStrings(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  out.reserve(strings.size() + 1);
-  for (auto& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
 Error SpawnError(const ChildFailure& failure, const Workload& workload) {
   auto step = static_cast<ChildStep>(failure.step);
   if (step == ChildStep::kExec) {
@@ -140,8 +134,8 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
   // Everything the child touches is prepared before fork.
   std::vector<std::string> argv = workload.argv;
   std::vector<std::string> env = workload.env;
-  std::vector<char*> c_argv = CStrings(argv);
-  std::vector<char*> c_env = CStrings(env);
+  std::vector<char*> c_argv = ExecArgs(argv);
+  std::vector<char*> c_env = ExecArgs(env);
 
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) {

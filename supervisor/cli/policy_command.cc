@@ -1,6 +1,7 @@
 // `isoscope policy check|explain|show`.
 #include <fcntl.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <string>
@@ -30,12 +31,6 @@ std::string DescribePlan(const SyscallPlan& plan) {
     default:
       return std::string(DispositionName(plan.disposition));
   }
-}
-
-std::vector<std::string> Names(const std::vector<int>& numbers) {
-  std::vector<std::string> names;
-  for (int nr : numbers) names.push_back(SyscallName(nr));
-  return names;
 }
 
 // Symbolic constants accepted in `policy explain` arguments.
@@ -102,19 +97,25 @@ int PolicyCheckCommand(const std::string& name) {
              policy->version, policy->syscalls.rules.size());
   fmt::print("default action: {}\n",
              DescribeAction(policy->syscalls.default_action));
+  // One line per (rule, outcome): which rule decides which syscalls.
   auto print_group = [&](Disposition disposition, std::string_view title) {
     std::vector<int> numbers = plan.NumbersWith(disposition);
     fmt::print("\n{} ({}):\n", title, numbers.size());
-    if (disposition == Disposition::kAllow || numbers.empty()) {
-      if (!numbers.empty())
-        fmt::print("  {}\n", fmt::join(Names(numbers), " "));
-      return;
-    }
+    std::vector<std::pair<std::string, std::vector<std::string>>> by_rule;
     for (int nr : numbers) {
       const SyscallPlan& entry = plan.For(nr);
-      fmt::print("  {:<24} {:<16} rule {}\n", SyscallName(nr),
-                 DescribePlan(entry),
-                 entry.rule_id.empty() ? "-" : entry.rule_id);
+      std::string key =
+          fmt::format("{} by {}", DescribePlan(entry),
+                      entry.rule_id.empty() ? "its rules" : entry.rule_id);
+      auto it =
+          std::find_if(by_rule.begin(), by_rule.end(),
+                       [&](const auto& group) { return group.first == key; });
+      if (it == by_rule.end()) it = by_rule.insert(by_rule.end(), {key, {}});
+      it->second.push_back(SyscallName(nr));
+    }
+    for (const auto& [key, names] : by_rule) {
+      fmt::print("  {} ({}):\n    {}\n", key, names.size(),
+                 fmt::join(names, " "));
     }
   };
   print_group(Disposition::kAllow, "decided statically: allow");
