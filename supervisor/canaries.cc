@@ -270,7 +270,6 @@ struct Canaries::State {
   // Evidence latched until Reset.
   bool tcp_touched = false;
   bool abstract_touched = false;
-  bool signal_seen = false;
 
   explicit State(TempDir d) : dir(std::move(d)) {}
 
@@ -401,13 +400,8 @@ bool Canaries::AbstractTouched() {
   return state_->abstract_touched;
 }
 
-void Canaries::Observe() {
-  if (state_->process->SignalPending()) state_->signal_seen = true;
-}
-
-bool Canaries::CanarySignaled() {
-  Observe();
-  return state_->signal_seen;
+bool Canaries::CanarySignaled() const {
+  return state_->process->SignalPending() || state_->process->Exited();
 }
 
 bool Canaries::ShmTouched() const {
@@ -447,7 +441,6 @@ Status Canaries::Reset() {
   state_->shm.emplace(std::move(*shm));
   // The old process first: at most one canary exists at a time.
   state_->process.reset();
-  state_->signal_seen = false;
   auto process = CanaryProcess::Spawn();
   if (!process) return tl::unexpected(process.error());
   state_->process.emplace(std::move(*process));

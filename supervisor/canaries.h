@@ -50,16 +50,11 @@ class Canaries {
   bool SecretRead() const;
   bool LoopbackTouched();  // accepts (and closes) pending connections
   bool AbstractTouched();
-  bool CanarySignaled();
+  // SIGUSR1 pending in the canary process, or the process killed (only a
+  // workload could have: the backends spare the supervisor's own children).
+  bool CanarySignaled() const;
   bool ShmTouched() const;
   bool Touched(Canary canary);
-
-  // Records evidence that does not outlive the workload's run: the
-  // SIGUSR1 pending in the canary process. A process-based backend reaps
-  // every child of the supervisor when its workload exits (its orphan
-  // sweep cannot tell the canary from a workload's orphan), so the runner
-  // calls this while the workload still runs (when its output arrives).
-  void Observe();
 
   // Re-arms every canary for the next probe: drains connections, restores
   // the secret's access time, replaces the canary process (a pending signal

@@ -276,11 +276,6 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
   supervisor_options.interrupt_fd = options_.interrupt_fd;
   supervisor_options.policy_text = options_.policy_text;
   supervisor_options.host_facts = host;
-  // Output arrives while the workload still runs: the moment to catch a
-  // signal in the canary before the backend's end-of-run sweep reaps it.
-  supervisor_options.output_sink = [&canaries](OutputStream, std::string_view) {
-    canaries.Observe();
-  };
   Supervisor supervisor(std::make_shared<const Policy>(std::move(policy)),
                         std::move(supervisor_options));
   auto run = supervisor.Run(**backend, workload);

@@ -37,7 +37,7 @@ int PollTimeout(Clock::time_point deadline, int cap_ms = -1) {
 
 NativeBackend::~NativeBackend() {
   child_.reset();  // kills the group and reaps
-  KillOrphanedChildren();
+  KillOrphanedChildren(preexisting_children_);
 }
 
 ProbeResult NativeBackend::Probe() const { return {true, ""}; }
@@ -48,6 +48,7 @@ Status NativeBackend::Start(const Workload& workload,
   // Orphaned grandchildren of the workload re-parent to us, so none escapes
   // the end-of-run kill.
   if (auto st = BecomeChildSubreaper(); !st) return st;
+  preexisting_children_ = ListChildren();
 
   int out[2];
   int err[2];
@@ -119,7 +120,7 @@ Result<std::optional<Event>> NativeBackend::NextEvent(const WaitLimit& wait) {
         exit_ = **reaped;
         // The run ends with its main process; what it left behind goes.
         child_->KillGroup();
-        KillOrphanedChildren();
+        KillOrphanedChildren(preexisting_children_);
         drain_deadline_ = Clock::now() + kDrainLimit;
         return Drain(wait);
       }
@@ -147,7 +148,7 @@ Result<std::optional<Event>> NativeBackend::Drain(const WaitLimit& wait) {
     }
     if (ready == 0) {
       // Something still holds the pipes: an orphan re-parented since.
-      KillOrphanedChildren();
+      KillOrphanedChildren(preexisting_children_);
       continue;
     }
     for (int i = 0; i < 2; ++i) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <optional>
+#include <vector>
 
 #include "backends/process/child_process.h"
 #include "base/unique_fd.h"
@@ -31,6 +32,9 @@ class NativeBackend : public Backend {
   Result<std::optional<Event>> Drain(const WaitLimit& wait);
   Result<std::optional<Event>> ReadOutput(UniqueFd& fd, OutputStream stream);
 
+  // Children the supervisor had before the workload started (for example
+  // the probe runner's canary process): never the workload's to leave behind.
+  std::vector<pid_t> preexisting_children_;
   std::optional<ChildProcess> child_;
   UniqueFd stdout_;
   UniqueFd stderr_;

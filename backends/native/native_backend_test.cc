@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <fstream>
@@ -154,6 +155,29 @@ TEST_F(NativeBackendTest, BackgroundAndDaemonisedChildrenDoNotSurvive) {
   ASSERT_GT(escaped, 0);
   EXPECT_FALSE(ProcessExists(in_group));
   EXPECT_FALSE(ProcessExists(escaped));
+}
+
+TEST_F(NativeBackendTest, SupervisorsOwnChildrenSurviveTheOrphanSweep) {
+  // A child the supervisor had before the run (like the probe runner's
+  // canary) is not the workload's, even though the sweep kills re-parented
+  // orphans of the workload.
+  pid_t own = ::fork();
+  ASSERT_GE(own, 0);
+  if (own == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  auto result =
+      Run(Shell("setsid sleep 100 </dev/null >/dev/null 2>&1 & "
+                "echo $!"));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  pid_t orphan = std::stoi(result->output.stdout_bytes);
+  EXPECT_FALSE(ProcessExists(orphan));
+  EXPECT_TRUE(ProcessExists(own));
+  int status = 0;
+  EXPECT_EQ(::waitpid(own, &status, WNOHANG), 0) << "reaped by the backend";
+  ::kill(own, SIGKILL);
+  ::waitpid(own, &status, 0);
 }
 
 TEST_F(NativeBackendTest, MissingExecutableIsNotFound) {

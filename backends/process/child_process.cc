@@ -250,16 +250,15 @@ bool HasChildren() {
   return ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
-int KillOrphanedChildren(const std::vector<pid_t>& keep) {
+std::vector<pid_t> ListChildren() {
   // Without /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN, absent on
   // these kernels) finding children means reading every /proc/<pid>/stat;
   // skip that in the common case of having none.
-  if (!HasChildren()) return 0;
-  const pid_t self = ::getpid();
-  int killed = 0;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return 0;
   std::vector<pid_t> children;
+  if (!HasChildren()) return children;
+  const pid_t self = ::getpid();
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return children;
   while (dirent* entry = ::readdir(proc)) {
     pid_t pid = 0;
     const char* name = entry->d_name;
@@ -272,18 +271,21 @@ int KillOrphanedChildren(const std::vector<pid_t>& keep) {
     size_t close_paren = stat.rfind(')');
     if (close_paren == std::string::npos) continue;
     char state = 0;
-    long ppid = 0;
-    if (std::sscanf(stat.c_str() + close_paren + 1, " %c %ld", &state, &ppid) !=
-        2) {
-      continue;
-    }
-    if (ppid == self &&
-        std::find(keep.begin(), keep.end(), pid) == keep.end()) {
+    int ppid = 0;
+    if (std::sscanf(stat.c_str() + close_paren + 1, " %c %d", &state, &ppid) ==
+            2 &&
+        ppid == self) {
       children.push_back(pid);
     }
   }
   ::closedir(proc);
-  for (pid_t pid : children) {
+  return children;
+}
+
+int KillOrphanedChildren(const std::vector<pid_t>& keep) {
+  int killed = 0;
+  for (pid_t pid : ListChildren()) {
+    if (std::find(keep.begin(), keep.end(), pid) != keep.end()) continue;
     ::kill(pid, SIGKILL);
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }

@@ -67,9 +67,14 @@ Status BecomeChildSubreaper();
 // Whether this process has any child, running or not yet reaped.
 bool HasChildren();
 
+// The children of this process, running or not yet reaped (a /proc scan,
+// skipped when HasChildren() says there are none).
+std::vector<pid_t> ListChildren();
+
 // Kills and reaps every child of this process not in `keep` (for a
-// subreaper: the orphans a workload left behind). Returns how many.
-int KillOrphanedChildren(const std::vector<pid_t>& keep = {});
+// subreaper: the orphans a workload left behind, keeping the children the
+// supervisor had before it started the workload). Returns how many.
+int KillOrphanedChildren(const std::vector<pid_t>& keep);
 
 }  // namespace isoscope
 
