@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <thread>
@@ -56,7 +57,7 @@ RunResult SmallRun(int n) {
   r.workdir = "/tmp";
   r.policy_name = "default";
   r.started_at_unix_ms = 1700000000000 + n;
-  r.timings.wall_ns = 1000 * n;
+  r.timings.wall_ns = int64_t{1000} * n;
   r.termination.exit_code = n % 256;
   return r;
 }
@@ -114,10 +115,7 @@ TEST_F(StoreTest, RefusesANewerSchema) {
 TEST_F(StoreTest, UnwritableDirectoryIsAnErrorNamingThePath) {
   // A regular file where the directory should be.
   const auto blocker = dir_->path() / "file";
-  {
-    std::FILE* f = std::fopen(blocker.c_str(), "w");
-    std::fclose(f);
-  }
+  { std::ofstream touch(blocker); }
   auto store = Store::Open(blocker / "runs.db");
   ASSERT_FALSE(store.has_value());
   EXPECT_EQ(store.error().code(), ErrorCode::kStore);
@@ -325,8 +323,8 @@ TEST_F(StoreTest, ConcurrentWritersAllSucceed) {
   const auto write_runs = [&path](const std::string& tag) {
     auto store = Store::Open(path);
     if (!store) {
-      std::fprintf(stderr, "%s: %s\n", tag.c_str(),
-                   store.error().ToString().c_str());
+      (void)std::fprintf(stderr, "%s: %s\n", tag.c_str(),
+                         store.error().ToString().c_str());
       return kRunsEach;
     }
     int failures = 0;
@@ -335,8 +333,8 @@ TEST_F(StoreTest, ConcurrentWritersAllSucceed) {
       r.argv = {tag, std::to_string(i)};
       auto id = store->Record(r);
       if (!id) {
-        std::fprintf(stderr, "%s: %s\n", tag.c_str(),
-                     id.error().ToString().c_str());
+        (void)std::fprintf(stderr, "%s: %s\n", tag.c_str(),
+                           id.error().ToString().c_str());
         ++failures;
       }
     }
@@ -373,15 +371,15 @@ TEST_F(StoreTest, ConcurrentWritersAllSucceed) {
   ASSERT_TRUE(store.has_value()) << store.error().ToString();
   auto runs = store->List(0);
   ASSERT_TRUE(runs.has_value()) << runs.error().ToString();
-  ASSERT_EQ(runs->size(), size_t{2 * kWriters * kRunsEach});
+  ASSERT_EQ(runs->size(), size_t{2} * kWriters * kRunsEach);
   std::set<int64_t> ids;
   std::set<std::string> commands;
   for (const auto& run : *runs) {
     ids.insert(run.id);
     commands.insert(run.command);
   }
-  EXPECT_EQ(ids.size(), size_t{2 * kWriters * kRunsEach});
-  EXPECT_EQ(commands.size(), size_t{2 * kWriters * kRunsEach});
+  EXPECT_EQ(ids.size(), size_t{2} * kWriters * kRunsEach);
+  EXPECT_EQ(commands.size(), size_t{2} * kWriters * kRunsEach);
   for (int w = 0; w < kWriters; ++w) {
     for (int i = 0; i < kRunsEach; ++i) {
       EXPECT_TRUE(commands.count("process-" + std::to_string(w) + " " +

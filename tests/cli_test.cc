@@ -52,18 +52,9 @@ class CliTest : public ::testing::Test {
     return nlohmann::json::parse(shown.out, nullptr, false);
   }
 
-  static bool AnyProcessWithArgs(const std::string& needle) {
-    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-      std::ifstream cmdline(entry.path() / "cmdline");
-      std::string args((std::istreambuf_iterator<char>(cmdline)), {});
-      std::replace(args.begin(), args.end(), '\0', ' ');
-      if (args.find(needle) != std::string::npos &&
-          args.find("isoscope") == std::string::npos &&
-          args.find("timeout") == std::string::npos) {
-        return true;
-      }
-    }
-    return false;
+  // A sleep duration no other test process uses, to find our workload by.
+  static std::string UniqueSleepSeconds() {
+    return "31." + std::to_string(::getpid());
   }
 
   std::optional<TempDir> dir_;
@@ -214,27 +205,34 @@ TEST_F(CliTest, RunsShowUnknownIdFails) {
 }
 
 TEST_F(CliTest, InterruptedSupervisorKillsAndRecordsTheWorkload) {
-  // SIGTERM to isoscope half a second in: the workload dies, the run is
-  // recorded as interrupted, isoscope exits with the workload's 137.
-  CommandResult run = RunCommand({"/usr/bin/timeout", "--preserve-status", "-s",
-                                  "TERM", "0.5", IsoscopeBinary().string(),
-                                  "--db", db_, "run", "--", "sleep", "31.25"});
+  // SIGTERM to isoscope once its workload runs: the workload dies, the run
+  // is recorded as interrupted, isoscope exits with the workload's 137.
+  const std::string seconds = UniqueSleepSeconds();
+  bool signalled = false;
+  CommandResult run = RunAndSignalWhen(
+      {IsoscopeBinary().string(), "--db", db_, "run", "--", "sleep", seconds},
+      {}, [&] { return ProcessWithArgsExists("sleep " + seconds); }, SIGTERM,
+      &signalled);
+  ASSERT_TRUE(signalled) << "the workload never started: " << run.err;
   EXPECT_EQ(run.exit_status, 137) << run.err;
-  EXPECT_LT(run.seconds, 3.0);
-  EXPECT_FALSE(AnyProcessWithArgs("sleep 31.25"));
+  EXPECT_FALSE(ProcessWithArgsExists("sleep " + seconds));
   EXPECT_EQ(LatestRun()["termination"]["outcome"], "interrupted");
 }
 
 TEST_F(CliTest, KilledSupervisorLeavesNoWorkloadBehind) {
-  CommandResult run = RunCommand({"/usr/bin/timeout", "-s", "KILL", "0.5",
-                                  IsoscopeBinary().string(), "--db", db_, "run",
-                                  "--", "sleep", "31.5"});
+  const std::string seconds = UniqueSleepSeconds();
+  bool signalled = false;
+  CommandResult run = RunAndSignalWhen(
+      {IsoscopeBinary().string(), "--db", db_, "run", "--", "sleep", seconds},
+      {}, [&] { return ProcessWithArgsExists("sleep " + seconds); }, SIGKILL,
+      &signalled);
+  ASSERT_TRUE(signalled) << "the workload never started: " << run.err;
   EXPECT_EQ(run.exit_status, 128 + SIGKILL);
   // PR_SET_PDEATHSIG delivers asynchronously; give it a moment.
-  for (int i = 0; i < 50 && AnyProcessWithArgs("sleep 31.5"); ++i) {
+  for (int i = 0; i < 100 && ProcessWithArgsExists("sleep " + seconds); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  EXPECT_FALSE(AnyProcessWithArgs("sleep 31.5"));
+  EXPECT_FALSE(ProcessWithArgsExists("sleep " + seconds));
 }
 
 TEST_F(CliTest, PresetsPassPolicyCheck) {

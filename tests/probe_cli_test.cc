@@ -155,13 +155,14 @@ TEST_F(ProbeCliTest, SigtermMidRunLeavesNoCanaryBehind) {
                         << "\nexec sleep 32.25\n";
   ::chmod(script.c_str(), 0755);
 
-  CommandResult run =
-      RunCommand({"/usr/bin/timeout", "--preserve-status", "-s", "TERM", "1",
-                  IsoscopeBinary().string(), "--db", db_, "probe"},
-                 {"ISOSCOPE_WORKLOADS_DIR=" + workloads.string(),
-                  "TMPDIR=" + tmp_.string()});
+  bool signalled = false;
+  CommandResult run = RunAndSignalWhen(
+      {IsoscopeBinary().string(), "--db", db_, "probe"},
+      {"ISOSCOPE_WORKLOADS_DIR=" + workloads.string(),
+       "TMPDIR=" + tmp_.string()},
+      [] { return ProcessWithArgsExists("sleep 32.25"); }, SIGTERM, &signalled);
+  ASSERT_TRUE(signalled) << "the hanging probe never started: " << run.err;
   EXPECT_EQ(run.exit_status, 130) << run.err;
-  EXPECT_LT(run.seconds, 5.0);
   EXPECT_THAT(run.out, HasSubstr("interrupted"));
 
   std::map<std::string, std::string> env;

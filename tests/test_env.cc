@@ -5,8 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <thread>
 
 #include "base/exec_args.h"
 #include "base/unique_fd.h"
@@ -34,8 +37,11 @@ std::filesystem::path BuiltWorkload(const std::string& relative) {
   return BuildDir() / "workloads" / relative;
 }
 
-CommandResult RunCommand(const std::vector<std::string>& argv,
-                         const std::vector<std::string>& extra_env) {
+namespace {
+
+CommandResult Run(const std::vector<std::string>& argv,
+                  const std::vector<std::string>& extra_env,
+                  const std::function<void(pid_t)>& on_start) {
   CommandResult result;
   int out_pipe[2];
   int err_pipe[2];
@@ -69,6 +75,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
   }
   out_write.Reset();
   err_write.Reset();
+  std::thread watcher;
+  if (on_start) watcher = std::thread(on_start, pid);
   pollfd fds[2] = {{out_read.get(), POLLIN, 0}, {err_read.get(), POLLIN, 0}};
   int open_fds = 2;
   char buffer[4096];
@@ -87,12 +95,51 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
+  if (watcher.joinable()) watcher.join();
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
   result.exit_status =
       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+}  // namespace
+
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::vector<std::string>& extra_env) {
+  return Run(argv, extra_env, {});
+}
+
+CommandResult RunAndSignalWhen(const std::vector<std::string>& argv,
+                               const std::vector<std::string>& extra_env,
+                               const std::function<bool()>& ready, int signal,
+                               bool* signalled) {
+  *signalled = false;
+  return Run(argv, extra_env, [&](pid_t pid) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (ready()) {
+        *signalled = ::kill(pid, signal) == 0;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+}
+
+bool ProcessWithArgsExists(const std::string& needle) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    std::ifstream cmdline(entry.path() / "cmdline");
+    std::string args((std::istreambuf_iterator<char>(cmdline)), {});
+    std::replace(args.begin(), args.end(), '\0', ' ');
+    if (args.find(needle) != std::string::npos &&
+        args.find("isoscope") == std::string::npos) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace isoscope::testing

@@ -6,6 +6,7 @@
 #define ISOSCOPE_TESTS_TEST_ENV_H_
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,19 @@ struct CommandResult {
 // stderr; stdin is /dev/null.
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          const std::vector<std::string>& extra_env = {});
+
+// Like RunCommand, and sends `signal` to the command once `ready()` holds
+// (polled every 5 ms for at most 10 s), so a test signals a supervisor only
+// after its workload really runs, however loaded the machine is.
+// `signalled` says whether the signal was sent.
+CommandResult RunAndSignalWhen(const std::vector<std::string>& argv,
+                               const std::vector<std::string>& extra_env,
+                               const std::function<bool()>& ready, int signal,
+                               bool* signalled);
+
+// Whether a process (other than isoscope itself) has `needle` in its
+// command line (arguments joined by spaces).
+bool ProcessWithArgsExists(const std::string& needle);
 
 }  // namespace isoscope::testing
 

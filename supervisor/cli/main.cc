@@ -1,6 +1,8 @@
 // isoscope: run a workload at several points of the isolation spectrum and
 // measure what each costs and what each stops.
+#include <csignal>
 #include <cstdio>
+#include <exception>
 #include <string>
 
 #include <fmt/format.h>
@@ -174,4 +176,17 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace isoscope::cli
 
-int main(int argc, char** argv) { return isoscope::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // A closed stdout or stderr must not kill the supervisor mid-run (and
+  // leave a run unrecorded); writes report EPIPE instead. Workloads get
+  // default dispositions back before exec.
+  if (std::signal(SIGPIPE, SIG_IGN) == SIG_ERR) return 125;
+  try {
+    return isoscope::cli::Main(argc, argv);
+  } catch (const std::exception& e) {
+    // Errors are values inside isoscope; this is for what libraries throw
+    // (allocation failure, formatting), so it still ends with a message.
+    std::fprintf(stderr, "isoscope: internal error: %s\n", e.what());
+    return isoscope::cli::kExitFailure;
+  }
+}

@@ -76,8 +76,6 @@ int ProbeCommand(const Context& context, const ProbeOptionsCli& options) {
 
   auto interrupts = InterruptSignals::Install();
   if (!interrupts) return ReportError(interrupts.error());
-  // A closed stdout must not kill the runner with its canaries planted.
-  ::signal(SIGPIPE, SIG_IGN);
 
   ProbeOptions probe_options;
   probe_options.backends = std::move(*backends);

@@ -159,8 +159,6 @@ int RunCommand(const Context& context, const RunOptions& options) {
 
   auto interrupts = InterruptSignals::Install();
   if (!interrupts) return ReportError(interrupts.error());
-  // A closed stdout must not kill the supervisor in the middle of a run.
-  ::signal(SIGPIPE, SIG_IGN);
 
   SupervisorOptions supervisor_options;
   supervisor_options.interrupt_fd = interrupts->fd();
