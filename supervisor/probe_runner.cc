@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include <algorithm>
 #include <chrono>
@@ -295,10 +296,13 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
     if (!touched_text.empty()) touched_text += ", ";
     touched_text += CanaryTouchedText(canary);
   }
+  utsname uts{};
+  ::uname(&uts);
   for (ProbeFinding& f : findings) {
     f.backend = backend_name;
     f.run_id = *run_id;
     f.outcome = run->termination.outcome;
+    JudgeHostname(f, uts.nodename);
     if (touched.empty()) continue;
     // Whatever the probe said, the runner saw a canary touched during its
     // run: that is an escape, attributed to this probe.
@@ -312,6 +316,22 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
     }
   }
   return findings;
+}
+
+void JudgeHostname(ProbeFinding& finding, std::string_view host_name) {
+  constexpr std::string_view kSeen = "nodename=";
+  if (finding.probe_id != "hostname" || finding.verdict != kVerdictNa ||
+      !finding.detail.starts_with(kSeen)) {
+    return;
+  }
+  std::string_view seen = std::string_view(finding.detail).substr(kSeen.size());
+  if (seen == host_name) {
+    finding.verdict = kVerdictReachable;
+    finding.detail = fmt::format("sees the host's name '{}'", seen);
+  } else {
+    finding.verdict = kVerdictBlocked;
+    finding.detail = fmt::format("sees '{}', not the host's name", seen);
+  }
 }
 
 }  // namespace isoscope

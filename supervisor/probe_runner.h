@@ -88,6 +88,12 @@ class ProbeRunner {
 std::vector<ProbeFinding> FindingsFromRun(const std::vector<std::string>& ids,
                                           const RunResult& run);
 
+// The `hostname` probe only reports the name it sees (`nodename=<name>`);
+// the runner knows the host's: the same name means the host's identity is
+// reachable (REACHABLE), another means UTS isolation (BLOCKED). Other
+// findings are left alone.
+void JudgeHostname(ProbeFinding& finding, std::string_view host_name);
+
 }  // namespace isoscope
 
 #endif  // ISOSCOPE_SUPERVISOR_PROBE_RUNNER_H_

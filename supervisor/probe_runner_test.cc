@@ -271,6 +271,21 @@ TEST_F(ProbeRunnerTest, AnInterruptStopsBeforeTheNextProbe) {
   EXPECT_TRUE(store_->GetProbeSession(session->id)->interrupted);
 }
 
+TEST(JudgeHostnameTest, ComparesWithTheHostsName) {
+  ProbeFinding same{
+      .probe_id = "hostname", .verdict = "NA", .detail = "nodename=builder"};
+  JudgeHostname(same, "builder");
+  EXPECT_EQ(same.verdict, "REACHABLE");
+  ProbeFinding isolated{
+      .probe_id = "hostname", .verdict = "NA", .detail = "nodename=sandbox"};
+  JudgeHostname(isolated, "builder");
+  EXPECT_EQ(isolated.verdict, "BLOCKED");
+  ProbeFinding other{
+      .probe_id = "pid1", .verdict = "NA", .detail = "nodename=builder"};
+  JudgeHostname(other, "builder");
+  EXPECT_EQ(other.verdict, "NA");
+}
+
 TEST(FindingsFromRunTest, FaultMapGivesOneFindingPerCase) {
   RunResult run;
   run.output.stdout_bytes =
