@@ -35,7 +35,7 @@ constexpr std::string_view kLegend[] = {
 
 bool IsUnavailable(const ProbeFinding& f) {
   return f.run_id == 0 &&
-         std::string_view(f.detail).starts_with(kUnavailablePrefix);
+         std::string_view{f.detail}.starts_with(kUnavailablePrefix);
 }
 
 std::string FitLine(std::string_view text) {

@@ -57,7 +57,7 @@ std::string FormatMicros(int64_t us) { return FormatDuration(us * 1000); }
 std::string FormatBytes(uint64_t bytes) {
   const auto v = static_cast<double>(bytes);
   if (bytes < 1024) return fmt::format("{} B", bytes);
-  if (bytes < 1024 * 1024) return ThreeDigits(v / 1024) + " KiB";
+  if (bytes < uint64_t{1024} * 1024) return ThreeDigits(v / 1024) + " KiB";
   if (bytes < uint64_t{1024} * 1024 * 1024) {
     return ThreeDigits(v / (1024 * 1024)) + " MiB";
   }
@@ -148,8 +148,9 @@ struct EventLine {
     const auto& r = e.request;
     std::string name = SyscallName(r.number);
     if (name.empty()) name = fmt::format("syscall_{}", r.number);
-    if (r.abi != Abi::kX86_64)
+    if (r.abi != Abi::kX86_64) {
       name = fmt::format("{}:{}", AbiName(r.abi), name);
+    }
     std::string text = fmt::format("[{}] {}(", e.pid, name);
     for (size_t i = 0; i < r.args.size(); ++i) {
       text += fmt::format("{}{:#x}", i == 0 ? "" : ", ", r.args[i]);
@@ -353,7 +354,7 @@ std::string RenderRunList(const std::vector<RunSummary>& runs) {
   }
   // Seven two-space gaps between eight columns; the command gets the rest.
   const size_t fixed = w_id + w_when + w_backend + w_outcome + w_status +
-                       w_wall + w_policy + 7 * 2;
+                       w_wall + w_policy + size_t{7} * 2;
   const size_t w_command = fixed + kMinCommandColumn < kListWidth
                                ? kListWidth - fixed
                                : kMinCommandColumn;

@@ -15,11 +15,9 @@ std::string Printable(std::string_view bytes, bool keep_newlines) {
   out.reserve(bytes.size());
   for (size_t i = 0; i < bytes.size(); ++i) {
     const auto c = static_cast<unsigned char>(bytes[i]);
-    if ((c == '\n' && keep_newlines) || c == '\t') {
-      out += static_cast<char>(c);
-    } else if (c == '\n') {
+    if (c == '\n' && !keep_newlines) {
       out += "\\n";
-    } else if (c < 0x20 || c == 0x7f) {
+    } else if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
       out += fmt::format("\\x{:02x}", c);
     } else if (c == 0xc2 && i + 1 < bytes.size() &&
                static_cast<unsigned char>(bytes[i + 1]) >= 0x80 &&

@@ -57,8 +57,9 @@ Result<std::string> RandomHex(size_t bytes) {
     filled += static_cast<size_t>(n);
   }
   std::string hex;
-  for (char c : raw)
+  for (char c : raw) {
     hex += fmt::format("{:02x}", static_cast<unsigned char>(c));
+  }
   return hex;
 }
 
@@ -126,8 +127,7 @@ class CanaryProcess {
       if (line.rfind("SigPnd:", 0) != 0 && line.rfind("ShdPnd:", 0) != 0) {
         continue;
       }
-      const unsigned long long mask =
-          std::strtoull(line.c_str() + 7, nullptr, 16);
+      const uint64_t mask = std::strtoull(line.c_str() + 7, nullptr, 16);
       if ((mask >> (SIGUSR1 - 1)) & 1) pending = true;
     }
     // Alive after the read, so the pid was ours during it.
@@ -323,8 +323,9 @@ Result<Canaries> Canaries::Create() {
                        errno);
     }
   }
-  if (auto armed = state->ArmSecret(); !armed)
+  if (auto armed = state->ArmSecret(); !armed) {
     return tl::unexpected(armed.error());
+  }
 
   // Loopback listener on a port the kernel chooses.
   sockaddr_in in{};

@@ -72,7 +72,8 @@ bool AttachShm(int key) {
   const int id = ::shmget(key, 0, 0);
   if (id < 0) return false;
   void* p = ::shmat(id, nullptr, SHM_RDONLY);
-  if (p == reinterpret_cast<void*>(-1)) return false;
+  // shmat reports failure as (void*)-1.
+  if (reinterpret_cast<intptr_t>(p) == -1) return false;
   ::shmdt(p);
   return true;
 }

@@ -324,7 +324,7 @@ void JudgeHostname(ProbeFinding& finding, std::string_view host_name) {
       !finding.detail.starts_with(kSeen)) {
     return;
   }
-  std::string_view seen = std::string_view(finding.detail).substr(kSeen.size());
+  std::string_view seen = std::string_view{finding.detail}.substr(kSeen.size());
   if (seen == host_name) {
     finding.verdict = kVerdictReachable;
     finding.detail = fmt::format("sees the host's name '{}'", seen);

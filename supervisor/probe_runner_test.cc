@@ -75,8 +75,8 @@ class ProbeRunnerTest : public ::testing::Test {
   }
 
   // Registers "fake" as a backend that plays `script` and does `action`.
-  void UseFake(std::vector<FakeBackend::Step> script,
-               ActingBackend::Action action = {}) {
+  void UseFake(const std::vector<FakeBackend::Step>& script,
+               const ActingBackend::Action& action = {}) {
     registry_.Register("fake", "scripted", [=] {
       return std::make_unique<ActingBackend>(script, action);
     });
@@ -136,7 +136,8 @@ TEST_F(ProbeRunnerTest, ACanaryTouchedByAnotherProbeIsAttributedToIt) {
             in.sin_port = htons(static_cast<uint16_t>(
                 std::stoi(env.at("ISOSCOPE_CANARY_TCP_PORT"))));
             in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            ::connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof(in));
+            EXPECT_EQ(
+                ::connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof(in)), 0);
             ::close(fd);
           });
   OneProbe("bpf");

@@ -61,14 +61,14 @@ class ProbeCliTest : public ::testing::Test {
 
   // SysV segments created by `pid` (/proc/sysvipc/shm: key shmid perms size
   // cpid ...).
-  static int SegmentsCreatedBy(long pid) {
+  static int SegmentsCreatedBy(int64_t pid) {
     std::ifstream in("/proc/sysvipc/shm");
     std::string line;
     std::getline(in, line);  // header
     int count = 0;
     while (std::getline(in, line)) {
       std::istringstream fields(line);
-      long key, id, perms, size, cpid;
+      int64_t key, id, perms, size, cpid;
       if (fields >> key >> id >> perms >> size >> cpid && cpid == pid) ++count;
     }
     return count;
@@ -102,8 +102,8 @@ TEST_F(ProbeCliTest, NativeMatrixShowsTheEscapesAndLeavesNothingBehind) {
   ASSERT_FALSE(json.is_discarded());
   EXPECT_EQ(json["backends"], nlohmann::json::array({"native"}));
   EXPECT_GT(json["id"].get<int64_t>(), 0);
-  long supervisor_pid = 0;
-  long canary_pid = 0;
+  int64_t supervisor_pid = 0;
+  int64_t canary_pid = 0;
   int64_t secret_run_id = 0;
   for (const auto& f : json["findings"]) {
     EXPECT_GT(f["run_id"].get<int64_t>(), 0) << f;  // every probe recorded

@@ -304,7 +304,7 @@ class Canaries {
     std::string line;
     while (std::getline(status, line)) {
       if (line.rfind("ShdPnd:", 0) == 0) {
-        unsigned long long mask = std::stoull(line.substr(7), nullptr, 16);
+        uint64_t mask = std::stoull(line.substr(7), nullptr, 16);
         return (mask & (1ULL << (SIGUSR1 - 1))) != 0;
       }
     }

@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     // Errors are values inside isoscope; this is for what libraries throw
     // (allocation failure, formatting), so it still ends with a message.
-    std::fprintf(stderr, "isoscope: internal error: %s\n", e.what());
+    (void)std::fprintf(stderr, "isoscope: internal error: %s\n", e.what());
     return isoscope::cli::kExitFailure;
   }
 }

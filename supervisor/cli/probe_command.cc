@@ -88,8 +88,10 @@ int ProbeCommand(const Context& context, const ProbeOptionsCli& options) {
   if (!session) return ReportError(session.error());
 
   const std::string matrix = RenderProbeMatrix(*session);
-  std::fwrite(matrix.data(), 1, matrix.size(), stdout);
-  std::fflush(stdout);
+  if (std::fwrite(matrix.data(), 1, matrix.size(), stdout) != matrix.size() ||
+      std::fflush(stdout) != 0) {
+    return ReportError(Error::FromErrno("writing the matrix", errno));
+  }
   if (!options.json_path.empty()) {
     if (auto written = WriteJson(options.json_path, *session); !written) {
       return ReportError(written.error());
