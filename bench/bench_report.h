@@ -5,26 +5,15 @@
 #define ISOSCOPE_BENCH_BENCH_REPORT_H_
 
 #include <string_view>
-#include <vector>
+
+#include "base/stats.h"
 
 namespace isoscope::bench {
 
-struct Summary {
-  double median = 0;
-  double min = 0;
-  double max = 0;
-  double p25 = 0;
-  double p75 = 0;
-  size_t count = 0;
-};
-
-// Summary of the samples (all zero for none).
-Summary Summarize(std::vector<double> samples);
-
 void PrintBench(std::string_view name, double value, std::string_view unit);
-// Also prints the spread as BENCH <name>.p25 / .p75 lines.
-void PrintBenchSummary(std::string_view name, const Summary& summary,
-                       std::string_view unit);
+// The median, then the spread as BENCH <name>.p25 / .p75 lines.
+void PrintBenchSpread(std::string_view name, const Spread& spread,
+                      std::string_view unit);
 void PrintRatio(std::string_view name, double measured, double target);
 
 }  // namespace isoscope::bench

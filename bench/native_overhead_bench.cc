@@ -105,11 +105,11 @@ int Main(int argc, char** argv) {
         SupervisedRunMicros(policy, facts, {startup}, workdir));
     cli.push_back(CliRunMicros(isoscope, db, startup));
   }
-  Summary bare_s = Summarize(bare);
-  Summary supervised_s = Summarize(supervised);
-  PrintBenchSummary("native.startup.bare", bare_s, "us");
-  PrintBenchSummary("native.startup.supervised", supervised_s, "us");
-  PrintBenchSummary("native.startup.isoscope_run", Summarize(cli), "us");
+  Spread bare_s = Summarize(bare);
+  Spread supervised_s = Summarize(supervised);
+  PrintBenchSpread("native.startup.bare", bare_s, "us");
+  PrintBenchSpread("native.startup.supervised", supervised_s, "us");
+  PrintBenchSpread("native.startup.isoscope_run", Summarize(cli), "us");
   PrintBench("native.startup.supervised_over_bare",
              supervised_s.median / bare_s.median, "x");
 
@@ -119,11 +119,10 @@ int Main(int argc, char** argv) {
     storm_supervised.push_back(
         SupervisedRunMicros(policy, facts, {storm, storm_n}, workdir));
   }
-  Summary storm_bare_s = Summarize(storm_bare);
-  Summary storm_supervised_s = Summarize(storm_supervised);
-  PrintBenchSummary("native.syscall_storm.bare", storm_bare_s, "us");
-  PrintBenchSummary("native.syscall_storm.supervised", storm_supervised_s,
-                    "us");
+  Spread storm_bare_s = Summarize(storm_bare);
+  Spread storm_supervised_s = Summarize(storm_supervised);
+  PrintBenchSpread("native.syscall_storm.bare", storm_bare_s, "us");
+  PrintBenchSpread("native.syscall_storm.supervised", storm_supervised_s, "us");
   PrintBench("native.syscall_storm.supervised_over_bare",
              storm_supervised_s.median / storm_bare_s.median, "x");
   return 0;
