@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "supervisor/comparison.h"
 #include "supervisor/probe_session.h"
 #include "supervisor/run_result.h"
 
@@ -52,6 +53,13 @@ class Store {
   // The id of the newest run; kNotFound if the store is empty.
   Result<int64_t> LatestId() const;
   Result<int> SchemaVersion() const;
+
+  // Records a comparison (its runs and probe session are recorded before it
+  // and referenced by id) and returns its id.
+  Result<int64_t> RecordComparison(const Comparison& comparison);
+  Result<Comparison> GetComparison(int64_t id) const;
+  // The id of the newest comparison; kNotFound if there is none.
+  Result<int64_t> LatestComparisonId() const;
 
   // Records a probe session and all its findings in one transaction (a
   // finding's run_id, when not 0, must name a recorded run). Returns its id.
