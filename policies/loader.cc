@@ -865,6 +865,7 @@ Result<Policy> ParsePolicy(std::string_view yaml_text,
     }
     Policy policy;
     policy.name = std::string(source_name);
+    policy.source = std::string(yaml_text);
     Parser parser(source_name);
     if (auto status = parser.ParseRoot(root, &policy); !status) {
       return Unexpected(status.error());

@@ -147,7 +147,8 @@ struct Identity {
 
 struct Policy {
   int version = 1;
-  std::string name;  // preset name or file path
+  std::string name;    // preset name or file path
+  std::string source;  // the YAML text it was parsed from (for the record)
   SyscallPolicy syscalls;
   FaultPolicy faults;
   Resources resources;

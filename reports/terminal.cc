@@ -29,45 +29,22 @@ constexpr size_t kMinCommandColumn = 12;
 // Text helpers (the shared ones are in reports/text.h)
 
 using report_text::Columns;
+using report_text::CommandLine;
+using report_text::FormatBytes;
+using report_text::FormatKib;
+using report_text::FormatNs;
 using report_text::Line;
 using report_text::PadLeft;
 using report_text::PadRight;
 using report_text::Printable;
 using report_text::Truncate;
-
-// Three significant digits: "1.23", "12.3", "123".
-std::string ThreeDigits(double value) {
-  if (value < 10) return fmt::format("{:.2f}", value);
-  if (value < 100) return fmt::format("{:.1f}", value);
-  return fmt::format("{:.0f}", value);
-}
+using report_text::UtcTime;
 
 std::string FormatDuration(int64_t ns) {
-  if (ns == 0) return "0";
-  if (ns < 0) return fmt::format("{} ns", ns);
-  const auto v = static_cast<double>(ns);
-  if (ns < 1'000) return fmt::format("{} ns", ns);
-  if (ns < 1'000'000) return ThreeDigits(v / 1e3) + " µs";
-  if (ns < 1'000'000'000) return ThreeDigits(v / 1e6) + " ms";
-  return ThreeDigits(v / 1e9) + " s";
+  return FormatNs(static_cast<double>(ns));
 }
 
 std::string FormatMicros(int64_t us) { return FormatDuration(us * 1000); }
-
-std::string FormatBytes(uint64_t bytes) {
-  const auto v = static_cast<double>(bytes);
-  if (bytes < 1024) return fmt::format("{} B", bytes);
-  if (bytes < uint64_t{1024} * 1024) return ThreeDigits(v / 1024) + " KiB";
-  if (bytes < uint64_t{1024} * 1024 * 1024) {
-    return ThreeDigits(v / (1024 * 1024)) + " MiB";
-  }
-  return ThreeDigits(v / (1024.0 * 1024 * 1024)) + " GiB";
-}
-
-std::string FormatKib(int64_t kib) {
-  if (kib <= 0) return "unknown";
-  return FormatBytes(static_cast<uint64_t>(kib) * 1024);
-}
 
 // "1 fault", "2 faults".
 std::string Count(uint64_t n, std::string_view singular,
@@ -79,30 +56,6 @@ std::string SignalName(int signal) {
   const char* abbrev = signal > 0 ? ::sigabbrev_np(signal) : nullptr;
   if (abbrev == nullptr) return fmt::format("signal {}", signal);
   return fmt::format("SIG{}", abbrev);
-}
-
-std::string Command(const std::vector<std::string>& argv) {
-  std::string out;
-  for (const auto& arg : argv) {
-    if (!out.empty()) out += ' ';
-    out += Line(arg);
-  }
-  return out.empty() ? std::string("(none)") : out;
-}
-
-// 'YYYY-MM-DD HH:MM:SS' in UTC.
-std::string UtcTime(int64_t unix_ms) {
-  // Floor division so times before 1970 do not round toward it.
-  int64_t seconds = unix_ms / 1000;
-  if (unix_ms % 1000 < 0) --seconds;
-  const auto t = static_cast<time_t>(seconds);
-  struct tm tm {};
-  if (::gmtime_r(&t, &tm) == nullptr) return "?";
-  char text[32];
-  if (::strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%S", &tm) == 0) {
-    return "?";
-  }
-  return text;
 }
 
 std::string OutcomeText(const Termination& t) {
@@ -287,7 +240,7 @@ std::string RenderRunSummary(const RunResult& r) {
       r.id != 0 ? fmt::format("Run {}", r.id) : std::string("Run");
   out += fmt::format("{}: {} backend, policy {}\n", run, Line(r.backend),
                      r.policy_name.empty() ? "(none)" : Line(r.policy_name));
-  out += fmt::format("  command   {}\n", Command(r.argv));
+  out += fmt::format("  command   {}\n", CommandLine(r.argv));
   out += fmt::format("  outcome   {}\n", OutcomeText(r.termination));
   out += fmt::format("  exit      {}\n", ExitText(r.termination));
   out += fmt::format("  time      wall {}, start-up {}, deciding {}\n",

@@ -1,6 +1,9 @@
 #include "reports/text.h"
 
+#include <time.h>
+
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -71,6 +74,59 @@ std::string PadLeft(std::string_view text, size_t width) {
   if (columns < width) out.append(width - columns, ' ');
   out += text;
   return out;
+}
+
+std::string ThreeDigits(double value) {
+  if (value < 10) return fmt::format("{:.2f}", value);
+  if (value < 100) return fmt::format("{:.1f}", value);
+  return fmt::format("{:.0f}", value);
+}
+
+std::string FormatNs(double ns) {
+  if (!std::isfinite(ns)) return "n/a";
+  if (ns < 0) return "-" + FormatNs(-ns);
+  if (ns < 1e3) return fmt::format("{:.0f} ns", ns);
+  if (ns < 1e6) return ThreeDigits(ns / 1e3) + " µs";
+  if (ns < 1e9) return ThreeDigits(ns / 1e6) + " ms";
+  return ThreeDigits(ns / 1e9) + " s";
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  const auto v = static_cast<double>(bytes);
+  if (bytes < 1024) return fmt::format("{} B", bytes);
+  if (bytes < uint64_t{1024} * 1024) return ThreeDigits(v / 1024) + " KiB";
+  if (bytes < uint64_t{1024} * 1024 * 1024) {
+    return ThreeDigits(v / (1024 * 1024)) + " MiB";
+  }
+  return ThreeDigits(v / (1024.0 * 1024 * 1024)) + " GiB";
+}
+
+std::string FormatKib(double kib) {
+  if (!(kib > 0)) return "unknown";
+  return FormatBytes(static_cast<uint64_t>(kib * 1024));
+}
+
+std::string UtcTime(int64_t unix_ms) {
+  // Floor division so times before 1970 do not round toward it.
+  int64_t seconds = unix_ms / 1000;
+  if (unix_ms % 1000 < 0) --seconds;
+  const auto t = static_cast<time_t>(seconds);
+  struct tm tm {};
+  if (::gmtime_r(&t, &tm) == nullptr) return "?";
+  char text[32];
+  if (::strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%S", &tm) == 0) {
+    return "?";
+  }
+  return text;
+}
+
+std::string CommandLine(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& arg : argv) {
+    if (!out.empty()) out += ' ';
+    out += Line(arg);
+  }
+  return out.empty() ? std::string("(none)") : out;
 }
 
 }  // namespace isoscope::report_text

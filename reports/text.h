@@ -1,12 +1,14 @@
-// Text helpers shared by the terminal renderings (internal to reports/):
-// escaping bytes a workload controls, and column arithmetic for aligned
-// tables of UTF-8 text.
+// Text helpers shared by every rendering (internal to reports/): escaping
+// bytes a workload controls, column arithmetic for aligned tables of UTF-8
+// text, and the one way each quantity is written.
 #ifndef ISOSCOPE_REPORTS_TEXT_H_
 #define ISOSCOPE_REPORTS_TEXT_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace isoscope::report_text {
 
@@ -28,6 +30,19 @@ std::string Truncate(std::string_view text, size_t width);
 
 std::string PadRight(std::string_view text, size_t width);
 std::string PadLeft(std::string_view text, size_t width);
+
+// Three significant digits: "1.23", "12.3", "123".
+std::string ThreeDigits(double value);
+// "950 ns", "1.23 µs", "12.3 ms", "1.05 s"; "n/a" when not finite.
+std::string FormatNs(double ns);
+// "512 B", "1.50 KiB", "12.3 MiB", "1.05 GiB".
+std::string FormatBytes(uint64_t bytes);
+// A size given in KiB (rusage, cgroups); "unknown" when not positive.
+std::string FormatKib(double kib);
+// "YYYY-MM-DD HH:MM:SS" in UTC (callers add " UTC" where it is not obvious).
+std::string UtcTime(int64_t unix_ms);
+// argv joined with spaces, each argument made printable; "(none)" if empty.
+std::string CommandLine(const std::vector<std::string>& argv);
 
 }  // namespace isoscope::report_text
 

@@ -27,6 +27,10 @@ packages=(
   strace bubblewrap
   # style
   clang-format clang-tidy
+  # report tests: headless chromium renders the HTML report (screenshot, no
+  # console errors, charts in the DOM); python3-jsonschema validates JSON
+  # reports against reports/schema.json
+  chromium python3-jsonschema
 )
 
 export DEBIAN_FRONTEND=noninteractive

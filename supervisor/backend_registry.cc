@@ -1,5 +1,7 @@
 #include "supervisor/backend_registry.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -35,6 +37,32 @@ Result<std::unique_ptr<Backend>> BackendRegistry::Create(
                             fmt::join(Names(), ", ")));
   }
   return entry->factory();
+}
+
+Result<std::vector<std::string>> BackendRegistry::Select(
+    std::string_view list) const {
+  if (list == "all") return Names();
+  std::vector<std::string> names;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string_view::npos) comma = list.size();
+    std::string name(list.substr(start, comma - start));
+    if (name.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("--backends '{}': empty backend name", list));
+    }
+    if (Find(name) == nullptr) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("unknown backend '{}' (known: {})", name,
+                              fmt::join(Names(), ", ")));
+    }
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      names.push_back(std::move(name));
+    }
+    start = comma + 1;
+  }
+  return names;
 }
 
 std::vector<std::string> BackendRegistry::Names() const {

@@ -33,6 +33,11 @@ class BackendRegistry {
   const std::vector<Entry>& entries() const { return entries_; }
   std::vector<std::string> Names() const;
 
+  // `--backends` values: "all" (every registered backend, in registration
+  // order) or a comma-separated list of registered names; repeats are
+  // dropped. An empty or unknown name is a kInvalidArgument error.
+  Result<std::vector<std::string>> Select(std::string_view list) const;
+
  private:
   std::vector<Entry> entries_;
 };

@@ -11,7 +11,9 @@
 
 #include <fmt/format.h>
 
+#include "base/io.h"
 #include "base/temp_dir.h"
+#include "base/wall_clock.h"
 #include "supervisor/canaries.h"
 #include "supervisor/host_facts.h"
 #include "supervisor/supervisor.h"
@@ -23,18 +25,6 @@ namespace {
 
 constexpr std::string_view kProbePrefix = "probes/";
 constexpr std::string_view kFaultMap = "fault-map";
-
-bool IsReadable(int fd) {
-  if (fd < 0) return false;
-  pollfd pfd{fd, POLLIN, 0};
-  return ::poll(&pfd, 1, 0) > 0;
-}
-
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string SignalText(int signal) {
   const char* abbrev = ::sigabbrev_np(signal);
@@ -275,7 +265,6 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
 
   SupervisorOptions supervisor_options;
   supervisor_options.interrupt_fd = options_.interrupt_fd;
-  supervisor_options.policy_text = options_.policy_text;
   supervisor_options.host_facts = host;
   Supervisor supervisor(std::make_shared<const Policy>(std::move(policy)),
                         std::move(supervisor_options));

@@ -49,7 +49,6 @@ std::vector<ProbeSpec> BuiltinProbes(bool noisy);
 struct ProbeOptions {
   std::vector<std::string> backends;     // registry names, the matrix columns
   std::shared_ptr<const Policy> policy;  // not yet instantiated for a workdir
-  std::string policy_text;               // recorded with every run
   // Which probes to run; empty: BuiltinProbes(noisy).
   std::vector<ProbeSpec> probes;
   bool noisy = false;

@@ -18,6 +18,14 @@ std::string_view OutcomeName(Outcome outcome) {
   return "unknown";
 }
 
+std::optional<Outcome> OutcomeFromName(std::string_view name) {
+  for (Outcome o : {Outcome::kExited, Outcome::kSignaled, Outcome::kViolation,
+                    Outcome::kLimit, Outcome::kInterrupted}) {
+    if (OutcomeName(o) == name) return o;
+  }
+  return std::nullopt;
+}
+
 std::string_view LimitKindName(LimitKind kind) {
   switch (kind) {
     case LimitKind::kWallTime:

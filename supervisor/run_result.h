@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "supervisor/event.h"
@@ -21,6 +22,8 @@ enum class Outcome {
   kInterrupted,  // isoscope itself was interrupted (SIGINT/SIGTERM)
 };
 std::string_view OutcomeName(Outcome outcome);
+// Inverse of OutcomeName; nullopt for an unknown name.
+std::optional<Outcome> OutcomeFromName(std::string_view name);
 
 struct Termination {
   Outcome outcome = Outcome::kExited;

@@ -185,10 +185,14 @@ std::optional<std::string> Base64Decode(std::string_view in) {
   return out;
 }
 
+}  // namespace
+
 json BytesToJson(std::string_view bytes) {
   if (IsValidUtf8(bytes)) return json(std::string(bytes));
   return json{{"base64", Base64Encode(bytes)}};
 }
+
+namespace {
 
 std::string Hex(uint64_t value) { return fmt::format("{:#x}", value); }
 
@@ -805,6 +809,35 @@ json ToJson(const RunResult& result) {
       {"events", std::move(events)},
       {"host", ToJson(result.host)},
   };
+}
+
+Result<std::string> BytesFromJson(const json& value) {
+  Problem problem;
+  // A reader over an empty object only to reach BytesFrom and its checks.
+  const json empty = json::object();
+  FieldReader reader(problem, empty, "");
+  std::string bytes = reader.BytesFrom(value, "(bytes)");
+  if (problem.message.has_value()) {
+    return Fail(ErrorCode::kStore,
+                "reading bytes from JSON: " + *problem.message);
+  }
+  return bytes;
+}
+
+Result<HostFacts> HostFactsFromJson(const json& json_value) {
+  try {
+    Problem problem;
+    FieldReader reader(problem, json_value, "");
+    HostFacts facts = HostFactsFrom(reader);
+    if (problem.message.has_value()) {
+      return Fail(ErrorCode::kStore,
+                  "reading host facts from JSON: " + *problem.message);
+    }
+    return facts;
+  } catch (const std::exception& e) {
+    return Fail(ErrorCode::kStore,
+                std::string("reading host facts from JSON: ") + e.what());
+  }
 }
 
 Result<RunResult> RunResultFromJson(const json& json_value) {

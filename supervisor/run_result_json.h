@@ -3,6 +3,9 @@
 #ifndef ISOSCOPE_SUPERVISOR_RUN_RESULT_JSON_H_
 #define ISOSCOPE_SUPERVISOR_RUN_RESULT_JSON_H_
 
+#include <string>
+#include <string_view>
+
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
@@ -16,6 +19,13 @@ nlohmann::json ToJson(const HostFacts& facts);
 
 // Inverse of ToJson; errors (kStore) name the missing or malformed field.
 Result<RunResult> RunResultFromJson(const nlohmann::json& json);
+Result<HostFacts> HostFactsFromJson(const nlohmann::json& json);
+
+// Bytes that may not be UTF-8 (argv, paths, output): a JSON string when they
+// are valid UTF-8, else {"base64": ...}. Shared with the other serialisations
+// (comparison.cc) so every stored string survives a round trip.
+nlohmann::json BytesToJson(std::string_view bytes);
+Result<std::string> BytesFromJson(const nlohmann::json& value);
 
 }  // namespace isoscope
 

@@ -76,6 +76,20 @@ CREATE TABLE probe_findings (
 );
 CREATE INDEX probe_findings_session ON probe_findings (session_id);
 )sql",
+    // 2 -> 3: `isoscope compare` results. The whole Comparison is JSON
+    // (comparison.h); its runs are referenced by id inside it, its probe
+    // session (with --probes) also by a column so it cannot dangle.
+    R"sql(
+CREATE TABLE comparisons (
+  id INTEGER PRIMARY KEY,
+  started_at_ms INTEGER NOT NULL,
+  command TEXT NOT NULL,
+  policy_name TEXT NOT NULL,
+  probe_session_id INTEGER REFERENCES probe_sessions(id),
+  comparison_json TEXT NOT NULL
+);
+CREATE INDEX comparisons_started_at ON comparisons (started_at_ms);
+)sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion,
               "one migration per schema version");
@@ -204,14 +218,6 @@ std::string JoinArgv(const std::vector<std::string>& argv) {
     out += arg;
   }
   return out;
-}
-
-std::optional<Outcome> OutcomeFromName(std::string_view name) {
-  for (Outcome o : {Outcome::kExited, Outcome::kSignaled, Outcome::kViolation,
-                    Outcome::kLimit, Outcome::kInterrupted}) {
-    if (OutcomeName(o) == name) return o;
-  }
-  return std::nullopt;
 }
 
 std::string ColumnText(sqlite3_stmt* statement, int column) {
@@ -664,6 +670,102 @@ Result<int64_t> Store::LatestProbeSessionId() const {
   if (sqlite3_column_type(s, 0) == SQLITE_NULL) {
     return Fail(ErrorCode::kNotFound,
                 fmt::format("results store {}: no probe sessions recorded yet",
+                            path_.string()));
+  }
+  return sqlite3_column_int64(s, 0);
+}
+
+Result<int64_t> Store::RecordComparison(const Comparison& comparison) {
+  std::string comparison_json;
+  try {
+    comparison_json = ToJson(comparison).dump();
+  } catch (const std::exception& e) {
+    return Fail(ErrorCode::kStore,
+                fmt::format("results store {}: serialising the comparison: {}",
+                            path_.string(), e.what()));
+  }
+  const Db db{db_.get(), path_};
+  auto statement = db.Prepare(
+      "INSERT INTO comparisons (started_at_ms, command, policy_name, "
+      "probe_session_id, comparison_json) VALUES (?, ?, ?, ?, ?)");
+  if (!statement) return tl::unexpected(statement.error());
+  sqlite3_stmt* s = statement->get();
+  const std::string command = JoinArgv(comparison.argv);
+  int rc = SQLITE_OK;
+  const auto bind = [&](int bind_rc) {
+    if (rc == SQLITE_OK) rc = bind_rc;
+  };
+  bind(sqlite3_bind_int64(s, 1, comparison.started_at_unix_ms));
+  bind(BindText(s, 2, command));
+  bind(BindText(s, 3, comparison.policy_name));
+  bind(comparison.probe_session_id.has_value()
+           ? sqlite3_bind_int64(s, 4, *comparison.probe_session_id)
+           : sqlite3_bind_null(s, 4));
+  bind(BindText(s, 5, comparison_json));
+  if (rc != SQLITE_OK) {
+    return StoreError(path_, db.db, "binding a comparison", rc);
+  }
+  // BEGIN IMMEDIATE waits for the write lock, so the insert itself does not
+  // meet BUSY.
+  auto transaction = Transaction::Begin(db);
+  if (!transaction) return tl::unexpected(transaction.error());
+  rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) {
+    return StoreError(path_, db.db, "recording a comparison", rc);
+  }
+  const int64_t id = sqlite3_last_insert_rowid(db.db);
+  if (auto committed = transaction->Commit(); !committed) {
+    return tl::unexpected(committed.error());
+  }
+  return id;
+}
+
+Result<Comparison> Store::GetComparison(int64_t id) const {
+  const Db db{db_.get(), path_};
+  auto statement =
+      db.Prepare("SELECT comparison_json FROM comparisons WHERE id = ?");
+  if (!statement) return tl::unexpected(statement.error());
+  sqlite3_stmt* s = statement->get();
+  sqlite3_bind_int64(s, 1, id);
+  const int rc = RetryWhileBusy([&] { return sqlite3_step(s); });
+  if (rc == SQLITE_DONE) {
+    return Fail(ErrorCode::kNotFound,
+                fmt::format("results store {}: no comparison with id {}",
+                            path_.string(), id));
+  }
+  if (rc != SQLITE_ROW) {
+    return StoreError(path_, db.db, fmt::format("reading comparison {}", id),
+                      rc);
+  }
+  const nlohmann::json json =
+      nlohmann::json::parse(ColumnText(s, 0), nullptr, false);
+  if (json.is_discarded()) {
+    return Fail(ErrorCode::kStore,
+                fmt::format("results store {}: comparison {}: "
+                            "comparison_json is not valid JSON",
+                            path_.string(), id));
+  }
+  auto comparison = ComparisonFromJson(json);
+  if (!comparison) {
+    return tl::unexpected(comparison.error().WithContext(
+        fmt::format("results store {}: comparison {}", path_.string(), id)));
+  }
+  comparison->id = id;
+  return comparison;
+}
+
+Result<int64_t> Store::LatestComparisonId() const {
+  const Db db{db_.get(), path_};
+  auto statement = db.Prepare("SELECT max(id) FROM comparisons");
+  if (!statement) return tl::unexpected(statement.error());
+  sqlite3_stmt* s = statement->get();
+  const int rc = RetryWhileBusy([&] { return sqlite3_step(s); });
+  if (rc != SQLITE_ROW) {
+    return StoreError(path_, db.db, "finding the latest comparison", rc);
+  }
+  if (sqlite3_column_type(s, 0) == SQLITE_NULL) {
+    return Fail(ErrorCode::kNotFound,
+                fmt::format("results store {}: no comparisons recorded yet",
                             path_.string()));
   }
   return sqlite3_column_int64(s, 0);

@@ -37,7 +37,7 @@ class Store {
  public:
   // The schema version this build writes; Open migrates older files up to it
   // and refuses newer ones.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens (creating the file and its directory if needed) and migrates.
   static Result<Store> Open(const std::filesystem::path& path);

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -17,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "base/temp_dir.h"
+#include "supervisor/comparison.h"
 
 namespace isoscope {
 
@@ -234,7 +236,7 @@ PRAGMA user_version = 1;
   }
   auto store = Store::Open(DbPath());
   ASSERT_TRUE(store.has_value()) << store.error().ToString();
-  EXPECT_EQ(*store->SchemaVersion(), 2);
+  EXPECT_EQ(*store->SchemaVersion(), Store::kSchemaVersion);
   auto run = store->Get(run_id);
   ASSERT_TRUE(run.has_value()) << run.error().ToString();
   EXPECT_EQ(run->argv, SmallRun(7).argv);
@@ -277,6 +279,137 @@ TEST_F(StoreTest, ProbeSessionsRoundTrip) {
   EXPECT_EQ(*loaded, session);
   EXPECT_EQ(store->GetProbeSession(*id + 1).error().code(),
             ErrorCode::kNotFound);
+}
+
+// A comparison with every field set to something other than its default.
+Comparison FullComparison(int64_t run_id, std::optional<int64_t> session_id) {
+  Comparison c;
+  c.started_at_unix_ms = 1700000000456;
+  c.argv = {"/w/syscall-storm", "100000", std::string("\xff\xfe", 2)};
+  c.policy_name = "strict";
+  c.policy_text = "name: strict\n";
+  c.repeat = 2;
+  c.probe_session_id = session_id;
+  c.interrupted = true;
+  c.host.kernel_release = "6.1.0-test";
+  c.host.cpus = 2;
+  c.host.kvm = Feature{false, "no /dev/kvm"};
+  c.host.cgroups.layout = CgroupLayout::kV2;
+  c.host.cgroups.v2_controllers = {"cpu", "memory"};
+  BackendComparison native;
+  native.backend = "native";
+  native.traits = {"host kernel", "host kernel", 350, {}};
+  native.run_ids = {run_id, run_id};
+  native.outcome = Outcome::kSignaled;
+  native.exit_status = 137;
+  native.consistent = false;
+  native.startup_ns = {812.5, 800, 825, 806.25, 818.75, 2};
+  native.wall_ns = {1.0 / 3, 0.1, 0.7, 0.2, 0.5, 2};
+  native.user_cpu_us = {10, 9, 11, 9.5, 10.5, 2};
+  native.system_cpu_us = {5, 4, 6, 4.5, 5.5, 2};
+  native.max_rss_kib = {1024, 1000, 1048, 1012, 1036, 2};
+  native.syscalls_trapped = 3;
+  native.syscalls_in_kernel = 100003;
+  native.faults = 1;
+  native.violations = 2;
+  native.output_matches_native = false;
+  native.wall_ratio = 1.0;
+  native.startup_ratio = 0.123456789012345;
+  BackendComparison kvm;
+  kvm.backend = "kvm";
+  kvm.available = false;
+  kvm.unavailable_reason = "/dev/kvm: no such file";
+  kvm.traits = {"isoscope VMM", "guest stub", 40, {"ioctl", "read"}};
+  BackendComparison broken;
+  broken.backend = "container";
+  broken.error = "clone3: EPERM";
+  c.backends = {native, kvm, broken};
+  return c;
+}
+
+TEST_F(StoreTest, ComparisonsRoundTrip) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_EQ(store->LatestComparisonId().error().code(), ErrorCode::kNotFound);
+  const int64_t run_id = *store->Record(SmallRun(1));
+  ProbeSession session;
+  session.backends = {"native"};
+  const int64_t session_id = *store->RecordProbeSession(session);
+
+  Comparison with_probes = FullComparison(run_id, session_id);
+  auto first = store->RecordComparison(with_probes);
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  Comparison without_probes = FullComparison(run_id, std::nullopt);
+  auto second = store->RecordComparison(without_probes);
+  ASSERT_TRUE(second.has_value()) << second.error().ToString();
+  EXPECT_EQ(*store->LatestComparisonId(), *second);
+
+  auto loaded = store->GetComparison(*first);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  with_probes.id = *first;
+  EXPECT_EQ(*loaded, with_probes);
+  loaded = store->GetComparison(*second);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  without_probes.id = *second;
+  EXPECT_EQ(*loaded, without_probes);
+  EXPECT_EQ(store->GetComparison(*second + 1).error().code(),
+            ErrorCode::kNotFound);
+}
+
+TEST_F(StoreTest, ComparisonJsonErrorsNameTheField) {
+  nlohmann::json json = ToJson(FullComparison(1, std::nullopt));
+  json["backends"][1]["wall_ns"].erase("median");
+  auto parsed = ComparisonFromJson(json);
+  ASSERT_FALSE(parsed.has_value());
+  EXPECT_EQ(parsed.error().code(), ErrorCode::kStore);
+  EXPECT_THAT(parsed.error().ToString(),
+              HasSubstr("backends[1].wall_ns.median: missing"));
+}
+
+TEST_F(StoreTest, ComparisonWithAnUnknownProbeSessionIsRefused) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  auto id = store->RecordComparison(FullComparison(1, 4242));
+  ASSERT_FALSE(id.has_value());
+  EXPECT_EQ(id.error().code(), ErrorCode::kStore);
+  EXPECT_EQ(store->LatestComparisonId().error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(StoreTest, MigratesAVersionTwoFileKeepingRunsAndProbeSessions) {
+  // Make a v2 file the way isoscope 2 left it: a fresh store's runs and
+  // probe tables, without the comparisons table and marked version 2.
+  int64_t run_id = 0;
+  int64_t session_id = 0;
+  ProbeSession session;
+  session.started_at_unix_ms = 1700000000999;
+  session.policy_name = "default";
+  session.backends = {"native"};
+  {
+    auto store = Store::Open(DbPath());
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    run_id = *store->Record(SmallRun(4));
+    session.findings.push_back(ProbeFinding{"bpf", "native", "REACHABLE", "",
+                                            false, run_id, Outcome::kExited});
+    session_id = *store->RecordProbeSession(session);
+  }
+  RawExec(
+      "DROP INDEX comparisons_started_at; DROP TABLE comparisons; "
+      "PRAGMA user_version = 2;");
+
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_EQ(*store->SchemaVersion(), 3);
+  auto run = store->Get(run_id);
+  ASSERT_TRUE(run.has_value()) << run.error().ToString();
+  EXPECT_EQ(run->argv, SmallRun(4).argv);
+  auto loaded = store->GetProbeSession(session_id);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  session.id = session_id;
+  EXPECT_EQ(*loaded, session);
+  // The new table works on the migrated file.
+  auto id = store->RecordComparison(FullComparison(run_id, session_id));
+  ASSERT_TRUE(id.has_value()) << id.error().ToString();
+  EXPECT_EQ(store->GetComparison(*id)->probe_session_id, session_id);
 }
 
 TEST_F(StoreTest, ProbeSessionWithAnUnknownRunIsRefusedWhole) {

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "base/io.h"
+#include "base/wall_clock.h"
 #include "policies/decide.h"
 #include "policies/plan.h"
 #include "policies/syscalls.h"
@@ -29,12 +31,6 @@ int64_t NanosSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
                                                               start)
       .count();
-}
-
-bool IsReadable(int fd) {
-  if (fd < 0) return false;
-  pollfd pfd{.fd = fd, .events = POLLIN, .revents = 0};
-  return ::poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN) != 0;
 }
 
 std::string SignalName(int signal) {
@@ -269,12 +265,9 @@ Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload) {
   result.argv = workload.argv;
   result.workdir = workload.workdir;
   result.policy_name = policy_->name;
-  result.policy_text = options_.policy_text;
+  result.policy_text = policy_->source;
   result.host = options_.host_facts ? *options_.host_facts : ReadHostFacts();
-  result.started_at_unix_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  result.started_at_unix_ms = NowUnixMs();
 
   CompiledPlan plan = CompiledPlan::Compile(policy_);
   auto started = Clock::now();

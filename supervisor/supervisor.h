@@ -21,9 +21,8 @@ namespace isoscope {
 using OutputSink = std::function<void(OutputStream, std::string_view)>;
 
 struct SupervisorOptions {
-  OutputSink output_sink;   // may be empty
-  int interrupt_fd = -1;    // readable: stop the workload, outcome kInterrupted
-  std::string policy_text;  // recorded with the run
+  OutputSink output_sink;  // may be empty
+  int interrupt_fd = -1;   // readable: stop the workload, outcome kInterrupted
   // Recorded with the run; read from the host when absent.
   std::optional<HostFacts> host_facts;
 };

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
+
 namespace isoscope {
 
 // The PATH given to workloads (and used to find a command when isoscope's
@@ -18,6 +20,11 @@ inline constexpr std::string_view kWorkloadPath =
 // PATH=kWorkloadPath, HOME=<workdir>, LANG=C, then `extra` ("KEY=VALUE").
 std::vector<std::string> WorkloadEnvironment(
     const std::string& workdir, const std::vector<std::string>& extra = {});
+
+// The command's program as an absolute path: as given if it contains a
+// slash, else the first hit on isoscope's $PATH (kWorkloadPath when unset),
+// like a shell. kNotFound or kNotExecutable otherwise.
+Result<std::string> ResolveExecutable(const std::string& command);
 
 }  // namespace isoscope
 

@@ -115,6 +115,9 @@ TEST_F(CliTest, JsonFileHoldsTheResult) {
   ASSERT_FALSE(json.is_discarded());
   EXPECT_EQ(json["backend"], "native");
   EXPECT_EQ(json["output"]["stdout"], "hi\n");
+  // The YAML that was applied is recorded with the run.
+  EXPECT_THAT(json["policy_text"].get<std::string>(),
+              HasSubstr("preset \"default\""));
   EXPECT_GT(json["id"].get<int64_t>(), 0);
 }
 

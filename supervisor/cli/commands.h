@@ -38,6 +38,17 @@ struct ProbeOptionsCli {
 };
 int ProbeCommand(const Context& context, const ProbeOptionsCli& options);
 
+// `isoscope compare`.
+struct CompareOptionsCli {
+  std::string backends = "all";  // comma-separated, or "all"
+  std::string policy = "default";
+  int repeat = 5;  // measured runs per backend, after one warm-up
+  std::string report_path;
+  bool probes = false;
+  std::vector<std::string> command;
+};
+int CompareCommand(const Context& context, const CompareOptionsCli& options);
+
 int PolicyCheckCommand(const std::string& policy);
 struct ExplainOptions {
   std::string policy;
@@ -54,6 +65,14 @@ int RunsListCommand(const Context& context, int limit);
 int RunsShowCommand(const Context& context, const std::string& id, bool json);
 
 int WorkloadsCommand();
+
+// `isoscope report ID|latest [--format html|md|json] [-o FILE]`.
+struct ReportOptions {
+  std::string id;      // a comparison id or "latest"
+  std::string format;  // empty: from -o's extension, else html
+  std::string output;  // empty: stdout
+};
+int ReportCommand(const Context& context, const ReportOptions& options);
 
 // Shared by the commands: prints `isoscope: <error>` (policy errors as they
 // are: they start with their file:line:column) and returns its exit status.

@@ -14,6 +14,9 @@ inline constexpr int kExitStoreError = 74;   // EX_IOERR
 inline constexpr int kExitFailure = 125;     // isoscope itself failed
 inline constexpr int kExitNotExecutable = 126;
 inline constexpr int kExitNotFound = 127;
+// probe and compare stopped by SIGINT/SIGTERM (what they measured is kept),
+// like a shell's status for a job stopped by SIGINT.
+inline constexpr int kExitInterrupted = 130;
 
 inline constexpr const char* kExitStatusHelp =
     "Exit status:\n"
@@ -25,7 +28,8 @@ inline constexpr const char* kExitStatusHelp =
     "  74       the results store could not be opened or written\n"
     "  125      isoscope itself failed\n"
     "  126      the workload exists but cannot be executed\n"
-    "  127      the workload was not found\n";
+    "  127      the workload was not found\n"
+    "  130      probe or compare was interrupted (partial results kept)\n";
 
 inline int ExitStatusFor(const Error& error) {
   switch (error.code()) {

@@ -100,6 +100,38 @@ int Main(int argc, char** argv) {
       "the matrix is complete, whatever the verdicts; 130 when SIGINT or "
       "SIGTERM stopped it (the partial matrix is still shown and recorded).");
 
+  CompareOptionsCli compare_options;
+  auto* compare = app.add_subcommand(
+      "compare",
+      "run a workload on each backend (one warm-up, then N measured runs), "
+      "record everything and print what each isolation level costs");
+  compare
+      ->add_option("--backends", compare_options.backends,
+                   "comma-separated backends, or 'all' (one that cannot run "
+                   "here is listed with the reason)")
+      ->capture_default_str();
+  compare
+      ->add_option("--policy,-p", compare_options.policy,
+                   "preset (permissive, default, strict) or YAML file")
+      ->capture_default_str();
+  compare
+      ->add_option("--repeat,-n", compare_options.repeat,
+                   "measured runs per backend, after one warm-up")
+      ->capture_default_str();
+  compare->add_option("--report", compare_options.report_path,
+                      "also write a report (.html, .md or .json)");
+  compare->add_flag("--probes", compare_options.probes,
+                    "also run the probe suite on the same backends and policy");
+  compare
+      ->add_option("command", compare_options.command,
+                   "the workload and its arguments, after --")
+      ->required();
+  compare->footer(
+      "Every run is recorded (isoscope runs list), the comparison too "
+      "(isoscope report ID re-renders it). Exit status 0 when the comparison "
+      "is complete, whatever the workload's statuses; 130 when SIGINT or "
+      "SIGTERM stopped it (what was measured is still shown and recorded).");
+
   auto* policy = app.add_subcommand("policy", "validate and explain policies");
   policy->require_subcommand(1);
   std::string check_policy;
@@ -150,6 +182,21 @@ int Main(int argc, char** argv) {
   auto* workloads =
       app.add_subcommand("workloads", "list the built-in workloads");
 
+  ReportOptions report_options;
+  auto* report = app.add_subcommand(
+      "report",
+      "render a stored comparison (isoscope compare) as a self-contained "
+      "HTML page, Markdown or JSON (reports/schema.json)");
+  report->add_option("id", report_options.id, "comparison id or 'latest'")
+      ->required();
+  report
+      ->add_option("--format,-f", report_options.format,
+                   "html, md or json (default: from -o's extension, else "
+                   "html)")
+      ->check(CLI::IsMember({"html", "md", "markdown", "json"}));
+  report->add_option("--output,-o", report_options.output,
+                     "write to this file instead of stdout");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -163,6 +210,7 @@ int Main(int argc, char** argv) {
 
   if (run->parsed()) return RunCommand(context, run_options);
   if (probe->parsed()) return ProbeCommand(context, probe_options);
+  if (compare->parsed()) return CompareCommand(context, compare_options);
   if (check->parsed()) return PolicyCheckCommand(check_policy);
   if (explain->parsed()) return PolicyExplainCommand(explain_options);
   if (show->parsed()) return PolicyShowCommand(show_preset);
@@ -170,6 +218,7 @@ int Main(int argc, char** argv) {
   if (list->parsed()) return RunsListCommand(context, list_limit);
   if (show_run->parsed()) return RunsShowCommand(context, show_id, show_json);
   if (workloads->parsed()) return WorkloadsCommand();
+  if (report->parsed()) return ReportCommand(context, report_options);
   return kExitUsage;
 }
 

@@ -22,33 +22,6 @@
 namespace isoscope::cli {
 namespace {
 
-// Like a shell's status for a job stopped by SIGINT.
-constexpr int kExitInterrupted = 130;
-
-Result<std::vector<std::string>> ParseBackendList(
-    const BackendRegistry& registry, const std::string& list) {
-  std::vector<std::string> names;
-  size_t start = 0;
-  while (start <= list.size()) {
-    size_t comma = list.find(',', start);
-    if (comma == std::string::npos) comma = list.size();
-    std::string name = list.substr(start, comma - start);
-    if (name.empty()) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  fmt::format("--backends '{}': empty backend name", list));
-    }
-    if (registry.Find(name) == nullptr) {
-      auto unknown = registry.Create(name);  // the error naming the known ones
-      return tl::unexpected(unknown.error());
-    }
-    if (std::find(names.begin(), names.end(), name) == names.end()) {
-      names.push_back(std::move(name));
-    }
-    start = comma + 1;
-  }
-  return names;
-}
-
 Status WriteJson(const std::string& path, const ProbeSession& session) {
   std::ofstream out(path, std::ios::trunc);
   if (!out) return FailErrno(fmt::format("opening {}", path), errno);
@@ -60,17 +33,10 @@ Status WriteJson(const std::string& path, const ProbeSession& session) {
 }  // namespace
 
 int ProbeCommand(const Context& context, const ProbeOptionsCli& options) {
-  auto backends = ParseBackendList(*context.backends, options.backends);
+  auto backends = context.backends->Select(options.backends);
   if (!backends) return ReportError(backends.error());
   auto loaded = LoadPolicyArgument(options.policy);
   if (!loaded) return ReportError(loaded.error());
-  std::string policy_text;
-  if (auto preset = PresetText(options.policy)) {
-    policy_text = *preset;
-  } else {
-    std::ifstream in(options.policy);
-    policy_text.assign(std::istreambuf_iterator<char>(in), {});
-  }
   auto store = OpenStore(context);
   if (!store) return ReportError(store.error());
 
@@ -80,7 +46,6 @@ int ProbeCommand(const Context& context, const ProbeOptionsCli& options) {
   ProbeOptions probe_options;
   probe_options.backends = std::move(*backends);
   probe_options.policy = std::make_shared<const Policy>(std::move(*loaded));
-  probe_options.policy_text = std::move(policy_text);
   probe_options.noisy = options.noisy;
   probe_options.interrupt_fd = interrupts->fd();
   ProbeRunner runner(*context.backends, *store, std::move(probe_options));

@@ -27,46 +27,6 @@ namespace {
 
 constexpr const char* kDefaultWorkload = "hello";
 
-// The command's program as an absolute path: as given if it contains a
-// slash, else the first hit on $PATH, like a shell.
-Result<std::string> ResolveExecutable(const std::string& command) {
-  namespace fs = std::filesystem;
-  std::vector<fs::path> candidates;
-  if (command.find('/') != std::string::npos) {
-    candidates.push_back(fs::absolute(command));
-  } else {
-    const char* path_env = std::getenv("PATH");
-    std::string path =
-        path_env != nullptr ? path_env : std::string(kWorkloadPath);
-    size_t start = 0;
-    while (start <= path.size()) {
-      size_t end = path.find(':', start);
-      if (end == std::string::npos) end = path.size();
-      std::string dir = path.substr(start, end - start);
-      candidates.push_back(fs::path(dir.empty() ? "." : dir) / command);
-      start = end + 1;
-    }
-  }
-  std::optional<fs::path> not_executable;
-  for (const auto& candidate : candidates) {
-    struct stat st {};
-    if (::stat(candidate.c_str(), &st) != 0) continue;
-    if (S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0) {
-      return fs::absolute(candidate).lexically_normal().string();
-    }
-    if (!not_executable) not_executable = candidate;
-  }
-  if (not_executable) {
-    return Fail(ErrorCode::kNotExecutable,
-                fmt::format("workload '{}' is not an executable file",
-                            not_executable->string()));
-  }
-  return Fail(ErrorCode::kNotFound,
-              command.find('/') != std::string::npos
-                  ? fmt::format("workload '{}' not found", command)
-                  : fmt::format("workload '{}' not found on PATH", command));
-}
-
 Result<std::vector<std::string>> CommandLine(const RunOptions& options) {
   if (!options.command.empty()) return options.command;
   auto builtin = FindBuiltinWorkload(kDefaultWorkload);
@@ -149,20 +109,12 @@ int RunCommand(const Context& context, const RunOptions& options) {
   auto policy = std::make_shared<const Policy>(WithWorkdir(*loaded, workdir));
   Workload workload{*executable, *command,
                     WorkloadEnvironment(workdir, options.env), workdir};
-  std::string policy_text;
-  if (auto preset = PresetText(options.policy)) {
-    policy_text = *preset;
-  } else {
-    std::ifstream in(options.policy);
-    policy_text.assign(std::istreambuf_iterator<char>(in), {});
-  }
 
   auto interrupts = InterruptSignals::Install();
   if (!interrupts) return ReportError(interrupts.error());
 
   SupervisorOptions supervisor_options;
   supervisor_options.interrupt_fd = interrupts->fd();
-  supervisor_options.policy_text = std::move(policy_text);
   supervisor_options.output_sink = [](OutputStream stream,
                                       std::string_view bytes) {
     WriteAll(stream == OutputStream::kStdout ? STDOUT_FILENO : STDERR_FILENO,

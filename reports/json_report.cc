@@ -1,0 +1,143 @@
+#include "reports/json_report.h"
+
+#include "reports/verdict.h"
+
+namespace isoscope {
+namespace {
+
+using nlohmann::json;
+
+template <typename T>
+json OrNull(const std::optional<T>& value) {
+  return value.has_value() ? json(*value) : json();
+}
+
+json SpreadJson(const Spread& s) {
+  return {{"median", s.median}, {"min", s.min}, {"max", s.max},
+          {"p25", s.p25},       {"p75", s.p75}, {"count", s.count}};
+}
+
+json FeatureJson(const Feature& f) {
+  return {{"available", f.available}, {"detail", f.detail}};
+}
+
+json HostJson(const HostFacts& h) {
+  return {
+      {"kernel_release", h.kernel_release},
+      {"machine", h.machine},
+      {"cpu_model", h.cpu_model},
+      {"cpus", h.cpus},
+      {"is_root", h.is_root},
+      {"virtualization", VirtualizationKindName(h.virtualization)},
+      {"cgroups",
+       {{"layout", CgroupLayoutName(h.cgroups.layout)},
+        {"v2_root", h.cgroups.v2_root.string()},
+        {"v1_controllers", h.cgroups.v1_controllers},
+        {"v2_controllers", h.cgroups.v2_controllers}}},
+      {"features",
+       {{"seccomp", FeatureJson(h.seccomp)},
+        {"seccomp_user_notif", FeatureJson(h.seccomp_user_notif)},
+        {"ptrace", FeatureJson(h.ptrace)},
+        {"user_namespaces", FeatureJson(h.user_namespaces)},
+        {"cpuid_faulting", FeatureJson(h.cpuid_faulting)},
+        {"kvm", FeatureJson(h.kvm)}}},
+  };
+}
+
+json BackendJson(const BackendComparison& b) {
+  return {
+      {"backend", b.backend},
+      {"available", b.available},
+      {"unavailable_reason", b.unavailable_reason},
+      {"error", b.error},
+      {"traits",
+       {{"syscalls_handled_by", b.traits.syscalls_handled_by},
+        {"faults_handled_by", b.traits.faults_handled_by},
+        {"reachable_host_syscalls", b.traits.reachable_host_syscalls},
+        {"vmm_allowed_syscalls", b.traits.vmm_allowed_syscalls}}},
+      {"run_ids", b.run_ids},
+      {"outcome", OutcomeName(b.outcome)},
+      {"exit_status", b.exit_status},
+      {"consistent", b.consistent},
+      {"startup_ns", SpreadJson(b.startup_ns)},
+      {"wall_ns", SpreadJson(b.wall_ns)},
+      {"user_cpu_us", SpreadJson(b.user_cpu_us)},
+      {"system_cpu_us", SpreadJson(b.system_cpu_us)},
+      {"max_rss_kib", SpreadJson(b.max_rss_kib)},
+      {"syscalls_trapped", b.syscalls_trapped},
+      {"syscalls_in_kernel", b.syscalls_in_kernel},
+      {"faults", b.faults},
+      {"violations", b.violations},
+      {"output_matches_native", OrNull(b.output_matches_native)},
+      {"wall_ratio", OrNull(b.wall_ratio)},
+      {"startup_ratio", OrNull(b.startup_ratio)},
+  };
+}
+
+json ComparisonJson(const Comparison& c) {
+  json backends = json::array();
+  for (const BackendComparison& b : c.backends) {
+    backends.push_back(BackendJson(b));
+  }
+  return {
+      {"id", c.id},
+      {"started_at_unix_ms", c.started_at_unix_ms},
+      {"argv", c.argv},
+      {"policy", {{"name", c.policy_name}, {"text", c.policy_text}}},
+      {"repeat", c.repeat},
+      {"interrupted", c.interrupted},
+      {"probe_session_id", OrNull(c.probe_session_id)},
+      {"host", HostJson(c.host)},
+      {"backends", std::move(backends)},
+  };
+}
+
+json PairsJson(const ReportData& data) {
+  json pairs = json::array();
+  for (const PairVerdict& p : ComparePairs(data.comparison, data.probes)) {
+    const auto open = [](const std::vector<OpenProbe>& probes) {
+      json list = json::array();
+      for (const OpenProbe& o : probes) {
+        list.push_back({{"probe", o.probe_id}, {"verdict", o.verdict}});
+      }
+      return list;
+    };
+    pairs.push_back({
+        {"first", p.first},
+        {"second", p.second},
+        {"probed", p.have_probes},
+        {"open_in_first_blocked_in_second",
+         open(p.open_in_first_blocked_in_second)},
+        {"open_in_second_blocked_in_first",
+         open(p.open_in_second_blocked_in_first)},
+        {"startup_ratio", OrNull(p.startup_ratio)},
+        {"wall_ratio", OrNull(p.wall_ratio)},
+    });
+  }
+  return pairs;
+}
+
+}  // namespace
+
+json ReportJson(const ReportData& data) {
+  // ToJson(ProbeSession) is the probe command's own --json form; reusing it
+  // keeps one JSON shape for a probe session.
+  return {
+      {"schema_version", kReportSchemaVersion},
+      {"generator", "isoscope"},
+      {"comparison", ComparisonJson(data.comparison)},
+      {"probes", data.probes.has_value() ? ToJson(*data.probes) : json()},
+      {"verdict",
+       {{"sentences", PlainWordsVerdict(data.comparison, data.probes)},
+        {"pairs", PairsJson(data)}}},
+  };
+}
+
+std::string RenderJsonReport(const ReportData& data) {
+  // Workload output may hold invalid UTF-8: replaced, never thrown on.
+  return ReportJson(data).dump(2, ' ', false,
+                               nlohmann::json::error_handler_t::replace) +
+         "\n";
+}
+
+}  // namespace isoscope

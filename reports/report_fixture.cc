@@ -1,0 +1,146 @@
+#include "reports/report_fixture.h"
+
+#include <string>
+#include <vector>
+
+namespace isoscope::report_fixture {
+namespace {
+
+BackendComparison Backend(const std::string& name,
+                          const std::vector<double>& startup_ns,
+                          const std::vector<double>& wall_ns,
+                          int64_t first_run_id) {
+  BackendComparison b;
+  b.backend = name;
+  b.startup_ns = Summarize(startup_ns);
+  b.wall_ns = Summarize(wall_ns);
+  b.user_cpu_us = Summarize({4000, 4100, 4200});
+  b.system_cpu_us = Summarize({5000, 5200, 5400});
+  b.max_rss_kib = Summarize({1024, 1024, 1100});
+  b.run_ids = {first_run_id, first_run_id + 1, first_run_id + 2};
+  return b;
+}
+
+RunResult Run(const BackendComparison& b, int index) {
+  RunResult r;
+  r.id = b.run_ids[static_cast<size_t>(index)];
+  r.backend = b.backend;
+  r.argv = {"workloads/bench/syscall-storm", "100000"};
+  r.policy_name = "default";
+  r.started_at_unix_ms = 1700000000000 + index;
+  r.timings.startup_ns = static_cast<int64_t>(b.startup_ns.median) + index;
+  r.timings.wall_ns =
+      static_cast<int64_t>(b.wall_ns.median) + int64_t{index} * 1000;
+  r.counters.syscalls_trapped = b.syscalls_trapped;
+  r.counters.syscalls_in_kernel = b.syscalls_in_kernel;
+  r.output.stdout_bytes = "RESULT syscall-storm n=100000 ok=1\n";
+  r.host = Host();
+  return r;
+}
+
+void Add(ProbeSession& s, const std::string& probe, const std::string& native,
+         const std::string& fake, const std::string& detail = "") {
+  s.findings.push_back({probe, "native", native, detail, false, 0, {}});
+  s.findings.push_back({probe, "fake", fake, detail, false, 0, {}});
+}
+
+ProbeSession Probes(bool with_fake) {
+  ProbeSession s;
+  s.id = 3;
+  s.started_at_unix_ms = 1700000000000;
+  s.policy_name = "default";
+  s.backends = {"native"};
+  if (with_fake) s.backends.emplace_back("fake");
+  Add(s, "secret-file", "ESCAPED", "BLOCKED", "read 32 bytes");
+  Add(s, "userns", "REACHABLE", "BLOCKED", "created");
+  Add(s, "bpf", "REACHABLE", "REACHABLE", "EINVAL");
+  Add(s, "tracer-pid", "BLOCKED", "REACHABLE", "TracerPid=0");
+  Add(s, "dev-mem", "NA", "NA", "absent");
+  Add(s, "mount-tmpfs", "REACHABLE", "ERROR", "ENOENT <script>&");
+  Add(s, "signal-canary", "ESCAPED", "BLOCKED", "delivered");
+  s.findings[s.findings.size() - 2].overridden = true;
+  Add(s, "fault-map.hlt", "BLOCKED", "BLOCKED", "signal=11 (SIGSEGV) code=128");
+  Add(s, "fault-map.cpuid", "REACHABLE", "REACHABLE", "completed GenuineIntel");
+  Add(s, "fault-map.int3", "BLOCKED", "BLOCKED", "signal=5 (SIGTRAP) code=128");
+  if (!with_fake) {
+    std::erase_if(s.findings,
+                  [](const ProbeFinding& f) { return f.backend == "fake"; });
+  }
+  return s;
+}
+
+}  // namespace
+
+HostFacts Host() {
+  HostFacts h;
+  h.kernel_release = "6.1.0-test";
+  h.machine = "x86_64";
+  h.cpu_model = "Fixture CPU @ 2.0GHz";
+  h.cpus = 2;
+  h.is_root = true;
+  h.seccomp = {true, "mode 2"};
+  h.kvm = {false, "/dev/kvm: no such file"};
+  h.virtualization = VirtualizationKind::kPvm;
+  h.cgroups.layout = CgroupLayout::kV2;
+  h.cgroups.v2_root = "/sys/fs/cgroup";
+  h.cgroups.v2_controllers = {"cpu", "memory", "pids"};
+  return h;
+}
+
+ReportData TwoBackends(bool probes) {
+  ReportData data;
+  Comparison& c = data.comparison;
+  c.id = 7;
+  c.started_at_unix_ms = 1700000000000;
+  c.argv = {"workloads/bench/syscall-storm", "100000"};
+  c.policy_name = "default";
+  c.policy_text = "# the default preset\nsyscalls:\n  default: deny\n";
+  c.repeat = 3;
+  c.host = Host();
+
+  BackendComparison native =
+      Backend("native", {1.0e6, 1.1e6, 1.2e6}, {9.0e6, 10.0e6, 11.0e6}, 1);
+  native.traits = {"host kernel", "host kernel", 450, {}};
+  native.syscalls_in_kernel = 0;
+  native.output_matches_native = true;
+  native.wall_ratio = 1.0;
+  native.startup_ratio = 1.0;
+
+  BackendComparison fake =
+      Backend("fake", {3.0e6, 3.3e6, 3.6e6}, {24.0e6, 30.0e6, 33.0e6}, 4);
+  fake.traits = {"seccomp filter + isoscope",
+                 "isoscope",
+                 120,
+                 {"read", "write", "ioctl", "exit_group"}};
+  fake.syscalls_trapped = 100000;
+  fake.syscalls_in_kernel = 12;
+  fake.output_matches_native = true;
+  fake.wall_ratio = 3.0;
+  fake.startup_ratio = 3.0;
+
+  BackendComparison kvm;
+  kvm.backend = "kvm";
+  kvm.available = false;
+  kvm.unavailable_reason = "/dev/kvm is missing: load kvm_intel";
+
+  c.backends = {native, fake, kvm};
+  for (const BackendComparison* b : {&native, &fake}) {
+    for (int i = 0; i < 3; ++i) data.runs.push_back(Run(*b, i));
+  }
+  if (probes) {
+    data.probes = Probes(/*with_fake=*/true);
+    c.probe_session_id = data.probes->id;
+  }
+  return data;
+}
+
+ReportData NativeOnly() {
+  ReportData data = TwoBackends(/*probes=*/false);
+  data.comparison.backends.resize(1);
+  data.runs.resize(3);
+  data.probes = Probes(/*with_fake=*/false);
+  data.comparison.probe_session_id = data.probes->id;
+  return data;
+}
+
+}  // namespace isoscope::report_fixture

@@ -1,0 +1,108 @@
+#include "reports/verdict.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "reports/report_fixture.h"
+
+namespace isoscope {
+namespace {
+
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(Verdict, NamesWhatEachBackendLeavesOpenThatTheOtherBlocks) {
+  const ReportData data = report_fixture::TwoBackends();
+  const auto pairs = ComparePairs(data.comparison, data.probes);
+  ASSERT_EQ(pairs.size(), 1u);  // kvm did not run
+  EXPECT_EQ(pairs[0].first, "native");
+  EXPECT_EQ(pairs[0].second, "fake");
+  EXPECT_THAT(pairs[0].open_in_first_blocked_in_second,
+              ElementsAre(OpenProbe{"secret-file", "ESCAPED"},
+                          OpenProbe{"userns", "REACHABLE"},
+                          OpenProbe{"signal-canary", "ESCAPED"}));
+  EXPECT_THAT(pairs[0].open_in_second_blocked_in_first,
+              ElementsAre(OpenProbe{"tracer-pid", "REACHABLE"}));
+  ASSERT_TRUE(pairs[0].wall_ratio.has_value());
+  EXPECT_DOUBLE_EQ(*pairs[0].wall_ratio, 3.0);
+
+  const auto sentences = PlainWordsVerdict(data.comparison, data.probes);
+  EXPECT_THAT(sentences,
+              Contains("native leaves 3 probes open that fake blocks: "
+                       "secret-file (ESCAPED), userns (REACHABLE), "
+                       "signal-canary (ESCAPED)."));
+  EXPECT_THAT(sentences, Contains("fake leaves 1 probe open that native "
+                                  "blocks: tracer-pid (REACHABLE)."));
+  EXPECT_THAT(sentences,
+              Contains("The price of fake against native: start-up 3.00× "
+                       "(3.30 ms vs 1.10 ms median), wall time 3.00× "
+                       "(30.0 ms vs 10.0 ms median)."));
+  // (30 ms - 10 ms) / 100000 trapped syscalls.
+  EXPECT_THAT(sentences,
+              Contains(HasSubstr("fake trapped 100000 syscalls per run "
+                                 "(median); each cost about 200 ns")));
+  // Fault-map cases are routing, not escapes; ERROR is not BLOCKED.
+  for (const std::string& s : sentences) {
+    EXPECT_THAT(s, Not(HasSubstr("fault-map")));
+    EXPECT_THAT(s, Not(HasSubstr("mount-tmpfs")));
+  }
+}
+
+TEST(Verdict, FollowsTheData) {
+  // Same backends, verdicts swapped: the sentences swap with them.
+  ReportData data = report_fixture::TwoBackends();
+  for (ProbeFinding& f : data.probes->findings) {
+    if (f.probe_id == "userns") {
+      f.verdict = f.backend == "native" ? "BLOCKED" : "ESCAPED";
+    }
+  }
+  data.comparison.backends[1].wall_ns.median = 5e6;
+  const auto sentences = PlainWordsVerdict(data.comparison, data.probes);
+  EXPECT_THAT(sentences,
+              Contains("fake leaves 2 probes open that native blocks: "
+                       "userns (ESCAPED), tracer-pid (REACHABLE)."));
+  EXPECT_THAT(sentences, Contains(HasSubstr("wall time 0.50× (5.00 ms vs "
+                                            "10.0 ms median)")));
+  EXPECT_THAT(sentences, Contains(HasSubstr("at no measurable cost")));
+}
+
+TEST(Verdict, NativeAloneSaysWhatItReachedAndThatThereIsNothingToCompare) {
+  const ReportData data = report_fixture::NativeOnly();
+  EXPECT_THAT(
+      PlainWordsVerdict(data.comparison, data.probes),
+      ElementsAre("Unisolated (native), the workload reached 5 of 7 probes: "
+                  "3 reachable and 2 escaped: secret-file (ESCAPED), userns "
+                  "(REACHABLE), bpf (REACHABLE), mount-tmpfs (REACHABLE), "
+                  "signal-canary (ESCAPED). There is nothing to compare with "
+                  "yet: no other backend ran in this comparison."));
+}
+
+TEST(Verdict, NamesUnavailableBackendsWhenOnlyOneRan) {
+  ReportData data = report_fixture::TwoBackends(/*probes=*/false);
+  data.comparison.backends[1].error = "start failed: EPERM";
+  const auto sentences = PlainWordsVerdict(data.comparison, data.probes);
+  ASSERT_EQ(sentences.size(), 1u);
+  EXPECT_THAT(sentences[0], HasSubstr("was not probed"));
+  EXPECT_THAT(sentences[0], HasSubstr("fake: start failed: EPERM; kvm: "
+                                      "/dev/kvm is missing"));
+}
+
+TEST(Verdict, WithoutProbesComparesThePriceOnly) {
+  const ReportData data = report_fixture::TwoBackends(/*probes=*/false);
+  const auto sentences = PlainWordsVerdict(data.comparison, data.probes);
+  EXPECT_THAT(sentences, Contains(HasSubstr("No probe session")));
+  EXPECT_THAT(sentences, Contains(HasSubstr("The price of fake against")));
+  EXPECT_THAT(sentences, Not(Contains(HasSubstr("leaves"))));
+}
+
+TEST(Verdict, NoBackendRan) {
+  ReportData data = report_fixture::TwoBackends(/*probes=*/false);
+  data.comparison.backends = {data.comparison.backends[2]};
+  EXPECT_THAT(PlainWordsVerdict(data.comparison, std::nullopt),
+              ElementsAre(HasSubstr("No backend ran")));
+}
+
+}  // namespace
+}  // namespace isoscope

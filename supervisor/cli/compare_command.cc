@@ -1,0 +1,125 @@
+// `isoscope compare`: one workload on several backends, measured, recorded
+// and shown as a table (and, with --report, rendered as a report).
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "policies/loader.h"
+#include "reports/comparison_table.h"
+#include "reports/report.h"
+#include "supervisor/cli/commands.h"
+#include "supervisor/cli/exit_status.h"
+#include "supervisor/cli/interrupt.h"
+#include "supervisor/comparison_runner.h"
+#include "supervisor/workload_env.h"
+
+namespace isoscope::cli {
+namespace {
+
+// "compare: native 3/5" rewritten in place; only on a terminal, where \r
+// means something and nobody parses the output.
+class Progress {
+ public:
+  Progress() : enabled_(::isatty(STDERR_FILENO) == 1) {}
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+  ~Progress() { Clear(); }
+
+  void Show(const CompareProgress& progress) {
+    if (!enabled_) return;
+    const std::string text =
+        progress.repetition == 0
+            ? fmt::format("compare: {} warm-up", progress.backend)
+            : fmt::format("compare: {} {}/{}", progress.backend,
+                          progress.repetition, progress.repeat);
+    // Pads over a longer previous line; \033[K would not survive a dumb
+    // terminal.
+    fmt::print(stderr, "\r{:<{}}", text, std::max(width_, text.size()));
+    width_ = text.size();
+    (void)std::fflush(stderr);
+  }
+
+  void Clear() {
+    if (!enabled_ || width_ == 0) return;
+    fmt::print(stderr, "\r{:<{}}\r", "", width_);
+    (void)std::fflush(stderr);
+    width_ = 0;
+  }
+
+ private:
+  bool enabled_;
+  size_t width_ = 0;
+};
+
+}  // namespace
+
+int CompareCommand(const Context& context, const CompareOptionsCli& options) {
+  // Everything that can be wrong with the request is checked before any
+  // workload starts.
+  if (options.repeat < 1) {
+    return ReportError(
+        Error(ErrorCode::kInvalidArgument,
+              fmt::format("--repeat {}: expected at least 1", options.repeat)));
+  }
+  if (options.command.empty()) {
+    return ReportError(Error(ErrorCode::kInvalidArgument,
+                             "no workload: give it after --, as in "
+                             "isoscope compare -- ./my-program args"));
+  }
+  auto backends = context.backends->Select(options.backends);
+  if (!backends) return ReportError(backends.error());
+  auto loaded = LoadPolicyArgument(options.policy);
+  if (!loaded) return ReportError(loaded.error());
+  auto executable = ResolveExecutable(options.command.front());
+  if (!executable) return ReportError(executable.error());
+  auto store = OpenStore(context);
+  if (!store) return ReportError(store.error());
+
+  auto interrupts = InterruptSignals::Install();
+  if (!interrupts) return ReportError(interrupts.error());
+
+  Progress progress;
+  CompareOptions compare;
+  compare.backends = std::move(*backends);
+  compare.policy = std::make_shared<const Policy>(std::move(*loaded));
+  compare.executable = std::move(*executable);
+  compare.argv = options.command;
+  compare.repeat = options.repeat;
+  compare.probes = options.probes;
+  compare.interrupt_fd = interrupts->fd();
+  compare.on_progress = [&progress](const CompareProgress& p) {
+    progress.Show(p);
+  };
+  ComparisonRunner runner(*context.backends, *store, std::move(compare));
+  auto comparison = runner.Run();
+  progress.Clear();
+  if (!comparison) return ReportError(comparison.error());
+
+  const std::string table = RenderComparisonTable(*comparison);
+  if (std::fwrite(table.data(), 1, table.size(), stdout) != table.size() ||
+      std::fflush(stdout) != 0) {
+    return ReportError(Error::FromErrno("writing the table", errno));
+  }
+  if (comparison->interrupted) return kExitInterrupted;
+  if (!options.report_path.empty()) {
+    // Rendered from the store, like `isoscope report`, so this file and a
+    // later re-rendering are the same.
+    if (auto written =
+            RenderReportFile(*store, comparison->id, options.report_path);
+        !written) {
+      return ReportError(written.error());
+    }
+    fmt::print(stderr, "isoscope: report written to {}\n", options.report_path);
+  }
+  return 0;
+}
+
+}  // namespace isoscope::cli

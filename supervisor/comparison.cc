@@ -1,0 +1,355 @@
+// Comparison <-> JSON: what the store keeps in comparisons.comparison_json
+// and what reports read back. Strings that may not be UTF-8 (argv, errors
+// quoting paths, the policy text) go through BytesToJson like a run's, and
+// the host's facts through the run's own serialisation, so both read the
+// same way everywhere.
+#include "supervisor/comparison.h"
+
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "supervisor/run_result_json.h"
+
+namespace isoscope {
+namespace {
+
+using json = nlohmann::json;
+
+// Bumped when a field changes meaning or goes away (adding one does not).
+constexpr int kComparisonSchema = 1;
+
+json SpreadToJson(const Spread& spread) {
+  return json{{"median", spread.median}, {"min", spread.min},
+              {"max", spread.max},       {"p25", spread.p25},
+              {"p75", spread.p75},       {"count", spread.count}};
+}
+
+json OptionalToJson(const std::optional<double>& value) {
+  return value.has_value() ? json(*value) : json(nullptr);
+}
+
+json StringsToJson(const std::vector<std::string>& strings) {
+  json out = json::array();
+  for (const auto& s : strings) out.push_back(BytesToJson(s));
+  return out;
+}
+
+json BackendToJson(const BackendComparison& b) {
+  json run_ids = json::array();
+  for (int64_t id : b.run_ids) run_ids.push_back(id);
+  return json{
+      {"backend", BytesToJson(b.backend)},
+      {"available", b.available},
+      {"unavailable_reason", BytesToJson(b.unavailable_reason)},
+      {"error", BytesToJson(b.error)},
+      {"traits",
+       {{"syscalls_handled_by", BytesToJson(b.traits.syscalls_handled_by)},
+        {"faults_handled_by", BytesToJson(b.traits.faults_handled_by)},
+        {"reachable_host_syscalls", b.traits.reachable_host_syscalls},
+        {"vmm_allowed_syscalls",
+         StringsToJson(b.traits.vmm_allowed_syscalls)}}},
+      {"run_ids", std::move(run_ids)},
+      {"outcome", std::string(OutcomeName(b.outcome))},
+      {"exit_status", b.exit_status},
+      {"consistent", b.consistent},
+      {"startup_ns", SpreadToJson(b.startup_ns)},
+      {"wall_ns", SpreadToJson(b.wall_ns)},
+      {"user_cpu_us", SpreadToJson(b.user_cpu_us)},
+      {"system_cpu_us", SpreadToJson(b.system_cpu_us)},
+      {"max_rss_kib", SpreadToJson(b.max_rss_kib)},
+      {"syscalls_trapped", b.syscalls_trapped},
+      {"syscalls_in_kernel", b.syscalls_in_kernel},
+      {"faults", b.faults},
+      {"violations", b.violations},
+      {"output_matches_native", b.output_matches_native.has_value()
+                                    ? json(*b.output_matches_native)
+                                    : json(nullptr)},
+      {"wall_ratio", OptionalToJson(b.wall_ratio)},
+      {"startup_ratio", OptionalToJson(b.startup_ratio)},
+  };
+}
+
+// Reads the fields of one object. The first problem (with the dotted path
+// of the field) is kept and later reads return defaults, so the decoding
+// reads straight through and the caller checks once.
+class Reader {
+ public:
+  Reader(std::optional<std::string>& problem, const json& object,
+         std::string path)
+      : problem_(problem), object_(object), path_(std::move(path)) {
+    if (!object_.is_object()) Set("", "not a JSON object");
+  }
+
+  bool ok() const { return !problem_.has_value(); }
+
+  std::string Where(std::string_view key) const {
+    if (path_.empty()) return key.empty() ? "(top level)" : std::string(key);
+    return key.empty() ? path_ : fmt::format("{}.{}", path_, key);
+  }
+
+  void Set(std::string_view key, std::string_view why) {
+    if (!problem_.has_value()) {
+      problem_ = fmt::format("field {}: {}", Where(key), why);
+    }
+  }
+
+  const json* Get(std::string_view key) {
+    if (!ok() || !object_.is_object()) return nullptr;
+    const auto it = object_.find(key);
+    if (it == object_.end()) {
+      Set(key, "missing");
+      return nullptr;
+    }
+    return &*it;
+  }
+
+  bool Bool(std::string_view key) {
+    const json* v = Get(key);
+    if (v == nullptr) return false;
+    if (!v->is_boolean()) {
+      Set(key, "expected true or false");
+      return false;
+    }
+    return v->get<bool>();
+  }
+
+  int64_t Int64(std::string_view key) {
+    const json* v = Get(key);
+    if (v == nullptr) return 0;
+    if (v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX) {
+      Set(key, "integer out of range");
+      return 0;
+    }
+    if (!v->is_number_integer()) {
+      Set(key, "expected an integer");
+      return 0;
+    }
+    return v->get<int64_t>();
+  }
+
+  int Int(std::string_view key) {
+    const int64_t v = Int64(key);
+    if (v < INT32_MIN || v > INT32_MAX) {
+      Set(key, "integer out of range");
+      return 0;
+    }
+    return static_cast<int>(v);
+  }
+
+  uint64_t Uint64(std::string_view key) {
+    const json* v = Get(key);
+    if (v == nullptr) return 0;
+    if (!v->is_number_unsigned()) {
+      Set(key, "expected a non-negative integer");
+      return 0;
+    }
+    return v->get<uint64_t>();
+  }
+
+  double Double(std::string_view key) {
+    const json* v = Get(key);
+    if (v == nullptr) return 0;
+    if (!v->is_number()) {
+      Set(key, "expected a number");
+      return 0;
+    }
+    return v->get<double>();
+  }
+
+  std::optional<double> OptionalDouble(std::string_view key) {
+    const json* v = Get(key);
+    if (v == nullptr || v->is_null()) return std::nullopt;
+    return Double(key);
+  }
+
+  std::optional<bool> OptionalBool(std::string_view key) {
+    const json* v = Get(key);
+    if (v == nullptr || v->is_null()) return std::nullopt;
+    return Bool(key);
+  }
+
+  std::string Bytes(std::string_view key) {
+    const json* v = Get(key);
+    if (v == nullptr) return {};
+    return BytesFrom(*v, key);
+  }
+
+  std::vector<std::string> Strings(std::string_view key) {
+    std::vector<std::string> out;
+    const json* v = Array(key);
+    if (v == nullptr) return out;
+    for (const json& item : *v) {
+      if (!ok()) break;
+      out.push_back(BytesFrom(item, key));
+    }
+    return out;
+  }
+
+  const json* Array(std::string_view key) {
+    const json* v = Get(key);
+    if (v != nullptr && !v->is_array()) {
+      Set(key, "expected an array");
+      return nullptr;
+    }
+    return v;
+  }
+
+  Reader Object(std::string_view key) {
+    static const json kEmpty = json::object();
+    const json* v = Get(key);
+    return Reader(problem_, v != nullptr ? *v : kEmpty, Where(key));
+  }
+
+  Spread SpreadOf(std::string_view key) {
+    Reader r = Object(key);
+    Spread spread;
+    spread.median = r.Double("median");
+    spread.min = r.Double("min");
+    spread.max = r.Double("max");
+    spread.p25 = r.Double("p25");
+    spread.p75 = r.Double("p75");
+    spread.count = r.Uint64("count");
+    return spread;
+  }
+
+ private:
+  std::string BytesFrom(const json& v, std::string_view key) {
+    auto bytes = BytesFromJson(v);
+    if (!bytes) {
+      Set(key, bytes.error().message());
+      return {};
+    }
+    return std::move(*bytes);
+  }
+
+  std::optional<std::string>& problem_;
+  const json& object_;
+  std::string path_;
+};
+
+BackendComparison BackendFrom(Reader& r) {
+  BackendComparison b;
+  b.backend = r.Bytes("backend");
+  b.available = r.Bool("available");
+  b.unavailable_reason = r.Bytes("unavailable_reason");
+  b.error = r.Bytes("error");
+  Reader traits = r.Object("traits");
+  b.traits.syscalls_handled_by = traits.Bytes("syscalls_handled_by");
+  b.traits.faults_handled_by = traits.Bytes("faults_handled_by");
+  b.traits.reachable_host_syscalls = traits.Int("reachable_host_syscalls");
+  b.traits.vmm_allowed_syscalls = traits.Strings("vmm_allowed_syscalls");
+  if (const json* ids = r.Array("run_ids"); ids != nullptr) {
+    for (const json& id : *ids) {
+      if (!id.is_number_integer()) {
+        r.Set("run_ids", "expected integers");
+        break;
+      }
+      b.run_ids.push_back(id.get<int64_t>());
+    }
+  }
+  const std::string outcome = r.Bytes("outcome");
+  if (r.ok()) {
+    const auto parsed = OutcomeFromName(outcome);
+    if (parsed.has_value()) {
+      b.outcome = *parsed;
+    } else {
+      r.Set("outcome", fmt::format("unknown value \"{}\"", outcome));
+    }
+  }
+  b.exit_status = r.Int("exit_status");
+  b.consistent = r.Bool("consistent");
+  b.startup_ns = r.SpreadOf("startup_ns");
+  b.wall_ns = r.SpreadOf("wall_ns");
+  b.user_cpu_us = r.SpreadOf("user_cpu_us");
+  b.system_cpu_us = r.SpreadOf("system_cpu_us");
+  b.max_rss_kib = r.SpreadOf("max_rss_kib");
+  b.syscalls_trapped = r.Uint64("syscalls_trapped");
+  b.syscalls_in_kernel = r.Uint64("syscalls_in_kernel");
+  b.faults = r.Uint64("faults");
+  b.violations = r.Uint64("violations");
+  b.output_matches_native = r.OptionalBool("output_matches_native");
+  b.wall_ratio = r.OptionalDouble("wall_ratio");
+  b.startup_ratio = r.OptionalDouble("startup_ratio");
+  return b;
+}
+
+}  // namespace
+
+json ToJson(const Comparison& comparison) {
+  json backends = json::array();
+  for (const auto& b : comparison.backends) {
+    backends.push_back(BackendToJson(b));
+  }
+  return json{
+      {"schema", kComparisonSchema},
+      {"id", comparison.id},
+      {"started_at_unix_ms", comparison.started_at_unix_ms},
+      {"argv", StringsToJson(comparison.argv)},
+      {"policy_name", BytesToJson(comparison.policy_name)},
+      {"policy_text", BytesToJson(comparison.policy_text)},
+      {"repeat", comparison.repeat},
+      {"backends", std::move(backends)},
+      {"probe_session_id", comparison.probe_session_id.has_value()
+                               ? json(*comparison.probe_session_id)
+                               : json(nullptr)},
+      {"interrupted", comparison.interrupted},
+      {"host", ToJson(comparison.host)},
+  };
+}
+
+Result<Comparison> ComparisonFromJson(const json& json_value) {
+  // Every access is checked, but nlohmann can still throw (allocation);
+  // nothing may escape this module.
+  try {
+    std::optional<std::string> problem;
+    Reader r(problem, json_value, "");
+    Comparison c;
+    const int64_t schema = r.Int64("schema");
+    if (r.ok() && schema != kComparisonSchema) {
+      r.Set("schema", fmt::format("unsupported schema {} (this isoscope "
+                                  "reads {})",
+                                  schema, kComparisonSchema));
+    }
+    c.id = r.Int64("id");
+    c.started_at_unix_ms = r.Int64("started_at_unix_ms");
+    c.argv = r.Strings("argv");
+    c.policy_name = r.Bytes("policy_name");
+    c.policy_text = r.Bytes("policy_text");
+    c.repeat = r.Int("repeat");
+    if (const json* backends = r.Array("backends"); backends != nullptr) {
+      for (size_t i = 0; i < backends->size() && r.ok(); ++i) {
+        Reader b(problem, (*backends)[i], fmt::format("backends[{}]", i));
+        c.backends.push_back(BackendFrom(b));
+      }
+    }
+    if (const json* session = r.Get("probe_session_id");
+        session != nullptr && !session->is_null()) {
+      c.probe_session_id = r.Int64("probe_session_id");
+    }
+    c.interrupted = r.Bool("interrupted");
+    if (const json* host = r.Get("host"); host != nullptr) {
+      auto facts = HostFactsFromJson(*host);
+      if (facts) {
+        c.host = std::move(*facts);
+      } else {
+        r.Set("host", facts.error().message());
+      }
+    }
+    if (problem.has_value()) {
+      return Fail(ErrorCode::kStore,
+                  "reading a comparison from JSON: " + *problem);
+    }
+    return c;
+  } catch (const std::exception& e) {
+    return Fail(ErrorCode::kStore,
+                std::string("reading a comparison from JSON: ") + e.what());
+  }
+}
+
+}  // namespace isoscope

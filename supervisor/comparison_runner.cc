@@ -1,0 +1,282 @@
+#include "supervisor/comparison_runner.h"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <optional>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "base/io.h"
+#include "base/stats.h"
+#include "base/temp_dir.h"
+#include "base/wall_clock.h"
+#include "supervisor/host_facts.h"
+#include "supervisor/supervisor.h"
+#include "supervisor/workload_env.h"
+
+namespace isoscope {
+namespace {
+
+constexpr std::string_view kNative = "native";
+
+// Who handles what on each backend, as the architecture describes it. Only
+// the backends that have landed are here: each backend's issue fills its
+// entry when it lands. A backend without one is described from the plan.
+struct Routing {
+  std::string_view backend;
+  std::string_view syscalls_handled_by;
+  std::string_view faults_handled_by;
+  bool filters;  // applies the plan's fast path (false: nothing filters)
+};
+constexpr Routing kRoutings[] = {
+    {kNative, "host kernel", "host kernel", false},
+};
+
+const Routing* RoutingFor(std::string_view backend) {
+  for (const Routing& routing : kRoutings) {
+    if (routing.backend == backend) return &routing;
+  }
+  return nullptr;
+}
+
+template <typename Field>
+Spread SpreadOf(const std::vector<RunResult>& runs, Field field) {
+  std::vector<double> samples;
+  samples.reserve(runs.size());
+  for (const RunResult& run : runs) {
+    samples.push_back(static_cast<double>(field(run)));
+  }
+  return Summarize(std::move(samples));
+}
+
+template <typename Field>
+uint64_t MedianOf(const std::vector<RunResult>& runs, Field field) {
+  const double median = SpreadOf(runs, field).median;
+  return median > 0 ? static_cast<uint64_t>(std::llround(median)) : 0;
+}
+
+// One run of the workload on a fresh backend, in a fresh workdir with the
+// clean workload environment, through the Supervisor's loop.
+Result<RunResult> RunOnce(const BackendRegistry& registry,
+                          const CompareOptions& options,
+                          const std::string& backend_name,
+                          const HostFacts& host) {
+  auto backend = registry.Create(backend_name);
+  if (!backend) return tl::unexpected(backend.error());
+  auto workdir = TempDir::Create("isoscope-compare-");
+  if (!workdir) return tl::unexpected(workdir.error());
+  const std::string dir = workdir->path().string();
+
+  Workload workload{options.executable, options.argv, WorkloadEnvironment(dir),
+                    dir};
+  SupervisorOptions supervisor_options;
+  supervisor_options.interrupt_fd = options.interrupt_fd;
+  supervisor_options.host_facts = host;
+  Supervisor supervisor(
+      std::make_shared<const Policy>(WithWorkdir(*options.policy, dir)),
+      std::move(supervisor_options));
+  auto run = supervisor.Run(**backend, workload);
+  backend->reset();  // reaps and cleans up before the workdir goes
+  return run;
+}
+
+}  // namespace
+
+BackendTraits TraitsFor(std::string_view backend, const CompiledPlan& plan) {
+  BackendTraits traits;
+  const size_t allowed = plan.NumbersWith(Disposition::kAllow).size();
+  const size_t inspected = plan.NumbersWith(Disposition::kInspect).size();
+  const Routing* routing = RoutingFor(backend);
+  if (routing != nullptr) {
+    traits.syscalls_handled_by = routing->syscalls_handled_by;
+    traits.faults_handled_by = routing->faults_handled_by;
+  } else {
+    traits.syscalls_handled_by =
+        inspected > 0
+            ? fmt::format(
+                  "host kernel, after the policy's fast path; "
+                  "isoscope decides {} inspected syscalls",
+                  inspected)
+            : std::string("host kernel, after the policy's fast path");
+    traits.faults_handled_by = "not described for this backend yet";
+  }
+  if (routing != nullptr && !routing->filters) {
+    // Nothing filters: every named syscall reaches the host kernel.
+    traits.reachable_host_syscalls = static_cast<int>(
+        allowed + inspected + plan.NumbersWith(Disposition::kErrno).size() +
+        plan.NumbersWith(Disposition::kKill).size());
+  } else {
+    traits.reachable_host_syscalls = static_cast<int>(allowed + inspected);
+  }
+  return traits;
+}
+
+void SummarizeRuns(const std::vector<RunResult>& runs,
+                   BackendComparison& column) {
+  if (runs.empty()) return;
+  const Termination& first = runs.front().termination;
+  column.outcome = first.outcome;
+  column.exit_status = first.ExitStatus();
+  column.consistent = std::all_of(runs.begin(), runs.end(), [&](const auto& r) {
+    return r.termination.outcome == first.outcome &&
+           r.termination.ExitStatus() == first.ExitStatus();
+  });
+  column.startup_ns =
+      SpreadOf(runs, [](const RunResult& r) { return r.timings.startup_ns; });
+  column.wall_ns =
+      SpreadOf(runs, [](const RunResult& r) { return r.timings.wall_ns; });
+  column.user_cpu_us =
+      SpreadOf(runs, [](const RunResult& r) { return r.timings.user_cpu_us; });
+  column.system_cpu_us = SpreadOf(
+      runs, [](const RunResult& r) { return r.timings.system_cpu_us; });
+  column.max_rss_kib =
+      SpreadOf(runs, [](const RunResult& r) { return r.counters.max_rss_kib; });
+  column.syscalls_trapped = MedianOf(
+      runs, [](const RunResult& r) { return r.counters.syscalls_trapped; });
+  column.syscalls_in_kernel = MedianOf(
+      runs, [](const RunResult& r) { return r.counters.syscalls_in_kernel; });
+  column.faults =
+      MedianOf(runs, [](const RunResult& r) { return r.counters.faults; });
+  column.violations =
+      MedianOf(runs, [](const RunResult& r) { return r.counters.violations; });
+}
+
+void CompareWithNative(const std::vector<std::vector<RunResult>>& runs,
+                       std::vector<BackendComparison>& columns) {
+  std::optional<size_t> native;
+  for (size_t i = 0; i < columns.size() && i < runs.size(); ++i) {
+    if (columns[i].backend == kNative && !runs[i].empty()) native = i;
+  }
+  if (!native.has_value()) return;
+  // Native's first measured run is the reference; native's own column then
+  // says whether the workload is deterministic at all.
+  const RunResult& reference = runs[*native].front();
+  const BackendComparison& baseline = columns[*native];
+  for (size_t i = 0; i < columns.size() && i < runs.size(); ++i) {
+    if (runs[i].empty()) continue;
+    BackendComparison& column = columns[i];
+    column.output_matches_native =
+        std::all_of(runs[i].begin(), runs[i].end(), [&](const RunResult& r) {
+          return r.output.stdout_bytes == reference.output.stdout_bytes &&
+                 r.termination.ExitStatus() ==
+                     reference.termination.ExitStatus();
+        });
+    column.wall_ratio = Ratio(column.wall_ns.median, baseline.wall_ns.median);
+    column.startup_ratio =
+        Ratio(column.startup_ns.median, baseline.startup_ns.median);
+  }
+}
+
+ComparisonRunner::ComparisonRunner(const BackendRegistry& registry,
+                                   Store& store, CompareOptions options)
+    : registry_(registry), store_(store), options_(std::move(options)) {}
+
+Result<Comparison> ComparisonRunner::Run() {
+  if (options_.policy == nullptr) {
+    return Fail(ErrorCode::kInternal,
+                "comparison runner started without a policy");
+  }
+  if (options_.repeat < 1) {
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        fmt::format("--repeat {}: expected at least 1", options_.repeat));
+  }
+  if (options_.argv.empty() || options_.executable.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "no workload to compare");
+  }
+  // Every backend name is checked before anything runs.
+  for (const std::string& name : options_.backends) {
+    auto backend = registry_.Create(name);
+    if (!backend) return tl::unexpected(backend.error());
+  }
+
+  Comparison comparison;
+  comparison.started_at_unix_ms = NowUnixMs();
+  comparison.argv = options_.argv;
+  comparison.policy_name = options_.policy->name;
+  comparison.policy_text = options_.policy->source;
+  comparison.repeat = options_.repeat;
+  comparison.host = ReadHostFacts();  // once, not per run
+
+  // The plan's dispositions do not depend on the workdir (path conditions
+  // are inspected wherever they point), so one plan describes every run.
+  const CompiledPlan plan = CompiledPlan::Compile(
+      std::make_shared<const Policy>(WithWorkdir(*options_.policy, "/")));
+
+  std::vector<std::vector<RunResult>> measured;
+  for (const std::string& name : options_.backends) {
+    BackendComparison column;
+    column.backend = name;
+    column.traits = TraitsFor(name, plan);
+    std::vector<RunResult>& runs = measured.emplace_back();
+    auto backend = registry_.Create(name);
+    if (!backend) return tl::unexpected(backend.error());
+    const ProbeResult availability = (*backend)->Probe();
+    backend->reset();
+    if (!availability.available) {
+      column.available = false;
+      column.unavailable_reason = availability.reason;
+    } else if (comparison.interrupted) {
+      column.error = "not run: the comparison was interrupted";
+    }
+    for (int repetition = 0; column.available && !comparison.interrupted &&
+                             repetition <= options_.repeat;
+         ++repetition) {
+      if (IsReadable(options_.interrupt_fd)) {
+        comparison.interrupted = true;
+        break;
+      }
+      if (options_.on_progress) {
+        options_.on_progress(
+            CompareProgress{name, repetition, options_.repeat});
+      }
+      auto run = RunOnce(registry_, options_, name, comparison.host);
+      if (!run) {
+        // The backend failed (to start, or mid-run): its column says so,
+        // the comparison goes on with the next backend.
+        column.error = run.error().ToString();
+        break;
+      }
+      auto id = store_.Record(*run);
+      if (!id) return tl::unexpected(id.error());
+      // Recorded, but a run cut short by the interrupt is no measurement.
+      if (run->termination.outcome == Outcome::kInterrupted) {
+        comparison.interrupted = true;
+        break;
+      }
+      if (repetition == 0) continue;  // the warm-up
+      run->id = *id;
+      column.run_ids.push_back(*id);
+      runs.push_back(std::move(*run));
+    }
+    SummarizeRuns(runs, column);
+    comparison.backends.push_back(std::move(column));
+  }
+  CompareWithNative(measured, comparison.backends);
+
+  if (options_.probes && !comparison.interrupted) {
+    ProbeOptions probe_options;
+    probe_options.backends = options_.backends;
+    probe_options.policy = options_.policy;
+    probe_options.probes = options_.probe_specs;
+    probe_options.interrupt_fd = options_.interrupt_fd;
+    ProbeRunner probes(registry_, store_, std::move(probe_options));
+    auto session = probes.Run();
+    if (!session) {
+      return tl::unexpected(session.error().WithContext("running the probes"));
+    }
+    comparison.probe_session_id = session->id;
+    if (session->interrupted) comparison.interrupted = true;
+  }
+
+  auto id = store_.RecordComparison(comparison);
+  if (!id) return tl::unexpected(id.error());
+  comparison.id = *id;
+  return comparison;
+}
+
+}  // namespace isoscope

@@ -1,0 +1,323 @@
+#include "supervisor/comparison_runner.h"
+
+#include <unistd.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "base/temp_dir.h"
+#include "base/unique_fd.h"
+#include "policies/loader.h"
+#include "tests/fake_backend.h"
+
+namespace isoscope {
+namespace {
+
+using testing::FakeBackend;
+using ::testing::HasSubstr;
+
+// What a scripted backend does on its n-th run (0 is the warm-up).
+using Script = std::function<std::vector<FakeBackend::Step>(int run)>;
+
+// Counts its runs across instances, so a test can script each run and check
+// that an unavailable backend was never started.
+class CountingBackend : public FakeBackend {
+ public:
+  CountingBackend(std::vector<Step> script, std::shared_ptr<int> starts)
+      : FakeBackend(std::move(script)), starts_(std::move(starts)) {}
+  Status Start(const Workload& workload, const CompiledPlan& plan) override {
+    ++*starts_;
+    if (on_start) on_start();
+    return FakeBackend::Start(workload, plan);
+  }
+
+  std::function<void()> on_start;  // set before the run
+
+ private:
+  std::shared_ptr<int> starts_;
+};
+
+Event Stdout(const std::string& text) {
+  return OutputEvent{OutputStream::kStdout, text};
+}
+Event Exit(int code, int64_t max_rss_kib = 0, int64_t user_cpu_us = 0) {
+  ExitEvent exit{.exit_code = code};
+  exit.usage.max_rss_kib = max_rss_kib;
+  exit.usage.user_cpu_us = user_cpu_us;
+  return exit;
+}
+
+class ComparisonRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = TempDir::Create("isoscope-compare-runner-test-");
+    ASSERT_TRUE(dir.has_value()) << dir.error().ToString();
+    dir_.emplace(std::move(*dir));
+    auto store = Store::Open(dir_->path() / "runs.db");
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    store_.emplace(std::move(*store));
+    auto policy = LoadPreset("default");
+    ASSERT_TRUE(policy.has_value()) << policy.error().ToString();
+    options_.policy = std::make_shared<const Policy>(*policy);
+    options_.executable = "/bin/true";  // the fakes never run it
+    options_.argv = {"/bin/true", "--flag"};
+    options_.repeat = 3;
+  }
+
+  // Registers `name`; returns its start counter. `configure` adjusts each
+  // instance (availability, start errors).
+  std::shared_ptr<int> UseFake(
+      const std::string& name, const Script& script,
+      const std::function<void(CountingBackend&)>& configure = {}) {
+    auto starts = std::make_shared<int>(0);
+    registry_.Register(name, "scripted", [=] {
+      auto backend = std::make_unique<CountingBackend>(script(*starts), starts);
+      if (configure) configure(*backend);
+      return backend;
+    });
+    options_.backends.push_back(name);
+    return starts;
+  }
+
+  static Script Prints(const std::string& text, int code = 0) {
+    return [=](int) {
+      return std::vector<FakeBackend::Step>{Stdout(text), Exit(code)};
+    };
+  }
+
+  Result<Comparison> Run() {
+    ComparisonRunner runner(registry_, *store_, options_);
+    return runner.Run();
+  }
+
+  std::optional<TempDir> dir_;
+  std::optional<Store> store_;
+  BackendRegistry registry_;
+  CompareOptions options_;
+};
+
+TEST_F(ComparisonRunnerTest, WarmUpIsRecordedButNotMeasured) {
+  // Run n peaks at 1000 + 10n KiB and uses n µs of user CPU: the warm-up
+  // (run 0) would show as a 1000 KiB minimum if it were measured.
+  auto starts = UseFake("native", [](int n) {
+    return std::vector<FakeBackend::Step>{Stdout("same\n"),
+                                          Exit(0, 1000 + 10 * n, n)};
+  });
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  EXPECT_EQ(*starts, 4);  // one warm-up and three measured runs
+
+  auto runs = store_->List(0);
+  ASSERT_TRUE(runs.has_value());
+  EXPECT_EQ(runs->size(), 4u);  // every run is recorded, the warm-up too
+
+  ASSERT_EQ(comparison->backends.size(), 1u);
+  const BackendComparison& b = comparison->backends[0];
+  EXPECT_EQ(b.backend, "native");
+  EXPECT_TRUE(b.available);
+  EXPECT_EQ(b.error, "");
+  ASSERT_EQ(b.run_ids.size(), 3u);
+  for (int64_t id : b.run_ids) {
+    auto run = store_->Get(id);
+    ASSERT_TRUE(run.has_value()) << run.error().ToString();
+    EXPECT_EQ(run->backend, "fake");
+    EXPECT_EQ(run->argv, options_.argv);
+  }
+  EXPECT_EQ(b.startup_ns.count, 3u);
+  EXPECT_EQ(b.wall_ns.count, 3u);
+  EXPECT_EQ(b.user_cpu_us.count, 3u);
+  EXPECT_EQ(b.system_cpu_us.count, 3u);
+  EXPECT_EQ(b.max_rss_kib, (Spread{1020, 1010, 1030, 1015, 1025, 3}));
+  EXPECT_EQ(b.user_cpu_us.median, 2);
+  EXPECT_EQ(b.outcome, Outcome::kExited);
+  EXPECT_EQ(b.exit_status, 0);
+  EXPECT_TRUE(b.consistent);
+  EXPECT_EQ(b.output_matches_native, true);
+  EXPECT_EQ(b.wall_ratio, Ratio(b.wall_ns.median, b.wall_ns.median));
+  EXPECT_EQ(b.traits.syscalls_handled_by, "host kernel");
+
+  EXPECT_EQ(comparison->repeat, 3);
+  EXPECT_EQ(comparison->argv, options_.argv);
+  EXPECT_EQ(comparison->policy_name, options_.policy->name);
+  EXPECT_FALSE(comparison->interrupted);
+  // Recorded as returned.
+  EXPECT_EQ(*store_->LatestComparisonId(), comparison->id);
+  auto stored = store_->GetComparison(comparison->id);
+  ASSERT_TRUE(stored.has_value()) << stored.error().ToString();
+  EXPECT_EQ(*stored, *comparison);
+}
+
+TEST_F(ComparisonRunnerTest, BackendThatFailsToStartIsListedAndOthersRun) {
+  UseFake("native", Prints("hi\n"));
+  UseFake("broken", Prints("hi\n"), [](CountingBackend& backend) {
+    backend.start_error = Error(ErrorCode::kSystem, "clone3: no luck");
+  });
+  UseFake("other", Prints("hi\n"));
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  ASSERT_EQ(comparison->backends.size(), 3u);
+  const BackendComparison& broken = comparison->backends[1];
+  EXPECT_EQ(broken.backend, "broken");
+  EXPECT_TRUE(broken.available);
+  EXPECT_THAT(broken.error, HasSubstr("clone3: no luck"));
+  EXPECT_TRUE(broken.run_ids.empty());
+  EXPECT_EQ(broken.wall_ns.count, 0u);
+  EXPECT_EQ(broken.output_matches_native, std::nullopt);
+  // The backend after it still ran.
+  EXPECT_EQ(comparison->backends[2].run_ids.size(), 3u);
+  EXPECT_EQ(comparison->backends[2].output_matches_native, true);
+}
+
+TEST_F(ComparisonRunnerTest, UnavailableBackendIsListedWithItsReason) {
+  UseFake("native", Prints("hi\n"));
+  auto starts = UseFake("kvm", Prints("hi\n"), [](CountingBackend& backend) {
+    backend.probe = ProbeResult{false, "/dev/kvm is missing"};
+  });
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  EXPECT_EQ(*starts, 0);
+  const BackendComparison& kvm = comparison->backends[1];
+  EXPECT_FALSE(kvm.available);
+  EXPECT_EQ(kvm.unavailable_reason, "/dev/kvm is missing");
+  EXPECT_EQ(kvm.error, "");
+  EXPECT_TRUE(kvm.run_ids.empty());
+  EXPECT_EQ(kvm.output_matches_native, std::nullopt);
+  EXPECT_EQ(kvm.wall_ratio, std::nullopt);
+}
+
+TEST_F(ComparisonRunnerTest, OutputDifferentFromNativeIsFlagged) {
+  UseFake("native", Prints("result=42\n"));
+  UseFake("same", Prints("result=42\n"));
+  UseFake("differs", Prints("result=41\n"));
+  UseFake("other-status", Prints("result=42\n", 3));
+  // Different only in its last run: "every run" must hold.
+  UseFake("last-run-differs", [](int n) {
+    return std::vector<FakeBackend::Step>{
+        Stdout(n == 3 ? "result=43\n" : "result=42\n"), Exit(0)};
+  });
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  ASSERT_EQ(comparison->backends.size(), 5u);
+  EXPECT_EQ(comparison->backends[0].output_matches_native, true);
+  EXPECT_EQ(comparison->backends[1].output_matches_native, true);
+  EXPECT_EQ(comparison->backends[2].output_matches_native, false);
+  EXPECT_EQ(comparison->backends[3].output_matches_native, false);
+  EXPECT_EQ(comparison->backends[4].output_matches_native, false);
+  for (const BackendComparison& b : comparison->backends) {
+    EXPECT_TRUE(b.wall_ratio.has_value()) << b.backend;
+    EXPECT_TRUE(b.startup_ratio.has_value()) << b.backend;
+  }
+}
+
+TEST_F(ComparisonRunnerTest, WithoutNativeThereIsNothingToCompareWith) {
+  UseFake("ptrace-like", Prints("x\n"));
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  const BackendComparison& b = comparison->backends[0];
+  EXPECT_EQ(b.run_ids.size(), 3u);
+  EXPECT_EQ(b.output_matches_native, std::nullopt);
+  EXPECT_EQ(b.wall_ratio, std::nullopt);
+  EXPECT_EQ(b.startup_ratio, std::nullopt);
+}
+
+TEST_F(ComparisonRunnerTest, DifferingOutcomesAreNotConsistent) {
+  UseFake("native", Prints("x\n"));
+  // Exits 0, then 1, then 0: the first measured run's status is reported.
+  UseFake("flaky", [](int n) {
+    return std::vector<FakeBackend::Step>{Exit(n == 2 ? 1 : 0)};
+  });
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  EXPECT_TRUE(comparison->backends[0].consistent);
+  const BackendComparison& flaky = comparison->backends[1];
+  EXPECT_FALSE(flaky.consistent);
+  EXPECT_EQ(flaky.exit_status, 0);
+  EXPECT_EQ(flaky.outcome, Outcome::kExited);
+}
+
+TEST_F(ComparisonRunnerTest, InterruptStopsAndRecordsWhatWasMeasured) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+  // The second backend's first run sees the interrupt arrive.
+  UseFake("native", Prints("x\n"));
+  auto starts = UseFake(
+      "late",
+      [](int) {
+        return std::vector<FakeBackend::Step>{testing::BlockUntilWoken{}};
+      },
+      [&](CountingBackend& backend) {
+        backend.on_start = [&] {
+          EXPECT_EQ(::write(write_end.get(), "x", 1), 1);
+        };
+      });
+  UseFake("never", Prints("x\n"));
+  options_.interrupt_fd = read_end.get();
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  EXPECT_TRUE(comparison->interrupted);
+  EXPECT_EQ(*starts, 1);
+  EXPECT_EQ(comparison->backends[0].run_ids.size(), 3u);
+  EXPECT_TRUE(comparison->backends[1].run_ids.empty());
+  EXPECT_THAT(comparison->backends[2].error, HasSubstr("interrupted"));
+  auto stored = store_->GetComparison(comparison->id);
+  ASSERT_TRUE(stored.has_value()) << stored.error().ToString();
+  EXPECT_TRUE(stored->interrupted);
+}
+
+TEST_F(ComparisonRunnerTest, ProbesRunOnTheSameBackendsAndAreLinked) {
+  UseFake("native", [](int) {
+    return std::vector<FakeBackend::Step>{
+        Stdout("PROBE hostname NA nodename=elsewhere\n"), Exit(0)};
+  });
+  options_.probes = true;
+  options_.probe_specs = {ProbeSpec{"hostname", "/bin/true", {}}};
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  ASSERT_TRUE(comparison->probe_session_id.has_value());
+  auto session = store_->GetProbeSession(*comparison->probe_session_id);
+  ASSERT_TRUE(session.has_value()) << session.error().ToString();
+  EXPECT_EQ(session->backends, options_.backends);
+  ASSERT_EQ(session->findings.size(), 1u);
+  EXPECT_EQ(session->findings[0].verdict, "BLOCKED");
+}
+
+TEST_F(ComparisonRunnerTest, RepeatBelowOneIsRefused) {
+  UseFake("native", Prints("x\n"));
+  options_.repeat = 0;
+  auto comparison = Run();
+  ASSERT_FALSE(comparison.has_value());
+  EXPECT_EQ(comparison.error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(TraitsTest, NativeReachesEverySyscallAndFiltersReachWhatThePlanLets) {
+  auto policy = LoadPreset("default");
+  ASSERT_TRUE(policy.has_value()) << policy.error().ToString();
+  const CompiledPlan plan = CompiledPlan::Compile(
+      std::make_shared<const Policy>(WithWorkdir(*policy, "/w")));
+  const size_t allowed = plan.NumbersWith(Disposition::kAllow).size();
+  const size_t inspected = plan.NumbersWith(Disposition::kInspect).size();
+  const size_t denied = plan.NumbersWith(Disposition::kErrno).size() +
+                        plan.NumbersWith(Disposition::kKill).size();
+  ASSERT_GT(denied, 0u);  // else the two counts below could not differ
+
+  const BackendTraits native = TraitsFor("native", plan);
+  EXPECT_EQ(native.syscalls_handled_by, "host kernel");
+  EXPECT_EQ(native.faults_handled_by, "host kernel");
+  EXPECT_EQ(native.reachable_host_syscalls,
+            static_cast<int>(allowed + inspected + denied));
+
+  const BackendTraits other = TraitsFor("future", plan);
+  EXPECT_EQ(other.reachable_host_syscalls,
+            static_cast<int>(allowed + inspected));
+  EXPECT_THAT(other.syscalls_handled_by, HasSubstr("fast path"));
+}
+
+}  // namespace
+}  // namespace isoscope
