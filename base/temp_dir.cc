@@ -1,6 +1,8 @@
 #include "base/temp_dir.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/file.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -10,26 +12,75 @@
 
 namespace isoscope {
 
+namespace {
+
+constexpr std::string_view kLockSuffix = ".lock";
+
+std::filesystem::path DefaultParent(std::filesystem::path parent) {
+  if (!parent.empty()) return parent;
+  const char* tmpdir = std::getenv("TMPDIR");
+  return (tmpdir != nullptr && *tmpdir != '\0') ? tmpdir : "/tmp";
+}
+
+std::filesystem::path LockPath(const std::filesystem::path& dir) {
+  return dir.string() + std::string(kLockSuffix);
+}
+
+}  // namespace
+
 Result<TempDir> TempDir::Create(std::string_view prefix,
                                 std::filesystem::path parent) {
-  if (parent.empty()) {
-    const char* tmpdir = std::getenv("TMPDIR");
-    parent = (tmpdir != nullptr && *tmpdir != '\0') ? tmpdir : "/tmp";
-  }
+  parent = DefaultParent(std::move(parent));
   std::string templ = (parent / (std::string(prefix) + "XXXXXX")).string();
   if (::mkdtemp(templ.data()) == nullptr) {
     return FailErrno("creating temporary directory " + templ, errno);
   }
-  return TempDir(std::filesystem::path(templ));
+  std::filesystem::path path(templ);
+  // The lock file is locked before it has a name (O_TMPFILE, then linkat),
+  // so a concurrent RemoveAbandoned never finds it free.
+  UniqueFd lock(::open(parent.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  std::string proc_path = "/proc/self/fd/" + std::to_string(lock.get());
+  if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0 ||
+      ::linkat(AT_FDCWD, proc_path.c_str(), AT_FDCWD, LockPath(path).c_str(),
+               AT_SYMLINK_FOLLOW) != 0) {
+    int err = errno;
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+    return FailErrno("locking temporary directory " + templ, err);
+  }
+  return TempDir(std::move(path), std::move(lock));
+}
+
+int TempDir::RemoveAbandoned(std::string_view prefix,
+                             std::filesystem::path parent) {
+  parent = DefaultParent(std::move(parent));
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with(prefix) || !name.ends_with(kLockSuffix)) continue;
+    UniqueFd lock(
+        ::open(entry.path().c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    // Held: its owner is alive. Only a free lock means an abandoned dir.
+    if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;
+    std::filesystem::path dir = entry.path().string().substr(
+        0, entry.path().string().size() - kLockSuffix.size());
+    std::error_code remove_ec;
+    std::filesystem::remove_all(dir, remove_ec);
+    std::filesystem::remove(entry.path(), remove_ec);
+    ++removed;
+  }
+  return removed;
 }
 
 TempDir::TempDir(TempDir&& other) noexcept
-    : path_(std::exchange(other.path_, {})) {}
+    : path_(std::exchange(other.path_, {})), lock_(std::move(other.lock_)) {}
 
 TempDir& TempDir::operator=(TempDir&& other) noexcept {
   if (this != &other) {
     (void)Remove();
     path_ = std::exchange(other.path_, {});
+    lock_ = std::move(other.lock_);
   }
   return *this;
 }
@@ -40,6 +91,9 @@ Status TempDir::Remove() {
   if (path_.empty()) return {};
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+  std::error_code lock_ec;
+  std::filesystem::remove(LockPath(path_), lock_ec);
+  lock_.Reset();
   std::filesystem::path removed = std::exchange(path_, {});
   if (ec) {
     return FailErrno("removing temporary directory " + removed.string(),

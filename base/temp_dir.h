@@ -1,4 +1,8 @@
 // A temporary directory removed with everything below it on destruction.
+// A sibling lock file (<dir>.lock, outside the directory so a workload using
+// it as its cwd never sees it) is flock'ed for the TempDir's lifetime: if the
+// owner is killed outright, a later isoscope finds the lock free and removes
+// what was left (RemoveAbandoned).
 #ifndef ISOSCOPE_BASE_TEMP_DIR_H_
 #define ISOSCOPE_BASE_TEMP_DIR_H_
 
@@ -6,6 +10,7 @@
 #include <string_view>
 
 #include "base/error.h"
+#include "base/unique_fd.h"
 
 namespace isoscope {
 
@@ -21,13 +26,21 @@ class TempDir {
   TempDir& operator=(TempDir&& other) noexcept;
   ~TempDir();
 
+  // Removes the directories under `parent` (default as for Create) named
+  // <prefix>... whose lock file is no longer held by anyone, with their lock
+  // files. Returns how many were removed.
+  static int RemoveAbandoned(std::string_view prefix,
+                             std::filesystem::path parent = {});
+
   const std::filesystem::path& path() const { return path_; }
   // Removes the directory now; a moved-from or removed TempDir does nothing.
   Status Remove();
 
  private:
-  explicit TempDir(std::filesystem::path path) : path_(std::move(path)) {}
+  TempDir(std::filesystem::path path, UniqueFd lock)
+      : path_(std::move(path)), lock_(std::move(lock)) {}
   std::filesystem::path path_;
+  UniqueFd lock_;  // flock'ed <path_>.lock
 };
 
 }  // namespace isoscope

@@ -223,11 +223,15 @@ TEST_F(CliTest, InterruptedSupervisorKillsAndRecordsTheWorkload) {
 }
 
 TEST_F(CliTest, KilledSupervisorLeavesNoWorkloadBehind) {
+  // A private TMPDIR, to see the scratch workdir the killed isoscope leaves.
+  const std::filesystem::path tmp = dir_->path() / "tmp";
+  std::filesystem::create_directory(tmp);
   const std::string seconds = UniqueSleepSeconds();
   bool signalled = false;
   CommandResult run = RunAndSignalWhen(
       {IsoscopeBinary().string(), "--db", db_, "run", "--", "sleep", seconds},
-      {}, [&] { return ProcessWithArgsExists("sleep " + seconds); }, SIGKILL,
+      {"TMPDIR=" + tmp.string()},
+      [&] { return ProcessWithArgsExists("sleep " + seconds); }, SIGKILL,
       &signalled);
   ASSERT_TRUE(signalled) << "the workload never started: " << run.err;
   EXPECT_EQ(run.exit_status, 128 + SIGKILL);
@@ -236,6 +240,12 @@ TEST_F(CliTest, KilledSupervisorLeavesNoWorkloadBehind) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_FALSE(ProcessWithArgsExists("sleep " + seconds));
+  // The next isoscope removes what the killed one could not.
+  EXPECT_FALSE(std::filesystem::is_empty(tmp));
+  CommandResult next =
+      Isoscope({"run", "-q", "--", "/bin/true"}, {"TMPDIR=" + tmp.string()});
+  EXPECT_EQ(next.exit_status, 0) << next.err;
+  EXPECT_TRUE(std::filesystem::is_empty(tmp));
 }
 
 TEST_F(CliTest, PresetsPassPolicyCheck) {

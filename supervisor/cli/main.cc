@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "backends/builtin_backends.h"
+#include "base/temp_dir.h"
 #include "policies/loader.h"
 #include "supervisor/cli/commands.h"
 #include "supervisor/cli/exit_status.h"
@@ -33,6 +34,9 @@ Result<Store> OpenStore(const Context& context) {
 namespace {
 
 int Main(int argc, char** argv) {
+  // Scratch directories (workdirs, canaries) of an isoscope that was killed
+  // outright could not be removed by it; their locks are free now.
+  TempDir::RemoveAbandoned("isoscope-");
   BackendRegistry registry;
   RegisterBuiltinBackends(registry);
   Context context{&registry, ""};
