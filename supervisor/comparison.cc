@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "supervisor/json_codec.h"
 #include "supervisor/run_result_json.h"
 
 namespace isoscope {
@@ -75,171 +76,25 @@ json BackendToJson(const BackendComparison& b) {
   };
 }
 
-// Reads the fields of one object. The first problem (with the dotted path
-// of the field) is kept and later reads return defaults, so the decoding
-// reads straight through and the caller checks once.
-class Reader {
- public:
-  Reader(std::optional<std::string>& problem, const json& object,
-         std::string path)
-      : problem_(problem), object_(object), path_(std::move(path)) {
-    if (!object_.is_object()) Set("", "not a JSON object");
-  }
+Spread SpreadOf(JsonFieldReader& parent, std::string_view key) {
+  JsonFieldReader r = parent.Object(key);
+  Spread spread;
+  spread.median = r.Double("median");
+  spread.min = r.Double("min");
+  spread.max = r.Double("max");
+  spread.p25 = r.Double("p25");
+  spread.p75 = r.Double("p75");
+  spread.count = r.Uint64("count");
+  return spread;
+}
 
-  bool ok() const { return !problem_.has_value(); }
-
-  std::string Where(std::string_view key) const {
-    if (path_.empty()) return key.empty() ? "(top level)" : std::string(key);
-    return key.empty() ? path_ : fmt::format("{}.{}", path_, key);
-  }
-
-  void Set(std::string_view key, std::string_view why) {
-    if (!problem_.has_value()) {
-      problem_ = fmt::format("field {}: {}", Where(key), why);
-    }
-  }
-
-  const json* Get(std::string_view key) {
-    if (!ok() || !object_.is_object()) return nullptr;
-    const auto it = object_.find(key);
-    if (it == object_.end()) {
-      Set(key, "missing");
-      return nullptr;
-    }
-    return &*it;
-  }
-
-  bool Bool(std::string_view key) {
-    const json* v = Get(key);
-    if (v == nullptr) return false;
-    if (!v->is_boolean()) {
-      Set(key, "expected true or false");
-      return false;
-    }
-    return v->get<bool>();
-  }
-
-  int64_t Int64(std::string_view key) {
-    const json* v = Get(key);
-    if (v == nullptr) return 0;
-    if (v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX) {
-      Set(key, "integer out of range");
-      return 0;
-    }
-    if (!v->is_number_integer()) {
-      Set(key, "expected an integer");
-      return 0;
-    }
-    return v->get<int64_t>();
-  }
-
-  int Int(std::string_view key) {
-    const int64_t v = Int64(key);
-    if (v < INT32_MIN || v > INT32_MAX) {
-      Set(key, "integer out of range");
-      return 0;
-    }
-    return static_cast<int>(v);
-  }
-
-  uint64_t Uint64(std::string_view key) {
-    const json* v = Get(key);
-    if (v == nullptr) return 0;
-    if (!v->is_number_unsigned()) {
-      Set(key, "expected a non-negative integer");
-      return 0;
-    }
-    return v->get<uint64_t>();
-  }
-
-  double Double(std::string_view key) {
-    const json* v = Get(key);
-    if (v == nullptr) return 0;
-    if (!v->is_number()) {
-      Set(key, "expected a number");
-      return 0;
-    }
-    return v->get<double>();
-  }
-
-  std::optional<double> OptionalDouble(std::string_view key) {
-    const json* v = Get(key);
-    if (v == nullptr || v->is_null()) return std::nullopt;
-    return Double(key);
-  }
-
-  std::optional<bool> OptionalBool(std::string_view key) {
-    const json* v = Get(key);
-    if (v == nullptr || v->is_null()) return std::nullopt;
-    return Bool(key);
-  }
-
-  std::string Bytes(std::string_view key) {
-    const json* v = Get(key);
-    if (v == nullptr) return {};
-    return BytesFrom(*v, key);
-  }
-
-  std::vector<std::string> Strings(std::string_view key) {
-    std::vector<std::string> out;
-    const json* v = Array(key);
-    if (v == nullptr) return out;
-    for (const json& item : *v) {
-      if (!ok()) break;
-      out.push_back(BytesFrom(item, key));
-    }
-    return out;
-  }
-
-  const json* Array(std::string_view key) {
-    const json* v = Get(key);
-    if (v != nullptr && !v->is_array()) {
-      Set(key, "expected an array");
-      return nullptr;
-    }
-    return v;
-  }
-
-  Reader Object(std::string_view key) {
-    static const json kEmpty = json::object();
-    const json* v = Get(key);
-    return Reader(problem_, v != nullptr ? *v : kEmpty, Where(key));
-  }
-
-  Spread SpreadOf(std::string_view key) {
-    Reader r = Object(key);
-    Spread spread;
-    spread.median = r.Double("median");
-    spread.min = r.Double("min");
-    spread.max = r.Double("max");
-    spread.p25 = r.Double("p25");
-    spread.p75 = r.Double("p75");
-    spread.count = r.Uint64("count");
-    return spread;
-  }
-
- private:
-  std::string BytesFrom(const json& v, std::string_view key) {
-    auto bytes = BytesFromJson(v);
-    if (!bytes) {
-      Set(key, bytes.error().message());
-      return {};
-    }
-    return std::move(*bytes);
-  }
-
-  std::optional<std::string>& problem_;
-  const json& object_;
-  std::string path_;
-};
-
-BackendComparison BackendFrom(Reader& r) {
+BackendComparison BackendFrom(JsonFieldReader& r) {
   BackendComparison b;
   b.backend = r.Bytes("backend");
   b.available = r.Bool("available");
   b.unavailable_reason = r.Bytes("unavailable_reason");
   b.error = r.Bytes("error");
-  Reader traits = r.Object("traits");
+  JsonFieldReader traits = r.Object("traits");
   b.traits.syscalls_handled_by = traits.Bytes("syscalls_handled_by");
   b.traits.faults_handled_by = traits.Bytes("faults_handled_by");
   b.traits.reachable_host_syscalls = traits.Int("reachable_host_syscalls");
@@ -264,11 +119,11 @@ BackendComparison BackendFrom(Reader& r) {
   }
   b.exit_status = r.Int("exit_status");
   b.consistent = r.Bool("consistent");
-  b.startup_ns = r.SpreadOf("startup_ns");
-  b.wall_ns = r.SpreadOf("wall_ns");
-  b.user_cpu_us = r.SpreadOf("user_cpu_us");
-  b.system_cpu_us = r.SpreadOf("system_cpu_us");
-  b.max_rss_kib = r.SpreadOf("max_rss_kib");
+  b.startup_ns = SpreadOf(r, "startup_ns");
+  b.wall_ns = SpreadOf(r, "wall_ns");
+  b.user_cpu_us = SpreadOf(r, "user_cpu_us");
+  b.system_cpu_us = SpreadOf(r, "system_cpu_us");
+  b.max_rss_kib = SpreadOf(r, "max_rss_kib");
   b.syscalls_trapped = r.Uint64("syscalls_trapped");
   b.syscalls_in_kernel = r.Uint64("syscalls_in_kernel");
   b.faults = r.Uint64("faults");
@@ -304,11 +159,7 @@ json ToJson(const Comparison& comparison) {
 }
 
 Result<Comparison> ComparisonFromJson(const json& json_value) {
-  // Every access is checked, but nlohmann can still throw (allocation);
-  // nothing may escape this module.
-  try {
-    std::optional<std::string> problem;
-    Reader r(problem, json_value, "");
+  return DecodeJson(json_value, "a comparison", [](JsonFieldReader& r) {
     Comparison c;
     const int64_t schema = r.Int64("schema");
     if (r.ok() && schema != kComparisonSchema) {
@@ -324,7 +175,8 @@ Result<Comparison> ComparisonFromJson(const json& json_value) {
     c.repeat = r.Int("repeat");
     if (const json* backends = r.Array("backends"); backends != nullptr) {
       for (size_t i = 0; i < backends->size() && r.ok(); ++i) {
-        Reader b(problem, (*backends)[i], fmt::format("backends[{}]", i));
+        JsonFieldReader b(r.problem(), (*backends)[i],
+                          fmt::format("backends[{}]", i));
         c.backends.push_back(BackendFrom(b));
       }
     }
@@ -341,15 +193,8 @@ Result<Comparison> ComparisonFromJson(const json& json_value) {
         r.Set("host", facts.error().message());
       }
     }
-    if (problem.has_value()) {
-      return Fail(ErrorCode::kStore,
-                  "reading a comparison from JSON: " + *problem);
-    }
     return c;
-  } catch (const std::exception& e) {
-    return Fail(ErrorCode::kStore,
-                std::string("reading a comparison from JSON: ") + e.what());
-  }
+  });
 }
 
 }  // namespace isoscope

@@ -21,12 +21,6 @@ nlohmann::json ToJson(const HostFacts& facts);
 Result<RunResult> RunResultFromJson(const nlohmann::json& json);
 Result<HostFacts> HostFactsFromJson(const nlohmann::json& json);
 
-// Bytes that may not be UTF-8 (argv, paths, output): a JSON string when they
-// are valid UTF-8, else {"base64": ...}. Shared with the other serialisations
-// (comparison.cc) so every stored string survives a round trip.
-nlohmann::json BytesToJson(std::string_view bytes);
-Result<std::string> BytesFromJson(const nlohmann::json& value);
-
 }  // namespace isoscope
 
 #endif  // ISOSCOPE_SUPERVISOR_RUN_RESULT_JSON_H_
