@@ -284,6 +284,14 @@ TEST(DecideTest, Faults) {
   EXPECT_EQ(DecideFault(policy, {FaultKind::kPageFault}).rule_id,
             "faults.page_fault");
   EXPECT_EQ(DecideFault(policy, {FaultKind::kRdtsc}).rule_id, "faults.rdtsc");
+  verdict = DecideFault(policy, {FaultKind::kArithmetic});
+  EXPECT_EQ(verdict.action.action, Action::kDeliver);
+  EXPECT_EQ(verdict.rule_id, "faults.arithmetic");
+  EXPECT_EQ(verdict.reason, "arithmetic fault: faults.arithmetic is deliver");
+  EXPECT_EQ(DecideFault(policy, {FaultKind::kInvalidInstruction}).rule_id,
+            "faults.invalid_instruction");
+  EXPECT_EQ(DecideFault(policy, {FaultKind::kBreakpoint}).rule_id,
+            "faults.breakpoint");
 }
 
 TEST(DecideTest, Names) {
@@ -291,6 +299,13 @@ TEST(DecideTest, Names) {
   EXPECT_EQ(PathIntentName(PathIntent::kExec), "exec");
   EXPECT_EQ(FaultKindName(FaultKind::kPrivilegedInstruction),
             "privileged_instruction");
+  EXPECT_EQ(FaultKindName(FaultKind::kCpuid), "cpuid");
+  EXPECT_EQ(FaultKindName(FaultKind::kRdtsc), "rdtsc");
+  EXPECT_EQ(FaultKindName(FaultKind::kPageFault), "page_fault");
+  EXPECT_EQ(FaultKindName(FaultKind::kInvalidInstruction),
+            "invalid_instruction");
+  EXPECT_EQ(FaultKindName(FaultKind::kBreakpoint), "breakpoint");
+  EXPECT_EQ(FaultKindName(FaultKind::kArithmetic), "arithmetic");
   EXPECT_EQ(NetworkModeName(NetworkMode::kLoopback), "loopback");
   EXPECT_EQ(AbiName(Abi::kX32), "x32");
   EXPECT_EQ(DescribeAction({Action::kDeny, EACCES, 0}), "deny EACCES");

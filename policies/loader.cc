@@ -668,9 +668,10 @@ Result<ArgCondition> Parser::ParseArg(const YAML::Node& node,
 
 Status Parser::ParseFaults(const YAML::Node& node, const YAML::Mark& fallback,
                            FaultPolicy* out) const {
-  auto fields = OpenMap(node, fallback, "faults",
-                        {"privileged_instruction", "cpuid", "rdtsc",
-                         "page_fault", "hide_hypervisor"});
+  auto fields = OpenMap(
+      node, fallback, "faults",
+      {"privileged_instruction", "cpuid", "rdtsc", "page_fault",
+       "invalid_instruction", "breakpoint", "arithmetic", "hide_hypervisor"});
   if (!fields) return Unexpected(fields.error());
   for (FaultKind kind : kAllFaultKinds) {
     std::string_view name = FaultKindName(kind);
@@ -680,12 +681,11 @@ Status Parser::ParseFaults(const YAML::Node& node, const YAML::Mark& fallback,
     auto choice =
         Pick(*value, fields->mark, path, kFaultActions, "fault action");
     if (!choice) return Unexpected(choice.error());
-    // A page fault is the workload's own memory access; there is no
-    // instruction result to make up.
-    if (kind == FaultKind::kPageFault && choice->action == Action::kEmulate) {
+    if (!CanEmulate(kind) && choice->action == Action::kEmulate) {
       return Err(MarkOf(*value, fields->mark), path,
-                 "emulate is not possible for page_fault (expected kill, "
-                 "report, deliver)");
+                 fmt::format("emulate is not possible for {} (expected kill, "
+                             "report, deliver)",
+                             name));
     }
     switch (kind) {
       case FaultKind::kPrivilegedInstruction:
@@ -699,6 +699,15 @@ Status Parser::ParseFaults(const YAML::Node& node, const YAML::Mark& fallback,
         break;
       case FaultKind::kPageFault:
         out->page_fault = choice->action;
+        break;
+      case FaultKind::kInvalidInstruction:
+        out->invalid_instruction = choice->action;
+        break;
+      case FaultKind::kBreakpoint:
+        out->breakpoint = choice->action;
+        break;
+      case FaultKind::kArithmetic:
+        out->arithmetic = choice->action;
         break;
     }
   }
@@ -717,9 +726,9 @@ Status Parser::ParseFaults(const YAML::Node& node, const YAML::Mark& fallback,
 Status Parser::ParseResources(const YAML::Node& node,
                               const YAML::Mark& fallback,
                               Resources* out) const {
-  auto fields = OpenMap(
-      node, fallback, "resources",
-      {"memory", "processes", "cpu_time", "wall_time", "open_files", "output"});
+  auto fields = OpenMap(node, fallback, "resources",
+                        {"memory", "processes", "cpu_time", "wall_time",
+                         "open_files", "file_size", "output"});
   if (!fields) return Unexpected(fields.error());
   enum class Kind { kSize, kCount, kDuration };
   struct Limit {
@@ -733,6 +742,7 @@ Status Parser::ParseResources(const YAML::Node& node,
       {"cpu_time", Kind::kDuration, &out->cpu_time_ms},
       {"wall_time", Kind::kDuration, &out->wall_time_ms},
       {"open_files", Kind::kCount, &out->open_files},
+      {"file_size", Kind::kSize, &out->file_size_bytes},
       {"output", Kind::kSize, &out->output_bytes},
   };
   for (const Limit& limit : limits) {

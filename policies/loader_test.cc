@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "policies/syscalls.h"
@@ -55,6 +56,9 @@ const BrokenCase kBrokenCases[] = {
     {"bad_uid",
      ":3:8: identity.uid: uid 4294967295 out of range (expected "
      "0..4294967294)"},
+    {"breakpoint_emulate",
+     ":3:15: faults.breakpoint: emulate is not possible for breakpoint "
+     "(expected kill, report, deliver)"},
     {"duplicate_id",
      ":7:11: syscalls.rules[1].id: duplicate rule id 'stdio' (first used by "
      "syscalls.rules[0])"},
@@ -97,6 +101,10 @@ const BrokenCase kBrokenCases[] = {
     {"unknown_errno",
      ":6:14: syscalls.rules[0].errno: unknown errno 'EPREM' (use a name such "
      "as EPERM, EACCES, ENOSYS)"},
+    {"unknown_fault_key",
+     ":4:3: faults.div_error: unknown key (expected privileged_instruction, "
+     "cpuid, rdtsc, page_fault, invalid_instruction, breakpoint, arithmetic, "
+     "hide_hypervisor)"},
     {"unknown_rule_key",
      ":5:7: syscalls.rules[0].acton: unknown key (expected id, syscalls, "
      "action, errno, return, args, paths, else)"},
@@ -204,6 +212,9 @@ TEST(LoaderTest, PresetChoices) {
   EXPECT_EQ(strict.faults.rdtsc, Action::kEmulate);
   EXPECT_EQ(strict.faults.privileged_instruction, Action::kKill);
   EXPECT_EQ(strict.faults.page_fault, Action::kDeliver);
+  EXPECT_EQ(strict.faults.invalid_instruction, Action::kDeliver);
+  EXPECT_EQ(strict.faults.breakpoint, Action::kDeliver);
+  EXPECT_EQ(strict.faults.arithmetic, Action::kDeliver);
 
   Policy def = testing::MustLoadPreset("default");
   EXPECT_EQ(def.syscalls.default_action,
@@ -215,6 +226,9 @@ TEST(LoaderTest, PresetChoices) {
   EXPECT_EQ(def.resources.wall_time_ms, 120'000u);
   EXPECT_EQ(def.resources.open_files, 1024u);
   EXPECT_EQ(def.resources.output_bytes, 16u << 20);
+  EXPECT_EQ(def.faults.invalid_instruction, Action::kDeliver);
+  EXPECT_EQ(def.faults.breakpoint, Action::kDeliver);
+  EXPECT_EQ(def.faults.arithmetic, Action::kDeliver);
 
   Policy permissive = testing::MustLoadPreset("permissive");
   EXPECT_EQ(permissive.syscalls.default_action.action, Action::kAllow);
@@ -265,6 +279,9 @@ faults:
   cpuid: report
   rdtsc: emulate
   page_fault: deliver
+  invalid_instruction: deliver
+  breakpoint: report
+  arithmetic: kill
   hide_hypervisor: false
 resources:
   memory: 256MiB
@@ -313,6 +330,9 @@ TEST(LoaderTest, FullExample) {
   EXPECT_EQ(fdcwd.otherwise, (ActionSpec{Action::kLog}));
 
   EXPECT_EQ(policy.faults.rdtsc, Action::kEmulate);
+  EXPECT_EQ(policy.faults.invalid_instruction, Action::kDeliver);
+  EXPECT_EQ(policy.faults.breakpoint, Action::kReport);
+  EXPECT_EQ(policy.faults.arithmetic, Action::kKill);
   EXPECT_FALSE(policy.faults.hide_hypervisor);
   EXPECT_EQ(policy.resources.memory_bytes, 256u << 20);
   EXPECT_EQ(policy.resources.cpu_time_ms, 1500u);
@@ -334,6 +354,58 @@ TEST(LoaderTest, MinimalPolicyFailsClosed) {
   EXPECT_TRUE(policy.syscalls.rules.empty());
   EXPECT_EQ(policy.network, NetworkMode::kNone);
   EXPECT_EQ(policy.resources, Resources{});
+  EXPECT_EQ(policy.faults, FaultPolicy{});
+}
+
+TEST(LoaderTest, FaultDefaults) {
+  const FaultPolicy faults;
+  EXPECT_EQ(faults.For(FaultKind::kPrivilegedInstruction), Action::kKill);
+  EXPECT_EQ(faults.For(FaultKind::kCpuid), Action::kReport);
+  EXPECT_EQ(faults.For(FaultKind::kRdtsc), Action::kReport);
+  EXPECT_EQ(faults.For(FaultKind::kPageFault), Action::kDeliver);
+  EXPECT_EQ(faults.For(FaultKind::kInvalidInstruction), Action::kDeliver);
+  EXPECT_EQ(faults.For(FaultKind::kBreakpoint), Action::kDeliver);
+  EXPECT_EQ(faults.For(FaultKind::kArithmetic), Action::kDeliver);
+  EXPECT_TRUE(faults.hide_hypervisor);
+}
+
+// Every kind takes every fault action but `emulate`, which only the kinds
+// with an instruction result to make up accept; each key sets only its kind.
+TEST(LoaderTest, EveryFaultKindAndAction) {
+  const std::pair<std::string_view, Action> actions[] = {
+      {"kill", Action::kKill},
+      {"report", Action::kReport},
+      {"deliver", Action::kDeliver},
+      {"emulate", Action::kEmulate}};
+  for (FaultKind kind : kAllFaultKinds) {
+    const std::string name(FaultKindName(kind));
+    for (const auto& [word, action] : actions) {
+      SCOPED_TRACE(name + ": " + std::string(word));
+      auto policy = ParsePolicy(
+          fmt::format("version: 1\nfaults:\n  {}: {}\n", name, word), "p");
+      if (action == Action::kEmulate && !CanEmulate(kind)) {
+        ASSERT_FALSE(policy.has_value());
+        EXPECT_EQ(policy.error().message(),
+                  fmt::format("p:3:{}: faults.{}: emulate is not possible for "
+                              "{} (expected kill, report, deliver)",
+                              name.size() + 5, name, name));
+        continue;
+      }
+      ASSERT_TRUE(policy.has_value()) << policy.error().message();
+      for (FaultKind other : kAllFaultKinds) {
+        EXPECT_EQ(policy->faults.For(other),
+                  other == kind ? action : FaultPolicy{}.For(other))
+            << FaultKindName(other);
+      }
+    }
+  }
+  EXPECT_TRUE(CanEmulate(FaultKind::kPrivilegedInstruction));
+  EXPECT_TRUE(CanEmulate(FaultKind::kCpuid));
+  EXPECT_TRUE(CanEmulate(FaultKind::kRdtsc));
+  EXPECT_FALSE(CanEmulate(FaultKind::kPageFault));
+  EXPECT_FALSE(CanEmulate(FaultKind::kInvalidInstruction));
+  EXPECT_FALSE(CanEmulate(FaultKind::kBreakpoint));
+  EXPECT_FALSE(CanEmulate(FaultKind::kArithmetic));
 }
 
 TEST(LoaderTest, EmulateReturnsSignedValues) {

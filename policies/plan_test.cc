@@ -165,8 +165,9 @@ TEST(PlanTest, StaticPlansAgreeWithDecide) {
 }
 
 // Golden decision tables: one line per syscall number, `name action[/errno]
-// rule_id`, for a request with no decoded paths and zero arguments. They pin
-// what each preset does to every syscall so a preset edit shows up in review.
+// rule_id`, for a request with no decoded paths and zero arguments, then one
+// per non-native ABI and per fault kind. They pin what each preset does to
+// every syscall and fault so a preset edit shows up in review.
 // Regenerate with: ISOSCOPE_UPDATE_GOLDEN=1 ./policies_test
 //   --gtest_filter='*GoldenTest*'   (then review the diff).
 std::string Format(const Verdict& verdict) {
@@ -202,6 +203,12 @@ std::string DecisionTable(const Policy& policy) {
     request.abi = abi;
     out += fmt::format("abi.{} {}\n", AbiName(abi),
                        Format(Decide(policy, request)));
+  }
+  // A fault action has no errno or return value to show.
+  for (FaultKind kind : kAllFaultKinds) {
+    Verdict verdict = DecideFault(policy, FaultRequest{kind});
+    out += fmt::format("fault.{} {} {}\n", FaultKindName(kind),
+                       ActionName(verdict.action.action), verdict.rule_id);
   }
   return out;
 }

@@ -101,8 +101,32 @@ std::string_view FaultKindName(FaultKind kind) {
       return "rdtsc";
     case FaultKind::kPageFault:
       return "page_fault";
+    case FaultKind::kInvalidInstruction:
+      return "invalid_instruction";
+    case FaultKind::kBreakpoint:
+      return "breakpoint";
+    case FaultKind::kArithmetic:
+      return "arithmetic";
   }
   return "unknown";
+}
+
+bool CanEmulate(FaultKind kind) {
+  switch (kind) {
+    case FaultKind::kPrivilegedInstruction:
+    case FaultKind::kCpuid:
+    case FaultKind::kRdtsc:
+      return true;
+    // A page fault is the workload's own memory access, an invalid
+    // instruction has no defined result, a breakpoint is a request for a
+    // debugger, and a divide error has no quotient: nothing to make up.
+    case FaultKind::kPageFault:
+    case FaultKind::kInvalidInstruction:
+    case FaultKind::kBreakpoint:
+    case FaultKind::kArithmetic:
+      return false;
+  }
+  return false;
 }
 
 std::string_view NetworkModeName(NetworkMode mode) {
@@ -127,6 +151,12 @@ Action FaultPolicy::For(FaultKind kind) const {
       return rdtsc;
     case FaultKind::kPageFault:
       return page_fault;
+    case FaultKind::kInvalidInstruction:
+      return invalid_instruction;
+    case FaultKind::kBreakpoint:
+      return breakpoint;
+    case FaultKind::kArithmetic:
+      return arithmetic;
   }
   return Action::kKill;  // unreachable for valid kinds; fail closed
 }

@@ -98,18 +98,39 @@ struct SyscallPolicy {
   bool operator==(const SyscallPolicy&) const = default;
 };
 
-enum class FaultKind { kPrivilegedInstruction, kCpuid, kRdtsc, kPageFault };
-inline constexpr std::array kAllFaultKinds = {
-    FaultKind::kPrivilegedInstruction, FaultKind::kCpuid, FaultKind::kRdtsc,
-    FaultKind::kPageFault};
+enum class FaultKind {
+  kPrivilegedInstruction,  // #GP from a ring-0 or I/O instruction (SIGSEGV)
+  kCpuid,                  // cpuid under CPUID faulting (SIGSEGV)
+  kRdtsc,                  // rdtsc/rdtscp with CR4.TSD set (SIGSEGV)
+  kPageFault,              // any other SIGSEGV/SIGBUS
+  kInvalidInstruction,     // #UD: ud2, an undefined opcode (SIGILL)
+  kBreakpoint,             // int3/int1, a debug trap (SIGTRAP)
+  kArithmetic,             // #DE: divide error (SIGFPE)
+};
+inline constexpr std::array kAllFaultKinds = {FaultKind::kPrivilegedInstruction,
+                                              FaultKind::kCpuid,
+                                              FaultKind::kRdtsc,
+                                              FaultKind::kPageFault,
+                                              FaultKind::kInvalidInstruction,
+                                              FaultKind::kBreakpoint,
+                                              FaultKind::kArithmetic};
 
 std::string_view FaultKindName(FaultKind kind);  // "privileged_instruction"...
+
+// Whether `emulate` is a possible action for faults of this kind: only for
+// instructions whose result isoscope can make up.
+bool CanEmulate(FaultKind kind);
 
 struct FaultPolicy {
   Action privileged_instruction = Action::kKill;
   Action cpuid = Action::kReport;
   Action rdtsc = Action::kReport;
   Action page_fault = Action::kDeliver;
+  // Ordinary program faults: the workload's own handler (or the kernel's
+  // default) sees them as it would outside the sandbox.
+  Action invalid_instruction = Action::kDeliver;
+  Action breakpoint = Action::kDeliver;
+  Action arithmetic = Action::kDeliver;
   // The virtual CPU that `emulate` of cpuid answers from.
   bool hide_hypervisor = true;
   Action For(FaultKind kind) const;
@@ -123,6 +144,7 @@ struct Resources {
   std::optional<uint64_t> cpu_time_ms;
   std::optional<uint64_t> wall_time_ms;
   std::optional<uint64_t> open_files;
+  std::optional<uint64_t> file_size_bytes;  // largest file it may write
   std::optional<uint64_t> output_bytes;
   bool operator==(const Resources&) const = default;
 };

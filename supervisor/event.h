@@ -65,6 +65,7 @@ enum class LimitKind {
   kMemory,
   kProcesses,
   kOpenFiles,
+  kFileSize,
   kOutput
 };
 std::string_view LimitKindName(LimitKind kind);

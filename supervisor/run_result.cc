@@ -38,6 +38,8 @@ std::string_view LimitKindName(LimitKind kind) {
       return "processes";
     case LimitKind::kOpenFiles:
       return "open_files";
+    case LimitKind::kFileSize:
+      return "file_size";
     case LimitKind::kOutput:
       return "output";
   }

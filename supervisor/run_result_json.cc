@@ -42,7 +42,8 @@ constexpr std::array kAllOutcomes = {Outcome::kExited, Outcome::kSignaled,
                                      Outcome::kInterrupted};
 constexpr std::array kAllLimitKinds = {
     LimitKind::kWallTime,  LimitKind::kCpuTime,   LimitKind::kMemory,
-    LimitKind::kProcesses, LimitKind::kOpenFiles, LimitKind::kOutput};
+    LimitKind::kProcesses, LimitKind::kOpenFiles, LimitKind::kFileSize,
+    LimitKind::kOutput};
 constexpr std::array kAllActions = {
     Action::kAllow,   Action::kDeny,   Action::kKill,   Action::kLog,
     Action::kEmulate, Action::kReport, Action::kDeliver};

@@ -178,6 +178,23 @@ TEST(RunResultJsonTest, EventJsonIsTagged) {
   EXPECT_EQ(exit["signal"], SIGKILL);
 }
 
+// The stored name is the policy's key, and every kind reads back.
+TEST(RunResultJsonTest, EveryFaultKindRoundTrips) {
+  for (FaultKind kind : kAllFaultKinds) {
+    FaultEvent fault;
+    fault.kind = kind;
+    RunResult original;
+    original.events = {fault};
+    const nlohmann::json json = ToJson(original);
+    EXPECT_EQ(json["events"][0]["kind"], std::string(FaultKindName(kind)));
+    auto back = RunResultFromJson(json);
+    ASSERT_TRUE(back.has_value()) << back.error().ToString();
+    EXPECT_EQ(*back, original) << FaultKindName(kind);
+  }
+  EXPECT_EQ(ToJson(Event{FaultEvent{.kind = FaultKind::kArithmetic}})["kind"],
+            "arithmetic");
+}
+
 TEST(RunResultJsonTest, NotAnObjectIsAnError) {
   auto result = RunResultFromJson(nlohmann::json::array());
   ASSERT_FALSE(result.has_value());

@@ -208,6 +208,13 @@ class RunLoop {
                          fmt::format("cpu-time limit of {} ms reached",
                                      *policy_.resources.cpu_time_ms)};
     }
+    if (!stop_ && event.signaled && event.signal == SIGXFSZ &&
+        policy_.resources.file_size_bytes) {
+      // The kernel enforced the policy's RLIMIT_FSIZE.
+      stop_ = StopReason{Outcome::kLimit, LimitKind::kFileSize, "",
+                         fmt::format("file-size limit of {} bytes reached",
+                                     *policy_.resources.file_size_bytes)};
+    }
     if (stop_) {
       term.outcome = stop_->outcome;
       term.limit = stop_->limit;

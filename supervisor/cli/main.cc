@@ -147,12 +147,16 @@ int Main(int argc, char** argv) {
       ->required();
   ExplainOptions explain_options;
   auto* explain = policy->add_subcommand(
-      "explain", "which rule decides a syscall with these arguments, and why");
+      "explain",
+      "which rule decides a syscall with these arguments, or a fault of a "
+      "kind (privileged_instruction, cpuid, rdtsc, page_fault, "
+      "invalid_instruction, breakpoint, arithmetic), and why");
   explain
       ->add_option("policy", explain_options.policy, "preset name or YAML file")
       ->required();
   explain
-      ->add_option("syscall", explain_options.syscall, "syscall name or number")
+      ->add_option("syscall", explain_options.syscall,
+                   "syscall name or number, or a fault kind")
       ->required();
   explain->add_option("args", explain_options.args,
                       "arguments: numbers, constants like O_WRONLY|O_CREAT, "

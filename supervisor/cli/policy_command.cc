@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -85,6 +87,31 @@ std::optional<uint64_t> ParseArgValue(std::string_view text) {
   return value;
 }
 
+// `policy explain P KIND`: a fault kind's verdict, from the same DecideFault
+// the supervisor asks.
+std::optional<FaultKind> FaultKindNamed(std::string_view name) {
+  if (name.starts_with("faults.")) name.remove_prefix(7);
+  for (FaultKind kind : kAllFaultKinds) {
+    if (FaultKindName(kind) == name) return kind;
+  }
+  return std::nullopt;
+}
+
+int ExplainFault(const Policy& policy, FaultKind kind,
+                 const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    return ReportError(Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("fault kind {} takes no arguments", FaultKindName(kind))));
+  }
+  Verdict verdict = DecideFault(policy, FaultRequest{kind});
+  fmt::print("fault {}\n", FaultKindName(kind));
+  fmt::print("  decision: {}\n", ActionName(verdict.action.action));
+  fmt::print("  rule:     {}\n", verdict.rule_id);
+  fmt::print("  why:      {}\n", verdict.reason);
+  return 0;
+}
+
 }  // namespace
 
 int PolicyCheckCommand(const std::string& name) {
@@ -125,6 +152,13 @@ int PolicyCheckCommand(const std::string& name) {
   fmt::print("\nunnamed syscall numbers: {}\n", DescribePlan(plan.unknown()));
   fmt::print("non-native ABIs: i386 (int 0x80) {}, x32 {}\n",
              DescribePlan(plan.i386()), DescribePlan(plan.x32()));
+  std::vector<std::string> faults;
+  for (FaultKind kind : kAllFaultKinds) {
+    faults.push_back(fmt::format("{} {}", FaultKindName(kind),
+                                 ActionName(policy->faults.For(kind))));
+  }
+  fmt::print("faults: {} (hide_hypervisor: {})\n", fmt::join(faults, ", "),
+             policy->faults.hide_hypervisor);
   return 0;
 }
 
@@ -136,13 +170,16 @@ int PolicyExplainCommand(const ExplainOptions& options) {
   SyscallRequest request;
   if (auto number = SyscallNumber(options.syscall)) {
     request.number = *number;
+  } else if (auto kind = FaultKindNamed(options.syscall)) {
+    return ExplainFault(policy, *kind, options.args);
   } else if (auto value = ParseArgValue(options.syscall);
              value && *value <= 0xffffffff) {
     request.number = static_cast<int>(*value);
   } else {
     return ReportError(
         Error(ErrorCode::kInvalidArgument,
-              fmt::format("unknown x86-64 syscall '{}'", options.syscall)));
+              fmt::format("unknown x86-64 syscall or fault kind '{}'",
+                          options.syscall)));
   }
   if (options.args.size() > 6) {
     return ReportError(Error(ErrorCode::kInvalidArgument,
