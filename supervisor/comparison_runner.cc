@@ -34,6 +34,12 @@ struct Routing {
 };
 constexpr Routing kRoutings[] = {
     {kNative, "host kernel", "host kernel", false},
+    {"ptrace",
+     "seccomp filter in the host kernel; inspected calls decided by isoscope "
+     "(user notification, or one ptrace stop with a checked copy for paths)",
+     "isoscope's tracer (SIGSEGV/SIGILL/SIGBUS/SIGFPE/SIGTRAP decided; "
+     "rdtsc, port I/O to COM1, cli/sti, hlt emulated; cpuid untrapped)",
+     true},
 };
 
 const Routing* RoutingFor(std::string_view backend) {

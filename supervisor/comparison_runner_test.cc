@@ -313,6 +313,11 @@ TEST(TraitsTest, NativeReachesEverySyscallAndFiltersReachWhatThePlanLets) {
   EXPECT_EQ(native.reachable_host_syscalls,
             static_cast<int>(allowed + inspected + denied));
 
+  const BackendTraits ptrace = TraitsFor("ptrace", plan);
+  EXPECT_EQ(ptrace.reachable_host_syscalls,
+            static_cast<int>(allowed + inspected));
+  EXPECT_THAT(ptrace.faults_handled_by, HasSubstr("tracer"));
+
   const BackendTraits other = TraitsFor("future", plan);
   EXPECT_EQ(other.reachable_host_syscalls,
             static_cast<int>(allowed + inspected));

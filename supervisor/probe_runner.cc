@@ -107,9 +107,15 @@ std::vector<ProbeSpec> BuiltinProbes(bool noisy) {
     if (!name.starts_with(kProbePrefix)) continue;
     name.remove_prefix(kProbePrefix.size());
     if (!noisy && IsNoisyProbe(name)) continue;
-    ProbeSpec spec{std::string(name), workload.path, {}};
-    if (name == kFaultMap) spec.args = FaultMapCases();
-    probes.push_back(std::move(spec));
+    if (name == kFaultMap) {
+      // One run per case: where a fault kills the workload (a policy's
+      // `kill`), the cases after it would otherwise never run.
+      for (const std::string& c : FaultMapCases()) {
+        probes.push_back(ProbeSpec{std::string(name), workload.path, {c}});
+      }
+      continue;
+    }
+    probes.push_back(ProbeSpec{std::string(name), workload.path, {}});
   }
   return probes;
 }

@@ -124,7 +124,8 @@ TEST_F(CliTest, JsonFileHoldsTheResult) {
 TEST_F(CliTest, UnknownBackendIsAUsageError) {
   CommandResult run = Isoscope({"run", "--backend", "qemu", "--", "true"});
   EXPECT_EQ(run.exit_status, 64);
-  EXPECT_EQ(run.err, "isoscope: unknown backend 'qemu' (known: native)\n");
+  EXPECT_EQ(run.err,
+            "isoscope: unknown backend 'qemu' (known: native, ptrace)\n");
 }
 
 TEST_F(CliTest, MissingExecutableIs127) {
@@ -255,6 +256,12 @@ TEST_F(CliTest, PresetsPassPolicyCheck) {
     EXPECT_THAT(check.out, HasSubstr("decided statically"));
     EXPECT_THAT(check.out, HasSubstr("need inspection"));
   }
+  CommandResult strict = Isoscope({"policy", "check", "strict"});
+  EXPECT_THAT(strict.out,
+              HasSubstr("faults: privileged_instruction kill, cpuid emulate, "
+                        "rdtsc emulate, page_fault deliver, "
+                        "invalid_instruction deliver, breakpoint deliver, "
+                        "arithmetic deliver (hide_hypervisor: true)\n"));
 }
 
 TEST_F(CliTest, BrokenPoliciesAreRejectedWithTheirPosition) {
@@ -285,6 +292,23 @@ TEST_F(CliTest, PolicyExplainNamesTheDecidingRule) {
   EXPECT_EQ(path.exit_status, 0) << path.err;
   EXPECT_THAT(path.out, HasSubstr("/etc/shadow"));
   EXPECT_EQ(Isoscope({"policy", "explain", "default", "opn"}).exit_status, 64);
+}
+
+TEST_F(CliTest, PolicyExplainsFaultKinds) {
+  CommandResult fault = Isoscope({"policy", "explain", "strict", "arithmetic"});
+  EXPECT_EQ(fault.exit_status, 0) << fault.err;
+  EXPECT_EQ(fault.out,
+            "fault arithmetic\n"
+            "  decision: deliver\n"
+            "  rule:     faults.arithmetic\n"
+            "  why:      arithmetic fault: faults.arithmetic is deliver\n");
+  CommandResult prefixed =
+      Isoscope({"policy", "explain", "strict", "faults.cpuid"});
+  EXPECT_EQ(prefixed.exit_status, 0) << prefixed.err;
+  EXPECT_THAT(prefixed.out, HasSubstr("  decision: emulate\n"));
+  EXPECT_EQ(
+      Isoscope({"policy", "explain", "strict", "breakpoint", "0"}).exit_status,
+      64);
 }
 
 TEST_F(CliTest, DoctorDescribesTheHost) {

@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "backends/process/workload_output.h"
+
 namespace isoscope {
 namespace {
 
@@ -20,18 +22,6 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kDrainLimit = std::chrono::seconds(2);
 // How often orphans are looked for while draining.
 constexpr int kOrphanScanMs = 50;
-constexpr size_t kReadChunk = size_t{64} * 1024;
-
-// Milliseconds until `deadline`, capped by `cap_ms` (-1: no cap), for poll.
-int PollTimeout(Clock::time_point deadline, int cap_ms = -1) {
-  if (deadline == Clock::time_point::max()) return cap_ms;
-  auto ms =
-      std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now())
-          .count();
-  ms = std::max<decltype(ms)>(ms, 0);
-  if (cap_ms >= 0) ms = std::min<decltype(ms)>(ms, cap_ms);
-  return static_cast<int>(ms);
-}
 
 }  // namespace
 
@@ -68,22 +58,6 @@ Status NativeBackend::Start(const Workload& workload,
   return {};
 }
 
-Result<std::optional<Event>> NativeBackend::ReadOutput(UniqueFd& fd,
-                                                       OutputStream stream) {
-  std::string bytes(kReadChunk, '\0');
-  ssize_t n;
-  do {
-    n = ::read(fd.get(), bytes.data(), bytes.size());
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return FailErrno("reading the workload's output", errno);
-  if (n == 0) {
-    fd.Reset();
-    return std::optional<Event>();
-  }
-  bytes.resize(static_cast<size_t>(n));
-  return std::optional<Event>(OutputEvent{stream, std::move(bytes)});
-}
-
 Result<std::optional<Event>> NativeBackend::NextEvent(const WaitLimit& wait) {
   if (!child_ || done_) {
     return Fail(ErrorCode::kInternal, "NextEvent without a running workload");
@@ -99,18 +73,18 @@ Result<std::optional<Event>> NativeBackend::NextEvent(const WaitLimit& wait) {
         {child_->pidfd(), POLLIN, 0},
         {wait.interrupt_fd, POLLIN, 0},
     };
-    int ready = ::poll(fds, 4, PollTimeout(wait.deadline));
+    int ready = ::poll(fds, 4, PollTimeoutMs(wait.deadline));
     if (ready < 0) {
       if (errno == EINTR) continue;
       return FailErrno("poll", errno);
     }
     if (ready == 0) return std::optional<Event>();  // deadline
     if (fds[0].revents != 0) {
-      auto event = ReadOutput(stdout_, OutputStream::kStdout);
+      auto event = ReadOutputEvent(stdout_, OutputStream::kStdout);
       if (!event || event->has_value()) return event;
     }
     if (fds[1].revents != 0) {
-      auto event = ReadOutput(stderr_, OutputStream::kStderr);
+      auto event = ReadOutputEvent(stderr_, OutputStream::kStderr);
       if (!event || event->has_value()) return event;
     }
     if (fds[2].revents != 0) {
@@ -141,7 +115,7 @@ Result<std::optional<Event>> NativeBackend::Drain(const WaitLimit& wait) {
         {stderr_.get(), POLLIN, 0},
         {wait.interrupt_fd, POLLIN, 0},
     };
-    int ready = ::poll(fds, 3, PollTimeout(drain_deadline_, kOrphanScanMs));
+    int ready = ::poll(fds, 3, PollTimeoutMs(drain_deadline_, kOrphanScanMs));
     if (ready < 0) {
       if (errno == EINTR) continue;
       return FailErrno("poll", errno);
@@ -154,7 +128,7 @@ Result<std::optional<Event>> NativeBackend::Drain(const WaitLimit& wait) {
     for (int i = 0; i < 2; ++i) {
       if (fds[i].revents == 0) continue;
       UniqueFd& fd = i == 0 ? stdout_ : stderr_;
-      auto event = ReadOutput(
+      auto event = ReadOutputEvent(
           fd, i == 0 ? OutputStream::kStdout : OutputStream::kStderr);
       if (!event || event->has_value()) return event;
     }

@@ -30,7 +30,6 @@ class NativeBackend : public Backend {
   // read its output pipes to EOF (bounded by kDrainLimit) before the exit is
   // reported.
   Result<std::optional<Event>> Drain(const WaitLimit& wait);
-  Result<std::optional<Event>> ReadOutput(UniqueFd& fd, OutputStream stream);
 
   // Children the supervisor had before the workload started (for example
   // the probe runner's canary process): never the workload's to leave behind.

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,24 +24,33 @@ extern "C" {
 
 #include <fmt/format.h>
 
+#include "backends/seccomp/seccomp_program.h"
 #include "base/exec_args.h"
 
 namespace isoscope {
 namespace {
 
 // Steps of the child between fork and exec, reported with errno on failure.
+// 0 is not a failure: it announces the listener's fd number.
 enum class ChildStep : int {
+  kListenerNumber = 0,
   kSetProcessGroup = 1,
   kDeathSignal,
   kParentGone,
   kSignalMask,
   kStdio,
   kChdir,
+  kWaitForTracer,
+  kLimits,
+  kTrapRdtsc,
+  kSeccomp,
   kExec,
 };
 
 const char* ChildStepName(ChildStep step) {
   switch (step) {
+    case ChildStep::kListenerNumber:
+      return "announcing the seccomp listener";
     case ChildStep::kSetProcessGroup:
       return "setpgid";
     case ChildStep::kDeathSignal:
@@ -53,6 +63,14 @@ const char* ChildStepName(ChildStep step) {
       return "setting up stdio";
     case ChildStep::kChdir:
       return "chdir to the workdir";
+    case ChildStep::kWaitForTracer:
+      return "waiting for the tracer";
+    case ChildStep::kLimits:
+      return "setrlimit";
+    case ChildStep::kTrapRdtsc:
+      return "prctl(PR_SET_TSC)";
+    case ChildStep::kSeccomp:
+      return "installing the seccomp filter";
     case ChildStep::kExec:
       return "execve";
   }
@@ -73,9 +91,10 @@ struct ChildFailure {
 
 // Runs in the child: async-signal-safe calls only, no allocation.
 [[noreturn]] void ChildMain(int report_fd, pid_t parent,
-                            const ChildStdio& stdio, const char* workdir,
+                            const SpawnOptions& options, const char* workdir,
                             const char* path, char* const* argv,
                             char* const* envp) {
+  const ChildStdio& stdio = options.stdio;
   if (::setpgid(0, 0) != 0) ChildFail(report_fd, ChildStep::kSetProcessGroup);
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
     ChildFail(report_fd, ChildStep::kDeathSignal);
@@ -100,30 +119,71 @@ struct ChildFailure {
     ChildFail(report_fd, ChildStep::kStdio);
   }
   if (::chdir(workdir) != 0) ChildFail(report_fd, ChildStep::kChdir);
+  if (options.wait_for_tracer) {
+    char go = 0;
+    ssize_t n;
+    do {
+      n = ::read(report_fd, &go, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) {
+      if (n == 0) errno = EPIPE;
+      ChildFail(report_fd, ChildStep::kWaitForTracer);
+    }
+  }
+  for (const ResourceLimit& limit : options.limits) {
+    rlimit value{limit.value, limit.value};
+    if (::setrlimit(limit.resource, &value) != 0) {
+      ChildFail(report_fd, ChildStep::kLimits);
+    }
+  }
+  if (options.trap_rdtsc && ::prctl(PR_SET_TSC, PR_TSC_SIGSEGV) != 0) {
+    ChildFail(report_fd, ChildStep::kTrapRdtsc);
+  }
+  if (options.seccomp_filter != nullptr) {
+    if (options.seccomp_listener) {
+      // The listener takes the lowest free descriptor, as this dup does.
+      int lowest = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
+      if (lowest < 0) ChildFail(report_fd, ChildStep::kSeccomp);
+      ::close(lowest);
+      ChildFailure announce{static_cast<int>(ChildStep::kListenerNumber),
+                            lowest};
+      if (::write(report_fd, &announce, sizeof announce) !=
+          static_cast<ssize_t>(sizeof announce)) {
+        ChildFail(report_fd, ChildStep::kListenerNumber);
+      }
+    }
+    // From here on every syscall is the policy's: only execve follows.
+    int installed = InstallSeccompProgram(*options.seccomp_filter,
+                                          options.seccomp_listener);
+    if (installed < 0) {
+      errno = -installed;
+      ChildFail(report_fd, ChildStep::kSeccomp);
+    }
+  }
   ::execve(path, argv, envp);
   ChildFail(report_fd, ChildStep::kExec);
 }
 
-Error SpawnError(const ChildFailure& failure, const Workload& workload) {
+Error SpawnError(const ChildFailure& failure, std::string_view executable) {
   auto step = static_cast<ChildStep>(failure.step);
   if (step == ChildStep::kExec) {
     if (failure.error == ENOENT) {
       return Error(ErrorCode::kNotFound,
                    fmt::format("{}: no such file (or its interpreter is "
                                "missing)",
-                               workload.executable),
+                               executable),
                    failure.error);
     }
     if (failure.error == EACCES || failure.error == ENOEXEC ||
         failure.error == EISDIR) {
       return Error(ErrorCode::kNotExecutable,
-                   fmt::format("{}: cannot execute: {}", workload.executable,
+                   fmt::format("{}: cannot execute: {}", executable,
                                std::strerror(failure.error)),
                    failure.error);
     }
   }
   return Error::FromErrno(
-      fmt::format("starting {}: {}", workload.executable, ChildStepName(step)),
+      fmt::format("starting {}: {}", executable, ChildStepName(step)),
       failure.error);
 }
 
@@ -131,24 +191,34 @@ Error SpawnError(const ChildFailure& failure, const Workload& workload) {
 
 Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
                                          const ChildStdio& stdio) {
+  SpawnOptions options;
+  options.stdio = stdio;
+  return Spawn(workload, options);
+}
+
+Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
+                                         const SpawnOptions& options) {
   // Everything the child touches is prepared before fork.
   std::vector<std::string> argv = workload.argv;
   std::vector<std::string> env = workload.env;
   std::vector<char*> c_argv = ExecArgs(argv);
   std::vector<char*> c_env = ExecArgs(env);
 
-  int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) {
-    return FailErrno("creating the spawn report pipe", errno);
+  // A socketpair rather than a pipe: it also carries the parent's go-ahead
+  // to a child waiting for its tracer. Close-on-exec, so EOF means exec'd.
+  int channel[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0) {
+    return FailErrno("creating the spawn report channel", errno);
   }
-  UniqueFd report_read(report[0]);
-  UniqueFd report_write(report[1]);
+  UniqueFd parent_end(channel[0]);
+  UniqueFd child_end(channel[1]);
 
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return FailErrno("fork", errno);
   if (pid == 0) {
-    ChildMain(report_write.get(), parent, stdio, workload.workdir.c_str(),
+    parent_end.Reset();
+    ChildMain(child_end.get(), parent, options, workload.workdir.c_str(),
               workload.executable.c_str(), c_argv.data(), c_env.data());
   }
   // Also set in the parent so there is no window where the child is not yet
@@ -162,24 +232,56 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
     ::waitpid(pid, nullptr, 0);
     return FailErrno("pidfd_open", err);
   }
-  ChildProcess child(pid, UniqueFd(raw_pidfd));
+  child_end.Reset();
+  ChildProcess child(pid, UniqueFd(raw_pidfd), std::move(parent_end),
+                     workload.executable);
+  if (options.wait_for_tracer) return child;
+  while (true) {
+    auto more = child.ReadSpawnReport();
+    if (!more) return tl::unexpected(more.error());
+    if (!*more) return child;
+  }
+}
 
-  report_write.Reset();
-  ChildFailure failure{};
+Status ChildProcess::Release() {
+  char go = 1;
   ssize_t n;
   do {
-    n = ::read(report_read.get(), &failure, sizeof failure);
+    n = ::write(channel_.get(), &go, 1);
   } while (n < 0 && errno == EINTR);
-  if (n == 0) return child;  // EOF: the CLOEXEC pipe closed at execve
-  if (n != static_cast<ssize_t>(sizeof failure)) {
+  if (n != 1) return FailErrno("releasing the child", n < 0 ? errno : EIO);
+  return {};
+}
+
+Result<bool> ChildProcess::ReadSpawnReport() {
+  if (!channel_) return Fail(ErrorCode::kInternal, "spawn report already read");
+  ChildFailure report{};
+  ssize_t n;
+  do {
+    n = ::read(channel_.get(), &report, sizeof report);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) {  // EOF: the close-on-exec channel closed at execve
+    channel_.Reset();
+    return false;
+  }
+  if (n != static_cast<ssize_t>(sizeof report)) {
+    channel_.Reset();
     return FailErrno("reading the spawn report", n < 0 ? errno : EIO);
   }
-  return tl::unexpected(SpawnError(failure, workload));
+  if (report.step == static_cast<int>(ChildStep::kListenerNumber)) {
+    listener_fd_in_child_ = report.error;
+    return true;
+  }
+  channel_.Reset();
+  return tl::unexpected(SpawnError(report, executable_));
 }
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)),
       pidfd_(std::move(other.pidfd_)),
+      channel_(std::move(other.channel_)),
+      listener_fd_in_child_(std::exchange(other.listener_fd_in_child_, -1)),
+      executable_(std::move(other.executable_)),
       reaped_(std::exchange(other.reaped_, true)) {}
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
@@ -187,6 +289,9 @@ ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
     KillAndReap();
     pid_ = std::exchange(other.pid_, -1);
     pidfd_ = std::move(other.pidfd_);
+    channel_ = std::move(other.channel_);
+    listener_fd_in_child_ = std::exchange(other.listener_fd_in_child_, -1);
+    executable_ = std::move(other.executable_);
     reaped_ = std::exchange(other.reaped_, true);
   }
   return *this;
@@ -224,6 +329,10 @@ Result<std::optional<ExitEvent>> ChildProcess::TryReap() {
   if (got < 0) return FailErrno(fmt::format("wait4({})", pid_), errno);
   if (got == 0) return std::optional<ExitEvent>();
   reaped_ = true;
+  return std::optional<ExitEvent>(ExitFromWaitStatus(status, usage));
+}
+
+ExitEvent ExitFromWaitStatus(int status, const rusage& usage) {
   ExitEvent exit;
   exit.signaled = WIFSIGNALED(status);
   exit.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
@@ -234,7 +343,7 @@ Result<std::optional<ExitEvent>> ChildProcess::TryReap() {
   exit.usage.system_cpu_us =
       int64_t{usage.ru_stime.tv_sec} * 1000000 + usage.ru_stime.tv_usec;
   exit.usage.max_rss_kib = usage.ru_maxrss;
-  return std::optional<ExitEvent>(exit);
+  return exit;
 }
 
 Status BecomeChildSubreaper() {

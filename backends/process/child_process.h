@@ -3,9 +3,12 @@
 #ifndef ISOSCOPE_BACKENDS_PROCESS_CHILD_PROCESS_H_
 #define ISOSCOPE_BACKENDS_PROCESS_CHILD_PROCESS_H_
 
+#include <linux/filter.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "base/error.h"
@@ -22,6 +25,26 @@ struct ChildStdio {
   int stderr_fd = -1;
 };
 
+struct ResourceLimit {
+  int resource = 0;  // RLIMIT_*
+  rlim_t value = 0;  // soft and hard
+};
+
+// What the child sets up between fork and exec beyond stdio and cwd, in this
+// order: rlimits, RDTSC trapping, no_new_privs + seccomp filter, then execve.
+struct SpawnOptions {
+  ChildStdio stdio;
+  std::vector<ResourceLimit> limits;
+  bool trap_rdtsc = false;  // prctl(PR_SET_TSC, PR_TSC_SIGSEGV)
+  // Installed last, so it also sees the execve of the workload. Must outlive
+  // Spawn (and Release, for a child waiting for a tracer).
+  const sock_fprog* seccomp_filter = nullptr;
+  bool seccomp_listener = false;  // pass back a user-notification listener
+  // The child stops before the steps above until Release(): the parent
+  // attaches a tracer first, so nothing the workload does goes unseen.
+  bool wait_for_tracer = false;
+};
+
 // A spawned process in its own process group. The destructor kills the
 // whole group and reaps the process, so a ChildProcess never leaks one.
 class ChildProcess {
@@ -33,6 +56,28 @@ class ChildProcess {
   // error: kNotFound / kNotExecutable for execve's ENOENT / EACCES, ENOEXEC.
   static Result<ChildProcess> Spawn(const Workload& workload,
                                     const ChildStdio& stdio);
+  // As above with more set-up. Without wait_for_tracer, returns once the
+  // workload was exec'd (the listener, if asked for, in listener()). With it,
+  // returns at once with the child waiting: the caller attaches, calls
+  // Release() and then reads the outcome with ReadSpawnReport() while it
+  // lets the child's stops through.
+  static Result<ChildProcess> Spawn(const Workload& workload,
+                                    const SpawnOptions& options);
+
+  // Lets a child spawned with wait_for_tracer go on.
+  Status Release();
+  // The spawn report channel (readable when the child reports or exec'd);
+  // -1 once the report is complete.
+  int spawn_channel() const { return channel_.get(); }
+  // Reads one report: the listener's fd number arrived (true, keep
+  // reading), the workload was exec'd (false: the channel is closed), or the
+  // step that failed, as an error. Blocks until the child says something.
+  Result<bool> ReadSpawnReport();
+  // The fd number the seccomp listener has in the child (-1: none yet). It is
+  // close-on-exec and the child may make no syscall the policy forbids after
+  // installing its filter, so it cannot send the listener itself: a tracer
+  // copies it with pidfd_getfd while the child is stopped at its execve.
+  int listener_fd_in_child() const { return listener_fd_in_child_; }
 
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;
@@ -47,18 +92,31 @@ class ChildProcess {
   // too). Idempotent and safe after the leader was reaped.
   void KillGroup();
 
+  // For a tracer that reaped the process itself (wait4 on all its tracees).
+  void MarkReaped() { reaped_ = true; }
+
   // Reaps the leader if it has exited: nullopt while it runs.
   Result<std::optional<ExitEvent>> TryReap();
 
  private:
-  ChildProcess(pid_t pid, UniqueFd pidfd)
-      : pid_(pid), pidfd_(std::move(pidfd)) {}
+  ChildProcess(pid_t pid, UniqueFd pidfd, UniqueFd channel,
+               std::string executable)
+      : pid_(pid),
+        pidfd_(std::move(pidfd)),
+        channel_(std::move(channel)),
+        executable_(std::move(executable)) {}
   void KillAndReap();
 
   pid_t pid_ = -1;
   UniqueFd pidfd_;
+  UniqueFd channel_;  // socketpair end: reports from the child, Release()
+  int listener_fd_in_child_ = -1;
+  std::string executable_;  // for error messages
   bool reaped_ = false;
 };
+
+// The exit of a reaped process from wait4's status and resource usage.
+ExitEvent ExitFromWaitStatus(int status, const rusage& usage);
 
 // Makes this process the subreaper of its descendants, so a workload's
 // orphaned (re-parented) grandchildren become ours to find and kill.

@@ -1,0 +1,1017 @@
+#include "backends/ptrace/ptrace_backend.h"
+
+#include <cpuid.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/ptrace.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "backends/process/workload_output.h"
+#include "backends/ptrace/syscall_paths.h"
+#include "policies/syscalls.h"
+
+// <sys/ptrace.h> and <linux/ptrace.h> clash; the few glibc declarations
+// needed are these.
+extern "C" long ptrace(int request, ...);  // NOLINT(readability-*)
+
+namespace isoscope {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kDrainLimit = std::chrono::seconds(2);
+// SIGCHLD can be taken by another thread of isoscope that does not block
+// it; poll never sleeps longer than this without looking for stops.
+constexpr int kReapIntervalMs = 100;
+constexpr size_t kMaxInstructionBytes = 15;
+constexpr int kX32SyscallBit = 0x40000000;
+constexpr uint64_t kMapFixedNoReplace = 0x100000;
+// si_code of a SIGSYS raised by SECCOMP_RET_TRAP (<asm-generic/siginfo.h>,
+// which glibc's <signal.h> does not expose).
+constexpr int kSysSeccomp = 1;
+
+constexpr unsigned kTraceOptions = PTRACE_O_EXITKILL | PTRACE_O_TRACESECCOMP |
+                                   PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |
+                                   PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC |
+                                   PTRACE_O_TRACESYSGOOD;
+
+// Rule ids of decisions the backend makes to protect itself, never the
+// policy's: the conformance test leaves them out.
+constexpr std::string_view kScratchGuardRule = "ptrace.scratch-guard";
+constexpr std::string_view kScratchUnavailableRule =
+    "ptrace.scratch-unavailable";
+
+// user_regs_struct uses unsigned long long.
+unsigned long long& ArgRegister(user_regs_struct& regs,  // NOLINT
+                                int index) {
+  switch (index) {
+    case 0:
+      return regs.rdi;
+    case 1:
+      return regs.rsi;
+    case 2:
+      return regs.rdx;
+    case 3:
+      return regs.r10;
+    case 4:
+      return regs.r8;
+    default:
+      return regs.r9;
+  }
+}
+
+Status GetRegs(pid_t tid, user_regs_struct& regs) {
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, &regs) != 0) {
+    return FailErrno(fmt::format("PTRACE_GETREGS of {}", tid), errno);
+  }
+  return {};
+}
+
+Status SetRegs(pid_t tid, const user_regs_struct& regs) {
+  if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0) {
+    return FailErrno(fmt::format("PTRACE_SETREGS of {}", tid), errno);
+  }
+  return {};
+}
+
+bool IsStopSignal(int signal) {
+  return signal == SIGSTOP || signal == SIGTSTP || signal == SIGTTIN ||
+         signal == SIGTTOU;
+}
+
+bool IsFaultSignal(int signal) {
+  return signal == SIGSEGV || signal == SIGILL || signal == SIGBUS ||
+         signal == SIGFPE || signal == SIGTRAP;
+}
+
+// Whether a guarded memory call reaches the scratch region. The filter sends
+// only calls whose address lies below the region's end; this is the exact
+// check.
+bool TouchesScratch(int number, const std::array<uint64_t, 6>& args) {
+  switch (number) {
+    case SYS_munmap:
+    case SYS_mprotect:
+    case SYS_pkey_mprotect:
+    case SYS_madvise:
+      return scratch::Overlaps(args[0], args[1]);
+    case SYS_mmap:
+      return (args[3] & MAP_FIXED) != 0 && scratch::Overlaps(args[0], args[1]);
+    case SYS_mremap:
+      return scratch::Overlaps(args[0], args[1]) ||
+             ((args[3] & MREMAP_FIXED) != 0 &&
+              scratch::Overlaps(args[4], args[2]));
+    case SYS_shmat:
+      // The segment's size is not in the call; any attach at or below the
+      // region's end is refused.
+      return args[1] != 0 && args[1] < scratch::kEnd;
+    case SYS_remap_file_pages:
+      return scratch::Overlaps(args[0], args[1]);
+    default:
+      return false;
+  }
+}
+
+std::vector<ResourceLimit> LimitsFor(const Resources& resources) {
+  std::vector<ResourceLimit> limits;
+  if (resources.memory_bytes) {
+    // Address space, not resident memory: without a cgroup this is what the
+    // kernel can enforce per process.
+    limits.push_back({RLIMIT_AS, *resources.memory_bytes});
+  }
+  if (resources.processes) {
+    limits.push_back({RLIMIT_NPROC, *resources.processes});
+  }
+  if (resources.cpu_time_ms) {
+    limits.push_back({RLIMIT_CPU, (*resources.cpu_time_ms + 999) / 1000});
+  }
+  if (resources.open_files) {
+    limits.push_back({RLIMIT_NOFILE, *resources.open_files});
+  }
+  if (resources.file_size_bytes) {
+    limits.push_back({RLIMIT_FSIZE, *resources.file_size_bytes});
+  }
+  return limits;
+}
+
+}  // namespace
+
+PtraceBackend::~PtraceBackend() {
+  KillAll();
+  // Reap every tracee so none is left as a zombie or, worse, stopped.
+  while (!tracees_.empty()) {
+    pid_t tid = tracees_.begin()->first;
+    int status = 0;
+    pid_t got;
+    do {
+      got = ::waitpid(tid, &status, __WALL);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0 || WIFEXITED(status) || WIFSIGNALED(status)) {
+      tracees_.erase(tid);
+    }
+  }
+  child_.reset();
+  if (mask_saved_) ::pthread_sigmask(SIG_SETMASK, &saved_mask_, nullptr);
+}
+
+ProbeResult PtraceBackend::Probe() const {
+  if (::prctl(PR_GET_SECCOMP) < 0) {
+    return {false, "this kernel has no seccomp (CONFIG_SECCOMP_FILTER)"};
+  }
+  std::ifstream yama("/proc/sys/kernel/yama/ptrace_scope");
+  int scope = 0;
+  if (yama >> scope && scope >= 3) {
+    return {false,
+            "ptrace is disabled (kernel.yama.ptrace_scope = 3); it cannot "
+            "be re-enabled without a reboot"};
+  }
+  return {true, ""};
+}
+
+Status PtraceBackend::Start(const Workload& workload,
+                            const CompiledPlan& plan) {
+  if (child_) return Fail(ErrorCode::kInternal, "ptrace backend reused");
+  plan_ = plan;
+  const Policy& policy = plan.policy();
+
+  SeccompRouting routing;
+  routing.trace_paths = true;
+  routing.user_notif = true;
+  // isoscope's own execve of the workload must get through whatever the
+  // policy says about exec, and is the moment the listener is copied.
+  routing.trace_always = {SYS_execve, SYS_execveat};
+  routing.trap_kills = true;
+  routing.guard_begin = scratch::kBegin;
+  routing.guard_end = scratch::kEnd;
+  auto program = BuildSeccompProgram(plan, routing);
+  if (!program) return tl::unexpected(program.error());
+  program_ = std::move(*program);
+
+  int out[2];
+  int err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
+  UniqueFd out_read(out[0]), out_write(out[1]);
+  if (::pipe2(err, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
+  UniqueFd err_read(err[0]), err_write(err[1]);
+  UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!devnull) return FailErrno("open /dev/null", errno);
+
+  // Stops are noticed through SIGCHLD on a signalfd, so one poll covers
+  // stops, notifications, output and the interrupt.
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  if (int rc = ::pthread_sigmask(SIG_BLOCK, &chld, &saved_mask_); rc != 0) {
+    return FailErrno("blocking SIGCHLD", rc);
+  }
+  mask_saved_ = true;
+  sigchld_.Reset(::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!sigchld_) return FailErrno("signalfd(SIGCHLD)", errno);
+
+  emulator_.emplace(policy.faults.hide_hypervisor);
+  process_limit_ = policy.resources.processes;
+
+  SpawnOptions options;
+  options.stdio = ChildStdio{devnull.get(), out_write.get(), err_write.get()};
+  options.limits = LimitsFor(policy.resources);
+  // RDTSC traps whatever the policy says: `report` is recorded (and then
+  // answered from the host), `emulate` answered from virtual time.
+  options.trap_rdtsc = true;
+  options.seccomp_filter = program_->fprog();
+  options.seccomp_listener = true;
+  options.wait_for_tracer = true;
+  auto child = ChildProcess::Spawn(workload, options);
+  if (!child) return tl::unexpected(child.error());
+  child_ = std::move(*child);
+  root_ = child_->pid();
+  stdout_ = std::move(out_read);
+  stderr_ = std::move(err_read);
+
+  if (ptrace(PTRACE_SEIZE, root_, nullptr, kTraceOptions) != 0) {
+    return FailErrno(fmt::format("PTRACE_SEIZE of {}", root_), errno);
+  }
+  tracees_[root_] = Tracee{.tgid = root_};
+  if (auto released = child_->Release(); !released) return released;
+  return WaitForExec();
+}
+
+// Lets the child through its set-up and its execve of the workload, which
+// the filter sends to the tracer: that stop is where the listener is copied.
+Status PtraceBackend::WaitForExec() {
+  auto announced = child_->ReadSpawnReport();
+  if (!announced) return tl::unexpected(announced.error());
+  while (!root_execed_) {
+    int status = 0;
+    rusage usage{};
+    pid_t got;
+    do {
+      got = ::wait4(root_, &status, __WALL, &usage);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) return FailErrno("waiting for the workload's exec", errno);
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      tracees_.erase(root_);
+      child_->MarkReaped();
+      auto report = child_->ReadSpawnReport();
+      if (!report) return tl::unexpected(report.error());
+      return Fail(
+          ErrorCode::kSystem,
+          fmt::format("the workload ended ({}) before it was "
+                      "exec'd; the policy may forbid a call the "
+                      "start needs",
+                      WIFSIGNALED(status)
+                          ? fmt::format("signal {}", WTERMSIG(status))
+                          : fmt::format("status {}", WEXITSTATUS(status))));
+    }
+    int event = status >> 16;
+    if (event == PTRACE_EVENT_SECCOMP) {
+      if (auto grabbed = GrabListener(); !grabbed) return grabbed;
+      if (auto resumed = Continue(root_); !resumed) return resumed;
+    } else if (event == PTRACE_EVENT_EXEC) {
+      root_execed_ = true;
+      if (auto resumed = Continue(root_); !resumed) return resumed;
+    } else {
+      int signal = event == 0 ? WSTOPSIG(status) : 0;
+      if (auto resumed = Continue(root_, signal); !resumed) return resumed;
+    }
+  }
+  auto execed = child_->ReadSpawnReport();
+  if (!execed) return tl::unexpected(execed.error());
+  if (!notifier_) {
+    return Fail(ErrorCode::kInternal,
+                "the workload was exec'd without passing its seccomp "
+                "listener");
+  }
+  return {};
+}
+
+Status PtraceBackend::GrabListener() {
+  if (notifier_) return {};
+  int number = child_->listener_fd_in_child();
+  if (number < 0) {
+    return Fail(ErrorCode::kInternal, "the child announced no listener");
+  }
+  int fd =
+      static_cast<int>(::syscall(SYS_pidfd_getfd, child_->pidfd(), number, 0));
+  if (fd < 0) return FailErrno("pidfd_getfd of the seccomp listener", errno);
+  UniqueFd listener(fd);
+  // The child predicted the number; make sure it is the listener.
+  char link[64] = {};
+  std::string self = fmt::format("/proc/self/fd/{}", fd);
+  ssize_t n = ::readlink(self.c_str(), link, sizeof link - 1);
+  if (n < 0 || std::string_view(link, static_cast<size_t>(n)) !=
+                   "anon_inode:seccomp notify") {
+    return Fail(
+        ErrorCode::kInternal,
+        fmt::format("fd {} of the child is not its seccomp listener", number));
+  }
+  notifier_.emplace(std::move(listener));
+  // Wakes the workload on the supervisor's CPU: the difference between a
+  // user notification costing about 12 us and 3 us here. Older kernels
+  // (before 6.6) just lack it.
+  notifier_->EnableSyncWakeUp();
+  return {};
+}
+
+Status PtraceBackend::Continue(pid_t tid, int signal) {
+  if (ptrace(PTRACE_CONT, tid, nullptr, signal) != 0 && errno != ESRCH) {
+    return FailErrno(fmt::format("PTRACE_CONT of {}", tid), errno);
+  }
+  return {};
+}
+
+Status PtraceBackend::Skip(pid_t tid, int64_t value) {
+  user_regs_struct regs{};
+  if (auto got = GetRegs(tid, regs); !got) return got;
+  // At a seccomp stop a syscall number of -1 skips the call and leaves rax
+  // as its result.
+  regs.orig_rax = static_cast<uint64_t>(-1);
+  regs.rax = static_cast<uint64_t>(value);
+  if (auto set = SetRegs(tid, regs); !set) return set;
+  return Continue(tid);
+}
+
+void PtraceBackend::Push(Event event) { Push(std::move(event), Await{}); }
+
+void PtraceBackend::Push(Event event, Await await) {
+  pending_.push_back(Pending{std::move(event), std::move(await)});
+}
+
+pid_t PtraceBackend::TgidOf(pid_t tid) {
+  Tracee& tracee = tracees_[tid];
+  if (tracee.tgid != 0) return tracee.tgid;
+  std::ifstream status(fmt::format("/proc/{}/status", tid));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Tgid:", 0) == 0) {
+      tracee.tgid = std::atoi(line.c_str() + 5);
+      break;
+    }
+  }
+  if (tracee.tgid == 0) tracee.tgid = tid;
+  return tracee.tgid;
+}
+
+std::optional<uint64_t> PtraceBackend::SlotOf(pid_t tid) {
+  auto owned = std::find(slot_owner_.begin(), slot_owner_.end(), tid);
+  if (owned != slot_owner_.end()) {
+    return static_cast<uint64_t>(owned - slot_owner_.begin());
+  }
+  auto free = std::find(slot_owner_.begin(), slot_owner_.end(), 0);
+  if (free == slot_owner_.end()) return std::nullopt;
+  *free = tid;
+  return static_cast<uint64_t>(free - slot_owner_.begin());
+}
+
+void PtraceBackend::Forget(pid_t tid) {
+  tracees_.erase(tid);
+  std::replace(slot_owner_.begin(), slot_owner_.end(), tid, pid_t{0});
+  spaces_.erase(tid);
+}
+
+void PtraceBackend::KillAll() {
+  for (const auto& [tid, tracee] : tracees_) ::kill(tid, SIGKILL);
+  if (child_) child_->KillGroup();
+}
+
+void PtraceBackend::Kill() { KillAll(); }
+
+Result<std::optional<Event>> PtraceBackend::NextEvent(const WaitLimit& wait) {
+  if (!child_ || done_) {
+    return Fail(ErrorCode::kInternal, "NextEvent without a running workload");
+  }
+  if (awaiting_.kind != Await::Kind::kNone) {
+    return Fail(ErrorCode::kInternal, "NextEvent before Resolve");
+  }
+  while (true) {
+    if (!pending_.empty()) {
+      Pending next = std::move(pending_.front());
+      pending_.pop_front();
+      awaiting_ = std::move(next.await);
+      return std::optional<Event>(std::move(next.event));
+    }
+    if (exit_ && tracees_.empty()) return Drain(wait);
+
+    const int notify_fd = notifier_ ? notifier_->fd() : -1;
+    pollfd fds[5] = {
+        {stdout_.get(), POLLIN, 0},     {stderr_.get(), POLLIN, 0},
+        {sigchld_.get(), POLLIN, 0},    {notify_fd, POLLIN, 0},
+        {wait.interrupt_fd, POLLIN, 0},
+    };
+    int ready = ::poll(fds, 5, PollTimeoutMs(wait.deadline, kReapIntervalMs));
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return FailErrno("poll", errno);
+    }
+    if (fds[0].revents != 0) {
+      auto event = ReadOutputEvent(stdout_, OutputStream::kStdout);
+      if (!event || event->has_value()) return event;
+    }
+    if (fds[1].revents != 0) {
+      auto event = ReadOutputEvent(stderr_, OutputStream::kStderr);
+      if (!event || event->has_value()) return event;
+    }
+    if (fds[2].revents != 0) {
+      signalfd_siginfo info;
+      while (::read(sigchld_.get(), &info, sizeof info) > 0) {
+      }
+    }
+    if (fds[3].revents & (POLLERR | POLLHUP)) {
+      notifier_.reset();  // no process left under the filter
+    } else if (fds[3].revents != 0) {
+      if (auto got = OnNotification(); !got) return tl::unexpected(got.error());
+      if (!pending_.empty()) continue;
+    }
+    if (auto reaped = ReapAll(); !reaped) return tl::unexpected(reaped.error());
+    if (!pending_.empty() || (exit_ && tracees_.empty())) continue;
+    if (fds[4].revents != 0) return std::optional<Event>();  // interrupted
+    if (wait.deadline != Clock::time_point::max() &&
+        Clock::now() >= wait.deadline) {
+      return std::optional<Event>();
+    }
+  }
+}
+
+// Every tracee is gone: what is left in the pipes is read before the exit is
+// reported.
+Result<std::optional<Event>> PtraceBackend::Drain(const WaitLimit& wait) {
+  if (!draining_) {
+    draining_ = true;
+    drain_deadline_ = Clock::now() + kDrainLimit;
+    KillAll();  // the group, in case anything escaped tracing
+  }
+  while (stdout_ || stderr_) {
+    if (Clock::now() >= drain_deadline_) {
+      stdout_.Reset();
+      stderr_.Reset();
+      break;
+    }
+    pollfd fds[3] = {
+        {stdout_.get(), POLLIN, 0},
+        {stderr_.get(), POLLIN, 0},
+        {wait.interrupt_fd, POLLIN, 0},
+    };
+    int ready = ::poll(fds, 3, PollTimeoutMs(drain_deadline_, kReapIntervalMs));
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return FailErrno("poll", errno);
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].revents == 0) continue;
+      UniqueFd& fd = i == 0 ? stdout_ : stderr_;
+      auto event = ReadOutputEvent(
+          fd, i == 0 ? OutputStream::kStdout : OutputStream::kStderr);
+      if (!event || event->has_value()) return event;
+    }
+    if (fds[2].revents != 0) return std::optional<Event>();
+  }
+  done_ = true;
+  return std::optional<Event>(*exit_);
+}
+
+Status PtraceBackend::ReapAll() {
+  // Per known task rather than waitpid(-1): isoscope has other children
+  // (the probe runner's canary) that are not this backend's to reap. A new
+  // task becomes known from its parent's clone event, so passes repeat
+  // until one collects nothing: its first stop is not lost in between.
+  bool collected = true;
+  while (collected) {
+    collected = false;
+    std::vector<pid_t> tids;
+    tids.reserve(tracees_.size());
+    for (const auto& [tid, tracee] : tracees_) tids.push_back(tid);
+    for (pid_t tid : tids) {
+      if (tracees_.count(tid) == 0) continue;
+      int status = 0;
+      rusage usage{};
+      pid_t got;
+      do {
+        got = ::wait4(tid, &status, WNOHANG | __WALL, &usage);
+      } while (got < 0 && errno == EINTR);
+      if (got == 0) continue;
+      if (got < 0) {
+        if (errno != ECHILD) {
+          return FailErrno(fmt::format("wait4({})", tid), errno);
+        }
+        Forget(tid);  // reaped elsewhere, or never ours
+        continue;
+      }
+      collected = true;
+      if (auto handled = HandleStatus(tid, status, usage); !handled) {
+        return handled;
+      }
+    }
+  }
+  return {};
+}
+
+Status PtraceBackend::HandleStatus(pid_t tid, int status, const rusage& usage) {
+  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+    Forget(tid);
+    if (tid == root_) {
+      exit_ = ExitFromWaitStatus(status, usage);
+      child_->MarkReaped();
+      // The run ends with its main process; what it left behind goes.
+      KillAll();
+    }
+    return {};
+  }
+  if (!WIFSTOPPED(status)) return {};
+  const int signal = WSTOPSIG(status);
+  const int event = (status >> 16) & 0xff;
+  Tracee& tracee = tracees_[tid];
+  switch (event) {
+    case PTRACE_EVENT_SECCOMP:
+      return OnSeccompStop(tid);
+    case PTRACE_EVENT_EXEC:
+      return OnExec(tid);
+    case PTRACE_EVENT_FORK:
+    case PTRACE_EVENT_VFORK:
+    case PTRACE_EVENT_CLONE:
+      return OnNewTask(tid);
+    case PTRACE_EVENT_STOP:
+      if (tracee.initial_stop_pending || !IsStopSignal(signal)) {
+        tracee.initial_stop_pending = false;
+        return Continue(tid);
+      }
+      // A group stop (SIGSTOP and friends): stay stopped, as without a
+      // tracer, until SIGCONT.
+      if (ptrace(PTRACE_LISTEN, tid, nullptr, nullptr) != 0 && errno != ESRCH) {
+        return FailErrno(fmt::format("PTRACE_LISTEN of {}", tid), errno);
+      }
+      return {};
+    default:
+      break;
+  }
+  if (signal == (SIGTRAP | 0x80)) return OnSyscallExitStop(tid);
+  return OnSignalStop(tid, signal);
+}
+
+Status PtraceBackend::OnNewTask(pid_t parent) {
+  unsigned long raw = 0;  // NOLINT(google-runtime-int): ptrace's type
+  if (ptrace(PTRACE_GETEVENTMSG, parent, nullptr, &raw) == 0) {
+    auto tid = static_cast<pid_t>(raw);
+    // Its first stop may already have been seen (it races the parent's).
+    if (tracees_.count(tid) == 0) {
+      tracees_[tid] = Tracee{.initial_stop_pending = true};
+    }
+    if (process_limit_ && tracees_.size() > *process_limit_ &&
+        !process_limit_reported_) {
+      process_limit_reported_ = true;
+      Push(LimitEvent{
+          LimitKind::kProcesses,
+          fmt::format("process limit of {} reached", *process_limit_)});
+    }
+  }
+  return Continue(parent);
+}
+
+Status PtraceBackend::OnExec(pid_t tid) {
+  unsigned long raw = 0;  // NOLINT(google-runtime-int): ptrace's type
+  if (ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &raw) == 0) {
+    auto former = static_cast<pid_t>(raw);
+    // A thread other than the leader exec'd: it now has the leader's id.
+    if (former != tid) Forget(former);
+  }
+  // A new address space: the scratch region and the writer are gone.
+  spaces_.erase(tid);
+  tracees_[tid].tgid = tid;
+  if (tid == root_) root_execed_ = true;
+  return Continue(tid);
+}
+
+Status PtraceBackend::OnNotification() {
+  auto received = notifier_->Receive();
+  if (!received) return tl::unexpected(received.error());
+  if (!received->has_value()) return {};  // the caller is already gone
+  const SeccompNotification& n = **received;
+  if (n.arch != AUDIT_ARCH_X86_64) {
+    // The filter never notifies for another ABI; refuse rather than guess.
+    return notifier_->ReturnError(n.id, ENOSYS);
+  }
+  SyscallEvent event;
+  event.pid = n.pid;
+  event.request.abi = Abi::kX86_64;
+  event.request.number = n.nr;
+  event.request.args = n.args;
+  Await await;
+  await.kind = Await::Kind::kNotification;
+  await.notification_id = n.id;
+  Push(std::move(event), await);
+  return {};
+}
+
+Status PtraceBackend::OnSeccompStop(pid_t tid) {
+  ptrace_syscall_info info{};
+  long size = ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof info, &info);
+  if (size < 0) {
+    if (errno == ESRCH) return {};  // killed meanwhile
+    return FailErrno("PTRACE_GET_SYSCALL_INFO", errno);
+  }
+  if (info.op != PTRACE_SYSCALL_INFO_SECCOMP) return Continue(tid);
+  const int number = static_cast<int>(info.seccomp.nr);
+  std::array<uint64_t, 6> args{};
+  std::copy(std::begin(info.seccomp.args), std::end(info.seccomp.args),
+            args.begin());
+  if (info.arch != AUDIT_ARCH_X86_64 || (number & kX32SyscallBit) != 0) {
+    return Skip(tid, -ENOSYS);  // never traced: another ABI is not inspected
+  }
+  if (tid == root_ && !root_execed_) {
+    // isoscope's own execve of the workload.
+    if (auto grabbed = GrabListener(); !grabbed) return grabbed;
+    return Continue(tid);
+  }
+  if (TouchesScratch(number, args)) {
+    SyscallEvent event;
+    event.pid = tid;
+    event.request.number = number;
+    event.request.args = args;
+    event.verdict = Verdict{
+        ActionSpec{Action::kDeny, EPERM}, std::string(kScratchGuardRule),
+        fmt::format("{} would change isoscope's read-only scratch region "
+                    "[{:#x}, {:#x}), where checked arguments are copied",
+                    SyscallName(number), scratch::kBegin, scratch::kEnd)};
+    event.decided_by = DecidedBy::kKernelFilter;
+    Push(std::move(event));
+    return Skip(tid, -EPERM);
+  }
+  // Traced for the guard or for exec, but statically allowed.
+  if (plan_->For(number).disposition == Disposition::kAllow) {
+    return Continue(tid);
+  }
+
+  SyscallEvent event;
+  event.pid = tid;
+  event.request.number = number;
+  event.request.args = args;
+  if (!PathArguments(number).empty()) {
+    auto decoded = DecodeSyscallPaths(tid, number, args);
+    if (!decoded) {
+      // The kernel would have failed the call the same way (EFAULT,
+      // ENAMETOOLONG, EBADF...) before looking at any file.
+      int err = decoded.error().sys_errno();
+      return Skip(tid, -(err != 0 ? err : EFAULT));
+    }
+    auto ready = PrepareScratch(tid);
+    if (!ready) return tl::unexpected(ready.error());
+    if (!*ready) return {};
+    if (auto copied = CopyIntoScratch(
+            tid, decoded->paths, decoded->kernel_copies, decoded->open_how);
+        !copied) {
+      return copied;
+    }
+    event.request.paths = std::move(decoded->paths);
+    event.request.open_flags = decoded->open_flags;
+  }
+  Await await;
+  await.kind = Await::Kind::kSyscallStop;
+  await.tid = tid;
+  Push(std::move(event), await);
+  return {};
+}
+
+Result<bool> PtraceBackend::PrepareScratch(pid_t tid) {
+  pid_t tgid = TgidOf(tid);
+  AddressSpace& space = spaces_[tgid];
+  if (space.scratch == ScratchState::kMapped && SlotOf(tid)) return true;
+  if (space.scratch == ScratchState::kUnavailable || !SlotOf(tid)) {
+    // Fails closed: without a safe place for the copy the call is refused.
+    ptrace_syscall_info info{};
+    ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof info, &info);
+    SyscallEvent event;
+    event.pid = tid;
+    event.request.number = static_cast<int>(info.seccomp.nr);
+    std::copy(std::begin(info.seccomp.args), std::end(info.seccomp.args),
+              event.request.args.begin());
+    event.verdict = Verdict{
+        ActionSpec{Action::kDeny, EPERM}, std::string(kScratchUnavailableRule),
+        space.scratch == ScratchState::kUnavailable
+            ? "isoscope could not map its scratch region in this process, "
+              "so path arguments cannot be checked safely"
+            : fmt::format("more than {} threads are in path syscalls at once",
+                          scratch::kSlots)};
+    event.decided_by = DecidedBy::kKernelFilter;
+    Push(std::move(event));
+    if (auto skipped = Skip(tid, -EPERM); !skipped) {
+      return tl::unexpected(skipped.error());
+    }
+    return false;
+  }
+  // Map the region by turning this call into isoscope's mmap; at its exit
+  // stop the registers are restored and the `syscall` instruction runs
+  // again, stopping here once more with the region in place.
+  Tracee& tracee = tracees_[tid];
+  user_regs_struct regs{};
+  if (auto got = GetRegs(tid, regs); !got) return tl::unexpected(got.error());
+  tracee.saved = regs;
+  regs.orig_rax = SYS_mmap;
+  regs.rdi = scratch::kBegin;
+  regs.rsi = scratch::kSize;
+  regs.rdx = PROT_READ;
+  regs.r10 = MAP_PRIVATE | MAP_ANONYMOUS | kMapFixedNoReplace;
+  regs.r8 = static_cast<uint64_t>(-1);
+  regs.r9 = 0;
+  if (auto set = SetRegs(tid, regs); !set) return tl::unexpected(set.error());
+  tracee.state = TraceeState::kInjecting;
+  if (ptrace(PTRACE_SYSCALL, tid, nullptr, 0) != 0 && errno != ESRCH) {
+    return FailErrno("PTRACE_SYSCALL", errno);
+  }
+  return false;
+}
+
+// Whether [kBegin, kEnd) in `tid`'s address space is exactly a private,
+// anonymous, read-only mapping (what isoscope maps). Needed when the mmap
+// found something there: a vfork child shares its parent's region.
+static bool ScratchMappedIn(pid_t tid) {
+  std::ifstream maps(fmt::format("/proc/{}/maps", tid));
+  std::string line;
+  std::string expected = fmt::format("{:08x}-{:08x} r--p 00000000 00:00 0",
+                                     scratch::kBegin, scratch::kEnd);
+  while (std::getline(maps, line)) {
+    if (line.rfind(expected, 0) == 0) return true;
+  }
+  return false;
+}
+
+Status PtraceBackend::OnSyscallExitStop(pid_t tid) {
+  Tracee& tracee = tracees_[tid];
+  if (tracee.state != TraceeState::kInjecting) return Continue(tid);
+  user_regs_struct regs{};
+  if (auto got = GetRegs(tid, regs); !got) return got;
+  auto result = static_cast<int64_t>(regs.rax);
+  AddressSpace& space = spaces_[TgidOf(tid)];
+  if (static_cast<uint64_t>(result) == scratch::kBegin ||
+      (result == -EEXIST && ScratchMappedIn(tid))) {
+    space.scratch = ScratchState::kMapped;
+  } else {
+    space.scratch = ScratchState::kUnavailable;
+  }
+  regs = tracee.saved;
+  regs.rip -= 2;  // back onto the `syscall` instruction
+  regs.rax = regs.orig_rax;
+  tracee.state = TraceeState::kRunning;
+  if (auto set = SetRegs(tid, regs); !set) return set;
+  return Continue(tid);
+}
+
+Status PtraceBackend::CopyIntoScratch(
+    pid_t tid, const std::vector<PathArgument>& paths,
+    const std::vector<std::optional<std::string>>& kernel_copies,
+    const std::vector<uint8_t>& open_how) {
+  pid_t tgid = TgidOf(tid);
+  AddressSpace& space = spaces_[tgid];
+  if (!space.writer) {
+    auto writer = TraceeMemoryWriter::Open(tgid);
+    if (!writer) return tl::unexpected(writer.error());
+    space.writer = std::move(*writer);
+  }
+  uint64_t slot = *SlotOf(tid);
+  user_regs_struct regs{};
+  if (auto got = GetRegs(tid, regs); !got) return got;
+  for (size_t i = 0; i < paths.size() && i < 2; ++i) {
+    // The kernel gets the absolute, normalised path that was decided on, so
+    // neither the workload's memory nor its cwd or dirfd can change what it
+    // resolves. An empty AT_EMPTY_PATH path stays empty (it names the fd);
+    // a NULL one is a register the workload cannot change.
+    if (i >= kernel_copies.size() || !kernel_copies[i]) continue;
+    const std::string& text = *kernel_copies[i];
+    if (text.size() + 1 > scratch::kPageSize) {
+      return Fail(ErrorCode::kInternal, "a decoded path exceeds a page");
+    }
+    std::vector<uint8_t> bytes(text.begin(), text.end());
+    bytes.push_back(0);
+    uint64_t address = scratch::SlotPage(slot, i);
+    if (auto written = space.writer->Write(address, bytes); !written) {
+      return written;
+    }
+    ArgRegister(regs, paths[i].arg_index) = address;
+  }
+  if (!open_how.empty()) {
+    uint64_t address = scratch::SlotPage(slot, 2);
+    if (auto written = space.writer->Write(address, open_how); !written) {
+      return written;
+    }
+    regs.rdx = address;  // openat2(dirfd, path, how, size)
+  }
+  return SetRegs(tid, regs);
+}
+
+Status PtraceBackend::OnSignalStop(pid_t tid, int signal) {
+  siginfo_t info{};
+  if (ptrace(PTRACE_GETSIGINFO, tid, nullptr, &info) != 0) {
+    if (errno == ESRCH) return {};
+    return FailErrno("PTRACE_GETSIGINFO", errno);
+  }
+  if (signal == SIGSYS && info.si_code == kSysSeccomp) {
+    // The filter's kill: report which call, then the loop kills the run.
+    SyscallEvent event;
+    event.pid = tid;
+    const SyscallPlan* plan = nullptr;
+    user_regs_struct regs{};
+    GetRegs(tid, regs);
+    if (info.si_arch == AUDIT_ARCH_I386) {
+      event.request.abi = Abi::kI386;
+      event.request.number = info.si_syscall;
+      event.request.args = {regs.rbx & 0xffffffff, regs.rcx & 0xffffffff,
+                            regs.rdx & 0xffffffff, regs.rsi & 0xffffffff,
+                            regs.rdi & 0xffffffff, regs.rbp & 0xffffffff};
+      plan = &plan_->i386();
+    } else {
+      event.request.args = {regs.rdi, regs.rsi, regs.rdx,
+                            regs.r10, regs.r8,  regs.r9};
+      if ((info.si_syscall & kX32SyscallBit) != 0) {
+        event.request.abi = Abi::kX32;
+        event.request.number = info.si_syscall & ~kX32SyscallBit;
+        plan = &plan_->x32();
+      } else {
+        event.request.number = info.si_syscall;
+        plan = &plan_->For(info.si_syscall);
+      }
+    }
+    std::string name = SyscallName(event.request.number);
+    event.verdict = Verdict{
+        ActionSpec{Action::kKill}, plan->rule_id,
+        fmt::format(
+            "{} ({} ABI) is killed by the seccomp filter (rule '{}')",
+            name.empty() ? fmt::format("#{}", event.request.number) : name,
+            AbiName(event.request.abi), plan->rule_id)};
+    event.decided_by = DecidedBy::kKernelFilter;
+    Push(std::move(event));
+    return {};  // left stopped: the kill follows
+  }
+  if (IsFaultSignal(signal) && info.si_code > 0) {
+    // Raised by the CPU (si_code > 0), not sent with kill/tgkill.
+    user_regs_struct regs{};
+    if (auto got = GetRegs(tid, regs); !got) return got;
+    std::vector<uint8_t> bytes;
+    for (size_t length = kMaxInstructionBytes; length > 0 && bytes.empty();
+         --length) {
+      // Shorter reads for an instruction that ends just before an
+      // unmapped page.
+      auto read = ReadTraceeBytes(tid, regs.rip, length);
+      if (read) bytes = std::move(*read);
+      if (!read && length > 8) length = 9;  // then 8, 7, ... 1
+    }
+    FaultInfo fault = ClassifyFault(signal, info.si_code,
+                                    reinterpret_cast<uint64_t>(info.si_addr),
+                                    regs.rip, bytes);
+    FaultEvent event;
+    event.pid = tid;
+    event.kind = fault.kind;
+    event.signal = signal;
+    event.mnemonic = fault.mnemonic;
+    event.bytes = fault.bytes;
+    if (fault.kind == FaultKind::kPageFault) {
+      event.rip = regs.rip;
+      event.address = fault.address;
+    } else {
+      // A trap (int3) reports RIP past the instruction; the decoder knows
+      // where it was and which one-byte instruction it was.
+      event.rip = fault.address;
+      if (fault.mnemonic == "int3") event.bytes = {0xcc};
+      if (fault.mnemonic == "int1") event.bytes = {0xf1};
+    }
+    Await await;
+    await.kind = Await::Kind::kFault;
+    await.tid = tid;
+    await.signal = signal;
+    await.fault = fault.kind;
+    await.instruction = DecodeInstruction(bytes);
+    await.regs = regs;
+    Push(std::move(event), std::move(await));
+    return {};
+  }
+  Push(SignalEvent{tid, signal});
+  // The kernel enforcing an rlimit in any process of the workload (the
+  // supervisor sees only the main process's end).
+  const Resources& limits = plan_->policy().resources;
+  if (signal == SIGXFSZ && limits.file_size_bytes) {
+    Push(LimitEvent{LimitKind::kFileSize,
+                    fmt::format("file-size limit of {} bytes reached",
+                                *limits.file_size_bytes)});
+  } else if (signal == SIGXCPU && limits.cpu_time_ms) {
+    Push(LimitEvent{
+        LimitKind::kCpuTime,
+        fmt::format("cpu-time limit of {} ms reached", *limits.cpu_time_ms)});
+  }
+  return Continue(tid, signal);
+}
+
+Status PtraceBackend::Resolve(const Event& event, const Verdict& verdict) {
+  Await await = std::exchange(awaiting_, Await{});
+  const ActionSpec& action = verdict.action;
+  switch (await.kind) {
+    case Await::Kind::kNone:
+      return Fail(ErrorCode::kInternal,
+                  fmt::format("no event of the ptrace backend awaits a "
+                              "verdict (event index {})",
+                              event.index()));
+    case Await::Kind::kNotification:
+      switch (action.action) {
+        case Action::kAllow:
+        case Action::kLog:
+          // Safe: calls with policy-checked pointer arguments never come
+          // here (they stop in the tracer instead).
+          return notifier_->Continue(await.notification_id);
+        case Action::kDeny:
+          return notifier_->ReturnError(await.notification_id,
+                                        action.errno_value);
+        case Action::kEmulate:
+          return notifier_->ReturnValue(await.notification_id,
+                                        action.emulate_value);
+        default:
+          return {};  // kill: the loop kills the workload
+      }
+    case Await::Kind::kSyscallStop:
+      switch (action.action) {
+        case Action::kAllow:
+        case Action::kLog:
+          return Continue(await.tid);
+        case Action::kDeny:
+          return Skip(await.tid, -int64_t{action.errno_value});
+        case Action::kEmulate:
+          return Skip(await.tid, action.emulate_value);
+        default:
+          return {};
+      }
+    case Await::Kind::kFault:
+      return ResolveFault(await, action.action);
+  }
+  return {};
+}
+
+Status PtraceBackend::ResolveFault(Await& await, Action action) {
+  const pid_t tid = await.tid;
+  switch (action) {
+    case Action::kKill:
+      return {};
+    case Action::kDeliver:
+      return Continue(tid, await.signal);
+    case Action::kReport:
+      // Recorded; then what would have happened without isoscope: RDTSC
+      // and CPUID (which only fault because isoscope made them) run on
+      // the host, anything else gets its signal.
+      if (await.instruction && (await.fault == FaultKind::kRdtsc ||
+                                await.fault == FaultKind::kCpuid)) {
+        user_regs_struct& regs = await.regs;
+        if (await.fault == FaultKind::kRdtsc) {
+          unsigned aux = 0;
+          uint64_t tsc = await.instruction->mnemonic == "rdtscp"
+                             ? __rdtscp(&aux)
+                             : __rdtsc();
+          regs.rax = tsc & 0xffffffff;
+          regs.rdx = tsc >> 32;
+          if (await.instruction->mnemonic == "rdtscp") regs.rcx = aux;
+        } else {
+          unsigned a = 0, b = 0, c = 0, d = 0;
+          __cpuid_count(static_cast<unsigned>(regs.rax),
+                        static_cast<unsigned>(regs.rcx), a, b, c, d);
+          regs.rax = a;
+          regs.rbx = b;
+          regs.rcx = c;
+          regs.rdx = d;
+        }
+        regs.rip += await.instruction->length;
+        if (auto set = SetRegs(tid, regs); !set) return set;
+        return Continue(tid);
+      }
+      return Continue(tid, await.signal);
+    case Action::kEmulate: {
+      if (!await.instruction) return Continue(tid, await.signal);
+      EmulationResult result =
+          emulator_->Emulate(*await.instruction, await.regs);
+      if (!result.emulated) {
+        // Nothing to emulate it with: the kernel's default follows, which
+        // the run's termination then shows.
+        return Continue(tid, await.signal);
+      }
+      if (!result.serial_output.empty()) {
+        Push(OutputEvent{OutputStream::kStdout,
+                         std::move(result.serial_output)});
+      }
+      if (await.instruction->mnemonic == "hlt") ::sched_yield();
+      if (auto set = SetRegs(tid, await.regs); !set) return set;
+      return Continue(tid);
+    }
+    default:
+      return Continue(tid, await.signal);
+  }
+}
+
+}  // namespace isoscope

@@ -1,0 +1,145 @@
+// The first point of the isolation spectrum: the workload is an ordinary
+// host process whose sensitive acts trap to isoscope.
+//
+// Three mechanisms, each where it is cheapest and still safe:
+//   - a seccomp-bpf filter built from the compiled plan keeps statically
+//     decided syscalls in the kernel (allow, errno, kill via SIGSYS);
+//   - inspected syscalls without pointer arguments go to the supervisor as
+//     seccomp user notifications (about a quarter of a ptrace stop);
+//   - inspected syscalls with path arguments stop the thread once
+//     (SECCOMP_RET_TRACE): the tracer reads each path once, copies it into
+//     a read-only scratch page of the workload and points the argument at
+//     the copy, so the kernel runs the call on exactly what was checked.
+// ptrace also follows every thread and child (one tracer for all), turns
+// SIGSEGV/SIGILL/SIGBUS/SIGFPE/SIGTRAP into fault events, and emulates the
+// instructions the policy asks it to.
+#ifndef ISOSCOPE_BACKENDS_PTRACE_PTRACE_BACKEND_H_
+#define ISOSCOPE_BACKENDS_PTRACE_PTRACE_BACKEND_H_
+
+#include <signal.h>
+#include <sys/user.h>
+
+#include <array>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "backends/process/child_process.h"
+#include "backends/ptrace/fault_decoder.h"
+#include "backends/ptrace/instruction_emulator.h"
+#include "backends/ptrace/scratch_region.h"
+#include "backends/ptrace/tracee_memory.h"
+#include "backends/seccomp/seccomp_notifier.h"
+#include "backends/seccomp/seccomp_program.h"
+#include "base/unique_fd.h"
+#include "policies/plan.h"
+#include "supervisor/backend.h"
+
+namespace isoscope {
+
+class PtraceBackend : public Backend {
+ public:
+  PtraceBackend() = default;
+  ~PtraceBackend() override;
+
+  std::string_view name() const override { return "ptrace"; }
+  ProbeResult Probe() const override;
+  Status Start(const Workload& workload, const CompiledPlan& plan) override;
+  Result<std::optional<Event>> NextEvent(const WaitLimit& wait) override;
+  Status Resolve(const Event& event, const Verdict& verdict) override;
+  void Kill() override;
+
+ private:
+  enum class TraceeState {
+    kRunning,
+    kInjecting,  // running isoscope's mmap of the scratch region
+  };
+  struct Tracee {
+    pid_t tgid = 0;  // 0 until needed
+    TraceeState state = TraceeState::kRunning;
+    bool initial_stop_pending = false;  // auto-attached, first stop not seen
+    user_regs_struct saved{};           // the call the injection interrupted
+  };
+  enum class ScratchState { kUnmapped, kMapped, kUnavailable };
+  // One per address space (process), keyed by its thread-group id.
+  struct AddressSpace {
+    ScratchState scratch = ScratchState::kUnmapped;
+    std::optional<TraceeMemoryWriter> writer;
+  };
+  // What the event handed to the supervisor waits for.
+  struct Await {
+    enum class Kind { kNone, kNotification, kSyscallStop, kFault };
+    Kind kind = Kind::kNone;
+    pid_t tid = 0;
+    uint64_t notification_id = 0;
+    int signal = 0;
+    FaultKind fault = FaultKind::kPrivilegedInstruction;
+    std::optional<DecodedInstruction> instruction;
+    user_regs_struct regs{};
+  };
+  struct Pending {
+    Event event;
+    Await await;
+  };
+
+  Status WaitForExec();
+  Status GrabListener();
+  // Collects every stop and exit that is ready, turning them into events.
+  Status ReapAll();
+  Status HandleStatus(pid_t tid, int status, const rusage& usage);
+  Status OnSeccompStop(pid_t tid);
+  Status OnSyscallExitStop(pid_t tid);
+  Status OnSignalStop(pid_t tid, int signal);
+  Status OnExec(pid_t tid);
+  Status OnNewTask(pid_t parent);
+  Status OnNotification();
+  // Returns true when the scratch slot of `tid` is usable now; false when
+  // the call was answered or is being restarted after mapping the region.
+  Result<bool> PrepareScratch(pid_t tid);
+  Status CopyIntoScratch(
+      pid_t tid, const std::vector<PathArgument>& paths,
+      const std::vector<std::optional<std::string>>& kernel_copies,
+      const std::vector<uint8_t>& open_how);
+  Status ResolveFault(Await& await, Action action);
+  // Answers the stopped call with `value` without running it.
+  Status Skip(pid_t tid, int64_t value);
+  Status Continue(pid_t tid, int signal = 0);
+  void Push(Event event);  // needs no verdict
+  void Push(Event event, Await await);
+  pid_t TgidOf(pid_t tid);
+  std::optional<uint64_t> SlotOf(pid_t tid);
+  void Forget(pid_t tid);
+  void KillAll();
+  Result<std::optional<Event>> Drain(const WaitLimit& wait);
+
+  std::optional<CompiledPlan> plan_;
+  std::optional<SeccompProgram> program_;
+  std::optional<ChildProcess> child_;
+  pid_t root_ = 0;
+  bool root_execed_ = false;
+  std::optional<SeccompNotifier> notifier_;
+  std::map<pid_t, Tracee> tracees_;
+  std::map<pid_t, AddressSpace> spaces_;
+  std::array<pid_t, scratch::kSlots> slot_owner_{};  // 0: free
+  std::deque<Pending> pending_;
+  Await awaiting_;
+  std::optional<InstructionEmulator> emulator_;
+  std::optional<uint64_t> process_limit_;
+  bool process_limit_reported_ = false;
+  UniqueFd stdout_;
+  UniqueFd stderr_;
+  UniqueFd sigchld_;
+  sigset_t saved_mask_{};
+  bool mask_saved_ = false;
+  std::optional<ExitEvent> exit_;  // the root's, once reaped
+  std::chrono::steady_clock::time_point drain_deadline_;
+  bool draining_ = false;
+  bool done_ = false;
+};
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_BACKENDS_PTRACE_PTRACE_BACKEND_H_

@@ -1,0 +1,87 @@
+// The supervisor's end of SECCOMP_RET_USER_NOTIF: receives the syscalls a
+// seccomp program sent to user space and answers them. One thread drives a
+// notifier (it keeps its receive buffer).
+#ifndef ISOSCOPE_BACKENDS_SECCOMP_SECCOMP_NOTIFIER_H_
+#define ISOSCOPE_BACKENDS_SECCOMP_SECCOMP_NOTIFIER_H_
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "base/error.h"
+#include "base/unique_fd.h"
+
+namespace isoscope {
+
+// One notified syscall, copied out of the kernel's struct seccomp_notif.
+struct SeccompNotification {
+  uint64_t id = 0;  // answer with this id
+  pid_t pid = 0;    // the thread that made the call (in our pid namespace;
+                    // 0 if it is not visible there)
+  int nr = 0;
+  uint32_t arch = 0;  // AUDIT_ARCH_*
+  uint64_t instruction_pointer = 0;
+  std::array<uint64_t, 6> args{};
+  bool operator==(const SeccompNotification&) const = default;
+};
+
+class SeccompNotifier {
+ public:
+  // `listener` from InstallSeccompProgram(..., /*new_listener=*/true), passed
+  // to the supervisor (SCM_RIGHTS, pidfd_getfd).
+  explicit SeccompNotifier(UniqueFd listener);
+
+  // For poll(): POLLIN when a notification is pending, POLLHUP once every
+  // task using the filter has exited. Receive() blocks until a notification
+  // arrives, so poll first when the workload may be gone.
+  int fd() const { return listener_.get(); }
+
+  // Asks the kernel (6.6+) to wake the notifying thread on the CPU that
+  // answers, which makes a round trip about 3-4 times faster. false when
+  // the kernel does not support it (EINVAL, ENOTTY); nothing else changes.
+  bool EnableSyncWakeUp();
+
+  // The next notification; blocks. nullopt when it vanished before it could
+  // be received (the notifying thread died or was interrupted: ENOENT).
+  Result<std::optional<SeccompNotification>> Receive();
+
+  // Lets the kernel run the syscall as the workload made it. Only for
+  // syscalls whose pointer arguments are not policy-checked: the kernel
+  // reads the workload's memory after this answer, when another of its
+  // threads may have changed what a checked pointer points to (TOCTOU).
+  Status Continue(uint64_t id);
+  // The syscall does not run and returns -errno_value (1..4095).
+  Status ReturnError(uint64_t id, int errno_value);
+  // The syscall does not run and returns `value`, raw (so -1..-4095 reads
+  // as an errno in the workload).
+  Status ReturnValue(uint64_t id, int64_t value);
+  // The responses above succeed when the notifying thread has gone away in
+  // the meantime (ENOENT): there is nobody left to answer.
+
+  // Whether notification `id` is still pending (its thread still waits).
+  // Check it after reading the workload's memory for the notification: a
+  // pid can be reused once the thread is gone.
+  bool IdValid(uint64_t id);
+
+  // Installs a duplicate of our `fd` in the notifying process and returns
+  // its number there; `newfd_flags` may hold O_CLOEXEC. With
+  // `send_as_response`, this also answers the notification, with that
+  // number as the syscall's result (atomically). Fails with sys_errno()
+  // ENOENT when the thread has gone away (no fd was installed).
+  Result<int> AddFd(uint64_t id, int fd, unsigned newfd_flags,
+                    bool send_as_response);
+
+ private:
+  Status Respond(uint64_t id, int64_t value, int32_t error, uint32_t flags);
+
+  UniqueFd listener_;
+  std::vector<unsigned char> receive_buffer_;
+  std::vector<unsigned char> response_buffer_;
+};
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_BACKENDS_SECCOMP_SECCOMP_NOTIFIER_H_

@@ -1,0 +1,101 @@
+// The seccomp-bpf program a backend installs in the workload: the policy's
+// fast path, compiled from a CompiledPlan with libseccomp. The plan says what
+// each syscall gets (allow, errno, kill, inspect); SeccompRouting says how a
+// particular backend wants inspected syscalls and kills delivered (to a
+// ptrace tracer, to a user-notification listener) and which extra calls its
+// own machinery must see.
+#ifndef ISOSCOPE_BACKENDS_SECCOMP_SECCOMP_PROGRAM_H_
+#define ISOSCOPE_BACKENDS_SECCOMP_SECCOMP_PROGRAM_H_
+
+#include <linux/filter.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "base/error.h"
+#include "policies/plan.h"
+
+namespace isoscope {
+
+struct SeccompRouting {
+  // kInspect syscalls that take path arguments (PathArguments non-empty) go
+  // to SECCOMP_RET_TRACE: only a tracer can copy the path out of the
+  // workload's memory and make the kernel use that copy (no TOCTOU).
+  bool trace_paths = false;
+  // The other kInspect syscalls (and all of them without trace_paths) go to
+  // SECCOMP_RET_USER_NOTIF (true) or SECCOMP_RET_TRACE (false).
+  bool user_notif = true;
+  // Syscall numbers sent to SECCOMP_RET_TRACE whatever the plan says, even
+  // when it allows them (the ptrace backend lists execve and execveat: the
+  // tracer lets isoscope's own exec of the workload through, copies the
+  // child's listener at that stop, and applies the plan to the rest).
+  std::vector<int> trace_always;
+  // kKill (per syscall, the default, non-native ABIs) becomes
+  // SECCOMP_RET_TRAP (true) or SECCOMP_RET_KILL_PROCESS (false). TRAP raises
+  // SIGSYS with si_syscall/si_arch, so a tracer can report which syscall was
+  // tried before it kills; only use it with a tracer that intercepts
+  // signals, since a workload's own SIGSYS handler would otherwise swallow
+  // the kill.
+  bool trap_kills = false;
+  // A region the workload must not unmap, remap, reprotect or replace
+  // ([guard_begin, guard_end); 0, 0 = none). When the plan allows munmap,
+  // mprotect, pkey_mprotect, madvise, mremap, mmap (MAP_FIXED), shmat or
+  // remap_file_pages, a call whose address reaches below guard_end (rounded
+  // up to a page) goes to SECCOMP_RET_TRACE; when the plan inspects one of
+  // them, the whole syscall does. Only the end is compared: an address below
+  // the end with any length may reach into the region, one above cannot.
+  uint64_t guard_begin = 0;
+  uint64_t guard_end = 0;
+};
+
+// SECCOMP_RET_DATA of each SECCOMP_RET_TRACE the program returns (the tracer
+// reads it with PTRACE_GETEVENTMSG): why the call came to the tracer. A hint
+// only; the tracer still decides from the plan and the arguments. Without a
+// tracer the kernel fails a TRACE'd call with ENOSYS. After the tracer resumes
+// a TRACE stop, the kernel runs the filter again on the (possibly rewritten)
+// syscall: a second TRACE then counts as allow, any other action applies.
+enum class SeccompTraceReason : uint16_t {
+  kInspect = 1,  // the plan inspects the syscall (or the default)
+  kGuard = 2,    // statically allowed, but its address is below the
+                 // guard's end
+  kAlways = 3,   // listed in trace_always
+};
+
+// A compiled classic-BPF seccomp program. fprog() points into the object,
+// so keep it alive (and unmoved) until the filter is installed.
+class SeccompProgram {
+ public:
+  explicit SeccompProgram(std::vector<sock_filter> instructions);
+  SeccompProgram(const SeccompProgram& other);
+  SeccompProgram& operator=(const SeccompProgram& other);
+  SeccompProgram(SeccompProgram&& other) noexcept;
+  SeccompProgram& operator=(SeccompProgram&& other) noexcept;
+  ~SeccompProgram() = default;
+
+  const std::vector<sock_filter>& instructions() const { return instructions_; }
+  // What seccomp(SECCOMP_SET_MODE_FILTER) takes; usable in a forked child.
+  const sock_fprog* fprog() const { return &fprog_; }
+
+ private:
+  void PointAtInstructions();
+
+  std::vector<sock_filter> instructions_;
+  sock_fprog fprog_{};
+};
+
+// Compiles `plan` for x86-64 with `routing`. Non-native ABIs follow
+// plan.i386() (int 0x80) and plan.x32() (numbers with bit 30 set).
+// kUnavailable when libseccomp or the kernel lacks an action the program
+// needs; kInvalidArgument for a bad routing (syscall number, guard range).
+Result<SeccompProgram> BuildSeccompProgram(const CompiledPlan& plan,
+                                           const SeccompRouting& routing);
+
+// Sets no_new_privs and installs `program` on the calling thread, with a
+// user-notification listener when `new_listener`. Async-signal-safe (raw
+// syscalls, no allocation): meant for a forked child before exec. Returns
+// the listener fd (O_CLOEXEC) when `new_listener`, else 0; -errno on failure.
+int InstallSeccompProgram(const sock_fprog& program, bool new_listener);
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_BACKENDS_SECCOMP_SECCOMP_PROGRAM_H_

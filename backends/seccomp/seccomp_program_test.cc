@@ -1,0 +1,690 @@
+#include "backends/seccomp/seccomp_program.h"
+
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "backends/seccomp/seccomp_test_support.h"
+#include "policies/loader.h"
+#include "policies/syscalls.h"
+
+namespace isoscope {
+namespace {
+
+using seccomp_testing::ChildOptions;
+using seccomp_testing::ChildRun;
+using seccomp_testing::EvaluateBpf;
+using seccomp_testing::kNotifiedErrno;
+using seccomp_testing::kTrapMarker;
+using seccomp_testing::kTrappedExit;
+using seccomp_testing::MustBuild;
+using seccomp_testing::PlanOf;
+using seccomp_testing::Raw;
+using seccomp_testing::Record;
+using seccomp_testing::RunInChild;
+using seccomp_testing::SyscallData;
+using ::testing::ElementsAre;
+using ::testing::Optional;
+
+constexpr uint64_t kGuardBegin = 0x10000;
+constexpr uint64_t kGuardEnd = 0x190000;
+constexpr uint32_t kX32Bit = 0x40000000;
+constexpr uint64_t kHigh = 0x7f0000000000;  // far above any guard
+constexpr uint32_t kAllow = SECCOMP_RET_ALLOW;
+constexpr uint32_t kNotify = SECCOMP_RET_USER_NOTIF;
+
+uint32_t Trace(SeccompTraceReason reason) {
+  return SECCOMP_RET_TRACE | static_cast<uint16_t>(reason);
+}
+uint32_t Errno(int value) {
+  return SECCOMP_RET_ERRNO | static_cast<uint32_t>(value);
+}
+uint32_t Kill(bool trap) {
+  return trap ? SECCOMP_RET_TRAP : SECCOMP_RET_KILL_PROCESS;
+}
+
+std::string ActionName(uint32_t action) {
+  uint32_t data = action & SECCOMP_RET_DATA;
+  switch (action & SECCOMP_RET_ACTION_FULL) {
+    case SECCOMP_RET_ALLOW:
+      return "ALLOW";
+    case SECCOMP_RET_ERRNO:
+      return fmt::format("ERRNO({})", data);
+    case SECCOMP_RET_TRACE:
+      return fmt::format("TRACE({})", data);
+    case SECCOMP_RET_USER_NOTIF:
+      return "USER_NOTIF";
+    case SECCOMP_RET_TRAP:
+      return "TRAP";
+    case SECCOMP_RET_KILL_PROCESS:
+      return "KILL_PROCESS";
+  }
+  return fmt::format("{:#x}", action);
+}
+
+uint32_t Evaluate(const SeccompProgram& program, int nr,
+                  std::vector<uint64_t> args = {},
+                  uint32_t arch = AUDIT_ARCH_X86_64) {
+  return EvaluateBpf(program.instructions(),
+                     SyscallData(nr, std::move(args), arch));
+}
+
+bool Contains(const std::vector<int>& numbers, int number) {
+  return std::find(numbers.begin(), numbers.end(), number) != numbers.end();
+}
+
+const std::vector<int>& GuardedSyscalls() {
+  static const std::vector<int> numbers = {
+      SYS_munmap, SYS_mprotect,         SYS_pkey_mprotect, SYS_madvise,
+      SYS_mremap, SYS_remap_file_pages, SYS_mmap,          SYS_shmat};
+  return numbers;
+}
+
+// What the brief says syscall `nr` gets when its arguments keep clear of
+// any guard: an independent statement of the routing rules.
+uint32_t ExpectedAction(const CompiledPlan& plan, const SeccompRouting& routing,
+                        int nr) {
+  const SyscallPlan& syscall_plan = plan.For(nr);
+  if (Contains(routing.trace_always, nr)) {
+    return Trace(SeccompTraceReason::kAlways);
+  }
+  if (routing.guard_end != 0 &&
+      syscall_plan.disposition == Disposition::kInspect &&
+      Contains(GuardedSyscalls(), nr)) {
+    return Trace(SeccompTraceReason::kInspect);
+  }
+  switch (syscall_plan.disposition) {
+    case Disposition::kAllow:
+      return kAllow;
+    case Disposition::kErrno:
+      return Errno(syscall_plan.errno_value);
+    case Disposition::kKill:
+      return Kill(routing.trap_kills);
+    case Disposition::kInspect:
+      if ((routing.trace_paths && !PathArguments(nr).empty()) ||
+          !routing.user_notif) {
+        return Trace(SeccompTraceReason::kInspect);
+      }
+      return kNotify;
+  }
+  return 0xffffffff;
+}
+
+uint32_t AbiExpected(const SyscallPlan& abi, const SeccompRouting& routing) {
+  return abi.disposition == Disposition::kKill ? Kill(routing.trap_kills)
+                                               : Errno(abi.errno_value);
+}
+
+SeccompRouting PtraceRouting() {
+  SeccompRouting routing;
+  routing.trace_paths = true;
+  routing.user_notif = true;
+  routing.trace_always = {SYS_execve, SYS_execveat};
+  routing.trap_kills = true;
+  routing.guard_begin = kGuardBegin;
+  routing.guard_end = kGuardEnd;
+  return routing;
+}
+
+// ---- The program, evaluated in process --------------------------------
+
+TEST(SeccompProgramTest, PresetsRouteEverySyscallAsPlanned) {
+  SeccompRouting container;  // user notification for all inspected calls
+  SeccompRouting trace_all;
+  trace_all.user_notif = false;
+  for (const std::string& preset : PresetNames()) {
+    auto policy = LoadPreset(preset);
+    ASSERT_TRUE(policy.has_value()) << policy.error().message();
+    CompiledPlan plan =
+        CompiledPlan::Compile(std::make_shared<const Policy>(*policy));
+    for (const SeccompRouting& routing :
+         {PtraceRouting(), container, trace_all}) {
+      SeccompProgram program = MustBuild(plan, routing);
+      ASSERT_FALSE(program.instructions().empty());
+      EXPECT_LE(program.instructions().size(), size_t{BPF_MAXINSNS});
+      for (int nr : AllSyscallNumbers()) {
+        uint32_t got = Evaluate(program, nr, {kHigh, kHigh, 0, 0, kHigh, 0});
+        uint32_t want = ExpectedAction(plan, routing, nr);
+        EXPECT_EQ(got, want)
+            << preset << ": " << SyscallName(nr) << " (" << nr << ") got "
+            << ActionName(got) << ", want " << ActionName(want);
+      }
+      // Numbers without a plan of their own follow the default.
+      uint32_t want_default = ExpectedAction(plan, routing, 1000);
+      EXPECT_EQ(Evaluate(program, 1000), want_default) << preset;
+      EXPECT_EQ(Evaluate(program, kMaxSyscallNumber + 1), want_default);
+      // nr -1 (a tracer skipping a call) is native, not x32.
+      EXPECT_EQ(Evaluate(program, -1), want_default) << preset;
+      EXPECT_EQ(Evaluate(program, kX32Bit | SYS_getpid),
+                AbiExpected(plan.x32(), routing))
+          << preset;
+      EXPECT_EQ(Evaluate(program, 20, {}, AUDIT_ARCH_I386),
+                AbiExpected(plan.i386(), routing))
+          << preset;
+    }
+  }
+}
+
+// The reference the filter must agree with: does a call with these
+// arguments reach below `limit`?
+bool ReachesGuard(int nr, const std::vector<uint64_t>& a, uint64_t limit) {
+  switch (nr) {
+    case SYS_mmap:
+      return a[0] < limit && (a[3] & MAP_FIXED) != 0;
+    case SYS_mremap:
+      return a[0] < limit || ((a[3] & MREMAP_FIXED) != 0 && a[4] < limit);
+    case SYS_shmat:
+      return a[1] != 0 && a[1] < limit;
+    default:
+      return a[0] < limit;
+  }
+}
+
+// Every combination of boundary addresses and flags meets exactly the
+// action the reference gives, whether the allowed part is the default
+// (libseccomp then holds only the trace rules) or a rule of its own.
+TEST(SeccompProgramTest, GuardSplitsAllowedCallsOnTheirAddresses) {
+  const std::vector<uint64_t> addresses = {0,
+                                           1,
+                                           0xfff,
+                                           0x1000,
+                                           kGuardBegin,
+                                           0x20000,
+                                           0x18f000,
+                                           0x18f800,
+                                           kGuardEnd - 1,
+                                           kGuardEnd,
+                                           kGuardEnd + 1,
+                                           kGuardEnd + 0x1000,
+                                           0xffffffff,
+                                           0x100000000,
+                                           0x100010000,  // high word set
+                                           kHigh,
+                                           0xffffffffffff0000,
+                                           0xffffffffffffffff};
+  const std::vector<uint64_t> flags = {0,
+                                       MAP_FIXED,
+                                       MAP_FIXED_NOREPLACE,
+                                       MAP_FIXED | MAP_FIXED_NOREPLACE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS,
+                                       MREMAP_MAYMOVE,
+                                       MREMAP_MAYMOVE | MREMAP_FIXED,
+                                       MREMAP_FIXED | MREMAP_DONTUNMAP,
+                                       0xffffffff00000000,
+                                       0xffffffff00000012};
+  const std::vector<CompiledPlan> plans = {PlanOf("allow", ""),
+                                           PlanOf("kill", R"yaml(
+    - id: memory
+      syscalls: [munmap, mprotect, pkey_mprotect, madvise, remap_file_pages,
+                 mmap, mremap, shmat]
+      action: allow)yaml")};
+  // An end inside a page guards the whole page.
+  for (uint64_t guard_end : {kGuardEnd, kGuardEnd - 0xfff}) {
+    for (const CompiledPlan& plan : plans) {
+      SeccompRouting routing = PtraceRouting();
+      routing.guard_end = guard_end;
+      SeccompProgram program = MustBuild(plan, routing);
+      for (int nr : GuardedSyscalls()) {
+        for (uint64_t address : addresses) {
+          for (uint64_t flag : flags) {
+            for (uint64_t second : {uint64_t{0x20000}, kHigh}) {
+              // mremap's new address (arg4) varies too; shmat's address is
+              // arg1.
+              std::vector<uint64_t> args = {address, address, 4096,
+                                            flag,    second,  0};
+              if (nr == SYS_shmat) args[0] = 7;
+              uint32_t want = ReachesGuard(nr, args, kGuardEnd)
+                                  ? Trace(SeccompTraceReason::kGuard)
+                                  : kAllow;
+              uint32_t got = Evaluate(program, nr, args);
+              EXPECT_EQ(got, want)
+                  << fmt::format("{} args {:#x} end {:#x}: got {}, want {}",
+                                 SyscallName(nr), fmt::join(args, ", "),
+                                 guard_end, ActionName(got), ActionName(want));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(SeccompProgramTest, GuardKeepsNonAllowingPlans) {
+  CompiledPlan plan = PlanOf("allow", R"yaml(
+    - {id: watched, syscalls: [mprotect], action: log}
+    - {id: no-unmap, syscalls: [munmap], action: deny, errno: EPERM}
+    - {id: no-mmap, syscalls: [mmap], action: kill})yaml");
+  SeccompProgram program = MustBuild(plan, PtraceRouting());
+  // Inspected: the whole syscall goes to the tracer, above the guard too.
+  EXPECT_EQ(Evaluate(program, SYS_mprotect, {kHigh, 4096, PROT_READ}),
+            Trace(SeccompTraceReason::kInspect));
+  EXPECT_EQ(Evaluate(program, SYS_mprotect, {kGuardBegin, 4096, PROT_READ}),
+            Trace(SeccompTraceReason::kInspect));
+  // Denied or killed: the call never runs, so the plan stands.
+  EXPECT_EQ(Evaluate(program, SYS_munmap, {kGuardBegin, 4096}), Errno(EPERM));
+  EXPECT_EQ(Evaluate(program, SYS_mmap, {0x20000, 4096, 0, MAP_FIXED}),
+            Kill(true));
+  // Without a guard nothing is split.
+  SeccompRouting no_guard = PtraceRouting();
+  no_guard.guard_begin = no_guard.guard_end = 0;
+  SeccompProgram unguarded = MustBuild(plan, no_guard);
+  EXPECT_EQ(Evaluate(unguarded, SYS_mprotect, {kGuardBegin, 4096}), kNotify);
+  EXPECT_EQ(Evaluate(unguarded, SYS_madvise, {kGuardBegin, 4096}), kAllow);
+}
+
+TEST(SeccompProgramTest, NonNativeAbisFollowTheirOwnPlans) {
+  struct Case {
+    const char* abi;
+    uint32_t i386_trap, x32_trap;  // with trap_kills
+    uint32_t i386_kill, x32_kill;  // without
+  };
+  const Case cases[] = {
+      {"{i386: {action: deny, errno: EPERM}, x32: {action: deny, errno: "
+       "EACCES}}",
+       Errno(EPERM), Errno(EACCES), Errno(EPERM), Errno(EACCES)},
+      {"{i386: kill, x32: {action: deny, errno: EACCES}}", Kill(true),
+       Errno(EACCES), Kill(false), Errno(EACCES)},
+      {"{i386: {action: deny, errno: EPERM}, x32: kill}", Errno(EPERM),
+       Kill(true), Errno(EPERM), Kill(false)},
+      {"{i386: kill, x32: kill}", Kill(true), Kill(true), Kill(false),
+       Kill(false)},
+  };
+  for (const Case& c : cases) {
+    CompiledPlan plan = PlanOf("allow", "", c.abi);
+    for (bool trap : {true, false}) {
+      SeccompRouting routing;
+      routing.trap_kills = trap;
+      SeccompProgram program = MustBuild(plan, routing);
+      uint32_t want_i386 = trap ? c.i386_trap : c.i386_kill;
+      uint32_t want_x32 = trap ? c.x32_trap : c.x32_kill;
+      EXPECT_EQ(Evaluate(program, 20, {}, AUDIT_ARCH_I386), want_i386) << c.abi;
+      EXPECT_EQ(Evaluate(program, SYS_getpid, {}, AUDIT_ARCH_I386), want_i386)
+          << c.abi;
+      EXPECT_EQ(Evaluate(program, kX32Bit | SYS_getpid), want_x32) << c.abi;
+      EXPECT_EQ(Evaluate(program, kX32Bit | 512), want_x32) << c.abi;
+      EXPECT_EQ(Evaluate(program, static_cast<int>(0x80000000)), want_x32)
+          << c.abi;
+      // Native calls are not affected.
+      EXPECT_EQ(Evaluate(program, SYS_getpid), kAllow) << c.abi;
+      EXPECT_EQ(Evaluate(program, -1), kAllow) << c.abi;
+      // An architecture the kernel never reports on x86-64 gets the bad-arch
+      // action, which is the i386 one.
+      EXPECT_EQ(Evaluate(program, SYS_getpid, {}, AUDIT_ARCH_AARCH64),
+                want_i386)
+          << c.abi;
+    }
+  }
+}
+
+TEST(SeccompProgramTest, RejectsBadRouting) {
+  CompiledPlan plan = PlanOf("allow", "");
+  SeccompRouting bad_number;
+  bad_number.trace_always = {-1};
+  auto built = BuildSeccompProgram(plan, bad_number);
+  ASSERT_FALSE(built.has_value());
+  EXPECT_EQ(built.error().code(), ErrorCode::kInvalidArgument);
+  SeccompRouting bad_guard;
+  bad_guard.guard_begin = 0x20000;
+  bad_guard.guard_end = 0x10000;
+  built = BuildSeccompProgram(plan, bad_guard);
+  ASSERT_FALSE(built.has_value());
+  EXPECT_EQ(built.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(built.error().message(), ::testing::HasSubstr("guard range"));
+}
+
+TEST(SeccompProgramTest, CopiesAndMovesPointAtTheirOwnInstructions) {
+  SeccompProgram program = MustBuild(PlanOf("allow", ""), SeccompRouting{});
+  ASSERT_GT(program.instructions().size(), 6u);
+  EXPECT_EQ(program.fprog()->filter, program.instructions().data());
+  EXPECT_EQ(program.fprog()->len, program.instructions().size());
+  SeccompProgram copy = program;
+  EXPECT_EQ(copy.fprog()->filter, copy.instructions().data());
+  EXPECT_NE(copy.fprog()->filter, program.fprog()->filter);
+  SeccompProgram moved = std::move(copy);
+  EXPECT_EQ(moved.fprog()->filter, moved.instructions().data());
+  EXPECT_EQ(moved.fprog()->len, program.instructions().size());
+}
+
+// ---- The program, installed in a forked child ---------------------------
+
+TEST(SeccompProgramChildTest, StaticallyAllowedSyscallsRun) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  CompiledPlan plan =
+      PlanOf("kill", "    - {id: pid, syscalls: [getpid], action: allow}");
+  SeccompProgram program = MustBuild(plan, SeccompRouting{});
+  ChildRun run =
+      RunInChild(program, [] { Record(Raw(::syscall(SYS_getpid))); });
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  EXPECT_THAT(run.values, ElementsAre(run.pid)) << run.Describe();
+  EXPECT_TRUE(run.notifications.empty());
+}
+
+TEST(SeccompProgramChildTest, ErrnoDispositionsReturnTheirErrno) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  CompiledPlan plan = PlanOf(
+      "{action: deny, errno: EDOM}",
+      "    - {id: uid, syscalls: [getuid], action: deny, errno: EACCES}");
+  SeccompProgram program = MustBuild(plan, SeccompRouting{});
+  ChildRun run = RunInChild(program, [] {
+    Record(Raw(::syscall(SYS_getuid)));
+    Record(Raw(::syscall(SYS_getppid)));  // no rule: the default
+    Record(Raw(::syscall(1000)));         // no name: the default
+  });
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  EXPECT_THAT(run.values, ElementsAre(-EACCES, -EDOM, -EDOM)) << run.Describe();
+}
+
+TEST(SeccompProgramChildTest, KillWithoutTrapKillsTheProcessUncatchably) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  CompiledPlan plan =
+      PlanOf("allow", "    - {id: uid, syscalls: [getuid], action: kill}");
+  SeccompRouting routing;
+  routing.trap_kills = false;
+  SeccompProgram program = MustBuild(plan, routing);
+  ChildOptions options;
+  options.catch_sigsys = true;  // KILL_PROCESS never reaches a handler
+  ChildRun run = RunInChild(
+      program,
+      [] {
+        Record(1);
+        ::syscall(SYS_getuid);
+        Record(2);
+      },
+      options);
+  EXPECT_THAT(run.term_signal, Optional(SIGSYS)) << run.Describe();
+  EXPECT_THAT(run.values, ElementsAre(1)) << run.Describe();
+}
+
+TEST(SeccompProgramChildTest, KillWithTrapRaisesSigsysNamingTheSyscall) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  CompiledPlan plan =
+      PlanOf("kill", "    - {id: uid, syscalls: [getuid], action: kill}");
+  SeccompRouting routing;
+  routing.trap_kills = true;
+  SeccompProgram program = MustBuild(plan, routing);
+  auto body = [] {
+    Record(1);
+    ::syscall(SYS_getuid);
+    Record(2);
+  };
+  // No handler (and no tracer): SIGSYS's default action kills.
+  ChildRun killed = RunInChild(program, body);
+  EXPECT_THAT(killed.term_signal, Optional(SIGSYS)) << killed.Describe();
+  EXPECT_THAT(killed.values, ElementsAre(1)) << killed.Describe();
+  // A handler shows it was a trap, with the syscall and ABI.
+  ChildOptions options;
+  options.catch_sigsys = true;
+  ChildRun trapped = RunInChild(program, body, options);
+  EXPECT_EQ(trapped.exit_code, kTrappedExit) << trapped.Describe();
+  EXPECT_THAT(trapped.values,
+              ElementsAre(1, kTrapMarker, SYS_getuid, AUDIT_ARCH_X86_64))
+      << trapped.Describe();
+  // The default (kill) traps unnamed numbers the same way.
+  ChildRun unknown = RunInChild(
+      program, [] { ::syscall(1000); }, options);
+  EXPECT_EQ(unknown.exit_code, kTrappedExit) << unknown.Describe();
+  EXPECT_THAT(unknown.values, ElementsAre(kTrapMarker, 1000, AUDIT_ARCH_X86_64))
+      << unknown.Describe();
+}
+
+// int 0x80 from a 64-bit process: the i386 ABI (eax = number, result in eax).
+int64_t I386Syscall0(int64_t nr) {
+  int64_t result;
+  asm volatile("int $0x80"
+               : "=a"(result)
+               : "a"(nr)
+               : "memory", "r8", "r9", "r10", "r11");
+  return static_cast<int32_t>(result);
+}
+constexpr int64_t kI386Getpid = 20;
+
+// Whether int 0x80 works here at all (CONFIG_IA32_EMULATION, not disabled
+// with ia32_emulation=0); without it the call faults before seccomp.
+bool HostHasI386() {
+  pid_t pid = ::fork();
+  if (pid == 0) ::_exit(I386Syscall0(kI386Getpid) == ::getpid() ? 0 : 1);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+TEST(SeccompProgramChildTest, I386AndX32FollowTheirOwnPlans) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  if (!HostHasI386()) {
+    GTEST_SKIP() << "this host lacks the i386 syscall ABI (int 0x80: "
+                    "CONFIG_IA32_EMULATION off or ia32_emulation=0)";
+  }
+  auto body = [] {
+    Record(I386Syscall0(kI386Getpid));
+    Record(Raw(::syscall(kX32Bit | SYS_getpid)));
+    Record(Raw(::syscall(SYS_getpid)));
+  };
+  {
+    CompiledPlan plan = PlanOf("allow", "",
+                               "{i386: {action: deny, errno: EPERM}, x32: "
+                               "{action: deny, errno: EACCES}}");
+    ChildRun run = RunInChild(MustBuild(plan, SeccompRouting{}), body);
+    EXPECT_EQ(run.exit_code, 0) << run.Describe();
+    EXPECT_THAT(run.values, ElementsAre(-EPERM, -EACCES, run.pid))
+        << run.Describe();
+  }
+  {
+    // i386 killed (trapped), x32 denied: x32 first so both show.
+    CompiledPlan plan =
+        PlanOf("allow", "", "{i386: kill, x32: {action: deny, errno: EACCES}}");
+    SeccompRouting routing;
+    routing.trap_kills = true;
+    ChildOptions options;
+    options.catch_sigsys = true;
+    ChildRun run = RunInChild(
+        MustBuild(plan, routing),
+        [] {
+          Record(Raw(::syscall(kX32Bit | SYS_getpid)));
+          Record(I386Syscall0(kI386Getpid));
+        },
+        options);
+    EXPECT_EQ(run.exit_code, kTrappedExit) << run.Describe();
+    EXPECT_THAT(run.values,
+                ElementsAre(-EACCES, kTrapMarker, kI386Getpid, AUDIT_ARCH_I386))
+        << run.Describe();
+  }
+  {
+    // i386 denied, x32 killed outright.
+    CompiledPlan plan =
+        PlanOf("allow", "", "{i386: {action: deny, errno: EPERM}, x32: kill}");
+    ChildRun run = RunInChild(MustBuild(plan, SeccompRouting{}), body);
+    EXPECT_THAT(run.term_signal, Optional(SIGSYS)) << run.Describe();
+    EXPECT_THAT(run.values, ElementsAre(-EPERM)) << run.Describe();
+  }
+}
+
+// SECCOMP_RET_TRACE without a tracer fails the call with ENOSYS; user
+// notifications are answered with kNotifiedErrno by the harness: so each
+// value below tells where the call went.
+SeccompProgram GuardProgram(const CompiledPlan& plan) {
+  SeccompRouting routing;
+  routing.trace_paths = true;
+  routing.guard_begin = kGuardBegin;
+  routing.guard_end = kGuardEnd;
+  return MustBuild(plan, routing);
+}
+
+int64_t Mmap(uint64_t address, uint64_t length, int prot, int flags) {
+  return ::syscall(SYS_mmap, address, length, prot, flags, -1, 0);
+}
+constexpr int kAnon = MAP_PRIVATE | MAP_ANONYMOUS;
+
+TEST(SeccompProgramChildTest, GuardSendsMunmapAndMmapFixedBelowItsEnd) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  ChildRun run = RunInChild(GuardProgram(PlanOf("allow", "")), [] {
+    Record(Raw(::syscall(SYS_munmap, kGuardBegin, 4096)));
+    int64_t high = Mmap(0, 8192, PROT_READ | PROT_WRITE, kAnon);  // no hint
+    Record(high > static_cast<int64_t>(kGuardEnd));
+    Record(Raw(::syscall(SYS_munmap, high + 4096, 4096)));
+    Record(Raw(Mmap(0x20000, 4096, PROT_READ, kAnon | MAP_FIXED)));
+    // NOREPLACE alone cannot replace anything: allowed (maps the page).
+    Record(Raw(Mmap(0x20000, 4096, PROT_READ, kAnon | MAP_FIXED_NOREPLACE)));
+    // MAP_FIXED above the guard: allowed.
+    Record(Raw(Mmap(high, 4096, PROT_READ, kAnon | MAP_FIXED)) == high);
+    Record(Raw(::syscall(SYS_munmap, 0x20000, 4096)));
+  });
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  EXPECT_THAT(run.values,
+              ElementsAre(-ENOSYS, 1, 0, -ENOSYS, 0x20000, 1, -ENOSYS))
+      << run.Describe();
+  EXPECT_TRUE(run.notifications.empty()) << run.Describe();
+}
+
+TEST(SeccompProgramChildTest, GuardSendsProtectionAndAdviceBelowItsEnd) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  ChildRun run = RunInChild(GuardProgram(PlanOf("allow", "")), [] {
+    int64_t high = Mmap(0, 4096, PROT_READ | PROT_WRITE, kAnon);
+    Record(Raw(::syscall(SYS_mprotect, kGuardBegin, 4096, PROT_READ)));
+    Record(Raw(::syscall(SYS_mprotect, high, 4096, PROT_READ)));
+    Record(Raw(::syscall(SYS_pkey_mprotect, kGuardBegin, 4096, PROT_READ, -1)));
+    Record(Raw(::syscall(SYS_pkey_mprotect, high, 4096, PROT_READ, -1)));
+    Record(Raw(::syscall(SYS_madvise, kGuardBegin, 4096, MADV_DONTNEED)));
+    Record(Raw(::syscall(SYS_madvise, high, 4096, MADV_DONTNEED)));
+    Record(Raw(::syscall(SYS_remap_file_pages, kGuardBegin, 4096, 0, 0, 0)));
+    // Allowed; fails on its own (not a shared file mapping).
+    Record(Raw(::syscall(SYS_remap_file_pages, high, 4096, 0, 0, 0)));
+  });
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  EXPECT_THAT(run.values, ElementsAre(-ENOSYS, 0, -ENOSYS, 0, -ENOSYS, 0,
+                                      -ENOSYS, ::testing::Ne(-ENOSYS)))
+      << run.Describe();
+}
+
+TEST(SeccompProgramChildTest, GuardSendsMremapAndShmatBelowItsEnd) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  ChildRun run = RunInChild(GuardProgram(PlanOf("allow", "")), [] {
+    int64_t a = Mmap(0, 4096, PROT_READ, kAnon);
+    int64_t b = Mmap(0, 4096, PROT_READ, kAnon);
+    Record(Raw(::syscall(SYS_mremap, kGuardBegin, 4096, 4096, 0, 0)));
+    Record(Raw(::syscall(SYS_mremap, a, 4096, 4096,
+                         MREMAP_MAYMOVE | MREMAP_FIXED, 0x30000)));
+    Record(Raw(::syscall(SYS_mremap, a, 4096, 4096,
+                         MREMAP_MAYMOVE | MREMAP_FIXED, b)) == b);
+    Record(Raw(::syscall(SYS_mremap, b, 4096, 8192, MREMAP_MAYMOVE, 0)) >
+           static_cast<int64_t>(kGuardEnd));
+    // shmid -1: an allowed shmat fails on its own with EINVAL.
+    Record(Raw(::syscall(SYS_shmat, -1, 0x20000, 0)));
+    Record(Raw(::syscall(SYS_shmat, -1, 0, 0)));
+    Record(Raw(::syscall(SYS_shmat, -1, kHigh, 0)));
+  });
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  EXPECT_THAT(run.values,
+              ElementsAre(-ENOSYS, -ENOSYS, 1, 1, -ENOSYS, -EINVAL, -EINVAL))
+      << run.Describe();
+}
+
+TEST(SeccompProgramChildTest, InspectedGuardedSyscallGoesWhollyToTheTracer) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  CompiledPlan plan =
+      PlanOf("allow", "    - {id: watched, syscalls: [mprotect], action: log}");
+  ChildRun run = RunInChild(GuardProgram(plan), [] {
+    int64_t high = Mmap(0, 4096, PROT_READ, kAnon);
+    Record(Raw(::syscall(SYS_mprotect, high, 4096, PROT_READ)));
+  });
+  EXPECT_THAT(run.values, ElementsAre(-ENOSYS)) << run.Describe();
+  EXPECT_TRUE(run.notifications.empty()) << run.Describe();
+}
+
+TEST(SeccompProgramChildTest, InspectedCallsGoToTracerOrListener) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  CompiledPlan plan = PlanOf("allow", R"yaml(
+    - id: files
+      syscalls: [openat]
+      paths: {read: ["/**"]}
+      action: allow
+    - {id: watched, syscalls: [getppid], action: log})yaml");
+  auto body = [] {
+    Record(Raw(::syscall(SYS_openat, AT_FDCWD, "/", O_RDONLY | O_CLOEXEC)));
+    Record(Raw(::syscall(SYS_getppid)));
+  };
+  SeccompRouting routing;
+  routing.trace_paths = true;
+  routing.user_notif = true;
+  ChildRun ptrace_like = RunInChild(MustBuild(plan, routing), body);
+  EXPECT_THAT(ptrace_like.values, ElementsAre(-ENOSYS, -kNotifiedErrno))
+      << ptrace_like.Describe();
+  ASSERT_EQ(ptrace_like.notifications.size(), 1u);
+  EXPECT_EQ(ptrace_like.notifications[0].nr, SYS_getppid);
+
+  routing.trace_paths = false;
+  ChildRun all_notified = RunInChild(MustBuild(plan, routing), body);
+  EXPECT_THAT(all_notified.values,
+              ElementsAre(-kNotifiedErrno, -kNotifiedErrno))
+      << all_notified.Describe();
+
+  routing.user_notif = false;
+  ChildRun all_traced = RunInChild(MustBuild(plan, routing), body);
+  EXPECT_THAT(all_traced.values, ElementsAre(-ENOSYS, -ENOSYS))
+      << all_traced.Describe();
+  EXPECT_TRUE(all_traced.notifications.empty());
+}
+
+TEST(SeccompProgramChildTest, InspectedDefaultGoesToTheListener) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  CompiledPlan plan = PlanOf("log", "");
+  auto body = [] { Record(Raw(::syscall(1000))); };
+  ChildRun notified = RunInChild(MustBuild(plan, SeccompRouting{}), body);
+  EXPECT_THAT(notified.values, ElementsAre(-kNotifiedErrno))
+      << notified.Describe();
+  ASSERT_EQ(notified.notifications.size(), 1u);
+  EXPECT_EQ(notified.notifications[0].nr, 1000);
+  SeccompRouting trace;
+  trace.user_notif = false;
+  ChildRun traced = RunInChild(MustBuild(plan, trace), body);
+  EXPECT_THAT(traced.values, ElementsAre(-ENOSYS)) << traced.Describe();
+}
+
+TEST(SeccompProgramChildTest, TraceAlwaysOverridesThePlan) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  auto body = [] {
+    static char path[] = "/nonexistent-isoscope-seccomp-test";
+    static char* argv[] = {path, nullptr};
+    static char* envp[] = {nullptr};
+    Record(Raw(::syscall(SYS_execve, path, argv, envp)));
+    Record(Raw(::syscall(SYS_execveat, AT_FDCWD, path, argv, envp, 0)));
+  };
+  SeccompRouting routing;
+  routing.trace_always = {SYS_execve, SYS_execveat};
+  routing.trap_kills = false;
+  for (const char* rule :
+       {"    - {id: exec, syscalls: [execve, execveat], action: kill}",
+        "    - {id: exec, syscalls: [execve, execveat], action: deny, "
+        "errno: EACCES}",
+        "    - {id: exec, syscalls: [execve, execveat], action: log}"}) {
+    ChildRun run = RunInChild(MustBuild(PlanOf("allow", rule), routing), body);
+    EXPECT_EQ(run.exit_code, 0) << rule << ": " << run.Describe();
+    EXPECT_THAT(run.values, ElementsAre(-ENOSYS, -ENOSYS))
+        << rule << ": " << run.Describe();
+  }
+  // Statically allowed too: the tracer must see isoscope's own exec.
+  ChildRun allowed =
+      RunInChild(MustBuild(PlanOf("allow",
+                                  "    - {id: exec, syscalls: [execve, "
+                                  "execveat], action: allow}"),
+                           routing),
+                 body);
+  EXPECT_THAT(allowed.values, ElementsAre(-ENOSYS, -ENOSYS))
+      << allowed.Describe();
+}
+
+}  // namespace
+}  // namespace isoscope
