@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every benchmark once on this machine and prints their BENCH/RATIO
 # lines. Builds first (run scripts/setup.sh once on a fresh machine).
-# Usage: scripts/bench.sh [REPEAT]
+# Usage: scripts/bench.sh [REPEAT]  (each benchmark has its own default)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ISOSCOPE_BUILD_DIR:-$root/build}
 "$root/scripts/build.sh"
 "$build/bench/native_overhead_bench" "${1:-30}"
+"$build/bench/ptrace_overhead_bench" ${1:+"$1"}
