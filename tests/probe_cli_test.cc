@@ -137,6 +137,58 @@ TEST_F(ProbeCliTest, NativeMatrixShowsTheEscapesAndLeavesNothingBehind) {
               HasSubstr("PROBE secret-file ESCAPED"));
 }
 
+// Issue 4's check: the same probes under `strict` on native and ptrace. The
+// filter and the tracer block what native lets through; what ptrace still
+// reaches (the host's name, cpuid) it says so, because a process sandbox
+// does not hide them.
+TEST_F(ProbeCliTest, PtraceUnderStrictBlocksWhatNativeReaches) {
+  CommandResult run =
+      Probe({"--backends", "native,ptrace", "--policy", "strict"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  std::map<std::string, std::pair<std::string, std::string>> rows;
+  static const std::regex row("^([a-z0-9.-]+) +([A-Z]+\\*?) +([A-Z]+\\*?)$");
+  std::istringstream in(run.out);
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (std::regex_match(line, m, row)) rows[m[1]] = {m[2], m[3]};
+  }
+  ASSERT_GE(rows.size(), 40u) << run.out;
+  for (const char* id : {"secret-file",
+                         "loopback-connect",
+                         "abstract-socket",
+                         "signal-canary",
+                         "ptrace-canary",
+                         "sysv-shm",
+                         "ptrace-supervisor",
+                         "kill-supervisor",
+                         "proc-self-mem",
+                         "process-vm-writev",
+                         "proc-list",
+                         "userns",
+                         "mount-tmpfs",
+                         "chroot-escape",
+                         "int80",
+                         "x32",
+                         "bad-syscall-nr",
+                         "raw-socket",
+                         "core-pattern",
+                         "fault-map.hlt",
+                         "fault-map.out",
+                         "fault-map.int3",
+                         "fault-map.ud2",
+                         "fault-map.div0",
+                         "fault-map.unmapped"}) {
+    EXPECT_EQ(rows[id].second, "BLOCKED") << id << "\n" << run.out;
+  }
+  // Emulated from virtual time, so it completes.
+  EXPECT_EQ(rows["fault-map.rdtsc"].second, "REACHABLE");
+  // Signs of the sandbox, visible from inside.
+  EXPECT_EQ(rows["tracer-pid"].second, "REACHABLE");
+  EXPECT_EQ(rows["seccomp-mode"].second, "REACHABLE");
+  EXPECT_EQ(rows["secret-file"].first, "ESCAPED");
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_));
+}
+
 TEST_F(ProbeCliTest, UnknownBackendIsAUsageError) {
   CommandResult run = Probe({"--backends", "native,bogus"});
   EXPECT_EQ(run.exit_status, 64);
