@@ -196,6 +196,7 @@ Status PtraceBackend::Start(const Workload& workload,
   // policy says about exec, and is the moment the listener is copied.
   routing.trace_always = {SYS_execve, SYS_execveat};
   routing.trap_kills = true;
+  routing.forbid_untraced_clones = true;
   routing.guard_begin = scratch::kBegin;
   routing.guard_end = scratch::kEnd;
   auto program = BuildSeccompProgram(plan, routing);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <linux/audit.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/mman.h>
@@ -219,6 +220,19 @@ Result<std::vector<FilterRule>> RulesFor(int number, const CompiledPlan& plan,
                 number) != routing.trace_always.end()) {
     return std::vector<FilterRule>{
         {TraceAction(SeccompTraceReason::kAlways), {}}};
+  }
+  const bool runs =
+      allowed || syscall_plan.disposition == Disposition::kInspect;
+  if (routing.forbid_untraced_clones && runs && number == SYS_clone3) {
+    return std::vector<FilterRule>{{SCMP_ACT_ERRNO(ENOSYS), {}}};
+  }
+  if (routing.forbid_untraced_clones && runs && number == SYS_clone) {
+    auto action = PlanAction(syscall_plan, number, routing);
+    if (!action) return tl::unexpected(action.error());
+    return std::vector<FilterRule>{
+        {SCMP_ACT_ERRNO(EPERM),
+         {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_UNTRACED, CLONE_UNTRACED)}},
+        {*action, {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_UNTRACED, 0)}}};
   }
   const GuardedSyscall* guarded =
       guard_limit != 0 ? FindGuarded(number) : nullptr;

@@ -46,6 +46,12 @@ struct SeccompRouting {
   // the end with any length may reach into the region, one above cannot.
   uint64_t guard_begin = 0;
   uint64_t guard_end = 0;
+  // For a tracer that must follow every task: clone with CLONE_UNTRACED
+  // (which would create a child the tracer is never told about) fails with
+  // EPERM, and clone3 (whose flags are in memory a filter cannot read)
+  // with ENOSYS, so libc falls back to clone. Where the plan kills or
+  // denies them, the plan's action stays.
+  bool forbid_untraced_clones = false;
 };
 
 // SECCOMP_RET_DATA of each SECCOMP_RET_TRACE the program returns (the tracer

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -371,6 +372,37 @@ TEST(SeccompProgramChildTest, StaticallyAllowedSyscallsRun) {
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   EXPECT_THAT(run.values, ElementsAre(run.pid)) << run.Describe();
   EXPECT_TRUE(run.notifications.empty());
+}
+
+// A tracer must see every task: no untraced clone, no clone3 (whose flags
+// the filter cannot read); an ordinary clone still runs.
+TEST(SeccompProgramChildTest, UntracedClonesAreRefused) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  SeccompRouting routing;
+  routing.forbid_untraced_clones = true;
+  for (const char* default_action : {"allow", "log"}) {
+    SCOPED_TRACE(default_action);
+    SeccompProgram program = MustBuild(PlanOf(default_action, ""), routing);
+    ChildRun run = RunInChild(program, [] {
+      Record(Raw(::syscall(SYS_clone, CLONE_UNTRACED | SIGCHLD, 0, 0, 0, 0)));
+      clone_args args{};
+      args.exit_signal = SIGCHLD;
+      Record(Raw(::syscall(SYS_clone3, &args, sizeof args)));
+    });
+    EXPECT_THAT(run.values, ElementsAre(-EPERM, -ENOSYS)) << run.Describe();
+  }
+  // Not refused where the plan already decides clone otherwise.
+  SeccompProgram denied =
+      MustBuild(PlanOf("allow",
+                       "    - {id: c, syscalls: [clone, clone3], action: "
+                       "deny, errno: EACCES}"),
+                routing);
+  ChildRun run = RunInChild(denied, [] {
+    Record(Raw(::syscall(SYS_clone, CLONE_UNTRACED | SIGCHLD, 0, 0, 0, 0)));
+    clone_args args{};
+    Record(Raw(::syscall(SYS_clone3, &args, sizeof args)));
+  });
+  EXPECT_THAT(run.values, ElementsAre(-EACCES, -EACCES)) << run.Describe();
 }
 
 TEST(SeccompProgramChildTest, ErrnoDispositionsReturnTheirErrno) {
