@@ -28,7 +28,7 @@
 
 // <sys/ptrace.h> and <linux/ptrace.h> clash; the few glibc declarations
 // needed are these.
-extern "C" long ptrace(int request, ...);  // NOLINT(readability-*)
+extern "C" long ptrace(int request, ...);  // NOLINT(google-runtime-int)
 
 namespace isoscope {
 namespace {
@@ -621,7 +621,8 @@ Status PtraceBackend::OnNotification() {
 
 Status PtraceBackend::OnSeccompStop(pid_t tid) {
   ptrace_syscall_info info{};
-  long size = ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof info, &info);
+  long size =  // NOLINT(google-runtime-int): ptrace's type
+      ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof info, &info);
   if (size < 0) {
     if (errno == ESRCH) return {};  // killed meanwhile
     return FailErrno("PTRACE_GET_SYSCALL_INFO", errno);
@@ -964,11 +965,11 @@ Status PtraceBackend::ResolveFault(Await& await, Action action) {
     case Action::kKill:
       return {};
     case Action::kDeliver:
-      return Continue(tid, await.signal);
     case Action::kReport:
-      // Recorded; the kernel's default follows. (RDTSC only traps when the
-      // policy emulates, kills or delivers it, so `report` never lands
-      // here for an instruction isoscope itself made fault.)
+      // The signal goes on: to the workload's handler, or the kernel's
+      // default. (RDTSC only traps when the policy emulates, kills or
+      // delivers it, so `report` never lands here for an instruction
+      // isoscope itself made fault.)
       return Continue(tid, await.signal);
     case Action::kEmulate: {
       if (!await.instruction) return Continue(tid, await.signal);
