@@ -104,36 +104,13 @@ Result<std::optional<Event>> NativeBackend::NextEvent(const WaitLimit& wait) {
 }
 
 Result<std::optional<Event>> NativeBackend::Drain(const WaitLimit& wait) {
-  while (stdout_ || stderr_) {
-    if (Clock::now() >= drain_deadline_) {
-      stdout_.Reset();
-      stderr_.Reset();
-      break;
-    }
-    pollfd fds[3] = {
-        {stdout_.get(), POLLIN, 0},
-        {stderr_.get(), POLLIN, 0},
-        {wait.interrupt_fd, POLLIN, 0},
-    };
-    int ready = ::poll(fds, 3, PollTimeoutMs(drain_deadline_, kOrphanScanMs));
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      return FailErrno("poll", errno);
-    }
-    if (ready == 0) {
-      // Something still holds the pipes: an orphan re-parented since.
-      KillOrphanedChildren(preexisting_children_);
-      continue;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].revents == 0) continue;
-      UniqueFd& fd = i == 0 ? stdout_ : stderr_;
-      auto event = ReadOutputEvent(
-          fd, i == 0 ? OutputStream::kStdout : OutputStream::kStderr);
-      if (!event || event->has_value()) return event;
-    }
-    if (fds[2].revents != 0) return std::optional<Event>();
-  }
+  // Idle pipes mean something still holds them: an orphan re-parented since.
+  auto step = DrainOutput(
+      stdout_, stderr_, drain_deadline_, wait.interrupt_fd, kOrphanScanMs,
+      [this] { KillOrphanedChildren(preexisting_children_); });
+  if (!step) return tl::unexpected(step.error());
+  if (step->event) return std::move(step->event);
+  if (step->interrupted) return std::optional<Event>();
   done_ = true;
   return std::optional<Event>(*exit_);
 }

@@ -1,5 +1,6 @@
 #include "backends/process/workload_output.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +28,43 @@ Result<std::optional<Event>> ReadOutputEvent(UniqueFd& fd,
   }
   bytes.resize(static_cast<size_t>(n));
   return std::optional<Event>(OutputEvent{stream, std::move(bytes)});
+}
+
+Result<DrainStep> DrainOutput(UniqueFd& out, UniqueFd& err,
+                              std::chrono::steady_clock::time_point deadline,
+                              int interrupt_fd, int idle_ms,
+                              const std::function<void()>& on_idle) {
+  while (out || err) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      out.Reset();
+      err.Reset();
+      break;
+    }
+    pollfd fds[3] = {
+        {out.get(), POLLIN, 0},
+        {err.get(), POLLIN, 0},
+        {interrupt_fd, POLLIN, 0},
+    };
+    int ready = ::poll(fds, 3, PollTimeoutMs(deadline, idle_ms));
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return FailErrno("poll", errno);
+    }
+    if (ready == 0) {
+      if (on_idle) on_idle();
+      continue;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].revents == 0) continue;
+      auto event =
+          ReadOutputEvent(i == 0 ? out : err, i == 0 ? OutputStream::kStdout
+                                                     : OutputStream::kStderr);
+      if (!event) return tl::unexpected(event.error());
+      if (event->has_value()) return DrainStep{std::move(*event), false};
+    }
+    if (fds[2].revents != 0) return DrainStep{std::nullopt, true};
+  }
+  return DrainStep{};
 }
 
 int PollTimeoutMs(std::chrono::steady_clock::time_point deadline, int cap_ms) {

@@ -4,6 +4,7 @@
 #define ISOSCOPE_BACKENDS_PROCESS_WORKLOAD_OUTPUT_H_
 
 #include <chrono>
+#include <functional>
 #include <optional>
 
 #include "base/error.h"
@@ -15,6 +16,22 @@ namespace isoscope {
 // Reads what is there (one chunk) as an OutputEvent; nullopt and `fd`
 // closed at EOF.
 Result<std::optional<Event>> ReadOutputEvent(UniqueFd& fd, OutputStream stream);
+
+// One step of reading the pipes to EOF after the workload ended.
+struct DrainStep {
+  std::optional<Event> event;  // a chunk of output
+  bool interrupted = false;    // the interrupt fd became readable
+  // Neither: both pipes are closed (EOF, or the deadline passed).
+};
+
+// Reads `out` and `err` until a chunk arrives, the interrupt fd is readable,
+// or both are closed; at `deadline` they are closed whatever holds them.
+// `on_idle` (may be empty) runs each time `idle_ms` pass without output:
+// something outside the run still holds a pipe.
+Result<DrainStep> DrainOutput(UniqueFd& out, UniqueFd& err,
+                              std::chrono::steady_clock::time_point deadline,
+                              int interrupt_fd, int idle_ms,
+                              const std::function<void()>& on_idle);
 
 // Milliseconds until `deadline` for poll, never negative, capped by `cap_ms`
 // (-1: no cap; a deadline of time_point::max() gives the cap).

@@ -39,7 +39,6 @@ constexpr auto kDrainLimit = std::chrono::seconds(2);
 // SIGCHLD can be taken by another thread of isoscope that does not block
 // it; poll never sleeps longer than this without looking for stops.
 constexpr int kReapIntervalMs = 100;
-constexpr size_t kMaxInstructionBytes = 15;
 constexpr int kX32SyscallBit = 0x40000000;
 constexpr uint64_t kMapFixedNoReplace = 0x100000;
 // si_code of a SIGSYS raised by SECCOMP_RET_TRAP (<asm-generic/siginfo.h>,
@@ -147,6 +146,20 @@ std::vector<ResourceLimit> LimitsFor(const Resources& resources) {
     limits.push_back({RLIMIT_FSIZE, *resources.file_size_bytes});
   }
   return limits;
+}
+
+// Whether [kBegin, kEnd) in `tid`'s address space is exactly a private,
+// anonymous, read-only mapping (what isoscope maps). Needed when the mmap
+// found something there: a vfork child shares its parent's region.
+bool ScratchMappedIn(pid_t tid) {
+  std::ifstream maps(fmt::format("/proc/{}/maps", tid));
+  std::string line;
+  std::string expected = fmt::format("{:08x}-{:08x} r--p 00000000 00:00 0",
+                                     scratch::kBegin, scratch::kEnd);
+  while (std::getline(maps, line)) {
+    if (line.rfind(expected, 0) == 0) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -458,31 +471,12 @@ Result<std::optional<Event>> PtraceBackend::Drain(const WaitLimit& wait) {
     drain_deadline_ = Clock::now() + kDrainLimit;
     KillAll();  // the group, in case anything escaped tracing
   }
-  while (stdout_ || stderr_) {
-    if (Clock::now() >= drain_deadline_) {
-      stdout_.Reset();
-      stderr_.Reset();
-      break;
-    }
-    pollfd fds[3] = {
-        {stdout_.get(), POLLIN, 0},
-        {stderr_.get(), POLLIN, 0},
-        {wait.interrupt_fd, POLLIN, 0},
-    };
-    int ready = ::poll(fds, 3, PollTimeoutMs(drain_deadline_, kReapIntervalMs));
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      return FailErrno("poll", errno);
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].revents == 0) continue;
-      UniqueFd& fd = i == 0 ? stdout_ : stderr_;
-      auto event = ReadOutputEvent(
-          fd, i == 0 ? OutputStream::kStdout : OutputStream::kStderr);
-      if (!event || event->has_value()) return event;
-    }
-    if (fds[2].revents != 0) return std::optional<Event>();
-  }
+  // Every tracee is dead, so nothing should hold the pipes for long.
+  auto step = DrainOutput(stdout_, stderr_, drain_deadline_, wait.interrupt_fd,
+                          kReapIntervalMs, {});
+  if (!step) return tl::unexpected(step.error());
+  if (step->event) return std::move(step->event);
+  if (step->interrupted) return std::optional<Event>();
   done_ = true;
   return std::optional<Event>(*exit_);
 }
@@ -738,20 +732,6 @@ Result<bool> PtraceBackend::PrepareScratch(pid_t tid) {
   return false;
 }
 
-// Whether [kBegin, kEnd) in `tid`'s address space is exactly a private,
-// anonymous, read-only mapping (what isoscope maps). Needed when the mmap
-// found something there: a vfork child shares its parent's region.
-static bool ScratchMappedIn(pid_t tid) {
-  std::ifstream maps(fmt::format("/proc/{}/maps", tid));
-  std::string line;
-  std::string expected = fmt::format("{:08x}-{:08x} r--p 00000000 00:00 0",
-                                     scratch::kBegin, scratch::kEnd);
-  while (std::getline(maps, line)) {
-    if (line.rfind(expected, 0) == 0) return true;
-  }
-  return false;
-}
-
 Status PtraceBackend::OnSyscallExitStop(pid_t tid) {
   Tracee& tracee = tracees_[tid];
   if (tracee.state != TraceeState::kInjecting) return Continue(tid);
@@ -862,15 +842,18 @@ Status PtraceBackend::OnSignalStop(pid_t tid, int signal) {
     // Raised by the CPU (si_code > 0), not sent with kill/tgkill.
     user_regs_struct regs{};
     if (auto got = GetRegs(tid, regs); !got) return got;
+    // All 15 possible bytes, or (an instruction that ends just before an
+    // unmapped page) those up to the end of RIP's page.
     std::vector<uint8_t> bytes;
-    for (size_t length = kMaxInstructionBytes; length > 0 && bytes.empty();
-         --length) {
-      // Shorter reads for an instruction that ends just before an
-      // unmapped page.
-      auto read = ReadTraceeBytes(tid, regs.rip, length);
-      if (read) bytes = std::move(*read);
-      if (!read && length > 8) length = 9;  // then 8, 7, ... 1
+    auto read = ReadTraceeBytes(tid, regs.rip, kMaxInstructionLength);
+    if (!read) {
+      read = ReadTraceeBytes(
+          tid, regs.rip,
+          std::min<uint64_t>(
+              kMaxInstructionLength,
+              scratch::kPageSize - regs.rip % scratch::kPageSize));
     }
+    if (read) bytes = std::move(*read);
     FaultInfo fault = ClassifyFault(signal, info.si_code,
                                     reinterpret_cast<uint64_t>(info.si_addr),
                                     regs.rip, bytes);

@@ -66,6 +66,26 @@ class PtraceBackendTest : public ::testing::Test {
     return workload;
   }
 
+  // Everything allowed except open/openat outside the system's read paths
+  // (plus `extra_read`, a quoted glob list suffix), refused with EACCES;
+  // writes only to /dev.
+  static std::shared_ptr<const Policy> FilesPolicy(
+      const std::string& extra_read = "") {
+    return PolicyFrom(fmt::format(R"(version: 1
+syscalls:
+  default: allow
+  rules:
+    - id: files
+      syscalls: [open, openat]
+      paths:
+        read: [{}{}]
+        write: ["/dev/**"]
+      action: allow
+      else: {{action: deny, errno: EACCES}}
+)",
+                                  kSystemReads, extra_read));
+  }
+
   static std::shared_ptr<const Policy> PolicyFrom(const std::string& yaml) {
     auto policy = ParsePolicy(yaml, "test.yaml");
     EXPECT_TRUE(policy.has_value()) << policy.error().ToString();
@@ -98,19 +118,7 @@ class PtraceBackendTest : public ::testing::Test {
 // decision is recorded with the path and the deciding rule.
 TEST_F(PtraceBackendTest, DeniedSyscallReturnsItsErrnoAndIsRecorded) {
   std::string secret = WriteFile("secret", "hidden\n");
-  auto policy = PolicyFrom(fmt::format(R"(version: 1
-syscalls:
-  default: allow
-  rules:
-    - id: files
-      syscalls: [open, openat]
-      paths:
-        read: [{}]
-        write: ["/dev/**"]
-      action: allow
-      else: {{action: deny, errno: EACCES}}
-)",
-                                       kSystemReads));
+  auto policy = FilesPolicy();
   auto result = Run(policy, Program("/bin/cat", {secret}));
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
   EXPECT_EQ(result->termination.outcome, Outcome::kExited);
@@ -182,18 +190,7 @@ TEST_F(PtraceBackendTest, PathFlippedDuringTheCheckNeverOpensTheForbiddenFile) {
   // Same length, so a mix of the two strings is usually a plausible path.
   ASSERT_LE(allowed.size(), forbidden.size());
   std::ofstream(forbidden) << "forbidden\n";
-  auto policy = PolicyFrom(fmt::format(R"(version: 1
-syscalls:
-  default: allow
-  rules:
-    - id: files
-      syscalls: [open, openat]
-      paths:
-        read: [{}, "{}"]
-      action: allow
-      else: {{action: deny, errno: EACCES}}
-)",
-                                       kSystemReads, allowed));
+  auto policy = FilesPolicy(fmt::format(", \"{}\"", allowed));
   auto result = Run(policy, Program(TestProgram("toctou-race"),
                                     {allowed, forbidden, "1500"}));
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
@@ -212,18 +209,7 @@ syscalls:
 
 TEST_F(PtraceBackendTest, ThreadsAndForkedChildrenAreAllFollowed) {
   std::string secret = WriteFile("secret", "hidden\n");
-  auto policy = PolicyFrom(fmt::format(R"(version: 1
-syscalls:
-  default: allow
-  rules:
-    - id: files
-      syscalls: [open, openat]
-      paths:
-        read: [{}]
-      action: allow
-      else: {{action: deny, errno: EACCES}}
-)",
-                                       kSystemReads));
+  auto policy = FilesPolicy();
   auto result =
       Run(policy, Program(TestProgram("threads-and-forks"), {secret}));
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
@@ -319,18 +305,7 @@ faults:
 
 // The region that holds checked copies cannot be unmapped or made writable.
 TEST_F(PtraceBackendTest, ScratchRegionCannotBeChanged) {
-  auto policy = PolicyFrom(fmt::format(R"(version: 1
-syscalls:
-  default: allow
-  rules:
-    - id: files
-      syscalls: [open, openat]
-      paths:
-        read: [{}]
-      action: allow
-      else: {{action: deny, errno: EACCES}}
-)",
-                                       kSystemReads));
+  auto policy = FilesPolicy();
   auto result = Run(policy, Program(TestProgram("scratch-attack")));
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
   EXPECT_EQ(result->output.stdout_bytes,
