@@ -23,7 +23,7 @@
 #include <fmt/format.h>
 
 #include "backends/process/workload_output.h"
-#include "backends/ptrace/syscall_paths.h"
+#include "backends/process/syscall_paths.h"
 #include "policies/syscalls.h"
 
 // <sys/ptrace.h> and <linux/ptrace.h> clash; the few glibc declarations

@@ -31,7 +31,7 @@
 #include "backends/ptrace/fault_decoder.h"
 #include "backends/ptrace/instruction_emulator.h"
 #include "backends/ptrace/scratch_region.h"
-#include "backends/ptrace/tracee_memory.h"
+#include "backends/process/tracee_memory.h"
 #include "backends/seccomp/seccomp_notifier.h"
 #include "backends/seccomp/seccomp_program.h"
 #include "base/unique_fd.h"

@@ -1,4 +1,4 @@
-#include "backends/ptrace/tracee_memory.h"
+#include "backends/process/tracee_memory.h"
 
 #include <sys/mman.h>
 #include <sys/uio.h>
@@ -16,7 +16,7 @@
 
 #include <gtest/gtest.h>
 
-#include "backends/ptrace/tracee_test_child.h"
+#include "backends/process/tracee_test_child.h"
 
 namespace isoscope {
 namespace {

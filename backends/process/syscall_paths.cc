@@ -1,4 +1,4 @@
-#include "backends/ptrace/syscall_paths.h"
+#include "backends/process/syscall_paths.h"
 
 #include <fcntl.h>
 #include <linux/limits.h>
@@ -16,7 +16,7 @@
 
 #include <fmt/format.h>
 
-#include "backends/ptrace/tracee_memory.h"
+#include "backends/process/tracee_memory.h"
 #include "policies/syscalls.h"
 
 namespace isoscope {

@@ -1,4 +1,4 @@
-#include "backends/ptrace/tracee_memory.h"
+#include "backends/process/tracee_memory.h"
 
 #include <fcntl.h>
 #include <sys/uio.h>

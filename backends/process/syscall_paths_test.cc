@@ -1,4 +1,4 @@
-#include "backends/ptrace/syscall_paths.h"
+#include "backends/process/syscall_paths.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -22,7 +22,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "backends/ptrace/tracee_test_child.h"
+#include "backends/process/tracee_test_child.h"
 #include "base/temp_dir.h"
 #include "policies/syscalls.h"
 

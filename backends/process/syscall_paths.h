@@ -45,8 +45,8 @@
 // (search permission, renames and mounts along it count at the time of the
 // call), and a workload in another root or mount namespace than isoscope
 // would be resolved in isoscope's.
-#ifndef ISOSCOPE_BACKENDS_PTRACE_SYSCALL_PATHS_H_
-#define ISOSCOPE_BACKENDS_PTRACE_SYSCALL_PATHS_H_
+#ifndef ISOSCOPE_BACKENDS_PROCESS_SYSCALL_PATHS_H_
+#define ISOSCOPE_BACKENDS_PROCESS_SYSCALL_PATHS_H_
 
 #include <sys/types.h>
 
@@ -97,4 +97,4 @@ Result<DecodedPaths> DecodeSyscallPaths(pid_t tid, int number,
 
 }  // namespace isoscope
 
-#endif  // ISOSCOPE_BACKENDS_PTRACE_SYSCALL_PATHS_H_
+#endif  // ISOSCOPE_BACKENDS_PROCESS_SYSCALL_PATHS_H_

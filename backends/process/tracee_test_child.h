@@ -3,8 +3,8 @@
 // address the test takes before Start (a static buffer, a mapping) names the
 // same bytes in the child; MAP_SHARED mappings stay shared, which lets a test
 // change what the child "holds" after it started.
-#ifndef ISOSCOPE_BACKENDS_PTRACE_TRACEE_TEST_CHILD_H_
-#define ISOSCOPE_BACKENDS_PTRACE_TRACEE_TEST_CHILD_H_
+#ifndef ISOSCOPE_BACKENDS_PROCESS_TRACEE_TEST_CHILD_H_
+#define ISOSCOPE_BACKENDS_PROCESS_TRACEE_TEST_CHILD_H_
 
 #include <fcntl.h>
 #include <signal.h>
@@ -126,4 +126,4 @@ class TraceeTestChild {
 
 }  // namespace isoscope::testing
 
-#endif  // ISOSCOPE_BACKENDS_PTRACE_TRACEE_TEST_CHILD_H_
+#endif  // ISOSCOPE_BACKENDS_PROCESS_TRACEE_TEST_CHILD_H_

@@ -14,8 +14,8 @@
 // ENAMETOOLONG), so the tracer can fail the system call with it without
 // running it. Any other failure (the tracee is gone: ESRCH; no permission:
 // EPERM) is kSystem: isoscope could not do its job.
-#ifndef ISOSCOPE_BACKENDS_PTRACE_TRACEE_MEMORY_H_
-#define ISOSCOPE_BACKENDS_PTRACE_TRACEE_MEMORY_H_
+#ifndef ISOSCOPE_BACKENDS_PROCESS_TRACEE_MEMORY_H_
+#define ISOSCOPE_BACKENDS_PROCESS_TRACEE_MEMORY_H_
 
 #include <sys/types.h>
 
@@ -87,4 +87,4 @@ class TraceeMemoryWriter {
 
 }  // namespace isoscope
 
-#endif  // ISOSCOPE_BACKENDS_PTRACE_TRACEE_MEMORY_H_
+#endif  // ISOSCOPE_BACKENDS_PROCESS_TRACEE_MEMORY_H_
