@@ -1,9 +1,12 @@
 #include "policies/loader.h"
 
 #include <fcntl.h>
+#include <sys/capability.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -136,6 +139,8 @@ class Parser {
                             const std::string& path) const;
   Result<int64_t> Signed(const YAML::Node& node, const YAML::Mark& fallback,
                          const std::string& path) const;
+  Result<bool> Bool(const YAML::Node& node, const YAML::Mark& fallback,
+                    const std::string& path) const;
   Result<std::vector<std::pair<std::string, YAML::Mark>>> StringList(
       const YAML::Node& node, const YAML::Mark& fallback,
       const std::string& path) const;
@@ -174,6 +179,8 @@ class Parser {
                          FilesystemView* out) const;
   Status ParseIdentity(const YAML::Node& node, const YAML::Mark& fallback,
                        Identity* out) const;
+  Status ParseCapabilities(const YAML::Node& node, const YAML::Mark& fallback,
+                           std::vector<std::string>* out) const;
 
   std::string_view source_;
 };
@@ -261,6 +268,17 @@ Result<int64_t> Parser::Signed(const YAML::Node& node,
   }
   if (negative) return static_cast<int64_t>(~*magnitude + 1);
   return static_cast<int64_t>(*magnitude);
+}
+
+Result<bool> Parser::Bool(const YAML::Node& node, const YAML::Mark& fallback,
+                          const std::string& path) const {
+  auto text = String(node, fallback, path);
+  if (!text) return Unexpected(text.error());
+  if (*text != "true" && *text != "false") {
+    return Err(MarkOf(node, fallback), path,
+               fmt::format("expected true or false, got '{}'", *text));
+  }
+  return *text == "true";
 }
 
 Result<std::vector<std::pair<std::string, YAML::Mark>>> Parser::StringList(
@@ -402,7 +420,8 @@ Status Parser::ParseRoot(const YAML::Node& root, Policy* policy) {
   }
   auto fields = OpenMap(root, start, "",
                         {"version", "syscalls", "faults", "resources",
-                         "filesystem", "network", "identity"});
+                         "filesystem", "network", "identity",
+                         "capabilities"});
   if (!fields) return Unexpected(fields.error());
 
   auto version = fields->Get("version");
@@ -451,6 +470,12 @@ Status Parser::ParseRoot(const YAML::Node& root, Policy* policy) {
   }
   if (auto node = fields->Get("identity")) {
     if (auto s = ParseIdentity(*node, fields->mark, &policy->identity); !s) {
+      return s;
+    }
+  }
+  if (auto node = fields->Get("capabilities")) {
+    if (auto s = ParseCapabilities(*node, fields->mark, &policy->capabilities);
+        !s) {
       return s;
     }
   }
@@ -712,13 +737,9 @@ Status Parser::ParseFaults(const YAML::Node& node, const YAML::Mark& fallback,
     }
   }
   if (auto value = fields->Get("hide_hypervisor")) {
-    auto text = String(*value, fields->mark, "faults.hide_hypervisor");
-    if (!text) return Unexpected(text.error());
-    if (*text != "true" && *text != "false") {
-      return Err(MarkOf(*value, fields->mark), "faults.hide_hypervisor",
-                 fmt::format("expected true or false, got '{}'", *text));
-    }
-    out->hide_hypervisor = *text == "true";
+    auto flag = Bool(*value, fields->mark, "faults.hide_hypervisor");
+    if (!flag) return Unexpected(flag.error());
+    out->hide_hypervisor = *flag;
   }
   return {};
 }
@@ -789,7 +810,8 @@ Status Parser::ParseFilesystem(const YAML::Node& node,
 
 Status Parser::ParseIdentity(const YAML::Node& node, const YAML::Mark& fallback,
                              Identity* out) const {
-  auto fields = OpenMap(node, fallback, "identity", {"hostname", "uid", "gid"});
+  auto fields = OpenMap(node, fallback, "identity",
+                        {"hostname", "uid", "gid", "user_namespace"});
   if (!fields) return Unexpected(fields.error());
   if (auto value = fields->Get("hostname")) {
     auto text = String(*value, fields->mark, "identity.hostname");
@@ -816,6 +838,39 @@ Status Parser::ParseIdentity(const YAML::Node& node, const YAML::Mark& fallback,
                              *number));
     }
     *target = static_cast<uint32_t>(*number);
+  }
+  if (auto value = fields->Get("user_namespace")) {
+    auto flag = Bool(*value, fields->mark, "identity.user_namespace");
+    if (!flag) return Unexpected(flag.error());
+    out->user_namespace = *flag;
+  }
+  return {};
+}
+
+Status Parser::ParseCapabilities(const YAML::Node& node,
+                                 const YAML::Mark& fallback,
+                                 std::vector<std::string>* out) const {
+  auto items = StringList(node, fallback, "capabilities");
+  if (!items) return Unexpected(items.error());
+  out->clear();
+  for (size_t i = 0; i < items->size(); ++i) {
+    const auto& [text, mark] = (*items)[i];
+    // libcap knows every name the kernel headers it was built with know
+    // ("cap_net_bind_service", any case); the model keeps the canonical
+    // upper-case form.
+    cap_value_t value = 0;
+    if (::cap_from_name(text.c_str(), &value) != 0) {
+      return Err(mark, Element("capabilities", i),
+                 fmt::format("unknown capability '{}' (expected a name like "
+                             "CAP_NET_BIND_SERVICE)",
+                             text));
+    }
+    std::string name = text;
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::toupper(c); });
+    if (std::find(out->begin(), out->end(), name) == out->end()) {
+      out->push_back(std::move(name));
+    }
   }
   return {};
 }

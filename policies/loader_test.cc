@@ -53,6 +53,8 @@ const BrokenCase kBrokenCases[] = {
     {"bad_size_unit",
      ":3:11: resources.memory: unknown unit 'MB' in size '256MB' (expected B, "
      "K, KiB, M, MiB, G, GiB, T, TiB)"},
+    {"bad_user_namespace",
+     ":3:19: identity.user_namespace: expected true or false, got 'yes'"},
     {"bad_uid",
      ":3:8: identity.uid: uid 4294967295 out of range (expected "
      "0..4294967294)"},
@@ -98,6 +100,9 @@ const BrokenCase kBrokenCases[] = {
     {"unknown_action",
      ":10:15: syscalls.rules[2].action: unknown action 'alow' (expected allow, "
      "deny, kill, log, emulate)"},
+    {"unknown_capability",
+     ":2:27: capabilities[1]: unknown capability 'CAP_TELEPORT' (expected a "
+     "name like CAP_NET_BIND_SERVICE)"},
     {"unknown_errno",
      ":6:14: syscalls.rules[0].errno: unknown errno 'EPREM' (use a name such "
      "as EPERM, EACCES, ENOSYS)"},
@@ -112,7 +117,7 @@ const BrokenCase kBrokenCases[] = {
      ":4:24: syscalls.rules[0].syscalls[1]: unknown x86-64 syscall 'opne'"},
     {"unknown_top_level_key",
      ":2:1: sycalls: unknown key (expected version, syscalls, faults, "
-     "resources, filesystem, network, identity)"},
+     "resources, filesystem, network, identity, capabilities)"},
     {"unquoted_workdir",
      ":3:14: filesystem.writable[0]: expected a string, got a mapping (quote "
      "strings that start with '{', like \"{workdir}\")"},
@@ -292,7 +297,8 @@ resources:
   output: 1M
 filesystem: {readonly: [/usr], writable: ["{workdir}"], tmpfs: [/tmp], hidden: [/root]}
 network: loopback
-identity: {hostname: sandbox, uid: 1000, gid: 0}
+identity: {hostname: sandbox, uid: 1000, gid: 0, user_namespace: true}
+capabilities: [cap_net_bind_service, CAP_CHOWN, CAP_NET_BIND_SERVICE]
 )yaml";
 
 TEST(LoaderTest, FullExample) {
@@ -344,6 +350,9 @@ TEST(LoaderTest, FullExample) {
   EXPECT_EQ(policy.identity.hostname, "sandbox");
   EXPECT_EQ(policy.identity.uid, 1000u);
   EXPECT_EQ(policy.identity.gid, 0u);
+  EXPECT_TRUE(policy.identity.user_namespace);
+  EXPECT_EQ(policy.capabilities,
+            (std::vector<std::string>{"CAP_NET_BIND_SERVICE", "CAP_CHOWN"}));
 }
 
 TEST(LoaderTest, MinimalPolicyFailsClosed) {

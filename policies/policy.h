@@ -164,6 +164,10 @@ struct Identity {
   std::optional<std::string> hostname;
   std::optional<uint32_t> uid;
   std::optional<uint32_t> gid;
+  // Container backend: run in a new user namespace that maps uid and gid
+  // (or 0 when absent) to the same ids outside, so even "root" inside is
+  // nobody special on the host.
+  bool user_namespace = false;
   bool operator==(const Identity&) const = default;
 };
 
@@ -177,6 +181,9 @@ struct Policy {
   FilesystemView filesystem;
   NetworkMode network = NetworkMode::kNone;
   Identity identity;
+  // Capabilities the workload keeps (canonical "CAP_NET_BIND_SERVICE"
+  // names); every other one is dropped where a backend drops them.
+  std::vector<std::string> capabilities;
   bool operator==(const Policy&) const = default;
 };
 
