@@ -208,7 +208,7 @@ Status PtraceBackend::Start(const Workload& workload,
   // isoscope's own execve of the workload must get through whatever the
   // policy says about exec, and is the moment the listener is copied.
   routing.trace_always = {SYS_execve, SYS_execveat};
-  routing.trap_kills = true;
+  routing.kills = KillRoute::kTrap;
   routing.forbid_untraced_clones = true;
   routing.guard_begin = scratch::kBegin;
   routing.guard_end = scratch::kEnd;

@@ -49,7 +49,15 @@ uint32_t TraceAction(SeccompTraceReason reason) {
 }
 
 uint32_t KillAction(const SeccompRouting& routing) {
-  return routing.trap_kills ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
+  switch (routing.kills) {
+    case KillRoute::kKillProcess:
+      return SCMP_ACT_KILL_PROCESS;
+    case KillRoute::kTrap:
+      return SCMP_ACT_TRAP;
+    case KillRoute::kNotify:
+      return SCMP_ACT_NOTIFY;
+  }
+  return SCMP_ACT_KILL_PROCESS;
 }
 
 Result<uint32_t> ErrnoAction(const SyscallPlan& plan) {
@@ -221,6 +229,10 @@ Result<std::vector<FilterRule>> RulesFor(int number, const CompiledPlan& plan,
     return std::vector<FilterRule>{
         {TraceAction(SeccompTraceReason::kAlways), {}}};
   }
+  if (std::find(routing.notify_always.begin(), routing.notify_always.end(),
+                number) != routing.notify_always.end()) {
+    return std::vector<FilterRule>{{SCMP_ACT_NOTIFY, {}}};
+  }
   const bool runs =
       allowed || syscall_plan.disposition == Disposition::kInspect;
   if (routing.forbid_untraced_clones && runs && number == SYS_clone3) {
@@ -281,11 +293,23 @@ Status CheckKernelActions(const std::vector<uint32_t>& actions) {
 }
 
 Status Validate(const SeccompRouting& routing) {
-  for (int number : routing.trace_always) {
-    if (number < 0 || number > kMaxSyscallNumber) {
+  for (auto [field, numbers] :
+       {std::pair{"trace_always", &routing.trace_always},
+        std::pair{"notify_always", &routing.notify_always}}) {
+    for (int number : *numbers) {
+      if (number < 0 || number > kMaxSyscallNumber) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    fmt::format("{}: {} is not an x86-64 syscall number",
+                                field, number));
+      }
+    }
+  }
+  for (int number : routing.notify_always) {
+    if (std::find(routing.trace_always.begin(), routing.trace_always.end(),
+                  number) != routing.trace_always.end()) {
       return Fail(ErrorCode::kInvalidArgument,
-                  fmt::format("trace_always: {} is not an x86-64 "
-                              "syscall number",
+                  fmt::format("syscall {} is both in trace_always and in "
+                              "notify_always",
                               number));
     }
   }
@@ -419,6 +443,8 @@ Result<SeccompProgram> BuildSeccompProgram(const CompiledPlan& plan,
   std::vector<int> numbers = AllSyscallNumbers();
   numbers.insert(numbers.end(), routing.trace_always.begin(),
                  routing.trace_always.end());
+  numbers.insert(numbers.end(), routing.notify_always.begin(),
+                 routing.notify_always.end());
   std::sort(numbers.begin(), numbers.end());
   numbers.erase(std::unique(numbers.begin(), numbers.end()), numbers.end());
 

@@ -17,6 +17,23 @@
 
 namespace isoscope {
 
+// How a syscall the plan kills is delivered.
+enum class KillRoute {
+  // SECCOMP_RET_KILL_PROCESS: the kernel kills at once; the supervisor only
+  // sees SIGSYS in the exit status, not which call it was.
+  kKillProcess,
+  // SECCOMP_RET_TRAP: SIGSYS with si_syscall/si_arch, so a tracer can report
+  // which syscall was tried before it kills. Only with a tracer that
+  // intercepts signals: a workload's own SIGSYS handler would otherwise
+  // swallow the kill.
+  kTrap,
+  // SECCOMP_RET_USER_NOTIF: the calling thread blocks before the call runs
+  // and the listener names the syscall; the supervisor reports it and kills
+  // the workload. Without a listener the kernel fails the call with ENOSYS,
+  // so only for a backend that always holds one.
+  kNotify,
+};
+
 struct SeccompRouting {
   // kInspect syscalls that take path arguments (PathArguments non-empty) go
   // to SECCOMP_RET_TRACE: only a tracer can copy the path out of the
@@ -30,13 +47,12 @@ struct SeccompRouting {
   // tracer lets isoscope's own exec of the workload through, copies the
   // child's listener at that stop, and applies the plan to the rest).
   std::vector<int> trace_always;
-  // kKill (per syscall, the default, non-native ABIs) becomes
-  // SECCOMP_RET_TRAP (true) or SECCOMP_RET_KILL_PROCESS (false). TRAP raises
-  // SIGSYS with si_syscall/si_arch, so a tracer can report which syscall was
-  // tried before it kills; only use it with a tracer that intercepts
-  // signals, since a workload's own SIGSYS handler would otherwise swallow
-  // the kill.
-  bool trap_kills = false;
+  // The same for SECCOMP_RET_USER_NOTIF (the container backend lists execve
+  // and execveat: the child blocks in its first execve until the
+  // supervisor has copied the listener, which the exec would close).
+  std::vector<int> notify_always;
+  // Where kKill (per syscall, the default, non-native ABIs) goes.
+  KillRoute kills = KillRoute::kKillProcess;
   // A region the workload must not unmap, remap, reprotect or replace
   // ([guard_begin, guard_end); 0, 0 = none). When the plan allows munmap,
   // mprotect, pkey_mprotect, madvise, mremap, mmap (MAP_FIXED), shmat or

@@ -58,6 +58,18 @@ uint32_t Kill(bool trap) {
   return trap ? SECCOMP_RET_TRAP : SECCOMP_RET_KILL_PROCESS;
 }
 
+uint32_t Kill(KillRoute route) {
+  switch (route) {
+    case KillRoute::kKillProcess:
+      return SECCOMP_RET_KILL_PROCESS;
+    case KillRoute::kTrap:
+      return SECCOMP_RET_TRAP;
+    case KillRoute::kNotify:
+      return SECCOMP_RET_USER_NOTIF;
+  }
+  return 0xffffffff;
+}
+
 std::string ActionName(uint32_t action) {
   uint32_t data = action & SECCOMP_RET_DATA;
   switch (action & SECCOMP_RET_ACTION_FULL) {
@@ -103,6 +115,7 @@ uint32_t ExpectedAction(const CompiledPlan& plan, const SeccompRouting& routing,
   if (Contains(routing.trace_always, nr)) {
     return Trace(SeccompTraceReason::kAlways);
   }
+  if (Contains(routing.notify_always, nr)) return kNotify;
   if (routing.guard_end != 0 &&
       syscall_plan.disposition == Disposition::kInspect &&
       Contains(GuardedSyscalls(), nr)) {
@@ -114,7 +127,7 @@ uint32_t ExpectedAction(const CompiledPlan& plan, const SeccompRouting& routing,
     case Disposition::kErrno:
       return Errno(syscall_plan.errno_value);
     case Disposition::kKill:
-      return Kill(routing.trap_kills);
+      return Kill(routing.kills);
     case Disposition::kInspect:
       if ((routing.trace_paths && !PathArguments(nr).empty()) ||
           !routing.user_notif) {
@@ -126,7 +139,7 @@ uint32_t ExpectedAction(const CompiledPlan& plan, const SeccompRouting& routing,
 }
 
 uint32_t AbiExpected(const SyscallPlan& abi, const SeccompRouting& routing) {
-  return abi.disposition == Disposition::kKill ? Kill(routing.trap_kills)
+  return abi.disposition == Disposition::kKill ? Kill(routing.kills)
                                                : Errno(abi.errno_value);
 }
 
@@ -135,7 +148,7 @@ SeccompRouting PtraceRouting() {
   routing.trace_paths = true;
   routing.user_notif = true;
   routing.trace_always = {SYS_execve, SYS_execveat};
-  routing.trap_kills = true;
+  routing.kills = KillRoute::kTrap;
   routing.guard_begin = kGuardBegin;
   routing.guard_end = kGuardEnd;
   return routing;
@@ -144,7 +157,11 @@ SeccompRouting PtraceRouting() {
 // ---- The program, evaluated in process --------------------------------
 
 TEST(SeccompProgramTest, PresetsRouteEverySyscallAsPlanned) {
-  SeccompRouting container;  // user notification for all inspected calls
+  // The container backend's: user notification for every inspected call,
+  // every exec and every kill.
+  SeccompRouting container;
+  container.notify_always = {SYS_execve, SYS_execveat};
+  container.kills = KillRoute::kNotify;
   SeccompRouting trace_all;
   trace_all.user_notif = false;
   for (const std::string& preset : PresetNames()) {
@@ -308,7 +325,7 @@ TEST(SeccompProgramTest, NonNativeAbisFollowTheirOwnPlans) {
     CompiledPlan plan = PlanOf("allow", "", c.abi);
     for (bool trap : {true, false}) {
       SeccompRouting routing;
-      routing.trap_kills = trap;
+      routing.kills = trap ? KillRoute::kTrap : KillRoute::kKillProcess;
       SeccompProgram program = MustBuild(plan, routing);
       uint32_t want_i386 = trap ? c.i386_trap : c.i386_kill;
       uint32_t want_x32 = trap ? c.x32_trap : c.x32_kill;
@@ -338,6 +355,17 @@ TEST(SeccompProgramTest, RejectsBadRouting) {
   auto built = BuildSeccompProgram(plan, bad_number);
   ASSERT_FALSE(built.has_value());
   EXPECT_EQ(built.error().code(), ErrorCode::kInvalidArgument);
+  SeccompRouting bad_notify;
+  bad_notify.notify_always = {kMaxSyscallNumber + 1};
+  built = BuildSeccompProgram(plan, bad_notify);
+  ASSERT_FALSE(built.has_value());
+  EXPECT_THAT(built.error().message(), ::testing::HasSubstr("notify_always"));
+  SeccompRouting both;
+  both.trace_always = {SYS_execve};
+  both.notify_always = {SYS_execve};
+  built = BuildSeccompProgram(plan, both);
+  ASSERT_FALSE(built.has_value());
+  EXPECT_THAT(built.error().message(), ::testing::HasSubstr("both"));
   SeccompRouting bad_guard;
   bad_guard.guard_begin = 0x20000;
   bad_guard.guard_end = 0x10000;
@@ -425,7 +453,7 @@ TEST(SeccompProgramChildTest, KillWithoutTrapKillsTheProcessUncatchably) {
   CompiledPlan plan =
       PlanOf("allow", "    - {id: uid, syscalls: [getuid], action: kill}");
   SeccompRouting routing;
-  routing.trap_kills = false;
+  routing.kills = KillRoute::kKillProcess;
   SeccompProgram program = MustBuild(plan, routing);
   ChildOptions options;
   options.catch_sigsys = true;  // KILL_PROCESS never reaches a handler
@@ -446,7 +474,7 @@ TEST(SeccompProgramChildTest, KillWithTrapRaisesSigsysNamingTheSyscall) {
   CompiledPlan plan =
       PlanOf("kill", "    - {id: uid, syscalls: [getuid], action: kill}");
   SeccompRouting routing;
-  routing.trap_kills = true;
+  routing.kills = KillRoute::kTrap;
   SeccompProgram program = MustBuild(plan, routing);
   auto body = [] {
     Record(1);
@@ -519,7 +547,7 @@ TEST(SeccompProgramChildTest, I386AndX32FollowTheirOwnPlans) {
     CompiledPlan plan =
         PlanOf("allow", "", "{i386: kill, x32: {action: deny, errno: EACCES}}");
     SeccompRouting routing;
-    routing.trap_kills = true;
+    routing.kills = KillRoute::kTrap;
     ChildOptions options;
     options.catch_sigsys = true;
     ChildRun run = RunInChild(
@@ -696,7 +724,7 @@ TEST(SeccompProgramChildTest, TraceAlwaysOverridesThePlan) {
   };
   SeccompRouting routing;
   routing.trace_always = {SYS_execve, SYS_execveat};
-  routing.trap_kills = false;
+  routing.kills = KillRoute::kKillProcess;
   for (const char* rule :
        {"    - {id: exec, syscalls: [execve, execveat], action: kill}",
         "    - {id: exec, syscalls: [execve, execveat], action: deny, "
