@@ -6,6 +6,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <linux/sched.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,7 +42,8 @@ enum class ChildStep : int {
   kSignalMask,
   kStdio,
   kChdir,
-  kWaitForTracer,
+  kWaitForRelease,
+  kSetup,
   kLimits,
   kTrapRdtsc,
   kSeccomp,
@@ -63,8 +66,10 @@ const char* ChildStepName(ChildStep step) {
       return "setting up stdio";
     case ChildStep::kChdir:
       return "chdir to the workdir";
-    case ChildStep::kWaitForTracer:
-      return "waiting for the tracer";
+    case ChildStep::kWaitForRelease:
+      return "waiting for the parent";
+    case ChildStep::kSetup:
+      return "setting up";
     case ChildStep::kLimits:
       return "setrlimit";
     case ChildStep::kTrapRdtsc:
@@ -77,13 +82,18 @@ const char* ChildStepName(ChildStep step) {
   return "?";
 }
 
+// One message on the report channel (a SOCK_SEQPACKET keeps each whole).
 struct ChildFailure {
   int step;
   int error;
+  ChildSetup::Failure setup;  // kSetup: what failed
 };
 
-[[noreturn]] void ChildFail(int report_fd, ChildStep step) {
-  ChildFailure failure{static_cast<int>(step), errno};
+[[noreturn]] void ChildFail(int report_fd, ChildStep step,
+                            const ChildSetup::Failure* setup = nullptr) {
+  ChildFailure failure{static_cast<int>(step), errno, {}};
+  if (setup != nullptr) failure.setup = *setup;
+  failure.setup.what[sizeof failure.setup.what - 1] = '\0';
   // Nothing useful can be done if the report itself fails.
   [[maybe_unused]] ssize_t n = ::write(report_fd, &failure, sizeof failure);
   ::_exit(127);
@@ -99,7 +109,9 @@ struct ChildFailure {
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
     ChildFail(report_fd, ChildStep::kDeathSignal);
   }
-  // The parent may have died before PR_SET_PDEATHSIG took effect.
+  // The parent may have died before PR_SET_PDEATHSIG took effect. In a new
+  // pid namespace the parent is outside it (getppid() is 0): the release
+  // read then sees the parent's death as EOF instead.
   if (::getppid() != parent) {
     errno = ESRCH;
     ChildFail(report_fd, ChildStep::kParentGone);
@@ -119,7 +131,7 @@ struct ChildFailure {
     ChildFail(report_fd, ChildStep::kStdio);
   }
   if (::chdir(workdir) != 0) ChildFail(report_fd, ChildStep::kChdir);
-  if (options.wait_for_tracer) {
+  if (options.wait_for_release) {
     char go = 0;
     ssize_t n;
     do {
@@ -127,7 +139,14 @@ struct ChildFailure {
     } while (n < 0 && errno == EINTR);
     if (n != 1) {
       if (n == 0) errno = EPIPE;
-      ChildFail(report_fd, ChildStep::kWaitForTracer);
+      ChildFail(report_fd, ChildStep::kWaitForRelease);
+    }
+  }
+  if (options.setup != nullptr) {
+    ChildSetup::Failure failure;
+    if (int result = options.setup->Run(&failure); result < 0) {
+      errno = -result;
+      ChildFail(report_fd, ChildStep::kSetup, &failure);
     }
   }
   for (const ResourceLimit& limit : options.limits) {
@@ -182,6 +201,11 @@ Error SpawnError(const ChildFailure& failure, std::string_view executable) {
                    failure.error);
     }
   }
+  if (step == ChildStep::kSetup) {
+    return Error::FromErrno(fmt::format("starting {}: {}", executable,
+                                        failure.setup.what),
+                            failure.error);
+  }
   return Error::FromErrno(
       fmt::format("starting {}: {}", executable, ChildStepName(step)),
       failure.error);
@@ -213,9 +237,25 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
   UniqueFd parent_end(channel[0]);
   UniqueFd child_end(channel[1]);
 
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) return FailErrno("fork", errno);
+  // In a new pid namespace the child's getppid() is 0.
+  pid_t parent = (options.namespaces & CLONE_NEWPID) != 0 ? 0 : ::getpid();
+  pid_t pid = -1;
+  if (options.namespaces == 0) {
+    pid = ::fork();
+    if (pid < 0) return FailErrno("fork", errno);
+  } else {
+    // clone3 without CLONE_VM is fork with namespaces: the child gets a
+    // copy of this address space, so the prepared data stays valid in it.
+    clone_args args{};
+    args.flags = options.namespaces;
+    args.exit_signal = SIGCHLD;
+    pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+    if (pid < 0) {
+      return FailErrno(fmt::format("clone3 with namespaces {:#x}",
+                                   options.namespaces),
+                       errno);
+    }
+  }
   if (pid == 0) {
     parent_end.Reset();
     ChildMain(child_end.get(), parent, options, workload.workdir.c_str(),
@@ -235,7 +275,7 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
   child_end.Reset();
   ChildProcess child(pid, UniqueFd(raw_pidfd), std::move(parent_end),
                      workload.executable);
-  if (options.wait_for_tracer) return child;
+  if (options.wait_for_release) return child;
   while (true) {
     auto more = child.ReadSpawnReport();
     if (!more) return tl::unexpected(more.error());

@@ -30,19 +30,42 @@ struct ResourceLimit {
   rlim_t value = 0;  // soft and hard
 };
 
+// What a backend adds to the child between its release and its limits (the
+// container backend: root filesystem, identity, capabilities). Run runs in
+// the child, so it must be async-signal-safe: no allocation, no locks, only
+// what the object prepared before the spawn.
+class ChildSetup {
+ public:
+  // What failed, for the parent's error message (cut to fit).
+  struct Failure {
+    char what[240] = {};
+  };
+  virtual ~ChildSetup() = default;
+  // 0, or -errno with `failure` saying what failed.
+  virtual int Run(Failure* failure) const = 0;
+};
+
 // What the child sets up between fork and exec beyond stdio and cwd, in this
-// order: rlimits, RDTSC trapping, no_new_privs + seccomp filter, then execve.
+// order: the wait for Release() (if asked), `setup`, rlimits, RDTSC
+// trapping, no_new_privs + seccomp filter, then execve.
 struct SpawnOptions {
   ChildStdio stdio;
   std::vector<ResourceLimit> limits;
   bool trap_rdtsc = false;  // prctl(PR_SET_TSC, PR_TSC_SIGSEGV)
   // Installed last, so it also sees the execve of the workload. Must outlive
-  // Spawn (and Release, for a child waiting for a tracer).
+  // Spawn (and Release, for a child waiting for its release).
   const sock_fprog* seccomp_filter = nullptr;
   bool seccomp_listener = false;  // pass back a user-notification listener
-  // The child stops before the steps above until Release(): the parent
-  // attaches a tracer first, so nothing the workload does goes unseen.
-  bool wait_for_tracer = false;
+  // The child waits before the steps above until Release(): the parent
+  // attaches a tracer first, so nothing the workload does goes unseen, or
+  // writes a user namespace's id maps and puts the child in its cgroup.
+  bool wait_for_release = false;
+  // CLONE_NEW* flags: the child is created with clone3 in these new
+  // namespaces instead of with fork. With CLONE_NEWPID it is PID 1 there.
+  uint64_t namespaces = 0;
+  // Must outlive Spawn (and Release). Needs wait_for_release when it depends
+  // on what the parent does to the child (id maps, cgroup).
+  const ChildSetup* setup = nullptr;
 };
 
 // A spawned process in its own process group. The destructor kills the
@@ -56,15 +79,15 @@ class ChildProcess {
   // error: kNotFound / kNotExecutable for execve's ENOENT / EACCES, ENOEXEC.
   static Result<ChildProcess> Spawn(const Workload& workload,
                                     const ChildStdio& stdio);
-  // As above with more set-up. Without wait_for_tracer, returns once the
+  // As above with more set-up. Without wait_for_release, returns once the
   // workload was exec'd (the listener, if asked for, in listener()). With it,
-  // returns at once with the child waiting: the caller attaches, calls
-  // Release() and then reads the outcome with ReadSpawnReport() while it
-  // lets the child's stops through.
+  // returns at once with the child waiting: the caller attaches or prepares,
+  // calls Release() and then reads the outcome with ReadSpawnReport() while
+  // it lets the child's stops (or notifications) through.
   static Result<ChildProcess> Spawn(const Workload& workload,
                                     const SpawnOptions& options);
 
-  // Lets a child spawned with wait_for_tracer go on.
+  // Lets a child spawned with wait_for_release go on.
   Status Release();
   // The spawn report channel (readable when the child reports or exec'd);
   // -1 once the report is complete.
@@ -75,8 +98,10 @@ class ChildProcess {
   Result<bool> ReadSpawnReport();
   // The fd number the seccomp listener has in the child (-1: none yet). It is
   // close-on-exec and the child may make no syscall the policy forbids after
-  // installing its filter, so it cannot send the listener itself: a tracer
-  // copies it with pidfd_getfd while the child is stopped at its execve.
+  // installing its filter, so it cannot send the listener itself: the
+  // parent copies it with pidfd_getfd while the child is stopped at its
+  // execve (a ptrace stop, or a user notification the filter always makes
+  // of execve, which then waits for the copied listener's answer).
   int listener_fd_in_child() const { return listener_fd_in_child_; }
 
   ChildProcess(ChildProcess&& other) noexcept;

@@ -251,7 +251,7 @@ Status PtraceBackend::Start(const Workload& workload,
   options.trap_rdtsc = policy.faults.rdtsc != Action::kReport;
   options.seccomp_filter = program_->fprog();
   options.seccomp_listener = true;
-  options.wait_for_tracer = true;
+  options.wait_for_release = true;
   auto child = ChildProcess::Spawn(workload, options);
   if (!child) return tl::unexpected(child.error());
   child_ = std::move(*child);
