@@ -803,39 +803,16 @@ Status PtraceBackend::OnSignalStop(pid_t tid, int signal) {
   }
   if (signal == SIGSYS && info.si_code == kSysSeccomp) {
     // The filter's kill: report which call, then the loop kills the run.
-    SyscallEvent event;
-    event.pid = tid;
-    const SyscallPlan* plan = nullptr;
     user_regs_struct regs{};
     GetRegs(tid, regs);
+    std::array<uint64_t, 6> args = {regs.rdi, regs.rsi, regs.rdx,
+                                    regs.r10, regs.r8,  regs.r9};
     if (info.si_arch == AUDIT_ARCH_I386) {
-      event.request.abi = Abi::kI386;
-      event.request.number = info.si_syscall;
-      event.request.args = {regs.rbx & 0xffffffff, regs.rcx & 0xffffffff,
-                            regs.rdx & 0xffffffff, regs.rsi & 0xffffffff,
-                            regs.rdi & 0xffffffff, regs.rbp & 0xffffffff};
-      plan = &plan_->i386();
-    } else {
-      event.request.args = {regs.rdi, regs.rsi, regs.rdx,
-                            regs.r10, regs.r8,  regs.r9};
-      if ((info.si_syscall & kX32SyscallBit) != 0) {
-        event.request.abi = Abi::kX32;
-        event.request.number = info.si_syscall & ~kX32SyscallBit;
-        plan = &plan_->x32();
-      } else {
-        event.request.number = info.si_syscall;
-        plan = &plan_->For(info.si_syscall);
-      }
+      args = {regs.rbx & 0xffffffff, regs.rcx & 0xffffffff,
+              regs.rdx & 0xffffffff, regs.rsi & 0xffffffff,
+              regs.rdi & 0xffffffff, regs.rbp & 0xffffffff};
     }
-    std::string name = SyscallName(event.request.number);
-    event.verdict = Verdict{
-        ActionSpec{Action::kKill}, plan->rule_id,
-        fmt::format(
-            "{} ({} ABI) is killed by the seccomp filter (rule '{}')",
-            name.empty() ? fmt::format("#{}", event.request.number) : name,
-            AbiName(event.request.abi), plan->rule_id)};
-    event.decided_by = DecidedBy::kKernelFilter;
-    Push(std::move(event));
+    Push(FilterKillEvent(*plan_, tid, info.si_arch, info.si_syscall, args));
     return {};  // left stopped: the kill follows
   }
   if (IsFaultSignal(signal) && info.si_code > 0) {

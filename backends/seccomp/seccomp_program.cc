@@ -526,4 +526,34 @@ int InstallSeccompProgram(const sock_fprog& program, bool new_listener) {
   return new_listener ? static_cast<int>(rc) : 0;
 }
 
+SyscallEvent FilterKillEvent(const CompiledPlan& plan, int pid, uint32_t arch,
+                             int number, const std::array<uint64_t, 6>& args) {
+  SyscallEvent event;
+  event.pid = pid;
+  event.request.args = args;
+  const SyscallPlan* syscall_plan = nullptr;
+  if (arch == AUDIT_ARCH_I386) {
+    event.request.abi = Abi::kI386;
+    event.request.number = number;
+    syscall_plan = &plan.i386();
+  } else if ((static_cast<uint32_t>(number) & kX32SyscallBit) != 0) {
+    event.request.abi = Abi::kX32;
+    event.request.number =
+        static_cast<int>(static_cast<uint32_t>(number) & ~kX32SyscallBit);
+    syscall_plan = &plan.x32();
+  } else {
+    event.request.number = number;
+    syscall_plan = &plan.For(number);
+  }
+  std::string name = SyscallName(event.request.number);
+  event.verdict = Verdict{
+      ActionSpec{Action::kKill}, syscall_plan->rule_id,
+      fmt::format("{} ({} ABI) is killed by the seccomp filter (rule '{}')",
+                  name.empty() ? fmt::format("#{}", event.request.number)
+                               : name,
+                  AbiName(event.request.abi), syscall_plan->rule_id)};
+  event.decided_by = DecidedBy::kKernelFilter;
+  return event;
+}
+
 }  // namespace isoscope

@@ -9,11 +9,13 @@
 
 #include <linux/filter.h>
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
 #include "base/error.h"
 #include "policies/plan.h"
+#include "supervisor/event.h"
 
 namespace isoscope {
 
@@ -117,6 +119,13 @@ Result<SeccompProgram> BuildSeccompProgram(const CompiledPlan& plan,
 // syscalls, no allocation): meant for a forked child before exec. Returns
 // the listener fd (O_CLOEXEC) when `new_listener`, else 0; -errno on failure.
 int InstallSeccompProgram(const sock_fprog& program, bool new_listener);
+
+// The event for a call the program killed, as the kernel named it (a
+// SECCOMP_RET_TRAP's siginfo, or a user notification under
+// KillRoute::kNotify): the ABI from `arch` and the x32 bit of `number`, the
+// plan's rule, decided by the kernel filter.
+SyscallEvent FilterKillEvent(const CompiledPlan& plan, int pid, uint32_t arch,
+                             int number, const std::array<uint64_t, 6>& args);
 
 }  // namespace isoscope
 

@@ -307,7 +307,7 @@ TEST(SeccompProgramTest, GuardKeepsNonAllowingPlans) {
 TEST(SeccompProgramTest, NonNativeAbisFollowTheirOwnPlans) {
   struct Case {
     const char* abi;
-    uint32_t i386_trap, x32_trap;  // with trap_kills
+    uint32_t i386_trap, x32_trap;  // with KillRoute::kTrap
     uint32_t i386_kill, x32_kill;  // without
   };
   const Case cases[] = {
