@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include "backends/container/cgroup.h"
+#include "backends/container/container_backend.h"
 #include "backends/native/native_backend.h"
 #include "backends/ptrace/ptrace_backend.h"
 
@@ -16,6 +18,16 @@ void RegisterBuiltinBackends(BackendRegistry& registry) {
       "a host process under a seccomp filter and a ptrace tracer: syscalls "
       "decided in the kernel or by isoscope, faults trapped and emulated",
       [] { return std::make_unique<PtraceBackend>(); });
+  registry.Register(
+      "container",
+      "namespaces, a fresh root, a cgroup, no capabilities and a seccomp "
+      "filter; inspected calls decided (and path calls performed) by isoscope",
+      [] { return std::make_unique<ContainerBackend>(); });
+}
+
+int RemoveAbandonedBackendState() {
+  const std::filesystem::path root = "/sys/fs/cgroup";
+  return RemoveAbandonedCgroups(root, ReadCgroupFacts(root));
 }
 
 }  // namespace isoscope

@@ -8,6 +8,11 @@ namespace isoscope {
 
 void RegisterBuiltinBackends(BackendRegistry& registry);
 
+// Removes what backends of an isoscope that was killed outright left on the
+// host (the container backend's run cgroups, whose owner is gone). Returns
+// how many were removed.
+int RemoveAbandonedBackendState();
+
 }  // namespace isoscope
 
 #endif  // ISOSCOPE_BACKENDS_BUILTIN_BACKENDS_H_

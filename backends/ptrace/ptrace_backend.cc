@@ -322,25 +322,9 @@ Status PtraceBackend::GrabListener() {
   if (number < 0) {
     return Fail(ErrorCode::kInternal, "the child announced no listener");
   }
-  int fd =
-      static_cast<int>(::syscall(SYS_pidfd_getfd, child_->pidfd(), number, 0));
-  if (fd < 0) return FailErrno("pidfd_getfd of the seccomp listener", errno);
-  UniqueFd listener(fd);
-  // The child predicted the number; make sure it is the listener.
-  char link[64] = {};
-  std::string self = fmt::format("/proc/self/fd/{}", fd);
-  ssize_t n = ::readlink(self.c_str(), link, sizeof link - 1);
-  if (n < 0 || std::string_view(link, static_cast<size_t>(n)) !=
-                   "anon_inode:seccomp notify") {
-    return Fail(
-        ErrorCode::kInternal,
-        fmt::format("fd {} of the child is not its seccomp listener", number));
-  }
-  notifier_.emplace(std::move(listener));
-  // Wakes the workload on the supervisor's CPU: the difference between a
-  // user notification costing about 12 us and 3 us here. Older kernels
-  // (before 6.6) just lack it.
-  notifier_->EnableSyncWakeUp();
+  auto notifier = SeccompNotifier::CopyFromProcess(child_->pidfd(), number);
+  if (!notifier) return tl::unexpected(notifier.error());
+  notifier_.emplace(std::move(*notifier));
   return {};
 }
 

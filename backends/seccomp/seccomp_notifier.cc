@@ -58,6 +58,29 @@ int RetryIoctl(int fd, uint64_t request, void* argument) {
 
 }  // namespace
 
+Result<SeccompNotifier> SeccompNotifier::CopyFromProcess(int pidfd,
+                                                         int number) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, number, 0));
+  if (fd < 0) return FailErrno("pidfd_getfd of the seccomp listener", errno);
+  UniqueFd listener(fd);
+  // The child predicted the number; make sure it is the listener.
+  char link[64] = {};
+  std::string self = fmt::format("/proc/self/fd/{}", fd);
+  ssize_t n = ::readlink(self.c_str(), link, sizeof link - 1);
+  if (n < 0 || std::string_view(link, static_cast<size_t>(n)) !=
+                   "anon_inode:seccomp notify") {
+    return Fail(
+        ErrorCode::kInternal,
+        fmt::format("fd {} of the child is not its seccomp listener", number));
+  }
+  SeccompNotifier notifier(std::move(listener));
+  // Wakes the workload on the supervisor's CPU: the difference between a
+  // user notification costing about 12 us and 3 us here. Older kernels
+  // (before 6.6) just lack it.
+  notifier.EnableSyncWakeUp();
+  return notifier;
+}
+
 SeccompNotifier::SeccompNotifier(UniqueFd listener)
     : listener_(std::move(listener)) {}
 

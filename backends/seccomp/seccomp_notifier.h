@@ -33,6 +33,11 @@ class SeccompNotifier {
   // `listener` from InstallSeccompProgram(..., /*new_listener=*/true), passed
   // to the supervisor (SCM_RIGHTS, pidfd_getfd).
   explicit SeccompNotifier(UniqueFd listener);
+  // Copies the listener the child announced as fd `number` out of the
+  // process `pidfd` (pidfd_getfd), checks that it is a seccomp listener and
+  // enables sync wake-up. sys_errno() EBADF: nothing is at `number` yet
+  // (the child has not installed its filter).
+  static Result<SeccompNotifier> CopyFromProcess(int pidfd, int number);
 
   // For poll(): POLLIN when a notification is pending, POLLHUP once every
   // task using the filter has exited. Receive() blocks until a notification

@@ -37,6 +37,7 @@ int Main(int argc, char** argv) {
   // Scratch directories (workdirs, canaries) of an isoscope that was killed
   // outright could not be removed by it; their locks are free now.
   TempDir::RemoveAbandoned("isoscope-");
+  RemoveAbandonedBackendState();
   BackendRegistry registry;
   RegisterBuiltinBackends(registry);
   Context context{&registry, ""};

@@ -1,0 +1,1083 @@
+#include "backends/container/checked_calls.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/limits.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "backends/process/tracee_memory.h"
+#include "policies/decide.h"
+
+// Linux 6.6; Debian 12's headers (6.1) lack it.
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
+namespace isoscope {
+namespace {
+
+constexpr size_t kPathMax = PATH_MAX;
+
+// The kernel's open flags as the x86-64 ABI numbers them (glibc defines
+// O_LARGEFILE as 0 there, and O_TMPFILE includes O_DIRECTORY).
+constexpr uint64_t kOLargefile = 0100000;
+constexpr uint64_t kOTmpfile = 020000000;  // __O_TMPFILE
+constexpr uint64_t kValidOpenFlags =
+    O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
+    O_SYNC | O_DSYNC | FASYNC | O_DIRECT | kOLargefile | O_DIRECTORY |
+    O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_PATH | kOTmpfile;
+constexpr uint64_t kOPathFlags = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
+constexpr uint64_t kModeBits = 07777;  // S_IALLUGO
+
+// Every path is resolved inside the container's root; magic links would
+// jump to wherever a /proc entry points, so they are refused.
+constexpr uint64_t kResolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+constexpr uint64_t kKnownResolve = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS |
+                                   RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH |
+                                   RESOLVE_IN_ROOT | RESOLVE_CACHED;
+// Relative to the workload's dirfd, which the decoded absolute path lost.
+constexpr uint64_t kDirfdRelativeResolve =
+    RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_NO_XDEV;
+
+constexpr uint32_t kStatxReserved = 0x80000000U;  // STATX__RESERVED
+// pidfd_open's flag for a thread (not thread-group) pidfd, Linux 6.9.
+constexpr unsigned kPidfdThread = O_EXCL;
+
+// A failure the workload sees as `error`, with the kernel's answer. The
+// codebase's convention (syscall_paths.h): kInvalidArgument carries the
+// workload's errno; PerformCheckedCall turns it into a kError outcome.
+tl::unexpected<Error> WorkloadFails(int error) {
+  return Fail(ErrorCode::kInvalidArgument, "the call fails", error);
+}
+
+tl::unexpected<Error> Internal(std::string message) {
+  return Fail(ErrorCode::kInternal, std::move(message));
+}
+
+// A raw system call's result: errno on failure, retried on EINTR (these
+// calls do nothing when interrupted; with O_NONBLOCK none of them waits).
+template <typename... Args>
+long RawCall(long number, Args... args) {
+  long rc;
+  do {
+    rc = ::syscall(number, args...);
+  } while (rc < 0 && errno == EINTR);
+  return rc;
+}
+
+int Openat2(int dirfd, const char* path, uint64_t flags, uint64_t mode,
+            uint64_t resolve) {
+  open_how how{};
+  how.flags = flags;
+  how.mode = mode;
+  how.resolve = resolve;
+  return static_cast<int>(RawCall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+}
+
+// Opens `path` (absolute, inside the root) from the container's root.
+Result<UniqueFd> OpenInRoot(int root_fd, const std::string& path,
+                            uint64_t flags) {
+  const int fd = Openat2(root_fd, path.c_str(), flags | O_CLOEXEC, 0, kResolve);
+  if (fd < 0) return WorkloadFails(errno);
+  return UniqueFd(fd);
+}
+
+// --- the workload's side: memory, fds, umask --------------------------------
+
+// Writes `length` bytes into the workload's buffer at `address`, as the
+// kernel's copy_to_user would: page protection counts (a read-only buffer
+// is EFAULT for the workload), which /proc/<pid>/mem would ignore.
+Status WriteWorkloadBytes(pid_t tid, uint64_t address, const void* data,
+                          size_t length) {
+  if (address == 0 || address > UINT64_MAX - length)
+    return WorkloadFails(EFAULT);
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  size_t done = 0;
+  while (done < length) {
+    iovec local{const_cast<uint8_t*>(bytes + done), length - done};
+    iovec remote{reinterpret_cast<void*>(  // NOLINT(performance-no-int-to-ptr)
+                     static_cast<uintptr_t>(address + done)),
+                 length - done};
+    const ssize_t n = ::process_vm_writev(tid, &local, 1, &remote, 1, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EFAULT) return WorkloadFails(EFAULT);
+      return FailErrno(fmt::format("process_vm_writev of thread {}", tid),
+                       errno);
+    }
+    if (n == 0) return WorkloadFails(EFAULT);
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+// Thread `tid`'s umask (per fs_struct, so per thread without CLONE_FS).
+Result<mode_t> WorkloadUmask(pid_t tid) {
+  const std::string file = fmt::format("/proc/{}/status", tid);
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return FailErrno(fmt::format("open {}", file), errno);
+  // "Umask:" is the second line, after a name of at most 64 escaped bytes.
+  char buffer[1024];
+  ssize_t n;
+  do {
+    n = ::read(fd.get(), buffer, sizeof(buffer) - 1);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return FailErrno(fmt::format("read {}", file), errno);
+  buffer[n] = '\0';
+  const char* line = std::strstr(buffer, "\nUmask:\t");
+  if (line == nullptr) return Internal(fmt::format("no Umask: in {}", file));
+  char* end = nullptr;
+  const unsigned long value = std::strtoul(line + 8, &end, 8);
+  if (end == line + 8 || value > 0777) {
+    return Internal(fmt::format("bad Umask: in {}", file));
+  }
+  return static_cast<mode_t>(value);
+}
+
+Result<std::string> ReadLinkText(const std::string& link) {
+  std::string target(kPathMax + 1, '\0');
+  const ssize_t n = ::readlink(link.c_str(), target.data(), target.size());
+  if (n < 0) return FailErrno(fmt::format("readlink {}", link), errno);
+  target.resize(static_cast<size_t>(n));
+  return target;
+}
+
+// A duplicate of what the workload's `dirfd` (its cwd for AT_FDCWD) names,
+// for a call on "the fd itself"; `decided` is the path the policy saw.
+Result<UniqueFd> DupWorkloadFd(pid_t tid, int dirfd,
+                               const std::string& decided) {
+  UniqueFd fd;
+  if (dirfd == AT_FDCWD) {
+    const std::string cwd = fmt::format("/proc/{}/cwd", tid);
+    fd.Reset(::open(cwd.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return FailErrno(fmt::format("open {}", cwd), errno);
+  } else {
+    if (dirfd < 0) return WorkloadFails(EBADF);
+    // A thread pidfd reaches the thread's own fd table (a thread made
+    // without CLONE_FILES has one); before Linux 6.9 only a leader's works.
+    UniqueFd pidfd(
+        static_cast<int>(RawCall(SYS_pidfd_open, tid, kPidfdThread)));
+    if (!pidfd && errno == EINVAL) {
+      pidfd.Reset(static_cast<int>(RawCall(SYS_pidfd_open, tid, 0U)));
+    }
+    if (!pidfd) return FailErrno(fmt::format("pidfd_open {}", tid), errno);
+    fd.Reset(
+        static_cast<int>(RawCall(SYS_pidfd_getfd, pidfd.get(), dirfd, 0U)));
+    if (!fd) {
+      if (errno == EBADF) return WorkloadFails(EBADF);
+      return FailErrno(fmt::format("pidfd_getfd {} of {}", dirfd, tid), errno);
+    }
+  }
+  // The fd table may have changed since the paths were decoded (a dup2 by
+  // another thread): act only on the file the policy decided on.
+  auto now = ReadLinkText(fmt::format("/proc/self/fd/{}", fd.get()));
+  if (!now) return tl::unexpected(std::move(now).error());
+  if (NormalizePath(*now) != decided) return WorkloadFails(EBADF);
+  return fd;
+}
+
+// --- the call being performed ---------------------------------------------
+
+struct Call {
+  const CheckedCallContext& context;
+  pid_t tid;
+  int number;
+  const std::array<uint64_t, 6>& args;
+  const DecodedPaths& paths;
+
+  // The kernel takes int and unsigned arguments from the register's low half.
+  int Int(size_t i) const {
+    return static_cast<int32_t>(static_cast<uint32_t>(args[i]));
+  }
+  uint32_t U32(size_t i) const { return static_cast<uint32_t>(args[i]); }
+  // umode_t is 16 bits.
+  mode_t Mode(size_t i) const {
+    return static_cast<mode_t>(static_cast<uint16_t>(args[i]));
+  }
+};
+
+// A path argument, prepared before the workload's identity is taken on.
+struct PathTarget {
+  std::string path;  // the checked copy, when the argument is a name
+  UniqueFd itself;   // the duplicated fd, when it names the fd itself
+  bool names_fd = false;
+  bool null = false;  // the fd itself given as a NULL pointer
+};
+
+// Path argument `i` of the decoded call; `dirfd_index` -1 for calls without
+// a dirfd.
+Result<PathTarget> PrepareTarget(const Call& call, size_t i, int dirfd_index) {
+  if (i >= call.paths.paths.size() || i >= call.paths.kernel_copies.size()) {
+    return Internal(
+        fmt::format("syscall {}: no decoded path {}", call.number, i));
+  }
+  PathTarget target;
+  const std::optional<std::string>& copy = call.paths.kernel_copies[i];
+  if (copy && !copy->empty()) {
+    if (copy->front() != '/') {
+      return Internal(fmt::format("syscall {}: decoded path '{}' is relative",
+                                  call.number, *copy));
+    }
+    target.path = *copy;
+    return target;
+  }
+  target.names_fd = true;
+  target.null = !copy.has_value();
+  const int dirfd =
+      dirfd_index < 0 ? AT_FDCWD : call.Int(static_cast<size_t>(dirfd_index));
+  auto fd = DupWorkloadFd(call.tid, dirfd, call.paths.paths[i].path);
+  if (!fd) return tl::unexpected(std::move(fd).error());
+  target.itself = *std::move(fd);
+  return target;
+}
+
+// Under the workload's identity: an fd on the target (O_PATH for names).
+Result<UniqueFd> OpenTarget(const Call& call, PathTarget& target, bool follow) {
+  if (target.names_fd) return std::move(target.itself);
+  return OpenInRoot(call.context.root_fd, target.path,
+                    O_PATH | (follow ? 0 : O_NOFOLLOW));
+}
+
+// The directory holding a path's last component, and that component (with
+// the path's trailing '/', which makes the kernel require a directory).
+struct ParentAndName {
+  UniqueFd dir;
+  std::string name;
+};
+
+// `at_root_errno`: what the kernel answers when the path is "/" itself
+// (its last component is the root: nothing to create, remove or rename).
+Result<ParentAndName> OpenParent(const Call& call, const PathTarget& target,
+                                 int at_root_errno) {
+  if (target.names_fd) return WorkloadFails(ENOENT);  // decoder refuses ""
+  const std::string& path = target.path;
+  size_t end = path.size();
+  while (end > 1 && path[end - 1] == '/') --end;
+  if (end <= 1) return WorkloadFails(at_root_errno);
+  const size_t slash = path.rfind('/', end - 1);
+  const std::string dir = slash == 0 ? std::string("/") : path.substr(0, slash);
+  auto fd = OpenInRoot(call.context.root_fd, dir, O_PATH | O_DIRECTORY);
+  if (!fd) return tl::unexpected(std::move(fd).error());
+  return ParentAndName{*std::move(fd), path.substr(slash + 1)};
+}
+
+// Sets the process's umask for a scope. umask is per fs_struct, shared by
+// the supervisor's threads: kept as short as the one call.
+class ScopedUmask {
+ public:
+  explicit ScopedUmask(std::optional<mode_t> mask)
+      : active_(mask.has_value()), saved_(active_ ? ::umask(*mask) : 0) {}
+  ScopedUmask(const ScopedUmask&) = delete;
+  ScopedUmask& operator=(const ScopedUmask&) = delete;
+  ~ScopedUmask() {
+    if (active_) ::umask(saved_);
+  }
+
+ private:
+  bool active_;
+  mode_t saved_;
+};
+
+// Runs `body` with the workload's filesystem identity (and its umask when
+// the call `creates` files), and puts isoscope's back whatever happened.
+template <typename Body>
+Result<CheckedCallOutcome> AsWorkload(const Call& call, bool creates,
+                                      Body&& body) {
+  std::optional<mode_t> mask;
+  if (creates) {
+    auto read = WorkloadUmask(call.tid);
+    if (!read) return tl::unexpected(std::move(read).error());
+    mask = *read;
+  }
+  ScopedFsCredentials credentials;
+  if (Status entered = credentials.Enter(call.context.uid, call.context.gid,
+                                         call.context.effective_caps);
+      !entered) {
+    return tl::unexpected(std::move(entered).error());
+  }
+  Result<CheckedCallOutcome> result = [&] {
+    ScopedUmask umask(mask);
+    return body();
+  }();
+  if (Status restored = credentials.Restore(); !restored) {
+    return tl::unexpected(std::move(restored).error());
+  }
+  return result;
+}
+
+Result<CheckedCallOutcome> ZeroOrErrno(long rc) {
+  if (rc < 0) return WorkloadFails(errno);
+  return CheckedCallOutcome::Value(0);
+}
+
+// --- open family -------------------------------------------------------------
+
+Result<CheckedCallOutcome> Open(const Call& call, uint64_t flags, uint64_t mode,
+                                uint64_t workload_resolve) {
+  auto target = PrepareTarget(call, 0, -1);
+  if (!target) return tl::unexpected(std::move(target).error());
+  if (target->names_fd) return WorkloadFails(ENOENT);
+  const unsigned newfd_flags = (flags & O_CLOEXEC) != 0 ? O_CLOEXEC : 0;
+  // O_NONBLOCK keeps the supervisor from waiting in open(2) on a FIFO or a
+  // device; O_PATH allows no other flag.
+  const bool add_nonblock = (flags & (O_PATH | O_NONBLOCK)) == 0;
+  const uint64_t our_flags = (flags & ~uint64_t{O_CLOEXEC}) | O_CLOEXEC |
+                             (add_nonblock ? O_NONBLOCK : 0);
+  const bool creates = (flags & (O_CREAT | kOTmpfile)) != 0;
+  return AsWorkload(call, creates, [&]() -> Result<CheckedCallOutcome> {
+    UniqueFd fd(Openat2(call.context.root_fd, target->path.c_str(), our_flags,
+                        mode, kResolve | workload_resolve));
+    if (!fd) return WorkloadFails(errno);
+    if (add_nonblock) {
+      const int status = ::fcntl(fd.get(), F_GETFL);
+      if (status < 0 || ::fcntl(fd.get(), F_SETFL, status & ~O_NONBLOCK) != 0) {
+        return FailErrno("clearing O_NONBLOCK", errno);
+      }
+    }
+    return CheckedCallOutcome::InstallFd(std::move(fd), newfd_flags);
+  });
+}
+
+// open, openat, creat: the kernel's build_open_how: unknown flags and mode
+// bits are dropped, O_PATH keeps only its own flags, and a mode only counts
+// for calls that create.
+Result<CheckedCallOutcome> OpenLegacy(const Call& call, uint32_t raw_flags,
+                                      mode_t raw_mode) {
+  uint64_t flags = (raw_flags & kValidOpenFlags) | kOLargefile;
+  if ((flags & O_PATH) != 0) flags &= kOPathFlags;
+  const bool creates = (flags & (O_CREAT | kOTmpfile)) != 0;
+  const uint64_t mode = creates ? (raw_mode & kModeBits) : 0;
+  return Open(call, flags, mode, 0);
+}
+
+Result<CheckedCallOutcome> OpenAt2(const Call& call) {
+  const std::vector<uint8_t>& how = call.paths.open_how;
+  if (how.size() < 3 * sizeof(uint64_t)) {
+    return Internal("openat2: open_how was not decoded");
+  }
+  uint64_t fields[3];
+  std::memcpy(fields, how.data(), sizeof(fields));
+  const uint64_t resolve = fields[2];
+  if ((resolve & ~kKnownResolve) != 0 ||
+      (resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT)) ==
+          (RESOLVE_BENEATH | RESOLVE_IN_ROOT)) {
+    return WorkloadFails(EINVAL);
+  }
+  if ((resolve & kDirfdRelativeResolve) != 0) return WorkloadFails(ENOSYS);
+  // Flags and mode go to the kernel as they are: openat2 validates them
+  // strictly, and the workload must see its verdict.
+  return Open(call, fields[0], fields[1], resolve);
+}
+
+// --- looking at an inode ---------------------------------------------------
+
+Result<CheckedCallOutcome> Stat(const Call& call, int dirfd_index,
+                                size_t buffer_index, bool follow) {
+  auto target = PrepareTarget(call, 0, dirfd_index);
+  if (!target) return tl::unexpected(std::move(target).error());
+  struct stat st {};
+  auto outcome = AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    auto fd = OpenTarget(call, *target, follow);
+    if (!fd) return tl::unexpected(std::move(fd).error());
+    return ZeroOrErrno(
+        RawCall(SYS_newfstatat, fd->get(), "", &st, AT_EMPTY_PATH));
+  });
+  if (!outcome) return outcome;
+  if (Status written = WriteWorkloadBytes(call.tid, call.args[buffer_index],
+                                          &st, sizeof(st));
+      !written) {
+    return tl::unexpected(std::move(written).error());
+  }
+  return outcome;
+}
+
+Result<CheckedCallOutcome> NewFstatAt(const Call& call) {
+  const int flags = call.Int(3);
+  if ((flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH |
+                 AT_STATX_SYNC_TYPE)) != 0) {
+    return WorkloadFails(EINVAL);
+  }
+  return Stat(call, 0, 2, (flags & AT_SYMLINK_NOFOLLOW) == 0);
+}
+
+Result<CheckedCallOutcome> Statx(const Call& call) {
+  const int flags = call.Int(2);
+  const uint32_t mask = call.U32(3);
+  if ((flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH |
+                 AT_STATX_SYNC_TYPE)) != 0 ||
+      (flags & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE ||
+      (mask & kStatxReserved) != 0) {
+    return WorkloadFails(EINVAL);
+  }
+  auto target = PrepareTarget(call, 0, 0);
+  if (!target) return tl::unexpected(std::move(target).error());
+  struct statx stx {};
+  auto outcome = AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    auto fd = OpenTarget(call, *target, (flags & AT_SYMLINK_NOFOLLOW) == 0);
+    if (!fd) return tl::unexpected(std::move(fd).error());
+    const int our_flags =
+        (flags & (AT_STATX_SYNC_TYPE | AT_NO_AUTOMOUNT)) | AT_EMPTY_PATH;
+    return ZeroOrErrno(
+        RawCall(SYS_statx, fd->get(), "", our_flags, mask, &stx));
+  });
+  if (!outcome) return outcome;
+  if (Status written =
+          WriteWorkloadBytes(call.tid, call.args[4], &stx, sizeof(stx));
+      !written) {
+    return tl::unexpected(std::move(written).error());
+  }
+  return outcome;
+}
+
+// access checks with the ids given (AT_EACCESS): without it the kernel
+// would use isoscope's real uid, root.
+Result<CheckedCallOutcome> Access(const Call& call, int dirfd_index,
+                                  size_t mode_index, int flags) {
+  const int mode = call.Int(mode_index);
+  if ((mode & ~S_IRWXO) != 0 ||
+      (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EACCESS | AT_EMPTY_PATH)) != 0) {
+    return WorkloadFails(EINVAL);
+  }
+  auto target = PrepareTarget(call, 0, dirfd_index);
+  if (!target) return tl::unexpected(std::move(target).error());
+  return AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    auto fd = OpenTarget(call, *target, (flags & AT_SYMLINK_NOFOLLOW) == 0);
+    if (!fd) return tl::unexpected(std::move(fd).error());
+    return ZeroOrErrno(RawCall(SYS_faccessat2, fd->get(), "", mode,
+                               AT_EMPTY_PATH | AT_EACCESS));
+  });
+}
+
+Result<CheckedCallOutcome> ReadLink(const Call& call, int dirfd_index,
+                                    size_t buffer_index, size_t size_index) {
+  const int size = call.Int(size_index);
+  if (size <= 0) return WorkloadFails(EINVAL);
+  auto target = PrepareTarget(call, 0, dirfd_index);
+  if (!target) return tl::unexpected(std::move(target).error());
+  std::string text(kPathMax, '\0');
+  auto outcome = AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    auto fd = OpenTarget(call, *target, /*follow=*/false);
+    if (!fd) return tl::unexpected(std::move(fd).error());
+    struct stat st {};
+    if (RawCall(SYS_newfstatat, fd->get(), "", &st, AT_EMPTY_PATH) != 0) {
+      return WorkloadFails(errno);
+    }
+    // readlinkat(fd, "") on something else says ENOENT, a name EINVAL.
+    if (!S_ISLNK(st.st_mode)) {
+      return WorkloadFails(target->names_fd ? ENOENT : EINVAL);
+    }
+    const long n =
+        RawCall(SYS_readlinkat, fd->get(), "", text.data(), text.size());
+    if (n < 0) return WorkloadFails(errno);
+    return CheckedCallOutcome::Value(std::min<long>(n, size));
+  });
+  if (!outcome) return outcome;
+  if (Status written =
+          WriteWorkloadBytes(call.tid, call.args[buffer_index], text.data(),
+                             static_cast<size_t>(outcome->value));
+      !written) {
+    return tl::unexpected(std::move(written).error());
+  }
+  return outcome;
+}
+
+// --- changing an inode -----------------------------------------------------
+
+Result<CheckedCallOutcome> Chmod(const Call& call, int dirfd_index,
+                                 size_t mode_index, int flags) {
+  if ((flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) {
+    return WorkloadFails(EINVAL);
+  }
+  const mode_t mode = call.Mode(mode_index);
+  auto target = PrepareTarget(call, 0, dirfd_index);
+  if (!target) return tl::unexpected(std::move(target).error());
+  return AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    auto fd = OpenTarget(call, *target, (flags & AT_SYMLINK_NOFOLLOW) == 0);
+    if (!fd) return tl::unexpected(std::move(fd).error());
+    long rc = RawCall(SYS_fchmodat2, fd->get(), "", mode, AT_EMPTY_PATH);
+    if (rc < 0 && errno == ENOSYS) {
+      const std::string self = fmt::format("/proc/self/fd/{}", fd->get());
+      rc = RawCall(SYS_chmod, self.c_str(), mode);
+    }
+    return ZeroOrErrno(rc);
+  });
+}
+
+Result<CheckedCallOutcome> Chown(const Call& call, int dirfd_index,
+                                 size_t owner_index, int flags) {
+  if ((flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) {
+    return WorkloadFails(EINVAL);
+  }
+  const uint32_t owner = call.U32(owner_index);
+  const uint32_t group = call.U32(owner_index + 1);
+  auto target = PrepareTarget(call, 0, dirfd_index);
+  if (!target) return tl::unexpected(std::move(target).error());
+  return AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    auto fd = OpenTarget(call, *target, (flags & AT_SYMLINK_NOFOLLOW) == 0);
+    if (!fd) return tl::unexpected(std::move(fd).error());
+    return ZeroOrErrno(
+        RawCall(SYS_fchownat, fd->get(), "", owner, group, AT_EMPTY_PATH));
+  });
+}
+
+Result<CheckedCallOutcome> Truncate(const Call& call) {
+  const auto length = static_cast<int64_t>(call.args[1]);
+  if (length < 0) return WorkloadFails(EINVAL);
+  auto target = PrepareTarget(call, 0, -1);
+  if (!target) return tl::unexpected(std::move(target).error());
+  return AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    auto fd = OpenTarget(call, *target, /*follow=*/true);
+    if (!fd) return tl::unexpected(std::move(fd).error());
+    // An O_PATH fd cannot be ftruncate'd; truncate(2) through our own fd's
+    // magic link acts on the same inode with truncate's own checks.
+    const std::string self = fmt::format("/proc/self/fd/{}", fd->get());
+    return ZeroOrErrno(RawCall(SYS_truncate, self.c_str(), length));
+  });
+}
+
+// utimensat and the older forms converted to it. `times` nullopt: now.
+Result<CheckedCallOutcome> SetTimes(
+    const Call& call, int dirfd_index,
+    std::optional<std::array<timespec, 2>> times, int flags) {
+  if ((flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) {
+    return WorkloadFails(EINVAL);
+  }
+  // "Nothing to do, we must not even check the path" (fs/utimes.c).
+  if (times && (*times)[0].tv_nsec == UTIME_OMIT &&
+      (*times)[1].tv_nsec == UTIME_OMIT) {
+    return CheckedCallOutcome::Value(0);
+  }
+  auto target = PrepareTarget(call, 0, dirfd_index);
+  if (!target) return tl::unexpected(std::move(target).error());
+  const timespec* ts = times ? times->data() : nullptr;
+  return AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    const bool null = target->null;
+    auto fd = OpenTarget(call, *target, (flags & AT_SYMLINK_NOFOLLOW) == 0);
+    if (!fd) return tl::unexpected(std::move(fd).error());
+    // A NULL path acts on the open file (flags must then be 0, and an
+    // O_PATH fd is EBADF), exactly as the workload's call would.
+    if (null)
+      return ZeroOrErrno(RawCall(SYS_utimensat, fd->get(), nullptr, ts, flags));
+    return ZeroOrErrno(
+        RawCall(SYS_utimensat, fd->get(), "", ts, AT_EMPTY_PATH));
+  });
+}
+
+Result<CheckedCallOutcome> UtimensAt(const Call& call) {
+  std::optional<std::array<timespec, 2>> times;
+  if (call.args[2] != 0) {
+    auto bytes = ReadTraceeBytes(call.tid, call.args[2], 2 * sizeof(timespec));
+    if (!bytes) return tl::unexpected(std::move(bytes).error());
+    times.emplace();
+    std::memcpy(times->data(), bytes->data(), bytes->size());
+  }
+  return SetTimes(call, 0, times, call.Int(3));
+}
+
+// utimes, futimesat: struct timeval[2], microseconds checked before lookup.
+Result<CheckedCallOutcome> Utimes(const Call& call, int dirfd_index,
+                                  size_t times_index) {
+  std::optional<std::array<timespec, 2>> times;
+  if (call.args[times_index] != 0) {
+    auto bytes =
+        ReadTraceeBytes(call.tid, call.args[times_index], 2 * sizeof(timeval));
+    if (!bytes) return tl::unexpected(std::move(bytes).error());
+    timeval tv[2];
+    std::memcpy(tv, bytes->data(), sizeof(tv));
+    times.emplace();
+    for (size_t i = 0; i < 2; ++i) {
+      if (tv[i].tv_usec < 0 || tv[i].tv_usec >= 1000000) {
+        return WorkloadFails(EINVAL);
+      }
+      (*times)[i] = timespec{tv[i].tv_sec, tv[i].tv_usec * 1000};
+    }
+  }
+  return SetTimes(call, dirfd_index, times, 0);
+}
+
+Result<CheckedCallOutcome> Utime(const Call& call) {
+  std::optional<std::array<timespec, 2>> times;
+  if (call.args[1] != 0) {
+    auto bytes = ReadTraceeBytes(call.tid, call.args[1], sizeof(utimbuf));
+    if (!bytes) return tl::unexpected(std::move(bytes).error());
+    utimbuf buf{};
+    std::memcpy(&buf, bytes->data(), sizeof(buf));
+    times = std::array<timespec, 2>{timespec{buf.actime, 0},
+                                    timespec{buf.modtime, 0}};
+  }
+  return SetTimes(call, -1, times, 0);
+}
+
+// --- changing a directory's names --------------------------------------------
+
+Result<CheckedCallOutcome> Mkdir(const Call& call, int dirfd_index,
+                                 size_t mode_index) {
+  const mode_t mode = call.Mode(mode_index);
+  auto target = PrepareTarget(call, 0, dirfd_index);
+  if (!target) return tl::unexpected(std::move(target).error());
+  return AsWorkload(call, true, [&]() -> Result<CheckedCallOutcome> {
+    auto parent = OpenParent(call, *target, EEXIST);
+    if (!parent) return tl::unexpected(std::move(parent).error());
+    return ZeroOrErrno(
+        RawCall(SYS_mkdirat, parent->dir.get(), parent->name.c_str(), mode));
+  });
+}
+
+Result<CheckedCallOutcome> Mknod(const Call& call, int dirfd_index,
+                                 size_t mode_index) {
+  const mode_t mode = call.Mode(mode_index);
+  switch (mode & S_IFMT) {
+    case 0:
+    case S_IFREG:
+    case S_IFIFO:
+    case S_IFSOCK:
+    case S_IFCHR:
+    case S_IFBLK:
+      break;
+    case S_IFDIR:
+      return WorkloadFails(EPERM);
+    default:
+      return WorkloadFails(EINVAL);
+  }
+  const bool device = S_ISCHR(mode) || S_ISBLK(mode);
+  auto target = PrepareTarget(call, 0, dirfd_index);
+  if (!target) return tl::unexpected(std::move(target).error());
+  return AsWorkload(call, true, [&]() -> Result<CheckedCallOutcome> {
+    auto parent = OpenParent(call, *target, EEXIST);
+    if (!parent) return tl::unexpected(std::move(parent).error());
+    // No device nodes, whatever the workload holds: a container's devices
+    // are the ones isoscope puts in its /dev.
+    if (device) return WorkloadFails(EPERM);
+    return ZeroOrErrno(RawCall(SYS_mknodat, parent->dir.get(),
+                               parent->name.c_str(), mode, 0U));
+  });
+}
+
+Result<CheckedCallOutcome> Unlink(const Call& call, int dirfd_index,
+                                  int flags) {
+  if ((flags & ~AT_REMOVEDIR) != 0) return WorkloadFails(EINVAL);
+  auto target = PrepareTarget(call, 0, dirfd_index);
+  if (!target) return tl::unexpected(std::move(target).error());
+  return AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    auto parent =
+        OpenParent(call, *target, (flags & AT_REMOVEDIR) != 0 ? EBUSY : EISDIR);
+    if (!parent) return tl::unexpected(std::move(parent).error());
+    return ZeroOrErrno(
+        RawCall(SYS_unlinkat, parent->dir.get(), parent->name.c_str(), flags));
+  });
+}
+
+Result<CheckedCallOutcome> Rename(const Call& call, int old_dirfd_index,
+                                  int new_dirfd_index, unsigned flags) {
+  constexpr unsigned kKnown =
+      RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT;
+  if ((flags & ~kKnown) != 0 ||
+      ((flags & RENAME_EXCHANGE) != 0 &&
+       (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)) != 0)) {
+    return WorkloadFails(EINVAL);
+  }
+  auto old_target = PrepareTarget(call, 0, old_dirfd_index);
+  if (!old_target) return tl::unexpected(std::move(old_target).error());
+  auto new_target = PrepareTarget(call, 1, new_dirfd_index);
+  if (!new_target) return tl::unexpected(std::move(new_target).error());
+  return AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    auto from = OpenParent(call, *old_target, EBUSY);
+    if (!from) return tl::unexpected(std::move(from).error());
+    auto to = OpenParent(call, *new_target, EBUSY);
+    if (!to) return tl::unexpected(std::move(to).error());
+    return ZeroOrErrno(RawCall(SYS_renameat2, from->dir.get(),
+                               from->name.c_str(), to->dir.get(),
+                               to->name.c_str(), flags));
+  });
+}
+
+Result<CheckedCallOutcome> Link(const Call& call, int old_dirfd_index,
+                                int new_dirfd_index, int flags) {
+  if ((flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) != 0) {
+    return WorkloadFails(EINVAL);
+  }
+  auto old_target = PrepareTarget(call, 0, old_dirfd_index);
+  if (!old_target) return tl::unexpected(std::move(old_target).error());
+  auto new_target = PrepareTarget(call, 1, new_dirfd_index);
+  if (!new_target) return tl::unexpected(std::move(new_target).error());
+  const bool old_is_fd = old_target->names_fd;
+  return AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    // The old path is looked up first, whole, following a final symlink
+    // only with AT_SYMLINK_FOLLOW.
+    auto from = OpenTarget(call, *old_target, (flags & AT_SYMLINK_FOLLOW) != 0);
+    if (!from) return tl::unexpected(std::move(from).error());
+    auto to = OpenParent(call, *new_target, EEXIST);
+    if (!to) return tl::unexpected(std::move(to).error());
+    if (old_is_fd) {
+      // AT_EMPTY_PATH as the workload asked: the kernel applies its own
+      // rule for it (CAP_DAC_READ_SEARCH) to the workload's capabilities.
+      return ZeroOrErrno(RawCall(SYS_linkat, from->get(), "", to->dir.get(),
+                                 to->name.c_str(), AT_EMPTY_PATH));
+    }
+    // Our fd's magic link names exactly the inode looked up (a symlink
+    // itself when not followed).
+    const std::string self = fmt::format("/proc/self/fd/{}", from->get());
+    return ZeroOrErrno(RawCall(SYS_linkat, AT_FDCWD, self.c_str(),
+                               to->dir.get(), to->name.c_str(),
+                               AT_SYMLINK_FOLLOW));
+  });
+}
+
+Result<CheckedCallOutcome> Symlink(const Call& call, int dirfd_index) {
+  // The target is only text stored in the link: read once, never resolved.
+  auto text = ReadTraceeString(call.tid, call.args[0], kPathMax);
+  if (!text) return tl::unexpected(std::move(text).error());
+  if (text->empty()) return WorkloadFails(ENOENT);
+  auto target = PrepareTarget(call, 0, dirfd_index);
+  if (!target) return tl::unexpected(std::move(target).error());
+  return AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    auto parent = OpenParent(call, *target, EEXIST);
+    if (!parent) return tl::unexpected(std::move(parent).error());
+    return ZeroOrErrno(RawCall(SYS_symlinkat, text->c_str(), parent->dir.get(),
+                               parent->name.c_str()));
+  });
+}
+
+Result<CheckedCallOutcome> Dispatch(const Call& call) {
+  switch (call.number) {
+    case SYS_open:
+      return OpenLegacy(call, call.U32(1), call.Mode(2));
+    case SYS_openat:
+      return OpenLegacy(call, call.U32(2), call.Mode(3));
+    case SYS_creat:
+      return OpenLegacy(call, O_CREAT | O_WRONLY | O_TRUNC, call.Mode(1));
+    case SYS_openat2:
+      return OpenAt2(call);
+    case SYS_stat:
+      return Stat(call, -1, 1, true);
+    case SYS_lstat:
+      return Stat(call, -1, 1, false);
+    case SYS_newfstatat:
+      return NewFstatAt(call);
+    case SYS_statx:
+      return Statx(call);
+    case SYS_access:
+      return Access(call, -1, 1, 0);
+    case SYS_faccessat:
+      return Access(call, 0, 2, 0);
+    case SYS_faccessat2:
+      return Access(call, 0, 2, call.Int(3));
+    case SYS_readlink:
+      return ReadLink(call, -1, 1, 2);
+    case SYS_readlinkat:
+      return ReadLink(call, 0, 2, 3);
+    case SYS_chmod:
+      return Chmod(call, -1, 1, 0);
+    case SYS_fchmodat:
+      return Chmod(call, 0, 2, 0);
+    case SYS_fchmodat2:
+      return Chmod(call, 0, 2, call.Int(3));
+    case SYS_chown:
+      return Chown(call, -1, 1, 0);
+    case SYS_lchown:
+      return Chown(call, -1, 1, AT_SYMLINK_NOFOLLOW);
+    case SYS_fchownat:
+      return Chown(call, 0, 2, call.Int(4));
+    case SYS_truncate:
+      return Truncate(call);
+    case SYS_utimensat:
+      return UtimensAt(call);
+    case SYS_utimes:
+      return Utimes(call, -1, 1);
+    case SYS_futimesat:
+      return Utimes(call, 0, 2);
+    case SYS_utime:
+      return Utime(call);
+    case SYS_mkdir:
+      return Mkdir(call, -1, 1);
+    case SYS_mkdirat:
+      return Mkdir(call, 0, 2);
+    case SYS_mknod:
+      return Mknod(call, -1, 1);
+    case SYS_mknodat:
+      return Mknod(call, 0, 2);
+    case SYS_unlink:
+      return Unlink(call, -1, 0);
+    case SYS_rmdir:
+      return Unlink(call, -1, AT_REMOVEDIR);
+    case SYS_unlinkat:
+      return Unlink(call, 0, call.Int(2));
+    case SYS_rename:
+      return Rename(call, -1, -1, 0);
+    case SYS_renameat:
+      return Rename(call, 0, 2, 0);
+    case SYS_renameat2:
+      return Rename(call, 0, 2, call.U32(4));
+    case SYS_link:
+      return Link(call, -1, -1, 0);
+    case SYS_linkat:
+      return Link(call, 0, 2, call.Int(4));
+    case SYS_symlink:
+      return Symlink(call, -1);
+    case SYS_symlinkat:
+      return Symlink(call, 1);
+    case SYS_execve:
+    case SYS_execveat:
+      // Only the kernel can replace the workload's image; see the header.
+      return CheckedCallOutcome::Continue();
+    default:
+      return Internal(
+          fmt::format("syscall {} is not performed here", call.number));
+  }
+}
+
+// --- credentials
+// --------------------------------------------------------------
+
+using CapSets =
+    std::array<uint32_t, 6>;  // effective, permitted, inheritable x2
+
+long CapGet(CapSets& out) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  const long rc = ::syscall(SYS_capget, &header, data);
+  out = {data[0].effective, data[0].permitted, data[0].inheritable,
+         data[1].effective, data[1].permitted, data[1].inheritable};
+  return rc;
+}
+
+// pid 0: the calling thread only.
+long CapSet(const CapSets& sets) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{{sets[0], sets[1], sets[2]},
+                                 {sets[3], sets[4], sets[5]}};
+  return ::syscall(SYS_capset, &header, data);
+}
+
+// setfsuid/setfsgid with an invalid id change nothing and return the
+// current one.
+uid_t CurrentFsuid() {
+  return static_cast<uid_t>(::syscall(SYS_setfsuid, static_cast<uid_t>(-1)));
+}
+gid_t CurrentFsgid() {
+  return static_cast<gid_t>(::syscall(SYS_setfsgid, static_cast<gid_t>(-1)));
+}
+
+Result<std::vector<gid_t>> CurrentGroups() {
+  const int count = ::getgroups(0, nullptr);
+  if (count < 0) return FailErrno("getgroups", errno);
+  std::vector<gid_t> groups(static_cast<size_t>(count));
+  const int read = ::getgroups(count, groups.data());
+  if (read < 0) return FailErrno("getgroups", errno);
+  groups.resize(static_cast<size_t>(read));
+  return groups;
+}
+
+}  // namespace
+
+CheckedCallOutcome CheckedCallOutcome::Value(int64_t value) {
+  CheckedCallOutcome outcome;
+  outcome.kind = Kind::kValue;
+  outcome.value = value;
+  return outcome;
+}
+
+CheckedCallOutcome CheckedCallOutcome::Errno(int error) {
+  CheckedCallOutcome outcome;
+  outcome.kind = Kind::kError;
+  outcome.error = error;
+  return outcome;
+}
+
+CheckedCallOutcome CheckedCallOutcome::InstallFd(UniqueFd fd,
+                                                 unsigned newfd_flags) {
+  CheckedCallOutcome outcome;
+  outcome.kind = Kind::kInstallFd;
+  outcome.fd = std::move(fd);
+  outcome.newfd_flags = newfd_flags;
+  return outcome;
+}
+
+CheckedCallOutcome CheckedCallOutcome::Continue() {
+  CheckedCallOutcome outcome;
+  outcome.kind = Kind::kContinue;
+  return outcome;
+}
+
+bool CanPerform(int number) {
+  switch (number) {
+    case SYS_open:
+    case SYS_openat:
+    case SYS_creat:
+    case SYS_openat2:
+    case SYS_stat:
+    case SYS_lstat:
+    case SYS_newfstatat:
+    case SYS_statx:
+    case SYS_access:
+    case SYS_faccessat:
+    case SYS_faccessat2:
+    case SYS_readlink:
+    case SYS_readlinkat:
+    case SYS_chmod:
+    case SYS_fchmodat:
+    case SYS_fchmodat2:
+    case SYS_chown:
+    case SYS_lchown:
+    case SYS_fchownat:
+    case SYS_truncate:
+    case SYS_utimensat:
+    case SYS_utimes:
+    case SYS_futimesat:
+    case SYS_utime:
+    case SYS_mkdir:
+    case SYS_mkdirat:
+    case SYS_mknod:
+    case SYS_mknodat:
+    case SYS_unlink:
+    case SYS_rmdir:
+    case SYS_unlinkat:
+    case SYS_rename:
+    case SYS_renameat:
+    case SYS_renameat2:
+    case SYS_link:
+    case SYS_linkat:
+    case SYS_symlink:
+    case SYS_symlinkat:
+    case SYS_execve:
+    case SYS_execveat:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Result<CheckedCallOutcome> PerformCheckedCall(
+    const CheckedCallContext& context, pid_t tid, int number,
+    const std::array<uint64_t, 6>& args, const DecodedPaths& paths) {
+  if (!CanPerform(number)) {
+    return Internal(fmt::format("syscall {} is not performed here", number));
+  }
+  const Call call{context, tid, number, args, paths};
+  Result<CheckedCallOutcome> outcome = Dispatch(call);
+  if (!outcome && outcome.error().code() == ErrorCode::kInvalidArgument &&
+      outcome.error().sys_errno() > 0) {
+    return CheckedCallOutcome::Errno(outcome.error().sys_errno());
+  }
+  return outcome;
+}
+
+ScopedFsCredentials::~ScopedFsCredentials() {
+  // Best effort when the owner returned early; Restore reports failures.
+  if (entered_) (void)Restore();
+}
+
+Status ScopedFsCredentials::Enter(uid_t uid, gid_t gid,
+                                  uint64_t effective_caps) {
+  if (entered_) return Internal("ScopedFsCredentials entered twice");
+  if (uid == static_cast<uid_t>(-1) || gid == static_cast<gid_t>(-1)) {
+    return Internal("the workload's uid or gid is -1");
+  }
+  if (CapGet(saved_caps_) != 0) return FailErrno("capget", errno);
+  auto groups = CurrentGroups();
+  if (!groups) return tl::unexpected(std::move(groups).error());
+  saved_groups_ = *std::move(groups);
+  saved_fsuid_ = CurrentFsuid();
+  saved_fsgid_ = CurrentFsgid();
+  thread_ = ::gettid();
+  entered_ = true;
+  // From here on every failure restores what was changed.
+  auto undo = [this](Error error) -> Status {
+    if (Status restored = Restore(); !restored) {
+      return tl::unexpected(std::move(restored).error());
+    }
+    return tl::unexpected(std::move(error));
+  };
+  // Raw calls: glibc's setgroups would change every thread of isoscope.
+  // Each credential change costs microseconds (commit_creds), so only the
+  // changes that make a difference are made: with no supplementary groups,
+  // or only `gid`, fsgid alone already gives group `gid`'s access.
+  groups_changed_ = !(saved_groups_.empty() ||
+                      (saved_groups_.size() == 1 && saved_groups_[0] == gid));
+  if (groups_changed_ && ::syscall(SYS_setgroups, 1, &gid) != 0) {
+    return undo(Error::FromErrno("setgroups", errno));
+  }
+  ::syscall(SYS_setfsgid, gid);
+  if (CurrentFsgid() != gid) {
+    return undo(Error::FromErrno(fmt::format("setfsgid {}", gid), EPERM));
+  }
+  ::syscall(SYS_setfsuid, uid);
+  if (CurrentFsuid() != uid) {
+    return undo(Error::FromErrno(fmt::format("setfsuid {}", uid), EPERM));
+  }
+  // Last, as the calls above need CAP_SETUID and CAP_SETGID: keep only the
+  // workload's capabilities effective (a uid 0 workload without
+  // CAP_DAC_OVERRIDE must not read a 0600 file it does not own). Permitted
+  // stays, so Restore can raise them again.
+  CapSets reduced = saved_caps_;
+  reduced[0] = saved_caps_[1] & static_cast<uint32_t>(effective_caps);
+  reduced[3] = saved_caps_[4] & static_cast<uint32_t>(effective_caps >> 32);
+  CapSets now{};
+  if (CapGet(now) != 0) return undo(Error::FromErrno("capget", errno));
+  if (now != reduced && CapSet(reduced) != 0) {
+    return undo(Error::FromErrno("capset", errno));
+  }
+  return {};
+}
+
+Status ScopedFsCredentials::Restore() {
+  if (!entered_) return {};
+  if (::gettid() != thread_) {
+    return Internal("ScopedFsCredentials restored on another thread");
+  }
+  entered_ = false;
+  bool ok = true;
+  if (groups_changed_) {
+    // setgroups needs CAP_SETGID effective again.
+    ok = ok && CapSet(saved_caps_) == 0;
+    ok = ok && ::syscall(SYS_setgroups, saved_groups_.size(),
+                         saved_groups_.data()) == 0;
+  }
+  // Going back to isoscope's own fsuid/fsgid (normally its euid/egid) needs
+  // no capability; otherwise raise them first and try again.
+  ::syscall(SYS_setfsuid, saved_fsuid_);
+  ::syscall(SYS_setfsgid, saved_fsgid_);
+  if (CurrentFsuid() != saved_fsuid_ || CurrentFsgid() != saved_fsgid_) {
+    ok = ok && CapSet(saved_caps_) == 0;
+    ::syscall(SYS_setfsuid, saved_fsuid_);
+    ::syscall(SYS_setfsgid, saved_fsgid_);
+  }
+  // Back to fsuid 0 the kernel raised the permitted filesystem
+  // capabilities, which may differ from what was effective before.
+  CapSets now{};
+  ok = ok && CapGet(now) == 0;
+  if (ok && now != saved_caps_) {
+    ok = CapSet(saved_caps_) == 0 && CapGet(now) == 0;
+  }
+  ok = ok && now == saved_caps_ && CurrentFsuid() == saved_fsuid_ &&
+       CurrentFsgid() == saved_fsgid_;
+  if (ok && groups_changed_) {
+    auto groups = CurrentGroups();
+    ok = groups && *groups == saved_groups_;
+  }
+  if (!ok) {
+    return Internal(fmt::format(
+        "thread {}: isoscope's filesystem credentials could not be restored",
+        thread_));
+  }
+  return {};
+}
+
+}  // namespace isoscope

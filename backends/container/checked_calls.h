@@ -1,0 +1,180 @@
+// The path system calls the container backend's supervisor performs itself
+// on the workload's behalf.
+//
+// Why: the container's seccomp filter sends inspected calls to isoscope as
+// SECCOMP_RET_USER_NOTIF notifications. Answering one with
+// SECCOMP_USER_NOTIF_FLAG_CONTINUE lets the kernel read the workload's
+// pointer arguments again, after the policy decided on what isoscope read: a
+// second workload thread can rewrite the path in between (TOCTOU; the
+// kernel's seccomp_unotify(2) says CONTINUE must not be used for policy on
+// pointers). So the backend decodes the paths once (DecodeSyscallPaths), the
+// supervisor's loop decides on them, and for an allowed call this module
+// does the call on exactly those strings and reports what the backend
+// answers the notification with.
+//
+// How each call is done:
+// - Every path is resolved with openat2(root_fd, path, RESOLVE_IN_ROOT |
+//   RESOLVE_NO_MAGICLINKS): absolute symlinks and ".." stay inside the
+//   container's root, and /proc magic links are refused (ELOOP).
+// - open, openat, creat, openat2 open the file so; the backend installs the
+//   fd with SECCOMP_IOCTL_NOTIF_ADDFD (kInstallFd). The open is made with
+//   O_NONBLOCK (cleared afterwards unless the workload asked for it) so that
+//   a FIFO or a device can never block the supervisor: the workload sees
+//   ENXIO for a FIFO without a reader where open(2) would wait, and a FIFO
+//   opened for reading before any writer reads EOF instead of waiting.
+// - Calls that look at or change an inode (stat family, access family,
+//   readlink, chmod, chown, truncate, utimes family) resolve the whole path
+//   to an O_PATH fd (O_NOFOLLOW where the call does not follow a final
+//   symlink) and act on that fd (AT_EMPTY_PATH, or /proc/self/fd/N for
+//   truncate and a following linkat).
+// - Calls that change a directory's names (mkdir, mknod, unlink, rmdir,
+//   rename, link, symlink) resolve the parent to an O_PATH|O_DIRECTORY fd and
+//   call the *at form with the last component (with its trailing '/', which
+//   the kernel checks). None of these follows a final symlink.
+// - Every call runs with the workload's filesystem identity on the calling
+//   thread only (ScopedFsCredentials): fsuid, fsgid, supplementary groups
+//   {gid}, and only the effective capabilities the workload holds. Files it
+//   creates get the workload's umask (the supervisor's umask is set to the
+//   workload's around the call, so default ACLs work as for the workload).
+//   The supervisor's umask is process-wide: another supervisor thread
+//   creating files during that window gets the workload's umask.
+// - Results (struct stat, struct statx, link text) are written into the
+//   workload's buffers with process_vm_writev, which honours page protection
+//   as the kernel's copy_to_user does (EFAULT for a read-only buffer).
+//
+// Paths naming "the fd itself" (AT_EMPTY_PATH with "", readlinkat's "",
+// utimensat/futimesat with NULL; see syscall_paths.h) are performed too, on
+// a duplicate of the workload's fd taken with pidfd_getfd (its cwd: an O_PATH
+// open of /proc/<tid>/cwd). Continuing those would be unsafe for "": the
+// workload could turn "" into a name after the check. If the fd no longer
+// names the path the policy decided on (another thread dup2'ed over it in
+// the meantime), the call fails with EBADF, as if the fd had been closed.
+//
+// Not performed, answered otherwise:
+// - execve, execveat cannot be done by another process: kContinue. The
+//   backend must say so (the checked path and the executed one can differ
+//   when the workload races).
+// - openat2 with RESOLVE_BENEATH, RESOLVE_IN_ROOT or RESOLVE_NO_XDEV: those
+//   are relative to the workload's dirfd, which the absolute decoded path no
+//   longer carries; answered ENOSYS (what a kernel without openat2 says, so
+//   callers fall back to openat).
+// - Any other call: CanPerform() is false.
+//
+// Known differences from the kernel doing the call for the workload:
+// - "/proc/self" and "/proc/thread-self" are resolved as isoscope's, which a
+//   container's own procfs does not show (ENOENT); magic links (/proc/<pid>
+//   /fd/N, /proc/<pid>/cwd) give ELOOP.
+// - access/faccessat check with `uid`/`gid` (AT_EACCESS), not the
+//   workload's real ids.
+// - Decoded paths are lexically normalised: "dir/." is "dir/" (rmdir of it
+//   succeeds where the kernel says EINVAL).
+// - With a user namespace, `uid`/`gid` must be the ids as isoscope sees
+//   them, and capabilities held only inside that namespace must not be
+//   passed in `effective_caps` (they would apply in isoscope's).
+#ifndef ISOSCOPE_BACKENDS_CONTAINER_CHECKED_CALLS_H_
+#define ISOSCOPE_BACKENDS_CONTAINER_CHECKED_CALLS_H_
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "backends/process/syscall_paths.h"
+#include "base/error.h"
+#include "base/unique_fd.h"
+
+namespace isoscope {
+
+struct CheckedCallContext {
+  // O_PATH directory fd of the container's root (the backend opens
+  // /proc/<pid>/root); borrowed, not closed here.
+  int root_fd = -1;
+  // The workload's filesystem identity, as isoscope's user namespace sees
+  // it.
+  uid_t uid = 0;
+  gid_t gid = 0;
+  // The capabilities the workload holds in its effective set (bit 1 << CAP_x
+  // for each), usually none: the calls run with exactly these effective (as
+  // far as isoscope's permitted set has them).
+  uint64_t effective_caps = 0;
+};
+
+// What the backend answers the notification with.
+struct CheckedCallOutcome {
+  enum class Kind {
+    kValue,      // the call returns `value`
+    kError,      // the call fails with `error` (1..4095)
+    kInstallFd,  // install `fd` with `newfd_flags`, answering with its number
+                 // (SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND)
+    kContinue,   // let the kernel run the call (execve only)
+  };
+  Kind kind = Kind::kContinue;
+  int64_t value = 0;
+  int error = 0;
+  UniqueFd fd;
+  unsigned newfd_flags = 0;  // O_CLOEXEC or 0
+
+  static CheckedCallOutcome Value(int64_t value);
+  static CheckedCallOutcome Errno(int error);
+  static CheckedCallOutcome InstallFd(UniqueFd fd, unsigned newfd_flags);
+  static CheckedCallOutcome Continue();
+};
+
+// Whether PerformCheckedCall handles system call `number` (x86-64): the path
+// calls listed above, execve and execveat (kContinue) included. For any other
+// call the backend must answer without this module (conservatively: the
+// decoded path may not be handed to the kernel by CONTINUE).
+bool CanPerform(int number);
+
+// Performs call `number` with arguments `args`, notified from thread `tid`,
+// on the paths decoded from it (DecodeSyscallPaths on the same arguments,
+// which succeeded). The call's own failures are outcomes (kError with the
+// errno the kernel would give the workload, EFAULT for an output buffer that
+// cannot be written). An Error means isoscope could not do its job: the
+// thread is gone (check IdValid), `paths` does not fit the call, a /proc
+// file is unreadable, or the thread's credentials could not be restored
+// (kInternal: the supervisor must stop).
+Result<CheckedCallOutcome> PerformCheckedCall(
+    const CheckedCallContext& context, pid_t tid, int number,
+    const std::array<uint64_t, 6>& args, const DecodedPaths& paths);
+
+// The workload's filesystem identity on the calling thread, for a scope.
+//
+// Raw system calls act on the calling thread only (glibc's setgroups and
+// setuid family would change every thread of isoscope). Enter sets the
+// supplementary groups to {gid}, fsgid, fsuid, then the effective
+// capabilities to `effective_caps` & isoscope's permitted set (changing
+// fsuid from 0 to another id already clears the filesystem capabilities,
+// capabilities(7); uid 0 needs the explicit drop). Restore undoes it in the
+// opposite order and checks that every id, group and capability set is back;
+// the destructor restores if Restore was not called.
+class ScopedFsCredentials {
+ public:
+  ScopedFsCredentials() = default;
+  ScopedFsCredentials(const ScopedFsCredentials&) = delete;
+  ScopedFsCredentials& operator=(const ScopedFsCredentials&) = delete;
+  ~ScopedFsCredentials();
+
+  // Fails (kSystem) without a change when isoscope lacks CAP_SETUID or
+  // CAP_SETGID; called twice without Restore: kInternal.
+  Status Enter(uid_t uid, gid_t gid, uint64_t effective_caps);
+  // kInternal when the thread's credentials could not be put back, or when
+  // called from another thread than Enter.
+  Status Restore();
+  bool entered() const { return entered_; }
+
+ private:
+  bool entered_ = false;
+  bool groups_changed_ = false;
+  pid_t thread_ = 0;
+  uid_t saved_fsuid_ = 0;
+  gid_t saved_fsgid_ = 0;
+  std::vector<gid_t> saved_groups_;
+  // struct __user_cap_data_struct[2] as capget returns it (version 3).
+  std::array<uint32_t, 6> saved_caps_{};
+};
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_BACKENDS_CONTAINER_CHECKED_CALLS_H_

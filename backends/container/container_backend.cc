@@ -1,0 +1,582 @@
+#include "backends/container/container_backend.h"
+
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <fstream>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "backends/container/checked_calls.h"
+#include "backends/process/workload_output.h"
+#include "policies/syscalls.h"
+#include "supervisor/host_facts.h"
+
+namespace isoscope {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kDrainLimit = std::chrono::seconds(2);
+constexpr auto kStartLimit = std::chrono::seconds(10);
+// How often the cgroup's events and CPU time are read while the workload
+// runs (a few small reads).
+constexpr auto kCgroupInterval = std::chrono::milliseconds(50);
+constexpr int kX32SyscallBit = 0x40000000;
+// Who a workload without a uid in a user namespace is on the host.
+constexpr uint32_t kNobody = 65534;
+
+// The rule id of a decision the backend makes itself, never the policy's:
+// a path call the policy allows but isoscope cannot perform safely.
+constexpr std::string_view kUnperformableRule = "container.unperformable";
+
+// Per-process limits the kernel keeps; memory and processes are the
+// cgroup's (for the whole container, threads included).
+std::vector<ResourceLimit> LimitsFor(const Resources& resources) {
+  std::vector<ResourceLimit> limits;
+  if (resources.cpu_time_ms) {
+    limits.push_back({RLIMIT_CPU, (*resources.cpu_time_ms + 999) / 1000});
+  }
+  if (resources.open_files) {
+    limits.push_back({RLIMIT_NOFILE, *resources.open_files});
+  }
+  if (resources.file_size_bytes) {
+    limits.push_back({RLIMIT_FSIZE, *resources.file_size_bytes});
+  }
+  return limits;
+}
+
+std::vector<std::string> ExecGlobs(const Policy& policy) {
+  std::vector<std::string> globs;
+  for (const Rule& rule : policy.syscalls.rules) {
+    if (!rule.paths) continue;
+    globs.insert(globs.end(), rule.paths->exec.begin(), rule.paths->exec.end());
+  }
+  return globs;
+}
+
+bool HasController(const CgroupFacts& facts, std::string_view name) {
+  auto named = [&](const std::string& entry) {
+    // v1 hierarchies may be co-mounted ("cpu,cpuacct").
+    size_t start = 0;
+    while (start <= entry.size()) {
+      size_t end = entry.find(',', start);
+      if (end == std::string::npos) end = entry.size();
+      if (std::string_view(entry).substr(start, end - start) == name) {
+        return true;
+      }
+      start = end + 1;
+    }
+    return false;
+  };
+  return std::any_of(facts.v1_controllers.begin(), facts.v1_controllers.end(),
+                     named) ||
+         std::any_of(facts.v2_controllers.begin(), facts.v2_controllers.end(),
+                     named);
+}
+
+Status WriteFile(const std::string& path, const std::string& text) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return FailErrno(fmt::format("open {}", path), errno);
+  if (::write(fd.get(), text.data(), text.size()) !=
+      static_cast<ssize_t>(text.size())) {
+    return FailErrno(fmt::format("write {}", path), errno);
+  }
+  return {};
+}
+
+std::string Mebibytes(uint64_t bytes) {
+  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20));
+}
+
+}  // namespace
+
+ContainerBackend::ContainerBackend(std::filesystem::path sysfs_cgroup_root)
+    : sysfs_cgroup_root_(std::move(sysfs_cgroup_root)) {}
+
+ContainerBackend::~ContainerBackend() {
+  Kill();
+  notifier_.reset();  // a thread still waiting on it gets ENOSYS and dies
+  child_.reset();     // kills and reaps PID 1, and so the namespace
+  if (cgroup_) cgroup_->Remove();
+}
+
+ProbeResult ContainerBackend::Probe() const {
+  if (::geteuid() != 0) {
+    return {false,
+            "the container backend needs root (namespaces, mounts and "
+            "cgroups); run isoscope as root"};
+  }
+  if (::prctl(PR_GET_SECCOMP) < 0) {
+    return {false, "this kernel has no seccomp (CONFIG_SECCOMP_FILTER)"};
+  }
+  for (const char* ns : {"pid", "mnt", "uts", "ipc", "net", "cgroup"}) {
+    if (::access(fmt::format("/proc/self/ns/{}", ns).c_str(), F_OK) != 0) {
+      return {false, fmt::format("this kernel lacks {} namespaces", ns)};
+    }
+  }
+  CgroupFacts facts = ReadCgroupFacts(sysfs_cgroup_root_);
+  if (facts.layout == CgroupLayout::kNone) {
+    return {false, fmt::format("no cgroup hierarchy is mounted under {}",
+                               sysfs_cgroup_root_.string())};
+  }
+  for (const char* controller : {"memory", "pids"}) {
+    if (!HasController(facts, controller)) {
+      return {false,
+              fmt::format("the {} cgroup controller is not available (layout "
+                          "{}); mount it or enable it in the root's "
+                          "cgroup.subtree_control",
+                          controller, CgroupLayoutName(facts.layout))};
+    }
+  }
+  return {true, ""};
+}
+
+Status ContainerBackend::Start(const Workload& workload,
+                               const CompiledPlan& plan) {
+  if (child_) return Fail(ErrorCode::kInternal, "container backend reused");
+  plan_ = plan;
+  const Policy& policy = plan.policy();
+
+  // Who the workload is, inside and on the host.
+  const Identity& id = policy.identity;
+  identity_.hostname = id.hostname.value_or("isoscope");
+  identity_.loopback_up = policy.network == NetworkMode::kLoopback;
+  identity_.user_namespace = id.user_namespace;
+  identity_.uid = id.uid;
+  identity_.gid = id.gid;
+  std::optional<uid_t> host_uid = id.uid;
+  std::optional<gid_t> host_gid = id.gid;
+  if (id.user_namespace) {
+    // Inside: the policy's ids, or 0. Outside: the same numbers, or nobody,
+    // never root.
+    identity_.uid = id.uid.value_or(0);
+    identity_.gid = id.gid.value_or(0);
+    host_uid = id.uid.value_or(kNobody);
+    host_gid = id.gid.value_or(kNobody);
+  }
+  host_uid_ = host_uid.value_or(0);
+  host_gid_ = host_gid.value_or(0);
+
+  CgroupFacts facts = ReadCgroupFacts(sysfs_cgroup_root_);
+  CgroupLimits limits{policy.resources.memory_bytes,
+                      policy.resources.processes};
+  auto cgroup = RunCgroup::Create(sysfs_cgroup_root_, facts, limits);
+  if (!cgroup) return tl::unexpected(cgroup.error());
+  cgroup_ = std::move(*cgroup);
+
+  RootFilesystemInputs inputs;
+  inputs.workdir = workload.workdir;
+  inputs.executable = workload.executable;
+  inputs.exec_globs = ExecGlobs(policy);
+  inputs.workload_uid = host_uid;
+  inputs.workload_gid = host_gid;
+  auto root = PlanRootFilesystem(policy.filesystem, inputs);
+  if (!root) return tl::unexpected(root.error());
+  root_ = std::move(*root);
+
+  auto capabilities = CapabilityDrop::Create(policy.capabilities);
+  if (!capabilities) return tl::unexpected(capabilities.error());
+  capabilities_ = std::move(*capabilities);
+  setup_.emplace(*root_, identity_, *capabilities_);
+
+  SeccompRouting routing;
+  routing.user_notif = true;
+  // isoscope's own execve of the workload must get through whatever the
+  // policy says about exec; the child waits in it until the listener was
+  // copied. Kills come here too, so a violation names its syscall.
+  routing.notify_always = {SYS_execve, SYS_execveat};
+  routing.kills = KillRoute::kNotify;
+  auto program = BuildSeccompProgram(plan, routing);
+  if (!program) return tl::unexpected(program.error());
+  program_ = std::move(*program);
+
+  int out[2];
+  int err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
+  UniqueFd out_read(out[0]), out_write(out[1]);
+  if (::pipe2(err, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
+  UniqueFd err_read(err[0]), err_write(err[1]);
+  UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!devnull) return FailErrno("open /dev/null", errno);
+
+  SpawnOptions options;
+  options.stdio = ChildStdio{devnull.get(), out_write.get(), err_write.get()};
+  options.limits = LimitsFor(policy.resources);
+  options.seccomp_filter = program_->fprog();
+  options.seccomp_listener = true;
+  options.wait_for_release = true;
+  // The cgroup namespace is unshared by the set-up, once the child is in
+  // the run's cgroup.
+  options.namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
+                       CLONE_NEWIPC;
+  if (policy.network != NetworkMode::kHost) {
+    options.namespaces |= CLONE_NEWNET;
+  }
+  if (id.user_namespace) options.namespaces |= CLONE_NEWUSER;
+  options.setup = &*setup_;
+  Workload inside = workload;
+  inside.executable = root_->executable();
+  auto child = ChildProcess::Spawn(inside, options);
+  if (!child) return tl::unexpected(child.error());
+  child_ = std::move(*child);
+  stdout_ = std::move(out_read);
+  stderr_ = std::move(err_read);
+
+  if (auto added = cgroup_->AddProcess(child_->pid()); !added) return added;
+  if (id.user_namespace) {
+    if (auto mapped = WriteIdMaps(child_->pid()); !mapped) return mapped;
+  }
+  if (auto released = child_->Release(); !released) return released;
+  return WaitForExec();
+}
+
+Status ContainerBackend::WriteIdMaps(pid_t pid) const {
+  // One id each way: inside identity_ <-> outside host_*; nothing else of
+  // the host is mapped.
+  const std::string base = fmt::format("/proc/{}/", pid);
+  if (auto uid = WriteFile(base + "uid_map", fmt::format("{} {} 1\n",
+                                                         *identity_.uid,
+                                                         host_uid_));
+      !uid) {
+    return uid;
+  }
+  return WriteFile(base + "gid_map",
+                   fmt::format("{} {} 1\n", *identity_.gid, host_gid_));
+}
+
+Status ContainerBackend::WaitForExec() {
+  const Clock::time_point deadline = Clock::now() + kStartLimit;
+  auto announced = child_->ReadSpawnReport();  // a set-up failure, or
+  if (!announced) return tl::unexpected(announced.error());
+  if (!*announced) {
+    return Fail(ErrorCode::kInternal,
+                "the workload was exec'd without passing its seccomp "
+                "listener");
+  }
+  // The listener exists once the child installed its filter; it then waits
+  // in its execve, which the filter always notifies, until answered.
+  while (!notifier_) {
+    auto copied = SeccompNotifier::CopyFromProcess(
+        child_->pidfd(), child_->listener_fd_in_child());
+    if (copied) {
+      notifier_.emplace(std::move(*copied));
+      break;
+    }
+    if (copied.error().sys_errno() != EBADF) {
+      return tl::unexpected(copied.error());
+    }
+    pollfd channel{child_->spawn_channel(), POLLIN, 0};
+    if (::poll(&channel, 1, 1) > 0) {
+      // The child reported instead: installing its filter failed.
+      auto report = child_->ReadSpawnReport();
+      if (!report) return tl::unexpected(report.error());
+      return Fail(ErrorCode::kInternal,
+                  "the workload was exec'd without passing its seccomp "
+                  "listener");
+    }
+    if (Clock::now() >= deadline) {
+      return Fail(ErrorCode::kSystem,
+                  "the container's first process did not install its "
+                  "seccomp filter in time");
+    }
+  }
+  // Its first notification is isoscope's own execve of the workload.
+  pollfd listener{notifier_->fd(), POLLIN, 0};
+  if (::poll(&listener, 1, PollTimeoutMs(deadline)) <= 0 ||
+      (listener.revents & POLLIN) == 0) {
+    return Fail(ErrorCode::kSystem,
+                "the container's first process did not reach its execve");
+  }
+  auto received = notifier_->Receive();
+  if (!received) return tl::unexpected(received.error());
+  if (!received->has_value() || (*received)->pid != child_->pid() ||
+      ((*received)->nr != SYS_execve && (*received)->nr != SYS_execveat)) {
+    return Fail(ErrorCode::kInternal,
+                "the container's first notification was not its execve");
+  }
+  if (auto continued = notifier_->Continue((*received)->id); !continued) {
+    return continued;
+  }
+  auto execed = child_->ReadSpawnReport();
+  if (!execed) return tl::unexpected(execed.error());
+  // The container's root, for the calls isoscope performs in it.
+  container_root_.Reset(
+      ::open(fmt::format("/proc/{}/root", child_->pid()).c_str(),
+             O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!container_root_) {
+    return FailErrno("opening the container's root", errno);
+  }
+  next_cgroup_check_ = Clock::now() + kCgroupInterval;
+  return {};
+}
+
+void ContainerBackend::Kill() {
+  if (!child_) return;
+  // PID 1 of the namespace: when it dies the kernel kills every other
+  // process in it. The cgroup catches anything that got out.
+  child_->KillGroup();
+  if (!child_->reaped()) {
+    ::syscall(SYS_pidfd_send_signal, child_->pidfd(), SIGKILL, nullptr, 0);
+  }
+  if (cgroup_) cgroup_->KillAll(std::chrono::milliseconds(0));
+}
+
+Result<std::optional<Event>> ContainerBackend::NextEvent(
+    const WaitLimit& wait) {
+  if (!child_ || done_) {
+    return Fail(ErrorCode::kInternal, "NextEvent without a running workload");
+  }
+  if (awaiting_) return Fail(ErrorCode::kInternal, "NextEvent before Resolve");
+  while (true) {
+    if (!pending_.empty()) {
+      Pending next = std::move(pending_.front());
+      pending_.pop_front();
+      awaiting_ = std::move(next.await);
+      return std::optional<Event>(std::move(next.event));
+    }
+    if (exit_) return Drain(wait);
+
+    const int notify_fd = notifier_ ? notifier_->fd() : -1;
+    pollfd fds[5] = {
+        {stdout_.get(), POLLIN, 0},     {stderr_.get(), POLLIN, 0},
+        {child_->pidfd(), POLLIN, 0},   {notify_fd, POLLIN, 0},
+        {wait.interrupt_fd, POLLIN, 0},
+    };
+    const Clock::time_point wake = std::min(wait.deadline, next_cgroup_check_);
+    int ready = ::poll(fds, 5, PollTimeoutMs(wake));
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return FailErrno("poll", errno);
+    }
+    if (fds[0].revents != 0) {
+      auto event = ReadOutputEvent(stdout_, OutputStream::kStdout);
+      if (!event || event->has_value()) return event;
+    }
+    if (fds[1].revents != 0) {
+      auto event = ReadOutputEvent(stderr_, OutputStream::kStderr);
+      if (!event || event->has_value()) return event;
+    }
+    if (fds[3].revents & (POLLERR | POLLHUP)) {
+      notifier_.reset();  // no process left under the filter
+    } else if (fds[3].revents != 0) {
+      if (auto got = OnNotification(); !got) return tl::unexpected(got.error());
+      if (!pending_.empty()) continue;
+    }
+    if (fds[2].revents != 0) {
+      auto reaped = child_->TryReap();
+      if (!reaped) return tl::unexpected(reaped.error());
+      if (reaped->has_value()) {
+        exit_ = std::move(**reaped);
+        CheckCgroup();  // what the kernel did to it (an OOM kill)
+        continue;
+      }
+    }
+    if (Clock::now() >= next_cgroup_check_) {
+      CheckCgroup();
+      next_cgroup_check_ = Clock::now() + kCgroupInterval;
+      if (!pending_.empty()) continue;
+    }
+    if (fds[4].revents != 0) return std::optional<Event>();  // interrupted
+    if (wait.deadline != Clock::time_point::max() &&
+        Clock::now() >= wait.deadline) {
+      return std::optional<Event>();
+    }
+  }
+}
+
+Result<std::optional<Event>> ContainerBackend::Drain(const WaitLimit& wait) {
+  if (!draining_) {
+    draining_ = true;
+    drain_deadline_ = Clock::now() + kDrainLimit;
+    Kill();  // what is left in the cgroup
+  }
+  auto step = DrainOutput(stdout_, stderr_, drain_deadline_, wait.interrupt_fd,
+                          100, {});
+  if (!step) return tl::unexpected(step.error());
+  if (step->event) return std::move(step->event);
+  if (step->interrupted) return std::optional<Event>();
+  done_ = true;
+  return std::optional<Event>(*exit_);
+}
+
+void ContainerBackend::CheckCgroup() {
+  auto events = cgroup_->Events();
+  if (!events) return;  // the next check (or the exit) reads again
+  const Resources& limits = plan_->policy().resources;
+  if (events->peak_memory_bytes && exit_) {
+    // The container's peak (page cache included), which covers every
+    // process; wait4's covers PID 1 and the children it reaped.
+    exit_->usage.max_rss_kib = std::max<int64_t>(
+        exit_->usage.max_rss_kib,
+        static_cast<int64_t>(*events->peak_memory_bytes / 1024));
+  }
+  if (events->oom_kills > 0 && !memory_reported_ && limits.memory_bytes) {
+    memory_reported_ = true;
+    pending_.push_back(Pending{
+        LimitEvent{LimitKind::kMemory,
+                   fmt::format("memory limit of {} reached: the kernel's OOM "
+                               "killer killed {} process{}{}",
+                               Mebibytes(*limits.memory_bytes),
+                               events->oom_kills,
+                               events->oom_kills == 1 ? "" : "es",
+                               events->peak_memory_bytes
+                                   ? fmt::format(" (peak {})",
+                                                 Mebibytes(
+                                                     *events->peak_memory_bytes))
+                                   : "")},
+        std::nullopt});
+  }
+  if (events->pids_max_hits > 0 && !processes_reported_ && limits.processes) {
+    processes_reported_ = true;
+    pending_.push_back(Pending{
+        LimitEvent{LimitKind::kProcesses,
+                   fmt::format("process limit of {} reached: the pids "
+                               "controller refused {} fork{}",
+                               *limits.processes, events->pids_max_hits,
+                               events->pids_max_hits == 1 ? "" : "s")},
+        std::nullopt});
+  }
+  if (events->cpu_usage_us && limits.cpu_time_ms && !cpu_reported_ &&
+      *events->cpu_usage_us >= *limits.cpu_time_ms * 1000) {
+    cpu_reported_ = true;
+    pending_.push_back(Pending{
+        LimitEvent{LimitKind::kCpuTime,
+                   fmt::format("cpu-time limit of {} ms reached by the "
+                               "container's processes together",
+                               *limits.cpu_time_ms)},
+        std::nullopt});
+  }
+}
+
+Status ContainerBackend::OnNotification() {
+  auto received = notifier_->Receive();
+  if (!received) return tl::unexpected(received.error());
+  if (!received->has_value()) return {};  // the caller is already gone
+  const SeccompNotification& n = **received;
+  const bool native =
+      n.arch == AUDIT_ARCH_X86_64 && (n.nr & kX32SyscallBit) == 0;
+  // Another ABI is never inspected: only its kill comes here.
+  const SyscallPlan& syscall_plan =
+      native ? plan_->For(n.nr) : plan_->unknown();
+  if (!native || syscall_plan.disposition == Disposition::kKill) {
+    // Left waiting: the loop kills the workload.
+    pending_.push_back(
+        Pending{FilterKillEvent(*plan_, n.pid, n.arch, n.nr, n.args),
+                std::nullopt});
+    return {};
+  }
+  if (syscall_plan.disposition == Disposition::kAllow) {
+    // Notified only because every exec is (see Start); nothing to check.
+    return notifier_->Continue(n.id);
+  }
+  SyscallEvent event;
+  event.pid = n.pid;
+  event.request.number = n.nr;
+  event.request.args = n.args;
+  Await await{n.id, n.pid, std::nullopt};
+  if (!PathArguments(n.nr).empty()) {
+    auto decoded = DecodeSyscallPaths(n.pid, n.nr, n.args);
+    if (!notifier_->IdValid(n.id)) return {};  // gone; its pid may be reused
+    if (!decoded) {
+      // The kernel would have failed the call the same way (EFAULT,
+      // ENAMETOOLONG, EBADF...) before looking at any file.
+      int error = decoded.error().sys_errno();
+      return notifier_->ReturnError(n.id, error != 0 ? error : EFAULT);
+    }
+    event.request.paths = decoded->paths;
+    event.request.open_flags = decoded->open_flags;
+    await.paths = std::move(*decoded);
+  }
+  pending_.push_back(Pending{std::move(event), std::move(await)});
+  return {};
+}
+
+Status ContainerBackend::Resolve(const Event& event, const Verdict& verdict) {
+  std::optional<Await> await = std::exchange(awaiting_, std::nullopt);
+  const auto* syscall = std::get_if<SyscallEvent>(&event);
+  if (!await || syscall == nullptr) {
+    return Fail(ErrorCode::kInternal,
+                fmt::format("no event of the container backend awaits a "
+                            "verdict (event index {})",
+                            event.index()));
+  }
+  const ActionSpec& action = verdict.action;
+  switch (action.action) {
+    case Action::kAllow:
+    case Action::kLog:
+      if (await->paths) return AnswerChecked(*await, *syscall);
+      // No pointer argument was checked: the kernel may run it as made.
+      return notifier_->Continue(await->id);
+    case Action::kDeny:
+      return notifier_->ReturnError(await->id, action.errno_value);
+    case Action::kEmulate:
+      return notifier_->ReturnValue(await->id, action.emulate_value);
+    default:
+      return {};  // kill: the loop kills the workload
+  }
+}
+
+Status ContainerBackend::AnswerChecked(const Await& await,
+                                       const SyscallEvent& event) {
+  const int number = event.request.number;
+  if (!CanPerform(number)) {
+    // Letting it run would let the workload swap the checked path; refuse
+    // and say so.
+    SyscallEvent refused = event;
+    refused.verdict = Verdict{
+        ActionSpec{Action::kDeny, EPERM}, std::string(kUnperformableRule),
+        fmt::format("{} is allowed by the policy, but the container backend "
+                    "cannot perform it on the workload's behalf, and "
+                    "letting the kernel run it would not be safe",
+                    SyscallName(number))};
+    refused.decided_by = DecidedBy::kKernelFilter;
+    pending_.push_back(Pending{std::move(refused), std::nullopt});
+    return notifier_->ReturnError(await.id, EPERM);
+  }
+  CheckedCallContext context;
+  context.root_fd = container_root_.get();
+  context.uid = host_uid_;
+  context.gid = host_gid_;
+  context.effective_caps = capabilities_->kept_mask();
+  auto outcome = PerformCheckedCall(context, await.tid, number,
+                                    event.request.args, *await.paths);
+  if (!outcome) {
+    // isoscope could not do it (the thread vanished, /proc unreadable):
+    // the call fails rather than runs unchecked.
+    int error = outcome.error().sys_errno();
+    return notifier_->ReturnError(await.id, error != 0 ? error : EPERM);
+  }
+  switch (outcome->kind) {
+    case CheckedCallOutcome::Kind::kValue:
+      return notifier_->ReturnValue(await.id, outcome->value);
+    case CheckedCallOutcome::Kind::kError:
+      return notifier_->ReturnError(await.id, outcome->error);
+    case CheckedCallOutcome::Kind::kInstallFd: {
+      auto installed = notifier_->AddFd(await.id, outcome->fd.get(),
+                                        outcome->newfd_flags,
+                                        /*send_as_response=*/true);
+      if (!installed && installed.error().sys_errno() != ENOENT) {
+        return tl::unexpected(installed.error());
+      }
+      return {};
+    }
+    case CheckedCallOutcome::Kind::kContinue:
+      // execve: see the header.
+      return notifier_->Continue(await.id);
+  }
+  return {};
+}
+
+}  // namespace isoscope

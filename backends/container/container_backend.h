@@ -1,0 +1,109 @@
+// The OS-level point of the isolation spectrum, built by isoscope itself
+// from kernel primitives (no container runtime): the workload runs as PID 1
+// of new pid, mount, UTS, IPC, cgroup and (unless the policy says `host`)
+// network namespaces, optionally a user namespace; in a fresh root on tmpfs
+// assembled from the policy's filesystem view; in a cgroup of its own with
+// the policy's memory and process limits; with every capability dropped
+// except those the policy grants, no_new_privs and locked securebits; and
+// under the compiled plan's seccomp filter.
+//
+// Inspected syscalls come to the supervisor as seccomp user notifications.
+// A call whose path the policy checks is never let through with
+// SECCOMP_USER_NOTIF_FLAG_CONTINUE (the workload could change the string
+// after the check): isoscope performs the checked call itself in the
+// container's root (openat2 with RESOLVE_IN_ROOT, as the workload's ids)
+// and installs the result (SECCOMP_IOCTL_NOTIF_ADDFD for descriptors).
+// execve is the exception, as no one can exec on another's behalf; see
+// README ("container backend") for what bounds it.
+//
+// Faults are not intercepted: the host kernel handles them and the run
+// reports how the workload ended (signal, core).
+#ifndef ISOSCOPE_BACKENDS_CONTAINER_CONTAINER_BACKEND_H_
+#define ISOSCOPE_BACKENDS_CONTAINER_CONTAINER_BACKEND_H_
+
+#include <chrono>
+#include <deque>
+#include <optional>
+
+#include "backends/container/capabilities.h"
+#include "backends/container/cgroup.h"
+#include "backends/container/container_setup.h"
+#include "backends/container/root_filesystem.h"
+#include "backends/process/child_process.h"
+#include "backends/process/syscall_paths.h"
+#include "backends/seccomp/seccomp_notifier.h"
+#include "backends/seccomp/seccomp_program.h"
+#include "base/unique_fd.h"
+#include "supervisor/backend.h"
+
+namespace isoscope {
+
+class ContainerBackend : public Backend {
+ public:
+  // `sysfs_cgroup_root`: normally /sys/fs/cgroup (a parameter for tests).
+  explicit ContainerBackend(
+      std::filesystem::path sysfs_cgroup_root = "/sys/fs/cgroup");
+  ~ContainerBackend() override;
+
+  std::string_view name() const override { return "container"; }
+  ProbeResult Probe() const override;
+  Status Start(const Workload& workload, const CompiledPlan& plan) override;
+  Result<std::optional<Event>> NextEvent(const WaitLimit& wait) override;
+  Status Resolve(const Event& event, const Verdict& verdict) override;
+  void Kill() override;
+
+ private:
+  // A notification handed to the supervisor, waiting for its verdict.
+  struct Await {
+    uint64_t id = 0;
+    pid_t tid = 0;
+    std::optional<DecodedPaths> paths;  // when the policy checks paths
+  };
+  struct Pending {
+    Event event;
+    std::optional<Await> await;
+  };
+
+  Status WriteIdMaps(pid_t pid) const;
+  // Copies the child's listener (pidfd_getfd) once it exists, lets its
+  // first execve (isoscope's own exec of the workload) through and waits
+  // until the workload runs.
+  Status WaitForExec();
+  Status OnNotification();
+  Status AnswerChecked(const Await& await, const SyscallEvent& event);
+  // Cgroup events (OOM kills, pids limit hits) and the CPU time as limit
+  // events, once each.
+  void CheckCgroup();
+  Result<std::optional<Event>> Drain(const WaitLimit& wait);
+
+  std::filesystem::path sysfs_cgroup_root_;
+  std::optional<CompiledPlan> plan_;
+  std::optional<SeccompProgram> program_;
+  std::optional<RunCgroup> cgroup_;
+  std::optional<RootFilesystemPlan> root_;
+  std::optional<CapabilityDrop> capabilities_;
+  ContainerIdentity identity_;
+  std::optional<ContainerSetup> setup_;
+  // The workload's ids on the host (for checked calls and the idmap).
+  uid_t host_uid_ = 0;
+  gid_t host_gid_ = 0;
+  std::optional<ChildProcess> child_;
+  std::optional<SeccompNotifier> notifier_;
+  UniqueFd container_root_;  // O_PATH of /proc/<pid>/root, after exec
+  UniqueFd stdout_;
+  UniqueFd stderr_;
+  std::deque<Pending> pending_;
+  std::optional<Await> awaiting_;
+  bool memory_reported_ = false;
+  bool processes_reported_ = false;
+  bool cpu_reported_ = false;
+  std::chrono::steady_clock::time_point next_cgroup_check_;
+  std::optional<ExitEvent> exit_;
+  std::chrono::steady_clock::time_point drain_deadline_;
+  bool draining_ = false;
+  bool done_ = false;
+};
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_BACKENDS_CONTAINER_CONTAINER_BACKEND_H_
