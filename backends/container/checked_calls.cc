@@ -13,11 +13,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <fstream>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include <fmt/format.h>
@@ -221,6 +224,48 @@ struct PathTarget {
   bool null = false;  // the fd itself given as a NULL pointer
 };
 
+// The last number of a "NStgid:" or "NSpid:" line of /proc/<tid>/status:
+// the id in the innermost pid namespace, the container's.
+Result<pid_t> InnermostId(pid_t tid, std::string_view key) {
+  std::ifstream status(fmt::format("/proc/{}/status", tid));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(key, 0) != 0) continue;
+    size_t end = line.find_last_not_of(" \t");
+    size_t begin = line.find_last_of(" \t", end);
+    if (end == std::string::npos || begin == std::string::npos) break;
+    pid_t id = 0;
+    auto [ptr, ec] = std::from_chars(line.data() + begin + 1,
+                                     line.data() + end + 1, id);
+    if (ec != std::errc() || ptr != line.data() + end + 1 || id <= 0) break;
+    return id;
+  }
+  return Fail(ErrorCode::kSystem,
+              fmt::format("no {} in /proc/{}/status", key, tid));
+}
+
+// /proc/self and /proc/thread-self are symlinks the kernel resolves for the
+// caller: for isoscope, which the container's procfs does not show. They are
+// spelled out with the thread's ids in the container's pid namespace.
+Result<std::string> InContainerProc(pid_t tid, const std::string& path) {
+  for (std::string_view link : {"/proc/self", "/proc/thread-self"}) {
+    if (path.rfind(link, 0) != 0 ||
+        (path.size() > link.size() && path[link.size()] != '/')) {
+      continue;
+    }
+    auto tgid = InnermostId(tid, "NStgid:");
+    if (!tgid) return tl::unexpected(tgid.error());
+    std::string spelled = fmt::format("/proc/{}", *tgid);
+    if (link == "/proc/thread-self") {
+      auto own = InnermostId(tid, "NSpid:");
+      if (!own) return tl::unexpected(own.error());
+      spelled += fmt::format("/task/{}", *own);
+    }
+    return spelled + path.substr(link.size());
+  }
+  return path;
+}
+
 // Path argument `i` of the decoded call; `dirfd_index` -1 for calls without
 // a dirfd.
 Result<PathTarget> PrepareTarget(const Call& call, size_t i, int dirfd_index) {
@@ -235,7 +280,9 @@ Result<PathTarget> PrepareTarget(const Call& call, size_t i, int dirfd_index) {
       return Internal(fmt::format("syscall {}: decoded path '{}' is relative",
                                   call.number, *copy));
     }
-    target.path = *copy;
+    auto path = InContainerProc(call.tid, *copy);
+    if (!path) return tl::unexpected(path.error());
+    target.path = std::move(*path);
     return target;
   }
   target.names_fd = true;
@@ -273,9 +320,18 @@ Result<ParentAndName> OpenParent(const Call& call, const PathTarget& target,
   if (end <= 1) return WorkloadFails(at_root_errno);
   const size_t slash = path.rfind('/', end - 1);
   const std::string dir = slash == 0 ? std::string("/") : path.substr(0, slash);
+  std::string name = path.substr(slash + 1);
+  // Decoded paths are normalised; a "." or ".." here would act on a
+  // directory other than the named one (above the root, for "/..").
+  const std::string_view bare =
+      std::string_view(name).substr(0, end - slash - 1);
+  if (bare == "." || bare == "..") {
+    return Internal(fmt::format("syscall {}: path '{}' is not normalised",
+                                call.number, path));
+  }
   auto fd = OpenInRoot(call.context.root_fd, dir, O_PATH | O_DIRECTORY);
   if (!fd) return tl::unexpected(std::move(fd).error());
-  return ParentAndName{*std::move(fd), path.substr(slash + 1)};
+  return ParentAndName{*std::move(fd), std::move(name)};
 }
 
 // Sets the process's umask for a scope. umask is per fs_struct, shared by

@@ -20,8 +20,9 @@
 //   fd with SECCOMP_IOCTL_NOTIF_ADDFD (kInstallFd). The open is made with
 //   O_NONBLOCK (cleared afterwards unless the workload asked for it) so that
 //   a FIFO or a device can never block the supervisor: the workload sees
-//   ENXIO for a FIFO without a reader where open(2) would wait, and a FIFO
-//   opened for reading before any writer reads EOF instead of waiting.
+//   ENXIO for a FIFO without a reader where open(2) would wait, a FIFO
+//   opened for reading before any writer reads EOF instead of waiting, and
+//   a file under a lease gives EWOULDBLOCK instead of waiting for its break.
 // - Calls that look at or change an inode (stat family, access family,
 //   readlink, chmod, chown, truncate, utimes family) resolve the whole path
 //   to an O_PATH fd (O_NOFOLLOW where the call does not follow a final

@@ -306,18 +306,19 @@ Status ContainerBackend::WaitForExec() {
     return Fail(ErrorCode::kInternal,
                 "the container's first notification was not its execve");
   }
-  if (auto continued = notifier_->Continue((*received)->id); !continued) {
-    return continued;
-  }
-  auto execed = child_->ReadSpawnReport();
-  if (!execed) return tl::unexpected(execed.error());
-  // The container's root, for the calls isoscope performs in it.
+  // The container's root, for the calls isoscope performs in it: opened
+  // while the child waits, so a workload that exits at once is no race.
   container_root_.Reset(
       ::open(fmt::format("/proc/{}/root", child_->pid()).c_str(),
              O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!container_root_) {
     return FailErrno("opening the container's root", errno);
   }
+  if (auto continued = notifier_->Continue((*received)->id); !continued) {
+    return continued;
+  }
+  auto execed = child_->ReadSpawnReport();
+  if (!execed) return tl::unexpected(execed.error());
   next_cgroup_check_ = Clock::now() + kCgroupInterval;
   return {};
 }

@@ -23,6 +23,7 @@
 #include "policies/loader.h"
 #include "policies/syscalls.h"
 #include "supervisor/supervisor.h"
+#include "tests/recording_backend.h"
 #include "tests/test_env.h"
 
 namespace isoscope {
@@ -386,33 +387,6 @@ TEST_F(PtraceBackendTest, NothingOutlivesASigkilledSupervisor) {
   EXPECT_FALSE(testing::ProcessWithArgsExists("sleep 1002"));
 }
 
-// Forwards to a backend and keeps every syscall verdict the loop hands it,
-// allowed ones included (the run result keeps only the others).
-class RecordingBackend : public Backend {
- public:
-  explicit RecordingBackend(Backend& inner) : inner_(inner) {}
-  std::string_view name() const override { return inner_.name(); }
-  ProbeResult Probe() const override { return inner_.Probe(); }
-  Status Start(const Workload& workload, const CompiledPlan& plan) override {
-    return inner_.Start(workload, plan);
-  }
-  Result<std::optional<Event>> NextEvent(const WaitLimit& wait) override {
-    return inner_.NextEvent(wait);
-  }
-  Status Resolve(const Event& event, const Verdict& verdict) override {
-    if (const auto* call = std::get_if<SyscallEvent>(&event)) {
-      resolved.push_back({call->request, verdict});
-    }
-    return inner_.Resolve(event, verdict);
-  }
-  void Kill() override { inner_.Kill(); }
-
-  std::vector<std::pair<SyscallRequest, Verdict>> resolved;
-
- private:
-  Backend& inner_;
-};
-
 // Conformance: every decision the backend recorded (in the kernel filter or
 // by the supervisor) equals Decide on the same request, for the built-in
 // workloads under every preset; outputs equal the native run's.
@@ -440,7 +414,7 @@ TEST_F(PtraceBackendTest, RecordedDecisionsEqualDecide) {
       SupervisorOptions run_options;
       run_options.host_facts = HostFacts{};
       PtraceBackend ptrace;
-      RecordingBackend recording(ptrace);
+      testing::RecordingBackend recording(ptrace);
       auto result = Supervisor(policy, run_options).Run(recording, workload);
       ASSERT_TRUE(result.has_value()) << result.error().ToString();
       // Decided in the kernel filter (kills), as recorded in the result...
