@@ -7,4 +7,5 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ISOSCOPE_BUILD_DIR:-$root/build}
 "$root/scripts/build.sh"
 "$build/bench/native_overhead_bench" "${1:-30}"
-"$build/bench/ptrace_overhead_bench" ${1:+"$1"}
+"$build/bench/backend_overhead_bench" ptrace ${1:+"$1"}
+"$build/bench/backend_overhead_bench" container ${1:+"$1"}

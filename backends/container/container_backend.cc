@@ -169,12 +169,20 @@ Status ContainerBackend::Start(const Workload& workload,
   host_uid_ = host_uid.value_or(0);
   host_gid_ = host_gid.value_or(0);
 
-  CgroupFacts facts = ReadCgroupFacts(sysfs_cgroup_root_);
-  CgroupLimits limits{policy.resources.memory_bytes,
-                      policy.resources.processes};
-  auto cgroup = RunCgroup::Create(sysfs_cgroup_root_, facts, limits);
-  if (!cgroup) return tl::unexpected(cgroup.error());
-  cgroup_ = std::move(*cgroup);
+  // A cgroup when the policy limits memory, processes or CPU time. Without
+  // one, PID 1's death still takes every process of the namespace with it;
+  // and moving a process into a cgroup v1 hierarchy waits for an RCU grace
+  // period (10-20 ms on these hosts), which would dominate a short run.
+  const Resources& resources = policy.resources;
+  if (resources.memory_bytes || resources.processes ||
+      resources.cpu_time_ms) {
+    CgroupFacts facts = ReadCgroupFacts(sysfs_cgroup_root_);
+    auto cgroup = RunCgroup::Create(
+        sysfs_cgroup_root_, facts,
+        CgroupLimits{resources.memory_bytes, resources.processes});
+    if (!cgroup) return tl::unexpected(cgroup.error());
+    cgroup_ = std::move(*cgroup);
+  }
 
   RootFilesystemInputs inputs;
   inputs.workdir = workload.workdir;
@@ -234,7 +242,9 @@ Status ContainerBackend::Start(const Workload& workload,
   stdout_ = std::move(out_read);
   stderr_ = std::move(err_read);
 
-  if (auto added = cgroup_->AddProcess(child_->pid()); !added) return added;
+  if (cgroup_) {
+    if (auto added = cgroup_->AddProcess(child_->pid()); !added) return added;
+  }
   if (id.user_namespace) {
     if (auto mapped = WriteIdMaps(child_->pid()); !mapped) return mapped;
   }
@@ -355,7 +365,8 @@ Result<std::optional<Event>> ContainerBackend::NextEvent(
         {child_->pidfd(), POLLIN, 0},   {notify_fd, POLLIN, 0},
         {wait.interrupt_fd, POLLIN, 0},
     };
-    const Clock::time_point wake = std::min(wait.deadline, next_cgroup_check_);
+    const Clock::time_point wake =
+        cgroup_ ? std::min(wait.deadline, next_cgroup_check_) : wait.deadline;
     int ready = ::poll(fds, 5, PollTimeoutMs(wake));
     if (ready < 0) {
       if (errno == EINTR) continue;
@@ -380,11 +391,11 @@ Result<std::optional<Event>> ContainerBackend::NextEvent(
       if (!reaped) return tl::unexpected(reaped.error());
       if (reaped->has_value()) {
         exit_ = std::move(**reaped);
-        CheckCgroup();  // what the kernel did to it (an OOM kill)
+        if (cgroup_) CheckCgroup();  // what the kernel did (an OOM kill)
         continue;
       }
     }
-    if (Clock::now() >= next_cgroup_check_) {
+    if (cgroup_ && Clock::now() >= next_cgroup_check_) {
       CheckCgroup();
       next_cgroup_check_ = Clock::now() + kCgroupInterval;
       if (!pending_.empty()) continue;

@@ -1,21 +1,26 @@
-// What the ptrace backend costs, measured in one run with every variant
-// interleaved (round-robin per repetition, the starting variant rotating) so
-// that the machine's drift hits all of them alike:
+// What a sandboxing backend (ptrace or container) costs, measured in one
+// run with every variant interleaved (round-robin per repetition, the
+// starting variant rotating) so that the machine's drift hits all of them
+// alike:
 //   1. syscall-storm STORM_N natively (bare fork/exec/wait) and under the
-//      ptrace backend with getppid statically allowed (`default: allow`):
-//      the seccomp filter keeps it in the kernel. Target (issue 4):
-//      ptrace / native <= 1.05.
+//      backend with getppid statically allowed (`default: allow`): the
+//      seccomp filter keeps it in the kernel. Target (issues 4 and 5):
+//      backend / native <= 1.05.
 //   2. the cost of one inspected getppid (a `log` rule: seccomp user
 //      notification to the supervisor) against one getppid traced by
 //      `strace -f -e trace=getppid`. Per-call cost = (inspected run - the
-//      statically allowed ptrace run) / n, and (strace run - native run) / n,
+//      statically allowed run) / n, and (strace run - native run) / n,
 //      paired within each repetition; n = max(10000, STORM_N / 10) so the
 //      strace runs stay short. Target: inspected / strace <= 0.25.
-//   3. start-to-exit of `startup`: native, ptrace backend, `strace -f`;
-//      ratios reported without a target.
+//   3. start-to-exit of `startup`: native, the backend, and the backend's
+//      peer: `strace -f` for ptrace (no target); for the container,
+//      `bwrap --unshare-all --die-with-parent` with the same view (the
+//      program, the workdir, /dev, /proc), target container / bwrap <= 1.0
+//      (neither with a cgroup: the container backend makes one only for a
+//      policy with limits, whose cost `startup.container_limited` shows).
 // Every run's exit status (and, under the supervisor, outcome, output and
 // trap counters) is checked: a failed run aborts the benchmark.
-// Usage: ptrace_overhead_bench [REPEAT] [STORM_N]
+// Usage: backend_overhead_bench BACKEND [REPEAT] [STORM_N]
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,12 +36,14 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
-#include "backends/ptrace/ptrace_backend.h"
+#include "backends/builtin_backends.h"
 #include "base/exec_args.h"
 #include "base/temp_dir.h"
 #include "bench/bench_report.h"
 #include "policies/loader.h"
+#include "supervisor/backend_registry.h"
 #include "supervisor/supervisor.h"
 
 namespace isoscope::bench {
@@ -47,6 +54,16 @@ using Clock = std::chrono::steady_clock;
 constexpr std::string_view kStaticPolicy = R"(version: 1
 syscalls:
   default: allow
+)";
+
+// The static policy with resource limits: the container backend then puts
+// the workload in a cgroup of its own, whose set-up cost this shows.
+constexpr std::string_view kLimitedPolicy = R"(version: 1
+syscalls:
+  default: allow
+resources:
+  memory: 256MiB
+  processes: 64
 )";
 
 constexpr std::string_view kInspectedPolicy = R"(version: 1
@@ -62,7 +79,8 @@ double MicrosSince(Clock::time_point start) {
 }
 
 void Fail(std::string_view variant, const std::string& what) {
-  fmt::print(stderr, "ptrace_overhead_bench: FAILED: {}: {}\n", variant, what);
+  fmt::print(stderr, "backend_overhead_bench: FAILED: {}: {}\n", variant,
+             what);
 }
 
 // fork + execve + waitpid; the child's output goes to /dev/null. nullopt
@@ -108,20 +126,24 @@ struct Expect {
   std::optional<uint64_t> max_trapped;
 };
 
-// The ptrace backend through the supervisor. The RunResult is a local: it is
-// dropped before the next run.
-std::optional<double> PtraceRunMicros(std::string_view variant,
-                                      const std::shared_ptr<const Policy>& p,
-                                      const HostFacts& facts,
-                                      const std::vector<std::string>& argv,
-                                      const std::string& workdir,
-                                      const Expect& expect) {
+// The backend through the supervisor, a fresh one per run. The RunResult is
+// a local: it is dropped before the next run.
+std::optional<double> SupervisedRunMicros(
+    std::string_view variant, const BackendRegistry& registry,
+    std::string_view backend_name, const std::shared_ptr<const Policy>& p,
+    const HostFacts& facts, const std::vector<std::string>& argv,
+    const std::string& workdir, const Expect& expect) {
   SupervisorOptions options;
   options.host_facts = facts;
   Supervisor supervisor(p, options);
-  PtraceBackend backend;
+  auto backend = registry.Create(backend_name);
+  if (!backend) {
+    Fail(variant, backend.error().ToString());
+    return std::nullopt;
+  }
   auto start = Clock::now();
-  auto result = supervisor.Run(backend, Workload{argv[0], argv, {}, workdir});
+  auto result =
+      supervisor.Run(**backend, Workload{argv[0], argv, {}, workdir});
   double micros = MicrosSince(start);
   if (!result) {
     Fail(variant, result.error().ToString());
@@ -156,8 +178,8 @@ std::optional<double> PtraceRunMicros(std::string_view variant,
   return micros;
 }
 
-// An executable `strace` on $PATH (or /usr/bin), if any.
-std::optional<std::string> FindStrace() {
+// An executable `name` on $PATH (or /usr/bin), if any.
+std::optional<std::string> FindProgram(std::string_view name) {
   const char* path_env = std::getenv("PATH");
   std::string path = path_env ? path_env : "/usr/bin:/bin";
   path += ":/usr/bin";
@@ -167,7 +189,7 @@ std::optional<std::string> FindStrace() {
     if (end == std::string::npos) end = path.size();
     std::string dir = path.substr(begin, end - begin);
     if (!dir.empty() && dir[0] == '/') {
-      std::string candidate = dir + "/strace";
+      std::string candidate = fmt::format("{}/{}", dir, name);
       if (::access(candidate.c_str(), X_OK) == 0) return candidate;
     }
     begin = end + 1;
@@ -207,13 +229,46 @@ void PrintTarget(std::string_view name, double measured, double target) {
              measured <= target ? "met" : "MISSED");
 }
 
+// The backend's peer for start-to-exit, as the issue names it.
+struct StartupPeer {
+  std::string name;               // "strace", "bwrap"
+  std::vector<std::string> argv;  // runs `startup`
+  std::optional<double> target;   // backend / peer
+};
+
+std::optional<StartupPeer> PeerFor(std::string_view backend,
+                                   const std::string& startup,
+                                   const std::string& workdir) {
+  if (backend == "container") {
+    std::optional<std::string> bwrap = FindProgram("bwrap");
+    if (!bwrap) return std::nullopt;
+    // The view the container backend builds for a policy without a
+    // filesystem section: the program, the workdir, /dev and /proc.
+    return StartupPeer{"bwrap",
+                       {*bwrap, "--unshare-all", "--die-with-parent",
+                        "--ro-bind", startup, startup, "--bind", workdir,
+                        workdir, "--dev", "/dev", "--proc", "/proc", "--chdir",
+                        workdir, startup},
+                       1.0};
+  }
+  std::optional<std::string> strace = FindProgram("strace");
+  if (!strace) return std::nullopt;
+  return StartupPeer{
+      "strace", {*strace, "-f", "-o", "/dev/null", startup}, std::nullopt};
+}
+
 int Main(int argc, char** argv) {
-  int repeat = argc > 1 ? std::atoi(argv[1]) : 15;
+  BackendRegistry registry;
+  RegisterBuiltinBackends(registry);
+  const std::string backend = argc > 1 ? argv[1] : "";
+  int repeat = argc > 2 ? std::atoi(argv[2]) : 15;
   std::optional<uint64_t> storm_n =
-      argc > 2 ? ParseCount(argv[2]) : std::optional<uint64_t>(1000000);
-  if (repeat < 1 || !storm_n) {
+      argc > 3 ? ParseCount(argv[3]) : std::optional<uint64_t>(1000000);
+  if ((backend != "ptrace" && backend != "container") || repeat < 1 ||
+      !storm_n) {
     fmt::print(stderr,
-               "usage: ptrace_overhead_bench [REPEAT>=1] [STORM_N>=1]\n");
+               "usage: backend_overhead_bench ptrace|container [REPEAT>=1] "
+               "[STORM_N>=1]\n");
     return 2;
   }
   uint64_t small_n = std::max<uint64_t>(10000, *storm_n / 10);
@@ -222,21 +277,28 @@ int Main(int argc, char** argv) {
   std::string storm = build + "/workloads/bench/syscall-storm";
   for (const std::string& program : {startup, storm}) {
     if (::access(program.c_str(), X_OK) != 0) {
-      fmt::print(stderr, "ptrace_overhead_bench: {} not built\n", program);
+      fmt::print(stderr, "backend_overhead_bench: {} not built\n", program);
       return 1;
     }
   }
 
-  if (auto probe = PtraceBackend().Probe(); !probe.available) {
-    fmt::print("SKIP ptrace_overhead_bench: ptrace backend unavailable: {}\n",
-               probe.reason);
+  auto probe = registry.Create(backend);
+  if (!probe) {
+    fmt::print(stderr, "{}\n", probe.error().ToString());
+    return 1;
+  }
+  if (ProbeResult probed = (*probe)->Probe(); !probed.available) {
+    fmt::print("SKIP backend_overhead_bench {}: backend unavailable: {}\n",
+               backend, probed.reason);
     return 0;
   }
-  std::optional<std::string> strace = FindStrace();
+  probe->reset();
+  std::optional<std::string> strace = FindProgram("strace");
   if (!strace) {
     fmt::print(
-        "SKIP ptrace.getppid.strace, ptrace.startup.strace: strace not "
-        "found (Debian package strace; scripts/install-deps.sh installs it)\n");
+        "SKIP {0}.getppid.strace: strace not found (Debian package strace; "
+        "scripts/install-deps.sh installs it)\n",
+        backend);
   }
 
   auto scratch = TempDir::Create("isoscope-bench-");
@@ -245,6 +307,12 @@ int Main(int argc, char** argv) {
     return 1;
   }
   std::string workdir = scratch->path().string();
+  std::optional<StartupPeer> peer = PeerFor(backend, startup, workdir);
+  if (!peer) {
+    fmt::print("SKIP {}.startup peer: {} not found (scripts/install-deps.sh "
+               "installs it)\n",
+               backend, backend == "container" ? "bwrap" : "strace");
+  }
   auto load = [&](std::string_view yaml,
                   std::string_view name) -> std::shared_ptr<const Policy> {
     auto parsed = ParsePolicy(yaml, name);
@@ -256,7 +324,8 @@ int Main(int argc, char** argv) {
   };
   auto static_policy = load(kStaticPolicy, "bench-static.yaml");
   auto inspected_policy = load(kInspectedPolicy, "bench-inspected.yaml");
-  if (!static_policy || !inspected_policy) return 1;
+  auto limited_policy = load(kLimitedPolicy, "bench-limited.yaml");
+  if (!static_policy || !inspected_policy || !limited_policy) return 1;
   HostFacts facts = ReadHostFacts();
 
   std::string big = std::to_string(*storm_n);
@@ -267,53 +336,47 @@ int Main(int argc, char** argv) {
   Expect inspected{.storm_ok = true, .min_trapped = small_n};
 
   std::vector<Variant> variants;
-  auto add = [&](std::string name, std::function<std::optional<double>()> f) {
-    variants.push_back({std::move(name), std::move(f), {}});
+  auto name = [&](std::string_view what) {
+    return fmt::format("{}.{}", backend, what);
   };
-  add("ptrace.syscall_storm.native", [&] {
-    return BareRunMicros("ptrace.syscall_storm.native", {storm, big});
-  });
-  add("ptrace.syscall_storm.ptrace_static", [&] {
-    return PtraceRunMicros("ptrace.syscall_storm.ptrace_static", static_policy,
-                           facts, {storm, big}, workdir, kept_in_kernel);
-  });
-  add("ptrace.getppid.native", [&] {
-    return BareRunMicros("ptrace.getppid.native", {storm, small});
-  });
-  add("ptrace.getppid.ptrace_static", [&] {
-    return PtraceRunMicros("ptrace.getppid.ptrace_static", static_policy, facts,
-                           {storm, small}, workdir, kept_in_kernel);
-  });
-  add("ptrace.getppid.ptrace_inspected", [&] {
-    return PtraceRunMicros("ptrace.getppid.ptrace_inspected", inspected_policy,
-                           facts, {storm, small}, workdir, inspected);
-  });
+  auto add = [&](std::string what, std::function<std::optional<double>()> f) {
+    variants.push_back({name(what), std::move(f), {}});
+  };
+  auto bare = [&](std::string what, std::vector<std::string> args) {
+    add(what, [&, what, args] { return BareRunMicros(name(what), args); });
+  };
+  auto supervised = [&](std::string what,
+                        const std::shared_ptr<const Policy>& policy,
+                        std::vector<std::string> args, Expect expect) {
+    add(what, [&, what, policy, args, expect] {
+      return SupervisedRunMicros(name(what), registry, backend, policy, facts,
+                                 args, workdir, expect);
+    });
+  };
+  bare("syscall_storm.native", {storm, big});
+  supervised("syscall_storm.static", static_policy, {storm, big},
+             kept_in_kernel);
+  bare("getppid.native", {storm, small});
+  supervised("getppid.static", static_policy, {storm, small}, kept_in_kernel);
+  supervised("getppid.inspected", inspected_policy, {storm, small}, inspected);
   if (strace) {
-    add("ptrace.getppid.strace", [&] {
-      return BareRunMicros("ptrace.getppid.strace",
-                           {*strace, "-f", "-e", "trace=getppid", "-o",
+    bare("getppid.strace", {*strace, "-f", "-e", "trace=getppid", "-o",
                             "/dev/null", storm, small});
-    });
   }
-  add("ptrace.startup.native",
-      [&] { return BareRunMicros("ptrace.startup.native", {startup}); });
-  add("ptrace.startup.ptrace", [&] {
-    return PtraceRunMicros("ptrace.startup.ptrace", static_policy, facts,
-                           {startup}, workdir, Expect{});
-  });
-  if (strace) {
-    add("ptrace.startup.strace", [&] {
-      return BareRunMicros("ptrace.startup.strace",
-                           {*strace, "-f", "-o", "/dev/null", startup});
-    });
-  }
+  bare("startup.native", {startup});
+  supervised("startup." + backend, static_policy, {startup}, Expect{});
+  supervised("startup." + backend + "_limited", limited_policy, {startup},
+             Expect{});
+  if (peer) bare("startup." + peer->name, peer->argv);
 
   fmt::print(
-      "# ptrace_overhead_bench: {} repetitions, variants interleaved; "
+      "# backend_overhead_bench {}: {} repetitions, variants interleaved; "
       "syscall_storm n={}, getppid per-call runs n={} (smaller so the strace "
-      "runs stay short){}\n",
-      repeat, *storm_n, small_n,
-      strace ? fmt::format("; strace: {}", *strace) : std::string());
+      "runs stay short){}{}\n",
+      backend, repeat, *storm_n, small_n,
+      strace ? fmt::format("; strace: {}", *strace) : std::string(),
+      peer ? fmt::format("; startup peer: {}", fmt::join(peer->argv, " "))
+           : std::string());
   // One unrecorded round first: page cache, lazy binding, CPU frequency.
   for (Variant& variant : variants) {
     if (!variant.run()) return 1;
@@ -328,50 +391,55 @@ int Main(int argc, char** argv) {
     }
   }
 
-  auto samples = [&](std::string_view name) -> const std::vector<double>& {
+  auto samples = [&](std::string_view what) -> const std::vector<double>& {
     static const std::vector<double> kNone;
     for (const Variant& variant : variants) {
-      if (variant.name == name) return variant.samples;
+      if (variant.name == name(what)) return variant.samples;
     }
     return kNone;
+  };
+  auto median = [&](std::string_view what) {
+    return Summarize(samples(what)).median;
   };
   for (const Variant& variant : variants) {
     PrintBenchSpread(variant.name, Summarize(variant.samples), "us");
   }
-  Spread inspected_call =
-      PerCall(samples("ptrace.getppid.ptrace_inspected"),
-              samples("ptrace.getppid.ptrace_static"), small_n);
-  PrintBenchSpread("ptrace.getppid.inspected_per_call", inspected_call, "us");
+  Spread inspected_call = PerCall(samples("getppid.inspected"),
+                                  samples("getppid.static"), small_n);
+  PrintBenchSpread(name("getppid.inspected_per_call"), inspected_call, "us");
   std::optional<Spread> strace_call;
   if (strace) {
-    strace_call = PerCall(samples("ptrace.getppid.strace"),
-                          samples("ptrace.getppid.native"), small_n);
-    PrintBenchSpread("ptrace.getppid.strace_per_call", *strace_call, "us");
+    strace_call =
+        PerCall(samples("getppid.strace"), samples("getppid.native"), small_n);
+    PrintBenchSpread(name("getppid.strace_per_call"), *strace_call, "us");
   }
 
-  double storm_native =
-      Summarize(samples("ptrace.syscall_storm.native")).median;
-  double storm_ptrace =
-      Summarize(samples("ptrace.syscall_storm.ptrace_static")).median;
-  PrintTarget("ptrace.syscall_storm.static_over_native",
-              storm_ptrace / storm_native, 1.05);
+  PrintTarget(name("syscall_storm.static_over_native"),
+              median("syscall_storm.static") / median("syscall_storm.native"),
+              1.05);
   if (strace_call) {
-    PrintTarget("ptrace.getppid.inspected_over_strace",
+    PrintTarget(name("getppid.inspected_over_strace"),
                 inspected_call.median / strace_call->median, 0.25);
   } else {
-    fmt::print("SKIP ptrace.getppid.inspected_over_strace: no strace\n");
+    fmt::print("SKIP {}: no strace\n", name("getppid.inspected_over_strace"));
   }
-  double startup_native = Summarize(samples("ptrace.startup.native")).median;
-  double startup_ptrace = Summarize(samples("ptrace.startup.ptrace")).median;
-  PrintBench("ptrace.startup.ptrace_over_native",
-             startup_ptrace / startup_native, "x");
-  if (strace) {
-    PrintBench(
-        "ptrace.startup.ptrace_over_strace",
-        startup_ptrace / Summarize(samples("ptrace.startup.strace")).median,
-        "x");
-  } else {
-    fmt::print("SKIP ptrace.startup.ptrace_over_strace: no strace\n");
+  const double startup_backend = median("startup." + backend);
+  PrintBench(name(fmt::format("startup.{}_over_native", backend)),
+             startup_backend / median("startup.native"), "x");
+  // Not a target: what the limits (a cgroup, for the container) add.
+  PrintBench(name(fmt::format("startup.{0}_limited_over_{0}", backend)),
+             median(fmt::format("startup.{}_limited", backend)) /
+                 startup_backend,
+             "x");
+  if (peer) {
+    std::string ratio =
+        name(fmt::format("startup.{}_over_{}", backend, peer->name));
+    double measured = startup_backend / median("startup." + peer->name);
+    if (peer->target) {
+      PrintTarget(ratio, measured, *peer->target);
+    } else {
+      PrintBench(ratio, measured, "x");
+    }
   }
   return 0;
 }
