@@ -40,6 +40,13 @@ constexpr Routing kRoutings[] = {
      "isoscope's tracer (SIGSEGV/SIGILL/SIGBUS/SIGFPE/SIGTRAP decided; "
      "rdtsc, port I/O to COM1, cli/sti, hlt emulated; cpuid untrapped)",
      true},
+    {"container",
+     "seccomp filter in the host kernel; inspected calls decided by isoscope "
+     "(user notification; checked path calls performed by isoscope in the "
+     "container's root)",
+     "host kernel (not intercepted: the run reports the signal it ended "
+     "with)",
+     true},
 };
 
 const Routing* RoutingFor(std::string_view backend) {

@@ -59,12 +59,16 @@ ProbeFinding FindingFromTermination(const std::string& id,
       f.detail = fmt::format("killed by rule {}", term.rule_id);
       break;
     case Outcome::kLimit:
-      f.verdict = kVerdictNa;
-      f.detail = term.limit == LimitKind::kWallTime
-                     ? "timed out"
-                     : fmt::format("stopped at the {} limit",
-                                   term.limit ? LimitKindName(*term.limit)
-                                              : std::string_view("resource"));
+      if (term.limit == LimitKind::kWallTime) {
+        f.verdict = kVerdictNa;
+        f.detail = "timed out";
+      } else {
+        // The sandbox's limit stopped it (a memory or fork bomb).
+        f.verdict = kVerdictBlocked;
+        f.detail = fmt::format("stopped at the {} limit",
+                               term.limit ? LimitKindName(*term.limit)
+                                          : std::string_view("resource"));
+      }
       break;
     case Outcome::kInterrupted:
       f.verdict = kVerdictNa;

@@ -1,5 +1,6 @@
-// `isoscope probe` end to end on the native backend: the matrix shows what
-// an unisolated process can do, and nothing the runner planted outlives it.
+// `isoscope probe` end to end: on the native backend the matrix shows what
+// an unisolated process can do, and nothing the runner planted outlives it;
+// under strict, the ptrace and container backends block it.
 #include <sys/shm.h>
 #include <sys/stat.h>
 
@@ -186,6 +187,45 @@ TEST_F(ProbeCliTest, PtraceUnderStrictBlocksWhatNativeReaches) {
   EXPECT_EQ(rows["tracer-pid"].second, "REACHABLE");
   EXPECT_EQ(rows["seccomp-mode"].second, "REACHABLE");
   EXPECT_EQ(rows["secret-file"].first, "ESCAPED");
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_));
+}
+
+// Issue 5's probes: under strict, the container keeps every canary and the
+// host out of reach, shows its own namespaces (PID 1, hostname, cgroup
+// root), and its cgroup stops the memory and fork bombs at their limits.
+TEST_F(ProbeCliTest, ContainerUnderStrictIsolatesAndLimits) {
+  const std::string json_path = (dir_->path() / "container.json").string();
+  CommandResult run =
+      Probe({"--backends", "native,container", "--policy", "strict",
+             "--noisy", "--json", json_path});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  std::ifstream in(json_path);
+  nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_FALSE(json.is_discarded());
+  std::map<std::string, std::pair<std::string, std::string>> container;
+  for (const auto& f : json["findings"]) {
+    if (f["backend"] == "container") {
+      container[f["probe"].get<std::string>()] = {
+          f["verdict"].get<std::string>(), f["detail"].get<std::string>()};
+    }
+  }
+  ASSERT_GE(container.size(), 40u) << run.out;
+  for (const char* id :
+       {"secret-file", "loopback-connect", "abstract-socket", "signal-canary",
+        "ptrace-canary", "sysv-shm", "ptrace-supervisor", "kill-supervisor",
+        "proc-list", "userns", "mount-tmpfs", "setns-host", "mknod",
+        "dev-mem", "dev-kmsg", "core-pattern", "chroot-escape", "pivot-root",
+        "hostname", "sethostname", "raw-socket", "no-new-privs", "fork-bomb",
+        "memory-bomb"}) {
+    EXPECT_EQ(container[id].first, "BLOCKED")
+        << id << ": " << container[id].second << "\n"
+        << run.out;
+  }
+  EXPECT_THAT(container["pid1"].second, HasSubstr("pid=1"));
+  EXPECT_THAT(container["hostname"].second, HasSubstr("sandbox"));
+  EXPECT_EQ(container["cgroup-path"].second, "path=/");
+  EXPECT_EQ(container["memory-bomb"].second, "stopped at the memory limit");
+  EXPECT_EQ(container["fork-bomb"].second, "stopped at the processes limit");
   EXPECT_TRUE(std::filesystem::is_empty(tmp_));
 }
 
