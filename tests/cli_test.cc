@@ -125,7 +125,7 @@ TEST_F(CliTest, UnknownBackendIsAUsageError) {
   CommandResult run = Isoscope({"run", "--backend", "qemu", "--", "true"});
   EXPECT_EQ(run.exit_status, 64);
   EXPECT_EQ(run.err,
-            "isoscope: unknown backend 'qemu' (known: native, ptrace)\n");
+            "isoscope: unknown backend 'qemu' (known: native, ptrace, container)\n");
 }
 
 TEST_F(CliTest, MissingExecutableIs127) {
