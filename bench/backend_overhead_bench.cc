@@ -79,8 +79,7 @@ double MicrosSince(Clock::time_point start) {
 }
 
 void Fail(std::string_view variant, const std::string& what) {
-  fmt::print(stderr, "backend_overhead_bench: FAILED: {}: {}\n", variant,
-             what);
+  fmt::print(stderr, "backend_overhead_bench: FAILED: {}: {}\n", variant, what);
 }
 
 // fork + execve + waitpid; the child's output goes to /dev/null. nullopt
@@ -142,8 +141,7 @@ std::optional<double> SupervisedRunMicros(
     return std::nullopt;
   }
   auto start = Clock::now();
-  auto result =
-      supervisor.Run(**backend, Workload{argv[0], argv, {}, workdir});
+  auto result = supervisor.Run(**backend, Workload{argv[0], argv, {}, workdir});
   double micros = MicrosSince(start);
   if (!result) {
     Fail(variant, result.error().ToString());
@@ -244,12 +242,12 @@ std::optional<StartupPeer> PeerFor(std::string_view backend,
     if (!bwrap) return std::nullopt;
     // The view the container backend builds for a policy without a
     // filesystem section: the program, the workdir, /dev and /proc.
-    return StartupPeer{"bwrap",
-                       {*bwrap, "--unshare-all", "--die-with-parent",
-                        "--ro-bind", startup, startup, "--bind", workdir,
-                        workdir, "--dev", "/dev", "--proc", "/proc", "--chdir",
-                        workdir, startup},
-                       1.0};
+    return StartupPeer{
+        "bwrap",
+        {*bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", startup,
+         startup, "--bind", workdir, workdir, "--dev", "/dev", "--proc",
+         "/proc", "--chdir", workdir, startup},
+        1.0};
   }
   std::optional<std::string> strace = FindProgram("strace");
   if (!strace) return std::nullopt;
@@ -309,9 +307,10 @@ int Main(int argc, char** argv) {
   std::string workdir = scratch->path().string();
   std::optional<StartupPeer> peer = PeerFor(backend, startup, workdir);
   if (!peer) {
-    fmt::print("SKIP {}.startup peer: {} not found (scripts/install-deps.sh "
-               "installs it)\n",
-               backend, backend == "container" ? "bwrap" : "strace");
+    fmt::print(
+        "SKIP {}.startup peer: {} not found (scripts/install-deps.sh "
+        "installs it)\n",
+        backend, backend == "container" ? "bwrap" : "strace");
   }
   auto load = [&](std::string_view yaml,
                   std::string_view name) -> std::shared_ptr<const Policy> {
@@ -339,15 +338,17 @@ int Main(int argc, char** argv) {
   auto name = [&](std::string_view what) {
     return fmt::format("{}.{}", backend, what);
   };
-  auto add = [&](std::string what, std::function<std::optional<double>()> f) {
+  auto add = [&](const std::string& what,
+                 std::function<std::optional<double>()> f) {
     variants.push_back({name(what), std::move(f), {}});
   };
-  auto bare = [&](std::string what, std::vector<std::string> args) {
+  auto bare = [&](const std::string& what,
+                  const std::vector<std::string>& args) {
     add(what, [&, what, args] { return BareRunMicros(name(what), args); });
   };
-  auto supervised = [&](std::string what,
+  auto supervised = [&](const std::string& what,
                         const std::shared_ptr<const Policy>& policy,
-                        std::vector<std::string> args, Expect expect) {
+                        const std::vector<std::string>& args, Expect expect) {
     add(what, [&, what, policy, args, expect] {
       return SupervisedRunMicros(name(what), registry, backend, policy, facts,
                                  args, workdir, expect);
@@ -404,8 +405,8 @@ int Main(int argc, char** argv) {
   for (const Variant& variant : variants) {
     PrintBenchSpread(variant.name, Summarize(variant.samples), "us");
   }
-  Spread inspected_call = PerCall(samples("getppid.inspected"),
-                                  samples("getppid.static"), small_n);
+  Spread inspected_call =
+      PerCall(samples("getppid.inspected"), samples("getppid.static"), small_n);
   PrintBenchSpread(name("getppid.inspected_per_call"), inspected_call, "us");
   std::optional<Spread> strace_call;
   if (strace) {
@@ -427,10 +428,10 @@ int Main(int argc, char** argv) {
   PrintBench(name(fmt::format("startup.{}_over_native", backend)),
              startup_backend / median("startup.native"), "x");
   // Not a target: what the limits (a cgroup, for the container) add.
-  PrintBench(name(fmt::format("startup.{0}_limited_over_{0}", backend)),
-             median(fmt::format("startup.{}_limited", backend)) /
-                 startup_backend,
-             "x");
+  PrintBench(
+      name(fmt::format("startup.{0}_limited_over_{0}", backend)),
+      median(fmt::format("startup.{}_limited", backend)) / startup_backend,
+      "x");
   if (peer) {
     std::string ratio =
         name(fmt::format("startup.{}_over_{}", backend, peer->name));

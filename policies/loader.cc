@@ -420,8 +420,7 @@ Status Parser::ParseRoot(const YAML::Node& root, Policy* policy) {
   }
   auto fields = OpenMap(root, start, "",
                         {"version", "syscalls", "faults", "resources",
-                         "filesystem", "network", "identity",
-                         "capabilities"});
+                         "filesystem", "network", "identity", "capabilities"});
   if (!fields) return Unexpected(fields.error());
 
   auto version = fields->Get("version");

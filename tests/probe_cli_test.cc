@@ -195,9 +195,8 @@ TEST_F(ProbeCliTest, PtraceUnderStrictBlocksWhatNativeReaches) {
 // root), and its cgroup stops the memory and fork bombs at their limits.
 TEST_F(ProbeCliTest, ContainerUnderStrictIsolatesAndLimits) {
   const std::string json_path = (dir_->path() / "container.json").string();
-  CommandResult run =
-      Probe({"--backends", "native,container", "--policy", "strict",
-             "--noisy", "--json", json_path});
+  CommandResult run = Probe({"--backends", "native,container", "--policy",
+                             "strict", "--noisy", "--json", json_path});
   ASSERT_EQ(run.exit_status, 0) << run.err;
   std::ifstream in(json_path);
   nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
@@ -210,13 +209,30 @@ TEST_F(ProbeCliTest, ContainerUnderStrictIsolatesAndLimits) {
     }
   }
   ASSERT_GE(container.size(), 40u) << run.out;
-  for (const char* id :
-       {"secret-file", "loopback-connect", "abstract-socket", "signal-canary",
-        "ptrace-canary", "sysv-shm", "ptrace-supervisor", "kill-supervisor",
-        "proc-list", "userns", "mount-tmpfs", "setns-host", "mknod",
-        "dev-mem", "dev-kmsg", "core-pattern", "chroot-escape", "pivot-root",
-        "hostname", "sethostname", "raw-socket", "no-new-privs", "fork-bomb",
-        "memory-bomb"}) {
+  for (const char* id : {"secret-file",
+                         "loopback-connect",
+                         "abstract-socket",
+                         "signal-canary",
+                         "ptrace-canary",
+                         "sysv-shm",
+                         "ptrace-supervisor",
+                         "kill-supervisor",
+                         "proc-list",
+                         "userns",
+                         "mount-tmpfs",
+                         "setns-host",
+                         "mknod",
+                         "dev-mem",
+                         "dev-kmsg",
+                         "core-pattern",
+                         "chroot-escape",
+                         "pivot-root",
+                         "hostname",
+                         "sethostname",
+                         "raw-socket",
+                         "no-new-privs",
+                         "fork-bomb",
+                         "memory-bomb"}) {
     EXPECT_EQ(container[id].first, "BLOCKED")
         << id << ": " << container[id].second << "\n"
         << run.out;

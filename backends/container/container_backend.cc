@@ -106,7 +106,7 @@ ContainerBackend::ContainerBackend(std::filesystem::path sysfs_cgroup_root)
     : sysfs_cgroup_root_(std::move(sysfs_cgroup_root)) {}
 
 ContainerBackend::~ContainerBackend() {
-  Kill();
+  KillAll();
   notifier_.reset();  // a thread still waiting on it gets ENOSYS and dies
   child_.reset();     // kills and reaps PID 1, and so the namespace
   if (cgroup_) cgroup_->Remove();
@@ -174,8 +174,7 @@ Status ContainerBackend::Start(const Workload& workload,
   // and moving a process into a cgroup v1 hierarchy waits for an RCU grace
   // period (10-20 ms on these hosts), which would dominate a short run.
   const Resources& resources = policy.resources;
-  if (resources.memory_bytes || resources.processes ||
-      resources.cpu_time_ms) {
+  if (resources.memory_bytes || resources.processes || resources.cpu_time_ms) {
     CgroupFacts facts = ReadCgroupFacts(sysfs_cgroup_root_);
     auto cgroup = RunCgroup::Create(
         sysfs_cgroup_root_, facts,
@@ -227,8 +226,7 @@ Status ContainerBackend::Start(const Workload& workload,
   options.wait_for_release = true;
   // The cgroup namespace is unshared by the set-up, once the child is in
   // the run's cgroup.
-  options.namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
-                       CLONE_NEWIPC;
+  options.namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
   if (policy.network != NetworkMode::kHost) {
     options.namespaces |= CLONE_NEWNET;
   }
@@ -256,9 +254,8 @@ Status ContainerBackend::WriteIdMaps(pid_t pid) const {
   // One id each way: inside identity_ <-> outside host_*; nothing else of
   // the host is mapped.
   const std::string base = fmt::format("/proc/{}/", pid);
-  if (auto uid = WriteFile(base + "uid_map", fmt::format("{} {} 1\n",
-                                                         *identity_.uid,
-                                                         host_uid_));
+  if (auto uid = WriteFile(base + "uid_map",
+                           fmt::format("{} {} 1\n", *identity_.uid, host_uid_));
       !uid) {
     return uid;
   }
@@ -333,7 +330,9 @@ Status ContainerBackend::WaitForExec() {
   return {};
 }
 
-void ContainerBackend::Kill() {
+void ContainerBackend::Kill() { KillAll(); }
+
+void ContainerBackend::KillAll() {
   if (!child_) return;
   // PID 1 of the namespace: when it dies the kernel kills every other
   // process in it. The cgroup catches anything that got out.
@@ -390,7 +389,7 @@ Result<std::optional<Event>> ContainerBackend::NextEvent(
       auto reaped = child_->TryReap();
       if (!reaped) return tl::unexpected(reaped.error());
       if (reaped->has_value()) {
-        exit_ = std::move(**reaped);
+        exit_ = **reaped;
         if (cgroup_) CheckCgroup();  // what the kernel did (an OOM kill)
         continue;
       }
@@ -437,38 +436,37 @@ void ContainerBackend::CheckCgroup() {
   if (events->oom_kills > 0 && !memory_reported_ && limits.memory_bytes) {
     memory_reported_ = true;
     pending_.push_back(Pending{
-        LimitEvent{LimitKind::kMemory,
-                   fmt::format("memory limit of {} reached: the kernel's OOM "
-                               "killer killed {} process{}{}",
-                               Mebibytes(*limits.memory_bytes),
-                               events->oom_kills,
-                               events->oom_kills == 1 ? "" : "es",
-                               events->peak_memory_bytes
-                                   ? fmt::format(" (peak {})",
-                                                 Mebibytes(
-                                                     *events->peak_memory_bytes))
-                                   : "")},
+        LimitEvent{
+            LimitKind::kMemory,
+            fmt::format("memory limit of {} reached: the kernel's OOM "
+                        "killer killed {} process{}{}",
+                        Mebibytes(*limits.memory_bytes), events->oom_kills,
+                        events->oom_kills == 1 ? "" : "es",
+                        events->peak_memory_bytes
+                            ? fmt::format(" (peak {})",
+                                          Mebibytes(*events->peak_memory_bytes))
+                            : "")},
         std::nullopt});
   }
   if (events->pids_max_hits > 0 && !processes_reported_ && limits.processes) {
     processes_reported_ = true;
-    pending_.push_back(Pending{
-        LimitEvent{LimitKind::kProcesses,
-                   fmt::format("process limit of {} reached: the pids "
-                               "controller refused {} fork{}",
-                               *limits.processes, events->pids_max_hits,
-                               events->pids_max_hits == 1 ? "" : "s")},
-        std::nullopt});
+    pending_.push_back(
+        Pending{LimitEvent{LimitKind::kProcesses,
+                           fmt::format("process limit of {} reached: the pids "
+                                       "controller refused {} fork{}",
+                                       *limits.processes, events->pids_max_hits,
+                                       events->pids_max_hits == 1 ? "" : "s")},
+                std::nullopt});
   }
   if (events->cpu_usage_us && limits.cpu_time_ms && !cpu_reported_ &&
       *events->cpu_usage_us >= *limits.cpu_time_ms * 1000) {
     cpu_reported_ = true;
-    pending_.push_back(Pending{
-        LimitEvent{LimitKind::kCpuTime,
-                   fmt::format("cpu-time limit of {} ms reached by the "
-                               "container's processes together",
-                               *limits.cpu_time_ms)},
-        std::nullopt});
+    pending_.push_back(
+        Pending{LimitEvent{LimitKind::kCpuTime,
+                           fmt::format("cpu-time limit of {} ms reached by the "
+                                       "container's processes together",
+                                       *limits.cpu_time_ms)},
+                std::nullopt});
   }
 }
 
@@ -484,9 +482,8 @@ Status ContainerBackend::OnNotification() {
       native ? plan_->For(n.nr) : plan_->unknown();
   if (!native || syscall_plan.disposition == Disposition::kKill) {
     // Left waiting: the loop kills the workload.
-    pending_.push_back(
-        Pending{FilterKillEvent(*plan_, n.pid, n.arch, n.nr, n.args),
-                std::nullopt});
+    pending_.push_back(Pending{
+        FilterKillEvent(*plan_, n.pid, n.arch, n.nr, n.args), std::nullopt});
     return {};
   }
   if (syscall_plan.disposition == Disposition::kAllow) {
@@ -576,9 +573,9 @@ Status ContainerBackend::AnswerChecked(const Await& await,
     case CheckedCallOutcome::Kind::kError:
       return notifier_->ReturnError(await.id, outcome->error);
     case CheckedCallOutcome::Kind::kInstallFd: {
-      auto installed = notifier_->AddFd(await.id, outcome->fd.get(),
-                                        outcome->newfd_flags,
-                                        /*send_as_response=*/true);
+      auto installed =
+          notifier_->AddFd(await.id, outcome->fd.get(), outcome->newfd_flags,
+                           /*send_as_response=*/true);
       if (!installed && installed.error().sys_errno() != ENOENT) {
         return tl::unexpected(installed.error());
       }

@@ -64,6 +64,7 @@ class ContainerBackend : public Backend {
     std::optional<Await> await;
   };
 
+  void KillAll();  // Kill(), also from the destructor
   Status WriteIdMaps(pid_t pid) const;
   // Copies the child's listener (pidfd_getfd) once it exists, lets its
   // first execve (isoscope's own exec of the workload) through and waits

@@ -37,7 +37,8 @@ int BringLoopbackUp() {
   if (::ioctl(fd, SIOCGIFFLAGS, &request) != 0) {
     result = -errno;
   } else {
-    request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP);  // NOLINT
+    request.ifr_flags =
+        static_cast<short>(request.ifr_flags | IFF_UP);  // NOLINT
     if (::ioctl(fd, SIOCSIFFLAGS, &request) != 0) result = -errno;
   }
   ::close(fd);
@@ -59,8 +60,8 @@ int ContainerSetup::Run(Failure* failure) const {
   RootFilesystemFailure root_failure;
   if (int result = ApplyRootFilesystem(root_, &root_failure); result < 0) {
     Append(failure, "root filesystem: ");
-    Append(failure, root_failure.step_name != nullptr ? root_failure.step_name
-                                                      : "?");
+    Append(failure,
+           root_failure.step_name != nullptr ? root_failure.step_name : "?");
     if (root_failure.path != nullptr) {
       Append(failure, " ");
       Append(failure, root_failure.path);

@@ -16,10 +16,10 @@
 namespace isoscope {
 
 struct ContainerIdentity {
-  std::string hostname;          // empty: keep the new UTS namespace's
-  std::optional<uid_t> uid;      // as seen inside; absent: unchanged
+  std::string hostname;      // empty: keep the new UTS namespace's
+  std::optional<uid_t> uid;  // as seen inside; absent: unchanged
   std::optional<gid_t> gid;
-  bool loopback_up = false;      // bring lo up in the new network namespace
+  bool loopback_up = false;  // bring lo up in the new network namespace
   // In a new user namespace that maps only the workload's ids, the ids are
   // set first: files the set-up creates need an owner the namespace maps.
   // Elsewhere they are set after the mounts, which need uid 0.

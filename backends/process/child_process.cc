@@ -2,11 +2,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <linux/sched.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -202,9 +202,9 @@ Error SpawnError(const ChildFailure& failure, std::string_view executable) {
     }
   }
   if (step == ChildStep::kSetup) {
-    return Error::FromErrno(fmt::format("starting {}: {}", executable,
-                                        failure.setup.what),
-                            failure.error);
+    return Error::FromErrno(
+        fmt::format("starting {}: {}", executable, failure.setup.what),
+        failure.error);
   }
   return Error::FromErrno(
       fmt::format("starting {}: {}", executable, ChildStepName(step)),
@@ -251,9 +251,9 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
     args.exit_signal = SIGCHLD;
     pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
     if (pid < 0) {
-      return FailErrno(fmt::format("clone3 with namespaces {:#x}",
-                                   options.namespaces),
-                       errno);
+      return FailErrno(
+          fmt::format("clone3 with namespaces {:#x}", options.namespaces),
+          errno);
     }
   }
   if (pid == 0) {

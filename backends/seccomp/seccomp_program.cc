@@ -299,8 +299,8 @@ Status Validate(const SeccompRouting& routing) {
     for (int number : *numbers) {
       if (number < 0 || number > kMaxSyscallNumber) {
         return Fail(ErrorCode::kInvalidArgument,
-                    fmt::format("{}: {} is not an x86-64 syscall number",
-                                field, number));
+                    fmt::format("{}: {} is not an x86-64 syscall number", field,
+                                number));
       }
     }
   }
@@ -548,10 +548,10 @@ SyscallEvent FilterKillEvent(const CompiledPlan& plan, int pid, uint32_t arch,
   std::string name = SyscallName(event.request.number);
   event.verdict = Verdict{
       ActionSpec{Action::kKill}, syscall_plan->rule_id,
-      fmt::format("{} ({} ABI) is killed by the seccomp filter (rule '{}')",
-                  name.empty() ? fmt::format("#{}", event.request.number)
-                               : name,
-                  AbiName(event.request.abi), syscall_plan->rule_id)};
+      fmt::format(
+          "{} ({} ABI) is killed by the seccomp filter (rule '{}')",
+          name.empty() ? fmt::format("#{}", event.request.number) : name,
+          AbiName(event.request.abi), syscall_plan->rule_id)};
   event.decided_by = DecidedBy::kKernelFilter;
   return event;
 }
