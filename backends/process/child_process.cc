@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -147,6 +148,18 @@ struct ChildFailure {
     if (int result = options.setup->Run(&failure); result < 0) {
       errno = -result;
       ChildFail(report_fd, ChildStep::kSetup, &failure);
+    }
+    // A change of uid or gid in the set-up clears the parent-death signal
+    // (prctl(2)): set it again, then make sure the parent did not die in
+    // between. The parent writes nothing more on the channel, so anything
+    // readable there is its end closing.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+      ChildFail(report_fd, ChildStep::kDeathSignal);
+    }
+    pollfd channel{report_fd, POLLIN, 0};
+    if ((parent != 0 && ::getppid() != parent) || ::poll(&channel, 1, 0) != 0) {
+      errno = ESRCH;
+      ChildFail(report_fd, ChildStep::kParentGone);
     }
   }
   for (const ResourceLimit& limit : options.limits) {
