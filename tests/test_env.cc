@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -136,6 +137,24 @@ bool ProcessWithArgsExists(const std::string& needle) {
     std::replace(args.begin(), args.end(), '\0', ' ');
     if (args.find(needle) != std::string::npos &&
         args.find("isoscope") == std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ProcessSleeping(const std::string& command) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    std::ifstream cmdline(entry.path() / "cmdline");
+    std::string args((std::istreambuf_iterator<char>(cmdline)), {});
+    while (!args.empty() && args.back() == '\0') args.pop_back();
+    std::replace(args.begin(), args.end(), '\0', ' ');
+    if (args != command) continue;
+    std::ifstream syscall(entry.path() / "syscall");
+    long number = -1;  // NOLINT(google-runtime-int): the kernel prints a long
+    if (syscall >> number &&
+        (number == SYS_nanosleep || number == SYS_clock_nanosleep)) {
       return true;
     }
   }

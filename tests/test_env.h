@@ -44,6 +44,12 @@ CommandResult RunAndSignalWhen(const std::vector<std::string>& argv,
 // command line (arguments joined by spaces).
 bool ProcessWithArgsExists(const std::string& needle);
 
+// Whether a process whose command line is exactly `command` (arguments
+// joined by spaces) waits in nanosleep or clock_nanosleep: a `sleep` that
+// got there is past its start-up, so killing its supervisor now tests
+// whether it dies with it, not whether it fails to start.
+bool ProcessSleeping(const std::string& command);
+
 }  // namespace isoscope::testing
 
 #endif  // ISOSCOPE_TESTS_TEST_ENV_H_

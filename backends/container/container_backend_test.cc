@@ -176,18 +176,6 @@ pid_t FindProcess(const std::string& command) {
   return 0;
 }
 
-// Whether process `pid` waits in nanosleep or clock_nanosleep: a `sleep`
-// that got there is past its start-up (whose path calls isoscope performs;
-// a supervisor killed during them would make it fail to start, not test
-// whether it dies with the supervisor).
-bool IsSleeping(pid_t pid) {
-  if (pid == 0) return false;
-  std::istringstream fields(ReadText(fmt::format("/proc/{}/syscall", pid)));
-  long number = -1;
-  return fields >> number &&
-         (number == SYS_nanosleep || number == SYS_clock_nanosleep);
-}
-
 // The run cgroup name ("run-...") process `pid` is in, from any hierarchy
 // line of /proc/<pid>/cgroup, or "".
 std::string RunCgroupNameOf(pid_t pid) {
@@ -821,11 +809,11 @@ std::string SigkillSupervisorAndCheckItsWorkloadDies(const std::string& policy,
        "--policy", policy, "--", "/bin/sh", "-c", sleep_a + " & " + sleep_b},
       {},
       [&] {
-        pid_t pid = FindProcess(sleep_a);
-        if (!IsSleeping(pid) || !IsSleeping(FindProcess(sleep_b))) {
+        if (!testing::ProcessSleeping(sleep_a) ||
+            !testing::ProcessSleeping(sleep_b)) {
           return false;
         }
-        cgroup_name = RunCgroupNameOf(pid);
+        cgroup_name = RunCgroupNameOf(FindProcess(sleep_a));
         return true;
       },
       SIGKILL, &signalled);

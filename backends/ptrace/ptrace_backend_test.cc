@@ -373,8 +373,8 @@ TEST_F(PtraceBackendTest, NothingOutlivesASigkilledSupervisor) {
        "/bin/sh", "-c", "sleep 1001 & sleep 1002"},
       {},
       [&] {
-        return testing::ProcessWithArgsExists("sleep 1001") &&
-               testing::ProcessWithArgsExists("sleep 1002");
+        return testing::ProcessSleeping("sleep 1001") &&
+               testing::ProcessSleeping("sleep 1002");
       },
       SIGKILL, &signalled);
   ASSERT_TRUE(signalled) << run.err;
