@@ -536,6 +536,20 @@ Result<uint64_t> ProcessStartTime(pid_t pid, const fs::path& proc_root) {
 // ---------------------------------------------------------------------------
 // RunCgroup.
 
+bool CgroupControllerAvailable(const fs::path& sysfs_root,
+                               const CgroupFacts& facts,
+                               CgroupController controller) {
+  switch (controller) {
+    case CgroupController::kMemory:
+      return Place(sysfs_root, facts, "memory", "memory").has_value();
+    case CgroupController::kPids:
+      return Place(sysfs_root, facts, "pids", "pids").has_value();
+    case CgroupController::kCpu:
+      return Place(sysfs_root, facts, "cpu", "cpuacct").has_value();
+  }
+  return false;
+}
+
 Result<RunCgroup> RunCgroup::Create(const fs::path& sysfs_root,
                                     const CgroupFacts& facts,
                                     const CgroupLimits& limits) {
@@ -559,8 +573,9 @@ Result<RunCgroup> RunCgroup::Create(const fs::path& sysfs_root,
   if (limits.memory_bytes && !memory) {
     return unavailable("memory", "the memory limit");
   }
-  if (limits.processes && !pids)
+  if (limits.processes && !pids) {
     return unavailable("pids", "the process limit");
+  }
   const bool any_v2 = (memory && memory->v2) || (pids && pids->v2);
   if (!cpu && any_v2) {
     // Every v2 cgroup has cpu.stat's usage_usec, controller or not.
@@ -585,10 +600,10 @@ Result<RunCgroup> RunCgroup::Create(const fs::path& sysfs_root,
     }
   }
   std::vector<std::string> v2_required;
-  if (memory && memory->v2) v2_required.push_back("memory");
-  if (pids && pids->v2) v2_required.push_back("pids");
+  if (memory && memory->v2) v2_required.emplace_back("memory");
+  if (pids && pids->v2) v2_required.emplace_back("pids");
   std::vector<std::string> v2_wanted = v2_required;
-  if (Contains(facts.v2_controllers, "cpu")) v2_wanted.push_back("cpu");
+  if (Contains(facts.v2_controllers, "cpu")) v2_wanted.emplace_back("cpu");
 
   for (const Hierarchy& hierarchy : hierarchies) {
     const fs::path dir = hierarchy.mount / kParentName / cgroup.name_;

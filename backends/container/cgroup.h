@@ -56,6 +56,12 @@ struct CgroupEvents {
 enum class CgroupController { kMemory, kPids, kCpu };
 std::string_view CgroupControllerName(CgroupController controller);
 
+// Whether RunCgroup::Create would find `controller` below `sysfs_root`: on
+// the v2 hierarchy, or mounted as v1 (kCpu: v2's cpu or v1's cpuacct).
+bool CgroupControllerAvailable(const std::filesystem::path& sysfs_root,
+                               const CgroupFacts& facts,
+                               CgroupController controller);
+
 // Who made a run's cgroup, encoded in its name
 // `run-<pid>-<start time>-<counter>`: the supervisor's pid and its start time
 // in clock ticks after boot (/proc/<pid>/stat field 22), which together name

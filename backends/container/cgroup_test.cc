@@ -119,7 +119,7 @@ class WaitingChild {
   int go_ = -1;
 };
 
-void SleepMs(long ms) {
+void SleepMs(int64_t ms) {
   timespec ts{ms / 1000, (ms % 1000) * 1000000};
   while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
@@ -457,6 +457,13 @@ TEST_F(FakeTreeTest, MissingControllerIsUnavailableAndNamed) {
   AddV2Root("unified", "hugetlb");
   const CgroupFacts facts = Facts();
 
+  // What the container backend's Probe asks first.
+  EXPECT_FALSE(
+      CgroupControllerAvailable(root(), facts, CgroupController::kMemory));
+  EXPECT_FALSE(
+      CgroupControllerAvailable(root(), facts, CgroupController::kPids));
+  EXPECT_TRUE(CgroupControllerAvailable(root(), facts, CgroupController::kCpu));
+
   Result<RunCgroup> memory =
       RunCgroup::Create(root(), facts, {.memory_bytes = kMiB});
   ASSERT_FALSE(memory.has_value());
@@ -710,8 +717,9 @@ class RealCgroupTest : public ::testing::Test {
       }
     }
     for (const fs::path& mount : mounts_) {
-      if (!Exists(mount / "isoscope"))
+      if (!Exists(mount / "isoscope")) {
         parents_made_.push_back(mount / "isoscope");
+      }
     }
     Result<RunCgroup> probe = RunCgroup::Create(kRoot, facts_, {});
     if (!probe.has_value()) {

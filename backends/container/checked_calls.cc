@@ -13,11 +13,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -77,8 +77,8 @@ tl::unexpected<Error> Internal(std::string message) {
 // A raw system call's result: errno on failure, retried on EINTR (these
 // calls do nothing when interrupted; with O_NONBLOCK none of them waits).
 template <typename... Args>
-long RawCall(long number, Args... args) {
-  long rc;
+int64_t RawCall(int64_t number, Args... args) {
+  int64_t rc;
   do {
     rc = ::syscall(number, args...);
   } while (rc < 0 && errno == EINTR);
@@ -109,8 +109,9 @@ Result<UniqueFd> OpenInRoot(int root_fd, const std::string& path,
 // is EFAULT for the workload), which /proc/<pid>/mem would ignore.
 Status WriteWorkloadBytes(pid_t tid, uint64_t address, const void* data,
                           size_t length) {
-  if (address == 0 || address > UINT64_MAX - length)
+  if (address == 0 || address > UINT64_MAX - length) {
     return WorkloadFails(EFAULT);
+  }
   const auto* bytes = static_cast<const uint8_t*>(data);
   size_t done = 0;
   while (done < length) {
@@ -147,7 +148,7 @@ Result<mode_t> WorkloadUmask(pid_t tid) {
   const char* line = std::strstr(buffer, "\nUmask:\t");
   if (line == nullptr) return Internal(fmt::format("no Umask: in {}", file));
   char* end = nullptr;
-  const unsigned long value = std::strtoul(line + 8, &end, 8);
+  const uint64_t value = std::strtoul(line + 8, &end, 8);
   if (end == line + 8 || value > 0777) {
     return Internal(fmt::format("bad Umask: in {}", file));
   }
@@ -235,8 +236,8 @@ Result<pid_t> InnermostId(pid_t tid, std::string_view key) {
     size_t begin = line.find_last_of(" \t", end);
     if (end == std::string::npos || begin == std::string::npos) break;
     pid_t id = 0;
-    auto [ptr, ec] = std::from_chars(line.data() + begin + 1,
-                                     line.data() + end + 1, id);
+    auto [ptr, ec] =
+        std::from_chars(line.data() + begin + 1, line.data() + end + 1, id);
     if (ec != std::errc() || ptr != line.data() + end + 1 || id <= 0) break;
     return id;
   }
@@ -324,7 +325,7 @@ Result<ParentAndName> OpenParent(const Call& call, const PathTarget& target,
   // Decoded paths are normalised; a "." or ".." here would act on a
   // directory other than the named one (above the root, for "/..").
   const std::string_view bare =
-      std::string_view(name).substr(0, end - slash - 1);
+      std::string_view{name}.substr(0, end - slash - 1);
   if (bare == "." || bare == "..") {
     return Internal(fmt::format("syscall {}: path '{}' is not normalised",
                                 call.number, path));
@@ -378,7 +379,7 @@ Result<CheckedCallOutcome> AsWorkload(const Call& call, bool creates,
   return result;
 }
 
-Result<CheckedCallOutcome> ZeroOrErrno(long rc) {
+Result<CheckedCallOutcome> ZeroOrErrno(int64_t rc) {
   if (rc < 0) return WorkloadFails(errno);
   return CheckedCallOutcome::Value(0);
 }
@@ -539,10 +540,10 @@ Result<CheckedCallOutcome> ReadLink(const Call& call, int dirfd_index,
     if (!S_ISLNK(st.st_mode)) {
       return WorkloadFails(target->names_fd ? ENOENT : EINVAL);
     }
-    const long n =
+    const int64_t n =
         RawCall(SYS_readlinkat, fd->get(), "", text.data(), text.size());
     if (n < 0) return WorkloadFails(errno);
-    return CheckedCallOutcome::Value(std::min<long>(n, size));
+    return CheckedCallOutcome::Value(std::min<int64_t>(n, size));
   });
   if (!outcome) return outcome;
   if (Status written =
@@ -567,7 +568,7 @@ Result<CheckedCallOutcome> Chmod(const Call& call, int dirfd_index,
   return AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
     auto fd = OpenTarget(call, *target, (flags & AT_SYMLINK_NOFOLLOW) == 0);
     if (!fd) return tl::unexpected(std::move(fd).error());
-    long rc = RawCall(SYS_fchmodat2, fd->get(), "", mode, AT_EMPTY_PATH);
+    int64_t rc = RawCall(SYS_fchmodat2, fd->get(), "", mode, AT_EMPTY_PATH);
     if (rc < 0 && errno == ENOSYS) {
       const std::string self = fmt::format("/proc/self/fd/{}", fd->get());
       rc = RawCall(SYS_chmod, self.c_str(), mode);
@@ -629,8 +630,9 @@ Result<CheckedCallOutcome> SetTimes(
     if (!fd) return tl::unexpected(std::move(fd).error());
     // A NULL path acts on the open file (flags must then be 0, and an
     // O_PATH fd is EBADF), exactly as the workload's call would.
-    if (null)
+    if (null) {
       return ZeroOrErrno(RawCall(SYS_utimensat, fd->get(), nullptr, ts, flags));
+    }
     return ZeroOrErrno(
         RawCall(SYS_utimensat, fd->get(), "", ts, AT_EMPTY_PATH));
   });
@@ -905,17 +907,17 @@ Result<CheckedCallOutcome> Dispatch(const Call& call) {
 using CapSets =
     std::array<uint32_t, 6>;  // effective, permitted, inheritable x2
 
-long CapGet(CapSets& out) {
+int64_t CapGet(CapSets& out) {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2]{};
-  const long rc = ::syscall(SYS_capget, &header, data);
+  const int64_t rc = ::syscall(SYS_capget, &header, data);
   out = {data[0].effective, data[0].permitted, data[0].inheritable,
          data[1].effective, data[1].permitted, data[1].inheritable};
   return rc;
 }
 
 // pid 0: the calling thread only.
-long CapSet(const CapSets& sets) {
+int64_t CapSet(const CapSets& sets) {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2]{{sets[0], sets[1], sets[2]},
                                  {sets[3], sets[4], sets[5]}};

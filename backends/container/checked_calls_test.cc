@@ -88,6 +88,7 @@ class CheckedCallsTest : public ::testing::Test {
  protected:
   static constexpr size_t kArenaSize = 1 << 16;
   static constexpr size_t kOut = 1 << 15;  // output buffer offset
+  static constexpr size_t kSlot = 4096;    // one string slot's size
 
   void SetUp() override {
     if (::geteuid() != 0) {
@@ -160,7 +161,7 @@ class CheckedCallsTest : public ::testing::Test {
 
   // Puts `text` in string slot `slot` of the workload's memory.
   uint64_t Str(int slot, const std::string& text) {
-    char* at = arena_ + slot * 4096;
+    char* at = arena_ + slot * kSlot;
     std::memcpy(at, text.c_str(), text.size() + 1);
     return reinterpret_cast<uint64_t>(at);
   }
@@ -277,8 +278,8 @@ TEST_F(CheckedCallsTest, CreatedFilesBelongToTheWorkloadWithItsUmask) {
 TEST_F(CheckedCallsTest, Openat2KeepsTheWorkloadsResolveFlags) {
   auto how_at = [&](uint64_t flags, uint64_t resolve) {
     open_how how{.flags = flags, .mode = 0, .resolve = resolve};
-    std::memcpy(arena_ + 8 * 4096, &how, sizeof(how));
-    return reinterpret_cast<uint64_t>(arena_ + 8 * 4096);
+    std::memcpy(arena_ + 8 * kSlot, &how, sizeof(how));
+    return reinterpret_cast<uint64_t>(arena_ + 8 * kSlot);
   };
   CheckedCallOutcome out = Perform(
       SYS_openat2, {kCwd, Str(0, "/passwd_link"),
@@ -294,9 +295,9 @@ TEST_F(CheckedCallsTest, Openat2KeepsTheWorkloadsResolveFlags) {
   EXPECT_EQ(out.error, ENOSYS);
   // openat2 refuses a mode without O_CREAT; the workload hears so.
   open_how bad{.flags = O_RDONLY, .mode = 0644, .resolve = 0};
-  std::memcpy(arena_ + 8 * 4096, &bad, sizeof(bad));
+  std::memcpy(arena_ + 8 * kSlot, &bad, sizeof(bad));
   out = Perform(SYS_openat2, {kCwd, Str(0, "/etc/passwd"),
-                              reinterpret_cast<uint64_t>(arena_ + 8 * 4096),
+                              reinterpret_cast<uint64_t>(arena_ + 8 * kSlot),
                               sizeof(open_how)});
   EXPECT_EQ(out.error, EINVAL);
 }

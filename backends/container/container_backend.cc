@@ -66,26 +66,6 @@ std::vector<std::string> ExecGlobs(const Policy& policy) {
   return globs;
 }
 
-bool HasController(const CgroupFacts& facts, std::string_view name) {
-  auto named = [&](const std::string& entry) {
-    // v1 hierarchies may be co-mounted ("cpu,cpuacct").
-    size_t start = 0;
-    while (start <= entry.size()) {
-      size_t end = entry.find(',', start);
-      if (end == std::string::npos) end = entry.size();
-      if (std::string_view(entry).substr(start, end - start) == name) {
-        return true;
-      }
-      start = end + 1;
-    }
-    return false;
-  };
-  return std::any_of(facts.v1_controllers.begin(), facts.v1_controllers.end(),
-                     named) ||
-         std::any_of(facts.v2_controllers.begin(), facts.v2_controllers.end(),
-                     named);
-}
-
 Status WriteFile(const std::string& path, const std::string& text) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd) return FailErrno(fmt::format("open {}", path), errno);
@@ -131,13 +111,15 @@ ProbeResult ContainerBackend::Probe() const {
     return {false, fmt::format("no cgroup hierarchy is mounted under {}",
                                sysfs_cgroup_root_.string())};
   }
-  for (const char* controller : {"memory", "pids"}) {
-    if (!HasController(facts, controller)) {
+  for (CgroupController controller :
+       {CgroupController::kMemory, CgroupController::kPids}) {
+    if (!CgroupControllerAvailable(sysfs_cgroup_root_, facts, controller)) {
       return {false,
               fmt::format("the {} cgroup controller is not available (layout "
                           "{}); mount it or enable it in the root's "
                           "cgroup.subtree_control",
-                          controller, CgroupLayoutName(facts.layout))};
+                          CgroupControllerName(controller),
+                          CgroupLayoutName(facts.layout))};
     }
   }
   return {true, ""};

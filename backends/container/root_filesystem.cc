@@ -286,7 +286,7 @@ bool ExecReachable(std::string_view mount_path,
 std::string FilesystemName(int fd) {
   struct statfs fs {};
   if (::fstatfs(fd, &fs) != 0) return "unknown";
-  switch (static_cast<unsigned long>(fs.f_type)) {
+  switch (static_cast<uint64_t>(fs.f_type)) {
     case EXT4_SUPER_MAGIC:
       return "ext4";
     case TMPFS_MAGIC:
@@ -394,7 +394,8 @@ class StepList {
          .attr_set = attrs,
          .recursive = recursive});
   }
-  void Tmpfs(const char* name, const std::string& path, unsigned long flags,
+  void Tmpfs(const char* name, const std::string& path,
+             unsigned long flags,  // NOLINT(google-runtime-int): mount(2)'s
              const char* data) {
     Add({.op = RootStepOp::kMountTmpfs,
          .name = name,
@@ -599,9 +600,10 @@ Status AddHostEntries(const std::vector<std::string>& paths, EntryKind kind,
     if (entry.host_symlink) {
       std::error_code ec;
       entry.link = std::filesystem::read_symlink(path, ec).string();
-      if (ec)
+      if (ec) {
         return FailErrno(fmt::format("{}: readlink('{}')", field, path),
                          ec.value());
+      }
     }
     if (IsWithin(entry.real, "/dev") || IsWithin(entry.real, "/proc")) {
       return Fail(ErrorCode::kInvalidArgument,
@@ -626,14 +628,17 @@ void ResolveSymlinks(EntrySet& entries) {
   auto& map = entries.map();
   for (auto& [path, e] : map) {
     if (!e.host_symlink) continue;
-    bool has_children = std::any_of(map.begin(), map.end(), [&](auto& other) {
-      return IsStrictlyWithin(other.first, path);
-    });
+    // Explicit captures: a lambda may not name a structured binding
+    // implicitly before C++20 (and clang 14 still rejects it).
+    bool has_children =
+        std::any_of(map.begin(), map.end(), [&path = path](auto& other) {
+          return IsStrictlyWithin(other.first, path);
+        });
     if (has_children) continue;
     std::string named = Normalise(
         e.link.starts_with("/") ? e.link : Parent(path) + "/" + e.link);
     if (named != e.real) continue;  // a chain of links: bind instead
-    bool shown = std::any_of(map.begin(), map.end(), [&](auto& other) {
+    bool shown = std::any_of(map.begin(), map.end(), [&e = e](auto& other) {
       const Entry& b = other.second;
       return IsBind(b) && !b.host_symlink && b.path == b.real &&
              IsWithin(e.real, b.path);
@@ -719,8 +724,9 @@ Result<std::string> PlaceExecutable(const std::string& executable,
     std::string there = Rebase(*real, b.real, b.path);
     if (entries.HostPathAt(there) == *real) return there;
   }
-  if (auto ok = ValidatePath("executable", *real); !ok)
+  if (auto ok = ValidatePath("executable", *real); !ok) {
     return tl::unexpected(ok.error());
+  }
   if (auto ok = entries.Add({.kind = EntryKind::kExecutable,
                              .field = "executable",
                              .path = *real,
@@ -827,8 +833,8 @@ Result<IdmapUserNamespace> IdmapUserNamespace::Create(uid_t uid_from,
   // A bare clone (not fork): the helper only waits, and the new user
   // namespace exists when clone returns, so its maps can be written at once.
   pid_t parent = ::getpid();
-  long pid = ::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, nullptr, nullptr,
-                       nullptr, nullptr);
+  int64_t pid = ::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, nullptr, nullptr,
+                          nullptr, nullptr);
   if (pid < 0) {
     int err = errno;
     if (err == EINVAL || err == EPERM || err == ENOSPC) {

@@ -101,7 +101,8 @@ struct RootFilesystemStep {
   std::string path;               // what the step acts on
   std::string source;             // bind source, pivot put_old, symlink target,
                                   // tmpfs data
-  unsigned long mount_flags = 0;  // MS_* for kMountTmpfs, kMountProc
+  unsigned long mount_flags = 0;  // NOLINT(google-runtime-int): mount(2)'s
+                                  // type; MS_* for kMountTmpfs, kMountProc
   uint64_t attr_set = 0;          // MOUNT_ATTR_* for kSetAttr
   mode_t mode = 0755;             // kMakeDir
   bool recursive = false;         // kBind, kSetAttr

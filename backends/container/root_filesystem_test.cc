@@ -197,8 +197,9 @@ Report RunInRoot(const RootFilesystemPlan& plan,
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     size_t eq = line.find('=');
-    if (eq != std::string::npos)
+    if (eq != std::string::npos) {
       values[line.substr(0, eq)] = line.substr(eq + 1);
+    }
   }
   return values;
 }
