@@ -191,17 +191,11 @@ Status ContainerBackend::Start(const Workload& workload,
   if (!program) return tl::unexpected(program.error());
   program_ = std::move(*program);
 
-  int out[2];
-  int err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
-  UniqueFd out_read(out[0]), out_write(out[1]);
-  if (::pipe2(err, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
-  UniqueFd err_read(err[0]), err_write(err[1]);
-  UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!devnull) return FailErrno("open /dev/null", errno);
+  auto pipes = WorkloadPipes::Create();
+  if (!pipes) return tl::unexpected(pipes.error());
 
   SpawnOptions options;
-  options.stdio = ChildStdio{devnull.get(), out_write.get(), err_write.get()};
+  options.stdio = pipes->stdio();
   options.limits = LimitsFor(policy.resources);
   options.seccomp_filter = program_->fprog();
   options.seccomp_listener = true;
@@ -219,8 +213,8 @@ Status ContainerBackend::Start(const Workload& workload,
   auto child = ChildProcess::Spawn(inside, options);
   if (!child) return tl::unexpected(child.error());
   child_ = std::move(*child);
-  stdout_ = std::move(out_read);
-  stderr_ = std::move(err_read);
+  stdout_ = std::move(pipes->stdout_read);
+  stderr_ = std::move(pipes->stderr_read);
 
   if (cgroup_) {
     if (auto added = cgroup_->AddProcess(child_->pid()); !added) return added;

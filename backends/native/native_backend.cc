@@ -40,21 +40,14 @@ Status NativeBackend::Start(const Workload& workload,
   if (auto st = BecomeChildSubreaper(); !st) return st;
   preexisting_children_ = ListChildren();
 
-  int out[2];
-  int err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
-  UniqueFd out_read(out[0]), out_write(out[1]);
-  if (::pipe2(err, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
-  UniqueFd err_read(err[0]), err_write(err[1]);
-  UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!devnull) return FailErrno("open /dev/null", errno);
+  auto pipes = WorkloadPipes::Create();
+  if (!pipes) return tl::unexpected(pipes.error());
 
-  auto child = ChildProcess::Spawn(
-      workload, ChildStdio{devnull.get(), out_write.get(), err_write.get()});
+  auto child = ChildProcess::Spawn(workload, pipes->stdio());
   if (!child) return tl::unexpected(child.error());
   child_ = std::move(*child);
-  stdout_ = std::move(out_read);
-  stderr_ = std::move(err_read);
+  stdout_ = std::move(pipes->stdout_read);
+  stderr_ = std::move(pipes->stderr_read);
   return {};
 }
 

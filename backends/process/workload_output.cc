@@ -1,5 +1,6 @@
 #include "backends/process/workload_output.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -8,6 +9,21 @@
 #include <string>
 
 namespace isoscope {
+
+Result<WorkloadPipes> WorkloadPipes::Create() {
+  WorkloadPipes pipes;
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
+  pipes.stdout_read.Reset(out[0]);
+  pipes.stdout_write.Reset(out[1]);
+  int err[2];
+  if (::pipe2(err, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
+  pipes.stderr_read.Reset(err[0]);
+  pipes.stderr_write.Reset(err[1]);
+  pipes.stdin_null.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!pipes.stdin_null) return FailErrno("open /dev/null", errno);
+  return pipes;
+}
 namespace {
 
 constexpr size_t kReadChunk = size_t{64} * 1024;

@@ -7,11 +7,28 @@
 #include <functional>
 #include <optional>
 
+#include "backends/process/child_process.h"
 #include "base/error.h"
 #include "base/unique_fd.h"
 #include "supervisor/event.h"
 
 namespace isoscope {
+
+// The workload's stdio: /dev/null as stdin and a pipe each for stdout and
+// stderr (all close-on-exec here; the child dups them to 0, 1 and 2). The
+// backend keeps the read ends and drops the rest once the child has them.
+struct WorkloadPipes {
+  UniqueFd stdin_null;
+  UniqueFd stdout_read;
+  UniqueFd stdout_write;
+  UniqueFd stderr_read;
+  UniqueFd stderr_write;
+
+  static Result<WorkloadPipes> Create();
+  ChildStdio stdio() const {
+    return {stdin_null.get(), stdout_write.get(), stderr_write.get()};
+  }
+};
 
 // Reads what is there (one chunk) as an OutputEvent; nullopt and `fd`
 // closed at EOF.

@@ -22,8 +22,8 @@
 
 #include <fmt/format.h>
 
-#include "backends/process/workload_output.h"
 #include "backends/process/syscall_paths.h"
+#include "backends/process/workload_output.h"
 #include "policies/syscalls.h"
 
 // <sys/ptrace.h> and <linux/ptrace.h> clash; the few glibc declarations
@@ -216,14 +216,8 @@ Status PtraceBackend::Start(const Workload& workload,
   if (!program) return tl::unexpected(program.error());
   program_ = std::move(*program);
 
-  int out[2];
-  int err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
-  UniqueFd out_read(out[0]), out_write(out[1]);
-  if (::pipe2(err, O_CLOEXEC) != 0) return FailErrno("pipe2", errno);
-  UniqueFd err_read(err[0]), err_write(err[1]);
-  UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!devnull) return FailErrno("open /dev/null", errno);
+  auto pipes = WorkloadPipes::Create();
+  if (!pipes) return tl::unexpected(pipes.error());
 
   // Stops are noticed through SIGCHLD on a signalfd, so one poll covers
   // stops, notifications, output and the interrupt.
@@ -241,7 +235,7 @@ Status PtraceBackend::Start(const Workload& workload,
   process_limit_ = policy.resources.processes;
 
   SpawnOptions options;
-  options.stdio = ChildStdio{devnull.get(), out_write.get(), err_write.get()};
+  options.stdio = pipes->stdio();
   options.limits = LimitsFor(policy.resources);
   // RDTSC is made to trap only when the policy does something with it
   // (emulate, kill, deliver): a trapping task makes every context switch
@@ -256,8 +250,8 @@ Status PtraceBackend::Start(const Workload& workload,
   if (!child) return tl::unexpected(child.error());
   child_ = std::move(*child);
   root_ = child_->pid();
-  stdout_ = std::move(out_read);
-  stderr_ = std::move(err_read);
+  stdout_ = std::move(pipes->stdout_read);
+  stderr_ = std::move(pipes->stderr_read);
 
   if (ptrace(PTRACE_SEIZE, root_, nullptr, kTraceOptions) != 0) {
     return FailErrno(fmt::format("PTRACE_SEIZE of {}", root_), errno);
