@@ -124,8 +124,9 @@ TEST_F(CliTest, JsonFileHoldsTheResult) {
 TEST_F(CliTest, UnknownBackendIsAUsageError) {
   CommandResult run = Isoscope({"run", "--backend", "qemu", "--", "true"});
   EXPECT_EQ(run.exit_status, 64);
-  EXPECT_EQ(run.err,
-            "isoscope: unknown backend 'qemu' (known: native, ptrace, container)\n");
+  EXPECT_EQ(
+      run.err,
+      "isoscope: unknown backend 'qemu' (known: native, ptrace, container)\n");
 }
 
 TEST_F(CliTest, MissingExecutableIs127) {

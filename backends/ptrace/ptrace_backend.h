@@ -28,10 +28,10 @@
 #include <vector>
 
 #include "backends/process/child_process.h"
+#include "backends/process/tracee_memory.h"
 #include "backends/ptrace/fault_decoder.h"
 #include "backends/ptrace/instruction_emulator.h"
 #include "backends/ptrace/scratch_region.h"
-#include "backends/process/tracee_memory.h"
 #include "backends/seccomp/seccomp_notifier.h"
 #include "backends/seccomp/seccomp_program.h"
 #include "base/unique_fd.h"
