@@ -37,8 +37,8 @@ int BringLoopbackUp() {
   if (::ioctl(fd, SIOCGIFFLAGS, &request) != 0) {
     result = -errno;
   } else {
-    request.ifr_flags =
-        static_cast<short>(request.ifr_flags | IFF_UP);  // NOLINT
+    // NOLINTNEXTLINE(google-runtime-int): ifreq's type
+    request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP);
     if (::ioctl(fd, SIOCSIFFLAGS, &request) != 0) result = -errno;
   }
   ::close(fd);
