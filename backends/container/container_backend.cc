@@ -347,13 +347,10 @@ Result<std::optional<Event>> ContainerBackend::NextEvent(
       if (errno == EINTR) continue;
       return FailErrno("poll", errno);
     }
-    if (fds[0].revents != 0) {
-      auto event = ReadOutputEvent(stdout_, OutputStream::kStdout);
-      if (!event || event->has_value()) return event;
-    }
-    if (fds[1].revents != 0) {
-      auto event = ReadOutputEvent(stderr_, OutputStream::kStderr);
-      if (!event || event->has_value()) return event;
+    if (auto event =
+            ReadReadyOutput(fds[0].revents, fds[1].revents, stdout_, stderr_);
+        !event || event->has_value()) {
+      return event;
     }
     if (fds[3].revents & (POLLERR | POLLHUP)) {
       notifier_.reset();  // no process left under the filter
@@ -389,13 +386,8 @@ Result<std::optional<Event>> ContainerBackend::Drain(const WaitLimit& wait) {
     drain_deadline_ = Clock::now() + kDrainLimit;
     Kill();  // what is left in the cgroup
   }
-  auto step = DrainOutput(stdout_, stderr_, drain_deadline_, wait.interrupt_fd,
-                          100, {});
-  if (!step) return tl::unexpected(step.error());
-  if (step->event) return std::move(step->event);
-  if (step->interrupted) return std::optional<Event>();
-  done_ = true;
-  return std::optional<Event>(*exit_);
+  return DrainOutput(stdout_, stderr_, drain_deadline_, wait.interrupt_fd, 100,
+                     {}, *exit_, &done_);
 }
 
 void ContainerBackend::CheckCgroup() {

@@ -72,13 +72,10 @@ Result<std::optional<Event>> NativeBackend::NextEvent(const WaitLimit& wait) {
       return FailErrno("poll", errno);
     }
     if (ready == 0) return std::optional<Event>();  // deadline
-    if (fds[0].revents != 0) {
-      auto event = ReadOutputEvent(stdout_, OutputStream::kStdout);
-      if (!event || event->has_value()) return event;
-    }
-    if (fds[1].revents != 0) {
-      auto event = ReadOutputEvent(stderr_, OutputStream::kStderr);
-      if (!event || event->has_value()) return event;
+    if (auto event =
+            ReadReadyOutput(fds[0].revents, fds[1].revents, stdout_, stderr_);
+        !event || event->has_value()) {
+      return event;
     }
     if (fds[2].revents != 0) {
       auto reaped = child_->TryReap();
@@ -98,14 +95,9 @@ Result<std::optional<Event>> NativeBackend::NextEvent(const WaitLimit& wait) {
 
 Result<std::optional<Event>> NativeBackend::Drain(const WaitLimit& wait) {
   // Idle pipes mean something still holds them: an orphan re-parented since.
-  auto step = DrainOutput(
+  return DrainOutput(
       stdout_, stderr_, drain_deadline_, wait.interrupt_fd, kOrphanScanMs,
-      [this] { KillOrphanedChildren(preexisting_children_); });
-  if (!step) return tl::unexpected(step.error());
-  if (step->event) return std::move(step->event);
-  if (step->interrupted) return std::optional<Event>();
-  done_ = true;
-  return std::optional<Event>(*exit_);
+      [this] { KillOrphanedChildren(preexisting_children_); }, *exit_, &done_);
 }
 
 Status NativeBackend::Resolve(const Event& /*event*/,

@@ -46,10 +46,22 @@ Result<std::optional<Event>> ReadOutputEvent(UniqueFd& fd,
   return std::optional<Event>(OutputEvent{stream, std::move(bytes)});
 }
 
-Result<DrainStep> DrainOutput(UniqueFd& out, UniqueFd& err,
-                              std::chrono::steady_clock::time_point deadline,
-                              int interrupt_fd, int idle_ms,
-                              const std::function<void()>& on_idle) {
+Result<std::optional<Event>> ReadReadyOutput(int16_t out_revents,
+                                             int16_t err_revents, UniqueFd& out,
+                                             UniqueFd& err) {
+  if (out_revents != 0) {
+    auto event = ReadOutputEvent(out, OutputStream::kStdout);
+    if (!event || event->has_value()) return event;
+  }
+  if (err_revents != 0) return ReadOutputEvent(err, OutputStream::kStderr);
+  return std::nullopt;
+}
+
+Result<std::optional<Event>> DrainOutput(
+    UniqueFd& out, UniqueFd& err,
+    std::chrono::steady_clock::time_point deadline, int interrupt_fd,
+    int idle_ms, const std::function<void()>& on_idle, const ExitEvent& exit,
+    bool* done) {
   while (out || err) {
     if (std::chrono::steady_clock::now() >= deadline) {
       out.Reset();
@@ -70,17 +82,12 @@ Result<DrainStep> DrainOutput(UniqueFd& out, UniqueFd& err,
       if (on_idle) on_idle();
       continue;
     }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].revents == 0) continue;
-      auto event =
-          ReadOutputEvent(i == 0 ? out : err, i == 0 ? OutputStream::kStdout
-                                                     : OutputStream::kStderr);
-      if (!event) return tl::unexpected(event.error());
-      if (event->has_value()) return DrainStep{std::move(*event), false};
-    }
-    if (fds[2].revents != 0) return DrainStep{std::nullopt, true};
+    auto event = ReadReadyOutput(fds[0].revents, fds[1].revents, out, err);
+    if (!event || event->has_value()) return event;
+    if (fds[2].revents != 0) return std::nullopt;  // interrupted
   }
-  return DrainStep{};
+  *done = true;
+  return Event(exit);
 }
 
 int PollTimeoutMs(std::chrono::steady_clock::time_point deadline, int cap_ms) {

@@ -4,6 +4,7 @@
 #define ISOSCOPE_BACKENDS_PROCESS_WORKLOAD_OUTPUT_H_
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 
@@ -34,21 +35,24 @@ struct WorkloadPipes {
 // closed at EOF.
 Result<std::optional<Event>> ReadOutputEvent(UniqueFd& fd, OutputStream stream);
 
-// One step of reading the pipes to EOF after the workload ended.
-struct DrainStep {
-  std::optional<Event> event;  // a chunk of output
-  bool interrupted = false;    // the interrupt fd became readable
-  // Neither: both pipes are closed (EOF, or the deadline passed).
-};
+// The output ready on the pipes after a poll that watched `out` and `err`
+// (their revents): one chunk as an OutputEvent, or nullopt when there was
+// none (a pipe at EOF is closed).
+Result<std::optional<Event>> ReadReadyOutput(int16_t out_revents,
+                                             int16_t err_revents, UniqueFd& out,
+                                             UniqueFd& err);
 
-// Reads `out` and `err` until a chunk arrives, the interrupt fd is readable,
-// or both are closed; at `deadline` they are closed whatever holds them.
-// `on_idle` (may be empty) runs each time `idle_ms` pass without output:
-// something outside the run still holds a pipe.
-Result<DrainStep> DrainOutput(UniqueFd& out, UniqueFd& err,
-                              std::chrono::steady_clock::time_point deadline,
-                              int interrupt_fd, int idle_ms,
-                              const std::function<void()>& on_idle);
+// One step of reading the pipes to EOF after the workload ended: a chunk of
+// output; nullopt when the interrupt fd became readable; or, once both pipes
+// are closed (EOF, or `deadline` passed and they were closed whatever held
+// them), `exit`, with `*done` set: the run's last event. `on_idle` (may be
+// empty) runs each time `idle_ms` pass without output: something outside
+// the run still holds a pipe.
+Result<std::optional<Event>> DrainOutput(
+    UniqueFd& out, UniqueFd& err,
+    std::chrono::steady_clock::time_point deadline, int interrupt_fd,
+    int idle_ms, const std::function<void()>& on_idle, const ExitEvent& exit,
+    bool* done);
 
 // Milliseconds until `deadline` for poll, never negative, capped by `cap_ms`
 // (-1: no cap; a deadline of time_point::max() gives the cap).

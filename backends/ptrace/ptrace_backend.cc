@@ -412,13 +412,10 @@ Result<std::optional<Event>> PtraceBackend::NextEvent(const WaitLimit& wait) {
       if (errno == EINTR) continue;
       return FailErrno("poll", errno);
     }
-    if (fds[0].revents != 0) {
-      auto event = ReadOutputEvent(stdout_, OutputStream::kStdout);
-      if (!event || event->has_value()) return event;
-    }
-    if (fds[1].revents != 0) {
-      auto event = ReadOutputEvent(stderr_, OutputStream::kStderr);
-      if (!event || event->has_value()) return event;
+    if (auto event =
+            ReadReadyOutput(fds[0].revents, fds[1].revents, stdout_, stderr_);
+        !event || event->has_value()) {
+      return event;
     }
     if (fds[2].revents != 0) {
       signalfd_siginfo info;
@@ -450,13 +447,8 @@ Result<std::optional<Event>> PtraceBackend::Drain(const WaitLimit& wait) {
     KillAll();  // the group, in case anything escaped tracing
   }
   // Every tracee is dead, so nothing should hold the pipes for long.
-  auto step = DrainOutput(stdout_, stderr_, drain_deadline_, wait.interrupt_fd,
-                          kReapIntervalMs, {});
-  if (!step) return tl::unexpected(step.error());
-  if (step->event) return std::move(step->event);
-  if (step->interrupted) return std::optional<Event>();
-  done_ = true;
-  return std::optional<Event>(*exit_);
+  return DrainOutput(stdout_, stderr_, drain_deadline_, wait.interrupt_fd,
+                     kReapIntervalMs, {}, *exit_, &done_);
 }
 
 Status PtraceBackend::ReapAll() {
