@@ -37,6 +37,7 @@
 #include "policies/loader.h"
 #include "policies/syscalls.h"
 #include "supervisor/supervisor.h"
+#include "tests/backend_fixture.h"
 #include "tests/recording_backend.h"
 #include "tests/test_env.h"
 
@@ -222,42 +223,17 @@ class HostListener {
   int port_ = 0;
 };
 
-class ContainerBackendTest : public ::testing::Test {
+class ContainerBackendTest : public testing::BackendFixture {
  protected:
   void SetUp() override {
     if (auto probe = ContainerBackend().Probe(); !probe.available) {
       GTEST_SKIP() << "container backend unavailable: " << probe.reason;
     }
-    auto dir = TempDir::Create("isoscope-ctest-");
-    ASSERT_TRUE(dir.has_value()) << dir.error().ToString();
-    workdir_.emplace(std::move(*dir));
-  }
-
-  std::string Workdir() const { return workdir_->path().string(); }
-
-  std::string WriteFile(const std::string& name, const std::string& text) {
-    std::string path = Workdir() + "/" + name;
-    std::ofstream(path) << text;
-    return path;
-  }
-
-  Workload Program(const std::string& path,
-                   std::vector<std::string> args = {}) const {
-    Workload workload{path, {path}, {"PATH=/usr/bin:/bin"}, Workdir()};
-    for (auto& arg : args) workload.argv.push_back(std::move(arg));
-    return workload;
+    MakeWorkdir("isoscope-ctest-");
   }
 
   Workload Shell(const std::string& script) const {
     return Program("/bin/sh", {"-c", script});
-  }
-
-  // `yaml` with {workdir} instantiated for this test's workdir.
-  std::shared_ptr<const Policy> PolicyFrom(const std::string& yaml) const {
-    auto policy = ParsePolicy(yaml, "test.yaml");
-    EXPECT_TRUE(policy.has_value()) << policy.error().ToString();
-    return std::make_shared<const Policy>(
-        WithWorkdir(policy ? *policy : Policy{}, Workdir()));
   }
 
   // Everything allowed; the system paths read-only and the workdir
@@ -300,18 +276,6 @@ filesystem:
     ContainerBackend container;
     return supervisor.Run(backend != nullptr ? *backend : container, workload);
   }
-
-  static std::vector<SyscallEvent> SyscallEvents(const RunResult& result) {
-    std::vector<SyscallEvent> events;
-    for (const Event& event : result.events) {
-      if (const auto* call = std::get_if<SyscallEvent>(&event)) {
-        events.push_back(*call);
-      }
-    }
-    return events;
-  }
-
-  std::optional<TempDir> workdir_;
 };
 
 // --- Isolation --------------------------------------------------------------

@@ -23,6 +23,7 @@
 #include "policies/loader.h"
 #include "policies/syscalls.h"
 #include "supervisor/supervisor.h"
+#include "tests/backend_fixture.h"
 #include "tests/recording_backend.h"
 #include "tests/test_env.h"
 
@@ -41,37 +42,20 @@ std::filesystem::path TestProgram(const std::string& name) {
   return BuildDir() / "backends" / name;
 }
 
-class PtraceBackendTest : public ::testing::Test {
+class PtraceBackendTest : public testing::BackendFixture {
  protected:
   void SetUp() override {
     if (auto probe = PtraceBackend().Probe(); !probe.available) {
       GTEST_SKIP() << "ptrace backend unavailable: " << probe.reason;
     }
-    auto dir = TempDir::Create("isoscope-ptrace-test-");
-    ASSERT_TRUE(dir.has_value()) << dir.error().ToString();
-    workdir_.emplace(std::move(*dir));
-  }
-
-  std::string Workdir() const { return workdir_->path().string(); }
-
-  std::string WriteFile(const std::string& name, const std::string& text) {
-    std::string path = Workdir() + "/" + name;
-    std::ofstream(path) << text;
-    return path;
-  }
-
-  Workload Program(const std::string& path,
-                   std::vector<std::string> args = {}) const {
-    Workload workload{path, {path}, {"PATH=/usr/bin:/bin"}, Workdir()};
-    for (auto& arg : args) workload.argv.push_back(std::move(arg));
-    return workload;
+    MakeWorkdir("isoscope-ptrace-test-");
   }
 
   // Everything allowed except open/openat outside the system's read paths
   // (plus `extra_read`, a quoted glob list suffix), refused with EACCES;
   // writes only to /dev.
-  static std::shared_ptr<const Policy> FilesPolicy(
-      const std::string& extra_read = "") {
+  std::shared_ptr<const Policy> FilesPolicy(
+      const std::string& extra_read = "") const {
     return PolicyFrom(fmt::format(R"(version: 1
 syscalls:
   default: allow
@@ -87,12 +71,6 @@ syscalls:
                                   kSystemReads, extra_read));
   }
 
-  static std::shared_ptr<const Policy> PolicyFrom(const std::string& yaml) {
-    auto policy = ParsePolicy(yaml, "test.yaml");
-    EXPECT_TRUE(policy.has_value()) << policy.error().ToString();
-    return std::make_shared<const Policy>(policy ? *policy : Policy{});
-  }
-
   Result<RunResult> Run(std::shared_ptr<const Policy> policy,
                         const Workload& workload) {
     SupervisorOptions options;
@@ -101,18 +79,6 @@ syscalls:
     PtraceBackend backend;
     return supervisor.Run(backend, workload);
   }
-
-  static std::vector<SyscallEvent> SyscallEvents(const RunResult& result) {
-    std::vector<SyscallEvent> events;
-    for (const Event& event : result.events) {
-      if (const auto* call = std::get_if<SyscallEvent>(&event)) {
-        events.push_back(*call);
-      }
-    }
-    return events;
-  }
-
-  std::optional<TempDir> workdir_;
 };
 
 // A file outside every glob is refused with the rule's errno, and the

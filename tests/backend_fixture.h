@@ -1,0 +1,70 @@
+// What the tests of a real backend share: a fresh workdir per test, workloads
+// and policies made for it, and the syscall events of a run.
+#ifndef ISOSCOPE_TESTS_BACKEND_FIXTURE_H_
+#define ISOSCOPE_TESTS_BACKEND_FIXTURE_H_
+
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "base/temp_dir.h"
+#include "policies/loader.h"
+#include "supervisor/backend.h"
+#include "supervisor/run_result.h"
+
+namespace isoscope::testing {
+
+class BackendFixture : public ::testing::Test {
+ protected:
+  // Call from SetUp, after skipping when the backend is unavailable.
+  void MakeWorkdir(std::string_view prefix) {
+    auto dir = TempDir::Create(prefix);
+    ASSERT_TRUE(dir.has_value()) << dir.error().ToString();
+    workdir_.emplace(std::move(*dir));
+  }
+
+  std::string Workdir() const { return workdir_->path().string(); }
+
+  std::string WriteFile(const std::string& name, const std::string& text) {
+    std::string path = Workdir() + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  Workload Program(const std::string& path,
+                   std::vector<std::string> args = {}) const {
+    Workload workload{path, {path}, {"PATH=/usr/bin:/bin"}, Workdir()};
+    for (auto& arg : args) workload.argv.push_back(std::move(arg));
+    return workload;
+  }
+
+  // `yaml` with {workdir} instantiated for this test's workdir.
+  std::shared_ptr<const Policy> PolicyFrom(const std::string& yaml) const {
+    auto policy = ParsePolicy(yaml, "test.yaml");
+    EXPECT_TRUE(policy.has_value()) << policy.error().ToString();
+    return std::make_shared<const Policy>(
+        WithWorkdir(policy ? *policy : Policy{}, Workdir()));
+  }
+
+  static std::vector<SyscallEvent> SyscallEvents(const RunResult& result) {
+    std::vector<SyscallEvent> events;
+    for (const Event& event : result.events) {
+      if (const auto* call = std::get_if<SyscallEvent>(&event)) {
+        events.push_back(*call);
+      }
+    }
+    return events;
+  }
+
+  std::optional<TempDir> workdir_;
+};
+
+}  // namespace isoscope::testing
+
+#endif  // ISOSCOPE_TESTS_BACKEND_FIXTURE_H_
