@@ -241,7 +241,8 @@ Status ContainerBackend::WriteIdMaps(pid_t pid) const {
 
 Status ContainerBackend::WaitForExec() {
   const Clock::time_point deadline = Clock::now() + kStartLimit;
-  auto announced = child_->ReadSpawnReport();  // a set-up failure, or
+  // The listener's fd number, or the set-up step that failed.
+  auto announced = child_->ReadSpawnReport();
   if (!announced) return tl::unexpected(announced.error());
   if (!*announced) {
     return Fail(ErrorCode::kInternal,
