@@ -93,6 +93,9 @@ struct ExitEvent {
   int signal = 0;     // valid when signaled
   bool core_dumped = false;
   Usage usage;
+  // What ended it when the signal alone does not say (a VM's triple fault,
+  // an instruction the hypervisor cannot emulate); empty otherwise.
+  std::string detail;
   bool operator==(const ExitEvent&) const = default;
 };
 

@@ -186,6 +186,7 @@ struct EventToJsonVisitor {
                 {"exit_code", e.exit_code},
                 {"signal", e.signal},
                 {"core_dumped", e.core_dumped},
+                {"detail", BytesToJson(e.detail)},
                 {"usage",
                  {{"user_cpu_us", e.usage.user_cpu_us},
                   {"system_cpu_us", e.usage.system_cpu_us},
@@ -312,6 +313,8 @@ Event EventFrom(JsonFieldReader& r) {
     e.exit_code = r.Int("exit_code");
     e.signal = r.Int("signal");
     e.core_dumped = r.Bool("core_dumped");
+    // Absent in runs stored before ExitEvent had a detail.
+    if (r.Has("detail")) e.detail = r.Bytes("detail");
     JsonFieldReader u = r.Object("usage");
     e.usage.user_cpu_us = u.Int64("user_cpu_us");
     e.usage.system_cpu_us = u.Int64("system_cpu_us");
