@@ -8,16 +8,17 @@
 namespace isoscope {
 
 void BackendRegistry::Register(std::string name, std::string description,
-                               Factory factory) {
+                               Factory factory,
+                               std::vector<std::string> host_syscall_surface) {
+  Entry added{std::move(name), std::move(description), std::move(factory),
+              std::move(host_syscall_surface)};
   for (auto& entry : entries_) {
-    if (entry.name == name) {
-      entry =
-          Entry{std::move(name), std::move(description), std::move(factory)};
+    if (entry.name == added.name) {
+      entry = std::move(added);
       return;
     }
   }
-  entries_.push_back(
-      Entry{std::move(name), std::move(description), std::move(factory)});
+  entries_.push_back(std::move(added));
 }
 
 const BackendRegistry::Entry* BackendRegistry::Find(

@@ -22,10 +22,15 @@ class BackendRegistry {
     std::string name;
     std::string description;  // one line for --help and doctor
     Factory factory;
+    // A backend that confines itself (the kvm VMM's seccomp filter): the
+    // host syscalls it may still make, which is all of the host a workload
+    // can reach through it. Empty: the plan says what the workload reaches.
+    std::vector<std::string> host_syscall_surface;
   };
 
   // Registering a name twice replaces the earlier entry.
-  void Register(std::string name, std::string description, Factory factory);
+  void Register(std::string name, std::string description, Factory factory,
+                std::vector<std::string> host_syscall_surface = {});
 
   // Error kInvalidArgument naming the known backends if `name` is unknown.
   Result<std::unique_ptr<Backend>> Create(std::string_view name) const;

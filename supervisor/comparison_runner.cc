@@ -47,6 +47,12 @@ constexpr Routing kRoutings[] = {
      "host kernel (not intercepted: the run reports the signal it ended "
      "with)",
      true},
+    {"kvm",
+     "isoscope's VMM: every syscall is a VM exit decided by isoscope, then "
+     "emulated or proxied through the VMM's own descriptor table",
+     "guest stubs report every exception (vectors 0-31) to the VMM; hlt, "
+     "port I/O and MMIO exit to it",
+     true},
 };
 
 const Routing* RoutingFor(std::string_view backend) {
@@ -99,7 +105,8 @@ Result<RunResult> RunOnce(const BackendRegistry& registry,
 
 }  // namespace
 
-BackendTraits TraitsFor(std::string_view backend, const CompiledPlan& plan) {
+BackendTraits TraitsFor(std::string_view backend, const CompiledPlan& plan,
+                        const std::vector<std::string>& host_syscall_surface) {
   BackendTraits traits;
   const size_t allowed = plan.NumbersWith(Disposition::kAllow).size();
   const size_t inspected = plan.NumbersWith(Disposition::kInspect).size();
@@ -117,7 +124,13 @@ BackendTraits TraitsFor(std::string_view backend, const CompiledPlan& plan) {
             : std::string("host kernel, after the policy's fast path");
     traits.faults_handled_by = "not described for this backend yet";
   }
-  if (routing != nullptr && !routing->filters) {
+  if (!host_syscall_surface.empty()) {
+    // The workload's syscalls never reach the host kernel as such: the
+    // backend performs them with this list of its own.
+    traits.vmm_allowed_syscalls = host_syscall_surface;
+    traits.reachable_host_syscalls =
+        static_cast<int>(host_syscall_surface.size());
+  } else if (routing != nullptr && !routing->filters) {
     // Nothing filters: every named syscall reaches the host kernel.
     traits.reachable_host_syscalls = static_cast<int>(
         allowed + inspected + plan.NumbersWith(Disposition::kErrno).size() +
@@ -224,7 +237,11 @@ Result<Comparison> ComparisonRunner::Run() {
   for (const std::string& name : options_.backends) {
     BackendComparison column;
     column.backend = name;
-    column.traits = TraitsFor(name, plan);
+    const BackendRegistry::Entry* entry = registry_.Find(name);
+    column.traits = TraitsFor(
+        name, plan,
+        entry != nullptr ? entry->host_syscall_surface
+                         : std::vector<std::string>{});
     std::vector<RunResult>& runs = measured.emplace_back();
     auto backend = registry_.Create(name);
     if (!backend) return tl::unexpected(backend.error());
