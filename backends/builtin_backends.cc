@@ -4,6 +4,7 @@
 
 #include "backends/container/cgroup.h"
 #include "backends/container/container_backend.h"
+#include "backends/kvm/kvm_backend.h"
 #include "backends/native/native_backend.h"
 #include "backends/ptrace/ptrace_backend.h"
 
@@ -23,6 +24,12 @@ void RegisterBuiltinBackends(BackendRegistry& registry) {
       "namespaces, a fresh root, a cgroup, no capabilities and a seccomp "
       "filter; inspected calls decided (and path calls performed) by isoscope",
       [] { return std::make_unique<ContainerBackend>(); });
+  registry.Register(
+      "kvm",
+      "a KVM virtual machine run by isoscope's own VMM: every syscall a VM "
+      "exit decided by isoscope and emulated or proxied; static executables",
+      [] { return std::make_unique<KvmBackend>(); },
+      KvmBackend::HostSyscallSurface());
 }
 
 int RemoveAbandonedBackendState() {

@@ -126,7 +126,8 @@ TEST_F(CliTest, UnknownBackendIsAUsageError) {
   EXPECT_EQ(run.exit_status, 64);
   EXPECT_EQ(
       run.err,
-      "isoscope: unknown backend 'qemu' (known: native, ptrace, container)\n");
+      "isoscope: unknown backend 'qemu' (known: native, ptrace, container, "
+      "kvm)\n");
 }
 
 TEST_F(CliTest, MissingExecutableIs127) {

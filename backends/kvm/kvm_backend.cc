@@ -1,0 +1,692 @@
+#include "backends/kvm/kvm_backend.h"
+
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <sched.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <deque>
+#include <cstring>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "backends/kvm/elf_loader.h"
+#include "backends/kvm/guest_kernel.h"
+#include "backends/kvm/guest_layout.h"
+#include "backends/kvm/guest_memory.h"
+#include "backends/kvm/kvm_vm.h"
+#include "backends/kvm/vmm_sandbox.h"
+#include "backends/ptrace/fault_decoder.h"
+#include "base/unique_fd.h"
+#include "policies/syscalls.h"
+#include "supervisor/host_facts.h"
+
+namespace isoscope {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long each side spins on the other before sleeping in the kernel. A
+// forwarded syscall costs one VM exit (about 5 us here); a wake-up through
+// the kernel would cost about as much again, so both sides spin a little
+// longer than a round trip before they sleep.
+constexpr auto kSupervisorSpin = std::chrono::microseconds(60);
+constexpr auto kVmmSpin = std::chrono::microseconds(60);
+
+// The largest executable the VMM reads (it must fit guest RAM anyway).
+constexpr uint64_t kMaxExecutableBytes = 256ULL << 20;
+
+// The signal that kicks the vCPU thread out of KVM_RUN (for Kill and the
+// CPU-time timer). Its handler only sets immediate_exit on the thread's VM.
+int KickSignal() { return SIGRTMIN + 4; }
+
+thread_local kvm::Vm* kick_target = nullptr;
+
+void OnKick(int /*signal*/) {
+  if (kick_target != nullptr) kick_target->RequestImmediateExit();
+}
+
+Status InstallKickHandler() {
+  static const int rc = [] {
+    struct sigaction action = {};
+    action.sa_handler = OnKick;
+    sigemptyset(&action.sa_mask);
+    // No SA_RESTART: KVM_RUN must come back with EINTR.
+    return sigaction(KickSignal(), &action, nullptr) == 0 ? 0 : errno;
+  }();
+  if (rc != 0) {
+    return tl::unexpected(
+        Error::FromErrno("kvm: installing the vCPU kick handler", rc));
+  }
+  return {};
+}
+
+void CpuRelax() { sched_yield(); }
+
+// Events from the VMM thread to the supervisor's thread. The VMM posts; the
+// supervisor takes, spinning briefly and then sleeping on an eventfd that
+// the VMM writes only while the supervisor sleeps.
+class EventChannel {
+ public:
+  Status Open() {
+    wake_fd_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!wake_fd_) {
+      return tl::unexpected(Error::FromErrno("kvm: eventfd", errno));
+    }
+    return {};
+  }
+
+  void Post(Event event) {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back(std::move(event));
+    }
+    posted_.fetch_add(1);
+    if (sleeping_.load()) {
+      const uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = write(wake_fd_.get(), &one, sizeof(one));
+    }
+  }
+
+  Result<std::optional<Event>> Take(const WaitLimit& wait) {
+    const uint32_t seen = posted_.load();
+    if (auto event = TryPop()) return event;
+    const Clock::time_point spin_end = Clock::now() + kSupervisorSpin;
+    while (posted_.load() == seen && Clock::now() < spin_end) CpuRelax();
+    for (;;) {
+      if (auto event = TryPop()) return event;
+      sleeping_.store(true);
+      if (auto event = TryPop()) {
+        sleeping_.store(false);
+        return event;
+      }
+      pollfd fds[2] = {{wake_fd_.get(), POLLIN, 0},
+                       {wait.interrupt_fd, POLLIN, 0}};
+      const int timeout = TimeoutMs(wait.deadline);
+      const int n = poll(fds, wait.interrupt_fd >= 0 ? 2 : 1, timeout);
+      sleeping_.store(false);
+      if (n < 0 && errno != EINTR) {
+        return tl::unexpected(Error::FromErrno("kvm: poll", errno));
+      }
+      uint64_t count = 0;
+      [[maybe_unused]] ssize_t r = read(wake_fd_.get(), &count, sizeof(count));
+      if (auto event = TryPop()) return event;
+      if (n > 0 && wait.interrupt_fd >= 0 && (fds[1].revents & POLLIN)) {
+        return std::optional<Event>();
+      }
+      if (Clock::now() >= wait.deadline) return std::optional<Event>();
+    }
+  }
+
+ private:
+  std::optional<Event> TryPop() {
+    std::lock_guard lock(mutex_);
+    if (queue_.empty()) return std::nullopt;
+    Event event = std::move(queue_.front());
+    queue_.pop_front();
+    return event;
+  }
+
+  static int TimeoutMs(Clock::time_point deadline) {
+    if (deadline == Clock::time_point::max()) return -1;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+        deadline - Clock::now());
+    return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60'000));
+  }
+
+  std::mutex mutex_;
+  std::deque<Event> queue_;
+  std::atomic<uint32_t> posted_{0};
+  std::atomic<bool> sleeping_{false};
+  UniqueFd wake_fd_;
+};
+
+// What Linux would do to a process that raised exception `vector` with no
+// handler: the policy's fault kind and the signal.
+struct VectorFault {
+  FaultKind kind;
+  int signal;
+};
+VectorFault FaultForVector(uint64_t vector) {
+  switch (vector) {
+    case 0:   // #DE
+    case 16:  // #MF
+    case 19:  // #XM
+      return {FaultKind::kArithmetic, SIGFPE};
+    case 1:  // #DB
+    case 3:  // #BP
+      return {FaultKind::kBreakpoint, SIGTRAP};
+    case 6:  // #UD
+    case 7:  // #NM
+      return {FaultKind::kInvalidInstruction, SIGILL};
+    case 13:  // #GP
+      return {FaultKind::kPrivilegedInstruction, SIGSEGV};
+    case 17:  // #AC
+    case 18:  // #MC
+      return {FaultKind::kPageFault, SIGBUS};
+    default:  // #PF, #SS, #NP, #TS, #DF, #BR, #OF and the rest
+      return {FaultKind::kPageFault, SIGSEGV};
+  }
+}
+
+}  // namespace
+
+// The VM, its guest kernel and the thread that runs them. The supervisor's
+// thread only takes events and gives verdicts.
+class KvmBackend::Vmm {
+ public:
+  ~Vmm() {
+    Kill();
+    if (thread_.joinable()) thread_.join();
+    if (cpu_timer_) timer_delete(*cpu_timer_);
+  }
+
+  Status Start(const Workload& workload, const CompiledPlan& plan) {
+    policy_ = plan.shared_policy();
+    const Policy& policy = *policy_;
+    if (auto ok = InstallKickHandler(); !ok) return ok;
+    if (auto ok = channel_.Open(); !ok) return ok;
+
+    auto memory_size = GuestMemorySize(policy.resources.memory_bytes);
+    if (!memory_size) return tl::unexpected(memory_size.error());
+
+    auto file = kvm::ReadExecutable(workload.executable, kMaxExecutableBytes);
+    if (!file) return tl::unexpected(file.error());
+    auto image = kvm::ParseElf(*file);
+    if (!image) {
+      return tl::unexpected(image.error().WithContext(workload.executable));
+    }
+
+    auto vm = kvm::Vm::Create(
+        kvm::VmConfig{*memory_size, policy.faults.hide_hypervisor});
+    if (!vm) return tl::unexpected(vm.error());
+    vm_ = std::move(*vm);
+    kvm::GuestMemory& memory = vm_->memory();
+    const kvm::StackRegion stack = kvm::StackRegionFor(*memory_size);
+
+    auto program = kvm::LoadElf(*image, *file, memory, kvm::kWorkloadBase,
+                                stack.guard_bottom);
+    if (!program) {
+      return tl::unexpected(program.error().WithContext(workload.executable));
+    }
+    kvm::StackInputs inputs;
+    inputs.argv = workload.argv;
+    inputs.env = workload.env;
+    inputs.execfn = workload.executable;
+    inputs.uid = policy.identity.uid.value_or(0);
+    inputs.gid = policy.identity.gid.value_or(0);
+    if (getrandom(inputs.random.data(), inputs.random.size(), 0) !=
+        static_cast<ssize_t>(inputs.random.size())) {
+      return tl::unexpected(Error::FromErrno("kvm: getrandom", errno));
+    }
+    auto rsp = kvm::BuildInitialStack(memory, stack, *program, inputs);
+    if (!rsp) return tl::unexpected(rsp.error());
+
+    kvm::GuestKernelConfig config;
+    config.view = policy.filesystem;
+    config.workdir = workload.workdir;
+    config.executable = workload.executable;
+    config.hostname = policy.identity.hostname.value_or("isoscope");
+    config.uid = inputs.uid;
+    config.gid = inputs.gid;
+    config.brk_start = program->image_end;
+    config.mmap_low = program->image_end;
+    config.mmap_high = stack.guard_bottom;
+    config.open_files = policy.resources.open_files;
+    config.file_size_bytes = policy.resources.file_size_bytes;
+    auto kernel = kvm::GuestKernel::Create(memory, std::move(config));
+    if (!kernel) return tl::unexpected(kernel.error());
+    kernel_ = std::move(*kernel);
+
+    kvm_regs& regs = vm_->regs();
+    regs = kvm_regs{};
+    regs.rip = program->entry;
+    regs.rsp = *rsp;
+    regs.rflags = 0x2;
+    vm_->MarkRegsDirty();
+
+    cpu_budget_ = policy.resources.cpu_time_ms;
+    std::promise<Status> ready;
+    std::future<Status> started = ready.get_future();
+    thread_ = std::thread([this, &ready] { Main(ready); });
+    if (auto ok = started.get(); !ok) {
+      thread_.join();
+      return ok;
+    }
+    return {};
+  }
+
+  Result<std::optional<Event>> NextEvent(const WaitLimit& wait) {
+    auto event = channel_.Take(wait);
+    if (event && *event && std::holds_alternative<ExitEvent>(**event)) {
+      // The VMM thread has ended; what it used is final now.
+      if (thread_.joinable()) thread_.join();
+      std::get<ExitEvent>(**event).usage.max_rss_kib =
+          static_cast<int64_t>(vm_->memory().ResidentBytes() / 1024);
+    }
+    return event;
+  }
+
+  Status Resolve(const Verdict& verdict) {
+    verdict_ = verdict;
+    verdict_seq_.fetch_add(1, std::memory_order_release);
+    verdict_seq_.notify_one();
+    return {};
+  }
+
+  void Kill() {
+    killed_.store(true);
+    verdict_seq_.fetch_add(1, std::memory_order_release);
+    verdict_seq_.notify_one();
+    if (thread_.joinable() && running_.load()) {
+      pthread_kill(thread_.native_handle(), KickSignal());
+    }
+  }
+
+ private:
+  static Result<uint64_t> GuestMemorySize(std::optional<uint64_t> limit) {
+    if (!limit) return kvm::kDefaultGuestMemory;
+    if (*limit < kvm::kMinGuestMemory) {
+      return tl::unexpected(Error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("kvm: the policy's memory limit ({} bytes) is below the "
+                      "smallest guest this backend builds ({} MiB)",
+                      *limit, kvm::kMinGuestMemory >> 20)));
+    }
+    // Guest RAM is the limit, rounded down to whole 2 MiB pages and at most
+    // the largest guest the page tables cover.
+    return std::min(*limit & ~(kvm::kLargePageSize - 1), kvm::kMaxGuestMemory);
+  }
+
+  // The VMM thread: confines itself, then runs the vCPU until the run ends.
+  void Main(std::promise<Status>& ready) {
+    running_.store(true);
+    kick_target = vm_.get();
+    sigset_t only_kick;
+    sigfillset(&only_kick);
+    sigdelset(&only_kick, KickSignal());
+    pthread_sigmask(SIG_SETMASK, &only_kick, nullptr);
+    if (auto ok = ArmCpuTimer(); !ok) {
+      running_.store(false);
+      ready.set_value(ok);
+      return;
+    }
+    if (auto ok = kvm::ConfineVmmThread(); !ok) {
+      running_.store(false);
+      ready.set_value(ok);
+      return;
+    }
+    ready.set_value(Status{});
+    ExitEvent exit = RunGuest();
+    rusage usage = {};
+    if (getrusage(RUSAGE_THREAD, &usage) == 0) {
+      exit.usage.user_cpu_us =
+          usage.ru_utime.tv_sec * 1'000'000 + usage.ru_utime.tv_usec;
+      exit.usage.system_cpu_us =
+          usage.ru_stime.tv_sec * 1'000'000 + usage.ru_stime.tv_usec;
+    }
+    running_.store(false);
+    kick_target = nullptr;
+    channel_.Post(std::move(exit));
+  }
+
+  // The CPU-time limit: a timer on this thread's CPU clock kicks the vCPU
+  // when the budget is spent (guest time is this thread's time).
+  Status ArmCpuTimer() {
+    if (!cpu_budget_) return {};
+    clockid_t clock;
+    if (int rc = pthread_getcpuclockid(pthread_self(), &clock); rc != 0) {
+      return tl::unexpected(Error::FromErrno("kvm: pthread_getcpuclockid", rc));
+    }
+    sigevent event = {};
+    event.sigev_notify = SIGEV_THREAD_ID;
+    event.sigev_signo = KickSignal();
+    event._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
+    timer_t timer;
+    if (timer_create(clock, &event, &timer) != 0) {
+      return tl::unexpected(Error::FromErrno("kvm: timer_create", errno));
+    }
+    cpu_timer_ = timer;
+    itimerspec spec = {};
+    spec.it_value.tv_sec = static_cast<time_t>(*cpu_budget_ / 1000);
+    spec.it_value.tv_nsec = static_cast<long>(*cpu_budget_ % 1000) * 1'000'000;
+    // Again every 10 ms in case a kick lands while the VMM is not in KVM_RUN.
+    spec.it_interval.tv_nsec = 10'000'000;
+    if (timer_settime(timer, 0, &spec, nullptr) != 0) {
+      return tl::unexpected(Error::FromErrno("kvm: timer_settime", errno));
+    }
+    return {};
+  }
+
+  bool CpuBudgetSpent() const {
+    if (!cpu_budget_) return false;
+    timespec now = {};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    const uint64_t ms = static_cast<uint64_t>(now.tv_sec) * 1000 +
+                        static_cast<uint64_t>(now.tv_nsec) / 1'000'000;
+    return ms >= *cpu_budget_;
+  }
+
+  static ExitEvent Signaled(int signal, std::string detail = {}) {
+    ExitEvent exit;
+    exit.signaled = true;
+    exit.signal = signal;
+    exit.detail = std::move(detail);
+    return exit;
+  }
+
+  // Runs the guest to its end and says how it ended.
+  ExitEvent RunGuest() {
+    for (;;) {
+      if (killed_.load()) return Signaled(SIGKILL);
+      auto exit = vm_->Run();
+      if (!exit) {
+        return Signaled(SIGKILL, "VMM error: " + exit.error().ToString());
+      }
+      switch (exit->kind) {
+        case kvm::VcpuExit::Kind::kInterrupted:
+          vm_->ClearImmediateExit();
+          if (killed_.load()) return Signaled(SIGKILL);
+          if (CpuBudgetSpent()) {
+            channel_.Post(LimitEvent{
+                LimitKind::kCpuTime,
+                fmt::format("cpu-time limit of {} ms reached (vCPU thread)",
+                            *cpu_budget_)});
+            return Signaled(SIGKILL);
+          }
+          continue;
+        case kvm::VcpuExit::Kind::kSyscall:
+          if (auto ended = OnSyscall()) return *ended;
+          continue;
+        case kvm::VcpuExit::Kind::kException:
+          return OnException();
+        case kvm::VcpuExit::Kind::kHlt:
+          return OnGuestFault(FaultKind::kPrivilegedInstruction, SIGSEGV,
+                              InstructionBefore(vm_->regs().rip, "hlt"), 0,
+                              "hlt", "the guest executed hlt");
+        case kvm::VcpuExit::Kind::kIo:
+          // KVM has completed an `out` (RIP is past it) but not an `in`.
+          return OnGuestFault(
+              FaultKind::kPrivilegedInstruction, SIGSEGV,
+              exit->io_out ? InstructionBefore(vm_->regs().rip, "out")
+                           : vm_->regs().rip,
+              0, exit->io_out ? "out" : "in",
+              fmt::format("port I/O {} unknown port 0x{:x}",
+                          exit->io_out ? "to" : "from", exit->port));
+        case kvm::VcpuExit::Kind::kMmio:
+          return OnGuestFault(
+              FaultKind::kPageFault, SIGSEGV, vm_->regs().rip,
+              exit->mmio_address, "",
+              fmt::format("MMIO {} 0x{:x}, outside guest RAM",
+                          exit->mmio_write ? "write to" : "read from",
+                          exit->mmio_address));
+        case kvm::VcpuExit::Kind::kShutdown:
+          return Signaled(
+              SIGSEGV,
+              fmt::format("triple fault (KVM_EXIT_SHUTDOWN) near rip 0x{:x}: "
+                          "the guest broke its own exception handling",
+                          vm_->regs().rip));
+        case kvm::VcpuExit::Kind::kInternalError:
+          return OnInternalError(*exit);
+        default:
+          return Signaled(SIGKILL, "unexpected VM exit: " + DescribeExit(*exit));
+      }
+    }
+  }
+
+  // One syscall: decoded, decided by the supervisor, then performed here.
+  // Returns how the run ended when it did.
+  std::optional<ExitEvent> OnSyscall() {
+    kvm_regs& regs = vm_->regs();
+    const kvm::DecodedCall call = kernel_->Decode(
+        regs.rax, {regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9});
+    auto verdict = Ask(SyscallEvent{1, call.request});
+    if (!verdict) return Signaled(SIGKILL);
+
+    int64_t result = 0;
+    switch (verdict->action.action) {
+      case Action::kKill:
+        // The supervisor kills the run right after this verdict.
+        return Signaled(SIGKILL);
+      case Action::kDeny:
+        result = -verdict->action.errno_value;
+        break;
+      case Action::kEmulate:
+        result = verdict->action.emulate_value;
+        break;
+      default: {
+        kvm::CallEffect effect = kernel_->Perform(call);
+        result = effect.result;
+        if (effect.stream && !effect.output.empty()) {
+          channel_.Post(OutputEvent{*effect.stream, std::move(effect.output)});
+        }
+        if (effect.exit_status) {
+          ExitEvent exit;
+          exit.exit_code = *effect.exit_status & 0xff;
+          return exit;
+        }
+        if (effect.set_fs_base) {
+          if (auto ok = vm_->SetFsBase(*effect.set_fs_base); !ok) {
+            return Signaled(SIGKILL, ok.error().ToString());
+          }
+        }
+        if (effect.set_gs_base) {
+          if (auto ok = vm_->SetGsBase(*effect.set_gs_base); !ok) {
+            return Signaled(SIGKILL, ok.error().ToString());
+          }
+        }
+        if (effect.limit) {
+          channel_.Post(LimitEvent{
+              *effect.limit,
+              fmt::format("file-size limit of {} bytes reached",
+                          policy_->resources.file_size_bytes.value_or(0))});
+          return Signaled(SIGXFSZ);
+        }
+        break;
+      }
+    }
+    // Back to the instruction after `syscall`, as sysret would.
+    vm_->CompleteSyscall(static_cast<uint64_t>(result));
+    return std::nullopt;
+  }
+
+  ExitEvent OnException() {
+    auto frame = vm_->ReadExceptionFrame();
+    if (!frame) {
+      return Signaled(SIGSEGV, "exception with an unreadable frame: " +
+                                   frame.error().ToString());
+    }
+    const VectorFault fault = FaultForVector(frame->vector);
+    const uint64_t address = frame->vector == 14 ? frame->cr2 : frame->rip;
+    return OnGuestFault(
+        fault.kind, fault.signal, frame->rip, address, "",
+        fmt::format("exception {} (error code 0x{:x}) at rip 0x{:x}",
+                    frame->vector, frame->error_code, frame->rip));
+  }
+
+  // The hypervisor could not emulate an instruction (on kvm_pvm hosts: any
+  // SSE/AVX instruction).
+  ExitEvent OnInternalError(const kvm::VcpuExit& exit) {
+    const uint64_t rip = vm_->regs().rip;
+    FaultEvent event = FaultAt(FaultKind::kInvalidInstruction, rip, rip, "");
+    if (event.mnemonic == "int3" ||
+        (event.mnemonic == "int" && event.bytes.size() == 2 &&
+         event.bytes[1] == 3)) {
+      // kvm_pvm cannot emulate a breakpoint; it is one all the same.
+      return OnGuestFault(FaultKind::kBreakpoint, SIGTRAP, rip, rip, "",
+                          fmt::format("breakpoint at rip 0x{:x}", rip));
+    }
+    std::string what = event.mnemonic.empty() ? "an instruction" : event.mnemonic;
+    auto verdict = Ask(event);
+    if (!verdict) return Signaled(SIGKILL);
+    return Signaled(
+        SIGILL,
+        fmt::format("the hypervisor cannot emulate {} at rip 0x{:x} ({}); "
+                    "on a host without hardware virtualization, build the "
+                    "workload without SSE/AVX (-mgeneral-regs-only -mno-sse)",
+                    what, rip, DescribeExit(exit)));
+  }
+
+  // A fault the guest cannot survive: decided by the policy, then the run
+  // ends as Linux would end a process without a handler for `signal`.
+  ExitEvent OnGuestFault(FaultKind kind, int signal, uint64_t rip,
+                         uint64_t address, std::string mnemonic,
+                         std::string detail) {
+    auto verdict = Ask(FaultAt(kind, rip, address, std::move(mnemonic)));
+    if (!verdict || verdict->action.action == Action::kKill) {
+      return Signaled(SIGKILL);
+    }
+    return Signaled(signal, std::move(detail));
+  }
+
+  // Where the instruction `mnemonic` that ends just before `next` starts
+  // (KVM reports some exits with RIP already past the instruction); `next`
+  // itself when no such instruction decodes there.
+  uint64_t InstructionBefore(uint64_t next, std::string_view mnemonic) const {
+    const kvm::GuestMemory& memory = vm_->memory();
+    for (uint64_t length = 1; length <= kMaxInstructionLength; ++length) {
+      if (next < length) break;
+      std::vector<uint8_t> bytes(length);
+      if (!memory.Read(next - length, bytes.data(), length)) break;
+      auto decoded = DecodeInstruction(bytes);
+      if (decoded && decoded->length == length &&
+          decoded->mnemonic == mnemonic) {
+        return next - length;
+      }
+    }
+    return next;
+  }
+
+  FaultEvent FaultAt(FaultKind kind, uint64_t rip, uint64_t address,
+                     std::string mnemonic) const {
+    FaultEvent event;
+    event.pid = 1;
+    event.kind = kind;
+    event.signal = FaultForKindSignal(kind);
+    event.rip = rip;
+    event.address = address;
+    const kvm::GuestMemory& memory = vm_->memory();
+    if (rip < memory.size()) {
+      const uint64_t n = std::min<uint64_t>(kMaxInstructionLength,
+                                            memory.size() - rip);
+      event.bytes.resize(n);
+      if (!memory.Read(rip, event.bytes.data(), n)) event.bytes.clear();
+      if (auto decoded = DecodeInstruction(event.bytes)) {
+        event.bytes.resize(decoded->length);
+        if (mnemonic.empty()) mnemonic = decoded->mnemonic;
+      }
+    }
+    event.mnemonic = std::move(mnemonic);
+    return event;
+  }
+
+  static int FaultForKindSignal(FaultKind kind) {
+    switch (kind) {
+      case FaultKind::kInvalidInstruction:
+        return SIGILL;
+      case FaultKind::kBreakpoint:
+        return SIGTRAP;
+      case FaultKind::kArithmetic:
+        return SIGFPE;
+      default:
+        return SIGSEGV;
+    }
+  }
+
+  // Posts an event that needs a verdict and waits for it; nullopt when the
+  // run was killed meanwhile.
+  std::optional<Verdict> Ask(Event event) {
+    const uint32_t before = verdict_seq_.load(std::memory_order_acquire);
+    channel_.Post(std::move(event));
+    const Clock::time_point spin_end = Clock::now() + kVmmSpin;
+    while (verdict_seq_.load(std::memory_order_acquire) == before) {
+      if (Clock::now() >= spin_end) {
+        verdict_seq_.wait(before, std::memory_order_acquire);
+      } else {
+        CpuRelax();
+      }
+    }
+    if (killed_.load()) return std::nullopt;
+    return verdict_;
+  }
+
+  std::shared_ptr<const Policy> policy_;
+  std::unique_ptr<kvm::Vm> vm_;
+  std::unique_ptr<kvm::GuestKernel> kernel_;
+  EventChannel channel_;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> killed_{false};
+  std::atomic<uint32_t> verdict_seq_{0};
+  Verdict verdict_;  // written before verdict_seq_ is released
+  std::optional<uint64_t> cpu_budget_;
+  std::optional<timer_t> cpu_timer_;
+};
+
+KvmBackend::KvmBackend() : vmm_(std::make_unique<Vmm>()) {}
+KvmBackend::~KvmBackend() = default;
+
+ProbeResult KvmBackend::Probe() const {
+  UniqueFd kvm(open("/dev/kvm", O_RDWR | O_CLOEXEC));
+  if (!kvm) {
+    const int error = errno;
+    return {false,
+            error == ENOENT
+                ? "/dev/kvm does not exist: load the kvm module (kvm_intel, "
+                  "kvm_amd or kvm_pvm) or run on a host with virtualization"
+                : fmt::format("cannot open /dev/kvm: {} (run as root or join "
+                              "the kvm group)",
+                              std::strerror(error))};
+  }
+  const int version = ioctl(kvm.get(), KVM_GET_API_VERSION, 0);
+  if (version != KVM_API_VERSION) {
+    return {false, fmt::format("/dev/kvm speaks API version {}, not {}",
+                               version, KVM_API_VERSION)};
+  }
+  return {true, ""};
+}
+
+Status KvmBackend::Start(const Workload& workload, const CompiledPlan& plan) {
+  return vmm_->Start(workload, plan);
+}
+
+Result<std::optional<Event>> KvmBackend::NextEvent(const WaitLimit& wait) {
+  return vmm_->NextEvent(wait);
+}
+
+Status KvmBackend::Resolve(const Event& /*event*/, const Verdict& verdict) {
+  return vmm_->Resolve(verdict);
+}
+
+void KvmBackend::Kill() { vmm_->Kill(); }
+
+std::vector<std::string> KvmBackend::HostSyscallSurface() {
+  std::vector<std::string> names;
+  for (std::string_view name : kvm::VmmAllowedSyscalls()) {
+    names.emplace_back(name);
+  }
+  return names;
+}
+
+}  // namespace isoscope
