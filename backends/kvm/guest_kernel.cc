@@ -469,6 +469,14 @@ Result<std::unique_ptr<GuestKernel>> GuestKernel::Create(
       return tl::unexpected(added.error());
     }
   }
+  // The workdir is always visible and writable, as the container backend
+  // binds it: the workload's cwd must exist whatever the view lists.
+  {
+    const std::string workdir = NormalizePath(config.workdir);
+    if (Status added = add_root(workdir, workdir, true); !added) {
+      return tl::unexpected(added.error());
+    }
+  }
   if (!config.view.tmpfs.empty()) {
     auto dir = TempDir::Create("isoscope-guest-tmpfs-", config.tmpfs_parent);
     if (!dir) return tl::unexpected(dir.error().WithContext("guest kernel"));
@@ -2005,7 +2013,9 @@ int64_t GuestKernel::Write(int64_t fd, uint64_t buffer, uint64_t count,
 
 namespace {
 // A guest iovec array, copied once and checked; `total` is what the
-// segments hold together (a call uses at most kIoChunk of it).
+// segments hold together (a call uses at most kIoChunk of it). Made with
+// make_unique_for_overwrite: ReadSegments fills the `count` pairs used, so
+// the 16 KiB array is not zeroed on every readv/writev (a hot path).
 struct Segments {
   uint64_t raw[kMaxIovecs * 2];  // base, length pairs: guest addresses
   uint64_t count = 0;
@@ -2041,7 +2051,7 @@ int ReadSegments(const GuestMemory& memory, uint64_t address, uint64_t count,
 int64_t GuestKernel::Readv(int64_t fd, uint64_t iov, uint64_t count) {
   const FdEntry* entry = Entry(fd);
   if (entry == nullptr || !entry->readable()) return Err(EBADF);
-  auto segments = std::make_unique<Segments>();
+  auto segments = std::make_unique_for_overwrite<Segments>();
   if (int error = ReadSegments(*memory_, iov, count, *segments); error != 0) {
     return Err(error);
   }
@@ -2066,7 +2076,7 @@ int64_t GuestKernel::Writev(int64_t fd, uint64_t iov, uint64_t count,
                             CallEffect& effect) {
   FdEntry* entry = Entry(fd);
   if (entry == nullptr || !entry->writable()) return Err(EBADF);
-  auto segments = std::make_unique<Segments>();
+  auto segments = std::make_unique_for_overwrite<Segments>();
   if (int error = ReadSegments(*memory_, iov, count, *segments); error != 0) {
     return Err(error);
   }

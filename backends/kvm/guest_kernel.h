@@ -48,6 +48,7 @@
 
 #include <array>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -56,6 +57,7 @@
 #include <vector>
 
 #include "backends/kvm/guest_memory.h"
+#include "backends/kvm/guest_signals.h"
 #include "base/error.h"
 #include "base/unique_fd.h"
 #include "policies/decide.h"
@@ -179,6 +181,29 @@ class GuestKernel {
   // close-on-exec descriptors close, handled signals reset to default, the
   // heap and mappings start over.
   void Exec(Image image);
+
+  // Signal state for the backend, which delivers faults to the guest's
+  // handlers (guest_signals.h). `signal` is 1..64.
+  GuestSignalAction SignalActionFor(int signal) const {
+    const SignalAction& a = actions_[static_cast<size_t>(signal - 1)];
+    return GuestSignalAction{a.handler, a.flags, a.restorer, a.mask};
+  }
+  // SA_RESETHAND: back to the default action once delivered.
+  void ResetSignalAction(int signal) {
+    actions_[static_cast<size_t>(signal - 1)] = SignalAction{};
+  }
+  uint64_t signal_mask() const { return signal_mask_; }
+  // SIGKILL and SIGSTOP cannot be blocked.
+  void set_signal_mask(uint64_t mask) {
+    signal_mask_ = mask & ~((uint64_t{1} << (SIGKILL - 1)) |
+                            (uint64_t{1} << (SIGSTOP - 1)));
+  }
+  GuestAltStack alt_stack() const {
+    return GuestAltStack{alt_stack_.sp, alt_stack_.flags, alt_stack_.size};
+  }
+  void set_alt_stack(const GuestAltStack& stack) {
+    alt_stack_ = AltStack{stack.sp, stack.flags, stack.size};
+  }
 
   // The guest's current directory and fs/gs bases (for the backend).
   const std::string& cwd() const { return cwd_; }

@@ -884,6 +884,110 @@ TEST_F(GuestKernelTest, CreateRejectsABadLayout) {
   EXPECT_TRUE(GuestKernel::Create(*memory_, config_));
 }
 
+// Counts, sizes and lengths a hostile guest picks to overflow a sum, a
+// buffer or a loop: each is refused (or bounded) as Linux does, and none
+// makes the VMM copy more than the guest's RAM holds.
+TEST_F(GuestKernelTest, HostileCountsAndLengthsAreBounded) {
+  MakeKernel();
+  const int64_t fd = Open(ro_ + "/data", O_RDONLY);
+  ASSERT_EQ(fd, 3);
+  const uint64_t f = static_cast<uint64_t>(fd);
+  // read: a count past the end of RAM faults; one up to it is short.
+  EXPECT_EQ(Sys(SYS_read, f, kBuffer, 1ULL << 40), -EFAULT);
+  EXPECT_EQ(Sys(SYS_read, f, kBuffer, kRam - kBuffer), 15);
+
+  // getdents64: buffers too small for one record are EINVAL; the count is
+  // an unsigned int; one record per call still never lists a hidden name.
+  const int64_t dir = Open(ro_, O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dir, 0);
+  const uint64_t d = static_cast<uint64_t>(dir);
+  for (uint64_t tiny : {0ULL, 1ULL, 19ULL, 1ULL << 32}) {
+    EXPECT_EQ(Sys(SYS_getdents64, d, kBuffer, tiny), -EINVAL) << tiny;
+  }
+  std::set<std::string> names;
+  for (int i = 0; i < 16; ++i) {
+    const int64_t got = Sys(SYS_getdents64, d, kBuffer, 32);
+    ASSERT_GE(got, 0);
+    if (got == 0) break;
+    EXPECT_LE(got, 32);
+    names.insert(ReadGuest(kBuffer + 19, 8).c_str());
+  }
+  EXPECT_EQ(names, (std::set<std::string>{".", "..", "data"}));
+
+  // writev: at most UIO_MAXIOV segments; lengths whose sum passes SSIZE_MAX
+  // are EINVAL before any is used.
+  std::vector<uint64_t> iov;
+  for (int i = 0; i < 1024; ++i) {
+    iov.push_back(kStrings);
+    iov.push_back(1);
+  }
+  ASSERT_TRUE(memory_->Write(kStrings, "x", 1));
+  ASSERT_TRUE(memory_->Write(kBuffer, iov.data(), iov.size() * 8));
+  CallEffect effect = Call(SYS_writev, {1, kBuffer, 1024, 0, 0, 0});
+  EXPECT_EQ(effect.result, 1024);
+  EXPECT_EQ(effect.output, std::string(1024, 'x'));
+  EXPECT_EQ(Sys(SYS_writev, 1, kBuffer, 1025), -EINVAL);
+  EXPECT_EQ(Sys(SYS_writev, 1, kBuffer, ~0ULL), -EINVAL);
+  const uint64_t overflow[4] = {kStrings, 16, kStrings, (1ULL << 63) - 8};
+  ASSERT_TRUE(memory_->Write(kBuffer, overflow, sizeof overflow));
+  EXPECT_EQ(Sys(SYS_writev, 1, kBuffer, 2), -EINVAL);
+  EXPECT_EQ(Sys(SYS_readv, f, kBuffer, 2), -EINVAL);
+
+  // readlink: the size is an int; zero or negative is EINVAL.
+  ASSERT_EQ(::symlink("data", (work_ + "/alias").c_str()), 0);
+  const uint64_t alias = Str("alias");
+  EXPECT_EQ(Sys(SYS_readlink, alias, kBuffer, 0), -EINVAL);
+  EXPECT_EQ(Sys(SYS_readlink, alias, kBuffer, ~0ULL), -EINVAL);
+  EXPECT_EQ(Sys(SYS_readlink, alias, kBuffer, 1ULL << 31), -EINVAL);
+  EXPECT_EQ(Sys(SYS_readlink, alias, kBuffer, (1ULL << 32) + 2), 2);
+  EXPECT_EQ(Sys(SYS_readlink, alias, kRam - 2, 4096), -EFAULT);
+
+  // poll: more fds than RLIMIT_NOFILE is EINVAL (the copy stays bounded).
+  EXPECT_EQ(Sys(SYS_poll, kBuffer, 1ULL << 32, 0), -EINVAL);
+  EXPECT_EQ(Sys(SYS_poll, kBuffer, 1025, 0), -EINVAL);
+  EXPECT_EQ(Sys(SYS_poll, 0, 0, 0), 0);
+
+  // mmap: a length that rounds to 2^64-4096 or wraps is ENOMEM.
+  const uint64_t anon = MAP_PRIVATE | MAP_ANONYMOUS;
+  EXPECT_EQ(Sys(SYS_mmap, 0, ~0ULL - 4095, PROT_READ, anon, ~0ULL, 0), -ENOMEM);
+  EXPECT_EQ(Sys(SYS_mmap, 0, ~0ULL - 8190, PROT_READ, anon, ~0ULL, 0), -ENOMEM);
+  EXPECT_EQ(Sys(SYS_mmap, kBrkStart, ~0ULL - 4095, PROT_READ, anon | MAP_FIXED,
+                ~0ULL, 0),
+            -ENOMEM);
+  const int64_t page = Sys(SYS_mmap, 0, 4096, PROT_READ, anon, ~0ULL, 0);
+  ASSERT_GT(page, 0);
+  EXPECT_EQ(Sys(SYS_mremap, static_cast<uint64_t>(page), 4096, ~0ULL - 4095,
+                MREMAP_MAYMOVE),
+            -ENOMEM);
+
+  // brk below its start leaves the break where it is.
+  EXPECT_EQ(Sys(SYS_brk, kBrkStart - kPageSize),
+            static_cast<int64_t>(kBrkStart));
+
+  // arch_prctl: non-canonical and kernel-half bases are EPERM.
+  for (uint64_t base :
+       {1ULL << 47, 0x0000800000001000ULL, 0xffff800000000000ULL, ~0ULL}) {
+    EXPECT_EQ(Sys(SYS_arch_prctl, 0x1002, base), -EPERM) << std::hex << base;
+    EXPECT_EQ(Sys(SYS_arch_prctl, 0x1001, base), -EPERM) << std::hex << base;
+  }
+  EXPECT_EQ(kernel_->fs_base(), 0u);
+
+  // statx: the reserved mask bit and unknown flags are EINVAL; unknown
+  // mask bits are ignored.
+  const uint64_t data = Str(ro_ + "/data");
+  EXPECT_EQ(Sys(SYS_statx, kFdcwd, data, 0, STATX__RESERVED, kBuffer), -EINVAL);
+  EXPECT_EQ(Sys(SYS_statx, kFdcwd, data, 0x40000000, STATX_SIZE, kBuffer),
+            -EINVAL);
+  EXPECT_EQ(Sys(SYS_statx, kFdcwd, data, AT_STATX_SYNC_TYPE, 0, kBuffer),
+            -EINVAL);
+  EXPECT_EQ(Sys(SYS_statx, kFdcwd, data, 0, 0x7fff0000 | STATX_SIZE, kBuffer),
+            0);
+  struct statx stx;
+  ASSERT_TRUE(memory_->Read(kBuffer, &stx, sizeof stx));
+  EXPECT_EQ(stx.stx_size, 15u);
+  EXPECT_EQ(Sys(SYS_statx, kFdcwd, data, 0, STATX_SIZE, kRam - 16), -EFAULT);
+}
+
 TEST_F(GuestKernelTest, GetppidIsCheap) {
   MakeKernel();
   constexpr int kCalls = 200000;

@@ -4,6 +4,7 @@
 #include <linux/kvm.h>
 #include <poll.h>
 #include <sched.h>
+#include <linux/sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -22,6 +23,7 @@
 #include <deque>
 #include <cstring>
 #include <future>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -35,6 +37,7 @@
 #include "backends/kvm/guest_kernel.h"
 #include "backends/kvm/guest_layout.h"
 #include "backends/kvm/guest_memory.h"
+#include "backends/kvm/guest_signals.h"
 #include "backends/kvm/kvm_vm.h"
 #include "backends/kvm/vmm_sandbox.h"
 #include "backends/ptrace/fault_decoder.h"
@@ -396,12 +399,27 @@ class KvmBackend::Vmm {
     return exit;
   }
 
-  // Runs the guest to its end and says how it ended.
+  // Runs the guest to its end and says how it ended. A forked child's end
+  // hands the VM back to its parent; only the first process's end (or a
+  // kill, a limit, an error) ends the run.
   ExitEvent RunGuest() {
     for (;;) {
+      std::optional<ExitEvent> ended = Step();
+      if (!ended) continue;
+      if (killed_.load() || run_over_ || suspended_.empty()) return *ended;
+      if (auto resumed = ResumeParent(*ended); !resumed) {
+        return Signaled(SIGKILL, "VMM error: " + resumed.error().ToString());
+      }
+    }
+  }
+
+  // One KVM_RUN and what its exit means; nullopt while the process goes on.
+  std::optional<ExitEvent> Step() {
+    {
       if (killed_.load()) return Signaled(SIGKILL);
       auto exit = vm_->Run();
       if (!exit) {
+        run_over_ = true;
         return Signaled(SIGKILL, "VMM error: " + exit.error().ToString());
       }
       switch (exit->kind) {
@@ -409,29 +427,27 @@ class KvmBackend::Vmm {
           vm_->ClearImmediateExit();
           if (killed_.load()) return Signaled(SIGKILL);
           if (CpuBudgetSpent()) {
+            run_over_ = true;
             channel_.Post(LimitEvent{
                 LimitKind::kCpuTime,
                 fmt::format("cpu-time limit of {} ms reached (vCPU thread)",
                             *cpu_budget_)});
             return Signaled(SIGKILL);
           }
-          continue;
+          return std::nullopt;
         case kvm::VcpuExit::Kind::kSyscall:
-          if (auto ended = OnSyscall()) return *ended;
-          continue;
+          return OnSyscall();
         case kvm::VcpuExit::Kind::kException:
           return OnException();
         case kvm::VcpuExit::Kind::kHlt:
-          return OnGuestFault(FaultKind::kPrivilegedInstruction, SIGSEGV,
-                              InstructionBefore(vm_->regs().rip, "hlt"), 0,
-                              "hlt", "the guest executed hlt");
+          return OnPrivilegedExit(InstructionBefore(vm_->regs().rip, "hlt"),
+                                  "hlt", "the guest executed hlt");
         case kvm::VcpuExit::Kind::kIo:
           // KVM has completed an `out` (RIP is past it) but not an `in`.
-          return OnGuestFault(
-              FaultKind::kPrivilegedInstruction, SIGSEGV,
+          return OnPrivilegedExit(
               exit->io_out ? InstructionBefore(vm_->regs().rip, "out")
                            : vm_->regs().rip,
-              0, exit->io_out ? "out" : "in",
+              exit->io_out ? "out" : "in",
               fmt::format("port I/O {} unknown port 0x{:x}",
                           exit->io_out ? "to" : "from", exit->port));
         case kvm::VcpuExit::Kind::kMmio:
@@ -450,6 +466,7 @@ class KvmBackend::Vmm {
         case kvm::VcpuExit::Kind::kInternalError:
           return OnInternalError(*exit);
         default:
+          run_over_ = true;
           return Signaled(SIGKILL, "unexpected VM exit: " + DescribeExit(*exit));
       }
     }
@@ -461,13 +478,14 @@ class KvmBackend::Vmm {
     kvm_regs& regs = vm_->regs();
     const kvm::DecodedCall call = kernel_->Decode(
         regs.rax, {regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9});
-    auto verdict = Ask(SyscallEvent{1, call.request});
+    auto verdict = Ask(SyscallEvent{pid_, call.request});
     if (!verdict) return Signaled(SIGKILL);
 
     int64_t result = 0;
     switch (verdict->action.action) {
       case Action::kKill:
         // The supervisor kills the run right after this verdict.
+        run_over_ = true;
         return Signaled(SIGKILL);
       case Action::kDeny:
         result = -verdict->action.errno_value;
@@ -476,6 +494,12 @@ class KvmBackend::Vmm {
         result = verdict->action.emulate_value;
         break;
       default: {
+        if (std::optional<ProcessCall> process = OnProcessCall(call)) {
+          if (process->ended) return process->ended;
+          if (process->resumed) return std::nullopt;
+          result = process->result;
+          break;
+        }
         kvm::CallEffect effect = kernel_->Perform(call);
         result = effect.result;
         if (effect.stream && !effect.output.empty()) {
@@ -497,6 +521,7 @@ class KvmBackend::Vmm {
           }
         }
         if (effect.limit) {
+          run_over_ = true;
           channel_.Post(LimitEvent{
               *effect.limit,
               fmt::format("file-size limit of {} bytes reached",
@@ -511,31 +536,53 @@ class KvmBackend::Vmm {
     return std::nullopt;
   }
 
-  ExitEvent OnException() {
+  std::optional<ExitEvent> OnException() {
     auto frame = vm_->ReadExceptionFrame();
     if (!frame) {
       return Signaled(SIGSEGV, "exception with an unreadable frame: " +
                                    frame.error().ToString());
     }
+    // `int $0x80` through a gate the IDT does not have: #GP or #NP with
+    // the IDT bit and vector 0x80 in the error code (on hardware; kvm_pvm
+    // fails to emulate it instead, see OnInternalError).
+    if ((frame->vector == 13 || frame->vector == 11) &&
+        frame->error_code == ((0x80 << 3) | 2)) {
+      vm_->regs().rsp = frame->rsp;
+      return OnInt80(frame->rip + 2);
+    }
     const VectorFault fault = FaultForVector(frame->vector);
     const uint64_t address = frame->vector == 14 ? frame->cr2 : frame->rip;
+    // The handler runs on the stack the guest faulted on, with the
+    // registers it had: the stub's frame is not the guest's business.
+    vm_->regs().rip = frame->rip;
+    vm_->regs().rsp = frame->rsp;
+    vm_->regs().rflags = frame->rflags;
     return OnGuestFault(
         fault.kind, fault.signal, frame->rip, address, "",
         fmt::format("exception {} (error code 0x{:x}) at rip 0x{:x}",
-                    frame->vector, frame->error_code, frame->rip));
+                    frame->vector, frame->error_code, frame->rip),
+        kvm::FaultSignalForVector(frame->vector, frame->error_code,
+                                  frame->rip, frame->cr2));
   }
 
   // The hypervisor could not emulate an instruction (on kvm_pvm hosts: any
   // SSE/AVX instruction).
-  ExitEvent OnInternalError(const kvm::VcpuExit& exit) {
+  std::optional<ExitEvent> OnInternalError(const kvm::VcpuExit& exit) {
     const uint64_t rip = vm_->regs().rip;
     FaultEvent event = FaultAt(FaultKind::kInvalidInstruction, rip, rip, "");
+    if (event.mnemonic == "int" && event.bytes.size() == 2 &&
+        event.bytes[1] == 0x80) {
+      return OnInt80(rip + 2);
+    }
     if (event.mnemonic == "int3" ||
         (event.mnemonic == "int" && event.bytes.size() == 2 &&
          event.bytes[1] == 3)) {
       // kvm_pvm cannot emulate a breakpoint; it is one all the same.
+      // Linux reports int3 as a trap: the handler sees RIP after it.
+      vm_->regs().rip = rip + event.bytes.size();
       return OnGuestFault(FaultKind::kBreakpoint, SIGTRAP, rip, rip, "",
-                          fmt::format("breakpoint at rip 0x{:x}", rip));
+                          fmt::format("breakpoint at rip 0x{:x}", rip),
+                          kvm::FaultSignalForVector(3, 0, rip, 0));
     }
     std::string what = event.mnemonic.empty() ? "an instruction" : event.mnemonic;
     auto verdict = Ask(event);
@@ -550,14 +597,347 @@ class KvmBackend::Vmm {
 
   // A fault the guest cannot survive: decided by the policy, then the run
   // ends as Linux would end a process without a handler for `signal`.
-  ExitEvent OnGuestFault(FaultKind kind, int signal, uint64_t rip,
-                         uint64_t address, std::string mnemonic,
-                         std::string detail) {
+  std::optional<ExitEvent> OnGuestFault(
+      FaultKind kind, int signal, uint64_t rip, uint64_t address,
+      std::string mnemonic, std::string detail,
+      std::optional<kvm::FaultSignal> deliverable = std::nullopt) {
     auto verdict = Ask(FaultAt(kind, rip, address, std::move(mnemonic)));
     if (!verdict || verdict->action.action == Action::kKill) {
+      run_over_ = true;
       return Signaled(SIGKILL);
     }
+    // deliver (and report: the kernel's default follows, which runs a
+    // handler when there is one) for a fault the CPU raised.
+    if (deliverable && (verdict->action.action == Action::kDeliver ||
+                        verdict->action.action == Action::kReport)) {
+      if (DeliverToHandler(*deliverable)) return std::nullopt;
+    }
     return Signaled(signal, std::move(detail));
+  }
+
+  // hlt or port I/O to a port the VMM does not serve: in a Linux process
+  // either is a #GP (SIGSEGV, SI_KERNEL) at the instruction.
+  std::optional<ExitEvent> OnPrivilegedExit(uint64_t rip,
+                                            std::string mnemonic,
+                                            std::string detail) {
+    vm_->regs().rip = rip;
+    return OnGuestFault(FaultKind::kPrivilegedInstruction, SIGSEGV, rip, 0,
+                        std::move(mnemonic), std::move(detail),
+                        kvm::FaultSignalForVector(13, 0, rip, 0));
+  }
+
+  // Runs the guest's handler for `fault` as Linux would; false when the
+  // signal is blocked, ignored or default (Linux then kills: a synchronous
+  // fault is never ignored) or the frame does not fit.
+  bool DeliverToHandler(const kvm::FaultSignal& fault) {
+    const kvm::GuestSignalAction action =
+        kernel_->SignalActionFor(fault.signal);
+    const uint64_t bit = uint64_t{1} << (fault.signal - 1);
+    if (action.handler <= 1 /* SIG_DFL, SIG_IGN */ ||
+        (kernel_->signal_mask() & bit) != 0) {
+      return false;
+    }
+    const std::optional<uint64_t> blocked =
+        kvm::DeliverFaultSignal(vm_->memory(), vm_->regs(), action, fault,
+                                kernel_->signal_mask(), kernel_->alt_stack());
+    if (!blocked) return false;
+    vm_->MarkRegsDirty();
+    kernel_->set_signal_mask(*blocked);
+    if ((action.flags & 0x80000000 /* SA_RESETHAND */) != 0) {
+      kernel_->ResetSignalAction(fault.signal);
+    }
+    return true;
+  }
+
+  // A syscall through the i386 ABI (`int $0x80`): decided like any other,
+  // never performed (the VMM implements the x86-64 ABI only), then the
+  // guest resumes at `next`.
+  std::optional<ExitEvent> OnInt80(uint64_t next) {
+    kvm_regs& regs = vm_->regs();
+    SyscallRequest request;
+    request.abi = Abi::kI386;
+    request.number = static_cast<int>(regs.rax & 0xffffffff);
+    request.args = {regs.rbx & 0xffffffff, regs.rcx & 0xffffffff,
+                    regs.rdx & 0xffffffff, regs.rsi & 0xffffffff,
+                    regs.rdi & 0xffffffff, regs.rbp & 0xffffffff};
+    auto verdict = Ask(SyscallEvent{pid_, request});
+    if (!verdict || verdict->action.action == Action::kKill) {
+      run_over_ = true;
+      return Signaled(SIGKILL);
+    }
+    int64_t result = -ENOSYS;
+    if (verdict->action.action == Action::kDeny) {
+      result = -verdict->action.errno_value;
+    } else if (verdict->action.action == Action::kEmulate) {
+      result = verdict->action.emulate_value;
+    }
+    kvm_regs& after = vm_->regs();
+    after.rax = static_cast<uint64_t>(result);
+    after.rip = next;
+    vm_->MarkRegsDirty();
+    return std::nullopt;
+  }
+
+  // The process model: one process runs at a time. fork suspends the
+  // parent (its registers, segment state, kernel and a copy of its RAM)
+  // and runs the child in the same VM until the child ends; then the
+  // parent resumes with the child's pid and can wait4 for its status. A
+  // workload that needs parent and child to run at once (a pipe between
+  // them, a parent that never waits) does not work here.
+  struct ProcessCall {
+    int64_t result = 0;
+    bool resumed = false;               // registers already set
+    std::optional<ExitEvent> ended;     // the process ended
+  };
+  std::optional<ProcessCall> OnProcessCall(const kvm::DecodedCall& call) {
+    if (call.request.abi != Abi::kX86_64) return std::nullopt;
+    const auto& args = call.request.args;
+    switch (call.request.number) {
+      case SYS_fork:
+      case SYS_vfork:
+        return Fork(0, 0);
+      case SYS_clone: {
+        // clone(flags, stack, parent_tid, child_tid, tls): processes only.
+        constexpr uint64_t kSupported = CSIGNAL | CLONE_VM | CLONE_VFORK |
+                                        CLONE_PARENT_SETTID |
+                                        CLONE_CHILD_SETTID |
+                                        CLONE_CHILD_CLEARTID | CLONE_SETTLS;
+        if ((args[0] & ~kSupported) != 0) {
+          return ProcessCall{.result = -ENOSYS};  // threads, namespaces...
+        }
+        return Fork(args[0], args[1]);
+      }
+      case SYS_execve:
+        return Execve(call, args[1], args[2]);
+      case SYS_execveat:
+        if (call.names_fd) return ProcessCall{.result = -ENOSYS};
+        return Execve(call, args[2], args[3]);
+      case SYS_wait4:
+        return ProcessCall{.result = Wait4(args)};
+      case SYS_rt_sigreturn: {
+        kvm::GuestAltStack stack = kernel_->alt_stack();
+        std::optional<uint64_t> mask =
+            kvm::ReturnFromSignal(vm_->memory(), vm_->regs(), &stack);
+        if (!mask) {
+          return ProcessCall{.ended = Signaled(
+                                 SIGSEGV, "rt_sigreturn with an unreadable "
+                                          "signal frame")};
+        }
+        vm_->MarkRegsDirty();
+        kernel_->set_signal_mask(*mask);
+        kernel_->set_alt_stack(stack);
+        return ProcessCall{.resumed = true};
+      }
+      case SYS_kill:
+        return Kill(static_cast<int64_t>(args[0]), args[1]);
+      case SYS_tkill:
+        return Kill(static_cast<int64_t>(args[0]), args[1]);
+      case SYS_tgkill:
+        return Kill(static_cast<int64_t>(args[1]), args[2]);
+      default:
+        return std::nullopt;
+    }
+  }
+
+  ProcessCall Fork(uint64_t flags, uint64_t child_stack) {
+    // The processes alive at once: the suspended ancestors and this one.
+    const uint64_t alive = suspended_.size() + 1;
+    if (const auto& limit = policy_->resources.processes;
+        limit && alive >= *limit) {
+      run_over_ = true;
+      channel_.Post(LimitEvent{
+          LimitKind::kProcesses,
+          fmt::format("processes limit of {} reached (fork refused)",
+                      *limit)});
+      return ProcessCall{.ended = Signaled(SIGKILL)};
+    }
+    constexpr size_t kMaxDepth = 64;
+    if (suspended_.size() >= kMaxDepth) return ProcessCall{.result = -EAGAIN};
+    auto sregs = vm_->GetSregs();
+    if (!sregs) return ProcessCall{.result = -EAGAIN};
+    auto snapshot = vm_->memory().TakeSnapshot();
+    if (!snapshot) return ProcessCall{.result = -ENOMEM};
+    auto child_kernel = kernel_->Clone(vm_->memory());
+    if (!child_kernel) return ProcessCall{.result = -EMFILE};
+    const int child = next_pid_++;
+    (*child_kernel)->SetProcess(child, pid_);
+
+    SuspendedProcess parent;
+    parent.pid = pid_;
+    parent.ppid = ppid_;
+    parent.sregs = *sregs;
+    parent.memory = std::move(*snapshot);
+    parent.shares_memory = (flags & CLONE_VM) != 0;
+    parent.kernel = std::move(kernel_);
+    vm_->CompleteSyscall(static_cast<uint64_t>(child));
+    parent.regs = vm_->regs();
+    suspended_.push_back(std::move(parent));
+
+    kernel_ = std::move(*child_kernel);
+    ppid_ = pid_;
+    pid_ = child;
+    kvm_regs& regs = vm_->regs();
+    regs.rax = 0;
+    if (child_stack != 0) regs.rsp = child_stack;
+    vm_->MarkRegsDirty();
+    return ProcessCall{.resumed = true};
+  }
+
+  // The child ended with `end`: its parent comes back.
+  Status ResumeParent(const ExitEvent& end) {
+    SuspendedProcess parent = std::move(suspended_.back());
+    suspended_.pop_back();
+    const int status =
+        end.signaled ? end.signal : (end.exit_code & 0xff) << 8;
+    zombies_.erase(pid_);  // the child's own unwaited children
+    zombies_[parent.pid].push_back({pid_, status});
+    kernel_ = std::move(parent.kernel);
+    // A CLONE_VM child that did not exec shared the parent's memory: its
+    // writes stay, as they would.
+    if (!parent.shares_memory || parent.child_execed) {
+      if (auto ok = vm_->memory().RestoreSnapshot(parent.memory); !ok) {
+        return ok;
+      }
+    }
+    if (auto ok = vm_->SetSregs(parent.sregs); !ok) return ok;
+    vm_->regs() = parent.regs;
+    vm_->MarkRegsDirty();
+    pid_ = parent.pid;
+    ppid_ = parent.ppid;
+    return {};
+  }
+
+  int64_t Wait4(const std::array<uint64_t, 6>& args) {
+    const auto wanted = static_cast<int32_t>(args[0]);
+    auto it = zombies_.find(pid_);
+    if (it == zombies_.end()) return -ECHILD;
+    auto& ended = it->second;
+    auto child = std::find_if(ended.begin(), ended.end(), [&](const auto& z) {
+      return wanted <= 0 || z.first == wanted;
+    });
+    if (child == ended.end()) return -ECHILD;
+    kvm::GuestMemory& memory = vm_->memory();
+    if (args[1] != 0 &&
+        !memory.WriteValue<int32_t>(args[1], static_cast<int32_t>(child->second))) {
+      return -EFAULT;
+    }
+    if (args[3] != 0) {
+      static constexpr std::array<uint8_t, sizeof(rusage)> kNoUsage{};
+      if (!memory.Write(args[3], kNoUsage.data(), kNoUsage.size())) {
+        return -EFAULT;
+      }
+    }
+    const int pid = child->first;
+    ended.erase(child);
+    return pid;
+  }
+
+  // kill, tkill, tgkill: only the running process itself is there to
+  // signal (its ancestors are suspended, its children have ended).
+  ProcessCall Kill(int64_t target, uint64_t signal) {
+    if (signal > 64) return ProcessCall{.result = -EINVAL};
+    const bool self = target == pid_ || target == 0 || target == -1 ||
+                      target == -static_cast<int64_t>(pid_);
+    if (!self) return ProcessCall{.result = -ESRCH};
+    const int sig = static_cast<int>(signal);
+    if (sig == 0 || sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH ||
+        sig == SIGCONT) {
+      return ProcessCall{};  // nothing, or ignored by default
+    }
+    // Asynchronous signals are not delivered to handlers: the default
+    // action (termination) follows.
+    return ProcessCall{.ended = Signaled(sig)};
+  }
+
+  // Reads a NULL-terminated array of guest strings (argv, envp) once.
+  // Bounded like Linux: each string at most 128 KiB, all of them 2 MiB.
+  static Result<std::vector<std::string>> ReadStrings(
+      const kvm::GuestMemory& memory, uint64_t array) {
+    constexpr size_t kMaxString = 128 * 1024;
+    constexpr size_t kMaxTotal = 2 * 1024 * 1024;
+    std::vector<std::string> strings;
+    if (array == 0) return strings;
+    size_t total = 0;
+    for (uint64_t i = 0;; ++i) {
+      if (i > kMaxTotal / sizeof(uint64_t)) {
+        return tl::unexpected(Error(ErrorCode::kInvalidArgument, "", E2BIG));
+      }
+      auto pointer = memory.ReadValue<uint64_t>(array + i * 8);
+      if (!pointer || array + i * 8 < array) {
+        return tl::unexpected(Error(ErrorCode::kInvalidArgument, "", EFAULT));
+      }
+      if (*pointer == 0) return strings;
+      auto text = memory.ReadString(*pointer, kMaxString);
+      if (!text) {
+        return tl::unexpected(Error(
+            ErrorCode::kInvalidArgument, "",
+            text.error() == kvm::GuestMemory::StringError::kFault ? EFAULT
+                                                                  : E2BIG));
+      }
+      total += text->size() + 1 + sizeof(uint64_t);
+      if (total > kMaxTotal) {
+        return tl::unexpected(Error(ErrorCode::kInvalidArgument, "", E2BIG));
+      }
+      strings.push_back(std::move(*text));
+    }
+  }
+
+  // execve in the VM: the new image replaces the old one in fresh RAM.
+  ProcessCall Execve(const kvm::DecodedCall& call, uint64_t argv_address,
+                     uint64_t envp_address) {
+    if (call.decode_errno != 0) return ProcessCall{.result = -call.decode_errno};
+    const std::string& path = call.request.paths.at(0).path;
+    kvm::GuestMemory& memory = vm_->memory();
+    auto argv = ReadStrings(memory, argv_address);
+    if (!argv) return ProcessCall{.result = -argv.error().sys_errno()};
+    auto envp = ReadStrings(memory, envp_address);
+    if (!envp) return ProcessCall{.result = -envp.error().sys_errno()};
+    auto fd = kernel_->OpenExecutable(path);
+    if (!fd) {
+      const int error = fd.error().sys_errno();
+      return ProcessCall{.result = -(error != 0 ? error : EACCES)};
+    }
+    auto file = kvm::ReadExecutable(fmt::format("/proc/self/fd/{}", fd->get()),
+                                    kMaxExecutableBytes);
+    if (!file) return ProcessCall{.result = -EACCES};
+    auto image = kvm::ParseElf(*file);
+    if (!image) return ProcessCall{.result = -ENOEXEC};
+
+    // The point of no return: from here a failure ends the process.
+    auto fail = [&](const Error& error) {
+      return ProcessCall{.ended = Signaled(
+                             SIGSEGV, fmt::format("execve of {} failed after "
+                                                  "the old image was gone: {}",
+                                                  path, error.ToString()))};
+    };
+    if (auto ok = vm_->ResetGuest(); !ok) return fail(ok.error());
+    const kvm::StackRegion stack = kvm::StackRegionFor(memory.size());
+    auto program = kvm::LoadElf(*image, *file, memory, kvm::kWorkloadBase,
+                                stack.guard_bottom);
+    if (!program) return fail(program.error());
+    kvm::StackInputs inputs;
+    inputs.argv = std::move(*argv);
+    inputs.env = std::move(*envp);
+    inputs.execfn = path;
+    inputs.uid = policy_->identity.uid.value_or(0);
+    inputs.gid = policy_->identity.gid.value_or(0);
+    if (getrandom(inputs.random.data(), inputs.random.size(), 0) !=
+        static_cast<ssize_t>(inputs.random.size())) {
+      return fail(Error::FromErrno("getrandom", errno));
+    }
+    auto rsp = kvm::BuildInitialStack(memory, stack, *program, inputs);
+    if (!rsp) return fail(rsp.error());
+    kernel_->Exec(kvm::GuestKernel::Image{program->image_end,
+                                          program->image_end,
+                                          stack.guard_bottom, path});
+    kvm_regs& regs = vm_->regs();
+    regs = kvm_regs{};
+    regs.rip = program->entry;
+    regs.rsp = *rsp;
+    regs.rflags = 0x2;
+    vm_->MarkRegsDirty();
+    if (!suspended_.empty()) suspended_.back().child_execed = true;
+    return ProcessCall{.resumed = true};
   }
 
   // Where the instruction `mnemonic` that ends just before `next` starts
@@ -581,7 +961,7 @@ class KvmBackend::Vmm {
   FaultEvent FaultAt(FaultKind kind, uint64_t rip, uint64_t address,
                      std::string mnemonic) const {
     FaultEvent event;
-    event.pid = 1;
+    event.pid = pid_;
     event.kind = kind;
     event.signal = FaultForKindSignal(kind);
     event.rip = rip;
@@ -642,6 +1022,27 @@ class KvmBackend::Vmm {
   Verdict verdict_;  // written before verdict_seq_ is released
   std::optional<uint64_t> cpu_budget_;
   std::optional<timer_t> cpu_timer_;
+  // The run must end with the current ending, whatever process it is (a
+  // kill verdict, a limit, a VMM error), rather than resume a parent.
+  bool run_over_ = false;
+
+  // The process model (see OnProcessCall).
+  struct SuspendedProcess {
+    int pid = 0;
+    int ppid = 0;
+    kvm_regs regs{};    // resumes after its fork with the child's pid
+    kvm_sregs sregs{};  // segment state, fs and gs bases included
+    kvm::GuestMemory::Snapshot memory;
+    bool shares_memory = false;  // CLONE_VM
+    bool child_execed = false;
+    std::unique_ptr<kvm::GuestKernel> kernel;
+  };
+  std::vector<SuspendedProcess> suspended_;  // innermost last
+  int pid_ = 1;
+  int ppid_ = 0;
+  int next_pid_ = 2;
+  // Ended children not yet waited for, by parent pid: (pid, wait status).
+  std::map<int, std::vector<std::pair<int, int>>> zombies_;
 };
 
 KvmBackend::KvmBackend() : vmm_(std::make_unique<Vmm>()) {}
