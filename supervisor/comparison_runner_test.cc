@@ -318,6 +318,14 @@ TEST(TraitsTest, NativeReachesEverySyscallAndFiltersReachWhatThePlanLets) {
             static_cast<int>(allowed + inspected));
   EXPECT_THAT(ptrace.faults_handled_by, HasSubstr("tracer"));
 
+  // A backend that confines itself reports its own surface instead.
+  const std::vector<std::string> surface = {"ioctl", "read", "write"};
+  const BackendTraits kvm = TraitsFor("kvm", plan, surface);
+  EXPECT_EQ(kvm.reachable_host_syscalls, 3);
+  EXPECT_EQ(kvm.vmm_allowed_syscalls, surface);
+  EXPECT_THAT(kvm.syscalls_handled_by, HasSubstr("VMM"));
+  EXPECT_TRUE(ptrace.vmm_allowed_syscalls.empty());
+
   const BackendTraits other = TraitsFor("future", plan);
   EXPECT_EQ(other.reachable_host_syscalls,
             static_cast<int>(allowed + inspected));

@@ -245,6 +245,54 @@ TEST_F(ProbeCliTest, ContainerUnderStrictIsolatesAndLimits) {
   EXPECT_TRUE(std::filesystem::is_empty(tmp_));
 }
 
+// The whole suite runs in the VM: every probe reports (none dies
+// unexplained), what the guest cannot reach is BLOCKED, a probe needing
+// what the VM does not offer (/proc, a real root) says NA with its reason,
+// and faults reach the probe's own handler as signals.
+TEST_F(ProbeCliTest, KvmRunsTheWholeSuite) {
+  if (!std::filesystem::exists("/dev/kvm")) {
+    GTEST_SKIP() << "/dev/kvm is missing: no KVM on this host";
+  }
+  const std::string json_path = (dir_->path() / "kvm.json").string();
+  CommandResult run = Probe(
+      {"--backends", "native,kvm", "--policy", "strict", "--json", json_path});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  std::ifstream in(json_path);
+  nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_FALSE(json.is_discarded());
+  std::map<std::string, std::pair<std::string, std::string>> kvm;
+  for (const auto& f : json["findings"]) {
+    if (f["backend"] == "kvm") {
+      kvm[f["probe"].get<std::string>()] = {f["verdict"].get<std::string>(),
+                                            f["detail"].get<std::string>()};
+    }
+  }
+  ASSERT_GE(kvm.size(), 40u) << run.out;
+  for (const auto& [id, finding] : kvm) {
+    EXPECT_NE(finding.first, "ERROR") << id << ": " << finding.second;
+    EXPECT_NE(finding.first, "ESCAPED") << id << ": " << finding.second;
+    if (finding.first == "NA") {
+      EXPECT_FALSE(finding.second.empty()) << id << " says NA without why";
+    }
+  }
+  for (const char* id :
+       {"secret-file", "loopback-connect", "abstract-socket", "signal-canary",
+        "ptrace-canary", "sysv-shm", "ptrace-supervisor", "kill-supervisor",
+        "proc-list", "userns", "mount-tmpfs", "mknod", "dev-mem", "dev-kmsg",
+        "core-pattern", "raw-socket", "int80", "fault-map.int3",
+        "fault-map.ud2", "fault-map.div0", "fault-map.hlt", "fault-map.out"}) {
+    EXPECT_EQ(kvm[id].first, "BLOCKED") << id << ": " << kvm[id].second;
+  }
+  // Handlers ran: the faults came back as the signals Linux sends.
+  EXPECT_THAT(kvm["fault-map.ud2"].second, HasSubstr("SIGILL"));
+  EXPECT_THAT(kvm["fault-map.div0"].second, HasSubstr("SIGFPE"));
+  // strict kills privileged instructions rather than deliver them.
+  EXPECT_THAT(kvm["fault-map.hlt"].second,
+              HasSubstr("faults.privileged_instruction"));
+  EXPECT_THAT(kvm["hostname"].second, HasSubstr("sandbox"));
+  EXPECT_TRUE(std::filesystem::is_empty(tmp_));
+}
+
 TEST_F(ProbeCliTest, UnknownBackendIsAUsageError) {
   CommandResult run = Probe({"--backends", "native,bogus"});
   EXPECT_EQ(run.exit_status, 64);
