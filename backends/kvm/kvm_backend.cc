@@ -643,6 +643,9 @@ class KvmBackend::Vmm {
     if (!blocked) return false;
     vm_->MarkRegsDirty();
     kernel_->set_signal_mask(*blocked);
+    if ((kernel_->alt_stack().flags & kvm::kGuestSsAutodisarm) != 0) {
+      kernel_->set_alt_stack(kvm::GuestAltStack{});  // SS_AUTODISARM
+    }
     if ((action.flags & 0x80000000 /* SA_RESETHAND */) != 0) {
       kernel_->ResetSignalAction(fault.signal);
     }
@@ -715,6 +718,9 @@ class KvmBackend::Vmm {
       case SYS_wait4:
         return ProcessCall{.result = Wait4(args)};
       case SYS_rt_sigreturn: {
+        // `syscall` masked RFLAGS; the flags the frame may not change
+        // (IF...) come from the workload's, which the CPU saved in R11.
+        vm_->regs().rflags = vm_->regs().r11;
         kvm::GuestAltStack stack = kernel_->alt_stack();
         std::optional<uint64_t> mask =
             kvm::ReturnFromSignal(vm_->memory(), vm_->regs(), &stack);

@@ -756,6 +756,36 @@ TEST_F(KvmBackendTest, UnloadableProgramsAreClearStartErrors) {
 
 // --- Bench workloads: output equals native, decisions equal Decide ----------
 
+// Faults the policy delivers reach the workload's own handlers with Linux's
+// signal frame: the fault-map probe's handlers see the same signal and
+// si_code as natively and resume where they say (rt_sigreturn).
+TEST_F(KvmBackendTest, DeliveredFaultsReachTheWorkloadsHandlers) {
+  auto loaded = LoadPreset("default");
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  auto policy = std::make_shared<const Policy>(WithWorkdir(*loaded, Workdir()));
+  Workload workload =
+      Program(testing::BuiltWorkload("probes/fault-map").string(),
+              {"ud2", "div0", "int3", "syscall"});
+  auto result = Run(policy, workload);
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_EQ(result->termination.outcome, Outcome::kExited)
+      << result->termination.reason;
+  EXPECT_EQ(result->output.stdout_bytes,
+            "PROBE fault-map.ud2 BLOCKED signal=4 (SIGILL) code=2\n"
+            "PROBE fault-map.div0 BLOCKED signal=8 (SIGFPE) code=1\n"
+            "PROBE fault-map.int3 BLOCKED signal=5 (SIGTRAP) code=128\n"
+            "PROBE fault-map.syscall REACHABLE completed getpid=positive\n");
+  size_t faults = 0;
+  for (const Event& event : result->events) {
+    if (const auto* fault = std::get_if<FaultEvent>(&event)) {
+      ++faults;
+      ASSERT_TRUE(fault->verdict.has_value());
+      EXPECT_EQ(fault->verdict->action.action, Action::kDeliver);
+    }
+  }
+  EXPECT_EQ(faults, 3u);
+}
+
 // Under every preset, with the programs in the workdir (so strict's and
 // default's exec rule, {workdir}/**, lets fork-exec run `startup` beside
 // it): stdout and exit status equal the native run's, and every decision
