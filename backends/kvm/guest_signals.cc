@@ -56,8 +56,8 @@ struct RtSigframe {
 };
 
 static_assert(sizeof(SigContext) == 256);
-static_assert(offsetof(SigContext, rip) == 16 * 8);
-static_assert(offsetof(SigContext, eflags) == 17 * 8);
+static_assert(offsetof(SigContext, rip) == 128);     // slot 16
+static_assert(offsetof(SigContext, eflags) == 136);  // slot 17
 static_assert(offsetof(SigContext, cs) == 144);
 static_assert(offsetof(SigContext, ss) == 150);
 static_assert(offsetof(SigContext, err) == 152);
@@ -183,7 +183,7 @@ FaultSignal FaultSignalForVector(uint64_t vector, uint64_t error_code,
       f.code = (error_code & kPfPresent) != 0 ? SEGV_ACCERR : SEGV_MAPERR;
       f.address = cr2;
       f.error_code = error_code | kPfUser;
-      if (cr2 >= kTaskSizeMax) f.error_code |= kPfPresent;
+      if (cr2 >= kTaskSizeMax) f.error_code |= kPfPresent;  // X86_PF_PROT
       break;
     case 16:  // #MF
     case 19:  // #XM

@@ -83,8 +83,8 @@ struct FaultSignal {
 // The signal Linux sends a user process for exception `vector`:
 //   0 #DE         SIGFPE  FPE_INTDIV   at rip
 //   1 #DB         SIGTRAP TRAP_TRACE   at rip (Linux picks the code from
-//                 DR6, which the VMM does not have; single-step is the one
-//                 a ring-0 guest can cause)
+//                 DR6, which the VMM does not have: TRAP_TRACE is what a
+//                 TF single-step gets; icebp would get TRAP_BRKPT)
 //   3 #BP         SIGTRAP SI_KERNEL    address 0 (do_int3_user -> do_trap
 //                 with no siginfo -> force_sig)
 //   6 #UD         SIGILL  ILL_ILLOPN   at rip

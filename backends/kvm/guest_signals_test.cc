@@ -30,9 +30,9 @@ constexpr uint64_t kFaultRip = 0x402468;
 // the implementation's structs) so a layout mistake fails here.
 constexpr uint64_t kUc = 8;
 constexpr uint64_t kMcontext = kUc + 40;
-constexpr uint64_t kSavedRsp = kMcontext + 15 * 8;
+constexpr uint64_t kSavedRsp = kMcontext + 120;
 constexpr uint64_t kSavedRip = kUc + 168;  // RT_UCONTEXT_RIP
-constexpr uint64_t kSavedFlags = kMcontext + 17 * 8;
+constexpr uint64_t kSavedFlags = kMcontext + 136;
 constexpr uint64_t kSigmask = kUc + 296;
 constexpr uint64_t kInfo = 8 + 304;
 
@@ -435,7 +435,7 @@ TEST_F(GuestSignalsTest, AlternateStack) {
   EXPECT_EQ(U64(regs.rdx + 16), kAltSp);
   EXPECT_EQ(I32(regs.rdx + 24), 0);
   EXPECT_EQ(U64(regs.rdx + 32), kAltSize);
-  EXPECT_EQ(U64(regs.rdx + 40 + 15 * 8), kRsp);  // the interrupted rsp
+  EXPECT_EQ(U64(regs.rdx + 40 + 120), kRsp);  // the interrupted rsp
 
   // Nested (a fault inside the handler): below the current rsp.
   kvm_regs nested = regs;
