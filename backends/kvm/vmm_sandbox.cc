@@ -12,6 +12,7 @@
 #include <array>
 #include <cerrno>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -36,8 +37,11 @@ namespace {
 //     renameat2, fsync, fdatasync, ftruncate, fchmod, fchmodat, fcntl
 //     (F_DUPFD_CLOEXEC for dup), faccessat2;
 //   the C++ runtime's allocator: brk, mmap, munmap, mremap, mprotect;
-//   ending the thread: exit.
-constexpr std::array<std::string_view, 51> kAllowed = {
+//   ending the thread: exit, sigaltstack (sanitizer runtimes undo their
+//     signal stack); dying cleanly on a broken invariant: exit_group,
+//     getpid, and tgkill of this process only (abort()), rather than a
+//     VMM thread spinning on EPERM.
+constexpr std::string_view kAllowed[] = {
     "brk",        "clock_gettime", "clock_nanosleep", "close",
     "exit",       "faccessat2",    "fchmod",          "fchmodat",
     "fcntl",      "fdatasync",     "fstat",           "fsync",
@@ -50,7 +54,8 @@ constexpr std::array<std::string_view, 51> kAllowed = {
     "rt_sigreturn", "sched_yield", "statx",           "symlinkat",
     "linkat",     "uname",         "unlinkat",        "write",
     "poll",       "ppoll",         "fstatfs",         "pipe2",
-    "clock_getres", "sysinfo",       "mincore",
+    "clock_getres", "sysinfo",       "mincore",         "exit_group",
+    "sigaltstack",  "getpid",        "tgkill",
 };
 
 struct FilterDeleter {
@@ -61,7 +66,8 @@ struct FilterDeleter {
 
 std::span<const std::string_view> VmmAllowedSyscalls() {
   static const auto sorted = [] {
-    auto names = kAllowed;
+    std::array<std::string_view, std::size(kAllowed)> names;
+    std::copy(std::begin(kAllowed), std::end(kAllowed), names.begin());
     std::sort(names.begin(), names.end());
     return names;
   }();
@@ -87,8 +93,14 @@ Result<std::vector<sock_filter>> CompileFilter() {
           ErrorCode::kInternal,
           fmt::format("VMM seccomp filter: unknown syscall '{}'", name)));
     }
-    if (int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, number, 0);
-        rc < 0) {
+    // tgkill only towards this process (abort() raising SIGABRT).
+    const int rc =
+        name == "tgkill"
+            ? seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, number, 1,
+                               SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(
+                                                        getpid())))
+            : seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, number, 0);
+    if (rc < 0) {
       return tl::unexpected(Error::FromErrno(
           fmt::format("VMM seccomp filter: allowing {}", name), -rc));
     }
@@ -119,14 +131,28 @@ Result<std::vector<sock_filter>> CompileFilter() {
 }  // namespace
 
 Status ConfineVmmThread() {
-  static const Result<std::vector<sock_filter>> program = CompileFilter();
-  if (!program) return tl::unexpected(program.error());
+  // Compiled once per process: tgkill's rule names this process's pid, so
+  // a forked supervisor compiles its own.
+  static std::mutex mutex;
+  static pid_t compiled_for = 0;
+  static Result<std::vector<sock_filter>> compiled =
+      std::vector<sock_filter>{};
+  std::vector<sock_filter> program;
+  {
+    std::lock_guard lock(mutex);
+    if (compiled_for != getpid()) {
+      compiled = CompileFilter();
+      compiled_for = getpid();
+    }
+    if (!compiled) return tl::unexpected(compiled.error());
+    program = *compiled;
+  }
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     return tl::unexpected(
         Error::FromErrno("VMM seccomp filter: no_new_privs", errno));
   }
-  sock_fprog prog{static_cast<unsigned short>(program->size()),
-                  const_cast<sock_filter*>(program->data())};
+  sock_fprog prog{static_cast<unsigned short>(program.size()),
+                  program.data()};
   // No SECCOMP_FILTER_FLAG_TSYNC: this thread only.
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
     return tl::unexpected(
