@@ -386,7 +386,8 @@ class KvmBackend::Vmm {
     cpu_timer_ = timer;
     itimerspec spec = {};
     spec.it_value.tv_sec = static_cast<time_t>(*cpu_budget_ / 1000);
-    spec.it_value.tv_nsec = static_cast<long>(*cpu_budget_ % 1000) * 1'000'000;
+    spec.it_value.tv_nsec = static_cast<decltype(spec.it_value.tv_nsec)>(
+        *cpu_budget_ % 1000 * 1'000'000);
     // Again every 10 ms in case a kick lands while the VMM is not in KVM_RUN.
     spec.it_interval.tv_nsec = 10'000'000;
     if (timer_settime(timer, 0, &spec, nullptr) != 0) {
@@ -748,7 +749,6 @@ class KvmBackend::Vmm {
         return ProcessCall{.resumed = true};
       }
       case SYS_kill:
-        return Kill(static_cast<int64_t>(args[0]), args[1]);
       case SYS_tkill:
         return Kill(static_cast<int64_t>(args[0]), args[1]);
       case SYS_tgkill:
@@ -872,8 +872,8 @@ class KvmBackend::Vmm {
   // Bounded like Linux: each string at most 128 KiB, all of them 2 MiB.
   static Result<std::vector<std::string>> ReadStrings(
       const kvm::GuestMemory& memory, uint64_t array) {
-    constexpr size_t kMaxString = 128 * 1024;
-    constexpr size_t kMaxTotal = 2 * 1024 * 1024;
+    constexpr size_t kMaxString = size_t{128} * 1024;
+    constexpr size_t kMaxTotal = size_t{2} * 1024 * 1024;
     std::vector<std::string> strings;
     if (array == 0) return strings;
     size_t total = 0;

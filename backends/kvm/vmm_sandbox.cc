@@ -151,7 +151,7 @@ Status ConfineVmmThread() {
     return tl::unexpected(
         Error::FromErrno("VMM seccomp filter: no_new_privs", errno));
   }
-  sock_fprog prog{static_cast<unsigned short>(program.size()),
+  sock_fprog prog{static_cast<uint16_t>(program.size()),
                   program.data()};
   // No SECCOMP_FILTER_FLAG_TSYNC: this thread only.
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
