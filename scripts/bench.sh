@@ -9,3 +9,4 @@ build=${ISOSCOPE_BUILD_DIR:-$root/build}
 "$build/bench/native_overhead_bench" "${1:-30}"
 "$build/bench/backend_overhead_bench" ptrace ${1:+"$1"}
 "$build/bench/backend_overhead_bench" container ${1:+"$1"}
+"$build/bench/backend_overhead_bench" kvm ${1:+"$1"}
