@@ -13,10 +13,12 @@
 
 #include <gtest/gtest.h>
 
+#include "backends/native/native_backend.h"
 #include "base/temp_dir.h"
 #include "policies/loader.h"
 #include "supervisor/backend.h"
 #include "supervisor/run_result.h"
+#include "supervisor/supervisor.h"
 
 namespace isoscope::testing {
 
@@ -50,6 +52,23 @@ class BackendFixture : public ::testing::Test {
     EXPECT_TRUE(policy.has_value()) << policy.error().ToString();
     return std::make_shared<const Policy>(
         WithWorkdir(policy ? *policy : Policy{}, Workdir()));
+  }
+
+  // Expects `result` to show what `workload` shows as a plain host process
+  // with everything allowed: the same stdout and exit status.
+  static void ExpectSameAsNative(const RunResult& result,
+                                 const Workload& workload) {
+    SupervisorOptions options;
+    options.host_facts = HostFacts{};
+    auto allow_all = std::make_shared<Policy>();
+    allow_all->syscalls.default_action = {Action::kAllow};
+    NativeBackend native;
+    auto baseline = Supervisor(allow_all, options).Run(native, workload);
+    ASSERT_TRUE(baseline.has_value()) << baseline.error().ToString();
+    ASSERT_EQ(baseline->termination.outcome, Outcome::kExited)
+        << baseline->termination.reason;
+    EXPECT_EQ(result.output.stdout_bytes, baseline->output.stdout_bytes);
+    EXPECT_EQ(result.termination.exit_code, baseline->termination.exit_code);
   }
 
   static std::vector<SyscallEvent> SyscallEvents(const RunResult& result) {

@@ -907,16 +907,7 @@ TEST_F(ContainerBackendTest, RecordedDecisionsEqualDecide) {
             << result->termination.reason << result->output.stderr_bytes;
         continue;
       }
-      // The same output as the workload gives natively.
-      SupervisorOptions options;
-      options.host_facts = HostFacts{};
-      auto allow_all = std::make_shared<Policy>();
-      allow_all->syscalls.default_action = {Action::kAllow};
-      NativeBackend native;
-      auto baseline = Supervisor(allow_all, options).Run(native, workload);
-      ASSERT_TRUE(baseline.has_value()) << baseline.error().ToString();
-      EXPECT_EQ(result->output.stdout_bytes, baseline->output.stdout_bytes);
-      EXPECT_EQ(result->termination.exit_code, baseline->termination.exit_code);
+      ExpectSameAsNative(*result, workload);
     }
   }
   // Not vacuous: the presets inspect exec and file calls of these workloads.

@@ -26,6 +26,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <utility>
@@ -230,49 +231,28 @@ class KvmBackend::Vmm {
         kvm::VmConfig{*memory_size, policy.faults.hide_hypervisor});
     if (!vm) return tl::unexpected(vm.error());
     vm_ = std::move(*vm);
-    kvm::GuestMemory& memory = vm_->memory();
-    const kvm::StackRegion stack = kvm::StackRegionFor(*memory_size);
-
-    auto program = kvm::LoadElf(*image, *file, memory, kvm::kWorkloadBase,
-                                stack.guard_bottom);
+    auto program = LoadImage(*image, *file, workload.argv, workload.env,
+                             workload.executable);
     if (!program) {
       return tl::unexpected(program.error().WithContext(workload.executable));
     }
-    kvm::StackInputs inputs;
-    inputs.argv = workload.argv;
-    inputs.env = workload.env;
-    inputs.execfn = workload.executable;
-    inputs.uid = policy.identity.uid.value_or(0);
-    inputs.gid = policy.identity.gid.value_or(0);
-    if (getrandom(inputs.random.data(), inputs.random.size(), 0) !=
-        static_cast<ssize_t>(inputs.random.size())) {
-      return tl::unexpected(Error::FromErrno("kvm: getrandom", errno));
-    }
-    auto rsp = kvm::BuildInitialStack(memory, stack, *program, inputs);
-    if (!rsp) return tl::unexpected(rsp.error());
+    const kvm::StackRegion stack = kvm::StackRegionFor(*memory_size);
 
     kvm::GuestKernelConfig config;
     config.view = policy.filesystem;
     config.workdir = workload.workdir;
     config.executable = workload.executable;
     config.hostname = policy.identity.hostname.value_or("isoscope");
-    config.uid = inputs.uid;
-    config.gid = inputs.gid;
+    config.uid = policy.identity.uid.value_or(0);
+    config.gid = policy.identity.gid.value_or(0);
     config.brk_start = program->image_end;
     config.mmap_low = program->image_end;
     config.mmap_high = stack.guard_bottom;
     config.open_files = policy.resources.open_files;
     config.file_size_bytes = policy.resources.file_size_bytes;
-    auto kernel = kvm::GuestKernel::Create(memory, std::move(config));
+    auto kernel = kvm::GuestKernel::Create(vm_->memory(), std::move(config));
     if (!kernel) return tl::unexpected(kernel.error());
     kernel_ = std::move(*kernel);
-
-    kvm_regs& regs = vm_->regs();
-    regs = kvm_regs{};
-    regs.rip = program->entry;
-    regs.rsp = *rsp;
-    regs.rflags = 0x2;
-    vm_->MarkRegsDirty();
 
     cpu_budget_ = policy.resources.cpu_time_ms;
     std::promise<Status> ready;
@@ -922,33 +902,47 @@ class KvmBackend::Vmm {
                                                   path, error.ToString()))};
     };
     if (auto ok = vm_->ResetGuest(); !ok) return fail(ok.error());
-    const kvm::StackRegion stack = kvm::StackRegionFor(memory.size());
-    auto program = kvm::LoadElf(*image, *file, memory, kvm::kWorkloadBase,
-                                stack.guard_bottom);
+    auto program =
+        LoadImage(*image, *file, std::move(*argv), std::move(*envp), path);
     if (!program) return fail(program.error());
+    kernel_->Exec(kvm::GuestKernel::Image{
+        program->image_end, program->image_end,
+        kvm::StackRegionFor(memory.size()).guard_bottom, path});
+    if (!suspended_.empty()) suspended_.back().child_execed = true;
+    return ProcessCall{.resumed = true};
+  }
+
+  // Places an executable's image into (fresh) guest RAM, builds its initial
+  // stack and points the vCPU at its entry: what Start and execve share.
+  Result<kvm::LoadedProgram> LoadImage(const kvm::ElfImage& image,
+                                       std::span<const uint8_t> file,
+                                       std::vector<std::string> argv,
+                                       std::vector<std::string> env,
+                                       const std::string& execfn) {
+    kvm::GuestMemory& memory = vm_->memory();
+    const kvm::StackRegion stack = kvm::StackRegionFor(memory.size());
+    auto program = kvm::LoadElf(image, file, memory, kvm::kWorkloadBase,
+                                stack.guard_bottom);
+    if (!program) return tl::unexpected(program.error());
     kvm::StackInputs inputs;
-    inputs.argv = std::move(*argv);
-    inputs.env = std::move(*envp);
-    inputs.execfn = path;
+    inputs.argv = std::move(argv);
+    inputs.env = std::move(env);
+    inputs.execfn = execfn;
     inputs.uid = policy_->identity.uid.value_or(0);
     inputs.gid = policy_->identity.gid.value_or(0);
     if (getrandom(inputs.random.data(), inputs.random.size(), 0) !=
         static_cast<ssize_t>(inputs.random.size())) {
-      return fail(Error::FromErrno("getrandom", errno));
+      return tl::unexpected(Error::FromErrno("kvm: getrandom", errno));
     }
     auto rsp = kvm::BuildInitialStack(memory, stack, *program, inputs);
-    if (!rsp) return fail(rsp.error());
-    kernel_->Exec(kvm::GuestKernel::Image{program->image_end,
-                                          program->image_end,
-                                          stack.guard_bottom, path});
+    if (!rsp) return tl::unexpected(rsp.error());
     kvm_regs& regs = vm_->regs();
     regs = kvm_regs{};
     regs.rip = program->entry;
     regs.rsp = *rsp;
-    regs.rflags = 0x2;
+    regs.rflags = 0x2;  // reserved bit 1
     vm_->MarkRegsDirty();
-    if (!suspended_.empty()) suspended_.back().child_execed = true;
-    return ProcessCall{.resumed = true};
+    return program;
   }
 
   // Where the instruction `mnemonic` that ends just before `next` starts

@@ -409,17 +409,7 @@ TEST_F(PtraceBackendTest, RecordedDecisionsEqualDecide) {
             << result->termination.reason;
         continue;
       }
-      // The same output as the workload gives natively.
-      SupervisorOptions options;
-      options.host_facts = HostFacts{};
-      auto allow_all = std::make_shared<Policy>();
-      allow_all->syscalls.default_action = {Action::kAllow};
-      Supervisor supervisor(allow_all, options);
-      NativeBackend native;
-      auto baseline = supervisor.Run(native, workload);
-      ASSERT_TRUE(baseline.has_value()) << baseline.error().ToString();
-      EXPECT_EQ(result->output.stdout_bytes, baseline->output.stdout_bytes);
-      EXPECT_EQ(result->termination.exit_code, baseline->termination.exit_code);
+      ExpectSameAsNative(*result, workload);
     }
   }
   // Not vacuous: the presets inspect exec and file calls of these workloads.
