@@ -27,6 +27,9 @@ packages=(
   strace bubblewrap
   # style
   clang-format clang-tidy
+  # the kvm guest kernel's libFuzzer target (scripts/fuzz.sh): clang with
+  # its fuzzer and sanitizer runtimes
+  clang
   # report tests: headless chromium renders the HTML report (screenshot, no
   # console errors, charts in the DOM); python3-jsonschema validates JSON
   # reports against reports/schema.json
