@@ -38,7 +38,7 @@ namespace isoscope::kvm {
 namespace {
 
 // Linux 6.6 added fchmodat2; Debian 12's headers (6.1) lack its number.
-constexpr long kSysFchmodat2 = 452;
+constexpr int64_t kSysFchmodat2 = 452;
 #ifndef SS_AUTODISARM
 #define SS_AUTODISARM (1U << 31)
 #endif
@@ -135,14 +135,15 @@ int Openat2(int dirfd, const std::string& path, uint64_t flags, uint64_t mode,
   how.flags = flags;
   how.mode = mode;
   how.resolve = resolve;
-  const long fd = ::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how);
+  const int64_t fd =
+      ::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how);
   if (fd >= 0) return static_cast<int>(fd);
   // RESOLVE_BENEATH refuses what would leave the root: outside the view,
   // nothing is visible.
   return errno == EXDEV ? -ENOENT : -errno;
 }
 
-int64_t HostResult(long value) { return value < 0 ? Err(errno) : value; }
+int64_t HostResult(int64_t value) { return value < 0 ? Err(errno) : value; }
 
 bool IsPrefixPath(std::string_view prefix, std::string_view path) {
   if (prefix == "/") return true;
@@ -274,7 +275,7 @@ struct GuestKernel::View {
     out.is_root = path.size() == best->path.size();
     std::string_view rest;
     if (!out.is_root) {
-      rest = std::string_view(path).substr(
+      rest = std::string_view{path}.substr(
           best->path == "/" ? 1 : best->path.size() + 1);
     }
     if (!best->leaf.empty()) {
@@ -329,8 +330,8 @@ struct GuestKernel::View {
     for (const std::string& entry : hidden) {
       const size_t cut = entry.rfind('/');
       const std::string_view parent =
-          cut == 0 ? std::string_view("/")
-                   : std::string_view(entry).substr(0, cut);
+          cut == 0 ? std::string_view{"/"}
+                   : std::string_view{entry}.substr(0, cut);
       if (parent == dir) return true;
     }
     return false;
@@ -417,7 +418,7 @@ Result<std::unique_ptr<GuestKernel>> GuestKernel::Create(
     view->hidden.push_back(*normal);
   }
   // What the VMM's own /proc would show is never the guest's.
-  view->hidden.push_back("/proc");
+  view->hidden.emplace_back("/proc");
 
   auto add_root = [&](const std::string& guest_path,
                       const std::string& host_path, bool writable) -> Status {
@@ -514,8 +515,8 @@ Result<std::unique_ptr<GuestKernel>> GuestKernel::Create(
   const GuestKernelConfig& cfg = view->config;
   std::unique_ptr<GuestKernel> kernel(new GuestKernel(memory, view));
   kernel->cwd_ = cfg.workdir;
-  kernel->image_ = Image{cfg.brk_start, cfg.mmap_low, cfg.mmap_high,
-                         cfg.executable};
+  kernel->image_ =
+      Image{cfg.brk_start, cfg.mmap_low, cfg.mmap_high, cfg.executable};
   kernel->brk_ = cfg.brk_start;
   kernel->fds_.resize(3);
   kernel->fds_[0].kind = FdEntry::Kind::kStdin;
@@ -1001,9 +1002,7 @@ CallEffect GuestKernel::Perform(const DecodedCall& call) {
       r = Mkdir(call, a[2]);
       break;
     case SYS_rename:
-      r = Rename(call, 0);
-      break;
-    case SYS_renameat:
+    case SYS_renameat:  // neither takes flags; only renameat2 does
       r = Rename(call, 0);
       break;
     case SYS_renameat2:
@@ -1634,7 +1633,7 @@ int64_t GuestKernel::SleepFor(std::chrono::nanoseconds duration) {
   if (duration.count() <= 0) return 0;
   struct timespec ts;
   ts.tv_sec = static_cast<time_t>(duration.count() / 1000000000);
-  ts.tv_nsec = static_cast<long>(duration.count() % 1000000000);
+  ts.tv_nsec = static_cast<decltype(ts.tv_nsec)>(duration.count() % 1000000000);
   // Interrupted: the backend kicked the vCPU thread (wall-time limit).
   return ::nanosleep(&ts, nullptr) == 0 ? 0 : Err(errno);
 }
@@ -2203,7 +2202,7 @@ int64_t GuestKernel::Getdents64(int64_t fd, uint64_t buffer, uint64_t count) {
   if (!GuestRange(buffer, length)) return Err(EFAULT);
   const uint64_t n = std::min(length, kIoChunk);
   for (;;) {
-    const long got =
+    const int64_t got =
         ::syscall(SYS_getdents64, entry->host.get(), scratch_.get(), n);
     if (got < 0) return Err(errno);
     uint64_t kept = static_cast<uint64_t>(got);

@@ -123,11 +123,10 @@ struct MsrsHeader {
   uint32_t pad;
 };
 static_assert(sizeof(CpuidHeader) == 8 && sizeof(MsrsHeader) == 8);
-constexpr unsigned long kIoctlGetSupportedCpuid =
-    _IOWR(KVMIO, 0x05, CpuidHeader);
-constexpr unsigned long kIoctlSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
-constexpr unsigned long kIoctlGetMsrs = _IOWR(KVMIO, 0x88, MsrsHeader);
-constexpr unsigned long kIoctlSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
+constexpr uint64_t kIoctlGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
+constexpr uint64_t kIoctlSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
+constexpr uint64_t kIoctlGetMsrs = _IOWR(KVMIO, 0x88, MsrsHeader);
+constexpr uint64_t kIoctlSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
 
 // A CpuidHeader followed by `count` entries, 8-byte aligned.
 class CpuidBuffer {
@@ -456,12 +455,12 @@ Status Vm::WriteSystemTables() {
   ok &= memory_.Write(kGdtAddress, gdt.data(), sizeof(gdt));
 
   // IDT: vectors 0-31 on IST1; the others stay zero (not present).
-  std::array<uint64_t, 2 * kExceptionVectors> idt{};
+  std::array<uint64_t, size_t{2} * kExceptionVectors> idt{};
   for (unsigned vector = 0; vector < kExceptionVectors; ++vector) {
     const std::array<uint64_t, 2> gate =
         InterruptGate(VectorStubAddress(vector), kCodeSelector, 1);
-    idt[2 * vector] = gate[0];
-    idt[2 * vector + 1] = gate[1];
+    idt[size_t{2} * vector] = gate[0];
+    idt[size_t{2} * vector + 1] = gate[1];
   }
   ok &= memory_.Write(kIdtAddress, idt.data(), sizeof(idt));
 
