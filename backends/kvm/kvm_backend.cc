@@ -255,9 +255,8 @@ class KvmBackend::Vmm {
     kernel_ = std::move(*kernel);
 
     cpu_budget_ = policy.resources.cpu_time_ms;
-    std::promise<Status> ready;
-    std::future<Status> started = ready.get_future();
-    thread_ = std::thread([this, &ready] { Main(ready); });
+    std::future<Status> started = ready_.get_future();
+    thread_ = std::thread([this] { Main(ready_); });
     if (auto ok = started.get(); !ok) {
       thread_.join();
       return ok;
@@ -1017,6 +1016,9 @@ class KvmBackend::Vmm {
   }
 
   std::shared_ptr<const Policy> policy_;
+  // The VMM thread says whether it confined itself. A member, not a local
+  // of Start: set_value may still be running when Start's get() returns.
+  std::promise<Status> ready_;
   std::unique_ptr<kvm::Vm> vm_;
   std::unique_ptr<kvm::GuestKernel> kernel_;
   EventChannel channel_;
