@@ -417,7 +417,8 @@ int Main(int argc, char** argv) {
                kept_in_kernel);
     bare("getppid.native", {storm, small});
     supervised("getppid.static", static_policy, {storm, small}, kept_in_kernel);
-    supervised("getppid.inspected", inspected_policy, {storm, small}, inspected);
+    supervised("getppid.inspected", inspected_policy, {storm, small},
+               inspected);
     if (strace) {
       bare("getppid.strace", {*strace, "-f", "-e", "trace=getppid", "-o",
                               "/dev/null", storm, small});

@@ -238,10 +238,9 @@ Result<Comparison> ComparisonRunner::Run() {
     BackendComparison column;
     column.backend = name;
     const BackendRegistry::Entry* entry = registry_.Find(name);
-    column.traits = TraitsFor(
-        name, plan,
-        entry != nullptr ? entry->host_syscall_surface
-                         : std::vector<std::string>{});
+    column.traits = TraitsFor(name, plan,
+                              entry != nullptr ? entry->host_syscall_surface
+                                               : std::vector<std::string>{});
     std::vector<RunResult>& runs = measured.emplace_back();
     auto backend = registry_.Create(name);
     if (!backend) return tl::unexpected(backend.error());

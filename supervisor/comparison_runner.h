@@ -66,9 +66,9 @@ class ComparisonRunner {
 // host syscalls it can reach under `plan`, or through the backend's own
 // confinement when it has one (`host_syscall_surface`, from the registry).
 // Exposed for tests.
-BackendTraits TraitsFor(std::string_view backend, const CompiledPlan& plan,
-                        const std::vector<std::string>& host_syscall_surface =
-                            {});
+BackendTraits TraitsFor(
+    std::string_view backend, const CompiledPlan& plan,
+    const std::vector<std::string>& host_syscall_surface = {});
 
 // The statistics of one backend's measured runs: spreads, counter medians,
 // outcome and consistency (exposed for tests; `column` keeps its name,

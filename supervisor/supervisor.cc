@@ -222,9 +222,10 @@ class RunLoop {
       term.reason = stop_->reason;
     } else if (event.signaled) {
       term.outcome = Outcome::kSignaled;
-      term.reason = fmt::format("killed by {}{}{}", SignalName(event.signal),
-                                event.core_dumped ? " (core dumped)" : "",
-                                event.detail.empty() ? "" : ": " + event.detail);
+      term.reason =
+          fmt::format("killed by {}{}{}", SignalName(event.signal),
+                      event.core_dumped ? " (core dumped)" : "",
+                      event.detail.empty() ? "" : ": " + event.detail);
     } else {
       term.outcome = Outcome::kExited;
       term.reason = fmt::format("exited with status {}", event.exit_code);

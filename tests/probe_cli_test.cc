@@ -275,12 +275,28 @@ TEST_F(ProbeCliTest, KvmRunsTheWholeSuite) {
       EXPECT_FALSE(finding.second.empty()) << id << " says NA without why";
     }
   }
-  for (const char* id :
-       {"secret-file", "loopback-connect", "abstract-socket", "signal-canary",
-        "ptrace-canary", "sysv-shm", "ptrace-supervisor", "kill-supervisor",
-        "proc-list", "userns", "mount-tmpfs", "mknod", "dev-mem", "dev-kmsg",
-        "core-pattern", "raw-socket", "int80", "fault-map.int3",
-        "fault-map.ud2", "fault-map.div0", "fault-map.hlt", "fault-map.out"}) {
+  for (const char* id : {"secret-file",
+                         "loopback-connect",
+                         "abstract-socket",
+                         "signal-canary",
+                         "ptrace-canary",
+                         "sysv-shm",
+                         "ptrace-supervisor",
+                         "kill-supervisor",
+                         "proc-list",
+                         "userns",
+                         "mount-tmpfs",
+                         "mknod",
+                         "dev-mem",
+                         "dev-kmsg",
+                         "core-pattern",
+                         "raw-socket",
+                         "int80",
+                         "fault-map.int3",
+                         "fault-map.ud2",
+                         "fault-map.div0",
+                         "fault-map.hlt",
+                         "fault-map.out"}) {
     EXPECT_EQ(kvm[id].first, "BLOCKED") << id << ": " << kvm[id].second;
   }
   // Handlers ran: the faults came back as the signals Linux sends.

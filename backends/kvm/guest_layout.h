@@ -23,7 +23,7 @@ inline constexpr uint64_t kLargePageSize = 2ULL << 20;
 
 inline constexpr uint64_t kPml4Address = 0x1000;
 inline constexpr uint64_t kPdptAddress = 0x2000;
-inline constexpr uint64_t kFirstPageTableAddress = 0x3000;  // first 2 MiB
+inline constexpr uint64_t kFirstPageTableAddress = 0x3000;   // first 2 MiB
 inline constexpr uint64_t kPageDirectoriesAddress = 0x4000;  // one per GiB
 inline constexpr uint64_t kMaxGuestMemory = 16ULL << 30;     // 16 PDs
 inline constexpr uint64_t kGdtAddress = 0x14000;

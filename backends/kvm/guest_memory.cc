@@ -2,9 +2,9 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -16,10 +16,10 @@ namespace isoscope::kvm {
 
 Result<GuestMemory> GuestMemory::Create(uint64_t size) {
   if (size == 0 || size % kLargePageSize != 0) {
-    return tl::unexpected(Error(
-        ErrorCode::kInvalidArgument,
-        fmt::format("guest memory of {} bytes is not a multiple of 2 MiB",
-                    size)));
+    return tl::unexpected(
+        Error(ErrorCode::kInvalidArgument,
+              fmt::format("guest memory of {} bytes is not a multiple of 2 MiB",
+                          size)));
   }
   // MAP_NORESERVE: the policy's memory limit can be large; pages are backed
   // only when the guest touches them.
@@ -72,7 +72,8 @@ bool GuestMemory::Write(uint64_t address, const void* in, uint64_t length) {
 
 bool GuestMemory::Fill(uint64_t address, uint8_t byte, uint64_t length) {
   if (!Contains(address, length)) return false;
-  if (length > 0) std::memset(static_cast<char*>(base_) + address, byte, length);
+  if (length > 0)
+    std::memset(static_cast<char*>(base_) + address, byte, length);
   return true;
 }
 

@@ -2,10 +2,10 @@
 
 #include <fcntl.h>
 #include <linux/kvm.h>
-#include <poll.h>
-#include <sched.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -20,8 +20,8 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <deque>
 #include <cstring>
+#include <deque>
 #include <future>
 #include <map>
 #include <mutex>
@@ -159,8 +159,8 @@ class EventChannel {
 
   static int TimeoutMs(Clock::time_point deadline) {
     if (deadline == Clock::time_point::max()) return -1;
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(
-        deadline - Clock::now());
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
     return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60'000));
   }
 
@@ -452,7 +452,8 @@ class KvmBackend::Vmm {
           return OnInternalError(*exit);
         default:
           run_over_ = true;
-          return Signaled(SIGKILL, "unexpected VM exit: " + DescribeExit(*exit));
+          return Signaled(SIGKILL,
+                          "unexpected VM exit: " + DescribeExit(*exit));
       }
     }
   }
@@ -546,8 +547,8 @@ class KvmBackend::Vmm {
         fault.kind, fault.signal, frame->rip, address, "",
         fmt::format("exception {} (error code 0x{:x}) at rip 0x{:x}",
                     frame->vector, frame->error_code, frame->rip),
-        kvm::FaultSignalForVector(frame->vector, frame->error_code,
-                                  frame->rip, frame->cr2));
+        kvm::FaultSignalForVector(frame->vector, frame->error_code, frame->rip,
+                                  frame->cr2));
   }
 
   // The hypervisor could not emulate an instruction (on kvm_pvm hosts: any
@@ -569,7 +570,8 @@ class KvmBackend::Vmm {
                           fmt::format("breakpoint at rip 0x{:x}", rip),
                           kvm::FaultSignalForVector(3, 0, rip, 0));
     }
-    std::string what = event.mnemonic.empty() ? "an instruction" : event.mnemonic;
+    std::string what =
+        event.mnemonic.empty() ? "an instruction" : event.mnemonic;
     auto verdict = Ask(event);
     if (!verdict) return Signaled(SIGKILL);
     return Signaled(
@@ -602,8 +604,7 @@ class KvmBackend::Vmm {
 
   // hlt or port I/O to a port the VMM does not serve: in a Linux process
   // either is a #GP (SIGSEGV, SI_KERNEL) at the instruction.
-  std::optional<ExitEvent> OnPrivilegedExit(uint64_t rip,
-                                            std::string mnemonic,
+  std::optional<ExitEvent> OnPrivilegedExit(uint64_t rip, std::string mnemonic,
                                             std::string detail) {
     vm_->regs().rip = rip;
     return OnGuestFault(FaultKind::kPrivilegedInstruction, SIGSEGV, rip, 0,
@@ -674,8 +675,8 @@ class KvmBackend::Vmm {
   // them, a parent that never waits) does not work here.
   struct ProcessCall {
     int64_t result = 0;
-    bool resumed = false;               // registers already set
-    std::optional<ExitEvent> ended;     // the process ended
+    bool resumed = false;            // registers already set
+    std::optional<ExitEvent> ended;  // the process ended
   };
   std::optional<ProcessCall> OnProcessCall(const kvm::DecodedCall& call) {
     if (call.request.abi != Abi::kX86_64) return std::nullopt;
@@ -686,10 +687,9 @@ class KvmBackend::Vmm {
         return Fork(0, 0);
       case SYS_clone: {
         // clone(flags, stack, parent_tid, child_tid, tls): processes only.
-        constexpr uint64_t kSupported = CSIGNAL | CLONE_VM | CLONE_VFORK |
-                                        CLONE_PARENT_SETTID |
-                                        CLONE_CHILD_SETTID |
-                                        CLONE_CHILD_CLEARTID | CLONE_SETTLS;
+        constexpr uint64_t kSupported =
+            CSIGNAL | CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID |
+            CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | CLONE_SETTLS;
         if ((args[0] & ~kSupported) != 0) {
           return ProcessCall{.result = -ENOSYS};  // threads, namespaces...
         }
@@ -710,8 +710,9 @@ class KvmBackend::Vmm {
         std::optional<uint64_t> mask =
             kvm::ReturnFromSignal(vm_->memory(), vm_->regs(), &stack);
         if (!mask) {
-          return ProcessCall{.ended = Signaled(
-                                 SIGSEGV, "rt_sigreturn with an unreadable "
+          return ProcessCall{.ended =
+                                 Signaled(SIGSEGV,
+                                          "rt_sigreturn with an unreadable "
                                           "signal frame")};
         }
         vm_->MarkRegsDirty();
@@ -737,8 +738,7 @@ class KvmBackend::Vmm {
       run_over_ = true;
       channel_.Post(LimitEvent{
           LimitKind::kProcesses,
-          fmt::format("processes limit of {} reached (fork refused)",
-                      *limit)});
+          fmt::format("processes limit of {} reached (fork refused)", *limit)});
       return ProcessCall{.ended = Signaled(SIGKILL)};
     }
     constexpr size_t kMaxDepth = 64;
@@ -777,8 +777,7 @@ class KvmBackend::Vmm {
   Status ResumeParent(const ExitEvent& end) {
     SuspendedProcess parent = std::move(suspended_.back());
     suspended_.pop_back();
-    const int status =
-        end.signaled ? end.signal : (end.exit_code & 0xff) << 8;
+    const int status = end.signaled ? end.signal : (end.exit_code & 0xff) << 8;
     zombies_.erase(pid_);  // the child's own unwaited children
     zombies_[parent.pid].push_back({pid_, status});
     kernel_ = std::move(parent.kernel);
@@ -807,8 +806,8 @@ class KvmBackend::Vmm {
     });
     if (child == ended.end()) return -ECHILD;
     kvm::GuestMemory& memory = vm_->memory();
-    if (args[1] != 0 &&
-        !memory.WriteValue<int32_t>(args[1], static_cast<int32_t>(child->second))) {
+    if (args[1] != 0 && !memory.WriteValue<int32_t>(
+                            args[1], static_cast<int32_t>(child->second))) {
       return -EFAULT;
     }
     if (args[3] != 0) {
@@ -875,7 +874,8 @@ class KvmBackend::Vmm {
   // execve in the VM: the new image replaces the old one in fresh RAM.
   ProcessCall Execve(const kvm::DecodedCall& call, uint64_t argv_address,
                      uint64_t envp_address) {
-    if (call.decode_errno != 0) return ProcessCall{.result = -call.decode_errno};
+    if (call.decode_errno != 0)
+      return ProcessCall{.result = -call.decode_errno};
     const std::string& path = call.request.paths.at(0).path;
     kvm::GuestMemory& memory = vm_->memory();
     auto argv = ReadStrings(memory, argv_address);
@@ -895,10 +895,10 @@ class KvmBackend::Vmm {
 
     // The point of no return: from here a failure ends the process.
     auto fail = [&](const Error& error) {
-      return ProcessCall{.ended = Signaled(
-                             SIGSEGV, fmt::format("execve of {} failed after "
-                                                  "the old image was gone: {}",
-                                                  path, error.ToString()))};
+      return ProcessCall{
+          .ended = Signaled(SIGSEGV, fmt::format("execve of {} failed after "
+                                                 "the old image was gone: {}",
+                                                 path, error.ToString()))};
     };
     if (auto ok = vm_->ResetGuest(); !ok) return fail(ok.error());
     auto program =
@@ -972,8 +972,8 @@ class KvmBackend::Vmm {
     event.address = address;
     const kvm::GuestMemory& memory = vm_->memory();
     if (rip < memory.size()) {
-      const uint64_t n = std::min<uint64_t>(kMaxInstructionLength,
-                                            memory.size() - rip);
+      const uint64_t n =
+          std::min<uint64_t>(kMaxInstructionLength, memory.size() - rip);
       event.bytes.resize(n);
       if (!memory.Read(rip, event.bytes.data(), n)) event.bytes.clear();
       if (auto decoded = DecodeInstruction(event.bytes)) {

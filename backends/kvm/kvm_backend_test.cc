@@ -792,13 +792,16 @@ TEST_F(KvmBackendTest, DeliveredFaultsReachTheWorkloadsHandlers) {
 // equals Decide (checked by Run).
 TEST_F(KvmBackendTest, BenchWorkloadsMatchNativeUnderEveryPreset) {
   const std::vector<std::vector<std::string>> workloads = {
-      {"startup"},      {"hello"},         {"syscall-storm", "1000"},
-      {"file-io", "4"}, {"mmap-touch", "64"}, {"compute", "1000"},
+      {"startup"},
+      {"hello"},
+      {"syscall-storm", "1000"},
+      {"file-io", "4"},
+      {"mmap-touch", "64"},
+      {"compute", "1000"},
       {"fork-exec", "3"}};
   for (const auto& spec : workloads) {
-    std::filesystem::copy_file(
-        testing::BuiltWorkload("bench/" + spec[0]),
-        std::filesystem::path(Workdir()) / spec[0]);
+    std::filesystem::copy_file(testing::BuiltWorkload("bench/" + spec[0]),
+                               std::filesystem::path(Workdir()) / spec[0]);
   }
   for (std::string_view preset : {"strict", "default", "permissive"}) {
     auto loaded = LoadPreset(preset);

@@ -42,20 +42,25 @@ namespace {
 //     getpid, and tgkill of this process only (abort()), rather than a
 //     VMM thread spinning on EPERM.
 constexpr std::string_view kAllowed[] = {
-    "brk",        "clock_gettime", "clock_nanosleep", "close",
-    "exit",       "faccessat2",    "fchmod",          "fchmodat",
-    "fcntl",      "fdatasync",     "fstat",           "fsync",
-    "ftruncate",  "futex",         "getdents64",      "getrandom",
-    "getrusage",  "gettid",        "ioctl",           "lseek",
-    "madvise",    "mkdirat",       "mmap",            "mprotect",
-    "mremap",     "munmap",        "nanosleep",       "newfstatat",
-    "openat",     "openat2",       "pread64",         "pwrite64",
-    "read",       "readlinkat",    "renameat2",       "rt_sigprocmask",
-    "rt_sigreturn", "sched_yield", "statx",           "symlinkat",
-    "linkat",     "uname",         "unlinkat",        "write",
-    "poll",       "ppoll",         "fstatfs",         "pipe2",
-    "clock_getres", "sysinfo",       "mincore",         "exit_group",
-    "sigaltstack",  "getpid",        "tgkill",
+    "brk",          "clock_gettime", "clock_nanosleep",
+    "close",        "exit",          "faccessat2",
+    "fchmod",       "fchmodat",      "fcntl",
+    "fdatasync",    "fstat",         "fsync",
+    "ftruncate",    "futex",         "getdents64",
+    "getrandom",    "getrusage",     "gettid",
+    "ioctl",        "lseek",         "madvise",
+    "mkdirat",      "mmap",          "mprotect",
+    "mremap",       "munmap",        "nanosleep",
+    "newfstatat",   "openat",        "openat2",
+    "pread64",      "pwrite64",      "read",
+    "readlinkat",   "renameat2",     "rt_sigprocmask",
+    "rt_sigreturn", "sched_yield",   "statx",
+    "symlinkat",    "linkat",        "uname",
+    "unlinkat",     "write",         "poll",
+    "ppoll",        "fstatfs",       "pipe2",
+    "clock_getres", "sysinfo",       "mincore",
+    "exit_group",   "sigaltstack",   "getpid",
+    "tgkill",
 };
 
 struct FilterDeleter {
@@ -89,16 +94,16 @@ Result<std::vector<sock_filter>> CompileFilter() {
     const std::string copy(name);
     const int number = seccomp_syscall_resolve_name(copy.c_str());
     if (number == __NR_SCMP_ERROR) {
-      return tl::unexpected(Error(
-          ErrorCode::kInternal,
-          fmt::format("VMM seccomp filter: unknown syscall '{}'", name)));
+      return tl::unexpected(
+          Error(ErrorCode::kInternal,
+                fmt::format("VMM seccomp filter: unknown syscall '{}'", name)));
     }
     // tgkill only towards this process (abort() raising SIGABRT).
     const int rc =
         name == "tgkill"
-            ? seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, number, 1,
-                               SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(
-                                                        getpid())))
+            ? seccomp_rule_add(
+                  ctx.get(), SCMP_ACT_ALLOW, number, 1,
+                  SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(getpid())))
             : seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, number, 0);
     if (rc < 0) {
       return tl::unexpected(Error::FromErrno(
@@ -115,8 +120,8 @@ Result<std::vector<sock_filter>> CompileFilter() {
   }
   const off_t size = lseek(memfd.get(), 0, SEEK_END);
   if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0) {
-    return tl::unexpected(Error(ErrorCode::kInternal,
-                                "VMM seccomp filter: bad exported size"));
+    return tl::unexpected(
+        Error(ErrorCode::kInternal, "VMM seccomp filter: bad exported size"));
   }
   std::vector<sock_filter> program(static_cast<size_t>(size) /
                                    sizeof(sock_filter));
@@ -135,8 +140,7 @@ Status ConfineVmmThread() {
   // a forked supervisor compiles its own.
   static std::mutex mutex;
   static pid_t compiled_for = 0;
-  static Result<std::vector<sock_filter>> compiled =
-      std::vector<sock_filter>{};
+  static Result<std::vector<sock_filter>> compiled = std::vector<sock_filter>{};
   std::vector<sock_filter> program;
   {
     std::lock_guard lock(mutex);
@@ -151,8 +155,7 @@ Status ConfineVmmThread() {
     return tl::unexpected(
         Error::FromErrno("VMM seccomp filter: no_new_privs", errno));
   }
-  sock_fprog prog{static_cast<uint16_t>(program.size()),
-                  program.data()};
+  sock_fprog prog{static_cast<uint16_t>(program.size()), program.data()};
   // No SECCOMP_FILTER_FLAG_TSYNC: this thread only.
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
     return tl::unexpected(
