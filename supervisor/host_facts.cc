@@ -449,13 +449,14 @@ Feature CheckCpuidFaulting() {
 #endif
 }
 
+}  // namespace
+
 // ---------------------------------------------------------------------------
 // KVM.
 
-// The only KVM API version there has ever been (KVM_API_VERSION).
-constexpr int kKvmApiVersion = 12;
-
 Feature CheckKvm() {
+  // The only KVM API version there has ever been (KVM_API_VERSION).
+  constexpr int kKvmApiVersion = 12;
   const UniqueFd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
   if (!kvm) {
     const int err = errno;
@@ -489,8 +490,6 @@ Feature CheckKvm() {
   }
   return {true, fmt::format("/dev/kvm usable (KVM API {})", version)};
 }
-
-}  // namespace
 
 CgroupFacts ReadCgroupFacts(const fs::path& sysfs_cgroup_root) {
   CgroupFacts facts;

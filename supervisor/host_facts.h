@@ -51,6 +51,10 @@ struct HostFacts {
   bool operator==(const HostFacts&) const = default;
 };
 
+// Whether /dev/kvm opens and speaks the KVM API, and if not what to do
+// (HostFacts::kvm; also the kvm backend's Probe).
+Feature CheckKvm();
+
 // Reads every fact; cheap enough to call once per run (no process is
 // started except for the CPUID-faulting check, which forks once).
 HostFacts ReadHostFacts();

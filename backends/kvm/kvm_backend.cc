@@ -1,6 +1,5 @@
 #include "backends/kvm/kvm_backend.h"
 
-#include <fcntl.h>
 #include <linux/kvm.h>
 #include <linux/sched.h>
 #include <poll.h>
@@ -8,7 +7,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -20,7 +18,6 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <cstring>
 #include <deque>
 #include <future>
 #include <map>
@@ -41,6 +38,7 @@
 #include "backends/kvm/guest_signals.h"
 #include "backends/kvm/kvm_vm.h"
 #include "backends/kvm/vmm_sandbox.h"
+#include "backends/process/workload_output.h"
 #include "backends/ptrace/fault_decoder.h"
 #include "base/unique_fd.h"
 #include "policies/syscalls.h"
@@ -132,7 +130,7 @@ class EventChannel {
       }
       pollfd fds[2] = {{wake_fd_.get(), POLLIN, 0},
                        {wait.interrupt_fd, POLLIN, 0}};
-      const int timeout = TimeoutMs(wait.deadline);
+      const int timeout = PollTimeoutMs(wait.deadline);
       const int n = poll(fds, wait.interrupt_fd >= 0 ? 2 : 1, timeout);
       sleeping_.store(false);
       if (n < 0 && errno != EINTR) {
@@ -157,13 +155,6 @@ class EventChannel {
     return event;
   }
 
-  static int TimeoutMs(Clock::time_point deadline) {
-    if (deadline == Clock::time_point::max()) return -1;
-    const auto left =
-        std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60'000));
-  }
-
   std::mutex mutex_;
   std::deque<Event> queue_;
   std::atomic<uint32_t> posted_{0};
@@ -171,31 +162,25 @@ class EventChannel {
   UniqueFd wake_fd_;
 };
 
-// What Linux would do to a process that raised exception `vector` with no
-// handler: the policy's fault kind and the signal.
-struct VectorFault {
-  FaultKind kind;
-  int signal;
-};
-VectorFault FaultForVector(uint64_t vector) {
+// The policy's fault kind for exception `vector` (the signal Linux would
+// send is kvm::FaultSignalForVector's).
+FaultKind FaultKindForVector(uint64_t vector) {
   switch (vector) {
     case 0:   // #DE
+    case 9:   // coprocessor segment overrun
     case 16:  // #MF
     case 19:  // #XM
-      return {FaultKind::kArithmetic, SIGFPE};
+      return FaultKind::kArithmetic;
     case 1:  // #DB
     case 3:  // #BP
-      return {FaultKind::kBreakpoint, SIGTRAP};
+      return FaultKind::kBreakpoint;
     case 6:  // #UD
     case 7:  // #NM
-      return {FaultKind::kInvalidInstruction, SIGILL};
+      return FaultKind::kInvalidInstruction;
     case 13:  // #GP
-      return {FaultKind::kPrivilegedInstruction, SIGSEGV};
-    case 17:  // #AC
-    case 18:  // #MC
-      return {FaultKind::kPageFault, SIGBUS};
-    default:  // #PF, #SS, #NP, #TS, #DF, #BR, #OF and the rest
-      return {FaultKind::kPageFault, SIGSEGV};
+      return FaultKind::kPrivilegedInstruction;
+    default:  // #PF, #SS, #NP, #TS, #DF, #AC, #MC and the rest
+      return FaultKind::kPageFault;
   }
 }
 
@@ -536,7 +521,8 @@ class KvmBackend::Vmm {
       vm_->regs().rsp = frame->rsp;
       return OnInt80(frame->rip + 2);
     }
-    const VectorFault fault = FaultForVector(frame->vector);
+    const kvm::FaultSignal signal = kvm::FaultSignalForVector(
+        frame->vector, frame->error_code, frame->rip, frame->cr2);
     const uint64_t address = frame->vector == 14 ? frame->cr2 : frame->rip;
     // The handler runs on the stack the guest faulted on, with the
     // registers it had: the stub's frame is not the guest's business.
@@ -544,18 +530,19 @@ class KvmBackend::Vmm {
     vm_->regs().rsp = frame->rsp;
     vm_->regs().rflags = frame->rflags;
     return OnGuestFault(
-        fault.kind, fault.signal, frame->rip, address, "",
+        FaultKindForVector(frame->vector), signal.signal, frame->rip, address,
+        "",
         fmt::format("exception {} (error code 0x{:x}) at rip 0x{:x}",
                     frame->vector, frame->error_code, frame->rip),
-        kvm::FaultSignalForVector(frame->vector, frame->error_code, frame->rip,
-                                  frame->cr2));
+        signal);
   }
 
   // The hypervisor could not emulate an instruction (on kvm_pvm hosts: any
   // SSE/AVX instruction).
   std::optional<ExitEvent> OnInternalError(const kvm::VcpuExit& exit) {
     const uint64_t rip = vm_->regs().rip;
-    FaultEvent event = FaultAt(FaultKind::kInvalidInstruction, rip, rip, "");
+    FaultEvent event =
+        FaultAt(FaultKind::kInvalidInstruction, SIGILL, rip, rip, "");
     if (event.mnemonic == "int" && event.bytes.size() == 2 &&
         event.bytes[1] == 0x80) {
       return OnInt80(rip + 2);
@@ -588,7 +575,8 @@ class KvmBackend::Vmm {
       FaultKind kind, int signal, uint64_t rip, uint64_t address,
       std::string mnemonic, std::string detail,
       std::optional<kvm::FaultSignal> deliverable = std::nullopt) {
-    auto verdict = Ask(FaultAt(kind, rip, address, std::move(mnemonic)));
+    auto verdict =
+        Ask(FaultAt(kind, signal, rip, address, std::move(mnemonic)));
     if (!verdict || verdict->action.action == Action::kKill) {
       run_over_ = true;
       return Signaled(SIGKILL);
@@ -962,12 +950,12 @@ class KvmBackend::Vmm {
     return next;
   }
 
-  FaultEvent FaultAt(FaultKind kind, uint64_t rip, uint64_t address,
+  FaultEvent FaultAt(FaultKind kind, int signal, uint64_t rip, uint64_t address,
                      std::string mnemonic) const {
     FaultEvent event;
     event.pid = pid_;
     event.kind = kind;
-    event.signal = FaultForKindSignal(kind);
+    event.signal = signal;
     event.rip = rip;
     event.address = address;
     const kvm::GuestMemory& memory = vm_->memory();
@@ -983,19 +971,6 @@ class KvmBackend::Vmm {
     }
     event.mnemonic = std::move(mnemonic);
     return event;
-  }
-
-  static int FaultForKindSignal(FaultKind kind) {
-    switch (kind) {
-      case FaultKind::kInvalidInstruction:
-        return SIGILL;
-      case FaultKind::kBreakpoint:
-        return SIGTRAP;
-      case FaultKind::kArithmetic:
-        return SIGFPE;
-      default:
-        return SIGSEGV;
-    }
   }
 
   // Posts an event that needs a verdict and waits for it; nullopt when the
@@ -1056,23 +1031,8 @@ KvmBackend::KvmBackend() : vmm_(std::make_unique<Vmm>()) {}
 KvmBackend::~KvmBackend() = default;
 
 ProbeResult KvmBackend::Probe() const {
-  UniqueFd kvm(open("/dev/kvm", O_RDWR | O_CLOEXEC));
-  if (!kvm) {
-    const int error = errno;
-    return {false,
-            error == ENOENT
-                ? "/dev/kvm does not exist: load the kvm module (kvm_intel, "
-                  "kvm_amd or kvm_pvm) or run on a host with virtualization"
-                : fmt::format("cannot open /dev/kvm: {} (run as root or join "
-                              "the kvm group)",
-                              std::strerror(error))};
-  }
-  const int version = ioctl(kvm.get(), KVM_GET_API_VERSION, 0);
-  if (version != KVM_API_VERSION) {
-    return {false, fmt::format("/dev/kvm speaks API version {}, not {}",
-                               version, KVM_API_VERSION)};
-  }
-  return {true, ""};
+  const Feature kvm = CheckKvm();
+  return {kvm.available, kvm.available ? "" : kvm.detail};
 }
 
 Status KvmBackend::Start(const Workload& workload, const CompiledPlan& plan) {
