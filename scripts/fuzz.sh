@@ -18,6 +18,8 @@ sources=(
   backends/kvm/guest_kernel_fuzz.cc
   backends/kvm/guest_kernel.cc
   backends/kvm/guest_memory.cc
+  backends/process/syscall_paths.cc
+  backends/process/tracee_memory.cc
   base/error.cc
   base/temp_dir.cc
   policies/decide.cc

@@ -31,6 +31,7 @@
 #include <fmt/format.h>
 
 #include "backends/kvm/guest_layout.h"
+#include "backends/process/syscall_paths.h"
 #include "base/temp_dir.h"
 #include "policies/syscalls.h"
 
@@ -169,28 +170,6 @@ const std::array<std::vector<PathArgSpec>, kMaxSyscallNumber + 1>& PathSpecs() {
     return specs;
   }();
   return *kSpecs;
-}
-
-// When "" (or NULL) names the dirfd's own file (see syscall_paths.h).
-struct FdItself {
-  int number;
-  int path_index;
-  int flags_index;  // -1: "" always names the fd (readlinkat)
-  bool null_too;    // NULL with the flag names it too (Linux 6.11)
-};
-constexpr FdItself kFdItself[] = {
-    {SYS_newfstatat, 1, 3, true},         {SYS_statx, 1, 2, true},
-    {SYS_faccessat2, 1, 3, false},        {SYS_fchownat, 1, 4, false},
-    {kSysFchmodat2, 1, 3, false},         {SYS_linkat, 1, 4, false},
-    {SYS_execveat, 1, 4, false},          {SYS_utimensat, 1, 3, false},
-    {SYS_name_to_handle_at, 1, 4, false}, {SYS_open_tree, 1, 2, false},
-    {SYS_readlinkat, 1, -1, false},
-};
-const FdItself* FindFdItself(int number, int path_index) {
-  for (const FdItself& rule : kFdItself) {
-    if (rule.number == number && rule.path_index == path_index) return &rule;
-  }
-  return nullptr;
 }
 
 int HostClock(int32_t clock) {
@@ -670,15 +649,9 @@ int GuestKernel::DecodePaths(int number, const std::array<uint64_t, 6>& args,
     const int dirfd = spec.dirfd_index < 0
                           ? AT_FDCWD
                           : AsInt(args[static_cast<size_t>(spec.dirfd_index)]);
-    const FdItself* rule = FindFdItself(number, spec.path_index);
-    const bool empty_flag =
-        rule != nullptr &&
-        (rule->flags_index < 0 ||
-         (AsInt(args[static_cast<size_t>(rule->flags_index)]) &
-          AT_EMPTY_PATH) != 0);
     std::string text;
     bool itself = false;
-    if (address == 0 && empty_flag && rule->null_too) {
+    if (address == 0 && NullPathNamesFd(number, spec.path_index, args)) {
       itself = true;
     } else {
       if (address < kPageSize) return EFAULT;
@@ -689,7 +662,7 @@ int GuestKernel::DecodePaths(int number, const std::array<uint64_t, 6>& args,
       }
       text = *std::move(read);
       if (text.empty()) {
-        if (!empty_flag) return ENOENT;
+        if (!EmptyPathNamesFd(number, spec.path_index, args)) return ENOENT;
         itself = true;
       }
     }

@@ -412,4 +412,14 @@ Result<DecodedPaths> DecodeSyscallPaths(pid_t tid, int number,
   return out;
 }
 
+bool EmptyPathNamesFd(int number, int path_index,
+                      const std::array<uint64_t, 6>& args) {
+  return EmptyNamesFd(FindFdItselfRule(number, path_index), args);
+}
+
+bool NullPathNamesFd(int number, int path_index,
+                     const std::array<uint64_t, 6>& args) {
+  return NullNamesFd(FindFdItselfRule(number, path_index), args);
+}
+
 }  // namespace isoscope

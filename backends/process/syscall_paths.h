@@ -95,6 +95,16 @@ struct DecodedPaths {
 Result<DecodedPaths> DecodeSyscallPaths(pid_t tid, int number,
                                         const std::array<uint64_t, 6>& args);
 
+// Whether an empty ("") or a NULL path argument `path_index` of call
+// `number` with `args` names the dirfd's own file ("The fd itself" above),
+// for a decoder that reads the path itself (the kvm guest kernel reads
+// guest RAM, not a tracee). A NULL with AT_FDCWD that the kernel refuses
+// (utimensat, fanotify_mark) is not told apart here.
+bool EmptyPathNamesFd(int number, int path_index,
+                      const std::array<uint64_t, 6>& args);
+bool NullPathNamesFd(int number, int path_index,
+                     const std::array<uint64_t, 6>& args);
+
 }  // namespace isoscope
 
 #endif  // ISOSCOPE_BACKENDS_PROCESS_SYSCALL_PATHS_H_
