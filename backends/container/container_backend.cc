@@ -18,7 +18,7 @@
 
 #include <fmt/format.h>
 
-#include "backends/container/checked_calls.h"
+#include "backends/process/checked_calls.h"
 #include "backends/process/workload_output.h"
 #include "policies/syscalls.h"
 #include "supervisor/host_facts.h"

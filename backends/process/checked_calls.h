@@ -72,8 +72,8 @@
 // - With a user namespace, `uid`/`gid` must be the ids as isoscope sees
 //   them, and capabilities held only inside that namespace must not be
 //   passed in `effective_caps` (they would apply in isoscope's).
-#ifndef ISOSCOPE_BACKENDS_CONTAINER_CHECKED_CALLS_H_
-#define ISOSCOPE_BACKENDS_CONTAINER_CHECKED_CALLS_H_
+#ifndef ISOSCOPE_BACKENDS_PROCESS_CHECKED_CALLS_H_
+#define ISOSCOPE_BACKENDS_PROCESS_CHECKED_CALLS_H_
 
 #include <sys/types.h>
 
@@ -178,4 +178,4 @@ class ScopedFsCredentials {
 
 }  // namespace isoscope
 
-#endif  // ISOSCOPE_BACKENDS_CONTAINER_CHECKED_CALLS_H_
+#endif  // ISOSCOPE_BACKENDS_PROCESS_CHECKED_CALLS_H_

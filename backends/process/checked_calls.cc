@@ -1,4 +1,4 @@
-#include "backends/container/checked_calls.h"
+#include "backends/process/checked_calls.h"
 
 #include <fcntl.h>
 #include <linux/capability.h>
