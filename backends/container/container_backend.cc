@@ -467,10 +467,13 @@ Status ContainerBackend::OnNotification() {
   if (!PathArguments(n.nr).empty()) {
     auto decoded = DecodeSyscallPaths(n.pid, n.nr, n.args);
     if (!notifier_->IdValid(n.id)) return {};  // gone; its pid may be reused
-    if (!decoded) {
+    Status resolved = decoded ? ResolveCheckedPaths(CheckedContext(), n.pid,
+                                                    n.nr, n.args, *decoded)
+                              : Status(tl::unexpected(decoded.error()));
+    if (!resolved) {
       // The kernel would have failed the call the same way (EFAULT,
-      // ENAMETOOLONG, EBADF...) before looking at any file.
-      int error = decoded.error().sys_errno();
+      // ENAMETOOLONG, EBADF, ELOOP...) before looking at any file.
+      int error = resolved.error().sys_errno();
       return notifier_->ReturnError(n.id, error != 0 ? error : EFAULT);
     }
     event.request.paths = decoded->paths;
@@ -506,6 +509,17 @@ Status ContainerBackend::Resolve(const Event& event, const Verdict& verdict) {
   }
 }
 
+CheckedCallContext ContainerBackend::CheckedContext() const {
+  CheckedCallContext context;
+  context.root_fd = container_root_.get();
+  context.own_procfs = true;
+  context.magic_links_are_paths = false;  // another mount namespace's
+  context.uid = host_uid_;
+  context.gid = host_gid_;
+  context.effective_caps = capabilities_->kept_mask();
+  return context;
+}
+
 Status ContainerBackend::AnswerChecked(const Await& await,
                                        const SyscallEvent& event) {
   const int number = event.request.number;
@@ -523,38 +537,10 @@ Status ContainerBackend::AnswerChecked(const Await& await,
     pending_.push_back(Pending{std::move(refused), std::nullopt});
     return notifier_->ReturnError(await.id, EPERM);
   }
-  CheckedCallContext context;
-  context.root_fd = container_root_.get();
-  context.uid = host_uid_;
-  context.gid = host_gid_;
-  context.effective_caps = capabilities_->kept_mask();
-  auto outcome = PerformCheckedCall(context, await.tid, number,
-                                    event.request.args, *await.paths);
-  if (!outcome) {
-    // isoscope could not do it (the thread vanished, /proc unreadable):
-    // the call fails rather than runs unchecked.
-    int error = outcome.error().sys_errno();
-    return notifier_->ReturnError(await.id, error != 0 ? error : EPERM);
-  }
-  switch (outcome->kind) {
-    case CheckedCallOutcome::Kind::kValue:
-      return notifier_->ReturnValue(await.id, outcome->value);
-    case CheckedCallOutcome::Kind::kError:
-      return notifier_->ReturnError(await.id, outcome->error);
-    case CheckedCallOutcome::Kind::kInstallFd: {
-      auto installed =
-          notifier_->AddFd(await.id, outcome->fd.get(), outcome->newfd_flags,
-                           /*send_as_response=*/true);
-      if (!installed && installed.error().sys_errno() != ENOENT) {
-        return tl::unexpected(installed.error());
-      }
-      return {};
-    }
-    case CheckedCallOutcome::Kind::kContinue:
-      // execve: see the header.
-      return notifier_->Continue(await.id);
-  }
-  return {};
+  return AnswerNotification(
+      *notifier_, await.id,
+      PerformCheckedCall(CheckedContext(), await.tid, number,
+                         event.request.args, *await.paths));
 }
 
 }  // namespace isoscope

@@ -29,6 +29,7 @@
 #include "backends/container/cgroup.h"
 #include "backends/container/container_setup.h"
 #include "backends/container/root_filesystem.h"
+#include "backends/process/checked_calls.h"
 #include "backends/process/child_process.h"
 #include "backends/process/syscall_paths.h"
 #include "backends/seccomp/seccomp_notifier.h"
@@ -71,6 +72,8 @@ class ContainerBackend : public Backend {
   // until the workload runs.
   Status WaitForExec();
   Status OnNotification();
+  // Where and as whom checked calls resolve and run.
+  CheckedCallContext CheckedContext() const;
   Status AnswerChecked(const Await& await, const SyscallEvent& event);
   // Cgroup events (OOM kills, pids limit hits) and the CPU time as limit
   // events, once each.

@@ -4,7 +4,9 @@
 #include <linux/capability.h>
 #include <linux/limits.h>
 #include <linux/openat2.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -17,11 +19,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -49,9 +54,13 @@ constexpr uint64_t kValidOpenFlags =
 constexpr uint64_t kOPathFlags = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
 constexpr uint64_t kModeBits = 07777;  // S_IALLUGO
 
-// Every path is resolved inside the container's root; magic links would
-// jump to wherever a /proc entry points, so they are refused.
-constexpr uint64_t kResolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+// Every path is looked up inside the workload's root. Paths were resolved
+// before the decision (ResolveCheckedPaths), so a symlink met now was planted
+// after it: refused (ELOOP), magic links included.
+constexpr uint64_t kResolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS;
+// What the kernel follows at most in one lookup (MAXSYMLINKS).
+constexpr int kMaxSymlinks = 40;
+constexpr int64_t kProcSuperMagic = 0x9fa0;  // PROC_SUPER_MAGIC
 constexpr uint64_t kKnownResolve = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS |
                                    RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH |
                                    RESOLVE_IN_ROOT | RESOLVE_CACHED;
@@ -164,9 +173,10 @@ Result<std::string> ReadLinkText(const std::string& link) {
 }
 
 // A duplicate of what the workload's `dirfd` (its cwd for AT_FDCWD) names,
-// for a call on "the fd itself"; `decided` is the path the policy saw.
+// for a call on "the fd itself"; `decided` is the path the policy saw, when
+// it saw the fd's own path.
 Result<UniqueFd> DupWorkloadFd(pid_t tid, int dirfd,
-                               const std::string& decided) {
+                               const std::optional<std::string>& decided) {
   UniqueFd fd;
   if (dirfd == AT_FDCWD) {
     const std::string cwd = fmt::format("/proc/{}/cwd", tid);
@@ -189,11 +199,12 @@ Result<UniqueFd> DupWorkloadFd(pid_t tid, int dirfd,
       return FailErrno(fmt::format("pidfd_getfd {} of {}", dirfd, tid), errno);
     }
   }
+  if (!decided) return fd;
   // The fd table may have changed since the paths were decoded (a dup2 by
   // another thread): act only on the file the policy decided on.
   auto now = ReadLinkText(fmt::format("/proc/self/fd/{}", fd.get()));
   if (!now) return tl::unexpected(std::move(now).error());
-  if (NormalizePath(*now) != decided) return WorkloadFails(EBADF);
+  if (NormalizePath(*now) != *decided) return WorkloadFails(EBADF);
   return fd;
 }
 
@@ -222,49 +233,237 @@ struct PathTarget {
   std::string path;  // the checked copy, when the argument is a name
   UniqueFd itself;   // the duplicated fd, when it names the fd itself
   bool names_fd = false;
-  bool null = false;  // the fd itself given as a NULL pointer
+  bool null = false;    // the fd itself given as a NULL pointer
+  bool reopen = false;  // named through a magic link: opening reopens it
 };
 
-// The last number of a "NStgid:" or "NSpid:" line of /proc/<tid>/status:
-// the id in the innermost pid namespace, the container's.
-Result<pid_t> InnermostId(pid_t tid, std::string_view key) {
+// A "NStgid:" or "NSpid:" line of /proc/<tid>/status: the ids from the
+// outermost pid namespace (isoscope's) to the innermost (the workload's own).
+// `innermost` picks the last one, otherwise the first.
+Result<pid_t> ProcStatusId(pid_t tid, std::string_view key, bool innermost) {
   std::ifstream status(fmt::format("/proc/{}/status", tid));
   std::string line;
   while (std::getline(status, line)) {
     if (line.rfind(key, 0) != 0) continue;
-    size_t end = line.find_last_not_of(" \t");
-    size_t begin = line.find_last_of(" \t", end);
-    if (end == std::string::npos || begin == std::string::npos) break;
+    const std::string_view ids = std::string_view{line}.substr(key.size());
+    const size_t first = ids.find_first_not_of(" \t");
+    const size_t last_end = ids.find_last_not_of(" \t");
+    if (first == std::string_view::npos) break;
+    size_t begin = first;
+    size_t end = ids.find_first_of(" \t", first);
+    if (innermost) {
+      begin = ids.find_last_of(" \t", last_end);
+      begin = begin == std::string_view::npos ? first : begin + 1;
+      end = last_end + 1;
+    }
+    if (end == std::string_view::npos) end = ids.size();
     pid_t id = 0;
-    auto [ptr, ec] =
-        std::from_chars(line.data() + begin + 1, line.data() + end + 1, id);
-    if (ec != std::errc() || ptr != line.data() + end + 1 || id <= 0) break;
+    auto [ptr, ec] = std::from_chars(ids.data() + begin, ids.data() + end, id);
+    if (ec != std::errc() || ptr != ids.data() + end || id <= 0) break;
     return id;
   }
   return Fail(ErrorCode::kSystem,
               fmt::format("no {} in /proc/{}/status", key, tid));
 }
 
-// /proc/self and /proc/thread-self are symlinks the kernel resolves for the
-// caller: for isoscope, which the container's procfs does not show. They are
-// spelled out with the thread's ids in the container's pid namespace.
-Result<std::string> InContainerProc(pid_t tid, const std::string& path) {
-  for (std::string_view link : {"/proc/self", "/proc/thread-self"}) {
-    if (path.rfind(link, 0) != 0 ||
-        (path.size() > link.size() && path[link.size()] != '/')) {
-      continue;
-    }
-    auto tgid = InnermostId(tid, "NStgid:");
-    if (!tgid) return tl::unexpected(tgid.error());
-    std::string spelled = fmt::format("/proc/{}", *tgid);
-    if (link == "/proc/thread-self") {
-      auto own = InnermostId(tid, "NSpid:");
-      if (!own) return tl::unexpected(own.error());
-      spelled += fmt::format("/task/{}", *own);
-    }
-    return spelled + path.substr(link.size());
+// The calling thread's process and thread directories as the workload's
+// /proc names them ("/proc/<tgid>", "/proc/<tgid>/task/<tid>").
+struct ProcSelf {
+  std::string process;
+  std::string thread;
+};
+
+Result<ProcSelf> ProcSelfOf(pid_t tid, bool own_procfs) {
+  auto tgid = ProcStatusId(tid, "NStgid:", own_procfs);
+  if (!tgid) return tl::unexpected(tgid.error());
+  auto own = ProcStatusId(tid, "NSpid:", own_procfs);
+  if (!own) return tl::unexpected(own.error());
+  ProcSelf self;
+  self.process = fmt::format("/proc/{}", *tgid);
+  self.thread = fmt::format("{}/task/{}", self.process, *own);
+  return self;
+}
+
+// --- resolving a path before the decision -----------------------------------
+
+std::vector<std::string> PathComponents(std::string_view path) {
+  std::vector<std::string> parts;
+  size_t begin = 0;
+  while (begin <= path.size()) {
+    size_t end = path.find('/', begin);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > begin) parts.emplace_back(path.substr(begin, end - begin));
+    begin = end + 1;
   }
-  return path;
+  return parts;
+}
+
+std::string JoinPath(const std::string& dir, std::string_view name) {
+  return dir == "/" ? fmt::format("/{}", name)
+                    : fmt::format("{}/{}", dir, name);
+}
+
+bool IsWithin(std::string_view path, std::string_view dir) {
+  return path == dir || (path.size() > dir.size() && path.rfind(dir, 0) == 0 &&
+                         path[dir.size()] == '/');
+}
+
+bool AllDigits(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= '0' && c <= '9';
+  });
+}
+
+// Walks one absolute, normalised path from the workload's root the way the
+// kernel's lookup does, returning the path it reaches (see the header).
+class PathWalk {
+ public:
+  PathWalk(const CheckedCallContext& context, const ProcSelf& self,
+           uint64_t workload_resolve)
+      : context_(context), self_(self), workload_resolve_(workload_resolve) {}
+
+  // `follow_final`: a symlink in the last component is followed.
+  Result<std::string> Resolve(const std::string& path, bool follow_final) {
+    // The common case in one lookup: nothing on the way is a symlink. Any
+    // failure other than meeting one (ENOENT, ENOTDIR, ...) happens at the
+    // same component for the call, before any symlink: the path is already
+    // what it reaches.
+    UniqueFd whole(Openat2(context_.root_fd, path.c_str(),
+                           O_PATH | O_CLOEXEC | (follow_final ? 0 : O_NOFOLLOW),
+                           0, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS));
+    if (whole || errno != ELOOP) return path;
+    return Walk(path, follow_final);
+  }
+
+  // Set when the path was a magic link to the calling process's descriptor
+  // whose file has no path: its number.
+  std::optional<int> reopened_fd() const { return reopened_fd_; }
+
+ private:
+  Result<std::string> Walk(const std::string& path, bool follow_final) {
+    std::deque<std::string> pending;
+    for (std::string& part : PathComponents(path)) {
+      pending.push_back(std::move(part));
+    }
+    std::string current = "/";
+    int links = 0;
+    while (!pending.empty()) {
+      std::string name = std::move(pending.front());
+      pending.pop_front();
+      if (name == ".") continue;
+      if (name == "..") {
+        // `current` holds no symlink, so its parent is its lexical parent.
+        const size_t slash = current.rfind('/');
+        current = slash == 0 ? "/" : current.substr(0, slash);
+        continue;
+      }
+      const bool last = pending.empty();
+      // /proc/self and /proc/thread-self are symlinks the kernel resolves
+      // for the caller: the workload's thread, not isoscope.
+      if (current == "/proc" && (name == "self" || name == "thread-self") &&
+          (workload_resolve_ & RESOLVE_NO_SYMLINKS) == 0) {
+        for (std::string& part :
+             PathComponents(name == "self" ? self_.process : self_.thread) |
+                 std::views::reverse) {
+          pending.push_front(std::move(part));
+        }
+        current = "/";
+        continue;
+      }
+      const std::string here = JoinPath(current, name);
+      UniqueFd fd(Openat2(context_.root_fd, here.c_str(),
+                          O_PATH | O_NOFOLLOW | O_CLOEXEC, 0,
+                          RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS));
+      struct stat st {};
+      if (!fd ||
+          RawCall(SYS_newfstatat, fd.get(), "", &st, AT_EMPTY_PATH) != 0 ||
+          !S_ISLNK(st.st_mode) || (last && !follow_final)) {
+        // Not a symlink, or where the lookup stops (missing, not a
+        // directory): the rest is taken as named, as the call will.
+        current = here;
+        continue;
+      }
+      if (++links > kMaxSymlinks ||
+          (workload_resolve_ & RESOLVE_NO_SYMLINKS) != 0) {
+        return WorkloadFails(ELOOP);
+      }
+      auto target = LinkText(fd.get());
+      if (!target) return tl::unexpected(std::move(target).error());
+      struct statfs fs {};
+      const bool on_proc = ::fstatfs(fd.get(), &fs) == 0 &&
+                           static_cast<int64_t>(fs.f_type) == kProcSuperMagic;
+      // procfs's own symlinks (self, thread-self, mounts, net) hold a
+      // relative path; a magic link an absolute one or "type:[inode]".
+      if (on_proc && (target->empty() || target->front() == '/' ||
+                      target->find(':') != std::string::npos)) {
+        auto next = MagicLink(current, name, *target, last);
+        if (!next) return tl::unexpected(std::move(next).error());
+        if (!*next) return here;  // the workload's own open file
+        current = "/";
+        for (std::string& part : PathComponents(**next) | std::views::reverse) {
+          pending.push_front(std::move(part));
+        }
+        continue;
+      }
+      if (target->empty()) return WorkloadFails(ENOENT);
+      if (target->front() == '/') current = "/";
+      for (std::string& part : PathComponents(*target) | std::views::reverse) {
+        pending.push_front(std::move(part));
+      }
+    }
+    return current;
+  }
+
+  // The link text of the symlink open as O_PATH fd `fd`.
+  static Result<std::string> LinkText(int fd) {
+    std::string text(kPathMax + 1, '\0');
+    const int64_t n = RawCall(SYS_readlinkat, fd, "", text.data(), text.size());
+    if (n < 0) return FailErrno("readlinkat of a symlink on the path", errno);
+    text.resize(static_cast<size_t>(n));
+    return text;
+  }
+
+  // Magic link `name` in directory `dir` with target text `target`: the path
+  // to go on with, or nullopt for the workload's own open file (fd/N).
+  Result<std::optional<std::string>> MagicLink(const std::string& dir,
+                                               const std::string& name,
+                                               const std::string& target,
+                                               bool last) {
+    if ((workload_resolve_ & RESOLVE_NO_MAGICLINKS) != 0) {
+      return WorkloadFails(ELOOP);
+    }
+    if (!IsWithin(dir, self_.process)) return WorkloadFails(EACCES);
+    constexpr std::string_view kDeleted = " (deleted)";
+    const bool is_path = !target.empty() && target.front() == '/' &&
+                         !(target.size() >= kDeleted.size() &&
+                           target.compare(target.size() - kDeleted.size(),
+                                          kDeleted.size(), kDeleted) == 0);
+    if (context_.magic_links_are_paths && is_path) {
+      return std::optional<std::string>(target);
+    }
+    const size_t slash = dir.rfind('/');
+    if (last && dir.substr(slash + 1) == "fd" && AllDigits(name)) {
+      int number = 0;
+      auto [ptr, ec] =
+          std::from_chars(name.data(), name.data() + name.size(), number);
+      if (ec == std::errc() && ptr == name.data() + name.size()) {
+        reopened_fd_ = number;
+        return std::optional<std::string>();
+      }
+    }
+    return WorkloadFails(ELOOP);
+  }
+
+  const CheckedCallContext& context_;
+  const ProcSelf& self_;
+  uint64_t workload_resolve_;
+  std::optional<int> reopened_fd_;
+};
+
+// The policy sees the calling process's own /proc directory as /proc/self.
+std::string AsDecided(const std::string& path, const ProcSelf& self) {
+  if (!IsWithin(path, self.process)) return path;
+  return "/proc/self" + path.substr(self.process.size());
 }
 
 // Path argument `i` of the decoded call; `dirfd_index` -1 for calls without
@@ -281,13 +480,23 @@ Result<PathTarget> PrepareTarget(const Call& call, size_t i, int dirfd_index) {
       return Internal(fmt::format("syscall {}: decoded path '{}' is relative",
                                   call.number, *copy));
     }
-    auto path = InContainerProc(call.tid, *copy);
-    if (!path) return tl::unexpected(path.error());
-    target.path = std::move(*path);
+    target.path = *copy;
     return target;
   }
   target.names_fd = true;
   target.null = !copy.has_value();
+  const std::optional<int> reopened = i < call.paths.reopened_fds.size()
+                                          ? call.paths.reopened_fds[i]
+                                          : std::nullopt;
+  if (reopened) {
+    // A magic link to the workload's own descriptor: that open file, if fd
+    // N still holds the one resolved (the policy decided on its /proc name).
+    auto fd = DupWorkloadFd(call.tid, *reopened, std::nullopt);
+    if (!fd) return tl::unexpected(std::move(fd).error());
+    target.itself = *std::move(fd);
+    target.reopen = true;
+    return target;
+  }
   const int dirfd =
       dirfd_index < 0 ? AT_FDCWD : call.Int(static_cast<size_t>(dirfd_index));
   auto fd = DupWorkloadFd(call.tid, dirfd, call.paths.paths[i].path);
@@ -390,7 +599,7 @@ Result<CheckedCallOutcome> Open(const Call& call, uint64_t flags, uint64_t mode,
                                 uint64_t workload_resolve) {
   auto target = PrepareTarget(call, 0, -1);
   if (!target) return tl::unexpected(std::move(target).error());
-  if (target->names_fd) return WorkloadFails(ENOENT);
+  if (target->names_fd && !target->reopen) return WorkloadFails(ENOENT);
   const unsigned newfd_flags = (flags & O_CLOEXEC) != 0 ? O_CLOEXEC : 0;
   // O_NONBLOCK keeps the supervisor from waiting in open(2) on a FIFO or a
   // device; O_PATH allows no other flag.
@@ -399,8 +608,19 @@ Result<CheckedCallOutcome> Open(const Call& call, uint64_t flags, uint64_t mode,
                              (add_nonblock ? O_NONBLOCK : 0);
   const bool creates = (flags & (O_CREAT | kOTmpfile)) != 0;
   return AsWorkload(call, creates, [&]() -> Result<CheckedCallOutcome> {
-    UniqueFd fd(Openat2(call.context.root_fd, target->path.c_str(), our_flags,
-                        mode, kResolve | workload_resolve));
+    UniqueFd fd;
+    if (target->reopen) {
+      // As the kernel reopens /proc/<pid>/fd/N: the same file, with the
+      // permission checks of a new open (isoscope's own magic link to its
+      // duplicate, never the workload's).
+      const std::string self =
+          fmt::format("/proc/self/fd/{}", target->itself.get());
+      fd.Reset(
+          Openat2(AT_FDCWD, self.c_str(), our_flags, mode, workload_resolve));
+    } else {
+      fd.Reset(Openat2(call.context.root_fd, target->path.c_str(), our_flags,
+                       mode, kResolve | workload_resolve));
+    }
     if (!fd) return WorkloadFails(errno);
     if (add_nonblock) {
       const int status = ::fcntl(fd.get(), F_GETFL);
@@ -1022,6 +1242,117 @@ bool CanPerform(int number) {
   }
 }
 
+bool FollowsFinalSymlink(int number, size_t index,
+                         const std::array<uint64_t, 6>& args,
+                         std::optional<uint64_t> open_flags) {
+  auto flag_clear = [&](size_t i, uint64_t flag) {
+    return (static_cast<uint32_t>(args[i]) & flag) == 0;
+  };
+  auto opens_following = [](uint64_t flags) {
+    return (flags & O_NOFOLLOW) == 0 &&
+           (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+  };
+  switch (number) {
+    case SYS_open:
+      return opens_following(static_cast<uint32_t>(args[1]));
+    case SYS_openat:
+      return opens_following(static_cast<uint32_t>(args[2]));
+    case SYS_openat2:
+      return opens_following(open_flags.value_or(0));
+    case SYS_newfstatat:
+    case SYS_faccessat2:
+    case SYS_fchmodat2:
+    case SYS_utimensat:
+      return flag_clear(3, AT_SYMLINK_NOFOLLOW);
+    case SYS_statx:
+      return flag_clear(2, AT_SYMLINK_NOFOLLOW);
+    case SYS_fchownat:
+    case SYS_execveat:
+      return flag_clear(4, AT_SYMLINK_NOFOLLOW);
+    case SYS_linkat:
+      return index == 0 && !flag_clear(4, AT_SYMLINK_FOLLOW);
+    case SYS_name_to_handle_at:
+      return !flag_clear(4, AT_SYMLINK_FOLLOW);
+    case SYS_inotify_add_watch:
+      return flag_clear(2, IN_DONT_FOLLOW);
+    // These act on the last component itself, or on a name in its parent.
+    case SYS_lstat:
+    case SYS_readlink:
+    case SYS_readlinkat:
+    case SYS_lchown:
+    case SYS_lgetxattr:
+    case SYS_lsetxattr:
+    case SYS_llistxattr:
+    case SYS_lremovexattr:
+    case SYS_mkdir:
+    case SYS_mkdirat:
+    case SYS_mknod:
+    case SYS_mknodat:
+    case SYS_unlink:
+    case SYS_unlinkat:
+    case SYS_rmdir:
+    case SYS_rename:
+    case SYS_renameat:
+    case SYS_renameat2:
+    case SYS_link:
+    case SYS_symlink:
+    case SYS_symlinkat:
+      return false;
+    default:
+      return true;
+  }
+}
+
+Status ResolveCheckedPaths(const CheckedCallContext& context, pid_t tid,
+                           int number, const std::array<uint64_t, 6>& args,
+                           DecodedPaths& decoded) {
+  decoded.reopened_fds.assign(decoded.paths.size(), std::nullopt);
+  if (decoded.kernel_copies.size() != decoded.paths.size()) {
+    return Internal(fmt::format("syscall {}: {} paths, {} copies", number,
+                                decoded.paths.size(),
+                                decoded.kernel_copies.size()));
+  }
+  // openat2's own lookup restrictions apply to the resolution too.
+  uint64_t workload_resolve = 0;
+  if (number == SYS_openat2 &&
+      decoded.open_how.size() >= 3 * sizeof(uint64_t)) {
+    std::memcpy(&workload_resolve, decoded.open_how.data() + 16,
+                sizeof(workload_resolve));
+  }
+  std::optional<ProcSelf> self;
+  for (size_t i = 0; i < decoded.paths.size(); ++i) {
+    std::optional<std::string>& copy = decoded.kernel_copies[i];
+    if (!copy || copy->empty()) continue;  // names the fd itself
+    if (!self) {
+      auto ids = ProcSelfOf(tid, context.own_procfs);
+      if (!ids) return tl::unexpected(std::move(ids).error());
+      self = *std::move(ids);
+    }
+    // A trailing '/' makes the kernel follow and require a directory.
+    const bool trailing_slash = copy->size() > 1 && copy->back() == '/';
+    std::string named =
+        trailing_slash ? copy->substr(0, copy->size() - 1) : *copy;
+    const bool follow =
+        trailing_slash ||
+        FollowsFinalSymlink(number, i, args, decoded.open_flags);
+    PathWalk walk(context, *self, workload_resolve);
+    auto reached = walk.Resolve(named, follow);
+    if (!reached) return tl::unexpected(std::move(reached).error());
+    decoded.paths[i].path = AsDecided(*reached, *self);
+    if (walk.reopened_fd()) {
+      decoded.reopened_fds[i] = walk.reopened_fd();
+      copy = "";
+      continue;
+    }
+    if (reached->size() + (trailing_slash ? 1 : 0) >= kPathMax) {
+      return WorkloadFails(ENAMETOOLONG);
+    }
+    *copy = *reached;
+    if (trailing_slash && *reached != "/") copy->push_back('/');
+  }
+  return {};
+}
+
 Result<CheckedCallOutcome> PerformCheckedCall(
     const CheckedCallContext& context, pid_t tid, int number,
     const std::array<uint64_t, 6>& args, const DecodedPaths& paths) {
@@ -1035,6 +1366,37 @@ Result<CheckedCallOutcome> PerformCheckedCall(
     return CheckedCallOutcome::Errno(outcome.error().sys_errno());
   }
   return outcome;
+}
+
+Status AnswerNotification(SeccompNotifier& notifier, uint64_t id,
+                          Result<CheckedCallOutcome> outcome) {
+  if (!outcome) {
+    // isoscope could not do it (the thread vanished, /proc unreadable): the
+    // call fails rather than runs unchecked.
+    const int error = outcome.error().sys_errno();
+    return notifier.ReturnError(id, error > 0 && error < 4096 ? error : EPERM);
+  }
+  switch (outcome->kind) {
+    case CheckedCallOutcome::Kind::kValue:
+      return notifier.ReturnValue(id, outcome->value);
+    case CheckedCallOutcome::Kind::kError:
+      return notifier.ReturnError(id, outcome->error);
+    case CheckedCallOutcome::Kind::kInstallFd: {
+      auto installed =
+          notifier.AddFd(id, outcome->fd.get(), outcome->newfd_flags,
+                         /*send_as_response=*/true);
+      if (installed) return {};
+      const int error = installed.error().sys_errno();
+      // ENOENT: the thread is gone, nothing to answer. EMFILE (its table
+      // is full, RLIMIT_NOFILE), or any other refusal: the call's result.
+      if (error == ENOENT) return {};
+      return notifier.ReturnError(id,
+                                  error > 0 && error < 4096 ? error : EMFILE);
+    }
+    case CheckedCallOutcome::Kind::kContinue:
+      return notifier.Continue(id);
+  }
+  return {};
 }
 
 ScopedFsCredentials::~ScopedFsCredentials() {

@@ -1,21 +1,48 @@
-// The path system calls the container backend's supervisor performs itself
-// on the workload's behalf.
+// The path system calls isoscope's supervisor performs itself on the
+// workload's behalf (the container and ptrace backends), and the resolution
+// of every path such a call names before the policy decides on it.
 //
-// Why: the container's seccomp filter sends inspected calls to isoscope as
+// Why: the seccomp filter sends inspected calls to isoscope as
 // SECCOMP_RET_USER_NOTIF notifications. Answering one with
 // SECCOMP_USER_NOTIF_FLAG_CONTINUE lets the kernel read the workload's
 // pointer arguments again, after the policy decided on what isoscope read: a
 // second workload thread can rewrite the path in between (TOCTOU; the
 // kernel's seccomp_unotify(2) says CONTINUE must not be used for policy on
-// pointers). So the backend decodes the paths once (DecodeSyscallPaths), the
-// supervisor's loop decides on them, and for an allowed call this module
-// does the call on exactly those strings and reports what the backend
-// answers the notification with.
+// pointers). So the backend decodes the paths once (DecodeSyscallPaths),
+// resolves them (ResolveCheckedPaths), the supervisor's loop decides on them,
+// and for an allowed call this module does the call on exactly those strings
+// and reports what the backend answers the notification with.
+//
+// Why resolve before deciding: a path names what the kernel reaches after
+// following symlinks and /proc's magic links, not what it spells. A policy
+// that allows "{workdir}/**" must not let "{workdir}/link" reach /etc/shadow
+// through a symlink the workload made, nor "/proc/self/root/etc/shadow" or
+// "/proc/self/fd/7/shadow" (7 a directory fd) reach it through a magic link.
+// ResolveCheckedPaths walks each path one component at a time from the
+// workload's root, as the kernel would (symlinks followed where the call
+// follows them, at most 40), and replaces it with the path it reaches, which
+// has no symlink left in it: the policy decides on that, and every lookup
+// PerformCheckedCall makes afterwards refuses symlinks (RESOLVE_NO_SYMLINKS),
+// so a symlink the workload plants after the decision fails the call with
+// ELOOP instead of redirecting it. Magic links:
+// - /proc/self and /proc/thread-self are spelled with the calling thread's
+//   ids as the workload's /proc numbers them; the policy sees the calling
+//   process's own /proc/<tgid>/... as /proc/self/..., whichever way it was
+//   named.
+// - A magic link of the calling process (cwd, root, exe, fd/N, map_files/*)
+//   whose target is a path is followed as that path when the workload shares
+//   isoscope's root and mount namespace (`magic_links_are_paths`, the ptrace
+//   backend); fd/N whose file has no path (a pipe, a socket, an anonymous or
+//   deleted file), and any fd/N inside a container, is the workload's own
+//   open file: the policy decides on "/proc/self/fd/N" and the call acts on
+//   that file (an open reopens it, as the kernel does). Any other magic link
+//   is ELOOP, and one of another process EACCES (the kernel would check the
+//   workload's ptrace access to it, which isoscope does not emulate).
 //
 // How each call is done:
 // - Every path is resolved with openat2(root_fd, path, RESOLVE_IN_ROOT |
-//   RESOLVE_NO_MAGICLINKS): absolute symlinks and ".." stay inside the
-//   container's root, and /proc magic links are refused (ELOOP).
+//   RESOLVE_NO_SYMLINKS): resolved paths have no symlinks and stay inside
+//   the root.
 // - open, openat, creat, openat2 open the file so; the backend installs the
 //   fd with SECCOMP_IOCTL_NOTIF_ADDFD (kInstallFd). The open is made with
 //   O_NONBLOCK (cleared afterwards unless the workload asked for it) so that
@@ -62,9 +89,6 @@
 // - Any other call: CanPerform() is false.
 //
 // Known differences from the kernel doing the call for the workload:
-// - "/proc/self" and "/proc/thread-self" are resolved as isoscope's, which a
-//   container's own procfs does not show (ENOENT); magic links (/proc/<pid>
-//   /fd/N, /proc/<pid>/cwd) give ELOOP.
 // - access/faccessat check with `uid`/`gid` (AT_EACCESS), not the
 //   workload's real ids.
 // - Decoded paths are lexically normalised: "dir/." is "dir/" (rmdir of it
@@ -79,18 +103,28 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "backends/process/syscall_paths.h"
+#include "backends/seccomp/seccomp_notifier.h"
 #include "base/error.h"
 #include "base/unique_fd.h"
 
 namespace isoscope {
 
 struct CheckedCallContext {
-  // O_PATH directory fd of the container's root (the backend opens
-  // /proc/<pid>/root); borrowed, not closed here.
+  // O_PATH directory fd of the workload's root (the container backend opens
+  // /proc/<pid>/root; the ptrace backend "/"); borrowed, not closed here.
   int root_fd = -1;
+  // The workload's /proc belongs to its own pid namespace (the container's):
+  // /proc/self is spelled with the thread's innermost ids. Otherwise with
+  // the ids isoscope sees.
+  bool own_procfs = true;
+  // The workload shares isoscope's root and mount namespace, so the target
+  // of one of its magic links, as isoscope reads it, is a path in the
+  // workload's root too (the ptrace backend).
+  bool magic_links_are_paths = false;
   // The workload's filesystem identity, as isoscope's user namespace sees
   // it.
   uid_t uid = 0;
@@ -128,17 +162,44 @@ struct CheckedCallOutcome {
 // decoded path may not be handed to the kernel by CONTINUE).
 bool CanPerform(int number);
 
+// Whether call `number` follows a symlink in the last component of its path
+// argument `index` (with `args`, and openat2's decoded `open_flags`), as the
+// kernel's lookup does; calls that act on a name in its parent directory
+// (mkdir, unlink, rename, ...) do not.
+bool FollowsFinalSymlink(int number, size_t index,
+                         const std::array<uint64_t, 6>& args,
+                         std::optional<uint64_t> open_flags);
+
+// Replaces each named path of `decoded` (decoded from thread `tid`'s call
+// `number` with `args`) by the path the kernel would reach, as described
+// above, and fills decoded.reopened_fds. Paths naming the fd itself are left
+// as they are. Errors as DecodeSyscallPaths: kInvalidArgument with the errno
+// the workload gets (ELOOP, EACCES); anything else means isoscope could not
+// look (the thread is gone), and the call must not run.
+Status ResolveCheckedPaths(const CheckedCallContext& context, pid_t tid,
+                           int number, const std::array<uint64_t, 6>& args,
+                           DecodedPaths& decoded);
+
 // Performs call `number` with arguments `args`, notified from thread `tid`,
-// on the paths decoded from it (DecodeSyscallPaths on the same arguments,
-// which succeeded). The call's own failures are outcomes (kError with the
-// errno the kernel would give the workload, EFAULT for an output buffer that
-// cannot be written). An Error means isoscope could not do its job: the
-// thread is gone (check IdValid), `paths` does not fit the call, a /proc
-// file is unreadable, or the thread's credentials could not be restored
-// (kInternal: the supervisor must stop).
+// on the paths decoded from it (DecodeSyscallPaths, then ResolveCheckedPaths,
+// on the same arguments, both of which succeeded). The call's own failures are
+// outcomes (kError with the errno the kernel would give the workload, EFAULT
+// for an output buffer that cannot be written). An Error means isoscope could
+// not do its job: the thread is gone (check IdValid), `paths` does not fit the
+// call, a /proc file is unreadable, or the thread's credentials could not be
+// restored (kInternal: the supervisor must stop).
 Result<CheckedCallOutcome> PerformCheckedCall(
     const CheckedCallContext& context, pid_t tid, int number,
     const std::array<uint64_t, 6>& args, const DecodedPaths& paths);
+
+// Answers user notification `id` with `outcome` (PerformCheckedCall's):
+// the value or errno, the installed fd, or CONTINUE (execve). isoscope's
+// failure to perform the call fails it for the workload (EPERM, or the errno
+// the failure carries) rather than letting it run unchecked. What the
+// workload can provoke at installation (its descriptor table full, a thread
+// gone) is its call's result, never isoscope's error.
+Status AnswerNotification(SeccompNotifier& notifier, uint64_t id,
+                          Result<CheckedCallOutcome> outcome);
 
 // The workload's filesystem identity on the calling thread, for a scope.
 //

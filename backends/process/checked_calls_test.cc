@@ -168,15 +168,25 @@ class CheckedCallsTest : public ::testing::Test {
   uint64_t Out() const { return reinterpret_cast<uint64_t>(arena_ + kOut); }
   uint64_t ReadOnly() const { return reinterpret_cast<uint64_t>(read_only_); }
 
-  // Decodes as the backend does, then performs.
+  // Decodes and resolves as the backends do, then performs.
   CheckedCallOutcome Perform(int number, const Args& args) {
-    auto paths = DecodeSyscallPaths(child_->pid(), number, args);
+    auto paths = Decode(number, args);
     if (!paths) {
       EXPECT_EQ(paths.error().code(), ErrorCode::kInvalidArgument)
           << paths.error().ToString();
       return CheckedCallOutcome::Errno(paths.error().sys_errno());
     }
     return PerformDecoded(number, args, *paths);
+  }
+  Result<DecodedPaths> Decode(int number, const Args& args) {
+    auto paths = DecodeSyscallPaths(child_->pid(), number, args);
+    if (!paths) return paths;
+    if (Status resolved =
+            ResolveCheckedPaths(context_, child_->pid(), number, args, *paths);
+        !resolved) {
+      return tl::unexpected(std::move(resolved).error());
+    }
+    return paths;
   }
   CheckedCallOutcome PerformDecoded(int number, const Args& args,
                                     const DecodedPaths& paths) {
@@ -358,7 +368,7 @@ TEST_F(CheckedCallsTest, FdItselfUsesTheWorkloadsOpenFile) {
   EXPECT_EQ(ReadOut<struct stat>().st_ino, host.st_ino);
 
   // The fd no longer names what the policy decided on (a dup2 race).
-  auto paths = DecodeSyscallPaths(child_->pid(), SYS_newfstatat, args);
+  auto paths = Decode(SYS_newfstatat, args);
   ASSERT_TRUE(paths);
   paths->paths[0].path = "/somewhere/else";
   EXPECT_EQ(PerformDecoded(SYS_newfstatat, args, *paths).error, EBADF);

@@ -75,6 +75,11 @@ struct DecodedPaths {
   // after the check); nullopt for a NULL pointer naming the fd itself: a
   // register value the workload cannot change, left as it is.
   std::vector<std::optional<std::string>> kernel_copies;
+  // Parallel to `paths`, set by ResolveCheckedPaths (checked_calls.h): the
+  // path was a magic link to the workload's own descriptor N whose file has
+  // no path (a pipe, a socket, a deleted file), so the call acts on that
+  // open file itself; kernel_copies[i] is then "". Empty before resolution.
+  std::vector<std::optional<int>> reopened_fds;
   // openat2's how.flags (the struct's first u64); nullopt for other calls.
   std::optional<uint64_t> open_flags;
   // openat2's struct open_how exactly as read (size argument bytes), to be

@@ -126,6 +126,45 @@ bool TouchesScratch(int number, const std::array<uint64_t, 6>& args) {
   }
 }
 
+// Whether a path call opens a process's memory file (/proc/<pid>/mem, a
+// thread's, or /proc/self's) for writing: unlike process_vm_writev, such a
+// write ignores page protection, so it could rewrite the scratch region.
+bool OpensMemoryForWriting(const SyscallRequest& request) {
+  uint64_t flags = 0;
+  switch (request.number) {
+    case SYS_open:
+      flags = request.args[1];
+      break;
+    case SYS_openat:
+      flags = request.args[2];
+      break;
+    case SYS_openat2:
+      flags = request.open_flags.value_or(0);
+      break;
+    case SYS_creat:
+      flags = O_WRONLY;
+      break;
+    default:
+      return false;
+  }
+  if ((flags & O_ACCMODE) == O_RDONLY) return false;
+  for (const PathArgument& argument : request.paths) {
+    std::string_view path = argument.path;
+    if (path.rfind("/proc/", 0) != 0) continue;
+    path.remove_prefix(6);
+    const size_t slash = path.find('/');
+    if (slash == std::string_view::npos) continue;
+    path.remove_prefix(slash + 1);  // past "self" or the pid
+    if (path.rfind("task/", 0) == 0) {
+      const size_t next = path.find('/', 5);
+      if (next == std::string_view::npos) continue;
+      path.remove_prefix(next + 1);
+    }
+    if (path == "mem") return true;
+  }
+  return false;
+}
+
 std::vector<ResourceLimit> LimitsFor(const Resources& resources) {
   std::vector<ResourceLimit> limits;
   if (resources.memory_bytes) {
@@ -210,11 +249,24 @@ Status PtraceBackend::Start(const Workload& workload,
   routing.trace_always = {SYS_execve, SYS_execveat};
   routing.kills = KillRoute::kTrap;
   routing.forbid_untraced_clones = true;
+  // Path calls isoscope can perform itself are notified and performed on
+  // the resolved path, installing the result: nothing the workload can
+  // still write is left for the kernel to read. The rest (exec, chdir, ...)
+  // stop in the tracer, which hands the kernel a checked copy.
+  for (int number : AllSyscallNumbers()) {
+    if (CanPerform(number) && number != SYS_execve && number != SYS_execveat &&
+        !PathArguments(number).empty()) {
+      routing.notify_paths.push_back(number);
+    }
+  }
   routing.guard_begin = scratch::kBegin;
   routing.guard_end = scratch::kEnd;
   auto program = BuildSeccompProgram(plan, routing);
   if (!program) return tl::unexpected(program.error());
   program_ = std::move(*program);
+
+  root_dir_.Reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_dir_) return FailErrno("open / (O_PATH)", errno);
 
   auto pipes = WorkloadPipes::Create();
   if (!pipes) return tl::unexpected(pipes.error());
@@ -422,13 +474,25 @@ Result<std::optional<Event>> PtraceBackend::NextEvent(const WaitLimit& wait) {
       while (::read(sigchld_.get(), &info, sizeof info) > 0) {
       }
     }
+    bool notified = false;
     if (fds[3].revents & (POLLERR | POLLHUP)) {
       notifier_.reset();  // no process left under the filter
     } else if (fds[3].revents != 0) {
       if (auto got = OnNotification(); !got) return tl::unexpected(got.error());
-      if (!pending_.empty()) continue;
+      notified = true;
     }
-    if (auto reaped = ReapAll(); !reaped) return tl::unexpected(reaped.error());
+    // Stops are collected whenever SIGCHLD said there are some, and at
+    // least every kReapIntervalMs: a stream of notifications must not starve
+    // a new thread's first stop (it would never run), and another thread of
+    // isoscope may have taken the SIGCHLD.
+    const Clock::time_point now = Clock::now();
+    if (!notified || fds[2].revents != 0 ||
+        now - last_reap_ >= std::chrono::milliseconds(kReapIntervalMs)) {
+      last_reap_ = now;
+      if (auto reaped = ReapAll(); !reaped) {
+        return tl::unexpected(reaped.error());
+      }
+    }
     if (!pending_.empty() || (exit_ && tracees_.empty())) continue;
     if (fds[4].revents != 0) return std::optional<Event>();  // interrupted
     if (wait.deadline != Clock::time_point::max() &&
@@ -579,8 +643,55 @@ Status PtraceBackend::OnNotification() {
   Await await;
   await.kind = Await::Kind::kNotification;
   await.notification_id = n.id;
-  Push(std::move(event), await);
+  if (!PathArguments(n.nr).empty()) {
+    auto decoded = DecodePaths(n.pid, n.nr, n.args);
+    if (!notifier_->IdValid(n.id)) return {};  // gone; its pid may be reused
+    if (!decoded) {
+      const int error = decoded.error().sys_errno();
+      return notifier_->ReturnError(n.id, error > 0 ? error : EFAULT);
+    }
+    event.request.paths = decoded->paths;
+    event.request.open_flags = decoded->open_flags;
+    if (OpensMemoryForWriting(event.request)) {
+      event.verdict = Verdict{
+          ActionSpec{Action::kDeny, EPERM}, std::string(kScratchGuardRule),
+          "writing a process's memory through /proc could rewrite the "
+          "read-only scratch region where isoscope copies checked paths"};
+      event.decided_by = DecidedBy::kKernelFilter;
+      Push(std::move(event));
+      return notifier_->ReturnError(n.id, EPERM);
+    }
+    await.paths = *std::move(decoded);
+  }
+  Push(std::move(event), std::move(await));
   return {};
+}
+
+CheckedCallContext PtraceBackend::CheckedContext() const {
+  const Identity& identity = plan_->policy().identity;
+  CheckedCallContext context;
+  context.root_fd = root_dir_.get();
+  // The workload's /proc is the host's, and it shares isoscope's root and
+  // mount namespace: its magic links name paths isoscope can look up.
+  context.own_procfs = false;
+  context.magic_links_are_paths = true;
+  context.uid = identity.uid.value_or(::geteuid());
+  context.gid = identity.gid.value_or(::getegid());
+  // The workload keeps isoscope's capabilities.
+  context.effective_caps = ~uint64_t{0};
+  return context;
+}
+
+Result<DecodedPaths> PtraceBackend::DecodePaths(
+    pid_t tid, int number, const std::array<uint64_t, 6>& args) const {
+  auto decoded = DecodeSyscallPaths(tid, number, args);
+  if (!decoded) return decoded;
+  if (Status resolved =
+          ResolveCheckedPaths(CheckedContext(), tid, number, args, *decoded);
+      !resolved) {
+    return tl::unexpected(std::move(resolved).error());
+  }
+  return decoded;
 }
 
 Status PtraceBackend::OnSeccompStop(pid_t tid) {
@@ -628,7 +739,7 @@ Status PtraceBackend::OnSeccompStop(pid_t tid) {
   event.request.number = number;
   event.request.args = args;
   if (!PathArguments(number).empty()) {
-    auto decoded = DecodeSyscallPaths(tid, number, args);
+    auto decoded = DecodePaths(tid, number, args);
     if (!decoded) {
       // The kernel would have failed the call the same way (EFAULT,
       // ENAMETOOLONG, EBADF...) before looking at any file.
@@ -638,6 +749,13 @@ Status PtraceBackend::OnSeccompStop(pid_t tid) {
     auto ready = PrepareScratch(tid);
     if (!ready) return tl::unexpected(ready.error());
     if (!*ready) return {};
+    // A magic link to an open file without a path: the kernel gets the
+    // link, which names the same file of the same thread.
+    for (size_t i = 0; i < decoded->reopened_fds.size(); ++i) {
+      if (decoded->reopened_fds[i]) {
+        decoded->kernel_copies[i] = decoded->paths[i].path;
+      }
+    }
     if (auto copied = CopyIntoScratch(
             tid, decoded->paths, decoded->kernel_copies, decoded->open_how);
         !copied) {
@@ -859,8 +977,19 @@ Status PtraceBackend::Resolve(const Event& event, const Verdict& verdict) {
       switch (action.action) {
         case Action::kAllow:
         case Action::kLog:
-          // Safe: calls with policy-checked pointer arguments never come
-          // here (they stop in the tracer instead).
+          if (await.paths) {
+            const auto* syscall = std::get_if<SyscallEvent>(&event);
+            if (syscall == nullptr) {
+              return Fail(ErrorCode::kInternal,
+                          "a path call's verdict came for another event");
+            }
+            return AnswerNotification(
+                *notifier_, await.notification_id,
+                PerformCheckedCall(CheckedContext(), syscall->pid,
+                                   syscall->request.number,
+                                   syscall->request.args, *await.paths));
+          }
+          // Safe: no pointer argument of it was checked.
           return notifier_->Continue(await.notification_id);
         case Action::kDeny:
           return notifier_->ReturnError(await.notification_id,

@@ -27,6 +27,7 @@
 #include <optional>
 #include <vector>
 
+#include "backends/process/checked_calls.h"
 #include "backends/process/child_process.h"
 #include "backends/process/tracee_memory.h"
 #include "backends/ptrace/fault_decoder.h"
@@ -79,6 +80,8 @@ class PtraceBackend : public Backend {
     FaultKind fault = FaultKind::kPrivilegedInstruction;
     std::optional<DecodedInstruction> instruction;
     user_regs_struct regs{};
+    // A notified path call, which isoscope performs if it is allowed.
+    std::optional<DecodedPaths> paths;
   };
   struct Pending {
     Event event;
@@ -96,6 +99,13 @@ class PtraceBackend : public Backend {
   Status OnExec(pid_t tid);
   Status OnNewTask(pid_t parent);
   Status OnNotification();
+  // Where and as whom path calls resolve and are performed.
+  CheckedCallContext CheckedContext() const;
+  // Decodes and resolves the path arguments of a call stopped or notified
+  // in `tid`; an error carrying the workload's errno when the kernel would
+  // fail the call before looking at any file.
+  Result<DecodedPaths> DecodePaths(pid_t tid, int number,
+                                   const std::array<uint64_t, 6>& args) const;
   // Returns true when the scratch slot of `tid` is usable now; false when
   // the call was answered or is being restarted after mapping the region.
   Result<bool> PrepareScratch(pid_t tid);
@@ -118,6 +128,7 @@ class PtraceBackend : public Backend {
   std::optional<CompiledPlan> plan_;
   std::optional<SeccompProgram> program_;
   std::optional<ChildProcess> child_;
+  UniqueFd root_dir_;  // O_PATH "/": the workload's root, isoscope's
   pid_t root_ = 0;
   bool root_execed_ = false;
   std::optional<SeccompNotifier> notifier_;
@@ -136,6 +147,7 @@ class PtraceBackend : public Backend {
   bool mask_saved_ = false;
   std::optional<ExitEvent> exit_;  // the root's, once reaped
   std::chrono::steady_clock::time_point drain_deadline_;
+  std::chrono::steady_clock::time_point last_reap_;
   bool draining_ = false;
   bool done_ = false;
 };

@@ -171,7 +171,102 @@ TEST_F(PtraceBackendTest, PathFlippedDuringTheCheckNeverOpensTheForbiddenFile) {
       << result->output.stdout_bytes;
   EXPECT_EQ(escaped, 0);
   EXPECT_GT(opens, 50);
-  EXPECT_GT(denied, 50);
+  EXPECT_GT(denied, 50) << result->output.stdout_bytes;
+}
+
+// A path is decided on what it reaches: symlinks the workload made, and the
+// magic links of its own /proc, lead to the secret only through names the
+// policy never saw before this check existed. Each way is refused, and the
+// refusal names the secret's real path.
+TEST_F(PtraceBackendTest, SymlinksAndMagicLinksAreDecidedOnWhatTheyReach) {
+  auto other = TempDir::Create("isoscope-ptrace-secret-");
+  ASSERT_TRUE(other.has_value());
+  const std::string secret_dir = other->path().string();
+  const std::string secret = secret_dir + "/secret";
+  std::ofstream(secret) << "hidden\n";
+  WriteFile("allowed", "visible\n");
+  const std::string workdir = Workdir();
+  std::filesystem::create_symlink(secret, workdir + "/link");
+  std::filesystem::create_directory_symlink(secret_dir, workdir + "/dirlink");
+  std::filesystem::create_symlink(workdir + "/allowed", workdir + "/good");
+  // The secret's directory itself may be opened (listed), not what it holds.
+  auto policy =
+      FilesPolicy(fmt::format(", \"{}/**\", \"{}\"", workdir, secret_dir));
+  const std::vector<std::string> attacks = {
+      workdir + "/link",
+      workdir + "/dirlink/secret",
+      "/proc/self/root" + secret,
+      "/proc/thread-self/root" + secret,
+      "/proc/self/cwd/dirlink/secret",
+      "/dev/fd/3/secret",  // the directory fd the shell opens below
+      "/proc/self/fd/3/secret",
+  };
+  for (const std::string& path : attacks) {
+    auto result =
+        Run(policy, Program("/bin/sh", {"-c", fmt::format("exec 3<'{}'; "
+                                                          "exec /bin/cat '{}'",
+                                                          secret_dir, path)}));
+    ASSERT_TRUE(result.has_value()) << result.error().ToString();
+    EXPECT_EQ(result->output.stdout_bytes, "") << path;
+    EXPECT_NE(result->termination.exit_code, 0) << path;
+    bool refused = false;
+    for (const SyscallEvent& event : SyscallEvents(*result)) {
+      for (const PathArgument& argument : event.request.paths) {
+        if (argument.path == secret && event.verdict &&
+            event.verdict->action.action == Action::kDeny) {
+          refused = true;
+        }
+      }
+    }
+    EXPECT_TRUE(refused) << path << " was not decided as " << secret;
+  }
+  // The same mechanisms reaching an allowed file still work.
+  for (const std::string& path :
+       {workdir + "/good", std::string("/proc/self/cwd/allowed")}) {
+    auto result = Run(policy, Program("/bin/cat", {path}));
+    ASSERT_TRUE(result.has_value()) << result.error().ToString();
+    EXPECT_EQ(result->output.stdout_bytes, "visible\n") << path;
+  }
+  // A magic link to an open file without a path (a pipe) reopens it.
+  auto piped =
+      Run(policy, Program("/bin/sh", {"-c", "echo piped | cat /dev/stdin"}));
+  ASSERT_TRUE(piped.has_value()) << piped.error().ToString();
+  EXPECT_EQ(piped->output.stdout_bytes, "piped\n")
+      << piped->output.stderr_bytes;
+}
+
+// The tracer copies checked exec paths into a read-only region of the
+// workload; /proc/<pid>/mem writes ignore page protection, so no policy
+// lets the workload open one for writing, whatever name it uses.
+TEST_F(PtraceBackendTest, ProcessMemoryIsNeverOpenedForWriting) {
+  auto policy = PolicyFrom(R"(version: 1
+syscalls:
+  default: allow
+  rules:
+    - id: files
+      syscalls: [open, openat]
+      paths:
+        read: ["/**"]
+        write: ["/**"]
+      action: allow
+)");
+  std::filesystem::create_symlink("/proc/self/mem", Workdir() + "/mem");
+  std::filesystem::create_directory_symlink("/proc/thread-self",
+                                            Workdir() + "/thread");
+  for (const std::string& target :
+       {std::string("/proc/self/mem"), std::string("mem"),
+        std::string("thread/mem")}) {
+    auto result =
+        Run(policy, Program("/bin/sh", {"-c", fmt::format(": > {}", target)}));
+    ASSERT_TRUE(result.has_value()) << result.error().ToString();
+    EXPECT_NE(result->termination.exit_code, 0) << target;
+    bool guarded = false;
+    for (const SyscallEvent& event : SyscallEvents(*result)) {
+      guarded |=
+          event.verdict && event.verdict->rule_id == "ptrace.scratch-guard";
+    }
+    EXPECT_TRUE(guarded) << target;
+  }
 }
 
 TEST_F(PtraceBackendTest, ThreadsAndForkedChildrenAreAllFollowed) {

@@ -84,8 +84,12 @@ Result<uint32_t> PlanAction(const SyscallPlan& plan, int number,
     case Disposition::kKill:
       return KillAction(routing);
     case Disposition::kInspect: {
-      bool has_paths = number >= 0 && !PathArguments(number).empty();
-      if ((routing.trace_paths && has_paths) || !routing.user_notif) {
+      const bool traced_paths =
+          routing.trace_paths && number >= 0 &&
+          !PathArguments(number).empty() &&
+          std::find(routing.notify_paths.begin(), routing.notify_paths.end(),
+                    number) == routing.notify_paths.end();
+      if (traced_paths || !routing.user_notif) {
         return TraceAction(SeccompTraceReason::kInspect);
       }
       return SCMP_ACT_NOTIFY;

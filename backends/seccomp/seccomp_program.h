@@ -41,6 +41,10 @@ struct SeccompRouting {
   // to SECCOMP_RET_TRACE: only a tracer can copy the path out of the
   // workload's memory and make the kernel use that copy (no TOCTOU).
   bool trace_paths = false;
+  // With trace_paths: the path syscalls the supervisor performs itself on
+  // the workload's behalf (checked_calls.h), which go to
+  // SECCOMP_RET_USER_NOTIF all the same: no copy is left in the workload.
+  std::vector<int> notify_paths;
   // The other kInspect syscalls (and all of them without trace_paths) go to
   // SECCOMP_RET_USER_NOTIF (true) or SECCOMP_RET_TRACE (false).
   bool user_notif = true;
