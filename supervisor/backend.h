@@ -44,6 +44,9 @@ class Backend {
 
   virtual std::string_view name() const = 0;
   virtual ProbeResult Probe() const = 0;
+  // Whether the backend applies the policy at all. The native baseline does
+  // not: the supervisor then does not decide even the workload's first exec.
+  virtual bool AppliesPolicy() const { return true; }
 
   // Starts the workload under the plan. On error nothing is left running.
   virtual Status Start(const Workload& workload, const CompiledPlan& plan) = 0;

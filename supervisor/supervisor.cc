@@ -3,8 +3,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -262,6 +264,32 @@ class RunLoop {
   bool exited_ = false;
 };
 
+// The workload's own first exec is decided like any later one: a backend's
+// machinery lets isoscope's exec of it through, so a policy that would
+// refuse the program must refuse to start it. Decided on the file the path
+// reaches, as the backends decide paths.
+Status DecideFirstExec(const Policy& policy, const Workload& workload) {
+  std::error_code ec;
+  std::filesystem::path reached =
+      std::filesystem::canonical(workload.executable, ec);
+  SyscallRequest request;
+  request.number = SYS_execve;
+  request.paths.push_back(
+      PathArgument{0, ec ? workload.executable : reached.string()});
+  Verdict verdict = Decide(policy, request);
+  if (verdict.action.action != Action::kDeny &&
+      verdict.action.action != Action::kKill) {
+    return {};
+  }
+  return Fail(
+      ErrorCode::kNotExecutable,
+      fmt::format("the policy refuses to start {}: rule '{}' {} its "
+                  "execve ({})",
+                  request.paths[0].path, verdict.rule_id,
+                  verdict.action.action == Action::kKill ? "kills" : "denies",
+                  verdict.reason));
+}
+
 }  // namespace
 
 Supervisor::Supervisor(std::shared_ptr<const Policy> policy,
@@ -278,6 +306,11 @@ Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload) {
   result.host = options_.host_facts ? *options_.host_facts : ReadHostFacts();
   result.started_at_unix_ms = NowUnixMs();
 
+  if (backend.AppliesPolicy()) {
+    if (Status allowed = DecideFirstExec(*policy_, workload); !allowed) {
+      return tl::unexpected(std::move(allowed).error());
+    }
+  }
   CompiledPlan plan = CompiledPlan::Compile(policy_);
   auto started = Clock::now();
   if (auto st = backend.Start(workload, plan); !st) {

@@ -16,6 +16,7 @@ class RecordingBackend : public Backend {
  public:
   explicit RecordingBackend(Backend& inner) : inner_(inner) {}
   std::string_view name() const override { return inner_.name(); }
+  bool AppliesPolicy() const override { return inner_.AppliesPolicy(); }
   ProbeResult Probe() const override { return inner_.Probe(); }
   Status Start(const Workload& workload, const CompiledPlan& plan) override {
     return inner_.Start(workload, plan);

@@ -19,6 +19,7 @@ class NativeBackend : public Backend {
   ~NativeBackend() override;
 
   std::string_view name() const override { return "native"; }
+  bool AppliesPolicy() const override { return false; }
   ProbeResult Probe() const override;
   Status Start(const Workload& workload, const CompiledPlan& plan) override;
   Result<std::optional<Event>> NextEvent(const WaitLimit& wait) override;
