@@ -27,8 +27,10 @@
 #include <optional>
 #include <vector>
 
+#include "backends/process/capabilities.h"
 #include "backends/process/checked_calls.h"
 #include "backends/process/child_process.h"
+#include "backends/process/identity.h"
 #include "backends/process/tracee_memory.h"
 #include "backends/ptrace/fault_decoder.h"
 #include "backends/ptrace/instruction_emulator.h"
@@ -126,6 +128,14 @@ class PtraceBackend : public Backend {
   Result<std::optional<Event>> Drain(const WaitLimit& wait);
 
   std::optional<CompiledPlan> plan_;
+  // Who the workload is (the container's identity: identity.h), set by the
+  // child between its release and its exec.
+  ProcessIdentity identity_;
+  std::optional<CapabilityDrop> capabilities_;
+  std::optional<IdentitySetup> setup_;
+  // The workload's ids on the host.
+  uid_t workload_uid_ = 0;
+  gid_t workload_gid_ = 0;
   std::optional<SeccompProgram> program_;
   std::optional<ChildProcess> child_;
   UniqueFd root_dir_;  // O_PATH "/": the workload's root, isoscope's
