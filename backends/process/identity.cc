@@ -28,12 +28,12 @@ HostIds HostIdsFor(const Identity& identity) {
 }
 
 Status GiveScratchWorkdir(const Workload& workload, const HostIds& ids) {
-  if (!workload.scratch_workdir || (!ids.uid && !ids.gid)) return {};
+  if (!workload.scratch_workdir) return {};
   UniqueFd dir(::open(workload.workdir.c_str(),
                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir) return FailErrno("opening " + workload.workdir, errno);
-  if (::fchown(dir.get(), ids.uid ? *ids.uid : static_cast<uid_t>(-1),
-               ids.gid ? *ids.gid : static_cast<gid_t>(-1)) != 0) {
+  if (::fchown(dir.get(), ids.uid.value_or(::geteuid()),
+               ids.gid.value_or(::getegid())) != 0) {
     return FailErrno("giving " + workload.workdir + " to the workload's ids",
                      errno);
   }

@@ -36,10 +36,12 @@ struct HostIds {
 HostIds HostIdsFor(const Identity& identity);
 
 // Gives a scratch workdir (Workload::scratch_workdir: isoscope made it for
-// this run) to the workload's host ids, so a workload that is not root can
-// use its own working directory, as the container's idmapped workdir lets
-// it. Any other workdir is left as it is: isoscope never changes the owner
-// of a directory it did not make.
+// this run) to the workload's host ids (isoscope's own where the policy
+// sets none), so a workload that is not root can use its own working
+// directory, as the container's idmapped workdir lets it. Only the
+// directory itself: what isoscope put in it stays isoscope's. Any other
+// workdir is left as it is: isoscope never changes the owner of a
+// directory it did not make.
 Status GiveScratchWorkdir(const Workload& workload, const HostIds& ids);
 
 // Child side (async-signal-safe, 0 or -errno with `failure` saying what
