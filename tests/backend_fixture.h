@@ -43,7 +43,10 @@ class BackendFixture : public ::testing::Test {
                    std::vector<std::string> args = {}) const {
     // The test's TempDir, as isoscope's own would be: a backend may give it
     // to the workload's ids.
-    Workload workload{path, {path}, {"PATH=/usr/bin:/bin"}, Workdir(),
+    Workload workload{path,
+                      {path},
+                      {"PATH=/usr/bin:/bin"},
+                      Workdir(),
                       /*scratch_workdir=*/true};
     for (auto& arg : args) workload.argv.push_back(std::move(arg));
     return workload;

@@ -118,14 +118,14 @@ class ContainmentTest : public ::testing::Test {
       }
       yaml += line + "\n";
     }
-    const std::string path = (dir_->path() / name).string();
+    std::string path = (dir_->path() / name).string();
     std::ofstream(path) << yaml << extra;
     return path;
   }
 
   nlohmann::json LatestRun() {
-    CommandResult shown = RunCommand(Isoscope({"runs", "show", "latest",
-                                               "--json"}));
+    CommandResult shown =
+        RunCommand(Isoscope({"runs", "show", "latest", "--json"}));
     EXPECT_EQ(shown.exit_status, 0) << shown.err;
     return nlohmann::json::parse(shown.out, nullptr, false);
   }
@@ -187,12 +187,13 @@ TEST_F(ContainmentTest, PtraceWorkloadHasThePolicysIdentity) {
   const std::string policy = PermissiveWith(
       "identity.yaml",
       "network: host\nidentity: {hostname: contained, uid: 1000, gid: 1000}\n");
-  CommandResult run = RunCommand(Isoscope(
-      {"run", "-q", "--backend", "ptrace", "--policy", policy, "--", "/bin/sh",
-       "-c",
-       "echo ids=$(id -u)/$(id -g)/$(id -G); echo host=$(hostname); "
-       "grep -E '^(Cap|NoNewPrivs)' /proc/self/status; "
-       "touch in-workdir && echo workdir=OK"}));
+  const std::string script =
+      "echo ids=$(id -u)/$(id -g)/$(id -G); echo host=$(hostname); "
+      "grep -E '^(Cap|NoNewPrivs)' /proc/self/status; "
+      "touch in-workdir && echo workdir=OK";
+  CommandResult run =
+      RunCommand(Isoscope({"run", "-q", "--backend", "ptrace", "--policy",
+                           policy, "--", "/bin/sh", "-c", script}));
   ASSERT_EQ(run.exit_status, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("ids=1000/1000/1000\n"));
   EXPECT_THAT(run.out, HasSubstr("host=contained\n"));
@@ -217,24 +218,24 @@ TEST_F(ContainmentTest, PtraceRootWithoutCapabilitiesCannotReachForeignFiles) {
   ASSERT_EQ(::chown(foreign.c_str(), 1234, 1234), 0);
   ASSERT_EQ(::chmod(foreign.c_str(), 0600), 0);
   const auto run = [&](const std::string& policy, const std::string& target) {
-    return RunCommand(Isoscope(
-        {"run", "-q", "--backend", "ptrace", "--policy", policy, "--",
-         "/bin/sh", "-c",
-         fmt::format("{0} handle /etc/hostname; {0} link {1} {2}",
-                     ProbeProgram(), foreign.string(),
-                     (dir_->path() / target).string())}));
+    return RunCommand(
+        Isoscope({"run", "-q", "--backend", "ptrace", "--policy", policy, "--",
+                  "/bin/sh", "-c",
+                  fmt::format("{0} handle /etc/hostname; {0} link {1} {2}",
+                              ProbeProgram(), foreign.string(),
+                              (dir_->path() / target).string())}));
   };
-  CommandResult bare = run(PermissiveWith("root.yaml", "network: host\n"),
-                           "link-without-caps");
+  CommandResult bare =
+      run(PermissiveWith("root.yaml", "network: host\n"), "link-without-caps");
   ASSERT_EQ(bare.exit_status, 0) << bare.err;
   EXPECT_THAT(bare.out, HasSubstr("open_by_handle_at=EPERM"));
   EXPECT_THAT(bare.out, HasSubstr("link=EPERM"));
 
-  CommandResult kept = run(
-      PermissiveWith("caps.yaml",
-                     "network: host\ncapabilities: [CAP_DAC_READ_SEARCH, "
-                     "CAP_FOWNER]\n"),
-      "link-with-caps");
+  CommandResult kept =
+      run(PermissiveWith("caps.yaml",
+                         "network: host\ncapabilities: [CAP_DAC_READ_SEARCH, "
+                         "CAP_FOWNER]\n"),
+          "link-with-caps");
   ASSERT_EQ(kept.exit_status, 0) << kept.err;
   EXPECT_THAT(kept.out, HasSubstr("open_by_handle_at=OK"));
   EXPECT_THAT(kept.out, HasSubstr("link=OK"));
@@ -255,8 +256,8 @@ class NetworkPair {
     const std::vector<std::vector<std::string>> steps = {
         {"ip", "netns", "add", client_},
         {"ip", "netns", "add", server_},
-        {"ip", "-n", client_, "link", "add", veth + "c", "type", "veth",
-         "peer", "name", veth + "s", "netns", server_},
+        {"ip", "-n", client_, "link", "add", veth + "c", "type", "veth", "peer",
+         "name", veth + "s", "netns", server_},
         {"ip", "-n", client_, "addr", "add", "10.200.77.1/30", "dev",
          veth + "c"},
         {"ip", "-n", server_, "addr", "add", "10.200.77.2/30", "dev",
@@ -317,18 +318,18 @@ TEST_F(ContainmentTest, PtraceWorkloadHasThePolicysNetwork) {
   }
   NetworkPair pair;
   ASSERT_EQ(pair.error(), "");
-  Background server(pair.InServer({ProbeProgram(), "serve", "10.200.77.2",
-                                   "7777"}),
-                    "listening");
+  Background server(
+      pair.InServer({ProbeProgram(), "serve", "10.200.77.2", "7777"}),
+      "listening");
   ASSERT_TRUE(server.ready()) << "the test server did not start";
   const auto run = [&](const std::string& mode) {
-    const std::string policy = PermissiveWith(
-        mode + ".yaml", fmt::format("network: {}\n", mode));
-    return RunCommand(pair.InClient(Isoscope(
-        {"run", "-q", "--backend", "ptrace", "--policy", policy, "--",
-         "/bin/sh", "-c",
-         fmt::format("{0} connect 10.200.77.2 7777; {0} loopback",
-                     ProbeProgram())})));
+    const std::string policy =
+        PermissiveWith(mode + ".yaml", fmt::format("network: {}\n", mode));
+    return RunCommand(pair.InClient(
+        Isoscope({"run", "-q", "--backend", "ptrace", "--policy", policy, "--",
+                  "/bin/sh", "-c",
+                  fmt::format("{0} connect 10.200.77.2 7777; {0} loopback",
+                              ProbeProgram())})));
   };
   // The control: isoscope's own network reaches the server.
   CommandResult host = run("host");

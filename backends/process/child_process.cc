@@ -186,8 +186,7 @@ struct ChildFailure {
   if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
     if (errno != EINVAL) ChildFail(report_fd, ChildStep::kCloseDescriptors);
     const auto channel = static_cast<unsigned>(report_fd);
-    if ((channel > 3 &&
-         ::syscall(SYS_close_range, 3U, channel - 1, 0U) != 0) ||
+    if ((channel > 3 && ::syscall(SYS_close_range, 3U, channel - 1, 0U) != 0) ||
         ::syscall(SYS_close_range, channel + 1, ~0U, 0U) != 0) {
       ChildFail(report_fd, ChildStep::kCloseDescriptors);
     }
@@ -276,7 +275,9 @@ Result<InitProcess> StartInit() {
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   init.pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
-  if (init.pid < 0) return FailErrno("clone3 of the pid namespace's init", errno);
+  if (init.pid < 0) {
+    return FailErrno("clone3 of the pid namespace's init", errno);
+  }
   if (init.pid == 0) InitMain(read_end.get());
   init.pidfd.Reset(pidfd);
   return init;
@@ -288,8 +289,8 @@ Result<InitProcess> StartInit() {
 class ChildrenPidNamespace {
  public:
   static Result<ChildrenPidNamespace> Enter(int pidfd) {
-    UniqueFd saved(::open("/proc/thread-self/ns/pid_for_children",
-                          O_RDONLY | O_CLOEXEC));
+    UniqueFd saved(
+        ::open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC));
     if (!saved) return FailErrno("opening this thread's pid namespace", errno);
     if (::setns(pidfd, CLONE_NEWPID) != 0) {
       return FailErrno("entering the workload's pid namespace", errno);
@@ -418,11 +419,11 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
     }
     kill_init();
     if (!restored) return tl::unexpected(restored.error());
-    return FailErrno(namespaces == 0
-                         ? std::string("fork")
-                         : fmt::format("clone3 with namespaces {:#x}",
-                                       namespaces),
-                     spawn_error);
+    return FailErrno(
+        namespaces == 0
+            ? std::string("fork")
+            : fmt::format("clone3 with namespaces {:#x}", namespaces),
+        spawn_error);
   }
   // Also set in the parent so there is no window where the child is not yet
   // in its own group; EACCES just means the child already exec'd.

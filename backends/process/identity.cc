@@ -54,8 +54,7 @@ int SetProcessIds(const ProcessIdentity& who, ChildSetup::Failure* failure) {
   } else if (who.uid && ::syscall(SYS_setgroups, 0, nullptr) != 0) {
     return failure->Failed("setgroups", errno);
   }
-  if (who.uid &&
-      ::syscall(SYS_setresuid, *who.uid, *who.uid, *who.uid) != 0) {
+  if (who.uid && ::syscall(SYS_setresuid, *who.uid, *who.uid, *who.uid) != 0) {
     return failure->Failed("setresuid", errno);
   }
   return 0;

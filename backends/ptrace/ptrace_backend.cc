@@ -322,8 +322,8 @@ Status PtraceBackend::Start(const Workload& workload,
   // is a minimal init, not the workload: a traced PID 1 would drop its own
   // fatal signals (see SpawnOptions::separate_init). A UTS namespace for
   // its host name, a network namespace unless `host`.
-  options.namespaces = CLONE_NEWPID | CLONE_NEWUTS |
-                       NetworkNamespaceFlags(policy.network);
+  options.namespaces =
+      CLONE_NEWPID | CLONE_NEWUTS | NetworkNamespaceFlags(policy.network);
   options.separate_init = true;
   auto child = ChildProcess::Spawn(workload, options);
   if (!child) return tl::unexpected(child.error());

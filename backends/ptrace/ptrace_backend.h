@@ -13,6 +13,16 @@
 // ptrace also follows every thread and child (one tracer for all), turns
 // SIGSEGV/SIGILL/SIGBUS/SIGFPE/SIGTRAP into fault events, and emulates the
 // instructions the policy asks it to.
+//
+// Who the workload is, as in the container and by the same code
+// (backends/process/identity.h, network.h): the policy's uid, gid and
+// groups {gid} on the host; every capability but the kept ones dropped from
+// all five sets, securebits locked, no_new_privs; its own UTS namespace
+// (the policy's host name); a network namespace of its own unless the
+// policy says `host` (`none`: lo down, `loopback`: lo up); and a pid
+// namespace whose PID 1 is a minimal init of isoscope's, so the workload
+// (PID 2) can name, signal or trace no host process, isoscope included,
+// while keeping ordinary signal semantics. /proc is still the host's.
 #ifndef ISOSCOPE_BACKENDS_PTRACE_PTRACE_BACKEND_H_
 #define ISOSCOPE_BACKENDS_PTRACE_PTRACE_BACKEND_H_
 
