@@ -221,7 +221,9 @@ TEST_F(ContainmentTest, PtraceRootWithoutCapabilitiesCannotReachForeignFiles) {
     return RunCommand(
         Isoscope({"run", "-q", "--backend", "ptrace", "--policy", policy, "--",
                   "/bin/sh", "-c",
-                  fmt::format("{0} handle /etc/hostname; {0} link {1} {2}",
+                  fmt::format("{0} handle /etc/hostname; {0} link {1} {2}; "
+                              "cat {1} >/dev/null 2>&1 && echo read=OK || "
+                              "echo read=EACCES",
                               ProbeProgram(), foreign.string(),
                               (dir_->path() / target).string())}));
   };
@@ -230,6 +232,7 @@ TEST_F(ContainmentTest, PtraceRootWithoutCapabilitiesCannotReachForeignFiles) {
   ASSERT_EQ(bare.exit_status, 0) << bare.err;
   EXPECT_THAT(bare.out, HasSubstr("open_by_handle_at=EPERM"));
   EXPECT_THAT(bare.out, HasSubstr("link=EPERM"));
+  EXPECT_THAT(bare.out, HasSubstr("read=EACCES"));
 
   CommandResult kept =
       run(PermissiveWith("caps.yaml",
@@ -239,6 +242,25 @@ TEST_F(ContainmentTest, PtraceRootWithoutCapabilitiesCannotReachForeignFiles) {
   ASSERT_EQ(kept.exit_status, 0) << kept.err;
   EXPECT_THAT(kept.out, HasSubstr("open_by_handle_at=OK"));
   EXPECT_THAT(kept.out, HasSubstr("link=OK"));
+  EXPECT_THAT(kept.out, HasSubstr("read=OK"));
+}
+
+// The same where isoscope performs the workload's opens itself (the
+// `default` preset's path rules; uid 1000): as the workload's ids and kept
+// capabilities, not with its own.
+TEST_F(ContainmentTest, PtraceCheckedOpenHasTheWorkloadsCredentials) {
+  const std::filesystem::path root_only = dir_->path() / "root-only";
+  std::ofstream(root_only) << "root's";
+  ASSERT_EQ(::chmod(root_only.c_str(), 0600), 0);
+  // Only the file's own mode may stop uid 1000 (default reads /tmp/**).
+  ASSERT_EQ(::chmod(dir_->path().c_str(), 0711), 0);
+  CommandResult run = RunCommand(Isoscope(
+      {"run", "-q", "--backend", "ptrace", "--policy", "default", "--",
+       "/bin/sh", "-c",
+       fmt::format("cat {} >/dev/null 2>&1 && echo read=OK || echo read=EACCES",
+                   root_only.string())}));
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("read=EACCES"));
 }
 
 // --- ptrace: the policy's network -----------------------------------------

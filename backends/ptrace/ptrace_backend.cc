@@ -695,17 +695,17 @@ Status PtraceBackend::OnNotification() {
 }
 
 CheckedCallContext PtraceBackend::CheckedContext() const {
-  const Identity& identity = plan_->policy().identity;
   CheckedCallContext context;
   context.root_fd = root_dir_.get();
   // The workload's /proc is the host's, and it shares isoscope's root and
   // mount namespace: its magic links name paths isoscope can look up.
   context.own_procfs = false;
   context.magic_links_are_paths = true;
-  context.uid = identity.uid.value_or(::geteuid());
-  context.gid = identity.gid.value_or(::getegid());
-  // The workload keeps isoscope's capabilities.
-  context.effective_caps = ~uint64_t{0};
+  // Exactly the workload's credentials (Start): its host ids and the
+  // capabilities the policy keeps, nothing of isoscope's.
+  context.uid = workload_uid_;
+  context.gid = workload_gid_;
+  context.effective_caps = capabilities_ ? capabilities_->kept_mask() : 0;
   return context;
 }
 
