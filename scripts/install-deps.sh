@@ -13,7 +13,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git binutils
   # libraries (see DEVELOPERS guide: use the well-kept library that does the job)
   libseccomp-dev      # seccomp filters, syscall name resolution
-  libcap-dev          # capability dropping (container backend)
+  libcap-dev          # capability dropping (container and ptrace backends)
   libyaml-cpp-dev     # policy loader
   libcli11-dev        # command line
   nlohmann-json3-dev  # --json output, reports
@@ -25,6 +25,8 @@ packages=(
   libbenchmark-dev
   # peers measured side by side in bench/
   strace bubblewrap
+  # containment_test's network test: ip netns, veth pairs
+  iproute2
   # style
   clang-format clang-tidy
   # the kvm guest kernel's libFuzzer target (scripts/fuzz.sh): clang with

@@ -23,6 +23,9 @@ struct Workload {
   std::vector<std::string> argv;  // argv[0] included
   std::vector<std::string> env;   // "KEY=VALUE"
   std::string workdir;            // absolute; the workload's cwd
+  // isoscope made `workdir` for this run and removes it afterwards, so a
+  // backend may hand it to the workload's uid and gid.
+  bool scratch_workdir = false;
 };
 
 // Can this host run a backend, and if not, why (in words a user can act on).

@@ -91,7 +91,7 @@ Result<RunResult> RunOnce(const BackendRegistry& registry,
   const std::string dir = workdir->path().string();
 
   Workload workload{options.executable, options.argv, WorkloadEnvironment(dir),
-                    dir};
+                    dir, /*scratch_workdir=*/true};
   SupervisorOptions supervisor_options;
   supervisor_options.interrupt_fd = options.interrupt_fd;
   supervisor_options.host_facts = host;

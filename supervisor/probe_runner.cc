@@ -272,6 +272,7 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
                        probe.args.end());
   workload.env = WorkloadEnvironment(dir, canaries.Environment());
   workload.workdir = dir;
+  workload.scratch_workdir = true;
 
   SupervisorOptions supervisor_options;
   supervisor_options.interrupt_fd = options_.interrupt_fd;

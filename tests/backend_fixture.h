@@ -41,7 +41,13 @@ class BackendFixture : public ::testing::Test {
 
   Workload Program(const std::string& path,
                    std::vector<std::string> args = {}) const {
-    Workload workload{path, {path}, {"PATH=/usr/bin:/bin"}, Workdir()};
+    // The test's TempDir, as isoscope's own would be: a backend may give it
+    // to the workload's ids.
+    Workload workload{path,
+                      {path},
+                      {"PATH=/usr/bin:/bin"},
+                      Workdir(),
+                      /*scratch_workdir=*/true};
     for (auto& arg : args) workload.argv.push_back(std::move(arg));
     return workload;
   }

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "backends/process/checked_calls.h"
+#include "backends/process/network.h"
 #include "backends/process/workload_output.h"
 #include "policies/syscalls.h"
 #include "supervisor/host_facts.h"
@@ -34,8 +35,6 @@ constexpr auto kStartLimit = std::chrono::seconds(10);
 // runs (a few small reads).
 constexpr auto kCgroupInterval = std::chrono::milliseconds(50);
 constexpr int kX32SyscallBit = 0x40000000;
-// Who a workload without a uid in a user namespace is on the host.
-constexpr uint32_t kNobody = 65534;
 
 // The rule id of a decision the backend makes itself, never the policy's:
 // a path call the policy allows but isoscope cannot perform safely.
@@ -134,22 +133,18 @@ Status ContainerBackend::Start(const Workload& workload,
   // Who the workload is, inside and on the host.
   const Identity& id = policy.identity;
   identity_.hostname = id.hostname.value_or("isoscope");
-  identity_.loopback_up = policy.network == NetworkMode::kLoopback;
-  identity_.user_namespace = id.user_namespace;
+  identity_.loopback_up = LoopbackUp(policy.network);
   identity_.uid = id.uid;
   identity_.gid = id.gid;
-  std::optional<uid_t> host_uid = id.uid;
-  std::optional<gid_t> host_gid = id.gid;
+  const HostIds host = HostIdsFor(id);
   if (id.user_namespace) {
     // Inside: the policy's ids, or 0. Outside: the same numbers, or nobody,
     // never root.
     identity_.uid = id.uid.value_or(0);
     identity_.gid = id.gid.value_or(0);
-    host_uid = id.uid.value_or(kNobody);
-    host_gid = id.gid.value_or(kNobody);
   }
-  host_uid_ = host_uid.value_or(0);
-  host_gid_ = host_gid.value_or(0);
+  host_uid_ = host.uid.value_or(0);
+  host_gid_ = host.gid.value_or(0);
 
   // A cgroup when the policy limits memory, processes or CPU time. Without
   // one, PID 1's death still takes every process of the namespace with it;
@@ -169,8 +164,8 @@ Status ContainerBackend::Start(const Workload& workload,
   inputs.workdir = workload.workdir;
   inputs.executable = workload.executable;
   inputs.exec_globs = ExecGlobs(policy);
-  inputs.workload_uid = host_uid;
-  inputs.workload_gid = host_gid;
+  inputs.workload_uid = host.uid;
+  inputs.workload_gid = host.gid;
   auto root = PlanRootFilesystem(policy.filesystem, inputs);
   if (!root) return tl::unexpected(root.error());
   root_ = std::move(*root);
@@ -178,7 +173,7 @@ Status ContainerBackend::Start(const Workload& workload,
   auto capabilities = CapabilityDrop::Create(policy.capabilities);
   if (!capabilities) return tl::unexpected(capabilities.error());
   capabilities_ = std::move(*capabilities);
-  setup_.emplace(*root_, identity_, *capabilities_);
+  setup_.emplace(*root_, identity_, *capabilities_, id.user_namespace);
 
   SeccompRouting routing;
   routing.user_notif = true;
@@ -203,9 +198,7 @@ Status ContainerBackend::Start(const Workload& workload,
   // The cgroup namespace is unshared by the set-up, once the child is in
   // the run's cgroup.
   options.namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
-  if (policy.network != NetworkMode::kHost) {
-    options.namespaces |= CLONE_NEWNET;
-  }
+  options.namespaces |= NetworkNamespaceFlags(policy.network);
   if (id.user_namespace) options.namespaces |= CLONE_NEWUSER;
   options.setup = &*setup_;
   Workload inside = workload;

@@ -25,12 +25,13 @@
 #include <deque>
 #include <optional>
 
-#include "backends/container/capabilities.h"
 #include "backends/container/cgroup.h"
 #include "backends/container/container_setup.h"
 #include "backends/container/root_filesystem.h"
+#include "backends/process/capabilities.h"
 #include "backends/process/checked_calls.h"
 #include "backends/process/child_process.h"
+#include "backends/process/identity.h"
 #include "backends/process/syscall_paths.h"
 #include "backends/seccomp/seccomp_notifier.h"
 #include "backends/seccomp/seccomp_program.h"
@@ -86,7 +87,7 @@ class ContainerBackend : public Backend {
   std::optional<RunCgroup> cgroup_;
   std::optional<RootFilesystemPlan> root_;
   std::optional<CapabilityDrop> capabilities_;
-  ContainerIdentity identity_;
+  ProcessIdentity identity_;
   std::optional<ContainerSetup> setup_;
   // The workload's ids on the host (for checked calls and the idmap).
   uid_t host_uid_ = 0;

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -532,6 +533,61 @@ TEST_F(GuestKernelTest, GuestFdsAreTheVmmsOwnNumbers) {
   EXPECT_EQ(Sys(SYS_ioctl, 1, TCGETS, kBuffer), -ENOTTY);
   EXPECT_EQ(Sys(SYS_ioctl, 1, TIOCGWINSZ, kBuffer), -ENOTTY);
   EXPECT_EQ(Sys(SYS_ioctl, 42, TCGETS, kBuffer), -EBADF);
+}
+
+// The guest's table starts with its virtual 0-2 only: descriptors the VMM
+// process holds (what isoscope inherited, `isoscope run ... 8<secret`, or
+// its own kvm, vcpu, pipe and sqlite fds) are not the guest's, whatever
+// their numbers, before or after a fork's Clone.
+TEST_F(GuestKernelTest, TheGuestReachesNoHostDescriptor) {
+  const std::string secret_dir = root_ + "/secret-dir";
+  std::filesystem::create_directory(secret_dir);
+  WriteHostFile(secret_dir + "/secret", "vmm-secret");
+  // Host fds of this process (the VMM's), not close-on-exec, as inherited.
+  const int file = ::open((secret_dir + "/secret").c_str(), O_RDONLY);
+  const int dir = ::open(secret_dir.c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(file, 3);
+  ASSERT_GE(dir, 3);
+  MakeKernel();
+  auto no_host_fd = [&](GuestKernel& kernel, int fd) {
+    SCOPED_TRACE(fmt::format("host fd {}", fd));
+    auto sys = [&](uint64_t number, std::array<uint64_t, 6> args) {
+      return kernel.Perform(kernel.Decode(number, args)).result;
+    };
+    const auto n = static_cast<uint64_t>(fd);
+    EXPECT_EQ(sys(SYS_read, {n, kBuffer, 64}), -EBADF);
+    EXPECT_EQ(sys(SYS_pread64, {n, kBuffer, 64, 0}), -EBADF);
+    EXPECT_EQ(sys(SYS_fstat, {n, kBuffer}), -EBADF);
+    EXPECT_EQ(sys(SYS_fcntl, {n, F_GETFD}), -EBADF);
+    EXPECT_EQ(sys(SYS_fcntl, {n, F_DUPFD, 0}), -EBADF);
+    EXPECT_EQ(sys(SYS_dup, {n}), -EBADF);
+    EXPECT_EQ(sys(SYS_dup2, {n, 30}), -EBADF);
+    EXPECT_EQ(sys(SYS_lseek, {n, 0, SEEK_SET}), -EBADF);
+    EXPECT_EQ(sys(SYS_getdents64, {n, kBuffer, 4096}), -EBADF);
+    EXPECT_EQ(sys(SYS_fchdir, {n}), -EBADF);
+    EXPECT_EQ(sys(SYS_openat, {n, Str("secret"), O_RDONLY, 0}), -EBADF);
+    EXPECT_EQ(sys(SYS_mmap, {0, 4096, PROT_READ, MAP_PRIVATE, n, 0}), -EBADF);
+    EXPECT_EQ(sys(SYS_close, {n}), -EBADF);
+  };
+  for (int fd : {file, dir}) no_host_fd(*kernel_, fd);
+  // The guest's first descriptor is 3, whatever the VMM holds there.
+  EXPECT_EQ(Open(ro_ + "/data", O_RDONLY), 3);
+  EXPECT_EQ(Sys(SYS_close, 3), 0);
+  for (int fd = 3; fd < 64; ++fd) {
+    EXPECT_EQ(Sys(SYS_fcntl, static_cast<uint64_t>(fd), F_GETFD), -EBADF)
+        << "guest fd " << fd;
+  }
+  EXPECT_THAT(ReadGuest(kBuffer, 64),
+              ::testing::Not(::testing::HasSubstr("vmm-secret")));
+  // A fork's kernel copies the guest's table, not the VMM's.
+  auto child = kernel_->Clone(*memory_);
+  ASSERT_TRUE(child) << child.error().ToString();
+  for (int fd : {file, dir}) no_host_fd(**child, fd);
+  // The secret is still there, to the VMM: only the guest cannot reach it.
+  char byte = 0;
+  EXPECT_EQ(::pread(file, &byte, 1, 0), 1);
+  ::close(file);
+  ::close(dir);
 }
 
 TEST_F(GuestKernelTest, OpenFilesLimitIsEmfile) {

@@ -2,11 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -47,6 +49,7 @@ enum class ChildStep : int {
   kSetup,
   kLimits,
   kTrapRdtsc,
+  kCloseDescriptors,
   kSeccomp,
   kExec,
 };
@@ -75,6 +78,8 @@ const char* ChildStepName(ChildStep step) {
       return "setrlimit";
     case ChildStep::kTrapRdtsc:
       return "prctl(PR_SET_TSC)";
+    case ChildStep::kCloseDescriptors:
+      return "closing inherited descriptors (close_range)";
     case ChildStep::kSeccomp:
       return "installing the seccomp filter";
     case ChildStep::kExec:
@@ -171,6 +176,21 @@ struct ChildFailure {
   if (options.trap_rdtsc && ::prctl(PR_SET_TSC, PR_TSC_SIGSEGV) != 0) {
     ChildFail(report_fd, ChildStep::kTrapRdtsc);
   }
+  // Nothing of isoscope reaches the workload: every descriptor above stdio
+  // closes at its execve, whatever the set-up opened or isoscope inherited
+  // (`isoscope run ... 8<secret`). Marked close-on-exec rather than closed,
+  // so the report channel still works until the execve succeeds. Kernels
+  // before 5.11 lack CLOSE_RANGE_CLOEXEC (EINVAL): everything but the
+  // channel is closed instead, which is as good since nothing after this
+  // needs another descriptor.
+  if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    if (errno != EINVAL) ChildFail(report_fd, ChildStep::kCloseDescriptors);
+    const auto channel = static_cast<unsigned>(report_fd);
+    if ((channel > 3 && ::syscall(SYS_close_range, 3U, channel - 1, 0U) != 0) ||
+        ::syscall(SYS_close_range, channel + 1, ~0U, 0U) != 0) {
+      ChildFail(report_fd, ChildStep::kCloseDescriptors);
+    }
+  }
   if (options.seccomp_filter != nullptr) {
     if (options.seccomp_listener) {
       // The listener takes the lowest free descriptor, as this dup does.
@@ -195,6 +215,105 @@ struct ChildFailure {
   ::execve(path, argv, envp);
   ChildFail(report_fd, ChildStep::kExec);
 }
+
+// The init of a separate_init pid namespace (see SpawnOptions): reaps
+// whatever is re-parented to it until its lifeline reads EOF (every copy of
+// the write end is closed: isoscope is gone) or it is killed. Runs in the
+// child: async-signal-safe calls only.
+[[noreturn]] void InitMain(int lifeline) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+  }
+  // Nothing reaches it: signals stay pending, SIGCHLD is read from a
+  // signalfd. (SIGKILL and SIGSTOP from inside the namespace never reach a
+  // PID 1.)
+  sigset_t all;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  // Nothing of isoscope stays in the namespace but the lifeline.
+  const auto keep = static_cast<unsigned>(lifeline);
+  if (keep > 0) ::syscall(SYS_close_range, 0U, keep - 1, 0U);
+  ::syscall(SYS_close_range, keep + 1, ~0U, 0U);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  const int children = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (children < 0) ::_exit(127);
+  while (true) {
+    while (::waitpid(-1, nullptr, WNOHANG | __WALL) > 0) {
+    }
+    pollfd fds[2] = {{lifeline, POLLIN, 0}, {children, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) ::_exit(127);
+    if (fds[0].revents != 0) ::_exit(0);
+    signalfd_siginfo info;
+    while (::read(children, &info, sizeof info) > 0) {
+    }
+  }
+}
+
+struct InitProcess {
+  pid_t pid = -1;
+  UniqueFd pidfd;
+  UniqueFd lifeline;  // the write end
+};
+
+// Starts the init of a new pid namespace (separate_init).
+Result<InitProcess> StartInit() {
+  int lifeline[2];
+  if (::pipe2(lifeline, O_CLOEXEC) != 0) {
+    return FailErrno("creating the init's lifeline", errno);
+  }
+  UniqueFd read_end(lifeline[0]);
+  InitProcess init;
+  init.lifeline.Reset(lifeline[1]);
+  int pidfd = -1;
+  clone_args args{};
+  args.flags = CLONE_NEWPID | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  init.pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+  if (init.pid < 0) {
+    return FailErrno("clone3 of the pid namespace's init", errno);
+  }
+  if (init.pid == 0) InitMain(read_end.get());
+  init.pidfd.Reset(pidfd);
+  return init;
+}
+
+// While alive, the children this thread creates are born in another pid
+// namespace (setns of a pidfd with CLONE_NEWPID changes only the calling
+// thread's namespace for children). Restore() puts back the one it had.
+class ChildrenPidNamespace {
+ public:
+  static Result<ChildrenPidNamespace> Enter(int pidfd) {
+    UniqueFd saved(
+        ::open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC));
+    if (!saved) return FailErrno("opening this thread's pid namespace", errno);
+    if (::setns(pidfd, CLONE_NEWPID) != 0) {
+      return FailErrno("entering the workload's pid namespace", errno);
+    }
+    return ChildrenPidNamespace(std::move(saved));
+  }
+  ChildrenPidNamespace(ChildrenPidNamespace&&) noexcept = default;
+  ChildrenPidNamespace& operator=(ChildrenPidNamespace&&) = delete;
+  ~ChildrenPidNamespace() { (void)Restore(); }
+
+  Status Restore() {
+    if (!saved_) return {};
+    UniqueFd saved = std::move(saved_);
+    if (::setns(saved.get(), CLONE_NEWPID) != 0) {
+      return FailErrno("returning to isoscope's pid namespace", errno);
+    }
+    return {};
+  }
+
+ private:
+  explicit ChildrenPidNamespace(UniqueFd saved) : saved_(std::move(saved)) {}
+  UniqueFd saved_;
+};
 
 Error SpawnError(const ChildFailure& failure, std::string_view executable) {
   auto step = static_cast<ChildStep>(failure.step);
@@ -252,27 +371,59 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
 
   // In a new pid namespace the child's getppid() is 0.
   pid_t parent = (options.namespaces & CLONE_NEWPID) != 0 ? 0 : ::getpid();
+  uint64_t namespaces = options.namespaces;
+  std::optional<InitProcess> init;
+  std::optional<ChildrenPidNamespace> init_namespace;
+  if (options.separate_init && (namespaces & CLONE_NEWPID) != 0) {
+    auto started = StartInit();
+    if (!started) return tl::unexpected(started.error());
+    init.emplace(std::move(*started));
+    auto entered = ChildrenPidNamespace::Enter(init->pidfd.get());
+    if (!entered) {
+      ::pidfd_send_signal(init->pidfd.get(), SIGKILL, nullptr, 0);
+      ::waitpid(init->pid, nullptr, 0);
+      return tl::unexpected(entered.error());
+    }
+    init_namespace.emplace(std::move(*entered));
+    namespaces &= ~static_cast<uint64_t>(CLONE_NEWPID);
+  }
   pid_t pid = -1;
-  if (options.namespaces == 0) {
+  int spawn_error = 0;
+  if (namespaces == 0) {
     pid = ::fork();
-    if (pid < 0) return FailErrno("fork", errno);
+    if (pid < 0) spawn_error = errno;
   } else {
     // clone3 without CLONE_VM is fork with namespaces: the child gets a
     // copy of this address space, so the prepared data stays valid in it.
     clone_args args{};
-    args.flags = options.namespaces;
+    args.flags = namespaces;
     args.exit_signal = SIGCHLD;
     pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
-    if (pid < 0) {
-      return FailErrno(
-          fmt::format("clone3 with namespaces {:#x}", options.namespaces),
-          errno);
-    }
+    if (pid < 0) spawn_error = errno;
   }
   if (pid == 0) {
     parent_end.Reset();
     ChildMain(child_end.get(), parent, options, workload.workdir.c_str(),
               workload.executable.c_str(), c_argv.data(), c_env.data());
+  }
+  Status restored = init_namespace ? init_namespace->Restore() : Status{};
+  const auto kill_init = [&init] {
+    if (!init) return;
+    ::pidfd_send_signal(init->pidfd.get(), SIGKILL, nullptr, 0);
+    ::waitpid(init->pid, nullptr, 0);
+  };
+  if (pid < 0 || !restored) {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    kill_init();
+    if (!restored) return tl::unexpected(restored.error());
+    return FailErrno(
+        namespaces == 0
+            ? std::string("fork")
+            : fmt::format("clone3 with namespaces {:#x}", namespaces),
+        spawn_error);
   }
   // Also set in the parent so there is no window where the child is not yet
   // in its own group; EACCES just means the child already exec'd.
@@ -283,11 +434,17 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
     int err = errno;
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
+    kill_init();
     return FailErrno("pidfd_open", err);
   }
   child_end.Reset();
   ChildProcess child(pid, UniqueFd(raw_pidfd), std::move(parent_end),
                      workload.executable);
+  if (init) {
+    child.init_pid_ = init->pid;
+    child.init_pidfd_ = std::move(init->pidfd);
+    child.init_lifeline_ = std::move(init->lifeline);
+  }
   if (options.wait_for_release) return child;
   while (true) {
     auto more = child.ReadSpawnReport();
@@ -334,6 +491,9 @@ ChildProcess::ChildProcess(ChildProcess&& other) noexcept
       pidfd_(std::move(other.pidfd_)),
       channel_(std::move(other.channel_)),
       listener_fd_in_child_(std::exchange(other.listener_fd_in_child_, -1)),
+      init_pid_(std::exchange(other.init_pid_, -1)),
+      init_pidfd_(std::move(other.init_pidfd_)),
+      init_lifeline_(std::move(other.init_lifeline_)),
       executable_(std::move(other.executable_)),
       reaped_(std::exchange(other.reaped_, true)) {}
 
@@ -344,6 +504,9 @@ ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
     pidfd_ = std::move(other.pidfd_);
     channel_ = std::move(other.channel_);
     listener_fd_in_child_ = std::exchange(other.listener_fd_in_child_, -1);
+    init_pid_ = std::exchange(other.init_pid_, -1);
+    init_pidfd_ = std::move(other.init_pidfd_);
+    init_lifeline_ = std::move(other.init_lifeline_);
     executable_ = std::move(other.executable_);
     reaped_ = std::exchange(other.reaped_, true);
   }
@@ -359,6 +522,13 @@ void ChildProcess::KillAndReap() {
     while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
     }
     reaped_ = true;
+  }
+  if (init_pid_ > 0) {
+    // Killing it kills whatever is left in the namespace.
+    ::pidfd_send_signal(init_pidfd_.get(), SIGKILL, nullptr, 0);
+    while (::waitpid(init_pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    init_pid_ = -1;
   }
 }
 

@@ -7,6 +7,8 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <cerrno>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +41,19 @@ class ChildSetup {
   // What failed, for the parent's error message (cut to fit).
   struct Failure {
     char what[240] = {};
+    // Async-signal-safe: appends `text` (NUL-terminated, cut to fit).
+    void Append(const char* text) {
+      size_t used = 0;
+      while (used + 1 < sizeof what && what[used] != '\0') ++used;
+      while (*text != '\0' && used + 1 < sizeof what) what[used++] = *text++;
+      what[used] = '\0';
+    }
+    // Appends `step` and returns -error (-EPERM for 0): the value Run
+    // returns for a failed step.
+    int Failed(const char* step, int error) {
+      Append(step);
+      return -(error != 0 ? error : EPERM);
+    }
   };
   virtual ~ChildSetup() = default;
   // 0, or -errno with `failure` saying what failed.
@@ -61,8 +76,17 @@ struct SpawnOptions {
   // writes a user namespace's id maps and puts the child in its cgroup.
   bool wait_for_release = false;
   // CLONE_NEW* flags: the child is created with clone3 in these new
-  // namespaces instead of with fork. With CLONE_NEWPID it is PID 1 there.
+  // namespaces instead of with fork. With CLONE_NEWPID it is PID 1 there,
+  // unless separate_init.
   uint64_t namespaces = 0;
+  // With CLONE_NEWPID: PID 1 of the new namespace is a minimal init of
+  // isoscope's (a fork that only reaps orphans, all signals blocked, no
+  // descriptor but its lifeline) and the workload is PID 2. PID 1 drops
+  // every signal it has no handler for, even a fault's when it is traced
+  // (the kernel keeps a traced init unkillable), so a workload that is
+  // PID 1 under a tracer would spin on its own SIGSEGV; as PID 2 it keeps
+  // ordinary signal semantics. Killing the init kills the namespace.
+  bool separate_init = false;
   // Must outlive Spawn (and Release). Needs wait_for_release when it depends
   // on what the parent does to the child (id maps, cgroup).
   const ChildSetup* setup = nullptr;
@@ -136,6 +160,11 @@ class ChildProcess {
   UniqueFd pidfd_;
   UniqueFd channel_;  // socketpair end: reports from the child, Release()
   int listener_fd_in_child_ = -1;
+  // separate_init: the namespace's init, and the write end of its
+  // lifeline (the init exits when it reads EOF: isoscope is gone).
+  pid_t init_pid_ = -1;
+  UniqueFd init_pidfd_;
+  UniqueFd init_lifeline_;
   std::string executable_;  // for error messages
   bool reaped_ = false;
 };

@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "backends/process/network.h"
 #include "backends/process/syscall_paths.h"
 #include "backends/process/workload_output.h"
 #include "policies/syscalls.h"
@@ -286,6 +287,23 @@ Status PtraceBackend::Start(const Workload& workload,
   emulator_.emplace(policy.faults.hide_hypervisor);
   process_limit_ = policy.resources.processes;
 
+  // The container's identity, by the same code: the policy's ids on the
+  // host (no user namespace: with `user_namespace`, what the container's
+  // workload is on the host), every capability but the kept ones dropped
+  // with the securebits locked, a host name in a UTS namespace of its own.
+  const HostIds host = HostIdsFor(policy.identity);
+  identity_.uid = host.uid;
+  identity_.gid = host.gid;
+  identity_.hostname = policy.identity.hostname.value_or("isoscope");
+  identity_.loopback_up = LoopbackUp(policy.network);
+  workload_uid_ = host.uid.value_or(::geteuid());
+  workload_gid_ = host.gid.value_or(::getegid());
+  auto capabilities = CapabilityDrop::Create(policy.capabilities);
+  if (!capabilities) return tl::unexpected(capabilities.error());
+  capabilities_ = std::move(*capabilities);
+  setup_.emplace(identity_, *capabilities_);
+  if (auto given = GiveScratchWorkdir(workload, host); !given) return given;
+
   SpawnOptions options;
   options.stdio = pipes->stdio();
   options.limits = LimitsFor(policy.resources);
@@ -298,6 +316,15 @@ Status PtraceBackend::Start(const Workload& workload,
   options.seccomp_filter = program_->fprog();
   options.seccomp_listener = true;
   options.wait_for_release = true;
+  options.setup = &*setup_;
+  // A pid namespace of its own: the workload cannot name (kill, ptrace,
+  // pidfd_open, prlimit, ...) isoscope or any other host process. Its PID 1
+  // is a minimal init, not the workload: a traced PID 1 would drop its own
+  // fatal signals (see SpawnOptions::separate_init). A UTS namespace for
+  // its host name, a network namespace unless `host`.
+  options.namespaces =
+      CLONE_NEWPID | CLONE_NEWUTS | NetworkNamespaceFlags(policy.network);
+  options.separate_init = true;
   auto child = ChildProcess::Spawn(workload, options);
   if (!child) return tl::unexpected(child.error());
   child_ = std::move(*child);
@@ -668,17 +695,17 @@ Status PtraceBackend::OnNotification() {
 }
 
 CheckedCallContext PtraceBackend::CheckedContext() const {
-  const Identity& identity = plan_->policy().identity;
   CheckedCallContext context;
   context.root_fd = root_dir_.get();
   // The workload's /proc is the host's, and it shares isoscope's root and
   // mount namespace: its magic links name paths isoscope can look up.
   context.own_procfs = false;
   context.magic_links_are_paths = true;
-  context.uid = identity.uid.value_or(::geteuid());
-  context.gid = identity.gid.value_or(::getegid());
-  // The workload keeps isoscope's capabilities.
-  context.effective_caps = ~uint64_t{0};
+  // Exactly the workload's credentials (Start): its host ids and the
+  // capabilities the policy keeps, nothing of isoscope's.
+  context.uid = workload_uid_;
+  context.gid = workload_gid_;
+  context.effective_caps = capabilities_ ? capabilities_->kept_mask() : 0;
   return context;
 }
 

@@ -13,6 +13,16 @@
 // ptrace also follows every thread and child (one tracer for all), turns
 // SIGSEGV/SIGILL/SIGBUS/SIGFPE/SIGTRAP into fault events, and emulates the
 // instructions the policy asks it to.
+//
+// Who the workload is, as in the container and by the same code
+// (backends/process/identity.h, network.h): the policy's uid, gid and
+// groups {gid} on the host; every capability but the kept ones dropped from
+// all five sets, securebits locked, no_new_privs; its own UTS namespace
+// (the policy's host name); a network namespace of its own unless the
+// policy says `host` (`none`: lo down, `loopback`: lo up); and a pid
+// namespace whose PID 1 is a minimal init of isoscope's, so the workload
+// (PID 2) can name, signal or trace no host process, isoscope included,
+// while keeping ordinary signal semantics. /proc is still the host's.
 #ifndef ISOSCOPE_BACKENDS_PTRACE_PTRACE_BACKEND_H_
 #define ISOSCOPE_BACKENDS_PTRACE_PTRACE_BACKEND_H_
 
@@ -27,8 +37,10 @@
 #include <optional>
 #include <vector>
 
+#include "backends/process/capabilities.h"
 #include "backends/process/checked_calls.h"
 #include "backends/process/child_process.h"
+#include "backends/process/identity.h"
 #include "backends/process/tracee_memory.h"
 #include "backends/ptrace/fault_decoder.h"
 #include "backends/ptrace/instruction_emulator.h"
@@ -126,6 +138,14 @@ class PtraceBackend : public Backend {
   Result<std::optional<Event>> Drain(const WaitLimit& wait);
 
   std::optional<CompiledPlan> plan_;
+  // Who the workload is (the container's identity: identity.h), set by the
+  // child between its release and its exec.
+  ProcessIdentity identity_;
+  std::optional<CapabilityDrop> capabilities_;
+  std::optional<IdentitySetup> setup_;
+  // The workload's ids on the host.
+  uid_t workload_uid_ = 0;
+  gid_t workload_gid_ = 0;
   std::optional<SeccompProgram> program_;
   std::optional<ChildProcess> child_;
   UniqueFd root_dir_;  // O_PATH "/": the workload's root, isoscope's

@@ -472,6 +472,9 @@ TEST_F(PtraceBackendTest, RecordedDecisionsEqualDecide) {
       SCOPED_TRACE(fmt::format("{} under {}", spec[0], preset));
       std::vector<std::string> args(spec.begin() + 1, spec.end());
       Workload workload = Program(Workdir() + "/" + spec[0], args);
+      // file-io's file, if a run that may not unlink it left it: each
+      // preset runs as its own uid, which may not reuse another's.
+      std::filesystem::remove(workdir_->path() / "isoscope-file-io.tmp");
       SupervisorOptions run_options;
       run_options.host_facts = HostFacts{};
       PtraceBackend ptrace;

@@ -108,7 +108,8 @@ int RunCommand(const Context& context, const RunOptions& options) {
 
   auto policy = std::make_shared<const Policy>(WithWorkdir(*loaded, workdir));
   Workload workload{*executable, *command,
-                    WorkloadEnvironment(workdir, options.env), workdir};
+                    WorkloadEnvironment(workdir, options.env), workdir,
+                    scratch.has_value()};
 
   auto interrupts = InterruptSignals::Install();
   if (!interrupts) return ReportError(interrupts.error());

@@ -1,10 +1,11 @@
-// Dropping the workload's capabilities between clone and exec, with libcap.
+// Dropping the workload's capabilities between clone and exec, with libcap
+// (the container and ptrace backends).
 //
 // Everything libcap allocates (the cap_t with the sets to keep) is made in
 // the parent; the child only runs the calls that turn into prctl and capset,
 // which are async-signal-safe.
-#ifndef ISOSCOPE_BACKENDS_CONTAINER_CAPABILITIES_H_
-#define ISOSCOPE_BACKENDS_CONTAINER_CAPABILITIES_H_
+#ifndef ISOSCOPE_BACKENDS_PROCESS_CAPABILITIES_H_
+#define ISOSCOPE_BACKENDS_PROCESS_CAPABILITIES_H_
 
 #include <sys/capability.h>
 
@@ -55,4 +56,4 @@ class CapabilityDrop {
 
 }  // namespace isoscope
 
-#endif  // ISOSCOPE_BACKENDS_CONTAINER_CAPABILITIES_H_
+#endif  // ISOSCOPE_BACKENDS_PROCESS_CAPABILITIES_H_

@@ -1,4 +1,4 @@
-#include "backends/container/capabilities.h"
+#include "backends/process/capabilities.h"
 
 #include <linux/securebits.h>
 

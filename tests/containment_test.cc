@@ -1,0 +1,408 @@
+// Containment against a hostile workload, end to end through the isoscope
+// binary (issue 14): nothing isoscope inherited reaches the workload on any
+// backend; under ptrace the workload has the policy's identity and
+// capabilities, the policy's network, and cannot name isoscope or any other
+// host process.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "base/temp_dir.h"
+#include "tests/test_env.h"
+
+namespace isoscope::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string ProbeProgram() {
+  return (BuildDir() / "tests" / "containment_probe").string();
+}
+
+// A process the test starts and always kills: a canary, or a server.
+class Background {
+ public:
+  // Starts argv with stdout on a pipe; waits (2 s at most) for `ready` on
+  // it when not empty.
+  Background(const std::vector<std::string>& argv, const std::string& ready) {
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(out[1], 1);
+      std::vector<char*> args;
+      for (const std::string& arg : argv) {
+        args.push_back(const_cast<char*>(arg.c_str()));
+      }
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    std::string seen;
+    pollfd p{out[0], POLLIN, 0};
+    while (!ready.empty() && seen.find(ready) == std::string::npos &&
+           ::poll(&p, 1, 2000) == 1) {
+      char buffer[256];
+      ssize_t n = ::read(out[0], buffer, sizeof buffer);
+      if (n <= 0) break;
+      seen.append(buffer, static_cast<size_t>(n));
+    }
+    ready_ = ready.empty() || seen.find(ready) != std::string::npos;
+    ::close(out[0]);
+  }
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  ~Background() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+  bool ready() const { return ready_; }
+  // Still running (not exited, not a zombie).
+  bool Alive() const {
+    siginfo_t info{};
+    return pid_ > 0 &&
+           ::waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           info.si_pid == 0;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool ready_ = false;
+};
+
+class ContainmentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = TempDir::Create("isoscope-containment-test-");
+    ASSERT_TRUE(dir.has_value()) << dir.error().ToString();
+    dir_.emplace(std::move(*dir));
+    db_ = (dir_->path() / "runs.db").string();
+  }
+
+  std::vector<std::string> Isoscope(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {IsoscopeBinary().string(), "--db", db_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+
+  // The permissive preset (nothing stops the workload but what is under
+  // test) with `extra` replacing its network, identity and capabilities.
+  std::string PermissiveWith(const std::string& name,
+                             const std::string& extra) {
+    std::ifstream preset(SourceDir() / "policies/presets/permissive.yaml");
+    std::string line;
+    std::string yaml;
+    while (std::getline(preset, line)) {
+      if (line.starts_with("network:") || line.starts_with("identity:") ||
+          line.starts_with("capabilities:")) {
+        continue;
+      }
+      yaml += line + "\n";
+    }
+    std::string path = (dir_->path() / name).string();
+    std::ofstream(path) << yaml << extra;
+    return path;
+  }
+
+  nlohmann::json LatestRun() {
+    CommandResult shown =
+        RunCommand(Isoscope({"runs", "show", "latest", "--json"}));
+    EXPECT_EQ(shown.exit_status, 0) << shown.err;
+    return nlohmann::json::parse(shown.out, nullptr, false);
+  }
+
+  std::optional<TempDir> dir_;
+  std::string db_;
+};
+
+// --- Nothing inherited -----------------------------------------------------
+
+class InheritedDescriptorTest
+    : public ContainmentTest,
+      public ::testing::WithParamInterface<const char*> {};
+
+// isoscope started with fd 8 on a secret file and fd 7 on its directory,
+// neither close-on-exec (`isoscope run ... 8<secret 7<dir`): the workload
+// reads neither, directly nor through /proc/self/fd/7/secret, and finds no
+// descriptor above 2 it did not open.
+TEST_P(InheritedDescriptorTest, NeverReachTheWorkload) {
+  const std::string backend = GetParam();
+  if (backend == "kvm" && ::access("/dev/kvm", R_OK | W_OK) != 0) {
+    GTEST_SKIP() << "/dev/kvm is not usable on this host";
+  }
+  const std::filesystem::path secret_dir = dir_->path() / "secret-dir";
+  std::filesystem::create_directory(secret_dir);
+  const std::string secret = fmt::format("isoscope-secret-{}", ::getpid());
+  std::ofstream(secret_dir / "secret") << secret;
+  // Exactly fds 7 and 8, without O_CLOEXEC, for the isoscope this test runs.
+  ASSERT_EQ(::fcntl(7, F_GETFD), -1) << "fd 7 is already in use";
+  ASSERT_EQ(::fcntl(8, F_GETFD), -1) << "fd 8 is already in use";
+  int dir_fd = ::open(secret_dir.c_str(), O_RDONLY | O_DIRECTORY);
+  int file_fd = ::open((secret_dir / "secret").c_str(), O_RDONLY);
+  ASSERT_GE(dir_fd, 0);
+  ASSERT_GE(file_fd, 0);
+  ASSERT_EQ(::dup2(dir_fd, 7), 7);
+  ASSERT_EQ(::dup2(file_fd, 8), 8);
+  ::close(dir_fd);
+  ::close(file_fd);
+  CommandResult run = RunCommand(
+      Isoscope({"run", "-q", "--backend", backend, "--policy", "permissive",
+                "--", BuiltWorkload("test-programs/inherited-fds").string()}));
+  ::close(7);
+  ::close(8);
+  if (run.exit_status == 69) GTEST_SKIP() << run.err;
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_THAT(run.out, Not(HasSubstr(secret)));
+  EXPECT_THAT(run.out, HasSubstr("fd8=EBADF"));
+  EXPECT_THAT(run.out, HasSubstr("fd7=EBADF"));
+  EXPECT_THAT(run.out, HasSubstr("\nopen=\n"));
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryBackend, InheritedDescriptorTest,
+                         ::testing::Values("native", "ptrace", "container",
+                                           "kvm"));
+
+// --- ptrace: the policy's identity ----------------------------------------
+
+TEST_F(ContainmentTest, PtraceWorkloadHasThePolicysIdentity) {
+  const std::string policy = PermissiveWith(
+      "identity.yaml",
+      "network: host\nidentity: {hostname: contained, uid: 1000, gid: 1000}\n");
+  const std::string script =
+      "echo ids=$(id -u)/$(id -g)/$(id -G); echo host=$(hostname); "
+      "grep -E '^(Cap|NoNewPrivs)' /proc/self/status; "
+      "touch in-workdir && echo workdir=OK";
+  CommandResult run =
+      RunCommand(Isoscope({"run", "-q", "--backend", "ptrace", "--policy",
+                           policy, "--", "/bin/sh", "-c", script}));
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("ids=1000/1000/1000\n"));
+  EXPECT_THAT(run.out, HasSubstr("host=contained\n"));
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+    EXPECT_THAT(run.out, HasSubstr(fmt::format("{}:\t0000000000000000", set)));
+  }
+  EXPECT_THAT(run.out, HasSubstr("NoNewPrivs:\t1"));
+  EXPECT_THAT(run.out, HasSubstr("workdir=OK"));
+}
+
+// uid 0 without capabilities: root's files are its own, but nothing that
+// needs a capability works. The same calls with the capabilities kept work,
+// so the test sees the difference.
+TEST_F(ContainmentTest, PtraceRootWithoutCapabilitiesCannotReachForeignFiles) {
+  std::ifstream hardlinks("/proc/sys/fs/protected_hardlinks");
+  int protected_hardlinks = 0;
+  if (!(hardlinks >> protected_hardlinks) || protected_hardlinks != 1) {
+    GTEST_SKIP() << "fs.protected_hardlinks is not 1 on this host";
+  }
+  const std::filesystem::path foreign = dir_->path() / "foreign";
+  std::ofstream(foreign) << "not yours";
+  ASSERT_EQ(::chown(foreign.c_str(), 1234, 1234), 0);
+  ASSERT_EQ(::chmod(foreign.c_str(), 0600), 0);
+  const auto run = [&](const std::string& policy, const std::string& target) {
+    return RunCommand(
+        Isoscope({"run", "-q", "--backend", "ptrace", "--policy", policy, "--",
+                  "/bin/sh", "-c",
+                  fmt::format("{0} handle /etc/hostname; {0} link {1} {2}; "
+                              "cat {1} >/dev/null 2>&1 && echo read=OK || "
+                              "echo read=EACCES",
+                              ProbeProgram(), foreign.string(),
+                              (dir_->path() / target).string())}));
+  };
+  CommandResult bare =
+      run(PermissiveWith("root.yaml", "network: host\n"), "link-without-caps");
+  ASSERT_EQ(bare.exit_status, 0) << bare.err;
+  EXPECT_THAT(bare.out, HasSubstr("open_by_handle_at=EPERM"));
+  EXPECT_THAT(bare.out, HasSubstr("link=EPERM"));
+  EXPECT_THAT(bare.out, HasSubstr("read=EACCES"));
+
+  CommandResult kept =
+      run(PermissiveWith("caps.yaml",
+                         "network: host\ncapabilities: [CAP_DAC_READ_SEARCH, "
+                         "CAP_FOWNER]\n"),
+          "link-with-caps");
+  ASSERT_EQ(kept.exit_status, 0) << kept.err;
+  EXPECT_THAT(kept.out, HasSubstr("open_by_handle_at=OK"));
+  EXPECT_THAT(kept.out, HasSubstr("link=OK"));
+  EXPECT_THAT(kept.out, HasSubstr("read=OK"));
+}
+
+// The same where isoscope performs the workload's opens itself (the
+// `default` preset's path rules; uid 1000): as the workload's ids and kept
+// capabilities, not with its own.
+TEST_F(ContainmentTest, PtraceCheckedOpenHasTheWorkloadsCredentials) {
+  const std::filesystem::path root_only = dir_->path() / "root-only";
+  std::ofstream(root_only) << "root's";
+  ASSERT_EQ(::chmod(root_only.c_str(), 0600), 0);
+  // Only the file's own mode may stop uid 1000 (default reads /tmp/**).
+  ASSERT_EQ(::chmod(dir_->path().c_str(), 0711), 0);
+  CommandResult run = RunCommand(Isoscope(
+      {"run", "-q", "--backend", "ptrace", "--policy", "default", "--",
+       "/bin/sh", "-c",
+       fmt::format("cat {} >/dev/null 2>&1 && echo read=OK || echo read=EACCES",
+                   root_only.string())}));
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("read=EACCES"));
+}
+
+// --- ptrace: the policy's network -----------------------------------------
+
+// Two network namespaces this test makes and always removes, joined by a
+// veth pair: "client" (10.200.77.1/30), where isoscope runs, and "server"
+// (10.200.77.2/30). Nothing outside them is touched or contacted.
+class NetworkPair {
+ public:
+  NetworkPair() {
+    const std::string tag = std::to_string(::getpid());
+    client_ = "isoscope-test-cli-" + tag;
+    server_ = "isoscope-test-srv-" + tag;
+    const std::string veth = "isov" + tag;
+    const std::vector<std::vector<std::string>> steps = {
+        {"ip", "netns", "add", client_},
+        {"ip", "netns", "add", server_},
+        {"ip", "-n", client_, "link", "add", veth + "c", "type", "veth", "peer",
+         "name", veth + "s", "netns", server_},
+        {"ip", "-n", client_, "addr", "add", "10.200.77.1/30", "dev",
+         veth + "c"},
+        {"ip", "-n", server_, "addr", "add", "10.200.77.2/30", "dev",
+         veth + "s"},
+        {"ip", "-n", client_, "link", "set", veth + "c", "up"},
+        {"ip", "-n", server_, "link", "set", veth + "s", "up"},
+        {"ip", "-n", client_, "link", "set", "lo", "up"},
+        {"ip", "-n", server_, "link", "set", "lo", "up"},
+    };
+    for (const auto& step : steps) {
+      CommandResult done = RunCommand(Ip(step));
+      if (done.exit_status != 0) {
+        error_ = fmt::format("{}: {}", fmt::join(step, " "), done.err);
+        return;
+      }
+    }
+  }
+  NetworkPair(const NetworkPair&) = delete;
+  NetworkPair& operator=(const NetworkPair&) = delete;
+  ~NetworkPair() {
+    RunCommand(Ip({"ip", "netns", "del", client_}));
+    RunCommand(Ip({"ip", "netns", "del", server_}));
+  }
+
+  static std::string IpPath() {
+    for (const char* path : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"}) {
+      if (::access(path, X_OK) == 0) return path;
+    }
+    return "";
+  }
+  const std::string& error() const { return error_; }
+  std::vector<std::string> InClient(const std::vector<std::string>& argv) {
+    return InNamespace(client_, argv);
+  }
+  std::vector<std::string> InServer(const std::vector<std::string>& argv) {
+    return InNamespace(server_, argv);
+  }
+
+ private:
+  static std::vector<std::string> Ip(std::vector<std::string> argv) {
+    argv[0] = IpPath();
+    return argv;
+  }
+  static std::vector<std::string> InNamespace(
+      const std::string& name, const std::vector<std::string>& argv) {
+    std::vector<std::string> full = {IpPath(), "netns", "exec", name};
+    full.insert(full.end(), argv.begin(), argv.end());
+    return full;
+  }
+  std::string client_;
+  std::string server_;
+  std::string error_;
+};
+
+TEST_F(ContainmentTest, PtraceWorkloadHasThePolicysNetwork) {
+  if (NetworkPair::IpPath().empty()) {
+    GTEST_SKIP() << "iproute2's `ip` is not installed";
+  }
+  NetworkPair pair;
+  ASSERT_EQ(pair.error(), "");
+  Background server(
+      pair.InServer({ProbeProgram(), "serve", "10.200.77.2", "7777"}),
+      "listening");
+  ASSERT_TRUE(server.ready()) << "the test server did not start";
+  const auto run = [&](const std::string& mode) {
+    const std::string policy =
+        PermissiveWith(mode + ".yaml", fmt::format("network: {}\n", mode));
+    return RunCommand(pair.InClient(
+        Isoscope({"run", "-q", "--backend", "ptrace", "--policy", policy, "--",
+                  "/bin/sh", "-c",
+                  fmt::format("{0} connect 10.200.77.2 7777; {0} loopback",
+                              ProbeProgram())})));
+  };
+  // The control: isoscope's own network reaches the server.
+  CommandResult host = run("host");
+  ASSERT_EQ(host.exit_status, 0) << host.err;
+  EXPECT_THAT(host.out, HasSubstr("connect=OK\nreply=hello"));
+  EXPECT_THAT(host.out, HasSubstr("loopback=OK"));
+
+  CommandResult loopback = run("loopback");
+  ASSERT_EQ(loopback.exit_status, 0) << loopback.err;
+  EXPECT_THAT(loopback.out, HasSubstr("connect=ENETUNREACH"));
+  EXPECT_THAT(loopback.out, HasSubstr("loopback=OK"));
+
+  CommandResult none = run("none");
+  ASSERT_EQ(none.exit_status, 0) << none.err;
+  EXPECT_THAT(none.out, HasSubstr("connect=ENETUNREACH"));
+  EXPECT_THAT(none.out, Not(HasSubstr("loopback=OK")));
+}
+
+// --- ptrace: no host process within reach ---------------------------------
+
+// Root without capabilities may signal any root process of its own pid
+// namespace: the workload's namespace holds only its own. SIGKILL to
+// isoscope and to a canary both find no such process, and the run is
+// recorded as usual.
+TEST_F(ContainmentTest, PtraceWorkloadCannotKillIsoscopeOrAHostProcess) {
+  Background canary({"/bin/sleep", "600"}, "");
+  ASSERT_GT(canary.pid(), 0);
+  // `exec`: the shell's $$ is the pid isoscope then has.
+  const std::string command = fmt::format(
+      "exec {} --db {} run -q --backend ptrace --policy permissive -- {} "
+      "kill $$ {}",
+      IsoscopeBinary().string(), db_, ProbeProgram(), canary.pid());
+  CommandResult run = RunCommand({"/bin/sh", "-c", command});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_THAT(run.out, Not(HasSubstr("=OK")));
+  EXPECT_THAT(run.out, HasSubstr(fmt::format("kill {}=ESRCH", canary.pid())));
+  EXPECT_TRUE(canary.Alive());
+  nlohmann::json latest = LatestRun();
+  EXPECT_EQ(latest["termination"]["outcome"], "exited") << latest.dump();
+  EXPECT_EQ(latest["backend"], "ptrace");
+}
+
+// The control: native isolates nothing, so the same canary dies there.
+TEST_F(ContainmentTest, NativeWorkloadCanKillACanary) {
+  Background canary({"/bin/sleep", "600"}, "");
+  CommandResult run = RunCommand(
+      Isoscope({"run", "-q", "--backend", "native", "--policy", "permissive",
+                "--", ProbeProgram(), "kill", std::to_string(canary.pid())}));
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr(fmt::format("kill {}=OK", canary.pid())));
+}
+
+}  // namespace
+}  // namespace isoscope::testing
