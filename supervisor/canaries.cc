@@ -24,8 +24,8 @@
 #include <linux/veth.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -60,11 +60,10 @@ constexpr size_t kShmSize = 4096;
 constexpr int kShmKeyAttempts = 16;
 // Directory and secret readable by anyone: the sandbox's path rules, not
 // the file's mode, must be what keeps a workload of another uid out.
-constexpr auto kDirectoryMode = std::filesystem::perms::owner_all |
-                                std::filesystem::perms::group_read |
-                                std::filesystem::perms::group_exec |
-                                std::filesystem::perms::others_read |
-                                std::filesystem::perms::others_exec;
+constexpr auto kDirectoryMode =
+    std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+    std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+    std::filesystem::perms::others_exec;
 constexpr mode_t kSecretMode = 0644;
 
 Result<std::string> RandomHex(size_t bytes) {
@@ -255,7 +254,8 @@ class RouteMessage {
   RouteMessage(uint16_t type, uint16_t flags) {
     nlmsghdr header{};
     header.nlmsg_type = type;
-    header.nlmsg_flags = static_cast<uint16_t>(NLM_F_REQUEST | NLM_F_ACK | flags);
+    header.nlmsg_flags =
+        static_cast<uint16_t>(NLM_F_REQUEST | NLM_F_ACK | flags);
     Append(&header, sizeof(header));
   }
   template <typename T>
@@ -371,8 +371,8 @@ Status SetUp(std::string_view interface) {
 Status InNetworkNamespace(int ns_fd, const std::function<Status()>& body) {
   Status result;
   std::thread thread([&] {
-    const int entered = ns_fd < 0 ? ::unshare(CLONE_NEWNET)
-                                  : ::setns(ns_fd, CLONE_NEWNET);
+    const int entered =
+        ns_fd < 0 ? ::unshare(CLONE_NEWNET) : ::setns(ns_fd, CLONE_NEWNET);
     if (entered != 0) {
       result = FailErrno(ns_fd < 0 ? "unshare(CLONE_NEWNET)" : "setns", errno);
       return;
@@ -404,8 +404,8 @@ class RemoteListener {
     const std::string far_end = fmt::format("isocan{:04x}n", random);
 
     Status made = InNetworkNamespace(-1, [&]() -> Status {
-      remote.namespace_ = UniqueFd(
-          ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+      remote.namespace_ =
+          UniqueFd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
       if (!remote.namespace_) {
         return FailErrno("open /proc/thread-self/ns/net", errno);
       }
@@ -429,8 +429,7 @@ class RemoteListener {
     link.End(peer);
     link.End(data);
     link.End(info);
-    if (auto created = RouteRequest(link, "creating the veth pair");
-        !created) {
+    if (auto created = RouteRequest(link, "creating the veth pair"); !created) {
       return tl::unexpected(created.error());
     }
     remote.pair_created_ = true;

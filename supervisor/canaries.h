@@ -27,14 +27,7 @@
 
 namespace isoscope {
 
-enum class Canary {
-  kSecretFile,
-  kLoopback,
-  kAbstract,
-  kSignal,
-  kShm,
-  kRemote
-};
+enum class Canary { kSecretFile, kLoopback, kAbstract, kSignal, kShm, kRemote };
 inline constexpr std::array kAllCanaries = {
     Canary::kSecretFile, Canary::kLoopback, Canary::kAbstract,
     Canary::kSignal,     Canary::kShm,      Canary::kRemote};

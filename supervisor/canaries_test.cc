@@ -4,8 +4,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/shm.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -119,7 +119,8 @@ TEST(CanariesTest, EnvironmentNamesEveryCanary) {
                 perms::others_read);
   if (canaries->remote_address()) {
     EXPECT_EQ(env["ISOSCOPE_CANARY_NET_ADDR"], *canaries->remote_address());
-    EXPECT_THAT(env["ISOSCOPE_CANARY_NET_ADDR"], ::testing::StartsWith("198.19."));
+    EXPECT_THAT(env["ISOSCOPE_CANARY_NET_ADDR"],
+                ::testing::StartsWith("198.19."));
     EXPECT_EQ(env["ISOSCOPE_CANARY_NET_PORT"],
               std::to_string(canaries->remote_port()));
   }

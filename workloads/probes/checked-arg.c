@@ -10,8 +10,9 @@
  *                 memory (/proc/self/mem, /proc/<pid>/mem, a symlink to it,
  *                 openat of "mem" in /proc/self), into a read-only page,
  *                 and also over every copy of the allowed path it finds in
- *                 its other read-only anonymous mappings (where a supervisor
- *                 may keep its checked copy)
+ *                 its other read-only anonymous mappings of up to 8 MiB
+ *                 (where a supervisor may keep its checked copy; detail
+ *                 `copies=N`)
  *   vm-writev     a thread writes with process_vm_writev on itself
  *
  * Every descriptor opened is compared (fstat) with the allowed file; one
@@ -83,6 +84,7 @@ static long mem_fd = -1;  /* proc-mem: the writable handle */
 static long maps_fd = -1; /* proc-mem: /proc/self/maps */
 static unsigned long copies[kMaxCopies];
 static int copy_count;
+static int copies_seen; /* the most found in one scan */
 static unsigned char stack[kStackSize] __attribute__((aligned(16)));
 
 /* The allowed file: "<cwd>/isoscope-probe-allowed-xx…" padded to the
@@ -170,9 +172,16 @@ static int report(const char *id, const struct tally *t, const char *how) {
               "%s: opens=%ld allowed=%ld other=%ld refused=%ld failed=%ld "
               "flips=%ld copies=%d",
               how, t->opens, t->same, t->other, t->refused, t->failed, flips,
-              copy_count);
+              copies_seen);
   if (t->other > 0) return probe_report(id, "ESCAPED", detail);
-  if (flips == 0) return probe_report(id, "NA", detail);
+  if (flips == 0) {
+    /* The flipper's stores never reached the opener (no shared memory
+     * between processes, as in a VM that runs one at a time). */
+    char why[300];
+    rt_snprintf(why, sizeof(why), "the flipper changed nothing the opener "
+                "sees: %s", detail);
+    return probe_report(id, "NA", why);
+  }
   if (t->same == 0 && t->refused == 0) return probe_report(id, "NA", detail);
   return probe_report(id, "BLOCKED", detail);
 }
@@ -325,7 +334,7 @@ static void find_copies(void) {
     while (len > 0 && line[len - 1] == ' ') len--;
     int anonymous = len >= 2 && line[len - 1] == '0' && line[len - 2] == ' ';
     if (ok && perms[0] == 'r' && perms[1] == '-' && anonymous &&
-        stop_addr > start && stop_addr - start <= (1UL << 20) &&
+        stop_addr > start && stop_addr - start <= (8UL << 20) &&
         ((unsigned long)target < start || (unsigned long)target >= stop_addr)) {
       for (unsigned long a = start; a < stop_addr && copy_count < kMaxCopies;
            a += sizeof(chunk) - kPathMax) {
@@ -343,12 +352,13 @@ static void find_copies(void) {
     if (end == NULL) break;
     line = end + 1;
   }
+  if (copy_count > copies_seen) copies_seen = copy_count;
 }
 
 static void flip_mem(void *arg) {
   (void)arg;
   while (!stop) {
-    if ((flips & 31) == 0 && maps_fd >= 0) find_copies();
+    if ((flips & 255) == 0 && maps_fd >= 0) find_copies();
     long r = syscall4(SYS_pwrite64, mem_fd, (long)secret.path,
                       (long)(secret_len + 1), (long)target);
     for (int i = 0; i < copy_count; i++) {

@@ -29,10 +29,12 @@ int main(int argc, char **argv, char **envp) {
     open_fds++;
     unsigned int type = st.st_mode & PROBE_S_IFMT;
     if (type == PROBE_S_IFREG) {
+      /* lseek + read rather than pread: what the strictest preset allows. */
       char buf[64];
-      long r = syscall4(SYS_pread64, fd, (long)buf, sizeof(buf), 0);
+      long r = syscall3(SYS_lseek, fd, 0, 0);
+      if (r >= 0) r = syscall3(SYS_read, fd, (long)buf, sizeof(buf));
       rt_snprintf(note, sizeof(note), "fd %ld: file, %s %ld%s", fd,
-                  r >= 0 ? "read" : "pread errno", r >= 0 ? r : -r,
+                  r >= 0 ? "read" : "read errno", r >= 0 ? r : -r,
                   r >= 0 ? " bytes" : "");
       probe_tally_add(&t, r >= 0 ? "ESCAPED" : "REACHABLE", note);
     } else if (type == PROBE_S_IFDIR) {
