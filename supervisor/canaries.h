@@ -1,9 +1,15 @@
 // The objects `isoscope probe` plants outside the sandbox so that an escape
-// leaves a trace the runner sees whatever the probe prints: a secret file, a
-// loopback TCP listener, an abstract unix listener, a sleeping canary
-// process and a SysV shared memory segment (workloads/README.md, "Canaries",
-// documents what each probe does with them). Everything is removed when the
-// Canaries object goes, however the run ends.
+// leaves a trace the runner sees whatever the probe prints: a secret file
+// (readable by anyone, in a directory outside every preset's paths, and held
+// open without close-on-exec, with its directory, so that every workload
+// isoscope starts inherits them unless the backend closes them), a loopback
+// TCP listener, a TCP listener on an address that exists only on this
+// machine (a veth pair into a network namespace of its own), an abstract
+// unix listener, a sleeping canary process and a SysV shared memory segment
+// (workloads/README.md, "Canaries", documents what each probe does with
+// them). Everything is removed when the Canaries object goes, however the
+// run ends; the network namespace and its veth pair go with the last
+// descriptor even when isoscope is killed.
 #ifndef ISOSCOPE_SUPERVISOR_CANARIES_H_
 #define ISOSCOPE_SUPERVISOR_CANARIES_H_
 
@@ -21,10 +27,10 @@
 
 namespace isoscope {
 
-enum class Canary { kSecretFile, kLoopback, kAbstract, kSignal, kShm };
+enum class Canary { kSecretFile, kLoopback, kAbstract, kSignal, kShm, kRemote };
 inline constexpr std::array kAllCanaries = {
-    Canary::kSecretFile, Canary::kLoopback, Canary::kAbstract, Canary::kSignal,
-    Canary::kShm};
+    Canary::kSecretFile, Canary::kLoopback, Canary::kAbstract,
+    Canary::kSignal,     Canary::kShm,      Canary::kRemote};
 
 // What touching the canary means, for a finding's detail ("canary secret
 // file read").
@@ -34,15 +40,25 @@ std::optional<Canary> CanaryTargetedBy(std::string_view probe_id);
 
 class Canaries {
  public:
-  // Plants every canary; on error nothing is left behind.
-  static Result<Canaries> Create();
+  // Plants every canary; on error nothing is left behind. The secret's
+  // directory is made under `parent` (default: DefaultCanaryParent()).
+  // Only the remote listener is optional (it needs root and veth): without
+  // it, its variables are left out of Environment() and
+  // remote_unavailable() says why.
+  static Result<Canaries> Create(std::filesystem::path parent = {});
+
+  // /run when this process may write it (root: a tmpfs no preset's path
+  // rules name, so the secret is outside the policy's paths, not merely
+  // unreadable to the workload's uid), else the temporary directory.
+  static std::filesystem::path DefaultCanaryParent();
 
   Canaries(Canaries&&) noexcept;
   Canaries& operator=(Canaries&&) noexcept;
   ~Canaries();
 
-  // ISOSCOPE_CANARY_{SECRET,TCP_PORT,ABSTRACT,PID,SHM_KEY} and
-  // ISOSCOPE_SUPERVISOR_PID, as "KEY=VALUE". The canary pid and the shm key
+  // ISOSCOPE_CANARY_{SECRET,TCP_PORT,ABSTRACT,PID,SHM_KEY}, with the remote
+  // listener ISOSCOPE_CANARY_NET_{ADDR,PORT}, and ISOSCOPE_SUPERVISOR_PID,
+  // as "KEY=VALUE". The canary pid and the shm key
   // change with Reset, so take the environment afresh for every probe.
   std::vector<std::string> Environment() const;
 
@@ -54,6 +70,7 @@ class Canaries {
   // workload could have: the backends spare the supervisor's own children).
   bool CanarySignaled() const;
   bool ShmTouched() const;
+  bool RemoteTouched();  // false when there is no remote listener
   bool Touched(Canary canary);
 
   // Re-arms every canary for the next probe: drains connections, restores
@@ -71,6 +88,13 @@ class Canaries {
   int shm_key() const;
   int shm_id() const;
   const std::filesystem::path& directory() const;
+  // The descriptors of the secret and its directory every child inherits.
+  int inherited_secret_fd() const;
+  int inherited_directory_fd() const;
+  // The remote listener's address ("198.19.x.y") and port, if there is one.
+  std::optional<std::string> remote_address() const;
+  uint16_t remote_port() const;
+  const std::string& remote_unavailable() const;
 
  private:
   struct State;

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <thread>
@@ -43,12 +45,12 @@ std::string ReadSecret(const std::filesystem::path& path) {
   return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
-int ConnectTcp(uint16_t port) {
+int ConnectTcp(uint16_t port, uint32_t address = INADDR_LOOPBACK) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in in{};
   in.sin_family = AF_INET;
   in.sin_port = htons(port);
-  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  in.sin_addr.s_addr = htonl(address);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&in), sizeof(in)) != 0) {
     return errno;
   }
@@ -94,7 +96,8 @@ TEST(CanariesTest, EnvironmentNamesEveryCanary) {
   auto canaries = Canaries::Create();
   ASSERT_TRUE(canaries.has_value()) << canaries.error().ToString();
   auto env = EnvMap(canaries->Environment());
-  EXPECT_EQ(env.size(), 6u);
+  EXPECT_EQ(env.size(), canaries->remote_address() ? 8u : 6u)
+      << canaries->remote_unavailable();
   EXPECT_EQ(env["ISOSCOPE_CANARY_SECRET"], canaries->secret_path().string());
   EXPECT_EQ(env["ISOSCOPE_CANARY_TCP_PORT"],
             std::to_string(canaries->tcp_port()));
@@ -105,13 +108,71 @@ TEST(CanariesTest, EnvironmentNamesEveryCanary) {
   EXPECT_EQ(env["ISOSCOPE_SUPERVISOR_PID"], std::to_string(::getpid()));
   EXPECT_NE(canaries->shm_key(), 0);  // never IPC_PRIVATE
   EXPECT_GT(canaries->canary_pid(), 1);
-  // The secret: 32 hex characters, 0600, outside any workdir.
+  // The secret: 32 hex characters, 0644 (path rules, not the mode, must
+  // keep a workload of another uid out), outside any workdir.
   std::string token = ReadSecret(canaries->secret_path());
   EXPECT_EQ(token.size(), 33u);
   EXPECT_EQ(token.find_first_not_of("0123456789abcdef"), 32u);
-  EXPECT_EQ(
-      std::filesystem::status(canaries->secret_path()).permissions(),
-      std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  using std::filesystem::perms;
+  EXPECT_EQ(std::filesystem::status(canaries->secret_path()).permissions(),
+            perms::owner_read | perms::owner_write | perms::group_read |
+                perms::others_read);
+  if (canaries->remote_address()) {
+    EXPECT_EQ(env["ISOSCOPE_CANARY_NET_ADDR"], *canaries->remote_address());
+    EXPECT_THAT(env["ISOSCOPE_CANARY_NET_ADDR"],
+                ::testing::StartsWith("198.19."));
+    EXPECT_EQ(env["ISOSCOPE_CANARY_NET_PORT"],
+              std::to_string(canaries->remote_port()));
+  }
+}
+
+// The secret and its directory are open without close-on-exec: every child
+// isoscope starts inherits them unless its backend closes them.
+TEST(CanariesTest, SecretAndDirectoryAreInheritable) {
+  auto canaries = Canaries::Create();
+  ASSERT_TRUE(canaries.has_value()) << canaries.error().ToString();
+  for (int fd :
+       {canaries->inherited_secret_fd(), canaries->inherited_directory_fd()}) {
+    const int flags = ::fcntl(fd, F_GETFD);
+    ASSERT_GE(flags, 0) << fd;
+    EXPECT_EQ(flags & FD_CLOEXEC, 0) << fd;
+  }
+  struct stat by_fd {};
+  struct stat by_path {};
+  ASSERT_EQ(::fstat(canaries->inherited_secret_fd(), &by_fd), 0);
+  ASSERT_EQ(::stat(canaries->secret_path().c_str(), &by_path), 0);
+  EXPECT_EQ(by_fd.st_ino, by_path.st_ino);
+  EXPECT_FALSE(canaries->SecretRead());  // opening is not reading
+}
+
+// The non-loopback listener is reachable from here through its veth pair,
+// a connection is seen, and the pair goes with the canaries.
+TEST(CanariesTest, RemoteListenerIsReachableAndRemoved) {
+  std::string address;
+  uint16_t port = 0;
+  {
+    auto canaries = Canaries::Create();
+    ASSERT_TRUE(canaries.has_value()) << canaries.error().ToString();
+    if (!canaries->remote_address()) {
+      GTEST_SKIP() << "no veth pair or network namespace here: "
+                   << canaries->remote_unavailable();
+    }
+    address = *canaries->remote_address();
+    port = canaries->remote_port();
+    in_addr in{};
+    ASSERT_EQ(::inet_pton(AF_INET, address.c_str(), &in), 1);
+    EXPECT_FALSE(canaries->RemoteTouched());
+    EXPECT_EQ(ConnectTcp(port, ntohl(in.s_addr)), 0);
+    EXPECT_TRUE(canaries->RemoteTouched());
+    ASSERT_TRUE(canaries->Reset().has_value());
+    EXPECT_FALSE(canaries->RemoteTouched());
+  }
+  in_addr in{};
+  ASSERT_EQ(::inet_pton(AF_INET, address.c_str(), &in), 1);
+  EXPECT_NE(ConnectTcp(port, ntohl(in.s_addr)), 0);  // no route any more
+  std::ifstream routes("/proc/net/route");
+  std::string text((std::istreambuf_iterator<char>(routes)), {});
+  EXPECT_EQ(text.find("isocan"), std::string::npos) << text;
 }
 
 TEST(CanariesTest, EachDetectorSeesWhatAProbeDoesAndResetRearms) {

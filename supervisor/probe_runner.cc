@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -24,7 +26,6 @@ namespace isoscope {
 namespace {
 
 constexpr std::string_view kProbePrefix = "probes/";
-constexpr std::string_view kFaultMap = "fault-map";
 
 std::string SignalText(int signal) {
   const char* abbrev = ::sigabbrev_np(signal);
@@ -39,12 +40,29 @@ bool IsProbeVerdict(std::string_view verdict) {
 
 // The PROBE ids a probe program prints.
 std::vector<std::string> ExpectedIds(const ProbeSpec& probe) {
-  if (probe.probe_id != kFaultMap) return {probe.probe_id};
+  if (ProbeCases(probe.probe_id).empty()) return {probe.probe_id};
   std::vector<std::string> ids;
   for (const std::string& c : probe.args) {
-    ids.push_back(fmt::format("{}.{}", kFaultMap, c));
+    ids.push_back(fmt::format("{}.{}", probe.probe_id, c));
   }
   return ids;
+}
+
+// The value of `key=` among the space-separated words of `text`.
+std::optional<std::string_view> Word(std::string_view text,
+                                     std::string_view key) {
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(' ', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view word = text.substr(start, end - start);
+    if (word.size() > key.size() && word.starts_with(key) &&
+        word[key.size()] == '=') {
+      return word.substr(key.size() + 1);
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
 }
 
 // The finding when the probe printed no line for `id`: what the run's end
@@ -92,11 +110,33 @@ ProbeFinding FindingFromTermination(const std::string& id,
 
 }  // namespace
 
-const std::vector<std::string>& FaultMapCases() {
-  static const std::vector<std::string> kCases = {
-      "syscall", "unmapped", "hlt",  "cli", "out", "rdmsr",
-      "cpuid",   "rdtsc",    "int3", "ud2", "div0"};
-  return kCases;
+const std::vector<std::string>& ProbeCases(std::string_view probe_id) {
+  // Keep in step with each program's case table (workloads/probes/).
+  static const std::map<std::string, std::vector<std::string>, std::less<>>
+      kCases = {
+          {"fault-map",
+           {"syscall", "unmapped", "hlt", "cli", "out", "rdmsr", "cpuid",
+            "rdtsc", "int3", "ud2", "div0"}},
+          {"magic-links",
+           {"proc-self-root", "thread-self-root", "proc-pid-root",
+            "proc-ppid-root", "proc-self-cwd", "proc-fd-dir", "o-path-reopen",
+            "map-files", "proc-self-exe", "workdir-symlink",
+            "workdir-symlink-dir", "symlink-dotdot"}},
+          {"checked-arg",
+           {"thread-flip", "shared-flip", "proc-mem", "vm-writev"}},
+          {"identity",
+           {"ids", "setuid0", "capset", "kill-canary", "kill-supervisor"}},
+          {"network", {"loopback", "nonloopback"}},
+          {"pathless-open", {"io-uring", "handle"}},
+          {"ns-flags",
+           {"clone-newuser", "clone3-newuser", "clone-newnet",
+            "unshare-user-mnt", "setns"}},
+          {"checked-call",
+           {"o-path", "emfile", "long-path", "wild-pointer", "fifo"}},
+      };
+  static const std::vector<std::string> kNone;
+  auto it = kCases.find(probe_id);
+  return it == kCases.end() ? kNone : it->second;
 }
 
 bool IsNoisyProbe(std::string_view probe_id) {
@@ -111,14 +151,11 @@ std::vector<ProbeSpec> BuiltinProbes(bool noisy) {
     if (!name.starts_with(kProbePrefix)) continue;
     name.remove_prefix(kProbePrefix.size());
     if (!noisy && IsNoisyProbe(name)) continue;
-    if (name == kFaultMap) {
-      // One run per case: where a fault kills the workload (a policy's
-      // `kill`), the cases after it would otherwise never run.
-      for (const std::string& c : FaultMapCases()) {
-        probes.push_back(ProbeSpec{std::string(name), workload.path, {c}});
-      }
-      continue;
+    const std::vector<std::string>& cases = ProbeCases(name);
+    for (const std::string& c : cases) {
+      probes.push_back(ProbeSpec{std::string(name), workload.path, {c}});
     }
+    if (!cases.empty()) continue;
     probes.push_back(ProbeSpec{std::string(name), workload.path, {}});
   }
   return probes;
@@ -303,6 +340,7 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
     f.run_id = *run_id;
     f.outcome = run->termination.outcome;
     JudgeHostname(f, uts.nodename);
+    JudgeIdentity(f, *options_.policy);
     if (touched.empty()) continue;
     // Whatever the probe said, the runner saw a canary touched during its
     // run: that is an escape, attributed to this probe.
@@ -332,6 +370,48 @@ void JudgeHostname(ProbeFinding& finding, std::string_view host_name) {
     finding.verdict = kVerdictBlocked;
     finding.detail = fmt::format("sees '{}', not the host's name", seen);
   }
+}
+
+void JudgeIdentity(ProbeFinding& finding, const Policy& policy) {
+  if (finding.probe_id != "identity.ids" || finding.verdict != kVerdictNa) {
+    return;
+  }
+  const std::string_view detail = finding.detail;
+  const auto uid = Word(detail, "uid");
+  const auto gid = Word(detail, "gid");
+  const auto capeff = Word(detail, "capeff");
+  if (!uid || !gid || !capeff) return;
+  std::vector<std::string> wrong;
+  // "R/E": both the real and the effective id must be the policy's.
+  const auto differs = [](std::string_view ids, uint32_t want) {
+    const std::string expected = fmt::format("{}/{}", want, want);
+    return ids != expected;
+  };
+  if (policy.identity.uid && differs(*uid, *policy.identity.uid)) {
+    wrong.push_back(
+        fmt::format("uid {}, the policy says {}", *uid, *policy.identity.uid));
+  }
+  if (policy.identity.gid && differs(*gid, *policy.identity.gid)) {
+    wrong.push_back(
+        fmt::format("gid {}, the policy says {}", *gid, *policy.identity.gid));
+  }
+  // "0x…", or "?" when it could not be read.
+  if (policy.capabilities.empty() && *capeff != "0x0" && *capeff != "?") {
+    wrong.push_back(fmt::format(
+        "effective capabilities {}, the policy grants none", *capeff));
+  }
+  if (wrong.empty()) {
+    finding.verdict = kVerdictBlocked;
+    finding.detail = fmt::format("as the policy says: {}", detail);
+    return;
+  }
+  std::string text;
+  for (const std::string& w : wrong) {
+    if (!text.empty()) text += "; ";
+    text += w;
+  }
+  finding.verdict = kVerdictReachable;
+  finding.detail = fmt::format("{} ({})", text, detail);
 }
 
 }  // namespace isoscope

@@ -29,15 +29,20 @@ class Canaries;
 struct HostFacts;
 
 // One probe program to run: `probe_id` as in the catalog without
-// "probes/", its program, its arguments (fault-map's cases).
+// "probes/", its program, its arguments (the one case of a probe with
+// cases).
 struct ProbeSpec {
   std::string probe_id;
   std::filesystem::path program;
   std::vector<std::string> args;
 };
 
-// The cases passed to fault-map, one finding each ("fault-map.<case>").
-const std::vector<std::string>& FaultMapCases();
+// The cases of a probe that takes one CASE argument per run (fault-map,
+// magic-links, checked-arg, identity, network, pathless-open, ns-flags,
+// checked-call), one finding each ("<probe>.<case>"); empty for a probe
+// without cases. One run per case: where the sandbox kills the workload at
+// a refused call, the cases after it would otherwise never run.
+const std::vector<std::string>& ProbeCases(std::string_view probe_id);
 
 // The bounded resource probes, run only with --noisy.
 bool IsNoisyProbe(std::string_view probe_id);
@@ -83,7 +88,7 @@ class ProbeRunner {
 
 // How a probe's stdout and its run's end become findings, without the
 // canaries (exposed for tests). `ids` are the PROBE ids expected: the probe
-// id, or fault-map's "fault-map.<case>" ids.
+// id, or "<probe>.<case>" for a probe with cases.
 std::vector<ProbeFinding> FindingsFromRun(const std::vector<std::string>& ids,
                                           const RunResult& run);
 
@@ -92,6 +97,14 @@ std::vector<ProbeFinding> FindingsFromRun(const std::vector<std::string>& ids,
 // reachable (REACHABLE), another means UTS isolation (BLOCKED). Other
 // findings are left alone.
 void JudgeHostname(ProbeFinding& finding, std::string_view host_name);
+
+// The `identity.ids` probe only reports who it runs as (`uid=R/E gid=R/E
+// capeff=0x…`); the runner knows whom the policy asked for: another uid or
+// gid than the policy's `identity` (where it names one), or effective
+// capabilities when the policy grants none, is REACHABLE (the workload has
+// an identity the policy did not give it); as the policy says, BLOCKED.
+// Other findings are left alone.
+void JudgeIdentity(ProbeFinding& finding, const Policy& policy);
 
 }  // namespace isoscope
 

@@ -15,6 +15,9 @@ struct BuiltinWorkload {
   std::string name;         // "hello", "syscall-storm", "probes/int80"
   std::string description;  // one line, for `isoscope workloads`
   std::filesystem::path path;
+  // What it measures or attacks: "bench", "filter bypass", "magic links",
+  // "identity", ... (the groups of workloads/README.md).
+  std::string category;
 };
 
 // The built-in workloads whose program exists in one of the search

@@ -168,9 +168,26 @@ TEST(BenchWorkloads, BadArgumentsExitTwo) {
 const std::set<std::string> kNoisyProbes = {"fork-bomb", "memory-bomb",
                                             "disk-fill", "cpu-spin"};
 
-// Every probe prints exactly one well-formed PROBE line (fault-map one per
-// case) and exits 0. Run in a temporary directory: mknod works in the cwd.
-// The canary probes see no ISOSCOPE_CANARY_* here and print NA.
+// The probes that take one CASE argument (the runner's ProbeCases).
+const std::set<std::string> kProbesWithCases = {
+    "fault-map", "magic-links",   "checked-arg", "identity",
+    "network",   "pathless-open", "ns-flags",    "checked-call"};
+
+// Without a case, or with an unknown one, they print usage and exit 2.
+TEST(Probes, ProbesWithCasesNeedOne) {
+  for (const std::string& id : kProbesWithCases) {
+    const std::filesystem::path program = WorkloadsDir() / "probes" / id;
+    EXPECT_EQ(RunWorkload(program, {}).exit_code, 2) << id;
+    Outcome o = RunWorkload(program, {"bogus"});
+    EXPECT_EQ(o.exit_code, 2) << id;
+    EXPECT_EQ(o.out, "") << id;
+  }
+}
+
+// Every probe prints exactly one well-formed PROBE line (those with cases
+// one per case, run by the runner's tests) and exits 0. Run in a temporary
+// directory: mknod works in the cwd. The canary probes see no ISOSCOPE_CANARY_*
+// here and print NA.
 TEST(Probes, EachPrintsOneWellFormedLine) {
   TempDir dir;
   ASSERT_FALSE(dir.path().empty());
@@ -181,7 +198,7 @@ TEST(Probes, EachPrintsOneWellFormedLine) {
   int count = 0;
   for (const auto& entry : std::filesystem::directory_iterator(probes)) {
     const std::string id = entry.path().filename().string();
-    if (id == "fault-map" || kNoisyProbes.contains(id)) continue;
+    if (kProbesWithCases.contains(id) || kNoisyProbes.contains(id)) continue;
     Outcome o = RunWorkload(entry.path(), {}, dir.path());
     EXPECT_EQ(o.exit_code, 0) << id;
     std::smatch match;

@@ -231,4 +231,204 @@ static inline int probe_ptrace_seize(const char *id, const char *var) {
                       detail);
 }
 
+
+/* ---- files: stat, paths, the secret canary ---- */
+
+/* struct stat of x86-64 (what fstat and newfstatat fill in). */
+struct probe_stat {
+  unsigned long st_dev;
+  unsigned long st_ino;
+  unsigned long st_nlink;
+  unsigned int st_mode;
+  unsigned int st_uid;
+  unsigned int st_gid;
+  int pad0;
+  unsigned long st_rdev;
+  long st_size;
+  long st_blksize;
+  long st_blocks;
+  unsigned long st_times[6];
+  long reserved[3];
+};
+enum {
+  PROBE_S_IFMT = 0170000,
+  PROBE_S_IFDIR = 0040000,
+  PROBE_S_IFREG = 0100000,
+  PROBE_S_IFIFO = 0010000,
+};
+
+/* Opens `path` (relative to `dirfd`) with O_RDONLY | `extra_flags` and reads
+ * up to 64 bytes, which are never printed: reading is what moves the
+ * secret's access time, the runner's evidence. Returns the bytes read, or
+ * -errno of the open or the read. */
+static inline long probe_open_read(long dirfd, const char *path,
+                                   long extra_flags) {
+  long fd = syscall4(SYS_openat, dirfd, (long)path,
+                     O_RDONLY | O_CLOEXEC | extra_flags, 0);
+  if (fd < 0) return fd;
+  char buf[64];
+  long r;
+  do {
+    r = syscall3(SYS_read, fd, (long)buf, sizeof(buf));
+  } while (r == -EINTR);
+  syscall1(SYS_close, fd);
+  return r;
+}
+
+/* Whether a path call's errno means the sandbox (or the view it gives)
+ * refused it: denied, hidden, no magic links, outside the root. */
+static inline int probe_path_refused(long ret) {
+  return ret == -EACCES || ret == -EPERM || ret == -ENOENT ||
+         ret == -ENOTDIR || ret == -EROFS || ret == -ENOSYS ||
+         ret == -ELOOP || ret == -EXDEV;
+}
+
+/* The secret canary's absolute path split into its directory ("/run/x")
+ * and base name ("secret"). 0, or -1 after printing the NA line. */
+struct probe_secret {
+  const char *path;
+  char dir[256];
+  const char *base;
+};
+static inline int probe_secret_canary(const char *id, struct probe_secret *s) {
+  s->path = probe_canary(id, "ISOSCOPE_CANARY_SECRET");
+  if (s->path == NULL) return -1;
+  const char *slash = strrchr(s->path, '/');
+  size_t dir_len = slash == NULL ? 0 : (size_t)(slash - s->path);
+  if (s->path[0] != '/' || dir_len == 0 || dir_len >= sizeof(s->dir) ||
+      slash[1] == 0) {
+    char detail[96];
+    rt_snprintf(detail, sizeof(detail), "bad canary: ISOSCOPE_CANARY_SECRET");
+    probe_report(id, "NA", detail);
+    return -1;
+  }
+  memcpy(s->dir, s->path, dir_len);
+  s->dir[dir_len] = 0;
+  s->base = slash + 1;
+  return 0;
+}
+
+/* ---- several attempts at one door: the worst outcome wins ---- */
+
+/* Collects one "label: result" note per attempt, and the verdict of each;
+ * probe_tally_report prints ESCAPED if any attempt escaped, else REACHABLE
+ * if any got past the sandbox, else BLOCKED if any was refused, else NA. */
+struct probe_tally {
+  char detail[640];
+  size_t len;
+  int escaped;
+  int reachable;
+  int blocked;
+  int na;
+};
+
+static inline void probe_tally_add(struct probe_tally *t, const char *verdict,
+                                   const char *note) {
+  if (strcmp(verdict, "ESCAPED") == 0) {
+    t->escaped++;
+  } else if (strcmp(verdict, "REACHABLE") == 0) {
+    t->reachable++;
+  } else if (strcmp(verdict, "BLOCKED") == 0) {
+    t->blocked++;
+  } else {
+    t->na++;
+  }
+  if (t->len + 3 >= sizeof(t->detail)) return;
+  if (t->len > 0) {
+    t->detail[t->len++] = ';';
+    t->detail[t->len++] = ' ';
+  }
+  t->len += rt_strlcpy(t->detail + t->len, note, sizeof(t->detail) - t->len);
+  if (t->len >= sizeof(t->detail)) t->len = sizeof(t->detail) - 1;
+}
+
+/* One attempt to read the secret through `path`: read → ESCAPED, a refusal
+ * (probe_path_refused) → BLOCKED, anything else → NA. */
+static inline void probe_tally_read(struct probe_tally *t, const char *label,
+                                    long dirfd, const char *path,
+                                    long extra_flags) {
+  long r = probe_open_read(dirfd, path, extra_flags);
+  char note[128];
+  if (r >= 0) {
+    rt_snprintf(note, sizeof(note), "%s: read %ld bytes", label, r);
+    probe_tally_add(t, "ESCAPED", note);
+    return;
+  }
+  rt_snprintf(note, sizeof(note), "%s: errno=%s", label, rt_errname(r));
+  probe_tally_add(t, probe_path_refused(r) ? "BLOCKED" : "NA", note);
+}
+
+static inline int probe_tally_report(const char *id,
+                                     const struct probe_tally *t) {
+  const char *verdict = t->escaped     ? "ESCAPED"
+                        : t->reachable ? "REACHABLE"
+                        : t->blocked   ? "BLOCKED"
+                                       : "NA";
+  return probe_report(id, verdict, t->len > 0 ? t->detail : "nothing tried");
+}
+
+/* ---- probes with cases: `<probe> CASE` prints `PROBE <probe>.<case> ...`;
+ * the runner runs one case per run (a sandbox that kills at the first
+ * refused call would otherwise hide the cases after it) ---- */
+struct probe_case {
+  const char *name;
+  int (*run)(const char *id);
+};
+
+/* Runs the case named by argv[1] with the id "<probe>.<case>", after
+ * `setup` (may be NULL; nonzero: it printed the case's NA line, exit 0). A
+ * missing or unknown case: usage on stderr, exit status 2. */
+static inline int probe_run_case(const char *probe, int argc, char **argv,
+                                 const struct probe_case *cases, size_t n,
+                                 int (*setup)(const char *id)) {
+  if (argc == 2) {
+    for (size_t i = 0; i < n; i++) {
+      if (strcmp(argv[1], cases[i].name) == 0) {
+        char id[64];
+        rt_snprintf(id, sizeof(id), "%s.%s", probe, cases[i].name);
+        if (setup != NULL && setup(id) != 0) return 0;
+        return cases[i].run(id);
+      }
+    }
+  }
+  rt_eprintf("usage: %s CASE\ncases:", probe);
+  for (size_t i = 0; i < n; i++) rt_eprintf(" %s", cases[i].name);
+  rt_eprintf("\n");
+  return 2;
+}
+
+/* Forks a child that returns run(arg) as its exit status (an errno, or 0),
+ * waits for it and reports: 0 → REACHABLE `ok`, an errno → BLOCKED for
+ * EPERM/EACCES/ENOSYS/EINVAL/ENOSPC (refused, or not allowed here) and NA
+ * otherwise, a signal → BLOCKED (a filter's kill). */
+static inline int probe_in_child(const char *id, int (*run)(void),
+                                 const char *ok) {
+  long pid = syscall0(SYS_fork);
+  if (pid == 0) rt_exit(run());
+  char detail[128];
+  if (pid < 0) {
+    rt_snprintf(detail, sizeof(detail), "fork errno=%s", rt_errname(pid));
+    return probe_report(id, pid == -EPERM || pid == -ENOSYS ? "BLOCKED" : "NA",
+                        detail);
+  }
+  int status = 0;
+  if (probe_wait(pid, &status) != pid) {
+    return probe_report(id, "NA", "wait4 failed");
+  }
+  if ((status & 0x7f) != 0) {
+    rt_snprintf(detail, sizeof(detail), "child killed by signal %d",
+                status & 0x7f);
+    return probe_report(id, "BLOCKED", detail);
+  }
+  int code = (status >> 8) & 0xff;
+  if (code == 0) return probe_report(id, "REACHABLE", ok);
+  rt_snprintf(detail, sizeof(detail), "errno=%s", rt_errname(code));
+  return probe_report(id,
+                      code == EPERM || code == EACCES || code == ENOSYS ||
+                              code == EINVAL || code == ENOSPC
+                          ? "BLOCKED"
+                          : "NA",
+                      detail);
+}
+
 #endif /* ISOSCOPE_WORKLOADS_PROBES_PROBE_H_ */

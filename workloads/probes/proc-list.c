@@ -8,8 +8,6 @@
 
 static const char kId[] = "proc-list";
 
-enum { SYS_getdents64 = 217 };
-
 /* struct linux_dirent64's layout (include/uapi/linux/dirent.h). */
 struct probe_dirent64 {
   uint64_t d_ino;

@@ -3,7 +3,8 @@
  * setns(fd, CLONE_NEWNET), a type that does not match, so the kernel fails
  * it with EINVAL before joining anything. Opened and EINVAL: REACHABLE (a
  * handle on that namespace, and setns got past the sandbox); the open
- * failing (EACCES/EPERM/ENOENT) or setns EPERM/ENOSYS: BLOCKED. */
+ * failing (EACCES/EPERM/ENOENT, ELOOP/EXDEV: no magic links) or setns
+ * EPERM/ENOSYS: BLOCKED. */
 #include "workloads/probes/probe.h"
 
 static const char kId[] = "setns-host";
@@ -18,12 +19,9 @@ int main(int argc, char **argv, char **envp) {
   if (fd < 0) {
     rt_snprintf(detail, sizeof(detail), "open /proc/1/ns/mnt errno=%s",
                 rt_errname(fd));
-    return probe_report(
-        kId,
-        fd == -EACCES || fd == -EPERM || fd == -ENOENT || fd == -ENOSYS
-            ? "BLOCKED"
-            : "NA",
-        detail);
+    /* Also ELOOP/EXDEV: a sandbox that resolves without magic links. */
+    return probe_report(kId, probe_path_refused(fd) ? "BLOCKED" : "NA",
+                        detail);
   }
   long r = syscall2(SYS_setns, fd, CLONE_NEWNET);
   syscall1(SYS_close, fd);

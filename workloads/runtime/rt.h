@@ -11,6 +11,7 @@ typedef unsigned long uint64_t;
 typedef long int64_t;
 typedef unsigned int uint32_t;
 typedef int int32_t;
+typedef unsigned short uint16_t;
 typedef unsigned char uint8_t;
 typedef unsigned long uintptr_t;
 
@@ -77,6 +78,32 @@ enum {
   SYS_unlinkat = 263,
   SYS_setns = 308,
   SYS_process_vm_writev = 311,
+  /* used by the containment-class probes (magic links, checked arguments,
+   * identity, pathless opens, namespace flags) */
+  SYS_fstat = 5,
+  SYS_mprotect = 10,
+  SYS_pread64 = 17,
+  SYS_sched_yield = 24,
+  SYS_sendto = 44,
+  SYS_clone = 56,
+  SYS_getcwd = 79,
+  SYS_symlink = 88,
+  SYS_getgid = 104,
+  SYS_setuid = 105,
+  SYS_setgid = 106,
+  SYS_getegid = 108,
+  SYS_capget = 125,
+  SYS_capset = 126,
+  SYS_getdents64 = 217,
+  SYS_openat = 257,
+  SYS_mknodat = 259,
+  SYS_pipe2 = 293,
+  SYS_name_to_handle_at = 303,
+  SYS_pidfd_send_signal = 424,
+  SYS_io_uring_setup = 425,
+  SYS_io_uring_enter = 426,
+  SYS_pidfd_open = 434,
+  SYS_clone3 = 435,
 };
 
 /* ---- errno values (the ones the probes name) ---- */
@@ -109,6 +136,14 @@ enum {
   EHOSTUNREACH = 113,
   EINPROGRESS = 115,
   EDQUOT = 122,
+  ENXIO = 6,
+  EXDEV = 18,
+  ENFILE = 23,
+  EMFILE = 24,
+  ENAMETOOLONG = 36,
+  ELOOP = 40,
+  EADDRNOTAVAIL = 99,
+  ESTALE = 116,
 };
 
 enum {
@@ -116,6 +151,10 @@ enum {
   O_WRONLY = 1,
   O_RDWR = 2,
   O_CREAT = 0100,
+  O_EXCL = 0200,
+  O_NONBLOCK = 04000,
+  O_NOFOLLOW = 0400000,
+  O_PATH = 010000000,
   O_TRUNC = 01000,
   O_DIRECTORY = 0200000,
   O_CLOEXEC = 02000000,
@@ -125,7 +164,9 @@ enum {
   PROT_NONE = 0,
   PROT_READ = 1,
   PROT_WRITE = 2,
+  MAP_SHARED = 0x01,
   MAP_PRIVATE = 0x02,
+  MAP_POPULATE = 0x8000,
   MAP_ANONYMOUS = 0x20,
 };
 #define MAP_FAILED ((void *)-1)

@@ -229,6 +229,14 @@ const char *rt_errname(long err) {
       {EHOSTUNREACH, "EHOSTUNREACH"},
       {EINPROGRESS, "EINPROGRESS"},
       {EDQUOT, "EDQUOT"},
+      {ENXIO, "ENXIO"},
+      {EXDEV, "EXDEV"},
+      {ENFILE, "ENFILE"},
+      {EMFILE, "EMFILE"},
+      {ENAMETOOLONG, "ENAMETOOLONG"},
+      {ELOOP, "ELOOP"},
+      {EADDRNOTAVAIL, "EADDRNOTAVAIL"},
+      {ESTALE, "ESTALE"},
   };
   if (err < 0) err = -err;
   for (size_t i = 0; i < sizeof(kNames) / sizeof(kNames[0]); i++) {
