@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <utility>
@@ -302,9 +303,21 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
   policy.resources.wall_time_ms =
       std::min(policy.resources.wall_time_ms.value_or(cap), cap);
 
+  // The probe runs from its workdir, where a user's own program would be:
+  // the policy decides its exec like any other (strict execs only there and
+  // below /usr), and no probe depends on where isoscope was built.
+  const std::filesystem::path program =
+      workdir->path() / probe.program.filename();
+  std::error_code copied;
+  std::filesystem::copy_file(probe.program, program, copied);
+  if (copied) {
+    return FailErrno(
+        fmt::format("copying probe {} into {}", probe.program.string(), dir),
+        copied.value());
+  }
   Workload workload;
-  workload.executable = probe.program.string();
-  workload.argv.push_back(probe.program.string());
+  workload.executable = program.string();
+  workload.argv.push_back(program.string());
   workload.argv.insert(workload.argv.end(), probe.args.begin(),
                        probe.args.end());
   workload.env = WorkloadEnvironment(dir, canaries.Environment());
