@@ -288,11 +288,18 @@ std::string RenderRunList(const std::vector<RunSummary>& runs) {
   rows.push_back({"ID", "WHEN (UTC)", "BACKEND", "OUTCOME", "STATUS", "WALL",
                   "POLICY", "COMMAND"});
   for (const auto& run : runs) {
-    rows.push_back(
-        {std::to_string(run.id), UtcTime(run.started_at_unix_ms),
-         Line(run.backend), std::string(OutcomeName(run.outcome)),
-         std::to_string(run.exit_status), FormatDuration(run.wall_ns),
-         Truncate(Line(run.policy_name), kMaxPolicyColumn), Line(run.command)});
+    // A run still running, or one that isoscope did not see to its end
+    // (its own error, its death), has no status or time to show.
+    const bool unfinished = run.outcome == Outcome::kRunning ||
+                            ((run.outcome == Outcome::kError ||
+                              run.outcome == Outcome::kInterrupted) &&
+                             run.wall_ns == 0);
+    rows.push_back({std::to_string(run.id), UtcTime(run.started_at_unix_ms),
+                    Line(run.backend), std::string(OutcomeName(run.outcome)),
+                    unfinished ? "-" : std::to_string(run.exit_status),
+                    unfinished ? "-" : FormatDuration(run.wall_ns),
+                    Truncate(Line(run.policy_name), kMaxPolicyColumn),
+                    Line(run.command)});
   }
   size_t w_id = 0, w_when = 0, w_backend = 0, w_outcome = 0, w_status = 0,
          w_wall = 0, w_policy = 0;

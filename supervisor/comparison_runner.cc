@@ -15,6 +15,7 @@
 #include "base/temp_dir.h"
 #include "base/wall_clock.h"
 #include "supervisor/host_facts.h"
+#include "supervisor/recorded_run.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/workload_env.h"
 
@@ -83,7 +84,7 @@ uint64_t MedianOf(const std::vector<RunResult>& runs, Field field) {
 Result<RunResult> RunOnce(const BackendRegistry& registry,
                           const CompareOptions& options,
                           const std::string& backend_name,
-                          const HostFacts& host) {
+                          const HostFacts& host, Store& store) {
   auto backend = registry.Create(backend_name);
   if (!backend) return tl::unexpected(backend.error());
   auto workdir = TempDir::Create("isoscope-compare-");
@@ -95,12 +96,13 @@ Result<RunResult> RunOnce(const BackendRegistry& registry,
   SupervisorOptions supervisor_options;
   supervisor_options.interrupt_fd = options.interrupt_fd;
   supervisor_options.host_facts = host;
-  Supervisor supervisor(
+  // Recorded however it ends (recorded_run.h).
+  RecordedRun recorded = RunRecorded(
       std::make_shared<const Policy>(WithWorkdir(*options.policy, dir)),
-      std::move(supervisor_options));
-  auto run = supervisor.Run(**backend, workload);
+      std::move(supervisor_options), **backend, workload, store);
   backend->reset();  // reaps and cleans up before the workdir goes
-  return run;
+  if (!recorded.recorded) return tl::unexpected(recorded.recorded.error());
+  return std::move(recorded.run);
 }
 
 }  // namespace
@@ -263,23 +265,24 @@ Result<Comparison> ComparisonRunner::Run() {
         options_.on_progress(
             CompareProgress{name, repetition, options_.repeat});
       }
-      auto run = RunOnce(registry_, options_, name, comparison.host);
+      auto run = RunOnce(registry_, options_, name, comparison.host, store_);
+      // Evidence the store cannot keep ends the comparison.
+      if (!run && run.error().code() == ErrorCode::kStore) {
+        return tl::unexpected(run.error());
+      }
       if (!run) {
         // The backend failed (to start, or mid-run): its column says so,
         // the comparison goes on with the next backend.
         column.error = run.error().ToString();
         break;
       }
-      auto id = store_.Record(*run);
-      if (!id) return tl::unexpected(id.error());
       // Recorded, but a run cut short by the interrupt is no measurement.
       if (run->termination.outcome == Outcome::kInterrupted) {
         comparison.interrupted = true;
         break;
       }
       if (repetition == 0) continue;  // the warm-up
-      run->id = *id;
-      column.run_ids.push_back(*id);
+      column.run_ids.push_back(run->id);
       runs.push_back(std::move(*run));
     }
     SummarizeRuns(runs, column);

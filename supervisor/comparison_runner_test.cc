@@ -171,6 +171,18 @@ TEST_F(ComparisonRunnerTest, BackendThatFailsToStartIsListedAndOthersRun) {
   // The backend after it still ran.
   EXPECT_EQ(comparison->backends[2].run_ids.size(), 3u);
   EXPECT_EQ(comparison->backends[2].output_matches_native, true);
+  // The failed run is kept, as an error with its message.
+  int errors = 0;
+  auto runs = store_->List(0);
+  ASSERT_TRUE(runs.has_value()) << runs.error().ToString();
+  for (const RunSummary& run : *runs) {
+    EXPECT_NE(run.outcome, Outcome::kRunning) << run.id;
+    if (run.outcome != Outcome::kError) continue;
+    ++errors;
+    EXPECT_THAT(store_->Get(run.id)->termination.reason,
+                HasSubstr("clone3: no luck"));
+  }
+  EXPECT_EQ(errors, 1);
 }
 
 TEST_F(ComparisonRunnerTest, UnavailableBackendIsListedWithItsReason) {

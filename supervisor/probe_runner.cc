@@ -19,6 +19,7 @@
 #include "base/wall_clock.h"
 #include "supervisor/canaries.h"
 #include "supervisor/host_facts.h"
+#include "supervisor/recorded_run.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/workload_env.h"
 #include "workloads/catalog.h"
@@ -92,6 +93,11 @@ ProbeFinding FindingFromTermination(const std::string& id,
     case Outcome::kInterrupted:
       f.verdict = kVerdictNa;
       f.detail = "interrupted";
+      break;
+    case Outcome::kError:
+    case Outcome::kRunning:
+      f.verdict = kVerdictError;
+      f.detail = fmt::format("isoscope failed: {}", term.reason);
       break;
     case Outcome::kSignaled:
       // SIGSYS is what a seccomp filter kills with: the sandbox stopped it.
@@ -327,14 +333,18 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
   SupervisorOptions supervisor_options;
   supervisor_options.interrupt_fd = options_.interrupt_fd;
   supervisor_options.host_facts = host;
-  Supervisor supervisor(std::make_shared<const Policy>(std::move(policy)),
-                        std::move(supervisor_options));
-  auto run = supervisor.Run(**backend, workload);
+  RecordedRun recorded =
+      RunRecorded(std::make_shared<const Policy>(std::move(policy)),
+                  std::move(supervisor_options), **backend, workload, store_);
   backend->reset();  // reaps and cleans up before the canaries are read
+  // Evidence the store cannot keep ends the session.
+  if (!recorded.recorded) return tl::unexpected(recorded.recorded.error());
+  Result<RunResult>& run = recorded.run;
+  if (!run && run.error().code() == ErrorCode::kStore) {
+    return tl::unexpected(run.error());
+  }
   if (!run) return error_findings(run.error());
-
-  auto run_id = store_.Record(*run);
-  if (!run_id) return tl::unexpected(run_id.error());
+  const int64_t run_id = run->id;
 
   std::vector<ProbeFinding> findings = FindingsFromRun(ids, *run);
   std::vector<Canary> touched;
@@ -350,7 +360,7 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
   ::uname(&uts);
   for (ProbeFinding& f : findings) {
     f.backend = backend_name;
-    f.run_id = *run_id;
+    f.run_id = run_id;
     f.outcome = run->termination.outcome;
     JudgeHostname(f, uts.nodename);
     JudgeIdentity(f, *options_.policy);

@@ -14,13 +14,18 @@ std::string_view OutcomeName(Outcome outcome) {
       return "limit";
     case Outcome::kInterrupted:
       return "interrupted";
+    case Outcome::kError:
+      return "error";
+    case Outcome::kRunning:
+      return "running";
   }
   return "unknown";
 }
 
 std::optional<Outcome> OutcomeFromName(std::string_view name) {
   for (Outcome o : {Outcome::kExited, Outcome::kSignaled, Outcome::kViolation,
-                    Outcome::kLimit, Outcome::kInterrupted}) {
+                    Outcome::kLimit, Outcome::kInterrupted, Outcome::kError,
+                    Outcome::kRunning}) {
     if (OutcomeName(o) == name) return o;
   }
   return std::nullopt;

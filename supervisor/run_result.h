@@ -19,7 +19,11 @@ enum class Outcome {
   kViolation,    // isoscope killed it for a policy `kill` decision
   kLimit,        // isoscope (or the kernel, for the policy) stopped it at a
                  // resource limit
-  kInterrupted,  // isoscope itself was interrupted (SIGINT/SIGTERM)
+  kInterrupted,  // isoscope itself was interrupted (SIGINT/SIGTERM), or
+                 // died mid-run (found and marked by the next isoscope)
+  kError,        // isoscope itself failed; `reason` holds its message
+  kRunning,      // still running: how the results store keeps a run from
+                 // its start until it ends
 };
 std::string_view OutcomeName(Outcome outcome);
 // Inverse of OutcomeName; nullopt for an unknown name.

@@ -37,9 +37,10 @@ constexpr int kJsonSchema = 1;
 // their enums; these lists let the reader invert them without duplicating
 // the names. A value added to an enum must be added here too (the round-trip
 // test covers the values it uses).
-constexpr std::array kAllOutcomes = {Outcome::kExited, Outcome::kSignaled,
-                                     Outcome::kViolation, Outcome::kLimit,
-                                     Outcome::kInterrupted};
+constexpr std::array kAllOutcomes = {Outcome::kExited,      Outcome::kSignaled,
+                                     Outcome::kViolation,   Outcome::kLimit,
+                                     Outcome::kInterrupted, Outcome::kError,
+                                     Outcome::kRunning};
 constexpr std::array kAllLimitKinds = {
     LimitKind::kWallTime,  LimitKind::kCpuTime,   LimitKind::kMemory,
     LimitKind::kProcesses, LimitKind::kOpenFiles, LimitKind::kFileSize,

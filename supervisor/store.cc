@@ -90,6 +90,21 @@ CREATE TABLE comparisons (
 );
 CREATE INDEX comparisons_started_at ON comparisons (started_at_ms);
 )sql",
+    // 3 -> 4: a run's row is written when it starts (outcome 'running') and
+    // completed when it ends. While it runs, the row names the isoscope
+    // process that owns it (pid, start time in clock ticks after boot, boot
+    // id, pid namespace inode), so the next isoscope to open the store can
+    // mark it 'interrupted' once that process has died. Rows of earlier
+    // versions are finished runs: their owner columns stay NULL. The
+    // partial index holds only running rows, so finding them is cheap
+    // however many runs the store keeps.
+    R"sql(
+ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+ALTER TABLE runs ADD COLUMN owner_start_time INTEGER;
+ALTER TABLE runs ADD COLUMN owner_boot_id TEXT;
+ALTER TABLE runs ADD COLUMN owner_pid_namespace INTEGER;
+CREATE INDEX runs_running ON runs (id) WHERE outcome = 'running';
+)sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion,
               "one migration per schema version");
@@ -358,15 +373,71 @@ Result<Store> Store::Open(const std::filesystem::path& path) {
   return store;
 }
 
-Result<int64_t> Store::Record(const RunResult& result) {
-  std::string result_json;
+namespace {
+
+Result<std::string> RunJson(const std::filesystem::path& path,
+                            const RunResult& result) {
   try {
-    result_json = ToJson(result).dump();
+    return ToJson(result).dump();
   } catch (const std::exception& e) {
     return Fail(ErrorCode::kStore,
                 fmt::format("results store {}: serialising the run: {}",
-                            path_.string(), e.what()));
+                            path.string(), e.what()));
   }
+}
+
+// Binds the run's columns, in this order, from `first`: started_at_ms,
+// backend, command, workdir, policy_name, outcome, exit_status, wall_ns,
+// result_json.
+int BindRunColumns(sqlite3_stmt* s, int first, const RunResult& result,
+                   const std::string& result_json) {
+  int rc = SQLITE_OK;
+  const auto bind = [&](int bind_rc) {
+    if (rc == SQLITE_OK) rc = bind_rc;
+  };
+  bind(sqlite3_bind_int64(s, first, result.started_at_unix_ms));
+  bind(BindText(s, first + 1, result.backend));
+  bind(BindText(s, first + 2, JoinArgv(result.argv)));
+  bind(BindText(s, first + 3, result.workdir));
+  bind(BindText(s, first + 4, result.policy_name));
+  bind(BindText(s, first + 5, OutcomeName(result.termination.outcome)));
+  bind(sqlite3_bind_int(s, first + 6, result.termination.ExitStatus()));
+  bind(sqlite3_bind_int64(s, first + 7, result.timings.wall_ns));
+  bind(BindText(s, first + 8, result_json));
+  return rc;
+}
+
+// Steps a bound write statement in its own transaction, retried as a whole
+// on BUSY: the busy handler covers most waits, but a lock can still be
+// refused outright under contention. Returns the rows it changed.
+Result<int> StepWrite(const Db& db, sqlite3_stmt* s, std::string_view what) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(kBusyTimeoutMs);
+  while (true) {
+    auto transaction = Transaction::Begin(db);
+    if (!transaction) return tl::unexpected(transaction.error());
+    sqlite3_reset(s);
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+      const int changed = sqlite3_changes(db.db);
+      if (auto committed = transaction->Commit(); !committed) {
+        return tl::unexpected(committed.error());
+      }
+      return changed;
+    }
+    if (!IsBusy(rc) || std::chrono::steady_clock::now() >= deadline) {
+      return StoreError(db.path, db.db, what, rc);
+    }
+    // `transaction` rolls back here; try again after a short pause.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace
+
+Result<int64_t> Store::Record(const RunResult& result) {
+  auto result_json = RunJson(path_, result);
+  if (!result_json) return tl::unexpected(result_json.error());
   const Db db{db_.get(), path_};
   auto statement = db.Prepare(
       "INSERT INTO runs (started_at_ms, backend, command, workdir, "
@@ -374,43 +445,138 @@ Result<int64_t> Store::Record(const RunResult& result) {
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!statement) return tl::unexpected(statement.error());
   sqlite3_stmt* s = statement->get();
-  const std::string command = JoinArgv(result.argv);
-  int rc = SQLITE_OK;
+  if (const int rc = BindRunColumns(s, 1, result, *result_json);
+      rc != SQLITE_OK) {
+    return StoreError(path_, db.db, "binding a run", rc);
+  }
+  auto inserted = StepWrite(db, s, "recording a run");
+  if (!inserted) return tl::unexpected(inserted.error());
+  return sqlite3_last_insert_rowid(db.db);
+}
+
+Status Store::Begin(RunResult& run) {
+  auto self = ProcessIdentity::Self();
+  if (!self) {
+    return Fail(ErrorCode::kStore,
+                fmt::format("results store {}: naming the run's owner: {}",
+                            path_.string(), self.error().ToString()),
+                self.error().sys_errno());
+  }
+  return Begin(run, *self);
+}
+
+Status Store::Begin(RunResult& run, const ProcessIdentity& owner) {
+  run.termination.outcome = Outcome::kRunning;
+  auto result_json = RunJson(path_, run);
+  if (!result_json) return tl::unexpected(result_json.error());
+  const Db db{db_.get(), path_};
+  auto statement = db.Prepare(
+      "INSERT INTO runs (started_at_ms, backend, command, workdir, "
+      "policy_name, outcome, exit_status, wall_ns, result_json, owner_pid, "
+      "owner_start_time, owner_boot_id, owner_pid_namespace) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!statement) return tl::unexpected(statement.error());
+  sqlite3_stmt* s = statement->get();
+  int rc = BindRunColumns(s, 1, run, *result_json);
   const auto bind = [&](int bind_rc) {
     if (rc == SQLITE_OK) rc = bind_rc;
   };
-  bind(sqlite3_bind_int64(s, 1, result.started_at_unix_ms));
-  bind(BindText(s, 2, result.backend));
-  bind(BindText(s, 3, command));
-  bind(BindText(s, 4, result.workdir));
-  bind(BindText(s, 5, result.policy_name));
-  bind(BindText(s, 6, OutcomeName(result.termination.outcome)));
-  bind(sqlite3_bind_int(s, 7, result.termination.ExitStatus()));
-  bind(sqlite3_bind_int64(s, 8, result.timings.wall_ns));
-  bind(BindText(s, 9, result_json));
+  bind(sqlite3_bind_int64(s, 10, owner.pid));
+  bind(sqlite3_bind_int64(s, 11, static_cast<int64_t>(owner.start_time)));
+  bind(BindText(s, 12, owner.boot_id));
+  bind(sqlite3_bind_int64(s, 13, static_cast<int64_t>(owner.pid_namespace)));
   if (rc != SQLITE_OK) return StoreError(path_, db.db, "binding a run", rc);
+  auto inserted = StepWrite(db, s, "recording a run as started");
+  if (!inserted) return tl::unexpected(inserted.error());
+  run.id = sqlite3_last_insert_rowid(db.db);
+  return {};
+}
 
-  // The whole transaction is retried on BUSY: the busy handler covers most
-  // waits, but a lock can still be refused outright under contention.
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(kBusyTimeoutMs);
-  while (true) {
-    auto transaction = Transaction::Begin(db);
-    if (!transaction) return tl::unexpected(transaction.error());
-    sqlite3_reset(s);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-      const int64_t id = sqlite3_last_insert_rowid(db.db);
-      auto committed = transaction->Commit();
-      if (committed) return id;
-      return tl::unexpected(committed.error());
-    }
-    if (!IsBusy(rc) || std::chrono::steady_clock::now() >= deadline) {
-      return StoreError(path_, db.db, "recording a run", rc);
-    }
-    // `transaction` rolls back here; try again after a short pause.
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+Status Store::Complete(const RunResult& run) {
+  if (run.termination.outcome == Outcome::kRunning) {
+    return Fail(ErrorCode::kInternal,
+                fmt::format("results store {}: run {} completed as running",
+                            path_.string(), run.id));
   }
+  auto result_json = RunJson(path_, run);
+  if (!result_json) return tl::unexpected(result_json.error());
+  const Db db{db_.get(), path_};
+  auto statement = db.Prepare(
+      "UPDATE runs SET started_at_ms = ?, backend = ?, command = ?, "
+      "workdir = ?, policy_name = ?, outcome = ?, exit_status = ?, "
+      "wall_ns = ?, result_json = ? WHERE id = ?");
+  if (!statement) return tl::unexpected(statement.error());
+  sqlite3_stmt* s = statement->get();
+  int rc = BindRunColumns(s, 1, run, *result_json);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 10, run.id);
+  if (rc != SQLITE_OK) return StoreError(path_, db.db, "binding a run", rc);
+  auto changed = StepWrite(db, s, fmt::format("completing run {}", run.id));
+  if (!changed) return tl::unexpected(changed.error());
+  if (*changed == 0) {
+    return Fail(ErrorCode::kNotFound,
+                fmt::format("results store {}: no run with id {} to complete",
+                            path_.string(), run.id));
+  }
+  return {};
+}
+
+Result<int> Store::MarkAbandonedRuns() {
+  const Db db{db_.get(), path_};
+  auto running = db.Prepare(
+      "SELECT id, owner_pid, owner_start_time, owner_boot_id, "
+      "owner_pid_namespace FROM runs WHERE outcome = 'running'");
+  if (!running) return tl::unexpected(running.error());
+  std::vector<std::pair<int64_t, ProcessIdentity>> abandoned;
+  sqlite3_stmt* s = running->get();
+  while (true) {
+    const int rc = RetryWhileBusy([&] { return sqlite3_step(s); });
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) {
+      return StoreError(path_, db.db, "finding running runs", rc);
+    }
+    ProcessIdentity owner;
+    owner.pid = static_cast<pid_t>(sqlite3_column_int64(s, 1));
+    owner.start_time = static_cast<uint64_t>(sqlite3_column_int64(s, 2));
+    owner.boot_id = ColumnText(s, 3);
+    owner.pid_namespace = static_cast<uint64_t>(sqlite3_column_int64(s, 4));
+    if (LivenessOf(owner) == Liveness::kGone) {
+      abandoned.emplace_back(sqlite3_column_int64(s, 0), std::move(owner));
+    }
+  }
+  running->reset();  // the read ends before the writes below
+  int marked = 0;
+  for (const auto& [id, owner] : abandoned) {
+    auto run = Get(id);
+    if (!run) return tl::unexpected(run.error());
+    run->termination = Termination{};
+    run->termination.outcome = Outcome::kInterrupted;
+    run->termination.reason = fmt::format(
+        "isoscope (pid {}) ended before the run did (killed or crashed); "
+        "kept as recorded when it started",
+        owner.pid);
+    auto result_json = RunJson(path_, *run);
+    if (!result_json) return tl::unexpected(result_json.error());
+    // Only while still running: a concurrent isoscope may have marked it.
+    auto update = db.Prepare(
+        "UPDATE runs SET outcome = ?, exit_status = ?, result_json = ? "
+        "WHERE id = ? AND outcome = 'running'");
+    if (!update) return tl::unexpected(update.error());
+    sqlite3_stmt* u = update->get();
+    int rc = BindText(u, 1, OutcomeName(Outcome::kInterrupted));
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_bind_int(u, 2, run->termination.ExitStatus());
+    }
+    if (rc == SQLITE_OK) rc = BindText(u, 3, *result_json);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(u, 4, id);
+    if (rc != SQLITE_OK) {
+      return StoreError(path_, db.db, "binding an interrupted run", rc);
+    }
+    auto changed =
+        StepWrite(db, u, fmt::format("marking run {} interrupted", id));
+    if (!changed) return tl::unexpected(changed.error());
+    marked += *changed;
+  }
+  return marked;
 }
 
 Result<std::vector<RunSummary>> Store::List(int limit) const {

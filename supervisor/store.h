@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/process_identity.h"
 #include "supervisor/comparison.h"
 #include "supervisor/probe_session.h"
 #include "supervisor/run_result.h"
@@ -37,7 +38,7 @@ class Store {
  public:
   // The schema version this build writes; Open migrates older files up to it
   // and refuses newer ones.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Opens (creating the file and its directory if needed) and migrates.
   static Result<Store> Open(const std::filesystem::path& path);
@@ -45,8 +46,25 @@ class Store {
   Store(Store&&) noexcept = default;
   Store& operator=(Store&&) noexcept = default;
 
-  // Records a run and returns its id.
+  // Records a finished run and returns its id.
   Result<int64_t> Record(const RunResult& result);
+
+  // A run's row from its start to its end, so that nothing is lost when
+  // isoscope fails or dies mid-run. Begin records `run` as it starts
+  // (outcome kRunning, owned by `owner`: this process unless given) and sets
+  // its id; Complete replaces the row with the run as it ended (any outcome
+  // but kRunning: kError with isoscope's message when it failed). kNotFound
+  // when the row is gone.
+  Status Begin(RunResult& run);
+  Status Begin(RunResult& run, const ProcessIdentity& owner);
+  Status Complete(const RunResult& run);
+
+  // Marks `interrupted` every running row whose owner has died (killed,
+  // crashed, or the machine rebooted), keeping what was recorded of it;
+  // rows of live owners, and of owners in another pid namespace (whose pids
+  // say nothing here), stay. Returns how many were marked. Costs one query
+  // on an index that holds only running rows.
+  Result<int> MarkAbandonedRuns();
   // Newest first.
   Result<std::vector<RunSummary>> List(int limit) const;
   Result<RunResult> Get(int64_t id) const;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -17,8 +18,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "base/process_identity.h"
 #include "base/temp_dir.h"
 #include "supervisor/comparison.h"
+#include "supervisor/run_result_json.h"
 
 namespace isoscope {
 
@@ -47,6 +50,17 @@ class StoreTest : public ::testing::Test {
     sqlite3_free(message);
     sqlite3_close(db);
     ASSERT_EQ(rc, SQLITE_OK) << error;
+  }
+
+  // Turns a fresh store into the v3 file isoscope 3 left: without what
+  // migration 3 -> 4 adds.
+  void DropVersionFour() {
+    RawExec(
+        "DROP INDEX runs_running; ALTER TABLE runs DROP COLUMN owner_pid; "
+        "ALTER TABLE runs DROP COLUMN owner_start_time; "
+        "ALTER TABLE runs DROP COLUMN owner_boot_id; "
+        "ALTER TABLE runs DROP COLUMN owner_pid_namespace; "
+        "PRAGMA user_version = 3;");
   }
 
   std::optional<TempDir> dir_;
@@ -232,7 +246,9 @@ PRAGMA user_version = 1;
     ASSERT_TRUE(store.has_value()) << store.error().ToString();
     run_id = *store->Record(SmallRun(7));
     RawExec("ATTACH '" + (dir_->path() / "other.db").string() +
-            "' AS other; INSERT INTO runs SELECT * FROM other.runs;");
+            "' AS other; INSERT INTO runs SELECT id, started_at_ms, backend, "
+            "command, workdir, policy_name, outcome, exit_status, wall_ns, "
+            "result_json FROM other.runs;");
   }
   auto store = Store::Open(DbPath());
   ASSERT_TRUE(store.has_value()) << store.error().ToString();
@@ -392,13 +408,14 @@ TEST_F(StoreTest, MigratesAVersionTwoFileKeepingRunsAndProbeSessions) {
                                             false, run_id, Outcome::kExited});
     session_id = *store->RecordProbeSession(session);
   }
+  DropVersionFour();
   RawExec(
       "DROP INDEX comparisons_started_at; DROP TABLE comparisons; "
       "PRAGMA user_version = 2;");
 
   auto store = Store::Open(DbPath());
   ASSERT_TRUE(store.has_value()) << store.error().ToString();
-  EXPECT_EQ(*store->SchemaVersion(), 3);
+  EXPECT_EQ(*store->SchemaVersion(), Store::kSchemaVersion);
   auto run = store->Get(run_id);
   ASSERT_TRUE(run.has_value()) << run.error().ToString();
   EXPECT_EQ(run->argv, SmallRun(4).argv);
@@ -410,6 +427,180 @@ TEST_F(StoreTest, MigratesAVersionTwoFileKeepingRunsAndProbeSessions) {
   auto id = store->RecordComparison(FullComparison(run_id, session_id));
   ASSERT_TRUE(id.has_value()) << id.error().ToString();
   EXPECT_EQ(store->GetComparison(*id)->probe_session_id, session_id);
+}
+
+// A v3 file with a finished run in it, inserted the way isoscope 3 did.
+TEST_F(StoreTest, MigratesAVersionThreeFileKeepingItsRuns) {
+  {
+    auto store = Store::Open(DbPath());
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  }
+  DropVersionFour();
+  const RunResult old = SmallRun(3);
+  RawExec(
+      "INSERT INTO runs (id, started_at_ms, backend, command, workdir, "
+      "policy_name, outcome, exit_status, wall_ns, result_json) VALUES (5, " +
+      std::to_string(old.started_at_unix_ms) +
+      ", 'ptrace', '/bin/true run-3', '/tmp', 'default', 'exited', 3, 3000, "
+      "'" +
+      ToJson(old).dump() + "')");
+
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_EQ(*store->SchemaVersion(), 4);
+  auto run = store->Get(5);
+  ASSERT_TRUE(run.has_value()) << run.error().ToString();
+  EXPECT_EQ(run->argv, old.argv);
+  auto runs = store->List(0);
+  ASSERT_TRUE(runs.has_value()) << runs.error().ToString();
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].outcome, Outcome::kExited);
+  // A finished run of an older isoscope is no abandoned one.
+  EXPECT_EQ(*store->MarkAbandonedRuns(), 0);
+  EXPECT_EQ(store->Get(5)->termination.outcome, Outcome::kExited);
+  // New runs go through their lifecycle on the migrated file.
+  RunResult next = SmallRun(4);
+  ASSERT_TRUE(store->Begin(next).has_value());
+  EXPECT_EQ(next.id, 6);
+  next.termination.outcome = Outcome::kExited;
+  ASSERT_TRUE(store->Complete(next).has_value());
+  EXPECT_EQ(*store->Get(6), next);
+}
+
+TEST_F(StoreTest, ARunIsRecordedWhenItStartsAndCompletedWhenItEnds) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  RunResult run = SmallRun(8);
+  run.termination.exit_code = 0;
+  auto begun = store->Begin(run);
+  ASSERT_TRUE(begun.has_value()) << begun.error().ToString();
+  ASSERT_GT(run.id, 0);
+  EXPECT_EQ(run.termination.outcome, Outcome::kRunning);
+  auto listed = store->List(0);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].outcome, Outcome::kRunning);
+  EXPECT_EQ((*listed)[0].command, "/bin/true run-8");
+  EXPECT_EQ(store->Get(run.id)->termination.outcome, Outcome::kRunning);
+  // Our own running row: its owner is alive.
+  EXPECT_EQ(*store->MarkAbandonedRuns(), 0);
+
+  run.termination.outcome = Outcome::kExited;
+  run.termination.exit_code = 3;
+  run.timings.wall_ns = 123456;
+  auto completed = store->Complete(run);
+  ASSERT_TRUE(completed.has_value()) << completed.error().ToString();
+  listed = store->List(0);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].outcome, Outcome::kExited);
+  EXPECT_EQ((*listed)[0].exit_status, 3);
+  EXPECT_EQ((*listed)[0].wall_ns, 123456);
+  EXPECT_EQ(*store->Get(run.id), run);
+
+  // isoscope's own failure: outcome error, with the message.
+  RunResult failed = SmallRun(9);
+  ASSERT_TRUE(store->Begin(failed).has_value());
+  failed.termination = Termination{};
+  failed.termination.outcome = Outcome::kError;
+  failed.termination.reason = "backend container: poll: Bad file descriptor";
+  ASSERT_TRUE(store->Complete(failed).has_value());
+  auto got = store->Get(failed.id);
+  EXPECT_EQ(got->termination.outcome, Outcome::kError);
+  EXPECT_EQ(got->termination.reason, failed.termination.reason);
+  EXPECT_EQ(store->List(1)->at(0).outcome, Outcome::kError);
+
+  // What cannot be completed.
+  RunResult unknown = SmallRun(10);
+  unknown.id = 4242;
+  EXPECT_EQ(store->Complete(unknown).error().code(), ErrorCode::kNotFound);
+  RunResult still_running = failed;
+  still_running.termination.outcome = Outcome::kRunning;
+  EXPECT_EQ(store->Complete(still_running).error().code(),
+            ErrorCode::kInternal);
+}
+
+// Rows whose owner died (its pid gone, or reused by another process, or a
+// reboot since) are marked interrupted, keeping what they recorded; rows of
+// a live owner, or of one in another pid namespace, are not.
+TEST_F(StoreTest, RunsOfDeadOwnersAreMarkedInterrupted) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  auto self = ProcessIdentity::Self();
+  ASSERT_TRUE(self.has_value()) << self.error().ToString();
+
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  auto child_start = ProcessStartTime(child);
+  ASSERT_TRUE(child_start.has_value());
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  ProcessIdentity dead = *self;
+  dead.pid = child;
+  dead.start_time = *child_start;
+  ProcessIdentity reused = *self;  // our pid, but another process's start
+  reused.start_time += 1;
+  ProcessIdentity rebooted = *self;
+  rebooted.boot_id = "00000000-0000-0000-0000-000000000000";
+  ProcessIdentity elsewhere = *self;  // another pid namespace's pid
+  elsewhere.pid_namespace += 1;
+
+  std::map<std::string, int64_t> ids;
+  for (const auto& [name, owner] :
+       std::vector<std::pair<std::string, ProcessIdentity>>{
+           {"live", *self},
+           {"dead", dead},
+           {"reused", reused},
+           {"rebooted", rebooted},
+           {"elsewhere", elsewhere}}) {
+    RunResult run = SmallRun(static_cast<int>(ids.size()));
+    run.argv = {"/bin/sleep", name};
+    ASSERT_TRUE(store->Begin(run, owner).has_value());
+    ids[name] = run.id;
+  }
+
+  auto marked = store->MarkAbandonedRuns();
+  ASSERT_TRUE(marked.has_value()) << marked.error().ToString();
+  EXPECT_EQ(*marked, 3);
+  for (const auto& [name, id] : ids) {
+    SCOPED_TRACE(name);
+    auto run = store->Get(id);
+    ASSERT_TRUE(run.has_value()) << run.error().ToString();
+    EXPECT_EQ(run->argv, (std::vector<std::string>{"/bin/sleep", name}));
+    if (name == "live" || name == "elsewhere") {
+      EXPECT_EQ(run->termination.outcome, Outcome::kRunning);
+      continue;
+    }
+    EXPECT_EQ(run->termination.outcome, Outcome::kInterrupted);
+    EXPECT_THAT(run->termination.reason, HasSubstr("ended before the run"));
+  }
+  // Marked once: the next start finds nothing more.
+  EXPECT_EQ(*store->MarkAbandonedRuns(), 0);
+}
+
+// The sweep runs at every start that opens the store: one query, on an
+// index holding only the running rows.
+TEST_F(StoreTest, FindingRunningRunsUsesThePartialIndex) {
+  {
+    auto store = Store::Open(DbPath());
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* plan = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "EXPLAIN QUERY PLAN SELECT id, owner_pid, "
+                               "owner_start_time, owner_boot_id, "
+                               "owner_pid_namespace FROM runs WHERE outcome "
+                               "= 'running'",
+                               -1, &plan, nullptr),
+            SQLITE_OK);
+  std::string details;
+  while (sqlite3_step(plan) == SQLITE_ROW) {
+    details += reinterpret_cast<const char*>(sqlite3_column_text(plan, 3));
+    details += "\n";
+  }
+  sqlite3_finalize(plan);
+  sqlite3_close(db);
+  EXPECT_THAT(details, HasSubstr("USING INDEX runs_running")) << details;
 }
 
 TEST_F(StoreTest, ProbeSessionWithAnUnknownRunIsRefusedWhole) {

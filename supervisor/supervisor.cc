@@ -296,7 +296,8 @@ Supervisor::Supervisor(std::shared_ptr<const Policy> policy,
                        SupervisorOptions options)
     : policy_(std::move(policy)), options_(std::move(options)) {}
 
-Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload) {
+Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload,
+                                  RunResult* failed) {
   RunResult result;
   result.backend = std::string(backend.name());
   result.argv = workload.argv;
@@ -305,24 +306,42 @@ Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload) {
   result.policy_text = policy_->source;
   result.host = options_.host_facts ? *options_.host_facts : ReadHostFacts();
   result.started_at_unix_ms = NowUnixMs();
+  result.termination.outcome = Outcome::kRunning;
+  if (options_.on_started) {
+    if (auto recorded = options_.on_started(result); !recorded) {
+      return tl::unexpected(recorded.error());
+    }
+  }
 
+  // From here on a failure still leaves the run as far as it got (the loop
+  // has killed the backend).
+  auto fail = [&](Error error) -> Result<RunResult> {
+    if (failed != nullptr) {
+      result.termination = Termination{};
+      result.termination.outcome = Outcome::kError;
+      result.termination.reason = error.ToString();
+      *failed = std::move(result);
+    }
+    return tl::unexpected(std::move(error));
+  };
   if (backend.AppliesPolicy()) {
     if (Status allowed = DecideFirstExec(*policy_, workload); !allowed) {
-      return tl::unexpected(std::move(allowed).error());
+      return fail(std::move(allowed).error());
     }
   }
   CompiledPlan plan = CompiledPlan::Compile(policy_);
   auto started = Clock::now();
   if (auto st = backend.Start(workload, plan); !st) {
     backend.Kill();
-    return tl::unexpected(st.error().WithContext(fmt::format(
+    return fail(st.error().WithContext(fmt::format(
         "starting {} on backend {}", workload.executable, backend.name())));
   }
   result.timings.startup_ns = NanosSince(started);
 
   RunLoop loop(*policy_, options_, backend, result);
-  if (auto ran = loop.Run(started); !ran) return tl::unexpected(ran.error());
+  auto ran = loop.Run(started);
   result.timings.wall_ns = NanosSince(started);
+  if (!ran) return fail(std::move(ran).error());
   return result;
 }
 

@@ -25,6 +25,11 @@ struct SupervisorOptions {
   int interrupt_fd = -1;   // readable: stop the workload, outcome kInterrupted
   // Recorded with the run; read from the host when absent.
   std::optional<HostFacts> host_facts;
+  // Called once the run is described (backend, command, policy, start time,
+  // host) and before the workload starts: where the caller records the run
+  // as started (Store::Begin, which sets its id). An error stops the run
+  // before anything starts.
+  std::function<Status(RunResult&)> on_started;
 };
 
 class Supervisor {
@@ -34,8 +39,11 @@ class Supervisor {
 
   // Runs `workload` on `backend` to its end. Violations, limits and signals
   // are outcomes in the RunResult; an error means the supervisor could not do
-  // its job (and the backend has been killed).
-  Result<RunResult> Run(Backend& backend, const Workload& workload);
+  // its job (and the backend has been killed). Then `failed`, when given,
+  // receives the run as far as it got (its id, the events so far), its
+  // outcome kError with the error's message, so that it can be recorded.
+  Result<RunResult> Run(Backend& backend, const Workload& workload,
+                        RunResult* failed = nullptr);
 
  private:
   std::shared_ptr<const Policy> policy_;

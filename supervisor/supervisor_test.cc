@@ -313,6 +313,54 @@ TEST(SupervisorTest, ResolveFailureKillsAndReports) {
   EXPECT_GE(backend.kill_calls, 1);
 }
 
+// The run is described to on_started before the workload starts, and a
+// failure afterwards still hands back the run as far as it got.
+TEST(SupervisorTest, AFailedRunIsHandedBackAsAnError) {
+  Captured captured;
+  FakeBackend backend(
+      {Event{Syscall("ptrace")},
+       FailNextEvent{Error(ErrorCode::kSystem, "waitid failed")}});
+  SupervisorOptions options = CapturingOptions(captured);
+  std::optional<RunResult> started;
+  options.on_started = [&](RunResult& run) -> Status {
+    EXPECT_EQ(backend.kill_calls, 0);
+    run.id = 77;
+    started = run;
+    return {};
+  };
+  Supervisor supervisor(TestPolicy(), options);
+  RunResult failed;
+  auto result = supervisor.Run(backend, TestWorkload(), &failed);
+  ASSERT_FALSE(result.has_value());
+  ASSERT_TRUE(started.has_value());
+  EXPECT_EQ(started->termination.outcome, Outcome::kRunning);
+  EXPECT_EQ(started->argv, TestWorkload().argv);
+  EXPECT_EQ(started->backend, "fake");
+  EXPECT_EQ(failed.id, 77);
+  EXPECT_EQ(failed.argv, TestWorkload().argv);
+  EXPECT_EQ(failed.termination.outcome, Outcome::kError);
+  EXPECT_THAT(failed.termination.reason, HasSubstr("waitid failed"));
+  ASSERT_EQ(failed.events.size(), 1u);  // the denied ptrace, decided
+  EXPECT_EQ(failed.counters.syscalls_denied, 1u);
+}
+
+TEST(SupervisorTest, AStartThatCannotBeRecordedRunsNothing) {
+  Captured captured;
+  FakeBackend backend({Event{ExitEvent{}}});
+  SupervisorOptions options = CapturingOptions(captured);
+  options.on_started = [](RunResult&) -> Status {
+    return Fail(ErrorCode::kStore, "results store: disk full");
+  };
+  Supervisor supervisor(TestPolicy(), options);
+  RunResult failed;
+  auto result = supervisor.Run(backend, TestWorkload(), &failed);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code(), ErrorCode::kStore);
+  EXPECT_EQ(failed.id, 0);
+  EXPECT_EQ(backend.kill_calls, 0);
+  EXPECT_FALSE(backend.started_workload.has_value());
+}
+
 TEST(SupervisorTest, RecordedEventsAreCappedAndCounted) {
   Captured captured;
   std::vector<FakeBackend::Step> script;

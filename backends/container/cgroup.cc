@@ -455,32 +455,6 @@ Status MakeRunDirectory(const Hierarchy& hierarchy, const fs::path& dir,
 // ENOTEMPTY) while another run uses it, which is fine.
 void RemoveParentIfUnused(const fs::path& parent) { ::rmdir(parent.c_str()); }
 
-Result<uint64_t> StartTimeFromStat(std::string_view stat,
-                                   const fs::path& path) {
-  // "pid (comm) state ppid ...": comm may hold spaces and ')', so fields
-  // are counted from the last ')'. Field 22 is the 20th after it.
-  const size_t paren = stat.rfind(')');
-  if (paren == std::string_view::npos) {
-    return tl::unexpected(Malformed(path, "no ')'"));
-  }
-  std::string_view rest = stat.substr(paren + 1);
-  for (int field = 3; field <= 22; ++field) {
-    const size_t start = rest.find_first_not_of(' ');
-    if (start == std::string_view::npos) break;
-    rest = rest.substr(start);
-    const size_t end = rest.find(' ');
-    const std::string_view word = Trim(rest.substr(0, end));
-    if (field == 22) {
-      const std::optional<uint64_t> value = ParseUint(word);
-      if (!value) return tl::unexpected(Malformed(path, "bad start time"));
-      return *value;
-    }
-    if (end == std::string_view::npos) break;
-    rest = rest.substr(end);
-  }
-  return tl::unexpected(Malformed(path, "fewer than 22 fields"));
-}
-
 }  // namespace
 
 std::string_view CgroupControllerName(CgroupController controller) {
@@ -515,22 +489,6 @@ std::optional<RunCgroupOwner> ParseRunCgroupName(std::string_view name) {
   }
   if (parts[0] == 0 || parts[0] > 0x3fffffff) return std::nullopt;
   return RunCgroupOwner{static_cast<pid_t>(parts[0]), parts[1], parts[2]};
-}
-
-Result<uint64_t> ProcessStartTime(pid_t pid, const fs::path& proc_root) {
-  if (pid <= 0) {
-    return Fail(ErrorCode::kInvalidArgument, fmt::format("bad pid {}", pid));
-  }
-  const fs::path path = proc_root / std::to_string(pid) / "stat";
-  Result<std::string> text = ReadControlFile(path);
-  if (!text) {
-    const int err = text.error().sys_errno();
-    if (err == ENOENT || err == ESRCH) {
-      return Fail(ErrorCode::kNotFound, fmt::format("no process {}", pid), err);
-    }
-    return tl::unexpected(text.error());
-  }
-  return StartTimeFromStat(*text, path);
 }
 
 // ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/process_identity.h"
 #include "base/unique_fd.h"
 #include "supervisor/host_facts.h"
 
@@ -76,11 +77,6 @@ std::string RunCgroupName(const RunCgroupOwner& owner);
 // nullopt for any name not exactly of that form (only decimal digits, pid >
 // 0): names that are not ours are never touched.
 std::optional<RunCgroupOwner> ParseRunCgroupName(std::string_view name);
-
-// Field 22 of <proc_root>/<pid>/stat. kNotFound when there is no such
-// process, kSystem for another failure or an unreadable format.
-Result<uint64_t> ProcessStartTime(
-    pid_t pid, const std::filesystem::path& proc_root = "/proc");
 
 // The cgroup directories of one run: one per hierarchy it uses, named
 // <hierarchy>/isoscope/<RunCgroupName>. The `isoscope` parent is shared by

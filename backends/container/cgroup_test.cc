@@ -144,42 +144,6 @@ TEST(RunCgroupNameTest, RejectsAnythingElse) {
   }
 }
 
-TEST(ProcessStartTimeTest, OwnProcess) {
-  Result<uint64_t> start = ProcessStartTime(::getpid());
-  ASSERT_TRUE(start.has_value()) << start.error().ToString();
-  EXPECT_EQ(*start, OwnStartTime());
-}
-
-TEST(ProcessStartTimeTest, FakeProc) {
-  auto dir = TempDir::Create("isoscope-proc-");
-  ASSERT_TRUE(dir.has_value()) << dir.error().ToString();
-  const fs::path proc = dir->path();
-  auto write = [&](const std::string& pid, const std::string& text) {
-    fs::create_directories(proc / pid);
-    std::ofstream(proc / pid / "stat") << text;
-  };
-  // A comm with spaces and parentheses must not shift the fields.
-  write("10",
-        "10 (a) b (c) S 1 10 10 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 "
-        "4242 1 2 3\n");
-  write("11", "11 (short) S 1 2 3\n");
-  write("12", "12 (x) S 1 10 10 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 4x2 1\n");
-  write("13", "garbage without parens");
-
-  Result<uint64_t> start = ProcessStartTime(10, proc);
-  ASSERT_TRUE(start.has_value()) << start.error().ToString();
-  EXPECT_EQ(*start, 4242u);
-  for (pid_t pid : {11, 12, 13}) {
-    Result<uint64_t> junk = ProcessStartTime(pid, proc);
-    ASSERT_FALSE(junk.has_value()) << pid;
-    EXPECT_EQ(junk.error().code(), ErrorCode::kSystem) << pid;
-  }
-  Result<uint64_t> missing = ProcessStartTime(14, proc);
-  ASSERT_FALSE(missing.has_value());
-  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
-  EXPECT_FALSE(ProcessStartTime(0, proc).has_value());
-}
-
 // ---------------------------------------------------------------------------
 // Fake trees.
 

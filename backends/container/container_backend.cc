@@ -39,6 +39,9 @@ constexpr int kX32SyscallBit = 0x40000000;
 // The rule id of a decision the backend makes itself, never the policy's:
 // a path call the policy allows but isoscope cannot perform safely.
 constexpr std::string_view kUnperformableRule = "container.unperformable";
+// A path argument that cannot be read or resolved (a bad pointer, too
+// long, a refused magic link): failed with the errno the kernel would give.
+constexpr std::string_view kArgumentRule = "container.bad-argument";
 
 // Per-process limits the kernel keeps; memory and processes are the
 // cgroup's (for the whole container, threads included).
@@ -467,7 +470,12 @@ Status ContainerBackend::OnNotification() {
       // The kernel would have failed the call the same way (EFAULT,
       // ENAMETOOLONG, EBADF, ELOOP...) before looking at any file.
       int error = resolved.error().sys_errno();
-      return notifier_->ReturnError(n.id, error != 0 ? error : EFAULT);
+      if (error <= 0 || error > 4095) error = EFAULT;
+      RecordBackendAnswer(
+          event, error, kArgumentRule,
+          fmt::format("the path arguments of {} could not be resolved: {}",
+                      SyscallName(n.nr), resolved.error().message()));
+      return notifier_->ReturnError(n.id, error);
     }
     event.request.paths = decoded->paths;
     event.request.open_flags = decoded->open_flags;
@@ -519,21 +527,38 @@ Status ContainerBackend::AnswerChecked(const Await& await,
   if (!CanPerform(number)) {
     // Letting it run would let the workload swap the checked path; refuse
     // and say so.
-    SyscallEvent refused = event;
-    refused.verdict = Verdict{
-        ActionSpec{Action::kDeny, EPERM}, std::string(kUnperformableRule),
+    RecordBackendAnswer(
+        event, EPERM, kUnperformableRule,
         fmt::format("{} is allowed by the policy, but the container backend "
                     "cannot perform it on the workload's behalf, and "
                     "letting the kernel run it would not be safe",
-                    SyscallName(number))};
-    refused.decided_by = DecidedBy::kKernelFilter;
-    pending_.push_back(Pending{std::move(refused), std::nullopt});
+                    SyscallName(number)));
     return notifier_->ReturnError(await.id, EPERM);
   }
-  return AnswerNotification(
-      *notifier_, await.id,
-      PerformCheckedCall(CheckedContext(), await.tid, number,
-                         event.request.args, *await.paths));
+  const CheckedCallContext context = CheckedContext();
+  CheckedCallNote note;
+  Status answered =
+      AnswerNotification(*notifier_, await.id,
+                         PerformCheckedCall(context, await.tid, number,
+                                            event.request.args, *await.paths),
+                         context, &note);
+  if (!note.kind.empty()) {
+    RecordBackendAnswer(event, note.error,
+                        fmt::format("{}.{}", name(), note.kind),
+                        fmt::format("{} is allowed by the policy, but {}",
+                                    SyscallName(number), note.reason));
+  }
+  return answered;
+}
+
+void ContainerBackend::RecordBackendAnswer(const SyscallEvent& event, int error,
+                                           std::string_view rule,
+                                           std::string reason) {
+  SyscallEvent answered = event;
+  answered.verdict = Verdict{ActionSpec{Action::kDeny, error},
+                             std::string(rule), std::move(reason)};
+  answered.decided_by = DecidedBy::kKernelFilter;
+  pending_.push_back(Pending{std::move(answered), std::nullopt});
 }
 
 }  // namespace isoscope

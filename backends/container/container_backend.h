@@ -76,6 +76,10 @@ class ContainerBackend : public Backend {
   // Where and as whom checked calls resolve and run.
   CheckedCallContext CheckedContext() const;
   Status AnswerChecked(const Await& await, const SyscallEvent& event);
+  // Records that `event`, which the policy allowed, got `error` of the
+  // backend's making instead of its result, under `rule`.
+  void RecordBackendAnswer(const SyscallEvent& event, int error,
+                           std::string_view rule, std::string reason);
   // Cgroup events (OOM kills, pids limit hits) and the CPU time as limit
   // events, once each.
   void CheckCgroup();

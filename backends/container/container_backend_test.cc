@@ -499,6 +499,192 @@ TEST_F(ContainerBackendTest, PathCallsArePerformedInTheContainersRoot) {
   EXPECT_TRUE(allowed_decided);
 }
 
+// --- What the workload provokes inside a checked call -----------------------
+//
+// Each is an errno for the workload and a recorded event, never an error of
+// isoscope's: the run ends as the workload ends.
+
+// The recorded events a backend rule (container.*) decided.
+std::vector<SyscallEvent> BackendAnswers(const RunResult& result,
+                                         std::string_view rule) {
+  std::vector<SyscallEvent> found;
+  for (const Event& event : result.events) {
+    const auto* syscall = std::get_if<SyscallEvent>(&event);
+    if (syscall != nullptr && syscall->verdict &&
+        syscall->verdict->rule_id == rule) {
+      found.push_back(*syscall);
+    }
+  }
+  return found;
+}
+
+// ADDFD cannot install an O_PATH file (the kernel takes its source with
+// fget(), which skips O_PATH files): a directory or regular file is given
+// read-only instead, which serves what O_PATH descriptors are for (a base
+// for *at calls, fstat, fchdir); a symlink (O_PATH|O_NOFOLLOW) fails with
+// EPERM, recorded.
+TEST_F(ContainerBackendTest, OPathOpensWorkAndWhatCannotBeGivenIsRecorded) {
+  WriteFile("allowed", "allowed-content\n");
+  fs::create_directory(workdir_->path() / "dir");
+  WriteFile("dir/inner", "inner-content\n");
+  fs::create_symlink("allowed", workdir_->path() / "link");
+  WriteFile("o_path.py", R"(import os
+d = os.open("dir", os.O_PATH | os.O_DIRECTORY)
+inner = os.open("inner", os.O_RDONLY, dir_fd=d)
+print("via-dirfd", os.read(inner, 100).decode().strip())
+f = os.open("allowed", os.O_PATH)
+print("size", os.fstat(f).st_size)
+os.fchdir(d)
+print("cwd", os.getcwd())
+try:
+    os.open(os.path.dirname(__file__) + "/link", os.O_PATH | os.O_NOFOLLOW)
+    print("symlink opened")
+except OSError as e:
+    print("symlink", e.errno)
+print("done")
+)");
+  auto policy = FilesPolicy(R"(, "{workdir}/**")");
+  auto result =
+      Run(policy, Program("/usr/bin/python3", {Workdir() + "/o_path.py"}));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_EQ(result->termination.outcome, Outcome::kExited)
+      << result->termination.reason << result->output.stderr_bytes;
+  EXPECT_EQ(result->output.stdout_bytes,
+            fmt::format("via-dirfd inner-content\nsize 16\ncwd {}/dir\n"
+                        "symlink {}\ndone\n",
+                        Workdir(), EPERM))
+      << result->output.stderr_bytes;
+  std::vector<SyscallEvent> refused =
+      BackendAnswers(*result, "container.o-path");
+  ASSERT_EQ(refused.size(), 1u);
+  ASSERT_EQ(refused[0].request.paths.size(), 1u);
+  EXPECT_EQ(refused[0].request.paths[0].path, Workdir() + "/link");
+  EXPECT_EQ(refused[0].verdict->action.errno_value, EPERM);
+  EXPECT_THAT(refused[0].verdict->reason, HasSubstr("O_PATH"));
+}
+
+// More opens than `open_files`: the kernel refuses to install the
+// descriptor (EMFILE, the workload's RLIMIT_NOFILE); the workload sees
+// EMFILE as from its own open.
+TEST_F(ContainerBackendTest, OpensBeyondOpenFilesFailWithEmfile) {
+  WriteFile("allowed", "x\n");
+  WriteFile("many.py", R"(import os
+fds = []
+try:
+    for i in range(100):
+        fds.append(os.open("allowed", os.O_RDONLY))
+    print("opened all")
+except OSError as e:
+    print("errno", e.errno, "after", len(fds))
+for fd in fds:
+    os.close(fd)
+print("reopened", os.read(os.open("allowed", os.O_RDONLY), 10).decode().strip())
+)");
+  auto policy = PolicyFrom(fmt::format(R"(version: 1
+syscalls:
+  default: allow
+  rules:
+    - id: files
+      syscalls: [open, openat]
+      paths:
+        read: [{}, "{{workdir}}/**"]
+        write: ["/dev/**"]
+      action: allow
+resources: {{open_files: 32}}
+filesystem:
+{}identity: {{uid: 1000, gid: 1000}}
+)",
+                                       kSystemReads, kSystemView));
+  auto result =
+      Run(policy, Program("/usr/bin/python3", {Workdir() + "/many.py"}));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_EQ(result->termination.outcome, Outcome::kExited)
+      << result->termination.reason << result->output.stderr_bytes;
+  EXPECT_THAT(result->output.stdout_bytes,
+              HasSubstr(fmt::format("errno {} after", EMFILE)))
+      << result->output.stderr_bytes;
+  EXPECT_THAT(result->output.stdout_bytes, HasSubstr("reopened x\n"));
+  std::vector<SyscallEvent> failed =
+      BackendAnswers(*result, "container.install-failed");
+  ASSERT_FALSE(failed.empty());
+  EXPECT_EQ(failed[0].verdict->action.errno_value, EMFILE);
+}
+
+// Path arguments the kernel itself would refuse: too long, a bad pointer.
+TEST_F(ContainerBackendTest, UnreadablePathArgumentsFailAsTheKernelWould) {
+  WriteFile("bad_args.py", R"(import ctypes, os
+try:
+    os.open("a/" * 3000, os.O_RDONLY)
+except OSError as e:
+    print("long", e.errno)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+r = libc.syscall(257, -100, ctypes.c_void_p(8), 0)
+print("bad-pointer", r, ctypes.get_errno())
+)");
+  auto policy = FilesPolicy(R"(, "{workdir}/**")");
+  auto result =
+      Run(policy, Program("/usr/bin/python3", {Workdir() + "/bad_args.py"}));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_EQ(result->termination.outcome, Outcome::kExited)
+      << result->termination.reason << result->output.stderr_bytes;
+  EXPECT_EQ(result->output.stdout_bytes,
+            fmt::format("long {}\nbad-pointer -1 {}\n", ENAMETOOLONG, EFAULT))
+      << result->output.stderr_bytes;
+  EXPECT_EQ(BackendAnswers(*result, "container.bad-argument").size(), 2u);
+}
+
+// Threads that die or are interrupted while isoscope performs their checked
+// call (their notification is gone when the answer comes), and processes
+// killed mid-call: the run ends as the workload does.
+TEST_F(ContainerBackendTest, ThreadsDyingMidCallAreNoErrorOfIsoscopes) {
+  WriteFile("allowed", "x\n");
+  WriteFile("churn.py", R"(import os, signal, threading, time
+signal.signal(signal.SIGALRM, lambda *a: None)
+def opener():
+    while True:
+        try:
+            os.close(os.open("allowed", os.O_RDONLY))
+            os.stat("allowed")
+        except OSError:
+            pass
+for round in range(40):
+    pid = os.fork()
+    if pid == 0:
+        for _ in range(4):
+            threading.Thread(target=opener, daemon=True).start()
+        signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+        time.sleep(0.02)
+        os._exit(0)
+    time.sleep(0.005 + (round % 5) * 0.002)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+print("survived")
+)");
+  auto policy = PolicyFrom(fmt::format(R"(version: 1
+syscalls:
+  default: allow
+  rules:
+    - id: files
+      syscalls: [open, openat, newfstatat, stat]
+      paths:
+        read: [{}, "{{workdir}}/**"]
+        write: ["/dev/**"]
+      action: allow
+filesystem:
+{}identity: {{uid: 1000, gid: 1000}}
+)",
+                                       kSystemReads, kSystemView));
+  auto result =
+      Run(policy, Program("/usr/bin/python3", {Workdir() + "/churn.py"}));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_EQ(result->termination.outcome, Outcome::kExited)
+      << result->termination.reason << result->output.stderr_bytes;
+  EXPECT_EQ(result->output.stdout_bytes, "survived\n")
+      << result->output.stderr_bytes;
+  EXPECT_GT(result->counters.syscalls_trapped, 100u);
+}
+
 // --- Kill rules and emulation ----------------------------------------------
 
 // A kill rule's syscall comes to isoscope as a notification: the run ends

@@ -1368,13 +1368,74 @@ Result<CheckedCallOutcome> PerformCheckedCall(
   return outcome;
 }
 
+namespace {
+
+// What ADDFD installs for an O_PATH open (see AnswerNotification): a
+// read-only descriptor on the inode `opened` names, opened through its link
+// with the workload's identity, so its permission to read counts.
+Result<UniqueFd> ReopenReadOnly(const CheckedCallContext& context,
+                                const UniqueFd& opened) {
+  struct stat st {};
+  if (::fstat(opened.get(), &st) != 0) {
+    return FailErrno("fstat of an O_PATH open", errno);
+  }
+  // Opening anything else has effects of its own (a device's driver, a
+  // FIFO's peer) or is impossible (a symlink, a socket).
+  if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+    return Fail(ErrorCode::kSystem,
+                "only a directory or a regular file can be given read-only "
+                "instead",
+                EPERM);
+  }
+  // O_NONBLOCK so a lease never makes isoscope wait.
+  const std::string self = fmt::format("/proc/self/fd/{}", opened.get());
+  const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                    (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
+  ScopedFsCredentials credentials;
+  if (Status entered =
+          credentials.Enter(context.uid, context.gid, context.effective_caps);
+      !entered) {
+    return tl::unexpected(std::move(entered).error());
+  }
+  UniqueFd readable(::open(self.c_str(), flags));
+  const int open_error = errno;
+  if (Status restored = credentials.Restore(); !restored) {
+    return tl::unexpected(std::move(restored).error());
+  }
+  if (!readable) {
+    return FailErrno("opening it read-only as the workload", open_error);
+  }
+  const int status = ::fcntl(readable.get(), F_GETFL);
+  if (status < 0 ||
+      ::fcntl(readable.get(), F_SETFL, status & ~O_NONBLOCK) != 0) {
+    return FailErrno("clearing O_NONBLOCK", errno);
+  }
+  return readable;
+}
+
+}  // namespace
+
 Status AnswerNotification(SeccompNotifier& notifier, uint64_t id,
-                          Result<CheckedCallOutcome> outcome) {
+                          Result<CheckedCallOutcome> outcome,
+                          const CheckedCallContext& context,
+                          CheckedCallNote* note) {
+  // The call fails with `error` instead of its result; said in `note`.
+  const auto refuse = [&](std::string_view kind, int error,
+                          std::string reason) -> Status {
+    if (error <= 0 || error > 4095) error = EPERM;
+    if (note != nullptr) *note = {std::string(kind), error, std::move(reason)};
+    return notifier.ReturnError(id, error);
+  };
   if (!outcome) {
-    // isoscope could not do it (the thread vanished, /proc unreadable): the
-    // call fails rather than runs unchecked.
-    const int error = outcome.error().sys_errno();
-    return notifier.ReturnError(id, error > 0 && error < 4096 ? error : EPERM);
+    // The thread died meanwhile (its /proc files gone with it): nobody
+    // waits for an answer.
+    if (!notifier.IdValid(id)) return {};
+    if (outcome.error().code() == ErrorCode::kInternal) {
+      return tl::unexpected(std::move(outcome).error());
+    }
+    return refuse("checked-call-failed", outcome.error().sys_errno(),
+                  fmt::format("isoscope could not perform it: {}",
+                              outcome.error().ToString()));
   }
   switch (outcome->kind) {
     case CheckedCallOutcome::Kind::kValue:
@@ -1382,16 +1443,37 @@ Status AnswerNotification(SeccompNotifier& notifier, uint64_t id,
     case CheckedCallOutcome::Kind::kError:
       return notifier.ReturnError(id, outcome->error);
     case CheckedCallOutcome::Kind::kInstallFd: {
-      auto installed =
-          notifier.AddFd(id, outcome->fd.get(), outcome->newfd_flags,
-                         /*send_as_response=*/true);
+      UniqueFd fd = std::move(outcome->fd);
+      const int status = ::fcntl(fd.get(), F_GETFL);
+      if (status < 0) return FailErrno("F_GETFL of a checked open", errno);
+      if ((status & O_PATH) != 0) {
+        auto reopened = ReopenReadOnly(context, fd);
+        if (!reopened && reopened.error().code() == ErrorCode::kInternal) {
+          return tl::unexpected(std::move(reopened).error());
+        }
+        if (!reopened) {
+          return refuse(
+              "o-path", reopened.error().sys_errno(),
+              fmt::format("the kernel cannot install an O_PATH descriptor in "
+                          "the workload (SECCOMP_IOCTL_NOTIF_ADDFD), and a "
+                          "read-only one could not be given instead: {}",
+                          reopened.error().message()));
+        }
+        fd = std::move(*reopened);
+      }
+      auto installed = notifier.AddFd(id, fd.get(), outcome->newfd_flags,
+                                      /*send_as_response=*/true);
       if (installed) return {};
       const int error = installed.error().sys_errno();
-      // ENOENT: the thread is gone, nothing to answer. EMFILE (its table
-      // is full, RLIMIT_NOFILE), or any other refusal: the call's result.
+      // ENOENT: the thread is gone, nothing was installed, nobody waits.
       if (error == ENOENT) return {};
-      return notifier.ReturnError(id,
-                                  error > 0 && error < 4096 ? error : EMFILE);
+      // EMFILE (its table is full, RLIMIT_NOFILE) or another refusal: the
+      // notification still waits, and the call fails as the kernel's own
+      // open would.
+      return refuse("install-failed", error,
+                    fmt::format("isoscope opened the file, but installing "
+                                "the descriptor in the workload failed: {}",
+                                std::strerror(error)));
     }
     case CheckedCallOutcome::Kind::kContinue:
       return notifier.Continue(id);

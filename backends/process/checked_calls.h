@@ -104,6 +104,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "backends/process/syscall_paths.h"
@@ -192,14 +193,38 @@ Result<CheckedCallOutcome> PerformCheckedCall(
     const CheckedCallContext& context, pid_t tid, int number,
     const std::array<uint64_t, 6>& args, const DecodedPaths& paths);
 
-// Answers user notification `id` with `outcome` (PerformCheckedCall's):
-// the value or errno, the installed fd, or CONTINUE (execve). isoscope's
-// failure to perform the call fails it for the workload (EPERM, or the errno
-// the failure carries) rather than letting it run unchecked. What the
-// workload can provoke at installation (its descriptor table full, a thread
-// gone) is its call's result, never isoscope's error.
+// Why a call the policy allowed got an errno of isoscope's making instead of
+// its own result: the backend records it (a SyscallEvent denied with
+// `error`, under the rule "<backend>.<kind>").
+struct CheckedCallNote {
+  std::string kind;  // "checked-call-failed", "o-path", "install-failed"
+  int error = 0;
+  std::string reason;
+};
+
+// Answers user notification `id` with `outcome` (PerformCheckedCall's, made
+// with `context`): the value or errno, the installed fd, or CONTINUE
+// (execve). What the workload can provoke is its call's result, never
+// isoscope's error, and is described in `*note` when given:
+// - isoscope could not perform the call (/proc unreadable, the workload's
+//   memory gone): the call fails (EPERM, or the errno the failure carries)
+//   rather than runs unchecked ("checked-call-failed");
+// - ADDFD cannot install an O_PATH file (the kernel takes its source with
+//   fget(), which skips O_PATH files): a directory or regular file is
+//   installed as a read-only descriptor on the same inode, reopened with
+//   the workload's identity, which serves what O_PATH descriptors are for
+//   (a base for *at calls, fstat, fchdir) but also reads; anything else
+//   fails with EPERM, and an unreadable file with EACCES ("o-path");
+// - installing fails in the workload (EMFILE: its table is full or its
+//   RLIMIT_NOFILE reached): the call fails with that errno
+//   ("install-failed").
+// A thread gone meanwhile needs no answer. An error means isoscope's own
+// state is broken (kInternal: credentials not restored) or the notifier
+// failed: the supervisor must stop.
 Status AnswerNotification(SeccompNotifier& notifier, uint64_t id,
-                          Result<CheckedCallOutcome> outcome);
+                          Result<CheckedCallOutcome> outcome,
+                          const CheckedCallContext& context,
+                          CheckedCallNote* note = nullptr);
 
 // The workload's filesystem identity on the calling thread, for a scope.
 //

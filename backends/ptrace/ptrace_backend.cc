@@ -1010,11 +1010,27 @@ Status PtraceBackend::Resolve(const Event& event, const Verdict& verdict) {
               return Fail(ErrorCode::kInternal,
                           "a path call's verdict came for another event");
             }
-            return AnswerNotification(
+            const CheckedCallContext context = CheckedContext();
+            CheckedCallNote note;
+            Status answered = AnswerNotification(
                 *notifier_, await.notification_id,
-                PerformCheckedCall(CheckedContext(), syscall->pid,
+                PerformCheckedCall(context, syscall->pid,
                                    syscall->request.number,
-                                   syscall->request.args, *await.paths));
+                                   syscall->request.args, *await.paths),
+                context, &note);
+            if (!note.kind.empty()) {
+              // The workload's call got an errno of isoscope's making.
+              SyscallEvent answer = *syscall;
+              answer.verdict =
+                  Verdict{ActionSpec{Action::kDeny, note.error},
+                          fmt::format("{}.{}", name(), note.kind),
+                          fmt::format("{} is allowed by the policy, but {}",
+                                      SyscallName(syscall->request.number),
+                                      note.reason)};
+              answer.decided_by = DecidedBy::kKernelFilter;
+              Push(std::move(answer));
+            }
+            return answered;
           }
           // Safe: no pointer argument of it was checked.
           return notifier_->Continue(await.notification_id);

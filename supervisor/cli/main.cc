@@ -27,8 +27,17 @@ int ReportError(const Error& error) {
 }
 
 Result<Store> OpenStore(const Context& context) {
-  if (context.db_path.empty()) return Store::Open(DefaultStorePath());
-  return Store::Open(context.db_path);
+  auto store = Store::Open(context.db_path.empty()
+                               ? DefaultStorePath()
+                               : std::filesystem::path(context.db_path));
+  if (!store) return store;
+  // Runs whose isoscope died mid-run (SIGKILL, a crash) are marked
+  // interrupted by the next isoscope to open the store. A store that cannot
+  // be written still serves reads: say so and go on.
+  if (auto marked = store->MarkAbandonedRuns(); !marked) {
+    fmt::print(stderr, "isoscope: warning: {}\n", marked.error().ToString());
+  }
+  return store;
 }
 
 namespace {

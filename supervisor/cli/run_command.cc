@@ -17,6 +17,7 @@
 #include "supervisor/cli/commands.h"
 #include "supervisor/cli/exit_status.h"
 #include "supervisor/cli/interrupt.h"
+#include "supervisor/recorded_run.h"
 #include "supervisor/run_result_json.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/workload_env.h"
@@ -121,20 +122,22 @@ int RunCommand(const Context& context, const RunOptions& options) {
     WriteAll(stream == OutputStream::kStdout ? STDOUT_FILENO : STDERR_FILENO,
              bytes);
   };
-  Supervisor supervisor(policy, std::move(supervisor_options));
-  auto result = supervisor.Run(**backend, workload);
+  // Recorded from its start to its end, however it ends (recorded_run.h).
+  RecordedRun recorded = RunRecorded(policy, std::move(supervisor_options),
+                                     **backend, workload, *store);
   backend->reset();  // reaps and cleans up before the run is reported
-  if (!result) return ReportError(result.error());
-
-  auto id = store->Record(*result);
-  if (id) result->id = *id;
+  Result<RunResult>& result = recorded.run;
+  if (!result) {
+    if (!recorded.recorded) (void)ReportError(recorded.recorded.error());
+    return ReportError(result.error());
+  }
   if (!options.json_path.empty()) {
     if (auto written = WriteJson(options.json_path, *result); !written) {
       return ReportError(written.error());
     }
   }
   if (!options.quiet) WriteAll(STDERR_FILENO, RenderRunSummary(*result));
-  if (!id) return ReportError(id.error());
+  if (!recorded.recorded) return ReportError(recorded.recorded.error());
   return result->termination.ExitStatus();
 }
 
