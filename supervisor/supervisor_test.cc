@@ -291,6 +291,32 @@ TEST(SupervisorTest, StartFailureIsAnErrorWithContext) {
   EXPECT_EQ(backend.kill_calls, 1);
 }
 
+// A backend that applies the policy never starts a program the policy would
+// not let the workload exec; the refusal names the rule and the run is
+// handed back as an error.
+TEST(SupervisorTest, FirstExecIsDecidedLikeAnyOther) {
+  Captured captured;
+  FakeBackend refused({Event{ExitEvent{}}});
+  refused.applies_policy = true;
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  RunResult failed;
+  auto result = supervisor.Run(refused, TestWorkload(), &failed);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code(), ErrorCode::kNotExecutable);
+  EXPECT_THAT(result.error().ToString(), HasSubstr("syscalls.default"));
+  EXPECT_FALSE(refused.started_workload.has_value());
+  EXPECT_EQ(failed.termination.outcome, Outcome::kError);
+
+  auto allows_exec = std::make_shared<Policy>(*TestPolicy());
+  allows_exec->syscalls.rules.push_back(Rule{
+      .id = "exec", .syscalls = {Nr("execve")}, .action = {Action::kAllow}});
+  FakeBackend started({Event{ExitEvent{}}});
+  started.applies_policy = true;
+  Supervisor allowing(allows_exec, CapturingOptions(captured));
+  ASSERT_TRUE(allowing.Run(started, TestWorkload()).has_value());
+  EXPECT_TRUE(started.started_workload.has_value());
+}
+
 TEST(SupervisorTest, NextEventFailureKillsAndReports) {
   Captured captured;
   FakeBackend backend(

@@ -28,6 +28,9 @@ class FakeBackend : public Backend {
 
   std::string_view name() const override { return "fake"; }
   ProbeResult Probe() const override { return probe; }
+  // A scripted backend execs nothing: by default the supervisor's decision
+  // of the first exec is left to the tests that ask for it.
+  bool AppliesPolicy() const override { return applies_policy; }
   Status Start(const Workload& workload, const CompiledPlan& plan) override;
   Result<std::optional<Event>> NextEvent(const WaitLimit& wait) override;
   Status Resolve(const Event& event, const Verdict& verdict) override;
@@ -35,6 +38,7 @@ class FakeBackend : public Backend {
 
   // Set before the run.
   ProbeResult probe{true, ""};
+  bool applies_policy = false;
   std::optional<Error> start_error;
   std::optional<Error> resolve_error;
   // After Kill, the backend reports this exit (killed by SIGKILL).

@@ -91,7 +91,7 @@ class ContainerBackend : public Backend {
   std::optional<RunCgroup> cgroup_;
   std::optional<RootFilesystemPlan> root_;
   std::optional<CapabilityDrop> capabilities_;
-  ProcessIdentity identity_;
+  WorkloadIdentity identity_;
   std::optional<ContainerSetup> setup_;
   // The workload's ids on the host (for checked calls and the idmap).
   uid_t host_uid_ = 0;

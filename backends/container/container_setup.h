@@ -19,7 +19,7 @@ class ContainerSetup : public ChildSetup {
   // the workload's ids, so the ids are set first (files the set-up creates
   // need an owner the namespace maps). Elsewhere they are set after the
   // mounts, which need uid 0.
-  ContainerSetup(const RootFilesystemPlan& root, const ProcessIdentity& who,
+  ContainerSetup(const RootFilesystemPlan& root, const WorkloadIdentity& who,
                  const CapabilityDrop& capabilities, bool user_namespace)
       : root_(root),
         who_(who),
@@ -30,7 +30,7 @@ class ContainerSetup : public ChildSetup {
 
  private:
   const RootFilesystemPlan& root_;
-  const ProcessIdentity& who_;
+  const WorkloadIdentity& who_;
   IdentitySetup identity_;
   bool user_namespace_;
 };

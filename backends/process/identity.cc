@@ -40,7 +40,7 @@ Status GiveScratchWorkdir(const Workload& workload, const HostIds& ids) {
   return {};
 }
 
-int SetProcessIds(const ProcessIdentity& who, ChildSetup::Failure* failure) {
+int SetProcessIds(const WorkloadIdentity& who, ChildSetup::Failure* failure) {
   // Raw syscalls: glibc's wrappers would try to signal every thread of the
   // parent, whose list this clone still holds.
   if (who.gid) {

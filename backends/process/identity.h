@@ -19,7 +19,7 @@
 
 namespace isoscope {
 
-struct ProcessIdentity {
+struct WorkloadIdentity {
   std::string hostname;      // empty: keep the UTS namespace's
   std::optional<uid_t> uid;  // absent: unchanged
   std::optional<gid_t> gid;  // absent: unchanged
@@ -48,7 +48,7 @@ Status GiveScratchWorkdir(const Workload& workload, const HostIds& ids);
 // failed). The supplementary groups become {gid} (none when only the uid
 // is the policy's: root's would be group 0), then the gid, then the uid,
 // each real, effective and saved.
-int SetProcessIds(const ProcessIdentity& who, ChildSetup::Failure* failure);
+int SetProcessIds(const WorkloadIdentity& who, ChildSetup::Failure* failure);
 
 // Everything of the identity after the process's other set-up (mounts,
 // which need uid 0): host name, loopback, the bounding set and locked
@@ -58,7 +58,7 @@ int SetProcessIds(const ProcessIdentity& who, ChildSetup::Failure* failure);
 // ChildProcess installs after the set-up.
 class IdentitySetup : public ChildSetup {
  public:
-  IdentitySetup(const ProcessIdentity& who, const CapabilityDrop& capabilities,
+  IdentitySetup(const WorkloadIdentity& who, const CapabilityDrop& capabilities,
                 bool ids_already_set = false)
       : who_(who),
         capabilities_(capabilities),
@@ -67,7 +67,7 @@ class IdentitySetup : public ChildSetup {
   int Run(Failure* failure) const override;
 
  private:
-  const ProcessIdentity& who_;
+  const WorkloadIdentity& who_;
   const CapabilityDrop& capabilities_;
   bool ids_already_set_;
 };

@@ -140,7 +140,7 @@ class PtraceBackend : public Backend {
   std::optional<CompiledPlan> plan_;
   // Who the workload is (the container's identity: identity.h), set by the
   // child between its release and its exec.
-  ProcessIdentity identity_;
+  WorkloadIdentity identity_;
   std::optional<CapabilityDrop> capabilities_;
   std::optional<IdentitySetup> setup_;
   // The workload's ids on the host.
