@@ -606,7 +606,7 @@ syscalls:
   default: kill
   rules:
     - id: io
-      syscalls: [write, getpid, exit_group]
+      syscalls: [execve, write, getpid, exit_group]
       action: allow
 resources: {memory: 64MiB, wall_time: 20s}
 )");
@@ -763,9 +763,11 @@ TEST_F(KvmBackendTest, DeliveredFaultsReachTheWorkloadsHandlers) {
   auto loaded = LoadPreset("default");
   ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
   auto policy = std::make_shared<const Policy>(WithWorkdir(*loaded, Workdir()));
-  Workload workload =
-      Program(testing::BuiltWorkload("probes/fault-map").string(),
-              {"ud2", "div0", "int3", "syscall"});
+  // From the workdir, where the preset lets a workload exec.
+  const std::string program = Workdir() + "/fault-map";
+  std::filesystem::copy_file(testing::BuiltWorkload("probes/fault-map"),
+                             program);
+  Workload workload = Program(program, {"ud2", "div0", "int3", "syscall"});
   auto result = Run(policy, workload);
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
   EXPECT_EQ(result->termination.outcome, Outcome::kExited)

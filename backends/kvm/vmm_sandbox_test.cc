@@ -229,9 +229,13 @@ class ConfinedVmmRunTest : public ::testing::Test {
   Result<RunResult> RunBench(const std::string& name,
                              std::vector<std::string> args,
                              std::optional<std::string> policy_yaml = {}) {
-    const std::string path = (BuildDir() / "workloads/bench" / name).string();
-    EXPECT_TRUE(std::filesystem::exists(path))
-        << path << " is not built (target isoscope_workload_programs)";
+    const std::filesystem::path built = BuildDir() / "workloads/bench" / name;
+    EXPECT_TRUE(std::filesystem::exists(built))
+        << built << " is not built (target isoscope_workload_programs)";
+    // From the workdir, where the preset lets a workload exec.
+    const std::string path = (workdir_->path() / name).string();
+    std::error_code ec;
+    std::filesystem::copy_file(built, path, ec);
     Workload workload{
         path, {path}, {"PATH=/usr/bin:/bin"}, workdir_->path().string()};
     for (auto& arg : args) workload.argv.push_back(std::move(arg));
@@ -287,6 +291,9 @@ filesystem:
   writable: ["{{workdir}}"]
 )",
                                        (BuildDir() / "workloads").string());
+  // fork-exec execs the startup program beside it.
+  std::filesystem::copy_file(BuildDir() / "workloads/bench/startup",
+                             workdir_->path() / "startup");
   auto result = RunBench("fork-exec", {"2"}, yaml);
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
   EXPECT_EQ(result->termination.outcome, Outcome::kExited)
