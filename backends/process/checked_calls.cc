@@ -22,7 +22,6 @@
 #include <deque>
 #include <fstream>
 #include <optional>
-#include <ranges>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -362,11 +361,7 @@ class PathWalk {
       // for the caller: the workload's thread, not isoscope.
       if (current == "/proc" && (name == "self" || name == "thread-self") &&
           (workload_resolve_ & RESOLVE_NO_SYMLINKS) == 0) {
-        for (std::string& part :
-             PathComponents(name == "self" ? self_.process : self_.thread) |
-                 std::views::reverse) {
-          pending.push_front(std::move(part));
-        }
+        GoOnWith(pending, name == "self" ? self_.process : self_.thread);
         current = "/";
         continue;
       }
@@ -400,18 +395,22 @@ class PathWalk {
         if (!next) return tl::unexpected(std::move(next).error());
         if (!*next) return here;  // the workload's own open file
         current = "/";
-        for (std::string& part : PathComponents(**next) | std::views::reverse) {
-          pending.push_front(std::move(part));
-        }
+        GoOnWith(pending, **next);
         continue;
       }
       if (target->empty()) return WorkloadFails(ENOENT);
       if (target->front() == '/') current = "/";
-      for (std::string& part : PathComponents(*target) | std::views::reverse) {
-        pending.push_front(std::move(part));
-      }
+      GoOnWith(pending, *target);
     }
     return current;
+  }
+
+  // Puts the components of `path` before what is left to walk.
+  static void GoOnWith(std::deque<std::string>& pending,
+                       std::string_view path) {
+    std::vector<std::string> parts = PathComponents(path);
+    pending.insert(pending.begin(), std::make_move_iterator(parts.begin()),
+                   std::make_move_iterator(parts.end()));
   }
 
   // The link text of the symlink open as O_PATH fd `fd`.
