@@ -208,7 +208,8 @@ TEST_F(CliTest, DefaultStoreFollowsXdgDataHome) {
 
 TEST_F(CliTest, RunsShowUnknownIdFails) {
   CommandResult shown = Isoscope({"runs", "show", "999"});
-  EXPECT_NE(shown.exit_status, 0);
+  EXPECT_EQ(shown.exit_status, 127) << shown.err;  // not found
+  EXPECT_THAT(shown.err, HasSubstr("no run with id 999"));
   EXPECT_EQ(Isoscope({"runs", "show", "abc"}).exit_status, 64);
 }
 
@@ -410,7 +411,15 @@ TEST_F(CliTest, PolicyExplainNamesTheDecidingRule) {
   CommandResult path = Isoscope({"policy", "explain", "strict", "openat",
                                  "AT_FDCWD", "/etc/shadow", "O_RDONLY"});
   EXPECT_EQ(path.exit_status, 0) << path.err;
-  EXPECT_THAT(path.out, HasSubstr("/etc/shadow"));
+  EXPECT_THAT(path.out, HasSubstr("  decision: deny EACCES\n"));
+  EXPECT_THAT(path.out, HasSubstr("  rule:     files.else\n"));
+  // The same call on a file strict lets the workload read is allowed.
+  CommandResult allowed =
+      Isoscope({"policy", "explain", "strict", "openat", "AT_FDCWD",
+                "/proc/self/status", "O_RDONLY"});
+  EXPECT_EQ(allowed.exit_status, 0) << allowed.err;
+  EXPECT_THAT(allowed.out, HasSubstr("  decision: allow\n"));
+  EXPECT_THAT(allowed.out, HasSubstr("  rule:     files\n"));
   EXPECT_EQ(Isoscope({"policy", "explain", "default", "opn"}).exit_status, 64);
 }
 
