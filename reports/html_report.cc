@@ -446,8 +446,13 @@ std::string HostSection(const HostFacts& h) {
       {"ptrace", &h.ptrace},
       {"user namespaces", &h.user_namespaces},
       {"CPUID faulting", &h.cpuid_faulting},
+      {"RDTSC trapping", h.rdtsc_trapping ? &*h.rdtsc_trapping : nullptr},
       {"KVM", &h.kvm}};
   for (const auto& [name, f] : features) {
+    if (f == nullptr) {  // not recorded with these runs
+      out += fmt::format("<tr><th>{}</th><td>n/a</td></tr>", name);
+      continue;
+    }
     out += fmt::format("<tr><th>{}</th><td>{}{}{}</td></tr>", name,
                        f->available ? "available" : "missing",
                        f->detail.empty() ? "" : ": ", Xml(f->detail));

@@ -61,6 +61,18 @@ TEST(HtmlReport, ShowsSpreadPlatformPolicyAndUnavailableBackends) {
   EXPECT_THAT(Chart(html, "overhead"), HasSubstr("30.0 ms · 3.00× native"));
 }
 
+// RDTSC trapping is a host fact: missing with why, or n/a for comparisons
+// recorded before it was probed.
+TEST(HtmlReport, ShowsRdtscTrappingOrNa) {
+  ReportData data = report_fixture::TwoBackends();
+  EXPECT_THAT(RenderHtmlReport(data),
+              HasSubstr("<tr><th>RDTSC trapping</th><td>missing: RDTSC still "
+                        "runs after PR_SET_TSC</td></tr>"));
+  data.comparison.host.rdtsc_trapping.reset();
+  EXPECT_THAT(RenderHtmlReport(data),
+              HasSubstr("<tr><th>RDTSC trapping</th><td>n/a</td></tr>"));
+}
+
 TEST(HtmlReport, WithoutProbesSaysSoInsteadOfDrawing) {
   const std::string html =
       RenderHtmlReport(report_fixture::TwoBackends(/*probes=*/false));

@@ -40,6 +40,9 @@ json HostJson(const HostFacts& h) {
         {"ptrace", FeatureJson(h.ptrace)},
         {"user_namespaces", FeatureJson(h.user_namespaces)},
         {"cpuid_faulting", FeatureJson(h.cpuid_faulting)},
+        // null: not recorded with these runs.
+        {"rdtsc_trapping",
+         h.rdtsc_trapping ? FeatureJson(*h.rdtsc_trapping) : json(nullptr)},
         {"kvm", FeatureJson(h.kvm)}}},
   };
 }

@@ -79,6 +79,7 @@ HostFacts Host() {
   h.cpus = 2;
   h.is_root = true;
   h.seccomp = {true, "mode 2"};
+  h.rdtsc_trapping = Feature{false, "RDTSC still runs after PR_SET_TSC"};
   h.kvm = {false, "/dev/kvm: no such file"};
   h.virtualization = VirtualizationKind::kPvm;
   h.cgroups.layout = CgroupLayout::kV2;

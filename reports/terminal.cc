@@ -203,10 +203,12 @@ std::string HostText(const HostFacts& h) {
       {"ptrace", &h.ptrace},
       {"user-namespaces", &h.user_namespaces},
       {"cpuid-faulting", &h.cpuid_faulting},
+      {"rdtsc-trapping",
+       h.rdtsc_trapping ? &*h.rdtsc_trapping : nullptr},  // n/a: not known
       {"kvm", &h.kvm}};
   std::string available;
   for (const auto& [name, feature] : features) {
-    if (!feature->available) continue;
+    if (feature == nullptr || !feature->available) continue;
     if (!available.empty()) available += ", ";
     available += name;
   }
@@ -214,10 +216,13 @@ std::string HostText(const HostFacts& h) {
                      available.empty() ? "(none)" : available,
                      h.is_root ? "; running as root" : "");
   for (const auto& [name, feature] : features) {
-    if (feature->available) continue;
+    if (feature == nullptr || feature->available) continue;
     out +=
         fmt::format("  missing         {}{}{}\n", name,
                     feature->detail.empty() ? "" : ": ", Line(feature->detail));
+  }
+  if (!h.rdtsc_trapping) {
+    out += "  n/a             rdtsc-trapping: not recorded with this run\n";
   }
   return out;
 }
@@ -272,6 +277,9 @@ std::string RenderRunSummary(const RunResult& r) {
     events += fmt::format(", {} dropped", r.counters.events_dropped);
   }
   out += fmt::format("  events    {}\n", events);
+  for (const std::string& warning : r.warnings) {
+    out += fmt::format("  warning   {}\n", Line(warning));
+  }
   return out;
 }
 

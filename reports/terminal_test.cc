@@ -233,6 +233,29 @@ TEST(RenderRunDetailTest, ShowsHostEventsAndOutput) {
   EXPECT_THAT(text, Not(HasSubstr("\x1b")));
 }
 
+// RDTSC trapping: available, missing with why, or n/a for a run recorded
+// before it was probed (not "missing"). Warnings show in the summary.
+TEST(RenderRunDetailTest, RdtscTrappingAndWarnings) {
+  RunResult r = ViolationRun();
+  EXPECT_THAT(RenderRunDetail(r),
+              HasSubstr("n/a             rdtsc-trapping: not recorded"));
+  EXPECT_THAT(RenderRunSummary(r), Not(HasSubstr("warning")));
+  r.host.rdtsc_trapping = Feature{false, "RDTSC still runs"};
+  r.warnings = {
+      "rdtsc: not trappable on this host; the policy's "
+      "`rdtsc: emulate` is not applied"};
+  EXPECT_THAT(RenderRunDetail(r),
+              HasSubstr("missing         rdtsc-trapping: RDTSC still runs"));
+  EXPECT_THAT(RenderRunSummary(r),
+              HasSubstr("  warning   rdtsc: not trappable on this host; the "
+                        "policy's `rdtsc: emulate` is not applied\n"));
+  r.host.rdtsc_trapping = Feature{true, "traps"};
+  const std::string text = RenderRunDetail(r);
+  EXPECT_THAT(text, HasSubstr("rdtsc-trapping"));
+  EXPECT_THAT(text, Not(HasSubstr("missing         rdtsc-trapping")));
+  EXPECT_THAT(text, Not(HasSubstr("n/a")));
+}
+
 TEST(RenderRunDetailTest, EmptyRunSaysSo) {
   const std::string text = RenderRunDetail(RunResult{});
   EXPECT_THAT(text, HasSubstr("Events (0 recorded)"));

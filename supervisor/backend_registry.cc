@@ -7,11 +7,26 @@
 
 namespace isoscope {
 
+std::vector<std::string> UnappliedFaultWarnings(
+    const FaultPolicy& faults, const std::vector<UntrappedFault>& untrapped) {
+  std::vector<std::string> warnings;
+  for (const UntrappedFault& fault : untrapped) {
+    const Action action = faults.For(fault.kind);
+    if (action == Action::kReport) continue;
+    warnings.push_back(
+        fmt::format("{}: {}; the policy's `{}: {}` is not applied",
+                    FaultKindName(fault.kind), fault.reason,
+                    FaultKindName(fault.kind), ActionName(action)));
+  }
+  return warnings;
+}
+
 void BackendRegistry::Register(std::string name, std::string description,
                                Factory factory,
-                               std::vector<std::string> host_syscall_surface) {
+                               std::vector<std::string> host_syscall_surface,
+                               Routing routing) {
   Entry added{std::move(name), std::move(description), std::move(factory),
-              std::move(host_syscall_surface)};
+              std::move(host_syscall_surface), std::move(routing)};
   for (auto& entry : entries_) {
     if (entry.name == added.name) {
       entry = std::move(added);

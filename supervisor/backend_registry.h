@@ -5,18 +5,47 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/error.h"
+#include "policies/policy.h"
 #include "supervisor/backend.h"
+#include "supervisor/host_facts.h"
 
 namespace isoscope {
+
+// A fault kind a policy can decide that a backend cannot trap on this host.
+struct UntrappedFault {
+  FaultKind kind = FaultKind::kRdtsc;
+  std::string reason;  // "not trappable on this host"
+  bool operator==(const UntrappedFault&) const = default;
+};
+
+// Who handles what on a backend, on a given host: the fault routing map of
+// reports and the warnings of runs are drawn from it.
+struct BackendRouting {
+  std::string syscalls_handled_by;  // "host kernel", "seccomp filter ..."
+  std::string faults_handled_by;    // "host kernel", "isoscope's tracer ..."
+  // Applies the plan's fast path; false: every syscall the workload names
+  // reaches the host kernel.
+  bool filters = true;
+  std::vector<UntrappedFault> untrapped_faults;
+  bool operator==(const BackendRouting&) const = default;
+};
+
+// One line per untrapped fault kind that `faults` does something with
+// (anything but `report`): "rdtsc: not trappable on this host; the
+// policy's `rdtsc: emulate` is not applied".
+std::vector<std::string> UnappliedFaultWarnings(
+    const FaultPolicy& faults, const std::vector<UntrappedFault>& untrapped);
 
 class BackendRegistry {
  public:
   using Factory = std::function<std::unique_ptr<Backend>()>;
+  using Routing = std::function<BackendRouting(const HostFacts&)>;
 
   struct Entry {
     std::string name;
@@ -26,11 +55,20 @@ class BackendRegistry {
     // host syscalls it may still make, which is all of the host a workload
     // can reach through it. Empty: the plan says what the workload reaches.
     std::vector<std::string> host_syscall_surface;
+    // Who handles the workload's syscalls and faults on `host`; empty for
+    // a backend that does not describe itself (then the plan does).
+    Routing routing;
+
+    std::optional<BackendRouting> RoutingOn(const HostFacts& host) const {
+      if (!routing) return std::nullopt;
+      return routing(host);
+    }
   };
 
   // Registering a name twice replaces the earlier entry.
   void Register(std::string name, std::string description, Factory factory,
-                std::vector<std::string> host_syscall_surface = {});
+                std::vector<std::string> host_syscall_surface = {},
+                Routing routing = {});
 
   // Error kInvalidArgument naming the known backends if `name` is unknown.
   Result<std::unique_ptr<Backend>> Create(std::string_view name) const;

@@ -24,45 +24,6 @@ namespace {
 
 constexpr std::string_view kNative = "native";
 
-// Who handles what on each backend, as the architecture describes it. Only
-// the backends that have landed are here: each backend's issue fills its
-// entry when it lands. A backend without one is described from the plan.
-struct Routing {
-  std::string_view backend;
-  std::string_view syscalls_handled_by;
-  std::string_view faults_handled_by;
-  bool filters;  // applies the plan's fast path (false: nothing filters)
-};
-constexpr Routing kRoutings[] = {
-    {kNative, "host kernel", "host kernel", false},
-    {"ptrace",
-     "seccomp filter in the host kernel; inspected calls decided by isoscope "
-     "(user notification, or one ptrace stop with a checked copy for paths)",
-     "isoscope's tracer (SIGSEGV/SIGILL/SIGBUS/SIGFPE/SIGTRAP decided; "
-     "rdtsc, port I/O to COM1, cli/sti, hlt emulated; cpuid untrapped)",
-     true},
-    {"container",
-     "seccomp filter in the host kernel; inspected calls decided by isoscope "
-     "(user notification; checked path calls performed by isoscope in the "
-     "container's root)",
-     "host kernel (not intercepted: the run reports the signal it ended "
-     "with)",
-     true},
-    {"kvm",
-     "isoscope's VMM: every syscall is a VM exit decided by isoscope, then "
-     "emulated or proxied through the VMM's own descriptor table",
-     "guest stubs report every exception (vectors 0-31) to the VMM; hlt, "
-     "port I/O and MMIO exit to it",
-     true},
-};
-
-const Routing* RoutingFor(std::string_view backend) {
-  for (const Routing& routing : kRoutings) {
-    if (routing.backend == backend) return &routing;
-  }
-  return nullptr;
-}
-
 template <typename Field>
 Spread SpreadOf(const std::vector<RunResult>& runs, Field field) {
   std::vector<double> samples;
@@ -96,6 +57,9 @@ Result<RunResult> RunOnce(const BackendRegistry& registry,
   SupervisorOptions supervisor_options;
   supervisor_options.interrupt_fd = options.interrupt_fd;
   supervisor_options.host_facts = host;
+  if (const BackendRegistry::Entry* entry = registry.Find(backend_name)) {
+    supervisor_options.routing = entry->RoutingOn(host);
+  }
   // Recorded however it ends (recorded_run.h).
   RecordedRun recorded = RunRecorded(
       std::make_shared<const Policy>(WithWorkdir(*options.policy, dir)),
@@ -107,13 +71,13 @@ Result<RunResult> RunOnce(const BackendRegistry& registry,
 
 }  // namespace
 
-BackendTraits TraitsFor(std::string_view backend, const CompiledPlan& plan,
+BackendTraits TraitsFor(const std::optional<BackendRouting>& routing,
+                        const CompiledPlan& plan,
                         const std::vector<std::string>& host_syscall_surface) {
   BackendTraits traits;
   const size_t allowed = plan.NumbersWith(Disposition::kAllow).size();
   const size_t inspected = plan.NumbersWith(Disposition::kInspect).size();
-  const Routing* routing = RoutingFor(backend);
-  if (routing != nullptr) {
+  if (routing) {
     traits.syscalls_handled_by = routing->syscalls_handled_by;
     traits.faults_handled_by = routing->faults_handled_by;
   } else {
@@ -132,7 +96,7 @@ BackendTraits TraitsFor(std::string_view backend, const CompiledPlan& plan,
     traits.vmm_allowed_syscalls = host_syscall_surface;
     traits.reachable_host_syscalls =
         static_cast<int>(host_syscall_surface.size());
-  } else if (routing != nullptr && !routing->filters) {
+  } else if (routing && !routing->filters) {
     // Nothing filters: every named syscall reaches the host kernel.
     traits.reachable_host_syscalls = static_cast<int>(
         allowed + inspected + plan.NumbersWith(Disposition::kErrno).size() +
@@ -240,9 +204,10 @@ Result<Comparison> ComparisonRunner::Run() {
     BackendComparison column;
     column.backend = name;
     const BackendRegistry::Entry* entry = registry_.Find(name);
-    column.traits = TraitsFor(name, plan,
-                              entry != nullptr ? entry->host_syscall_surface
-                                               : std::vector<std::string>{});
+    column.traits = entry != nullptr
+                        ? TraitsFor(entry->RoutingOn(comparison.host), plan,
+                                    entry->host_syscall_surface)
+                        : TraitsFor(std::nullopt, plan);
     std::vector<RunResult>& runs = measured.emplace_back();
     auto backend = registry_.Create(name);
     if (!backend) return tl::unexpected(backend.error());

@@ -62,12 +62,13 @@ class ComparisonRunner {
   CompareOptions options_;
 };
 
-// Who handles the workload's syscalls and faults on `backend`, and how many
-// host syscalls it can reach under `plan`, or through the backend's own
-// confinement when it has one (`host_syscall_surface`, from the registry).
-// Exposed for tests.
+// Who handles the workload's syscalls and faults (the backend's `routing`
+// on this host, from its registry entry; described from the plan when
+// absent), and how many host syscalls it can reach under `plan`, or through
+// the backend's own confinement when it has one (`host_syscall_surface`,
+// from the registry). Exposed for tests.
 BackendTraits TraitsFor(
-    std::string_view backend, const CompiledPlan& plan,
+    const std::optional<BackendRouting>& routing, const CompiledPlan& plan,
     const std::vector<std::string>& host_syscall_surface = {});
 
 // The statistics of one backend's measured runs: spreads, counter medians,

@@ -18,6 +18,7 @@
 namespace isoscope {
 namespace {
 
+using ::testing::ElementsAre;
 using testing::FakeBackend;
 using ::testing::HasSubstr;
 
@@ -139,7 +140,8 @@ TEST_F(ComparisonRunnerTest, WarmUpIsRecordedButNotMeasured) {
   EXPECT_TRUE(b.consistent);
   EXPECT_EQ(b.output_matches_native, true);
   EXPECT_EQ(b.wall_ratio, Ratio(b.wall_ns.median, b.wall_ns.median));
-  EXPECT_EQ(b.traits.syscalls_handled_by, "host kernel");
+  // The fake's entry describes no routing: the plan describes it.
+  EXPECT_THAT(b.traits.syscalls_handled_by, HasSubstr("fast path"));
 
   EXPECT_EQ(comparison->repeat, 3);
   EXPECT_EQ(comparison->argv, options_.argv);
@@ -319,29 +321,74 @@ TEST(TraitsTest, NativeReachesEverySyscallAndFiltersReachWhatThePlanLets) {
                         plan.NumbersWith(Disposition::kKill).size();
   ASSERT_GT(denied, 0u);  // else the two counts below could not differ
 
-  const BackendTraits native = TraitsFor("native", plan);
+  const BackendRouting unfiltered{"host kernel", "host kernel", false, {}};
+  const BackendTraits native = TraitsFor(unfiltered, plan);
   EXPECT_EQ(native.syscalls_handled_by, "host kernel");
   EXPECT_EQ(native.faults_handled_by, "host kernel");
   EXPECT_EQ(native.reachable_host_syscalls,
             static_cast<int>(allowed + inspected + denied));
 
-  const BackendTraits ptrace = TraitsFor("ptrace", plan);
+  const BackendRouting filtered{
+      "seccomp filter", "isoscope's tracer", true, {}};
+  const BackendTraits ptrace = TraitsFor(filtered, plan);
   EXPECT_EQ(ptrace.reachable_host_syscalls,
             static_cast<int>(allowed + inspected));
-  EXPECT_THAT(ptrace.faults_handled_by, HasSubstr("tracer"));
+  EXPECT_EQ(ptrace.syscalls_handled_by, "seccomp filter");
+  EXPECT_EQ(ptrace.faults_handled_by, "isoscope's tracer");
 
   // A backend that confines itself reports its own surface instead.
   const std::vector<std::string> surface = {"ioctl", "read", "write"};
-  const BackendTraits kvm = TraitsFor("kvm", plan, surface);
+  const BackendTraits kvm = TraitsFor(
+      BackendRouting{"the VMM", "guest stubs", true, {}}, plan, surface);
   EXPECT_EQ(kvm.reachable_host_syscalls, 3);
   EXPECT_EQ(kvm.vmm_allowed_syscalls, surface);
-  EXPECT_THAT(kvm.syscalls_handled_by, HasSubstr("VMM"));
+  EXPECT_EQ(kvm.syscalls_handled_by, "the VMM");
   EXPECT_TRUE(ptrace.vmm_allowed_syscalls.empty());
 
-  const BackendTraits other = TraitsFor("future", plan);
+  // A backend that does not describe itself is described from the plan.
+  const BackendTraits other = TraitsFor(std::nullopt, plan);
   EXPECT_EQ(other.reachable_host_syscalls,
             static_cast<int>(allowed + inspected));
   EXPECT_THAT(other.syscalls_handled_by, HasSubstr("fast path"));
+}
+
+// A registry entry's routing, computed on the comparison's host, is its
+// column's; a fault the policy decides that the backend cannot trap there is
+// a warning on every run.
+TEST_F(ComparisonRunnerTest, RoutingComesFromTheEntryOnThisHost) {
+  auto strict = LoadPreset("strict");  // rdtsc: emulate
+  ASSERT_TRUE(strict.has_value()) << strict.error().ToString();
+  options_.policy = std::make_shared<const Policy>(*strict);
+  options_.backends = {"described"};
+  registry_.Register(
+      "described", "scripted",
+      [] {
+        return std::make_unique<CountingBackend>(
+            std::vector<FakeBackend::Step>{Stdout("out\n"), Exit(0)},
+            std::make_shared<int>(0));
+      },
+      {},
+      [](const HostFacts& host) {
+        return BackendRouting{"by the test",
+                              "on " + host.kernel_release,
+                              true,
+                              {{FaultKind::kRdtsc, "not trappable here"}}};
+      });
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  ASSERT_EQ(comparison->backends.size(), 1u);
+  const BackendComparison& column = comparison->backends[0];
+  EXPECT_EQ(column.traits.syscalls_handled_by, "by the test");
+  EXPECT_EQ(column.traits.faults_handled_by,
+            "on " + comparison->host.kernel_release);
+  ASSERT_EQ(column.run_ids.size(), 3u);
+  for (int64_t id : column.run_ids) {
+    auto run = store_->Get(id);
+    ASSERT_TRUE(run.has_value()) << run.error().ToString();
+    EXPECT_THAT(run->warnings,
+                ElementsAre("rdtsc: not trappable here; the policy's "
+                            "`rdtsc: emulate` is not applied"));
+  }
 }
 
 }  // namespace

@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
@@ -18,6 +20,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <optional>
@@ -26,10 +30,12 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "base/unique_fd.h"
@@ -375,81 +381,326 @@ Feature CheckUserNamespaces(bool is_root) {
 }
 
 // ---------------------------------------------------------------------------
-// CPUID faulting.
+// Probe children. Each runs in a child forked from a possibly multithreaded
+// process: only raw system calls and _exit there (no allocation, no stdio,
+// no exit handlers), and a result reported through its exit status.
 
 #if defined(__x86_64__)
 // From <asm/prctl.h>, spelt out to keep the probe's contract in one place.
 constexpr int kArchGetCpuid = 0x1011;
 constexpr int kArchSetCpuid = 0x1012;
-
-// Exit status of the probe child: 0 when CPUID faulting could be enabled,
-// kGetFailed when the kernel lacks ARCH_GET_CPUID, kSetFailedBase + errno
-// when ARCH_SET_CPUID failed.
-constexpr int kGetFailed = 1;
-constexpr int kSetFailedBase = 2;
-constexpr int kMaxReportedErrno = 200;  // keeps the status below 256
 #endif
+constexpr int kMaxReportedErrno = 200;  // keeps the exit status below 256
 
-Feature CheckCpuidFaulting() {
-#if !defined(__x86_64__)
-  return {false, "CPUID faulting exists only on x86-64"};
+int ErrnoExit(int err) {
+  return kProbeExitErrnoBase + (err > 0 && err <= kMaxReportedErrno ? err : 0);
+}
+
+// Async-signal-safe. A probe that may die of a signal must not dump core
+// (core_pattern may pipe it to a collector).
+void PrepareProbeChild() { ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
+
+int CpuidProbeChild() {
+#if defined(__x86_64__)
+  PrepareProbeChild();
+  if (::syscall(SYS_arch_prctl, kArchGetCpuid, 0) < 0) {
+    return kProbeExitUnsupported;
+  }
+  if (::syscall(SYS_arch_prctl, kArchSetCpuid, 0) != 0) return ErrnoExit(errno);
+  return kProbeExitOk;
 #else
-  // Enabling faulting is per thread and cannot be observed without using it,
-  // so it is tried in a throw-away child: this process's CPUID stays intact.
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    return {false,
-            ErrnoText("fork for the CPUID-faulting probe", errno) +
-                "; retry when the process or memory limit allows a fork"};
-  }
-  if (pid == 0) {
-    // A child of a possibly multithreaded process: only raw system calls and
-    // _exit from here on (no allocation, no stdio, no exit handlers).
-    if (::syscall(SYS_arch_prctl, kArchGetCpuid, 0) < 0) _exit(kGetFailed);
-    if (::syscall(SYS_arch_prctl, kArchSetCpuid, 0) != 0) {
-      const int err = errno;
-      _exit(kSetFailedBase + (err > 0 && err <= kMaxReportedErrno ? err : 0));
-    }
-    _exit(0);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      return {false, ErrnoText("waitpid for the CPUID-faulting probe", errno) +
-                         "; do not ignore SIGCHLD in the supervisor"};
-    }
-  }
-  if (!WIFEXITED(status)) {
-    return {false, fmt::format("the CPUID-faulting probe died (wait status "
-                               "{:#x}); check that no seccomp filter or "
-                               "security module blocks arch_prctl",
-                               status)};
-  }
-  const int code = WEXITSTATUS(status);
-  if (code == 0) {
-    return {true,
-            "arch_prctl(ARCH_SET_CPUID, 0) works: CPUID can be made "
-            "to trap"};
-  }
-  if (code == kGetFailed) {
-    return {false,
-            "arch_prctl(ARCH_GET_CPUID) is not supported: the kernel predates "
-            "4.12; upgrade the kernel to trap CPUID"};
-  }
-  const int err = code - kSetFailedBase;
-  if (err == ENODEV) {
-    return {false,
-            "the CPU does not offer CPUID faulting (ARCH_SET_CPUID: ENODEV, "
-            "no cpuid_fault in /proc/cpuinfo flags); run on a CPU, or under a "
-            "hypervisor, that provides it"};
-  }
-  return {false, ErrnoText("arch_prctl(ARCH_SET_CPUID, 0)", err) +
-                     "; check that no seccomp filter or security module "
-                     "blocks arch_prctl"};
+  return kProbeExitUnsupported;
 #endif
 }
 
+int RdtscProbeChild() {
+#if defined(__x86_64__)
+  PrepareProbeChild();
+  // The trap must end the child visibly: a SIGSEGV handler inherited from
+  // this process (a sanitizer's) would otherwise catch it.
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  ::sigaction(SIGSEGV, &default_action, nullptr);
+  sigset_t segv;
+  ::sigemptyset(&segv);
+  ::sigaddset(&segv, SIGSEGV);
+  ::sigprocmask(SIG_UNBLOCK, &segv, nullptr);
+  if (::prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0) != 0) {
+    return ErrnoExit(errno);
+  }
+  uint32_t low = 0;
+  uint32_t high = 0;
+  asm volatile("rdtsc" : "=a"(low), "=d"(high));
+  return kProbeExitOk;
+#else
+  return kProbeExitUnsupported;
+#endif
+}
+
+// Forks, runs `body` in the child and waits for it.
+Result<ProbeChildEnd> RunProbeChild(int (*body)()) {
+  const pid_t pid = ::fork();
+  if (pid < 0) return FailErrno("fork", errno);
+  if (pid == 0) _exit(body());
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return FailErrno("waitpid", errno);
+  }
+  return ProbeChildEndFrom(status);
+}
+
+// A probe whose child could not be run: not a fact about the host.
+ProbedFeature ChildFailed(std::string_view probe, const Error& error) {
+  return {{false, fmt::format("the {} probe could not run: {}; retry when the "
+                              "process or memory limit allows a fork, and do "
+                              "not ignore SIGCHLD in the supervisor",
+                              probe, error.ToString())},
+          false};
+}
+
+// ---------------------------------------------------------------------------
+// The per-boot cache.
+
+constexpr int kProbeCacheVersion = 1;
+constexpr int64_t kMaxProbeCacheBytes = 64 * 1024;
+
+std::optional<Feature> CachedFeature(const nlohmann::json& cache,
+                                     std::string_view name) {
+  const auto it = cache.find(name);
+  if (it == cache.end() || !it->is_object()) return std::nullopt;
+  const auto available = it->find("available");
+  const auto detail = it->find("detail");
+  if (available == it->end() || !available->is_boolean() ||
+      detail == it->end() || !detail->is_string() ||
+      detail->get_ref<const std::string&>().empty()) {
+    return std::nullopt;
+  }
+  return Feature{available->get<bool>(), detail->get<std::string>()};
+}
+
+// A cache file is trusted only when it is a regular file (not a symlink)
+// that only root or this user could have written.
+std::optional<std::string> ReadTrustedFile(const fs::path& path) {
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      (st.st_uid != 0 && st.st_uid != ::geteuid()) ||
+      (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 || st.st_size < 0 ||
+      st.st_size > kMaxProbeCacheBytes) {
+    return std::nullopt;
+  }
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::read(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    done += static_cast<size_t>(n);
+  }
+  return text;
+}
+
+// Creates the cache's directory (only root may create one in /run) and
+// replaces the file through a temporary file and rename, so a reader never
+// sees half a file. Failure only means the next process probes again.
+void WriteCacheFile(const fs::path& path, std::string_view text) {
+  const fs::path dir = path.parent_path();
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return;
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+      (st.st_uid != 0 && st.st_uid != ::geteuid()) ||
+      (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return;
+  }
+  std::string temp = (dir / (path.filename().string() + ".XXXXXX")).string();
+  const UniqueFd fd(::mkostemp(temp.data(), O_CLOEXEC));
+  if (!fd) return;
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  if (done != text.size() || ::fchmod(fd.get(), 0644) != 0 ||
+      ::rename(temp.c_str(), path.c_str()) != 0) {
+    ::unlink(temp.c_str());
+  }
+}
+
 }  // namespace
+
+ProbeChildEnd ProbeChildEndFrom(int wait_status) {
+  if (WIFSIGNALED(wait_status)) return {true, WTERMSIG(wait_status)};
+  return {false, WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1};
+}
+
+ProbedFeature DecideCpuidFaulting(const ProbeChildEnd& end) {
+  if (end.signaled) {
+    return {{false, fmt::format("the CPUID-faulting probe died of signal {}; "
+                                "check that no seccomp filter or security "
+                                "module blocks arch_prctl",
+                                end.code)},
+            false};
+  }
+  if (end.code == kProbeExitOk) {
+    return {{true,
+             "arch_prctl(ARCH_SET_CPUID, 0) works: CPUID can be made "
+             "to trap"},
+            true};
+  }
+  if (end.code == kProbeExitUnsupported) {
+    return {{false,
+             "arch_prctl(ARCH_GET_CPUID) is not supported: the kernel "
+             "predates 4.12 or is not x86-64; upgrade the kernel to trap "
+             "CPUID"},
+            true};
+  }
+  const int err = end.code - kProbeExitErrnoBase;
+  if (err == ENODEV) {
+    return {{false,
+             "the CPU does not offer CPUID faulting (ARCH_SET_CPUID: ENODEV, "
+             "no cpuid_fault in /proc/cpuinfo flags); run on a CPU, or under "
+             "a hypervisor, that provides it"},
+            true};
+  }
+  return {{false, ErrnoText("arch_prctl(ARCH_SET_CPUID, 0)", err) +
+                      "; check that no seccomp filter or security module "
+                      "blocks arch_prctl"},
+          false};
+}
+
+ProbedFeature DecideRdtscTrapping(const ProbeChildEnd& end) {
+  if (end.signaled && end.code == SIGSEGV) {
+    return {{true,
+             "prctl(PR_SET_TSC, PR_TSC_SIGSEGV) makes RDTSC fault: it can "
+             "be trapped and emulated"},
+            true};
+  }
+  if (end.signaled) {
+    return {{false, fmt::format("the RDTSC probe died of signal {}, not "
+                                "SIGSEGV; check that no seccomp filter or "
+                                "security module blocks prctl",
+                                end.code)},
+            false};
+  }
+  if (end.code == kProbeExitOk) {
+    return {{false,
+             "prctl(PR_SET_TSC, PR_TSC_SIGSEGV) succeeds but RDTSC still "
+             "runs: the CPU or hypervisor ignores CR4.TSD (seen in PVM "
+             "guests), so a policy's rdtsc emulate, kill or deliver cannot "
+             "be applied; run on bare metal or under a hypervisor that "
+             "honours CR4.TSD"},
+            true};
+  }
+  if (end.code == kProbeExitUnsupported) {
+    return {{false, "RDTSC exists only on x86-64"}, true};
+  }
+  const int err = end.code - kProbeExitErrnoBase;
+  if (err == EINVAL) {
+    return {{false,
+             "prctl(PR_SET_TSC) is not supported (EINVAL): the kernel lacks "
+             "it; use an x86-64 kernel that has it to trap RDTSC"},
+            true};
+  }
+  return {{false, ErrnoText("prctl(PR_SET_TSC, PR_TSC_SIGSEGV)", err) +
+                      "; check that no seccomp filter or security module "
+                      "blocks prctl"},
+          false};
+}
+
+ProbedFeature ProbeCpuidFaulting() {
+  auto end = RunProbeChild(CpuidProbeChild);
+  if (!end) return ChildFailed("CPUID-faulting", end.error());
+  return DecideCpuidFaulting(*end);
+}
+
+ProbedFeature ProbeRdtscTrapping() {
+  auto end = RunProbeChild(RdtscProbeChild);
+  if (!end) return ChildFailed("RDTSC", end.error());
+  return DecideRdtscTrapping(*end);
+}
+
+std::optional<BootKey> ReadBootKey() {
+  const std::optional<std::string> boot_id =
+      ReadFile("/proc/sys/kernel/random/boot_id");
+  utsname uts{};
+  if (!boot_id || Trim(*boot_id).empty() || ::uname(&uts) != 0) {
+    return std::nullopt;
+  }
+  return BootKey{std::string(Trim(*boot_id)), uts.release};
+}
+
+std::string EncodeProbeCache(const BootKey& key, const CachedFacts& facts) {
+  nlohmann::json out = {{"version", kProbeCacheVersion},
+                        {"boot_id", key.boot_id},
+                        {"kernel_release", key.kernel_release}};
+  for (const auto& [name, feature] :
+       {std::pair{"cpuid_faulting", &facts.cpuid_faulting},
+        std::pair{"rdtsc_trapping", &facts.rdtsc_trapping}}) {
+    if (*feature) {
+      out[name] = {{"available", (*feature)->available},
+                   {"detail", (*feature)->detail}};
+    }
+  }
+  // Invalid UTF-8 is replaced, not thrown: the details are isoscope's text.
+  return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+         "\n";
+}
+
+CachedFacts DecodeProbeCache(std::string_view text, const BootKey& key) {
+  const nlohmann::json cache = nlohmann::json::parse(text, nullptr, false);
+  const auto matches = [&](const char* field, const auto& want) {
+    const auto it = cache.find(field);
+    return it != cache.end() && *it == want;
+  };
+  if (cache.is_discarded() || !cache.is_object() ||
+      !matches("version", kProbeCacheVersion) ||
+      !matches("boot_id", key.boot_id) ||
+      !matches("kernel_release", key.kernel_release)) {
+    return {};
+  }
+  return {CachedFeature(cache, "cpuid_faulting"),
+          CachedFeature(cache, "rdtsc_trapping")};
+}
+
+ProbedFacts LoadOrProbeFacts(const fs::path& cache_file,
+                             const std::optional<BootKey>& key,
+                             const FactProbes& probes) {
+  CachedFacts cached;
+  if (key) {
+    if (auto text = ReadTrustedFile(cache_file)) {
+      cached = DecodeProbeCache(*text, *key);
+    }
+  }
+  CachedFacts learned = cached;
+  ProbedFacts facts;
+  for (const auto& [from_cache, into_cache, fact, probe] :
+       {std::tuple{&cached.cpuid_faulting, &learned.cpuid_faulting,
+                   &facts.cpuid_faulting, &probes.cpuid_faulting},
+        std::tuple{&cached.rdtsc_trapping, &learned.rdtsc_trapping,
+                   &facts.rdtsc_trapping, &probes.rdtsc_trapping}}) {
+    if (*from_cache) {
+      *fact = **from_cache;
+      continue;
+    }
+    const ProbedFeature probed = (*probe)();
+    *fact = probed.feature;
+    if (probed.conclusive) *into_cache = probed.feature;
+  }
+  if (key && learned != cached) {
+    WriteCacheFile(cache_file, EncodeProbeCache(*key, learned));
+  }
+  return facts;
+}
+
+const ProbedFacts& ProbedHostFacts() {
+  static const ProbedFacts facts =
+      LoadOrProbeFacts(fs::path(kProbeCacheFile), ReadBootKey(),
+                       FactProbes{ProbeCpuidFaulting, ProbeRdtscTrapping});
+  return facts;
+}
 
 // ---------------------------------------------------------------------------
 // KVM.
@@ -536,7 +787,9 @@ HostFacts ReadHostFacts() {
   facts.seccomp_user_notif = CheckSeccompUserNotif(facts.kernel_release);
   facts.ptrace = CheckPtrace(facts.is_root);
   facts.user_namespaces = CheckUserNamespaces(facts.is_root);
-  facts.cpuid_faulting = CheckCpuidFaulting();
+  const ProbedFacts& probed = ProbedHostFacts();
+  facts.cpuid_faulting = probed.cpuid_faulting;
+  facts.rdtsc_trapping = probed.rdtsc_trapping;
   facts.kvm = CheckKvm();
   facts.virtualization = DetectVirtualization(cpuinfo);
   facts.cgroups = ReadCgroupFacts("/sys/fs/cgroup");

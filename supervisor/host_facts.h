@@ -4,7 +4,10 @@
 #define ISOSCOPE_SUPERVISOR_HOST_FACTS_H_
 
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace isoscope {
@@ -45,6 +48,9 @@ struct HostFacts {
   Feature ptrace;
   Feature user_namespaces;
   Feature cpuid_faulting;
+  // Whether RDTSC faults after prctl(PR_SET_TSC, PR_TSC_SIGSEGV); nullopt
+  // when not known (a run recorded before isoscope probed it).
+  std::optional<Feature> rdtsc_trapping;
   Feature kvm;  // /dev/kvm usable
   VirtualizationKind virtualization = VirtualizationKind::kNone;
   CgroupFacts cgroups;
@@ -55,9 +61,102 @@ struct HostFacts {
 // (HostFacts::kvm; also the kvm backend's Probe).
 Feature CheckKvm();
 
-// Reads every fact; cheap enough to call once per run (no process is
-// started except for the CPUID-faulting check, which forks once).
+// Reads every fact; cheap enough to call once per run. The facts only a
+// throw-away child can establish (ProbedHostFacts) are probed once per
+// process and cached per boot.
 HostFacts ReadHostFacts();
+
+// ---------------------------------------------------------------------------
+// Facts a throw-away child establishes: CPUID faulting and RDTSC trapping
+// are per-thread settings that cannot be observed without using them, so a
+// forked child tries them and this process's own CPUID and RDTSC stay
+// intact. The decisions are pure functions of how the child ended.
+
+// How a probe child ended (from its wait status).
+struct ProbeChildEnd {
+  bool signaled = false;
+  int code = 0;  // the exit status, or the signal when `signaled`
+  bool operator==(const ProbeChildEnd&) const = default;
+};
+ProbeChildEnd ProbeChildEndFrom(int wait_status);
+
+// What the children exit with: kProbeExitOk when the setting took effect and
+// the instruction ran, kProbeExitUnsupported when the kernel lacks the
+// interface, kProbeExitErrnoBase + errno when setting it failed.
+inline constexpr int kProbeExitOk = 0;
+inline constexpr int kProbeExitUnsupported = 1;
+inline constexpr int kProbeExitErrnoBase = 2;
+
+// A probed feature. `conclusive`: a fact about this CPU, hypervisor and
+// kernel, which holds until the next boot; not one about how isoscope was
+// started (a seccomp filter refusing the call, a failed fork). Only
+// conclusive facts are cached.
+struct ProbedFeature {
+  Feature feature;
+  bool conclusive = false;
+  bool operator==(const ProbedFeature&) const = default;
+};
+
+// The child: arch_prctl(ARCH_GET_CPUID), then arch_prctl(ARCH_SET_CPUID, 0).
+ProbedFeature DecideCpuidFaulting(const ProbeChildEnd& end);
+// The child: prctl(PR_SET_TSC, PR_TSC_SIGSEGV), then rdtsc. Dying of
+// SIGSEGV means RDTSC traps; exiting normally means it ran.
+ProbedFeature DecideRdtscTrapping(const ProbeChildEnd& end);
+
+// Fork a child and decide (uncached).
+ProbedFeature ProbeCpuidFaulting();
+ProbedFeature ProbeRdtscTrapping();
+
+struct ProbedFacts {
+  Feature cpuid_faulting;
+  Feature rdtsc_trapping;
+  bool operator==(const ProbedFacts&) const = default;
+};
+
+// This host's probed facts: probed once per process, and cached per boot in
+// kProbeCacheFile (read when it is valid for this boot and kernel; probing
+// when it is missing, corrupt, stale, unreadable or unwritable).
+const ProbedFacts& ProbedHostFacts();
+
+// ---------------------------------------------------------------------------
+// The per-boot cache of conclusive probed facts.
+
+inline constexpr std::string_view kProbeCacheFile =
+    "/run/isoscope/host-facts.json";
+
+// What a cache entry is valid for.
+struct BootKey {
+  std::string boot_id;         // /proc/sys/kernel/random/boot_id
+  std::string kernel_release;  // uname -r
+  bool operator==(const BootKey&) const = default;
+};
+// This boot's key; nullopt (no caching) when the boot id is unreadable.
+std::optional<BootKey> ReadBootKey();
+
+// The facts a cache file holds; a fact absent from it is nullopt.
+struct CachedFacts {
+  std::optional<Feature> cpuid_faulting;
+  std::optional<Feature> rdtsc_trapping;
+  bool operator==(const CachedFacts&) const = default;
+};
+std::string EncodeProbeCache(const BootKey& key, const CachedFacts& facts);
+// Empty for text that is not a cache of this boot and kernel (another boot,
+// another kernel, a corrupt or truncated file).
+CachedFacts DecodeProbeCache(std::string_view text, const BootKey& key);
+
+// How each fact is probed when the cache does not hold it.
+struct FactProbes {
+  std::function<ProbedFeature()> cpuid_faulting;
+  std::function<ProbedFeature()> rdtsc_trapping;
+};
+
+// The facts `cache_file` holds for `key`, with the rest probed; writes the
+// file (atomically, through a temporary file and rename) when a conclusive
+// fact was learned. Never fails: a cache that cannot be trusted, read or
+// written only means probing. No key: no cache.
+ProbedFacts LoadOrProbeFacts(const std::filesystem::path& cache_file,
+                             const std::optional<BootKey>& key,
+                             const FactProbes& probes);
 
 }  // namespace isoscope
 

@@ -333,6 +333,9 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
   SupervisorOptions supervisor_options;
   supervisor_options.interrupt_fd = options_.interrupt_fd;
   supervisor_options.host_facts = host;
+  if (const BackendRegistry::Entry* entry = registry_.Find(backend_name)) {
+    supervisor_options.routing = entry->RoutingOn(host);
+  }
   RecordedRun recorded =
       RunRecorded(std::make_shared<const Policy>(std::move(policy)),
                   std::move(supervisor_options), **backend, workload, store_);

@@ -89,6 +89,9 @@ struct RunResult {
   Timings timings;
   Counters counters;
   std::vector<RecordedEvent> events;  // at most kMaxRecordedEvents
+  // What the policy asks for that this backend cannot do on this host (a
+  // fault kind it cannot trap), one line each; shown with the run.
+  std::vector<std::string> warnings;
   HostFacts host;
   bool operator==(const RunResult&) const = default;
 };

@@ -348,6 +348,10 @@ HostFacts HostFactsFrom(JsonFieldReader& r) {
   facts.ptrace = FeatureFrom(features, "ptrace");
   facts.user_namespaces = FeatureFrom(features, "user_namespaces");
   facts.cpuid_faulting = FeatureFrom(features, "cpuid_faulting");
+  // Absent (or null) in runs recorded before RDTSC trapping was probed.
+  if (features.Has("rdtsc_trapping") && !features.IsNull("rdtsc_trapping")) {
+    facts.rdtsc_trapping = FeatureFrom(features, "rdtsc_trapping");
+  }
   facts.kvm = FeatureFrom(features, "kvm");
   facts.virtualization =
       r.Enum("virtualization", kAllVirtualizationKinds, VirtualizationKindName);
@@ -421,6 +425,9 @@ RunResult RunResultFrom(JsonFieldReader& r) {
     }
   }
 
+  // Absent in runs recorded before runs carried warnings.
+  if (r.Has("warnings")) result.warnings = r.Strings("warnings");
+
   JsonFieldReader host = r.Object("host");
   result.host = HostFactsFrom(host);
   return result;
@@ -445,6 +452,9 @@ json ToJson(const HostFacts& facts) {
         {"ptrace", FeatureToJson(facts.ptrace)},
         {"user_namespaces", FeatureToJson(facts.user_namespaces)},
         {"cpuid_faulting", FeatureToJson(facts.cpuid_faulting)},
+        {"rdtsc_trapping", facts.rdtsc_trapping
+                               ? FeatureToJson(*facts.rdtsc_trapping)
+                               : json(nullptr)},
         {"kvm", FeatureToJson(facts.kvm)}}},
       {"virtualization",
        std::string(VirtualizationKindName(facts.virtualization))},
@@ -502,6 +512,7 @@ json ToJson(const RunResult& result) {
         {"events_dropped", result.counters.events_dropped},
         {"max_rss_kib", result.counters.max_rss_kib}}},
       {"events", std::move(events)},
+      {"warnings", StringsToJson(result.warnings)},
       {"host", ToJson(result.host)},
   };
 }

@@ -103,6 +103,10 @@ RunResult FullRunResultForTest() {
       .available = false,
       .detail = "sysctl kernel.unprivileged_userns_clone=0"};
   r.host.cpuid_faulting = {.available = false, .detail = "not supported"};
+  r.host.rdtsc_trapping = Feature{.available = false, .detail = "runs on"};
+  r.warnings = {
+      "rdtsc: not trappable on this host; the policy's "
+      "`rdtsc: emulate` is not applied"};
   r.host.kvm = {.available = true, .detail = "/dev/kvm"};
   r.host.virtualization = VirtualizationKind::kVmx;
   r.host.cgroups.layout = CgroupLayout::kV2;
@@ -200,6 +204,24 @@ TEST(RunResultJsonTest, NotAnObjectIsAnError) {
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().code(), ErrorCode::kStore);
   EXPECT_THAT(result.error().message(), HasSubstr("not a JSON object"));
+}
+
+// Runs recorded before RDTSC trapping was probed, or before runs carried
+// warnings, still read: the fact is unknown (n/a), not false.
+TEST(RunResultJsonTest, RunsWithoutNewerFieldsStillRead) {
+  nlohmann::json json = ToJson(FullRunResultForTest());
+  json["host"]["features"].erase("rdtsc_trapping");
+  json.erase("warnings");
+  auto result = RunResultFromJson(json);
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_FALSE(result->host.rdtsc_trapping.has_value());
+  EXPECT_TRUE(result->warnings.empty());
+  // An unknown fact is written as null and read back as unknown.
+  const nlohmann::json again = ToJson(*result);
+  EXPECT_TRUE(again["host"]["features"]["rdtsc_trapping"].is_null());
+  auto back = RunResultFromJson(again);
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(*back, *result);
 }
 
 TEST(RunResultJsonTest, MissingFieldIsNamed) {

@@ -305,6 +305,10 @@ Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload,
   result.policy_name = policy_->name;
   result.policy_text = policy_->source;
   result.host = options_.host_facts ? *options_.host_facts : ReadHostFacts();
+  if (options_.routing) {
+    result.warnings = UnappliedFaultWarnings(
+        policy_->faults, options_.routing->untrapped_faults);
+  }
   result.started_at_unix_ms = NowUnixMs();
   result.termination.outcome = Outcome::kRunning;
   if (options_.on_started) {

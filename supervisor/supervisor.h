@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "policies/policy.h"
 #include "supervisor/backend.h"
+#include "supervisor/backend_registry.h"
 #include "supervisor/host_facts.h"
 #include "supervisor/run_result.h"
 
@@ -30,6 +31,10 @@ struct SupervisorOptions {
   // as started (Store::Begin, which sets its id). An error stops the run
   // before anything starts.
   std::function<Status(RunResult&)> on_started;
+  // The backend's routing on this host (its registry entry's RoutingOn):
+  // the run warns about each fault the policy decides that the backend
+  // cannot trap here.
+  std::optional<BackendRouting> routing;
 };
 
 class Supervisor {

@@ -26,6 +26,7 @@
 #include "backends/process/syscall_paths.h"
 #include "backends/process/workload_output.h"
 #include "policies/syscalls.h"
+#include "supervisor/host_facts.h"
 
 // <sys/ptrace.h> and <linux/ptrace.h> clash; the few glibc declarations
 // needed are these.
@@ -311,8 +312,12 @@ Status PtraceBackend::Start(const Workload& workload,
   // (emulate, kill, deliver): a trapping task makes every context switch
   // to or from it rewrite CR4.TSD, which in these VMs costs several
   // microseconds per switch (it doubled a user notification's round trip).
-  // `report` therefore sees only what traps anyway.
-  options.trap_rdtsc = policy.faults.rdtsc != Action::kReport;
+  // `report` therefore sees only what traps anyway. Where the host cannot
+  // trap it (HostFacts::rdtsc_trapping) the prctl would only cost; the run
+  // says the policy's rdtsc action is not applied (the routing's
+  // untrapped faults).
+  options.trap_rdtsc = policy.faults.rdtsc != Action::kReport &&
+                       ProbedHostFacts().rdtsc_trapping.available;
   options.seccomp_filter = program_->fprog();
   options.seccomp_listener = true;
   options.wait_for_release = true;

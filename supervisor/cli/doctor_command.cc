@@ -1,8 +1,11 @@
 // `isoscope doctor`: what this host offers each backend, and what to do
 // about what is missing.
+#include <optional>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "supervisor/backend_registry.h"
 #include "supervisor/cli/commands.h"
 #include "supervisor/host_facts.h"
 #include "supervisor/run_result_json.h"
@@ -60,6 +63,8 @@ int DoctorCommand(const Context& context, bool json) {
   PrintFeature("ptrace", facts.ptrace);
   PrintFeature("user namespaces", facts.user_namespaces);
   PrintFeature("CPUID faulting", facts.cpuid_faulting);
+  PrintFeature("RDTSC trapping",
+               facts.rdtsc_trapping.value_or(Feature{false, "not probed"}));
   PrintFeature("/dev/kvm", facts.kvm);
   fmt::print("\nbackends\n");
   for (const auto& entry : context.backends->entries()) {
@@ -67,6 +72,13 @@ int DoctorCommand(const Context& context, bool json) {
     fmt::print("  {:<10} {:<4} {}\n", entry.name,
                probe.available ? "yes" : "NO",
                probe.available ? entry.description : probe.reason);
+    // What this host keeps the backend from doing, as runs will warn.
+    const std::optional<BackendRouting> routing = entry.RoutingOn(facts);
+    if (!probe.available || !routing) continue;
+    for (const UntrappedFault& fault : routing->untrapped_faults) {
+      fmt::print("  {:<10} {:<4} {}: {}\n", "", "", FaultKindName(fault.kind),
+                 fault.reason);
+    }
   }
   return 0;
 }

@@ -117,6 +117,11 @@ int RunCommand(const Context& context, const RunOptions& options) {
 
   SupervisorOptions supervisor_options;
   supervisor_options.interrupt_fd = interrupts->fd();
+  supervisor_options.host_facts = ReadHostFacts();
+  if (const auto* entry = context.backends->Find(options.backend)) {
+    supervisor_options.routing =
+        entry->RoutingOn(*supervisor_options.host_facts);
+  }
   supervisor_options.output_sink = [](OutputStream stream,
                                       std::string_view bytes) {
     WriteAll(stream == OutputStream::kStdout ? STDOUT_FILENO : STDERR_FILENO,

@@ -1,0 +1,89 @@
+#include "backends/builtin_backends.h"
+
+#include <optional>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "policies/policy.h"
+#include "supervisor/host_facts.h"
+
+namespace isoscope {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class BuiltinRoutingTest : public ::testing::Test {
+ protected:
+  void SetUp() override { RegisterBuiltinBackends(registry_); }
+
+  BackendRouting RoutingOf(const std::string& name, const HostFacts& host) {
+    const BackendRegistry::Entry* entry = registry_.Find(name);
+    EXPECT_NE(entry, nullptr) << name;
+    if (entry == nullptr) return {};
+    const std::optional<BackendRouting> routing = entry->RoutingOn(host);
+    EXPECT_TRUE(routing.has_value()) << name << " describes no routing";
+    return routing.value_or(BackendRouting{});
+  }
+
+  static HostFacts Host(std::optional<bool> rdtsc_traps, bool cpuid_faulting) {
+    HostFacts host;
+    if (rdtsc_traps) host.rdtsc_trapping = Feature{*rdtsc_traps, "probed"};
+    host.cpuid_faulting = {cpuid_faulting, "probed"};
+    return host;
+  }
+
+  BackendRegistry registry_;
+};
+
+TEST_F(BuiltinRoutingTest, EveryBuiltinBackendDescribesItself) {
+  for (const auto& entry : registry_.entries()) {
+    const BackendRouting routing = RoutingOf(entry.name, Host(true, true));
+    EXPECT_FALSE(routing.syscalls_handled_by.empty()) << entry.name;
+    EXPECT_FALSE(routing.faults_handled_by.empty()) << entry.name;
+  }
+  EXPECT_FALSE(RoutingOf("native", Host(true, true)).filters);
+  EXPECT_TRUE(RoutingOf("ptrace", Host(true, true)).filters);
+}
+
+TEST_F(BuiltinRoutingTest, PtraceEmulatesRdtscWhereTheHostTrapsIt) {
+  const BackendRouting routing = RoutingOf("ptrace", Host(true, false));
+  EXPECT_THAT(routing.faults_handled_by, HasSubstr("rdtsc, port I/O"));
+  EXPECT_THAT(routing.faults_handled_by, Not(HasSubstr("not trappable")));
+  EXPECT_TRUE(routing.untrapped_faults.empty());
+}
+
+TEST_F(BuiltinRoutingTest, PtraceSaysWhereTheHostCannotTrapRdtsc) {
+  for (const std::optional<bool> traps :
+       {std::optional<bool>(false), std::optional<bool>()}) {
+    const BackendRouting routing = RoutingOf("ptrace", Host(traps, false));
+    EXPECT_THAT(routing.faults_handled_by,
+                HasSubstr("rdtsc: not trappable on this host"));
+    EXPECT_THAT(routing.faults_handled_by, Not(HasSubstr("rdtsc, port I/O")));
+    ASSERT_EQ(routing.untrapped_faults.size(), 1u);
+    EXPECT_EQ(routing.untrapped_faults[0].kind, FaultKind::kRdtsc);
+
+    FaultPolicy faults;
+    faults.rdtsc = Action::kEmulate;
+    EXPECT_THAT(UnappliedFaultWarnings(faults, routing.untrapped_faults),
+                ElementsAre("rdtsc: not trappable on this host; the "
+                            "policy's `rdtsc: emulate` is not applied"));
+    faults.rdtsc = Action::kReport;  // asks for nothing that needs a trap
+    EXPECT_TRUE(
+        UnappliedFaultWarnings(faults, routing.untrapped_faults).empty());
+  }
+}
+
+TEST_F(BuiltinRoutingTest, PtraceNamesWhyCpuidIsUntrapped) {
+  EXPECT_THAT(RoutingOf("ptrace", Host(true, true)).faults_handled_by,
+              HasSubstr("cpuid untrapped: the kernel turns CPUID faulting "
+                        "off at exec"));
+  EXPECT_THAT(RoutingOf("ptrace", Host(true, false)).faults_handled_by,
+              HasSubstr("cpuid untrapped: no CPUID faulting on this host"));
+}
+
+}  // namespace
+}  // namespace isoscope
