@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/temp_dir.h"
+#include "supervisor/host_facts.h"
 #include "tests/test_env.h"
 
 namespace isoscope::testing {
@@ -150,8 +151,9 @@ TEST_F(ProbeCliTest, NativeMatrixShowsTheEscapesAndLeavesNothingBehind) {
 // reaches (the host's name, cpuid) it says so, because a process sandbox
 // does not hide them.
 TEST_F(ProbeCliTest, PtraceUnderStrictBlocksWhatNativeReaches) {
-  CommandResult run =
-      Probe({"--backends", "native,ptrace", "--policy", "strict"});
+  const std::string json_path = (dir_->path() / "probe.json").string();
+  CommandResult run = Probe({"--backends", "native,ptrace", "--policy",
+                             "strict", "--json", json_path});
   ASSERT_EQ(run.exit_status, 0) << run.err;
   std::map<std::string, std::pair<std::string, std::string>> rows;
   static const std::regex row("^([a-z0-9.-]+) +([A-Z]+\\*?) +([A-Z]+\\*?)$");
@@ -188,13 +190,50 @@ TEST_F(ProbeCliTest, PtraceUnderStrictBlocksWhatNativeReaches) {
                          "fault-map.unmapped"}) {
     EXPECT_EQ(rows[id].second, "BLOCKED") << id << "\n" << run.out;
   }
-  // Emulated from virtual time, so it completes.
-  EXPECT_EQ(rows["fault-map.rdtsc"].second, "REACHABLE");
   // Signs of the sandbox, visible from inside.
   EXPECT_EQ(rows["tracer-pid"].second, "REACHABLE");
   EXPECT_EQ(rows["seccomp-mode"].second, "REACHABLE");
   EXPECT_EQ(rows["secret-file"].first, "ESCAPED");
   EXPECT_TRUE(std::filesystem::is_empty(tmp_));
+
+  // rdtsc completes either way; it was emulated only if the run shows the
+  // trapped fault and its verdict. Where the host cannot trap RDTSC the run
+  // must say that strict's `rdtsc: emulate` was not applied.
+  EXPECT_EQ(rows["fault-map.rdtsc"].second, "REACHABLE");
+  std::ifstream in_json(json_path);
+  const nlohmann::json session = nlohmann::json::parse(in_json, nullptr, false);
+  ASSERT_FALSE(session.is_discarded());
+  int64_t rdtsc_run = 0;
+  for (const auto& f : session["findings"]) {
+    if (f["probe"] == "fault-map.rdtsc" && f["backend"] == "ptrace") {
+      rdtsc_run = f["run_id"];
+    }
+  }
+  ASSERT_GT(rdtsc_run, 0) << session.dump(2);
+  CommandResult shown =
+      RunCommand({IsoscopeBinary().string(), "--db", db_, "runs", "show",
+                  std::to_string(rdtsc_run), "--json"});
+  ASSERT_EQ(shown.exit_status, 0) << shown.err;
+  const nlohmann::json rdtsc = nlohmann::json::parse(shown.out, nullptr, false);
+  ASSERT_FALSE(rdtsc.is_discarded());
+  int emulated = 0;
+  for (const auto& event : rdtsc["events"]) {
+    if (event["type"] == "fault" && event["kind"] == "rdtsc" &&
+        event["verdict"]["action"] == "emulate") {
+      ++emulated;
+    }
+  }
+  const Feature& trapping = ProbedHostFacts().rdtsc_trapping;
+  if (!trapping.available) {
+    EXPECT_EQ(emulated, 0);
+    EXPECT_THAT(rdtsc["warnings"].dump(),
+                HasSubstr("rdtsc: not trappable on this host"));
+    GTEST_SKIP() << "rdtsc emulation not checked (the rest was): RDTSC "
+                    "trapping: "
+                 << trapping.detail;
+  }
+  EXPECT_EQ(emulated, 1) << rdtsc.dump(2);
+  EXPECT_EQ(rdtsc["warnings"], nlohmann::json::array());
 }
 
 // Issue 5's probes: under strict, the container keeps every canary and the
