@@ -36,6 +36,7 @@
 #include "base/unique_fd.h"
 #include "policies/loader.h"
 #include "policies/syscalls.h"
+#include "supervisor/host_facts.h"
 #include "supervisor/supervisor.h"
 #include "tests/backend_fixture.h"
 #include "tests/recording_backend.h"
@@ -410,6 +411,10 @@ TEST_F(ContainerBackendTest, CapabilitiesAreDroppedExceptWhatThePolicyGrants) {
 // The ids are mapped one to one: the policy's uid inside is the same uid
 // outside, and nothing else of the host is mapped.
 TEST_F(ContainerBackendTest, UserNamespaceMapsOnlyThePolicysIds) {
+  if (const Feature userns = ReadHostFacts().user_namespaces;
+      !userns.available) {
+    GTEST_SKIP() << "user namespaces: " << userns.detail;
+  }
   auto policy = SystemPolicy(R"(identity:
   uid: 1000
   gid: 1000

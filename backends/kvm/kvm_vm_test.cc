@@ -3,6 +3,7 @@
 // through the IDT stubs, every kind of exit the backend has to turn into an
 // outcome, and the set-up's error paths.
 #include "backends/kvm/kvm_vm.h"
+#include "supervisor/host_facts.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -38,19 +39,14 @@ Bytes Concat(Bytes a, const Bytes& b) {
   return a;
 }
 
-bool KvmUsable() {
-  const int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
-  close(fd);
-  return true;
-}
-
 class VmTest : public ::testing::Test {
  protected:
   static constexpr uint64_t kMemory = 64ULL << 20;
 
   void SetUp() override {
-    if (!KvmUsable()) GTEST_SKIP() << "/dev/kvm cannot be opened";
+    if (const Feature kvm = CheckKvm(); !kvm.available) {
+      GTEST_SKIP() << "KVM: " << kvm.detail;
+    }
     CreateVm(VmConfig{kMemory, true});
   }
 
@@ -545,7 +541,9 @@ TEST(VmConfigTest, InvalidMemorySizesAreRefused) {
 }
 
 TEST(VmConfigTest, LimitsAreAccepted) {
-  if (!KvmUsable()) GTEST_SKIP() << "/dev/kvm cannot be opened";
+  if (const Feature kvm = CheckKvm(); !kvm.available) {
+    GTEST_SKIP() << "KVM: " << kvm.detail;
+  }
   for (const uint64_t size : {kMinGuestMemory, kMaxGuestMemory}) {
     auto vm = Vm::Create(VmConfig{size, true});
     ASSERT_TRUE(vm) << vm.error().ToDebugString();
