@@ -34,9 +34,19 @@ function(isoscope_test name)
   # names override them); a list-valued ENVIRONMENT does not survive
   # gtest_discover_tests' quoting.
   isoscope_test_paths(${name} PRIVATE)
-  gtest_discover_tests(${name}
-    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
-    DISCOVERY_TIMEOUT 60)
+  gtest_discover_tests(${name} TEST_LIST ${name}_TESTS DISCOVERY_TIMEOUT 60)
+  # Not through gtest_discover_tests' PROPERTIES: it flattens a list value,
+  # so "LABELS integration;needs_kvm TIMEOUT 300" became one malformed
+  # set_tests_properties call that set neither. CTest reads this file after
+  # the discovered tests (TEST_INCLUDE_FILES keeps its order) and sets both
+  # on every test of the binary.
+  set(properties "${CMAKE_CURRENT_BINARY_DIR}/${name}_properties.cmake")
+  file(WRITE "${properties}"
+    "if(${name}_TESTS)\n"
+    "  set_tests_properties(\${${name}_TESTS} PROPERTIES\n"
+    "    LABELS \"${ARG_LABELS}\" TIMEOUT ${ARG_TIMEOUT})\n"
+    "endif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${properties}")
 endfunction()
 
 # Compile definitions ISOSCOPE_TEST_SOURCE_DIR / ISOSCOPE_TEST_BUILD_DIR.
