@@ -462,7 +462,7 @@ ProbedFeature ChildFailed(std::string_view probe, const Error& error) {
 // The per-boot cache.
 
 constexpr int kProbeCacheVersion = 1;
-constexpr int64_t kMaxProbeCacheBytes = 64 * 1024;
+constexpr int64_t kMaxProbeCacheBytes = int64_t{64} * 1024;
 
 std::optional<Feature> CachedFeature(const nlohmann::json& cache,
                                      std::string_view name) {
