@@ -359,7 +359,7 @@ TEST(ProbeCacheTest, CorruptTextIsIgnored) {
 class ProbeCacheFileTest : public TempTreeTest {
  protected:
   // Probes that count their calls and answer `rdtsc`.
-  FactProbes Counting(ProbedFeature rdtsc) {
+  FactProbes Counting(const ProbedFeature& rdtsc) {
     return {[this] {
               ++cpuid_probes_;
               return ProbedFeature{kNoCpuid, true};
