@@ -29,7 +29,9 @@ BackendRouting PtraceRouting(const HostFacts& host) {
       host.rdtsc_trapping.has_value() && host.rdtsc_trapping->available;
   BackendRouting routing{
       "seccomp filter in the host kernel; inspected calls decided by isoscope "
-      "(user notification, or one ptrace stop with a checked copy for paths)",
+      "(user notification; path calls resolved to what they reach and "
+      "performed by isoscope, exec and chdir by one ptrace stop with a "
+      "checked copy)",
       fmt::format("isoscope's tracer (SIGSEGV/SIGILL/SIGBUS/SIGFPE/SIGTRAP "
                   "decided; {}port I/O to COM1, cli/sti, hlt emulated; {}; "
                   "cpuid untrapped: {})",
