@@ -18,7 +18,45 @@ namespace {
 // parts that depend on the host are computed from its facts.
 
 BackendRouting NativeRouting(const HostFacts& /*host*/) {
-  return {"host kernel", "host kernel", false, {}};
+  BackendRouting routing{"host kernel", "host kernel", false, {}, {}};
+  for (std::string_view section : kPolicySections) {
+    routing.enforcement.push_back(
+        {std::string(section), false, "the baseline enforces nothing"});
+  }
+  return routing;
+}
+
+// What the process backends share: identity, capabilities and network by
+// the same set-up code.
+std::vector<SectionEnforcement> ProcessEnforcement() {
+  return {
+      {"syscalls", true,
+       "seccomp filter in the host kernel; inspected calls decided by "
+       "isoscope"},
+      {"paths", true,
+       "decided on the file the path reaches (symlinks and the caller's "
+       "magic links followed), performed by isoscope on that path"},
+      {"filesystem", false, ""},
+      {"network", true,
+       "own network namespace (none: no interface up, loopback: lo only); "
+       "pathname unix sockets are reached by file permissions"},
+      {"identity", true,
+       "the policy's uid, gid and groups {gid}; the host name in a UTS "
+       "namespace"},
+      {"capabilities", true,
+       "all but the policy's dropped from every set; securebits locked; "
+       "no_new_privs"},
+      {"resources", true, ""},
+      {"faults", true, ""},
+  };
+}
+
+SectionEnforcement& Section(BackendRouting& routing, std::string_view name) {
+  for (SectionEnforcement& entry : routing.enforcement) {
+    if (entry.section == name) return entry;
+  }
+  routing.enforcement.push_back({std::string(name), false, ""});
+  return routing.enforcement.back();
 }
 
 // RDTSC traps only where the CPU or hypervisor honours CR4.TSD
@@ -42,33 +80,72 @@ BackendRouting PtraceRouting(const HostFacts& host) {
                       ? "the kernel turns CPUID faulting off at exec"
                       : "no CPUID faulting on this host"),
       true,
-      {}};
+      {},
+      ProcessEnforcement()};
   if (!rdtsc_traps) {
     routing.untrapped_faults.push_back(
         {FaultKind::kRdtsc, "not trappable on this host"});
   }
+  routing.untrapped_faults.push_back(
+      {FaultKind::kCpuid,
+       "not trappable: the kernel turns CPUID faulting off at every exec"});
+  Section(routing, "filesystem").how =
+      "no mount view: the path rules alone decide which files are reached";
+  Section(routing, "resources").how =
+      "rlimits (memory as address space, cpu time, file size, open files), "
+      "processes counted by the tracer, wall time, output";
+  Section(routing, "faults").how =
+      rdtsc_traps ? "trapped and decided by the tracer; cpuid untrapped"
+                  : "trapped and decided by the tracer; cpuid and rdtsc "
+                    "untrapped on this host";
   return routing;
 }
 
 BackendRouting ContainerRouting(const HostFacts& /*host*/) {
-  return {
+  BackendRouting routing{
       "seccomp filter in the host kernel; inspected calls decided by isoscope "
       "(user notification; checked path calls performed by isoscope in the "
       "container's root)",
       "host kernel (not intercepted: the run reports the signal it ended "
       "with)",
       true,
-      {}};
+      {},
+      ProcessEnforcement()};
+  Section(routing, "paths").how += ", inside the container's root";
+  Section(routing, "filesystem") = {
+      "filesystem", true,
+      "mounts of a fresh root: readonly, writable, tmpfs, hidden"};
+  Section(routing, "identity").how += " (optionally in a user namespace)";
+  Section(routing, "resources").how =
+      "a cgroup (memory, processes, cpu time), rlimits, wall time, output";
+  Section(routing, "faults") = {
+      "faults", false,
+      "the host kernel delivers faults; the run reports the signal"};
+  return routing;
 }
 
 BackendRouting KvmRouting(const HostFacts& /*host*/) {
-  return {
+  BackendRouting routing{
       "isoscope's VMM: every syscall is a VM exit decided by isoscope, then "
       "emulated or proxied through the VMM's own descriptor table",
       "guest stubs report every exception (vectors 0-31) to the VMM; hlt, "
       "port I/O and MMIO exit to it",
       true,
-      {}};
+      {},
+      {{"syscalls", true, "every syscall a VM exit decided by isoscope"},
+       {"paths", true, "resolved by the VMM inside the view's roots"},
+       {"filesystem", true, "the VMM's view: only the policy's roots"},
+       {"network", true, "no socket calls in the guest (ENOSYS)"},
+       {"identity", true, "answered from the policy; no host identity"},
+       {"capabilities", true,
+        "nothing of the host's: the guest holds no host credentials"},
+       {"resources", true,
+        "guest RAM, the VMM's descriptor, output and cpu-time limits"},
+       {"faults", true,
+        "every exception reaches the VMM; rdtsc runs without an exit"}}};
+  routing.untrapped_faults.push_back(
+      {FaultKind::kRdtsc, "runs in the guest without an exit"});
+  return routing;
 }
 
 }  // namespace

@@ -21,6 +21,40 @@ std::vector<std::string> UnappliedFaultWarnings(
   return warnings;
 }
 
+bool PolicyUses(const Policy& policy, std::string_view section) {
+  if (section == "syscalls") return true;
+  if (section == "paths") {
+    return std::any_of(policy.syscalls.rules.begin(),
+                       policy.syscalls.rules.end(),
+                       [](const Rule& rule) { return rule.paths.has_value(); });
+  }
+  if (section == "filesystem") return policy.filesystem != FilesystemView{};
+  if (section == "network") return policy.network != NetworkMode::kHost;
+  if (section == "identity") return policy.identity != Identity{};
+  // Every capability not listed is to be dropped.
+  if (section == "capabilities") return true;
+  if (section == "resources") return policy.resources != Resources{};
+  if (section == "faults") {
+    return std::any_of(
+        kAllFaultKinds.begin(), kAllFaultKinds.end(), [&](FaultKind kind) {
+          const Action action = policy.faults.For(kind);
+          return action == Action::kKill || action == Action::kEmulate;
+        });
+  }
+  return false;
+}
+
+std::vector<std::string> UnenforcedSectionWarnings(
+    const Policy& policy, const std::vector<SectionEnforcement>& enforcement) {
+  std::vector<std::string> warnings;
+  for (const SectionEnforcement& entry : enforcement) {
+    if (entry.enforced || !PolicyUses(policy, entry.section)) continue;
+    warnings.push_back(fmt::format("{}: not enforced by this backend ({})",
+                                   entry.section, entry.how));
+  }
+  return warnings;
+}
+
 void BackendRegistry::Register(std::string name, std::string description,
                                Factory factory,
                                std::vector<std::string> host_syscall_surface,

@@ -24,6 +24,28 @@ struct UntrappedFault {
   bool operator==(const UntrappedFault&) const = default;
 };
 
+// How a backend enforces one section of the policy on a host.
+struct SectionEnforcement {
+  std::string section;  // one of kPolicySections
+  bool enforced = false;
+  std::string how;  // by what mechanism, or why not
+  bool operator==(const SectionEnforcement&) const = default;
+};
+
+// The policy's sections as the enforcement matrix names them.
+inline constexpr std::string_view kPolicySections[] = {
+    "syscalls", "paths",        "filesystem", "network",
+    "identity", "capabilities", "resources",  "faults"};
+
+// Whether `policy` asks anything of `section` (a section it leaves empty
+// or at its defaults asks nothing a backend could fail to enforce).
+bool PolicyUses(const Policy& policy, std::string_view section);
+
+// One line per section the policy uses that `enforcement` does not enforce:
+// "filesystem: not enforced by this backend (no mount view: ...)".
+std::vector<std::string> UnenforcedSectionWarnings(
+    const Policy& policy, const std::vector<SectionEnforcement>& enforcement);
+
 // Who handles what on a backend, on a given host: the fault routing map of
 // reports and the warnings of runs are drawn from it.
 struct BackendRouting {
@@ -33,6 +55,8 @@ struct BackendRouting {
   // reaches the host kernel.
   bool filters = true;
   std::vector<UntrappedFault> untrapped_faults;
+  // One entry per kPolicySections section: what the backend enforces.
+  std::vector<SectionEnforcement> enforcement;
   bool operator==(const BackendRouting&) const = default;
 };
 

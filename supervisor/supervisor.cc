@@ -305,9 +305,16 @@ Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload,
   result.policy_name = policy_->name;
   result.policy_text = policy_->source;
   result.host = options_.host_facts ? *options_.host_facts : ReadHostFacts();
-  if (options_.routing) {
-    result.warnings = UnappliedFaultWarnings(
-        policy_->faults, options_.routing->untrapped_faults);
+  // One policy, one containment: what this backend cannot enforce of it
+  // is said with the run (the native baseline, which enforces nothing by
+  // design, says so in `policy explain` instead of on every run).
+  if (options_.routing && backend.AppliesPolicy()) {
+    result.warnings =
+        UnenforcedSectionWarnings(*policy_, options_.routing->enforcement);
+    for (std::string& warning : UnappliedFaultWarnings(
+             policy_->faults, options_.routing->untrapped_faults)) {
+      result.warnings.push_back(std::move(warning));
+    }
   }
   result.started_at_unix_ms = NowUnixMs();
   result.termination.outcome = Outcome::kRunning;

@@ -423,6 +423,35 @@ TEST_F(CliTest, PolicyExplainNamesTheDecidingRule) {
   EXPECT_EQ(Isoscope({"policy", "explain", "default", "opn"}).exit_status, 64);
 }
 
+// One policy, one containment: `policy explain POLICY` says, per section
+// and backend, what is enforced and how; a run on a backend that cannot
+// enforce a section the policy uses carries that as a warning.
+TEST_F(CliTest, PolicyExplainPrintsTheEnforcementMatrix) {
+  CommandResult matrix = Isoscope({"policy", "explain", "default"});
+  ASSERT_EQ(matrix.exit_status, 0) << matrix.err;
+  EXPECT_THAT(matrix.out,
+              HasSubstr("section       used    native     ptrace     "
+                        "container"));
+  // ptrace has no mount view; the container does not intercept faults.
+  EXPECT_THAT(matrix.out,
+              ::testing::ContainsRegex("filesystem +yes +NOT +NOT +enforced"));
+  EXPECT_THAT(matrix.out,
+              ::testing::ContainsRegex("faults +yes +NOT +enforced +NOT"));
+  EXPECT_THAT(matrix.out,
+              HasSubstr("filesystem:   not enforced: no mount view"));
+  EXPECT_EQ(Isoscope({"policy", "explain", "default", "", "1"}).exit_status,
+            64);
+
+  CommandResult run = Isoscope(
+      {"run", "--backend", "ptrace", "--policy", "default", "--", "/bin/true"});
+  EXPECT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("warning   filesystem: not enforced by this "
+                                 "backend"));
+  CommandResult native = Isoscope(
+      {"run", "--backend", "native", "--policy", "default", "--", "/bin/true"});
+  EXPECT_THAT(native.err, Not(HasSubstr("not enforced")));
+}
+
 TEST_F(CliTest, PolicyExplainsFaultKinds) {
   CommandResult fault = Isoscope({"policy", "explain", "strict", "arithmetic"});
   EXPECT_EQ(fault.exit_status, 0) << fault.err;

@@ -56,7 +56,9 @@ struct ExplainOptions {
   std::vector<std::string> args;
   std::string workdir = "/work";
 };
-int PolicyExplainCommand(const ExplainOptions& options);
+// With a syscall or fault kind: which rule decides it. Without: the
+// enforcement matrix, what each backend enforces of the policy on this host.
+int PolicyExplainCommand(const Context& context, const ExplainOptions& options);
 int PolicyShowCommand(const std::string& preset);
 
 int DoctorCommand(const Context& context, bool json);

@@ -160,14 +160,14 @@ int Main(int argc, char** argv) {
       "explain",
       "which rule decides a syscall with these arguments, or a fault of a "
       "kind (privileged_instruction, cpuid, rdtsc, page_fault, "
-      "invalid_instruction, breakpoint, arithmetic), and why");
+      "invalid_instruction, breakpoint, arithmetic), and why; or, with the "
+      "policy alone, which backend enforces which of its sections");
   explain
       ->add_option("policy", explain_options.policy, "preset name or YAML file")
       ->required();
-  explain
-      ->add_option("syscall", explain_options.syscall,
-                   "syscall name or number, or a fault kind")
-      ->required();
+  explain->add_option("syscall", explain_options.syscall,
+                      "syscall name or number, or a fault kind; without "
+                      "it, what each backend enforces of the policy");
   explain->add_option("args", explain_options.args,
                       "arguments: numbers, constants like O_WRONLY|O_CREAT, "
                       "or paths at path positions");
@@ -230,7 +230,7 @@ int Main(int argc, char** argv) {
   if (probe->parsed()) return ProbeCommand(context, probe_options);
   if (compare->parsed()) return CompareCommand(context, compare_options);
   if (check->parsed()) return PolicyCheckCommand(check_policy);
-  if (explain->parsed()) return PolicyExplainCommand(explain_options);
+  if (explain->parsed()) return PolicyExplainCommand(context, explain_options);
   if (show->parsed()) return PolicyShowCommand(show_preset);
   if (doctor->parsed()) return DoctorCommand(context, doctor_json);
   if (list->parsed()) return RunsListCommand(context, list_limit);

@@ -16,8 +16,10 @@
 #include "policies/loader.h"
 #include "policies/plan.h"
 #include "policies/syscalls.h"
+#include "supervisor/backend_registry.h"
 #include "supervisor/cli/commands.h"
 #include "supervisor/cli/exit_status.h"
+#include "supervisor/host_facts.h"
 
 namespace isoscope::cli {
 namespace {
@@ -112,6 +114,55 @@ int ExplainFault(const Policy& policy, FaultKind kind,
   return 0;
 }
 
+// The enforcement matrix: section x backend, then how, for every backend
+// registered, as each describes itself on this host.
+int ExplainEnforcement(const BackendRegistry& backends, const Policy& policy) {
+  const HostFacts host = ReadHostFacts();
+  std::vector<std::pair<std::string, BackendRouting>> routings;
+  for (const BackendRegistry::Entry& entry : backends.entries()) {
+    if (auto routing = entry.RoutingOn(host)) {
+      routings.emplace_back(entry.name, *std::move(routing));
+    }
+  }
+  auto find = [](const BackendRouting& routing,
+                 std::string_view section) -> const SectionEnforcement* {
+    for (const SectionEnforcement& entry : routing.enforcement) {
+      if (entry.section == section) return &entry;
+    }
+    return nullptr;
+  };
+  fmt::print("policy {}: what each backend enforces on this host\n\n",
+             policy.name);
+  fmt::print("{:<14}{:<8}", "section", "used");
+  for (const auto& [name, routing] : routings) fmt::print("{:<11}", name);
+  fmt::print("\n");
+  for (std::string_view section : kPolicySections) {
+    fmt::print("{:<14}{:<8}", section,
+               PolicyUses(policy, section) ? "yes" : "no");
+    for (const auto& [name, routing] : routings) {
+      const SectionEnforcement* entry = find(routing, section);
+      fmt::print("{:<11}", entry == nullptr  ? "n/a"
+                           : entry->enforced ? "enforced"
+                                             : "NOT");
+    }
+    fmt::print("\n");
+  }
+  for (const auto& [name, routing] : routings) {
+    fmt::print("\n{}:\n", name);
+    for (std::string_view section : kPolicySections) {
+      const SectionEnforcement* entry = find(routing, section);
+      if (entry == nullptr) continue;
+      fmt::print("  {:<13} {}{}\n", fmt::format("{}:", section),
+                 entry->enforced ? "" : "not enforced: ", entry->how);
+    }
+    for (const UntrappedFault& fault : routing.untrapped_faults) {
+      fmt::print("  {:<13} {}: {}\n", "faults:", FaultKindName(fault.kind),
+                 fault.reason);
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int PolicyCheckCommand(const std::string& name) {
@@ -162,10 +213,18 @@ int PolicyCheckCommand(const std::string& name) {
   return 0;
 }
 
-int PolicyExplainCommand(const ExplainOptions& options) {
+int PolicyExplainCommand(const Context& context,
+                         const ExplainOptions& options) {
   auto loaded = LoadPolicyArgument(options.policy);
   if (!loaded) return ReportError(loaded.error());
   Policy policy = WithWorkdir(*loaded, options.workdir);
+  if (options.syscall.empty()) {
+    if (!options.args.empty()) {
+      return ReportError(Error(ErrorCode::kInvalidArgument,
+                               "arguments need a syscall or fault kind"));
+    }
+    return ExplainEnforcement(*context.backends, policy);
+  }
 
   SyscallRequest request;
   if (auto number = SyscallNumber(options.syscall)) {
