@@ -306,9 +306,9 @@ Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload,
   result.policy_text = policy_->source;
   result.host = options_.host_facts ? *options_.host_facts : ReadHostFacts();
   // One policy, one containment: what this backend cannot enforce of it
-  // is said with the run (the native baseline, which enforces nothing by
+  // is said with the run (the native baseline, which filters nothing by
   // design, says so in `policy explain` instead of on every run).
-  if (options_.routing && backend.AppliesPolicy()) {
+  if (options_.routing && options_.routing->filters) {
     result.warnings =
         UnenforcedSectionWarnings(*policy_, options_.routing->enforcement);
     for (std::string& warning : UnappliedFaultWarnings(
