@@ -1,7 +1,10 @@
 #include "policies/decide.h"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/syscall.h>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +16,26 @@
 
 namespace isoscope {
 namespace {
+
+static_assert(kCloneNamespaceFlags ==
+              (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
+               CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET));
+static_assert(kCloneNewTime == CLONE_NEWTIME);
+
+struct NamespaceFlag {
+  uint64_t flag;
+  std::string_view name;
+};
+constexpr std::array<NamespaceFlag, 8> kNamespaceFlags = {{
+    {CLONE_NEWNS, "CLONE_NEWNS"},
+    {CLONE_NEWCGROUP, "CLONE_NEWCGROUP"},
+    {CLONE_NEWUTS, "CLONE_NEWUTS"},
+    {CLONE_NEWIPC, "CLONE_NEWIPC"},
+    {CLONE_NEWUSER, "CLONE_NEWUSER"},
+    {CLONE_NEWPID, "CLONE_NEWPID"},
+    {CLONE_NEWNET, "CLONE_NEWNET"},
+    {CLONE_NEWTIME, "CLONE_NEWTIME"},
+}};
 
 std::string DisplayName(int number) {
   std::string name = SyscallName(number);
@@ -215,32 +238,9 @@ Verdict Make(const ActionSpec& action, std::string rule_id,
   return Verdict{action, std::move(rule_id), std::move(reason)};
 }
 
-}  // namespace
-
-std::string_view AbiName(Abi abi) {
-  switch (abi) {
-    case Abi::kX86_64:
-      return "x86_64";
-    case Abi::kI386:
-      return "i386";
-    case Abi::kX32:
-      return "x32";
-  }
-  return "unknown";
-}
-
-Verdict Decide(const Policy& policy, const SyscallRequest& request) {
+// The first rule that applies to an x86-64 call, or the default.
+Verdict DecideByRules(const Policy& policy, const SyscallRequest& request) {
   const SyscallPolicy& syscalls = policy.syscalls;
-  if (request.abi == Abi::kI386 || request.abi == Abi::kX32) {
-    const bool i386 = request.abi == Abi::kI386;
-    const ActionSpec& action = i386 ? syscalls.abi.i386 : syscalls.abi.x32;
-    std::string rule_id = fmt::format("syscalls.abi.{}", AbiName(request.abi));
-    std::string reason =
-        fmt::format("{} syscall {} (non-native ABI): {}", AbiName(request.abi),
-                    request.number, DescribeAction(action));
-    return Make(action, std::move(rule_id), std::move(reason));
-  }
-
   const std::string name = DisplayName(request.number);
   std::string fell_through;  // the last rule that named it but did not apply
   for (const Rule& rule : syscalls.rules) {
@@ -278,6 +278,131 @@ Verdict Decide(const Policy& policy, const SyscallRequest& request) {
                 "syscalls.default: {}",
                 name, fell_through, DescribeAction(syscalls.default_action));
   return Make(syscalls.default_action, "syscalls.default", std::move(reason));
+}
+
+bool Runs(const Verdict& verdict) {
+  return verdict.action.action == Action::kAllow ||
+         verdict.action.action == Action::kLog;
+}
+
+std::string NamespaceNames(uint64_t flags) {
+  std::string out;
+  for (const NamespaceFlag& entry : kNamespaceFlags) {
+    if ((flags & entry.flag) == 0) continue;
+    if (!out.empty()) out += '|';
+    out += entry.name;
+  }
+  return out;
+}
+
+// What unshare(flags) gets from the rules.
+Verdict AsUnshare(const Policy& policy, uint64_t flags) {
+  SyscallRequest request;
+  request.number = SYS_unshare;
+  request.args[0] = flags;
+  return DecideByRules(policy, request);
+}
+
+// clone with CLONE_NEW* flags creates namespaces as unshare does; where the
+// policy refuses or logs that, the clone gets the same.
+Verdict DecideCloneWithNamespaces(const Policy& policy,
+                                  const SyscallRequest& request) {
+  Verdict own = DecideByRules(policy, request);
+  // A clone that does not run creates nothing.
+  if (!Runs(own)) return own;
+  const uint64_t flags = request.args[0] & kCloneNamespaceFlags;
+  Verdict as_unshare = AsUnshare(policy, flags);
+  if (as_unshare.action.action == Action::kAllow) return own;
+  if (as_unshare.action.action == Action::kLog &&
+      own.action.action == Action::kLog) {
+    return own;
+  }
+  ActionSpec action = as_unshare.action;
+  std::string note;
+  if (action.action == Action::kEmulate) {
+    // Making up a clone's result would tell the caller it is a child (0) or
+    // has one: refuse instead.
+    action = ActionSpec{Action::kDeny, EPERM};
+    note = "; a clone cannot be emulated, so it is denied EPERM";
+  }
+  return Make(action, as_unshare.rule_id,
+              fmt::format("clone with {} creates namespaces, decided as "
+                          "unshare: {}{}",
+                          NamespaceNames(flags), as_unshare.reason, note));
+}
+
+// The first set of namespace flags that unshare is not plainly allowed to
+// create (single flags first, so the reason names the simplest case).
+std::optional<std::pair<uint64_t, Verdict>> FirstRefusedNamespaces(
+    const Policy& policy) {
+  for (const NamespaceFlag& entry : kNamespaceFlags) {
+    Verdict verdict = AsUnshare(policy, entry.flag);
+    if (verdict.action.action != Action::kAllow) {
+      return std::make_pair(entry.flag, std::move(verdict));
+    }
+  }
+  for (uint32_t subset = 1; subset < (1U << kNamespaceFlags.size()); ++subset) {
+    uint64_t flags = 0;
+    for (size_t bit = 0; bit < kNamespaceFlags.size(); ++bit) {
+      if ((subset & (1U << bit)) != 0) flags |= kNamespaceFlags[bit].flag;
+    }
+    Verdict verdict = AsUnshare(policy, flags);
+    if (verdict.action.action != Action::kAllow) {
+      return std::make_pair(flags, std::move(verdict));
+    }
+  }
+  return std::nullopt;
+}
+
+// clone3's flags live in a struct in the workload's memory: no seccomp
+// filter can read them, and a supervisor that read them could be raced.
+// Where namespaces are not plainly allowed, clone3 fails as on a kernel
+// without it and libc falls back to clone, whose flags are checked.
+Verdict DecideClone3(const Policy& policy, const SyscallRequest& request) {
+  Verdict own = DecideByRules(policy, request);
+  if (!Runs(own)) return own;
+  auto refused = FirstRefusedNamespaces(policy);
+  if (!refused) return own;
+  const auto& [flags, as_unshare] = *refused;
+  return Make(ActionSpec{Action::kDeny, ENOSYS}, as_unshare.rule_id + ".clone3",
+              fmt::format("clone3's flags are in memory no filter can read, "
+                          "and unshare with {} is not allowed ({}); clone3 "
+                          "fails with ENOSYS so libc falls back to clone, "
+                          "whose flags are checked",
+                          NamespaceNames(flags), as_unshare.reason));
+}
+
+}  // namespace
+
+std::string_view AbiName(Abi abi) {
+  switch (abi) {
+    case Abi::kX86_64:
+      return "x86_64";
+    case Abi::kI386:
+      return "i386";
+    case Abi::kX32:
+      return "x32";
+  }
+  return "unknown";
+}
+
+Verdict Decide(const Policy& policy, const SyscallRequest& request) {
+  const SyscallPolicy& syscalls = policy.syscalls;
+  if (request.abi == Abi::kI386 || request.abi == Abi::kX32) {
+    const bool i386 = request.abi == Abi::kI386;
+    const ActionSpec& action = i386 ? syscalls.abi.i386 : syscalls.abi.x32;
+    std::string rule_id = fmt::format("syscalls.abi.{}", AbiName(request.abi));
+    std::string reason =
+        fmt::format("{} syscall {} (non-native ABI): {}", AbiName(request.abi),
+                    request.number, DescribeAction(action));
+    return Make(action, std::move(rule_id), std::move(reason));
+  }
+  if (request.number == SYS_clone &&
+      (request.args[0] & kCloneNamespaceFlags) != 0) {
+    return DecideCloneWithNamespaces(policy, request);
+  }
+  if (request.number == SYS_clone3) return DecideClone3(policy, request);
+  return DecideByRules(policy, request);
 }
 
 Verdict DecideFault(const Policy& policy, const FaultRequest& request) {

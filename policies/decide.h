@@ -49,8 +49,23 @@ struct Verdict {
   bool operator==(const Verdict&) const = default;
 };
 
+// Decides by the policy's rules, then holds namespace creation to the
+// policy's word on unshare (see policies/README.md, "Namespaces"):
+// - clone whose flags (arg 0) hold a CLONE_NEW* flag and that would run is
+//   decided as unshare with those flags would be, when that refuses or logs
+//   it (the verdict names the rule that decided unshare);
+// - clone3, whose flags are in memory no seccomp filter can read, fails
+//   with ENOSYS (rule "<unshare rule>.clone3") when it would run and some
+//   namespace is not plainly allowed to unshare, so libc falls back to
+//   clone.
 Verdict Decide(const Policy& policy, const SyscallRequest& request);
 Verdict DecideFault(const Policy& policy, const FaultRequest& request);
+
+// The CLONE_NEW* flags clone takes in its flags (arg 0): mount, cgroup, UTS,
+// IPC, user, PID and network namespaces. CLONE_NEWTIME (0x80) shares its bit
+// with clone's exit signal, so only unshare and clone3 take it.
+inline constexpr uint64_t kCloneNamespaceFlags = 0x7e020000;
+inline constexpr uint64_t kCloneNewTime = 0x80;
 
 // Lexically normalises an absolute path ("/a/./b/../c" -> "/a/c"); relative
 // input is returned unchanged.

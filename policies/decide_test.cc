@@ -1,6 +1,8 @@
 #include "policies/decide.h"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 
 #include <string>
 #include <vector>
@@ -310,6 +312,103 @@ TEST(DecideTest, Names) {
   EXPECT_EQ(AbiName(Abi::kX32), "x32");
   EXPECT_EQ(DescribeAction({Action::kDeny, EACCES, 0}), "deny EACCES");
   EXPECT_EQ(DescribeAction({Action::kEmulate, 0, -1}), "emulate -1");
+}
+
+SyscallRequest Clone(uint64_t flags) {
+  return Call("clone", {}, {flags, 0, 0, 0, 0, 0});
+}
+
+// `default` refuses unshare in its `admin` rule; a clone that would create
+// a user namespace gets the same answer from the same rule.
+TEST(DecideNamespacesTest, CloneNewUserUnderDefaultIsDeniedByTheUnshareRule) {
+  Policy policy = MustLoadPreset("default");
+  Verdict verdict = Decide(policy, Clone(CLONE_NEWUSER | SIGCHLD));
+  EXPECT_EQ(verdict.action, (ActionSpec{Action::kDeny, EPERM, 0}));
+  EXPECT_EQ(verdict.rule_id, "admin");
+  EXPECT_EQ(verdict.reason,
+            "clone with CLONE_NEWUSER creates namespaces, decided as unshare: "
+            "unshare matches rule 'admin': deny EPERM");
+  // Every namespace flag, alone or together, and with thread flags.
+  for (uint64_t flags :
+       {uint64_t{CLONE_NEWNS}, uint64_t{CLONE_NEWCGROUP},
+        uint64_t{CLONE_NEWUTS}, uint64_t{CLONE_NEWIPC}, uint64_t{CLONE_NEWPID},
+        uint64_t{CLONE_NEWNET},
+        kCloneNamespaceFlags | CLONE_VM | CLONE_THREAD | CLONE_SIGHAND}) {
+    EXPECT_EQ(Decide(policy, Clone(flags)).rule_id, "admin") << flags;
+  }
+  // An ordinary fork or thread is the `processes` rule's.
+  EXPECT_EQ(Decide(policy, Clone(SIGCHLD)).rule_id, "processes");
+  EXPECT_EQ(Decide(policy, Clone(CLONE_VM | CLONE_THREAD | CLONE_SIGHAND |
+                                 CLONE_SETTLS))
+                .action.action,
+            Action::kAllow);
+  // 0x80 is CLONE_NEWTIME for unshare and clone3, but clone's exit signal.
+  EXPECT_EQ(Decide(policy, Clone(0x80 | SIGCHLD)).rule_id, "processes");
+  // clone3's flags cannot be read by a filter: ENOSYS, so libc uses clone.
+  Verdict clone3 = Decide(policy, Call("clone3"));
+  EXPECT_EQ(clone3.action, (ActionSpec{Action::kDeny, ENOSYS, 0}));
+  EXPECT_EQ(clone3.rule_id, "admin.clone3");
+  EXPECT_NE(clone3.reason.find("CLONE_NEWNS"), std::string::npos)
+      << clone3.reason;
+}
+
+TEST(DecideNamespacesTest, PresetsFollowTheirUnshareRule) {
+  Policy strict = MustLoadPreset("strict");
+  EXPECT_EQ(Decide(strict, Clone(CLONE_NEWNET | SIGCHLD)).action.action,
+            Action::kKill);
+  EXPECT_EQ(Decide(strict, Clone(CLONE_NEWNET | SIGCHLD)).rule_id, "escape");
+  // strict never named clone3: its own default kills it first.
+  EXPECT_EQ(Decide(strict, Call("clone3")).rule_id, "syscalls.default");
+  Policy permissive = MustLoadPreset("permissive");
+  Verdict logged = Decide(permissive, Clone(CLONE_NEWUSER | SIGCHLD));
+  EXPECT_EQ(logged.action.action, Action::kLog);
+  EXPECT_EQ(logged.rule_id, "namespaces");
+  EXPECT_EQ(Decide(permissive, Clone(SIGCHLD)).action.action, Action::kAllow);
+  // A logged unshare is not plainly allowed: clone3 would create namespaces
+  // unrecorded, so it is refused and libc's clone is logged instead.
+  EXPECT_EQ(Decide(permissive, Call("clone3")).rule_id, "namespaces.clone3");
+}
+
+TEST(DecideNamespacesTest, OnlyAStricterUnshareAnswerOverridesClone) {
+  auto policy_with = [](const std::string& clone_rule,
+                        const std::string& unshare_rule) {
+    return MustParse("version: 1\nsyscalls:\n  default: allow\n  rules:\n" +
+                     unshare_rule + clone_rule);
+  };
+  const std::string clone_allowed =
+      "    - {id: c, syscalls: [clone, clone3], action: allow}\n";
+  // unshare allowed: clone and clone3 keep their own rule.
+  Policy open = policy_with(
+      clone_allowed, "    - {id: u, syscalls: [unshare], action: allow}\n");
+  EXPECT_EQ(Decide(open, Clone(CLONE_NEWUSER)).rule_id, "c");
+  EXPECT_EQ(Decide(open, Call("clone3")).rule_id, "c");
+  // unshare killed: so is the clone, but a clone that is itself denied
+  // stays denied (it creates nothing).
+  Policy killed = policy_with(
+      clone_allowed, "    - {id: u, syscalls: [unshare], action: kill}\n");
+  EXPECT_EQ(Decide(killed, Clone(CLONE_NEWUSER)).action.action, Action::kKill);
+  Policy clone_denied = policy_with(
+      "    - {id: c, syscalls: [clone, clone3], action: deny, errno: EAGAIN}\n",
+      "    - {id: u, syscalls: [unshare], action: kill}\n");
+  EXPECT_EQ(Decide(clone_denied, Clone(CLONE_NEWUSER)).rule_id, "c");
+  EXPECT_EQ(Decide(clone_denied, Call("clone3")).rule_id, "c");
+  // An emulated unshare cannot become an emulated clone.
+  Policy emulated = policy_with(
+      clone_allowed,
+      "    - {id: u, syscalls: [unshare], action: emulate, return: 0}\n");
+  Verdict verdict = Decide(emulated, Clone(CLONE_NEWPID));
+  EXPECT_EQ(verdict.action, (ActionSpec{Action::kDeny, EPERM, 0}));
+  EXPECT_EQ(verdict.rule_id, "u");
+  // unshare allowed only for a mount namespace: clone follows the flags,
+  // and clone3 (flags unknown) is refused.
+  Policy mount_only = policy_with(
+      clone_allowed,
+      "    - {id: u, syscalls: [unshare], args: [{index: 0, op: eq, value: "
+      "0x20000}], action: allow, else: {action: deny, errno: EPERM}}\n");
+  EXPECT_EQ(Decide(mount_only, Clone(CLONE_NEWNS | SIGCHLD)).rule_id, "c");
+  EXPECT_EQ(Decide(mount_only, Clone(CLONE_NEWNS | CLONE_NEWUSER)).rule_id,
+            "u.else");
+  EXPECT_EQ(Decide(mount_only, Call("clone3")).rule_id, "u.else.clone3");
 }
 
 TEST(WithWorkdirTest, ReplacesPlaceholders) {

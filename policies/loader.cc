@@ -23,6 +23,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "base/unique_fd.h"
+#include "policies/holes.h"
 #include "policies/presets_embedded.h"
 #include "policies/syscalls.h"
 #include "policies/units.h"
@@ -181,6 +182,12 @@ class Parser {
                        Identity* out) const;
   Status ParseCapabilities(const YAML::Node& node, const YAML::Mark& fallback,
                            std::vector<std::string>* out) const;
+  Status ParseAcceptedHoles(const YAML::Node& node, const YAML::Mark& fallback,
+                            std::vector<AcceptedHole>* out) const;
+  // A non-empty list of x86-64 syscall names: their numbers and positions.
+  Result<std::vector<std::pair<int, YAML::Mark>>> SyscallList(
+      const YAML::Node& node, const YAML::Mark& fallback,
+      const std::string& path) const;
 
   std::string_view source_;
 };
@@ -418,9 +425,10 @@ Status Parser::ParseRoot(const YAML::Node& root, Policy* policy) {
     return Err(start, "policy",
                "empty document (expected a mapping with version: 1)");
   }
-  auto fields = OpenMap(root, start, "",
-                        {"version", "syscalls", "faults", "resources",
-                         "filesystem", "network", "identity", "capabilities"});
+  auto fields =
+      OpenMap(root, start, "",
+              {"version", "syscalls", "faults", "resources", "filesystem",
+               "network", "identity", "capabilities", "accepted_holes"});
   if (!fields) return Unexpected(fields.error());
 
   auto version = fields->Get("version");
@@ -478,6 +486,13 @@ Status Parser::ParseRoot(const YAML::Node& root, Policy* policy) {
       return s;
     }
   }
+  if (auto node = fields->Get("accepted_holes")) {
+    if (auto s =
+            ParseAcceptedHoles(*node, fields->mark, &policy->accepted_holes);
+        !s) {
+      return s;
+    }
+  }
   return {};
 }
 
@@ -491,6 +506,8 @@ Status Parser::ParseSyscalls(const YAML::Node& node, const YAML::Mark& fallback,
                                /*non_native_abi=*/false);
     if (!spec) return Unexpected(spec.error());
     out->default_action = *spec;
+    YAML::Mark mark = MarkOf(*value, fields->mark);
+    out->default_position = {mark.line + 1, mark.column + 1};
   }
   if (auto value = fields->Get("abi")) {
     auto abi = OpenMap(*value, fields->mark, "syscalls.abi", {"i386", "x32"});
@@ -557,21 +574,9 @@ Result<Rule> Parser::ParseRule(const YAML::Node& node,
     return Err(fields->mark, Child(path, "syscalls"),
                "required key is missing");
   }
-  auto names = StringList(*syscalls, fields->mark, Child(path, "syscalls"));
-  if (!names) return Unexpected(names.error());
-  if (names->empty()) {
-    return Err(MarkOf(*syscalls, fields->mark), Child(path, "syscalls"),
-               "empty list (name at least one syscall)");
-  }
-  for (size_t i = 0; i < names->size(); ++i) {
-    const auto& [name, mark] = (*names)[i];
-    auto number = SyscallNumber(name);
-    if (!number) {
-      return Err(mark, Element(Child(path, "syscalls"), i),
-                 fmt::format("unknown x86-64 syscall '{}'", name));
-    }
-    rule.syscalls.push_back(*number);
-  }
+  auto named = SyscallList(*syscalls, fields->mark, Child(path, "syscalls"));
+  if (!named) return Unexpected(named.error());
+  for (const auto& [number, mark] : *named) rule.syscalls.push_back(number);
 
   auto action = fields->Get("action");
   if (!action) {
@@ -605,10 +610,10 @@ Result<Rule> Parser::ParseRule(const YAML::Node& node,
     // it is almost always a rule meant for another syscall.
     for (size_t i = 0; i < rule.syscalls.size(); ++i) {
       if (PathArguments(rule.syscalls[i]).empty()) {
-        return Err((*names)[i].second, Element(Child(path, "syscalls"), i),
+        return Err((*named)[i].second, Element(Child(path, "syscalls"), i),
                    fmt::format("'{}' takes no path argument, but the rule "
                                "has paths (move it to a rule without paths)",
-                               (*names)[i].first));
+                               SyscallName(rule.syscalls[i])));
       }
     }
     PathGlobs out;
@@ -874,6 +879,82 @@ Status Parser::ParseCapabilities(const YAML::Node& node,
   return {};
 }
 
+Result<std::vector<std::pair<int, YAML::Mark>>> Parser::SyscallList(
+    const YAML::Node& node, const YAML::Mark& fallback,
+    const std::string& path) const {
+  auto names = StringList(node, fallback, path);
+  if (!names) return Unexpected(names.error());
+  if (names->empty()) {
+    return Err(MarkOf(node, fallback), path,
+               "empty list (name at least one syscall)");
+  }
+  std::vector<std::pair<int, YAML::Mark>> out;
+  for (size_t i = 0; i < names->size(); ++i) {
+    const auto& [name, mark] = (*names)[i];
+    auto number = SyscallNumber(name);
+    if (!number) {
+      return Err(mark, Element(path, i),
+                 fmt::format("unknown x86-64 syscall '{}'", name));
+    }
+    out.emplace_back(*number, mark);
+  }
+  return out;
+}
+
+Status Parser::ParseAcceptedHoles(const YAML::Node& node,
+                                  const YAML::Mark& fallback,
+                                  std::vector<AcceptedHole>* out) const {
+  YAML::Mark mark = MarkOf(node, fallback);
+  if (!node.IsSequence()) {
+    return Err(mark, "accepted_holes",
+               fmt::format("expected a list of {{syscalls, reason}}, got {}",
+                           Describe(node)));
+  }
+  std::map<int, size_t> first_entry;
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string path = Element("accepted_holes", i);
+    auto fields = OpenMap(node[i], mark, path, {"syscalls", "reason"});
+    if (!fields) return Unexpected(fields.error());
+    AcceptedHole entry;
+    entry.position = {fields->mark.line + 1, fields->mark.column + 1};
+    auto syscalls = fields->Get("syscalls");
+    if (!syscalls) {
+      return Err(fields->mark, Child(path, "syscalls"),
+                 "required key is missing");
+    }
+    auto named = SyscallList(*syscalls, fields->mark, Child(path, "syscalls"));
+    if (!named) return Unexpected(named.error());
+    for (size_t k = 0; k < named->size(); ++k) {
+      const auto& [number, syscall_mark] = (*named)[k];
+      auto [it, inserted] = first_entry.emplace(number, i);
+      if (!inserted) {
+        return Err(syscall_mark, Element(Child(path, "syscalls"), k),
+                   fmt::format("'{}' is already accepted by "
+                               "accepted_holes[{}]",
+                               SyscallName(number), it->second));
+      }
+      entry.syscalls.push_back(number);
+    }
+    // The reason is what a reader of the policy (and of `policy check`)
+    // has to judge the hole by: it may not be left out or blank.
+    auto reason = fields->Get("reason");
+    if (!reason) {
+      return Err(fields->mark, Child(path, "reason"),
+                 "required key is missing (say why this hole is acceptable)");
+    }
+    auto text = String(*reason, fields->mark, Child(path, "reason"));
+    if (!text) return Unexpected(text.error());
+    if (std::all_of(text->begin(), text->end(),
+                    [](unsigned char c) { return std::isspace(c) != 0; })) {
+      return Err(MarkOf(*reason, fields->mark), Child(path, "reason"),
+                 "empty reason (say why this hole is acceptable)");
+    }
+    entry.reason = *text;
+    out->push_back(std::move(entry));
+  }
+  return {};
+}
+
 Result<std::string> ReadFile(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
@@ -917,7 +998,7 @@ std::string PresetList() {
 }  // namespace
 
 Result<Policy> ParsePolicy(std::string_view yaml_text,
-                           std::string_view source_name) {
+                           std::string_view source_name, ParseOptions options) {
   try {
     YAML::Node root;
     try {
@@ -933,6 +1014,11 @@ Result<Policy> ParsePolicy(std::string_view yaml_text,
     Parser parser(source_name);
     if (auto status = parser.ParseRoot(root, &policy); !status) {
       return Unexpected(status.error());
+    }
+    if (options.refuse_holes) {
+      if (auto status = CheckHoles(policy, source_name); !status) {
+        return Unexpected(status.error());
+      }
     }
     return policy;
   } catch (const YAML::Exception& e) {

@@ -15,10 +15,19 @@
 
 namespace isoscope {
 
+struct ParseOptions {
+  // Refuse a policy with a hole it does not accept, or that accepts a call
+  // that is no hole of it (holes.h). Only tests and benchmarks that run a
+  // deliberately open policy turn this off; every policy loaded from a file
+  // or a preset is checked.
+  bool refuse_holes = true;
+};
+
 // Parses YAML text; `source_name` is used in error messages and as
 // Policy::name. Errors have code ErrorCode::kPolicy.
 Result<Policy> ParsePolicy(std::string_view yaml_text,
-                           std::string_view source_name);
+                           std::string_view source_name,
+                           ParseOptions options = {});
 
 // Reads and parses a file (an unreadable file is a kPolicy error too).
 Result<Policy> LoadPolicyFile(const std::string& path);

@@ -53,11 +53,11 @@ const BrokenCase kBrokenCases[] = {
     {"bad_size_unit",
      ":3:11: resources.memory: unknown unit 'MB' in size '256MB' (expected B, "
      "K, KiB, M, MiB, G, GiB, T, TiB)"},
-    {"bad_user_namespace",
-     ":3:19: identity.user_namespace: expected true or false, got 'yes'"},
     {"bad_uid",
      ":3:8: identity.uid: uid 4294967295 out of range (expected "
      "0..4294967294)"},
+    {"bad_user_namespace",
+     ":3:19: identity.user_namespace: expected true or false, got 'yes'"},
     {"breakpoint_emulate",
      ":3:15: faults.breakpoint: emulate is not possible for breakpoint "
      "(expected kill, report, deliver)"},
@@ -77,6 +77,35 @@ const BrokenCase kBrokenCases[] = {
      ":6:15: syscalls.rules[0].return: action emulate needs a return value"},
     {"errno_without_deny",
      ":6:7: syscalls.rules[0].errno: errno is only valid with action deny"},
+    {"hole_accepted_twice",
+     ":7:24: accepted_holes[1].syscalls[1]: 'io_uring_setup' is already "
+     "accepted by accepted_holes[0]"},
+    {"hole_blank_reason",
+     ":7:13: accepted_holes[0].reason: empty reason (say why this hole is "
+     "acceptable)"},
+    {"hole_io_uring",
+     ":12:7: syscalls.rules[1] (rule 'uring'): lets io_uring_setup run, a "
+     "hole: it reaches files with no path isoscope can check, while rule "
+     "'files' checks paths (io_uring_setup: a ring's IORING_OP_OPENAT, "
+     "OPENAT2, STATX, RENAMEAT, UNLINKAT, MKDIRAT, SYMLINKAT and LINKAT name "
+     "files in ring memory, not in a syscall). Deny or kill it in a rule "
+     "before this one, or accept it with a reason: accepted_holes: "
+     "[{syscalls: [io_uring_setup], reason: \"...\"}]"},
+    {"hole_network",
+     ":2:21: syscalls.default: lets ptrace, setns, process_vm_writev, "
+     "io_uring_setup and pidfd_getfd run, a hole: they step around network: "
+     "loopback (ptrace: makes another process connect on the workload's "
+     "behalf; setns: joins another process's network namespace; "
+     "process_vm_writev: rewrites another process's memory so that it "
+     "connects; io_uring_setup: IORING_OP_SOCKET, CONNECT, BIND and SEND are "
+     "not socket syscalls any rule sees; pidfd_getfd: takes a connected "
+     "socket from another process). Deny or kill them in a rule, or accept "
+     "them with a reason: accepted_holes: [{syscalls: [ptrace, setns, "
+     "process_vm_writev, io_uring_setup, pidfd_getfd], reason: \"...\"}]"},
+    {"hole_not_a_hole",
+     ":7:5: accepted_holes[0].syscalls[0]: 'io_uring_setup' is no hole of "
+     "this policy (no rule lets it step around paths or network); remove "
+     "it"},
     {"masked_eq_without_mask",
      ":5:14: syscalls.rules[0].args[0].mask: op masked_eq needs a mask"},
     {"missing_action",
@@ -117,7 +146,8 @@ const BrokenCase kBrokenCases[] = {
      ":4:24: syscalls.rules[0].syscalls[1]: unknown x86-64 syscall 'opne'"},
     {"unknown_top_level_key",
      ":2:1: sycalls: unknown key (expected version, syscalls, faults, "
-     "resources, filesystem, network, identity, capabilities)"},
+     "resources, filesystem, network, identity, capabilities, "
+     "accepted_holes)"},
     {"unquoted_workdir",
      ":3:14: filesystem.writable[0]: expected a string, got a mapping (quote "
      "strings that start with '{', like \"{workdir}\")"},
@@ -353,6 +383,108 @@ TEST(LoaderTest, FullExample) {
   EXPECT_TRUE(policy.identity.user_namespace);
   EXPECT_EQ(policy.capabilities,
             (std::vector<std::string>{"CAP_NET_BIND_SERVICE", "CAP_CHOWN"}));
+}
+
+// Path rules next to io_uring_setup: every read could go through a ring's
+// IORING_OP_OPENAT instead. Refused, naming the rule that allows it.
+constexpr std::string_view kUringNextToPaths = R"yaml(version: 1
+network: host
+syscalls:
+  default: {action: deny, errno: ENOSYS}
+  rules:
+    - id: files
+      syscalls: [openat]
+      paths: {read: ["/usr/**"]}
+      action: allow
+      else: {action: deny, errno: EACCES}
+    - id: uring
+      syscalls: [io_uring_setup, io_uring_enter]
+      action: allow
+)yaml";
+
+TEST(LoaderHolesTest, PathRulesWithIoUringAreRefusedNamingTheRule) {
+  auto policy = ParsePolicy(kUringNextToPaths, "p.yaml");
+  ASSERT_FALSE(policy.has_value());
+  EXPECT_EQ(policy.error().code(), ErrorCode::kPolicy);
+  const std::string& message = policy.error().message();
+  EXPECT_TRUE(message.starts_with(
+      "p.yaml:11:7: syscalls.rules[1] (rule 'uring'): lets io_uring_setup "
+      "run, a hole: it reaches files with no path isoscope can check, while "
+      "rule 'files' checks paths"))
+      << message;
+  EXPECT_NE(message.find("accepted_holes: [{syscalls: [io_uring_setup]"),
+            std::string::npos)
+      << message;
+  // Only the hole call is named: io_uring_enter needs a ring first.
+  EXPECT_EQ(message.find("io_uring_enter"), std::string::npos) << message;
+}
+
+TEST(LoaderHolesTest, AcceptedHoleLoadsWithItsReason) {
+  std::string yaml = std::string(kUringNextToPaths) + R"yaml(accepted_holes:
+  - syscalls: [io_uring_setup]
+    reason: "the workload is an io_uring benchmark"
+)yaml";
+  auto policy = ParsePolicy(yaml, "p.yaml");
+  ASSERT_TRUE(policy.has_value()) << policy.error().message();
+  ASSERT_EQ(policy->accepted_holes.size(), 1u);
+  const AcceptedHole& accepted = policy->accepted_holes[0];
+  EXPECT_EQ(accepted.syscalls,
+            (std::vector<int>{SyscallNumber("io_uring_setup").value()}));
+  EXPECT_EQ(accepted.reason, "the workload is an io_uring benchmark");
+  EXPECT_EQ(accepted.position, (SourcePosition{15, 5}));
+  EXPECT_EQ(policy->syscalls.default_position, (SourcePosition{4, 12}));
+}
+
+TEST(LoaderHolesTest, AcceptedHolesAreCheckedLikeEveryField) {
+  const std::string base(kUringNextToPaths);
+  struct Case {
+    std::string tail;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {"accepted_holes: {syscalls: [io_uring_setup]}\n",
+       "p.yaml:14:17: accepted_holes: expected a list of {syscalls, reason}, "
+       "got a mapping"},
+      {"accepted_holes:\n  - {syscalls: [io_uring_setup]}\n",
+       "p.yaml:15:5: accepted_holes[0].reason: required key is missing (say "
+       "why this hole is acceptable)"},
+      {"accepted_holes:\n  - {reason: x}\n",
+       "p.yaml:15:5: accepted_holes[0].syscalls: required key is missing"},
+      {"accepted_holes:\n  - {syscalls: [io_uring], reason: x}\n",
+       "p.yaml:15:17: accepted_holes[0].syscalls[0]: unknown x86-64 syscall "
+       "'io_uring'"},
+      {"accepted_holes:\n  - {syscalls: [], reason: x}\n",
+       "p.yaml:15:16: accepted_holes[0].syscalls: empty list (name at least "
+       "one syscall)"},
+      {"accepted_holes:\n  - {syscalls: [io_uring_setup], reason: x, "
+       "because: y}\n",
+       "p.yaml:15:45: accepted_holes[0].because: unknown key (expected "
+       "syscalls, reason)"},
+  };
+  for (const Case& c : cases) {
+    auto policy = ParsePolicy(base + c.tail, "p.yaml");
+    ASSERT_FALSE(policy.has_value()) << c.tail;
+    EXPECT_EQ(policy.error().message(), c.expected);
+  }
+}
+
+TEST(LoaderHolesTest, RefuseHolesOffLoadsAnOpenPolicyForTests) {
+  auto policy =
+      ParsePolicy(kUringNextToPaths, "p.yaml", {.refuse_holes = false});
+  ASSERT_TRUE(policy.has_value()) << policy.error().message();
+  EXPECT_EQ(policy->syscalls.rules.size(), 2u);
+}
+
+TEST(LoaderHolesTest, EveryPresetLoadsWithItsHolesAccepted) {
+  for (const std::string& name : PresetNames()) {
+    auto policy = LoadPreset(name);
+    EXPECT_TRUE(policy.has_value())
+        << name << ": " << (policy ? "" : policy.error().message());
+    // The same text from a file is held to the same check.
+    auto text = PresetText(name);
+    ASSERT_TRUE(text.has_value());
+    EXPECT_TRUE(ParsePolicy(*text, name).has_value()) << name;
+  }
 }
 
 TEST(LoaderTest, MinimalPolicyFailsClosed) {

@@ -1,5 +1,7 @@
 #include "policies/plan.h"
 
+#include <sys/syscall.h>
+
 #include <memory>
 #include <string>
 #include <utility>
@@ -49,6 +51,29 @@ SyscallPlan AbiPlan(const ActionSpec& action, const std::string& rule_id) {
   return plan;
 }
 
+// clone with namespace flags (Decide): a clone that does not run stays as
+// it is; one that runs gets unshare's refusal, or goes to the supervisor
+// when either needs it.
+SyscallPlan CloneNamespacesPlan(const SyscallPolicy& syscalls) {
+  SyscallPlan own = PlanFor(syscalls, SYS_clone);
+  if (own.disposition != Disposition::kAllow) return own;
+  SyscallPlan unshare = PlanFor(syscalls, SYS_unshare);
+  if (unshare.disposition == Disposition::kAllow) return own;
+  return unshare;  // errno, kill (its rule decides) or inspect
+}
+
+// clone3 (Decide): ENOSYS where it would run and namespaces are not plainly
+// allowed. That does not depend on clone3's arguments, so a statically
+// allowed clone3 is planned from Decide itself.
+SyscallPlan Clone3Plan(const Policy& policy) {
+  SyscallPlan own = PlanFor(policy.syscalls, SYS_clone3);
+  if (own.disposition != Disposition::kAllow) return own;
+  SyscallRequest request;
+  request.number = SYS_clone3;
+  Verdict verdict = Decide(policy, request);
+  return StaticPlan(verdict.action, verdict.rule_id);  // allow or ENOSYS
+}
+
 }  // namespace
 
 std::string_view DispositionName(Disposition disposition) {
@@ -76,7 +101,17 @@ CompiledPlan CompiledPlan::Compile(std::shared_ptr<const Policy> policy) {
   for (int number : AllSyscallNumbers()) {
     plan.by_number_[static_cast<size_t>(number)] = PlanFor(syscalls, number);
   }
+  plan.by_number_[SYS_clone3] = Clone3Plan(*plan.policy_);
+  plan.clone_namespaces_ = CloneNamespacesPlan(syscalls);
   return plan;
+}
+
+const SyscallPlan& CompiledPlan::ForCall(
+    int number, const std::array<uint64_t, 6>& args) const {
+  if (number == SYS_clone && (args[0] & kCloneNamespaceFlags) != 0) {
+    return clone_namespaces_;
+  }
+  return For(number);
 }
 
 const SyscallPlan& CompiledPlan::For(int number) const {

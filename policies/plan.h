@@ -4,6 +4,8 @@
 #ifndef ISOSCOPE_POLICIES_PLAN_H_
 #define ISOSCOPE_POLICIES_PLAN_H_
 
+#include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +43,14 @@ class CompiledPlan {
   // or without a name get `unknown()`.
   const SyscallPlan& For(int number) const;
   const SyscallPlan& unknown() const { return unknown_; }
+  // clone whose flags (arg 0) hold a CLONE_NEW* flag (kCloneNamespaceFlags):
+  // what unshare's plan makes of For(clone) (see Decide). A fast path reads
+  // arg 0 and applies this instead of For(clone).
+  const SyscallPlan& clone_namespaces() const { return clone_namespaces_; }
+  // The plan for one call: clone_namespaces() for a clone with namespace
+  // flags, For(number) otherwise.
+  const SyscallPlan& ForCall(int number,
+                             const std::array<uint64_t, 6>& args) const;
   // What happens to syscalls through a non-native ABI (from the policy's
   // syscalls.abi; never kInspect).
   const SyscallPlan& i386() const { return i386_; }
@@ -53,6 +63,7 @@ class CompiledPlan {
   std::shared_ptr<const Policy> policy_;
   std::vector<SyscallPlan> by_number_;  // index = syscall number
   SyscallPlan unknown_;
+  SyscallPlan clone_namespaces_;
   SyscallPlan i386_;
   SyscallPlan x32_;
 };

@@ -1,5 +1,8 @@
 #include "policies/plan.h"
 
+#include <sched.h>
+#include <sys/syscall.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -135,12 +138,18 @@ TEST(PlanTest, StaticPlansAgreeWithDecide) {
     }
     numbers.push_back(100000);
     for (int number : numbers) {
-      const SyscallPlan& planned = plan.For(number);
-      if (planned.disposition == Disposition::kInspect) continue;
       for (int i = 0; i < 40; ++i) {
         SyscallRequest request;
         request.number = number;
         for (uint64_t& arg : request.args) arg = random_arg();
+        // clone's flags: half the time with namespace flags, which the fast
+        // path reads (ForCall).
+        if (number == SYS_clone && rng() % 2 == 0) {
+          uint64_t namespaces = kCloneNamespaceFlags & rng();
+          request.args[0] |= namespaces != 0 ? namespaces : CLONE_NEWUSER;
+        }
+        const SyscallPlan& planned = plan.ForCall(number, request.args);
+        if (planned.disposition == Disposition::kInspect) continue;
         for (int p = static_cast<int>(rng() % 3); p > 0; --p) {
           request.paths.push_back(
               {static_cast<int>(rng() % 6), kPaths[rng() % kPaths.size()]});
@@ -164,11 +173,107 @@ TEST(PlanTest, StaticPlansAgreeWithDecide) {
   }
 }
 
+// clone's namespace flags follow unshare (Decide): for every combination of
+// what the rules say to clone, clone3 and unshare, the plan's static answers
+// (clone_namespaces(), For(clone3)) are Decide's, and clone without
+// namespace flags keeps its own plan.
+TEST(PlanTest, CloneNamespacePlansAgreeWithDecide) {
+  const std::vector<std::string> actions = {
+      "action: allow", "action: deny, errno: EACCES", "action: kill",
+      "action: log",   "action: emulate, return: 0",
+  };
+  // unshare allowed only for a mount namespace (a condition: inspected).
+  const std::string only_mount_ns =
+      "    - {id: ns, syscalls: [unshare], args: [{index: 0, op: eq, value: "
+      "0x20000}], action: allow, else: {action: deny, errno: EPERM}}\n";
+  std::vector<std::string> unshare_rules;
+  for (const std::string& action : actions) {
+    unshare_rules.push_back(
+        fmt::format("    - {{id: ns, syscalls: [unshare], {}}}\n", action));
+  }
+  unshare_rules.push_back(only_mount_ns);
+  unshare_rules.push_back("");  // the default decides unshare
+  const std::vector<uint64_t> flags = {
+      SIGCHLD,
+      CLONE_NEWUSER | SIGCHLD,
+      CLONE_NEWNS,
+      CLONE_NEWNET | CLONE_NEWPID | CLONE_VM,
+      kCloneNamespaceFlags,
+      CLONE_NEWTIME | SIGCHLD,  // the exit signal's bits, not a namespace
+      0xffffffff00000000 | CLONE_NEWUSER,
+      0xffffffff00000000,
+  };
+  int compared = 0;
+  for (const std::string& clone_action : actions) {
+    for (const std::string& unshare_rule : unshare_rules) {
+      for (const char* default_action : {"allow", "kill"}) {
+        Policy policy = MustParse(
+            fmt::format("version: 1\nsyscalls:\n  default: {}\n  rules:\n{}"
+                        "    - {{id: c, syscalls: [clone, clone3], {}}}\n",
+                        default_action, unshare_rule, clone_action));
+        CompiledPlan plan = PlanOf(policy);
+        SCOPED_TRACE(fmt::format("clone {}, default {}, {}", clone_action,
+                                 default_action, unshare_rule));
+        // Without namespace flags clone keeps its own plan.
+        EXPECT_EQ(plan.ForCall(SYS_clone, {SIGCHLD}), plan.For(SYS_clone));
+        for (uint64_t flag : flags) {
+          SyscallRequest request;
+          request.number = SYS_clone;
+          request.args[0] = flag;
+          const SyscallPlan& planned = plan.ForCall(SYS_clone, request.args);
+          EXPECT_EQ(&planned, (flag & kCloneNamespaceFlags) != 0
+                                  ? &plan.clone_namespaces()
+                                  : &plan.For(SYS_clone));
+          if (planned.disposition == Disposition::kInspect) continue;
+          Verdict verdict = Decide(policy, request);
+          EXPECT_EQ(verdict.action, PlanAction(planned))
+              << fmt::format("{:#x}: ", flag) << verdict.reason;
+          EXPECT_EQ(verdict.rule_id, planned.rule_id) << verdict.reason;
+          ++compared;
+        }
+        const SyscallPlan& clone3 = plan.For(SYS_clone3);
+        if (clone3.disposition != Disposition::kInspect) {
+          SyscallRequest request;
+          request.number = SYS_clone3;
+          Verdict verdict = Decide(policy, request);
+          EXPECT_EQ(verdict.action, PlanAction(clone3)) << verdict.reason;
+          EXPECT_EQ(verdict.rule_id, clone3.rule_id) << verdict.reason;
+          ++compared;
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 200);
+}
+
+TEST(PlanTest, NamespaceFlagsGetUnsharesStaticPlan) {
+  Policy policy = MustParse(R"yaml(
+version: 1
+syscalls:
+  default: allow
+  rules:
+    - {id: no-ns, syscalls: [unshare], action: deny, errno: EPERM}
+)yaml");
+  CompiledPlan plan = PlanOf(policy);
+  EXPECT_EQ(plan.For(SYS_clone),
+            (SyscallPlan{Disposition::kAllow, 0, "syscalls.default"}));
+  EXPECT_EQ(plan.clone_namespaces(),
+            (SyscallPlan{Disposition::kErrno, EPERM, "no-ns"}));
+  EXPECT_EQ(plan.ForCall(SYS_clone, {CLONE_NEWUSER | SIGCHLD}),
+            plan.clone_namespaces());
+  EXPECT_EQ(plan.ForCall(SYS_clone, {CLONE_VM | CLONE_THREAD}),
+            plan.For(SYS_clone));
+  // Only clone reads its flags: unshare and fork keep their own plans.
+  EXPECT_EQ(plan.ForCall(SYS_fork, {CLONE_NEWUSER}), plan.For(SYS_fork));
+  EXPECT_EQ(plan.For(SYS_clone3),
+            (SyscallPlan{Disposition::kErrno, ENOSYS, "no-ns.clone3"}));
+}
+
 // Golden decision tables: one line per syscall number, `name action[/errno]
 // rule_id`, for a request with no decoded paths and zero arguments, then one
-// per non-native ABI and per fault kind. They pin what each preset does to
-// every syscall and fault so a preset edit shows up in review.
-// Regenerate with: ISOSCOPE_UPDATE_GOLDEN=1 ./policies_test
+// per non-native ABI, per namespace flag of clone and per fault kind. They pin
+// what each preset does to every syscall and fault so a preset edit shows up in
+// review. Regenerate with: ISOSCOPE_UPDATE_GOLDEN=1 ./policies_test
 //   --gtest_filter='*GoldenTest*'   (then review the diff).
 std::string Format(const Verdict& verdict) {
   std::string action(ActionName(verdict.action.action));
@@ -202,6 +307,20 @@ std::string DecisionTable(const Policy& policy) {
     SyscallRequest request;
     request.abi = abi;
     out += fmt::format("abi.{} {}\n", AbiName(abi),
+                       Format(Decide(policy, request)));
+  }
+  // clone with each namespace flag (and SIGCHLD), decided as unshare is.
+  for (auto [flag, flag_name] : {std::pair{CLONE_NEWNS, "CLONE_NEWNS"},
+                                 std::pair{CLONE_NEWCGROUP, "CLONE_NEWCGROUP"},
+                                 std::pair{CLONE_NEWUTS, "CLONE_NEWUTS"},
+                                 std::pair{CLONE_NEWIPC, "CLONE_NEWIPC"},
+                                 std::pair{CLONE_NEWUSER, "CLONE_NEWUSER"},
+                                 std::pair{CLONE_NEWPID, "CLONE_NEWPID"},
+                                 std::pair{CLONE_NEWNET, "CLONE_NEWNET"}}) {
+    SyscallRequest request;
+    request.number = SYS_clone;
+    request.args[0] = static_cast<uint64_t>(flag) | SIGCHLD;
+    out += fmt::format("clone({}) {}\n", flag_name,
                        Format(Decide(policy, request)));
   }
   // A fault action has no errno or return value to show.

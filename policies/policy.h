@@ -93,6 +93,7 @@ struct AbiPolicy {
 
 struct SyscallPolicy {
   ActionSpec default_action{Action::kKill};  // fails closed
+  SourcePosition default_position;           // of `default:`; 0 if absent
   std::vector<Rule> rules;                   // first match decides
   AbiPolicy abi;
   bool operator==(const SyscallPolicy&) const = default;
@@ -171,6 +172,16 @@ struct Identity {
   bool operator==(const Identity&) const = default;
 };
 
+// Holes the policy accepts on purpose (an `accepted_holes` entry): calls
+// that step around its path rules or its network mode (see holes.h),
+// allowed anyway for the stated reason.
+struct AcceptedHole {
+  std::vector<int> syscalls;  // x86-64 numbers, each in one entry only
+  std::string reason;         // required, never blank
+  SourcePosition position;
+  bool operator==(const AcceptedHole&) const = default;
+};
+
 struct Policy {
   int version = 1;
   std::string name;    // preset name or file path
@@ -184,6 +195,7 @@ struct Policy {
   // Capabilities the workload keeps (canonical "CAP_NET_BIND_SERVICE"
   // names); every other one is dropped where a backend drops them.
   std::vector<std::string> capabilities;
+  std::vector<AcceptedHole> accepted_holes;
   bool operator==(const Policy&) const = default;
 };
 

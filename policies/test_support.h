@@ -21,8 +21,10 @@ inline std::string SourceDir() {
   return ISOSCOPE_POLICIES_TEST_SOURCE_DIR;
 }
 
+// Parses a test policy; its holes are not refused (decide and plan tests
+// use small, deliberately open policies). Hole tests call ParsePolicy.
 inline Policy MustParse(const std::string& yaml) {
-  auto policy = ParsePolicy(yaml, "test.yaml");
+  auto policy = ParsePolicy(yaml, "test.yaml", {.refuse_holes = false});
   EXPECT_TRUE(policy.has_value()) << (policy ? "" : policy.error().message());
   return policy ? *policy : Policy{};
 }

@@ -54,7 +54,9 @@ class BackendFixture : public ::testing::Test {
 
   // `yaml` with {workdir} instantiated for this test's workdir.
   std::shared_ptr<const Policy> PolicyFrom(const std::string& yaml) const {
-    auto policy = ParsePolicy(yaml, "test.yaml");
+    // Backend tests run small, deliberately open policies (everything
+    // allowed but one rule): their holes are the point, not refused.
+    auto policy = ParsePolicy(yaml, "test.yaml", {.refuse_holes = false});
     EXPECT_TRUE(policy.has_value()) << policy.error().ToString();
     return std::make_shared<const Policy>(
         WithWorkdir(policy ? *policy : Policy{}, Workdir()));

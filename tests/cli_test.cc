@@ -84,6 +84,7 @@ TEST_F(CliTest, WallTimeLimitOfOneSecondStopsSleepWithinTwo) {
   std::string policy = WritePolicy("wall.yaml",
                                    "version: 1\n"
                                    "syscalls: {default: allow}\n"
+                                   "network: host\n"
                                    "resources: {wall_time: 1s}\n");
   CommandResult run =
       Isoscope({"run", "--policy", policy, "--", "sleep", "30"});
@@ -383,6 +384,58 @@ TEST_F(CliTest, PresetsPassPolicyCheck) {
                         "rdtsc emulate, page_fault deliver, "
                         "invalid_instruction deliver, breakpoint deliver, "
                         "arithmetic deliver (hide_hypervisor: true)\n"));
+}
+
+// Path rules next to io_uring_setup: refused by `policy check` and by `run`
+// (exit 2, the rule and the hole named) until the policy accepts the hole;
+// then `policy check` lists it with its reason.
+TEST_F(CliTest, PolicyCheckRefusesHolesUntilAccepted) {
+  const std::string open = R"(version: 1
+network: host
+syscalls:
+  default: {action: deny, errno: ENOSYS}
+  rules:
+    - id: files
+      syscalls: [openat]
+      paths: {read: ["/usr/**"]}
+      action: allow
+      else: {action: deny, errno: EACCES}
+    - {id: uring, syscalls: [io_uring_setup], action: allow}
+)";
+  std::string holed = WritePolicy("holed.yaml", open);
+  CommandResult check = Isoscope({"policy", "check", holed});
+  EXPECT_EQ(check.exit_status, 2) << check.err;
+  EXPECT_THAT(check.err,
+              StartsWith(holed + ":11:7: syscalls.rules[1] (rule 'uring'): "
+                                 "lets io_uring_setup run, a hole"));
+  EXPECT_THAT(check.err, HasSubstr("IORING_OP_OPENAT"));
+  EXPECT_THAT(check.err, HasSubstr("accepted_holes"));
+  EXPECT_TRUE(check.out.empty()) << check.out;
+  CommandResult run =
+      Isoscope({"run", "-q", "--policy", holed, "--", "/bin/true"});
+  EXPECT_EQ(run.exit_status, 2) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("rule 'uring'"));
+
+  std::string accepted =
+      WritePolicy("accepted.yaml", open +
+                                       "accepted_holes:\n"
+                                       "  - syscalls: [io_uring_setup]\n"
+                                       "    reason: an io_uring benchmark\n");
+  CommandResult ok = Isoscope({"policy", "check", accepted});
+  EXPECT_EQ(ok.exit_status, 0) << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("accepted holes (1):\n"
+                                "  io_uring_setup (no path, by uring)\n"
+                                "    reason: an io_uring benchmark\n"));
+
+  CommandResult preset = Isoscope({"policy", "check", "default"});
+  EXPECT_EQ(preset.exit_status, 0) << preset.err;
+  EXPECT_THAT(preset.out,
+              HasSubstr("clone with namespace flags (CLONE_NEW*): errno EPERM "
+                        "by admin\n"));
+  EXPECT_THAT(preset.out, HasSubstr("accepted holes (7):\n"));
+  EXPECT_THAT(preset.out,
+              HasSubstr("  connect sendto sendmsg bind sendmmsg (unix "
+                        "address, by socket-io)\n    reason: AF_UNIX"));
 }
 
 TEST_F(CliTest, BrokenPoliciesAreRejectedWithTheirPosition) {

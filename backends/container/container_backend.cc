@@ -442,9 +442,10 @@ Status ContainerBackend::OnNotification() {
   const SeccompNotification& n = **received;
   const bool native =
       n.arch == AUDIT_ARCH_X86_64 && (n.nr & kX32SyscallBit) == 0;
-  // Another ABI is never inspected: only its kill comes here.
+  // Another ABI is never inspected: only its kill comes here. ForCall: a
+  // clone with namespace flags has a plan of its own.
   const SyscallPlan& syscall_plan =
-      native ? plan_->For(n.nr) : plan_->unknown();
+      native ? plan_->ForCall(n.nr, n.args) : plan_->unknown();
   if (!native || syscall_plan.disposition == Disposition::kKill) {
     // Left waiting: the loop kills the workload.
     pending_.push_back(Pending{

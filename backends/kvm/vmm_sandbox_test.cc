@@ -239,7 +239,9 @@ class ConfinedVmmRunTest : public ::testing::Test {
     Workload workload{
         path, {path}, {"PATH=/usr/bin:/bin"}, workdir_->path().string()};
     for (auto& arg : args) workload.argv.push_back(std::move(arg));
-    auto preset = policy_yaml ? ParsePolicy(*policy_yaml, "test.yaml")
+    // A test policy is deliberately open (holes.h); the preset is checked.
+    auto preset = policy_yaml ? ParsePolicy(*policy_yaml, "test.yaml",
+                                            {.refuse_holes = false})
                               : LoadPreset("default");
     if (!preset) return tl::unexpected(preset.error());
     auto policy = std::make_shared<const Policy>(

@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "base/unique_fd.h"
+#include "policies/decide.h"
 #include "policies/syscalls.h"
 
 namespace isoscope {
@@ -221,6 +222,63 @@ std::vector<FilterRule> GuardRules(GuardShape shape, uint64_t limit) {
   return {};
 }
 
+bool Runs(const SyscallPlan& plan) {
+  return plan.disposition == Disposition::kAllow ||
+         plan.disposition == Disposition::kInspect;
+}
+
+// clone's flags are arg 0, a register the filter reads: a clone with a
+// CLONE_NEW* flag gets the plan's clone_namespaces(), any other clone
+// For(clone); with forbid_untraced_clones, a clone that would run with
+// CLONE_UNTRACED fails with EPERM. Each rule is one masked comparison on
+// arg 0, and together they partition arg 0's values: the first namespace
+// bit set decides which rule (bits below it clear, it set), so no two rules
+// overlap and libseccomp's order never matters.
+Result<std::vector<FilterRule>> CloneRules(const CompiledPlan& plan,
+                                           const SeccompRouting& routing) {
+  std::vector<FilterRule> rules;
+  auto add = [&](uint64_t mask, uint64_t value,
+                 const SyscallPlan& branch) -> Status {
+    auto action = PlanAction(branch, SYS_clone, routing);
+    if (!action) return tl::unexpected(action.error());
+    if (!routing.forbid_untraced_clones || !Runs(branch)) {
+      if (mask == 0) {
+        rules.push_back({*action, {}});
+      } else {
+        rules.push_back({*action, {Arg(0, SCMP_CMP_MASKED_EQ, mask, value)}});
+      }
+      return {};
+    }
+    const uint64_t untraced = CLONE_UNTRACED;
+    rules.push_back(
+        {SCMP_ACT_ERRNO(EPERM),
+         {Arg(0, SCMP_CMP_MASKED_EQ, mask | untraced, value | untraced)}});
+    rules.push_back(
+        {*action, {Arg(0, SCMP_CMP_MASKED_EQ, mask | untraced, value)}});
+    return {};
+  };
+  const SyscallPlan& own = plan.For(SYS_clone);
+  const SyscallPlan& namespaces = plan.clone_namespaces();
+  if (own == namespaces) {
+    if (Status status = add(0, 0, own); !status) {
+      return tl::unexpected(status.error());
+    }
+    return rules;
+  }
+  if (Status status = add(kCloneNamespaceFlags, 0, own); !status) {
+    return tl::unexpected(status.error());
+  }
+  uint64_t seen = 0;
+  for (uint64_t bit = 1; bit != 0; bit <<= 1) {
+    if ((kCloneNamespaceFlags & bit) == 0) continue;
+    seen |= bit;
+    if (Status status = add(seen, bit, namespaces); !status) {
+      return tl::unexpected(status.error());
+    }
+  }
+  return rules;
+}
+
 // The rules for one x86-64 syscall number (a single unconditional rule when
 // no argument matters).
 Result<std::vector<FilterRule>> RulesFor(int number, const CompiledPlan& plan,
@@ -237,19 +295,11 @@ Result<std::vector<FilterRule>> RulesFor(int number, const CompiledPlan& plan,
                 number) != routing.notify_always.end()) {
     return std::vector<FilterRule>{{SCMP_ACT_NOTIFY, {}}};
   }
-  const bool runs =
-      allowed || syscall_plan.disposition == Disposition::kInspect;
-  if (routing.forbid_untraced_clones && runs && number == SYS_clone3) {
+  if (routing.forbid_untraced_clones && Runs(syscall_plan) &&
+      number == SYS_clone3) {
     return std::vector<FilterRule>{{SCMP_ACT_ERRNO(ENOSYS), {}}};
   }
-  if (routing.forbid_untraced_clones && runs && number == SYS_clone) {
-    auto action = PlanAction(syscall_plan, number, routing);
-    if (!action) return tl::unexpected(action.error());
-    return std::vector<FilterRule>{
-        {SCMP_ACT_ERRNO(EPERM),
-         {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_UNTRACED, CLONE_UNTRACED)}},
-        {*action, {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_UNTRACED, 0)}}};
-  }
+  if (number == SYS_clone) return CloneRules(plan, routing);
   const GuardedSyscall* guarded =
       guard_limit != 0 ? FindGuarded(number) : nullptr;
   if (guarded != nullptr) {
@@ -547,7 +597,7 @@ SyscallEvent FilterKillEvent(const CompiledPlan& plan, int pid, uint32_t arch,
     syscall_plan = &plan.x32();
   } else {
     event.request.number = number;
-    syscall_plan = &plan.For(number);
+    syscall_plan = &plan.ForCall(number, args);
   }
   std::string name = SyscallName(event.request.number);
   event.verdict = Verdict{

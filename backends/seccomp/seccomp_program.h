@@ -72,7 +72,10 @@ struct SeccompRouting {
   // (which would create a child the tracer is never told about) fails with
   // EPERM, and clone3 (whose flags are in memory a filter cannot read)
   // with ENOSYS, so libc falls back to clone. Where the plan kills or
-  // denies them, the plan's action stays.
+  // denies them, the plan's action stays. (Whatever the routing, a clone
+  // with a CLONE_NEW* flag gets the plan's clone_namespaces(), read from
+  // arg 0, and clone3 what the plan says: ENOSYS where namespaces are not
+  // allowed.)
   bool forbid_untraced_clones = false;
 };
 
@@ -127,7 +130,9 @@ int InstallSeccompProgram(const sock_fprog& program, bool new_listener);
 // The event for a call the program killed, as the kernel named it (a
 // SECCOMP_RET_TRAP's siginfo, or a user notification under
 // KillRoute::kNotify): the ABI from `arch` and the x32 bit of `number`, the
-// plan's rule, decided by the kernel filter.
+// plan's rule for the call (CompiledPlan::ForCall: a clone with namespace
+// flags names the rule that refuses namespaces), decided by the kernel
+// filter.
 SyscallEvent FilterKillEvent(const CompiledPlan& plan, int pid, uint32_t arch,
                              int number, const std::array<uint64_t, 6>& args);
 

@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "backends/seccomp/seccomp_test_support.h"
+#include "policies/decide.h"
 #include "policies/loader.h"
 #include "policies/syscalls.h"
 
@@ -107,6 +108,27 @@ const std::vector<int>& GuardedSyscalls() {
   return numbers;
 }
 
+// What the filter must answer for a call whose plan is `planned` (routing
+// without guard or always-lists): an independent statement of the rules.
+uint32_t RoutedAction(const SyscallPlan& planned, const SeccompRouting& routing,
+                      int nr) {
+  switch (planned.disposition) {
+    case Disposition::kAllow:
+      return kAllow;
+    case Disposition::kErrno:
+      return Errno(planned.errno_value);
+    case Disposition::kKill:
+      return Kill(routing.kills);
+    case Disposition::kInspect:
+      if ((routing.trace_paths && !PathArguments(nr).empty()) ||
+          !routing.user_notif) {
+        return Trace(SeccompTraceReason::kInspect);
+      }
+      return kNotify;
+  }
+  return 0xffffffff;
+}
+
 // What the brief says syscall `nr` gets when its arguments keep clear of
 // any guard: an independent statement of the routing rules.
 uint32_t ExpectedAction(const CompiledPlan& plan, const SeccompRouting& routing,
@@ -121,21 +143,7 @@ uint32_t ExpectedAction(const CompiledPlan& plan, const SeccompRouting& routing,
       Contains(GuardedSyscalls(), nr)) {
     return Trace(SeccompTraceReason::kInspect);
   }
-  switch (syscall_plan.disposition) {
-    case Disposition::kAllow:
-      return kAllow;
-    case Disposition::kErrno:
-      return Errno(syscall_plan.errno_value);
-    case Disposition::kKill:
-      return Kill(routing.kills);
-    case Disposition::kInspect:
-      if ((routing.trace_paths && !PathArguments(nr).empty()) ||
-          !routing.user_notif) {
-        return Trace(SeccompTraceReason::kInspect);
-      }
-      return kNotify;
-  }
-  return 0xffffffff;
+  return RoutedAction(syscall_plan, routing, nr);
 }
 
 uint32_t AbiExpected(const SyscallPlan& abi, const SeccompRouting& routing) {
@@ -194,6 +202,135 @@ TEST(SeccompProgramTest, PresetsRouteEverySyscallAsPlanned) {
                 AbiExpected(plan.i386(), routing))
           << preset;
     }
+  }
+}
+
+// What Decide says the filter must do with a call: its verdict where the
+// plan decides statically, the supervisor's route where it inspects.
+uint32_t DecidedAction(const Policy& policy, const CompiledPlan& plan,
+                       const SeccompRouting& routing, int nr,
+                       const std::array<uint64_t, 6>& args) {
+  const SyscallPlan& planned = plan.ForCall(nr, args);
+  if (planned.disposition == Disposition::kInspect) {
+    return RoutedAction(planned, routing, nr);
+  }
+  SyscallRequest request;
+  request.number = nr;
+  request.args = args;
+  Verdict verdict = Decide(policy, request);
+  switch (verdict.action.action) {
+    case Action::kAllow:
+      return kAllow;
+    case Action::kDeny:
+      return Errno(verdict.action.errno_value);
+    case Action::kKill:
+      return Kill(routing.kills);
+    default:
+      return 0xffffffff;  // a static plan never logs or emulates
+  }
+}
+
+// The namespace flags of clone are read from arg 0 by the filter, which
+// must give every clone what Decide gives it, for the presets and for every
+// combination of clone and unshare rules, on every backend's routing; and
+// clone3 what the plan says (ENOSYS where namespaces are refused).
+TEST(SeccompProgramTest, CloneNamespaceFlagsMeetDecide) {
+  std::vector<uint64_t> flags = {
+      SIGCHLD,
+      CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+          CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID |
+          CLONE_CHILD_CLEARTID,
+      CLONE_UNTRACED | SIGCHLD,
+      CLONE_NEWTIME | SIGCHLD,  // the exit signal's bits in clone
+      kCloneNamespaceFlags,
+      kCloneNamespaceFlags | CLONE_UNTRACED,
+      0xffffffff00000000,
+      0xffffffffffffffff,
+  };
+  for (uint64_t bit = 1; bit != 0; bit <<= 1) {
+    if ((kCloneNamespaceFlags & bit) == 0) continue;
+    flags.push_back(bit | SIGCHLD);
+    flags.push_back(bit | CLONE_UNTRACED);
+    flags.push_back(bit | (kCloneNamespaceFlags & ~(bit - 1)));  // higher too
+    flags.push_back(bit | 0xffffffff00000000);
+  }
+  std::vector<Policy> policies;
+  for (const std::string& preset : PresetNames()) {
+    auto policy = LoadPreset(preset);
+    ASSERT_TRUE(policy.has_value()) << policy.error().message();
+    policies.push_back(*policy);
+  }
+  for (const char* clone_action :
+       {"action: allow", "action: log", "action: deny, errno: EAGAIN"}) {
+    for (const char* unshare_action :
+         {"action: allow", "action: deny, errno: EPERM", "action: kill",
+          "action: log"}) {
+      auto policy = ParsePolicy(fmt::format(R"(version: 1
+syscalls:
+  default: allow
+  rules:
+    - {{id: harness, syscalls: [write], action: allow}}
+    - {{id: ns, syscalls: [unshare], {}}}
+    - {{id: c, syscalls: [clone, clone3], {}}}
+)",
+                                            unshare_action, clone_action),
+                                "t.yaml", {.refuse_holes = false});
+      ASSERT_TRUE(policy.has_value()) << policy.error().message();
+      policies.push_back(*policy);
+    }
+  }
+  SeccompRouting ptrace_like = PtraceRouting();
+  ptrace_like.forbid_untraced_clones = true;
+  SeccompRouting container;
+  container.notify_always = {SYS_execve, SYS_execveat};
+  container.kills = KillRoute::kNotify;
+  SeccompRouting trace_all;
+  trace_all.user_notif = false;
+  int checked = 0;
+  for (const Policy& policy : policies) {
+    CompiledPlan plan =
+        CompiledPlan::Compile(std::make_shared<const Policy>(policy));
+    for (const SeccompRouting& routing : {ptrace_like, container, trace_all}) {
+      SeccompProgram program = MustBuild(plan, routing);
+      for (uint64_t flag : flags) {
+        const std::array<uint64_t, 6> args = {flag, 0, 0, 0, 0, 0};
+        uint32_t want = DecidedAction(policy, plan, routing, SYS_clone, args);
+        const bool runs =
+            want == kAllow ||
+            plan.ForCall(SYS_clone, args).disposition == Disposition::kInspect;
+        if (routing.forbid_untraced_clones && runs &&
+            (flag & CLONE_UNTRACED) != 0) {
+          want = Errno(EPERM);
+        }
+        uint32_t got = Evaluate(program, SYS_clone, {flag});
+        EXPECT_EQ(got, want) << fmt::format("{}: clone({:#x}) got {}, want {}",
+                                            policy.source.substr(0, 200), flag,
+                                            ActionName(got), ActionName(want));
+        ++checked;
+      }
+      uint32_t clone3 = Evaluate(program, SYS_clone3);
+      uint32_t want3 =
+          routing.forbid_untraced_clones &&
+                  plan.For(SYS_clone3).disposition != Disposition::kErrno &&
+                  plan.For(SYS_clone3).disposition != Disposition::kKill
+              ? Errno(ENOSYS)
+              : DecidedAction(policy, plan, routing, SYS_clone3, {});
+      EXPECT_EQ(clone3, want3) << policy.source.substr(0, 200);
+    }
+  }
+  EXPECT_GT(checked, 1000);
+  // The shipped presets, spelled out: default refuses namespaces with
+  // EPERM (rule admin) and clone3 with ENOSYS on every routing.
+  auto preset = LoadPreset("default");
+  ASSERT_TRUE(preset.has_value());
+  CompiledPlan plan =
+      CompiledPlan::Compile(std::make_shared<const Policy>(*preset));
+  for (const SeccompRouting& routing : {ptrace_like, container, trace_all}) {
+    SeccompProgram program = MustBuild(plan, routing);
+    EXPECT_EQ(Evaluate(program, SYS_clone, {CLONE_NEWUSER | SIGCHLD}),
+              Errno(EPERM));
+    EXPECT_EQ(Evaluate(program, SYS_clone, {SIGCHLD}), kAllow);
+    EXPECT_EQ(Evaluate(program, SYS_clone3), Errno(ENOSYS));
   }
 }
 
@@ -431,6 +568,112 @@ TEST(SeccompProgramChildTest, UntracedClonesAreRefused) {
     Record(Raw(::syscall(SYS_clone3, &args, sizeof args)));
   });
   EXPECT_THAT(run.values, ElementsAre(-EACCES, -EACCES)) << run.Describe();
+}
+
+// Whether this host lets a (root or unprivileged) process create a user
+// namespace with clone; without it the kernel's own refusal would pass for
+// the filter's.
+bool HostClonesUserNamespaces() {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    long child = ::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+    if (child == 0) ::_exit(0);
+    ::_exit(child > 0 &&
+                    ::waitpid(static_cast<pid_t>(child), nullptr, 0) == child
+                ? 0
+                : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// In the child: clone with `flags` (a created child exits at once and is
+// reaped), then clone3 with `clone3_flags`; records both results.
+void CloneAndClone3(uint64_t flags, uint64_t clone3_flags) {
+  long child = ::syscall(SYS_clone, flags, 0, 0, 0, 0);
+  if (child == 0) ::_exit(0);
+  if (child > 0) ::waitpid(static_cast<pid_t>(child), nullptr, 0);
+  Record(child > 0 ? 1 : Raw(child));
+  clone_args args{};
+  args.flags = clone3_flags;
+  args.exit_signal = SIGCHLD;
+  long child3 = ::syscall(SYS_clone3, &args, sizeof args);
+  if (child3 == 0) ::_exit(0);
+  if (child3 > 0) ::waitpid(static_cast<pid_t>(child3), nullptr, 0);
+  Record(child3 > 0 ? 1 : Raw(child3));
+}
+
+// The default preset's filter, installed in a real child on the container's
+// and on the ptrace backend's routing: clone(CLONE_NEWUSER) fails with
+// EPERM (rule admin), clone3 with ENOSYS, and a plain fork still works.
+TEST(SeccompProgramChildTest, DefaultPresetRefusesNamespacesFromClone) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  if (!HostClonesUserNamespaces()) {
+    GTEST_SKIP() << "this host refuses clone(CLONE_NEWUSER) itself (user "
+                    "namespaces disabled), so the filter cannot be told apart";
+  }
+  auto preset = LoadPreset("default");
+  ASSERT_TRUE(preset.has_value());
+  CompiledPlan plan =
+      CompiledPlan::Compile(std::make_shared<const Policy>(*preset));
+  SeccompRouting container;
+  container.notify_always = {SYS_execve, SYS_execveat};
+  container.kills = KillRoute::kNotify;
+  SeccompRouting ptrace_like;
+  ptrace_like.trace_paths = true;
+  ptrace_like.kills = KillRoute::kTrap;
+  ptrace_like.forbid_untraced_clones = true;
+  for (const SeccompRouting& routing : {container, ptrace_like}) {
+    SeccompProgram program = MustBuild(plan, routing);
+    ChildRun refused = RunInChild(program, [] {
+      CloneAndClone3(CLONE_NEWUSER | SIGCHLD, CLONE_NEWUSER);
+    });
+    EXPECT_EQ(refused.exit_code, 0) << refused.Describe();
+    EXPECT_THAT(refused.values, ElementsAre(-EPERM, -ENOSYS))
+        << refused.Describe();
+    // Every namespace flag, each on its own.
+    for (uint64_t flag : {CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS,
+                          CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET}) {
+      ChildRun run = RunInChild(program, [flag] {
+        long child = ::syscall(SYS_clone, flag | SIGCHLD, 0, 0, 0, 0);
+        if (child == 0) ::_exit(0);
+        Record(Raw(child));
+      });
+      EXPECT_THAT(run.values, ElementsAre(-EPERM))
+          << std::hex << flag << " " << run.Describe();
+    }
+    ChildRun plain = RunInChild(program, [] { CloneAndClone3(SIGCHLD, 0); });
+    EXPECT_EQ(plain.exit_code, 0) << plain.Describe();
+    EXPECT_THAT(plain.values, ElementsAre(1, -ENOSYS)) << plain.Describe();
+  }
+}
+
+// Where unshare is killed, a clone creating a namespace kills the process;
+// an ordinary clone runs.
+TEST(SeccompProgramChildTest, KilledUnshareKillsCloneWithNamespaceFlags) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  CompiledPlan plan =
+      PlanOf("allow", "    - {id: no-ns, syscalls: [unshare], action: kill}");
+  SeccompRouting routing;
+  routing.kills = KillRoute::kKillProcess;
+  SeccompProgram program = MustBuild(plan, routing);
+  ChildRun killed = RunInChild(program, [] {
+    Record(1);
+    long child = ::syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0);
+    if (child == 0) ::_exit(0);
+    Record(2);
+  });
+  EXPECT_THAT(killed.term_signal, Optional(SIGSYS)) << killed.Describe();
+  EXPECT_THAT(killed.values, ElementsAre(1)) << killed.Describe();
+  ChildRun plain = RunInChild(program, [] {
+    long child = ::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (child == 0) ::_exit(0);
+    if (child > 0) ::waitpid(static_cast<pid_t>(child), nullptr, 0);
+    Record(child > 0 ? 1 : Raw(child));
+  });
+  EXPECT_EQ(plain.exit_code, 0) << plain.Describe();
+  EXPECT_THAT(plain.values, ElementsAre(1)) << plain.Describe();
 }
 
 TEST(SeccompProgramChildTest, ErrnoDispositionsReturnTheirErrno) {

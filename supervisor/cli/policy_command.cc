@@ -13,6 +13,7 @@
 #include <fmt/ranges.h>
 
 #include "policies/decide.h"
+#include "policies/holes.h"
 #include "policies/loader.h"
 #include "policies/plan.h"
 #include "policies/syscalls.h"
@@ -163,6 +164,40 @@ int ExplainEnforcement(const BackendRegistry& backends, const Policy& policy) {
   return 0;
 }
 
+// The holes the policy accepts (a policy with others is not valid), by
+// accepting entry: what each call reaches, which rule lets it run, and the
+// policy's reason.
+void PrintAcceptedHoles(const Policy& policy) {
+  std::vector<Hole> holes = FindHoles(policy);
+  if (holes.empty()) {
+    fmt::print("\naccepted holes: none\n");
+    return;
+  }
+  fmt::print("\naccepted holes ({}):\n", holes.size());
+  for (size_t i = 0; i < policy.accepted_holes.size(); ++i) {
+    // "connect, bind (unix address, by socket-io)": calls grouped by kind
+    // and by the rule that lets them run.
+    std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+    for (const Hole& hole : holes) {
+      if (hole.accepted != i) continue;
+      std::string key =
+          fmt::format("{}, by {}", HoleKindName(hole.kind), hole.rule_id);
+      auto it =
+          std::find_if(groups.begin(), groups.end(),
+                       [&](const auto& group) { return group.first == key; });
+      if (it == groups.end()) it = groups.insert(groups.end(), {key, {}});
+      it->second.push_back(SyscallName(hole.syscall));
+    }
+    if (groups.empty()) continue;
+    std::vector<std::string> calls;
+    for (const auto& [key, names] : groups) {
+      calls.push_back(fmt::format("{} ({})", fmt::join(names, " "), key));
+    }
+    fmt::print("  {}\n    reason: {}\n", fmt::join(calls, "; "),
+               policy.accepted_holes[i].reason);
+  }
+}
+
 }  // namespace
 
 int PolicyCheckCommand(const std::string& name) {
@@ -200,7 +235,12 @@ int PolicyCheckCommand(const std::string& name) {
   print_group(Disposition::kErrno, "decided statically: errno");
   print_group(Disposition::kKill, "decided statically: kill");
   print_group(Disposition::kInspect, "need inspection by the supervisor");
-  fmt::print("\nunnamed syscall numbers: {}\n", DescribePlan(plan.unknown()));
+  fmt::print("\nclone with namespace flags (CLONE_NEW*): {} by {}\n",
+             DescribePlan(plan.clone_namespaces()),
+             plan.clone_namespaces().rule_id.empty()
+                 ? "its rules"
+                 : plan.clone_namespaces().rule_id);
+  fmt::print("unnamed syscall numbers: {}\n", DescribePlan(plan.unknown()));
   fmt::print("non-native ABIs: i386 (int 0x80) {}, x32 {}\n",
              DescribePlan(plan.i386()), DescribePlan(plan.x32()));
   std::vector<std::string> faults;
@@ -210,6 +250,7 @@ int PolicyCheckCommand(const std::string& name) {
   }
   fmt::print("faults: {} (hide_hypervisor: {})\n", fmt::join(faults, ", "),
              policy->faults.hide_hypervisor);
+  PrintAcceptedHoles(*policy);
   return 0;
 }
 
