@@ -1,4 +1,5 @@
 #include "base/process_identity.h"
+#include "base/parse.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -42,19 +43,6 @@ Result<std::string> ReadProcFile(const std::filesystem::path& path) {
 Error Malformed(const std::filesystem::path& path, std::string_view what) {
   return Error(ErrorCode::kSystem, fmt::format("{}: unexpected contents ({})",
                                                path.string(), what));
-}
-
-std::optional<uint64_t> ParseUint(std::string_view text) {
-  if (text.empty() || text.front() < '0' || text.front() > '9') {
-    return std::nullopt;
-  }
-  uint64_t value = 0;
-  const auto [end, ec] =
-      std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) {
-    return std::nullopt;
-  }
-  return value;
 }
 
 Result<uint64_t> StartTimeFromStat(std::string_view stat,

@@ -16,7 +16,9 @@
 #include <utility>
 
 #include <fmt/format.h>
+
 #include <fmt/ranges.h>
+#include "base/parse.h"
 
 namespace isoscope {
 
@@ -102,19 +104,6 @@ std::string_view Trim(std::string_view text) {
   if (begin == std::string_view::npos) return {};
   const size_t end = text.find_last_not_of(kSpace);
   return text.substr(begin, end - begin + 1);
-}
-
-std::optional<uint64_t> ParseUint(std::string_view text) {
-  if (text.empty() || text.front() < '0' || text.front() > '9') {
-    return std::nullopt;
-  }
-  uint64_t value = 0;
-  const auto [end, ec] =
-      std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) {
-    return std::nullopt;
-  }
-  return value;
 }
 
 Error Malformed(const fs::path& path, std::string_view what) {
