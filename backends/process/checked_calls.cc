@@ -272,6 +272,20 @@ struct ProcSelf {
   std::string thread;
 };
 
+// The caller's ProcSelf, read from /proc/<tid>/status only when a path
+// needs it: most paths never touch /proc, and this is every checked call's
+// path.
+class LazyProcSelf {
+ public:
+  LazyProcSelf(pid_t tid, bool own_procfs) : tid_(tid), own_(own_procfs) {}
+  Result<const ProcSelf*> Get();
+
+ private:
+  pid_t tid_;
+  bool own_;
+  std::optional<ProcSelf> value_;
+};
+
 Result<ProcSelf> ProcSelfOf(pid_t tid, bool own_procfs) {
   auto tgid = ProcStatusId(tid, "NStgid:", own_procfs);
   if (!tgid) return tl::unexpected(tgid.error());
@@ -281,6 +295,15 @@ Result<ProcSelf> ProcSelfOf(pid_t tid, bool own_procfs) {
   self.process = fmt::format("/proc/{}", *tgid);
   self.thread = fmt::format("{}/task/{}", self.process, *own);
   return self;
+}
+
+Result<const ProcSelf*> LazyProcSelf::Get() {
+  if (!value_) {
+    auto ids = ProcSelfOf(tid_, own_);
+    if (!ids) return tl::unexpected(std::move(ids).error());
+    value_ = *std::move(ids);
+  }
+  return &*value_;
 }
 
 // --- resolving a path before the decision -----------------------------------
@@ -317,7 +340,7 @@ bool AllDigits(std::string_view text) {
 // kernel's lookup does, returning the path it reaches (see the header).
 class PathWalk {
  public:
-  PathWalk(const CheckedCallContext& context, const ProcSelf& self,
+  PathWalk(const CheckedCallContext& context, LazyProcSelf& self,
            uint64_t workload_resolve)
       : context_(context), self_(self), workload_resolve_(workload_resolve) {}
 
@@ -361,7 +384,9 @@ class PathWalk {
       // for the caller: the workload's thread, not isoscope.
       if (current == "/proc" && (name == "self" || name == "thread-self") &&
           (workload_resolve_ & RESOLVE_NO_SYMLINKS) == 0) {
-        GoOnWith(pending, name == "self" ? self_.process : self_.thread);
+        auto self = self_.Get();
+        if (!self) return tl::unexpected(std::move(self).error());
+        GoOnWith(pending, name == "self" ? (*self)->process : (*self)->thread);
         current = "/";
         continue;
       }
@@ -431,7 +456,9 @@ class PathWalk {
     if ((workload_resolve_ & RESOLVE_NO_MAGICLINKS) != 0) {
       return WorkloadFails(ELOOP);
     }
-    if (!IsWithin(dir, self_.process)) return WorkloadFails(EACCES);
+    auto self = self_.Get();
+    if (!self) return tl::unexpected(std::move(self).error());
+    if (!IsWithin(dir, (*self)->process)) return WorkloadFails(EACCES);
     constexpr std::string_view kDeleted = " (deleted)";
     const bool is_path = !target.empty() && target.front() == '/' &&
                          !(target.size() >= kDeleted.size() &&
@@ -454,7 +481,7 @@ class PathWalk {
   }
 
   const CheckedCallContext& context_;
-  const ProcSelf& self_;
+  LazyProcSelf& self_;
   uint64_t workload_resolve_;
   std::optional<int> reopened_fd_;
 };
@@ -1318,15 +1345,10 @@ Status ResolveCheckedPaths(const CheckedCallContext& context, pid_t tid,
     std::memcpy(&workload_resolve, decoded.open_how.data() + 16,
                 sizeof(workload_resolve));
   }
-  std::optional<ProcSelf> self;
+  LazyProcSelf self(tid, context.own_procfs);
   for (size_t i = 0; i < decoded.paths.size(); ++i) {
     std::optional<std::string>& copy = decoded.kernel_copies[i];
     if (!copy || copy->empty()) continue;  // names the fd itself
-    if (!self) {
-      auto ids = ProcSelfOf(tid, context.own_procfs);
-      if (!ids) return tl::unexpected(std::move(ids).error());
-      self = *std::move(ids);
-    }
     // A trailing '/' makes the kernel follow and require a directory.
     const bool trailing_slash = copy->size() > 1 && copy->back() == '/';
     std::string named =
@@ -1334,10 +1356,15 @@ Status ResolveCheckedPaths(const CheckedCallContext& context, pid_t tid,
     const bool follow =
         trailing_slash ||
         FollowsFinalSymlink(number, i, args, decoded.open_flags);
-    PathWalk walk(context, *self, workload_resolve);
+    PathWalk walk(context, self, workload_resolve);
     auto reached = walk.Resolve(named, follow);
     if (!reached) return tl::unexpected(std::move(reached).error());
-    decoded.paths[i].path = AsDecided(*reached, *self);
+    decoded.paths[i].path = *reached;
+    if (IsWithin(*reached, "/proc")) {
+      auto ids = self.Get();
+      if (!ids) return tl::unexpected(std::move(ids).error());
+      decoded.paths[i].path = AsDecided(*reached, **ids);
+    }
     if (walk.reopened_fd()) {
       decoded.reopened_fds[i] = walk.reopened_fd();
       copy = "";
