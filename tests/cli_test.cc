@@ -432,7 +432,7 @@ syscalls:
   EXPECT_THAT(preset.out,
               HasSubstr("clone with namespace flags (CLONE_NEW*): errno EPERM "
                         "by admin\n"));
-  EXPECT_THAT(preset.out, HasSubstr("accepted holes (7):\n"));
+  EXPECT_THAT(preset.out, HasSubstr("accepted holes (9):\n"));
   EXPECT_THAT(preset.out,
               HasSubstr("  connect sendto sendmsg bind sendmmsg (unix "
                         "address, by socket-io)\n    reason: AF_UNIX"));
