@@ -27,6 +27,11 @@ packages=(
   strace bubblewrap
   # containment_test's network test: ip netns, veth pairs
   iproute2
+  # fidelity_test: the ordinary Debian programs every backend must run as
+  # natively (tests/fidelity_test.cc); and the CPython regression tests of
+  # scripts/cpython-fidelity.sh
+  python3 nodejs perl sqlite3 curl git make gcc tar gzip
+  libpython3.11-testsuite
   # style
   clang-format clang-tidy
   # the kvm guest kernel's libFuzzer target (scripts/fuzz.sh): clang with
