@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include "base/unique_fd.h"
@@ -976,6 +977,9 @@ Result<std::string> ReadFile(const std::string& path) {
     }
     if (n == 0) break;
     text.append(buffer, static_cast<size_t>(n));
+    // Read one byte past the limit at most: enough for ParsePolicy to say
+    // the file is too large, whatever the file is.
+    if (text.size() > kMaxPolicyBytes) break;
   }
   return text;
 }
@@ -999,10 +1003,24 @@ std::string PresetList() {
 
 Result<Policy> ParsePolicy(std::string_view yaml_text,
                            std::string_view source_name, ParseOptions options) {
+  if (yaml_text.size() > kMaxPolicyBytes) {
+    return Fail(ErrorCode::kPolicy,
+                fmt::format("{}: policy larger than {} KiB (a policy is a few "
+                            "kilobytes; is this the right file?)",
+                            source_name, kMaxPolicyBytes / 1024));
+  }
   try {
     YAML::Node root;
     try {
       root = YAML::Load(std::string(yaml_text));
+    } catch (const YAML::DeepRecursion& e) {
+      // yaml-cpp's own guard says only "bad file".
+      return Fail(ErrorCode::kPolicy,
+                  fmt::format("{}:{}:{}: YAML nested {} levels deep, more "
+                              "than the parser allows (a policy nests a few "
+                              "levels)",
+                              source_name, e.mark.line + 1, e.mark.column + 1,
+                              e.depth()));
     } catch (const YAML::ParserException& e) {
       return Fail(ErrorCode::kPolicy,
                   fmt::format("{}:{}:{}: YAML syntax error: {}", source_name,

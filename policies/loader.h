@@ -23,8 +23,14 @@ struct ParseOptions {
   bool refuse_holes = true;
 };
 
+// The largest policy accepted. The presets are about 10 KiB; a limit keeps
+// a mistaken --policy (a log file, /dev/zero) from being read forever or
+// parsed for minutes.
+constexpr size_t kMaxPolicyBytes = 1024 * 1024;
+
 // Parses YAML text; `source_name` is used in error messages and as
-// Policy::name. Errors have code ErrorCode::kPolicy.
+// Policy::name. Errors have code ErrorCode::kPolicy: among them a text over
+// kMaxPolicyBytes, and YAML nested deeper than yaml-cpp's parser allows.
 Result<Policy> ParsePolicy(std::string_view yaml_text,
                            std::string_view source_name,
                            ParseOptions options = {});

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "policies/syscalls.h"
@@ -17,8 +18,10 @@
 namespace isoscope {
 namespace {
 
+using ::testing::HasSubstr;
 using testing::MustParse;
 using testing::SourceDir;
+using ::testing::StartsWith;
 
 std::string BrokenDir() { return SourceDir() + "/tests/policies/broken"; }
 
@@ -191,6 +194,32 @@ TEST(LoaderTest, UnreadableFiles) {
   ASSERT_FALSE(directory.has_value());
   EXPECT_EQ(directory.error().message(),
             BrokenDir() + ": cannot read policy: Is a directory");
+}
+
+TEST(LoaderTest, OversizedPoliciesAreRefusedWithoutReadingThemWhole) {
+  std::string big = "version: 1\nsyscalls: {default: allow}\n";
+  big += std::string(kMaxPolicyBytes, '#');
+  auto parsed = ParsePolicy(big, "big.yaml", {.refuse_holes = false});
+  ASSERT_FALSE(parsed.has_value());
+  EXPECT_EQ(parsed.error().code(), ErrorCode::kPolicy);
+  EXPECT_EQ(parsed.error().message(),
+            "big.yaml: policy larger than 1024 KiB (a policy is a few "
+            "kilobytes; is this the right file?)");
+  // An endless file ends at the limit.
+  auto endless = LoadPolicyFile("/dev/zero");
+  ASSERT_FALSE(endless.has_value());
+  EXPECT_THAT(endless.error().message(), HasSubstr("larger than 1024 KiB"));
+}
+
+TEST(LoaderTest, DeepNestingSaysWhereAndWhy) {
+  const std::string deep = "version: 1\nsyscalls: " + std::string(5000, '[') +
+                           std::string(5000, ']') + "\n";
+  auto parsed = ParsePolicy(deep, "deep.yaml");
+  ASSERT_FALSE(parsed.has_value());
+  EXPECT_EQ(parsed.error().code(), ErrorCode::kPolicy);
+  EXPECT_THAT(parsed.error().message(), StartsWith("deep.yaml:2:"));
+  EXPECT_THAT(parsed.error().message(),
+              HasSubstr("levels deep, more than the parser allows"));
 }
 
 TEST(LoaderTest, PolicyArgumentIsPresetOrPath) {

@@ -8,7 +8,10 @@
 // write lock up front, so two writers never deadlock upgrading a read lock).
 #include "supervisor/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,6 +28,7 @@
 
 #include <fmt/format.h>
 
+#include "base/unique_fd.h"
 #include "supervisor/run_result_json.h"
 
 namespace isoscope {
@@ -316,8 +320,61 @@ void Store::CloseDb::operator()(sqlite3* db) const {
 Store::Store(std::filesystem::path path, sqlite3* db)
     : path_(std::move(path)), db_(db) {}
 
-Result<Store> Store::Open(const std::filesystem::path& path) {
-  if (path.has_parent_path()) {
+namespace {
+
+// SQLite's file header (https://www.sqlite.org/fileformat.html): the page
+// size at offset 16 (big-endian, 1 meaning 65536) and the database's size in
+// pages at offset 28. In WAL mode the file is only ever extended by a
+// checkpoint, which writes the header too, so a file shorter than its header
+// says has lost data (a truncated copy, a full disk): SQLite would read the
+// missing pages as zeros and isoscope would start a new, empty history.
+Status CheckNotTruncated(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return {};  // absent: SQLite creates it; unreadable: it says so
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || st.st_size == 0) return {};
+  unsigned char header[100];
+  const ssize_t n = ::pread(fd.get(), header, sizeof header, 0);
+  constexpr std::string_view kMagic("SQLite format 3\0", 16);
+  if (n != static_cast<ssize_t>(sizeof header) ||
+      std::string_view(reinterpret_cast<const char*>(header), kMagic.size()) !=
+          kMagic) {
+    return Fail(ErrorCode::kStore,
+                fmt::format("results store {}: not an SQLite database ({} "
+                            "bytes); move it away or pass another --db",
+                            path.string(), st.st_size));
+  }
+  uint64_t page_size = (uint64_t{header[16]} << 8) | header[17];
+  if (page_size == 1) page_size = 65536;
+  const uint64_t pages = (uint64_t{header[28]} << 24) |
+                         (uint64_t{header[29]} << 16) |
+                         (uint64_t{header[30]} << 8) | header[31];
+  if (page_size >= 512 &&
+      static_cast<uint64_t>(st.st_size) < pages * page_size) {
+    return Fail(ErrorCode::kStore,
+                fmt::format("results store {}: truncated ({} bytes, its "
+                            "header says {} pages of {} bytes); move it away "
+                            "or pass another --db",
+                            path.string(), st.st_size, pages, page_size));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Store> Store::Open(const std::filesystem::path& path, Create create) {
+  if (auto intact = CheckNotTruncated(path); !intact) {
+    return tl::unexpected(intact.error());
+  }
+  if (create == Create::kFile && path.has_parent_path() &&
+      !std::filesystem::is_directory(path.parent_path())) {
+    return Fail(ErrorCode::kStore,
+                fmt::format("results store {}: directory {} does not exist "
+                            "(only the default store's directory is created)",
+                            path.string(), path.parent_path().string()),
+                ENOENT);
+  }
+  if (create == Create::kFileAndDirectory && path.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(path.parent_path(), ec);
     if (ec) {

@@ -40,8 +40,17 @@ class Store {
   // and refuses newer ones.
   static constexpr int kSchemaVersion = 4;
 
-  // Opens (creating the file and its directory if needed) and migrates.
-  static Result<Store> Open(const std::filesystem::path& path);
+  // Where Open may create what is missing.
+  enum class Create {
+    kFile,              // the file, in a directory that must exist
+    kFileAndDirectory,  // also its directory (the default location)
+  };
+
+  // Opens (creating the file, and its directory when asked) and migrates.
+  // A file that is not a store, or a store cut short (smaller than its own
+  // header says), is an error: it is never silently replaced.
+  static Result<Store> Open(const std::filesystem::path& path,
+                            Create create = Create::kFile);
 
   Store(Store&&) noexcept = default;
   Store& operator=(Store&&) noexcept = default;

@@ -80,10 +80,56 @@ RunResult SmallRun(int n) {
 
 TEST_F(StoreTest, OpenCreatesFileAndDirectories) {
   const auto path = dir_->path() / "a" / "b" / "runs.db";
-  auto store = Store::Open(path);
+  auto store = Store::Open(path, Store::Create::kFileAndDirectory);
   ASSERT_TRUE(store.has_value()) << store.error().ToString();
   EXPECT_TRUE(std::filesystem::exists(path));
   EXPECT_EQ(store->path(), path);
+}
+
+// Only the default location's directory is created: a mistyped --db must
+// not grow a directory tree.
+TEST_F(StoreTest, OpenOfAFileInAMissingDirectoryCreatesNothing) {
+  const auto path = dir_->path() / "a" / "b" / "runs.db";
+  auto store = Store::Open(path);
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code(), ErrorCode::kStore);
+  EXPECT_THAT(
+      store.error().message(),
+      HasSubstr((dir_->path() / "a" / "b").string() + " does not exist"));
+  EXPECT_FALSE(std::filesystem::exists(dir_->path() / "a"));
+}
+
+// A store cut short (a truncated copy, a full disk) is refused, never read
+// as an empty history and silently started again.
+TEST_F(StoreTest, TruncatedOrForeignFilesAreRefusedAndKept) {
+  {
+    auto store = Store::Open(DbPath());
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(store->Record(SmallRun(i)));
+  }
+  // Fold the WAL into the file so that the header counts every page.
+  RawExec("PRAGMA wal_checkpoint(TRUNCATE)");
+  const auto size = std::filesystem::file_size(DbPath());
+  ASSERT_GT(size, 8192u);
+  std::filesystem::resize_file(DbPath(), size - 4096);
+  std::filesystem::remove(DbPath().string() + "-wal");
+  std::filesystem::remove(DbPath().string() + "-shm");
+  auto truncated = Store::Open(DbPath());
+  ASSERT_FALSE(truncated.has_value());
+  EXPECT_EQ(truncated.error().code(), ErrorCode::kStore);
+  EXPECT_THAT(truncated.error().message(), HasSubstr("truncated"));
+  EXPECT_EQ(std::filesystem::file_size(DbPath()), size - 4096);
+
+  const auto garbage = dir_->path() / "garbage.db";
+  std::ofstream(garbage) << "not a database, just some text\n";
+  auto foreign = Store::Open(garbage);
+  ASSERT_FALSE(foreign.has_value());
+  EXPECT_THAT(foreign.error().message(), HasSubstr("not an SQLite database"));
+
+  // An empty file is what a new store starts as.
+  const auto empty = dir_->path() / "empty.db";
+  std::ofstream{empty};
+  EXPECT_TRUE(Store::Open(empty).has_value());
 }
 
 TEST_F(StoreTest, SchemaVersionIsCurrent) {

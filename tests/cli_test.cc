@@ -150,6 +150,60 @@ TEST_F(CliTest, NonExecutableFileIs126) {
   EXPECT_THAT(run.err, HasSubstr("not an executable"));
 }
 
+// What cannot be executed says why, the same on every process backend.
+TEST_F(CliTest, WorkloadsThatCannotStartSayWhy) {
+  const std::string directory = (dir_->path() / "adir").string();
+  std::filesystem::create_directory(directory);
+  const std::string script = WritePolicy("s.sh", "#!/nonexistent/interp\n");
+  const std::string junk = WritePolicy("junk", std::string(64, '\x7f'));
+  ::chmod(script.c_str(), 0755);
+  ::chmod(junk.c_str(), 0755);
+  for (const char* backend : {"native", "ptrace", "container"}) {
+    SCOPED_TRACE(backend);
+    auto run = [&](const std::string& program) {
+      return Isoscope({"run", "-q", "--backend", backend, "--policy",
+                       "permissive", "--", program});
+    };
+    CommandResult dir = run(directory);
+    EXPECT_EQ(dir.exit_status, 126);
+    EXPECT_THAT(dir.err, HasSubstr("is not an executable file"));
+    CommandResult no_interpreter = run(script);
+    EXPECT_EQ(no_interpreter.exit_status, 127);
+    EXPECT_THAT(no_interpreter.err,
+                HasSubstr("no such file (or its interpreter is missing)"));
+    CommandResult not_elf = run(junk);
+    EXPECT_EQ(not_elf.exit_status, 126);
+    EXPECT_THAT(not_elf.err, HasSubstr("Exec format error"));
+  }
+}
+
+// Large arguments pass through whole and are recorded whole.
+TEST_F(CliTest, LargeArgumentsPassThroughAndAreRecorded) {
+  const std::string big(100000, 'a');
+  CommandResult run = Isoscope({"run", "-q", "--", "/bin/sh", "-c",
+                                "printf %s \"$1\" | wc -c", "sh", big});
+  EXPECT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_EQ(run.out, "100000\n");
+  EXPECT_EQ(LatestRun()["argv"].back(), big);
+}
+
+// A store another process holds locked: isoscope waits its busy timeout,
+// then says so (74) and runs nothing.
+TEST_F(CliTest, ALockedStoreIs74AndRunsNothing) {
+  ASSERT_EQ(Isoscope({"runs", "list"}).exit_status, 0);
+  sqlite3* holder = nullptr;
+  ASSERT_EQ(sqlite3_open(db_.c_str(), &holder), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(holder, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  const std::string marker = (dir_->path() / "ran").string();
+  CommandResult run = Isoscope({"run", "-q", "--", "/bin/touch", marker});
+  sqlite3_exec(holder, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(holder);
+  EXPECT_EQ(run.exit_status, 74);
+  EXPECT_THAT(run.err, HasSubstr("database is locked"));
+  EXPECT_FALSE(std::filesystem::exists(marker));
+}
+
 TEST_F(CliTest, UnreadablePolicyIs2AndRunsNothing) {
   CommandResult run =
       Isoscope({"run", "--policy", "/nonexistent/p.yaml", "--", "/bin/true"});
@@ -205,6 +259,40 @@ TEST_F(CliTest, DefaultStoreFollowsXdgDataHome) {
                  {"XDG_DATA_HOME=" + data_home});
   EXPECT_EQ(run.exit_status, 0) << run.err;
   EXPECT_TRUE(std::filesystem::exists(data_home + "/isoscope/runs.db"));
+}
+
+// A --db in a directory that does not exist is an error (74) that creates
+// nothing and runs nothing; only the default location's directory is made.
+TEST_F(CliTest, DbInAMissingDirectoryIs74AndCreatesNothing) {
+  const std::string missing = (dir_->path() / "no" / "such").string();
+  CommandResult run =
+      RunCommand({IsoscopeBinary().string(), "--db", missing + "/x.db", "run",
+                  "-q", "--", "/bin/sh", "-c", "echo ran"});
+  EXPECT_EQ(run.exit_status, 74);
+  EXPECT_THAT(run.err, HasSubstr(missing + " does not exist"));
+  EXPECT_EQ(run.out, "");
+  EXPECT_FALSE(std::filesystem::exists(dir_->path() / "no"));
+}
+
+// A limit the kernel would refuse is the policy's error, named, before
+// anything runs: 4294967295 open files is above any fs.nr_open.
+TEST_F(CliTest, APolicyTheHostCannotApplyIs2NamingTheField) {
+  const std::string policy =
+      WritePolicy("nofile.yaml",
+                  "version: 1\nsyscalls: {default: allow}\nnetwork: host\n"
+                  "resources: {open_files: 4294967295}\n");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"policy", "check", policy},
+        std::vector<std::string>{"run", "-q", "--backend", "ptrace", "--policy",
+                                 policy, "--", "/bin/true"}}) {
+    CommandResult result = Isoscope(args);
+    EXPECT_EQ(result.exit_status, 2) << result.err;
+    EXPECT_THAT(result.err,
+                HasSubstr(policy + ": resources.open_files: 4294967295 is "
+                                   "more than this host lets isoscope set"));
+  }
+  CommandResult list = Isoscope({"runs", "list"});
+  EXPECT_THAT(list.out, Not(HasSubstr("/bin/true")));
 }
 
 TEST_F(CliTest, RunsShowUnknownIdFails) {

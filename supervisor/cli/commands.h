@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "policies/policy.h"
 #include "supervisor/backend_registry.h"
 #include "supervisor/store.h"
 
@@ -80,6 +81,10 @@ int ReportCommand(const Context& context, const ReportOptions& options);
 // are: they start with their file:line:column) and returns its exit status.
 int ReportError(const Error& error);
 Result<Store> OpenStore(const Context& context);
+// `--policy X` for a command that applies it on this host (run, compare,
+// probe, policy check): a preset or file whose limits this host can set
+// (host_limits.h); kPolicy otherwise.
+Result<Policy> LoadPolicyForThisHost(const std::string& name_or_path);
 
 }  // namespace isoscope::cli
 

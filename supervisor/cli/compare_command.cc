@@ -76,7 +76,7 @@ int CompareCommand(const Context& context, const CompareOptionsCli& options) {
   }
   auto backends = context.backends->Select(options.backends);
   if (!backends) return ReportError(backends.error());
-  auto loaded = LoadPolicyArgument(options.policy);
+  auto loaded = LoadPolicyForThisHost(options.policy);
   if (!loaded) return ReportError(loaded.error());
   auto executable = ResolveExecutable(options.command.front());
   if (!executable) return ReportError(executable.error());

@@ -13,6 +13,7 @@
 #include "policies/loader.h"
 #include "supervisor/cli/commands.h"
 #include "supervisor/cli/exit_status.h"
+#include "supervisor/host_limits.h"
 
 namespace isoscope::cli {
 
@@ -27,9 +28,12 @@ int ReportError(const Error& error) {
 }
 
 Result<Store> OpenStore(const Context& context) {
-  auto store = Store::Open(context.db_path.empty()
-                               ? DefaultStorePath()
-                               : std::filesystem::path(context.db_path));
+  // Only the default location's directory is created: a mistyped --db
+  // must not grow a directory tree (as root, anywhere).
+  auto store =
+      context.db_path.empty()
+          ? Store::Open(DefaultStorePath(), Store::Create::kFileAndDirectory)
+          : Store::Open(context.db_path, Store::Create::kFile);
   if (!store) return store;
   // Runs whose isoscope died mid-run (SIGKILL, a crash) are marked
   // interrupted by the next isoscope to open the store. A store that cannot
@@ -38,6 +42,15 @@ Result<Store> OpenStore(const Context& context) {
     fmt::print(stderr, "isoscope: warning: {}\n", marked.error().ToString());
   }
   return store;
+}
+
+Result<Policy> LoadPolicyForThisHost(const std::string& name_or_path) {
+  auto policy = LoadPolicyArgument(name_or_path);
+  if (!policy) return policy;
+  if (auto fits = CheckPolicyFitsHost(*policy, ReadHostLimits()); !fits) {
+    return tl::unexpected(fits.error());
+  }
+  return policy;
 }
 
 namespace {

@@ -201,7 +201,7 @@ void PrintAcceptedHoles(const Policy& policy) {
 }  // namespace
 
 int PolicyCheckCommand(const std::string& name) {
-  auto policy = LoadPolicyArgument(name);
+  auto policy = LoadPolicyForThisHost(name);
   if (!policy) return ReportError(policy.error());
   auto shared = std::make_shared<const Policy>(*policy);
   CompiledPlan plan = CompiledPlan::Compile(shared);

@@ -35,7 +35,7 @@ Status WriteJson(const std::string& path, const ProbeSession& session) {
 int ProbeCommand(const Context& context, const ProbeOptionsCli& options) {
   auto backends = context.backends->Select(options.backends);
   if (!backends) return ReportError(backends.error());
-  auto loaded = LoadPolicyArgument(options.policy);
+  auto loaded = LoadPolicyForThisHost(options.policy);
   if (!loaded) return ReportError(loaded.error());
   auto store = OpenStore(context);
   if (!store) return ReportError(store.error());

@@ -79,7 +79,7 @@ int RunCommand(const Context& context, const RunOptions& options) {
               fmt::format("backend {} cannot run on this host: {}",
                           options.backend, probe.reason)));
   }
-  auto loaded = LoadPolicyArgument(options.policy);
+  auto loaded = LoadPolicyForThisHost(options.policy);
   if (!loaded) return ReportError(loaded.error());
   auto command = CommandLine(options);
   if (!command) return ReportError(command.error());
