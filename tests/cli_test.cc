@@ -411,6 +411,43 @@ TEST_F(CliTest, SigkilledSupervisorsRunIsMarkedInterruptedAtTheNextStart) {
 }
 
 // Between the SIGKILL and the next start, the row says `running`.
+// The kvm backend's workload is a VM inside isoscope's own process: it ends
+// with it, and the run is marked interrupted like any other.
+TEST_F(CliTest, SigkilledKvmSupervisorsRunIsMarkedInterrupted) {
+  CommandResult probe =
+      Isoscope({"run", "-q", "--backend", "kvm", "--policy", "permissive", "--",
+                BuiltWorkload("bench/startup").string()});
+  if (probe.exit_status == 69) {
+    GTEST_SKIP() << "kvm backend unavailable: " << probe.err;
+  }
+  ASSERT_EQ(probe.exit_status, 0) << probe.err;
+  // Long enough to be killed mid-run; the policy's wall limit bounds it if
+  // it never is.
+  const std::string rounds = "999999999999";
+  const std::string bounded =
+      WritePolicy("bounded.yaml",
+                  "version: 1\nsyscalls: {default: allow}\nnetwork: host\n"
+                  "resources: {wall_time: 20s}\n");
+  bool signalled = false;
+  CommandResult run = RunAndSignalWhen(
+      {IsoscopeBinary().string(), "--db", db_, "run", "--backend", "kvm",
+       "--policy", bounded, "--", BuiltWorkload("bench/compute").string(),
+       rounds},
+      {},
+      [&] {
+        CommandResult list = Isoscope({"runs", "list", "-n", "1"});
+        return list.out.find(" kvm ") != std::string::npos &&
+               list.out.find("running") != std::string::npos;
+      },
+      SIGKILL, &signalled);
+  ASSERT_TRUE(signalled) << "the run never started: " << run.err;
+  EXPECT_EQ(run.exit_status, 128 + SIGKILL);
+  nlohmann::json shown = LatestRun();  // this start sweeps it
+  EXPECT_EQ(shown["backend"], "kvm");
+  EXPECT_EQ(shown["argv"].back(), rounds);
+  EXPECT_EQ(shown["termination"]["outcome"], "interrupted");
+}
+
 TEST_F(CliTest, ARunningRowStaysUntilTheNextStart) {
   const std::string seconds = UniqueSleepSeconds() + "9";
   bool signalled = false;
