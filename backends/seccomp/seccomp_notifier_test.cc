@@ -235,10 +235,20 @@ TEST(SeccompNotifierTest, ReceiveOfAVanishedNotificationIsNullopt) {
   EXPECT_THAT(run.term_signal, ::testing::Optional(SIGKILL)) << run.Describe();
 }
 
+// The range check refuses before anything reaches the kernel: the error
+// is the check's own, where a value in range gets the (closed) listener's.
 TEST(SeccompNotifierTest, RejectsNonErrnoValues) {
   SeccompNotifier notifier{UniqueFd()};
-  EXPECT_FALSE(notifier.ReturnError(1, 0).has_value());
-  EXPECT_FALSE(notifier.ReturnError(1, 4096).has_value());
+  for (const int value : {0, -1, 4096}) {
+    Status refused = notifier.ReturnError(1, value);
+    ASSERT_FALSE(refused.has_value()) << value;
+    EXPECT_EQ(refused.error().code(), ErrorCode::kInternal) << value;
+    EXPECT_EQ(refused.error().message(),
+              std::to_string(value) + " is not an errno value");
+  }
+  Status in_range = notifier.ReturnError(1, EPERM);
+  ASSERT_FALSE(in_range.has_value());
+  EXPECT_EQ(in_range.error().sys_errno(), EBADF) << in_range.error().ToString();
 }
 
 }  // namespace
