@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -129,12 +130,37 @@ CommandResult RunAndSignalWhen(const std::vector<std::string>& argv,
   });
 }
 
+namespace {
+
+// The contents of a /proc file, empty when it cannot be read: the process
+// may exit between listing /proc and reading it (ESRCH), which must not
+// throw out of the test.
+std::string ReadProcFile(const std::filesystem::path& path) {
+  std::string text;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return text;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(fd.get(), buffer, sizeof buffer)) > 0) {
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  return n < 0 ? std::string() : text;
+}
+
+// A process's arguments joined by spaces.
+std::string CommandLineOf(const std::filesystem::path& proc_entry) {
+  std::string args = ReadProcFile(proc_entry / "cmdline");
+  while (!args.empty() && args.back() == '\0') args.pop_back();
+  std::replace(args.begin(), args.end(), '\0', ' ');
+  return args;
+}
+
+}  // namespace
+
 bool ProcessWithArgsExists(const std::string& needle) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    std::ifstream cmdline(entry.path() / "cmdline");
-    std::string args((std::istreambuf_iterator<char>(cmdline)), {});
-    std::replace(args.begin(), args.end(), '\0', ' ');
+    const std::string args = CommandLineOf(entry.path());
     if (args.find(needle) != std::string::npos &&
         args.find("isoscope") == std::string::npos) {
       return true;
@@ -146,14 +172,11 @@ bool ProcessWithArgsExists(const std::string& needle) {
 bool ProcessSleeping(const std::string& command) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    std::ifstream cmdline(entry.path() / "cmdline");
-    std::string args((std::istreambuf_iterator<char>(cmdline)), {});
-    while (!args.empty() && args.back() == '\0') args.pop_back();
-    std::replace(args.begin(), args.end(), '\0', ' ');
-    if (args != command) continue;
-    std::ifstream syscall(entry.path() / "syscall");
+    if (CommandLineOf(entry.path()) != command) continue;
+    // "NR arg0 ...": the number of the syscall the process waits in.
+    const std::string syscall = ReadProcFile(entry.path() / "syscall");
     long number = -1;  // NOLINT(google-runtime-int): the kernel prints a long
-    if (syscall >> number &&
+    if (std::sscanf(syscall.c_str(), "%ld", &number) == 1 &&
         (number == SYS_nanosleep || number == SYS_clock_nanosleep)) {
       return true;
     }

@@ -1,5 +1,7 @@
 #include "backends/process/identity.h"
 
+#include <sys/mount.h>
+
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -61,6 +63,15 @@ int SetProcessIds(const WorkloadIdentity& who, ChildSetup::Failure* failure) {
 }
 
 int IdentitySetup::Run(Failure* failure) const {
+  if (who_.own_proc) {
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      return failure->Failed("making the mount namespace private", errno);
+    }
+    if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                nullptr) != 0) {
+      return failure->Failed("mounting /proc", errno);
+    }
+  }
   if (!who_.hostname.empty() &&
       ::sethostname(who_.hostname.data(), who_.hostname.size()) != 0) {
     return failure->Failed("sethostname", errno);

@@ -24,6 +24,11 @@ struct WorkloadIdentity {
   std::optional<uid_t> uid;  // absent: unchanged
   std::optional<gid_t> gid;  // absent: unchanged
   bool loopback_up = false;  // bring lo up (in a new network namespace)
+  // Cover /proc with a procfs of the workload's own pid namespace (in a new
+  // mount namespace, made private first so nothing propagates back to the
+  // host's): a process in a pid namespace that reads the host's /proc
+  // finds other processes under its own pid (/proc/<getpid()>).
+  bool own_proc = false;
 };
 
 // The ids the workload has on the host under the policy's `identity`: the

@@ -267,9 +267,6 @@ Status PtraceBackend::Start(const Workload& workload,
   if (!program) return tl::unexpected(program.error());
   program_ = std::move(*program);
 
-  root_dir_.Reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root_dir_) return FailErrno("open / (O_PATH)", errno);
-
   auto pipes = WorkloadPipes::Create();
   if (!pipes) return tl::unexpected(pipes.error());
 
@@ -297,6 +294,7 @@ Status PtraceBackend::Start(const Workload& workload,
   identity_.gid = host.gid;
   identity_.hostname = policy.identity.hostname.value_or("isoscope");
   identity_.loopback_up = LoopbackUp(policy.network);
+  identity_.own_proc = true;
   workload_uid_ = host.uid.value_or(::geteuid());
   workload_gid_ = host.gid.value_or(::getegid());
   auto capabilities = CapabilityDrop::Create(policy.capabilities);
@@ -325,15 +323,25 @@ Status PtraceBackend::Start(const Workload& workload,
   // A pid namespace of its own: the workload cannot name (kill, ptrace,
   // pidfd_open, prlimit, ...) isoscope or any other host process. Its PID 1
   // is a minimal init, not the workload: a traced PID 1 would drop its own
-  // fatal signals (see SpawnOptions::separate_init). A UTS namespace for
-  // its host name, a network namespace unless `host`.
-  options.namespaces =
-      CLONE_NEWPID | CLONE_NEWUTS | NetworkNamespaceFlags(policy.network);
+  // fatal signals (see SpawnOptions::separate_init). A mount namespace
+  // whose only change is a /proc of that pid namespace (so /proc/<pid>
+  // means the workload's own processes, and no host process is listed), a
+  // UTS namespace for its host name, a network namespace unless `host`.
+  options.namespaces = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS |
+                       NetworkNamespaceFlags(policy.network);
   options.separate_init = true;
   auto child = ChildProcess::Spawn(workload, options);
   if (!child) return tl::unexpected(child.error());
   child_ = std::move(*child);
   root_ = child_->pid();
+  // Paths are resolved in the workload's mount namespace, whose /proc is
+  // its own (mounted by the set-up, after the release below; a lookup
+  // through this fd sees the mounts of the moment).
+  root_dir_.Reset(::open(fmt::format("/proc/{}/root", root_).c_str(),
+                         O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_dir_) {
+    return FailErrno(fmt::format("open /proc/{}/root (O_PATH)", root_), errno);
+  }
   stdout_ = std::move(pipes->stdout_read);
   stderr_ = std::move(pipes->stderr_read);
 
@@ -702,9 +710,10 @@ Status PtraceBackend::OnNotification() {
 CheckedCallContext PtraceBackend::CheckedContext() const {
   CheckedCallContext context;
   context.root_fd = root_dir_.get();
-  // The workload's /proc is the host's, and it shares isoscope's root and
-  // mount namespace: its magic links name paths isoscope can look up.
-  context.own_procfs = false;
+  // The workload's /proc is its own pid namespace's, in a mount namespace
+  // that differs from isoscope's only there: its magic links name the same
+  // paths isoscope reads from them, looked up through its root.
+  context.own_procfs = true;
   context.magic_links_are_paths = true;
   // Exactly the workload's credentials (Start): its host ids and the
   // capabilities the policy keeps, nothing of isoscope's.

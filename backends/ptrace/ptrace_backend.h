@@ -148,7 +148,7 @@ class PtraceBackend : public Backend {
   gid_t workload_gid_ = 0;
   std::optional<SeccompProgram> program_;
   std::optional<ChildProcess> child_;
-  UniqueFd root_dir_;  // O_PATH "/": the workload's root, isoscope's
+  UniqueFd root_dir_;  // O_PATH /proc/<root_>/root: the workload's root
   pid_t root_ = 0;
   bool root_execed_ = false;
   std::optional<SeccompNotifier> notifier_;
