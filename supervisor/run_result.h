@@ -73,8 +73,37 @@ struct Counters {
 };
 
 // The events worth keeping: everything except plain output (which lives in
-// CapturedOutput) and allowed, unlogged syscalls.
+// CapturedOutput) and allowed, unlogged syscalls. Denied and killed calls,
+// signals and faults are counted in tables (DenialCount, SignalCount); only
+// the first few of each kind are kept as events.
 using RecordedEvent = Event;
+
+// Denied or killed syscalls of one kind: (ABI, syscall, rule, action,
+// errno), whoever decided them (the supervisor, or a fast path that
+// reported them: a seccomp kill, a backend's own refusal).
+struct DenialCount {
+  Abi abi = Abi::kX86_64;
+  int number = 0;  // for kX32, without the x32 bit
+  std::string rule_id;
+  Action action = Action::kDeny;  // kDeny or kKill
+  int errno_value = 0;            // kDeny
+  uint64_t count = 0;
+  bool operator==(const DenialCount&) const = default;
+};
+
+// Signals of one kind the workload got: a signal passed on to it (action
+// kDeliver) or a fault and what the policy did with it.
+struct SignalCount {
+  int signal = 0;
+  Action action = Action::kDeliver;
+  uint64_t count = 0;
+  bool operator==(const SignalCount&) const = default;
+};
+
+// How many events of one denial or signal kind are kept; the rest are
+// counted only.
+inline constexpr uint64_t kDenialEventsKept = 1;
+inline constexpr uint64_t kSignalEventsKept = 3;
 
 struct RunResult {
   int64_t id = 0;  // assigned by the store; 0 until recorded
@@ -89,6 +118,11 @@ struct RunResult {
   Timings timings;
   Counters counters;
   std::vector<RecordedEvent> events;  // at most kMaxRecordedEvents
+  // In order of first occurrence; nullopt in runs recorded before isoscope
+  // counted them (shown as n/a).
+  std::optional<std::vector<DenialCount>> denials = std::vector<DenialCount>{};
+  std::optional<std::vector<SignalCount>> signal_counts =
+      std::vector<SignalCount>{};
   // What the policy asks for that this backend cannot do on this host (a
   // fault kind it cannot trap), one line each; shown with the run.
   std::vector<std::string> warnings;

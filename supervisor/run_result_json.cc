@@ -31,7 +31,10 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kJsonSchema = 1;
+// 2 added the denial and signal tables ("denials", "signal_counts"; null
+// when not counted). Schema 1 is still read: its tables are n/a.
+constexpr int kJsonSchema = 2;
+constexpr int kJsonSchemaWithoutTables = 1;
 
 // Every value of the enums serialised by name. The Name functions live with
 // their enums; these lists let the reader invert them without duplicating
@@ -327,6 +330,70 @@ Event EventFrom(JsonFieldReader& r) {
   return ExitEvent{};
 }
 
+json DenialsToJson(const std::optional<std::vector<DenialCount>>& denials) {
+  if (!denials) return nullptr;
+  json out = json::array();
+  for (const DenialCount& d : *denials) {
+    out.push_back(json{{"abi", std::string(AbiName(d.abi))},
+                       {"number", d.number},
+                       // For readers only; the number is authoritative.
+                       {"name", SyscallName(d.number)},
+                       {"rule_id", BytesToJson(d.rule_id)},
+                       {"action", std::string(ActionName(d.action))},
+                       {"errno", ErrnoToJson(d.errno_value)},
+                       {"count", d.count}});
+  }
+  return out;
+}
+
+json SignalCountsToJson(
+    const std::optional<std::vector<SignalCount>>& signals) {
+  if (!signals) return nullptr;
+  json out = json::array();
+  for (const SignalCount& c : *signals) {
+    out.push_back(json{{"signal", c.signal},
+                       {"signal_name", SignalName(c.signal)},  // for readers
+                       {"action", std::string(ActionName(c.action))},
+                       {"count", c.count}});
+  }
+  return out;
+}
+
+std::optional<std::vector<DenialCount>> DenialsFrom(JsonFieldReader& r) {
+  if (r.IsNull("denials")) return std::nullopt;
+  std::vector<DenialCount> denials;
+  const json* rows = r.Array("denials");
+  for (size_t i = 0; rows != nullptr && i < rows->size() && r.ok(); ++i) {
+    JsonFieldReader d(r.problem(), (*rows)[i],
+                      fmt::format("{}[{}]", r.Where("denials"), i));
+    DenialCount row;
+    row.abi = d.Enum("abi", kAllAbis, AbiName);
+    row.number = d.Int("number");
+    row.rule_id = d.Bytes("rule_id");
+    row.action = d.Enum("action", kAllActions, ActionName);
+    row.errno_value = ErrnoFrom(d, "errno");
+    row.count = d.Uint64("count");
+    denials.push_back(std::move(row));
+  }
+  return denials;
+}
+
+std::optional<std::vector<SignalCount>> SignalCountsFrom(JsonFieldReader& r) {
+  if (r.IsNull("signal_counts")) return std::nullopt;
+  std::vector<SignalCount> signals;
+  const json* rows = r.Array("signal_counts");
+  for (size_t i = 0; rows != nullptr && i < rows->size() && r.ok(); ++i) {
+    JsonFieldReader c(r.problem(), (*rows)[i],
+                      fmt::format("{}[{}]", r.Where("signal_counts"), i));
+    SignalCount row;
+    row.signal = c.Int("signal");
+    row.action = c.Enum("action", kAllActions, ActionName);
+    row.count = c.Uint64("count");
+    signals.push_back(row);
+  }
+  return signals;
+}
+
 Feature FeatureFrom(JsonFieldReader& parent, std::string_view key) {
   JsonFieldReader r = parent.Object(key);
   Feature feature;
@@ -367,11 +434,11 @@ HostFacts HostFactsFrom(JsonFieldReader& r) {
 RunResult RunResultFrom(JsonFieldReader& r) {
   RunResult result;
   const int64_t schema = r.Int64("schema");
-  if (r.ok() && schema != kJsonSchema) {
-    r.problem().Set(
-        r.Where("schema"),
-        fmt::format("unsupported schema {} (this isoscope reads {})", schema,
-                    kJsonSchema));
+  if (r.ok() && schema != kJsonSchema && schema != kJsonSchemaWithoutTables) {
+    r.problem().Set(r.Where("schema"),
+                    fmt::format("unsupported schema {} (this isoscope reads "
+                                "{} and {})",
+                                schema, kJsonSchemaWithoutTables, kJsonSchema));
   }
   result.id = r.Int64("id");
   result.backend = r.Bytes("backend");
@@ -423,6 +490,15 @@ RunResult RunResultFrom(JsonFieldReader& r) {
                         fmt::format("{}[{}]", r.Where("events"), i));
       result.events.push_back(EventFrom(e));
     }
+  }
+
+  if (schema == kJsonSchemaWithoutTables) {
+    // Recorded before isoscope counted denials and signals: n/a.
+    result.denials = std::nullopt;
+    result.signal_counts = std::nullopt;
+  } else {
+    result.denials = DenialsFrom(r);
+    result.signal_counts = SignalCountsFrom(r);
   }
 
   // Absent in runs recorded before runs carried warnings.
@@ -512,6 +588,8 @@ json ToJson(const RunResult& result) {
         {"events_dropped", result.counters.events_dropped},
         {"max_rss_kib", result.counters.max_rss_kib}}},
       {"events", std::move(events)},
+      {"denials", DenialsToJson(result.denials)},
+      {"signal_counts", SignalCountsToJson(result.signal_counts)},
       {"warnings", StringsToJson(result.warnings)},
       {"host", ToJson(result.host)},
   };

@@ -91,6 +91,12 @@ RunResult FullRunResultForTest() {
                           .max_rss_kib = 34567}},
   };
 
+  r.denials = std::vector<DenialCount>{
+      {Abi::kX86_64, 257, "files.read.else", Action::kDeny, EACCES, 12},
+      {Abi::kI386, 20, "syscalls.abi.i386", Action::kKill, 0, 1}};
+  r.signal_counts = std::vector<SignalCount>{{SIGUSR1, Action::kDeliver, 30000},
+                                             {SIGSEGV, Action::kEmulate, 2}};
+
   r.host.kernel_release = "6.1.0-18-amd64";
   r.host.machine = "x86_64";
   r.host.cpu_model = "Test CPU @ 3.00GHz";
@@ -146,7 +152,7 @@ TEST(RunResultJsonTest, RoundTripsDefaultRunResult) {
 
 TEST(RunResultJsonTest, UsesStableReadableNames) {
   const nlohmann::json json = ToJson(FullRunResultForTest());
-  EXPECT_EQ(json["schema"], 1);
+  EXPECT_EQ(json["schema"], 2);
   EXPECT_EQ(json["termination"]["outcome"], "violation");
   EXPECT_EQ(json["termination"]["limit"], "memory");
   const auto& events = json["events"];
@@ -166,6 +172,13 @@ TEST(RunResultJsonTest, UsesStableReadableNames) {
   EXPECT_EQ(events[4]["type"], "limit");
   EXPECT_EQ(events[4]["kind"], "memory");
   EXPECT_EQ(events[5]["type"], "exit");
+  EXPECT_EQ(json["denials"][0]["name"], "openat");
+  EXPECT_EQ(json["denials"][0]["errno"], "EACCES");
+  EXPECT_EQ(json["denials"][0]["count"], 12);
+  EXPECT_EQ(json["denials"][1]["abi"], "i386");
+  EXPECT_EQ(json["denials"][1]["action"], "kill");
+  EXPECT_EQ(json["signal_counts"][0]["signal_name"], "SIGUSR1");
+  EXPECT_EQ(json["signal_counts"][1]["action"], "emulate");
   EXPECT_EQ(json["output"]["stdout"], "hello\n");
   // Not UTF-8: kept exactly, as base64.
   EXPECT_TRUE(json["output"]["stderr"].is_object());
@@ -277,10 +290,32 @@ TEST(RunResultJsonTest, MalformedBase64IsAnError) {
 
 TEST(RunResultJsonTest, OtherSchemaIsRefused) {
   nlohmann::json json = ToJson(FullRunResultForTest());
-  json["schema"] = 2;
+  json["schema"] = 3;
   auto result = RunResultFromJson(json);
   ASSERT_FALSE(result.has_value());
   EXPECT_THAT(result.error().message(), HasSubstr("schema"));
+}
+
+// Runs written before isoscope counted denials and signals (schema 1) read
+// back with those tables n/a, not empty.
+TEST(RunResultJsonTest, SchemaOneHasNoTables) {
+  nlohmann::json json = ToJson(FullRunResultForTest());
+  json["schema"] = 1;
+  json.erase("denials");
+  json.erase("signal_counts");
+  auto result = RunResultFromJson(json);
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_FALSE(result->denials.has_value());
+  EXPECT_FALSE(result->signal_counts.has_value());
+  // Schema 2 says "not counted" with null, and needs the keys.
+  json["schema"] = 2;
+  EXPECT_FALSE(RunResultFromJson(json).has_value());
+  json["denials"] = nullptr;
+  json["signal_counts"] = nullptr;
+  result = RunResultFromJson(json);
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_FALSE(result->denials.has_value());
+  EXPECT_EQ(ToJson(*result)["denials"], nullptr);
 }
 
 TEST(RunResultJsonTest, OutOfRangeIntegerIsAnError) {

@@ -109,6 +109,15 @@ ALTER TABLE runs ADD COLUMN owner_boot_id TEXT;
 ALTER TABLE runs ADD COLUMN owner_pid_namespace INTEGER;
 CREATE INDEX runs_running ON runs (id) WHERE outcome = 'running';
 )sql",
+    // 4 -> 5: a run's JSON (schema 2) carries its table of denied and
+    // killed syscalls and of signals. Runs recorded before did not count
+    // them: their tables become null, shown as n/a, never as "none".
+    R"sql(
+UPDATE runs SET result_json = json_set(result_json, '$.schema', 2,
+                                       '$.denials', json('null'),
+                                       '$.signal_counts', json('null'))
+WHERE json_extract(result_json, '$.schema') = 1;
+)sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion,
               "one migration per schema version");

@@ -52,6 +52,24 @@ class StoreTest : public ::testing::Test {
     ASSERT_EQ(rc, SQLITE_OK) << error;
   }
 
+  // The first column of the first row `sql` gives, as text ("" for none).
+  std::string RawQuery(const std::string& sql) {
+    sqlite3* db = nullptr;
+    std::string out;
+    if (sqlite3_open(DbPath().c_str(), &db) == SQLITE_OK) {
+      sqlite3_stmt* statement = nullptr;
+      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &statement, nullptr) ==
+              SQLITE_OK &&
+          sqlite3_step(statement) == SQLITE_ROW) {
+        const unsigned char* text = sqlite3_column_text(statement, 0);
+        if (text != nullptr) out = reinterpret_cast<const char*>(text);
+      }
+      sqlite3_finalize(statement);
+    }
+    sqlite3_close(db);
+    return out;
+  }
+
   // Turns a fresh store into the v3 file isoscope 3 left: without what
   // migration 3 -> 4 adds.
   void DropVersionFour() {
@@ -65,6 +83,16 @@ class StoreTest : public ::testing::Test {
 
   std::optional<TempDir> dir_;
 };
+
+// `run` as isoscope wrote it before runs carried their denial and signal
+// tables (JSON schema 1).
+std::string SchemaOneJson(const RunResult& run) {
+  nlohmann::json json = ToJson(run);
+  json["schema"] = 1;
+  json.erase("denials");
+  json.erase("signal_counts");
+  return json.dump();
+}
 
 RunResult SmallRun(int n) {
   RunResult r;
@@ -489,14 +517,15 @@ TEST_F(StoreTest, MigratesAVersionThreeFileKeepingItsRuns) {
       std::to_string(old.started_at_unix_ms) +
       ", 'ptrace', '/bin/true run-3', '/tmp', 'default', 'exited', 3, 3000, "
       "'" +
-      ToJson(old).dump() + "')");
+      SchemaOneJson(old) + "')");
 
   auto store = Store::Open(DbPath());
   ASSERT_TRUE(store.has_value()) << store.error().ToString();
-  EXPECT_EQ(*store->SchemaVersion(), 4);
+  EXPECT_EQ(*store->SchemaVersion(), Store::kSchemaVersion);
   auto run = store->Get(5);
   ASSERT_TRUE(run.has_value()) << run.error().ToString();
   EXPECT_EQ(run->argv, old.argv);
+  EXPECT_FALSE(run->denials.has_value());
   auto runs = store->List(0);
   ASSERT_TRUE(runs.has_value()) << runs.error().ToString();
   ASSERT_EQ(runs->size(), 1u);
@@ -511,6 +540,44 @@ TEST_F(StoreTest, MigratesAVersionThreeFileKeepingItsRuns) {
   next.termination.outcome = Outcome::kExited;
   ASSERT_TRUE(store->Complete(next).has_value());
   EXPECT_EQ(*store->Get(6), next);
+}
+
+// A v4 file: its runs did not count denials or signals. The migration
+// marks their tables null (n/a), and leaves runs that have them alone.
+TEST_F(StoreTest, MigratesAVersionFourFileMarkingItsTablesNotCounted) {
+  RunResult counted = SmallRun(2);
+  counted.denials = std::vector<DenialCount>{
+      {Abi::kX86_64, 117, "syscalls.default", Action::kDeny, 38, 2}};
+  int64_t counted_id = 0;
+  {
+    auto store = Store::Open(DbPath());
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    counted_id = *store->Record(counted);
+  }
+  const RunResult old = SmallRun(1);
+  RawExec(
+      "INSERT INTO runs (id, started_at_ms, backend, command, workdir, "
+      "policy_name, outcome, exit_status, wall_ns, result_json) VALUES (9, " +
+      std::to_string(old.started_at_unix_ms) +
+      ", 'ptrace', '/bin/true run-1', '/tmp', 'default', 'exited', 1, 1000, "
+      "'" +
+      SchemaOneJson(old) + "'); PRAGMA user_version = 4;");
+
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_EQ(*store->SchemaVersion(), 5);
+  auto run = store->Get(9);
+  ASSERT_TRUE(run.has_value()) << run.error().ToString();
+  EXPECT_EQ(run->argv, old.argv);
+  EXPECT_FALSE(run->denials.has_value());
+  EXPECT_FALSE(run->signal_counts.has_value());
+  EXPECT_EQ(RawQuery("SELECT json_extract(result_json, '$.schema') FROM runs "
+                     "WHERE id = 9"),
+            "2");
+  auto kept = store->Get(counted_id);
+  ASSERT_TRUE(kept.has_value()) << kept.error().ToString();
+  counted.id = counted_id;
+  EXPECT_EQ(*kept, counted);
 }
 
 TEST_F(StoreTest, ARunIsRecordedWhenItStartsAndCompletedWhenItEnds) {

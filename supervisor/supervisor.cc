@@ -7,9 +7,13 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -135,7 +139,12 @@ class RunLoop {
                         name.empty() ? "?" : name, event.request.number,
                         verdict.rule_id)});
     }
-    if (verdict.action.action != Action::kAllow) Record(std::move(event));
+    if (verdict.action.action == Action::kDeny ||
+        verdict.action.action == Action::kKill) {
+      if (CountDenial(event) <= kDenialEventsKept) Record(std::move(event));
+    } else if (verdict.action.action != Action::kAllow) {
+      Record(std::move(event));
+    }
     return {};
   }
 
@@ -153,13 +162,18 @@ class RunLoop {
                         event.mnemonic.empty() ? "?" : event.mnemonic,
                         event.verdict->rule_id)});
     }
-    Record(std::move(event));
+    if (CountSignal(event.signal, event.verdict->action.action) <=
+        kSignalEventsKept) {
+      Record(std::move(event));
+    }
     return {};
   }
 
   Status On(SignalEvent& event) {
     ++result_.counters.signals;
-    Record(event);
+    if (CountSignal(event.signal, Action::kDeliver) <= kSignalEventsKept) {
+      Record(event);
+    }
     return {};
   }
 
@@ -246,6 +260,33 @@ class RunLoop {
     }
   }
 
+  // Counts a denied or killed call in its row of the denial table; returns
+  // the row's count, so 1 for the first of its kind.
+  uint64_t CountDenial(const SyscallEvent& event) {
+    const Verdict& verdict = *event.verdict;
+    const int errno_value =
+        verdict.action.action == Action::kDeny ? verdict.action.errno_value : 0;
+    DenialKey key{event.request.abi, event.request.number, verdict.rule_id,
+                  verdict.action.action, errno_value};
+    std::vector<DenialCount>& table = *result_.denials;
+    auto [row, added] = denial_rows_.try_emplace(std::move(key), table.size());
+    if (added) {
+      table.push_back(DenialCount{event.request.abi, event.request.number,
+                                  verdict.rule_id, verdict.action.action,
+                                  errno_value, 0});
+    }
+    return ++table[row->second].count;
+  }
+
+  // The same for a signal or fault, by (signal, action).
+  uint64_t CountSignal(int signal, Action action) {
+    std::vector<SignalCount>& table = *result_.signal_counts;
+    auto [row, added] =
+        signal_rows_.try_emplace(std::pair{signal, action}, table.size());
+    if (added) table.push_back(SignalCount{signal, action, 0});
+    return ++table[row->second].count;
+  }
+
   void Record(Event event) {
     if (result_.events.size() < kMaxRecordedEvents) {
       result_.events.push_back(std::move(event));
@@ -258,6 +299,10 @@ class RunLoop {
   const SupervisorOptions& options_;
   Backend& backend_;
   RunResult& result_;
+  // Where each kind's row is in result_'s tables.
+  using DenialKey = std::tuple<Abi, int, std::string, Action, int>;
+  std::map<DenialKey, size_t> denial_rows_;
+  std::map<std::pair<int, Action>, size_t> signal_rows_;
   std::optional<StopReason> stop_;
   bool killed_ = false;
   Clock::time_point kill_deadline_;

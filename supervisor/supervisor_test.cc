@@ -403,6 +403,86 @@ TEST(SupervisorTest, RecordedEventsAreCappedAndCounted) {
   EXPECT_EQ(result->counters.syscalls_trapped, kMaxRecordedEvents + 5);
 }
 
+// Every denied or killed call is counted per (syscall, rule, action,
+// errno), whoever decided it; only the first of each kind is kept as an
+// event, so a denial loop can neither flood the events nor be dropped.
+TEST(SupervisorTest, DenialsAreCountedPerKindAndOnlyTheFirstIsKept) {
+  Captured captured;
+  SyscallEvent refused = Syscall("openat");  // a backend's own refusal
+  refused.decided_by = DecidedBy::kKernelFilter;
+  refused.verdict =
+      Verdict{{Action::kDeny, EPERM, 0}, "container.unperformable", "why"};
+  std::vector<FakeBackend::Step> script;
+  for (int i = 0; i < 5; ++i) script.push_back(Event{Syscall("ptrace")});
+  for (int i = 0; i < 3; ++i) script.push_back(Event{Syscall("mount")});
+  for (int i = 0; i < 2; ++i) script.push_back(Event{refused});
+  script.push_back(Event{Syscall("reboot")});
+  script.push_back(BlockUntilWoken{});
+  FakeBackend backend(std::move(script));
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  ASSERT_TRUE(result->denials.has_value());
+  EXPECT_THAT(
+      *result->denials,
+      ElementsAre(
+          DenialCount{Abi::kX86_64, Nr("ptrace"), "no-ptrace", Action::kDeny,
+                      EPERM, 5},
+          DenialCount{Abi::kX86_64, Nr("mount"), "syscalls.default",
+                      Action::kDeny, ENOSYS, 3},
+          DenialCount{Abi::kX86_64, Nr("openat"), "container.unperformable",
+                      Action::kDeny, EPERM, 2},
+          DenialCount{Abi::kX86_64, Nr("reboot"), "no-reboot", Action::kKill, 0,
+                      1}));
+  EXPECT_EQ(result->counters.syscalls_denied, 10u);
+  EXPECT_EQ(result->counters.events_dropped, 0u);
+  // Each kind's first call, with its arguments, then the exit.
+  std::vector<int> recorded;
+  for (const Event& event : result->events) {
+    if (const auto* call = std::get_if<SyscallEvent>(&event)) {
+      recorded.push_back(call->request.number);
+    }
+  }
+  EXPECT_THAT(recorded, ElementsAre(Nr("ptrace"), Nr("mount"), Nr("openat"),
+                                    Nr("reboot")));
+  EXPECT_EQ(result->events.size(), 5u);
+}
+
+// Signals and faults are counted per (signal, action), the first few kept
+// as events: however many arrive, none is dropped uncounted and the event
+// cap stays for what cannot be counted.
+TEST(SupervisorTest, SignalsAreAggregatedInsteadOfDropped) {
+  Captured captured;
+  std::vector<FakeBackend::Step> script;
+  const uint64_t storm = kMaxRecordedEvents + 100;
+  for (uint64_t i = 0; i < storm; ++i) {
+    script.push_back(Event{SignalEvent{.pid = 7, .signal = SIGCHLD}});
+  }
+  script.push_back(Event{SignalEvent{.pid = 7, .signal = SIGUSR1}});
+  for (int i = 0; i < 5; ++i) {
+    script.push_back(Event{FaultEvent{.pid = 7,
+                                      .kind = FaultKind::kCpuid,
+                                      .signal = SIGSEGV,
+                                      .mnemonic = "cpuid"}});
+  }
+  script.push_back(Event{ExitEvent{}});
+  FakeBackend backend(std::move(script));
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  ASSERT_TRUE(result->signal_counts.has_value());
+  EXPECT_THAT(*result->signal_counts,
+              ElementsAre(SignalCount{SIGCHLD, Action::kDeliver, storm},
+                          SignalCount{SIGUSR1, Action::kDeliver, 1},
+                          SignalCount{SIGSEGV, Action::kEmulate, 5}));
+  EXPECT_EQ(result->counters.signals, storm + 1);
+  EXPECT_EQ(result->counters.faults, 5u);
+  EXPECT_EQ(result->counters.events_dropped, 0u);
+  // 3 SIGCHLD, the SIGUSR1, 3 faults and the exit.
+  EXPECT_EQ(result->events.size(), 2 * kSignalEventsKept + 2);
+  EXPECT_TRUE(std::holds_alternative<ExitEvent>(result->events.back()));
+}
+
 TEST(SupervisorTest, BackendThatNeverReportsExitAfterKillIsAnError) {
   Captured captured;
   FakeBackend backend({BlockUntilWoken{}, BlockUntilWoken{}});
