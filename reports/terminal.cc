@@ -93,18 +93,67 @@ std::string VerdictText(const Verdict& v, bool syscall) {
   return text;
 }
 
+// "setresuid", "x32:setresuid", "syscall_999"; "i386:#20": isoscope names
+// only x86-64 numbers, which x32 shares and i386 does not.
+std::string SyscallLabel(Abi abi, int number) {
+  if (abi == Abi::kI386) return fmt::format("{}:#{}", AbiName(abi), number);
+  std::string name = SyscallName(number);
+  if (name.empty()) name = fmt::format("syscall_{}", number);
+  if (abi != Abi::kX86_64) name = fmt::format("{}:{}", AbiName(abi), name);
+  return name;
+}
+
+// How many denial kinds the failure line names before "+N more".
+constexpr size_t kFailureLineDenials = 3;
+
+std::string DenialsText(const std::optional<std::vector<DenialCount>>& rows) {
+  if (!rows) {
+    return "\nDenied and killed syscalls: n/a (recorded before isoscope "
+           "counted them)\n";
+  }
+  uint64_t calls = 0;
+  for (const DenialCount& row : *rows) calls += row.count;
+  std::string out = fmt::format("\nDenied and killed syscalls ({}, {})\n",
+                                Count(rows->size(), "kind", "kinds"),
+                                Count(calls, "call", "calls"));
+  if (rows->empty()) return out + "  (none)\n";
+  size_t width = 0;
+  for (const DenialCount& row : *rows) {
+    width = std::max(width, SyscallLabel(row.abi, row.number).size());
+  }
+  for (const DenialCount& row : *rows) {
+    Verdict verdict{ActionSpec{row.action, row.errno_value}, row.rule_id, ""};
+    out += fmt::format("  {}  x{:<6}  {}\n",
+                       PadRight(SyscallLabel(row.abi, row.number), width),
+                       row.count, VerdictText(verdict, true));
+  }
+  return out;
+}
+
+std::string SignalCountsText(
+    const std::optional<std::vector<SignalCount>>& rows) {
+  if (!rows) {
+    return "\nSignals and faults: n/a (recorded before isoscope counted "
+           "them)\n";
+  }
+  if (rows->empty()) return "\nSignals and faults: none\n";
+  std::string out = "\nSignals and faults (by signal and action)\n";
+  for (const SignalCount& row : *rows) {
+    out +=
+        fmt::format("  {}  x{:<6}  {}\n", PadRight(SignalName(row.signal), 9),
+                    row.count, ActionName(row.action));
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // Events
 
 struct EventLine {
   std::string operator()(const SyscallEvent& e) const {
     const auto& r = e.request;
-    std::string name = SyscallName(r.number);
-    if (name.empty()) name = fmt::format("syscall_{}", r.number);
-    if (r.abi != Abi::kX86_64) {
-      name = fmt::format("{}:{}", AbiName(r.abi), name);
-    }
-    std::string text = fmt::format("[{}] {}(", e.pid, name);
+    std::string text =
+        fmt::format("[{}] {}(", e.pid, SyscallLabel(r.abi, r.number));
     for (size_t i = 0; i < r.args.size(); ++i) {
       text += fmt::format("{}{:#x}", i == 0 ? "" : ", ", r.args[i]);
     }
@@ -350,6 +399,8 @@ std::string RenderRunDetail(const RunResult& r) {
     out += fmt::format("  started   {} UTC\n", UtcTime(r.started_at_unix_ms));
   }
   out += "\n" + HostText(r.host);
+  out += DenialsText(r.denials);
+  out += SignalCountsText(r.signal_counts);
 
   out += fmt::format("\nEvents ({} recorded", r.events.size());
   if (r.counters.events_dropped != 0) {
@@ -370,6 +421,42 @@ std::string RenderRunDetail(const RunResult& r) {
   out += OutputText("stdout", r.output.stdout_bytes);
   out += OutputText("stderr", r.output.stderr_bytes);
   return out;
+}
+
+std::string RenderFailureLine(const RunResult& r) {
+  const Termination& t = r.termination;
+  if (t.outcome == Outcome::kExited && t.exit_code == 0) return "";
+  std::vector<std::string> parts;
+  if (t.outcome == Outcome::kViolation || t.outcome == Outcome::kLimit ||
+      t.outcome == Outcome::kInterrupted) {
+    parts.push_back(Line(t.reason));
+  }
+  if (r.denials) {
+    std::vector<const DenialCount*> denied;
+    for (const DenialCount& row : *r.denials) {
+      // A kill is named by the reason above.
+      if (row.action == Action::kDeny) denied.push_back(&row);
+    }
+    std::stable_sort(denied.begin(), denied.end(),
+                     [](const DenialCount* a, const DenialCount* b) {
+                       return a->count > b->count;
+                     });
+    std::string text;
+    for (size_t i = 0; i < denied.size() && i < kFailureLineDenials; ++i) {
+      text += fmt::format("{}{} x{} [{}]", i == 0 ? "denied: " : ", ",
+                          SyscallLabel(denied[i]->abi, denied[i]->number),
+                          denied[i]->count, Line(denied[i]->rule_id));
+    }
+    if (denied.size() > kFailureLineDenials) {
+      text += fmt::format(" +{} more", denied.size() - kFailureLineDenials);
+    }
+    if (!text.empty()) parts.push_back(std::move(text));
+  }
+  if (parts.empty()) return "";
+  std::string out = "isoscope: " + parts[0];
+  for (size_t i = 1; i < parts.size(); ++i) out += "; " + parts[i];
+  if (r.id != 0) out += fmt::format(" (isoscope runs show {})", r.id);
+  return out + "\n";
 }
 
 }  // namespace isoscope

@@ -22,9 +22,20 @@ std::string RenderRunSummary(const RunResult& result);
 // given; a friendly line when there are no runs.
 std::string RenderRunList(const std::vector<RunSummary>& runs);
 
-// `isoscope runs show ID`: the summary, the host's facts, every recorded
-// event one per line, then the captured output.
+// `isoscope runs show ID`: the summary, the host's facts, the tables of
+// denied and killed syscalls and of signals, every recorded event one per
+// line, then the captured output.
 std::string RenderRunDetail(const RunResult& result);
+
+// The one line isoscope prints on stderr, even with -q, after a run whose
+// workload failed (exited non-zero, died of a signal, or was stopped by
+// isoscope): why isoscope stopped it, if it did, and the denied syscalls,
+// most frequent first, then where to read more:
+//   isoscope: denied: setresuid x2 [syscalls.default], openat x1
+//   [files.else] +1 more (isoscope runs show 7)
+// With its newline; empty when the workload succeeded or there is nothing
+// to name.
+std::string RenderFailureLine(const RunResult& result);
 
 }  // namespace isoscope
 

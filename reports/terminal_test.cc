@@ -263,5 +263,87 @@ TEST(RenderRunDetailTest, EmptyRunSaysSo) {
   EXPECT_THAT(text, HasSubstr("stdout: (empty)"));
 }
 
+// The tables of denied calls and signals, or n/a for a run recorded before
+// isoscope counted them (never "none", which would be a claim).
+TEST(RenderRunDetailTest, DenialAndSignalTablesOrNa) {
+  RunResult r = ViolationRun();
+  r.denials = std::vector<DenialCount>{
+      {Abi::kX86_64, 117, "syscalls.default", Action::kDeny, ENOSYS, 2},
+      {Abi::kI386, 20, "syscalls.abi.i386", Action::kKill, 0, 1}};
+  r.signal_counts =
+      std::vector<SignalCount>{{SIGCHLD, Action::kDeliver, 23874}};
+  std::string text = RenderRunDetail(r);
+  EXPECT_THAT(text, HasSubstr("Denied and killed syscalls (2 kinds, 3 calls)"));
+  EXPECT_THAT(text, HasSubstr("  setresuid  x2       deny ENOSYS "
+                              "[syscalls.default]\n"));
+  EXPECT_THAT(text, HasSubstr("  i386:#20   x1       kill "
+                              "[syscalls.abi.i386]\n"));
+  EXPECT_THAT(text, HasSubstr("SIGCHLD    x23874   deliver"));
+  r.denials = std::nullopt;
+  r.signal_counts = std::nullopt;
+  text = RenderRunDetail(r);
+  EXPECT_THAT(text, HasSubstr("Denied and killed syscalls: n/a"));
+  EXPECT_THAT(text, HasSubstr("Signals and faults: n/a"));
+}
+
+RunResult FailedRun(std::vector<DenialCount> denials) {
+  RunResult r;
+  r.id = 7;
+  r.termination.outcome = Outcome::kExited;
+  r.termination.exit_code = 2;
+  r.denials = std::move(denials);
+  return r;
+}
+
+DenialCount Denied(int number, const char* rule, uint64_t count) {
+  return DenialCount{Abi::kX86_64, number, rule, Action::kDeny, EPERM, count};
+}
+
+TEST(RenderFailureLineTest, NamesTheDenialsMostFrequentFirst) {
+  EXPECT_EQ(RenderFailureLine(FailedRun({Denied(257, "files.else", 1),
+                                         Denied(117, "syscalls.default", 2)})),
+            "isoscope: denied: setresuid x2 [syscalls.default], openat x1 "
+            "[files.else] (isoscope runs show 7)\n");
+  // The top three, then how many more kinds.
+  EXPECT_EQ(RenderFailureLine(FailedRun({Denied(1, "a", 1), Denied(2, "b", 5),
+                                         Denied(3, "c", 3), Denied(4, "d", 4),
+                                         Denied(5, "e", 1)})),
+            "isoscope: denied: open x5 [b], stat x4 [d], close x3 [c] +2 more "
+            "(isoscope runs show 7)\n");
+}
+
+TEST(RenderFailureLineTest, OnlyForAFailureWithSomethingToName) {
+  RunResult ok = FailedRun({Denied(117, "syscalls.default", 2)});
+  ok.termination.exit_code = 0;
+  EXPECT_EQ(RenderFailureLine(ok), "");
+  EXPECT_EQ(RenderFailureLine(FailedRun({})), "");
+  RunResult old = FailedRun({});
+  old.denials = std::nullopt;
+  EXPECT_EQ(RenderFailureLine(old), "");
+  RunResult died = FailedRun({Denied(117, "syscalls.default", 1)});
+  died.termination.outcome = Outcome::kSignaled;
+  died.termination.signal = SIGSEGV;
+  EXPECT_THAT(RenderFailureLine(died), HasSubstr("setresuid x1"));
+}
+
+// When isoscope killed the workload, the line says which rule did (the kill
+// itself is not listed again among the denials).
+TEST(RenderFailureLineTest, AKillSaysWhichRule) {
+  RunResult r = FailedRun(
+      {Denied(117, "syscalls.default", 2),
+       DenialCount{Abi::kX86_64, 101, "escape", Action::kKill, 0, 1}});
+  r.termination.outcome = Outcome::kViolation;
+  r.termination.signal = SIGKILL;
+  r.termination.rule_id = "escape";
+  r.termination.reason = "syscall ptrace (101) killed by rule 'escape'";
+  EXPECT_EQ(RenderFailureLine(r),
+            "isoscope: syscall ptrace (101) killed by rule 'escape'; denied: "
+            "setresuid x2 [syscalls.default] (isoscope runs show 7)\n");
+  r.denials->erase(r.denials->begin());
+  r.id = 0;  // not recorded
+  EXPECT_EQ(RenderFailureLine(r),
+            "isoscope: syscall ptrace (101) killed by rule 'escape'\n");
+}
+
 }  // namespace
 }  // namespace isoscope

@@ -142,6 +142,8 @@ int RunCommand(const Context& context, const RunOptions& options) {
     }
   }
   if (!options.quiet) WriteAll(STDERR_FILENO, RenderRunSummary(*result));
+  // With -q too: a failed workload says what isoscope refused it.
+  WriteAll(STDERR_FILENO, RenderFailureLine(*result));
   if (!recorded.recorded) return ReportError(recorded.recorded.error());
   return result->termination.ExitStatus();
 }
