@@ -34,7 +34,6 @@ constexpr auto kStartLimit = std::chrono::seconds(10);
 // How often the cgroup's events and CPU time are read while the workload
 // runs (a few small reads).
 constexpr auto kCgroupInterval = std::chrono::milliseconds(50);
-constexpr int kX32SyscallBit = 0x40000000;
 
 // The rule id of a decision the backend makes itself, never the policy's:
 // a path call the policy allows but isoscope cannot perform safely.
@@ -185,6 +184,9 @@ Status ContainerBackend::Start(const Workload& workload,
   // copied. Kills come here too, so a violation names its syscall.
   routing.notify_always = {SYS_execve, SYS_execveat};
   routing.kills = KillRoute::kNotify;
+  // Denials too, so each is recorded with its rule (the listener answers
+  // with the plan's errno).
+  routing.notify_denials = true;
   auto program = BuildSeccompProgram(plan, routing);
   if (!program) return tl::unexpected(program.error());
   program_ = std::move(*program);
@@ -440,13 +442,14 @@ Status ContainerBackend::OnNotification() {
   if (!received) return tl::unexpected(received.error());
   if (!received->has_value()) return {};  // the caller is already gone
   const SeccompNotification& n = **received;
-  const bool native =
-      n.arch == AUDIT_ARCH_X86_64 && (n.nr & kX32SyscallBit) == 0;
-  // Another ABI is never inspected: only its kill comes here. ForCall: a
-  // clone with namespace flags has a plan of its own.
-  const SyscallPlan& syscall_plan =
-      native ? plan_->ForCall(n.nr, n.args) : plan_->unknown();
-  if (!native || syscall_plan.disposition == Disposition::kKill) {
+  FilteredCall call = ClassifyFilteredCall(*plan_, n.arch, n.nr, n.args);
+  const SyscallPlan& syscall_plan = *call.plan;
+  if (syscall_plan.disposition == Disposition::kErrno) {
+    return OnRoutedDenial(n, std::move(call.request), syscall_plan);
+  }
+  // Another ABI is never inspected: only its kill or denial comes here.
+  if (call.request.abi != Abi::kX86_64 ||
+      syscall_plan.disposition == Disposition::kKill) {
     // Left waiting: the loop kills the workload.
     pending_.push_back(Pending{
         FilterKillEvent(*plan_, n.pid, n.arch, n.nr, n.args), std::nullopt});
@@ -486,6 +489,28 @@ Status ContainerBackend::OnNotification() {
   return {};
 }
 
+Status ContainerBackend::OnRoutedDenial(const SeccompNotification& n,
+                                        SyscallRequest request,
+                                        const SyscallPlan& plan) {
+  SyscallEvent event;
+  event.pid = n.pid;
+  event.request = std::move(request);
+  if (event.request.abi == Abi::kX86_64 &&
+      !PathArguments(event.request.number).empty()) {
+    // For the record only: the answer is the plan's whatever the paths.
+    auto decoded = DecodeSyscallPaths(n.pid, n.nr, n.args);
+    if (!notifier_->IdValid(n.id)) return {};  // gone; its pid may be reused
+    if (decoded) {
+      event.request.paths = std::move(decoded->paths);
+      event.request.open_flags = decoded->open_flags;
+    }
+  }
+  Await await{n.id, n.pid, std::nullopt};
+  await.routed_denial = &plan;
+  pending_.push_back(Pending{std::move(event), std::move(await)});
+  return {};
+}
+
 Status ContainerBackend::Resolve(const Event& event, const Verdict& verdict) {
   std::optional<Await> await = std::exchange(awaiting_, std::nullopt);
   const auto* syscall = std::get_if<SyscallEvent>(&event);
@@ -494,6 +519,10 @@ Status ContainerBackend::Resolve(const Event& event, const Verdict& verdict) {
                 fmt::format("no event of the container backend awaits a "
                             "verdict (event index {})",
                             event.index()));
+  }
+  if (await->routed_denial != nullptr) {
+    return AnswerRoutedDenial(*notifier_, await->id, *await->routed_denial,
+                              verdict);
   }
   const ActionSpec& action = verdict.action;
   switch (action.action) {

@@ -60,6 +60,9 @@ class ContainerBackend : public Backend {
     uint64_t id = 0;
     pid_t tid = 0;
     std::optional<DecodedPaths> paths;  // when the policy checks paths
+    // The plan that denies the call, when it came only to be recorded
+    // (SeccompRouting::notify_denials); it points into plan_.
+    const SyscallPlan* routed_denial = nullptr;
   };
   struct Pending {
     Event event;
@@ -73,6 +76,10 @@ class ContainerBackend : public Backend {
   // until the workload runs.
   Status WaitForExec();
   Status OnNotification();
+  // A call the plan denies: reported for the record (paths decoded when
+  // they can be), answered with the plan's errno once the supervisor agrees.
+  Status OnRoutedDenial(const SeccompNotification& n, SyscallRequest request,
+                        const SyscallPlan& plan);
   // Where and as whom checked calls resolve and run.
   CheckedCallContext CheckedContext() const;
   Status AnswerChecked(const Await& await, const SyscallEvent& event);

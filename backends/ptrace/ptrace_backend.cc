@@ -250,6 +250,9 @@ Status PtraceBackend::Start(const Workload& workload,
   // policy says about exec, and is the moment the listener is copied.
   routing.trace_always = {SYS_execve, SYS_execveat};
   routing.kills = KillRoute::kTrap;
+  // Denials come to the listener, so each is recorded with its rule (it
+  // answers with the plan's errno); a notification costs less than a stop.
+  routing.notify_denials = true;
   routing.forbid_untraced_clones = true;
   // Path calls isoscope can perform itself are notified and performed on
   // the resolved path, installing the result: nothing the workload can
@@ -671,18 +674,33 @@ Status PtraceBackend::OnNotification() {
   if (!received) return tl::unexpected(received.error());
   if (!received->has_value()) return {};  // the caller is already gone
   const SeccompNotification& n = **received;
-  if (n.arch != AUDIT_ARCH_X86_64) {
-    // The filter never notifies for another ABI; refuse rather than guess.
-    return notifier_->ReturnError(n.id, ENOSYS);
-  }
+  FilteredCall call = ClassifyFilteredCall(*plan_, n.arch, n.nr, n.args);
   SyscallEvent event;
   event.pid = n.pid;
-  event.request.abi = Abi::kX86_64;
-  event.request.number = n.nr;
-  event.request.args = n.args;
+  event.request = std::move(call.request);
   Await await;
   await.kind = Await::Kind::kNotification;
   await.notification_id = n.id;
+  if (call.plan->disposition == Disposition::kErrno) {
+    // Notified only to be recorded (notify_denials): the answer is the
+    // plan's errno, so the paths are decoded for the record alone.
+    await.routed_denial = call.plan;
+    if (event.request.abi == Abi::kX86_64 && !PathArguments(n.nr).empty()) {
+      auto decoded = DecodeSyscallPaths(n.pid, n.nr, n.args);
+      if (!notifier_->IdValid(n.id)) return {};  // gone; pid may be reused
+      if (decoded) {
+        event.request.paths = std::move(decoded->paths);
+        event.request.open_flags = decoded->open_flags;
+      }
+    }
+    Push(std::move(event), std::move(await));
+    return {};
+  }
+  if (event.request.abi != Abi::kX86_64) {
+    // The filter never notifies for another ABI unless the plan denies it;
+    // refuse rather than guess.
+    return notifier_->ReturnError(n.id, ENOSYS);
+  }
   if (!PathArguments(n.nr).empty()) {
     auto decoded = DecodePaths(n.pid, n.nr, n.args);
     if (!notifier_->IdValid(n.id)) return {};  // gone; its pid may be reused
@@ -1015,6 +1033,10 @@ Status PtraceBackend::Resolve(const Event& event, const Verdict& verdict) {
                               "verdict (event index {})",
                               event.index()));
     case Await::Kind::kNotification:
+      if (await.routed_denial != nullptr) {
+        return AnswerRoutedDenial(*notifier_, await.notification_id,
+                                  *await.routed_denial, verdict);
+      }
       switch (action.action) {
         case Action::kAllow:
         case Action::kLog:

@@ -94,6 +94,9 @@ class PtraceBackend : public Backend {
     user_regs_struct regs{};
     // A notified path call, which isoscope performs if it is allowed.
     std::optional<DecodedPaths> paths;
+    // The plan that denies a notified call that came only to be recorded
+    // (SeccompRouting::notify_denials); it points into plan_.
+    const SyscallPlan* routed_denial = nullptr;
   };
   struct Pending {
     Event event;

@@ -187,4 +187,21 @@ Result<int> SeccompNotifier::AddFd(uint64_t id, int fd, unsigned newfd_flags,
   return remote;
 }
 
+Status AnswerRoutedDenial(SeccompNotifier& notifier, uint64_t id,
+                          const SyscallPlan& plan, const Verdict& verdict) {
+  Status answered = notifier.ReturnError(id, plan.errno_value);
+  if (verdict.action.action != Action::kDeny ||
+      verdict.action.errno_value != plan.errno_value ||
+      verdict.rule_id != plan.rule_id) {
+    return Fail(
+        ErrorCode::kInternal,
+        fmt::format("the compiled plan denies this call with errno {} "
+                    "(rule '{}'), but the policy engine decided {} "
+                    "(rule '{}')",
+                    plan.errno_value, plan.rule_id,
+                    ActionName(verdict.action.action), verdict.rule_id));
+  }
+  return answered;
+}
+
 }  // namespace isoscope

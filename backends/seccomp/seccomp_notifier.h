@@ -13,6 +13,8 @@
 
 #include "base/error.h"
 #include "base/unique_fd.h"
+#include "policies/decide.h"
+#include "policies/plan.h"
 
 namespace isoscope {
 
@@ -86,6 +88,15 @@ class SeccompNotifier {
   std::vector<unsigned char> receive_buffer_;
   std::vector<unsigned char> response_buffer_;
 };
+
+// Answers notification `id`, a call the filter sent to the listener only
+// because `plan` denies it (SeccompRouting::notify_denials), with the plan's
+// errno. The supervisor's `verdict` must say the same (Decide agrees with
+// every static plan: PlanTest.StaticPlansAgreeWithDecide); when it does
+// not, the call is refused all the same and the disagreement is an
+// internal error, which ends the run.
+Status AnswerRoutedDenial(SeccompNotifier& notifier, uint64_t id,
+                          const SyscallPlan& plan, const Verdict& verdict);
 
 }  // namespace isoscope
 

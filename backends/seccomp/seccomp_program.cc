@@ -80,8 +80,11 @@ Result<uint32_t> PlanAction(const SyscallPlan& plan, int number,
   switch (plan.disposition) {
     case Disposition::kAllow:
       return SCMP_ACT_ALLOW;
-    case Disposition::kErrno:
-      return ErrnoAction(plan);
+    case Disposition::kErrno: {
+      auto action = ErrnoAction(plan);  // checks the errno either way
+      if (!action || !routing.notify_denials) return action;
+      return SCMP_ACT_NOTIFY;
+    }
     case Disposition::kKill:
       return KillAction(routing);
     case Disposition::kInspect: {
@@ -580,32 +583,40 @@ int InstallSeccompProgram(const sock_fprog& program, bool new_listener) {
   return new_listener ? static_cast<int>(rc) : 0;
 }
 
+FilteredCall ClassifyFilteredCall(const CompiledPlan& plan, uint32_t arch,
+                                  int number,
+                                  const std::array<uint64_t, 6>& args) {
+  FilteredCall call;
+  call.request.args = args;
+  if (arch == AUDIT_ARCH_I386) {
+    call.request.abi = Abi::kI386;
+    call.request.number = number;
+    call.plan = &plan.i386();
+  } else if ((static_cast<uint32_t>(number) & kX32SyscallBit) != 0) {
+    call.request.abi = Abi::kX32;
+    call.request.number =
+        static_cast<int>(static_cast<uint32_t>(number) & ~kX32SyscallBit);
+    call.plan = &plan.x32();
+  } else {
+    call.request.number = number;
+    call.plan = &plan.ForCall(number, args);
+  }
+  return call;
+}
+
 SyscallEvent FilterKillEvent(const CompiledPlan& plan, int pid, uint32_t arch,
                              int number, const std::array<uint64_t, 6>& args) {
+  FilteredCall call = ClassifyFilteredCall(plan, arch, number, args);
   SyscallEvent event;
   event.pid = pid;
-  event.request.args = args;
-  const SyscallPlan* syscall_plan = nullptr;
-  if (arch == AUDIT_ARCH_I386) {
-    event.request.abi = Abi::kI386;
-    event.request.number = number;
-    syscall_plan = &plan.i386();
-  } else if ((static_cast<uint32_t>(number) & kX32SyscallBit) != 0) {
-    event.request.abi = Abi::kX32;
-    event.request.number =
-        static_cast<int>(static_cast<uint32_t>(number) & ~kX32SyscallBit);
-    syscall_plan = &plan.x32();
-  } else {
-    event.request.number = number;
-    syscall_plan = &plan.ForCall(number, args);
-  }
+  event.request = std::move(call.request);
   std::string name = SyscallName(event.request.number);
   event.verdict = Verdict{
-      ActionSpec{Action::kKill}, syscall_plan->rule_id,
+      ActionSpec{Action::kKill}, call.plan->rule_id,
       fmt::format(
           "{} ({} ABI) is killed by the seccomp filter (rule '{}')",
           name.empty() ? fmt::format("#{}", event.request.number) : name,
-          AbiName(event.request.abi), syscall_plan->rule_id)};
+          AbiName(event.request.abi), call.plan->rule_id)};
   event.decided_by = DecidedBy::kKernelFilter;
   return event;
 }

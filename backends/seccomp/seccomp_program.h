@@ -59,6 +59,14 @@ struct SeccompRouting {
   std::vector<int> notify_always;
   // Where kKill (per syscall, the default, non-native ABIs) goes.
   KillRoute kills = KillRoute::kKillProcess;
+  // Where kErrno (per syscall, the default, non-native ABIs) goes. false:
+  // SECCOMP_RET_ERRNO, decided in the kernel and never seen by isoscope.
+  // true: SECCOMP_RET_USER_NOTIF, so that the supervisor records the call
+  // with its rule and the listener answers it with the plan's errno
+  // (AnswerRoutedDenial). Only for a backend that always holds the
+  // listener, as with KillRoute::kNotify. The errnos of the routing's own
+  // machinery (forbid_untraced_clones) stay in the kernel.
+  bool notify_denials = false;
   // A region the workload must not unmap, remap, reprotect or replace
   // ([guard_begin, guard_end); 0, 0 = none). When the plan allows munmap,
   // mprotect, pkey_mprotect, madvise, mremap, mmap (MAP_FIXED), shmat or
@@ -126,6 +134,20 @@ Result<SeccompProgram> BuildSeccompProgram(const CompiledPlan& plan,
 // syscalls, no allocation): meant for a forked child before exec. Returns
 // the listener fd (O_CLOEXEC) when `new_listener`, else 0; -errno on failure.
 int InstallSeccompProgram(const sock_fprog& program, bool new_listener);
+
+// A call the program sent to a tracer or listener, as the kernel named it:
+// the request with its ABI (from `arch` and the x32 bit of `number`) and
+// number, and the plan that applies to it (CompiledPlan::ForCall for
+// x86-64: a clone with namespace flags has the plan that refuses
+// namespaces; plan.i386() or plan.x32() otherwise). `plan` points into the
+// CompiledPlan.
+struct FilteredCall {
+  SyscallRequest request;
+  const SyscallPlan* plan = nullptr;
+};
+FilteredCall ClassifyFilteredCall(const CompiledPlan& plan, uint32_t arch,
+                                  int number,
+                                  const std::array<uint64_t, 6>& args);
 
 // The event for a call the program killed, as the kernel named it (a
 // SECCOMP_RET_TRAP's siginfo, or a user notification under

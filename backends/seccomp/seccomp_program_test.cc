@@ -116,7 +116,7 @@ uint32_t RoutedAction(const SyscallPlan& planned, const SeccompRouting& routing,
     case Disposition::kAllow:
       return kAllow;
     case Disposition::kErrno:
-      return Errno(planned.errno_value);
+      return routing.notify_denials ? kNotify : Errno(planned.errno_value);
     case Disposition::kKill:
       return Kill(routing.kills);
     case Disposition::kInspect:
@@ -147,8 +147,8 @@ uint32_t ExpectedAction(const CompiledPlan& plan, const SeccompRouting& routing,
 }
 
 uint32_t AbiExpected(const SyscallPlan& abi, const SeccompRouting& routing) {
-  return abi.disposition == Disposition::kKill ? Kill(routing.kills)
-                                               : Errno(abi.errno_value);
+  if (abi.disposition == Disposition::kKill) return Kill(routing.kills);
+  return routing.notify_denials ? kNotify : Errno(abi.errno_value);
 }
 
 SeccompRouting PtraceRouting() {
@@ -157,6 +157,7 @@ SeccompRouting PtraceRouting() {
   routing.user_notif = true;
   routing.trace_always = {SYS_execve, SYS_execveat};
   routing.kills = KillRoute::kTrap;
+  routing.notify_denials = true;
   routing.guard_begin = kGuardBegin;
   routing.guard_end = kGuardEnd;
   return routing;
@@ -170,6 +171,7 @@ TEST(SeccompProgramTest, PresetsRouteEverySyscallAsPlanned) {
   SeccompRouting container;
   container.notify_always = {SYS_execve, SYS_execveat};
   container.kills = KillRoute::kNotify;
+  container.notify_denials = true;
   SeccompRouting trace_all;
   trace_all.user_notif = false;
   for (const std::string& preset : PresetNames()) {
@@ -222,7 +224,8 @@ uint32_t DecidedAction(const Policy& policy, const CompiledPlan& plan,
     case Action::kAllow:
       return kAllow;
     case Action::kDeny:
-      return Errno(verdict.action.errno_value);
+      return routing.notify_denials ? kNotify
+                                    : Errno(verdict.action.errno_value);
     case Action::kKill:
       return Kill(routing.kills);
     default:
@@ -284,6 +287,7 @@ syscalls:
   SeccompRouting container;
   container.notify_always = {SYS_execve, SYS_execveat};
   container.kills = KillRoute::kNotify;
+  container.notify_denials = true;
   SeccompRouting trace_all;
   trace_all.user_notif = false;
   int checked = 0;
@@ -327,10 +331,12 @@ syscalls:
       CompiledPlan::Compile(std::make_shared<const Policy>(*preset));
   for (const SeccompRouting& routing : {ptrace_like, container, trace_all}) {
     SeccompProgram program = MustBuild(plan, routing);
+    // Where denials are routed, the listener answers them with that errno.
     EXPECT_EQ(Evaluate(program, SYS_clone, {CLONE_NEWUSER | SIGCHLD}),
-              Errno(EPERM));
+              routing.notify_denials ? kNotify : Errno(EPERM));
     EXPECT_EQ(Evaluate(program, SYS_clone, {SIGCHLD}), kAllow);
-    EXPECT_EQ(Evaluate(program, SYS_clone3), Errno(ENOSYS));
+    EXPECT_EQ(Evaluate(program, SYS_clone3),
+              routing.notify_denials ? kNotify : Errno(ENOSYS));
   }
 }
 
@@ -429,8 +435,9 @@ TEST(SeccompProgramTest, GuardKeepsNonAllowingPlans) {
             Trace(SeccompTraceReason::kInspect));
   EXPECT_EQ(Evaluate(program, SYS_mprotect, {kGuardBegin, 4096, PROT_READ}),
             Trace(SeccompTraceReason::kInspect));
-  // Denied or killed: the call never runs, so the plan stands.
-  EXPECT_EQ(Evaluate(program, SYS_munmap, {kGuardBegin, 4096}), Errno(EPERM));
+  // Denied (answered by the listener) or killed: the call never runs, so
+  // the plan stands.
+  EXPECT_EQ(Evaluate(program, SYS_munmap, {kGuardBegin, 4096}), kNotify);
   EXPECT_EQ(Evaluate(program, SYS_mmap, {0x20000, 4096, 0, MAP_FIXED}),
             Kill(true));
   // Without a guard nothing is split.
@@ -483,6 +490,42 @@ TEST(SeccompProgramTest, NonNativeAbisFollowTheirOwnPlans) {
           << c.abi;
     }
   }
+}
+
+// With notify_denials every errno the plan decides goes to the listener
+// (per syscall, the default, non-native ABIs), so that it is recorded; the
+// errnos of the routing's own machinery stay in the kernel, and an errno
+// that is no errno is still refused.
+TEST(SeccompProgramTest, RoutedDenialsGoToTheListener) {
+  CompiledPlan plan = PlanOf(
+      "{action: deny, errno: ENOSYS}",
+      "    - {id: ids, syscalls: [getpid, clone], action: allow}\n"
+      "    - {id: no-uid, syscalls: [getuid], action: deny, errno: EPERM}\n"
+      "    - {id: no-reboot, syscalls: [reboot], action: kill}",
+      "{i386: {action: deny, errno: EPERM}, x32: kill}");
+  SeccompRouting routing;
+  routing.notify_denials = true;
+  routing.kills = KillRoute::kTrap;
+  routing.forbid_untraced_clones = true;
+  SeccompProgram program = MustBuild(plan, routing);
+  EXPECT_EQ(Evaluate(program, SYS_getuid), kNotify);
+  EXPECT_EQ(Evaluate(program, SYS_getppid), kNotify);  // the default
+  EXPECT_EQ(Evaluate(program, 1000), kNotify);         // no name: default
+  EXPECT_EQ(Evaluate(program, 20, {}, AUDIT_ARCH_I386), kNotify);
+  EXPECT_EQ(Evaluate(program, kX32Bit | SYS_getpid), Kill(true));
+  EXPECT_EQ(Evaluate(program, SYS_reboot), Kill(true));
+  EXPECT_EQ(Evaluate(program, SYS_getpid), kAllow);
+  EXPECT_EQ(Evaluate(program, SYS_clone, {SIGCHLD}), kAllow);
+  EXPECT_EQ(Evaluate(program, SYS_clone, {SIGCHLD | CLONE_UNTRACED}),
+            Errno(EPERM));
+  // clone3 gets the default (denied), routed like any denial.
+  EXPECT_EQ(Evaluate(program, SYS_clone3), kNotify);
+  // Without the route, the same plan stays in the kernel.
+  routing.notify_denials = false;
+  SeccompProgram in_kernel = MustBuild(plan, routing);
+  EXPECT_EQ(Evaluate(in_kernel, SYS_getuid), Errno(EPERM));
+  EXPECT_EQ(Evaluate(in_kernel, SYS_getppid), Errno(ENOSYS));
+  EXPECT_EQ(Evaluate(in_kernel, 20, {}, AUDIT_ARCH_I386), Errno(EPERM));
 }
 
 TEST(SeccompProgramTest, RejectsBadRouting) {
