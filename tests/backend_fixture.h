@@ -3,6 +3,8 @@
 #ifndef ISOSCOPE_TESTS_BACKEND_FIXTURE_H_
 #define ISOSCOPE_TESTS_BACKEND_FIXTURE_H_
 
+#include <sys/syscall.h>
+
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -77,6 +79,47 @@ class BackendFixture : public ::testing::Test {
         << baseline->termination.reason;
     EXPECT_EQ(result.output.stdout_bytes, baseline->output.stdout_bytes);
     EXPECT_EQ(result.termination.exit_code, baseline->termination.exit_code);
+  }
+
+  // Every syscall denied with ENOSYS but what syscall-storm needs to start,
+  // write and exit: its getppid calls are denied by the plan, which a
+  // backend's fast path decides without asking (a seccomp filter).
+  std::shared_ptr<const Policy> DenyByDefaultPolicy() const {
+    return PolicyFrom(R"(version: 1
+syscalls:
+  default: {action: deny, errno: ENOSYS}
+  rules:
+    - id: run
+      syscalls: [execve, write, exit_group]
+      action: allow
+)");
+  }
+
+  // Expects `result`, syscall-storm `n` under DenyByDefaultPolicy, to count
+  // all its n + 1 getppid calls under the default rule with their errno,
+  // and to keep the first as an event with its arguments, the only one.
+  static void ExpectGetppidDenialsCounted(const RunResult& result, uint64_t n) {
+    EXPECT_EQ(result.output.stdout_bytes,
+              "RESULT syscall-storm n=" + std::to_string(n) + " ok=0\n");
+    EXPECT_EQ(result.termination.exit_code, 1);
+    ASSERT_TRUE(result.denials.has_value());
+    const DenialCount* getppid = nullptr;
+    for (const DenialCount& row : *result.denials) {
+      if (row.number == SYS_getppid) getppid = &row;
+    }
+    ASSERT_NE(getppid, nullptr) << "getppid is not in the denial table";
+    EXPECT_EQ(*getppid,
+              (DenialCount{Abi::kX86_64, SYS_getppid, "syscalls.default",
+                           Action::kDeny, ENOSYS, n + 1}));
+    size_t kept = 0;
+    for (const SyscallEvent& event : SyscallEvents(result)) {
+      if (event.request.number != SYS_getppid) continue;
+      ++kept;
+      ASSERT_TRUE(event.verdict.has_value());
+      EXPECT_EQ(event.verdict->rule_id, "syscalls.default");
+      EXPECT_EQ(event.verdict->action.errno_value, ENOSYS);
+    }
+    EXPECT_EQ(kept, 1u);
   }
 
   static std::vector<SyscallEvent> SyscallEvents(const RunResult& result) {

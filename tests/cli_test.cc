@@ -105,6 +105,59 @@ TEST_F(CliTest, OutputPassesThroughOnItsStreams) {
   EXPECT_EQ(run.err, "err\n");  // -q: no summary
 }
 
+// A failing workload's denials are named on stderr in one line, -q
+// included, with the run to show; the run's JSON holds their table.
+TEST_F(CliTest, QuietRunOfAFailingWorkloadNamesItsDenials) {
+  std::string policy = WritePolicy("deny.yaml", R"(version: 1
+syscalls:
+  default: {action: deny, errno: ENOSYS}
+  rules:
+    - {id: run, syscalls: [execve, write, exit_group], action: allow}
+)");
+  CommandResult run =
+      Isoscope({"run", "-q", "--backend", "ptrace", "--policy", policy, "--",
+                BuiltWorkload("bench/syscall-storm").string(), "20"});
+  EXPECT_EQ(run.exit_status, 1) << run.err;
+  EXPECT_EQ(run.out, "RESULT syscall-storm n=20 ok=0\n");
+  EXPECT_EQ(run.err,
+            "isoscope: denied: getppid x21 [syscalls.default] (isoscope runs "
+            "show 1)\n");
+  nlohmann::json latest = LatestRun();
+  ASSERT_EQ(latest["denials"].size(), 1u) << latest["denials"].dump();
+  EXPECT_EQ(latest["denials"][0]["name"], "getppid");
+  EXPECT_EQ(latest["denials"][0]["errno"], "ENOSYS");
+  EXPECT_EQ(latest["denials"][0]["count"], 21);
+  CommandResult shown = Isoscope({"runs", "show", "1"});
+  EXPECT_THAT(shown.out, HasSubstr("Denied and killed syscalls (1 kind, 21 "
+                                   "calls)\n  getppid  x21      deny ENOSYS "
+                                   "[syscalls.default]\n"));
+  // A workload that succeeds despite denials gets no line.
+  CommandResult fine =
+      Isoscope({"run", "-q", "--backend", "ptrace", "--policy", policy, "--",
+                BuiltWorkload("bench/hello").string()});
+  EXPECT_EQ(fine.exit_status, 0) << fine.err;
+  EXPECT_EQ(fine.err, "");
+}
+
+// When isoscope kills the workload, -q still says which rule did.
+TEST_F(CliTest, QuietRunKilledByARuleSaysWhichRule) {
+  std::string policy = WritePolicy("kill.yaml", R"(version: 1
+syscalls:
+  default: allow
+  rules:
+    - {id: no-getppid, syscalls: [getppid], action: kill}
+network: host
+)");
+  CommandResult run =
+      Isoscope({"run", "-q", "--backend", "ptrace", "--policy", policy, "--",
+                BuiltWorkload("bench/syscall-storm").string(), "20"});
+  EXPECT_NE(run.exit_status, 0);
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(run.err,
+            "isoscope: syscall getppid (110) killed by rule 'no-getppid' "
+            "(isoscope runs show 1)\n");
+}
+
 TEST_F(CliTest, WithoutACommandRunsTheBuiltinHello) {
   CommandResult run = Isoscope({"run"});
   EXPECT_EQ(run.exit_status, 0) << run.err;

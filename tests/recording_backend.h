@@ -27,12 +27,14 @@ class RecordingBackend : public Backend {
   Status Resolve(const Event& event, const Verdict& verdict) override {
     if (const auto* call = std::get_if<SyscallEvent>(&event)) {
       resolved.push_back({call->request, verdict});
+      resolved_pids.push_back(call->pid);
     }
     return inner_.Resolve(event, verdict);
   }
   void Kill() override { inner_.Kill(); }
 
   std::vector<std::pair<SyscallRequest, Verdict>> resolved;
+  std::vector<int> resolved_pids;  // the thread that made resolved[i]
 
  private:
   Backend& inner_;

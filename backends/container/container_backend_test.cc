@@ -720,6 +720,17 @@ filesystem:
   EXPECT_EQ(events.back().verdict->rule_id, "no-uname");
 }
 
+// A call the plan denies (the filter's fast path) still comes to the
+// supervisor: counted with its rule, its first occurrence kept, answered
+// with the plan's errno.
+TEST_F(ContainerBackendTest, KernelDecidedDenialsAreCountedWithTheirRule) {
+  auto result =
+      Run(DenyByDefaultPolicy(),
+          Program(BuiltWorkload("bench/syscall-storm").string(), {"500"}));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  ExpectGetppidDenialsCounted(*result, 500);
+}
+
 TEST_F(ContainerBackendTest, InspectedCallWithoutPointersIsEmulated) {
   auto policy = PolicyFrom(fmt::format(R"(version: 1
 syscalls:

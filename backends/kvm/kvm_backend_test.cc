@@ -312,6 +312,16 @@ INSTANTIATE_TEST_SUITE_P(Guests, KvmFaultTest, ::testing::ValuesIn(kFaultCases),
                          FaultCaseName);
 
 // A `kill` fault rule turns the same faults into violations naming the rule.
+// Every guest syscall exits to the VMM, so the plan's denials are decided
+// and counted there like any other call.
+TEST_F(KvmBackendTest, DenialsAreCountedWithTheirRule) {
+  auto result = Run(
+      DenyByDefaultPolicy(),
+      Program(testing::BuiltWorkload("bench/syscall-storm").string(), {"500"}));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  ExpectGetppidDenialsCounted(*result, 500);
+}
+
 TEST_F(KvmBackendTest, FaultKillRulesEndTheRunAsViolations) {
   struct Case {
     std::string program;

@@ -73,12 +73,13 @@ syscalls:
   }
 
   Result<RunResult> Run(std::shared_ptr<const Policy> policy,
-                        const Workload& workload) {
+                        const Workload& workload, Backend* backend = nullptr) {
     SupervisorOptions options;
     options.host_facts = HostFacts{};
     Supervisor supervisor(std::move(policy), options);
-    PtraceBackend backend;
-    return supervisor.Run(backend, workload);
+    PtraceBackend ptrace_backend;
+    return supervisor.Run(backend != nullptr ? *backend : ptrace_backend,
+                          workload);
   }
 };
 
@@ -128,6 +129,17 @@ syscalls:
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().decided_by, DecidedBy::kKernelFilter);
   EXPECT_EQ(events.back().verdict->action.action, Action::kKill);
+}
+
+// A call the plan denies (the filter's fast path) still comes to the
+// supervisor: counted with its rule, its first occurrence kept, answered
+// with the plan's errno.
+TEST_F(PtraceBackendTest, KernelDecidedDenialsAreCountedWithTheirRule) {
+  auto result =
+      Run(DenyByDefaultPolicy(),
+          Program(testing::BuiltWorkload("bench/syscall-storm"), {"500"}));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  ExpectGetppidDenialsCounted(*result, 500);
 }
 
 TEST_F(PtraceBackendTest, InspectedCallWithoutPointersIsEmulated) {
@@ -273,18 +285,30 @@ syscalls:
 TEST_F(PtraceBackendTest, ThreadsAndForkedChildrenAreAllFollowed) {
   std::string secret = WriteFile("secret", "hidden\n");
   auto policy = FilesPolicy();
-  auto result =
-      Run(policy, Program(TestProgram("threads-and-forks"), {secret}));
+  PtraceBackend ptrace_backend;
+  testing::RecordingBackend recording(ptrace_backend);
+  auto result = Run(policy, Program(TestProgram("threads-and-forks"), {secret}),
+                    &recording);
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
   EXPECT_EQ(result->output.stdout_bytes,
             "children-denied=4 threads-denied=4\n");
+  // Each task's open came to the supervisor (the run keeps only the first
+  // denial of a kind as an event, so the decisions handed to the backend
+  // say who asked).
   std::set<int> callers;
-  for (const SyscallEvent& event : SyscallEvents(*result)) {
-    if (!event.request.paths.empty() && event.request.paths[0].path == secret) {
-      callers.insert(event.pid);
+  for (size_t i = 0; i < recording.resolved.size(); ++i) {
+    const SyscallRequest& request = recording.resolved[i].first;
+    if (!request.paths.empty() && request.paths[0].path == secret) {
+      callers.insert(recording.resolved_pids[i]);
     }
   }
   EXPECT_EQ(callers.size(), 8u) << "4 threads and 4 children";
+  ASSERT_TRUE(result->denials.has_value());
+  uint64_t refused = 0;
+  for (const DenialCount& row : *result->denials) {
+    if (row.rule_id == "files.else") refused += row.count;
+  }
+  EXPECT_GE(refused, 8u);
 }
 
 // The fault routing workload: each fault is trapped and decided; emulated
