@@ -104,6 +104,10 @@ struct SignalCount {
 // counted only.
 inline constexpr uint64_t kDenialEventsKept = 1;
 inline constexpr uint64_t kSignalEventsKept = 3;
+// At most this many denial kinds are tabled: a workload can make a new kind
+// with every unnamed syscall number it tries. Calls of kinds beyond it are
+// counted in syscalls_denied and events_dropped only.
+inline constexpr size_t kMaxDenialKinds = 1024;
 
 struct RunResult {
   int64_t id = 0;  // assigned by the store; 0 until recorded

@@ -141,7 +141,12 @@ class RunLoop {
     }
     if (verdict.action.action == Action::kDeny ||
         verdict.action.action == Action::kKill) {
-      if (CountDenial(event) <= kDenialEventsKept) Record(std::move(event));
+      const uint64_t count = CountDenial(event);
+      if (count == 0) {
+        ++result_.counters.events_dropped;  // the table is full
+      } else if (count <= kDenialEventsKept) {
+        Record(std::move(event));
+      }
     } else if (verdict.action.action != Action::kAllow) {
       Record(std::move(event));
     }
@@ -261,7 +266,8 @@ class RunLoop {
   }
 
   // Counts a denied or killed call in its row of the denial table; returns
-  // the row's count, so 1 for the first of its kind.
+  // the row's count, so 1 for the first of its kind, or 0 when the call is
+  // of a new kind and the table is full.
   uint64_t CountDenial(const SyscallEvent& event) {
     const Verdict& verdict = *event.verdict;
     const int errno_value =
@@ -269,6 +275,9 @@ class RunLoop {
     DenialKey key{event.request.abi, event.request.number, verdict.rule_id,
                   verdict.action.action, errno_value};
     std::vector<DenialCount>& table = *result_.denials;
+    auto found = denial_rows_.find(key);
+    if (found != denial_rows_.end()) return ++table[found->second].count;
+    if (table.size() >= kMaxDenialKinds) return 0;
     auto [row, added] = denial_rows_.try_emplace(std::move(key), table.size());
     if (added) {
       table.push_back(DenialCount{event.request.abi, event.request.number,

@@ -448,6 +448,33 @@ TEST(SupervisorTest, DenialsAreCountedPerKindAndOnlyTheFirstIsKept) {
   EXPECT_EQ(result->events.size(), 5u);
 }
 
+// A workload can make a new denial kind with every unnamed syscall number:
+// the table stops growing at kMaxDenialKinds, and what it cannot hold is
+// still counted as denied and as dropped.
+TEST(SupervisorTest, DenialTableIsBounded) {
+  Captured captured;
+  std::vector<FakeBackend::Step> script;
+  const int kinds = static_cast<int>(kMaxDenialKinds) + 10;
+  for (int i = 0; i < kinds; ++i) {
+    SyscallEvent unnamed;
+    unnamed.request.number = 100000 + i;  // the default: deny ENOSYS
+    script.push_back(Event{unnamed});
+  }
+  // A named kind after the table filled up.
+  script.push_back(Event{Syscall("mount")});
+  script.push_back(Event{Syscall("mount")});
+  script.push_back(Event{ExitEvent{}});
+  FakeBackend backend(std::move(script));
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  ASSERT_TRUE(result->denials.has_value());
+  EXPECT_EQ(result->denials->size(), kMaxDenialKinds);
+  EXPECT_EQ(result->counters.syscalls_denied, static_cast<uint64_t>(kinds) + 2);
+  // The mounts are a kind more than fits: dropped, with the last 10.
+  EXPECT_EQ(result->counters.events_dropped, 12u);
+}
+
 // Signals and faults are counted per (signal, action), the first few kept
 // as events: however many arrive, none is dropped uncounted and the event
 // cap stays for what cannot be counted.
