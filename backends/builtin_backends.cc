@@ -19,6 +19,9 @@ namespace {
 
 BackendRouting NativeRouting(const HostFacts& /*host*/) {
   BackendRouting routing{"host kernel", "host kernel", false, {}, {}};
+  routing.measures =
+      "the baseline: the workload as a plain host process, nothing "
+      "isolating it; the other backends' ratios are to these figures";
   for (std::string_view section : kPolicySections) {
     routing.enforcement.push_back(
         {std::string(section), false, "the baseline enforces nothing"});
@@ -98,6 +101,11 @@ BackendRouting PtraceRouting(const HostFacts& host) {
       rdtsc_traps ? "trapped and decided by the tracer; cpuid untrapped"
                   : "trapped and decided by the tracer; cpuid and rdtsc "
                     "untrapped on this host";
+  routing.measures =
+      "a host process under a seccomp filter and a ptrace tracer: calls the "
+      "filter allows run in the host kernel at native cost; each inspected "
+      "call stops in isoscope (a user notification or a ptrace stop) and "
+      "pays that round trip; faults stop in the tracer";
   return routing;
 }
 
@@ -121,6 +129,12 @@ BackendRouting ContainerRouting(const HostFacts& /*host*/) {
   Section(routing, "faults") = {
       "faults", false,
       "the host kernel delivers faults; the run reports the signal"};
+  routing.measures =
+      "a host process in its own namespaces, a cgroup and a seccomp filter "
+      "with user notification: start-up includes building the container; "
+      "calls the filter allows run in the host kernel at native cost; each "
+      "inspected call waits for isoscope's decision (and path calls are "
+      "performed by isoscope)";
   return routing;
 }
 
@@ -145,6 +159,12 @@ BackendRouting KvmRouting(const HostFacts& /*host*/) {
         "every exception reaches the VMM; rdtsc runs without an exit"}}};
   routing.untrapped_faults.push_back(
       {FaultKind::kRdtsc, "runs in the guest without an exit"});
+  routing.measures =
+      "a syscall-forwarding VM: the workload runs in a KVM guest with no "
+      "kernel of its own and every guest syscall exits to isoscope's VMM (as "
+      "on gVisor's KVM platform or Hyperlight), so its per-syscall cost is "
+      "an upper bound for a full-kernel microVM such as Firecracker, whose "
+      "guest syscalls stay inside the guest";
   return routing;
 }
 

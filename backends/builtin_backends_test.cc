@@ -49,6 +49,26 @@ TEST_F(BuiltinRoutingTest, EveryBuiltinBackendDescribesItself) {
   EXPECT_TRUE(RoutingOf("ptrace", Host(true, true)).filters);
 }
 
+// What reports print beside each backend's figures, from its own entry.
+TEST_F(BuiltinRoutingTest, EveryBuiltinBackendSaysWhatItsFiguresStandFor) {
+  for (const auto& entry : registry_.entries()) {
+    EXPECT_FALSE(RoutingOf(entry.name, Host(true, true)).measures.empty())
+        << entry.name;
+  }
+  EXPECT_THAT(RoutingOf("native", Host(true, true)).measures,
+              HasSubstr("baseline"));
+  EXPECT_THAT(RoutingOf("ptrace", Host(true, true)).measures,
+              HasSubstr("stops in isoscope"));
+  EXPECT_THAT(RoutingOf("container", Host(true, true)).measures,
+              HasSubstr("user notification"));
+  // kvm forwards every guest syscall to the VMM: an upper bound for a
+  // microVM whose guest kernel handles its own syscalls.
+  const std::string kvm = RoutingOf("kvm", Host(true, true)).measures;
+  EXPECT_THAT(kvm, HasSubstr("syscall-forwarding VM"));
+  EXPECT_THAT(kvm, HasSubstr("upper bound"));
+  EXPECT_THAT(kvm, HasSubstr("Firecracker"));
+}
+
 TEST_F(BuiltinRoutingTest, PtraceEmulatesRdtscWhereTheHostTrapsIt) {
   const BackendRouting routing = RoutingOf("ptrace", Host(true, false));
   EXPECT_THAT(routing.faults_handled_by, HasSubstr("rdtsc, port I/O"));

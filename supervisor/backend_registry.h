@@ -57,6 +57,10 @@ struct BackendRouting {
   std::vector<UntrappedFault> untrapped_faults;
   // One entry per kPolicySections section: what the backend enforces.
   std::vector<SectionEnforcement> enforcement;
+  // What a comparison's figures for this backend stand for, in plain words
+  // (what isolates the workload, where its syscalls go, and how far its
+  // costs carry to other designs): reports show it beside the figures.
+  std::string measures;
   bool operator==(const BackendRouting&) const = default;
 };
 

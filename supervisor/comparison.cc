@@ -41,6 +41,25 @@ json StringsToJson(const std::vector<std::string>& strings) {
   return out;
 }
 
+json EnforcementToJson(const std::vector<SectionEnforcement>& enforcement) {
+  json out = json::array();
+  for (const SectionEnforcement& e : enforcement) {
+    out.push_back(json{{"section", BytesToJson(e.section)},
+                       {"enforced", e.enforced},
+                       {"how", BytesToJson(e.how)}});
+  }
+  return out;
+}
+
+json FailureToJson(const std::optional<RunFailure>& failure) {
+  if (!failure.has_value()) return nullptr;
+  return json{{"what", BytesToJson(failure->what)},
+              {"reason", BytesToJson(failure->reason)},
+              {"rule_id", BytesToJson(failure->rule_id)},
+              {"run_id", failure->run_id},
+              {"failed_runs", failure->failed_runs}};
+}
+
 json BackendToJson(const BackendComparison& b) {
   json run_ids = json::array();
   for (int64_t id : b.run_ids) run_ids.push_back(id);
@@ -53,8 +72,10 @@ json BackendToJson(const BackendComparison& b) {
        {{"syscalls_handled_by", BytesToJson(b.traits.syscalls_handled_by)},
         {"faults_handled_by", BytesToJson(b.traits.faults_handled_by)},
         {"reachable_host_syscalls", b.traits.reachable_host_syscalls},
-        {"vmm_allowed_syscalls",
-         StringsToJson(b.traits.vmm_allowed_syscalls)}}},
+        {"vmm_allowed_syscalls", StringsToJson(b.traits.vmm_allowed_syscalls)},
+        {"measures", BytesToJson(b.traits.measures)},
+        {"enforcement", EnforcementToJson(b.traits.enforcement)}}},
+      {"failure", FailureToJson(b.failure)},
       {"run_ids", std::move(run_ids)},
       {"outcome", std::string(OutcomeName(b.outcome))},
       {"exit_status", b.exit_status},
@@ -88,6 +109,36 @@ Spread SpreadOf(JsonFieldReader& parent, std::string_view key) {
   return spread;
 }
 
+// Fields added after schema 1 was first written: absent from comparisons
+// recorded before them, which read as not described.
+std::vector<SectionEnforcement> EnforcementFrom(JsonFieldReader& traits) {
+  std::vector<SectionEnforcement> enforcement;
+  if (!traits.Has("enforcement")) return enforcement;
+  if (const json* list = traits.Array("enforcement"); list != nullptr) {
+    for (size_t i = 0; i < list->size() && traits.ok(); ++i) {
+      JsonFieldReader e(traits.problem(), (*list)[i],
+                        fmt::format("{}[{}]", traits.Where("enforcement"), i));
+      SectionEnforcement& entry = enforcement.emplace_back();
+      entry.section = e.Bytes("section");
+      entry.enforced = e.Bool("enforced");
+      entry.how = e.Bytes("how");
+    }
+  }
+  return enforcement;
+}
+
+std::optional<RunFailure> FailureFrom(JsonFieldReader& r) {
+  if (!r.Has("failure") || r.IsNull("failure")) return std::nullopt;
+  JsonFieldReader f = r.Object("failure");
+  RunFailure failure;
+  failure.what = f.Bytes("what");
+  failure.reason = f.Bytes("reason");
+  failure.rule_id = f.Bytes("rule_id");
+  failure.run_id = f.Int64("run_id");
+  failure.failed_runs = f.Int("failed_runs");
+  return failure;
+}
+
 BackendComparison BackendFrom(JsonFieldReader& r) {
   BackendComparison b;
   b.backend = r.Bytes("backend");
@@ -99,6 +150,9 @@ BackendComparison BackendFrom(JsonFieldReader& r) {
   b.traits.faults_handled_by = traits.Bytes("faults_handled_by");
   b.traits.reachable_host_syscalls = traits.Int("reachable_host_syscalls");
   b.traits.vmm_allowed_syscalls = traits.Strings("vmm_allowed_syscalls");
+  if (traits.Has("measures")) b.traits.measures = traits.Bytes("measures");
+  b.traits.enforcement = EnforcementFrom(traits);
+  b.failure = FailureFrom(r);
   if (const json* ids = r.Array("run_ids"); ids != nullptr) {
     for (const json& id : *ids) {
       if (!id.is_number_integer()) {
@@ -148,6 +202,7 @@ json ToJson(const Comparison& comparison) {
       {"argv", StringsToJson(comparison.argv)},
       {"policy_name", BytesToJson(comparison.policy_name)},
       {"policy_text", BytesToJson(comparison.policy_text)},
+      {"policy_sections_used", StringsToJson(comparison.policy_sections_used)},
       {"repeat", comparison.repeat},
       {"backends", std::move(backends)},
       {"probe_session_id", comparison.probe_session_id.has_value()
@@ -172,6 +227,9 @@ Result<Comparison> ComparisonFromJson(const json& json_value) {
     c.argv = r.Strings("argv");
     c.policy_name = r.Bytes("policy_name");
     c.policy_text = r.Bytes("policy_text");
+    if (r.Has("policy_sections_used")) {
+      c.policy_sections_used = r.Strings("policy_sections_used");
+    }
     c.repeat = r.Int("repeat");
     if (const json* backends = r.Array("backends"); backends != nullptr) {
       for (size_t i = 0; i < backends->size() && r.ok(); ++i) {

@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "base/stats.h"
+#include "supervisor/backend_registry.h"
 #include "supervisor/host_facts.h"
 #include "supervisor/run_result.h"
 
@@ -29,7 +30,28 @@ struct BackendTraits {
   // (native: every syscall), and for kvm the VMM's own allowed list.
   int reachable_host_syscalls = 0;
   std::vector<std::string> vmm_allowed_syscalls;
+  // What the backend's figures stand for, in plain words (its registry
+  // entry's BackendRouting::measures); empty when it does not say.
+  std::string measures;
+  // What it enforces of each policy section on the comparison's host (its
+  // registry entry's enforcement matrix); empty when it does not say.
+  std::vector<SectionEnforcement> enforcement;
   bool operator==(const BackendTraits&) const = default;
+};
+
+// Why a backend's measured runs do not measure the workload as native ran
+// it: isoscope ended them (a policy kill, a resource limit, its own error),
+// or they ended otherwise than native's (another exit status, a signal).
+// Their figures are kept as recorded, but no cost is computed from them.
+struct RunFailure {
+  std::string what;     // "killed by the policy", "exited with status 1
+                        // where native exited 0", ...
+  std::string reason;   // the run's own words: its recorded reason, the
+                        // denials it recorded, or its last stderr line
+  std::string rule_id;  // the deciding rule, when a policy decision did it
+  int64_t run_id = 0;   // the first measured run that failed
+  int failed_runs = 0;  // how many of the measured runs failed
+  bool operator==(const RunFailure&) const = default;
 };
 
 // One backend's column of a comparison.
@@ -38,6 +60,8 @@ struct BackendComparison {
   bool available = true;
   std::string unavailable_reason;  // from Backend::Probe, when !available
   std::string error;               // when it was available but failed to run
+  // When its measured runs ran but failed (see RunFailure).
+  std::optional<RunFailure> failure;
   BackendTraits traits;
   std::vector<int64_t> run_ids;  // the measured runs (warm-up excluded)
   // How the measured runs ended; `consistent` is false if they differed.
@@ -58,7 +82,8 @@ struct BackendComparison {
   // Output fidelity: stdout and exit status identical to native's in every
   // run (nullopt when there is no native column to compare with).
   std::optional<bool> output_matches_native;
-  // Median ratios to native (nullopt without native or with a zero median).
+  // Median ratios to native (nullopt without native, with a zero median, or
+  // when this column's or native's runs failed).
   std::optional<double> wall_ratio;
   std::optional<double> startup_ratio;
   bool operator==(const BackendComparison&) const = default;
@@ -70,6 +95,9 @@ struct Comparison {
   std::vector<std::string> argv;
   std::string policy_name;
   std::string policy_text;
+  // The kPolicySections the policy asks anything of (PolicyUses), in that
+  // order: the rows of the enforcement matrix that matter.
+  std::vector<std::string> policy_sections_used;
   int repeat = 0;  // measured repetitions per backend (after one warm-up)
   std::vector<BackendComparison> backends;  // in the order requested
   std::optional<int64_t> probe_session_id;  // with --probes

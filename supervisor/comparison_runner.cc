@@ -14,6 +14,7 @@
 #include "base/stats.h"
 #include "base/temp_dir.h"
 #include "base/wall_clock.h"
+#include "policies/syscalls.h"
 #include "supervisor/host_facts.h"
 #include "supervisor/recorded_run.h"
 #include "supervisor/supervisor.h"
@@ -38,6 +39,108 @@ template <typename Field>
 uint64_t MedianOf(const std::vector<RunResult>& runs, Field field) {
   const double median = SpreadOf(runs, field).median;
   return median > 0 ? static_cast<uint64_t>(std::llround(median)) : 0;
+}
+
+// "exited with status 1", "was killed by SIGSEGV" (the supervisor's own
+// words for a signal).
+std::string Ended(const Termination& t) {
+  if (t.outcome != Outcome::kSignaled) {
+    return fmt::format("exited with status {}", t.ExitStatus());
+  }
+  return t.reason.empty() ? fmt::format("was killed by signal {}", t.signal)
+                          : "was " + t.reason;
+}
+
+// The calls the run recorded as refused ("uname x2 [no-uname]", at most
+// kMaxDenials of them), and the first one's rule.
+constexpr size_t kMaxDenials = 3;
+std::pair<std::string, std::string> Denials(const RunResult& run) {
+  std::vector<std::pair<std::string, int>> seen;  // "name [rule]", count
+  std::string first_rule;
+  for (const RecordedEvent& event : run.events) {
+    const auto* call = std::get_if<SyscallEvent>(&event);
+    if (call == nullptr || !call->verdict.has_value()) continue;
+    const Action action = call->verdict->action.action;
+    if (action != Action::kDeny && action != Action::kKill) continue;
+    if (first_rule.empty()) first_rule = call->verdict->rule_id;
+    std::string name = SyscallName(call->request.number);
+    if (name.empty()) name = fmt::format("syscall {}", call->request.number);
+    std::string key = fmt::format("{} [{}]", name, call->verdict->rule_id);
+    auto it = std::find_if(seen.begin(), seen.end(),
+                           [&](const auto& s) { return s.first == key; });
+    if (it == seen.end()) {
+      seen.emplace_back(std::move(key), 1);
+    } else {
+      ++it->second;
+    }
+  }
+  std::string text;
+  for (size_t i = 0; i < seen.size() && i < kMaxDenials; ++i) {
+    text += fmt::format("{}{} x{}", i == 0 ? "denied: " : ", ", seen[i].first,
+                        seen[i].second);
+  }
+  if (seen.size() > kMaxDenials) {
+    text += fmt::format(" and {} more", seen.size() - kMaxDenials);
+  }
+  return {std::move(text), std::move(first_rule)};
+}
+
+// The last non-empty line the workload wrote to stderr, cut to a line's
+// worth: most programs say there why they gave up.
+constexpr size_t kMaxStderrLine = 200;
+std::string LastStderrLine(const RunResult& run) {
+  std::string_view err = run.output.stderr_bytes;
+  while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) {
+    err.remove_suffix(1);
+  }
+  const size_t newline = err.rfind('\n');
+  if (newline != std::string_view::npos) err.remove_prefix(newline + 1);
+  return std::string(err.substr(0, kMaxStderrLine));
+}
+
+// How `run` failed, if it did: against native's first measured run
+// (`reference`, null without native) for how it ended by itself.
+std::optional<RunFailure> FailureOf(const RunResult& run,
+                                    const Termination* reference) {
+  const Termination& t = run.termination;
+  RunFailure failure;
+  failure.run_id = run.id;
+  failure.reason = t.reason;
+  switch (t.outcome) {
+    case Outcome::kViolation:
+      failure.what = "killed by the policy";
+      failure.rule_id = t.rule_id;
+      return failure;
+    case Outcome::kLimit:
+      failure.what = "stopped at a resource limit";
+      return failure;
+    case Outcome::kError:
+      failure.what = "ended by an isoscope error";
+      return failure;
+    case Outcome::kInterrupted:
+    case Outcome::kRunning:
+      failure.what = "did not finish";
+      return failure;
+    case Outcome::kExited:
+    case Outcome::kSignaled:
+      break;
+  }
+  const bool ended_like_native =
+      reference == nullptr ? t.outcome == Outcome::kExited
+                           : t.outcome == reference->outcome &&
+                                 t.ExitStatus() == reference->ExitStatus();
+  if (ended_like_native) return std::nullopt;
+  failure.what =
+      reference == nullptr
+          ? Ended(t)
+          : fmt::format("{} where native {}", Ended(t), Ended(*reference));
+  auto [denials, rule] = Denials(run);
+  failure.rule_id = std::move(rule);
+  const std::string last_words = LastStderrLine(run);
+  failure.reason = !denials.empty()      ? std::move(denials)
+                   : !last_words.empty() ? "stderr: " + last_words
+                                         : std::string();
+  return failure;
 }
 
 // One run of the workload on a fresh backend, in a fresh workdir with the
@@ -80,6 +183,8 @@ BackendTraits TraitsFor(const std::optional<BackendRouting>& routing,
   if (routing) {
     traits.syscalls_handled_by = routing->syscalls_handled_by;
     traits.faults_handled_by = routing->faults_handled_by;
+    traits.measures = routing->measures;
+    traits.enforcement = routing->enforcement;
   } else {
     traits.syscalls_handled_by =
         inspected > 0
@@ -137,12 +242,36 @@ void SummarizeRuns(const std::vector<RunResult>& runs,
       MedianOf(runs, [](const RunResult& r) { return r.counters.violations; });
 }
 
-void CompareWithNative(const std::vector<std::vector<RunResult>>& runs,
-                       std::vector<BackendComparison>& columns) {
+std::optional<size_t> NativeColumn(
+    const std::vector<std::vector<RunResult>>& runs,
+    const std::vector<BackendComparison>& columns) {
   std::optional<size_t> native;
   for (size_t i = 0; i < columns.size() && i < runs.size(); ++i) {
     if (columns[i].backend == kNative && !runs[i].empty()) native = i;
   }
+  return native;
+}
+
+void FindFailures(const std::vector<std::vector<RunResult>>& runs,
+                  std::vector<BackendComparison>& columns) {
+  const std::optional<size_t> native = NativeColumn(runs, columns);
+  const Termination* reference =
+      native.has_value() ? &runs[*native].front().termination : nullptr;
+  for (size_t i = 0; i < columns.size() && i < runs.size(); ++i) {
+    BackendComparison& column = columns[i];
+    column.failure.reset();
+    for (const RunResult& run : runs[i]) {
+      std::optional<RunFailure> failure = FailureOf(run, reference);
+      if (!failure.has_value()) continue;
+      if (!column.failure.has_value()) column.failure = std::move(failure);
+      ++column.failure->failed_runs;
+    }
+  }
+}
+
+void CompareWithNative(const std::vector<std::vector<RunResult>>& runs,
+                       std::vector<BackendComparison>& columns) {
+  const std::optional<size_t> native = NativeColumn(runs, columns);
   if (!native.has_value()) return;
   // Native's first measured run is the reference; native's own column then
   // says whether the workload is deterministic at all.
@@ -157,6 +286,9 @@ void CompareWithNative(const std::vector<std::vector<RunResult>>& runs,
                  r.termination.ExitStatus() ==
                      reference.termination.ExitStatus();
         });
+    // A cost is a ratio of two runs of the same work: none when either
+    // side's runs failed.
+    if (column.failure.has_value() || baseline.failure.has_value()) continue;
     column.wall_ratio = Ratio(column.wall_ns.median, baseline.wall_ns.median);
     column.startup_ratio =
         Ratio(column.startup_ns.median, baseline.startup_ns.median);
@@ -193,6 +325,11 @@ Result<Comparison> ComparisonRunner::Run() {
   comparison.policy_text = options_.policy->source;
   comparison.repeat = options_.repeat;
   comparison.host = ReadHostFacts();  // once, not per run
+  for (std::string_view section : kPolicySections) {
+    if (PolicyUses(*options_.policy, section)) {
+      comparison.policy_sections_used.emplace_back(section);
+    }
+  }
 
   // The plan's dispositions do not depend on the workdir (path conditions
   // are inspected wherever they point), so one plan describes every run.
@@ -253,6 +390,7 @@ Result<Comparison> ComparisonRunner::Run() {
     SummarizeRuns(runs, column);
     comparison.backends.push_back(std::move(column));
   }
+  FindFailures(measured, comparison.backends);
   CompareWithNative(measured, comparison.backends);
 
   if (options_.probes && !comparison.interrupted) {

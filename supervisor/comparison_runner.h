@@ -77,9 +77,17 @@ BackendTraits TraitsFor(
 void SummarizeRuns(const std::vector<RunResult>& runs,
                    BackendComparison& column);
 
+// Sets each column's `failure` from its measured runs (`runs[i]` are those
+// of `columns[i]`): a run failed when isoscope ended it (a policy kill, a
+// limit, an error) or when it ended otherwise than native's first measured
+// run (without native: when it did not exit by itself).
+void FindFailures(const std::vector<std::vector<RunResult>>& runs,
+                  std::vector<BackendComparison>& columns);
+
 // Ratios to native's medians and output fidelity against native's runs, for
-// every column; nothing when there is no native column with measured runs.
-// `runs[i]` are the measured runs of `columns[i]`.
+// every column; nothing when there is no native column with measured runs,
+// and no ratio for a column whose runs failed (or when native's did): call
+// FindFailures first. `runs[i]` are the measured runs of `columns[i]`.
 void CompareWithNative(const std::vector<std::vector<RunResult>>& runs,
                        std::vector<BackendComparison>& columns);
 

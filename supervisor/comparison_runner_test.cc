@@ -1,10 +1,14 @@
 #include "supervisor/comparison_runner.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -13,6 +17,7 @@
 #include "base/temp_dir.h"
 #include "base/unique_fd.h"
 #include "policies/loader.h"
+#include "policies/syscalls.h"
 #include "tests/fake_backend.h"
 
 namespace isoscope {
@@ -223,9 +228,239 @@ TEST_F(ComparisonRunnerTest, OutputDifferentFromNativeIsFlagged) {
   EXPECT_EQ(comparison->backends[3].output_matches_native, false);
   EXPECT_EQ(comparison->backends[4].output_matches_native, false);
   for (const BackendComparison& b : comparison->backends) {
+    if (b.backend == "other-status") {
+      // Another exit status than native's: a failure, so no cost.
+      ASSERT_TRUE(b.failure.has_value());
+      EXPECT_EQ(b.failure->what,
+                "exited with status 3 where native exited with status 0");
+      EXPECT_FALSE(b.wall_ratio.has_value());
+      EXPECT_FALSE(b.startup_ratio.has_value());
+      continue;
+    }
+    // Other output is no failure: the run did the work.
+    EXPECT_FALSE(b.failure.has_value()) << b.backend;
     EXPECT_TRUE(b.wall_ratio.has_value()) << b.backend;
     EXPECT_TRUE(b.startup_ratio.has_value()) << b.backend;
   }
+}
+
+// A policy that kills uname and denies getppid: what the failing fakes
+// below run into.
+constexpr std::string_view kKillsAndDenies = R"(version: 1
+syscalls:
+  default: allow
+  abi:
+    i386: {action: deny, errno: ENOSYS}
+    x32: {action: deny, errno: ENOSYS}
+  rules:
+    - id: no-uname
+      syscalls: [uname]
+      action: kill
+    - id: no-getppid
+      syscalls: [getppid]
+      action: deny
+      errno: EPERM
+network: host
+)";
+
+Event Call(std::string_view name) {
+  SyscallEvent call;
+  call.pid = 1;
+  call.request.number = SyscallNumber(name).value();
+  return call;
+}
+
+TEST_F(ComparisonRunnerTest, FailedRunsSayWhyAndCarryNoCost) {
+  auto policy = ParsePolicy(kKillsAndDenies, "kills-and-denies");
+  ASSERT_TRUE(policy.has_value()) << policy.error().ToString();
+  options_.policy = std::make_shared<const Policy>(*policy);
+  UseFake("native", Prints("name\n"));
+  UseFake("killed", [](int) {
+    return std::vector<FakeBackend::Step>{Call("uname"), Exit(0)};
+  });
+  UseFake("denied", [](int) {
+    return std::vector<FakeBackend::Step>{
+        Call("getppid"), Call("getppid"),
+        Event{OutputEvent{OutputStream::kStderr,
+                          "prog: cannot get parent\nprog: giving up\n"}},
+        Exit(1)};
+  });
+  UseFake("crashed", [](int) {
+    return std::vector<FakeBackend::Step>{
+        ExitEvent{.signaled = true, .signal = SIGSEGV}};
+  });
+  UseFake("limited", [](int) {
+    return std::vector<FakeBackend::Step>{
+        Event{LimitEvent{LimitKind::kMemory, "memory limit of 1 MiB hit"}}};
+  });
+  UseFake("fine", Prints("name\n"));
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  ASSERT_EQ(comparison->backends.size(), 6u);
+  const auto column = [&](size_t i) -> const BackendComparison& {
+    return comparison->backends[i];
+  };
+
+  EXPECT_FALSE(column(0).failure.has_value());
+  EXPECT_FALSE(column(5).failure.has_value());
+  EXPECT_TRUE(column(5).wall_ratio.has_value());
+
+  ASSERT_TRUE(column(1).failure.has_value());
+  EXPECT_EQ(column(1).failure->what, "killed by the policy");
+  EXPECT_EQ(column(1).failure->rule_id, "no-uname");
+  EXPECT_THAT(column(1).failure->reason, HasSubstr("killed by rule"));
+  EXPECT_EQ(column(1).failure->failed_runs, 3);
+  EXPECT_EQ(column(1).failure->run_id, column(1).run_ids.front());
+
+  ASSERT_TRUE(column(2).failure.has_value());
+  EXPECT_EQ(column(2).failure->what,
+            "exited with status 1 where native exited with status 0");
+  EXPECT_EQ(column(2).failure->reason, "denied: getppid [no-getppid] x2");
+  EXPECT_EQ(column(2).failure->rule_id, "no-getppid");
+
+  ASSERT_TRUE(column(3).failure.has_value());
+  EXPECT_EQ(column(3).failure->what,
+            "was killed by SIGSEGV where native exited with status 0");
+
+  ASSERT_TRUE(column(4).failure.has_value());
+  EXPECT_EQ(column(4).failure->what, "stopped at a resource limit");
+  EXPECT_EQ(column(4).failure->reason, "memory limit of 1 MiB hit");
+
+  for (size_t i = 1; i <= 4; ++i) {
+    EXPECT_EQ(column(i).run_ids.size(), 3u) << column(i).backend;
+    EXPECT_FALSE(column(i).wall_ratio.has_value()) << column(i).backend;
+    EXPECT_FALSE(column(i).startup_ratio.has_value()) << column(i).backend;
+  }
+  // What the store keeps is what reports read.
+  auto stored = store_->GetComparison(comparison->id);
+  ASSERT_TRUE(stored.has_value()) << stored.error().ToString();
+  EXPECT_EQ(*stored, *comparison);
+}
+
+TEST_F(ComparisonRunnerTest, WithoutDenialsTheLastStderrLineSaysWhy) {
+  UseFake("native", Prints("x\n"));
+  UseFake("gives-up", [](int) {
+    return std::vector<FakeBackend::Step>{
+        Event{OutputEvent{OutputStream::kStderr,
+                          "first line\nprog: Operation not permitted\n\n"}},
+        Exit(2)};
+  });
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  const BackendComparison& b = comparison->backends[1];
+  ASSERT_TRUE(b.failure.has_value());
+  EXPECT_EQ(b.failure->reason, "stderr: prog: Operation not permitted");
+  EXPECT_EQ(b.failure->rule_id, "");
+}
+
+TEST_F(ComparisonRunnerTest, WhenNativeFailsNoRatioIsComputed) {
+  UseFake("native", [](int) {
+    return std::vector<FakeBackend::Step>{
+        Event{LimitEvent{LimitKind::kWallTime, "wall time limit hit"}}};
+  });
+  UseFake("other", Prints("x\n"));
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  EXPECT_TRUE(comparison->backends[0].failure.has_value());
+  // Against native's limit run, an exit is no failure of `other`'s own,
+  // but there is no baseline to price it against.
+  for (const BackendComparison& b : comparison->backends) {
+    EXPECT_FALSE(b.wall_ratio.has_value()) << b.backend;
+  }
+}
+
+TEST_F(ComparisonRunnerTest, WithoutNativeOnlyIsoscopesEndsAndSignalsFail) {
+  UseFake("exits-3", Prints("x\n", 3));
+  UseFake("crashes", [](int) {
+    return std::vector<FakeBackend::Step>{
+        ExitEvent{.signaled = true, .signal = SIGSEGV}};
+  });
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  EXPECT_FALSE(comparison->backends[0].failure.has_value());
+  ASSERT_TRUE(comparison->backends[1].failure.has_value());
+  EXPECT_EQ(comparison->backends[1].failure->what, "was killed by SIGSEGV");
+}
+
+// The runs of a backend that takes three times native's time are priced at
+// about 3x, not at 1x: wall time is measured per backend, and the ratio is
+// to native's median. The fakes sleep before their exit.
+class PacedBackend : public FakeBackend {
+ public:
+  PacedBackend(std::vector<Step> script, std::chrono::milliseconds pause)
+      : FakeBackend(std::move(script)), pause_(pause) {}
+  Result<std::optional<Event>> NextEvent(const WaitLimit& wait) override {
+    std::this_thread::sleep_for(pause_);
+    return FakeBackend::NextEvent(wait);
+  }
+
+ private:
+  std::chrono::milliseconds pause_;
+};
+
+TEST_F(ComparisonRunnerTest, ASlowerBackendsRatioIsItsWallTimeOverNatives) {
+  options_.repeat = 2;
+  for (const auto& [name, pause] :
+       {std::pair{"native", std::chrono::milliseconds(40)},
+        std::pair{"slow", std::chrono::milliseconds(120)}}) {
+    registry_.Register(name, "paced", [pause] {
+      return std::make_unique<PacedBackend>(
+          std::vector<FakeBackend::Step>{Stdout("x\n"), Exit(0)}, pause);
+    });
+    options_.backends.emplace_back(name);
+  }
+  auto comparison = Run();
+  ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
+  const BackendComparison& slow = comparison->backends[1];
+  ASSERT_TRUE(slow.wall_ratio.has_value());
+  // Two events, each after the pause: 80 ms against 240 ms, plus scheduling
+  // noise on a shared machine.
+  EXPECT_GT(*slow.wall_ratio, 2.4);
+  EXPECT_LT(*slow.wall_ratio, 3.3);
+  EXPECT_EQ(comparison->backends[0].wall_ratio, 1.0);
+}
+
+// The ratio is exactly the medians' quotient (pure function, no clock).
+TEST(CompareWithNativeTest, PinsEachColumnsRatiosToNativesMedians) {
+  const auto runs_of = [](std::vector<int64_t> walls, int64_t startup) {
+    std::vector<RunResult> runs;
+    for (int64_t wall : walls) {
+      RunResult run;
+      run.timings.wall_ns = wall;
+      run.timings.startup_ns = startup;
+      runs.push_back(run);
+    }
+    return runs;
+  };
+  std::vector<std::vector<RunResult>> runs = {
+      runs_of({10'000, 12'000, 11'000}, 1'000),  // native: median 11 us
+      runs_of({27'500, 30'000, 26'000}, 4'000),  // median 27.5 us: 2.5x
+      runs_of({5'500, 6'000, 5'000}, 500)};      // median 5.5 us: 0.5x
+  std::vector<BackendComparison> columns(3);
+  columns[0].backend = "native";
+  columns[1].backend = "slower";
+  columns[2].backend = "faster";
+  for (size_t i = 0; i < columns.size(); ++i) {
+    SummarizeRuns(runs[i], columns[i]);
+  }
+  FindFailures(runs, columns);
+  CompareWithNative(runs, columns);
+  EXPECT_EQ(columns[0].wall_ratio, 1.0);
+  EXPECT_EQ(columns[1].wall_ratio, 2.5);
+  EXPECT_EQ(columns[1].startup_ratio, 4.0);
+  EXPECT_EQ(columns[2].wall_ratio, 0.5);
+  EXPECT_EQ(columns[2].startup_ratio, 0.5);
+
+  // A failed run in one column takes its ratios away, and only its.
+  runs[1][1].termination.outcome = Outcome::kViolation;
+  columns[1].wall_ratio.reset();
+  columns[1].startup_ratio.reset();
+  FindFailures(runs, columns);
+  CompareWithNative(runs, columns);
+  ASSERT_TRUE(columns[1].failure.has_value());
+  EXPECT_EQ(columns[1].failure->failed_runs, 1);
+  EXPECT_EQ(columns[1].wall_ratio, std::nullopt);
+  EXPECT_EQ(columns[2].wall_ratio, 0.5);
 }
 
 TEST_F(ComparisonRunnerTest, WithoutNativeThereIsNothingToCompareWith) {
@@ -353,8 +588,8 @@ TEST(TraitsTest, NativeReachesEverySyscallAndFiltersReachWhatThePlanLets) {
 }
 
 // A registry entry's routing, computed on the comparison's host, is its
-// column's; a fault the policy decides that the backend cannot trap there is
-// a warning on every run.
+// column's; a section or fault the policy asks for that the backend cannot
+// enforce there is a warning on every run.
 TEST_F(ComparisonRunnerTest, RoutingComesFromTheEntryOnThisHost) {
   auto strict = LoadPreset("strict");  // rdtsc: emulate
   ASSERT_TRUE(strict.has_value()) << strict.error().ToString();
@@ -372,7 +607,10 @@ TEST_F(ComparisonRunnerTest, RoutingComesFromTheEntryOnThisHost) {
         return BackendRouting{"by the test",
                               "on " + host.kernel_release,
                               true,
-                              {{FaultKind::kRdtsc, "not trappable here"}}};
+                              {{FaultKind::kRdtsc, "not trappable here"}},
+                              {{"syscalls", true, "by the script"},
+                               {"network", false, "no sockets to hold"}},
+                              "what the test's figures stand for"};
       });
   auto comparison = Run();
   ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
@@ -381,12 +619,29 @@ TEST_F(ComparisonRunnerTest, RoutingComesFromTheEntryOnThisHost) {
   EXPECT_EQ(column.traits.syscalls_handled_by, "by the test");
   EXPECT_EQ(column.traits.faults_handled_by,
             "on " + comparison->host.kernel_release);
+  // What reports say the figures stand for, and the enforcement matrix,
+  // are the entry's own words.
+  EXPECT_EQ(column.traits.measures, "what the test's figures stand for");
+  EXPECT_EQ(column.traits.enforcement,
+            (std::vector<SectionEnforcement>{
+                {"syscalls", true, "by the script"},
+                {"network", false, "no sockets to hold"}}));
+  // The sections strict asks anything of, as PolicyUses says (network:
+  // none among them).
+  std::vector<std::string> used;
+  for (std::string_view section : kPolicySections) {
+    if (PolicyUses(*strict, section)) used.emplace_back(section);
+  }
+  EXPECT_EQ(comparison->policy_sections_used, used);
+  EXPECT_THAT(used, ::testing::Contains("network"));
   ASSERT_EQ(column.run_ids.size(), 3u);
   for (int64_t id : column.run_ids) {
     auto run = store_->Get(id);
     ASSERT_TRUE(run.has_value()) << run.error().ToString();
     EXPECT_THAT(run->warnings,
-                ElementsAre("rdtsc: not trappable here; the policy's "
+                ElementsAre("network: not enforced by this backend (no "
+                            "sockets to hold)",
+                            "rdtsc: not trappable here; the policy's "
                             "`rdtsc: emulate` is not applied"));
   }
 }
