@@ -53,6 +53,9 @@ std::string FidelityCell(const std::optional<bool>& matches) {
 
 using Row = std::array<std::string, 13>;
 
+// The legend's prose reads better narrower than the table.
+constexpr size_t kLegendWidth = 96;
+
 Row MeasuredRow(const BackendComparison& b) {
   std::string outcome(OutcomeName(b.outcome));
   if (!b.consistent) outcome += "*";
@@ -77,8 +80,74 @@ Row MeasuredRow(const BackendComparison& b) {
 // Why a backend has no measurements, in one line.
 std::string WhyNotMeasured(const BackendComparison& b) {
   if (!b.available) return "unavailable: " + Line(b.unavailable_reason);
-  if (!b.error.empty()) return "failed: " + Line(b.error);
+  if (!b.error.empty()) return "failed to run (below)";
   return "no measured runs";
+}
+
+// "name: text" wrapped to the table's width under a hanging indent.
+std::string Paragraph(std::string_view name, std::string_view text) {
+  return report_text::Wrap(fmt::format("{}: {}", Line(name), Line(text)),
+                           kComparisonTableWidth, 2) +
+         "\n";
+}
+
+// Section x backend: what each compared backend enforces of the policy on
+// this host, then why, for the sections the policy uses that one does not.
+std::string EnforcementMatrix(const Comparison& c) {
+  const auto described = report_common::DescribedBackends(c);
+  if (described.empty()) return "";
+  std::string out = Truncate(
+      fmt::format("\nWhat each backend enforces of policy {} (NOT: the "
+                  "policy asks it, the backend does not enforce it):",
+                  Line(c.policy_name)),
+      kComparisonTableWidth);
+  out += "\n";
+  size_t name_width = 13;
+  for (const BackendComparison* b : described) {
+    name_width = std::max(name_width, Columns(Line(b->backend)));
+  }
+  std::string head = PadRight("section", 14) + PadRight("used", 6);
+  for (const BackendComparison* b : described) {
+    head += PadRight(Line(b->backend), name_width + 1);
+  }
+  while (!head.empty() && head.back() == ' ') head.pop_back();
+  out += Truncate(head, kComparisonTableWidth) + "\n";
+  for (std::string_view section : kPolicySections) {
+    const bool used = report_common::SectionUsed(c, section);
+    std::string line = PadRight(section, 14) + PadRight(used ? "yes" : "no", 6);
+    for (const BackendComparison* b : described) {
+      const SectionEnforcement* e = report_common::FindEnforcement(*b, section);
+      const std::string_view cell = e == nullptr  ? "?"
+                                    : e->enforced ? "enforced"
+                                    : used        ? "NOT"
+                                                  : "not";
+      line += PadRight(cell, name_width + 1);
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += Truncate(line, kComparisonTableWidth) + "\n";
+  }
+  // Why not, grouped by reason: "native: syscalls, paths, ... (the
+  // baseline enforces nothing)".
+  for (const BackendComparison* b : described) {
+    std::vector<std::pair<std::string, std::string>> reasons;  // how, sections
+    for (const SectionEnforcement& e : b->traits.enforcement) {
+      if (e.enforced || !report_common::SectionUsed(c, e.section)) continue;
+      auto it = std::find_if(reasons.begin(), reasons.end(),
+                             [&](const auto& r) { return r.first == e.how; });
+      if (it == reasons.end()) {
+        reasons.emplace_back(e.how, e.section);
+      } else {
+        it->second += ", " + e.section;
+      }
+    }
+    for (const auto& [how, sections] : reasons) {
+      out += Paragraph(
+          b->backend,
+          fmt::format("does not enforce {}{}", sections,
+                      how.empty() ? std::string() : " (" + how + ")"));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -101,14 +170,14 @@ std::string RenderComparisonTable(const Comparison& comparison) {
 
   std::vector<Row> rows;
   std::vector<const BackendComparison*> unmeasured;
-  std::vector<const BackendComparison*> failed_midway;
+  std::vector<const BackendComparison*> failed;
   for (const BackendComparison& b : comparison.backends) {
+    if (report_common::Failed(b)) failed.push_back(&b);
     if (b.run_ids.empty()) {
       unmeasured.push_back(&b);
       continue;
     }
     rows.push_back(MeasuredRow(b));
-    if (!b.error.empty()) failed_midway.push_back(&b);
   }
 
   std::array<size_t, 13> widths{};
@@ -144,20 +213,22 @@ std::string RenderComparisonTable(const Comparison& comparison) {
                     kComparisonTableWidth) +
            "\n";
   }
-  for (const BackendComparison* b : failed_midway) {
-    out +=
-        Truncate(fmt::format("{}: failed after {} measured run{}: {}",
-                             Line(b->backend), b->run_ids.size(),
-                             b->run_ids.size() == 1 ? "" : "s", Line(b->error)),
-                 kComparisonTableWidth) +
-        "\n";
+  if (!failed.empty()) {
+    out += "\nFailed runs (no ratio is computed from them):\n";
+  }
+  for (const BackendComparison* b : failed) {
+    out += Paragraph(b->backend, report_common::FailureText(*b));
   }
 
-  out +=
-      "\nTimes are medians over the measured runs, ± half their min-max "
-      "range; ×native is the\nwall-time ratio to native. Syscalls: total "
-      "seen by isoscope / decided in the kernel / trapped\nto isoscope. "
-      "same: stdout and exit status identical to native's in every run.\n";
+  out += "\n" +
+         report_text::Wrap(
+             "Times are medians over the measured runs, ± half their min-max "
+             "range; ×native is the wall-time ratio to native (n/a for runs "
+             "that failed). Syscalls: total seen by isoscope / decided in the "
+             "kernel / trapped to isoscope. same: stdout and exit status "
+             "identical to native's in every run.",
+             kLegendWidth, 0) +
+         "\n";
   if (std::any_of(comparison.backends.begin(), comparison.backends.end(),
                   [](const BackendComparison& b) { return !b.consistent; })) {
     out += "* the runs of this backend ended differently from each other.\n";
@@ -167,6 +238,11 @@ std::string RenderComparisonTable(const Comparison& comparison) {
         "Interrupted: only what was measured before the signal is shown and "
         "recorded.\n";
   }
+  out += "\nWhat each row stands for:\n";
+  for (const BackendComparison& b : comparison.backends) {
+    out += Paragraph(b.backend, report_common::MeasuresText(b));
+  }
+  out += EnforcementMatrix(comparison);
   if (comparison.probe_session_id.has_value()) {
     out += fmt::format(
         "Probes: session {} (the probe x backend matrix is in the report).\n",

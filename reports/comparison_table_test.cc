@@ -102,7 +102,74 @@ TEST(ComparisonTableTest, UnavailableAndFailedBackendsSayWhy) {
   EXPECT_THAT(LineStarting(table, "kvm "),
               HasSubstr("unavailable: /dev/kvm is missing: load kvm_intel"));
   EXPECT_THAT(LineStarting(table, "container "),
-              HasSubstr("failed: clone3: Operation not permitted"));
+              HasSubstr("failed to run (below)"));
+  EXPECT_THAT(table,
+              HasSubstr("\ncontainer: failed to run: clone3: Operation not "
+                        "permitted (EPERM)\n"));
+}
+
+TEST(ComparisonTableTest, RunsThatFailedSayWhyAndHaveNoRatio) {
+  Comparison c = Sample();
+  BackendComparison& ptrace = c.backends[1];
+  ptrace.outcome = Outcome::kViolation;
+  ptrace.exit_status = 137;
+  ptrace.wall_ratio.reset();
+  ptrace.failure = RunFailure{"killed by the policy",
+                              "syscall uname (63) killed by rule 'no-uname'",
+                              "no-uname", 2, 3};
+  const std::string table = RenderComparisonTable(c);
+  const std::string row = LineStarting(table, "ptrace ");
+  EXPECT_THAT(row, HasSubstr("violation"));
+  EXPECT_THAT(row, HasSubstr("n/a"));
+  EXPECT_THAT(row, Not(HasSubstr("×")));
+  EXPECT_THAT(table, HasSubstr("Failed runs (no ratio is computed from "
+                               "them):\nptrace: killed by the policy (3 of 3 "
+                               "measured runs): syscall uname (63) killed by "
+                               "rule 'no-uname' (isoscope runs show 2)\n"));
+  // A rule the reason does not name is named.
+  ptrace.failure->reason = "exited with status 1";
+  EXPECT_THAT(RenderComparisonTable(c),
+              HasSubstr("(rule no-uname; isoscope runs show 2)"));
+}
+
+TEST(ComparisonTableTest, SaysWhatEachRowStandsForAndWhatItEnforces) {
+  Comparison c = Sample();
+  c.policy_sections_used = {"syscalls", "network"};
+  c.backends[0].traits.measures = "the baseline";
+  c.backends[0].traits.enforcement = {
+      {"syscalls", false, "the baseline enforces nothing"},
+      {"network", false, "the baseline enforces nothing"},
+      {"faults", false, "the baseline enforces nothing"}};
+  c.backends[1].traits.measures =
+      std::string(30, 'w') + " " + std::string(100, 'x') + " upper bound";
+  c.backends[1].traits.enforcement = {{"syscalls", true, "seccomp"},
+                                      {"network", false, "no namespace"}};
+  const std::string table = RenderComparisonTable(c);
+  EXPECT_THAT(table, HasSubstr("What each row stands for:\nnative: the "
+                               "baseline\nptrace: " +
+                               std::string(30, 'w') + "\n"));
+  // Wrapped, not cut: every word is there.
+  EXPECT_THAT(table, HasSubstr("upper bound\n"));
+  EXPECT_THAT(table, HasSubstr("kvm: not described by this backend\n"));
+  const std::string head = LineStarting(table, "section ");
+  EXPECT_THAT(head, HasSubstr("native"));
+  EXPECT_THAT(head, HasSubstr("ptrace"));
+  EXPECT_THAT(head, Not(HasSubstr("kvm")));  // it describes nothing
+  EXPECT_EQ(LineStarting(table, "syscalls "),
+            "syscalls      yes   NOT           enforced");
+  EXPECT_EQ(LineStarting(table, "network "),
+            "network       yes   NOT           NOT");
+  EXPECT_EQ(LineStarting(table, "faults "),
+            "faults        no    not           ?");
+  EXPECT_EQ(LineStarting(table, "paths "),
+            "paths         no    ?             ?");
+  EXPECT_THAT(table, HasSubstr("\nnative: does not enforce syscalls, network "
+                               "(the baseline enforces nothing)\n"));
+  EXPECT_THAT(table, HasSubstr("\nptrace: does not enforce network (no "
+                               "namespace)\n"));
+  for (const std::string& line : Lines(table)) {
+    EXPECT_LE(report_text::Columns(line), kComparisonTableWidth) << line;
+  }
 }
 
 TEST(ComparisonTableTest, FitsInTheWidthEvenWithLongReasons) {

@@ -15,10 +15,13 @@ namespace {
 
 using report_common::CommandLine;
 using report_common::CountVerdicts;
+using report_common::FailureText;
+using report_common::FindEnforcement;
 using report_common::FindFinding;
 using report_common::FormatKib;
 using report_common::FormatNs;
 using report_common::FormatRatio;
+using report_common::MeasuredBackends;
 using report_common::OutcomeText;
 using report_common::PlatformLine;
 using report_common::ProbeIds;
@@ -139,14 +142,15 @@ std::string SummaryTable(const Comparison& c) {
     }
     out += fmt::format(
         "<tr data-backend=\"{}\"><td>{}</td><td>{}</td><td class=\"num\">{} "
-        "({}×)</td><td class=\"num\">{}</td><td class=\"num\">{}–{}</td>"
+        "({})</td><td class=\"num\">{}</td><td class=\"num\">{}–{}</td>"
         "<td class=\"num\">{}–{}</td><td class=\"num\">{}</td>"
         "<td class=\"num\">{} / {}</td><td class=\"num\">{}</td>"
         "<td class=\"num\">{} / {}</td><td class=\"num\">{}</td>"
         "<td class=\"num\">{}</td><td>{}</td></tr>",
-        Xml(b.backend), Xml(b.backend), Xml(OutcomeText(b)),
-        FormatNs(b.startup_ns.median),
-        b.startup_ratio ? fmt::format("{:.2f}", *b.startup_ratio) : "n/a",
+        Xml(b.backend), Xml(b.backend),
+        Xml(OutcomeText(b)) +
+            (b.failure.has_value() ? " <strong>failed</strong>" : ""),
+        FormatNs(b.startup_ns.median), FormatRatio(b.startup_ratio),
         FormatNs(b.wall_ns.median), FormatNs(b.wall_ns.p25),
         FormatNs(b.wall_ns.p75), FormatNs(b.wall_ns.min),
         FormatNs(b.wall_ns.max), FormatRatio(b.wall_ratio),
@@ -159,14 +163,77 @@ std::string SummaryTable(const Comparison& c) {
             : (*b.output_matches_native ? "identical"
                                         : "<strong>differs</strong>"));
   }
-  return out + "</tbody></table></section>";
+  return out +
+         "</tbody></table><p class=\"muted\">A ratio (× native) is a cost "
+         "only between runs that did the same work: it is n/a for a backend "
+         "whose runs failed.</p></section>";
+}
+
+// " Not drawn: ptrace (its runs failed)." for the cost charts.
+std::string NotDrawn(const Comparison& c) {
+  std::string names;
+  for (const BackendComparison& b : c.backends) {
+    if (!b.failure.has_value()) continue;
+    if (!names.empty()) names += ", ";
+    names += b.backend;
+  }
+  if (names.empty()) return "";
+  return fmt::format(" Not drawn, because their runs failed: {}.", names);
+}
+
+std::string MeasuresSection(const Comparison& c) {
+  std::string out =
+      "<section id=\"measures\"><h2>What each backend's figures stand "
+      "for</h2><dl>";
+  for (const BackendComparison& b : c.backends) {
+    out += fmt::format("<dt data-backend=\"{0}\">{0}</dt><dd>{1}</dd>",
+                       Xml(b.backend), Xml(report_common::MeasuresText(b)));
+  }
+  return out + "</dl></section>";
+}
+
+std::string EnforcementSection(const Comparison& c) {
+  const auto described = report_common::DescribedBackends(c);
+  if (described.empty()) return "";
+  std::string out = fmt::format(
+      "<section id=\"enforcement\"><h2>What each backend enforces of "
+      "policy {}</h2><table><thead><tr><th>section</th><th>used by the "
+      "policy</th>",
+      Xml(c.policy_name));
+  for (const BackendComparison* b : described) {
+    out += fmt::format("<th data-backend=\"{0}\">{0}</th>", Xml(b->backend));
+  }
+  out += "</tr></thead><tbody>";
+  for (std::string_view section : kPolicySections) {
+    const bool used = report_common::SectionUsed(c, section);
+    out += fmt::format("<tr data-section=\"{0}\"><th>{0}</th><td>{1}</td>",
+                       section, used ? "yes" : "no");
+    for (const BackendComparison* b : described) {
+      const SectionEnforcement* e = FindEnforcement(*b, section);
+      if (e == nullptr) {
+        out += "<td>not described</td>";
+        continue;
+      }
+      out += fmt::format(
+          "<td data-backend=\"{}\">{}{}</td>", Xml(b->backend),
+          e->enforced ? "enforced"
+          : used      ? "<strong>NOT enforced</strong>"
+                      : "not enforced",
+          e->how.empty() ? "" : "<br><small>" + Xml(e->how) + "</small>");
+    }
+    out += "</tr>";
+  }
+  return out +
+         "</tbody></table><p class=\"muted\"><strong>NOT enforced</strong>: "
+         "the policy asks something of this section that the backend does "
+         "not hold the workload to.</p></section>";
 }
 
 std::string TimeChart(const Comparison& c, std::string_view id,
                       std::string_view heading, std::string_view title,
                       bool startup) {
   std::vector<svg::Bar> bars;
-  for (const BackendComparison* b : RanBackends(c)) {
+  for (const BackendComparison* b : MeasuredBackends(c)) {
     const Spread& s = startup ? b->startup_ns : b->wall_ns;
     const auto ratio = startup ? b->startup_ratio : b->wall_ratio;
     bars.push_back({b->backend, s.median, s.p25, s.p75,
@@ -179,7 +246,7 @@ std::string TimeChart(const Comparison& c, std::string_view id,
       svg::BarChart(
           id, title, bars, [](double v) { return FormatNs(v); },
           /*whiskers=*/true),
-      Caption(c, MedianCaption(c)));
+      Caption(c, MedianCaption(c) + NotDrawn(c)));
 }
 
 std::string SpectrumSection(const ReportData& data) {
@@ -191,7 +258,8 @@ std::string SpectrumSection(const ReportData& data) {
            "comparison, so backends cannot be placed by what they block. Run "
            "<code>isoscope compare --probes</code> to draw it.</p></section>";
   }
-  const auto ran = RanBackends(c);
+  // x is a cost: only backends whose runs did the work are placed.
+  const auto ran = MeasuredBackends(c);
   const BackendComparison* baseline = nullptr;
   for (const BackendComparison* b : ran) {
     if (b->backend == "native") baseline = b;
@@ -220,8 +288,8 @@ std::string SpectrumSection(const ReportData& data) {
                              "blocked for less overhead. y: BLOCKED verdicts "
                              "out of {:g} escape and detection probes "
                              "(fault-map cases excluded); x: ratio of wall "
-                             "medians over {} runs.",
-                             total, c.repeat)));
+                             "medians over {} runs.{}",
+                             total, c.repeat, NotDrawn(c))));
   return out;
 }
 
@@ -491,14 +559,16 @@ std::string PolicySection(const Comparison& c) {
 std::string UnavailableSection(const Comparison& c) {
   std::string items;
   for (const BackendComparison& b : c.backends) {
-    if (b.available && b.error.empty()) continue;
+    if (b.available && !report_common::Failed(b)) continue;
     items += fmt::format(
-        "<li data-backend=\"{0}\"><strong>{0}</strong> {1}: {2}</li>",
-        Xml(b.backend), b.available ? "failed to run" : "is unavailable",
-        Xml(b.available ? b.error : b.unavailable_reason));
+        "<li data-backend=\"{0}\"><strong>{0}</strong> {1}</li>",
+        Xml(b.backend),
+        b.available ? Xml(FailureText(b))
+                    : "is unavailable: " + Xml(b.unavailable_reason));
   }
   if (items.empty()) return "";
-  return "<section id=\"unavailable\"><h2>Backends that did not run</h2><ul>" +
+  return "<section id=\"unavailable\"><h2>Backends that did not run or whose "
+         "runs failed</h2><ul>" +
          items + "</ul></section>";
 }
 
@@ -517,15 +587,17 @@ std::string RenderHtmlReport(const ReportData& data) {
   out += Header(data);
   out += VerdictSection(data);
   out += SummaryTable(c);
+  out += UnavailableSection(c);
+  out += MeasuresSection(c);
   out += TimeChart(c, "overhead", "Overhead: wall time per backend",
                    "Wall time, median with p25–p75", /*startup=*/false);
   out += TimeChart(c, "startup", "Start-up time per backend",
                    "Start-up time, median with p25–p75", /*startup=*/true);
   out += SpectrumSection(data);
   out += ProbeSection(data);
+  out += EnforcementSection(c);
   out += FaultSection(data);
   out += SurfaceSection(c);
-  out += UnavailableSection(c);
   out += RunsSection(data);
   out += HostSection(c.host);
   out += PolicySection(c);

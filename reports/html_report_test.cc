@@ -1,6 +1,11 @@
 #include "reports/html_report.h"
 
+#include <chrono>
+#include <clocale>
+#include <cstdlib>
+#include <ctime>
 #include <string_view>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -82,9 +87,71 @@ TEST(HtmlReport, WithoutProbesSaysSoInsteadOfDrawing) {
   EXPECT_FALSE(Chart(html, "overhead").empty());
 }
 
+TEST(HtmlReport, FailedRunsSayWhyAndAreNotDrawnAsCosts) {
+  const std::string html = RenderHtmlReport(report_fixture::WithFailures());
+  EXPECT_THAT(html, HasSubstr("<td>violation 137 <strong>failed</strong></td>"
+                              "<td class=\"num\">3.30 ms (n/a)</td>"));
+  EXPECT_THAT(html, HasSubstr("<li data-backend=\"fake\"><strong>fake"
+                              "</strong> killed by the policy (3 of 3 "
+                              "measured runs): syscall uname (63) killed by "
+                              "rule &#39;no-uname&#39; (isoscope runs show "
+                              "4)</li>"));
+  EXPECT_THAT(html, HasSubstr("<li data-backend=\"broken\"><strong>broken"
+                              "</strong> failed to run: starting /bin/x on "
+                              "backend broken: clone3: EPERM</li>"));
+  EXPECT_THAT(html, HasSubstr("<li>fake&#39;s runs failed, so no cost is "
+                              "computed from them"));
+  EXPECT_THAT(html, Not(HasSubstr("The price of")));
+  // The cost charts leave it out and say so; the probe matrix keeps it.
+  for (const char* id : {"overhead", "startup", "spectrum"}) {
+    EXPECT_THAT(Chart(html, id), HasSubstr("data-backend=\"native\"")) << id;
+    EXPECT_THAT(Chart(html, id), Not(HasSubstr("data-backend=\"fake\""))) << id;
+  }
+  EXPECT_THAT(html, HasSubstr("Not drawn, because their runs failed: fake."));
+  EXPECT_THAT(Chart(html, "probes"), HasSubstr("data-backend=\"fake\""));
+}
+
+TEST(HtmlReport, SaysWhatEachBackendStandsForAndEnforces) {
+  const std::string html = RenderHtmlReport(report_fixture::TwoBackends());
+  EXPECT_THAT(html, HasSubstr("<dt data-backend=\"fake\">fake</dt><dd>a "
+                              "syscall-forwarding fake: an upper bound for "
+                              "the real thing</dd>"));
+  EXPECT_THAT(html, HasSubstr("<dt data-backend=\"kvm\">kvm</dt><dd>a VM"
+                              "</dd>"));
+  EXPECT_THAT(html, HasSubstr("<tr data-section=\"syscalls\"><th>syscalls"
+                              "</th><td>yes</td><td data-backend=\"native\">"
+                              "<strong>NOT enforced</strong><br><small>the "
+                              "baseline enforces nothing</small></td><td "
+                              "data-backend=\"fake\">enforced<br><small>"
+                              "seccomp filter &lt;in kernel&gt;</small></td>"
+                              "</tr>"));
+  EXPECT_THAT(html, HasSubstr("<tr data-section=\"paths\"><th>paths</th>"
+                              "<td>no</td><td>not described</td><td>not "
+                              "described</td></tr>"));
+}
+
+// A pure function of the data: the reviewed rendering, byte for byte, even
+// in another time zone and locale, and again after time has passed.
 TEST(HtmlReport, IsAPureFunctionOfTheData) {
-  EXPECT_EQ(RenderHtmlReport(report_fixture::TwoBackends()),
-            RenderHtmlReport(report_fixture::TwoBackends()));
+  const char* zone = std::getenv("TZ");
+  const std::string saved_zone = zone != nullptr ? zone : "";
+  ASSERT_EQ(::setenv("TZ", "Pacific/Chatham", 1), 0);
+  ::tzset();
+  const char* saved_locale = std::setlocale(LC_ALL, nullptr);
+  const std::string locale = saved_locale != nullptr ? saved_locale : "C";
+  std::setlocale(LC_ALL, "C.UTF-8");
+  const std::string first = RenderHtmlReport(report_fixture::TwoBackends());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  const std::string second = RenderHtmlReport(report_fixture::TwoBackends());
+  if (zone != nullptr) {
+    ::setenv("TZ", saved_zone.c_str(), 1);
+  } else {
+    ::unsetenv("TZ");
+  }
+  ::tzset();
+  std::setlocale(LC_ALL, locale.c_str());
+  EXPECT_EQ(first, report_fixture::Golden("two_backends.html", first));
+  EXPECT_EQ(second, first);
 }
 
 TEST(HtmlReport, WellNestedSvg) {

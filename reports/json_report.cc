@@ -1,5 +1,6 @@
 #include "reports/json_report.h"
 
+#include "reports/report_common.h"
 #include "reports/verdict.h"
 
 namespace isoscope {
@@ -47,6 +48,25 @@ json HostJson(const HostFacts& h) {
   };
 }
 
+json EnforcementJson(const std::vector<SectionEnforcement>& enforcement) {
+  json out = json::array();
+  for (const SectionEnforcement& e : enforcement) {
+    out.push_back(
+        {{"section", e.section}, {"enforced", e.enforced}, {"how", e.how}});
+  }
+  return out;
+}
+
+json FailureJson(const BackendComparison& b) {
+  if (!b.failure.has_value()) return nullptr;
+  const RunFailure& f = *b.failure;
+  return {{"what", f.what},
+          {"reason", f.reason},
+          {"rule_id", f.rule_id},
+          {"run_id", f.run_id == 0 ? json(nullptr) : json(f.run_id)},
+          {"failed_runs", f.failed_runs}};
+}
+
 json BackendJson(const BackendComparison& b) {
   return {
       {"backend", b.backend},
@@ -57,7 +77,12 @@ json BackendJson(const BackendComparison& b) {
        {{"syscalls_handled_by", b.traits.syscalls_handled_by},
         {"faults_handled_by", b.traits.faults_handled_by},
         {"reachable_host_syscalls", b.traits.reachable_host_syscalls},
-        {"vmm_allowed_syscalls", b.traits.vmm_allowed_syscalls}}},
+        {"vmm_allowed_syscalls", b.traits.vmm_allowed_syscalls},
+        {"measures", b.traits.measures},
+        {"enforcement", EnforcementJson(b.traits.enforcement)}}},
+      {"failure", FailureJson(b)},
+      {"failed", report_common::Failed(b)},
+      {"failure_text", report_common::FailureText(b)},
       {"run_ids", b.run_ids},
       {"outcome", OutcomeName(b.outcome)},
       {"exit_status", b.exit_status},
@@ -86,7 +111,10 @@ json ComparisonJson(const Comparison& c) {
       {"id", c.id},
       {"started_at_unix_ms", c.started_at_unix_ms},
       {"argv", c.argv},
-      {"policy", {{"name", c.policy_name}, {"text", c.policy_text}}},
+      {"policy",
+       {{"name", c.policy_name},
+        {"text", c.policy_text},
+        {"sections_used", c.policy_sections_used}}},
       {"repeat", c.repeat},
       {"interrupted", c.interrupted},
       {"probe_session_id", OrNull(c.probe_session_id)},

@@ -31,6 +31,50 @@ TEST(JsonReport, HoldsTheComparisonProbesAndVerdict) {
   EXPECT_FALSE(j["verdict"]["sentences"].empty());
 }
 
+TEST(JsonReport, FailedRunsSayWhyAndHaveNoRatio) {
+  const json j = ReportJson(report_fixture::WithFailures());
+  const json& fake = j["comparison"]["backends"][1];
+  EXPECT_EQ(fake["failed"], true);
+  EXPECT_EQ(fake["failure"]["what"], "killed by the policy");
+  EXPECT_EQ(fake["failure"]["rule_id"], "no-uname");
+  EXPECT_EQ(fake["failure"]["run_id"], 4);
+  EXPECT_EQ(fake["failure"]["failed_runs"], 3);
+  EXPECT_EQ(fake["failure_text"],
+            "killed by the policy (3 of 3 measured runs): syscall uname (63) "
+            "killed by rule 'no-uname' (isoscope runs show 4)");
+  EXPECT_TRUE(fake["wall_ratio"].is_null());
+  const json& broken = j["comparison"]["backends"][3];
+  EXPECT_EQ(broken["failed"], true);
+  EXPECT_TRUE(broken["failure"].is_null());
+  EXPECT_EQ(broken["failure_text"],
+            "failed to run: starting /bin/x on backend broken: clone3: EPERM");
+  const json& native = j["comparison"]["backends"][0];
+  EXPECT_EQ(native["failed"], false);
+  EXPECT_EQ(native["failure_text"], "");
+  EXPECT_TRUE(j["verdict"]["pairs"][0]["wall_ratio"].is_null());
+  EXPECT_EQ(j["verdict"]["sentences"][0],
+            "fake's runs failed, so no cost is computed from them: killed by "
+            "the policy (3 of 3 measured runs): syscall uname (63) killed by "
+            "rule 'no-uname' (isoscope runs show 4).");
+}
+
+TEST(JsonReport, SaysWhatEachBackendStandsForAndEnforces) {
+  const json j = ReportJson(report_fixture::TwoBackends());
+  EXPECT_EQ(j["comparison"]["policy"]["sections_used"],
+            json::array({"syscalls", "network"}));
+  const json& fake = j["comparison"]["backends"][1]["traits"];
+  EXPECT_EQ(fake["measures"],
+            "a syscall-forwarding fake: an upper bound for the real thing");
+  EXPECT_EQ(fake["enforcement"][1], json({{"section", "network"},
+                                          {"enforced", false},
+                                          {"how", "no network namespace"}}));
+}
+
+TEST(JsonReport, MatchesTheReviewedRendering) {
+  const std::string text = RenderJsonReport(report_fixture::WithFailures());
+  EXPECT_EQ(text, report_fixture::Golden("with_failures.json", text));
+}
+
 TEST(JsonReport, NoProbeSessionIsNull) {
   EXPECT_TRUE(
       ReportJson(report_fixture::TwoBackends(false))["probes"].is_null());
@@ -80,10 +124,12 @@ TEST_F(JsonSchemaTest, RenderedReportsValidate) {
       << last_err_;
   EXPECT_EQ(Validate(RenderJsonReport(report_fixture::NativeOnly())), 0)
       << last_err_;
+  EXPECT_EQ(Validate(RenderJsonReport(report_fixture::WithFailures())), 0)
+      << last_err_;
 }
 
 TEST_F(JsonSchemaTest, AMissingFieldFailsValidation) {
-  json j = ReportJson(report_fixture::TwoBackends());
+  json j = ReportJson(report_fixture::WithFailures());
   const int valid = Validate(j.dump());
   if (valid == 3 || valid == 127) {
     GTEST_SKIP() << "needs the Debian package python3-jsonschema";
@@ -93,6 +139,11 @@ TEST_F(JsonSchemaTest, AMissingFieldFailsValidation) {
         json::json_pointer("/comparison/backends/0/wall_ns"),
         json::json_pointer("/comparison/host/virtualization"),
         json::json_pointer("/probes/findings/0/verdict"),
+        json::json_pointer("/comparison/policy/sections_used"),
+        json::json_pointer("/comparison/backends/1/failure/reason"),
+        json::json_pointer("/comparison/backends/1/failure_text"),
+        json::json_pointer("/comparison/backends/1/traits/measures"),
+        json::json_pointer("/comparison/backends/1/traits/enforcement"),
         json::json_pointer("/verdict/sentences")}) {
     json broken = j;
     const std::string key = field.back();

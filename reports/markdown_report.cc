@@ -11,6 +11,8 @@ namespace isoscope {
 namespace {
 
 using report_common::CommandLine;
+using report_common::FailureText;
+using report_common::FindEnforcement;
 using report_common::FindFinding;
 using report_common::FormatKib;
 using report_common::FormatNs;
@@ -69,7 +71,9 @@ std::string Summary(const Comparison& c) {
       continue;
     }
     out += Row(
-        {MarkdownCell(b.backend), MarkdownCell(OutcomeText(b)),
+        {MarkdownCell(b.backend),
+         MarkdownCell(OutcomeText(b)) +
+             (b.failure.has_value() ? " (**failed**)" : ""),
          SpreadCell(b.startup_ns), FormatRatio(b.startup_ratio),
          SpreadCell(b.wall_ns),
          fmt::format("{}–{}", FormatNs(b.wall_ns.min), FormatNs(b.wall_ns.max)),
@@ -83,7 +87,64 @@ std::string Summary(const Comparison& c) {
              ? "n/a"
              : (*b.output_matches_native ? "identical" : "**differs**")});
   }
+  return out +
+         "\nA ratio (× native) is a cost only between runs that did the "
+         "same work: it is n/a for a backend whose runs failed.\n\n";
+}
+
+// Available backends that failed, and unavailable ones, with why.
+std::string NotRunSection(const Comparison& c) {
+  std::string items;
+  for (const BackendComparison& b : c.backends) {
+    if (b.available && !report_common::Failed(b)) continue;
+    items += fmt::format(
+        "- **{}** {}\n", MarkdownCell(b.backend),
+        b.available ? MarkdownCell(FailureText(b))
+                    : "is unavailable: " + MarkdownCell(b.unavailable_reason));
+  }
+  if (items.empty()) return "";
+  return "## Backends that did not run or whose runs failed\n\n" + items + "\n";
+}
+
+std::string MeasuresSection(const Comparison& c) {
+  std::string out = "## What each backend's figures stand for\n\n";
+  for (const BackendComparison& b : c.backends) {
+    out += fmt::format("- **{}**: {}\n", MarkdownCell(b.backend),
+                       MarkdownCell(report_common::MeasuresText(b)));
+  }
   return out + "\n";
+}
+
+std::string EnforcementTable(const Comparison& c) {
+  const auto described = report_common::DescribedBackends(c);
+  if (described.empty()) return "";
+  std::string out =
+      fmt::format("## What each backend enforces of policy {}\n\n",
+                  MarkdownCell(c.policy_name));
+  std::vector<std::string> head = {"section", "used by the policy"};
+  for (const BackendComparison* b : described) {
+    head.push_back(MarkdownCell(b->backend));
+  }
+  out += Head(head);
+  for (std::string_view section : kPolicySections) {
+    const bool used = report_common::SectionUsed(c, section);
+    std::vector<std::string> row = {std::string(section), used ? "yes" : "no"};
+    for (const BackendComparison* b : described) {
+      const SectionEnforcement* e = FindEnforcement(*b, section);
+      if (e == nullptr) {
+        row.emplace_back("not described");
+        continue;
+      }
+      const std::string how = e->how.empty() ? "" : ": " + MarkdownCell(e->how);
+      row.push_back(e->enforced ? "enforced" + how
+                    : used      ? "**NOT enforced**" + how
+                                : "not enforced" + how);
+    }
+    out += Row(row);
+  }
+  return out +
+         "\n**NOT enforced**: the policy asks something of this section "
+         "that the backend does not hold the workload to.\n\n";
 }
 
 std::string ProbeTable(const ReportData& data) {
@@ -194,20 +255,12 @@ std::string RenderMarkdownReport(const ReportData& data) {
   }
   out += "\n";
   out += Summary(c);
+  out += NotRunSection(c);
+  out += MeasuresSection(c);
   out += ProbeTable(data);
+  out += EnforcementTable(c);
   out += FaultTable(data);
   out += SurfaceTable(c);
-  std::string unavailable;
-  for (const BackendComparison& b : c.backends) {
-    if (b.available && b.error.empty()) continue;
-    unavailable +=
-        fmt::format("- **{}** {}: {}\n", MarkdownCell(b.backend),
-                    b.available ? "failed to run" : "is unavailable",
-                    MarkdownCell(b.available ? b.error : b.unavailable_reason));
-  }
-  if (!unavailable.empty()) {
-    out += "## Backends that did not run\n\n" + unavailable + "\n";
-  }
   out += HostTable(c.host);
   const std::string fence = Fence(c.policy_text);
   out += fmt::format(

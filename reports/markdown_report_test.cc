@@ -1,5 +1,7 @@
 #include "reports/markdown_report.h"
 
+#include <utility>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -17,7 +19,9 @@ TEST(MarkdownReport, HasTheSameTablesAsTheHtml) {
   for (const char* heading :
        {"## Verdict in plain words", "## Summary", "## Probe matrix",
         "## Fault routing map", "## Host attack surface",
-        "## Backends that did not run", "## Host platform",
+        "## Backends that did not run or whose runs failed",
+        "## What each backend's figures stand for",
+        "## What each backend enforces of policy default", "## Host platform",
         "## Policy: default"}) {
     EXPECT_THAT(md, HasSubstr(heading));
   }
@@ -28,6 +32,53 @@ TEST(MarkdownReport, HasTheSameTablesAsTheHtml) {
   EXPECT_THAT(md, HasSubstr("30.0 ms (27.0 ms–31.5 ms)"));
   EXPECT_THAT(md, HasSubstr("```yaml\n# the default preset\n"));
   EXPECT_THAT(md, Not(HasSubstr("<svg")));
+}
+
+TEST(MarkdownReport, FailedRunsSayWhyAndHaveNoRatio) {
+  const std::string md = RenderMarkdownReport(report_fixture::WithFailures());
+  EXPECT_THAT(md, HasSubstr("| fake | violation 137 (**failed**) | 3.30 ms "
+                            "(3.15 ms–3.45 ms) | n/a | 30.0 ms (27.0 ms–31.5 "
+                            "ms) | 24.0 ms–33.0 ms | n/a |"));
+  EXPECT_THAT(md, HasSubstr("## Backends that did not run or whose runs "
+                            "failed\n\n- **fake** killed by the policy (3 of "
+                            "3 measured runs): syscall uname (63) killed by "
+                            "rule 'no-uname' (isoscope runs show 4)\n"));
+  EXPECT_THAT(md, HasSubstr("- **broken** failed to run: starting /bin/x on "
+                            "backend broken: clone3: EPERM\n"));
+  EXPECT_THAT(md, HasSubstr("- **kvm** is unavailable: /dev/kvm is missing: "
+                            "load kvm\\_intel\n"));
+  EXPECT_THAT(md, HasSubstr("- fake's runs failed, so no cost is computed"));
+  EXPECT_THAT(md, Not(HasSubstr("The price of")));
+}
+
+TEST(MarkdownReport, SaysWhatEachBackendStandsForAndEnforces) {
+  const std::string md = RenderMarkdownReport(report_fixture::TwoBackends());
+  EXPECT_THAT(md, HasSubstr("## What each backend's figures stand for\n\n"
+                            "- **native**: the baseline: a plain host "
+                            "process\n- **fake**: a syscall-forwarding fake: "
+                            "an upper bound for the real thing\n- **kvm**: a "
+                            "VM\n"));
+  EXPECT_THAT(md,
+              HasSubstr("## What each backend enforces of policy default\n"
+                        "\n| section | used by the policy | native | fake "
+                        "|\n| --- | --- | --- | --- |\n| syscalls | yes | "
+                        "**NOT enforced**: the baseline enforces nothing | "
+                        "enforced: seccomp filter \\<in kernel\\> |\n"
+                        "| paths | no | not described | not described |\n"));
+  EXPECT_THAT(md, HasSubstr("| network | yes | **NOT enforced**: the baseline "
+                            "enforces nothing | **NOT enforced**: no network "
+                            "namespace |\n"));
+  EXPECT_THAT(md, HasSubstr("| faults | no | not enforced: the baseline "
+                            "enforces nothing | enforced |\n"));
+}
+
+TEST(MarkdownReport, MatchesTheReviewedRendering) {
+  for (const auto& [name, data] :
+       {std::pair{"two_backends.md", report_fixture::TwoBackends()},
+        std::pair{"with_failures.md", report_fixture::WithFailures()}}) {
+    const std::string md = RenderMarkdownReport(data);
+    EXPECT_EQ(md, report_fixture::Golden(name, md)) << name;
+  }
 }
 
 TEST(MarkdownReport, PipesAndFencesInDataCannotBreakTheLayout) {

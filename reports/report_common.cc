@@ -9,7 +9,6 @@
 #include "reports/text.h"
 
 namespace isoscope::report_common {
-namespace {}  // namespace
 
 std::string FormatRatio(std::optional<double> ratio) {
   if (!ratio.has_value() || !std::isfinite(*ratio)) return "n/a";
@@ -89,6 +88,72 @@ std::vector<const BackendComparison*> RanBackends(const Comparison& c) {
     if (b.available && b.error.empty()) ran.push_back(&b);
   }
   return ran;
+}
+
+std::vector<const BackendComparison*> MeasuredBackends(const Comparison& c) {
+  std::vector<const BackendComparison*> measured;
+  for (const BackendComparison* b : RanBackends(c)) {
+    if (!b->failure.has_value()) measured.push_back(b);
+  }
+  return measured;
+}
+
+bool Failed(const BackendComparison& b) {
+  return b.available && (!b.error.empty() || b.failure.has_value());
+}
+
+std::string FailureText(const BackendComparison& b) {
+  if (!b.available) return "";
+  if (!b.error.empty()) {
+    if (b.run_ids.empty()) return "failed to run: " + b.error;
+    return fmt::format("failed after {} measured run{}: {}", b.run_ids.size(),
+                       b.run_ids.size() == 1 ? "" : "s", b.error);
+  }
+  if (!b.failure.has_value()) return "";
+  const RunFailure& f = *b.failure;
+  std::string text =
+      fmt::format("{} ({} of {} measured run{})", f.what, f.failed_runs,
+                  b.run_ids.size(), b.run_ids.size() == 1 ? "" : "s");
+  if (!f.reason.empty()) text += ": " + f.reason;
+  std::vector<std::string> refs;
+  if (!f.rule_id.empty() && f.reason.find(f.rule_id) == std::string::npos) {
+    refs.push_back("rule " + f.rule_id);
+  }
+  if (f.run_id != 0) {
+    refs.push_back(fmt::format("isoscope runs show {}", f.run_id));
+  }
+  for (size_t i = 0; i < refs.size(); ++i) {
+    text += (i == 0 ? " (" : "; ") + refs[i];
+  }
+  if (!refs.empty()) text += ")";
+  return text;
+}
+
+std::string MeasuresText(const BackendComparison& b) {
+  return b.traits.measures.empty()
+             ? std::string("not described by this backend")
+             : b.traits.measures;
+}
+
+bool SectionUsed(const Comparison& c, std::string_view section) {
+  return std::find(c.policy_sections_used.begin(), c.policy_sections_used.end(),
+                   section) != c.policy_sections_used.end();
+}
+
+const SectionEnforcement* FindEnforcement(const BackendComparison& b,
+                                          std::string_view section) {
+  for (const SectionEnforcement& e : b.traits.enforcement) {
+    if (e.section == section) return &e;
+  }
+  return nullptr;
+}
+
+std::vector<const BackendComparison*> DescribedBackends(const Comparison& c) {
+  std::vector<const BackendComparison*> described;
+  for (const BackendComparison& b : c.backends) {
+    if (!b.traits.enforcement.empty()) described.push_back(&b);
+  }
+  return described;
 }
 
 std::vector<std::string> ProbeIds(const ProbeSession& session, bool fault_map) {

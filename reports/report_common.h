@@ -47,6 +47,30 @@ bool IsFaultMapProbe(std::string_view probe_id);
 
 // Backends that ran (available, no error), in the comparison's order.
 std::vector<const BackendComparison*> RanBackends(const Comparison& c);
+// Backends whose figures are a cost: they ran and their runs did not fail
+// (BackendComparison::failure). Only these enter ratios and verdicts.
+std::vector<const BackendComparison*> MeasuredBackends(const Comparison& c);
+
+// Available, but failed to run or its runs failed.
+bool Failed(const BackendComparison& b);
+// Why, in one line of plain words (unescaped): "failed to run: <error>",
+// "killed by the policy (3 of 3 measured runs): <reason> (rule r;
+// isoscope runs show 12)".
+// Empty when it did not fail.
+std::string FailureText(const BackendComparison& b);
+
+// What a backend's figures stand for (its registry entry's words), or a
+// note that it does not say.
+std::string MeasuresText(const BackendComparison& b);
+
+// The enforcement matrix: whether the comparison's policy uses `section`,
+// and a backend's entry for it (null when it does not describe it).
+bool SectionUsed(const Comparison& c, std::string_view section);
+const SectionEnforcement* FindEnforcement(const BackendComparison& b,
+                                          std::string_view section);
+// The backends that describe what they enforce, in the comparison's order
+// (empty for a comparison recorded before the matrix was kept).
+std::vector<const BackendComparison*> DescribedBackends(const Comparison& c);
 // Probe ids in first-seen order, with or without the fault-map cases.
 std::vector<std::string> ProbeIds(const ProbeSession& session, bool fault_map);
 const ProbeFinding* FindFinding(const ProbeSession& session,

@@ -1,7 +1,13 @@
 #include "reports/report_fixture.h"
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "tests/test_env.h"
 
 namespace isoscope::report_fixture {
 namespace {
@@ -71,6 +77,19 @@ ProbeSession Probes(bool with_fake) {
 
 }  // namespace
 
+std::string Golden(std::string_view name, const std::string& actual) {
+  const std::filesystem::path path =
+      testing::SourceDir() / "reports" / "testdata" / name;
+  const char* update = std::getenv("ISOSCOPE_UPDATE_GOLDEN");
+  if (update != nullptr && std::string_view(update) == "1") {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << actual;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 HostFacts Host() {
   HostFacts h;
   h.kernel_release = "6.1.0-test";
@@ -96,6 +115,7 @@ ReportData TwoBackends(bool probes) {
   c.argv = {"workloads/bench/syscall-storm", "100000"};
   c.policy_name = "default";
   c.policy_text = "# the default preset\nsyscalls:\n  default: deny\n";
+  c.policy_sections_used = {"syscalls", "network"};
   c.repeat = 3;
   c.host = Host();
 
@@ -106,6 +126,11 @@ ReportData TwoBackends(bool probes) {
   native.output_matches_native = true;
   native.wall_ratio = 1.0;
   native.startup_ratio = 1.0;
+  native.traits.measures = "the baseline: a plain host process";
+  native.traits.enforcement = {
+      {"syscalls", false, "the baseline enforces nothing"},
+      {"network", false, "the baseline enforces nothing"},
+      {"faults", false, "the baseline enforces nothing"}};
 
   BackendComparison fake =
       Backend("fake", {3.0e6, 3.3e6, 3.6e6}, {24.0e6, 30.0e6, 33.0e6}, 4);
@@ -118,11 +143,17 @@ ReportData TwoBackends(bool probes) {
   fake.output_matches_native = true;
   fake.wall_ratio = 3.0;
   fake.startup_ratio = 3.0;
+  fake.traits.measures =
+      "a syscall-forwarding fake: an upper bound for the real thing";
+  fake.traits.enforcement = {{"syscalls", true, "seccomp filter <in kernel>"},
+                             {"network", false, "no network namespace"},
+                             {"faults", true, ""}};
 
   BackendComparison kvm;
   kvm.backend = "kvm";
   kvm.available = false;
   kvm.unavailable_reason = "/dev/kvm is missing: load kvm_intel";
+  kvm.traits.measures = "a VM";
 
   c.backends = {native, fake, kvm};
   for (const BackendComparison* b : {&native, &fake}) {
@@ -132,6 +163,33 @@ ReportData TwoBackends(bool probes) {
     data.probes = Probes(/*with_fake=*/true);
     c.probe_session_id = data.probes->id;
   }
+  return data;
+}
+
+ReportData WithFailures() {
+  ReportData data = TwoBackends(/*probes=*/true);
+  BackendComparison& fake = data.comparison.backends[1];
+  fake.outcome = Outcome::kViolation;
+  fake.exit_status = 137;
+  fake.violations = 1;
+  fake.output_matches_native = false;
+  fake.wall_ratio.reset();
+  fake.startup_ratio.reset();
+  fake.failure = RunFailure{"killed by the policy",
+                            "syscall uname (63) killed by rule 'no-uname'",
+                            "no-uname", fake.run_ids.front(), 3};
+  for (RunResult& run : data.runs) {
+    if (run.backend != "fake") continue;
+    run.termination.outcome = Outcome::kViolation;
+    run.termination.signal = 9;
+    run.termination.rule_id = "no-uname";
+    run.termination.reason = fake.failure->reason;
+  }
+  BackendComparison broken;
+  broken.backend = "broken";
+  broken.error = "starting /bin/x on backend broken: clone3: EPERM";
+  broken.traits.measures = "a backend that does not start";
+  data.comparison.backends.push_back(broken);
   return data;
 }
 

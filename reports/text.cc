@@ -61,6 +61,34 @@ std::string Truncate(std::string_view text, size_t width) {
   return std::string(text.substr(0, end)) + "...";
 }
 
+std::string Wrap(std::string_view text, size_t width, size_t indent) {
+  std::string out;
+  size_t used = 0;         // columns on the current line
+  bool line_empty = true;  // no word on the current line yet
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find(' ', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view word = text.substr(start, end - start);
+    start = end + 1;
+    if (word.empty()) continue;
+    if (!line_empty && used + 1 + Columns(word) > width) {
+      out += '\n';
+      out.append(indent, ' ');
+      used = indent;
+      line_empty = true;
+    }
+    if (!line_empty) {
+      out += ' ';
+      ++used;
+    }
+    const std::string fitted = Truncate(word, width > used ? width - used : 1);
+    out += fitted;
+    used += Columns(fitted);
+    line_empty = false;
+  }
+  return out;
+}
+
 std::string PadRight(std::string_view text, size_t width) {
   std::string out(text);
   const size_t columns = Columns(text);

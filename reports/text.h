@@ -28,6 +28,11 @@ size_t Columns(std::string_view text);
 // the cut with "...".
 std::string Truncate(std::string_view text, size_t width);
 
+// `text` (one line: made printable by the caller) broken at spaces into
+// lines of at most `width` columns, each after `indent` spaces but the
+// first; a word longer than a line is cut with Truncate.
+std::string Wrap(std::string_view text, size_t width, size_t indent);
+
 std::string PadRight(std::string_view text, size_t width);
 std::string PadLeft(std::string_view text, size_t width);
 

@@ -9,9 +9,11 @@ namespace isoscope {
 namespace {
 
 using report_common::CountVerdicts;
+using report_common::FailureText;
 using report_common::FindFinding;
 using report_common::FormatNs;
 using report_common::FormatRatio;
+using report_common::MeasuredBackends;
 using report_common::ProbeIds;
 using report_common::RanBackends;
 
@@ -87,10 +89,11 @@ std::string OverviewOfOne(const BackendComparison& only,
   for (const BackendComparison& b : comparison.backends) {
     if (&b == &only) continue;
     if (!unavailable.empty()) unavailable += "; ";
-    unavailable +=
-        fmt::format("{}: {}", b.backend,
-                    b.available ? (b.error.empty() ? "did not run" : b.error)
-                                : b.unavailable_reason);
+    // A failure has its own sentence above.
+    unavailable += fmt::format(
+        "{}: {}", b.backend,
+        b.available ? (b.error.empty() ? "did not run" : "failed to run")
+                    : b.unavailable_reason);
   }
   out += fmt::format(
       " There is nothing to compare with yet: no other backend ran{}.",
@@ -120,8 +123,11 @@ std::vector<PairVerdict> ComparePairs(
         pair.open_in_second_blocked_in_first =
             OpenVersusBlocked(*probes, b.backend, a.backend);
       }
-      pair.startup_ratio = Ratio(b.startup_ns.median, a.startup_ns.median);
-      pair.wall_ratio = Ratio(b.wall_ns.median, a.wall_ns.median);
+      // No price from runs that failed: they did not do the same work.
+      if (!a.failure.has_value() && !b.failure.has_value()) {
+        pair.startup_ratio = Ratio(b.startup_ns.median, a.startup_ns.median);
+        pair.wall_ratio = Ratio(b.wall_ns.median, a.wall_ns.median);
+      }
       pairs.push_back(std::move(pair));
     }
   }
@@ -136,6 +142,17 @@ std::vector<std::string> PlainWordsVerdict(
     sentences.emplace_back(
         "This comparison was interrupted: the figures cover only what ran "
         "before it stopped.");
+  }
+  // Failures first: the figures below leave these backends out.
+  for (const BackendComparison& b : comparison.backends) {
+    if (!b.error.empty() && b.available) {
+      sentences.push_back(fmt::format("{} {}. Nothing is compared from it.",
+                                      b.backend, FailureText(b)));
+    } else if (b.failure.has_value()) {
+      sentences.push_back(
+          fmt::format("{}'s runs failed, so no cost is computed from them: {}.",
+                      b.backend, FailureText(b)));
+    }
   }
   if (ran.empty()) {
     sentences.emplace_back("No backend ran, so there is nothing to judge yet.");
@@ -152,8 +169,9 @@ std::vector<std::string> PlainWordsVerdict(
         "not what it stops.");
   }
 
+  const auto measured = MeasuredBackends(comparison);
   const auto find = [&](const std::string& name) {
-    for (const BackendComparison* b : ran) {
+    for (const BackendComparison* b : measured) {
       if (b->backend == name) return b;
     }
     return static_cast<const BackendComparison*>(nullptr);
@@ -181,6 +199,7 @@ std::vector<std::string> PlainWordsVerdict(
     }
     const BackendComparison* a = find(pair.first);
     const BackendComparison* b = find(pair.second);
+    if (a == nullptr || b == nullptr) continue;  // a failure, said above
     sentences.push_back(fmt::format(
         "The price of {} against {}: start-up {} ({} vs {} median), wall "
         "time {} ({} vs {} median).",
@@ -193,7 +212,7 @@ std::vector<std::string> PlainWordsVerdict(
   // What each syscall the supervisor decides costs, against native's wall
   // time for the same workload.
   const BackendComparison* native = find("native");
-  for (const BackendComparison* b : ran) {
+  for (const BackendComparison* b : measured) {
     if (native == nullptr || b == native || b->syscalls_trapped == 0) continue;
     const double extra = b->wall_ns.median - native->wall_ns.median;
     const auto trapped = static_cast<double>(b->syscalls_trapped);

@@ -29,7 +29,7 @@ struct PairVerdict {
   bool have_probes = false;  // both have findings in the probe session
   std::vector<OpenProbe> open_in_first_blocked_in_second;
   std::vector<OpenProbe> open_in_second_blocked_in_first;
-  // second / first, medians.
+  // second / first, medians; nullopt when either side's runs failed.
   std::optional<double> startup_ratio;
   std::optional<double> wall_ratio;
 };
@@ -37,8 +37,9 @@ struct PairVerdict {
 std::vector<PairVerdict> ComparePairs(
     const Comparison& comparison, const std::optional<ProbeSession>& probes);
 
-// The verdict as sentences, in a stable order: an overview, one or two
-// sentences per pair, then the per-trapped-syscall cost of each backend.
+// The verdict as sentences, in a stable order: the backends that failed
+// (left out of every cost below), an overview, one or two sentences per
+// pair, then the per-trapped-syscall cost of each backend.
 std::vector<std::string> PlainWordsVerdict(
     const Comparison& comparison, const std::optional<ProbeSession>& probes);
 

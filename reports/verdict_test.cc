@@ -83,10 +83,44 @@ TEST(Verdict, NamesUnavailableBackendsWhenOnlyOneRan) {
   ReportData data = report_fixture::TwoBackends(/*probes=*/false);
   data.comparison.backends[1].error = "start failed: EPERM";
   const auto sentences = PlainWordsVerdict(data.comparison, data.probes);
-  ASSERT_EQ(sentences.size(), 1u);
-  EXPECT_THAT(sentences[0], HasSubstr("was not probed"));
-  EXPECT_THAT(sentences[0], HasSubstr("fake: start failed: EPERM; kvm: "
+  ASSERT_EQ(sentences.size(), 2u);
+  EXPECT_EQ(sentences[0],
+            "fake failed after 3 measured runs: start failed: EPERM. Nothing "
+            "is compared from it.");
+  EXPECT_THAT(sentences[1], HasSubstr("was not probed"));
+  EXPECT_THAT(sentences[1], HasSubstr("fake: failed to run; kvm: "
                                       "/dev/kvm is missing"));
+}
+
+// A backend whose runs failed is named with why, first, and priced nowhere:
+// no price sentence, no per-syscall cost, no pair ratio; what it blocks is
+// still compared (the probes are runs of their own).
+TEST(Verdict, FailedRunsAreNamedAndLeftOutOfEveryCost) {
+  const ReportData data = report_fixture::WithFailures();
+  const auto sentences = PlainWordsVerdict(data.comparison, data.probes);
+  ASSERT_GE(sentences.size(), 2u);
+  EXPECT_EQ(sentences[0],
+            "fake's runs failed, so no cost is computed from them: killed by "
+            "the policy (3 of 3 measured runs): syscall uname (63) killed by "
+            "rule 'no-uname' (isoscope runs show 4).");
+  EXPECT_EQ(sentences[1],
+            "broken failed to run: starting /bin/x on backend broken: clone3: "
+            "EPERM. Nothing is compared from it.");
+  EXPECT_THAT(sentences, Not(Contains(HasSubstr("price"))));
+  EXPECT_THAT(sentences, Not(Contains(HasSubstr("trapped"))));
+  EXPECT_THAT(sentences, Contains(HasSubstr("native leaves 3 probes open "
+                                            "that fake blocks")));
+  const auto pairs = ComparePairs(data.comparison, data.probes);
+  ASSERT_EQ(pairs.size(), 1u);
+  EXPECT_EQ(pairs[0].wall_ratio, std::nullopt);
+  EXPECT_EQ(pairs[0].startup_ratio, std::nullopt);
+  EXPECT_TRUE(pairs[0].have_probes);
+
+  // The same data without the failure is priced: the test above can fail.
+  ReportData ok = data;
+  ok.comparison.backends[1].failure.reset();
+  EXPECT_THAT(PlainWordsVerdict(ok.comparison, ok.probes),
+              Contains(HasSubstr("The price of fake against native")));
 }
 
 TEST(Verdict, WithoutProbesComparesThePriceOnly) {
