@@ -57,6 +57,7 @@ overflow-x:auto}
 th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;
 vertical-align:top}th{background:var(--panel)}td.num{text-align:right;
 white-space:nowrap}
+dt{font-weight:600}dd{margin:0 0 8px 16px}
 .verdict{background:var(--panel);border-left:4px solid var(--bar);
 padding:8px 16px}.verdict li{margin:4px 0}
 svg.chart{display:block;max-width:100%;height:auto}

@@ -400,29 +400,31 @@ class PacedBackend : public FakeBackend {
 
 TEST_F(ComparisonRunnerTest, ASlowerBackendsRatioIsItsWallTimeOverNatives) {
   options_.repeat = 2;
-  for (const auto& [name, pause] :
+  for (const auto& paced :
        {std::pair{"native", std::chrono::milliseconds(40)},
         std::pair{"slow", std::chrono::milliseconds(120)}}) {
-    registry_.Register(name, "paced", [pause] {
+    const std::chrono::milliseconds pause = paced.second;
+    registry_.Register(paced.first, "paced", [pause] {
       return std::make_unique<PacedBackend>(
           std::vector<FakeBackend::Step>{Stdout("x\n"), Exit(0)}, pause);
     });
-    options_.backends.emplace_back(name);
+    options_.backends.emplace_back(paced.first);
   }
   auto comparison = Run();
   ASSERT_TRUE(comparison.has_value()) << comparison.error().ToString();
   const BackendComparison& slow = comparison->backends[1];
   ASSERT_TRUE(slow.wall_ratio.has_value());
-  // Two events, each after the pause: 80 ms against 240 ms, plus scheduling
-  // noise on a shared machine.
-  EXPECT_GT(*slow.wall_ratio, 2.4);
-  EXPECT_LT(*slow.wall_ratio, 3.3);
+  // Two events, each after the pause: 80 ms against 240 ms, plus the
+  // loop's own time and sleeps overshooting on a shared machine (the exact
+  // quotient is pinned by CompareWithNativeTest below).
+  EXPECT_GT(*slow.wall_ratio, 2.0);
+  EXPECT_LT(*slow.wall_ratio, 3.6);
   EXPECT_EQ(comparison->backends[0].wall_ratio, 1.0);
 }
 
 // The ratio is exactly the medians' quotient (pure function, no clock).
 TEST(CompareWithNativeTest, PinsEachColumnsRatiosToNativesMedians) {
-  const auto runs_of = [](std::vector<int64_t> walls, int64_t startup) {
+  const auto runs_of = [](const std::vector<int64_t>& walls, int64_t startup) {
     std::vector<RunResult> runs;
     for (int64_t wall : walls) {
       RunResult run;

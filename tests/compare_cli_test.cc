@@ -45,7 +45,7 @@ class CompareCliTest : public ::testing::Test {
 
   // Writes `yaml` to a policy file in the test's directory.
   std::string PolicyFile(const std::string& name, const std::string& yaml) {
-    const std::string path = (dir_->path() / name).string();
+    std::string path = (dir_->path() / name).string();
     std::ofstream(path) << yaml;
     return path;
   }
@@ -282,9 +282,10 @@ TEST_F(CompareCliTest, RunsKilledByThePolicySayWhyInEveryFormat) {
                                   "** killed by the policy (1 of 1 measured "
                                   "run): syscall uname (63) killed by rule "
                                   "'no-uname'"));
-    EXPECT_THAT(html.out,
-                HasSubstr("<li data-backend=\"" + backend + "\"><strong>" +
-                          backend + "</strong> killed by the policy"));
+    EXPECT_THAT(html.out, HasSubstr(fmt::format(
+                              "<li data-backend=\"{0}\"><strong>{0}</strong> "
+                              "killed by the policy",
+                              backend)));
     const nlohmann::json& column = parsed["comparison"]["backends"][i + 1];
     EXPECT_EQ(column["backend"], backend);
     EXPECT_EQ(column["failed"], true);
