@@ -162,14 +162,19 @@ std::vector<std::string> PlainWordsVerdict(
     sentences.push_back(OverviewOfOne(*ran.front(), comparison, probes));
     return sentences;
   }
+  const auto measured = MeasuredBackends(comparison);
   if (!probes.has_value()) {
     sentences.emplace_back(
-        "No probe session was recorded with this comparison (isoscope "
-        "compare --probes), so only the price of each backend is compared, "
-        "not what it stops.");
+        measured.size() >= 2
+            ? "No probe session was recorded with this comparison (isoscope "
+              "compare --probes), so only the price of each backend is "
+              "compared, not what it stops."
+            : "No probe session was recorded with this comparison (isoscope "
+              "compare --probes), and fewer than two backends ran the "
+              "workload through, so neither a price nor what each stops is "
+              "compared.");
   }
 
-  const auto measured = MeasuredBackends(comparison);
   const auto find = [&](const std::string& name) {
     for (const BackendComparison* b : measured) {
       if (b->backend == name) return b;

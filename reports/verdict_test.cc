@@ -131,6 +131,17 @@ TEST(Verdict, WithoutProbesComparesThePriceOnly) {
   EXPECT_THAT(sentences, Not(Contains(HasSubstr("leaves"))));
 }
 
+TEST(Verdict, WithoutProbesAndWithOneMeasuredBackendNothingIsCompared) {
+  ReportData data = report_fixture::WithFailures();
+  data.probes.reset();
+  data.comparison.probe_session_id.reset();
+  const auto sentences = PlainWordsVerdict(data.comparison, data.probes);
+  EXPECT_THAT(sentences, Contains(HasSubstr("neither a price nor what each "
+                                            "stops is compared")));
+  EXPECT_THAT(sentences, Not(Contains(HasSubstr("only the price"))));
+  EXPECT_THAT(sentences, Not(Contains(HasSubstr("The price of"))));
+}
+
 TEST(Verdict, NoBackendRan) {
   ReportData data = report_fixture::TwoBackends(/*probes=*/false);
   data.comparison.backends = {data.comparison.backends[2]};

@@ -547,6 +547,49 @@ TEST_F(ComparisonRunnerTest, RepeatBelowOneIsRefused) {
   EXPECT_EQ(comparison.error().code(), ErrorCode::kInvalidArgument);
 }
 
+// A comparison's failures, figures' meaning, enforcement matrix and the
+// policy's sections survive its JSON (the store's form); one recorded
+// before they were kept still reads, as not described.
+TEST(ComparisonJsonTest, KeepsFailuresAndMatricesAndReadsOlderComparisons) {
+  Comparison c;
+  c.argv = {"/bin/uname"};
+  c.policy_name = "kill-uname";
+  c.policy_sections_used = {"syscalls", "filesystem"};
+  c.repeat = 1;
+  BackendComparison b;
+  b.backend = "ptrace";
+  b.run_ids = {12};
+  b.traits.measures = "a host process under a tracer";
+  b.traits.enforcement = {{"syscalls", true, "seccomp"},
+                          {"filesystem", false, "no mount view"}};
+  b.failure =
+      RunFailure{"killed by the policy", "uname killed", "no-uname", 12, 1};
+  c.backends = {b};
+  const nlohmann::json json = ToJson(c);
+  auto parsed = ComparisonFromJson(json);
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().ToString();
+  EXPECT_EQ(*parsed, c);
+
+  nlohmann::json older = json;
+  older.erase("policy_sections_used");
+  older["backends"][0].erase("failure");
+  older["backends"][0]["traits"].erase("measures");
+  older["backends"][0]["traits"].erase("enforcement");
+  auto old_parsed = ComparisonFromJson(older);
+  ASSERT_TRUE(old_parsed.has_value()) << old_parsed.error().ToString();
+  EXPECT_TRUE(old_parsed->policy_sections_used.empty());
+  EXPECT_FALSE(old_parsed->backends[0].failure.has_value());
+  EXPECT_TRUE(old_parsed->backends[0].traits.measures.empty());
+  EXPECT_TRUE(old_parsed->backends[0].traits.enforcement.empty());
+
+  nlohmann::json broken = json;
+  broken["backends"][0]["failure"].erase("what");
+  auto refused = ComparisonFromJson(broken);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_THAT(refused.error().ToString(),
+              HasSubstr("backends[0].failure.what: missing"));
+}
+
 TEST(TraitsTest, NativeReachesEverySyscallAndFiltersReachWhatThePlanLets) {
   auto policy = LoadPreset("default");
   ASSERT_TRUE(policy.has_value()) << policy.error().ToString();
