@@ -95,14 +95,6 @@ std::string VerdictText(const Verdict& v, bool syscall) {
 
 // "setresuid", "x32:setresuid", "syscall_999"; "i386:#20": isoscope names
 // only x86-64 numbers, which x32 shares and i386 does not.
-std::string SyscallLabel(Abi abi, int number) {
-  if (abi == Abi::kI386) return fmt::format("{}:#{}", AbiName(abi), number);
-  std::string name = SyscallName(number);
-  if (name.empty()) name = fmt::format("syscall_{}", number);
-  if (abi != Abi::kX86_64) name = fmt::format("{}:{}", AbiName(abi), name);
-  return name;
-}
-
 // How many denial kinds the failure line names before "+N more".
 constexpr size_t kFailureLineDenials = 3;
 
@@ -431,27 +423,8 @@ std::string RenderFailureLine(const RunResult& r) {
       t.outcome == Outcome::kInterrupted) {
     parts.push_back(Line(t.reason));
   }
-  if (r.denials) {
-    std::vector<const DenialCount*> denied;
-    for (const DenialCount& row : *r.denials) {
-      // A kill is named by the reason above.
-      if (row.action == Action::kDeny) denied.push_back(&row);
-    }
-    std::stable_sort(denied.begin(), denied.end(),
-                     [](const DenialCount* a, const DenialCount* b) {
-                       return a->count > b->count;
-                     });
-    std::string text;
-    for (size_t i = 0; i < denied.size() && i < kFailureLineDenials; ++i) {
-      text += fmt::format("{}{} x{} [{}]", i == 0 ? "denied: " : ", ",
-                          SyscallLabel(denied[i]->abi, denied[i]->number),
-                          denied[i]->count, Line(denied[i]->rule_id));
-    }
-    if (denied.size() > kFailureLineDenials) {
-      text += fmt::format(" +{} more", denied.size() - kFailureLineDenials);
-    }
-    if (!text.empty()) parts.push_back(std::move(text));
-  }
+  DenialSummary denials = SummarizeDenials(r, kFailureLineDenials);
+  if (!denials.text.empty()) parts.push_back(Line(denials.text));
   if (parts.empty()) return "";
   std::string out = "isoscope: " + parts[0];
   for (size_t i = 1; i < parts.size(); ++i) out += "; " + parts[i];

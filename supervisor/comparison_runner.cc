@@ -51,39 +51,8 @@ std::string Ended(const Termination& t) {
                           : "was " + t.reason;
 }
 
-// The calls the run recorded as refused ("uname x2 [no-uname]", at most
-// kMaxDenials of them), and the first one's rule.
+// How many kinds of denied call a failure names.
 constexpr size_t kMaxDenials = 3;
-std::pair<std::string, std::string> Denials(const RunResult& run) {
-  std::vector<std::pair<std::string, int>> seen;  // "name [rule]", count
-  std::string first_rule;
-  for (const RecordedEvent& event : run.events) {
-    const auto* call = std::get_if<SyscallEvent>(&event);
-    if (call == nullptr || !call->verdict.has_value()) continue;
-    const Action action = call->verdict->action.action;
-    if (action != Action::kDeny && action != Action::kKill) continue;
-    if (first_rule.empty()) first_rule = call->verdict->rule_id;
-    std::string name = SyscallName(call->request.number);
-    if (name.empty()) name = fmt::format("syscall {}", call->request.number);
-    std::string key = fmt::format("{} [{}]", name, call->verdict->rule_id);
-    auto it = std::find_if(seen.begin(), seen.end(),
-                           [&](const auto& s) { return s.first == key; });
-    if (it == seen.end()) {
-      seen.emplace_back(std::move(key), 1);
-    } else {
-      ++it->second;
-    }
-  }
-  std::string text;
-  for (size_t i = 0; i < seen.size() && i < kMaxDenials; ++i) {
-    text += fmt::format("{}{} x{}", i == 0 ? "denied: " : ", ", seen[i].first,
-                        seen[i].second);
-  }
-  if (seen.size() > kMaxDenials) {
-    text += fmt::format(" and {} more", seen.size() - kMaxDenials);
-  }
-  return {std::move(text), std::move(first_rule)};
-}
 
 // The last non-empty line the workload wrote to stderr, cut to a line's
 // worth: most programs say there why they gave up.
@@ -134,10 +103,10 @@ std::optional<RunFailure> FailureOf(const RunResult& run,
       reference == nullptr
           ? Ended(t)
           : fmt::format("{} where native {}", Ended(t), Ended(*reference));
-  auto [denials, rule] = Denials(run);
-  failure.rule_id = std::move(rule);
+  DenialSummary denials = SummarizeDenials(run, kMaxDenials);
+  failure.rule_id = std::move(denials.first_rule);
   const std::string last_words = LastStderrLine(run);
-  failure.reason = !denials.empty()      ? std::move(denials)
+  failure.reason = !denials.text.empty() ? std::move(denials.text)
                    : !last_words.empty() ? "stderr: " + last_words
                                          : std::string();
   return failure;

@@ -315,7 +315,7 @@ TEST_F(ComparisonRunnerTest, FailedRunsSayWhyAndCarryNoCost) {
   ASSERT_TRUE(column(2).failure.has_value());
   EXPECT_EQ(column(2).failure->what,
             "exited with status 1 where native exited with status 0");
-  EXPECT_EQ(column(2).failure->reason, "denied: getppid [no-getppid] x2");
+  EXPECT_EQ(column(2).failure->reason, "denied: getppid x2 [no-getppid]");
   EXPECT_EQ(column(2).failure->rule_id, "no-getppid");
 
   ASSERT_TRUE(column(3).failure.has_value());

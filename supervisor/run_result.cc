@@ -1,5 +1,13 @@
 #include "supervisor/run_result.h"
 
+#include <algorithm>
+#include <variant>
+
+#include <fmt/format.h>
+
+#include "policies/decide.h"
+#include "policies/syscalls.h"
+
 namespace isoscope {
 
 std::string_view OutcomeName(Outcome outcome) {
@@ -54,6 +62,65 @@ std::string_view LimitKindName(LimitKind kind) {
 int Termination::ExitStatus() const {
   if (signal != 0) return 128 + signal;
   return exit_code;
+}
+
+std::string SyscallLabel(Abi abi, int number) {
+  if (abi == Abi::kI386) return fmt::format("{}:#{}", AbiName(abi), number);
+  std::string name = SyscallName(number);
+  if (name.empty()) name = fmt::format("syscall_{}", number);
+  if (abi != Abi::kX86_64) name = fmt::format("{}:{}", AbiName(abi), name);
+  return name;
+}
+
+DenialSummary SummarizeDenials(const RunResult& run, size_t max_kinds) {
+  struct Kind {
+    std::string label;  // "setresuid x2 [syscalls.default]" without the count
+    std::string rule;
+    uint64_t count = 0;
+  };
+  std::vector<Kind> kinds;  // in order of first occurrence
+  auto add = [&kinds](Abi abi, int number, const std::string& rule,
+                      uint64_t count) {
+    const std::string label = SyscallLabel(abi, number);
+    auto it = std::find_if(kinds.begin(), kinds.end(), [&](const Kind& k) {
+      return k.label == label && k.rule == rule;
+    });
+    if (it == kinds.end()) {
+      kinds.push_back({label, rule, count});
+    } else {
+      it->count += count;
+    }
+  };
+  if (run.denials) {
+    for (const DenialCount& row : *run.denials) {
+      if (row.action == Action::kDeny) {
+        add(row.abi, row.number, row.rule_id, row.count);
+      }
+    }
+  } else {
+    for (const RecordedEvent& event : run.events) {
+      const auto* call = std::get_if<SyscallEvent>(&event);
+      if (call == nullptr || !call->verdict.has_value() ||
+          call->verdict->action.action != Action::kDeny) {
+        continue;
+      }
+      add(call->request.abi, call->request.number, call->verdict->rule_id, 1);
+    }
+  }
+  DenialSummary summary;
+  if (kinds.empty()) return summary;
+  summary.first_rule = kinds.front().rule;
+  std::stable_sort(
+      kinds.begin(), kinds.end(),
+      [](const Kind& a, const Kind& b) { return a.count > b.count; });
+  for (size_t i = 0; i < kinds.size() && i < max_kinds; ++i) {
+    summary.text += fmt::format("{}{} x{} [{}]", i == 0 ? "denied: " : ", ",
+                                kinds[i].label, kinds[i].count, kinds[i].rule);
+  }
+  if (kinds.size() > max_kinds) {
+    summary.text += fmt::format(" +{} more", kinds.size() - max_kinds);
+  }
+  return summary;
 }
 
 }  // namespace isoscope

@@ -136,6 +136,22 @@ struct RunResult {
 
 inline constexpr size_t kMaxRecordedEvents = 10000;
 
+// A syscall as run reports name it: "openat", "x32:write", "i386:#20" (i386
+// numbers have other names), "syscall_1000" for a number without a name.
+std::string SyscallLabel(Abi abi, int number);
+
+// What a run was refused, most frequent first, for one line: "denied:
+// setresuid x2 [syscalls.default], openat x1 [files.else] +3 more" (at
+// most `max_kinds` named), and the rule of the first call denied; both
+// empty when nothing was. From the run's table of denials, or, in a run
+// recorded before isoscope counted them, from its recorded events. Kills
+// are left out: the run's reason names the one that ended it.
+struct DenialSummary {
+  std::string text;
+  std::string first_rule;
+};
+DenialSummary SummarizeDenials(const RunResult& run, size_t max_kinds);
+
 }  // namespace isoscope
 
 #endif  // ISOSCOPE_SUPERVISOR_RUN_RESULT_H_
