@@ -1,6 +1,7 @@
 #include "backends/container/container_backend.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/audit.h>
 #include <poll.h>
 #include <sched.h>
@@ -21,6 +22,7 @@
 #include "backends/process/checked_calls.h"
 #include "backends/process/network.h"
 #include "backends/process/workload_output.h"
+#include "policies/decide.h"
 #include "policies/syscalls.h"
 #include "supervisor/host_facts.h"
 
@@ -58,7 +60,17 @@ std::vector<ResourceLimit> LimitsFor(const Resources& resources) {
   return limits;
 }
 
+// What the root's noexec flags follow: the policy's exec globs, or "/**"
+// when the policy lets execve run whatever path it names (`default:
+// allow`, a rule without path globs, an `else: allow`): decided by the
+// policy engine on a path no glob names, so the mounts never forbid an
+// exec the policy allows.
 std::vector<std::string> ExecGlobs(const Policy& policy) {
+  SyscallRequest anywhere;
+  anywhere.number = SYS_execve;
+  anywhere.paths = {PathArgument{0, "/\x01isoscope-no-glob-names-this"}};
+  const Action action = Decide(policy, anywhere).action.action;
+  if (action == Action::kAllow || action == Action::kLog) return {"/**"};
   std::vector<std::string> globs;
   for (const Rule& rule : policy.syscalls.rules) {
     if (!rule.paths) continue;
@@ -75,6 +87,18 @@ Status WriteFile(const std::string& path, const std::string& text) {
     return FailErrno(fmt::format("write {}", path), errno);
   }
   return {};
+}
+
+// The host's "tty" group, which owns terminals (devpts's gid= option).
+std::optional<gid_t> TtyGroup() {
+  group entry{};
+  group* found = nullptr;
+  std::vector<char> buffer(16384);
+  if (::getgrnam_r("tty", &entry, buffer.data(), buffer.size(), &found) != 0 ||
+      found == nullptr) {
+    return std::nullopt;
+  }
+  return found->gr_gid;
 }
 
 std::string Mebibytes(uint64_t bytes) {
@@ -134,7 +158,9 @@ Status ContainerBackend::Start(const Workload& workload,
 
   // Who the workload is, inside and on the host.
   const Identity& id = policy.identity;
-  identity_.hostname = id.hostname.value_or("isoscope");
+  // No `identity.hostname`: the new UTS namespace keeps the copy of the
+  // host's names it starts with.
+  identity_.hostname = id.hostname.value_or("");
   identity_.loopback_up = LoopbackUp(policy.network);
   identity_.uid = id.uid;
   identity_.gid = id.gid;
@@ -168,6 +194,8 @@ Status ContainerBackend::Start(const Workload& workload,
   inputs.exec_globs = ExecGlobs(policy);
   inputs.workload_uid = host.uid;
   inputs.workload_gid = host.gid;
+  // A user namespace maps only the workload's group: its terminals get that.
+  if (!id.user_namespace) inputs.devpts_gid = TtyGroup();
   auto root = PlanRootFilesystem(policy.filesystem, inputs);
   if (!root) return tl::unexpected(root.error());
   root_ = std::move(*root);
@@ -554,6 +582,7 @@ CheckedCallContext ContainerBackend::CheckedContext() const {
 Status ContainerBackend::AnswerChecked(const Await& await,
                                        const SyscallEvent& event) {
   const int number = event.request.number;
+  if (ContinueIsSafe(number)) return notifier_->Continue(await.id);
   if (!CanPerform(number)) {
     // Letting it run would let the workload swap the checked path; refuse
     // and say so.

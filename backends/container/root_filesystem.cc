@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -60,6 +61,10 @@ constexpr uint64_t kWritableAttrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 // namespace; a bind works everywhere).
 constexpr const char* kDevices[] = {"null", "zero", "full", "random",
                                     "urandom"};
+
+// The container's devpts: its own instance, ptmx usable by everyone, new
+// terminals private to their owner (and the tty group, when given).
+constexpr char kDevptsOptions[] = "newinstance,ptmxmode=0666,mode=0620";
 
 // OCI's default maskedPaths and readonlyPaths under /proc.
 constexpr const char* kProcMasked[] = {
@@ -518,7 +523,8 @@ Status PlanEntry(const EntrySet& entries, const Entry& e, int tree_fd,
   return {};
 }
 
-void PlanDev(bool tty, StepList& steps) {
+void PlanDev(bool tty, std::optional<gid_t> devpts_gid, uint64_t shm_noexec,
+             StepList& steps) {
   steps.MakeDir("/dev");
   steps.Tmpfs("mount /dev", "/dev", MS_NOSUID | MS_NODEV | MS_NOEXEC,
               "mode=0755");
@@ -542,8 +548,23 @@ void PlanDev(bool tty, StepList& steps) {
                .path = path,
                .source = target});
   }
+  // A devpts of the container's own (newinstance: no host terminal in it),
+  // so openpty works; /dev/ptmx opens its multiplexer.
+  steps.MakeDir("/dev/pts");
+  steps.Add({.op = RootStepOp::kMountDevpts,
+             .name = "mount /dev/pts",
+             .path = "/dev/pts",
+             .source = devpts_gid ? fmt::format("{},gid={}", kDevptsOptions,
+                                                *devpts_gid)
+                                  : std::string(kDevptsOptions),
+             .mount_flags = MS_NOSUID | MS_NOEXEC});
+  steps.Add({.op = RootStepOp::kSymlink,
+             .name = "symlink in /dev",
+             .path = "/dev/ptmx",
+             .source = "pts/ptmx"});
   steps.MakeDir("/dev/shm");
-  steps.Tmpfs("mount /dev/shm", "/dev/shm", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+  steps.Tmpfs("mount /dev/shm", "/dev/shm",
+              MS_NOSUID | MS_NODEV | (shm_noexec != 0 ? MS_NOEXEC : 0),
               "mode=1777");
 }
 
@@ -790,6 +811,9 @@ int RunStep(const RootFilesystemStep& s, int tree_fd) {
     case RootStepOp::kMountProc:
       rc = ::mount("proc", path, "proc", s.mount_flags, nullptr);
       break;
+    case RootStepOp::kMountDevpts:
+      rc = ::mount("devpts", path, "devpts", s.mount_flags, s.source.c_str());
+      break;
     case RootStepOp::kMask: {
       struct stat st {};
       rc = ::stat(path, &st);
@@ -1033,7 +1057,9 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
       return tl::unexpected(ok.error());
     }
   }
-  PlanDev(in.dev_tty, steps);
+  PlanDev(in.dev_tty, in.devpts_gid,
+          ExecReachable("/dev/shm", exec_prefixes) ? 0 : MOUNT_ATTR_NOEXEC,
+          steps);
   PlanProc(steps);
 
   steps.Add({.op = RootStepOp::kUnmount,

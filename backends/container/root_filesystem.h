@@ -11,9 +11,11 @@
 //   workdir bound read-write, all nosuid and nodev; `tmpfs` paths as fresh
 //   tmpfs (mode 1777, nosuid, nodev); `hidden` paths that a bind would show
 //   masked (an empty read-only tmpfs over a directory, /dev/null over a file);
-//   every bind and tmpfs that no exec glob can reach is noexec;
+//   every bind and tmpfs that no exec glob can reach is noexec (/dev/shm
+//   too; the caller passes "/**" when the policy lets exec reach any path);
 // - a minimal /dev (null, zero, full, random, urandom, optionally tty, bound
-//   from the host; fd, stdin, stdout, stderr symlinks; /dev/shm);
+//   from the host; fd, stdin, stdout, stderr symlinks; /dev/shm; a private
+//   devpts at /dev/pts with /dev/ptmx -> pts/ptmx);
 // - a new /proc with OCI's masked and read-only paths; no /sys;
 // - the host's root detached, nothing propagating back to the host, and the
 //   workdir as the current directory.
@@ -68,6 +70,10 @@ struct RootFilesystemInputs {
   // of them can reach is noexec.
   std::vector<std::string> exec_globs;
   bool dev_tty = false;  // add /dev/tty
+  // The group of the container's terminals (/dev/pts/N), usually the host's
+  // "tty" group; absent: the creating process's (a user namespace maps no
+  // other group).
+  std::optional<gid_t> devpts_gid;
   // The ids the workload runs as. When either differs from the workdir's
   // owner, the workdir is an idmapped mount showing the owner's files as the
   // workload's (and storing the workload's new files as the owner's).
@@ -87,6 +93,7 @@ enum class RootStepOp : uint8_t {
   kMoveMount,    // move the plan's detached tree (the idmapped workdir)
   kSetAttr,      // mount_setattr(path, attr_set[, AT_RECURSIVE])
   kMountProc,    // proc at path, flags
+  kMountDevpts,  // devpts at path, flags, data (source)
   kMask,         // mask path: /dev/null (source) over a file, an empty
                  // read-only tmpfs over a directory
   kSymlink,      // symlink(source, path)

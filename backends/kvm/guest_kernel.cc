@@ -379,11 +379,14 @@ Result<std::unique_ptr<GuestKernel>> GuestKernel::Create(
     std::memcpy(to, from.data(), n);
   };
   copy_field(view->uts.sysname, "Linux");
-  copy_field(view->uts.nodename, config.hostname);
+  // No host name of the policy's: the host's names, as on the other
+  // backends.
+  const bool own_name = !config.hostname.empty();
+  copy_field(view->uts.nodename, own_name ? config.hostname : host.nodename);
   copy_field(view->uts.release, host.release);
   copy_field(view->uts.version, host.version);
   copy_field(view->uts.machine, "x86_64");
-  copy_field(view->uts.domainname, "(none)");
+  copy_field(view->uts.domainname, own_name ? "(none)" : host.domainname);
 
   auto normalise = [&](const std::string& path) -> Result<std::string> {
     if (path.empty() || path.front() != '/') {

@@ -70,7 +70,7 @@ struct GuestKernelConfig {
   FilesystemView view;     // instantiated: {workdir} already replaced
   std::string workdir;     // absolute; the guest's initial cwd
   std::string executable;  // host path; readlink("/proc/self/exe") answers it
-  std::string hostname = "isoscope";
+  std::string hostname = "isoscope";  // empty: the host's (and its domain)
   uint32_t uid = 0;
   uint32_t gid = 0;
   uint64_t brk_start = 0;  // page-aligned end of the loaded image

@@ -227,7 +227,7 @@ class KvmBackend::Vmm {
     config.view = policy.filesystem;
     config.workdir = workload.workdir;
     config.executable = workload.executable;
-    config.hostname = policy.identity.hostname.value_or("isoscope");
+    config.hostname = policy.identity.hostname.value_or("");
     config.uid = policy.identity.uid.value_or(0);
     config.gid = policy.identity.gid.value_or(0);
     config.brk_start = program->image_end;

@@ -929,6 +929,137 @@ Result<CheckedCallOutcome> Utime(const Call& call) {
   return SetTimes(call, -1, times, 0);
 }
 
+// --- calls with no form that takes an O_PATH descriptor ---------------------
+
+// A name in isoscope's own namespace for exactly the inode a path target
+// reached, for calls that take only a path (the xattr family,
+// inotify_add_watch): "/proc/self/fd/N" of the O_PATH fd, whose magic link
+// the call follows to that inode; for a final symlink the call must not
+// follow, "/proc/self/fd/D/name" of its parent (the name looked up again
+// in the directory the policy decided on). Made as the workload.
+struct InodeName {
+  UniqueFd fd;
+  std::string path;
+  bool follow = true;  // the call must follow `path`'s last component
+};
+
+Result<InodeName> NameInode(const Call& call, PathTarget& target, bool follow) {
+  auto fd = OpenTarget(call, target, follow);
+  if (!fd) return tl::unexpected(std::move(fd).error());
+  struct stat st {};
+  if (!follow &&
+      RawCall(SYS_newfstatat, fd->get(), "", &st, AT_EMPTY_PATH) != 0) {
+    return WorkloadFails(errno);
+  }
+  if (follow || !S_ISLNK(st.st_mode)) {
+    std::string path = fmt::format("/proc/self/fd/{}", fd->get());
+    return InodeName{*std::move(fd), std::move(path), true};
+  }
+  auto parent = OpenParent(call, target, EINVAL);
+  if (!parent) return tl::unexpected(std::move(parent).error());
+  std::string path =
+      fmt::format("/proc/self/fd/{}/{}", parent->dir.get(), parent->name);
+  return InodeName{std::move(parent->dir), std::move(path), false};
+}
+
+// getxattr, lgetxattr (`follow` false), listxattr, llistxattr (no
+// `name_index`): the value or list read as the workload, at most the
+// kernel's limit (XATTR_SIZE_MAX, XATTR_LIST_MAX: a larger size is taken as
+// the limit, as the kernel does), written into its buffer.
+Result<CheckedCallOutcome> ReadXattr(const Call& call,
+                                     std::optional<size_t> name_index,
+                                     bool follow) {
+  std::string name;
+  if (name_index) {
+    // strncpy_from_user of at most XATTR_NAME_MAX + 1 bytes: an empty name
+    // or one without a NUL in them is ERANGE.
+    auto read =
+        ReadTraceeString(call.tid, call.args[*name_index], XATTR_NAME_MAX + 1);
+    if (!read) {
+      if (read.error().sys_errno() == ENAMETOOLONG) {
+        return WorkloadFails(ERANGE);
+      }
+      return tl::unexpected(std::move(read).error());
+    }
+    if (read->empty()) return WorkloadFails(ERANGE);
+    name = *std::move(read);
+  }
+  const size_t buffer_index = name_index ? 2 : 1;
+  const size_t size_index = buffer_index + 1;
+  const size_t limit = name_index ? XATTR_SIZE_MAX : XATTR_LIST_MAX;
+  const size_t size = std::min<uint64_t>(call.args[size_index], limit);
+  std::vector<char> buffer(size);
+  auto target = PrepareTarget(call, 0, -1);
+  if (!target) return tl::unexpected(std::move(target).error());
+  auto outcome = AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    auto inode = NameInode(call, *target, follow);
+    if (!inode) return tl::unexpected(std::move(inode).error());
+    char* data = size == 0 ? nullptr : buffer.data();
+    const int64_t rc =
+        name_index ? RawCall(inode->follow ? SYS_getxattr : SYS_lgetxattr,
+                             inode->path.c_str(), name.c_str(), data, size)
+                   : RawCall(inode->follow ? SYS_listxattr : SYS_llistxattr,
+                             inode->path.c_str(), data, size);
+    if (rc < 0) return WorkloadFails(errno);
+    return CheckedCallOutcome::Value(rc);
+  });
+  if (!outcome || size == 0 ||
+      outcome->kind != CheckedCallOutcome::Kind::kValue) {
+    return outcome;
+  }
+  const auto length = static_cast<size_t>(outcome->value);
+  if (length > size) return Internal("an xattr call returned more than asked");
+  if (length > 0) {
+    if (Status written = WriteWorkloadBytes(call.tid, call.args[buffer_index],
+                                            buffer.data(), length);
+        !written) {
+      return tl::unexpected(std::move(written).error());
+    }
+  }
+  return outcome;
+}
+
+Result<CheckedCallOutcome> Statfs(const Call& call) {
+  auto target = PrepareTarget(call, 0, -1);
+  if (!target) return tl::unexpected(std::move(target).error());
+  struct statfs fs {};
+  auto outcome = AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    auto fd = OpenTarget(call, *target, /*follow=*/true);
+    if (!fd) return tl::unexpected(std::move(fd).error());
+    return ZeroOrErrno(RawCall(SYS_fstatfs, fd->get(), &fs));
+  });
+  if (!outcome) return outcome;
+  if (Status written =
+          WriteWorkloadBytes(call.tid, call.args[1], &fs, sizeof(fs));
+      !written) {
+    return tl::unexpected(std::move(written).error());
+  }
+  return outcome;
+}
+
+// inotify_add_watch on a duplicate of the workload's inotify descriptor
+// (the same open file, so the watch and its number are the workload's),
+// as the workload: the kernel checks its read permission on the inode.
+Result<CheckedCallOutcome> InotifyAddWatch(const Call& call) {
+  const uint32_t mask = call.U32(2);
+  auto inotify = DupWorkloadFd(call.tid, call.Int(0), std::nullopt);
+  if (!inotify) return tl::unexpected(std::move(inotify).error());
+  auto target = PrepareTarget(call, 0, -1);
+  if (!target) return tl::unexpected(std::move(target).error());
+  return AsWorkload(call, false, [&]() -> Result<CheckedCallOutcome> {
+    auto inode = NameInode(call, *target, (mask & IN_DONT_FOLLOW) == 0);
+    if (!inode) return tl::unexpected(std::move(inode).error());
+    // Through our fd's magic link the call must follow it; a symlink
+    // watched itself is named in its directory, not followed.
+    const uint32_t our_mask =
+        inode->follow ? (mask & ~uint32_t{IN_DONT_FOLLOW}) : mask;
+    const int64_t rc = RawCall(SYS_inotify_add_watch, inotify->get(),
+                               inode->path.c_str(), our_mask);
+    if (rc < 0) return WorkloadFails(errno);
+    return CheckedCallOutcome::Value(rc);
+  });
+}
+
 // --- changing a directory's names --------------------------------------------
 
 Result<CheckedCallOutcome> Mkdir(const Call& call, int dirfd_index,
@@ -1109,6 +1240,18 @@ Result<CheckedCallOutcome> Dispatch(const Call& call) {
       return Utimes(call, 0, 2);
     case SYS_utime:
       return Utime(call);
+    case SYS_getxattr:
+      return ReadXattr(call, 1, true);
+    case SYS_lgetxattr:
+      return ReadXattr(call, 1, false);
+    case SYS_listxattr:
+      return ReadXattr(call, std::nullopt, true);
+    case SYS_llistxattr:
+      return ReadXattr(call, std::nullopt, false);
+    case SYS_statfs:
+      return Statfs(call);
+    case SYS_inotify_add_watch:
+      return InotifyAddWatch(call);
     case SYS_mkdir:
       return Mkdir(call, -1, 1);
     case SYS_mkdirat:
@@ -1246,6 +1389,12 @@ bool CanPerform(int number) {
     case SYS_utimes:
     case SYS_futimesat:
     case SYS_utime:
+    case SYS_getxattr:
+    case SYS_lgetxattr:
+    case SYS_listxattr:
+    case SYS_llistxattr:
+    case SYS_statfs:
+    case SYS_inotify_add_watch:
     case SYS_mkdir:
     case SYS_mkdirat:
     case SYS_mknod:
@@ -1267,6 +1416,8 @@ bool CanPerform(int number) {
       return false;
   }
 }
+
+bool ContinueIsSafe(int number) { return number == SYS_chdir; }
 
 bool FollowsFinalSymlink(int number, size_t index,
                          const std::array<uint64_t, 6>& args,

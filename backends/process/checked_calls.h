@@ -55,6 +55,17 @@
 //   to an O_PATH fd (O_NOFOLLOW where the call does not follow a final
 //   symlink) and act on that fd (AT_EMPTY_PATH, or /proc/self/fd/N for
 //   truncate and a following linkat).
+// - Calls that take only a path (getxattr, lgetxattr, listxattr,
+//   llistxattr, inotify_add_watch) name the O_PATH fd's inode through
+//   isoscope's own /proc/self/fd/N (followed), or, for a final symlink the
+//   call does not follow, its last component in the O_PATH fd of its
+//   parent (/proc/self/fd/D/name). inotify_add_watch adds the watch through
+//   a duplicate of the workload's inotify descriptor (pidfd_getfd): the
+//   same open file, so the watch descriptor is the workload's. xattr values
+//   and lists are read into a buffer of at most the kernel's limits
+//   (XATTR_SIZE_MAX, XATTR_LIST_MAX; a larger size argument is taken as the
+//   limit, as the kernel does) and names of at most XATTR_NAME_MAX bytes
+//   (ERANGE otherwise). statfs acts on the O_PATH fd (fstatfs).
 // - Calls that change a directory's names (mkdir, mknod, unlink, rmdir,
 //   rename, link, symlink) resolve the parent to an O_PATH|O_DIRECTORY fd and
 //   call the *at form with the last component (with its trailing '/', which
@@ -162,6 +173,21 @@ struct CheckedCallOutcome {
 // call the backend must answer without this module (conservatively: the
 // decoded path may not be handed to the kernel by CONTINUE).
 bool CanPerform(int number);
+
+// Whether call `number` may be answered with CONTINUE after the policy
+// decided on its resolved path, although the workload can change the path
+// in between: chdir only. No process can change another's working
+// directory, and continuing it is safe because a cwd grants nothing by
+// itself: every later call with a relative path (or AT_FDCWD and "") is
+// decoded afresh against the thread's cwd as the kernel then has it
+// (DecodeSyscallPaths reads /proc/<tid>/cwd at each call, and
+// ResolveCheckedPaths resolves that absolute path), so the policy decides
+// on where the workload really is, not on where it asked to go. All a
+// raced chdir can learn is whether a directory outside its read globs
+// exists and is searchable by it (the kernel checks that as the workload,
+// inside the container's view). A backend that can hand the kernel a
+// checked copy (ptrace's scratch region) should do that instead.
+bool ContinueIsSafe(int number);
 
 // Whether call `number` follows a symlink in the last component of its path
 // argument `index` (with `args`, and openat2's decoded `open_flags`), as the

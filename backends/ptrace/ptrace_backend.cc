@@ -295,7 +295,8 @@ Status PtraceBackend::Start(const Workload& workload,
   const HostIds host = HostIdsFor(policy.identity);
   identity_.uid = host.uid;
   identity_.gid = host.gid;
-  identity_.hostname = policy.identity.hostname.value_or("isoscope");
+  // No `identity.hostname`: the UTS namespace keeps the host's names.
+  identity_.hostname = policy.identity.hostname.value_or("");
   identity_.loopback_up = LoopbackUp(policy.network);
   identity_.own_proc = true;
   workload_uid_ = host.uid.value_or(::geteuid());
