@@ -1,5 +1,6 @@
 #include "backends/container/root_filesystem.h"
 
+#include <elf.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sched.h>
@@ -52,6 +53,12 @@ namespace {
 // new root until it is detached. Neither is visible to the workload.
 constexpr char kStagingDir[] = "/tmp";
 constexpr char kOldRoot[] = "/.oldroot";
+// With the host's root as the base of the view, that root is read-only, so
+// the old root goes in the container's /dev tmpfs, mounted before the pivot.
+constexpr char kOldRootInDev[] = "/dev/.oldroot";
+// What the container provides itself over the host's root: its own /dev and
+// /proc, and no /sys.
+constexpr const char* kHostRootReplaced[] = {"/dev", "/proc", "/sys"};
 
 constexpr uint64_t kReadonlyAttrs =
     MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
@@ -140,8 +147,9 @@ Status ValidatePath(std::string_view field, const std::string& path) {
   }
   if (path == "/") {
     return Fail(ErrorCode::kInvalidArgument,
-                fmt::format("{}: '/' itself cannot be listed (the container's "
-                            "root is always a fresh tmpfs)",
+                fmt::format("{}: '/' itself can only be listed in "
+                            "filesystem.readonly (the host's root, read-only, "
+                            "as the base of the view)",
                             field));
   }
   if (Normalise(path) != path) {
@@ -368,7 +376,11 @@ Result<UniqueFd> IdmappedWorkdirTree(const std::string& real_workdir,
 
 class StepList {
  public:
+  explicit StepList(std::string old_root) : old_root_(std::move(old_root)) {}
+
   void Add(RootFilesystemStep step) { steps_.push_back(std::move(step)); }
+  // Where the host's root is until it is detached.
+  const std::string& old_root() const { return old_root_; }
 
   void MakeDir(const std::string& path, mode_t mode = 0755) {
     if (!made_.insert(path).second) return;
@@ -388,7 +400,7 @@ class StepList {
     Add({.op = RootStepOp::kBind,
          .name = name,
          .path = path,
-         .source = std::string(kOldRoot) + host_path,
+         .source = old_root_ + host_path,
          .recursive = recursive});
   }
   void SetAttr(const char* name, const std::string& path, uint64_t attrs,
@@ -412,6 +424,7 @@ class StepList {
   std::vector<RootFilesystemStep> Take() { return std::move(steps_); }
 
  private:
+  std::string old_root_;
   std::vector<RootFilesystemStep> steps_;
   std::set<std::string> made_;
 };
@@ -523,11 +536,19 @@ Status PlanEntry(const EntrySet& entries, const Entry& e, int tree_fd,
   return {};
 }
 
-void PlanDev(bool tty, std::optional<gid_t> devpts_gid, uint64_t shm_noexec,
-             StepList& steps) {
-  steps.MakeDir("/dev");
-  steps.Tmpfs("mount /dev", "/dev", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+// The container's /dev tmpfs.
+void MountDev(const std::string& path, StepList& steps) {
+  steps.Tmpfs("mount /dev", path, MS_NOSUID | MS_NODEV | MS_NOEXEC,
               "mode=0755");
+}
+
+// `dev_mounted`: the /dev tmpfs is already there (see kOldRootInDev).
+void PlanDev(bool dev_mounted, bool tty, std::optional<gid_t> devpts_gid,
+             uint64_t shm_noexec, StepList& steps) {
+  if (!dev_mounted) {
+    steps.MakeDir("/dev");
+    MountDev("/dev", steps);
+  }
   std::vector<std::string> devices(std::begin(kDevices), std::end(kDevices));
   if (tty) devices.emplace_back("tty");
   for (const std::string& name : devices) {
@@ -578,7 +599,7 @@ void PlanProc(StepList& steps) {
     steps.Add({.op = RootStepOp::kMask,
                .name = "mask in /proc",
                .path = path,
-               .source = std::string(kOldRoot) + "/dev/null",
+               .source = steps.old_root() + "/dev/null",
                .optional = true});
   }
   for (const char* path : kProcReadonly) {
@@ -595,6 +616,28 @@ void PlanProc(StepList& steps) {
                .recursive = true,
                .optional = true});
   }
+}
+
+// The host's root, read-only, as the new root (before the pivot, at the
+// staging directory): its own /dev, /proc and /sys mounts detached where
+// the kernel lets them go (in a user namespace they are locked to the
+// root's bind and stay, covered), and the container's /dev tmpfs mounted,
+// which holds the old root until it is detached.
+void PlanHostRoot(uint64_t noexec, StepList& steps) {
+  steps.Add({.op = RootStepOp::kBind,
+             .name = "bind the host's root",
+             .path = kStagingDir,
+             .source = "/",
+             .recursive = true});
+  for (const char* dir : kHostRootReplaced) {
+    steps.Add({.op = RootStepOp::kUnmount,
+               .name = "detach the host's mount",
+               .path = std::string(kStagingDir) + dir,
+               .optional = true});
+  }
+  steps.SetAttr("make the host's root readonly", kStagingDir,
+                kReadonlyAttrs | noexec, true);
+  MountDev(std::string(kStagingDir) + "/dev", steps);
 }
 
 // ---- Collecting the entries ---------------------------------------------
@@ -757,6 +800,93 @@ Result<std::string> PlaceExecutable(const std::string& executable,
     return tl::unexpected(ok.error());
   }
   return *real;
+}
+
+// ---- Interpreters ---------------------------------------------------------
+
+// What the kernel loads to run the program at host path `path`: a script's
+// "#!" interpreter, or an ELF file's PT_INTERP (its dynamic loader); ""
+// for a static program, or anything isoscope cannot read (the exec then
+// says what is wrong).
+std::string InterpreterOf(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) return "";
+  char head[256] = {};
+  const ssize_t n = ::pread(fd.get(), head, sizeof(head) - 1, 0);
+  if (n < 4) return "";
+  if (head[0] == '#' && head[1] == '!') {
+    std::string_view line(head + 2, static_cast<size_t>(n) - 2);
+    line = line.substr(0, line.find('\n'));
+    const size_t begin = line.find_first_not_of(" \t");
+    if (begin == std::string_view::npos) return "";
+    line = line.substr(begin);
+    return std::string(line.substr(0, line.find_first_of(" \t")));
+  }
+  Elf64_Ehdr header{};
+  if (static_cast<size_t>(n) < sizeof(header)) return "";
+  std::memcpy(&header, head, sizeof(header));
+  if (std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0 ||
+      header.e_ident[EI_CLASS] != ELFCLASS64 ||
+      header.e_phentsize != sizeof(Elf64_Phdr) || header.e_phnum > 256) {
+    return "";
+  }
+  for (unsigned i = 0; i < header.e_phnum; ++i) {
+    Elf64_Phdr ph{};
+    const off_t at = static_cast<off_t>(header.e_phoff + i * sizeof(ph));
+    if (::pread(fd.get(), &ph, sizeof(ph), at) !=
+        static_cast<ssize_t>(sizeof(ph))) {
+      return "";
+    }
+    if (ph.p_type != PT_INTERP) continue;
+    if (ph.p_filesz < 2 || ph.p_filesz > PATH_MAX) return "";
+    std::string interpreter(ph.p_filesz, '\0');
+    if (::pread(fd.get(), interpreter.data(), interpreter.size(),
+                static_cast<off_t>(ph.p_offset)) !=
+        static_cast<ssize_t>(interpreter.size())) {
+      return "";
+    }
+    interpreter.resize(std::strlen(interpreter.c_str()));
+    return interpreter;
+  }
+  return "";
+}
+
+// Whether host path `path` shows in the root at the same path, through a
+// bind of it or of where its symlinks lead (a recreated /lib64 -> usr/lib64
+// beside /usr). Generous: a wrong "missing" would stop a run that works.
+bool Shows(const EntrySet& entries, const std::string& path) {
+  if (!entries.HostPathAt(path).empty()) return true;
+  std::error_code ec;
+  const std::filesystem::path real = std::filesystem::canonical(path, ec);
+  return !ec && !entries.HostPathAt(real.string()).empty();
+}
+
+// The program's interpreters (a script's, then that program's loader...)
+// must show in the root, or its exec fails with a bare ENOENT: said here,
+// with the policy field to change.
+Status CheckInterpreters(const std::string& executable,
+                         const EntrySet& entries) {
+  std::string program = executable;
+  for (int depth = 0; depth < 4; ++depth) {
+    const std::string interpreter = InterpreterOf(program);
+    if (interpreter.empty() || interpreter[0] != '/') return {};
+    if (!Shows(entries, interpreter)) {
+      const size_t slash = interpreter.find('/', 1);
+      const std::string top = interpreter.substr(0, slash);
+      return Fail(
+          ErrorCode::kNotFound,
+          fmt::format("{} (the interpreter of {}) is not in the container's "
+                      "filesystem view (policy 'filesystem.readonly' does not "
+                      "include {}); add it, or use filesystem.readonly: "
+                      "[\"/\"]{}",
+                      interpreter, program, top,
+                      program == executable
+                          ? ""
+                          : fmt::format(" (the workload is {})", executable)));
+    }
+    program = interpreter;
+  }
+  return {};
 }
 
 // ---- The child's side ---------------------------------------------------
@@ -983,10 +1113,18 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
       !ok) {
     return tl::unexpected(ok.error());
   }
-  if (auto ok = AddHostEntries(view.readonly, EntryKind::kReadonly,
-                               "filesystem.readonly", entries);
-      !ok) {
-    return tl::unexpected(ok.error());
+  // The host's root as the base: one read-only bind of "/" that every
+  // other entry lies in.
+  const bool host_root = std::find(view.readonly.begin(), view.readonly.end(),
+                                   "/") != view.readonly.end();
+  if (host_root) {
+    if (auto ok = entries.Add({.kind = EntryKind::kReadonly,
+                               .field = "filesystem.readonly",
+                               .path = "/",
+                               .real = "/"});
+        !ok) {
+      return tl::unexpected(ok.error());
+    }
   }
   if (auto ok = AddHostEntries(view.writable, EntryKind::kWritable,
                                "filesystem.writable", entries);
@@ -1004,12 +1142,29 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
       return tl::unexpected(ok.error());
     }
   }
+  // Under the host's root, a read-only path shows already, as it is, unless
+  // a writable path or a tmpfs covers it.
+  std::vector<std::string> readonly;
+  for (const std::string& path : view.readonly) {
+    if (path == "/") continue;
+    const Entry* above = entries.Covering(path, /*strict=*/false);
+    if (host_root && above != nullptr && above->path == "/") continue;
+    readonly.push_back(path);
+  }
+  if (auto ok = AddHostEntries(readonly, EntryKind::kReadonly,
+                               "filesystem.readonly", entries);
+      !ok) {
+    return tl::unexpected(ok.error());
+  }
   ResolveSymlinks(entries);
   if (auto ok = AddMasks(view.hidden, entries); !ok) {
     return tl::unexpected(ok.error());
   }
   Result<std::string> executable = PlaceExecutable(in.executable, entries);
   if (!executable) return tl::unexpected(executable.error());
+  if (auto ok = CheckInterpreters(in.executable, entries); !ok) {
+    return tl::unexpected(ok.error());
+  }
 
   // The workload's own program stays executable whatever the globs say.
   std::vector<std::string> exec_prefixes = ExecPrefixes(in.exec_globs);
@@ -1027,13 +1182,19 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
     tree = std::move(*idmapped);
   }
 
-  StepList steps;
-  std::string staging_old_root = std::string(kStagingDir) + kOldRoot;
+  const std::string old_root = host_root ? kOldRootInDev : kOldRoot;
+  StepList steps(old_root);
+  const std::string staging_old_root = std::string(kStagingDir) + old_root;
   steps.Add({.op = RootStepOp::kMakePrivate,
              .name = "make mounts private",
              .path = "/"});
-  steps.Tmpfs("mount the root tmpfs", kStagingDir,
-              MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755");
+  if (host_root) {
+    PlanHostRoot(ExecReachable("/", exec_prefixes) ? 0 : MOUNT_ATTR_NOEXEC,
+                 steps);
+  } else {
+    steps.Tmpfs("mount the root tmpfs", kStagingDir,
+                MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755");
+  }
   steps.Add({.op = RootStepOp::kMakeDir,
              .name = "mkdir old root",
              .path = staging_old_root,
@@ -1051,23 +1212,31 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
                    });
   std::vector<std::string> late_readonly;
   for (const Entry* e : order) {
+    if (e->path == "/") continue;  // the base, bound before the pivot
     if (auto ok = PlanEntry(entries, *e, tree.get(), exec_prefixes, steps,
                             late_readonly);
         !ok) {
       return tl::unexpected(ok.error());
     }
   }
-  PlanDev(in.dev_tty, in.devpts_gid,
+  PlanDev(host_root, in.dev_tty, in.devpts_gid,
           ExecReachable("/dev/shm", exec_prefixes) ? 0 : MOUNT_ATTR_NOEXEC,
           steps);
   PlanProc(steps);
+  if (host_root) {
+    steps.Add({.op = RootStepOp::kMask,
+               .name = "mask /sys",
+               .path = "/sys",
+               .source = old_root + "/dev/null",
+               .optional = true});
+  }
 
   steps.Add({.op = RootStepOp::kUnmount,
              .name = "detach the host's root",
-             .path = kOldRoot});
+             .path = old_root});
   steps.Add({.op = RootStepOp::kRemoveDir,
              .name = "rmdir old root",
-             .path = kOldRoot});
+             .path = old_root});
   for (const std::string& path : late_readonly) {
     steps.SetAttr("make mask readonly", path, MOUNT_ATTR_RDONLY, false);
   }
@@ -1086,6 +1255,11 @@ int ApplyRootFilesystem(const RootFilesystemPlan& plan,
     const RootFilesystemStep& step = steps[i];
     int rc = RunStep(step, plan.workdir_tree_fd());
     if (rc == 0 || (rc == -ENOENT && step.optional)) continue;
+    // An optional unmount of what is not a mount point (or is locked to
+    // its parent in a user namespace) leaves it covered instead.
+    if (rc == -EINVAL && step.optional && step.op == RootStepOp::kUnmount) {
+      continue;
+    }
     if (failure != nullptr) {
       failure->step = static_cast<int>(i);
       failure->error = -rc;
