@@ -317,6 +317,108 @@ identity: {hostname: ctest-box, uid: 1000, gid: 1000}
   EXPECT_LE(procs, 5) << out;
 }
 
+// Without `identity.hostname` the container's UTS namespace keeps the
+// host's host and domain names.
+TEST_F(ContainerBackendTest, HostAndDomainNamesAreTheHostsWithoutIdentity) {
+  auto result = Run(SystemPolicy(""), Shell("cat /proc/sys/kernel/hostname "
+                                            "/proc/sys/kernel/domainname"));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_EQ(result->output.stdout_bytes,
+            ReadText("/proc/sys/kernel/hostname") +
+                ReadText("/proc/sys/kernel/domainname"))
+      << result->output.stderr_bytes;
+}
+
+// A mount is noexec only where the policy forbids exec: with execve allowed
+// for any path, a program copied into the workdir, /tmp or /dev/shm runs
+// and a workdir file maps PROT_EXEC; with exec globs that leave the
+// workdir out, the workdir is noexec.
+TEST_F(ContainerBackendTest, NoexecOnlyWhereThePolicyForbidsExec) {
+  const std::string script =
+      "for d in . /tmp /dev/shm; do cp /bin/true $d/t && $d/t && "
+      "echo ran=$d; done; python3 -c \"import mmap; f=open('t','rb'); "
+      "mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ|mmap.PROT_EXEC); "
+      "print('mapped')\"; awk -v w=\"$PWD\" '$5==w{print $6}' "
+      "/proc/self/mountinfo";
+  auto open = Run(SystemPolicy("  tmpfs: [/tmp]\n"), Shell(script));
+  ASSERT_TRUE(open.has_value()) << open.error().ToString();
+  const std::string& out = open->output.stdout_bytes;
+  EXPECT_THAT(out, HasSubstr("ran=.\n")) << open->output.stderr_bytes;
+  EXPECT_THAT(out, HasSubstr("ran=/tmp\n"));
+  EXPECT_THAT(out, HasSubstr("ran=/dev/shm\n"));
+  EXPECT_THAT(out, HasSubstr("mapped\n"));
+  EXPECT_THAT(out, Not(HasSubstr("noexec")));
+
+  auto closed = Run(PolicyFrom(fmt::format(R"(version: 1
+syscalls:
+  default: allow
+  rules:
+    - id: exec
+      syscalls: [execve, execveat]
+      paths: {{exec: ["/usr/**", "/bin/**"]}}
+      action: allow
+      else: {{action: deny, errno: EACCES}}
+filesystem:
+{})",
+                                           kSystemView)),
+                    Shell(script));
+  ASSERT_TRUE(closed.has_value()) << closed.error().ToString();
+  EXPECT_THAT(closed->output.stdout_bytes, Not(HasSubstr("ran=")));
+  EXPECT_THAT(closed->output.stdout_bytes, HasSubstr("noexec"));
+  EXPECT_THAT(closed->output.stdout_bytes, Not(HasSubstr("mapped")));
+}
+
+// A private devpts: openpty works, and no host terminal shows.
+TEST_F(ContainerBackendTest, DevptsIsTheContainersOwn) {
+  auto result = Run(SystemPolicy(""),
+                    Shell("python3 -c 'import os,pty; m,s=os.openpty(); "
+                          "print(os.ttyname(s))'; ls /dev/pts | wc -l; "
+                          "readlink /dev/ptmx"));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_EQ(result->output.stdout_bytes, "/dev/pts/0\n1\npts/ptmx\n")
+      << result->output.stderr_bytes;
+}
+
+// filesystem.readonly ["/"]: the host's root read-only as the base, with a
+// writable workdir, a tmpfs and hidden paths on top; the container's own
+// /proc and /dev, and no /sys.
+TEST_F(ContainerBackendTest, HostRootIsTheBaseOfTheView) {
+  auto outside = TempDir::Create("isoscope-ctest-outside-");
+  ASSERT_TRUE(outside.has_value());
+  const std::string hidden = outside->path().string();
+  std::ofstream(outside->path() / "canary") << "host-canary\n";
+  auto policy = PolicyFrom(fmt::format(R"(version: 1
+syscalls: {{default: allow}}
+filesystem:
+  readonly: ["/"]
+  writable: ["{{workdir}}"]
+  tmpfs: [/var/tmp]
+  hidden: ["{}"]
+identity: {{uid: 0, gid: 0}}
+)",
+                                       hidden));
+  auto result = Run(
+      policy,
+      Shell(fmt::format("test -x /usr/bin/env && echo usr; "
+                        "touch /usr/ctest-ro-probe || echo usr-refused; "
+                        "touch /var/tmp/isoscope-ctest-probe && echo var-tmp; "
+                        "echo w > made-inside && echo workdir; "
+                        "cat {}/canary || echo canary-hidden; "
+                        "echo sys=$(ls /sys | wc -l); echo pid=$$; "
+                        "ls /proc | grep -c '^[0-9]'",
+                        hidden)));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  const std::string& out = result->output.stdout_bytes;
+  EXPECT_THAT(out, HasSubstr("usr\nusr-refused\nvar-tmp\nworkdir\n"))
+      << result->output.stderr_bytes;
+  EXPECT_THAT(out, HasSubstr("canary-hidden\n"));
+  EXPECT_THAT(out, Not(HasSubstr("host-canary")));
+  EXPECT_THAT(out, HasSubstr("sys=0\npid=1\n"));
+  EXPECT_FALSE(fs::exists("/usr/ctest-ro-probe"));
+  EXPECT_FALSE(fs::exists("/var/tmp/isoscope-ctest-probe"));
+  EXPECT_EQ(ReadText(workdir_->path() / "made-inside"), "w\n");
+}
+
 // uid 0 without capabilities may write to root-owned /usr as far as the
 // permission bits go: only the read-only mount stops it.
 TEST_F(ContainerBackendTest, SystemPathsAreReadOnlyAndTheWorkdirIsWritable) {
@@ -855,6 +957,60 @@ TEST_F(ContainerBackendTest, MissingWorkloadIsAClearStartError) {
   }
   EXPECT_THAT(RunCgroupsOf(::getpid()), ::testing::IsEmpty());
   EXPECT_FALSE(HasChildren());
+}
+
+// Path calls that ordinary programs make (chdir, the xattr family, statfs,
+// inotify_add_watch, FIFOs, chown) run in the container when the policy
+// inspects and allows them: none is refused as unperformable.
+TEST_F(ContainerBackendTest, InspectedPathCallsOfOrdinaryProgramsWork) {
+  auto policy = PolicyFrom(fmt::format(R"(version: 1
+syscalls:
+  default: allow
+  rules:
+    - id: paths
+      syscalls: [chdir, getxattr, lgetxattr, listxattr, llistxattr, statfs,
+                 inotify_add_watch, mknod, mknodat, chown, lchown, fchownat,
+                 utimensat, newfstatat, statx]
+      paths: {{read: ["/**"], write: ["{{workdir}}/**"]}}
+      action: allow
+filesystem:
+{}identity: {{uid: 0, gid: 0}}
+capabilities: [CAP_CHOWN]
+)",
+                                       kSystemView));
+  auto result =
+      Run(policy,
+          Shell("mkdir d && cd d && ls -la / >/dev/null && echo ls; "
+                "stat -f -c %T . >/dev/null && echo statfs; "
+                "mkfifo f && test -p f && echo fifo; "
+                "touch o && touch -d @5 o && stat -c %Y o; chown 1:1 o && "
+                "stat -c %u o; python3 -c \"import ctypes; "
+                "c=ctypes.CDLL(None); fd=c.inotify_init1(0); "
+                "print('wd', c.inotify_add_watch(fd, b'.', 0x100))\"; pwd"));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_EQ(result->output.stdout_bytes,
+            fmt::format("ls\nstatfs\nfifo\n5\n1\nwd 1\n{}/d\n", Workdir()))
+      << result->output.stderr_bytes;
+  EXPECT_EQ(result->termination.exit_code, 0);
+  EXPECT_THAT(BackendAnswers(*result, "container.unperformable"),
+              ::testing::IsEmpty());
+}
+
+// A program whose interpreter the view does not show fails to start with
+// an error naming it and the policy field to change, not a bare ENOENT.
+TEST_F(ContainerBackendTest, MissingInterpreterNamesThePolicyField) {
+  auto policy = PolicyFrom("version: 1\nsyscalls: {default: allow}\n");
+  ContainerBackend container;
+  auto started = container.Start(Program("/bin/sh", {"-c", "true"}),
+                                 CompiledPlan::Compile(policy));
+  ASSERT_FALSE(started.has_value());
+  EXPECT_EQ(started.error().code(), ErrorCode::kNotFound);
+  EXPECT_THAT(started.error().ToString(),
+              HasSubstr("(the interpreter of /bin/sh) is not in the "
+                        "container's filesystem view (policy "
+                        "'filesystem.readonly' does not include"));
+  EXPECT_THAT(started.error().ToString(),
+              HasSubstr(R"(or use filesystem.readonly: ["/"])"));
 }
 
 // --- Nothing left behind

@@ -1126,6 +1126,27 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
       return tl::unexpected(ok.error());
     }
   }
+  // Under the host's root, a read-only path shows already, as it is, unless
+  // the workdir, a writable path or a tmpfs covers it (or it is listed there
+  // too: an error below).
+  std::vector<std::string> readonly;
+  for (const std::string& path : view.readonly) {
+    if (path == "/") continue;
+    const auto covers = [&](const std::string& other) {
+      return IsWithin(path, other) || IsWithin(other, path);
+    };
+    if (host_root && !covers(in.workdir) &&
+        std::none_of(view.writable.begin(), view.writable.end(), covers) &&
+        std::none_of(view.tmpfs.begin(), view.tmpfs.end(), covers)) {
+      continue;
+    }
+    readonly.push_back(path);
+  }
+  if (auto ok = AddHostEntries(readonly, EntryKind::kReadonly,
+                               "filesystem.readonly", entries);
+      !ok) {
+    return tl::unexpected(ok.error());
+  }
   if (auto ok = AddHostEntries(view.writable, EntryKind::kWritable,
                                "filesystem.writable", entries);
       !ok) {
@@ -1142,29 +1163,12 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
       return tl::unexpected(ok.error());
     }
   }
-  // Under the host's root, a read-only path shows already, as it is, unless
-  // a writable path or a tmpfs covers it.
-  std::vector<std::string> readonly;
-  for (const std::string& path : view.readonly) {
-    if (path == "/") continue;
-    const Entry* above = entries.Covering(path, /*strict=*/false);
-    if (host_root && above != nullptr && above->path == "/") continue;
-    readonly.push_back(path);
-  }
-  if (auto ok = AddHostEntries(readonly, EntryKind::kReadonly,
-                               "filesystem.readonly", entries);
-      !ok) {
-    return tl::unexpected(ok.error());
-  }
   ResolveSymlinks(entries);
   if (auto ok = AddMasks(view.hidden, entries); !ok) {
     return tl::unexpected(ok.error());
   }
   Result<std::string> executable = PlaceExecutable(in.executable, entries);
   if (!executable) return tl::unexpected(executable.error());
-  if (auto ok = CheckInterpreters(in.executable, entries); !ok) {
-    return tl::unexpected(ok.error());
-  }
 
   // The workload's own program stays executable whatever the globs say.
   std::vector<std::string> exec_prefixes = ExecPrefixes(in.exec_globs);
@@ -1245,6 +1249,10 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
   steps.Add({.op = RootStepOp::kChdir,
              .name = "chdir to the workdir",
              .path = in.workdir});
+  // Last: a view that is wrong in itself says so first.
+  if (auto ok = CheckInterpreters(in.executable, entries); !ok) {
+    return tl::unexpected(ok.error());
+  }
   return RootFilesystemPlan(steps.Take(), *executable, std::move(tree));
 }
 

@@ -268,7 +268,9 @@ TEST_F(RootFilesystemTest, RejectsBadViews) {
       {{.tmpfs = {"//tmp"}},
        ErrorCode::kInvalidArgument,
        "filesystem.tmpfs: '//tmp' is not normalised"},
-      {{.readonly = {"/"}}, ErrorCode::kInvalidArgument, "'/' itself"},
+      {{.writable = {"/"}},
+       ErrorCode::kInvalidArgument,
+       "'/' itself can only be listed in filesystem.readonly"},
       {{.hidden = {"relative"}},
        ErrorCode::kInvalidArgument,
        "filesystem.hidden: 'relative'"},
@@ -449,8 +451,10 @@ TEST_F(RootFilesystemTest, BuildsTheListedViewOnly) {
 TEST_F(RootFilesystemTest, WritablePathsInsideAReadonlyBindStayWritable) {
   // Parents are mounted before children: the read-only bind of the whole
   // tree does not cover the writable bind and the workdir inside it.
-  auto plan = PlanRootFilesystem({.readonly = {root_}, .writable = {P("rw")}},
-                                 Inputs());
+  RootFilesystemInputs in = Inputs();
+  in.executable = P("exe/other");  // no interpreter to show
+  auto plan =
+      PlanRootFilesystem({.readonly = {root_}, .writable = {P("rw")}}, in);
   ASSERT_TRUE(plan) << plan.error().ToString();
   std::string root = root_;
   Report r = RunInRoot(*plan, [&](Probe& probe) {
@@ -539,6 +543,132 @@ TEST_F(RootFilesystemTest, WorkdirIsIdmappedToTheWorkload) {
   EXPECT_FALSE(plain->idmapped_workdir());
 }
 
+// readonly ["/"]: the host's root, read-only, is the base; the other
+// lists go on top; /dev (with a private devpts), /proc and an empty /sys
+// are the container's; the old root is gone. In a user namespace too,
+// where the host's /dev, /proc and /sys mounts cannot be detached.
+TEST_F(RootFilesystemTest, HostRootIsTheBaseOfTheView) {
+  FilesystemView view{.readonly = {"/", P("ro")},
+                      .writable = {P("rw")},
+                      .tmpfs = {P("empty")},
+                      .hidden = {P("ro/hidden_dir"), P("ro/hidden_file")}};
+  auto plan = PlanRootFilesystem(view, Inputs());
+  ASSERT_TRUE(plan) << plan.error().ToString();
+  std::string root = root_;
+  auto body = [&](Probe& probe) {
+    probe.PutRead("etc_passwd", "/etc/passwd");
+    probe.PutWrite("write_etc", "/etc/isoscope-test");
+    probe.PutWrite("write_root", "/isoscope-test");
+    probe.PutRead("ro_file", root + "/ro/file.txt");
+    probe.PutWrite("write_ro", root + "/ro/new");
+    probe.PutWrite("write_rw", root + "/rw/made");
+    probe.PutWrite("write_tmpfs", root + "/empty/x");
+    probe.PutCall("hidden_secret",
+                  ::access((root + "/ro/hidden_dir/secret").c_str(), F_OK));
+    probe.PutRead("hidden_file", root + "/ro/hidden_file");
+    probe.PutCount("sys_entries", "/sys");
+    probe.PutCount("proc_pids", "/proc", /*digits_only=*/true);
+    probe.PutCall("dev_kmsg", ::access("/dev/kmsg", F_OK));
+    probe.PutCall("dev_ptmx", ::access("/dev/pts/ptmx", F_OK));
+    probe.PutWrite("write_dev", "/dev/newfile");
+    probe.PutCall("old_root", ::access("/dev/.oldroot", F_OK));
+    probe.PutNoexec("noexec_root", "/");
+    char cwd[PATH_MAX] = {};
+    probe.Put("cwd", ::getcwd(cwd, sizeof cwd) ? cwd : "?");
+  };
+  Report r = RunInRoot(*plan, body);
+  EXPECT_EQ(r["apply"], "ok") << plan->Describe();
+  EXPECT_NE(r["etc_passwd"], "ENOENT");
+  EXPECT_EQ(r["write_etc"], "EROFS");
+  EXPECT_EQ(r["write_root"], "EROFS");
+  EXPECT_EQ(r["ro_file"], "5");
+  EXPECT_EQ(r["write_ro"], "EROFS");
+  EXPECT_EQ(r["write_rw"], "ok");
+  EXPECT_EQ(r["write_tmpfs"], "ok");
+  EXPECT_EQ(r["hidden_secret"], "ENOENT");
+  EXPECT_EQ(r["hidden_file"], "0");
+  EXPECT_EQ(r["sys_entries"], "0");
+  EXPECT_EQ(r["proc_pids"], "1");
+  EXPECT_EQ(r["dev_kmsg"], "ENOENT");
+  EXPECT_EQ(r["dev_ptmx"], "ok");
+  EXPECT_EQ(r["write_dev"], "EROFS");
+  EXPECT_EQ(r["old_root"], "ENOENT");
+  EXPECT_EQ(r["noexec_root"], "exec");  // the exec globs reach into it
+  EXPECT_EQ(r["cwd"], P("work"));
+  EXPECT_EQ(ReadFile(P("rw/made")), "x");
+  EXPECT_NE(::access("/isoscope-test", F_OK), 0);
+
+  // The set-up runs as the workload's id there: it must be able to walk to
+  // what it mounts on.
+  ASSERT_EQ(::chmod(root_.c_str(), 0755), 0);
+  RootFilesystemInputs in = Inputs();
+  in.workload_uid = 65534;
+  in.workload_gid = 65534;
+  auto in_userns = PlanRootFilesystem(view, in);
+  ASSERT_TRUE(in_userns) << in_userns.error().ToString();
+  r = RunInRoot(*in_userns, body, Namespaces::kUserMountPid);
+  if (r["unshare"] == "EINVAL" || r["unshare"] == "EPERM") {
+    GTEST_SKIP() << "no user namespaces here: " << r["unshare"];
+  }
+  EXPECT_EQ(r["apply"], "ok") << in_userns->Describe();
+  EXPECT_NE(r["etc_passwd"], "ENOENT");
+  EXPECT_EQ(r["write_etc"], "EROFS");
+  EXPECT_EQ(r["sys_entries"], "0");
+  EXPECT_EQ(r["proc_pids"], "1");
+  EXPECT_EQ(r["dev_kmsg"], "ENOENT");
+  EXPECT_EQ(r["dev_ptmx"], "ok");
+  EXPECT_EQ(r["old_root"], "ENOENT");
+}
+
+// When the policy lets exec reach any path ("/**"), no mount the view
+// makes is noexec, /tmp and /dev/shm included; otherwise /dev/shm is.
+TEST_F(RootFilesystemTest, ExecAnywhereLeavesEveryMountExecutable) {
+  RootFilesystemInputs in = Inputs();
+  in.exec_globs = {"/**"};
+  FilesystemView view{.readonly = {"/usr", P("ro")}, .tmpfs = {P("scratch")}};
+  auto plan = PlanRootFilesystem(view, in);
+  ASSERT_TRUE(plan) << plan.error().ToString();
+  std::string root = root_;
+  auto body = [&](Probe& probe) {
+    probe.PutNoexec("ro", root + "/ro");
+    probe.PutNoexec("tmp", root + "/scratch");
+    probe.PutNoexec("shm", "/dev/shm");
+    probe.PutNoexec("work", root + "/work");
+  };
+  Report r = RunInRoot(*plan, body);
+  EXPECT_EQ(r["apply"], "ok") << plan->Describe();
+  EXPECT_EQ(r["ro"], "exec");
+  EXPECT_EQ(r["tmp"], "exec");
+  EXPECT_EQ(r["shm"], "exec");
+  EXPECT_EQ(r["work"], "exec");
+
+  auto restricted = PlanRootFilesystem(view, Inputs());
+  ASSERT_TRUE(restricted) << restricted.error().ToString();
+  r = RunInRoot(*restricted, body);
+  EXPECT_EQ(r["ro"], "noexec");
+  EXPECT_EQ(r["tmp"], "noexec");
+  EXPECT_EQ(r["shm"], "noexec");
+  EXPECT_EQ(r["work"], "exec");
+}
+
+// A program whose interpreter the view does not show is a planning error
+// naming the interpreter and the field to change; a static one, or one
+// whose interpreter shows, plans fine.
+TEST_F(RootFilesystemTest, MissingInterpreterIsNamed) {
+  RootFilesystemInputs in = Inputs();
+  in.executable = P("exe/prog");  // "#!/bin/sh"
+  auto plan = PlanRootFilesystem({}, in);
+  ASSERT_FALSE(plan);
+  EXPECT_EQ(plan.error().code(), ErrorCode::kNotFound);
+  EXPECT_THAT(plan.error().ToString(),
+              HasSubstr("/bin/sh (the interpreter of " + P("exe/prog") +
+                        ") is not in the container's filesystem view (policy "
+                        "'filesystem.readonly' does not include /bin)"));
+  EXPECT_TRUE(PlanRootFilesystem({.readonly = {"/"}}, in));
+  in.executable = P("exe/other");  // neither ELF nor a script
+  EXPECT_TRUE(PlanRootFilesystem({}, in));
+}
+
 TEST_F(RootFilesystemTest, BindsTheExecutableAloneWhenNothingShowsIt) {
   RootFilesystemInputs in = Inputs();
   in.executable = P("exe/prog");
@@ -571,7 +701,9 @@ TEST_F(RootFilesystemTest, BindsTheExecutableAloneWhenNothingShowsIt) {
 
 TEST_F(RootFilesystemTest, ReportsTheFailedStep) {
   ASSERT_EQ(::mkdir(P("gone").c_str(), 0755), 0);
-  auto plan = PlanRootFilesystem({.readonly = {P("gone")}}, Inputs());
+  RootFilesystemInputs in = Inputs();
+  in.executable = P("exe/other");  // no interpreter to show
+  auto plan = PlanRootFilesystem({.readonly = {P("gone")}}, in);
   ASSERT_TRUE(plan) << plan.error().ToString();
   ASSERT_EQ(::rmdir(P("gone").c_str()), 0);
   Report r = RunInRoot(*plan, [](Probe&) {});

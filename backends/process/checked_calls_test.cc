@@ -4,10 +4,13 @@
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <poll.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <array>
@@ -135,6 +138,7 @@ class CheckedCallsTest : public ::testing::Test {
       ::umask(kWorkloadUmask);
       TraceeTestChild::Report report{};
       report[0] = ::open(file.c_str(), O_RDONLY);  // for "the fd itself"
+      report[1] = ::inotify_init1(IN_NONBLOCK);    // for inotify_add_watch
       return report;
     }));
     ASSERT_TRUE(child_->ok());
@@ -462,12 +466,151 @@ TEST_F(CheckedCallsTest, InodeChanges) {
             EPERM);
 }
 
+// The xattr family reads as the workload, follows a final symlink only
+// where the call does, caps the size at the kernel's limit and checks the
+// name as the kernel does.
+TEST_F(CheckedCallsTest, XattrsAreReadAsTheWorkload) {
+  const std::string file = (root_ / "sub/file").string();
+  if (::setxattr(file.c_str(), "user.k", "value", 5, 0) != 0) {
+    GTEST_SKIP() << "user xattrs unsupported on " << root_ << ": "
+                 << std::strerror(errno);
+  }
+  ASSERT_EQ(::setxattr((root_ / "etc/passwd").c_str(), "user.k", "pw", 2, 0),
+            0);
+  ASSERT_EQ(::setxattr((root_ / "secret").c_str(), "user.k", "s", 1, 0), 0);
+
+  CheckedCallOutcome out =
+      Perform(SYS_getxattr, {Str(0, "/sub/file"), Str(1, "user.k"), Out(), 64});
+  ASSERT_EQ(out.kind, Kind::kValue) << out.error;
+  ASSERT_EQ(out.value, 5);
+  EXPECT_EQ(std::string(ReadOut<std::array<char, 5>>().data(), 5), "value");
+  // Size 0 asks for the size; a huge size is the kernel's limit.
+  EXPECT_EQ(
+      Perform(SYS_getxattr, {Str(0, "/sub/file"), Str(1, "user.k"), Out(), 0})
+          .value,
+      5);
+  EXPECT_EQ(Perform(SYS_getxattr, {Str(0, "/sub/file"), Str(1, "user.k"), Out(),
+                                   uint64_t{1} << 40})
+                .value,
+            5);
+  EXPECT_EQ(
+      Perform(SYS_getxattr, {Str(0, "/sub/file"), Str(1, "user.k"), Out(), 2})
+          .error,
+      ERANGE);
+  EXPECT_EQ(
+      Perform(SYS_getxattr, {Str(0, "/sub/file"), Str(1, ""), Out(), 64}).error,
+      ERANGE);
+  EXPECT_EQ(Perform(SYS_getxattr,
+                    {Str(0, "/sub/file"),
+                     Str(1, "user." + std::string(300, 'x')), Out(), 64})
+                .error,
+            ERANGE);
+  EXPECT_EQ(Perform(SYS_getxattr,
+                    {Str(0, "/sub/file"), Str(1, "user.k"), ReadOnly(), 64})
+                .error,
+            EFAULT);
+  // 0600 root: nobody may not read it.
+  EXPECT_EQ(
+      Perform(SYS_getxattr, {Str(0, "/secret"), Str(1, "user.k"), Out(), 64})
+          .error,
+      EACCES);
+  // getxattr follows the link to /etc/passwd inside the root; lgetxattr
+  // looks at the link itself, which holds no user xattr.
+  EXPECT_EQ(Perform(SYS_getxattr,
+                    {Str(0, "/passwd_link"), Str(1, "user.k"), Out(), 64})
+                .value,
+            2);
+  EXPECT_EQ(Perform(SYS_lgetxattr,
+                    {Str(0, "/passwd_link"), Str(1, "user.k"), Out(), 64})
+                .error,
+            ENODATA);
+  EXPECT_EQ(
+      Perform(SYS_lgetxattr, {Str(0, "/sub/file"), Str(1, "user.k"), Out(), 64})
+          .value,
+      5);
+
+  out = Perform(SYS_listxattr, {Str(0, "/sub/file"), Out(), 256});
+  ASSERT_EQ(out.kind, Kind::kValue) << out.error;
+  ASSERT_GE(out.value, 7);
+  const auto list = ReadOut<std::array<char, 256>>();
+  EXPECT_NE(std::string(list.data(), static_cast<size_t>(out.value))
+                .find(std::string("user.k\0", 7)),
+            std::string::npos);
+  EXPECT_EQ(Perform(SYS_llistxattr, {Str(0, "/passwd_link"), Out(), 256}).kind,
+            Kind::kValue);
+  EXPECT_EQ(Perform(SYS_listxattr, {Str(0, "/sub/file"), Out(), 1}).error,
+            ERANGE);
+}
+
+TEST_F(CheckedCallsTest, StatfsWritesTheStructIntoTheWorkload) {
+  struct statfs host {};
+  ASSERT_EQ(::statfs(root_.c_str(), &host), 0);
+  CheckedCallOutcome out = Perform(SYS_statfs, {Str(0, "/sub"), Out()});
+  ASSERT_EQ(out.kind, Kind::kValue) << out.error;
+  const auto fs = ReadOut<struct statfs>();
+  EXPECT_EQ(fs.f_type, host.f_type);
+  EXPECT_EQ(fs.f_bsize, host.f_bsize);
+  EXPECT_EQ(Perform(SYS_statfs, {Str(0, "/missing"), Out()}).error, ENOENT);
+  EXPECT_EQ(Perform(SYS_statfs, {Str(0, "/sub"), ReadOnly()}).error, EFAULT);
+}
+
+// The watch goes on the workload's own inotify instance: its events reach
+// the workload's descriptor.
+TEST_F(CheckedCallsTest, InotifyWatchesAreTheWorkloads) {
+  const int64_t inotify = child_->report()[1];
+  ASSERT_GE(inotify, 0);
+  const auto fd = static_cast<uint64_t>(inotify);
+  CheckedCallOutcome out =
+      Perform(SYS_inotify_add_watch, {fd, Str(0, "/sub"), IN_CREATE});
+  ASSERT_EQ(out.kind, Kind::kValue) << out.error;
+  EXPECT_GE(out.value, 1);
+  std::ofstream(root_ / "sub/new") << "x";
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, child_->pid(), 0)));
+  ASSERT_TRUE(pidfd.valid());
+  UniqueFd theirs(static_cast<int>(
+      ::syscall(SYS_pidfd_getfd, pidfd.get(), static_cast<int>(inotify), 0)));
+  ASSERT_TRUE(theirs.valid());
+  alignas(inotify_event) char events[512];
+  const ssize_t n = ::read(theirs.get(), events, sizeof(events));
+  ASSERT_GT(n, static_cast<ssize_t>(sizeof(inotify_event)));
+  const auto* event = reinterpret_cast<const inotify_event*>(events);
+  EXPECT_EQ(event->wd, out.value);
+  EXPECT_STREQ(event->name, "new");
+
+  // A symlink is followed unless IN_DONT_FOLLOW: then the link is watched.
+  const int64_t passwd =
+      Perform(SYS_inotify_add_watch, {fd, Str(0, "/etc/passwd"), IN_MODIFY})
+          .value;
+  EXPECT_EQ(
+      Perform(SYS_inotify_add_watch, {fd, Str(0, "/passwd_link"), IN_MODIFY})
+          .value,
+      passwd);
+  const CheckedCallOutcome link =
+      Perform(SYS_inotify_add_watch,
+              {fd, Str(0, "/passwd_link"), IN_MODIFY | IN_DONT_FOLLOW});
+  ASSERT_EQ(link.kind, Kind::kValue) << link.error;
+  EXPECT_NE(link.value, passwd);
+  // Read permission as the workload; a descriptor that is not inotify's.
+  EXPECT_EQ(
+      Perform(SYS_inotify_add_watch, {fd, Str(0, "/secret"), IN_MODIFY}).error,
+      EACCES);
+  EXPECT_EQ(Perform(SYS_inotify_add_watch,
+                    {static_cast<uint64_t>(child_->report()[0]), Str(0, "/sub"),
+                     IN_MODIFY})
+                .error,
+            EINVAL);
+}
+
 TEST_F(CheckedCallsTest, ExecIsLeftToTheKernel) {
   EXPECT_EQ(Perform(SYS_execve, {Str(0, "/bin/true"), 0, 0}).kind,
             Kind::kContinue);
   EXPECT_TRUE(CanPerform(SYS_openat));
   EXPECT_TRUE(CanPerform(SYS_execveat));
   EXPECT_FALSE(CanPerform(SYS_getppid));
+  // chdir is continued by the container, never performed.
+  EXPECT_FALSE(CanPerform(SYS_chdir));
+  EXPECT_TRUE(ContinueIsSafe(SYS_chdir));
+  EXPECT_FALSE(ContinueIsSafe(SYS_openat));
   EXPECT_FALSE(CanPerform(SYS_mount));
 }
 

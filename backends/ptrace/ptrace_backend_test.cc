@@ -108,6 +108,49 @@ TEST_F(PtraceBackendTest, DeniedSyscallReturnsItsErrnoAndIsRecorded) {
   EXPECT_TRUE(recorded) << "no recorded decision on " << secret;
 }
 
+// Without `identity.hostname` the UTS namespace keeps the host's host and
+// domain names; with one, the workload sees it.
+TEST_F(PtraceBackendTest, HostAndDomainNamesAreTheHostsWithoutIdentity) {
+  const Workload names = Program("/bin/sh", {"-c",
+                                             "cat /proc/sys/kernel/hostname "
+                                             "/proc/sys/kernel/domainname"});
+  auto result =
+      Run(PolicyFrom("version: 1\nsyscalls: {default: allow}\n"), names);
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  ExpectSameAsNative(*result, names);
+  auto named = Run(PolicyFrom("version: 1\nsyscalls: {default: allow}\n"
+                              "identity: {hostname: ptest-box}\n"),
+                   names);
+  ASSERT_TRUE(named.has_value()) << named.error().ToString();
+  EXPECT_EQ(named->output.stdout_bytes.substr(0, 10), "ptest-box\n");
+}
+
+// The path calls ptrace now has isoscope perform (the xattr family, statfs,
+// inotify_add_watch) give what they give natively.
+TEST_F(PtraceBackendTest, PerformedXattrStatfsAndInotifyMatchNative) {
+  auto policy = PolicyFrom(R"(version: 1
+syscalls:
+  default: allow
+  rules:
+    - id: paths
+      syscalls: [getxattr, lgetxattr, listxattr, llistxattr, statfs,
+                 inotify_add_watch]
+      paths: {read: ["/**"]}
+      action: allow
+)");
+  const Workload workload = Program(
+      "/bin/sh", {"-c",
+                  "ls -la / | wc -l; stat -f -c '%T %b' /; python3 -c \"import "
+                  "ctypes, os; c=ctypes.CDLL(None); fd=c.inotify_init1(0); "
+                  "print(c.inotify_add_watch(fd, b'/etc', 0x100), "
+                  "c.inotify_add_watch(fd, b'/no/such', 0x100)); "
+                  "print(os.listxattr('/etc'))\""});
+  auto result = Run(policy, workload);
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_EQ(result->termination.exit_code, 0) << result->output.stderr_bytes;
+  ExpectSameAsNative(*result, workload);
+}
+
 // A statically killed syscall ends the run in the kernel filter's SIGSYS,
 // reported with the rule; a call decided by the supervisor (user
 // notification) can be emulated.
