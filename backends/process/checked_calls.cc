@@ -986,8 +986,10 @@ Result<CheckedCallOutcome> ReadXattr(const Call& call,
   }
   const size_t buffer_index = name_index ? 2 : 1;
   const size_t size_index = buffer_index + 1;
-  const size_t limit = name_index ? XATTR_SIZE_MAX : XATTR_LIST_MAX;
-  const size_t size = std::min<uint64_t>(call.args[size_index], limit);
+  // The kernel's limit for a value (XATTR_SIZE_MAX) and for a list
+  // (XATTR_LIST_MAX) is the same 64 KiB.
+  static_assert(XATTR_SIZE_MAX == XATTR_LIST_MAX);
+  const size_t size = std::min<uint64_t>(call.args[size_index], XATTR_SIZE_MAX);
   std::vector<char> buffer(size);
   auto target = PrepareTarget(call, 0, -1);
   if (!target) return tl::unexpected(std::move(target).error());
