@@ -119,11 +119,18 @@ class ContainmentTest : public ::testing::Test {
     std::ifstream preset(SourceDir() / "policies/presets/permissive.yaml");
     std::string line;
     std::string yaml;
+    bool replaced = false;  // inside a replaced key's value
     while (std::getline(preset, line)) {
       if (line.starts_with("network:") || line.starts_with("identity:") ||
           line.starts_with("capabilities:")) {
+        replaced = true;
         continue;
       }
+      // A replaced key's value may go on over indented lines.
+      if (replaced && (line.starts_with(" ") || line.starts_with("-"))) {
+        continue;
+      }
+      replaced = false;
       yaml += line + "\n";
     }
     std::string path = (dir_->path() / name).string();

@@ -6,7 +6,10 @@
 //
 // The root the child ends up in (what OCI runtimes and bubblewrap build):
 // - a fresh tmpfs, read-only, nosuid, nodev, noexec, holding only the mount
-//   points of what the view lists;
+//   points of what the view lists; or, when `readonly` lists "/", the
+//   host's root bound read-only (recursively, its own /dev, /proc and /sys
+//   mounts detached where the kernel allows, covered otherwise), the other
+//   entries on top, /sys masked by an empty read-only tmpfs;
 // - `readonly` paths bound read-only (recursively), `writable` paths and the
 //   workdir bound read-write, all nosuid and nodev; `tmpfs` paths as fresh
 //   tmpfs (mode 1777, nosuid, nodev); `hidden` paths that a bind would show
@@ -155,12 +158,16 @@ class RootFilesystemPlan {
 };
 
 // Validates the view and plans the root. Errors: kInvalidArgument for a
-// path that is relative, not normalised, '/', inside /dev or /proc (the
+// path that is relative, not normalised, '/' (outside `readonly`), inside
+// /dev or /proc (the
 // container provides them), listed twice in conflicting fields, or that
 // cannot get a mount point; kNotFound for a readonly/writable path, the
 // workdir or the executable that does not exist (a missing hidden path is
 // fine); kUnavailable when an idmapped workdir is needed and its filesystem
-// or the kernel cannot do it. Each error names the field and the path.
+// or the kernel cannot do it; kNotFound last for a program whose
+// interpreter (a script's "#!" line, an ELF file's PT_INTERP, in turn) the
+// root would not show, naming it and the field to change. Each error names
+// the field and the path.
 Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
                                               const RootFilesystemInputs& in);
 
