@@ -996,6 +996,31 @@ capabilities: [CAP_CHOWN]
               ::testing::IsEmpty());
 }
 
+// A path call inspected only to be logged (no rule on it reads its path)
+// runs as the kernel runs it, even one isoscope cannot perform: the
+// verdict cannot depend on what the workload swaps in.
+TEST_F(ContainerBackendTest, LoggedPathCallsWithoutPathRulesRun) {
+  auto policy = PolicyFrom(fmt::format(R"(version: 1
+syscalls:
+  default: allow
+  rules:
+    - id: logged
+      syscalls: [chroot]
+      action: log
+filesystem:
+{}identity: {{uid: 0, gid: 0}}
+capabilities: [CAP_SYS_CHROOT]
+)",
+                                       kSystemView));
+  auto result =
+      Run(policy, Shell("/usr/sbin/chroot / /bin/true && echo chrooted"));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  EXPECT_EQ(result->output.stdout_bytes, "chrooted\n")
+      << result->output.stderr_bytes;
+  EXPECT_THAT(BackendAnswers(*result, "container.unperformable"),
+              ::testing::IsEmpty());
+}
+
 // A program whose interpreter the view does not show fails to start with
 // an error naming it and the policy field to change, not a bare ENOENT.
 TEST_F(ContainerBackendTest, MissingInterpreterNamesThePolicyField) {
