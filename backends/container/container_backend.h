@@ -14,7 +14,10 @@
 // container's root (openat2 with RESOLVE_IN_ROOT, as the workload's ids)
 // and installs the result (SECCOMP_IOCTL_NOTIF_ADDFD for descriptors).
 // execve is the exception, as no one can exec on another's behalf; see
-// README ("container backend") for what bounds it.
+// README ("container backend") for what bounds it. chdir is continued too
+// (ContinueIsSafe says why), and so is a path call no rule of the policy
+// reads the path of (inspected only to be logged, say): its verdict cannot
+// change with what the workload swaps in.
 //
 // Faults are not intercepted: the host kernel handles them and the run
 // reports how the workload ended (signal, core).
