@@ -44,8 +44,8 @@ std::vector<SectionEnforcement> ProcessEnforcement() {
        "own network namespace (none: no interface up, loopback: lo only); "
        "pathname unix sockets are reached by file permissions"},
       {"identity", true,
-       "the policy's uid, gid and groups {gid}; the host name in a UTS "
-       "namespace"},
+       "the policy's uid and gid, supplementary groups only the gid; the "
+       "host name in a UTS namespace"},
       {"capabilities", true,
        "all but the policy's dropped from every set; securebits locked; "
        "no_new_privs"},

@@ -56,9 +56,9 @@ std::string SpreadCell(const Spread& s) {
 std::string Summary(const Comparison& c) {
   std::string out = "## Summary\n\n";
   out += fmt::format(
-      "Medians of {} measured runs per backend (after one warm-up), with "
+      "Medians of {} measured run{} per backend (after one warm-up), with "
       "p25–p75 in parentheses. Measured on {}.\n\n",
-      c.repeat, MarkdownCell(PlatformLine(c.host)));
+      c.repeat, c.repeat == 1 ? "" : "s", MarkdownCell(PlatformLine(c.host)));
   out += Head({"backend", "outcome", "start-up", "start-up × native", "wall",
                "wall min–max", "wall × native", "user / sys CPU", "peak RSS",
                "syscalls trapped / in kernel", "faults", "violations",
