@@ -287,5 +287,35 @@ TEST(HolesTest, ShippedPresetsAcceptExactlyTheirListedHoles) {
   }
 }
 
+// default's `secrets` blocklist denies the secrets under /etc to every call
+// of the `files` rule after it that reads or looks at a path (fixed read
+// intent, or an open, whose intent depends on its flags): a call named only
+// by `files` would reach /etc/shadow's contents or metadata.
+TEST(PresetTest, DefaultSecretsCoverEveryReadingCallOfFiles) {
+  auto policy = LoadPreset("default");
+  ASSERT_TRUE(policy.has_value()) << policy.error().message();
+  const Rule* secrets = nullptr;
+  const Rule* files = nullptr;
+  for (const Rule& rule : policy->syscalls.rules) {
+    if (rule.id == "secrets") secrets = &rule;
+    if (rule.id == "files") files = &rule;
+  }
+  ASSERT_NE(secrets, nullptr);
+  ASSERT_NE(files, nullptr);
+  const std::set<int> blocked(secrets->syscalls.begin(),
+                              secrets->syscalls.end());
+  for (int number : files->syscalls) {
+    for (const PathArgSpec& arg : PathArguments(number)) {
+      if (arg.intent != PathIntent::kRead && arg.flags_index < 0 &&
+          SyscallName(number) != "openat2") {
+        continue;
+      }
+      EXPECT_TRUE(blocked.contains(number))
+          << SyscallName(number) << " reads a path under `files` but "
+          << "`secrets` does not name it";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace isoscope

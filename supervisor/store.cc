@@ -331,6 +331,8 @@ Store::Store(std::filesystem::path path, sqlite3* db)
 
 namespace {
 
+constexpr int kStoreChunkBytes = 64 * 1024;
+
 // SQLite's file header (https://www.sqlite.org/fileformat.html): the page
 // size at offset 16 (big-endian, 1 meaning 65536) and the database's size in
 // pages at offset 28. In WAL mode the file is only ever extended by a
@@ -442,6 +444,12 @@ Result<Store> Store::Open(const std::filesystem::path& path, Create create) {
   // run appends to it; SQLite checkpoints it when it reaches its
   // auto-checkpoint size (1000 pages), so the WAL stays bounded.
   sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  // With a chunk size SQLite extends the file before a checkpoint copies
+  // pages into it (its size hint does nothing without one), so the header's
+  // page count never runs ahead of the file's size, even while another
+  // isoscope checkpoints: what CheckNotTruncated relies on.
+  int chunk = kStoreChunkBytes;
+  sqlite3_file_control(raw, "main", SQLITE_FCNTL_CHUNK_SIZE, &chunk);
   if (auto migrated = Migrate(db); !migrated) {
     return tl::unexpected(migrated.error());
   }
