@@ -594,7 +594,18 @@ CheckedCallContext ContainerBackend::CheckedContext() const {
 Status ContainerBackend::AnswerChecked(const Await& await,
                                        const SyscallEvent& event) {
   const int number = event.request.number;
-  if (ContinueIsSafe(number)) return notifier_->Continue(await.id);
+  if (ContinueIsSafe(number)) {
+    if (!ReachesTheDecidedFile(CheckedContext(), *await.paths, 0)) {
+      RecordBackendAnswer(
+          event, EACCES, kArgumentRule,
+          fmt::format("{} of '{}': the kernel would reach another file than "
+                      "the policy decided on ('{}'): `..` after a symlink",
+                      SyscallName(number), await.paths->given[0],
+                      await.paths->paths[0].path));
+      return notifier_->ReturnError(await.id, EACCES);
+    }
+    return notifier_->Continue(await.id);
+  }
   if (!CanPerform(number) && !PolicyChecksPathsOf(plan_->policy(), number)) {
     // Inspected for another reason (`log`, a condition on another
     // argument): the verdict is the same whatever path the workload names

@@ -962,6 +962,39 @@ TEST_F(ContainerBackendTest, MissingWorkloadIsAClearStartError) {
 // Path calls that ordinary programs make (chdir, the xattr family, statfs,
 // inotify_add_watch, FIFOs, chown) run in the container when the policy
 // inspects and allows them: none is refused as unperformable.
+// execve and chdir are continued after the check, so the kernel looks the
+// path up again as the workload gave it: with `..` after a symlink that is
+// another file than the one decided on (which `..` removed lexically). Such
+// a call is refused; a plain `cd ..` still works.
+TEST_F(ContainerBackendTest, DotDotAfterASymlinkCannotRedirectAContinuedCall) {
+  auto policy = PolicyFrom(fmt::format(R"(version: 1
+syscalls:
+  default: allow
+  rules:
+    - id: files
+      syscalls: [execve, chdir]
+      paths: {{read: ["/**"], exec: ["/usr/**", "/bin/**", "{{workdir}}/**"]}}
+      action: allow
+      else: {{action: deny, errno: EACCES}}
+filesystem:
+{}  tmpfs: [/tmp]
+)",
+                                       kSystemView));
+  auto result =
+      Run(policy, Shell("cp /bin/true /tmp/evil && mkdir /tmp/sub d && "
+                        "ln -s /tmp/sub l; (exec /tmp/evil) 2>/dev/null || "
+                        "echo direct refused; (exec l/../evil) 2>/dev/null || "
+                        "echo dotdot refused; cd d && cd .. && pwd; "
+                        "grep ' /tmp ' /proc/self/mountinfo | grep -c noexec"));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  // The workdir lies under /tmp: its own bind may exec, the /tmp tmpfs
+  // around it may not (no exec glob reaches /tmp outside the workdir).
+  ASSERT_THAT(Workdir(), ::testing::StartsWith("/tmp/"));
+  EXPECT_EQ(result->output.stdout_bytes,
+            fmt::format("direct refused\ndotdot refused\n{}\n1\n", Workdir()))
+      << result->output.stderr_bytes;
+}
+
 TEST_F(ContainerBackendTest, InspectedPathCallsOfOrdinaryProgramsWork) {
   auto policy = PolicyFrom(fmt::format(R"(version: 1
 syscalls:

@@ -286,11 +286,23 @@ std::vector<std::string> ExecPrefixes(const std::vector<std::string>& globs) {
   return prefixes;
 }
 
+// Whether a program may be exec'd on the mount at `mount_path`: it lies in
+// an exec prefix, or an exec prefix lies below it and no other mount of the
+// view (`mounts`) covers that prefix in between: such a mount carries its
+// own decision. (A workdir under /tmp makes its own bind executable, not
+// the /tmp tmpfs around it.)
 bool ExecReachable(std::string_view mount_path,
-                   const std::vector<std::string>& prefixes) {
+                   const std::vector<std::string>& prefixes,
+                   const std::vector<std::string>& mounts) {
   return std::any_of(
       prefixes.begin(), prefixes.end(), [&](const std::string& prefix) {
-        return IsWithin(mount_path, prefix) || IsWithin(prefix, mount_path);
+        if (IsWithin(mount_path, prefix)) return true;
+        if (!IsWithin(prefix, mount_path)) return false;
+        return std::none_of(mounts.begin(), mounts.end(),
+                            [&](const std::string& mount) {
+                              return IsStrictlyWithin(mount, mount_path) &&
+                                     IsWithin(prefix, mount);
+                            });
       });
 }
 
@@ -480,11 +492,12 @@ Status PlanMountPoint(const EntrySet& entries, const Entry& entry,
 }
 
 Status PlanEntry(const EntrySet& entries, const Entry& e, int tree_fd,
-                 const std::vector<std::string>& exec_prefixes, StepList& steps,
+                 const std::vector<std::string>& exec_prefixes,
+                 const std::vector<std::string>& mounts, StepList& steps,
                  std::vector<std::string>& late_readonly) {
   if (auto ok = PlanMountPoint(entries, e, steps); !ok) return ok;
   uint64_t noexec =
-      ExecReachable(e.path, exec_prefixes) ? 0 : MOUNT_ATTR_NOEXEC;
+      ExecReachable(e.path, exec_prefixes, mounts) ? 0 : MOUNT_ATTR_NOEXEC;
   switch (e.kind) {
     case EntryKind::kReadonly:
       steps.Bind("bind readonly", e.real, e.path, true);
@@ -1173,13 +1186,16 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
   // The workload's own program stays executable whatever the globs say.
   std::vector<std::string> exec_prefixes = ExecPrefixes(in.exec_globs);
   exec_prefixes.push_back(*executable);
+  std::vector<std::string> mounts;
+  for (const auto& [path, e] : entries.map()) mounts.push_back(path);
 
   UniqueFd tree;
   uid_t uid = in.workload_uid.value_or(owner.st_uid);
   gid_t gid = in.workload_gid.value_or(owner.st_gid);
   if (uid != owner.st_uid || gid != owner.st_gid) {
-    uint64_t noexec =
-        ExecReachable(in.workdir, exec_prefixes) ? 0 : MOUNT_ATTR_NOEXEC;
+    uint64_t noexec = ExecReachable(in.workdir, exec_prefixes, mounts)
+                          ? 0
+                          : MOUNT_ATTR_NOEXEC;
     Result<UniqueFd> idmapped = IdmappedWorkdirTree(
         *workdir_real, owner, uid, gid, kWritableAttrs | noexec);
     if (!idmapped) return tl::unexpected(idmapped.error());
@@ -1193,8 +1209,9 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
              .name = "make mounts private",
              .path = "/"});
   if (host_root) {
-    PlanHostRoot(ExecReachable("/", exec_prefixes) ? 0 : MOUNT_ATTR_NOEXEC,
-                 steps);
+    PlanHostRoot(
+        ExecReachable("/", exec_prefixes, mounts) ? 0 : MOUNT_ATTR_NOEXEC,
+        steps);
   } else {
     steps.Tmpfs("mount the root tmpfs", kStagingDir,
                 MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755");
@@ -1217,15 +1234,16 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
   std::vector<std::string> late_readonly;
   for (const Entry* e : order) {
     if (e->path == "/") continue;  // the base, bound before the pivot
-    if (auto ok = PlanEntry(entries, *e, tree.get(), exec_prefixes, steps,
-                            late_readonly);
+    if (auto ok = PlanEntry(entries, *e, tree.get(), exec_prefixes, mounts,
+                            steps, late_readonly);
         !ok) {
       return tl::unexpected(ok.error());
     }
   }
-  PlanDev(host_root, in.dev_tty, in.devpts_gid,
-          ExecReachable("/dev/shm", exec_prefixes) ? 0 : MOUNT_ATTR_NOEXEC,
-          steps);
+  PlanDev(
+      host_root, in.dev_tty, in.devpts_gid,
+      ExecReachable("/dev/shm", exec_prefixes, mounts) ? 0 : MOUNT_ATTR_NOEXEC,
+      steps);
   PlanProc(steps);
   if (host_root) {
     steps.Add({.op = RootStepOp::kMask,

@@ -1284,6 +1284,11 @@ Result<CheckedCallOutcome> Dispatch(const Call& call) {
     case SYS_execve:
     case SYS_execveat:
       // Only the kernel can replace the workload's image; see the header.
+      // It looks the path up again as given: refused when that reaches
+      // another file than the one the policy decided on.
+      if (!ReachesTheDecidedFile(call.context, call.paths, 0)) {
+        return CheckedCallOutcome::Errno(EACCES);
+      }
       return CheckedCallOutcome::Continue();
     default:
       return Internal(
@@ -1377,6 +1382,26 @@ bool CanPerform(int number) {
 }
 
 bool ContinueIsSafe(int number) { return number == SYS_chdir; }
+
+bool ReachesTheDecidedFile(const CheckedCallContext& context,
+                           const DecodedPaths& paths, size_t index) {
+  if (index >= paths.paths.size() || index >= paths.given.size()) return true;
+  const std::string& given = paths.given[index];
+  const std::string& decided = paths.paths[index].path;
+  if (given == decided) return true;
+  // RESOLVE_IN_ROOT alone: symlinks and ".." as the kernel's own lookup
+  // for the workload takes them, inside its root.
+  UniqueFd kernels(Openat2(context.root_fd, given.c_str(), O_PATH | O_CLOEXEC,
+                           0, RESOLVE_IN_ROOT));
+  if (!kernels) return true;
+  UniqueFd checked(Openat2(context.root_fd, decided.c_str(), O_PATH | O_CLOEXEC,
+                           0, RESOLVE_IN_ROOT));
+  struct stat a {};
+  struct stat b {};
+  return checked && ::fstat(kernels.get(), &a) == 0 &&
+         ::fstat(checked.get(), &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino;
+}
 
 bool FollowsFinalSymlink(int number, size_t index,
                          const std::array<uint64_t, 6>& args,

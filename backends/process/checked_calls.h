@@ -190,6 +190,17 @@ bool CanPerform(int number);
 // checked copy (ptrace's scratch region) should do that instead.
 bool ContinueIsSafe(int number);
 
+// For a call about to be continued (execve, execveat, chdir): whether the
+// path as the workload gave it (DecodedPaths::given[index]), looked up as
+// the kernel will (symlinks followed, `..` physical), reaches the file the
+// policy decided on (paths[index], resolved). They differ without any race
+// when `..` follows a symlink ("link/../x": the policy decided on "x" beside
+// "link", the kernel goes up from the link's target), and the decision
+// would not hold; true when the kernel's lookup finds nothing (it fails
+// then too) or the path names the fd itself.
+bool ReachesTheDecidedFile(const CheckedCallContext& context,
+                           const DecodedPaths& paths, size_t index);
+
 // Whether call `number` follows a symlink in the last component of its path
 // argument `index` (with `args`, and openat2's decoded `open_flags`), as the
 // kernel's lookup does; calls that act on a name in its parent directory

@@ -304,22 +304,25 @@ Status ResolvePathArgument(pid_t tid, const ReadPath& read,
   const PathArgSpec& spec = *read.spec;
   const int dirfd = DirFd(spec, args);
   std::string path;
+  std::string given;
   std::optional<std::string> copy;
   if (read.fd_itself) {
     auto itself = FdItselfPath(tid, dirfd);
     if (!itself) return tl::unexpected(std::move(itself).error());
     path = *std::move(itself);
+    given = path;
     if (!read.null) copy = "";
   } else {
     // An absolute path ignores the dirfd entirely, even a bad one, as in
     // the kernel.
     if (read.text.front() == '/') {
-      path = NormalizePath(read.text);
+      given = read.text;
     } else {
       auto base = BaseDirectory(tid, dirfd);
       if (!base) return tl::unexpected(std::move(base).error());
-      path = NormalizePath(*base + "/" + read.text);
+      given = *base + "/" + read.text;
     }
+    path = NormalizePath(given);
     copy = path;
     if (NamesDirectory(read.text) && path != "/") copy->push_back('/');
     // The checked copy must itself pass getname(); a relative path the
@@ -332,6 +335,7 @@ Status ResolvePathArgument(pid_t tid, const ReadPath& read,
   }
   out.paths.push_back(PathArgument{spec.path_index, std::move(path)});
   out.kernel_copies.push_back(std::move(copy));
+  out.given.push_back(std::move(given));
   return {};
 }
 

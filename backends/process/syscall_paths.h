@@ -75,6 +75,12 @@ struct DecodedPaths {
   // after the check); nullopt for a NULL pointer naming the fd itself: a
   // register value the workload cannot change, left as it is.
   std::vector<std::optional<std::string>> kernel_copies;
+  // Parallel to `paths`: the path as the workload gave it, made absolute
+  // but not normalised ("dir/link/../x" keeps its "link/.."), which is what
+  // the kernel looks up when a call is continued (CONTINUE) rather than
+  // handed a copy: `..` after a symlink goes up from the symlink's target
+  // there, not from "dir". For a path naming the fd itself, as `paths`.
+  std::vector<std::string> given;
   // Parallel to `paths`, set by ResolveCheckedPaths (checked_calls.h): the
   // path was a magic link to the workload's own descriptor N whose file has
   // no path (a pipe, a socket, a deleted file), so the call acts on that
