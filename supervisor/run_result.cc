@@ -65,6 +65,8 @@ int Termination::ExitStatus() const {
 }
 
 std::string SyscallLabel(Abi abi, int number) {
+  if (number == kUnnamedSyscalls) return "(unnamed numbers)";
+  if (number == kOtherSyscalls) return "(other kinds, table full)";
   if (abi == Abi::kI386) return fmt::format("{}:#{}", AbiName(abi), number);
   std::string name = SyscallName(number);
   if (name.empty()) name = fmt::format("syscall_{}", number);

@@ -100,13 +100,17 @@ struct SignalCount {
   bool operator==(const SignalCount&) const = default;
 };
 
-// How many events of one denial or signal kind are kept; the rest are
-// counted only.
-inline constexpr uint64_t kDenialEventsKept = 1;
+// How many events of one denial kind are kept: the first call of each
+// distinct first path (so one harmless denied open does not hide the file
+// a later one tried), up to this many; the rest are counted only.
+inline constexpr uint64_t kDenialEventsKept = 8;
 inline constexpr uint64_t kSignalEventsKept = 3;
-// At most this many denial kinds are tabled: a workload can make a new kind
-// with every unnamed syscall number it tries. Calls of kinds beyond it are
-// counted in syscalls_denied and events_dropped only.
+// Denial rows of numbers that name no syscall (x86-64 and x32: no name;
+// i386: above kMaxSyscallNumber), one row per rule and answer, so a
+// workload cannot make a kind of every number it tries; and of the kinds
+// that came after the table held kMaxDenialKinds rows, likewise per rule.
+inline constexpr int kUnnamedSyscalls = -1;
+inline constexpr int kOtherSyscalls = -2;
 inline constexpr size_t kMaxDenialKinds = 1024;
 
 struct RunResult {

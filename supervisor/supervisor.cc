@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -141,12 +142,7 @@ class RunLoop {
     }
     if (verdict.action.action == Action::kDeny ||
         verdict.action.action == Action::kKill) {
-      const uint64_t count = CountDenial(event);
-      if (count == 0) {
-        ++result_.counters.events_dropped;  // the table is full
-      } else if (count <= kDenialEventsKept) {
-        Record(std::move(event));
-      }
+      if (CountDenial(event)) Record(std::move(event));
     } else if (verdict.action.action != Action::kAllow) {
       Record(std::move(event));
     }
@@ -265,26 +261,47 @@ class RunLoop {
     }
   }
 
-  // Counts a denied or killed call in its row of the denial table; returns
-  // the row's count, so 1 for the first of its kind, or 0 when the call is
-  // of a new kind and the table is full.
-  uint64_t CountDenial(const SyscallEvent& event) {
+  // Counts a denied or killed call in its row of the denial table (see
+  // kUnnamedSyscalls for the rows numbers share); returns whether to keep
+  // it as an event: the first of its row with a first path not seen in the
+  // row before, up to kDenialEventsKept.
+  bool CountDenial(const SyscallEvent& event) {
     const Verdict& verdict = *event.verdict;
     const int errno_value =
         verdict.action.action == Action::kDeny ? verdict.action.errno_value : 0;
-    DenialKey key{event.request.abi, event.request.number, verdict.rule_id,
-                  verdict.action.action, errno_value};
+    const Abi abi = event.request.abi;
+    int number = event.request.number;
+    const bool named = abi == Abi::kI386
+                           ? number >= 0 && number <= kMaxSyscallNumber
+                           : !SyscallName(number).empty();
+    if (!named) number = kUnnamedSyscalls;
+    DenialKey key{abi, number, verdict.rule_id, verdict.action.action,
+                  errno_value};
     std::vector<DenialCount>& table = *result_.denials;
     auto found = denial_rows_.find(key);
-    if (found != denial_rows_.end()) return ++table[found->second].count;
-    if (table.size() >= kMaxDenialKinds) return 0;
-    auto [row, added] = denial_rows_.try_emplace(std::move(key), table.size());
-    if (added) {
-      table.push_back(DenialCount{event.request.abi, event.request.number,
-                                  verdict.rule_id, verdict.action.action,
-                                  errno_value, 0});
+    if (found == denial_rows_.end() && table.size() >= kMaxDenialKinds) {
+      // One row per rule and answer beyond the cap: bounded by the policy.
+      key = DenialKey{Abi::kX86_64, kOtherSyscalls, verdict.rule_id,
+                      verdict.action.action, errno_value};
+      found = denial_rows_.find(key);
     }
-    return ++table[row->second].count;
+    if (found == denial_rows_.end()) {
+      found = denial_rows_.try_emplace(std::move(key), table.size()).first;
+      table.push_back(DenialCount{std::get<0>(found->first),
+                                  std::get<1>(found->first), verdict.rule_id,
+                                  verdict.action.action, errno_value, 0});
+    }
+    DenialRow& row = denial_row_state_[found->second];
+    ++table[found->second].count;
+    if (row.kept >= kDenialEventsKept) return false;
+    const std::string first_path = event.request.paths.empty()
+                                       ? std::string()
+                                       : event.request.paths.front().path;
+    if (!row.paths_seen.insert(std::hash<std::string>{}(first_path)).second) {
+      return false;
+    }
+    ++row.kept;
+    return true;
   }
 
   // The same for a signal or fault, by (signal, action).
@@ -311,6 +328,12 @@ class RunLoop {
   // Where each kind's row is in result_'s tables.
   using DenialKey = std::tuple<Abi, int, std::string, Action, int>;
   std::map<DenialKey, size_t> denial_rows_;
+  // Per row of the denial table: events kept, and the first paths seen.
+  struct DenialRow {
+    uint64_t kept = 0;
+    std::set<size_t> paths_seen;
+  };
+  std::map<size_t, DenialRow> denial_row_state_;
   std::map<std::pair<int, Action>, size_t> signal_rows_;
   std::optional<StopReason> stop_;
   bool killed_ = false;

@@ -448,19 +448,17 @@ TEST(SupervisorTest, DenialsAreCountedPerKindAndOnlyTheFirstIsKept) {
   EXPECT_EQ(result->events.size(), 5u);
 }
 
-// A workload can make a new denial kind with every unnamed syscall number:
-// the table stops growing at kMaxDenialKinds, and what it cannot hold is
-// still counted as denied and as dropped.
+// A workload cannot grow the denial table by trying one unnamed syscall
+// number after another: they share one row per rule and answer.
 TEST(SupervisorTest, DenialTableIsBounded) {
   Captured captured;
   std::vector<FakeBackend::Step> script;
-  const int kinds = static_cast<int>(kMaxDenialKinds) + 10;
-  for (int i = 0; i < kinds; ++i) {
+  const int tries = static_cast<int>(kMaxDenialKinds) + 10;
+  for (int i = 0; i < tries; ++i) {
     SyscallEvent unnamed;
     unnamed.request.number = 100000 + i;  // the default: deny ENOSYS
     script.push_back(Event{unnamed});
   }
-  // A named kind after the table filled up.
   script.push_back(Event{Syscall("mount")});
   script.push_back(Event{Syscall("mount")});
   script.push_back(Event{ExitEvent{}});
@@ -469,10 +467,49 @@ TEST(SupervisorTest, DenialTableIsBounded) {
   auto result = supervisor.Run(backend, TestWorkload());
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
   ASSERT_TRUE(result->denials.has_value());
-  EXPECT_EQ(result->denials->size(), kMaxDenialKinds);
-  EXPECT_EQ(result->counters.syscalls_denied, static_cast<uint64_t>(kinds) + 2);
-  // The mounts are a kind more than fits: dropped, with the last 10.
-  EXPECT_EQ(result->counters.events_dropped, 12u);
+  EXPECT_THAT(
+      *result->denials,
+      ElementsAre(
+          DenialCount{Abi::kX86_64, kUnnamedSyscalls, "syscalls.default",
+                      Action::kDeny, ENOSYS, static_cast<uint64_t>(tries)},
+          DenialCount{Abi::kX86_64, Nr("mount"), "syscalls.default",
+                      Action::kDeny, ENOSYS, 2}));
+  EXPECT_EQ(result->counters.syscalls_denied, static_cast<uint64_t>(tries) + 2);
+  EXPECT_EQ(result->counters.events_dropped, 0u);
+}
+
+// One harmless denied open must not hide the file a later one tried: the
+// first call of each distinct path is kept, up to kDenialEventsKept a kind.
+TEST(SupervisorTest, DeniedCallsOfDistinctPathsAreKept) {
+  Captured captured;
+  std::vector<FakeBackend::Step> script;
+  auto open_of = [](const std::string& path) {
+    SyscallEvent call = Syscall("openat");
+    call.request.paths = {PathArgument{1, path}};
+    return call;
+  };
+  for (int i = 0; i < 3; ++i) script.push_back(Event{open_of("/boot/a")});
+  script.push_back(Event{open_of("/srv/secret")});
+  for (uint64_t i = 0; i < kDenialEventsKept + 4; ++i) {
+    script.push_back(Event{open_of("/x/" + std::to_string(i))});
+  }
+  script.push_back(Event{ExitEvent{}});
+  FakeBackend backend(std::move(script));
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  std::vector<std::string> kept;
+  for (const Event& event : result->events) {
+    if (const auto* call = std::get_if<SyscallEvent>(&event)) {
+      kept.push_back(call->request.paths.at(0).path);
+    }
+  }
+  ASSERT_EQ(kept.size(), kDenialEventsKept);
+  EXPECT_EQ(kept[0], "/boot/a");
+  EXPECT_EQ(kept[1], "/srv/secret");
+  ASSERT_TRUE(result->denials.has_value());
+  ASSERT_EQ(result->denials->size(), 1u);
+  EXPECT_EQ(result->denials->front().count, kDenialEventsKept + 8);
 }
 
 // Signals and faults are counted per (signal, action), the first few kept
