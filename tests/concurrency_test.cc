@@ -175,7 +175,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, PerBackend,
 TEST_F(ConcurrencyTest, SixteenMixedAcrossBackendsAreEachRecordedOnce) {
   std::vector<std::string> available;
   for (const char* backend : {"native", "ptrace", "container", "kvm"}) {
-    if (Unavailable(backend).empty()) available.push_back(backend);
+    if (Unavailable(backend).empty()) available.emplace_back(backend);
   }
   ASSERT_FALSE(available.empty());
   std::vector<std::string> backends;

@@ -200,8 +200,9 @@ Doctor AskDoctor() {
 }
 
 // One run's result: the workload's stdout and exit status and what the
-// recorded run says (its --json file).
-struct Cell {
+// recorded run says (its --json file). The implicit members may throw
+// only where nlohmann::json allocates, which a test may let escape.
+struct Cell {  // NOLINT(bugprone-exception-escape)
   CommandResult command;
   nlohmann::json run;
 };
@@ -210,10 +211,10 @@ using Param = std::tuple<Program, std::string>;  // (program, backend)
 
 class FidelityTest : public ::testing::TestWithParam<Param> {
  protected:
-  static void SetUpTestSuite() { doctor_ = new Doctor(AskDoctor()); }
-  static void TearDownTestSuite() {
-    delete doctor_;
-    doctor_ = nullptr;
+  // Asked once per test binary.
+  static const Doctor& TheDoctor() {
+    static const Doctor doctor = AskDoctor();
+    return doctor;
   }
 
   void SetUp() override {
@@ -225,7 +226,8 @@ class FidelityTest : public ::testing::TestWithParam<Param> {
                     fs::perms::others_exec | fs::perms::group_exec,
                     fs::perm_options::add);
     db_ = (dir_->path() / "runs.db").string();
-    ASSERT_FALSE(doctor_->backends.empty()) << "isoscope doctor --json failed";
+    ASSERT_FALSE(TheDoctor().backends.empty())
+        << "isoscope doctor --json failed";
     for (const std::string& needed : program().needs) {
       ASSERT_EQ(::access(needed.c_str(), X_OK), 0)
           << needed << " is missing: run scripts/install-deps.sh";
@@ -328,17 +330,14 @@ class FidelityTest : public ::testing::TestWithParam<Param> {
     }
   }
 
-  static Doctor* doctor_;
   std::optional<TempDir> dir_;
   std::string db_;
   int runs_ = 0;
 };
 
-Doctor* FidelityTest::doctor_ = nullptr;
-
 TEST_P(FidelityTest, EveryPresetGivesItsExpectedResult) {
   std::string unavailable = "not listed by isoscope doctor";
-  for (const Backend& listed : doctor_->backends) {
+  for (const Backend& listed : TheDoctor().backends) {
     if (listed.name == backend()) unavailable = listed.unavailable;
   }
   if (!unavailable.empty()) {
@@ -362,7 +361,7 @@ TEST_P(FidelityTest, EveryPresetGivesItsExpectedResult) {
             {Expect::Kind::kNotStatic, "",
              "the kvm backend loads static executables only"},
             native);
-    } else if (doctor_->virtualization == "pvm") {
+    } else if (TheDoctor().virtualization == "pvm") {
       // A software hypervisor cannot emulate SSE, which static glibc uses
       // at once; the run says so and names the fix.
       const Cell cell = Run("kvm", preset);
