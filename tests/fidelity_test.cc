@@ -40,15 +40,16 @@ struct Expect {
   };
   Kind kind = Kind::kNative;
   std::string rule;
-  std::string why;  // the stated reason, printed with a failure
+  std::string why;      // the stated reason, printed with a failure
+  int exit_status = 0;  // kDenied: how the program gives up
 };
 
 Expect Native() { return {}; }
 Expect Killed(std::string rule, std::string why) {
   return {Expect::Kind::kKilled, std::move(rule), std::move(why)};
 }
-Expect Denied(std::string rule, std::string why) {
-  return {Expect::Kind::kDenied, std::move(rule), std::move(why)};
+Expect Denied(std::string rule, std::string why, int exit_status) {
+  return {Expect::Kind::kDenied, std::move(rule), std::move(why), exit_status};
 }
 
 struct Program {
@@ -114,7 +115,8 @@ std::vector<Program> Programs() {
        Denied("files.else",
               "strict lets nothing outside the workdir and the "
               "system directories be opened: git opens "
-              "/dev/null")},
+              "/dev/null",
+              128)},
       {"tar",
        {"/usr/bin/tar", "/usr/bin/gzip"},
        "mkdir -p d/s && echo one > d/s/f && tar czf d.tgz d && rm -r d && "
@@ -138,7 +140,8 @@ std::vector<Program> Programs() {
        Denied("files.else",
               "strict lets nothing outside the workdir and the "
               "system directories be opened: perl opens "
-              "/dev/null")},
+              "/dev/null",
+              13)},
       {"sqlite3",
        {"/usr/bin/sqlite3"},
        "sqlite3 d.db 'create table t(a); insert into t values(1),(2); "
@@ -315,7 +318,7 @@ class FidelityTest : public ::testing::TestWithParam<Param> {
             << where;
         return;
       case Expect::Kind::kDenied:
-        EXPECT_NE(cell.command.exit_status, 0) << where;
+        EXPECT_EQ(cell.command.exit_status, expect.exit_status) << where;
         EXPECT_TRUE(NamesRule(cell.run, expect.rule))
             << "no recorded call denied by " << expect.rule << " ("
             << expect.why << ")\n"
