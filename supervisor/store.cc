@@ -340,7 +340,8 @@ constexpr int kStoreChunkBytes = 64 * 1024;
 // says has lost data (a truncated copy, a full disk): SQLite would read the
 // missing pages as zeros and isoscope would start a new, empty history.
 Status CheckNotTruncated(const std::filesystem::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO given as --db must not block isoscope here.
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd) return {};  // absent: SQLite creates it; unreadable: it says so
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0 || st.st_size == 0) return {};
