@@ -26,7 +26,7 @@ struct ParseOptions {
 // The largest policy accepted. The presets are about 10 KiB; a limit keeps
 // a mistaken --policy (a log file, /dev/zero) from being read forever or
 // parsed for minutes.
-constexpr size_t kMaxPolicyBytes = 1024 * 1024;
+constexpr size_t kMaxPolicyBytes = size_t{1024} * 1024;
 
 // Parses YAML text; `source_name` is used in error messages and as
 // Policy::name. Errors have code ErrorCode::kPolicy: among them a text over
