@@ -126,6 +126,12 @@ Result<RunResult> RunOnce(const BackendRegistry& registry,
 
   Workload workload{options.executable, options.argv, WorkloadEnvironment(dir),
                     dir, /*scratch_workdir=*/true};
+  if (options.copy_into_workdir) {
+    auto copy = CopyProgramIntoWorkdir(options.executable, dir);
+    if (!copy) return tl::unexpected(copy.error());
+    workload.executable = *copy;
+    workload.argv.front() = *copy;
+  }
   SupervisorOptions supervisor_options;
   supervisor_options.interrupt_fd = options.interrupt_fd;
   supervisor_options.host_facts = host;

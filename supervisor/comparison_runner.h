@@ -36,8 +36,11 @@ struct CompareOptions {
   std::shared_ptr<const Policy> policy;  // not yet instantiated for a workdir
   std::string executable;                // absolute (ResolveExecutable)
   std::vector<std::string> argv;         // argv[0] included
-  int repeat = 5;                        // measured runs after one warm-up
-  bool probes = false;                   // also run the probe suite
+  // Run a copy of `executable` from each run's workdir (isoscope's built-in
+  // workloads: CopyProgramIntoWorkdir says why).
+  bool copy_into_workdir = false;
+  int repeat = 5;       // measured runs after one warm-up
+  bool probes = false;  // also run the probe suite
   // With `probes`: which probes (empty: the built-in ones).
   std::vector<ProbeSpec> probe_specs;
   int interrupt_fd = -1;  // readable: stop, record what was measured

@@ -312,18 +312,11 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
   // The probe runs from its workdir, where a user's own program would be:
   // the policy decides its exec like any other (strict execs only there and
   // below /usr), and no probe depends on where isoscope was built.
-  const std::filesystem::path program =
-      workdir->path() / probe.program.filename();
-  std::error_code copied;
-  std::filesystem::copy_file(probe.program, program, copied);
-  if (copied) {
-    return FailErrno(
-        fmt::format("copying probe {} into {}", probe.program.string(), dir),
-        copied.value());
-  }
+  auto program = CopyProgramIntoWorkdir(probe.program.string(), dir);
+  if (!program) return tl::unexpected(program.error());
   Workload workload;
-  workload.executable = program.string();
-  workload.argv.push_back(program.string());
+  workload.executable = *program;
+  workload.argv.push_back(*program);
   workload.argv.insert(workload.argv.end(), probe.args.begin(),
                        probe.args.end());
   workload.env = WorkloadEnvironment(dir, canaries.Environment());

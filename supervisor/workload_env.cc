@@ -60,4 +60,18 @@ Result<std::string> ResolveExecutable(const std::string& command) {
                   : fmt::format("workload '{}' not found on PATH", command));
 }
 
+Result<std::string> CopyProgramIntoWorkdir(const std::string& program,
+                                           const std::string& workdir) {
+  const std::filesystem::path copy = std::filesystem::path(workdir) /
+                                     std::filesystem::path(program).filename();
+  std::error_code ec;
+  std::filesystem::copy_file(program, copy, ec);
+  if (ec) {
+    return FailErrno(
+        fmt::format("copying the program {} into {}", program, workdir),
+        ec.value());
+  }
+  return copy.string();
+}
+
 }  // namespace isoscope

@@ -26,6 +26,14 @@ std::vector<std::string> WorkloadEnvironment(
 // like a shell. kNotFound or kNotExecutable otherwise.
 Result<std::string> ResolveExecutable(const std::string& command);
 
+// Copies `program` into `workdir` (keeping its name and mode) and returns
+// the copy's path. isoscope's built-in workloads and probes run from their
+// workdir, where a user's own program would be: a policy decides their
+// first exec like any other (the presets exec in {workdir}), and nothing
+// depends on where isoscope was built.
+Result<std::string> CopyProgramIntoWorkdir(const std::string& program,
+                                           const std::string& workdir);
+
 }  // namespace isoscope
 
 #endif  // ISOSCOPE_SUPERVISOR_WORKLOAD_ENV_H_

@@ -162,6 +162,14 @@ TEST_F(CliTest, WithoutACommandRunsTheBuiltinHello) {
   CommandResult run = Isoscope({"run"});
   EXPECT_EQ(run.exit_status, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("hello from isoscope"));
+  // Under the presets too: a built-in workload runs from its workdir, where
+  // they let it be exec'd.
+  for (const char* policy : {"default", "strict"}) {
+    CommandResult traced =
+        Isoscope({"run", "-q", "--backend", "ptrace", "--policy", policy});
+    EXPECT_EQ(traced.exit_status, 0) << policy << ": " << traced.err;
+    EXPECT_THAT(traced.out, HasSubstr("hello from isoscope")) << policy;
+  }
 }
 
 TEST_F(CliTest, JsonFileHoldsTheResult) {

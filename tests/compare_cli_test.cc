@@ -196,6 +196,23 @@ TEST_F(CompareCliTest, AllIsTheDefaultAndListsEveryBackend) {
   EXPECT_EQ(names, all);
 }
 
+// scripts/demo.sh's job: a built-in workload under the default policy is
+// measured on every backend this host has. It runs from each run's workdir,
+// where the presets let it be exec'd (from the build tree they would not).
+TEST_F(CompareCliTest, TheMainJobMeasuresEveryAvailableBackend) {
+  CommandResult compare =
+      RunCommand(Argv({"compare", "--repeat", "1", "--",
+                       BuiltWorkload("bench/syscall-storm").string(), "1000"}));
+  ASSERT_EQ(compare.exit_status, 0) << compare.err;
+  for (const std::string backend : {"native", "ptrace", "container", "kvm"}) {
+    const std::string row = LineStarting(compare.out, backend + " ");
+    if (row.find("unavailable: ") != std::string::npos) continue;
+    EXPECT_THAT(row, HasSubstr(" exited ")) << compare.out;
+    EXPECT_THAT(row, HasSubstr(" yes")) << compare.out;  // same as native
+  }
+  EXPECT_THAT(compare.out, Not(HasSubstr("failed to run")));
+}
+
 // A backend that traps every call of the workload is priced above native,
 // not at 1.00x: the ratio is its own wall time over native's.
 TEST_F(CompareCliTest, ATrappingBackendCostsMoreThanNative) {

@@ -240,6 +240,17 @@ std::optional<std::filesystem::path> FindBuiltinWorkload(
   return std::nullopt;
 }
 
+bool IsBuiltinWorkloadProgram(const std::filesystem::path& program) {
+  std::error_code ec;
+  const std::filesystem::path real = std::filesystem::canonical(program, ec);
+  if (ec) return false;
+  for (const BuiltinWorkload& builtin : ListBuiltinWorkloads()) {
+    std::error_code same_ec;
+    if (std::filesystem::equivalent(real, builtin.path, same_ec)) return true;
+  }
+  return false;
+}
+
 std::vector<BuiltinWorkload> ListBuiltinWorkloads() {
   std::vector<BuiltinWorkload> found;
   for (const CatalogEntry& entry : kCatalog) {

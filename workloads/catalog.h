@@ -30,6 +30,10 @@ std::vector<BuiltinWorkload> ListBuiltinWorkloads();
 // <dir of /proc/self/exe>/../libexec/isoscope/workloads.
 std::optional<std::filesystem::path> FindBuiltinWorkload(std::string_view name);
 
+// Whether `program` is the program of a built-in workload (as found by
+// FindBuiltinWorkload; compared after resolving symlinks).
+bool IsBuiltinWorkloadProgram(const std::filesystem::path& program);
+
 }  // namespace isoscope
 
 #endif  // ISOSCOPE_WORKLOADS_CATALOG_H_

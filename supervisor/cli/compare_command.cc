@@ -20,6 +20,7 @@
 #include "supervisor/cli/interrupt.h"
 #include "supervisor/comparison_runner.h"
 #include "supervisor/workload_env.h"
+#include "workloads/catalog.h"
 
 namespace isoscope::cli {
 namespace {
@@ -90,6 +91,7 @@ int CompareCommand(const Context& context, const CompareOptionsCli& options) {
   CompareOptions compare;
   compare.backends = std::move(*backends);
   compare.policy = std::make_shared<const Policy>(std::move(*loaded));
+  compare.copy_into_workdir = IsBuiltinWorkloadProgram(*executable);
   compare.executable = std::move(*executable);
   compare.argv = options.command;
   compare.repeat = options.repeat;

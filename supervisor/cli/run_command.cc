@@ -111,6 +111,14 @@ int RunCommand(const Context& context, const RunOptions& options) {
   Workload workload{*executable, *command,
                     WorkloadEnvironment(workdir, options.env), workdir,
                     scratch.has_value()};
+  // A built-in workload runs from isoscope's own scratch workdir, as probes
+  // do; a workdir the user gave is left as it is.
+  if (scratch && IsBuiltinWorkloadProgram(*executable)) {
+    auto copy = CopyProgramIntoWorkdir(*executable, workdir);
+    if (!copy) return ReportError(copy.error());
+    workload.executable = *copy;
+    workload.argv.front() = *copy;
+  }
 
   auto interrupts = InterruptSignals::Install();
   if (!interrupts) return ReportError(interrupts.error());
