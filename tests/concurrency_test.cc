@@ -34,22 +34,6 @@ class ConcurrencyTest : public ::testing::Test {
     db_ = (dir_->path() / "runs.db").string();
   }
 
-  static std::string Unavailable(const std::string& backend) {
-    CommandResult doctor =
-        RunCommand({IsoscopeBinary().string(), "doctor", "--json"});
-    const nlohmann::json json =
-        nlohmann::json::parse(doctor.out, nullptr, false);
-    if (doctor.exit_status != 0 || json.is_discarded()) {
-      return "isoscope doctor failed: " + doctor.err;
-    }
-    for (const auto& entry : json["backends"]) {
-      if (entry["name"] == backend) {
-        return entry["available"] == true ? "" : entry.value("reason", "");
-      }
-    }
-    return "isoscope doctor does not list " + backend;
-  }
-
   // The workload of run `i` on `backend`: exits with a status only it has
   // (and prints a token only it prints). kvm runs static executables only:
   // the built-in `hello`, whose argument is its exit status.
@@ -171,7 +155,7 @@ class PerBackend : public ConcurrencyTest,
                    public ::testing::WithParamInterface<std::string> {};
 
 TEST_P(PerBackend, SixteenAtOnceAreEachRecordedOnce) {
-  if (const std::string why = Unavailable(GetParam()); !why.empty()) {
+  if (const std::string why = BackendUnavailable(GetParam()); !why.empty()) {
     GTEST_SKIP() << GetParam() << " backend unavailable: " << why;
   }
   const std::vector<std::string> backends(kConcurrent, GetParam());
@@ -188,7 +172,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, PerBackend,
 TEST_F(ConcurrencyTest, SixteenMixedAcrossBackendsAreEachRecordedOnce) {
   std::vector<std::string> available;
   for (const char* backend : {"native", "ptrace", "container", "kvm"}) {
-    if (Unavailable(backend).empty()) available.emplace_back(backend);
+    if (BackendUnavailable(backend).empty()) available.emplace_back(backend);
   }
   ASSERT_FALSE(available.empty());
   std::vector<std::string> backends;

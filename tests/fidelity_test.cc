@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/temp_dir.h"
+#include "supervisor/host_facts.h"
 #include "tests/test_env.h"
 
 namespace isoscope::testing {
@@ -177,31 +178,6 @@ void PrintTo(const Program& program, std::ostream* out) {
   *out << program.name;
 }
 
-struct Backend {
-  std::string name;
-  std::string unavailable;  // why not, from `isoscope doctor`
-};
-
-struct Doctor {
-  std::vector<Backend> backends;
-  std::string virtualization;
-};
-
-Doctor AskDoctor() {
-  Doctor doctor;
-  CommandResult run =
-      RunCommand({IsoscopeBinary().string(), "doctor", "--json"});
-  const nlohmann::json json = nlohmann::json::parse(run.out, nullptr, false);
-  if (run.exit_status != 0 || json.is_discarded()) return doctor;
-  for (const auto& entry : json["backends"]) {
-    doctor.backends.push_back(
-        {entry["name"].get<std::string>(),
-         entry["available"] == true ? "" : entry.value("reason", "")});
-  }
-  doctor.virtualization = json.value("virtualization", "");
-  return doctor;
-}
-
 // One run's result: the workload's stdout and exit status and what the
 // recorded run says (its --json file). The implicit members may throw
 // only where nlohmann::json allocates, which a test may let escape.
@@ -214,12 +190,6 @@ using Param = std::tuple<Program, std::string>;  // (program, backend)
 
 class FidelityTest : public ::testing::TestWithParam<Param> {
  protected:
-  // Asked once per test binary.
-  static const Doctor& TheDoctor() {
-    static const Doctor doctor = AskDoctor();
-    return doctor;
-  }
-
   void SetUp() override {
     auto dir = TempDir::Create("isoscope-fidelity-test-");
     ASSERT_TRUE(dir.has_value()) << dir.error().ToString();
@@ -229,8 +199,6 @@ class FidelityTest : public ::testing::TestWithParam<Param> {
                     fs::perms::others_exec | fs::perms::group_exec,
                     fs::perm_options::add);
     db_ = (dir_->path() / "runs.db").string();
-    ASSERT_FALSE(TheDoctor().backends.empty())
-        << "isoscope doctor --json failed";
     for (const std::string& needed : program().needs) {
       ASSERT_EQ(::access(needed.c_str(), X_OK), 0)
           << needed << " is missing: run scripts/install-deps.sh";
@@ -339,10 +307,7 @@ class FidelityTest : public ::testing::TestWithParam<Param> {
 };
 
 TEST_P(FidelityTest, EveryPresetGivesItsExpectedResult) {
-  std::string unavailable = "not listed by isoscope doctor";
-  for (const Backend& listed : TheDoctor().backends) {
-    if (listed.name == backend()) unavailable = listed.unavailable;
-  }
+  const std::string unavailable = BackendUnavailable(backend());
   if (!unavailable.empty()) {
     GTEST_SKIP() << backend() << " backend unavailable: " << unavailable;
   }
@@ -364,7 +329,7 @@ TEST_P(FidelityTest, EveryPresetGivesItsExpectedResult) {
             {Expect::Kind::kNotStatic, "",
              "the kvm backend loads static executables only"},
             native);
-    } else if (TheDoctor().virtualization == "pvm") {
+    } else if (ReadHostFacts().virtualization == VirtualizationKind::kPvm) {
       // A software hypervisor cannot emulate SSE, which static glibc uses
       // at once; the run says so and names the fix.
       const Cell cell = Run("kvm", preset);

@@ -67,24 +67,6 @@ class ProbeCliTest : public ::testing::Test {
     return verdicts;
   }
 
-  // Why `backend` cannot run on this host, as `isoscope doctor` says; empty
-  // when it can.
-  static std::string Unavailable(const std::string& backend) {
-    CommandResult doctor =
-        RunCommand({IsoscopeBinary().string(), "doctor", "--json"});
-    const nlohmann::json json =
-        nlohmann::json::parse(doctor.out, nullptr, false);
-    if (doctor.exit_status != 0 || json.is_discarded()) {
-      return "isoscope doctor failed: " + doctor.err;
-    }
-    for (const auto& entry : json["backends"]) {
-      if (entry["name"] == backend) {
-        return entry["available"] == true ? "" : entry["reason"];
-      }
-    }
-    return "isoscope doctor does not list " + backend;
-  }
-
   // SysV segments created by `pid` (/proc/sysvipc/shm: key shmid perms size
   // cpid ...).
   static int SegmentsCreatedBy(int64_t pid) {
@@ -262,7 +244,7 @@ TEST_F(ProbeCliTest, PtraceUnderStrictBlocksWhatNativeReaches) {
 // host out of reach, shows its own namespaces (PID 1, hostname, cgroup
 // root), and its cgroup stops the memory and fork bombs at their limits.
 TEST_F(ProbeCliTest, ContainerUnderStrictIsolatesAndLimits) {
-  if (const std::string why = Unavailable("container"); !why.empty()) {
+  if (const std::string why = BackendUnavailable("container"); !why.empty()) {
     GTEST_SKIP() << "container backend unavailable: " << why;
   }
   const std::string json_path = (dir_->path() / "container.json").string();
@@ -321,7 +303,7 @@ TEST_F(ProbeCliTest, ContainerUnderStrictIsolatesAndLimits) {
 // what the VM does not offer (/proc, a real root) says NA with its reason,
 // and faults reach the probe's own handler as signals.
 TEST_F(ProbeCliTest, KvmRunsTheWholeSuite) {
-  if (const std::string why = Unavailable("kvm"); !why.empty()) {
+  if (const std::string why = BackendUnavailable("kvm"); !why.empty()) {
     GTEST_SKIP() << "kvm backend unavailable: " << why;
   }
   const std::string json_path = (dir_->path() / "kvm.json").string();

@@ -11,7 +11,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "base/exec_args.h"
 #include "base/unique_fd.h"
@@ -156,6 +160,26 @@ std::string CommandLineOf(const std::filesystem::path& proc_entry) {
 }
 
 }  // namespace
+
+std::string BackendUnavailable(const std::string& backend) {
+  static std::mutex mutex;
+  static std::map<std::string, std::string> asked;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = asked.find(backend); it != asked.end()) return it->second;
+  CommandResult doctor =
+      RunCommand({IsoscopeBinary().string(), "doctor", "--json"});
+  const nlohmann::json json = nlohmann::json::parse(doctor.out, nullptr, false);
+  if (doctor.exit_status != 0 || json.is_discarded()) {
+    return "isoscope doctor failed: " + doctor.err;  // not kept: ask again
+  }
+  std::string why = "isoscope doctor does not list " + backend;
+  for (const auto& entry : json["backends"]) {
+    if (entry["name"] == backend) {
+      why = entry["available"] == true ? "" : entry.value("reason", "");
+    }
+  }
+  return asked[backend] = why;
+}
 
 bool ProcessWithArgsExists(const std::string& needle) {
   std::error_code ec;

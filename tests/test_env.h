@@ -40,6 +40,11 @@ CommandResult RunAndSignalWhen(const std::vector<std::string>& argv,
                                const std::function<bool()>& ready, int signal,
                                bool* signalled);
 
+// Why `isoscope doctor --json` says `backend` cannot run on this host
+// ("isoscope doctor failed: ..." if it could not be asked); empty when it
+// can. Asked once per backend and test process.
+std::string BackendUnavailable(const std::string& backend);
+
 // Whether a process (other than isoscope itself) has `needle` in its
 // command line (arguments joined by spaces).
 bool ProcessWithArgsExists(const std::string& needle);
