@@ -79,6 +79,16 @@ svg .cell-text{fill:var(--cell-fg);font-size:11px;font-weight:600}
 vertical-align:-1px;border-radius:2px}
 .note-box{border:1px solid var(--reachable);padding:6px 12px;
 background:var(--panel)}
+.verdict details{margin:8px 0}.verdict summary{cursor:pointer;
+color:var(--muted)}
+td small{color:var(--muted)}
+#summary th,#summary td{padding:4px 6px}#summary td.num{white-space:normal}
+@media (max-width:640px){main{padding:12px}
+table.cards,table.cards tbody,table.cards tr,table.cards td{display:block}
+table.cards thead{display:none}table.cards tr{border:1px solid var(--line);
+margin:0 0 8px}table.cards td{border:0;text-align:left;
+white-space:normal}
+table.cards td::before{content:attr(data-label) ": ";font-weight:600}}
 )css";
 
 std::string VerdictClass(std::string_view verdict) {
@@ -114,50 +124,79 @@ std::string Header(const ReportData& data) {
   return out;
 }
 
+// One sentence per backend first; the pairwise detail (which probes, what
+// each trapped syscall costs) folded below it, so the page leads with what
+// a reader acts on.
 std::string VerdictSection(const ReportData& data) {
   std::string out =
       "<section id=\"verdict\"><h2>Verdict in plain words</h2>"
-      "<div class=\"verdict\"><ul>";
+      "<div class=\"verdict\"><ul class=\"headlines\">";
+  for (const std::string& s : BackendHeadlines(data.comparison, data.probes)) {
+    out += "<li>" + Xml(s) + "</li>";
+  }
+  out +=
+      "</ul><details><summary>In detail: what each pair of backends blocks "
+      "that the other leaves open, and the price</summary><ul>";
   for (const std::string& s : PlainWordsVerdict(data.comparison, data.probes)) {
     out += "<li>" + Xml(s) + "</li>";
   }
-  return out + "</ul></div></section>";
+  return out + "</ul></details></div></section>";
 }
 
+// A figure that never breaks across lines ("10.0 ms", "1.00×"), so cells
+// may wrap between figures and the table fits.
+std::string Unbroken(const std::string& figure) {
+  std::string out;
+  for (char c : figure) {
+    if (c == ' ') {
+      out += "&nbsp;";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Nine columns that fit the page's 1000 px; the spread of wall times sits
+// under its median. Below 640 px each row becomes a card (CSS, no script),
+// each cell labelled by its data-label.
 std::string SummaryTable(const Comparison& c) {
+  const auto ns = [](double v) { return Unbroken(FormatNs(v)); };
   std::string out =
-      "<section id=\"summary\"><h2>Summary</h2><table><thead><tr>"
-      "<th>backend</th><th>outcome</th><th>start-up median</th>"
-      "<th>wall median</th><th>wall p25–p75</th><th>wall min–max</th>"
-      "<th>× native</th><th>user / sys CPU</th><th>peak RSS</th>"
-      "<th>syscalls trapped / in kernel</th><th>faults</th>"
-      "<th>violations</th><th>output = native</th></tr></thead><tbody>";
+      "<section id=\"summary\"><h2>Summary</h2><table class=\"cards\">"
+      "<thead><tr><th>backend</th><th>outcome</th><th>start-up median</th>"
+      "<th>wall median</th><th>user / sys CPU</th><th>peak RSS</th>"
+      "<th>syscalls trapped / in kernel</th><th>faults / violations</th>"
+      "<th>output = native</th></tr></thead><tbody>";
   for (const BackendComparison& b : c.backends) {
     if (!b.available || !b.error.empty()) {
       out += fmt::format(
-          "<tr data-backend=\"{0}\"><td>{0}</td><td>{1}</td>"
-          "<td colspan=\"11\">{2}</td></tr>",
+          "<tr data-backend=\"{0}\"><td data-label=\"backend\">{0}</td>"
+          "<td data-label=\"outcome\">{1}</td><td colspan=\"7\" "
+          "data-label=\"why\">{2}</td></tr>",
           Xml(b.backend), Xml(OutcomeText(b)),
           Xml(b.available ? b.error : b.unavailable_reason));
       continue;
     }
     out += fmt::format(
-        "<tr data-backend=\"{}\"><td>{}</td><td>{}</td><td class=\"num\">{} "
-        "({})</td><td class=\"num\">{}</td><td class=\"num\">{}–{}</td>"
-        "<td class=\"num\">{}–{}</td><td class=\"num\">{}</td>"
-        "<td class=\"num\">{} / {}</td><td class=\"num\">{}</td>"
-        "<td class=\"num\">{} / {}</td><td class=\"num\">{}</td>"
-        "<td class=\"num\">{}</td><td>{}</td></tr>",
+        "<tr data-backend=\"{}\"><td data-label=\"backend\">{}</td>"
+        "<td data-label=\"outcome\">{}</td>"
+        "<td class=\"num\" data-label=\"start-up median\">{} ({})</td>"
+        "<td class=\"num\" data-label=\"wall median\">{} ({})<br><small>"
+        "p25–p75 {}–{}<br>min–max {}–{}</small></td>"
+        "<td class=\"num\" data-label=\"user / sys CPU\">{} / {}</td>"
+        "<td class=\"num\" data-label=\"peak RSS\">{}</td>"
+        "<td class=\"num\" data-label=\"syscalls trapped / in kernel\">"
+        "{} / {}</td><td class=\"num\" data-label=\"faults / violations\">"
+        "{} / {}</td><td data-label=\"output = native\">{}</td></tr>",
         Xml(b.backend), Xml(b.backend),
         Xml(OutcomeText(b)) +
             (b.failure.has_value() ? " <strong>failed</strong>" : ""),
-        FormatNs(b.startup_ns.median), FormatRatio(b.startup_ratio),
-        FormatNs(b.wall_ns.median), FormatNs(b.wall_ns.p25),
-        FormatNs(b.wall_ns.p75), FormatNs(b.wall_ns.min),
-        FormatNs(b.wall_ns.max), FormatRatio(b.wall_ratio),
-        FormatNs(b.user_cpu_us.median * 1000),
-        FormatNs(b.system_cpu_us.median * 1000),
-        FormatKib(b.max_rss_kib.median), b.syscalls_trapped,
+        ns(b.startup_ns.median), FormatRatio(b.startup_ratio),
+        ns(b.wall_ns.median), FormatRatio(b.wall_ratio), ns(b.wall_ns.p25),
+        ns(b.wall_ns.p75), ns(b.wall_ns.min), ns(b.wall_ns.max),
+        ns(b.user_cpu_us.median * 1000), ns(b.system_cpu_us.median * 1000),
+        Unbroken(FormatKib(b.max_rss_kib.median)), b.syscalls_trapped,
         b.syscalls_in_kernel, b.faults, b.violations,
         !b.output_matches_native.has_value()
             ? "n/a"
@@ -165,9 +204,9 @@ std::string SummaryTable(const Comparison& c) {
                                         : "<strong>differs</strong>"));
   }
   return out +
-         "</tbody></table><p class=\"muted\">A ratio (× native) is a cost "
-         "only between runs that did the same work: it is n/a for a backend "
-         "whose runs failed.</p></section>";
+         "</tbody></table><p class=\"muted\">Ratios in brackets are to "
+         "native. A ratio is a cost only between runs that did the same "
+         "work: it is n/a for a backend whose runs failed.</p></section>";
 }
 
 // " Not drawn: ptrace (its runs failed)." for the cost charts.

@@ -89,8 +89,9 @@ TEST(HtmlReport, WithoutProbesSaysSoInsteadOfDrawing) {
 
 TEST(HtmlReport, FailedRunsSayWhyAndAreNotDrawnAsCosts) {
   const std::string html = RenderHtmlReport(report_fixture::WithFailures());
-  EXPECT_THAT(html, HasSubstr("<td>violation 137 <strong>failed</strong></td>"
-                              "<td class=\"num\">3.30 ms (n/a)</td>"));
+  EXPECT_THAT(html, HasSubstr("violation 137 <strong>failed</strong></td>"
+                              "<td class=\"num\" data-label=\"start-up "
+                              "median\">3.30&nbsp;ms (n/a)</td>"));
   EXPECT_THAT(html, HasSubstr("<li data-backend=\"fake\"><strong>fake"
                               "</strong> killed by the policy (3 of 3 "
                               "measured runs): syscall uname (63) killed by "

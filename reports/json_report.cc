@@ -159,7 +159,8 @@ json ReportJson(const ReportData& data) {
       {"comparison", ComparisonJson(data.comparison)},
       {"probes", data.probes.has_value() ? ToJson(*data.probes) : json()},
       {"verdict",
-       {{"sentences", PlainWordsVerdict(data.comparison, data.probes)},
+       {{"headlines", BackendHeadlines(data.comparison, data.probes)},
+        {"sentences", PlainWordsVerdict(data.comparison, data.probes)},
         {"pairs", PairsJson(data)}}},
   };
 }

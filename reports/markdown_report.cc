@@ -250,6 +250,10 @@ std::string RenderMarkdownReport(const ReportData& data) {
       UtcTime(c.started_at_unix_ms) + " UTC",
       c.interrupted ? " · **interrupted**" : "");
   out += "## Verdict in plain words\n\n";
+  for (const std::string& s : BackendHeadlines(c, data.probes)) {
+    out += "- " + MarkdownCell(s) + "\n";
+  }
+  out += "\nIn detail:\n\n";
   for (const std::string& s : PlainWordsVerdict(c, data.probes)) {
     out += "- " + MarkdownCell(s) + "\n";
   }

@@ -102,7 +102,86 @@ std::string OverviewOfOne(const BackendComparison& only,
   return out;
 }
 
+// "blocks 3 probes that native leaves open (and leaves 1 open that native
+// blocks)", or nullopt when either backend has no probe findings.
+std::optional<std::string> BlocksBeyond(
+    const std::optional<ProbeSession>& probes, const std::string& backend,
+    const std::string& baseline) {
+  if (!probes.has_value() || !HasFindings(*probes, backend) ||
+      !HasFindings(*probes, baseline)) {
+    return std::nullopt;
+  }
+  const size_t more = OpenVersusBlocked(*probes, baseline, backend).size();
+  const size_t fewer = OpenVersusBlocked(*probes, backend, baseline).size();
+  std::string out =
+      more == 0 ? fmt::format("blocks no probe that {} leaves open", baseline)
+                : fmt::format("blocks {} that {} leaves open", Probes(more),
+                              baseline);
+  if (fewer > 0) {
+    out += fmt::format(" (and leaves {} open that {} blocks)", Probes(fewer),
+                       baseline);
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::string> BackendHeadlines(
+    const Comparison& comparison, const std::optional<ProbeSession>& probes) {
+  const auto measured = MeasuredBackends(comparison);
+  const BackendComparison* baseline = nullptr;
+  for (const BackendComparison* b : measured) {
+    if (b->backend == "native") baseline = b;
+  }
+  if (baseline == nullptr && !measured.empty()) baseline = measured.front();
+
+  std::vector<std::string> sentences;
+  for (const BackendComparison& b : comparison.backends) {
+    if (!b.available) {
+      sentences.push_back(
+          fmt::format("{} did not run: {}.", b.backend, b.unavailable_reason));
+      continue;
+    }
+    if (!b.error.empty()) {
+      sentences.push_back(fmt::format("{} {}, so it has no figures.", b.backend,
+                                      FailureText(b)));
+      continue;
+    }
+    if (b.failure.has_value()) {
+      sentences.push_back(
+          fmt::format("{}'s runs failed, so it has no figures: {}.", b.backend,
+                      FailureText(b)));
+      continue;
+    }
+    if (&b == baseline) {
+      std::string open;
+      if (probes.has_value() && HasFindings(*probes, b.backend)) {
+        const auto counts = CountVerdicts(*probes, b.backend);
+        const int total =
+            counts.blocked + counts.reachable + counts.escaped + counts.other;
+        open = fmt::format("; it leaves {} of {} open",
+                           counts.reachable + counts.escaped,
+                           Probes(static_cast<size_t>(total)));
+      }
+      sentences.push_back(
+          fmt::format("{} is the baseline: {} wall time, {} start-up "
+                      "(medians){}.",
+                      b.backend, FormatNs(b.wall_ns.median),
+                      FormatNs(b.startup_ns.median), open));
+      continue;
+    }
+    if (baseline == nullptr) continue;  // unreachable: b itself measured
+    // Ratios against the baseline's medians, as the pair verdicts compute.
+    const auto blocks = BlocksBeyond(probes, b.backend, baseline->backend);
+    sentences.push_back(fmt::format(
+        "{} {}, at {} the wall time and {} the start-up of {}.", b.backend,
+        blocks.value_or("was not probed"),
+        FormatRatio(Ratio(b.wall_ns.median, baseline->wall_ns.median)),
+        FormatRatio(Ratio(b.startup_ns.median, baseline->startup_ns.median)),
+        baseline->backend));
+  }
+  return sentences;
+}
 
 std::vector<PairVerdict> ComparePairs(
     const Comparison& comparison, const std::optional<ProbeSession>& probes) {

@@ -43,6 +43,13 @@ std::vector<PairVerdict> ComparePairs(
 std::vector<std::string> PlainWordsVerdict(
     const Comparison& comparison, const std::optional<ProbeSession>& probes);
 
+// One sentence per backend, in the comparison's order, for a reader who
+// reads nothing else: what it blocks beyond the baseline (native when it
+// ran through, else the first backend that did) at what price in wall time
+// and start-up, or why it has no figures. PlainWordsVerdict has the detail.
+std::vector<std::string> BackendHeadlines(
+    const Comparison& comparison, const std::optional<ProbeSession>& probes);
+
 }  // namespace isoscope
 
 #endif  // ISOSCOPE_REPORTS_VERDICT_H_

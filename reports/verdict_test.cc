@@ -149,5 +149,51 @@ TEST(Verdict, NoBackendRan) {
               ElementsAre(HasSubstr("No backend ran")));
 }
 
+// One sentence per backend, in the comparison's order, each with what it
+// blocks beyond the baseline and at what price, or why it has no figures.
+TEST(BackendHeadlines, OneSentencePerBackendAgainstTheBaseline) {
+  const ReportData data = report_fixture::TwoBackends();
+  EXPECT_THAT(
+      BackendHeadlines(data.comparison, data.probes),
+      ElementsAre("native is the baseline: 10.0 ms wall time, 1.10 ms "
+                  "start-up (medians); it leaves 5 of 7 probes open.",
+                  "fake blocks 3 probes that native leaves open (and leaves "
+                  "1 probe open that native blocks), at 3.00× the wall time "
+                  "and 3.00× the start-up of native.",
+                  "kvm did not run: /dev/kvm is missing: load kvm_intel."));
+
+  // The counts and ratios follow the data.
+  ReportData swapped = data;
+  for (ProbeFinding& f : swapped.probes->findings) {
+    if (f.probe_id == "tracer-pid") f.verdict = "BLOCKED";
+  }
+  swapped.comparison.backends[1].wall_ns.median = 5e6;
+  EXPECT_THAT(BackendHeadlines(swapped.comparison, swapped.probes),
+              Contains("fake blocks 3 probes that native leaves open, at "
+                       "0.50× the wall time and 3.00× the start-up of "
+                       "native."));
+}
+
+TEST(BackendHeadlines, FailuresAndMissingProbesAreSaid) {
+  const ReportData failures = report_fixture::WithFailures();
+  const auto sentences = BackendHeadlines(failures.comparison, failures.probes);
+  ASSERT_EQ(sentences.size(), 4u);
+  EXPECT_EQ(sentences[1],
+            "fake's runs failed, so it has no figures: killed by the policy "
+            "(3 of 3 measured runs): syscall uname (63) killed by rule "
+            "'no-uname' (isoscope runs show 4).");
+  EXPECT_EQ(sentences[3],
+            "broken failed to run: starting /bin/x on backend broken: "
+            "clone3: EPERM, so it has no figures.");
+
+  const ReportData unprobed = report_fixture::TwoBackends(/*probes=*/false);
+  EXPECT_THAT(BackendHeadlines(unprobed.comparison, unprobed.probes),
+              ElementsAre("native is the baseline: 10.0 ms wall time, "
+                          "1.10 ms start-up (medians).",
+                          "fake was not probed, at 3.00× the wall time and "
+                          "3.00× the start-up of native.",
+                          HasSubstr("kvm did not run")));
+}
+
 }  // namespace
 }  // namespace isoscope

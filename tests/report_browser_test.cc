@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -122,17 +124,30 @@ class ReportBrowserTest : public ::testing::Test {
     ASSERT_TRUE(WriteReportFile(html_.string(), *text).has_value());
   }
 
-  BrowserRun Chromium(const std::string& action, const std::string& profile) {
+  // `page` defaults to the report; `window` is chromium's window size.
+  BrowserRun Chromium(const std::string& action, const std::string& profile,
+                      const std::filesystem::path& page = {},
+                      const std::string& window = "1280,2400",
+                      const std::vector<std::string>& extra = {}) {
     const auto profile_dir = dir_->path() / profile;
     std::filesystem::create_directory(profile_dir);
-    return RunBrowser(
-        {chromium_.string(), "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync",
-         "--user-data-dir=" + profile_dir.string(), "--enable-logging=stderr",
-         "--v=0", action, "--window-size=1280,2400",
-         "file://" + html_.string()},
-        dir_->path());
+    std::vector<std::string> argv = {chromium_.string(),
+                                     "--headless",
+                                     "--no-sandbox",
+                                     "--disable-gpu",
+                                     "--disable-quic",
+                                     "--no-first-run",
+                                     "--disable-background-networking",
+                                     "--disable-component-update",
+                                     "--disable-sync",
+                                     "--user-data-dir=" + profile_dir.string(),
+                                     "--enable-logging=stderr",
+                                     "--v=0",
+                                     action,
+                                     "--window-size=" + window};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back("file://" + (page.empty() ? html_ : page).string());
+    return RunBrowser(argv, dir_->path());
   }
 
   static void ExpectNoConsoleErrors(const std::string& err) {
@@ -188,6 +203,77 @@ TEST_F(ReportBrowserTest, DomHasEveryChartWithDataForEachBackend) {
                   HasSubstr(std::string("data-backend=\"") + backend + "\""))
           << id << " has no data for " << backend;
     }
+  }
+}
+
+// The report read at the page's full width (1000 px) and on a phone (390
+// px): neither scrolls sideways, nor does the summary table, which becomes
+// one card per backend on the phone. The report has no script, so a test
+// page frames it at both widths and measures it; its screenshot shows both.
+constexpr std::string_view kLayoutPage = R"html(<!DOCTYPE html>
+<html><body style="margin:0;white-space:nowrap">
+<iframe id="wide" src="report.html" style="width:1000px;height:2400px;border:0;vertical-align:top"></iframe>
+<iframe id="phone" src="report.html" style="width:390px;height:2400px;border:0;vertical-align:top;margin-left:16px"></iframe>
+<pre id="metrics"></pre>
+<script>
+window.addEventListener('load', () => {
+  const out = [];
+  for (const id of ['wide', 'phone']) {
+    const d = document.getElementById(id).contentDocument;
+    const t = d.querySelector('#summary table');
+    out.push(`${id}: page ${d.documentElement.scrollWidth} of ` +
+             `${d.documentElement.clientWidth}, summary ${t.scrollWidth} of ` +
+             `${t.clientWidth}, header ${getComputedStyle(t.tHead).display}`);
+  }
+  document.getElementById('metrics').textContent = out.join(';');
+});
+</script></body></html>
+)html";
+
+TEST_F(ReportBrowserTest, ReadsAtFullWidthAndOnAPhone) {
+  const auto page = dir_->path() / "layout.html";
+  std::ofstream(page) << kLayoutPage;
+  const std::vector<std::string> flags = {"--allow-file-access-from-files",
+                                          "--virtual-time-budget=3000"};
+  const BrowserRun run =
+      Chromium("--dump-dom", "layout", page, "1420,2400", flags);
+  ASSERT_FALSE(run.timed_out) << "chromium did not finish in time\n" << run.err;
+  EXPECT_EQ(run.exit_status, 0) << run.err;
+  ExpectNoConsoleErrors(run.err);
+  const size_t at = run.out.find("<pre id=\"metrics\">");
+  ASSERT_NE(at, std::string::npos) << run.out;
+  const std::string metrics =
+      run.out.substr(at, run.out.find("</pre>", at) - at);
+  // "wide: page 985 of 985, summary 937 of 937, header table-header-group"
+  const auto parse = [&](const std::string& id) {
+    std::array<int, 4> v{};
+    char header[64] = {};
+    const size_t from = metrics.find(id + ": ");
+    EXPECT_NE(from, std::string::npos) << metrics;
+    if (from == std::string::npos) return std::make_pair(v, std::string());
+    const int n =
+        std::sscanf(metrics.c_str() + from + id.size(),
+                    ": page %d of %d, summary %d of %d, header %63[^;]", &v[0],
+                    &v[1], &v[2], &v[3], header);
+    EXPECT_EQ(n, 5) << metrics;
+    return std::make_pair(v, std::string(header));
+  };
+  for (const std::string id : {"wide", "phone"}) {
+    const auto [v, header] = parse(id);
+    EXPECT_LE(v[0], v[1]) << id << " scrolls sideways: " << metrics;
+    EXPECT_LE(v[2], v[3]) << id << "'s summary scrolls sideways: " << metrics;
+    EXPECT_GT(v[1], 0) << metrics;
+    // Cards on the phone: no header row; a table at full width.
+    EXPECT_EQ(header, id == "phone" ? "none" : "table-header-group") << metrics;
+  }
+  const auto png = dir_->path() / "layout.png";
+  const BrowserRun shot = Chromium("--screenshot=" + png.string(), "layout",
+                                   page, "1420,2400", flags);
+  EXPECT_EQ(shot.exit_status, 0) << shot.err;
+  EXPECT_GT(std::filesystem::file_size(png), 20u * 1024);
+  if (const char* keep = std::getenv("ISOSCOPE_KEEP_LAYOUT_SCREENSHOT")) {
+    std::filesystem::copy_file(
+        png, keep, std::filesystem::copy_options::overwrite_existing);
   }
 }
 
