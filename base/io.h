@@ -4,7 +4,17 @@
 
 #include <poll.h>
 
+#include <cstddef>
+#include <string>
+
+#include "base/error.h"
+
 namespace isoscope {
+
+// The file's bytes, read up to `limit` + 1 of them: a caller that gets more
+// than `limit` knows the file is too large without having read all of it
+// (a mistaken path may name /dev/zero or a log). An error names the path.
+Result<std::string> ReadFileUpTo(const std::string& path, size_t limit);
 
 // Whether `fd` is readable right now (no waiting); false for fd < 0. Used to
 // tell an interrupt signalfd or eventfd from a deadline after a wake-up.

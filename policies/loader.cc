@@ -23,6 +23,7 @@
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
+#include "base/io.h"
 #include "base/unique_fd.h"
 #include "policies/holes.h"
 #include "policies/presets_embedded.h"
@@ -957,29 +958,14 @@ Status Parser::ParseAcceptedHoles(const YAML::Node& node,
 }
 
 Result<std::string> ReadFile(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    return Fail(
-        ErrorCode::kPolicy,
-        fmt::format("{}: cannot read policy: {}", path, std::strerror(errno)),
-        errno);
-  }
-  std::string text;
-  char buffer[8192];
-  while (true) {
-    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      return Fail(
-          ErrorCode::kPolicy,
-          fmt::format("{}: cannot read policy: {}", path, std::strerror(errno)),
-          errno);
-    }
-    if (n == 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-    // Read one byte past the limit at most: enough for ParsePolicy to say
-    // the file is too large, whatever the file is.
-    if (text.size() > kMaxPolicyBytes) break;
+  // One byte past the limit at most: enough for ParsePolicy to say the file
+  // is too large, whatever the file is.
+  auto text = ReadFileUpTo(path, kMaxPolicyBytes);
+  if (!text) {
+    return Fail(ErrorCode::kPolicy,
+                fmt::format("{}: cannot read policy: {}", path,
+                            std::strerror(text.error().sys_errno())),
+                text.error().sys_errno());
   }
   return text;
 }

@@ -575,6 +575,42 @@ TEST_F(CliTest, PresetsPassPolicyCheck) {
                         "arithmetic deliver (hide_hypervisor: true)\n"));
 }
 
+// `policy import` turns a runtime config (or a bundle directory) into a
+// policy `policy check` accepts, says what did not carry over, and refuses
+// a missing or malformed config as a policy error (exit 2).
+TEST_F(CliTest, PolicyImportWritesAPolicyThatChecks) {
+  const std::string config = R"({"process": {"user": {"uid": 1000, "gid": 1000},
+    "args": ["sh"], "cwd": "/", "capabilities": {"bounding": ["CAP_KILL"]}},
+    "root": {"path": "rootfs", "readonly": true}, "hostname": "box",
+    "mounts": [{"destination": "/dev/mqueue", "type": "mqueue"}],
+    "linux": {"namespaces": [{"type": "network"}, {"type": "uts"}],
+      "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"}]}}})";
+  const std::string bundle = WritePolicy("config.json", config);
+  const std::string dir = std::filesystem::path(bundle).parent_path();
+  const std::string out = (std::filesystem::path(dir) / "imported.yaml");
+  CommandResult imported = Isoscope({"policy", "import", dir, "-o", out});
+  ASSERT_EQ(imported.exit_status, 0) << imported.err;
+  EXPECT_THAT(imported.err, HasSubstr("isoscope: not carried over: mounts[0]: "
+                                      "a mqueue mount at /dev/mqueue"));
+  CommandResult check = Isoscope({"policy", "check", out});
+  EXPECT_EQ(check.exit_status, 0) << check.err;
+  EXPECT_THAT(check.out, HasSubstr("default action: deny EPERM"));
+  CommandResult printed = Isoscope({"policy", "import", bundle});
+  EXPECT_EQ(printed.exit_status, 0) << printed.err;
+  EXPECT_THAT(printed.out, HasSubstr("network: loopback"));
+  EXPECT_THAT(printed.out, HasSubstr("hostname: \"box\""));
+
+  CommandResult missing =
+      Isoscope({"policy", "import", dir + "/no-such-config.json"});
+  EXPECT_EQ(missing.exit_status, 2) << missing.err;
+  EXPECT_THAT(missing.err, HasSubstr("cannot read runtime config"));
+  const std::string bad = WritePolicy("bad.json", "{\"process\": [}");
+  CommandResult malformed = Isoscope({"policy", "import", bad});
+  EXPECT_EQ(malformed.exit_status, 2) << malformed.err;
+  EXPECT_THAT(malformed.err, HasSubstr("not valid JSON"));
+}
+
 // Path rules next to io_uring_setup: refused by `policy check` and by `run`
 // (exit 2, the rule and the hole named) until the policy accepts the hole;
 // then `policy check` lists it with its reason.

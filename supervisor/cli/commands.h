@@ -61,6 +61,9 @@ struct ExplainOptions {
 // enforcement matrix, what each backend enforces of the policy on this host.
 int PolicyExplainCommand(const Context& context, const ExplainOptions& options);
 int PolicyShowCommand(const std::string& preset);
+// An OCI runtime config.json (or a bundle directory) as a policy: YAML to
+// stdout or `output`, what did not carry over to stderr.
+int PolicyImportCommand(const std::string& config, const std::string& output);
 
 int DoctorCommand(const Context& context, bool json);
 

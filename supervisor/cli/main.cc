@@ -191,6 +191,16 @@ int Main(int argc, char** argv) {
   auto* show = policy->add_subcommand("show", "print a preset's YAML");
   show->add_option("preset", show_preset, "permissive, default or strict")
       ->required();
+  std::string import_config;
+  std::string import_output;
+  auto* import = policy->add_subcommand(
+      "import",
+      "an OCI runtime config.json (or a bundle directory) as an isoscope "
+      "policy: what the runtime config promises, to compare with a preset");
+  import->add_option("config", import_config, "config.json or a bundle dir")
+      ->required();
+  import->add_option("-o,--output", import_output,
+                     "write the policy here instead of stdout");
 
   bool doctor_json = false;
   auto* doctor = app.add_subcommand(
@@ -245,6 +255,9 @@ int Main(int argc, char** argv) {
   if (check->parsed()) return PolicyCheckCommand(check_policy);
   if (explain->parsed()) return PolicyExplainCommand(context, explain_options);
   if (show->parsed()) return PolicyShowCommand(show_preset);
+  if (import->parsed()) {
+    return PolicyImportCommand(import_config, import_output);
+  }
   if (doctor->parsed()) return DoctorCommand(context, doctor_json);
   if (list->parsed()) return RunsListCommand(context, list_limit);
   if (show_run->parsed()) return RunsShowCommand(context, show_id, show_json);

@@ -2,8 +2,10 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +17,7 @@
 #include "policies/decide.h"
 #include "policies/holes.h"
 #include "policies/loader.h"
+#include "policies/oci_import.h"
 #include "policies/plan.h"
 #include "policies/syscalls.h"
 #include "supervisor/backend_registry.h"
@@ -327,6 +330,25 @@ int PolicyShowCommand(const std::string& preset) {
   auto text = PresetText(preset);
   if (!text) return ReportError(text.error());
   fmt::print("{}", *text);
+  return 0;
+}
+
+int PolicyImportCommand(const std::string& config, const std::string& output) {
+  auto imported = ImportOciConfigFile(config);
+  if (!imported) return ReportError(imported.error());
+  if (output.empty()) {
+    fmt::print("{}", imported->yaml);
+  } else {
+    std::ofstream out(output, std::ios::trunc);
+    out << imported->yaml;
+    if (!out.flush()) {
+      return ReportError(
+          Error::FromErrno(fmt::format("writing {}", output), errno));
+    }
+  }
+  for (const std::string& note : imported->notes) {
+    fmt::print(stderr, "isoscope: not carried over: {}\n", note);
+  }
   return 0;
 }
 
