@@ -611,6 +611,21 @@ TEST_F(CliTest, PolicyImportWritesAPolicyThatChecks) {
   EXPECT_THAT(malformed.err, HasSubstr("not valid JSON"));
 }
 
+// `policy diff`: the differences by section, exit 1; none, exit 0; a bad
+// policy, exit 2.
+TEST_F(CliTest, PolicyDiffListsDifferencesBySection) {
+  CommandResult same = Isoscope({"policy", "diff", "default", "default"});
+  EXPECT_EQ(same.exit_status, 0) << same.err;
+  EXPECT_THAT(same.out, HasSubstr("allow the same"));
+  CommandResult differ = Isoscope({"policy", "diff", "strict", "permissive"});
+  EXPECT_EQ(differ.exit_status, 1) << differ.err;
+  EXPECT_THAT(differ.out, HasSubstr("syscalls:\n  "));
+  EXPECT_THAT(differ.out, HasSubstr("network:\n  mode: none in strict, host "
+                                    "in permissive\n"));
+  CommandResult bad = Isoscope({"policy", "diff", "default", "/no/such.yaml"});
+  EXPECT_EQ(bad.exit_status, 2) << bad.err;
+}
+
 // Path rules next to io_uring_setup: refused by `policy check` and by `run`
 // (exit 2, the rule and the hole named) until the policy accepts the hole;
 // then `policy check` lists it with its reason.

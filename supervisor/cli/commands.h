@@ -64,6 +64,9 @@ int PolicyShowCommand(const std::string& preset);
 // An OCI runtime config.json (or a bundle directory) as a policy: YAML to
 // stdout or `output`, what did not carry over to stderr.
 int PolicyImportCommand(const std::string& config, const std::string& output);
+// What each policy allows that the other does not, by section: exit 0 when
+// they do not differ, 1 when they do (as diff(1)), 2 for a bad policy.
+int PolicyDiffCommand(const std::string& a, const std::string& b);
 
 int DoctorCommand(const Context& context, bool json);
 

@@ -201,6 +201,14 @@ int Main(int argc, char** argv) {
       ->required();
   import->add_option("-o,--output", import_output,
                      "write the policy here instead of stdout");
+  std::string diff_a;
+  std::string diff_b;
+  auto* diff = policy->add_subcommand(
+      "diff",
+      "what each of two policies allows that the other does not, by "
+      "section (exit 1 when they differ)");
+  diff->add_option("a", diff_a, "preset name or YAML file")->required();
+  diff->add_option("b", diff_b, "preset name or YAML file")->required();
 
   bool doctor_json = false;
   auto* doctor = app.add_subcommand(
@@ -258,6 +266,7 @@ int Main(int argc, char** argv) {
   if (import->parsed()) {
     return PolicyImportCommand(import_config, import_output);
   }
+  if (diff->parsed()) return PolicyDiffCommand(diff_a, diff_b);
   if (doctor->parsed()) return DoctorCommand(context, doctor_json);
   if (list->parsed()) return RunsListCommand(context, list_limit);
   if (show_run->parsed()) return RunsShowCommand(context, show_id, show_json);

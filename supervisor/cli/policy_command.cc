@@ -19,6 +19,7 @@
 #include "policies/loader.h"
 #include "policies/oci_import.h"
 #include "policies/plan.h"
+#include "policies/policy_diff.h"
 #include "policies/syscalls.h"
 #include "supervisor/backend_registry.h"
 #include "supervisor/cli/commands.h"
@@ -350,6 +351,25 @@ int PolicyImportCommand(const std::string& config, const std::string& output) {
     fmt::print(stderr, "isoscope: not carried over: {}\n", note);
   }
   return 0;
+}
+
+int PolicyDiffCommand(const std::string& a, const std::string& b) {
+  auto policy_a = LoadPolicyArgument(a);
+  if (!policy_a) return ReportError(policy_a.error());
+  auto policy_b = LoadPolicyArgument(b);
+  if (!policy_b) return ReportError(policy_b.error());
+  const auto diff = DiffPolicies(*policy_a, *policy_b, a, b);
+  if (diff.empty()) {
+    fmt::print("{} and {} allow the same: no section differs.\n", a, b);
+    return 0;
+  }
+  for (const SectionDiff& section : diff) {
+    fmt::print("{}:\n", section.section);
+    for (const std::string& line : section.lines) {
+      fmt::print("  {}\n", line);
+    }
+  }
+  return 1;
 }
 
 }  // namespace isoscope::cli
