@@ -293,9 +293,15 @@ TEST_P(HostileClientsTest, StressNg) {
                                    "--metrics-brief", "--temp-path", "."});
   const nlohmann::json recorded = RunHostile(workload, kStressNg);
   if (recorded.is_null()) return;
-  const std::string out =
-      Captured(recorded, "stdout") + Captured(recorded, "stderr");
-  EXPECT_THAT(out, HasSubstr("run completed")) << out;
+  // The short handful completes; in the long version the policy may end
+  // the run first, as it should (the priv-instr stressor's `clts` is a
+  // killed fault, fork-heavy stressors reach the process limit): the
+  // checks above are what matter there.
+  if (!StressAll()) {
+    const std::string out =
+        Captured(recorded, "stdout") + Captured(recorded, "stderr");
+    EXPECT_THAT(out, HasSubstr("run completed")) << out;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(ProcessBackends, HostileClientsTest,
