@@ -25,6 +25,10 @@ packages=(
   libbenchmark-dev
   # peers measured side by side in bench/
   strace bubblewrap
+  # hostile real clients (tests/hostile_clients_test.cc,
+  # scripts/hostile-clients.sh): a syscall fuzzer and a stress tool run as
+  # workloads under the ptrace and container backends
+  trinity stress-ng
   # containment_test's network test: ip netns, veth pairs
   iproute2
   # fidelity_test: the ordinary Debian programs every backend must run as

@@ -134,11 +134,6 @@ CommandResult RunAndSignalWhen(const std::vector<std::string>& argv,
   });
 }
 
-namespace {
-
-// The contents of a /proc file, empty when it cannot be read: the process
-// may exit between listing /proc and reading it (ESRCH), which must not
-// throw out of the test.
 std::string ReadProcFile(const std::filesystem::path& path) {
   std::string text;
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -150,6 +145,8 @@ std::string ReadProcFile(const std::filesystem::path& path) {
   }
   return n < 0 ? std::string() : text;
 }
+
+namespace {
 
 // A process's arguments joined by spaces.
 std::string CommandLineOf(const std::filesystem::path& proc_entry) {

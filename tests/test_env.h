@@ -45,6 +45,11 @@ CommandResult RunAndSignalWhen(const std::vector<std::string>& argv,
 // can. Asked once per backend and test process.
 std::string BackendUnavailable(const std::string& backend);
 
+// The contents of a file (a /proc file), empty when it cannot be read: a
+// process may exit between listing /proc and reading it (ESRCH), where an
+// ifstream would throw out of the test.
+std::string ReadProcFile(const std::filesystem::path& path);
+
 // Whether a process (other than isoscope itself) has `needle` in its
 // command line (arguments joined by spaces).
 bool ProcessWithArgsExists(const std::string& needle);

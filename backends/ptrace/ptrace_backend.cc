@@ -91,6 +91,17 @@ Status SetRegs(pid_t tid, const user_regs_struct& regs) {
   return {};
 }
 
+// Whether `tid`, which was in a ptrace stop, has left it. Only SIGKILL wakes
+// a stopped tracee (sent by another process of the workload, which may kill
+// its own, or by the kernel), and from then on every ptrace request about it
+// fails with ESRCH; its exit comes next from wait4. A failure to handle a
+// stop of such a tracee is the workload's doing, not an error of isoscope's.
+bool LeftItsStop(pid_t tid) {
+  unsigned long message = 0;  // NOLINT(google-runtime-int): ptrace's type
+  return ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &message) != 0 &&
+         errno == ESRCH;
+}
+
 bool IsStopSignal(int signal) {
   return signal == SIGSTOP || signal == SIGTSTP || signal == SIGTTIN ||
          signal == SIGTTOU;
@@ -587,7 +598,8 @@ Status PtraceBackend::ReapAll() {
         continue;
       }
       collected = true;
-      if (auto handled = HandleStatus(tid, status, usage); !handled) {
+      if (auto handled = HandleStatus(tid, status, usage);
+          !handled && !(WIFSTOPPED(status) && LeftItsStop(tid))) {
         return handled;
       }
     }
@@ -1026,6 +1038,15 @@ Status PtraceBackend::OnSignalStop(pid_t tid, int signal) {
 
 Status PtraceBackend::Resolve(const Event& event, const Verdict& verdict) {
   Await await = std::exchange(awaiting_, Await{});
+  const bool stopped = await.kind == Await::Kind::kSyscallStop ||
+                       await.kind == Await::Kind::kFault;
+  Status resolved = ResolveAwaited(await, event, verdict);
+  if (!resolved && stopped && LeftItsStop(await.tid)) return {};
+  return resolved;
+}
+
+Status PtraceBackend::ResolveAwaited(Await& await, const Event& event,
+                                     const Verdict& verdict) {
   const ActionSpec& action = verdict.action;
   switch (await.kind) {
     case Await::Kind::kNone:

@@ -128,6 +128,9 @@ class PtraceBackend : public Backend {
       pid_t tid, const std::vector<PathArgument>& paths,
       const std::vector<std::optional<std::string>>& kernel_copies,
       const std::vector<uint8_t>& open_how);
+  // Resolve, once the awaited stop or notification is taken.
+  Status ResolveAwaited(Await& await, const Event& event,
+                        const Verdict& verdict);
   Status ResolveFault(Await& await, Action action);
   // Answers the stopped call with `value` without running it.
   Status Skip(pid_t tid, int64_t value);

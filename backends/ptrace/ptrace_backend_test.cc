@@ -7,12 +7,14 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <chrono>
 #include <fstream>
 #include <set>
 #include <string>
 #include <thread>
+#include <variant>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -352,6 +354,74 @@ TEST_F(PtraceBackendTest, ThreadsAndForkedChildrenAreAllFollowed) {
     if (row.rule_id == "files.else") refused += row.count;
   }
   EXPECT_GE(refused, 8u);
+}
+
+// Carries out verdicts like the backend it wraps, but first SIGKILLs the
+// thread that made the first call numbered `number`, and waits until it is
+// a zombie: what a workload that kills its own processes (trinity does, at
+// random) does to a call isoscope holds in a ptrace stop.
+class KillsTheCallerFirst : public testing::RecordingBackend {
+ public:
+  KillsTheCallerFirst(Backend& inner, int number)
+      : RecordingBackend(inner), number_(number) {}
+  Status Resolve(const Event& event, const Verdict& verdict) override {
+    const auto* call = std::get_if<SyscallEvent>(&event);
+    if (call != nullptr && call->request.number == number_ && killed_ == 0) {
+      killed_ = call->pid;
+      ::kill(killed_, SIGKILL);
+      const std::string stat = fmt::format("/proc/{}/stat", killed_);
+      for (int i = 0; i < 500; ++i) {
+        std::string text;
+        std::getline(std::ifstream(stat), text);
+        const size_t name_end = text.rfind(')');
+        if (name_end != std::string::npos && name_end + 2 < text.size() &&
+            text[name_end + 2] == 'Z') {
+          zombie_ = true;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    return RecordingBackend::Resolve(event, verdict);
+  }
+  pid_t killed() const { return killed_; }
+  bool zombie() const { return zombie_; }
+
+ private:
+  int number_;
+  pid_t killed_ = 0;
+  bool zombie_ = false;
+};
+
+// A thread killed while isoscope holds its call (a denied chdir waits in a
+// ptrace stop for its verdict) is gone when the verdict is carried out:
+// every ptrace request about it fails with ESRCH. That is the workload's
+// doing: the run goes on (the subshell's parent prints and exits 0), where
+// it used to end as an isoscope error ("PTRACE_GETREGS ...: ESRCH"), found
+// by trinity.
+TEST_F(PtraceBackendTest, ACallersDeathBeforeItsVerdictIsNoError) {
+  auto policy = PolicyFrom(R"(version: 1
+syscalls:
+  default: allow
+  rules:
+    - id: no-chdir
+      syscalls: [chdir]
+      paths:
+        read: ["/nonexistent/**"]
+      action: allow
+      else: {action: deny, errno: EACCES}
+)");
+  PtraceBackend ptrace_backend;
+  KillsTheCallerFirst killing(ptrace_backend, SYS_chdir);
+  auto result =
+      Run(policy, Program("/bin/sh", {"-c", "(cd /); echo went on"}), &killing);
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  ASSERT_NE(killing.killed(), 0) << "no chdir came to the supervisor";
+  EXPECT_TRUE(killing.zombie()) << "the caller never died";
+  EXPECT_EQ(result->termination.outcome, Outcome::kExited)
+      << result->termination.reason;
+  EXPECT_EQ(result->termination.exit_code, 0);
+  EXPECT_EQ(result->output.stdout_bytes, "went on\n");
 }
 
 // The fault routing workload: each fault is trapped and decided; emulated

@@ -92,9 +92,13 @@ int Main(int argc, char** argv) {
   run->add_option("--workdir", run_options.workdir,
                   "the workload's working directory ({workdir} in policies); "
                   "default: a fresh temporary directory, removed afterwards");
+  // One value per --env: a vector option would otherwise take every
+  // argument up to `--` as its values and swallow that `--`, so the
+  // workload's own options (`sh -c`) became isoscope's.
   run->add_option("--env,-e", run_options.env,
                   "KEY=VALUE added to the workload's environment (which is "
-                  "otherwise only PATH, HOME=workdir and LANG=C)");
+                  "otherwise only PATH, HOME=workdir and LANG=C)")
+      ->allow_extra_args(false);
   run->add_flag("--quiet,-q", run_options.quiet,
                 "no summary on stderr after the run");
   run->add_option("command", run_options.command,
