@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -78,9 +79,11 @@ bool RunCgroupExists(const std::string& name) {
   return false;
 }
 
-// The pid of a process whose command line (NUL-separated arguments) holds
-// every one of `arguments`, or 0.
-pid_t ProcessWithArguments(const std::vector<std::string>& arguments) {
+// The pids of the processes whose command line (NUL-separated arguments)
+// holds every one of `arguments`, ascending.
+std::vector<pid_t> ProcessesWithArguments(
+    const std::vector<std::string>& arguments) {
+  std::vector<pid_t> pids;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename().string();
@@ -91,9 +94,15 @@ pid_t ProcessWithArguments(const std::vector<std::string>& arguments) {
     for (std::string arg; std::getline(split, arg, '\0');) args.insert(arg);
     bool all = true;
     for (const std::string& wanted : arguments) all = all && args.count(wanted);
-    if (all) return static_cast<pid_t>(std::stol(name));
+    if (all) pids.push_back(static_cast<pid_t>(std::stol(name)));
   }
-  return 0;
+  std::sort(pids.begin(), pids.end());
+  return pids;
+}
+
+pid_t ProcessWithArguments(const std::vector<std::string>& arguments) {
+  const auto pids = ProcessesWithArguments(arguments);
+  return pids.empty() ? 0 : pids.front();
 }
 
 // Whether process `pid` holds a KVM vCPU descriptor: its VM runs.
@@ -181,9 +190,16 @@ TEST_P(SupervisorFailureTest, SigkilledMidRunLeavesNothingAfterTheNextStart) {
       argv, Env(),
       [&] {
         if (backend == "kvm") {
-          supervisor = ProcessWithArguments(
-              {IsoscopeBinary().string(), "kvm", workload.back()});
-          return supervisor != 0 && HoldsAVcpu(supervisor);
+          // The process holding the vCPU, whichever of isoscope's
+          // processes with these arguments that is.
+          for (pid_t pid : ProcessesWithArguments(
+                   {IsoscopeBinary().string(), "kvm", workload.back()})) {
+            if (HoldsAVcpu(pid)) {
+              supervisor = pid;
+              return true;
+            }
+          }
+          return false;
         }
         for (const std::string& sleep : sleeps) {
           if (!ProcessSleeping(sleep)) return false;

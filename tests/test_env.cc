@@ -123,7 +123,9 @@ CommandResult RunAndSignalWhen(const std::vector<std::string>& argv,
                                bool* signalled) {
   *signalled = false;
   return Run(argv, extra_env, [&](pid_t pid) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    // Generous: a loaded CI machine starts a VM slowly; only a failing test
+    // waits this long.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
       if (ready()) {
         *signalled = ::kill(pid, signal) == 0;
