@@ -98,9 +98,8 @@ class BadInputTest : public ::testing::Test {
 // the `--` too, so the workload's own options (`sh -c`) were parsed as
 // isoscope's (exit 64, "The following argument was not expected: -c").
 TEST_F(BadInputTest, EnvOptionsLeaveTheWorkloadsOptionsAlone) {
-  CommandResult run =
-      Isoscope({"run", "-q", "--env", "A=1", "-e", "B=2", "--", "/bin/sh",
-                "-c", "echo $A$B"});
+  CommandResult run = Isoscope({"run", "-q", "--env", "A=1", "-e", "B=2", "--",
+                                "/bin/sh", "-c", "echo $A$B"});
   EXPECT_EQ(run.exit_status, 0) << run.err;
   EXPECT_EQ(run.out, "12\n");
 }
