@@ -25,7 +25,7 @@ enum class Tag : uint8_t {
 
 // Verdict flags.
 constexpr uint8_t kVerdictPresent = 1;
-constexpr uint8_t kVerdictSameText = 2;  // rule and reason as the last one
+constexpr uint8_t kVerdictNumberedText = 2;  // a number, not rule and reason
 
 // The largest value of each enum stored as a byte; decoding refuses more.
 constexpr uint8_t kMaxAbi = static_cast<uint8_t>(Abi::kX32);
@@ -105,7 +105,8 @@ void EventBatchEncoder::Clear() {
   bytes_.clear();
   bytes_.push_back(static_cast<char>(kEventBatchFormat));
   count_ = 0;
-  have_last_verdict_ = false;
+  texts_.clear();
+  last_text_ = 0;
 }
 
 void EventBatchEncoder::PutString(std::string_view text) {
@@ -118,19 +119,32 @@ void EventBatchEncoder::PutVerdict(const std::optional<Verdict>& verdict) {
     PutValue(uint8_t{0});
     return;
   }
-  const bool same = have_last_verdict_ && verdict->rule_id == last_rule_id_ &&
-                    verdict->reason == last_reason_;
-  PutValue(
-      static_cast<uint8_t>(kVerdictPresent | (same ? kVerdictSameText : 0)));
+  // Most verdicts of a batch repeat the one before: look there first.
+  std::optional<size_t> number;
+  for (size_t i = 0; i < texts_.size(); ++i) {
+    const size_t at = (last_text_ + i) % texts_.size();
+    if (texts_[at].first == verdict->rule_id &&
+        texts_[at].second == verdict->reason) {
+      number = at;
+      break;
+    }
+  }
+  PutValue(static_cast<uint8_t>(kVerdictPresent |
+                                (number ? kVerdictNumberedText : 0)));
   PutValue(Byte(verdict->action.action));
   PutValue(static_cast<int32_t>(verdict->action.errno_value));
   PutValue(static_cast<int64_t>(verdict->action.emulate_value));
-  if (same) return;
+  if (number) {
+    PutValue(static_cast<uint8_t>(*number));
+    last_text_ = *number;
+    return;
+  }
   PutString(verdict->rule_id);
   PutString(verdict->reason);
-  last_rule_id_ = verdict->rule_id;
-  last_reason_ = verdict->reason;
-  have_last_verdict_ = true;
+  if (texts_.size() < kMaxVerdictTexts) {
+    texts_.emplace_back(verdict->rule_id, verdict->reason);
+    last_text_ = texts_.size() - 1;
+  }
 }
 
 void EventBatchEncoder::Append(const Event& event) {
@@ -141,7 +155,14 @@ void EventBatchEncoder::Append(const Event& event) {
       e.PutValue(static_cast<int32_t>(s.pid));
       e.PutValue(Byte(s.request.abi));
       e.PutValue(static_cast<int32_t>(s.request.number));
-      e.Put(s.request.args.data(), sizeof s.request.args);
+      uint8_t nonzero = 0;
+      for (size_t i = 0; i < s.request.args.size(); ++i) {
+        if (s.request.args[i] != 0) nonzero |= static_cast<uint8_t>(1u << i);
+      }
+      e.PutValue(nonzero);
+      for (uint64_t arg : s.request.args) {
+        if (arg != 0) e.PutValue(arg);
+      }
       e.PutValue(static_cast<uint32_t>(s.request.paths.size()));
       for (const PathArgument& path : s.request.paths) {
         e.PutValue(static_cast<int32_t>(path.arg_index));
@@ -197,31 +218,35 @@ void EventBatchEncoder::Append(const Event& event) {
 
 namespace {
 
-// The verdict after its flags byte; `last` holds the batch's previous
-// verdict's rule and reason.
-std::optional<Verdict> ReadVerdict(Reader& r, std::optional<Verdict>& last) {
+// The batch's numbered (rule, reason) pairs, as the encoder numbered them.
+using VerdictTexts = std::vector<std::pair<std::string, std::string>>;
+
+std::optional<Verdict> ReadVerdict(Reader& r, VerdictTexts& texts) {
   const auto flags = r.Value<uint8_t>();
   if (!r.ok() || (flags & kVerdictPresent) == 0) return std::nullopt;
   Verdict verdict;
   verdict.action.action = r.Enum<Action>(kMaxAction, "action");
   verdict.action.errno_value = r.Value<int32_t>();
   verdict.action.emulate_value = r.Value<int64_t>();
-  if ((flags & kVerdictSameText) != 0) {
-    if (!last) {
-      r.Problem("a verdict refers to a previous one that is not there");
-      return std::nullopt;
+  if ((flags & kVerdictNumberedText) != 0) {
+    const auto number = r.Value<uint8_t>();
+    if (r.ok() && number >= texts.size()) {
+      r.Problem(fmt::format("verdict text {} of {}", number, texts.size()));
     }
-    verdict.rule_id = last->rule_id;
-    verdict.reason = last->reason;
-  } else {
-    verdict.rule_id = r.String();
-    verdict.reason = r.String();
-    last = verdict;
+    if (!r.ok()) return std::nullopt;
+    verdict.rule_id = texts[number].first;
+    verdict.reason = texts[number].second;
+    return verdict;
+  }
+  verdict.rule_id = r.String();
+  verdict.reason = r.String();
+  if (r.ok() && texts.size() < kMaxVerdictTexts) {
+    texts.emplace_back(verdict.rule_id, verdict.reason);
   }
   return verdict;
 }
 
-std::optional<Event> ReadEvent(Reader& r, std::optional<Verdict>& last) {
+std::optional<Event> ReadEvent(Reader& r, VerdictTexts& texts) {
   const auto tag = r.Value<uint8_t>();
   if (!r.ok()) return std::nullopt;
   switch (static_cast<Tag>(tag)) {
@@ -230,7 +255,13 @@ std::optional<Event> ReadEvent(Reader& r, std::optional<Verdict>& last) {
       s.pid = r.Value<int32_t>();
       s.request.abi = r.Enum<Abi>(kMaxAbi, "abi");
       s.request.number = r.Value<int32_t>();
-      s.request.args = r.Value<std::array<uint64_t, 6>>();
+      const auto nonzero = r.Value<uint8_t>();
+      if (r.ok() && nonzero >= (1u << s.request.args.size())) {
+        r.Problem(fmt::format("argument mask {:#x}", nonzero));
+      }
+      for (size_t i = 0; i < s.request.args.size(); ++i) {
+        if ((nonzero & (1u << i)) != 0) s.request.args[i] = r.Value<uint64_t>();
+      }
       const auto paths = r.Value<uint32_t>();
       for (uint32_t i = 0; i < paths && r.ok(); ++i) {
         PathArgument path;
@@ -240,7 +271,7 @@ std::optional<Event> ReadEvent(Reader& r, std::optional<Verdict>& last) {
       }
       if (r.Bool()) s.request.open_flags = r.Value<uint64_t>();
       s.decided_by = r.Enum<DecidedBy>(kMaxDecidedBy, "decided_by");
-      s.verdict = ReadVerdict(r, last);
+      s.verdict = ReadVerdict(r, texts);
       return s;
     }
     case Tag::kFault: {
@@ -253,7 +284,7 @@ std::optional<Event> ReadEvent(Reader& r, std::optional<Verdict>& last) {
       f.mnemonic = r.String();
       const std::string bytes = r.String();
       f.bytes.assign(bytes.begin(), bytes.end());
-      f.verdict = ReadVerdict(r, last);
+      f.verdict = ReadVerdict(r, texts);
       return f;
     }
     case Tag::kSignal: {
@@ -301,9 +332,9 @@ Status DecodeEventBatch(std::string_view batch, std::vector<Event>& out) {
                 fmt::format("event batch format {} (this isoscope reads {})",
                             format, kEventBatchFormat));
   }
-  std::optional<Verdict> last;
+  VerdictTexts texts;
   while (r.ok() && !r.done()) {
-    std::optional<Event> event = ReadEvent(r, last);
+    std::optional<Event> event = ReadEvent(r, texts);
     if (!r.ok() || !event) break;
     out.push_back(std::move(*event));
   }

@@ -5,9 +5,12 @@
 //
 // A batch is a format byte (kEventBatchFormat) and its events, each a type
 // byte and its fields: fixed-width little-endian integers, strings as a
-// 32-bit length and their bytes. A verdict whose rule and reason are those
-// of the batch's previous verdict is written without them. Decoding checks
-// every length and enum value: a damaged row is an error, never a crash.
+// 32-bit length and their bytes; a syscall's arguments as a byte saying
+// which are not zero, then those. The first kMaxVerdictTexts distinct
+// (rule, reason) pairs of a batch are numbered in order of appearance: a
+// verdict whose pair has a number is written with the number only.
+// Decoding checks every length, number and enum value: a damaged row is an
+// error, never a crash.
 #ifndef ISOSCOPE_SUPERVISOR_EVENT_CODEC_H_
 #define ISOSCOPE_SUPERVISOR_EVENT_CODEC_H_
 
@@ -15,6 +18,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -23,6 +27,7 @@
 namespace isoscope {
 
 inline constexpr uint8_t kEventBatchFormat = 1;
+inline constexpr size_t kMaxVerdictTexts = 64;
 
 // Builds one batch.
 class EventBatchEncoder {
@@ -49,9 +54,9 @@ class EventBatchEncoder {
 
   std::string bytes_;
   size_t count_ = 0;
-  bool have_last_verdict_ = false;
-  std::string last_rule_id_;
-  std::string last_reason_;
+  // The batch's numbered (rule, reason) pairs; where the last one was found.
+  std::vector<std::pair<std::string, std::string>> texts_;
+  size_t last_text_ = 0;
 };
 
 // Appends the events of one batch to `out`; kStore naming the byte offset

@@ -30,7 +30,7 @@ TEST(EventCodecTest, RoundTripsEveryEventKind) {
   EXPECT_EQ(back, events);
 }
 
-TEST(EventCodecTest, AVerdictLikeThePreviousOneIsWrittenOnce) {
+TEST(EventCodecTest, AVerdictTextIsWrittenOncePerBatch) {
   SyscallEvent call;
   call.request.number = 110;
   call.verdict = Verdict{{Action::kLog},
@@ -38,22 +38,36 @@ TEST(EventCodecTest, AVerdictLikeThePreviousOneIsWrittenOnce) {
                          "getppid matches rule 'log-getppid': allow and log"};
   SyscallEvent other = call;
   other.verdict->rule_id = "another";
-  const std::vector<Event> events = {call, call, call, other, call};
+  other.request.args = {1, 0, 0, 0, 0, 0xffffffffffffffff};
+  const std::vector<Event> events = {call, call, other, call, other};
   const std::string bytes = Encode(events);
-  // Three verdicts carry their text (the first, the other, the first
-  // again), two refer to the one before.
+  // The text of each verdict once; the calls without their zero arguments.
   const std::string one = Encode({call});
   const std::string two = Encode({call, call});
-  EXPECT_LT(two.size() - one.size(), one.size() - 1 - 40);
+  const size_t text =
+      4 + call.verdict->rule_id.size() + 4 + call.verdict->reason.size();
+  EXPECT_EQ(two.size() - one.size(), one.size() - 1 - text + 1);
+  EXPECT_LT(one.size() - 1, text + 40);
   std::vector<Event> back;
   ASSERT_TRUE(DecodeEventBatch(bytes, back).has_value());
   EXPECT_EQ(back, events);
-  // A new batch starts without a previous verdict.
+  // A new batch starts without numbered texts.
   EventBatchEncoder batch;
   batch.Append(call);
   batch.Clear();
   batch.Append(call);
   EXPECT_EQ(batch.bytes(), one);
+  // Past kMaxVerdictTexts distinct texts, the others are written whole.
+  std::vector<Event> many;
+  for (size_t i = 0; i < kMaxVerdictTexts + 5; ++i) {
+    SyscallEvent numbered = call;
+    numbered.verdict->rule_id = "rule-" + std::to_string(i);
+    many.push_back(numbered);
+    many.push_back(numbered);
+  }
+  back.clear();
+  ASSERT_TRUE(DecodeEventBatch(Encode(many), back).has_value());
+  EXPECT_EQ(back, many);
 }
 
 TEST(EventCodecTest, EveryCutOrDamagedBatchIsAnErrorNeverACrash) {
