@@ -141,6 +141,48 @@ std::string SignalCountsText(
 // ---------------------------------------------------------------------------
 // Events
 
+// How many events the run kept, and whether that is all of them.
+std::string EventsText(const RunResult& r) {
+  const uint64_t kept = EventsKept(r);
+  if (!r.event_counts) {
+    std::string out = fmt::format("{} recorded", kept);
+    if (r.counters.events_dropped != 0) {
+      out += fmt::format(", {} dropped", r.counters.events_dropped);
+    }
+    return out;
+  }
+  if (AllEventsKept(r)) return fmt::format("{} recorded", kept);
+  return fmt::format(
+      "{} recorded of {}: the first of each kind, at most {} in all; every "
+      "kind counted",
+      kept, EventsCounted(r), kMaxRecordedEvents);
+}
+
+// The table of event kinds, when the run did not keep every event: what
+// each kind counted and kept.
+std::string EventCountsText(const RunResult& r) {
+  if (!r.event_counts || AllEventsKept(r)) return "";
+  std::string out = fmt::format(
+      "\nEvent kinds ({}; counts exact; kept: the first {} of each, of "
+      "denials {} with distinct paths, of signals and faults {})\n",
+      Count(r.event_counts->size(), "kind", "kinds"), kEventsKeptPerKind,
+      kDenialEventsKept, kSignalEventsKept);
+  size_t width = 0;
+  for (const EventCount& row : *r.event_counts) {
+    width = std::max(width, Columns(Line(row.kind)));
+  }
+  for (const EventCount& row : *r.event_counts) {
+    std::string line = fmt::format("  {}  x{:<8}kept ",
+                                   PadRight(Line(row.kind), width), row.count);
+    line += row.action.empty()
+                ? std::to_string(row.kept)
+                : fmt::format("{:<6}  {}", row.kept, Line(row.action));
+    if (!row.rule_id.empty()) line += fmt::format(" [{}]", Line(row.rule_id));
+    out += line + "\n";
+  }
+  return out;
+}
+
 struct EventLine {
   std::string operator()(const SyscallEvent& e) const {
     const auto& r = e.request;
@@ -313,11 +355,7 @@ std::string RenderRunSummary(const RunResult& r) {
   }
   if (r.output.truncated) output += " (truncated)";
   out += fmt::format("  output    {}\n", output);
-  std::string events = fmt::format("{} recorded", r.events.size());
-  if (r.counters.events_dropped != 0) {
-    events += fmt::format(", {} dropped", r.counters.events_dropped);
-  }
-  out += fmt::format("  events    {}\n", events);
+  out += fmt::format("  events    {}\n", EventsText(r));
   for (const std::string& warning : r.warnings) {
     out += fmt::format("  warning   {}\n", Line(warning));
   }
@@ -394,6 +432,7 @@ std::string RenderRunDetail(const RunResult& r) {
   out += DenialsText(r.denials);
   out += SignalCountsText(r.signal_counts);
 
+  out += EventCountsText(r);
   out += fmt::format("\nEvents ({} recorded", r.events.size());
   if (r.counters.events_dropped != 0) {
     out += fmt::format(", {} more not kept", r.counters.events_dropped);

@@ -286,6 +286,41 @@ TEST(RenderRunDetailTest, DenialAndSignalTablesOrNa) {
   EXPECT_THAT(text, HasSubstr("Signals and faults: n/a"));
 }
 
+// A run that kept only the first events of a kind says so, with the table
+// of kinds and their exact counts; one that kept them all reads as before.
+TEST(RenderRunDetailTest, EventsKeptOfEachKindOrAll) {
+  RunResult r = ViolationRun();
+  r.event_counts = std::vector<EventCount>{
+      {"syscall openat", "deny", "files.read.else", 1, 1},
+      {"fault cpuid", "emulate", "faults.cpuid", 1, 1},
+      {"signal SIGUSR1", "", "", 1, 1},
+      {"limit memory", "", "", 1, 1},
+      {"exit", "", "", 1, 1}};
+  r.counters.events_dropped = 0;
+  EXPECT_THAT(RenderRunSummary(r), HasSubstr("  events    5 recorded\n"));
+  EXPECT_THAT(RenderRunDetail(r), Not(HasSubstr("Event kinds")));
+
+  // Streamed to the store and not read back: the counts still say it.
+  RunResult streamed = r;
+  streamed.events.clear();
+  EXPECT_EQ(RenderRunSummary(streamed), RenderRunSummary(r));
+
+  r.event_counts->push_back(
+      {"syscall getppid", "log", "log-getppid", 200000, kEventsKeptPerKind});
+  r.counters.events_dropped = 200000 - kEventsKeptPerKind;
+  EXPECT_THAT(RenderRunSummary(r),
+              HasSubstr("  events    10005 recorded of 200005: the first "
+                        "of each kind, at most 100000 in all; every kind "
+                        "counted\n"));
+  const std::string text = RenderRunDetail(r);
+  EXPECT_THAT(text, HasSubstr("Event kinds (6 kinds; counts exact; kept: the "
+                              "first 10000 of each, of denials 8 with "
+                              "distinct paths, of signals and faults 3)\n"));
+  EXPECT_THAT(text, HasSubstr("  syscall getppid  x200000  kept 10000   log "
+                              "[log-getppid]\n"));
+  EXPECT_THAT(text, HasSubstr("  exit             x1       kept 1\n"));
+}
+
 RunResult FailedRun(std::vector<DenialCount> denials) {
   RunResult r;
   r.id = 7;

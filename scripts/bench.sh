@@ -10,3 +10,4 @@ build=${ISOSCOPE_BUILD_DIR:-$root/build}
 "$build/bench/backend_overhead_bench" ptrace ${1:+"$1"}
 "$build/bench/backend_overhead_bench" container ${1:+"$1"}
 "$build/bench/backend_overhead_bench" kvm ${1:+"$1"}
+"$build/bench/recording_bench" ${1:+"$1"}

@@ -21,10 +21,11 @@ namespace isoscope {
 struct RecordedRun {
   // What Supervisor::Run returned, the run's id set. An error before the
   // run was recorded as started (the store refused the row) started
-  // nothing.
+  // nothing. Its events were streamed to the store as they happened
+  // (Store::EventWriter) and are not here: Store::Get reads them back.
   Result<RunResult> run;
-  // Whether the store kept the run's end (or its error): the run above is
-  // still whole when it did not.
+  // Whether the store kept the run's end (or its error) and its events:
+  // the run above is still whole (but for its events) when it did not.
   Status recorded;
 };
 

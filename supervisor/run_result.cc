@@ -125,4 +125,25 @@ DenialSummary SummarizeDenials(const RunResult& run, size_t max_kinds) {
   return summary;
 }
 
+bool AllEventsKept(const RunResult& run) {
+  if (!run.event_counts) return run.counters.events_dropped == 0;
+  return std::all_of(
+      run.event_counts->begin(), run.event_counts->end(),
+      [](const EventCount& kind) { return kind.kept == kind.count; });
+}
+
+uint64_t EventsCounted(const RunResult& run) {
+  if (!run.event_counts) return run.events.size() + run.counters.events_dropped;
+  uint64_t total = 0;
+  for (const EventCount& kind : *run.event_counts) total += kind.count;
+  return total;
+}
+
+uint64_t EventsKept(const RunResult& run) {
+  if (!run.event_counts) return run.events.size();
+  uint64_t total = 0;
+  for (const EventCount& kind : *run.event_counts) total += kind.kept;
+  return total;
+}
+
 }  // namespace isoscope

@@ -67,7 +67,7 @@ struct Counters {
   uint64_t faults = 0;
   uint64_t signals = 0;
   uint64_t violations = 0;
-  uint64_t events_dropped = 0;  // events counted but not kept (cap)
+  uint64_t events_dropped = 0;  // events counted but not kept (caps)
   int64_t max_rss_kib = 0;
   bool operator==(const Counters&) const = default;
 };
@@ -77,6 +77,20 @@ struct Counters {
 // signals and faults are counted in tables (DenialCount, SignalCount); only
 // the first few of each kind are kept as events.
 using RecordedEvent = Event;
+
+// Events of one kind the run recorded (EventCount::kind): how many there
+// were and how many of them are kept. Kinds are: a syscall by ABI, number,
+// action and rule; a fault by kind, action and rule; a signal; a limit; the
+// exit.
+struct EventCount {
+  std::string kind;     // "syscall getppid", "fault rdtsc", "signal SIGCHLD",
+                        // "limit wall_time", "exit"; "... other" (see below)
+  std::string action;   // the verdict's action name; empty when none
+  std::string rule_id;  // the deciding rule; empty when none
+  uint64_t count = 0;   // exact
+  uint64_t kept = 0;    // the first `kept` of them are in RunResult::events
+  bool operator==(const EventCount&) const = default;
+};
 
 // Denied or killed syscalls of one kind: (ABI, syscall, rule, action,
 // errno), whoever decided them (the supervisor, or a fast path that
@@ -125,7 +139,15 @@ struct RunResult {
   CapturedOutput output;
   Timings timings;
   Counters counters;
-  std::vector<RecordedEvent> events;  // at most kMaxRecordedEvents
+  // The first kEventsKeptPerKind of each kind, at most kMaxRecordedEvents
+  // in all, in the order they happened.
+  std::vector<RecordedEvent> events;
+  // Every event kind the run recorded, in order of first occurrence, with
+  // exact counts: whether `events` holds them all or only the first of
+  // each kind. The supervisor's loop fills it; nullopt in runs recorded
+  // before isoscope counted them (the first 10000 events were kept, the
+  // rest counted in counters.events_dropped).
+  std::optional<std::vector<EventCount>> event_counts;
   // In order of first occurrence; nullopt in runs recorded before isoscope
   // counted them (shown as n/a).
   std::optional<std::vector<DenialCount>> denials = std::vector<DenialCount>{};
@@ -138,7 +160,24 @@ struct RunResult {
   bool operator==(const RunResult&) const = default;
 };
 
-inline constexpr size_t kMaxRecordedEvents = 10000;
+// How many events a run keeps: the first kEventsKeptPerKind of each kind
+// (of a denial kind, those kDenialEventsKept allows; of a signal or fault
+// kind, kSignalEventsKept), and at most kMaxRecordedEvents in all; the
+// others are counted only. A run counts at most kMaxEventKinds syscall
+// kinds, then one more per action and rule (kind "syscall other"), so a
+// workload cannot grow the table without bound by trying every number.
+inline constexpr uint64_t kEventsKeptPerKind = 10000;
+inline constexpr size_t kMaxRecordedEvents = 100000;
+inline constexpr size_t kMaxEventKinds = 1024;
+
+// Whether every event the run recorded is kept: true when its counts say
+// so; for a run recorded before isoscope counted kinds, when none was
+// dropped.
+bool AllEventsKept(const RunResult& run);
+// Events counted, kept or not; events kept (also when `run.events` is
+// empty because they were streamed to the results store).
+uint64_t EventsCounted(const RunResult& run);
+uint64_t EventsKept(const RunResult& run);
 
 // A syscall as run reports name it: "openat", "x32:write", "i386:#20" (i386
 // numbers have other names), "syscall_1000" for a number without a name.

@@ -32,8 +32,10 @@ namespace {
 using nlohmann::json;
 
 // 2 added the denial and signal tables ("denials", "signal_counts"; null
-// when not counted). Schema 1 is still read: its tables are n/a.
-constexpr int kJsonSchema = 2;
+// when not counted). Schema 1 is still read: its tables are n/a. 3 added
+// the counts of every event kind ("event_counts"; null when not counted,
+// and absent before 3).
+constexpr int kJsonSchema = 3;
 constexpr int kJsonSchemaWithoutTables = 1;
 
 // Every value of the enums serialised by name. The Name functions live with
@@ -394,6 +396,41 @@ std::optional<std::vector<SignalCount>> SignalCountsFrom(JsonFieldReader& r) {
   return signals;
 }
 
+json EventCountsToJson(const std::optional<std::vector<EventCount>>& counts) {
+  if (!counts) return nullptr;
+  json out = json::array();
+  for (const EventCount& c : *counts) {
+    out.push_back(json{{"kind", BytesToJson(c.kind)},
+                       {"action", c.action},
+                       {"rule_id", BytesToJson(c.rule_id)},
+                       {"count", c.count},
+                       {"kept", c.kept}});
+  }
+  return out;
+}
+
+// Absent (schema < 3) or null: the run did not count its event kinds.
+std::optional<std::vector<EventCount>> EventCountsFrom(JsonFieldReader& r) {
+  if (!r.Has("event_counts") || r.IsNull("event_counts")) return std::nullopt;
+  std::vector<EventCount> counts;
+  const json* rows = r.Array("event_counts");
+  for (size_t i = 0; rows != nullptr && i < rows->size() && r.ok(); ++i) {
+    JsonFieldReader c(r.problem(), (*rows)[i],
+                      fmt::format("{}[{}]", r.Where("event_counts"), i));
+    EventCount row;
+    row.kind = c.Bytes("kind");
+    row.action = c.String("action");
+    row.rule_id = c.Bytes("rule_id");
+    row.count = c.Uint64("count");
+    row.kept = c.Uint64("kept");
+    if (c.ok() && row.kept > row.count) {
+      c.problem().Set(c.Where("kept"), "more kept than counted");
+    }
+    counts.push_back(std::move(row));
+  }
+  return counts;
+}
+
 Feature FeatureFrom(JsonFieldReader& parent, std::string_view key) {
   JsonFieldReader r = parent.Object(key);
   Feature feature;
@@ -434,10 +471,10 @@ HostFacts HostFactsFrom(JsonFieldReader& r) {
 RunResult RunResultFrom(JsonFieldReader& r) {
   RunResult result;
   const int64_t schema = r.Int64("schema");
-  if (r.ok() && schema != kJsonSchema && schema != kJsonSchemaWithoutTables) {
+  if (r.ok() && (schema < kJsonSchemaWithoutTables || schema > kJsonSchema)) {
     r.problem().Set(r.Where("schema"),
                     fmt::format("unsupported schema {} (this isoscope reads "
-                                "{} and {})",
+                                "{} to {})",
                                 schema, kJsonSchemaWithoutTables, kJsonSchema));
   }
   result.id = r.Int64("id");
@@ -501,6 +538,8 @@ RunResult RunResultFrom(JsonFieldReader& r) {
     result.signal_counts = SignalCountsFrom(r);
   }
 
+  result.event_counts = EventCountsFrom(r);
+
   // Absent in runs recorded before runs carried warnings.
   if (r.Has("warnings")) result.warnings = r.Strings("warnings");
 
@@ -542,10 +581,12 @@ json ToJson(const HostFacts& facts) {
   };
 }
 
-json ToJson(const RunResult& result) {
+json ToJson(const RunResult& result, JsonEvents with_events) {
   const Termination& term = result.termination;
   json events = json::array();
-  for (const auto& event : result.events) events.push_back(ToJson(event));
+  if (with_events == JsonEvents::kIncluded) {
+    for (const auto& event : result.events) events.push_back(ToJson(event));
+  }
   return json{
       {"schema", kJsonSchema},
       {"id", result.id},
@@ -590,6 +631,9 @@ json ToJson(const RunResult& result) {
       {"events", std::move(events)},
       {"denials", DenialsToJson(result.denials)},
       {"signal_counts", SignalCountsToJson(result.signal_counts)},
+      {"event_counts", EventCountsToJson(result.event_counts)},
+      // Derived (AllEventsKept), for readers; not read back.
+      {"all_events_kept", AllEventsKept(result)},
       {"warnings", StringsToJson(result.warnings)},
       {"host", ToJson(result.host)},
   };

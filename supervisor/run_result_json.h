@@ -13,7 +13,12 @@
 
 namespace isoscope {
 
-nlohmann::json ToJson(const RunResult& result);
+// Whether a run's JSON holds its events: the results store keeps them
+// apart (store.h) and leaves them out; every other reader gets them.
+enum class JsonEvents { kIncluded, kLeftOut };
+
+nlohmann::json ToJson(const RunResult& result,
+                      JsonEvents events = JsonEvents::kIncluded);
 nlohmann::json ToJson(const Event& event);
 nlohmann::json ToJson(const HostFacts& facts);
 

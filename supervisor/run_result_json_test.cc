@@ -96,6 +96,12 @@ RunResult FullRunResultForTest() {
       {Abi::kI386, 20, "syscalls.abi.i386", Action::kKill, 0, 1}};
   r.signal_counts = std::vector<SignalCount>{{SIGUSR1, Action::kDeliver, 30000},
                                              {SIGSEGV, Action::kEmulate, 2}};
+  r.event_counts = std::vector<EventCount>{
+      {"syscall openat", "deny", "files.read.else", 12, 1},
+      {"fault cpuid", "emulate", "faults.cpuid", 2, 1},
+      {"signal SIGUSR1", "", "", 1, 1},
+      {"limit memory", "", "", 1, 1},
+      {"exit", "", "", 1, 1}};
 
   r.host.kernel_release = "6.1.0-18-amd64";
   r.host.machine = "x86_64";
@@ -152,7 +158,7 @@ TEST(RunResultJsonTest, RoundTripsDefaultRunResult) {
 
 TEST(RunResultJsonTest, UsesStableReadableNames) {
   const nlohmann::json json = ToJson(FullRunResultForTest());
-  EXPECT_EQ(json["schema"], 2);
+  EXPECT_EQ(json["schema"], 3);
   EXPECT_EQ(json["termination"]["outcome"], "violation");
   EXPECT_EQ(json["termination"]["limit"], "memory");
   const auto& events = json["events"];
@@ -290,7 +296,7 @@ TEST(RunResultJsonTest, MalformedBase64IsAnError) {
 
 TEST(RunResultJsonTest, OtherSchemaIsRefused) {
   nlohmann::json json = ToJson(FullRunResultForTest());
-  json["schema"] = 3;
+  json["schema"] = 4;
   auto result = RunResultFromJson(json);
   ASSERT_FALSE(result.has_value());
   EXPECT_THAT(result.error().message(), HasSubstr("schema"));

@@ -1,6 +1,9 @@
 // The results store over SQLite's C API. Each run is one row: a few columns
 // to list and filter by, and the whole RunResult as JSON (run_result_json.h)
-// so any past run can be re-rendered by a later isoscope.
+// but its events, so any past run can be re-rendered by a later isoscope.
+// The events are rows of run_events, each a batch in the compact form of
+// event_codec.h, written while the run runs (Store::EventWriter); runs
+// recorded before schema 6 keep theirs inside their JSON.
 //
 // Several isoscope processes may record into the same file at once: the
 // file is in WAL mode, every connection waits up to kBusyTimeoutMs for a
@@ -11,11 +14,13 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -117,6 +122,19 @@ UPDATE runs SET result_json = json_set(result_json, '$.schema', 2,
                                        '$.denials', json('null'),
                                        '$.signal_counts', json('null'))
 WHERE json_extract(result_json, '$.schema') = 1;
+)sql",
+    // 5 -> 6: a run's events are streamed while it runs, in batches: one
+    // row per batch (`seq` is the run's index of its first event, `data`
+    // the batch, event_codec.h). Runs recorded before keep their events in
+    // their JSON, where they are read as before: nothing is rewritten.
+    R"sql(
+CREATE TABLE run_events (
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  seq INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE UNIQUE INDEX run_events_run ON run_events (run_id, seq);
 )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion,
@@ -459,10 +477,12 @@ Result<Store> Store::Open(const std::filesystem::path& path, Create create) {
 
 namespace {
 
+// The run's JSON as the store keeps it: without its events, which are rows
+// of run_events.
 Result<std::string> RunJson(const std::filesystem::path& path,
                             const RunResult& result) {
   try {
-    return ToJson(result).dump();
+    return ToJson(result, JsonEvents::kLeftOut).dump();
   } catch (const std::exception& e) {
     return Fail(ErrorCode::kStore,
                 fmt::format("results store {}: serialising the run: {}",
@@ -491,10 +511,68 @@ int BindRunColumns(sqlite3_stmt* s, int first, const RunResult& result,
   return rc;
 }
 
+// Writes one batch of a run's events as a row of run_events, inside the
+// caller's transaction.
+Status InsertEventBatch(const Db& db, int64_t run_id, int64_t seq, size_t count,
+                        std::string_view batch) {
+  auto statement = db.Prepare(
+      "INSERT INTO run_events (run_id, seq, count, data) VALUES (?, ?, ?, ?)");
+  if (!statement) return tl::unexpected(statement.error());
+  sqlite3_stmt* s = statement->get();
+  int rc = sqlite3_bind_int64(s, 1, run_id);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 2, seq);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_bind_int64(s, 3, static_cast<int64_t>(count));
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_bind_blob64(s, 4, batch.data(), batch.size(), SQLITE_STATIC);
+  }
+  if (rc == SQLITE_OK) rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) {
+    return StoreError(db.path, db.db,
+                      fmt::format("recording events of run {}", run_id), rc);
+  }
+  return {};
+}
+
+// Writes `events` after the run's rows of run_events, in batches, inside
+// the caller's transaction.
+Status AppendEvents(const Db& db, int64_t run_id,
+                    const std::vector<RecordedEvent>& events) {
+  if (events.empty()) return {};
+  auto next = db.Prepare(
+      "SELECT coalesce(max(seq + count), 0) FROM run_events WHERE run_id = ?");
+  if (!next) return tl::unexpected(next.error());
+  sqlite3_bind_int64(next->get(), 1, run_id);
+  if (const int rc = sqlite3_step(next->get()); rc != SQLITE_ROW) {
+    return StoreError(db.path, db.db,
+                      fmt::format("reading events of run {}", run_id), rc);
+  }
+  int64_t seq = sqlite3_column_int64(next->get(), 0);
+  EventBatchEncoder batch;
+  for (size_t i = 0; i < events.size(); ++i) {
+    batch.Append(events[i]);
+    if (batch.bytes().size() < Store::EventWriter::kBatchBytes &&
+        i + 1 < events.size()) {
+      continue;
+    }
+    if (auto inserted =
+            InsertEventBatch(db, run_id, seq, batch.count(), batch.bytes());
+        !inserted) {
+      return inserted;
+    }
+    seq += static_cast<int64_t>(batch.count());
+    batch.Clear();
+  }
+  return {};
+}
+
 // Steps a bound write statement in its own transaction, retried as a whole
 // on BUSY: the busy handler covers most waits, but a lock can still be
-// refused outright under contention. Returns the rows it changed.
-Result<int> StepWrite(const Db& db, sqlite3_stmt* s, std::string_view what) {
+// refused outright under contention. `also`, when given, runs in the same
+// transaction after the step. Returns the rows the statement changed.
+Result<int> StepWrite(const Db& db, sqlite3_stmt* s, std::string_view what,
+                      const std::function<Status()>& also = {}) {
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(kBusyTimeoutMs);
   while (true) {
@@ -504,6 +582,9 @@ Result<int> StepWrite(const Db& db, sqlite3_stmt* s, std::string_view what) {
     const int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) {
       const int changed = sqlite3_changes(db.db);
+      if (also) {
+        if (auto done = also(); !done) return tl::unexpected(done.error());
+      }
       if (auto committed = transaction->Commit(); !committed) {
         return tl::unexpected(committed.error());
       }
@@ -533,9 +614,70 @@ Result<int64_t> Store::Record(const RunResult& result) {
       rc != SQLITE_OK) {
     return StoreError(path_, db.db, "binding a run", rc);
   }
-  auto inserted = StepWrite(db, s, "recording a run");
+  int64_t id = 0;
+  auto inserted = StepWrite(db, s, "recording a run", [&]() -> Status {
+    id = sqlite3_last_insert_rowid(db.db);
+    return AppendEvents(db, id, result.events);
+  });
   if (!inserted) return tl::unexpected(inserted.error());
-  return sqlite3_last_insert_rowid(db.db);
+  return id;
+}
+
+namespace {
+
+int64_t CoarseNowNs() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
+}
+
+}  // namespace
+
+void Store::EventWriter::Append(const Event& event) {
+  if (!status_) return;
+  if (run_id_ == 0) {
+    status_ = Fail(ErrorCode::kInternal,
+                   fmt::format("results store {}: an event of a run not "
+                               "recorded as started",
+                               store_.path_.string()));
+    return;
+  }
+  batch_.Append(event);
+  if (batch_.count() == 1) flushed_at_ns_ = CoarseNowNs();
+  // The clock is read every 64 events: a batch that waits long (few events
+  // in a long run) is still written within about kBatchSeconds.
+  if (batch_.bytes().size() >= kBatchBytes ||
+      (batch_.count() % 64 == 0 &&
+       CoarseNowNs() - flushed_at_ns_ >= int64_t{kBatchSeconds} * 1000000000)) {
+    Flush();
+  }
+}
+
+void Store::EventWriter::Flush() {
+  if (!status_ || batch_.count() == 0) return;
+  const Db db{store_.db_.get(), store_.path_};
+  auto transaction = Transaction::Begin(db);
+  if (!transaction) {
+    status_ = tl::unexpected(transaction.error());
+    return;
+  }
+  if (auto inserted = InsertEventBatch(db, run_id_, next_seq_, batch_.count(),
+                                       batch_.bytes());
+      !inserted) {
+    status_ = std::move(inserted);
+    return;
+  }
+  if (auto committed = transaction->Commit(); !committed) {
+    status_ = std::move(committed);
+    return;
+  }
+  next_seq_ += static_cast<int64_t>(batch_.count());
+  batch_.Clear();
+}
+
+Status Store::EventWriter::Finish() {
+  Flush();
+  return status_;
 }
 
 Status Store::Begin(RunResult& run) {
@@ -594,7 +736,9 @@ Status Store::Complete(const RunResult& run) {
   int rc = BindRunColumns(s, 1, run, *result_json);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 10, run.id);
   if (rc != SQLITE_OK) return StoreError(path_, db.db, "binding a run", rc);
-  auto changed = StepWrite(db, s, fmt::format("completing run {}", run.id));
+  auto changed =
+      StepWrite(db, s, fmt::format("completing run {}", run.id),
+                [&] { return AppendEvents(db, run.id, run.events); });
   if (!changed) return tl::unexpected(changed.error());
   if (*changed == 0) {
     return Fail(ErrorCode::kNotFound,
@@ -729,6 +873,39 @@ Result<RunResult> Store::Get(int64_t id) const {
         fmt::format("results store {}: run {}", path_.string(), id)));
   }
   result->id = id;
+  // Then the events of run_events, after those of the JSON (a run recorded
+  // before schema 6 has them there, and no rows).
+  auto events = db.Prepare(
+      "SELECT seq, count, data FROM run_events WHERE run_id = ? ORDER BY seq");
+  if (!events) return tl::unexpected(events.error());
+  sqlite3_stmt* e = events->get();
+  sqlite3_bind_int64(e, 1, id);
+  while (true) {
+    const int step = RetryWhileBusy([&] { return sqlite3_step(e); });
+    if (step == SQLITE_DONE) break;
+    if (step != SQLITE_ROW) {
+      return StoreError(path_, db.db,
+                        fmt::format("reading run {}'s events", id), step);
+    }
+    const int64_t seq = sqlite3_column_int64(e, 0);
+    const int64_t count = sqlite3_column_int64(e, 1);
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(e, 2));
+    const std::string_view batch(
+        data, static_cast<size_t>(sqlite3_column_bytes(e, 2)));
+    const size_t before = result->events.size();
+    Status decoded = DecodeEventBatch(batch, result->events);
+    if (decoded &&
+        result->events.size() - before != static_cast<size_t>(count)) {
+      decoded = Fail(ErrorCode::kStore,
+                     fmt::format("{} events where the row says {}",
+                                 result->events.size() - before, count));
+    }
+    if (!decoded) {
+      return tl::unexpected(decoded.error().WithContext(
+          fmt::format("results store {}: run {}: events from {}",
+                      path_.string(), id, seq)));
+    }
+  }
   return result;
 }
 

@@ -12,6 +12,8 @@
 #include "base/error.h"
 #include "base/process_identity.h"
 #include "supervisor/comparison.h"
+#include "supervisor/event_codec.h"
+#include "supervisor/event_sink.h"
 #include "supervisor/probe_session.h"
 #include "supervisor/run_result.h"
 
@@ -38,7 +40,7 @@ class Store {
  public:
   // The schema version this build writes; Open migrates older files up to it
   // and refuses newer ones.
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
   // Where Open may create what is missing.
   enum class Create {
@@ -55,15 +57,46 @@ class Store {
   Store(Store&&) noexcept = default;
   Store& operator=(Store&&) noexcept = default;
 
-  // Records a finished run and returns its id.
+  // Records a finished run, its events with it, and returns its id.
   Result<int64_t> Record(const RunResult& result);
+
+  // Streams one run's events into the store while it runs (the sink of
+  // SupervisorOptions): events are encoded into a batch (event_codec.h) and
+  // each batch of about kBatchBytes is written as one row of run_events, in
+  // a transaction of its own, as is a batch that has waited kBatchSeconds.
+  // So the supervisor holds one batch at most, whatever the number of
+  // events. Finish writes the last batch; an error a batch met is kept (the
+  // events after it are dropped, the run goes on) and Finish returns it.
+  class EventWriter final : public EventSink {
+   public:
+    static constexpr size_t kBatchBytes = 64 * 1024;
+    static constexpr int kBatchSeconds = 1;
+
+    explicit EventWriter(Store& store) : store_(store) {}
+    // The run the events belong to, once Begin has recorded it; before,
+    // Append keeps nothing and Finish says so.
+    void Start(int64_t run_id) { run_id_ = run_id; }
+    void Append(const Event& event) override;
+    Status Finish();
+
+   private:
+    void Flush();
+
+    Store& store_;
+    int64_t run_id_ = 0;
+    int64_t next_seq_ = 0;  // the run's index of the batch's first event
+    EventBatchEncoder batch_;
+    int64_t flushed_at_ns_ = 0;  // CLOCK_MONOTONIC_COARSE
+    Status status_;
+  };
 
   // A run's row from its start to its end, so that nothing is lost when
   // isoscope fails or dies mid-run. Begin records `run` as it starts
   // (outcome kRunning, owned by `owner`: this process unless given) and sets
   // its id; Complete replaces the row with the run as it ended (any outcome
-  // but kRunning: kError with isoscope's message when it failed). kNotFound
-  // when the row is gone.
+  // but kRunning: kError with isoscope's message when it failed) and adds
+  // the run's events after those an EventWriter streamed. kNotFound when
+  // the row is gone.
   Status Begin(RunResult& run);
   Status Begin(RunResult& run, const ProcessIdentity& owner);
   Status Complete(const RunResult& run);

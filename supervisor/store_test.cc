@@ -1,5 +1,6 @@
 #include "supervisor/store.h"
 
+#include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,9 +71,18 @@ class StoreTest : public ::testing::Test {
     return out;
   }
 
+  // Turns a fresh store into the v5 file isoscope 5 left: without what
+  // migration 5 -> 6 adds.
+  void DropVersionSix() {
+    RawExec(
+        "DROP INDEX run_events_run; DROP TABLE run_events; "
+        "PRAGMA user_version = 5;");
+  }
+
   // Turns a fresh store into the v3 file isoscope 3 left: without what
-  // migration 3 -> 4 adds.
+  // migration 3 -> 4 (and later ones) add.
   void DropVersionFour() {
+    DropVersionSix();
     RawExec(
         "DROP INDEX runs_running; ALTER TABLE runs DROP COLUMN owner_pid; "
         "ALTER TABLE runs DROP COLUMN owner_start_time; "
@@ -91,6 +101,15 @@ std::string SchemaOneJson(const RunResult& run) {
   json["schema"] = 1;
   json.erase("denials");
   json.erase("signal_counts");
+  json.erase("event_counts");
+  return json.dump();
+}
+
+// `run` as isoscope 5 wrote it: JSON schema 2, the events inside it.
+std::string SchemaTwoJson(const RunResult& run) {
+  nlohmann::json json = ToJson(run);
+  json["schema"] = 2;
+  json.erase("event_counts");
   return json.dump();
 }
 
@@ -555,6 +574,7 @@ TEST_F(StoreTest, MigratesAVersionFourFileMarkingItsTablesNotCounted) {
     counted_id = *store->Record(counted);
   }
   const RunResult old = SmallRun(1);
+  DropVersionSix();
   RawExec(
       "INSERT INTO runs (id, started_at_ms, backend, command, workdir, "
       "policy_name, outcome, exit_status, wall_ns, result_json) VALUES (9, " +
@@ -565,7 +585,7 @@ TEST_F(StoreTest, MigratesAVersionFourFileMarkingItsTablesNotCounted) {
 
   auto store = Store::Open(DbPath());
   ASSERT_TRUE(store.has_value()) << store.error().ToString();
-  EXPECT_EQ(*store->SchemaVersion(), 5);
+  EXPECT_EQ(*store->SchemaVersion(), Store::kSchemaVersion);
   auto run = store->Get(9);
   ASSERT_TRUE(run.has_value()) << run.error().ToString();
   EXPECT_EQ(run->argv, old.argv);
@@ -578,6 +598,109 @@ TEST_F(StoreTest, MigratesAVersionFourFileMarkingItsTablesNotCounted) {
   ASSERT_TRUE(kept.has_value()) << kept.error().ToString();
   counted.id = counted_id;
   EXPECT_EQ(*kept, counted);
+}
+
+// A v5 file: its runs keep their events inside their JSON document. The
+// migration adds the table new runs stream their events to, rewrites
+// nothing, and the old runs read, list and render as before.
+TEST_F(StoreTest, MigratesAVersionFiveFileKeepingEventsInItsJson) {
+  {
+    auto store = Store::Open(DbPath());
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  }
+  DropVersionSix();
+  RunResult old = FullRunResultForTest();
+  old.event_counts = std::nullopt;  // isoscope 5 did not count kinds
+  const std::string old_json = SchemaTwoJson(old);
+  std::string quoted;  // as an SQL string literal
+  for (char c : old_json)
+    quoted += c == '\'' ? std::string("''") : std::string(1, c);
+  RawExec(
+      "INSERT INTO runs (id, started_at_ms, backend, command, workdir, "
+      "policy_name, outcome, exit_status, wall_ns, result_json) VALUES (3, " +
+      std::to_string(old.started_at_unix_ms) +
+      ", 'ptrace', '/usr/bin/cat', '/tmp', 'default', 'violation', 159, 9, "
+      "'" +
+      quoted + "')");
+
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_EQ(*store->SchemaVersion(), Store::kSchemaVersion);
+  auto run = store->Get(3);
+  ASSERT_TRUE(run.has_value()) << run.error().ToString();
+  old.id = 3;
+  EXPECT_EQ(*run, old);
+  EXPECT_EQ(run->events.size(), 6u);
+  EXPECT_FALSE(AllEventsKept(*run));  // its events_dropped say 7 were not
+  EXPECT_EQ(RawQuery("SELECT result_json FROM runs WHERE id = 3"), old_json);
+  auto runs = store->List(0);
+  ASSERT_TRUE(runs.has_value()) << runs.error().ToString();
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].outcome, Outcome::kViolation);
+
+  // A new run on the migrated file: its events are rows, not JSON.
+  RunResult next = FullRunResultForTest();
+  auto id = store->Record(next);
+  ASSERT_TRUE(id.has_value()) << id.error().ToString();
+  next.id = *id;
+  EXPECT_EQ(*store->Get(*id), next);
+  EXPECT_EQ(RawQuery("SELECT json_array_length(result_json, '$.events') "
+                     "FROM runs WHERE id = " +
+                     std::to_string(*id)),
+            "0");
+  EXPECT_EQ(RawQuery("SELECT sum(count) FROM run_events WHERE run_id = " +
+                     std::to_string(*id)),
+            "6");
+}
+
+// Events streamed while a run runs land after each other in batches and
+// before those the run's end adds; a damaged batch is an error naming the
+// run, never a crash or a silent loss.
+TEST_F(StoreTest, StreamedEventsReadBackInOrder) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  RunResult run = SmallRun(1);
+  ASSERT_TRUE(store->Begin(run).has_value());
+  Store::EventWriter writer(*store);
+  writer.Start(run.id);
+  std::vector<RecordedEvent> streamed;
+  // Long paths: several batches.
+  for (int i = 0; i < 300; ++i) {
+    SyscallEvent call;
+    call.request.number = 257;
+    call.request.paths = {{1, std::string(1000, 'a') + std::to_string(i)}};
+    streamed.push_back(call);
+    writer.Append(call);
+  }
+  ASSERT_TRUE(writer.Finish().has_value());
+  EXPECT_GT(std::stoi(RawQuery("SELECT count(*) FROM run_events")), 2);
+  run.termination.outcome = Outcome::kExited;
+  run.events = {ExitEvent{}};
+  ASSERT_TRUE(store->Complete(run).has_value());
+  auto back = store->Get(run.id);
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  streamed.push_back(ExitEvent{});
+  EXPECT_EQ(back->events, streamed);
+
+  RawExec("UPDATE run_events SET data = x'01ff' WHERE seq = 0");
+  auto damaged = store->Get(run.id);
+  ASSERT_FALSE(damaged.has_value());
+  EXPECT_EQ(damaged.error().code(), ErrorCode::kStore);
+  EXPECT_THAT(damaged.error().ToString(),
+              HasSubstr("run " + std::to_string(run.id) + ": events from 0"));
+}
+
+// A writer that was never told its run keeps nothing and says why.
+TEST_F(StoreTest, AnEventWriterWithoutARunFails) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  Store::EventWriter writer(*store);
+  writer.Append(ExitEvent{});
+  auto finished = writer.Finish();
+  ASSERT_FALSE(finished.has_value());
+  EXPECT_THAT(finished.error().ToString(),
+              HasSubstr("not recorded as started"));
+  EXPECT_EQ(RawQuery("SELECT count(*) FROM run_events"), "0");
 }
 
 TEST_F(StoreTest, ARunIsRecordedWhenItStartsAndCompletedWhenItEnds) {
@@ -666,9 +789,15 @@ TEST_F(StoreTest, RunsOfDeadOwnersAreMarkedInterrupted) {
            {"elsewhere", elsewhere}}) {
     RunResult run = SmallRun(static_cast<int>(ids.size()));
     run.argv = {"/bin/sleep", name};
+    run.event_counts = std::nullopt;  // as the supervisor begins a run
     ASSERT_TRUE(store->Begin(run, owner).has_value());
     ids[name] = run.id;
   }
+  // What the dead owner streamed before it died is kept.
+  Store::EventWriter writer(*store);
+  writer.Start(ids["dead"]);
+  writer.Append(SignalEvent{.pid = 3, .signal = SIGCHLD});
+  ASSERT_TRUE(writer.Finish().has_value());
 
   auto marked = store->MarkAbandonedRuns();
   ASSERT_TRUE(marked.has_value()) << marked.error().ToString();
@@ -684,6 +813,13 @@ TEST_F(StoreTest, RunsOfDeadOwnersAreMarkedInterrupted) {
     }
     EXPECT_EQ(run->termination.outcome, Outcome::kInterrupted);
     EXPECT_THAT(run->termination.reason, HasSubstr("ended before the run"));
+    if (name == "dead") {
+      EXPECT_EQ(run->events,
+                (std::vector<RecordedEvent>{SignalEvent{3, SIGCHLD}}));
+      // Its counts were never written: n/a, and the events read as all.
+      EXPECT_FALSE(run->event_counts.has_value());
+      EXPECT_EQ(EventsKept(*run), 1u);
+    }
   }
   // Marked once: the next start finds nothing more.
   EXPECT_EQ(*store->MarkAbandonedRuns(), 0);

@@ -7,12 +7,16 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <iterator>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -142,7 +146,8 @@ class RunLoop {
     }
     if (verdict.action.action == Action::kDeny ||
         verdict.action.action == Action::kKill) {
-      if (CountDenial(event)) Record(std::move(event));
+      const bool keep = CountDenial(event);
+      Record(std::move(event), keep);
     } else if (verdict.action.action != Action::kAllow) {
       Record(std::move(event));
     }
@@ -163,18 +168,16 @@ class RunLoop {
                         event.mnemonic.empty() ? "?" : event.mnemonic,
                         event.verdict->rule_id)});
     }
-    if (CountSignal(event.signal, event.verdict->action.action) <=
-        kSignalEventsKept) {
-      Record(std::move(event));
-    }
+    const bool keep = CountSignal(event.signal, event.verdict->action.action) <=
+                      kSignalEventsKept;
+    Record(std::move(event), keep);
     return {};
   }
 
   Status On(SignalEvent& event) {
     ++result_.counters.signals;
-    if (CountSignal(event.signal, Action::kDeliver) <= kSignalEventsKept) {
-      Record(event);
-    }
+    Record(event,
+           CountSignal(event.signal, Action::kDeliver) <= kSignalEventsKept);
     return {};
   }
 
@@ -313,12 +316,124 @@ class RunLoop {
     return ++table[row->second].count;
   }
 
-  void Record(Event event) {
-    if (result_.events.size() < kMaxRecordedEvents) {
-      result_.events.push_back(std::move(event));
-    } else {
+  // Counts `event` in its kind's row and keeps it, unless `keep` is false
+  // (a denial or signal its table keeps no more of), while its kind has
+  // kept fewer than kEventsKeptPerKind and the run fewer than
+  // kMaxRecordedEvents: to the sink when there is one, else in the result.
+  void Record(Event event, bool keep = true) {
+    EventCount& row = (*result_.event_counts)[KindRow(event)];
+    ++row.count;
+    if (!keep || row.kept >= kEventsKeptPerKind ||
+        kept_ >= kMaxRecordedEvents) {
       ++result_.counters.events_dropped;
+      return;
     }
+    ++row.kept;
+    ++kept_;
+    if (options_.event_sink != nullptr) {
+      options_.event_sink->Append(event);
+    } else {
+      result_.events.push_back(std::move(event));
+    }
+  }
+
+  // What identifies an event's kind: its type (the variant's index), and
+  // for a syscall its ABI and number, for a fault its kind, for a signal
+  // its number, for a limit its kind; the verdict's action and rule.
+  struct KindKey {
+    size_t type = 0;
+    int abi = 0;
+    int what = 0;
+    int action = -1;
+    std::string_view rule_id;  // into rule_ids_ once in the table
+    bool operator==(const KindKey&) const = default;
+  };
+  struct KindKeyHash {
+    size_t operator()(const KindKey& key) const {
+      size_t h = std::hash<std::string_view>{}(key.rule_id);
+      for (size_t part :
+           {key.type, static_cast<size_t>(key.abi),
+            static_cast<size_t>(key.what), static_cast<size_t>(key.action)}) {
+        h = h * 1000003 ^ part;
+      }
+      return h;
+    }
+  };
+  static constexpr int kOtherKind = std::numeric_limits<int>::min();
+
+  static KindKey KeyOf(const Event& event) {
+    KindKey key;
+    key.type = event.index();
+    const auto verdict = [&key](const std::optional<Verdict>& v) {
+      if (!v) return;
+      key.action = static_cast<int>(v->action.action);
+      key.rule_id = v->rule_id;
+    };
+    if (const auto* call = std::get_if<SyscallEvent>(&event)) {
+      key.abi = static_cast<int>(call->request.abi);
+      key.what = call->request.number;
+      verdict(call->verdict);
+    } else if (const auto* fault = std::get_if<FaultEvent>(&event)) {
+      key.what = static_cast<int>(fault->kind);
+      verdict(fault->verdict);
+    } else if (const auto* signal = std::get_if<SignalEvent>(&event)) {
+      key.what = signal->signal;
+    } else if (const auto* limit = std::get_if<LimitEvent>(&event)) {
+      key.what = static_cast<int>(limit->kind);
+    }
+    return key;
+  }
+
+  static std::string KindLabel(const Event& event, const KindKey& key) {
+    static constexpr std::string_view kTypes[] = {"syscall", "fault", "signal",
+                                                  "output",  "limit", "exit"};
+    static_assert(std::size(kTypes) == std::variant_size_v<Event>);
+    const std::string_view type = kTypes[key.type];
+    if (key.what == kOtherKind) return fmt::format("{} other", type);
+    if (const auto* call = std::get_if<SyscallEvent>(&event)) {
+      return fmt::format("{} {}", type,
+                         SyscallLabel(call->request.abi, call->request.number));
+    }
+    if (const auto* fault = std::get_if<FaultEvent>(&event)) {
+      return fmt::format("{} {}", type, FaultKindName(fault->kind));
+    }
+    if (const auto* signal = std::get_if<SignalEvent>(&event)) {
+      return fmt::format("{} {}", type, SignalName(signal->signal));
+    }
+    if (const auto* limit = std::get_if<LimitEvent>(&event)) {
+      return fmt::format("{} {}", type, LimitKindName(limit->kind));
+    }
+    return std::string(type);
+  }
+
+  // The row of `event`'s kind in result_'s event_counts, added if new. A
+  // workload can make syscall kinds at will (every number, every ABI):
+  // once the table holds kMaxEventKinds of them, a new one counts in the
+  // "syscall other" row of its action and rule. Other types have few kinds.
+  size_t KindRow(const Event& event) {
+    KindKey key = KeyOf(event);
+    auto found = kind_rows_.find(key);
+    if (found != kind_rows_.end()) return found->second;
+    const bool syscall = std::holds_alternative<SyscallEvent>(event);
+    if (syscall && syscall_kinds_ >= kMaxEventKinds) {
+      key.abi = 0;
+      key.what = kOtherKind;
+      found = kind_rows_.find(key);
+      if (found != kind_rows_.end()) return found->second;
+    } else if (syscall) {
+      ++syscall_kinds_;
+    }
+    std::vector<EventCount>& table = *result_.event_counts;
+    EventCount row;
+    row.kind = KindLabel(event, key);
+    if (key.action >= 0) {
+      row.action = ActionName(static_cast<Action>(key.action));
+    }
+    row.rule_id = std::string(key.rule_id);
+    key.rule_id = *rule_ids_.insert(row.rule_id).first;
+    table.push_back(std::move(row));
+    kind_rows_.emplace(key, table.size() - 1);
+    return table.size() - 1;
   }
 
   const Policy& policy_;
@@ -335,6 +450,12 @@ class RunLoop {
   };
   std::map<size_t, DenialRow> denial_row_state_;
   std::map<std::pair<int, Action>, size_t> signal_rows_;
+  // Where each event kind's row is in result_'s event_counts; the rule ids
+  // the keys view (a node-based set: its strings never move).
+  std::unordered_map<KindKey, size_t, KindKeyHash> kind_rows_;
+  std::set<std::string, std::less<>> rule_ids_;
+  size_t kept_ = 0;           // events kept so far
+  size_t syscall_kinds_ = 0;  // syscall kinds with a row of their own
   std::optional<StopReason> stop_;
   bool killed_ = false;
   Clock::time_point kill_deadline_;
@@ -400,6 +521,9 @@ Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload,
       return tl::unexpected(recorded.error());
     }
   }
+  // Counted from here; a run recorded as started has no counts yet (if
+  // isoscope dies, its streamed events are all the store knows).
+  result.event_counts.emplace();
 
   // From here on a failure still leaves the run as far as it got (the loop
   // has killed the backend).

@@ -13,6 +13,7 @@
 #include "policies/policy.h"
 #include "supervisor/backend.h"
 #include "supervisor/backend_registry.h"
+#include "supervisor/event_sink.h"
 #include "supervisor/host_facts.h"
 #include "supervisor/run_result.h"
 
@@ -35,6 +36,9 @@ struct SupervisorOptions {
   // the run warns about each fault the policy decides that the backend
   // cannot trap here.
   std::optional<BackendRouting> routing;
+  // When set, the events the run keeps go here as they happen and the
+  // RunResult's `events` stays empty; its `event_counts` still count them.
+  EventSink* event_sink = nullptr;
 };
 
 class Supervisor {

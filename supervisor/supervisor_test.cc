@@ -387,10 +387,10 @@ TEST(SupervisorTest, AStartThatCannotBeRecordedRunsNothing) {
   EXPECT_FALSE(backend.started_workload.has_value());
 }
 
-TEST(SupervisorTest, RecordedEventsAreCappedAndCounted) {
+TEST(SupervisorTest, RecordedEventsAreCappedPerKindAndCounted) {
   Captured captured;
   std::vector<FakeBackend::Step> script;
-  for (size_t i = 0; i < kMaxRecordedEvents + 5; ++i) {
+  for (size_t i = 0; i < kEventsKeptPerKind + 5; ++i) {
     script.push_back(Event{Syscall("getppid")});  // logged: recorded
   }
   script.push_back(Event{ExitEvent{}});
@@ -398,9 +398,37 @@ TEST(SupervisorTest, RecordedEventsAreCappedAndCounted) {
   Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
   auto result = supervisor.Run(backend, TestWorkload());
   ASSERT_TRUE(result.has_value());
-  EXPECT_EQ(result->events.size(), kMaxRecordedEvents);
-  EXPECT_EQ(result->counters.events_dropped, 6u);  // 5 syscalls + the exit
-  EXPECT_EQ(result->counters.syscalls_trapped, kMaxRecordedEvents + 5);
+  // The first of the kind, and the exit, of another kind.
+  ASSERT_EQ(result->events.size(), kEventsKeptPerKind + 1);
+  EXPECT_TRUE(std::holds_alternative<ExitEvent>(result->events.back()));
+  EXPECT_EQ(result->counters.events_dropped, 5u);
+  EXPECT_EQ(result->counters.syscalls_trapped, kEventsKeptPerKind + 5);
+  EXPECT_THAT(
+      *result->event_counts,
+      ElementsAre(EventCount{"syscall getppid", "log", "watch",
+                             kEventsKeptPerKind + 5, kEventsKeptPerKind},
+                  EventCount{"exit", "", "", 1, 1}));
+}
+
+// With a sink the events go there as they happen, none stays in the result.
+TEST(SupervisorTest, EventsGoToTheSinkWhenThereIsOne) {
+  struct Sink : EventSink {
+    void Append(const Event& event) override { events.push_back(event); }
+    std::vector<Event> events;
+  } sink;
+  Captured captured;
+  FakeBackend backend({Event{Syscall("getppid")}, Event{Syscall("getpid")},
+                       Event{ExitEvent{}}});
+  SupervisorOptions options = CapturingOptions(captured);
+  options.event_sink = &sink;
+  Supervisor supervisor(TestPolicy(), options);
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result->events.empty());
+  ASSERT_EQ(sink.events.size(), 2u);  // getpid is allowed: not recorded
+  EXPECT_TRUE(std::holds_alternative<SyscallEvent>(sink.events[0]));
+  EXPECT_TRUE(std::holds_alternative<ExitEvent>(sink.events[1]));
+  EXPECT_EQ(result->event_counts->size(), 2u);
 }
 
 // Every denied or killed call is counted per (syscall, rule, action,
@@ -435,7 +463,10 @@ TEST(SupervisorTest, DenialsAreCountedPerKindAndOnlyTheFirstIsKept) {
           DenialCount{Abi::kX86_64, Nr("reboot"), "no-reboot", Action::kKill, 0,
                       1}));
   EXPECT_EQ(result->counters.syscalls_denied, 10u);
-  EXPECT_EQ(result->counters.events_dropped, 0u);
+  // Not kept as events, but counted, here and in the event kinds.
+  EXPECT_EQ(result->counters.events_dropped, 7u);
+  EXPECT_EQ((*result->event_counts)[0],
+            (EventCount{"syscall ptrace", "deny", "no-ptrace", 5, 1}));
   // Each kind's first call, with its arguments, then the exit.
   std::vector<int> recorded;
   for (const Event& event : result->events) {
@@ -475,7 +506,8 @@ TEST(SupervisorTest, DenialTableIsBounded) {
           DenialCount{Abi::kX86_64, Nr("mount"), "syscalls.default",
                       Action::kDeny, ENOSYS, 2}));
   EXPECT_EQ(result->counters.syscalls_denied, static_cast<uint64_t>(tries) + 2);
-  EXPECT_EQ(result->counters.events_dropped, 0u);
+  // The first of the unnamed row and of mount are kept.
+  EXPECT_EQ(result->counters.events_dropped, static_cast<uint64_t>(tries));
 }
 
 // One harmless denied open must not hide the file a later one tried: the
@@ -541,7 +573,10 @@ TEST(SupervisorTest, SignalsAreAggregatedInsteadOfDropped) {
                           SignalCount{SIGSEGV, Action::kEmulate, 5}));
   EXPECT_EQ(result->counters.signals, storm + 1);
   EXPECT_EQ(result->counters.faults, 5u);
-  EXPECT_EQ(result->counters.events_dropped, 0u);
+  // Not kept as events, but counted, here and in the event kinds.
+  EXPECT_EQ(result->counters.events_dropped, storm + 5 - 2 * kSignalEventsKept);
+  EXPECT_EQ((*result->event_counts)[0],
+            (EventCount{"signal SIGCHLD", "", "", storm, kSignalEventsKept}));
   // 3 SIGCHLD, the SIGUSR1, 3 faults and the exit.
   EXPECT_EQ(result->events.size(), 2 * kSignalEventsKept + 2);
   EXPECT_TRUE(std::holds_alternative<ExitEvent>(result->events.back()));

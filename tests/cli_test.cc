@@ -139,6 +139,54 @@ syscalls:
   EXPECT_EQ(fine.err, "");
 }
 
+// 200,000 inspected getppid calls under a `log` rule: the run keeps the
+// first of the kind, counts them all exactly, and says which, in the
+// summary, `runs show` and the JSON.
+TEST_F(CliTest, ARunWithManyLoggedCallsKeepsTheFirstAndCountsAll) {
+  if (std::string why = BackendUnavailable("ptrace"); !why.empty()) {
+    GTEST_SKIP() << "ptrace backend unavailable: " << why;
+  }
+  std::string policy = WritePolicy("log.yaml", R"(version: 1
+syscalls:
+  default: allow
+  rules:
+    - {id: log-getppid, syscalls: [getppid], action: log}
+accepted_holes:
+  - syscalls: [ptrace, setns, process_vm_writev, io_uring_setup, pidfd_getfd]
+    reason: a recording test; nothing to contain
+)");
+  const std::string json_path = (dir_->path() / "run.json").string();
+  CommandResult run = Isoscope(
+      {"run", "--backend", "ptrace", "--policy", policy, "--json", json_path,
+       "--", BuiltWorkload("bench/syscall-storm").string(), "200000"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_EQ(run.out, "RESULT syscall-storm n=200000 ok=1\n");
+  // The storm's first call, then its 200,000.
+  EXPECT_THAT(run.err, HasSubstr("events    10001 recorded of 200002: the "
+                                 "first of each kind"));
+  nlohmann::json latest = LatestRun();
+  EXPECT_EQ(latest["all_events_kept"], false);
+  nlohmann::json getppid;
+  for (const auto& kind : latest["event_counts"]) {
+    if (kind["kind"] == "syscall getppid") getppid = kind;
+  }
+  ASSERT_FALSE(getppid.is_null()) << latest["event_counts"].dump();
+  EXPECT_EQ(getppid["count"], 200001);
+  EXPECT_EQ(getppid["kept"], 10000);
+  EXPECT_EQ(getppid["rule_id"], "log-getppid");
+  EXPECT_EQ(latest["events"].size(), 10001u);
+  EXPECT_EQ(latest["counters"]["events_dropped"], 190001);
+  // --json wrote the run as the store has it.
+  std::ifstream in(json_path);
+  nlohmann::json written = nlohmann::json::parse(in, nullptr, false);
+  EXPECT_EQ(written, latest);
+  CommandResult shown = Isoscope({"runs", "show", "latest"});
+  EXPECT_THAT(shown.out, HasSubstr("  syscall getppid  x200001  kept 10000   "
+                                   "log [log-getppid]\n"));
+  EXPECT_THAT(shown.out, HasSubstr("Events (10001 recorded, 190001 more not "
+                                   "kept)"));
+}
+
 // When isoscope kills the workload, -q still says which rule did.
 TEST_F(CliTest, QuietRunKilledByARuleSaysWhichRule) {
   std::string policy = WritePolicy("kill.yaml", R"(version: 1

@@ -56,4 +56,17 @@ Status FakeBackend::Resolve(const Event& event, const Verdict& verdict) {
 
 void FakeBackend::Kill() { ++kill_calls; }
 
+Result<std::optional<Event>> SyscallFloodBackend::NextEvent(const WaitLimit&) {
+  if (killed_ || sent_ >= calls_ || numbers_.empty()) {
+    return std::optional<Event>(
+        Event{ExitEvent{.signaled = killed_, .signal = killed_ ? 9 : 0}});
+  }
+  SyscallEvent call;
+  call.pid = 2;
+  call.request.number = numbers_[sent_ % numbers_.size()];
+  call.request.args[0] = sent_;
+  ++sent_;
+  return std::optional<Event>(Event{std::move(call)});
+}
+
 }  // namespace isoscope::testing

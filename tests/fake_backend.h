@@ -4,6 +4,7 @@
 #ifndef ISOSCOPE_TESTS_FAKE_BACKEND_H_
 #define ISOSCOPE_TESTS_FAKE_BACKEND_H_
 
+#include <cstdint>
 #include <optional>
 #include <utility>
 #include <variant>
@@ -56,6 +57,31 @@ class FakeBackend : public Backend {
   std::vector<Step> script_;
   size_t next_ = 0;
   bool exit_sent_ = false;
+};
+
+// A workload that makes `calls` syscalls, each as the supervisor's loop
+// would get it from a backend that traps it (undecided), the numbers taken
+// in turn from `numbers`, then exits with status 0. Nothing is kept per call,
+// so a test or benchmark can send millions through the loop in little
+// memory.
+class SyscallFloodBackend : public Backend {
+ public:
+  SyscallFloodBackend(uint64_t calls, std::vector<int> numbers)
+      : calls_(calls), numbers_(std::move(numbers)) {}
+
+  std::string_view name() const override { return "flood"; }
+  ProbeResult Probe() const override { return {true, ""}; }
+  bool AppliesPolicy() const override { return false; }
+  Status Start(const Workload&, const CompiledPlan&) override { return {}; }
+  Result<std::optional<Event>> NextEvent(const WaitLimit& wait) override;
+  Status Resolve(const Event&, const Verdict&) override { return {}; }
+  void Kill() override { killed_ = true; }
+
+ private:
+  uint64_t calls_;
+  std::vector<int> numbers_;
+  uint64_t sent_ = 0;
+  bool killed_ = false;
 };
 
 }  // namespace isoscope::testing

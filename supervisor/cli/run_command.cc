@@ -145,7 +145,12 @@ int RunCommand(const Context& context, const RunOptions& options) {
     return ReportError(result.error());
   }
   if (!options.json_path.empty()) {
-    if (auto written = WriteJson(options.json_path, *result); !written) {
+    // The run's events went to the store as they happened: the JSON is the
+    // run as recorded there (as it is, without them, if the store failed).
+    Result<RunResult> stored =
+        recorded.recorded ? store->Get(result->id) : Result<RunResult>(*result);
+    if (!stored) return ReportError(stored.error());
+    if (auto written = WriteJson(options.json_path, *stored); !written) {
       return ReportError(written.error());
     }
   }
