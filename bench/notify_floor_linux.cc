@@ -59,7 +59,7 @@ void OnWake(int /*signal*/) {}
                             char* const* envp) {
   const int null_fd = ::open("/dev/null", O_WRONLY);
   ::dup2(null_fd, 1);
-  sock_fprog program{static_cast<unsigned short>(std::size(kFilter)),
+  sock_fprog program{static_cast<decltype(sock_fprog::len)>(std::size(kFilter)),
                      const_cast<sock_filter*>(kFilter)};
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ::_exit(126);
   const int listener =

@@ -69,10 +69,10 @@ int Main(int argc, char** argv) {
   const std::string workdir = scratch->path().string();
   const std::string store = workdir + "/bench-runs.db";
   const std::string policy_file = workdir + "/bench-open.yaml";
-  if (FILE* file = std::fopen(policy_file.c_str(), "w")) {
-    std::fputs(std::string(kOpenPolicy).c_str(), file);
-    std::fclose(file);
-  } else {
+  FILE* file = std::fopen(policy_file.c_str(), "w");
+  const bool written = file != nullptr &&
+                       std::fputs(std::string(kOpenPolicy).c_str(), file) >= 0;
+  if (file == nullptr || std::fclose(file) != 0 || !written) {
     fmt::print(stderr, "whole_process_bench: cannot write {}\n", policy_file);
     return 1;
   }
@@ -80,7 +80,8 @@ int Main(int argc, char** argv) {
   std::vector<Variant> variants;
   // CPU time per variant, one per run: the warm-up's first.
   std::map<std::string, std::vector<double>> cpu;
-  auto add = [&](const std::string& name, std::vector<std::string> args) {
+  auto add = [&](const std::string& name,
+                 const std::vector<std::string>& args) {
     variants.push_back({name,
                         [name, args, &cpu] {
                           double cpu_micros = 0;
