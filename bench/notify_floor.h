@@ -2,7 +2,8 @@
 // user notification: a bare listener, built here from raw seccomp calls and
 // nothing of isoscope's, that answers each notified getppid with
 // SECCOMP_USER_NOTIF_FLAG_CONTINUE as fast as the kernel lets it, with
-// SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP set (Linux 6.6+).
+// SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP set (Linux 6.6+). Two ways of waiting
+// are measured; the floor is the faster.
 #ifndef ISOSCOPE_BENCH_NOTIFY_FLOOR_H_
 #define ISOSCOPE_BENCH_NOTIFY_FLOOR_H_
 
@@ -17,13 +18,26 @@ namespace isoscope::bench {
 // why ("" when it does).
 std::string MissingSyncWakeUp();
 
+// How the bare listener waits for the next notification.
+enum class ListenerWait {
+  // SECCOMP_IOCTL_NOTIF_RECV blocks: the fewest syscalls (the kernel's own
+  // perf bench, sched-seccomp-notify, does this).
+  kReceive,
+  // poll() on the listener, then RECV: one more syscall, but SYNC_WAKE_UP
+  // wakes a poll waiter on the notifying CPU (a blocked RECV is woken like
+  // any sleeper), which wins when the machine is busy.
+  kPollThenReceive,
+};
+
 // Runs `argv` (argv[0] a path; stdout to /dev/null, empty environment) under
 // a seccomp filter that sends every getppid to a listener this process
-// answers in a loop of SECCOMP_IOCTL_NOTIF_RECV and SECCOMP_IOCTL_NOTIF_SEND,
-// nothing else: microseconds from before the fork to after the wait.
-// nullopt (after saying why) unless the program exited with status 0.
+// answers in a loop of `wait`, SECCOMP_IOCTL_NOTIF_RECV and
+// SECCOMP_IOCTL_NOTIF_SEND, nothing else: microseconds from before the fork
+// to after the wait. nullopt (after saying why) unless the program exited
+// with status 0.
 std::optional<double> BareListenerRunMicros(
-    std::string_view variant, const std::vector<std::string>& argv);
+    std::string_view variant, const std::vector<std::string>& argv,
+    ListenerWait wait);
 
 }  // namespace isoscope::bench
 

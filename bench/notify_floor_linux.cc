@@ -3,6 +3,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -136,7 +137,8 @@ std::string MissingSyncWakeUp() {
 }
 
 std::optional<double> BareListenerRunMicros(
-    std::string_view variant, const std::vector<std::string>& argv) {
+    std::string_view variant, const std::vector<std::string>& argv,
+    ListenerWait wait) {
   static const bool handler_installed = [] {
     struct sigaction action {};
     action.sa_handler = OnWake;  // no SA_RESTART: RECV ends with EINTR
@@ -187,6 +189,14 @@ std::optional<double> BareListenerRunMicros(
   seccomp_notif_resp response;
   int receive_error = 0;
   while (listener) {
+    if (wait == ListenerWait::kPollThenReceive) {
+      pollfd ready{listener.get(), POLLIN, 0};
+      if (::poll(&ready, 1, -1) < 0 && errno != EINTR) {
+        receive_error = errno;
+        break;
+      }
+      if (exited) break;
+    }
     std::memset(&request, 0, sizeof request);
     if (::ioctl(listener.get(), SECCOMP_IOCTL_NOTIF_RECV, &request) != 0) {
       if (exited) break;
