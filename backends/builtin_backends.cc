@@ -195,6 +195,9 @@ void RegisterBuiltinBackends(BackendRegistry& registry) {
 
 int RemoveAbandonedBackendState() {
   const std::filesystem::path root = "/sys/fs/cgroup";
+  // At every isoscope start: the layout is read only when a run cgroup may
+  // be left.
+  if (!MayHaveAbandonedCgroups(root)) return 0;
   return RemoveAbandonedCgroups(root, ReadCgroupFacts(root));
 }
 

@@ -11,19 +11,21 @@
 //      `strace -f -e trace=getppid`. Per-call cost = (inspected run - the
 //      statically allowed run) / n, and (strace run - native run) / n,
 //      paired within each repetition; n = max(10000, STORM_N / 10) so the
-//      strace runs stay short. Target: inspected / strace <= 0.25.
+//      strace runs stay short. Target: inspected / strace <= 0.25. And the
+//      floor of this design, a bare user-notification listener with
+//      SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP built by this benchmark
+//      (notify_floor.h), per call (listener run - native run) / n, the
+//      faster of its two ways of waiting. Target (issue 16): inspected /
+//      floor <= 1.15.
 //   3. start-to-exit of `startup`: native, the backend, and the backend's
 //      peer: `strace -f` for ptrace (no target); for the container,
 //      `bwrap --unshare-all --die-with-parent` with the same view (the
 //      program, the workdir, /dev, /proc), target container / bwrap <= 1.0
+//      for the backend's own start-up, timed inside this process
 //      (neither with a cgroup: the container backend makes one only for a
 //      policy with limits, whose cost `startup.container_limited` shows).
-//   4. what a user waits for: the whole `isoscope run -q --backend BACKEND
-//      -- startup` process (loading isoscope, the policy, host facts, the
-//      results store, the run and its recording), and `isoscope run -q
-//      --backend native` beside a bare exec. Targets (issue 16): container
-//      whole process / bwrap <= 1.0; native whole process - bare exec <=
-//      3 ms.
+// What a user waits for, whole `isoscope run` processes, is
+// whole_process_bench's.
 // For kvm (issue 6), where every syscall is a VM exit decided by the
 // supervisor, instead:
 //   1. start-to-exit of `startup` under the kvm backend (VM creation, ELF
@@ -36,8 +38,6 @@
 // Every run's exit status (and, under the supervisor, outcome, output and
 // trap counters) is checked: a failed run aborts the benchmark.
 // Usage: backend_overhead_bench BACKEND [REPEAT] [STORM_N]
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -56,9 +56,10 @@
 #include "backends/builtin_backends.h"
 #include "backends/kvm/guest_layout.h"
 #include "backends/kvm/kvm_vm.h"
-#include "base/exec_args.h"
 #include "base/temp_dir.h"
+#include "bench/bench_process.h"
 #include "bench/bench_report.h"
+#include "bench/notify_floor.h"
 #include "policies/loader.h"
 #include "supervisor/backend_registry.h"
 #include "supervisor/supervisor.h"
@@ -83,16 +84,6 @@ resources:
   processes: 64
 )";
 
-// The static policy as a file for whole `isoscope run` processes: the CLI
-// refuses a policy with unaccepted holes (policies/holes.h).
-constexpr std::string_view kStaticPolicyFile = R"(version: 1
-syscalls:
-  default: allow
-accepted_holes:
-  - syscalls: [ptrace, setns, process_vm_writev, io_uring_setup, pidfd_getfd]
-    reason: a start-up benchmark; nothing to contain
-)";
-
 constexpr std::string_view kInspectedPolicy = R"(version: 1
 syscalls:
   default: allow
@@ -103,45 +94,6 @@ syscalls:
 double MicrosSince(Clock::time_point start) {
   return std::chrono::duration<double, std::micro>(Clock::now() - start)
       .count();
-}
-
-void Fail(std::string_view variant, const std::string& what) {
-  fmt::print(stderr, "backend_overhead_bench: FAILED: {}: {}\n", variant, what);
-}
-
-// fork + execve + waitpid; the child's output goes to /dev/null. nullopt
-// (after saying why) unless the program exited with status 0.
-std::optional<double> BareRunMicros(std::string_view variant,
-                                    const std::vector<std::string>& argv) {
-  std::vector<std::string> copy = argv;
-  std::vector<char*> c_argv = ExecArgs(copy);
-  char* envp[] = {nullptr};
-  auto start = Clock::now();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    Fail(variant, "fork failed");
-    return std::nullopt;
-  }
-  if (pid == 0) {
-    int null_fd = ::open("/dev/null", O_WRONLY);
-    ::dup2(null_fd, 1);
-    ::execve(c_argv[0], c_argv.data(), envp);
-    ::_exit(127);
-  }
-  int status = 0;
-  if (::waitpid(pid, &status, 0) != pid) {
-    Fail(variant, "waitpid failed");
-    return std::nullopt;
-  }
-  double micros = MicrosSince(start);
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return micros;
-  Fail(variant,
-       fmt::format(
-           "{} {}", argv[0],
-           WIFEXITED(status)
-               ? fmt::format("exited with status {}", WEXITSTATUS(status))
-               : fmt::format("died of signal {}", WTERMSIG(status))));
-  return std::nullopt;
 }
 
 // What a supervised run must show besides a clean exit.
@@ -234,31 +186,6 @@ std::optional<double> BareOutExitsMicros(std::string_view variant,
   return MicrosSince(start);
 }
 
-// An executable `name` on $PATH (or /usr/bin), if any.
-std::optional<std::string> FindProgram(std::string_view name) {
-  const char* path_env = std::getenv("PATH");
-  std::string path = path_env ? path_env : "/usr/bin:/bin";
-  path += ":/usr/bin";
-  size_t begin = 0;
-  while (begin <= path.size()) {
-    size_t end = path.find(':', begin);
-    if (end == std::string::npos) end = path.size();
-    std::string dir = path.substr(begin, end - begin);
-    if (!dir.empty() && dir[0] == '/') {
-      std::string candidate = fmt::format("{}/{}", dir, name);
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-    begin = end + 1;
-  }
-  return std::nullopt;
-}
-
-struct Variant {
-  std::string name;
-  std::function<std::optional<double>()> run;
-  std::vector<double> samples;
-};
-
 std::optional<uint64_t> ParseCount(const char* text) {
   char* end = nullptr;
   uint64_t value = std::strtoull(text, &end, 10);
@@ -266,23 +193,6 @@ std::optional<uint64_t> ParseCount(const char* text) {
     return std::nullopt;
   }
   return value;
-}
-
-// Medians of per-repetition paired differences, divided by `n`: the cost of
-// one call in microseconds.
-Spread PerCall(const std::vector<double>& with, const std::vector<double>& base,
-               uint64_t n) {
-  std::vector<double> per_call;
-  for (size_t i = 0; i < with.size() && i < base.size(); ++i) {
-    per_call.push_back((with[i] - base[i]) / static_cast<double>(n));
-  }
-  return Summarize(per_call);
-}
-
-void PrintTarget(std::string_view name, double measured, double target) {
-  PrintRatio(name, measured, target);
-  fmt::print("# {}: {:.3f}, target <= {:.3f}: {}\n", name, measured, target,
-             measured <= target ? "met" : "MISSED");
 }
 
 // The backend's peer for start-to-exit, as the issue names it.
@@ -391,24 +301,21 @@ int Main(int argc, char** argv) {
   auto limited_policy = load(kLimitedPolicy, "bench-limited.yaml");
   if (!static_policy || !inspected_policy || !limited_policy) return 1;
   HostFacts facts = ReadHostFacts();
-  const std::string isoscope = build + "/isoscope";
-  const std::string store = workdir + "/bench-runs.db";
-  const std::string policy_file = workdir + "/bench-static.yaml";
-  if (FILE* file = std::fopen(policy_file.c_str(), "w")) {
-    std::fputs(std::string(kStaticPolicyFile).c_str(), file);
-    std::fclose(file);
-  } else {
-    fmt::print(stderr, "backend_overhead_bench: cannot write {}\n",
-               policy_file);
-    return 1;
-  }
-
   std::string big = std::to_string(*storm_n);
   std::string small = std::to_string(small_n);
   // The statically allowed runs may trap a few other syscalls, never the
   // storm's getppid calls; the inspected run traps every one of them (n + 1).
   Expect kept_in_kernel{.storm_ok = true, .max_trapped = small_n / 2};
   Expect inspected{.storm_ok = true, .min_trapped = small_n};
+
+  // The floor needs SYNC_WAKE_UP: without it, its ratio is not the one the
+  // target is about.
+  const std::string sync_wake_up_missing =
+      kvm ? std::string() : MissingSyncWakeUp();
+  if (!kvm && !sync_wake_up_missing.empty()) {
+    fmt::print("SKIP {}.getppid.listener_floor: this kernel lacks {}\n",
+               backend, sync_wake_up_missing);
+  }
 
   std::vector<Variant> variants;
   auto name = [&](std::string_view what) {
@@ -451,18 +358,22 @@ int Main(int argc, char** argv) {
       bare("getppid.strace", {*strace, "-f", "-e", "trace=getppid", "-o",
                               "/dev/null", storm, small});
     }
+    if (sync_wake_up_missing.empty()) {
+      add("getppid.listener_recv", [&, storm, small] {
+        return BareListenerRunMicros(name("getppid.listener_recv"),
+                                     {storm, small}, ListenerWait::kReceive);
+      });
+      add("getppid.listener_poll", [&, storm, small] {
+        return BareListenerRunMicros(name("getppid.listener_poll"),
+                                     {storm, small},
+                                     ListenerWait::kPollThenReceive);
+      });
+    }
     bare("startup.native", {startup});
     supervised("startup." + backend, static_policy, {startup}, Expect{});
     supervised("startup." + backend + "_limited", limited_policy, {startup},
                Expect{});
     if (peer) bare("startup." + peer->name, peer->argv);
-    auto whole = [&](const std::string& on) {
-      return std::vector<std::string>{
-          isoscope,   "--db",      store,       "run",   "-q", "--backend", on,
-          "--policy", policy_file, "--workdir", workdir, "--", startup};
-    };
-    bare("startup.whole_process." + backend, whole(backend));
-    bare("startup.whole_process.native", whole("native"));
   }
 
   fmt::print(
@@ -473,26 +384,10 @@ int Main(int argc, char** argv) {
       strace ? fmt::format("; strace: {}", *strace) : std::string(),
       peer ? fmt::format("; startup peer: {}", fmt::join(peer->argv, " "))
            : std::string());
-  // One unrecorded round first: page cache, lazy binding, CPU frequency.
-  for (Variant& variant : variants) {
-    if (!variant.run()) return 1;
-  }
-  for (int i = 0; i < repeat; ++i) {
-    for (size_t k = 0; k < variants.size(); ++k) {
-      Variant& variant =
-          variants[(static_cast<size_t>(i) + k) % variants.size()];
-      std::optional<double> micros = variant.run();
-      if (!micros) return 1;
-      variant.samples.push_back(*micros);
-    }
-  }
+  if (!RunInterleaved(variants, repeat)) return 1;
 
   auto samples = [&](std::string_view what) -> const std::vector<double>& {
-    static const std::vector<double> kNone;
-    for (const Variant& variant : variants) {
-      if (variant.name == name(what)) return variant.samples;
-    }
-    return kNone;
+    return SamplesOf(variants, name(what));
   };
   auto median = [&](std::string_view what) {
     return Summarize(samples(what)).median;
@@ -524,6 +419,19 @@ int Main(int argc, char** argv) {
     PrintBenchSpread(name("getppid.strace_per_call"), *strace_call, "us");
   }
 
+  std::optional<Spread> floor_call;
+  if (sync_wake_up_missing.empty()) {
+    const Spread recv_call = PerCall(samples("getppid.listener_recv"),
+                                     samples("getppid.native"), small_n);
+    const Spread poll_call = PerCall(samples("getppid.listener_poll"),
+                                     samples("getppid.native"), small_n);
+    PrintBenchSpread(name("getppid.listener_recv_per_call"), recv_call, "us");
+    PrintBenchSpread(name("getppid.listener_poll_per_call"), poll_call, "us");
+    floor_call = recv_call.median <= poll_call.median ? recv_call : poll_call;
+    PrintBenchSpread(name("getppid.listener_floor_per_call"), *floor_call,
+                     "us");
+  }
+
   PrintTarget(name("syscall_storm.static_over_native"),
               median("syscall_storm.static") / median("syscall_storm.native"),
               1.05);
@@ -532,6 +440,13 @@ int Main(int argc, char** argv) {
                 inspected_call.median / strace_call->median, 0.25);
   } else {
     fmt::print("SKIP {}: no strace\n", name("getppid.inspected_over_strace"));
+  }
+  if (floor_call) {
+    PrintTarget(name("getppid.inspected_over_listener_floor"),
+                inspected_call.median / floor_call->median, 1.15);
+  } else {
+    fmt::print("SKIP {}: no SYNC_WAKE_UP listener floor\n",
+               name("getppid.inspected_over_listener_floor"));
   }
   const double startup_backend = median("startup." + backend);
   PrintBench(name(fmt::format("startup.{}_over_native", backend)),
@@ -543,32 +458,14 @@ int Main(int argc, char** argv) {
       "x");
   if (peer) {
     std::string ratio =
-        name(fmt::format("startup.{}_over_{}", backend, peer->name));
+        name(fmt::format("startup.in_process_{}_over_{}", backend, peer->name));
     double measured = startup_backend / median("startup." + peer->name);
     if (peer->target) {
       PrintTarget(ratio, measured, *peer->target);
     } else {
       PrintBench(ratio, measured, "x");
     }
-    // What a user waits for, against the same peer.
-    std::string whole_ratio = name(
-        fmt::format("startup.whole_process_{}_over_{}", backend, peer->name));
-    double whole_measured = median("startup.whole_process." + backend) /
-                            median("startup." + peer->name);
-    if (peer->target) {
-      PrintTarget(whole_ratio, whole_measured, *peer->target);
-    } else {
-      PrintBench(whole_ratio, whole_measured, "x");
-    }
   }
-  // isoscope's own fixed cost: a whole `run --backend native` against a
-  // bare exec of the same program, paired per repetition.
-  Spread native_extra = PerCall(samples("startup.whole_process.native"),
-                                samples("startup.native"), 1000);
-  PrintBenchSpread(name("startup.whole_process_native_minus_bare_ms"),
-                   native_extra, "ms");
-  PrintTarget(name("startup.whole_process_native_minus_bare_ms"),
-              native_extra.median, 3.0);
   return 0;
 }
 

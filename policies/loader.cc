@@ -1068,6 +1068,12 @@ Result<Policy> LoadPreset(std::string_view name) {
         ErrorCode::kPolicy,
         fmt::format("unknown preset '{}' (presets: {})", name, PresetList()));
   }
+  // Compiled at build time from the same YAML (PresetTest checks they are
+  // equal): a run on a preset parses no YAML.
+  if (std::optional<Policy> compiled =
+          policies_internal::CompiledPreset(name, preset->text)) {
+    return std::move(*compiled);
+  }
   auto policy = ParsePolicy(preset->text, fmt::format("presets/{}.yaml", name));
   if (!policy) return policy;
   policy->name = std::string(name);

@@ -251,7 +251,8 @@ TEST(LoaderTest, PresetsLoadAndKeepTheirText) {
     auto text = PresetText(name);
     ASSERT_TRUE(text.has_value());
     EXPECT_NE(text->find("version: 1"), std::string::npos);
-    // The embedded text is the file, byte for byte.
+    // The embedded text is the file, byte for byte, and the preset compiled
+    // at build time (compile_presets.cc) is what its YAML parses to.
     std::string path = SourceDir() + "/policies/presets/" + name + ".yaml";
     auto from_file = LoadPolicyFile(path);
     ASSERT_TRUE(from_file.has_value()) << from_file.error().message();

@@ -24,7 +24,7 @@ packages=(
   libgtest-dev libgmock-dev
   libbenchmark-dev
   # peers measured side by side in bench/
-  strace bubblewrap
+  strace bubblewrap firejail
   # hostile real clients (tests/hostile_clients_test.cc,
   # scripts/hostile-clients.sh): a syscall fuzzer and a stress tool run as
   # workloads under the ptrace and container backends

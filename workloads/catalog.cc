@@ -244,9 +244,22 @@ bool IsBuiltinWorkloadProgram(const std::filesystem::path& program) {
   std::error_code ec;
   const std::filesystem::path real = std::filesystem::canonical(program, ec);
   if (ec) return false;
-  for (const BuiltinWorkload& builtin : ListBuiltinWorkloads()) {
+  // Only an entry whose program has the name `program` was called by, or
+  // the name it resolves to, can be it: the others are not even looked up
+  // (each costs a search of the workload directories, and this runs at
+  // every `isoscope run`).
+  const std::filesystem::path given = program.filename();
+  const std::filesystem::path resolved = real.filename();
+  for (const CatalogEntry& entry : kCatalog) {
+    const std::filesystem::path name =
+        std::filesystem::path(entry.relative_path).filename();
+    if (name != given && name != resolved) continue;
+    std::optional<std::filesystem::path> found =
+        FindBuiltinWorkload(entry.name);
     std::error_code same_ec;
-    if (std::filesystem::equivalent(real, builtin.path, same_ec)) return true;
+    if (found && std::filesystem::equivalent(real, *found, same_ec)) {
+      return true;
+    }
   }
   return false;
 }

@@ -31,7 +31,8 @@ std::vector<BuiltinWorkload> ListBuiltinWorkloads();
 std::optional<std::filesystem::path> FindBuiltinWorkload(std::string_view name);
 
 // Whether `program` is the program of a built-in workload (as found by
-// FindBuiltinWorkload; compared after resolving symlinks).
+// FindBuiltinWorkload; compared after resolving symlinks). Only the entries
+// named as `program` or the file it resolves to are looked up.
 bool IsBuiltinWorkloadProgram(const std::filesystem::path& program);
 
 }  // namespace isoscope

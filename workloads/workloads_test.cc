@@ -495,5 +495,28 @@ TEST(Catalog, FindsBuildWorkloadsThroughEnvironment) {
   unsetenv("ISOSCOPE_WORKLOADS_DIR");
 }
 
+TEST(Catalog, RecognisesBuiltinProgramsOnly) {
+  ASSERT_EQ(setenv("ISOSCOPE_WORKLOADS_DIR", WorkloadsDir().c_str(), 1), 0);
+  EXPECT_TRUE(IsBuiltinWorkloadProgram(Bench("hello")));
+  EXPECT_TRUE(IsBuiltinWorkloadProgram(WorkloadsDir() / "probes" / "pid1"));
+  // Spelled with `..`, or through a symlink of another name: the same file.
+  EXPECT_TRUE(IsBuiltinWorkloadProgram(WorkloadsDir() / "probes" / ".." /
+                                       "bench" / "syscall-storm"));
+  const std::filesystem::path scratch =
+      std::filesystem::temp_directory_path() /
+      ("catalog-test-" + std::to_string(getpid()));
+  std::filesystem::create_directories(scratch);
+  std::filesystem::create_symlink(Bench("hello"), scratch / "greeter");
+  EXPECT_TRUE(IsBuiltinWorkloadProgram(scratch / "greeter"));
+  // A copy of a built-in program, or another file of a built-in's name, is
+  // not one.
+  std::filesystem::copy_file(Bench("hello"), scratch / "hello");
+  EXPECT_FALSE(IsBuiltinWorkloadProgram(scratch / "hello"));
+  EXPECT_FALSE(IsBuiltinWorkloadProgram("/bin/true"));
+  EXPECT_FALSE(IsBuiltinWorkloadProgram(scratch / "missing"));
+  std::filesystem::remove_all(scratch);
+  unsetenv("ISOSCOPE_WORKLOADS_DIR");
+}
+
 }  // namespace
 }  // namespace isoscope

@@ -799,4 +799,15 @@ int RemoveAbandonedCgroups(const fs::path& sysfs_root, const CgroupFacts& facts,
   return removed;
 }
 
+bool MayHaveAbandonedCgroups(const fs::path& sysfs_root) {
+  std::error_code ec;
+  if (fs::is_directory(sysfs_root / kParentName, ec)) return true;
+  fs::directory_iterator it(sysfs_root, ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::error_code parent_ec;
+    if (fs::is_directory(it->path() / kParentName, parent_ec)) return true;
+  }
+  return false;
+}
+
 }  // namespace isoscope

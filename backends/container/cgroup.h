@@ -174,6 +174,13 @@ int RemoveAbandonedCgroups(const std::filesystem::path& sysfs_root,
                            const CgroupFacts& facts,
                            const std::filesystem::path& proc_root = "/proc");
 
+// Whether any hierarchy below `sysfs_root` (the root itself, for pure v2, or
+// a directory just below it) has an `isoscope` parent, which exists only
+// while a run cgroup does: without one there is nothing for
+// RemoveAbandonedCgroups to do, and this costs one directory listing
+// instead of reading the layout.
+bool MayHaveAbandonedCgroups(const std::filesystem::path& sysfs_root);
+
 }  // namespace isoscope
 
 #endif  // ISOSCOPE_BACKENDS_CONTAINER_CGROUP_H_

@@ -645,6 +645,25 @@ TEST_F(FakeTreeTest, RemoveAbandonedKeepsOurOwnLiveRun) {
   for (const fs::path& dir : live->directories()) EXPECT_TRUE(Exists(dir));
 }
 
+TEST_F(FakeTreeTest, AbandonedCgroupsAreLookedForOnlyBelowAParent) {
+  AddV1Controllers();
+  AddV2Root("unified", "hugetlb");
+  EXPECT_FALSE(MayHaveAbandonedCgroups(root()));
+  for (const char* parent :
+       {"memory/isoscope", "cpu,cpuacct/isoscope", "unified/isoscope",
+        "isoscope"}) {  // the last: a pure v2 root's own
+    fs::create_directories(root() / parent);
+    EXPECT_TRUE(MayHaveAbandonedCgroups(root())) << parent;
+    fs::remove(root() / parent);
+    EXPECT_FALSE(MayHaveAbandonedCgroups(root())) << parent;
+  }
+  // Only a directory counts, and only one level down.
+  WriteFile("pids/isoscope", "");
+  fs::create_directories(root() / "memory/sub/isoscope");
+  EXPECT_FALSE(MayHaveAbandonedCgroups(root()));
+  EXPECT_FALSE(MayHaveAbandonedCgroups(root() / "missing"));
+}
+
 // ---------------------------------------------------------------------------
 // This host's real cgroups.
 

@@ -5,7 +5,9 @@
 #include <linux/close_range.h>
 #include <linux/sched.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -216,6 +218,75 @@ struct ChildFailure {
   ChildFail(report_fd, ChildStep::kExec);
 }
 
+// What a child sharing the parent's memory (SpawnSharingMemory) runs with.
+// It lives on the parent's stack, which the parent does not touch until the
+// child has exec'd or exited.
+struct SharedMemoryChild {
+  int report_fd;
+  int parent_end;  // the parent's end of the channel, closed in the child
+  pid_t parent;
+  const SpawnOptions* options;
+  const char* workdir;
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+};
+
+int SharedMemoryChildMain(void* raw) {
+  const auto* child = static_cast<const SharedMemoryChild*>(raw);
+  // Closes this process's copy only: nothing of the parent's memory is
+  // written by the child (a UniqueFd's Reset would be).
+  ::close(child->parent_end);
+  ChildMain(child->report_fd, child->parent, *child->options, child->workdir,
+            child->path, child->argv, child->envp);
+}
+
+// The stack a child sharing the parent's memory runs on, unmapped when the
+// child no longer uses it (it has exec'd or exited).
+class ChildStack {
+ public:
+  // ChildMain's frames need a few KiB; the rest is headroom never touched.
+  static constexpr size_t kSize = size_t{64} * 1024;
+  ChildStack()
+      : base_(::mmap(nullptr, kSize, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) {}
+  ChildStack(const ChildStack&) = delete;
+  ChildStack& operator=(const ChildStack&) = delete;
+  ~ChildStack() {
+    if (base_ != MAP_FAILED) ::munmap(base_, kSize);
+  }
+  bool valid() const { return base_ != MAP_FAILED; }
+  void* top() const { return static_cast<char*>(base_) + kSize; }
+
+ private:
+  void* base_;
+};
+
+// Starts `child` the way posix_spawn does: clone(CLONE_VM | CLONE_VFORK) on
+// a stack of its own, so the supervisor's address space is neither copied
+// nor marked copy-on-write (page tables, then a fault for every page either
+// side writes before the exec), and this thread waits until the child has
+// exec'd or exited. Only for a child that needs nothing from the parent
+// before its exec: no release, set-up or listener to copy out of it.
+// Signals are blocked around the clone so no handler of isoscope's runs in
+// the child before it resets them (it unblocks them after). Returns the
+// pid, or -1 with errno.
+pid_t SpawnSharingMemory(const SharedMemoryChild& child) {
+  const ChildStack stack;
+  if (!stack.valid()) return -1;
+  sigset_t all;
+  sigset_t saved;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &saved);
+  const pid_t pid = ::clone(SharedMemoryChildMain, stack.top(),
+                            CLONE_VM | CLONE_VFORK | SIGCHLD,
+                            const_cast<SharedMemoryChild*>(&child));
+  const int clone_error = errno;
+  ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  errno = clone_error;
+  return pid;
+}
+
 // The init of a separate_init pid namespace (see SpawnOptions): reaps
 // whatever is re-parented to it until its lifeline reads EOF (every copy of
 // the write end is closed: isoscope is gone) or it is killed. Runs in the
@@ -389,7 +460,19 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
   }
   pid_t pid = -1;
   int spawn_error = 0;
-  if (namespaces == 0) {
+  if (namespaces == 0 && !init && !options.wait_for_release &&
+      !options.seccomp_listener && options.setup == nullptr) {
+    const SharedMemoryChild shared{child_end.get(),
+                                   parent_end.get(),
+                                   parent,
+                                   &options,
+                                   workload.workdir.c_str(),
+                                   workload.executable.c_str(),
+                                   c_argv.data(),
+                                   c_env.data()};
+    pid = SpawnSharingMemory(shared);
+    if (pid < 0) spawn_error = errno;
+  } else if (namespaces == 0) {
     pid = ::fork();
     if (pid < 0) spawn_error = errno;
   } else {

@@ -96,9 +96,13 @@ struct SpawnOptions {
 // whole group and reaps the process, so a ChildProcess never leaks one.
 class ChildProcess {
  public:
-  // Forks, and in the child: new process group, parent-death signal SIGKILL,
-  // default signal dispositions and an empty mask, stdio, cwd = workdir,
-  // then execve. The child only makes async-signal-safe calls; a failure is
+  // Starts a child and in it: new process group, parent-death signal
+  // SIGKILL, default signal dispositions and an empty mask, stdio, cwd =
+  // workdir, then execve. When the parent has nothing to do before the
+  // exec (no release, set-up, namespaces or listener) the child shares this
+  // address space until its execve, as posix_spawn does, instead of a
+  // copy-on-write copy of it; otherwise it is forked (or cloned into its
+  // namespaces). The child only makes async-signal-safe calls; a failure is
   // reported as (step, errno) over a CLOEXEC pipe and returned here as an
   // error: kNotFound / kNotExecutable for execve's ENOENT / EACCES, ENOEXEC.
   static Result<ChildProcess> Spawn(const Workload& workload,
