@@ -3,10 +3,26 @@
 # feature this machine lacks skip with the reason; the summary counts them,
 # and the output ends with each skipped test and its reason (gtest prints
 # it, ctest only says "Skipped"). The exit status is ctest's.
+# Usage: scripts/test.sh [--sanitize] [CTEST ARGUMENTS...]
+#   --sanitize: the same suite built with AddressSanitizer and UBSan
+#   (-DISOSCOPE_SANITIZE=ON) into build-asan/ (or $ISOSCOPE_BUILD_DIR); any
+#   finding (overflow, use after free, leak, undefined behaviour) ends the
+#   process it happens in, and so fails its test. CI runs both.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${ISOSCOPE_BUILD_DIR:-$root/build}
-"$root/scripts/setup.sh"
+configure=()
+if [[ ${1:-} == --sanitize ]]; then
+  shift
+  build=${ISOSCOPE_BUILD_DIR:-$root/build-asan}
+  configure=(-DISOSCOPE_SANITIZE=ON)
+  # Reports with their stacks. The isoscope binaries the tests start
+  # inherit these; the workloads get a clean environment.
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:check_initialization_order=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+else
+  build=${ISOSCOPE_BUILD_DIR:-$root/build}
+fi
+ISOSCOPE_BUILD_DIR=$build "$root/scripts/setup.sh" "${configure[@]}"
 
 # Each skipped test of a ctest JUnit file with the message gtest printed
 # between "<file>:<line>: Skipped" and "[  SKIPPED ]", on one line.

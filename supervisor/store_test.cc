@@ -175,7 +175,7 @@ TEST_F(StoreTest, TruncatedOrForeignFilesAreRefusedAndKept) {
 
   // An empty file is what a new store starts as.
   const auto empty = dir_->path() / "empty.db";
-  std::ofstream{empty};
+  ASSERT_TRUE(std::ofstream(empty).good());
   EXPECT_TRUE(Store::Open(empty).has_value());
 }
 

@@ -41,8 +41,9 @@ std::string MissingSeccomp();
 
 // A plan from the `syscalls:` section's parts. Every policy starts with a
 // rule allowing what the harness itself calls after the filter is in place
-// (write, close, sendmsg, exit_group, rt_sigreturn), so `rules` can neither
-// decide those nor be matched first for them.
+// (write, close, sendmsg, exit_group, rt_sigreturn; in an ASan build also
+// sigaltstack, which the sanitizer runtime calls before _exit), so `rules`
+// can neither decide those nor be matched first for them.
 CompiledPlan PlanOf(std::string_view default_action, std::string_view rules,
                     std::string_view abi = "{i386: kill, x32: kill}");
 
