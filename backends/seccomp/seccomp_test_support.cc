@@ -20,6 +20,7 @@
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
+#include "backends/seccomp/bpf_evaluator.h"
 #include "base/sanitizers.h"
 #include "policies/loader.h"
 
@@ -148,87 +149,12 @@ syscalls:
 
 uint32_t EvaluateBpf(const std::vector<sock_filter>& program,
                      const seccomp_data& data) {
-  uint32_t a = 0;
-  uint32_t x = 0;
-  uint32_t memory[BPF_MEMWORDS] = {};
-  const auto* bytes = reinterpret_cast<const unsigned char*>(&data);
-  for (size_t pc = 0; pc < program.size(); ++pc) {
-    const sock_filter& in = program[pc];
-    auto jump = [&](bool taken) { pc += taken ? in.jt : in.jf; };
-    switch (in.code) {
-      case BPF_LD | BPF_W | BPF_ABS:
-        if (in.k % 4 != 0 || in.k + 4 > sizeof data) {
-          ADD_FAILURE() << "load outside seccomp_data at " << pc;
-          return 0xffffffff;
-        }
-        std::memcpy(&a, bytes + in.k, 4);
-        break;
-      case BPF_LD | BPF_IMM:
-        a = in.k;
-        break;
-      case BPF_LDX | BPF_IMM:
-        x = in.k;
-        break;
-      case BPF_LD | BPF_MEM:
-        a = memory[in.k % BPF_MEMWORDS];
-        break;
-      case BPF_LDX | BPF_MEM:
-        x = memory[in.k % BPF_MEMWORDS];
-        break;
-      case BPF_ST:
-        memory[in.k % BPF_MEMWORDS] = a;
-        break;
-      case BPF_STX:
-        memory[in.k % BPF_MEMWORDS] = x;
-        break;
-      case BPF_ALU | BPF_AND | BPF_K:
-        a &= in.k;
-        break;
-      case BPF_ALU | BPF_OR | BPF_K:
-        a |= in.k;
-        break;
-      case BPF_MISC | BPF_TAX:
-        x = a;
-        break;
-      case BPF_MISC | BPF_TXA:
-        a = x;
-        break;
-      case BPF_JMP | BPF_JA:
-        pc += in.k;
-        break;
-      case BPF_JMP | BPF_JEQ | BPF_K:
-        jump(a == in.k);
-        break;
-      case BPF_JMP | BPF_JGT | BPF_K:
-        jump(a > in.k);
-        break;
-      case BPF_JMP | BPF_JGE | BPF_K:
-        jump(a >= in.k);
-        break;
-      case BPF_JMP | BPF_JSET | BPF_K:
-        jump((a & in.k) != 0);
-        break;
-      case BPF_JMP | BPF_JEQ | BPF_X:
-        jump(a == x);
-        break;
-      case BPF_JMP | BPF_JGT | BPF_X:
-        jump(a > x);
-        break;
-      case BPF_JMP | BPF_JGE | BPF_X:
-        jump(a >= x);
-        break;
-      case BPF_RET | BPF_K:
-        return in.k;
-      case BPF_RET | BPF_A:
-        return a;
-      default:
-        ADD_FAILURE() << fmt::format("unsupported BPF opcode {:#x} at {}",
-                                     in.code, pc);
-        return 0xffffffff;
-    }
+  auto action = EvaluateSeccompBpf(program, data);
+  if (!action) {
+    ADD_FAILURE() << action.error().message();
+    return 0xffffffff;
   }
-  ADD_FAILURE() << "the program ran off its end";
-  return 0xffffffff;
+  return *action;
 }
 
 seccomp_data SyscallData(int nr, std::vector<uint64_t> args, uint32_t arch) {

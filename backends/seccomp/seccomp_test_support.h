@@ -1,6 +1,6 @@
 // Helpers shared by the seccomp tests (not part of the library): plans from
-// small policies, a classic-BPF evaluator for checking programs without a
-// kernel, and a harness that runs code in a forked child under a program
+// small policies, the classic-BPF evaluator (bpf_evaluator.h) as a test
+// helper, and a harness that runs code in a forked child under a program
 // while the parent answers its user notifications.
 #ifndef ISOSCOPE_BACKENDS_SECCOMP_SECCOMP_TEST_SUPPORT_H_
 #define ISOSCOPE_BACKENDS_SECCOMP_SECCOMP_TEST_SUPPORT_H_
@@ -47,7 +47,8 @@ std::string MissingSeccomp();
 CompiledPlan PlanOf(std::string_view default_action, std::string_view rules,
                     std::string_view abi = "{i386: kill, x32: kill}");
 
-// Runs `program` on `data` as the kernel would and returns the action.
+// Runs `program` on `data` as the kernel would and returns the action
+// (EvaluateSeccompBpf; a program it cannot run is a test failure).
 uint32_t EvaluateBpf(const std::vector<sock_filter>& program,
                      const seccomp_data& data);
 
