@@ -27,10 +27,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "backends/kvm/guest_kernel_fuzz_body.h"
 #include "backends/kvm/guest_layout.h"
 #include "backends/kvm/guest_memory.h"
 #include "base/temp_dir.h"
+#include "tests/fuzz/guest_kernel_body.h"
 
 namespace isoscope::kvm {
 namespace {

@@ -1,5 +1,5 @@
 // The guest kernel's fuzz body, shared by the libFuzzer target
-// (guest_kernel_fuzz.cc, built by scripts/fuzz.sh) and guest_kernel_test
+// `guest_kernel` (tests/fuzz, see docs/fuzzing.md) and guest_kernel_test
 // (which runs it on deterministic inputs in the ordinary build).
 //
 // One input is one short guest life: part of it becomes guest RAM, the rest
@@ -8,8 +8,8 @@
 // pointers (NULL, near the end of RAM, 2^64-1, inside planted strings), run
 // through Decode and Perform on a fresh GuestKernel whose view is a private
 // temporary directory. It must never crash, hang or leak.
-#ifndef ISOSCOPE_BACKENDS_KVM_GUEST_KERNEL_FUZZ_BODY_H_
-#define ISOSCOPE_BACKENDS_KVM_GUEST_KERNEL_FUZZ_BODY_H_
+#ifndef ISOSCOPE_TESTS_FUZZ_GUEST_KERNEL_BODY_H_
+#define ISOSCOPE_TESTS_FUZZ_GUEST_KERNEL_BODY_H_
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -30,8 +30,11 @@
 #include "backends/kvm/guest_kernel.h"
 #include "backends/kvm/guest_memory.h"
 #include "base/temp_dir.h"
+#include "tests/fuzz/fuzz_input.h"
 
 namespace isoscope::kvm::fuzz {
+
+using ::isoscope::fuzz::FuzzInput;
 
 inline constexpr uint64_t kRam = 4ULL << 20;
 inline constexpr uint64_t kStrings = 0x8000;   // planted strings
@@ -40,30 +43,6 @@ inline constexpr uint64_t kBlobMax = 0x10000;  // at most 64 KiB of them
 inline constexpr uint64_t kHeap = 1ULL << 20;  // brk_start = mmap_low
 inline constexpr uint64_t kMmapHigh = 3ULL << 20;
 inline constexpr int kMaxCalls = 48;
-
-// Reads the input front to back; past its end, zeros.
-class Cursor {
- public:
-  Cursor(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  uint8_t Byte() { return at_ < size_ ? data_[at_++] : 0; }
-  uint64_t U64() {
-    uint64_t value = 0;
-    for (int i = 0; i < 8; ++i) value |= uint64_t{Byte()} << (8 * i);
-    return value;
-  }
-  bool done() const { return at_ >= size_; }
-  size_t Take(size_t n, const uint8_t** out) {
-    n = std::min(n, size_ - at_);
-    *out = data_ + at_;
-    at_ += n;
-    return n;
-  }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  size_t at_ = 0;
-};
 
 // The calls the guest kernel implements (and a few it does not).
 inline constexpr int kNumbers[] = {
@@ -189,7 +168,7 @@ inline constexpr size_t kPlantedCount = sizeof kPlanted / sizeof kPlanted[0];
 inline constexpr uint64_t kSlot = 256;  // bytes per planted string
 
 // One argument, chosen by a mode byte.
-inline uint64_t Argument(Cursor& in, const std::vector<uint64_t>& absolute) {
+inline uint64_t Argument(FuzzInput& in, const std::vector<uint64_t>& absolute) {
   const uint8_t mode = in.Byte();
   switch (mode % 14) {
     case 0:
@@ -251,7 +230,7 @@ inline int RunGuestKernelFuzzInput(const uint8_t* data, size_t size) {
 
   auto memory = GuestMemory::Create(kRam);
   if (!memory) std::abort();
-  Cursor in(data, size);
+  FuzzInput in(data, size);
   const uint8_t setup = in.Byte();
   GuestKernelConfig config;
   config.view.writable = {work};
@@ -316,4 +295,4 @@ inline int RunGuestKernelFuzzInput(const uint8_t* data, size_t size) {
 
 }  // namespace isoscope::kvm::fuzz
 
-#endif  // ISOSCOPE_BACKENDS_KVM_GUEST_KERNEL_FUZZ_BODY_H_
+#endif  // ISOSCOPE_TESTS_FUZZ_GUEST_KERNEL_BODY_H_
