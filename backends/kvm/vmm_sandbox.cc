@@ -98,13 +98,14 @@ Result<std::vector<sock_filter>> CompileFilter() {
           Error(ErrorCode::kInternal,
                 fmt::format("VMM seccomp filter: unknown syscall '{}'", name)));
     }
-    // tgkill only towards this process (abort() raising SIGABRT).
-    const int rc =
-        name == "tgkill"
-            ? seccomp_rule_add(
-                  ctx.get(), SCMP_ACT_ALLOW, number, 1,
-                  SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(getpid())))
-            : seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, number, 0);
+    // tgkill only towards this process (abort() raising SIGABRT). Not
+    // SCMP_A0: a compound literal, which clang's -Wpedantic refuses in C++.
+    const scmp_arg_cmp own_process{0, SCMP_CMP_EQ,
+                                   static_cast<uint64_t>(getpid()), 0};
+    const int rc = name == "tgkill"
+                       ? seccomp_rule_add_array(ctx.get(), SCMP_ACT_ALLOW,
+                                                number, 1, &own_process)
+                       : seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, number, 0);
     if (rc < 0) {
       return tl::unexpected(Error::FromErrno(
           fmt::format("VMM seccomp filter: allowing {}", name), -rc));
