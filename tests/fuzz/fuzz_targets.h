@@ -9,11 +9,14 @@
 #ifndef ISOSCOPE_TESTS_FUZZ_FUZZ_TARGETS_H_
 #define ISOSCOPE_TESTS_FUZZ_FUZZ_TARGETS_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "policies/plan.h"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace isoscope::fuzz {
@@ -48,6 +51,11 @@ std::string GuestKernelInput(std::span<const uint8_t> input);
 // abi section. Parsed with holes allowed, most such texts are valid
 // policies, which random text seldom is.
 std::string GeneratedPolicyYaml(FuzzInput& in);
+// The plan of such a policy (nullopt when the generator made an invalid
+// one), and the presets' plans, compiled once; both with {workdir} =
+// /work/run.
+std::optional<CompiledPlan> GeneratedPlan(FuzzInput& in);
+const CompiledPlan& PresetPlan(size_t index);
 
 }  // namespace isoscope::fuzz
 

@@ -15,7 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -25,7 +25,6 @@
 
 #include "backends/seccomp/bpf_evaluator.h"
 #include "backends/seccomp/seccomp_program.h"
-#include "policies/loader.h"
 #include "policies/plan.h"
 #include "policies/syscalls.h"
 #include "tests/fuzz/fuzz_targets.h"
@@ -259,18 +258,14 @@ std::string Describe(const SeccompRouting& r) {
 
 std::string SeccompCompilerInput(std::span<const uint8_t> input) {
   FuzzInput in(input);
-  Result<Policy> policy = Fail(ErrorCode::kPolicy, "none");
+  std::optional<CompiledPlan> generated;
   const uint8_t source = in.Byte() % 8;
-  if (source < 3) {
-    policy = LoadPreset(PresetNames()[source]);
-    if (!policy) return "preset: " + policy.error().message();
-  } else {
-    policy = ParsePolicy(GeneratedPolicyYaml(in), "fuzz.yaml",
-                         {.refuse_holes = false});
-    if (!policy) return "";  // the generator made an invalid policy
+  if (source >= 3) {
+    generated = GeneratedPlan(in);
+    if (!generated) return "";  // the generator made an invalid policy
   }
-  const CompiledPlan plan = CompiledPlan::Compile(
-      std::make_shared<const Policy>(WithWorkdir(*policy, "/work/run")));
+  const CompiledPlan& plan = generated ? *generated : PresetPlan(source);
+  const Policy* policy = &plan.policy();
   const SeccompRouting routing = RoutingOf(in);
   auto program = BuildSeccompProgram(plan, routing);
   if (!program) {
