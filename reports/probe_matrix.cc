@@ -52,8 +52,9 @@ std::string SeenText(const SensitiveRow& row) {
   for (const SensitiveCell& c : row.cells) {
     if (c.seen.empty()) continue;
     std::string seen = Line(c.seen);
-    if (!c.trapped.empty())
+    if (!c.trapped.empty()) {
       seen += fmt::format(" (trapped {})", Line(c.trapped));
+    }
     auto it = std::find_if(groups.begin(), groups.end(),
                            [&](const auto& g) { return g.first == seen; });
     if (it == groups.end()) {
@@ -65,7 +66,7 @@ std::string SeenText(const SensitiveRow& row) {
   std::string text;
   for (const auto& [seen, backends] : groups) {
     if (!text.empty()) text += "; ";
-    text += backends + " " + seen;
+    text += fmt::format("{} {}", backends, seen);
   }
   return text.empty() ? std::string("nothing observed") : text;
 }
@@ -115,7 +116,7 @@ std::string SensitiveSection(const ProbeSession& session) {
         tells += (i == 0 ? " " : ", ") + Line(row.tells[i]);
       }
     }
-    out += FitLine(line + "  " + tells);
+    out += FitLine(fmt::format("{}  {}", line, tells));
   }
   out += '\n';
   for (SensitiveClass cls : kAllSensitiveClasses) {
