@@ -42,8 +42,7 @@ TEST(JsonReport, HoldsTheSensitiveInstructionTable) {
   EXPECT_EQ(rows[3]["instruction"], "rdtscp");
   EXPECT_EQ(rows[3]["cells"][1]["class"], "trap");
   EXPECT_EQ(rows[3]["cells"][1]["trapped"], "rdtscp:emulate");
-  EXPECT_EQ(rows[3]["cells"][1]["run_id"],
-            rows[3]["cells"][0]["run_id"].get<int64_t>() + 1);
+  EXPECT_TRUE(rows[3]["cells"][1]["run_id"].is_null());
   EXPECT_TRUE(
       ReportJson(report_fixture::TwoBackends(false))["sensitive_instructions"]
           .is_null());

@@ -98,7 +98,8 @@ SensitiveCell Observe(const std::string& backend, const ProbeFinding* f) {
   if (f == nullptr) return cell;  // kNotRun: not run (interrupted)
   cell.detail = f->detail;
   cell.run_id = f->run_id;
-  if (f->run_id == 0) return cell;  // unavailable, or isoscope failed
+  // Nothing ran: the backend is unavailable, or isoscope failed.
+  if (!f->outcome.has_value()) return cell;
   const std::string_view detail = f->detail;
   const std::string_view trapped =
       DetailWord(detail, kTrappedKey).value_or("none");

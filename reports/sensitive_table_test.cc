@@ -164,7 +164,8 @@ TEST(SensitiveTableTest, AbsentUnavailableAndUncomparedCells) {
               "value=cpunode cpl=3 trapped=none"),
       Finding("rdpid", "kvm", "NA",
               "absent=cpuid-7-ecx-22-clear cpl=0 trapped=none"),
-      Finding("xgetbv", "ptrace", "NA", "backend unavailable: no", 0),
+      ProbeFinding{"sensitive.xgetbv", "ptrace", "NA",
+                   "backend unavailable: no", false, 0, std::nullopt},
   };
   const auto rows = BuildSensitiveTable(s);
   ASSERT_EQ(rows.size(), 2U);
