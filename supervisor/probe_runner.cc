@@ -408,6 +408,12 @@ void RecordTraps(ProbeFinding& finding, const RunResult& run) {
   }
   finding.detail = fmt::format("{}{}{}={}", detail, detail.empty() ? "" : " ",
                                kTrappedKey, record.empty() ? "none" : record);
+  // The run ended at an instruction isoscope intercepted (a hypervisor
+  // that cannot emulate it): the sandbox stopped it, the probe did not
+  // break.
+  if (finding.verdict == kVerdictError && !record.empty()) {
+    finding.verdict = kVerdictBlocked;
+  }
 }
 
 void JudgeHostname(ProbeFinding& finding, std::string_view host_name) {

@@ -112,8 +112,9 @@ void JudgeIdentity(ProbeFinding& finding, const Policy& policy);
 // for the faults the supervisor decided (the decoded mnemonic, else the
 // fault kind), or `trapped=none`. Any `trapped=` word the workload printed is
 // dropped first: only the runner's record counts. A finding the probe did not
-// report (the run ended first) also gets the run's own reason. Other findings
-// are left alone.
+// report (the run ended first) also gets the run's own reason, and is
+// BLOCKED rather than ERROR when isoscope intercepted something in that run
+// (the sandbox ended it there). Other findings are left alone.
 void RecordTraps(ProbeFinding& finding, const RunResult& run);
 
 }  // namespace isoscope

@@ -356,6 +356,19 @@ TEST(RecordTrapsTest, AnUnreportedFindingGetsTheRunsReasonOthersAreLeftAlone) {
   EXPECT_EQ(ended.detail,
             "killed by signal 4 (SIGILL) before reporting (the hypervisor "
             "cannot emulate verr) trapped=none");
+  EXPECT_EQ(ended.verdict, "ERROR");  // nothing intercepted: the probe broke
+  FaultEvent verr;
+  verr.kind = FaultKind::kInvalidInstruction;
+  verr.mnemonic = "verr";
+  verr.verdict = Verdict{ActionSpec{Action::kDeliver}, "faults.x", ""};
+  run.events.emplace_back(verr);
+  ProbeFinding stopped{
+      .probe_id = "sensitive.verr",
+      .verdict = "ERROR",
+      .detail = "killed by signal 4 (SIGILL) before reporting"};
+  RecordTraps(stopped, run);
+  EXPECT_EQ(stopped.verdict, "BLOCKED");  // isoscope intercepted and ended it
+  EXPECT_THAT(stopped.detail, HasSubstr("trapped=verr:deliver"));
 
   ProbeFinding other{
       .probe_id = "fault-map.hlt", .verdict = "ERROR", .detail = "trapped=x"};
