@@ -331,6 +331,11 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
   const int64_t run_id = run->id;
 
   std::vector<ProbeFinding> findings = FindingsFromRun(ids, *run);
+  // The run's events were streamed to the store as they happened: what
+  // isoscope intercepted is read back from there.
+  Result<RunResult> stored = store_.Get(run_id);
+  if (!stored) return tl::unexpected(stored.error());
+  const RunResult& recorded_run = *stored;
   std::vector<Canary> touched;
   for (Canary canary : kAllCanaries) {
     if (canaries.Touched(canary)) touched.push_back(canary);
@@ -348,7 +353,7 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
     f.outcome = run->termination.outcome;
     JudgeHostname(f, uts.nodename);
     JudgeIdentity(f, *options_.policy);
-    RecordTraps(f, *run);
+    RecordTraps(f, recorded_run);
     if (touched.empty()) continue;
     // Whatever the probe said, the runner saw a canary touched during its
     // run: that is an escape, attributed to this probe.
