@@ -7,6 +7,7 @@
 
 #include "base/stats.h"
 #include "reports/report_common.h"
+#include "reports/sensitive_table.h"
 #include "reports/svg_chart.h"
 #include "reports/verdict.h"
 
@@ -455,6 +456,90 @@ std::string FaultSection(const ReportData& data) {
   return out + "</section>";
 }
 
+// Green: the host's own state did not reach the workload (isoscope
+// trapped it, a virtual value, a value the kernel made up, a fault);
+// amber: it did, or the instruction was silently ignored; grey: not
+// measured.
+std::string_view SensitiveCss(SensitiveClass cls) {
+  switch (cls) {
+    case SensitiveClass::kTrapped:
+    case SensitiveClass::kVirtual:
+    case SensitiveClass::kKernel:
+    case SensitiveClass::kFaults:
+      return "v-blocked";
+    case SensitiveClass::kHostValue:
+    case SensitiveClass::kIgnored:
+      return "v-reachable";
+    case SensitiveClass::kAbsent:
+    case SensitiveClass::kUncompared:
+    case SensitiveClass::kNotRun:
+      return "v-na";
+  }
+  return "v-na";
+}
+
+std::string SensitiveSection(const ReportData& data) {
+  std::string out =
+      "<section id=\"sensitive\"><h2>Sensitive instructions (Popek and "
+      "Goldberg, measured)</h2>";
+  const std::vector<SensitiveRow> rows = data.probes.has_value()
+                                             ? BuildSensitiveTable(*data.probes)
+                                             : std::vector<SensitiveRow>{};
+  if (rows.empty()) {
+    return out +
+           "<p class=\"note-box\">No sensitive-instruction findings: run "
+           "<code>isoscope compare --probes</code>.</p></section>";
+  }
+  svg::Grid grid;
+  grid.columns = data.probes->backends;
+  std::string table =
+      "<table><thead><tr><th>instruction</th><th>why it is sensitive</th>";
+  for (const std::string& backend : grid.columns) {
+    table += fmt::format("<th>{}</th>", Xml(backend));
+  }
+  table +=
+      "<th>can the workload tell it is not a host process?</th></tr>"
+      "</thead><tbody>";
+  for (const SensitiveRow& row : rows) {
+    grid.rows.push_back(row.instruction);
+    std::vector<svg::Cell> cells;
+    table += fmt::format("<tr><td><code>{}</code></td><td>{}</td>",
+                         Xml(row.instruction), Xml(row.why));
+    for (const SensitiveCell& c : row.cells) {
+      const std::string_view name = SensitiveClassName(c.cls);
+      cells.push_back({std::string(name), std::string(SensitiveCss(c.cls)),
+                       fmt::format("{} on {}: {} {}", row.instruction,
+                                   c.backend, name, c.detail)});
+      table += fmt::format(
+          "<td><span class=\"{}\">&nbsp;&nbsp;</span> {}{}{}</td>",
+          SensitiveCss(c.cls), Xml(name),
+          c.seen.empty() ? "" : " <code>" + Xml(c.seen) + "</code>",
+          c.trapped.empty() ? "" : " (trapped " + Xml(c.trapped) + ")");
+    }
+    table += fmt::format("<td>{}</td></tr>", Xml(row.inference));
+    grid.cells.push_back(std::move(cells));
+  }
+  std::string legend = "<ul class=\"legend-list\">";
+  for (SensitiveClass cls : kAllSensitiveClasses) {
+    legend += fmt::format("<li><b>{}</b>: {}</li>", SensitiveClassName(cls),
+                          Xml(SensitiveClassMeaning(cls)));
+  }
+  legend += "</ul>";
+  out += fmt::format(
+      "<figure>{}{}</figure>{}</tbody></table>{}",
+      svg::MatrixGrid("sensitive",
+                      "What each backend did with each sensitive instruction",
+                      grid),
+      Caption(data.comparison,
+              "Green: the host's own state did not reach the workload "
+              "(isoscope trapped it, a virtual value, a value the kernel made "
+              "up, a fault); amber: it did, or the instruction was silently "
+              "ignored; grey: not measured. The verdict above explains the "
+              "table."),
+      table, legend);
+  return out + "</section>";
+}
+
 std::string SurfaceSection(const Comparison& c) {
   std::string out = "<section id=\"surface\"><h2>Host attack surface</h2>";
   std::vector<svg::Bar> bars;
@@ -637,6 +722,7 @@ std::string RenderHtmlReport(const ReportData& data) {
   out += ProbeSection(data);
   out += EnforcementSection(c);
   out += FaultSection(data);
+  out += SensitiveSection(data);
   out += SurfaceSection(c);
   out += RunsSection(data);
   out += HostSection(c.host);

@@ -133,6 +133,21 @@ TEST(HtmlReport, SaysWhatEachBackendStandsForAndEnforces) {
 
 // A pure function of the data: the reviewed rendering, byte for byte, even
 // in another time zone and locale, and again after time has passed.
+TEST(HtmlReport, HasTheSensitiveInstructionTableEscaped) {
+  const std::string html = RenderHtmlReport(report_fixture::TwoBackends());
+  EXPECT_THAT(html, HasSubstr("<section id=\"sensitive\"><h2>Sensitive "
+                              "instructions (Popek and Goldberg, measured)"));
+  EXPECT_THAT(html, HasSubstr("<td><span class=\"v-blocked\">&nbsp;&nbsp;"
+                              "</span> trap <code>0x0</code> (trapped "
+                              "rdtscp:emulate)</td>"));
+  // Workload-controlled detail only ever appears escaped.
+  EXPECT_THAT(html, Not(HasSubstr("<b>&amp;")));
+  EXPECT_THAT(html, HasSubstr("&lt;b&gt;&amp;amp;"));
+  EXPECT_THAT(RenderHtmlReport(report_fixture::TwoBackends(false)),
+              HasSubstr("No sensitive-instruction findings: run <code>isoscope "
+                        "compare --probes</code>."));
+}
+
 TEST(HtmlReport, IsAPureFunctionOfTheData) {
   const char* zone = std::getenv("TZ");
   const std::string saved_zone = zone != nullptr ? zone : "";

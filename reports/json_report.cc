@@ -1,6 +1,7 @@
 #include "reports/json_report.h"
 
 #include "reports/report_common.h"
+#include "reports/sensitive_table.h"
 #include "reports/verdict.h"
 
 namespace isoscope {
@@ -148,6 +149,30 @@ json PairsJson(const ReportData& data) {
   return pairs;
 }
 
+json SensitiveJson(const ReportData& data) {
+  if (!data.probes.has_value()) return nullptr;
+  json rows = json::array();
+  for (const SensitiveRow& row : BuildSensitiveTable(*data.probes)) {
+    json cells = json::array();
+    for (const SensitiveCell& c : row.cells) {
+      cells.push_back(
+          {{"backend", c.backend},
+           {"class", SensitiveClassName(c.cls)},
+           {"seen", c.seen},
+           {"trapped", c.trapped},
+           {"detail", c.detail},
+           {"run_id", c.run_id == 0 ? json(nullptr) : json(c.run_id)}});
+    }
+    rows.push_back({{"instruction", row.instruction},
+                    {"why", row.why},
+                    {"cells", std::move(cells)},
+                    {"compared", row.compared},
+                    {"tells", row.tells},
+                    {"inference", row.inference}});
+  }
+  return rows;
+}
+
 }  // namespace
 
 json ReportJson(const ReportData& data) {
@@ -158,6 +183,7 @@ json ReportJson(const ReportData& data) {
       {"generator", "isoscope"},
       {"comparison", ComparisonJson(data.comparison)},
       {"probes", data.probes.has_value() ? ToJson(*data.probes) : json()},
+      {"sensitive_instructions", SensitiveJson(data)},
       {"verdict",
        {{"headlines", BackendHeadlines(data.comparison, data.probes)},
         {"sentences", PlainWordsVerdict(data.comparison, data.probes)},

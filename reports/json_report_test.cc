@@ -24,11 +24,28 @@ TEST(JsonReport, HoldsTheComparisonProbesAndVerdict) {
   EXPECT_EQ(j["comparison"]["backends"][1]["wall_ns"]["median"], 30e6);
   EXPECT_EQ(j["comparison"]["backends"][2]["available"], false);
   EXPECT_TRUE(j["comparison"]["backends"][2]["wall_ratio"].is_null());
-  EXPECT_EQ(j["probes"]["findings"].size(), 20u);
+  EXPECT_EQ(j["probes"]["findings"].size(), 30u);
   EXPECT_EQ(
       j["verdict"]["pairs"][0]["open_in_second_blocked_in_first"][0]["probe"],
       "tracer-pid");
   EXPECT_FALSE(j["verdict"]["sentences"].empty());
+}
+
+TEST(JsonReport, HoldsTheSensitiveInstructionTable) {
+  const json j = ReportJson(report_fixture::TwoBackends());
+  const json& rows = j["sensitive_instructions"];
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0]["instruction"], "popf-if");
+  EXPECT_EQ(rows[0]["cells"][0]["class"], "ignored");
+  EXPECT_EQ(rows[0]["cells"][1]["class"], "virtual");
+  EXPECT_EQ(rows[0]["tells"], json::array({"fake"}));
+  EXPECT_EQ(rows[3]["instruction"], "rdtscp");
+  EXPECT_EQ(rows[3]["cells"][1]["class"], "trap");
+  EXPECT_EQ(rows[3]["cells"][1]["trapped"], "rdtscp:emulate");
+  EXPECT_TRUE(rows[3]["cells"][1]["run_id"].is_null());
+  EXPECT_TRUE(
+      ReportJson(report_fixture::TwoBackends(false))["sensitive_instructions"]
+          .is_null());
 }
 
 TEST(JsonReport, FailedRunsSayWhyAndHaveNoRatio) {

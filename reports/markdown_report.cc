@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "reports/report_common.h"
+#include "reports/sensitive_table.h"
 #include "reports/verdict.h"
 
 namespace isoscope {
@@ -197,6 +198,45 @@ std::string FaultTable(const ReportData& data) {
   return out + "\n";
 }
 
+std::string SensitiveTable(const ReportData& data) {
+  std::string out =
+      "## Sensitive instructions (Popek and Goldberg, measured)\n\n";
+  const std::vector<SensitiveRow> rows = data.probes.has_value()
+                                             ? BuildSensitiveTable(*data.probes)
+                                             : std::vector<SensitiveRow>{};
+  if (rows.empty()) {
+    return out +
+           "No sensitive-instruction findings: run `isoscope compare "
+           "--probes`.\n\n";
+  }
+  std::vector<std::string> head = {"instruction", "why it is sensitive"};
+  for (const std::string& backend : data.probes->backends) {
+    head.push_back(MarkdownCell(backend));
+  }
+  head.emplace_back("can the workload tell it is not a host process?");
+  out += Head(head);
+  for (const SensitiveRow& row : rows) {
+    std::vector<std::string> cells = {MarkdownCell(row.instruction),
+                                      MarkdownCell(row.why)};
+    for (const SensitiveCell& c : row.cells) {
+      std::string cell = fmt::format("**{}**", SensitiveClassName(c.cls));
+      if (!c.seen.empty()) cell += " " + MarkdownCell(c.seen);
+      if (!c.trapped.empty()) {
+        cell += " (trapped " + MarkdownCell(c.trapped) + ")";
+      }
+      cells.push_back(std::move(cell));
+    }
+    cells.push_back(MarkdownCell(row.inference));
+    out += Row(cells);
+  }
+  out += "\n";
+  for (SensitiveClass cls : kAllSensitiveClasses) {
+    out += fmt::format("- **{}**: {}\n", SensitiveClassName(cls),
+                       SensitiveClassMeaning(cls));
+  }
+  return out + "\nThe verdict above explains the table in plain words.\n\n";
+}
+
 std::string SurfaceTable(const Comparison& c) {
   std::string out = "## Host attack surface\n\n";
   out += Head({"backend", "syscalls handled by", "faults handled by",
@@ -264,6 +304,7 @@ std::string RenderMarkdownReport(const ReportData& data) {
   out += ProbeTable(data);
   out += EnforcementTable(c);
   out += FaultTable(data);
+  out += SensitiveTable(data);
   out += SurfaceTable(c);
   out += HostTable(c.host);
   const std::string fence = Fence(c.policy_text);

@@ -34,6 +34,22 @@ TEST(MarkdownReport, HasTheSameTablesAsTheHtml) {
   EXPECT_THAT(md, Not(HasSubstr("<svg")));
 }
 
+TEST(MarkdownReport, HasTheSensitiveInstructionTable) {
+  const std::string md = RenderMarkdownReport(report_fixture::TwoBackends());
+  EXPECT_THAT(md, HasSubstr("## Sensitive instructions (Popek and Goldberg, "
+                            "measured)\n\n| instruction | why it is "
+                            "sensitive | native | fake | can the workload "
+                            "tell it is not a host process? |\n"));
+  EXPECT_THAT(md, HasSubstr("| **ignored** ignored | **virtual** changed | "
+                            "yes: fake sees changed; a host process sees "
+                            "ignored |\n"));
+  EXPECT_THAT(md, HasSubstr("| **host** cpunode | **trap** 0x0 (trapped "
+                            "rdtscp:emulate) |"));
+  EXPECT_THAT(md, HasSubstr("- **kernel**: faults into the host kernel"));
+  // The verdict explains it.
+  EXPECT_THAT(md, HasSubstr("not classically virtualizable"));
+}
+
 TEST(MarkdownReport, FailedRunsSayWhyAndHaveNoRatio) {
   const std::string md = RenderMarkdownReport(report_fixture::WithFailures());
   EXPECT_THAT(md, HasSubstr("| fake | violation 137 (**failed**) | 3.30 ms "

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "reports/report_common.h"
+#include "reports/sensitive_table.h"
 #include "reports/text.h"
 
 namespace isoscope {
@@ -17,6 +19,7 @@ using report_text::Columns;
 using report_text::Line;
 using report_text::PadRight;
 using report_text::Truncate;
+using report_text::Wrap;
 
 constexpr size_t kWidth = 100;
 constexpr size_t kMaxProbeColumn = 28;
@@ -42,6 +45,103 @@ std::string FitLine(std::string_view text) {
   return Truncate(text, kWidth) + "\n";
 }
 
+// Backends grouped by what their workload saw: "native, ptrace 0x33; kvm
+// 0x8", with what isoscope trapped.
+std::string SeenText(const SensitiveRow& row) {
+  std::vector<std::pair<std::string, std::string>> groups;  // seen, backends
+  for (const SensitiveCell& c : row.cells) {
+    if (c.seen.empty()) continue;
+    std::string seen = Line(c.seen);
+    if (!c.trapped.empty()) {
+      seen += fmt::format(" (trapped {})", Line(c.trapped));
+    }
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const auto& g) { return g.first == seen; });
+    if (it == groups.end()) {
+      groups.emplace_back(seen, Line(c.backend));
+    } else {
+      it->second += ", " + Line(c.backend);
+    }
+  }
+  std::string text;
+  for (const auto& [seen, backends] : groups) {
+    if (!text.empty()) text += "; ";
+    text += fmt::format("{} {}", backends, seen);
+  }
+  return text.empty() ? std::string("nothing observed") : text;
+}
+
+// The sensitive-instruction table: instruction x backend, one class each,
+// whether the workload can tell, then what it saw and the plain words.
+std::string SensitiveSection(const ProbeSession& session) {
+  const std::vector<SensitiveRow> rows = BuildSensitiveTable(session);
+  if (rows.empty()) return "";
+  size_t name_width = Columns("instruction");
+  for (const SensitiveRow& row : rows) {
+    name_width = std::max(name_width, Columns(Line(row.instruction)));
+  }
+  name_width = std::min(name_width, kMaxProbeColumn);
+  std::vector<size_t> widths;
+  for (const std::string& backend : session.backends) {
+    widths.push_back(
+        std::clamp(Columns(Line(backend)), size_t{7}, kMaxBackendColumn));
+  }
+  std::string out =
+      "\nSensitive but unprivileged instructions: what each backend did "
+      "with them\n";
+  std::string header = PadRight("instruction", name_width);
+  for (size_t i = 0; i < session.backends.size(); ++i) {
+    header += "  " + PadRight(Truncate(Line(session.backends[i]), widths[i]),
+                              widths[i]);
+  }
+  out += FitLine(header + "  workload can tell?");
+  std::vector<SensitiveClass> used;
+  for (const SensitiveRow& row : rows) {
+    std::string line =
+        PadRight(Truncate(Line(row.instruction), name_width), name_width);
+    for (size_t i = 0; i < row.cells.size() && i < widths.size(); ++i) {
+      const SensitiveClass cls = row.cells[i].cls;
+      if (std::find(used.begin(), used.end(), cls) == used.end()) {
+        used.push_back(cls);
+      }
+      line += "  " + PadRight(SensitiveClassName(cls), widths[i]);
+    }
+    const bool others = std::any_of(
+        row.cells.begin(), row.cells.end(),
+        [](const auto& c) { return c.backend != "native" && !c.seen.empty(); });
+    std::string tells = !row.compared ? "n/a" : others ? "no" : "-";
+    if (!row.tells.empty()) {
+      tells = "yes:";
+      for (size_t i = 0; i < row.tells.size(); ++i) {
+        tells += (i == 0 ? " " : ", ") + Line(row.tells[i]);
+      }
+    }
+    out += FitLine(fmt::format("{}  {}", line, tells));
+  }
+  out += '\n';
+  for (SensitiveClass cls : kAllSensitiveClasses) {
+    if (std::find(used.begin(), used.end(), cls) == used.end()) continue;
+    out += FitLine(fmt::format("{}  {}", PadRight(SensitiveClassName(cls), 8),
+                               SensitiveClassMeaning(cls)));
+  }
+  out += "\nWhat the workload saw, and why each instruction is sensitive:\n";
+  for (const SensitiveRow& row : rows) {
+    out += "  " +
+           Wrap(fmt::format("{}: {}", Line(row.instruction), SeenText(row)),
+                kWidth - 2, 6) +
+           "\n";
+    if (!row.why.empty()) {
+      out +=
+          "      " + Wrap(fmt::format("({})", row.why), kWidth - 6, 7) + "\n";
+    }
+  }
+  out += "\nIn plain words:\n";
+  for (const std::string& sentence : SensitiveVerdict(rows, session.backends)) {
+    out += "  " + Wrap(Line(sentence), kWidth - 2, 2) + "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string RenderProbeMatrix(const ProbeSession& session) {
@@ -49,6 +149,7 @@ std::string RenderProbeMatrix(const ProbeSession& session) {
   std::vector<std::string> rows;
   std::map<std::pair<std::string, std::string>, const ProbeFinding*> cells;
   for (const ProbeFinding& f : session.findings) {
+    if (report_common::IsSensitiveProbe(f.probe_id)) continue;  // own table
     if (std::find(rows.begin(), rows.end(), f.probe_id) == rows.end()) {
       rows.push_back(f.probe_id);
     }
@@ -100,6 +201,10 @@ std::string RenderProbeMatrix(const ProbeSession& session) {
   std::vector<std::string> errors;
   std::vector<std::string> unavailable;
   for (const ProbeFinding& f : session.findings) {
+    // Sensitive instructions are observations: their table says it all.
+    if (report_common::IsSensitiveProbe(f.probe_id) && !IsUnavailable(f)) {
+      continue;
+    }
     const std::string entry =
         fmt::format("  {} on {}: {}{} {}", Line(f.probe_id), Line(f.backend),
                     Line(f.verdict), f.overridden ? "*" : "", Line(f.detail));
@@ -126,6 +231,7 @@ std::string RenderProbeMatrix(const ProbeSession& session) {
   section("Escaped and reachable:", notable);
   section("Errors:", errors);
   section("Backends unavailable on this host:", unavailable);
+  out += SensitiveSection(session);
   return out;
 }
 

@@ -82,6 +82,10 @@ bool IsFaultMapProbe(std::string_view probe_id) {
   return probe_id.starts_with(kFaultMapPrefix);
 }
 
+bool IsSensitiveProbe(std::string_view probe_id) {
+  return probe_id.starts_with(kSensitiveProbePrefix);
+}
+
 std::vector<const BackendComparison*> RanBackends(const Comparison& c) {
   std::vector<const BackendComparison*> ran;
   for (const BackendComparison& b : c.backends) {
@@ -159,6 +163,7 @@ std::vector<const BackendComparison*> DescribedBackends(const Comparison& c) {
 std::vector<std::string> ProbeIds(const ProbeSession& session, bool fault_map) {
   std::vector<std::string> ids;
   for (const ProbeFinding& f : session.findings) {
+    if (IsSensitiveProbe(f.probe_id)) continue;
     if (IsFaultMapProbe(f.probe_id) != fault_map) continue;
     if (std::find(ids.begin(), ids.end(), f.probe_id) == ids.end()) {
       ids.push_back(f.probe_id);
@@ -180,7 +185,10 @@ ProbeCounts CountVerdicts(const ProbeSession& session,
                           std::string_view backend) {
   ProbeCounts counts;
   for (const ProbeFinding& f : session.findings) {
-    if (f.backend != backend || IsFaultMapProbe(f.probe_id)) continue;
+    if (f.backend != backend || IsFaultMapProbe(f.probe_id) ||
+        IsSensitiveProbe(f.probe_id)) {
+      continue;
+    }
     if (f.verdict == kVerdictBlocked) {
       ++counts.blocked;
     } else if (f.verdict == kVerdictReachable) {

@@ -44,6 +44,10 @@ std::string PlatformLine(const HostFacts& host);
 // blocked/reachable counts.
 inline constexpr std::string_view kFaultMapPrefix = "fault-map.";
 bool IsFaultMapProbe(std::string_view probe_id);
+// Sensitive-instruction findings ("sensitive.<instruction>") are drawn in
+// their own table (reports/sensitive_table.h): left out of the probe
+// matrix, the fault map and the counts.
+bool IsSensitiveProbe(std::string_view probe_id);
 
 // Backends that ran (available, no error), in the comparison's order.
 std::vector<const BackendComparison*> RanBackends(const Comparison& c);
@@ -71,7 +75,8 @@ const SectionEnforcement* FindEnforcement(const BackendComparison& b,
 // The backends that describe what they enforce, in the comparison's order
 // (empty for a comparison recorded before the matrix was kept).
 std::vector<const BackendComparison*> DescribedBackends(const Comparison& c);
-// Probe ids in first-seen order, with or without the fault-map cases.
+// Probe ids in first-seen order: the fault-map cases, or the escape and
+// detection probes (never the sensitive-instruction findings).
 std::vector<std::string> ProbeIds(const ProbeSession& session, bool fault_map);
 const ProbeFinding* FindFinding(const ProbeSession& session,
                                 std::string_view probe_id,
@@ -83,7 +88,8 @@ struct ProbeCounts {
   int escaped = 0;
   int other = 0;  // NA, ERROR
 };
-// Over the escape and detection probes (not the fault-map cases).
+// Over the escape and detection probes (not the fault-map cases nor the
+// sensitive instructions).
 ProbeCounts CountVerdicts(const ProbeSession& session,
                           std::string_view backend);
 

@@ -50,6 +50,23 @@ void Add(ProbeSession& s, const std::string& probe, const std::string& native,
   s.findings.push_back({probe, "fake", fake, detail, false, 0, {}});
 }
 
+// A sensitive instruction (`sensitive.<instruction>`) as the runner records
+// it, with what each backend saw.
+// A sensitive instruction (`sensitive.<instruction>`) as the runner records
+// it, with what each backend saw (no run id: the store holds no such run).
+void AddSensitive(ProbeSession& s, const std::string& instruction,
+                  const std::string& native, const std::string& fake) {
+  const auto verdict = [](const std::string& detail) {
+    return detail.starts_with("value=")    ? "REACHABLE"
+           : detail.starts_with("signal=") ? "BLOCKED"
+                                           : "NA";
+  };
+  s.findings.push_back({"sensitive." + instruction, "native", verdict(native),
+                        native, false, 0, Outcome::kExited});
+  s.findings.push_back({"sensitive." + instruction, "fake", verdict(fake), fake,
+                        false, 0, Outcome::kExited});
+}
+
 ProbeSession Probes(bool with_fake) {
   ProbeSession s;
   s.id = 3;
@@ -68,6 +85,21 @@ ProbeSession Probes(bool with_fake) {
   Add(s, "fault-map.hlt", "BLOCKED", "BLOCKED", "signal=11 (SIGSEGV) code=128");
   Add(s, "fault-map.cpuid", "REACHABLE", "REACHABLE", "completed GenuineIntel");
   Add(s, "fault-map.int3", "BLOCKED", "BLOCKED", "signal=5 (SIGTRAP) code=128");
+  AddSensitive(s, "popf-if",
+               "value=ignored cpl=3 effect=ignored if=1->1 trapped=none",
+               "value=changed cpl=0 effect=changed if=0->1 trapped=none");
+  AddSensitive(s, "sgdt",
+               "value=0xfffffffffffe0000/0x0 cpl=3 umip=emulated trapped=none",
+               "value=0x14000/0x27 cpl=0 trapped=none");
+  AddSensitive(s, "cs", "value=0x33 cpl=3 trapped=none",
+               "value=0x8 cpl=0 trapped=none");
+  AddSensitive(s, "rdtscp", "value=cpunode cpl=3 trapped=none",
+               "value=0x0 cpl=0 trapped=rdtscp:emulate");
+  AddSensitive(s, "cpuid-1",
+               "value=0xa10f11/0x20800/0x80000001/0x1 cpl=3 hypervisor=1 "
+               "trapped=none",
+               "value=0xa10f11/0x20800/0x80000001/0x1 cpl=0 hypervisor=1 "
+               "<b>&amp; trapped=none");
   if (!with_fake) {
     std::erase_if(s.findings,
                   [](const ProbeFinding& f) { return f.backend == "fake"; });

@@ -4,6 +4,7 @@
 
 #include "base/stats.h"
 #include "reports/report_common.h"
+#include "reports/sensitive_table.h"
 
 namespace isoscope {
 namespace {
@@ -124,6 +125,16 @@ std::optional<std::string> BlocksBeyond(
   return out;
 }
 
+// The sensitive-instruction table in plain words, after everything else.
+void AppendSensitiveVerdict(const std::optional<ProbeSession>& probes,
+                            std::vector<std::string>& sentences) {
+  if (!probes.has_value()) return;
+  for (std::string& s :
+       SensitiveVerdict(BuildSensitiveTable(*probes), probes->backends)) {
+    sentences.push_back(std::move(s));
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> BackendHeadlines(
@@ -239,6 +250,7 @@ std::vector<std::string> PlainWordsVerdict(
   }
   if (ran.size() == 1) {
     sentences.push_back(OverviewOfOne(*ran.front(), comparison, probes));
+    AppendSensitiveVerdict(probes, sentences);
     return sentences;
   }
   const auto measured = MeasuredBackends(comparison);
@@ -314,6 +326,7 @@ std::vector<std::string> PlainWordsVerdict(
           b->syscalls_trapped));
     }
   }
+  AppendSensitiveVerdict(probes, sentences);
   return sentences;
 }
 

@@ -39,7 +39,9 @@ std::vector<PairVerdict> ComparePairs(
 
 // The verdict as sentences, in a stable order: the backends that failed
 // (left out of every cost below), an overview, one or two sentences per
-// pair, then the per-trapped-syscall cost of each backend.
+// pair, then the per-trapped-syscall cost of each backend, and last the
+// sensitive-instruction table in plain words (SensitiveVerdict) when the
+// probe session has one.
 std::vector<std::string> PlainWordsVerdict(
     const Comparison& comparison, const std::optional<ProbeSession>& probes);
 

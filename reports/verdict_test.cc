@@ -70,13 +70,18 @@ TEST(Verdict, FollowsTheData) {
 
 TEST(Verdict, NativeAloneSaysWhatItReachedAndThatThereIsNothingToCompare) {
   const ReportData data = report_fixture::NativeOnly();
-  EXPECT_THAT(
-      PlainWordsVerdict(data.comparison, data.probes),
-      ElementsAre("Unisolated (native), the workload reached 5 of 7 probes: "
-                  "3 reachable and 2 escaped: secret-file (ESCAPED), userns "
-                  "(REACHABLE), bpf (REACHABLE), mount-tmpfs (REACHABLE), "
-                  "signal-canary (ESCAPED). There is nothing to compare with "
-                  "yet: no other backend ran in this comparison."));
+  const auto sentences = PlainWordsVerdict(data.comparison, data.probes);
+  ASSERT_EQ(sentences.size(), 4u);
+  EXPECT_EQ(sentences[0],
+            "Unisolated (native), the workload reached 5 of 7 probes: 3 "
+            "reachable and 2 escaped: secret-file (ESCAPED), userns "
+            "(REACHABLE), bpf (REACHABLE), mount-tmpfs (REACHABLE), "
+            "signal-canary (ESCAPED). There is nothing to compare with yet: "
+            "no other backend ran in this comparison.");
+  // Then the sensitive-instruction table, native's column alone.
+  EXPECT_THAT(sentences[1], HasSubstr("Popek and Goldberg"));
+  EXPECT_THAT(sentences[2], HasSubstr("a plain host process at CPL 3 ran 5"));
+  EXPECT_THAT(sentences[3], HasSubstr("hypervisor bit is set on native"));
 }
 
 TEST(Verdict, NamesUnavailableBackendsWhenOnlyOneRan) {
@@ -140,6 +145,30 @@ TEST(Verdict, WithoutProbesAndWithOneMeasuredBackendNothingIsCompared) {
                                             "stops is compared")));
   EXPECT_THAT(sentences, Not(Contains(HasSubstr("only the price"))));
   EXPECT_THAT(sentences, Not(Contains(HasSubstr("The price of"))));
+}
+
+// The sensitive-instruction table in plain words, last: what the host
+// process ran untrapped and what each backend did with them.
+TEST(Verdict, ExplainsTheSensitiveInstructionTableLast) {
+  const ReportData data = report_fixture::TwoBackends();
+  const auto sentences = PlainWordsVerdict(data.comparison, data.probes);
+  ASSERT_GE(sentences.size(), 4u);
+  EXPECT_THAT(sentences[sentences.size() - 4],
+              HasSubstr("Popek and Goldberg showed"));
+  EXPECT_THAT(sentences[sentences.size() - 3],
+              HasSubstr("a plain host process at CPL 3 ran 5 of these 5 "
+                        "instructions without a signal"));
+  EXPECT_THAT(sentences[sentences.size() - 2],
+              HasSubstr("CPUID's hypervisor bit is set on native too"));
+  EXPECT_THAT(sentences.back(),
+              HasSubstr("On fake the workload runs at CPL 0: isoscope "
+                        "intercepted 1 of 5 (rdtscp)"));
+  // Without a probe session there is nothing to explain.
+  const ReportData unprobed = report_fixture::TwoBackends(false);
+  for (const std::string& s :
+       PlainWordsVerdict(unprobed.comparison, unprobed.probes)) {
+    EXPECT_THAT(s, Not(HasSubstr("Popek")));
+  }
 }
 
 TEST(Verdict, NoBackendRan) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <utility>
+#include <variant>
 
 #include <fmt/format.h>
 
@@ -48,23 +49,6 @@ std::vector<std::string> ExpectedIds(const ProbeSpec& probe) {
     ids.push_back(fmt::format("{}.{}", probe.probe_id, c));
   }
   return ids;
-}
-
-// The value of `key=` among the space-separated words of `text`.
-std::optional<std::string_view> Word(std::string_view text,
-                                     std::string_view key) {
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find(' ', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view word = text.substr(start, end - start);
-    if (word.size() > key.size() && word.starts_with(key) &&
-        word[key.size()] == '=') {
-      return word.substr(key.size() + 1);
-    }
-    start = end + 1;
-  }
-  return std::nullopt;
 }
 
 // The finding when the probe printed no line for `id`: what the run's end
@@ -140,6 +124,10 @@ const std::vector<std::string>& ProbeCases(std::string_view probe_id) {
             "unshare-user-mnt", "setns"}},
           {"checked-call",
            {"o-path", "emfile", "long-path", "wild-pointer", "fifo"}},
+          {"sensitive",
+           {"pushf", "popf-if", "popf-iopl", "sgdt", "sidt", "sldt", "str",
+            "smsw", "lar", "lsl", "verr", "verw", "cs", "ss", "rdpid", "rdtscp",
+            "cpuid-1", "cpuid-40000000", "xgetbv"}},
       };
   static const std::vector<std::string> kNone;
   auto it = kCases.find(probe_id);
@@ -343,6 +331,11 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
   const int64_t run_id = run->id;
 
   std::vector<ProbeFinding> findings = FindingsFromRun(ids, *run);
+  // The run's events were streamed to the store as they happened: what
+  // isoscope intercepted is read back from there.
+  Result<RunResult> stored = store_.Get(run_id);
+  if (!stored) return tl::unexpected(stored.error());
+  const RunResult& recorded_run = *stored;
   std::vector<Canary> touched;
   for (Canary canary : kAllCanaries) {
     if (canaries.Touched(canary)) touched.push_back(canary);
@@ -360,6 +353,7 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
     f.outcome = run->termination.outcome;
     JudgeHostname(f, uts.nodename);
     JudgeIdentity(f, *options_.policy);
+    RecordTraps(f, recorded_run);
     if (touched.empty()) continue;
     // Whatever the probe said, the runner saw a canary touched during its
     // run: that is an escape, attributed to this probe.
@@ -373,6 +367,58 @@ Result<std::vector<ProbeFinding>> ProbeRunner::RunOne(
     }
   }
   return findings;
+}
+
+void RecordTraps(ProbeFinding& finding, const RunResult& run) {
+  if (!std::string_view{finding.probe_id}.starts_with(kSensitiveProbePrefix)) {
+    return;
+  }
+  const std::string forged = fmt::format("{}=", kTrappedKey);
+  std::string detail;
+  for (std::string_view rest = finding.detail; !rest.empty();) {
+    const size_t end = std::min(rest.find(' '), rest.size());
+    const std::string_view word = rest.substr(0, end);
+    if (!word.empty() && !word.starts_with(forged)) {
+      if (!detail.empty()) detail += ' ';
+      detail += word;
+    }
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+  }
+  const std::string_view reason = run.termination.reason;
+  if (finding.verdict == kVerdictError && !reason.empty() &&
+      detail.find(reason) == std::string::npos) {
+    detail += fmt::format(" ({})", reason);
+  }
+  std::vector<std::string> entries;  // each instruction:action once
+  for (const RecordedEvent& event : run.events) {
+    const auto* fault = std::get_if<FaultEvent>(&event);
+    if (fault == nullptr) continue;
+    std::string what;
+    for (char c : fault->mnemonic) {
+      if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) what += c;
+    }
+    if (what.empty()) what = FaultKindName(fault->kind);
+    const std::string entry =
+        fmt::format("{}:{}", what,
+                    fault->verdict ? ActionName(fault->verdict->action.action)
+                                   : std::string_view("undecided"));
+    if (std::find(entries.begin(), entries.end(), entry) == entries.end()) {
+      entries.push_back(entry);
+    }
+  }
+  std::string record;
+  for (const std::string& entry : entries) {
+    if (!record.empty()) record += ',';
+    record += entry;
+  }
+  finding.detail = fmt::format("{}{}{}={}", detail, detail.empty() ? "" : " ",
+                               kTrappedKey, record.empty() ? "none" : record);
+  // The run ended at an instruction isoscope intercepted (a hypervisor
+  // that cannot emulate it): the sandbox stopped it, the probe did not
+  // break.
+  if (finding.verdict == kVerdictError && !record.empty()) {
+    finding.verdict = kVerdictBlocked;
+  }
 }
 
 void JudgeHostname(ProbeFinding& finding, std::string_view host_name) {
@@ -396,9 +442,9 @@ void JudgeIdentity(ProbeFinding& finding, const Policy& policy) {
     return;
   }
   const std::string_view detail = finding.detail;
-  const auto uid = Word(detail, "uid");
-  const auto gid = Word(detail, "gid");
-  const auto capeff = Word(detail, "capeff");
+  const auto uid = DetailWord(detail, "uid");
+  const auto gid = DetailWord(detail, "gid");
+  const auto capeff = DetailWord(detail, "capeff");
   if (!uid || !gid || !capeff) return;
   std::vector<std::string> wrong;
   // "R/E": both the real and the effective id must be the policy's.

@@ -106,6 +106,17 @@ void JudgeHostname(ProbeFinding& finding, std::string_view host_name);
 // Other findings are left alone.
 void JudgeIdentity(ProbeFinding& finding, const Policy& policy);
 
+// A sensitive-instruction finding ("sensitive.<case>") is told what
+// isoscope itself intercepted during its run, as the last word of its
+// detail: `trapped=<instruction>:<action>[,...]`, each distinct entry once
+// for the faults the supervisor decided (the decoded mnemonic, else the
+// fault kind), or `trapped=none`. Any `trapped=` word the workload printed is
+// dropped first: only the runner's record counts. A finding the probe did not
+// report (the run ended first) also gets the run's own reason, and is
+// BLOCKED rather than ERROR when isoscope intercepted something in that run
+// (the sandbox ended it there). Other findings are left alone.
+void RecordTraps(ProbeFinding& finding, const RunResult& run);
+
 }  // namespace isoscope
 
 #endif  // ISOSCOPE_SUPERVISOR_PROBE_RUNNER_H_

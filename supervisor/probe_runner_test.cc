@@ -316,5 +316,65 @@ TEST(FindingsFromRunTest, TheLastLineWinsAndBadVerdictsAreErrors) {
   EXPECT_EQ(findings[1].verdict, "ERROR");
 }
 
+// The runner's record of what isoscope intercepted is the last word of a
+// sensitive-instruction finding, replacing any the workload printed.
+TEST(RecordTrapsTest, AppendsWhatIsoscopeInterceptedAndDropsForgedRecords) {
+  RunResult run;
+  FaultEvent fault;
+  fault.kind = FaultKind::kRdtsc;
+  fault.mnemonic = "rdtscp";
+  fault.verdict = Verdict{ActionSpec{Action::kEmulate}, "faults.rdtsc", ""};
+  run.events.emplace_back(fault);
+  run.events.emplace_back(fault);  // read twice: recorded once
+  FaultEvent undecoded;
+  undecoded.kind = FaultKind::kPrivilegedInstruction;
+  run.events.emplace_back(undecoded);
+  ProbeFinding f{.probe_id = "sensitive.rdtscp",
+                 .verdict = "REACHABLE",
+                 .detail = "value=0x0 trapped=none cpl=3"};
+  RecordTraps(f, run);
+  EXPECT_EQ(f.detail,
+            "value=0x0 cpl=3 "
+            "trapped=rdtscp:emulate,privileged_instruction:undecided");
+
+  ProbeFinding quiet{.probe_id = "sensitive.cs",
+                     .verdict = "REACHABLE",
+                     .detail = "value=0x33 cpl=3 trapped=cs:emulate"};
+  RecordTraps(quiet, RunResult{});
+  EXPECT_EQ(quiet.detail, "value=0x33 cpl=3 trapped=none");
+}
+
+TEST(RecordTrapsTest, AnUnreportedFindingGetsTheRunsReasonOthersAreLeftAlone) {
+  RunResult run;
+  run.termination.outcome = Outcome::kSignaled;
+  run.termination.signal = SIGILL;
+  run.termination.reason = "the hypervisor cannot emulate verr";
+  ProbeFinding ended{.probe_id = "sensitive.verr",
+                     .verdict = "ERROR",
+                     .detail = "killed by signal 4 (SIGILL) before reporting"};
+  RecordTraps(ended, run);
+  EXPECT_EQ(ended.detail,
+            "killed by signal 4 (SIGILL) before reporting (the hypervisor "
+            "cannot emulate verr) trapped=none");
+  EXPECT_EQ(ended.verdict, "ERROR");  // nothing intercepted: the probe broke
+  FaultEvent verr;
+  verr.kind = FaultKind::kInvalidInstruction;
+  verr.mnemonic = "verr";
+  verr.verdict = Verdict{ActionSpec{Action::kDeliver}, "faults.x", ""};
+  run.events.emplace_back(verr);
+  ProbeFinding stopped{
+      .probe_id = "sensitive.verr",
+      .verdict = "ERROR",
+      .detail = "killed by signal 4 (SIGILL) before reporting"};
+  RecordTraps(stopped, run);
+  EXPECT_EQ(stopped.verdict, "BLOCKED");  // isoscope intercepted and ended it
+  EXPECT_THAT(stopped.detail, HasSubstr("trapped=verr:deliver"));
+
+  ProbeFinding other{
+      .probe_id = "fault-map.hlt", .verdict = "ERROR", .detail = "trapped=x"};
+  RecordTraps(other, run);
+  EXPECT_EQ(other.detail, "trapped=x");
+}
+
 }  // namespace
 }  // namespace isoscope

@@ -27,4 +27,20 @@ nlohmann::json ToJson(const ProbeSession& session) {
   };
 }
 
+std::optional<std::string_view> DetailWord(std::string_view detail,
+                                           std::string_view key) {
+  size_t start = 0;
+  while (start < detail.size()) {
+    size_t end = detail.find(' ', start);
+    if (end == std::string_view::npos) end = detail.size();
+    std::string_view word = detail.substr(start, end - start);
+    if (word.size() > key.size() && word.starts_with(key) &&
+        word[key.size()] == '=') {
+      return word.substr(key.size() + 1);
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
 }  // namespace isoscope

@@ -24,6 +24,13 @@ inline constexpr std::string_view kVerdictEscaped = "ESCAPED";
 inline constexpr std::string_view kVerdictNa = "NA";
 inline constexpr std::string_view kVerdictError = "ERROR";
 
+// Findings of the `sensitive` probe ("sensitive.<instruction>") are
+// observations of what one instruction did, not escape attempts; the
+// runner adds to each the word `trapped=...`: what isoscope itself
+// intercepted during that run (see RecordTraps in probe_runner.h).
+inline constexpr std::string_view kSensitiveProbePrefix = "sensitive.";
+inline constexpr std::string_view kTrappedKey = "trapped";
+
 // One probe (or one fault-map case) on one backend. Named Finding because
 // ProbeResult is the backend availability check of supervisor/backend.h.
 struct ProbeFinding {
@@ -48,6 +55,11 @@ struct ProbeSession {
 };
 
 nlohmann::json ToJson(const ProbeSession& session);
+
+// The value of the word `key=` in a finding's detail (space-separated
+// words; the first such word), or nullopt.
+std::optional<std::string_view> DetailWord(std::string_view detail,
+                                           std::string_view key);
 
 }  // namespace isoscope
 

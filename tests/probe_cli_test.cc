@@ -104,6 +104,12 @@ TEST_F(ProbeCliTest, NativeMatrixShowsTheEscapesAndLeavesNothingBehind) {
   }
   EXPECT_EQ(verdicts["proc-list"], "REACHABLE");
   EXPECT_FALSE(verdicts.contains("fork-bomb"));  // noisy: off by default
+  // The sensitive instructions get their own table, not matrix rows: at
+  // CPL 3 popf cannot clear IF, and there is nothing to compare with.
+  EXPECT_FALSE(verdicts.contains("sensitive.popf-if"));
+  EXPECT_THAT(run.out, HasSubstr("Sensitive but unprivileged instructions"));
+  EXPECT_THAT(run.out, ::testing::ContainsRegex("\npopf-if +ignored +-\n"));
+  EXPECT_THAT(run.out, ::testing::ContainsRegex("\ncs +host +-\n"));
 
   std::ifstream in(json_path);
   nlohmann::json json = nlohmann::json::parse(in, nullptr, false);

@@ -176,6 +176,10 @@ constexpr std::array kCatalog = {
     CatalogEntry{"probes/cpuid-hypervisor", "probes/cpuid-hypervisor",
                  "CPUID hypervisor bit and vendor leaf (detection)",
                  "detection"},
+    CatalogEntry{"probes/sensitive", "probes/sensitive",
+                 "CASE: one sensitive but unprivileged instruction (popf, "
+                 "sgdt, smsw, lar, rdpid, cpuid, ...): what the workload sees",
+                 "sensitive instructions"},
     CatalogEntry{"probes/syscall-latency", "probes/syscall-latency",
                  "ns per getppid over 10000 calls (detection)", "detection"},
     CatalogEntry{"probes/cgroup-path", "probes/cgroup-path",

@@ -170,8 +170,8 @@ const std::set<std::string> kNoisyProbes = {"fork-bomb", "memory-bomb",
 
 // The probes that take one CASE argument (the runner's ProbeCases).
 const std::set<std::string> kProbesWithCases = {
-    "fault-map", "magic-links",   "checked-arg", "identity",
-    "network",   "pathless-open", "ns-flags",    "checked-call"};
+    "fault-map",     "magic-links", "checked-arg",  "identity", "network",
+    "pathless-open", "ns-flags",    "checked-call", "sensitive"};
 
 // Without a case, or with an unknown one, they print usage and exit 2.
 TEST(Probes, ProbesWithCasesNeedOne) {
@@ -464,6 +464,52 @@ TEST(Probes, FaultMapNativeRouting) {
   EXPECT_EQ(
       RunWorkload(WorkloadsDir() / "probes" / "fault-map", {"bogus"}).exit_code,
       2);
+}
+
+// What a plain process at CPL 3 sees (the native column of the
+// sensitive-instruction table): popf cannot change IF or IOPL, CS is
+// __USER_CS, and rdpid/rdtscp/xgetbv either run or are reported absent.
+TEST(Probes, SensitiveInstructionsNatively) {
+  const std::filesystem::path program = WorkloadsDir() / "probes" / "sensitive";
+  const auto line = [&](const std::string& c) {
+    Outcome o = RunWorkload(program, {c});
+    EXPECT_EQ(o.exit_code, 0) << c;
+    return o.out;
+  };
+  EXPECT_EQ(line("cs"), "PROBE sensitive.cs REACHABLE value=0x33 cpl=3\n");
+  EXPECT_EQ(line("ss"), "PROBE sensitive.ss REACHABLE value=0x2b cpl=3\n");
+  EXPECT_EQ(line("popf-if"),
+            "PROBE sensitive.popf-if REACHABLE value=ignored cpl=3 "
+            "effect=ignored if=1->1 (asked 0)\n");
+  EXPECT_EQ(line("popf-iopl"),
+            "PROBE sensitive.popf-iopl REACHABLE value=ignored cpl=3 "
+            "effect=ignored iopl=0->0 (asked 3)\n");
+  EXPECT_TRUE(line("pushf").starts_with(
+      "PROBE sensitive.pushf REACHABLE value=if:1,iopl:0 cpl=3 rflags=0x"));
+  // Linux's per-CPU segment is there, readable at CPL 3.
+  EXPECT_TRUE(line("lsl").starts_with(
+      "PROBE sensitive.lsl REACHABLE value=cpunode cpl=3 selector=0x7b "
+      "limit=0x"));
+  for (const std::string c : {"rdpid", "rdtscp"}) {
+    const std::string out = line(c);
+    EXPECT_TRUE(std::regex_match(
+        out, std::regex("PROBE sensitive\\." + c +
+                        " (REACHABLE value=cpunode cpl=3 aux=0x[0-9a-f]+ "
+                        "cpunode=0x[0-9a-f]+|NA absent=[a-z0-9-]+ cpl=3)\n")))
+        << out;
+  }
+  // Where the kernel uses UMIP (it lists the flag), sgdt faults and the
+  // kernel answers with its made-up GDT (arch/x86/kernel/umip.c).
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string flags;
+  while (std::getline(cpuinfo, flags) && !flags.starts_with("flags")) {
+  }
+  if (std::regex_search(flags, std::regex("\\bumip\\b"))) {
+    const std::string sgdt = line("sgdt");
+    EXPECT_NE(sgdt.find("value=0xfffffffffffe0000/0x0 cpl=3 umip=emulated"),
+              std::string::npos)
+        << sgdt;
+  }
 }
 
 TEST(Catalog, FindsBuildWorkloadsThroughEnvironment) {

@@ -559,14 +559,30 @@ class KvmBackend::Vmm {
     }
     std::string what =
         event.mnemonic.empty() ? "an instruction" : event.mnemonic;
+    // The SSE/AVX hint only where the instruction touches vector
+    // registers; others (lar, verr, ...) are simply not in KVM's emulator.
+    const auto decoded = DecodeInstruction(event.bytes);
+    const bool vector =
+        decoded.has_value() &&
+        std::any_of(decoded->operands.begin(), decoded->operands.end(),
+                    [](const DecodedOperand& o) {
+                      return o.reg.starts_with("xmm") ||
+                             o.reg.starts_with("ymm") ||
+                             o.reg.starts_with("zmm") ||
+                             o.reg.starts_with("mm");
+                    });
     auto verdict = Ask(event);
     if (!verdict) return Signaled(SIGKILL);
     return Signaled(
         SIGILL,
-        fmt::format("the hypervisor cannot emulate {} at rip 0x{:x} ({}); "
-                    "on a host without hardware virtualization, build the "
-                    "workload without SSE/AVX (-mgeneral-regs-only -mno-sse)",
-                    what, rip, DescribeExit(exit)));
+        fmt::format(
+            "the hypervisor cannot emulate {} at rip 0x{:x} ({}); {}", what,
+            rip, DescribeExit(exit),
+            vector ? "on a host without hardware virtualization, build the "
+                     "workload without SSE/AVX (-mgeneral-regs-only -mno-sse)"
+                   : "KVM's instruction emulator, which runs guest code on a "
+                     "host without hardware virtualization, does not "
+                     "implement it"));
   }
 
   // A fault the guest cannot survive: decided by the policy, then the run

@@ -17,7 +17,8 @@
 //                            ExitEvent SIGSEGV, detail "triple fault ..."
 //   an instruction the hypervisor cannot emulate (KVM_EXIT_INTERNAL_ERROR)
 //                            FaultEvent kInvalidInstruction with its bytes,
-//                            then SIGILL with a hint to build without SSE
+//                            then SIGILL (with a hint to build without SSE
+//                            when it uses vector registers)
 #ifndef ISOSCOPE_BACKENDS_KVM_KVM_BACKEND_H_
 #define ISOSCOPE_BACKENDS_KVM_KVM_BACKEND_H_
 
