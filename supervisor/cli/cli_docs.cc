@@ -48,10 +48,12 @@ std::vector<const CLI::App*> SubcommandsOf(const CLI::App& command) {
 // Every name of an option: long ones first ("--backend", "-b").
 std::vector<std::string> NamesOf(const CLI::Option& option) {
   std::vector<std::string> names;
-  for (const std::string& name : option.get_lnames())
+  for (const std::string& name : option.get_lnames()) {
     names.push_back("--" + name);
-  for (const std::string& name : option.get_snames())
+  }
+  for (const std::string& name : option.get_snames()) {
     names.push_back("-" + name);
+  }
   return names;
 }
 
@@ -69,8 +71,8 @@ std::vector<std::string> MemberWords(const CLI::Option& option) {
   const size_t close = type.find('}', open);
   if (open == std::string::npos || close == std::string::npos) return {};
   std::vector<std::string> words;
-  const std::string_view list =
-      std::string_view(type).substr(open + 2, close - open - 2);
+  const std::string_view type_view = type;
+  const std::string_view list = type_view.substr(open + 2, close - open - 2);
   size_t start = 0;
   while (start <= list.size()) {
     const size_t comma = std::min(list.find(',', start), list.size());
@@ -136,9 +138,10 @@ std::string Synopsis(const std::string& path, const CLI::App& command) {
     std::string name = Italic(positional->get_name(true));
     if (IsRepeated(*positional)) name += "...";
     if (positional->get_name(true) == "command") {
-      name = "[" + Bold("--") + "] " + name;
+      name = fmt::format("[{}] {}", Bold("--"), name);
     }
-    line += " " + (positional->get_required() ? name : "[" + name + "]");
+    line += ' ';
+    line += positional->get_required() ? name : "[" + name + "]";
   }
   return line + "\n";
 }
@@ -147,8 +150,9 @@ std::string OptionItems(const CLI::App& command) {
   std::string out;
   for (const CLI::Option* option : OptionsOf(command)) {
     std::vector<std::string> names;
-    for (const std::string& name : NamesOf(*option))
+    for (const std::string& name : NamesOf(*option)) {
       names.push_back(Bold(name));
+    }
     std::string head = fmt::format("{}", fmt::join(names, ", "));
     if (!IsFlag(*option)) head += " " + Italic(ValueName(*option));
     std::string text = Sentence(option->get_description());
@@ -354,8 +358,9 @@ void AddCompletions(const std::string& path, const CLI::App& command,
     option_names.insert(option_names.end(), names.begin(), names.end());
     if (IsFlag(*option)) continue;
     std::vector<std::string> patterns;
-    for (const std::string& name : names)
-      patterns.push_back(Quoted(path + " " + name));
+    for (const std::string& name : names) {
+      patterns.push_back(Quoted(fmt::format("{} {}", path, name)));
+    }
     tables.option_kinds += fmt::format(
         "    {}) echo {} ;;\n", fmt::join(patterns, "|"),
         Quoted(KindText(CompletionFor(path, *option, backends, presets))));

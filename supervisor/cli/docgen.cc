@@ -3,6 +3,7 @@
 // definition, at build time. PAGE... are the pages the build expects: a
 // definition that yields others fails the build, naming the list to update.
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -29,9 +30,7 @@ bool WriteFile(const std::filesystem::path& path, const std::string& text) {
   return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Generate(int argc, char** argv) {
   if (argc < 2) {
     fmt::print(stderr, "usage: isoscope_docgen OUTDIR PAGE...\n");
     return 2;
@@ -69,4 +68,15 @@ int main(int argc, char** argv) {
   const std::string completion = isoscope::cli::BashCompletion(
       app, registry.Names(), isoscope::PresetNames());
   return WriteFile(out_dir / "isoscope.bash", completion) ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Generate(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "isoscope_docgen: {}\n", e.what());
+    return 1;
+  }
 }
