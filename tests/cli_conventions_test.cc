@@ -3,6 +3,7 @@
 // a terminal.
 #include <fcntl.h>
 #include <pty.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -108,10 +109,12 @@ TEST_F(CliConventionsTest, RunsListShowsWholeCommandsOrKeepsBothEnds) {
     EXPECT_LE(columns, 120) << line;
   }
   EXPECT_EQ(rows, 3);
-  EXPECT_THAT(narrow.out,
-              ContainsRegex("  /bin/sh -c exit 0 case-b x+\\.\\.\\.x+ tail-b\n"));
-  EXPECT_THAT(narrow.out,
-              ContainsRegex("  /bin/sh -c exit 0 case-a x+\\.\\.\\.x+ tail-a\n"));
+  EXPECT_THAT(
+      narrow.out,
+      ContainsRegex("  /bin/sh -c exit 0 case-b x+\\.\\.\\.x+ tail-b\n"));
+  EXPECT_THAT(
+      narrow.out,
+      ContainsRegex("  /bin/sh -c exit 0 case-a x+\\.\\.\\.x+ tail-a\n"));
 
   // --wide beats the width.
   const CommandResult wide =
@@ -207,6 +210,42 @@ std::optional<std::string> StderrOnATerminal(
   ::waitpid(pid, &status, 0);
   *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
   return out;
+}
+
+// `isoscope workloads | head -1`: a reader that left is not an error to
+// report; isoscope ends as SIGPIPE would have ended it, saying nothing.
+TEST_F(CliConventionsTest, ClosedStdoutEndsQuietly) {
+  int out_pipe[2];
+  int err_pipe[2];
+  ASSERT_EQ(::pipe2(out_pipe, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(err_pipe, O_CLOEXEC), 0);
+  UniqueFd out_read(out_pipe[0]), out_write(out_pipe[1]);
+  UniqueFd err_read(err_pipe[0]), err_write(err_pipe[1]);
+  out_read.Reset();  // nobody will read stdout
+  std::vector<std::string> args = Argv({"workloads"});
+  std::vector<char*> cargv = ExecArgs(args);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(out_write.get(), 1);
+    ::dup2(err_write.get(), 2);
+    ::execve(cargv[0], cargv.data(), environ);
+    ::_exit(127);
+  }
+  out_write.Reset();
+  err_write.Reset();
+  std::string err;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(err_read.get(), buffer, sizeof(buffer))) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    err.append(buffer, static_cast<size_t>(n));
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGPIPE);
+  EXPECT_EQ(err, "");
 }
 
 TEST_F(CliConventionsTest, CompareShowsProgressOnlyOnATerminal) {

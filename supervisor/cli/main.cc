@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <system_error>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -111,6 +112,12 @@ int main(int argc, char** argv) {
   if (std::signal(SIGPIPE, SIG_IGN) == SIG_ERR) return 125;
   try {
     return isoscope::cli::Main(argc, argv);
+  } catch (const std::system_error& e) {
+    // Output into a pipe whose reader left (isoscope runs list | head): end
+    // quietly with the status SIGPIPE would have given, as other tools do.
+    if (e.code() == std::errc::broken_pipe) return 128 + SIGPIPE;
+    (void)std::fprintf(stderr, "isoscope: internal error: %s\n", e.what());
+    return isoscope::cli::kExitFailure;
   } catch (const std::exception& e) {
     // Errors are values inside isoscope; this is for what libraries throw
     // (allocation failure, formatting), so it still ends with a message.
