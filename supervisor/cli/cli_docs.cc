@@ -517,8 +517,9 @@ CompletionKind CompletionFor(const std::string& command_path,
                                : option.get_lnames().front();
   if (name == "backend") return {Type::kWords, backends};
   if (name == "backends") {
+    // BackendRegistry::Select's "all" first.
     std::vector<std::string> words = backends;
-    if (command_path == "compare") words.insert(words.begin(), "all");
+    words.insert(words.begin(), "all");
     return {Type::kWordList, std::move(words)};
   }
   if (name == "policy" ||

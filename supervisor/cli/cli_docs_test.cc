@@ -173,7 +173,9 @@ TEST(BashCompletionTest, SubcommandsOptionsAndValues) {
                             "runs", "workloads", "report"}));
   EXPECT_THAT(Complete({"ru"}), ElementsAre("run", "runs"));
   EXPECT_THAT(Complete({"policy", ""}),
-              ElementsAre("check", "explain", "show"));
+              ElementsAre("check", "explain", "show", "import", "diff"));
+  EXPECT_THAT(Complete({"policy", "diff", "default", "str"}),
+              Contains("strict"));
   EXPECT_THAT(Complete({"--db", "/tmp/x.db", "runs", ""}),
               ElementsAre("list", "show"));
   EXPECT_THAT(Complete({"--v"}), ElementsAre("--version"));
