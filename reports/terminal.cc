@@ -21,7 +21,6 @@
 namespace isoscope {
 namespace {
 
-constexpr size_t kListWidth = 100;
 constexpr size_t kMaxPolicyColumn = 24;
 constexpr size_t kMinCommandColumn = 12;
 
@@ -38,6 +37,7 @@ using report_text::PadLeft;
 using report_text::PadRight;
 using report_text::Printable;
 using report_text::Truncate;
+using report_text::TruncateMiddle;
 using report_text::UtcTime;
 
 std::string FormatDuration(int64_t ns) {
@@ -362,7 +362,8 @@ std::string RenderRunSummary(const RunResult& r) {
   return out;
 }
 
-std::string RenderRunList(const std::vector<RunSummary>& runs) {
+std::string RenderRunList(const std::vector<RunSummary>& runs,
+                          std::optional<size_t> width) {
   if (runs.empty()) {
     return "No runs recorded yet: every run isoscope supervises is kept "
            "here.\n";
@@ -385,7 +386,8 @@ std::string RenderRunList(const std::vector<RunSummary>& runs) {
                     Line(run.backend), std::string(OutcomeName(run.outcome)),
                     unfinished ? "-" : std::to_string(run.exit_status),
                     unfinished ? "-" : FormatDuration(run.wall_ns),
-                    Truncate(Line(run.policy_name), kMaxPolicyColumn),
+                    width ? Truncate(Line(run.policy_name), kMaxPolicyColumn)
+                          : Line(run.policy_name),
                     Line(run.command)});
   }
   size_t w_id = 0, w_when = 0, w_backend = 0, w_outcome = 0, w_status = 0,
@@ -402,9 +404,11 @@ std::string RenderRunList(const std::vector<RunSummary>& runs) {
   // Seven two-space gaps between eight columns; the command gets the rest.
   const size_t fixed = w_id + w_when + w_backend + w_outcome + w_status +
                        w_wall + w_policy + size_t{7} * 2;
-  const size_t w_command = fixed + kMinCommandColumn < kListWidth
-                               ? kListWidth - fixed
-                               : kMinCommandColumn;
+  std::optional<size_t> w_command;
+  if (width) {
+    w_command =
+        fixed + kMinCommandColumn < *width ? *width - fixed : kMinCommandColumn;
+  }
   std::string out;
   for (const auto& row : rows) {
     std::string line =
@@ -413,7 +417,7 @@ std::string RenderRunList(const std::vector<RunSummary>& runs) {
         PadRight(row.outcome, w_outcome) + "  " +
         PadLeft(row.status, w_status) + "  " + PadLeft(row.wall, w_wall) +
         "  " + PadRight(row.policy, w_policy) + "  " +
-        Truncate(row.command, w_command);
+        (w_command ? TruncateMiddle(row.command, *w_command) : row.command);
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
   }

@@ -6,6 +6,8 @@
 #ifndef ISOSCOPE_REPORTS_TERMINAL_H_
 #define ISOSCOPE_REPORTS_TERMINAL_H_
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,13 +16,20 @@
 
 namespace isoscope {
 
+// The width RenderRunList fits by default.
+inline constexpr size_t kRunListWidth = 100;
+
 // The one-screen summary (at most ~15 lines) isoscope prints on stderr
 // after a run: what ran where, how it ended and why, time, memory, counters.
 std::string RenderRunSummary(const RunResult& result);
 
-// `isoscope runs list`: an aligned table fitting 100 columns, newest first as
-// given; a friendly line when there are no runs.
-std::string RenderRunList(const std::vector<RunSummary>& runs);
+// `isoscope runs list`: an aligned table, newest first as given; a friendly
+// line when there are no runs. With a `width`, each line fits it where it
+// can: a command too long keeps its start and end around "..." (at least 12
+// columns of it are shown), a long policy name is cut. Without one, every
+// command and name is shown whole.
+std::string RenderRunList(const std::vector<RunSummary>& runs,
+                          std::optional<size_t> width = kRunListWidth);
 
 // `isoscope runs show ID`: the summary, the host's facts, the tables of
 // denied and killed syscalls and of signals, every recorded event one per

@@ -11,9 +11,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "reports/text.h"
+
 namespace isoscope {
 namespace {
 
+using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -179,8 +182,8 @@ TEST(RenderRunListTest, AlignedTableWithinOneHundredColumns) {
   EXPECT_THAT(lines[1], HasSubstr("2023-11-14 22:13:20"));
   EXPECT_THAT(lines[1], HasSubstr("container"));
   EXPECT_THAT(lines[1], HasSubstr("12.3 ms"));
-  EXPECT_THAT(lines[1], HasSubstr("/usr/bin/python3 -c"));
-  EXPECT_THAT(lines[1], HasSubstr("..."));  // the long command is cut
+  // The long command is cut in the middle.
+  EXPECT_THAT(lines[1], HasSubstr("/usr/bin/python3...xxx"));
   EXPECT_THAT(lines[2], HasSubstr("1970-01-01 00:00:00"));
   EXPECT_THAT(lines[2], HasSubstr("violation"));
   EXPECT_THAT(lines[2], HasSubstr("159"));
@@ -194,6 +197,49 @@ TEST(RenderRunListTest, AlignedTableWithinOneHundredColumns) {
     EXPECT_NE(lines[2][column], ' ') << header;
     EXPECT_EQ(lines[2][column - 1], ' ') << header;
   }
+}
+
+// The issue this answers: commands cut to their first characters could not
+// be told apart. A narrow table keeps each command's start and end.
+TEST(RenderRunListTest, NarrowTableKeepsCommandStartAndEnd) {
+  const std::string long_policy(40, 'p');
+  std::vector<RunSummary> runs = {
+      {.id = 1,
+       .backend = "ptrace",
+       .command = "/usr/bin/python3 -c " + std::string(100, 'x') + " case-a",
+       .policy_name = long_policy},
+      {.id = 2,
+       .backend = "ptrace",
+       .command = "/usr/bin/python3 -c " + std::string(100, 'x') + " case-b",
+       .policy_name = "default"},
+  };
+  for (const size_t width : {size_t{120}, size_t{140}}) {
+    const auto lines = Lines(RenderRunList(runs, width));
+    ASSERT_EQ(lines.size(), 3u);
+    for (const auto& line : lines) EXPECT_LE(Columns(line), width) << line;
+    EXPECT_THAT(lines[1], HasSubstr("/usr/bin/python3 -c"));
+    EXPECT_THAT(lines[1], ContainsRegex("\\.\\.\\.x+ case-a$"));
+    EXPECT_THAT(lines[2], ContainsRegex("\\.\\.\\.x+ case-b$"));
+    EXPECT_THAT(lines[1], Not(HasSubstr(long_policy)));
+  }
+  // Without a width (--wide, or output that is not a terminal): whole.
+  const auto wide = Lines(RenderRunList(runs, std::nullopt));
+  EXPECT_THAT(wide[1], HasSubstr(runs[0].command));
+  EXPECT_THAT(wide[1], HasSubstr(long_policy));
+  EXPECT_THAT(wide[2], HasSubstr(runs[1].command));
+}
+
+TEST(TruncateMiddleTest, KeepsBothEndsOnCodePointBoundaries) {
+  using report_text::TruncateMiddle;
+  EXPECT_EQ(TruncateMiddle("short", 5), "short");
+  EXPECT_EQ(TruncateMiddle("abcdefghij", 9), "abcd...ij");
+  EXPECT_EQ(TruncateMiddle("abcdefghij", 4), "a...");
+  EXPECT_EQ(TruncateMiddle("abcdefghij", 3), "...");
+  EXPECT_EQ(TruncateMiddle("abcdefghij", 0), "");
+  // Multi-byte code points count as one column and are never split.
+  const std::string cut = TruncateMiddle("ééééééééé", 7);
+  EXPECT_EQ(cut, "ééé...é");
+  EXPECT_EQ(Columns(cut), 7u);
 }
 
 TEST(RenderRunDetailTest, ShowsHostEventsAndOutput) {

@@ -61,6 +61,28 @@ std::string Truncate(std::string_view text, size_t width) {
   return std::string(text.substr(0, end)) + "...";
 }
 
+std::string TruncateMiddle(std::string_view text, size_t width) {
+  const size_t columns = Columns(text);
+  if (columns <= width) return std::string(text);
+  if (width <= 3) return std::string(width, '.');
+  const size_t kept = width - 3;
+  const size_t tail = kept / 3;
+  const size_t head = kept - tail;
+  // Byte offsets of the head's end and the tail's start, on code point
+  // boundaries.
+  size_t head_end = 0;
+  size_t tail_start = text.size();
+  size_t column = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;
+    if (column == head) head_end = i;
+    if (column == columns - tail) tail_start = i;
+    ++column;
+  }
+  return std::string(text.substr(0, head_end)) + "..." +
+         std::string(text.substr(tail_start));
+}
+
 std::string Wrap(std::string_view text, size_t width, size_t indent) {
   std::string out;
   size_t used = 0;         // columns on the current line

@@ -28,6 +28,11 @@ size_t Columns(std::string_view text);
 // the cut with "...".
 std::string Truncate(std::string_view text, size_t width);
 
+// Cuts `text` to at most `width` columns by replacing its middle with
+// "...", keeping about two thirds of what fits from its start and the rest
+// from its end (a command's program and its last arguments).
+std::string TruncateMiddle(std::string_view text, size_t width);
+
 // `text` (one line: made printable by the caller) broken at spaces into
 // lines of at most `width` columns, each after `indent` spaces but the
 // first; a word longer than a line is cut with Truncate.

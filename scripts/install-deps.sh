@@ -36,6 +36,11 @@ packages=(
   # scripts/cpython-fidelity.sh
   python3 nodejs perl sqlite3 curl git make gcc tar gzip
   libpython3.11-testsuite
+  # packaging (scripts/package.sh): CPack's DEB generator finds the
+  # libraries isoscope links with file and dpkg-shlibdeps (dpkg-dev);
+  # man-db renders the generated man pages (cli_docs_test) and answers
+  # man -w in the package's smoke test
+  dpkg-dev file man-db
   # style
   clang-format clang-tidy
   # the kvm guest kernel's libFuzzer target (scripts/fuzz.sh): clang with

@@ -30,10 +30,16 @@ std::string_view OutcomeName(Outcome outcome) {
   return "unknown";
 }
 
+std::span<const Outcome> AllOutcomes() {
+  static constexpr Outcome kAll[] = {Outcome::kExited,      Outcome::kSignaled,
+                                     Outcome::kViolation,   Outcome::kLimit,
+                                     Outcome::kInterrupted, Outcome::kError,
+                                     Outcome::kRunning};
+  return kAll;
+}
+
 std::optional<Outcome> OutcomeFromName(std::string_view name) {
-  for (Outcome o : {Outcome::kExited, Outcome::kSignaled, Outcome::kViolation,
-                    Outcome::kLimit, Outcome::kInterrupted, Outcome::kError,
-                    Outcome::kRunning}) {
+  for (const Outcome o : AllOutcomes()) {
     if (OutcomeName(o) == name) return o;
   }
   return std::nullopt;

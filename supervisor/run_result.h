@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,8 @@ enum class Outcome {
                  // its start until it ends
 };
 std::string_view OutcomeName(Outcome outcome);
+// Every outcome, in declaration order.
+std::span<const Outcome> AllOutcomes();
 // Inverse of OutcomeName; nullopt for an unknown name.
 std::optional<Outcome> OutcomeFromName(std::string_view name);
 

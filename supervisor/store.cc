@@ -807,15 +807,30 @@ Result<int> Store::MarkAbandonedRuns() {
   return marked;
 }
 
-Result<std::vector<RunSummary>> Store::List(int limit) const {
+Result<std::vector<RunSummary>> Store::List(int limit,
+                                            const RunFilter& filter) const {
   const Db db{db_.get(), path_};
+  // An unbound parameter is NULL: that filter lets every run through.
   auto statement = db.Prepare(
       "SELECT id, started_at_ms, backend, command, policy_name, outcome, "
-      "exit_status, wall_ns FROM runs ORDER BY id DESC LIMIT ?");
+      "exit_status, wall_ns FROM runs "
+      "WHERE (?2 IS NULL OR backend = ?2) AND (?3 IS NULL OR outcome = ?3) "
+      "AND (?4 IS NULL OR started_at_ms >= ?4) "
+      "ORDER BY id DESC LIMIT ?1");
   if (!statement) return tl::unexpected(statement.error());
   sqlite3_stmt* s = statement->get();
   // SQLite reads a negative LIMIT as "no limit": limit <= 0 lists all.
-  sqlite3_bind_int(s, 1, limit > 0 ? limit : -1);
+  int rc = sqlite3_bind_int(s, 1, limit > 0 ? limit : -1);
+  if (rc == SQLITE_OK && !filter.backend.empty()) {
+    rc = BindText(s, 2, filter.backend);
+  }
+  if (rc == SQLITE_OK && filter.outcome.has_value()) {
+    rc = BindText(s, 3, OutcomeName(*filter.outcome));
+  }
+  if (rc == SQLITE_OK && filter.since_unix_ms.has_value()) {
+    rc = sqlite3_bind_int64(s, 4, *filter.since_unix_ms);
+  }
+  if (rc != SQLITE_OK) return StoreError(path_, db.db, "listing runs", rc);
   std::vector<RunSummary> runs;
   while (true) {
     const int rc = RetryWhileBusy([&] { return sqlite3_step(s); });

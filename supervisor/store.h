@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,13 @@ struct RunSummary {
   Outcome outcome = Outcome::kExited;
   int exit_status = 0;
   int64_t wall_ns = 0;
+};
+
+// Which runs List returns; an empty field lets every run through.
+struct RunFilter {
+  std::string backend;
+  std::optional<Outcome> outcome;
+  std::optional<int64_t> since_unix_ms;  // started at or after
 };
 
 class Store {
@@ -108,7 +116,10 @@ class Store {
   // on an index that holds only running rows.
   Result<int> MarkAbandonedRuns();
   // Newest first.
-  Result<std::vector<RunSummary>> List(int limit) const;
+  // The newest `limit` runs (limit <= 0: all) that pass `filter`, newest
+  // first.
+  Result<std::vector<RunSummary>> List(int limit,
+                                       const RunFilter& filter = {}) const;
   Result<RunResult> Get(int64_t id) const;
   // The id of the newest run; kNotFound if the store is empty.
   Result<int64_t> LatestId() const;

@@ -298,6 +298,39 @@ TEST_F(StoreTest, ListIsNewestFirstAndLimited) {
   EXPECT_EQ(all->size(), 5u);
 }
 
+TEST_F(StoreTest, ListFiltersByBackendOutcomeAndStartTime) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  for (int i = 1; i <= 6; ++i) {
+    RunResult run = SmallRun(i);  // even: native, odd: ptrace
+    if (i == 3 || i == 4) run.termination.outcome = Outcome::kViolation;
+    ASSERT_TRUE(store->Record(run).has_value());
+  }
+  const auto commands = [](const std::vector<RunSummary>& runs) {
+    std::vector<std::string> out;
+    for (const RunSummary& run : runs) out.push_back(run.command);
+    return out;
+  };
+  auto native = store->List(0, {.backend = "native"});
+  ASSERT_TRUE(native.has_value()) << native.error().ToString();
+  EXPECT_EQ(commands(*native),
+            (std::vector<std::string>{"/bin/true run-6", "/bin/true run-4",
+                                      "/bin/true run-2"}));
+  auto violations = store->List(0, {.outcome = Outcome::kViolation});
+  ASSERT_TRUE(violations.has_value());
+  EXPECT_EQ(commands(*violations),
+            (std::vector<std::string>{"/bin/true run-4", "/bin/true run-3"}));
+  // Filters combine, and the limit counts matching runs only.
+  auto recent_ptrace =
+      store->List(1, {.backend = "ptrace", .since_unix_ms = 1700000000003});
+  ASSERT_TRUE(recent_ptrace.has_value());
+  EXPECT_EQ(commands(*recent_ptrace),
+            (std::vector<std::string>{"/bin/true run-5"}));
+  auto none = store->List(0, {.backend = "kvm"});
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->empty());
+}
+
 TEST_F(StoreTest, LatestIdOnEmptyStoreIsNotFound) {
   auto store = Store::Open(DbPath());
   ASSERT_TRUE(store.has_value()) << store.error().ToString();

@@ -70,7 +70,16 @@ int PolicyDiffCommand(const std::string& a, const std::string& b);
 
 int DoctorCommand(const Context& context, bool json);
 
-int RunsListCommand(const Context& context, int limit);
+// `isoscope runs list`.
+struct RunsListOptions {
+  int limit = 20;       // newest first; 0: all that match
+  std::string backend;  // empty: any
+  std::string outcome;  // an OutcomeName; empty: any
+  std::string since;    // ParseSince's forms; empty: any time
+  bool wide = false;    // whole commands whatever the terminal's width
+  bool json = false;
+};
+int RunsListCommand(const Context& context, const RunsListOptions& options);
 int RunsShowCommand(const Context& context, const std::string& id, bool json);
 
 int WorkloadsCommand();

@@ -18,49 +18,12 @@
 #include "supervisor/cli/commands.h"
 #include "supervisor/cli/exit_status.h"
 #include "supervisor/cli/interrupt.h"
+#include "supervisor/cli/terminal_output.h"
 #include "supervisor/comparison_runner.h"
 #include "supervisor/workload_env.h"
 #include "workloads/catalog.h"
 
 namespace isoscope::cli {
-namespace {
-
-// "compare: native 3/5" rewritten in place; only on a terminal, where \r
-// means something and nobody parses the output.
-class Progress {
- public:
-  Progress() : enabled_(::isatty(STDERR_FILENO) == 1) {}
-  Progress(const Progress&) = delete;
-  Progress& operator=(const Progress&) = delete;
-  ~Progress() { Clear(); }
-
-  void Show(const CompareProgress& progress) {
-    if (!enabled_) return;
-    const std::string text =
-        progress.repetition == 0
-            ? fmt::format("compare: {} warm-up", progress.backend)
-            : fmt::format("compare: {} {}/{}", progress.backend,
-                          progress.repetition, progress.repeat);
-    // Pads over a longer previous line; \033[K would not survive a dumb
-    // terminal.
-    fmt::print(stderr, "\r{:<{}}", text, std::max(width_, text.size()));
-    width_ = text.size();
-    (void)std::fflush(stderr);
-  }
-
-  void Clear() {
-    if (!enabled_ || width_ == 0) return;
-    fmt::print(stderr, "\r{:<{}}\r", "", width_);
-    (void)std::fflush(stderr);
-    width_ = 0;
-  }
-
- private:
-  bool enabled_;
-  size_t width_ = 0;
-};
-
-}  // namespace
 
 int CompareCommand(const Context& context, const CompareOptionsCli& options) {
   // Everything that can be wrong with the request is checked before any
@@ -87,7 +50,7 @@ int CompareCommand(const Context& context, const CompareOptionsCli& options) {
   auto interrupts = InterruptSignals::Install();
   if (!interrupts) return ReportError(interrupts.error());
 
-  Progress progress;
+  ProgressLine progress;
   CompareOptions compare;
   compare.backends = std::move(*backends);
   compare.policy = std::make_shared<const Policy>(std::move(*loaded));
@@ -98,7 +61,10 @@ int CompareCommand(const Context& context, const CompareOptionsCli& options) {
   compare.probes = options.probes;
   compare.interrupt_fd = interrupts->fd();
   compare.on_progress = [&progress](const CompareProgress& p) {
-    progress.Show(p);
+    progress.Show(p.repetition == 0
+                      ? fmt::format("compare: {} warm-up", p.backend)
+                      : fmt::format("compare: {} {}/{}", p.backend,
+                                    p.repetition, p.repeat));
   };
   ComparisonRunner runner(*context.backends, *store, std::move(compare));
   auto comparison = runner.Run();

@@ -17,6 +17,7 @@
 #include "supervisor/cli/commands.h"
 #include "supervisor/cli/exit_status.h"
 #include "supervisor/cli/interrupt.h"
+#include "supervisor/cli/terminal_output.h"
 #include "supervisor/probe_runner.h"
 
 namespace isoscope::cli {
@@ -43,13 +44,29 @@ int ProbeCommand(const Context& context, const ProbeOptionsCli& options) {
   auto interrupts = InterruptSignals::Install();
   if (!interrupts) return ReportError(interrupts.error());
 
+  // Progress counts findings: one per probe, or per case of a probe with
+  // cases, on each backend.
+  size_t per_backend = 0;
+  for (const ProbeSpec& spec : BuiltinProbes(options.noisy)) {
+    per_backend += std::max<size_t>(1, ProbeCases(spec.probe_id).size());
+  }
+  const size_t total = per_backend * backends->size();
+  size_t done = 0;
+  ProgressLine progress;
+
   ProbeOptions probe_options;
+  probe_options.on_finding = [&](const ProbeFinding& finding) {
+    ++done;
+    progress.Show(fmt::format("probe: {}/{} {} {}", done, total,
+                              finding.backend, finding.probe_id));
+  };
   probe_options.backends = std::move(*backends);
   probe_options.policy = std::make_shared<const Policy>(std::move(*loaded));
   probe_options.noisy = options.noisy;
   probe_options.interrupt_fd = interrupts->fd();
   ProbeRunner runner(*context.backends, *store, std::move(probe_options));
   auto session = runner.Run();
+  progress.Clear();
   if (!session) return ReportError(session.error());
 
   const std::string matrix = RenderProbeMatrix(*session);
