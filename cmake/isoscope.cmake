@@ -14,7 +14,10 @@ endfunction()
 # registered with CTest, one CTest entry per test case. Labels: unit,
 # integration, needs_root, needs_kvm, needs_userns.
 function(isoscope_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LINKS;LABELS" ${ARGN})
+  # RESOURCE_LOCK: tests of binaries naming the same lock never run at the
+  # same time (they watch host state, such as /tmp, that the others change).
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LINKS;LABELS;RESOURCE_LOCK"
+                        ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   # g++ 12 reports false "maybe uninitialized" positives when tests copy
   # nested std::variant values (GCC PR 105562 and relatives); production code
@@ -46,6 +49,13 @@ function(isoscope_test name)
     "  set_tests_properties(\${${name}_TESTS} PROPERTIES\n"
     "    LABELS \"${ARG_LABELS}\" TIMEOUT ${ARG_TIMEOUT})\n"
     "endif()\n")
+  if(ARG_RESOURCE_LOCK)
+    file(APPEND "${properties}"
+      "if(${name}_TESTS)\n"
+      "  set_tests_properties(\${${name}_TESTS} PROPERTIES\n"
+      "    RESOURCE_LOCK \"${ARG_RESOURCE_LOCK}\")\n"
+      "endif()\n")
+  endif()
   set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${properties}")
 endfunction()
 

@@ -155,7 +155,10 @@ TEST_P(SupervisorFailureTest, SigkilledMidRunLeavesNothingAfterTheNextStart) {
     policy = (dir_->path() / "bounded.yaml").string();
     std::ofstream(policy) << "version: 1\nsyscalls: {default: allow}\n"
                              "network: host\nresources: {wall_time: 30s}\n";
-    workload = {BuiltWorkload("bench/compute").string(), token + "000000"};
+    // An iteration count unique to this test (so its isoscope can be found
+    // by its arguments) within compute's range (at most 10^12).
+    workload = {BuiltWorkload("bench/compute").string(),
+                fmt::format("9{:011d}", std::stoll(token) % 100000000000)};
   } else if (backend == "native") {
     // One process. Known gap: nothing isolates native, so a process the
     // workload leaves in the background (reparented away from isoscope)
