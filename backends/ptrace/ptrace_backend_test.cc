@@ -594,11 +594,14 @@ syscalls:
 resources:
   wall_time: 500ms
 )");
-  auto result = Run(policy, Program("/bin/sh", {"-c", "sleep 30 & sleep 30"}));
+  // A duration no other test sleeps: other tests' `sleep 30` may run
+  // beside this one.
+  auto result =
+      Run(policy, Program("/bin/sh", {"-c", "sleep 30.417 & sleep 30.417"}));
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
   EXPECT_EQ(result->termination.outcome, Outcome::kLimit);
   EXPECT_EQ(result->termination.limit, LimitKind::kWallTime);
-  EXPECT_FALSE(testing::ProcessWithArgsExists("sleep 30"));
+  EXPECT_FALSE(testing::ProcessWithArgsExists("sleep 30.417"));
 }
 
 // The workload dies with the supervisor, even a SIGKILLed one: nothing
