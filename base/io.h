@@ -11,9 +11,10 @@
 
 namespace isoscope {
 
-// The file's bytes, read up to `limit` + 1 of them: a caller that gets more
-// than `limit` knows the file is too large without having read all of it
-// (a mistaken path may name /dev/zero or a log). An error names the path.
+// The file's bytes, read until the end or until more than `limit` of them
+// were read (a few KiB more at most): a caller that gets more than `limit`
+// knows the file is too large without having read all of it (a mistaken
+// path may name /dev/zero or a log). An error names the path.
 Result<std::string> ReadFileUpTo(const std::string& path, size_t limit);
 
 // Whether `fd` is readable right now (no waiting); false for fd < 0. Used to
