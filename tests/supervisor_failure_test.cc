@@ -237,8 +237,13 @@ TEST_P(SupervisorFailureTest, SigkilledMidRunLeavesNothingAfterTheNextStart) {
   if (backend == "container") {
     EXPECT_FALSE(cgroups.empty()) << "the container ran in no run cgroup";
   }
+  // Any isoscope that starts meanwhile (another test's) may already have
+  // swept it, which is the property checked below; so this is said, not
+  // required.
   for (const std::string& name : cgroups) {
-    EXPECT_TRUE(RunCgroupExists(name)) << name;
+    if (!RunCgroupExists(name)) {
+      fmt::print("  run cgroup {} was swept before the next start\n", name);
+    }
   }
   // ...but no mount of the host's: the run's were in its own namespaces.
   EXPECT_EQ(MountPoints(), mounts_before);
