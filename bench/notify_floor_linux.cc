@@ -67,7 +67,7 @@ void OnWake(int /*signal*/) {}
       static_cast<int>(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                                  SECCOMP_FILTER_FLAG_NEW_LISTENER, &program));
   if (listener < 0) ::_exit(125);
-  char control[CMSG_SPACE(sizeof(int))] = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   char byte = 0;
   iovec iov{&byte, 1};
   msghdr message{};
@@ -87,7 +87,7 @@ void OnWake(int /*signal*/) {}
 }
 
 UniqueFd ReceiveListener(int socket_fd) {
-  char control[CMSG_SPACE(sizeof(int))] = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   char byte = 0;
   iovec iov{&byte, 1};
   msghdr message{};
