@@ -84,7 +84,7 @@ case ${1:-} in
   *)
     target=$1
     seconds=${2:-600}
-    targets | grep -qx "$target" || {
+    grep -qx "$target" <<<"$(targets)" || {
       echo "fuzz.sh: no target '$target' (scripts/fuzz.sh --list)" >&2
       exit 64
     }

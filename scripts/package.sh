@@ -80,21 +80,27 @@ isoscope --version
 step "isoscope doctor"
 isoscope doctor
 step "the built-in workloads come from /usr/libexec"
-isoscope workloads | grep -q '^  /usr/libexec/isoscope/workloads/bench/hello$' ||
+# Each output is read whole before it is searched: `grep -q` stops reading at
+# its first match, and isoscope, like any filter, exits 141 on a closed
+# stdout, which pipefail would report as this script's failure.
+workloads=$(isoscope workloads)
+grep -q '^  /usr/libexec/isoscope/workloads/bench/hello$' <<<"$workloads" ||
   fail "isoscope workloads does not list /usr/libexec/isoscope/workloads/bench/hello"
 step "the presets are found"
 isoscope policy check strict >/dev/null
 [[ -f /usr/share/isoscope/presets/default.yaml ]] ||
   fail "no /usr/share/isoscope/presets/default.yaml"
 step "isoscope run (the built-in hello, then /bin/echo under ptrace)"
-isoscope run -q | grep -q "hello from isoscope" || fail "run of hello"
+hello=$(isoscope run -q)
+grep -q "hello from isoscope" <<<"$hello" || fail "run of hello"
 [[ $(isoscope run -q --backend ptrace -- /bin/echo installed) == installed ]] ||
   fail "run of /bin/echo under ptrace"
 step "isoscope compare"
 isoscope compare --backends native,ptrace,container -n 1 --report "$scratch/report.html" \
   -- /bin/echo compared
 [[ -s $scratch/report.html ]] || fail "compare --report wrote nothing"
-isoscope runs list --json | grep -q '"command": "/bin/echo compared"' ||
+runs=$(isoscope runs list --json)
+grep -q '"command": "/bin/echo compared"' <<<"$runs" ||
   fail "runs list --json does not list the compared command"
 step "man -w isoscope-compare"
 man -w isoscope-compare
