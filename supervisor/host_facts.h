@@ -52,6 +52,9 @@ struct HostFacts {
   // when not known (a run recorded before isoscope probed it).
   std::optional<Feature> rdtsc_trapping;
   Feature kvm;  // /dev/kvm usable
+  // Whether the kernel can count a workload's syscalls (syscall_counter.h);
+  // nullopt when not known (a run recorded before isoscope counted them).
+  std::optional<Feature> syscall_counter;
   VirtualizationKind virtualization = VirtualizationKind::kNone;
   CgroupFacts cgroups;
   bool operator==(const HostFacts&) const = default;

@@ -66,6 +66,8 @@ int DoctorCommand(const Context& context, bool json) {
   PrintFeature("RDTSC trapping",
                facts.rdtsc_trapping.value_or(Feature{false, "not probed"}));
   PrintFeature("/dev/kvm", facts.kvm);
+  PrintFeature("syscall counting",
+               facts.syscall_counter.value_or(Feature{false, "not probed"}));
   fmt::print("\nbackends\n");
   for (const auto& entry : context.backends->entries()) {
     ProbeResult probe = entry.factory()->Probe();
