@@ -31,10 +31,6 @@ json SpreadToJson(const Spread& spread) {
               {"p75", spread.p75},       {"count", spread.count}};
 }
 
-json OptionalToJson(const std::optional<double>& value) {
-  return value.has_value() ? json(*value) : json(nullptr);
-}
-
 json StringsToJson(const std::vector<std::string>& strings) {
   json out = json::array();
   for (const auto& s : strings) out.push_back(BytesToJson(s));
@@ -85,8 +81,10 @@ json BackendToJson(const BackendComparison& b) {
       {"user_cpu_us", SpreadToJson(b.user_cpu_us)},
       {"system_cpu_us", SpreadToJson(b.system_cpu_us)},
       {"max_rss_kib", SpreadToJson(b.max_rss_kib)},
+      {"syscalls_total", OptionalToJson(b.syscalls_total)},
       {"syscalls_trapped", b.syscalls_trapped},
       {"syscalls_in_kernel", b.syscalls_in_kernel},
+      {"syscalls_denied", OptionalToJson(b.syscalls_denied)},
       {"faults", b.faults},
       {"violations", b.violations},
       {"output_matches_native", b.output_matches_native.has_value()
@@ -178,8 +176,15 @@ BackendComparison BackendFrom(JsonFieldReader& r) {
   b.user_cpu_us = SpreadOf(r, "user_cpu_us");
   b.system_cpu_us = SpreadOf(r, "system_cpu_us");
   b.max_rss_kib = SpreadOf(r, "max_rss_kib");
+  // Absent in comparisons recorded before syscalls were counted: n/a.
+  b.syscalls_total = r.Has("syscalls_total")
+                         ? r.OptionalUint64("syscalls_total")
+                         : std::nullopt;
   b.syscalls_trapped = r.Uint64("syscalls_trapped");
   b.syscalls_in_kernel = r.Uint64("syscalls_in_kernel");
+  b.syscalls_denied = r.Has("syscalls_denied")
+                          ? r.OptionalUint64("syscalls_denied")
+                          : std::nullopt;
   b.faults = r.Uint64("faults");
   b.violations = r.Uint64("violations");
   b.output_matches_native = r.OptionalBool("output_matches_native");

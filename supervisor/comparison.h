@@ -73,10 +73,15 @@ struct BackendComparison {
   Spread wall_ns;
   Spread user_cpu_us;
   Spread system_cpu_us;
+  // Over the runs that know their workload's peak (count 0: none did).
   Spread max_rss_kib;
-  // Medians over the measured runs.
+  // Medians over the measured runs. The total is nullopt when a run did not
+  // count its syscalls; the denied, in comparisons recorded before it was
+  // kept.
+  std::optional<uint64_t> syscalls_total;
   uint64_t syscalls_trapped = 0;
   uint64_t syscalls_in_kernel = 0;
+  std::optional<uint64_t> syscalls_denied = 0;
   uint64_t faults = 0;
   uint64_t violations = 0;
   // Output fidelity: stdout and exit status identical to native's in every

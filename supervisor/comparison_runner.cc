@@ -41,6 +41,30 @@ uint64_t MedianOf(const std::vector<RunResult>& runs, Field field) {
   return median > 0 ? static_cast<uint64_t>(std::llround(median)) : 0;
 }
 
+// The spread of a figure over the runs that know it (count 0: none did).
+template <typename Field>
+Spread KnownSpreadOf(const std::vector<RunResult>& runs, Field field) {
+  std::vector<double> samples;
+  for (const RunResult& run : runs) {
+    if (const auto value = field(run)) {
+      samples.push_back(static_cast<double>(*value));
+    }
+  }
+  return Summarize(std::move(samples));
+}
+
+// The median of a figure when every run knows it; nullopt otherwise.
+template <typename Field>
+std::optional<uint64_t> KnownMedianOf(const std::vector<RunResult>& runs,
+                                      Field field) {
+  const bool known = std::all_of(runs.begin(), runs.end(), [&](const auto& r) {
+    return field(r).has_value();
+  });
+  if (!known) return std::nullopt;
+  const double median = KnownSpreadOf(runs, field).median;
+  return median > 0 ? static_cast<uint64_t>(std::llround(median)) : 0;
+}
+
 // "exited with status 1", "was killed by SIGSEGV" (the supervisor's own
 // words for a signal).
 std::string Ended(const Termination& t) {
@@ -205,8 +229,12 @@ void SummarizeRuns(const std::vector<RunResult>& runs,
       SpreadOf(runs, [](const RunResult& r) { return r.timings.user_cpu_us; });
   column.system_cpu_us = SpreadOf(
       runs, [](const RunResult& r) { return r.timings.system_cpu_us; });
-  column.max_rss_kib =
-      SpreadOf(runs, [](const RunResult& r) { return r.counters.max_rss_kib; });
+  column.max_rss_kib = KnownSpreadOf(
+      runs, [](const RunResult& r) { return r.counters.max_rss_kib; });
+  column.syscalls_total = KnownMedianOf(
+      runs, [](const RunResult& r) { return r.counters.syscalls_total; });
+  column.syscalls_denied = MedianOf(
+      runs, [](const RunResult& r) { return r.counters.syscalls_denied; });
   column.syscalls_trapped = MedianOf(
       runs, [](const RunResult& r) { return r.counters.syscalls_trapped; });
   column.syscalls_in_kernel = MedianOf(

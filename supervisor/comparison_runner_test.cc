@@ -51,7 +51,8 @@ class CountingBackend : public FakeBackend {
 Event Stdout(const std::string& text) {
   return OutputEvent{OutputStream::kStdout, text};
 }
-Event Exit(int code, int64_t max_rss_kib = 0, int64_t user_cpu_us = 0) {
+Event Exit(int code, std::optional<int64_t> max_rss_kib = std::nullopt,
+           int64_t user_cpu_us = 0) {
   ExitEvent exit{.exit_code = code};
   exit.usage.max_rss_kib = max_rss_kib;
   exit.usage.user_cpu_us = user_cpu_us;

@@ -82,7 +82,14 @@ struct LimitEvent {
 struct Usage {
   int64_t user_cpu_us = 0;
   int64_t system_cpu_us = 0;
-  int64_t max_rss_kib = 0;  // peak resident set (0 if unknown)
+  // The workload's own peak resident set (the largest of its processes'),
+  // not counting what isoscope's child held before the exec; nullopt when
+  // it cannot be known (see docs of each backend).
+  std::optional<int64_t> max_rss_kib;
+  // Every syscall the workload made, counted by the kernel
+  // (supervisor/syscall_counter.h) plus those answered without the kernel
+  // running them; nullopt when this host cannot count them.
+  std::optional<uint64_t> syscalls;
   bool operator==(const Usage&) const = default;
 };
 

@@ -30,6 +30,12 @@ Result<std::string> BytesFromJson(const nlohmann::json& value);
 
 std::optional<std::string> Base64Decode(std::string_view in);
 
+// A figure that may be unknown: null when it is.
+template <typename T>
+nlohmann::json OptionalToJson(const std::optional<T>& value) {
+  return value.has_value() ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
 template <typename E, size_t N>
 std::optional<E> EnumFromName(std::string_view name,
                               const std::array<E, N>& all,
@@ -228,6 +234,18 @@ class JsonFieldReader {
     const json* v = Get(key);
     if (v == nullptr || v->is_null()) return std::nullopt;
     return Double(key);
+  }
+
+  std::optional<int64_t> OptionalInt64(std::string_view key) {
+    const json* v = Get(key);
+    if (v == nullptr || v->is_null()) return std::nullopt;
+    return Int64(key);
+  }
+
+  std::optional<uint64_t> OptionalUint64(std::string_view key) {
+    const json* v = Get(key);
+    if (v == nullptr || v->is_null()) return std::nullopt;
+    return Uint64(key);
   }
 
   std::optional<bool> OptionalBool(std::string_view key) {

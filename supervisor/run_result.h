@@ -64,14 +64,18 @@ struct Timings {
 };
 
 struct Counters {
+  // Every syscall the workload made (Usage::syscalls); nullopt when not
+  // known: the host cannot count them, or the run was recorded before
+  // isoscope counted them.
+  std::optional<uint64_t> syscalls_total;
   uint64_t syscalls_trapped = 0;    // decided by the supervisor
   uint64_t syscalls_in_kernel = 0;  // fast-path decisions reported to us
-  uint64_t syscalls_denied = 0;
+  uint64_t syscalls_denied = 0;     // denied or killed, by either
   uint64_t faults = 0;
   uint64_t signals = 0;
   uint64_t violations = 0;
-  uint64_t events_dropped = 0;  // events counted but not kept (caps)
-  int64_t max_rss_kib = 0;
+  uint64_t events_dropped = 0;         // events counted but not kept (caps)
+  std::optional<int64_t> max_rss_kib;  // Usage::max_rss_kib
   bool operator==(const Counters&) const = default;
 };
 

@@ -34,9 +34,19 @@ using nlohmann::json;
 // 2 added the denial and signal tables ("denials", "signal_counts"; null
 // when not counted). Schema 1 is still read: its tables are n/a. 3 added
 // the counts of every event kind ("event_counts"; null when not counted,
-// and absent before 3).
-constexpr int kJsonSchema = 3;
+// and absent before 3). 4 added counters.syscalls_total and an exit's
+// usage.syscalls, and made counters.max_rss_kib and an exit's
+// usage.max_rss_kib the workload's own peak, null when unknown (before 4,
+// 0 meant unknown); older runs are read as they are: no total, no 0 peak.
+constexpr int kJsonSchema = 4;
 constexpr int kJsonSchemaWithoutTables = 1;
+
+// A peak of 0 in schemas 1 and 2 meant "not known".
+std::optional<int64_t> PeakFrom(JsonFieldReader& r, int64_t schema) {
+  std::optional<int64_t> peak = r.OptionalInt64("max_rss_kib");
+  if (schema < kJsonSchema && peak == 0) return std::nullopt;
+  return peak;
+}
 
 // Every value of the enums serialised by name. The Name functions live with
 // their enums; these lists let the reader invert them without duplicating
@@ -196,7 +206,8 @@ struct EventToJsonVisitor {
                 {"usage",
                  {{"user_cpu_us", e.usage.user_cpu_us},
                   {"system_cpu_us", e.usage.system_cpu_us},
-                  {"max_rss_kib", e.usage.max_rss_kib}}}};
+                  {"max_rss_kib", OptionalToJson(e.usage.max_rss_kib)},
+                  {"syscalls", OptionalToJson(e.usage.syscalls)}}}};
   }
 };
 
@@ -248,7 +259,7 @@ std::vector<uint8_t> HexBytesFrom(JsonFieldReader& r, std::string_view key) {
   return out;
 }
 
-Event EventFrom(JsonFieldReader& r) {
+Event EventFrom(JsonFieldReader& r, int64_t schema) {
   const std::string type = r.String("type");
   if (!r.ok()) return ExitEvent{};
   if (type == "syscall") {
@@ -324,7 +335,9 @@ Event EventFrom(JsonFieldReader& r) {
     JsonFieldReader u = r.Object("usage");
     e.usage.user_cpu_us = u.Int64("user_cpu_us");
     e.usage.system_cpu_us = u.Int64("system_cpu_us");
-    e.usage.max_rss_kib = u.Int64("max_rss_kib");
+    e.usage.max_rss_kib = PeakFrom(u, schema);
+    // Absent in runs recorded before syscalls were counted.
+    if (u.Has("syscalls")) e.usage.syscalls = u.OptionalUint64("syscalls");
     return e;
   }
   r.problem().Set(r.Where("type"),
@@ -457,6 +470,10 @@ HostFacts HostFactsFrom(JsonFieldReader& r) {
     facts.rdtsc_trapping = FeatureFrom(features, "rdtsc_trapping");
   }
   facts.kvm = FeatureFrom(features, "kvm");
+  // Absent (or null) in runs recorded before syscalls were counted.
+  if (features.Has("syscall_counter") && !features.IsNull("syscall_counter")) {
+    facts.syscall_counter = FeatureFrom(features, "syscall_counter");
+  }
   facts.virtualization =
       r.Enum("virtualization", kAllVirtualizationKinds, VirtualizationKindName);
   JsonFieldReader cgroups = r.Object("cgroups");
@@ -518,14 +535,17 @@ RunResult RunResultFrom(JsonFieldReader& r) {
   result.counters.signals = c.Uint64("signals");
   result.counters.violations = c.Uint64("violations");
   result.counters.events_dropped = c.Uint64("events_dropped");
-  result.counters.max_rss_kib = c.Int64("max_rss_kib");
+  result.counters.max_rss_kib = PeakFrom(c, schema);
+  if (schema >= kJsonSchema) {
+    result.counters.syscalls_total = c.OptionalUint64("syscalls_total");
+  }
 
   if (const json* events = r.Array("events"); events != nullptr) {
     result.events.reserve(events->size());
     for (size_t i = 0; i < events->size() && r.ok(); ++i) {
       JsonFieldReader e(r.problem(), (*events)[i],
                         fmt::format("{}[{}]", r.Where("events"), i));
-      result.events.push_back(EventFrom(e));
+      result.events.push_back(EventFrom(e, schema));
     }
   }
 
@@ -570,7 +590,10 @@ json ToJson(const HostFacts& facts) {
         {"rdtsc_trapping", facts.rdtsc_trapping
                                ? FeatureToJson(*facts.rdtsc_trapping)
                                : json(nullptr)},
-        {"kvm", FeatureToJson(facts.kvm)}}},
+        {"kvm", FeatureToJson(facts.kvm)},
+        {"syscall_counter", facts.syscall_counter
+                                ? FeatureToJson(*facts.syscall_counter)
+                                : json(nullptr)}}},
       {"virtualization",
        std::string(VirtualizationKindName(facts.virtualization))},
       {"cgroups",
@@ -620,14 +643,15 @@ json ToJson(const RunResult& result, JsonEvents with_events) {
         {"system_cpu_us", result.timings.system_cpu_us},
         {"decision_ns", result.timings.decision_ns}}},
       {"counters",
-       {{"syscalls_trapped", result.counters.syscalls_trapped},
+       {{"syscalls_total", OptionalToJson(result.counters.syscalls_total)},
+        {"syscalls_trapped", result.counters.syscalls_trapped},
         {"syscalls_in_kernel", result.counters.syscalls_in_kernel},
         {"syscalls_denied", result.counters.syscalls_denied},
         {"faults", result.counters.faults},
         {"signals", result.counters.signals},
         {"violations", result.counters.violations},
         {"events_dropped", result.counters.events_dropped},
-        {"max_rss_kib", result.counters.max_rss_kib}}},
+        {"max_rss_kib", OptionalToJson(result.counters.max_rss_kib)}}},
       {"events", std::move(events)},
       {"denials", DenialsToJson(result.denials)},
       {"signal_counts", SignalCountsToJson(result.signal_counts)},

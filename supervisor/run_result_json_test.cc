@@ -40,7 +40,8 @@ RunResult FullRunResultForTest() {
                .user_cpu_us = 1500,
                .system_cpu_us = 700,
                .decision_ns = 45000};
-  r.counters = {.syscalls_trapped = 11,
+  r.counters = {.syscalls_total = 100003,
+                .syscalls_trapped = 11,
                 .syscalls_in_kernel = 2222,
                 .syscalls_denied = 3,
                 .faults = 4,
@@ -88,7 +89,8 @@ RunResult FullRunResultForTest() {
                 .core_dumped = true,
                 .usage = {.user_cpu_us = 1500,
                           .system_cpu_us = 700,
-                          .max_rss_kib = 34567}},
+                          .max_rss_kib = 34567,
+                          .syscalls = 100003}},
   };
 
   r.denials = std::vector<DenialCount>{

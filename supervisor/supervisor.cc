@@ -221,6 +221,7 @@ class RunLoop {
     result_.timings.user_cpu_us = event.usage.user_cpu_us;
     result_.timings.system_cpu_us = event.usage.system_cpu_us;
     result_.counters.max_rss_kib = event.usage.max_rss_kib;
+    result_.counters.syscalls_total = event.usage.syscalls;
     if (!stop_ && event.signaled && event.signal == SIGXCPU &&
         policy_.resources.cpu_time_ms) {
       // The kernel enforced the policy's RLIMIT_CPU.
