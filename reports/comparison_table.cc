@@ -15,6 +15,7 @@
 namespace isoscope {
 namespace {
 
+using report_common::FormatCount;
 using report_common::FormatKib;
 using report_common::FormatNs;
 using report_common::FormatRatio;
@@ -26,7 +27,7 @@ using report_text::Truncate;
 
 constexpr std::array<std::string_view, 13> kHeader = {
     "backend", "outcome", "exit", "start-up", "wall",
-    "×native", "user",    "sys",  "peak mem", "syscalls tot/kern/trap",
+    "×native", "user",    "sys",  "peak mem", "syscalls tot/trap/deny",
     "faults",  "viol",    "same"};
 // Text columns are left-aligned, numbers right-aligned.
 constexpr std::array<bool, 13> kLeftAligned = {
@@ -68,9 +69,9 @@ Row MeasuredRow(const BackendComparison& b) {
       FormatRatio(b.wall_ratio),
       FormatNs(b.user_cpu_us.median * 1000),
       FormatNs(b.system_cpu_us.median * 1000),
-      FormatKib(b.max_rss_kib.median),
-      fmt::format("{}/{}/{}", b.syscalls_in_kernel + b.syscalls_trapped,
-                  b.syscalls_in_kernel, b.syscalls_trapped),
+      FormatKib(b.max_rss_kib),
+      fmt::format("{}/{}/{}", FormatCount(b.syscalls_total), b.syscalls_trapped,
+                  FormatCount(b.syscalls_denied)),
       std::to_string(b.faults),
       std::to_string(b.violations),
       FidelityCell(b.output_matches_native),
@@ -220,15 +221,19 @@ std::string RenderComparisonTable(const Comparison& comparison) {
     out += Paragraph(b->backend, report_common::FailureText(*b));
   }
 
-  out += "\n" +
-         report_text::Wrap(
-             "Times are medians over the measured runs, ± half their min-max "
-             "range; ×native is the wall-time ratio to native (n/a for runs "
-             "that failed). Syscalls: total seen by isoscope / decided in the "
-             "kernel / trapped to isoscope. same: stdout and exit status "
-             "identical to native's in every run.",
-             kLegendWidth, 0) +
-         "\n";
+  out +=
+      "\n" +
+      report_text::Wrap(
+          "Times are medians over the measured runs, ± half their min-max "
+          "range; ×native is the wall-time ratio to native (n/a for runs "
+          "that failed). peak mem: the workload's own peak resident set (n/a "
+          "where it cannot be told from isoscope's). Syscalls: every call "
+          "the workload made, counted by the kernel (n/a where it cannot "
+          "count them) / decided by isoscope / denied. same: stdout and exit "
+          "status "
+          "identical to native's in every run.",
+          kLegendWidth, 0) +
+      "\n";
   if (std::any_of(comparison.backends.begin(), comparison.backends.end(),
                   [](const BackendComparison& b) { return !b.consistent; })) {
     out += "* the runs of this backend ended differently from each other.\n";

@@ -19,6 +19,7 @@ using report_common::CountVerdicts;
 using report_common::FailureText;
 using report_common::FindEnforcement;
 using report_common::FindFinding;
+using report_common::FormatCount;
 using report_common::FormatKib;
 using report_common::FormatNs;
 using report_common::FormatRatio;
@@ -167,7 +168,8 @@ std::string SummaryTable(const Comparison& c) {
       "<section id=\"summary\"><h2>Summary</h2><table class=\"cards\">"
       "<thead><tr><th>backend</th><th>outcome</th><th>start-up median</th>"
       "<th>wall median</th><th>user / sys CPU</th><th>peak RSS</th>"
-      "<th>syscalls trapped / in kernel</th><th>faults / violations</th>"
+      "<th>syscalls made / by isoscope / denied</th><th>faults / "
+      "violations</th>"
       "<th>output = native</th></tr></thead><tbody>";
   for (const BackendComparison& b : c.backends) {
     if (!b.available || !b.error.empty()) {
@@ -187,8 +189,9 @@ std::string SummaryTable(const Comparison& c) {
         "p25–p75 {}–{}<br>min–max {}–{}</small></td>"
         "<td class=\"num\" data-label=\"user / sys CPU\">{} / {}</td>"
         "<td class=\"num\" data-label=\"peak RSS\">{}</td>"
-        "<td class=\"num\" data-label=\"syscalls trapped / in kernel\">"
-        "{} / {}</td><td class=\"num\" data-label=\"faults / violations\">"
+        "<td class=\"num\" data-label=\"syscalls made / by isoscope / "
+        "denied\">{} / {} / {}</td><td class=\"num\" data-label=\"faults / "
+        "violations\">"
         "{} / {}</td><td data-label=\"output = native\">{}</td></tr>",
         Xml(b.backend), Xml(b.backend),
         Xml(OutcomeText(b)) +
@@ -197,8 +200,9 @@ std::string SummaryTable(const Comparison& c) {
         ns(b.wall_ns.median), FormatRatio(b.wall_ratio), ns(b.wall_ns.p25),
         ns(b.wall_ns.p75), ns(b.wall_ns.min), ns(b.wall_ns.max),
         ns(b.user_cpu_us.median * 1000), ns(b.system_cpu_us.median * 1000),
-        Unbroken(FormatKib(b.max_rss_kib.median)), b.syscalls_trapped,
-        b.syscalls_in_kernel, b.faults, b.violations,
+        Unbroken(FormatKib(b.max_rss_kib)), FormatCount(b.syscalls_total),
+        b.syscalls_trapped, FormatCount(b.syscalls_denied), b.faults,
+        b.violations,
         !b.output_matches_native.has_value()
             ? "n/a"
             : (*b.output_matches_native ? "identical"
@@ -594,19 +598,21 @@ std::string RunsSection(const ReportData& data) {
       "Every measured run (warm-up excluded); <code>isoscope runs show "
       "ID</code> has the events and output.</summary><table><thead><tr>"
       "<th>run</th><th>backend</th><th>outcome</th><th>exit</th>"
-      "<th>start-up</th><th>wall</th><th>trapped</th><th>in kernel</th>"
+      "<th>start-up</th><th>wall</th><th>syscalls</th><th>by isoscope</th>"
+      "<th>peak RSS</th>"
       "</tr></thead><tbody>";
   for (const RunResult& r : data.runs) {
     out += fmt::format(
         "<tr data-backend=\"{0}\"><td class=\"num\">{1}</td><td>{0}</td>"
         "<td>{2}</td><td class=\"num\">{3}</td><td class=\"num\">{4}</td>"
         "<td class=\"num\">{5}</td><td class=\"num\">{6}</td>"
-        "<td class=\"num\">{7}</td></tr>",
+        "<td class=\"num\">{7}</td><td class=\"num\">{8}</td></tr>",
         Xml(r.backend), r.id, OutcomeName(r.termination.outcome),
         r.termination.ExitStatus(),
         FormatNs(static_cast<double>(r.timings.startup_ns)),
         FormatNs(static_cast<double>(r.timings.wall_ns)),
-        r.counters.syscalls_trapped, r.counters.syscalls_in_kernel);
+        FormatCount(r.counters.syscalls_total), r.counters.syscalls_trapped,
+        FormatKib(r.counters.max_rss_kib));
   }
   return out + "</tbody></table></details></section>";
 }

@@ -45,7 +45,10 @@ json HostJson(const HostFacts& h) {
         // null: not recorded with these runs.
         {"rdtsc_trapping",
          h.rdtsc_trapping ? FeatureJson(*h.rdtsc_trapping) : json(nullptr)},
-        {"kvm", FeatureJson(h.kvm)}}},
+        {"kvm", FeatureJson(h.kvm)},
+        // null: not recorded with these runs.
+        {"syscall_counter",
+         h.syscall_counter ? FeatureJson(*h.syscall_counter) : json(nullptr)}}},
   };
 }
 
@@ -92,9 +95,13 @@ json BackendJson(const BackendComparison& b) {
       {"wall_ns", SpreadJson(b.wall_ns)},
       {"user_cpu_us", SpreadJson(b.user_cpu_us)},
       {"system_cpu_us", SpreadJson(b.system_cpu_us)},
-      {"max_rss_kib", SpreadJson(b.max_rss_kib)},
+      // null when no run knew its workload's peak.
+      {"max_rss_kib",
+       b.max_rss_kib.count > 0 ? SpreadJson(b.max_rss_kib) : json(nullptr)},
+      {"syscalls_total", OrNull(b.syscalls_total)},
       {"syscalls_trapped", b.syscalls_trapped},
       {"syscalls_in_kernel", b.syscalls_in_kernel},
+      {"syscalls_denied", OrNull(b.syscalls_denied)},
       {"faults", b.faults},
       {"violations", b.violations},
       {"output_matches_native", OrNull(b.output_matches_native)},

@@ -12,7 +12,7 @@
 namespace isoscope {
 
 // Bump with every incompatible change to reports/schema.json.
-inline constexpr int kReportSchemaVersion = 1;
+inline constexpr int kReportSchemaVersion = 2;
 
 nlohmann::json ReportJson(const ReportData& data);
 // ReportJson, indented, with a final newline.

@@ -17,7 +17,7 @@ using ::testing::HasSubstr;
 
 TEST(JsonReport, HoldsTheComparisonProbesAndVerdict) {
   const json j = ReportJson(report_fixture::TwoBackends());
-  EXPECT_EQ(j["schema_version"], 1);
+  EXPECT_EQ(j["schema_version"], 2);
   EXPECT_EQ(j["comparison"]["id"], 7);
   ASSERT_EQ(j["comparison"]["backends"].size(), 3u);
   EXPECT_EQ(j["comparison"]["backends"][1]["backend"], "fake");
@@ -169,7 +169,7 @@ TEST_F(JsonSchemaTest, AMissingFieldFailsValidation) {
     EXPECT_THAT(last_err_, HasSubstr(key)) << field.to_string();
   }
   json wrong = j;
-  wrong["schema_version"] = 2;
+  wrong["schema_version"] = 1;
   EXPECT_EQ(Validate(wrong.dump()), 1);
 }
 

@@ -15,6 +15,7 @@ using report_common::CommandLine;
 using report_common::FailureText;
 using report_common::FindEnforcement;
 using report_common::FindFinding;
+using report_common::FormatCount;
 using report_common::FormatKib;
 using report_common::FormatNs;
 using report_common::FormatRatio;
@@ -62,7 +63,7 @@ std::string Summary(const Comparison& c) {
       c.repeat, c.repeat == 1 ? "" : "s", MarkdownCell(PlatformLine(c.host)));
   out += Head({"backend", "outcome", "start-up", "start-up × native", "wall",
                "wall min–max", "wall × native", "user / sys CPU", "peak RSS",
-               "syscalls trapped / in kernel", "faults", "violations",
+               "syscalls made / by isoscope / denied", "faults", "violations",
                "output = native"});
   for (const BackendComparison& b : c.backends) {
     if (!b.available || !b.error.empty()) {
@@ -81,8 +82,9 @@ std::string Summary(const Comparison& c) {
          FormatRatio(b.wall_ratio),
          fmt::format("{} / {}", FormatNs(b.user_cpu_us.median * 1000),
                      FormatNs(b.system_cpu_us.median * 1000)),
-         FormatKib(b.max_rss_kib.median),
-         fmt::format("{} / {}", b.syscalls_trapped, b.syscalls_in_kernel),
+         FormatKib(b.max_rss_kib),
+         fmt::format("{} / {} / {}", FormatCount(b.syscalls_total),
+                     b.syscalls_trapped, FormatCount(b.syscalls_denied)),
          std::to_string(b.faults), std::to_string(b.violations),
          !b.output_matches_native.has_value()
              ? "n/a"

@@ -19,6 +19,7 @@ namespace isoscope::report_common {
 
 // The formatters every rendering shares live in reports/text.h.
 using report_text::CommandLine;
+using report_text::FormatCount;
 using report_text::FormatKib;
 using report_text::FormatNs;
 using report_text::UtcTime;

@@ -37,8 +37,13 @@ RunResult Run(const BackendComparison& b, int index) {
   r.timings.startup_ns = static_cast<int64_t>(b.startup_ns.median) + index;
   r.timings.wall_ns =
       static_cast<int64_t>(b.wall_ns.median) + int64_t{index} * 1000;
+  r.counters.syscalls_total = b.syscalls_total;
   r.counters.syscalls_trapped = b.syscalls_trapped;
   r.counters.syscalls_in_kernel = b.syscalls_in_kernel;
+  r.counters.syscalls_denied = b.syscalls_denied.value_or(0);
+  if (b.max_rss_kib.count > 0) {
+    r.counters.max_rss_kib = static_cast<int64_t>(b.max_rss_kib.median);
+  }
   r.output.stdout_bytes = "RESULT syscall-storm n=100000 ok=1\n";
   r.host = Host();
   return r;
@@ -155,6 +160,7 @@ ReportData TwoBackends(bool probes) {
       Backend("native", {1.0e6, 1.1e6, 1.2e6}, {9.0e6, 10.0e6, 11.0e6}, 1);
   native.traits = {"host kernel", "host kernel", 450, {}};
   native.syscalls_in_kernel = 0;
+  native.syscalls_total = 100003;
   native.output_matches_native = true;
   native.wall_ratio = 1.0;
   native.startup_ratio = 1.0;
@@ -170,8 +176,12 @@ ReportData TwoBackends(bool probes) {
                  "isoscope",
                  120,
                  {"read", "write", "ioctl", "exit_group"}};
+  fake.syscalls_total = 100015;
   fake.syscalls_trapped = 100000;
   fake.syscalls_in_kernel = 12;
+  fake.syscalls_denied = 12;
+  // A backend that cannot tell its workload's peak from its own.
+  fake.max_rss_kib = Spread{};
   fake.output_matches_native = true;
   fake.wall_ratio = 3.0;
   fake.startup_ratio = 3.0;

@@ -30,6 +30,7 @@ constexpr size_t kMinCommandColumn = 12;
 using report_text::Columns;
 using report_text::CommandLine;
 using report_text::FormatBytes;
+using report_text::FormatCount;
 using report_text::FormatKib;
 using report_text::FormatNs;
 using report_text::Line;
@@ -340,9 +341,9 @@ std::string RenderRunSummary(const RunResult& r) {
                      FormatMicros(r.timings.system_cpu_us));
   out +=
       fmt::format("  memory    peak {}\n", FormatKib(r.counters.max_rss_kib));
-  out += fmt::format("  syscalls  {} trapped, {} in kernel, {} denied\n",
-                     r.counters.syscalls_trapped, r.counters.syscalls_in_kernel,
-                     r.counters.syscalls_denied);
+  out += fmt::format("  syscalls  {} made, {} decided by isoscope, {} denied\n",
+                     FormatCount(r.counters.syscalls_total),
+                     r.counters.syscalls_trapped, r.counters.syscalls_denied);
   out += fmt::format("  faults    {}, {}, {}\n",
                      Count(r.counters.faults, "fault", "faults"),
                      Count(r.counters.signals, "signal", "signals"),

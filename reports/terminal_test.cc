@@ -139,7 +139,7 @@ TEST(RenderRunSummaryTest, LimitShowsItsKindAndUnrecordedRunHasNoId) {
   EXPECT_THAT(text, Not(HasSubstr("Run 0")));
   EXPECT_THAT(text, HasSubstr("10 B captured"));
   EXPECT_THAT(text, Not(HasSubstr("truncated")));
-  EXPECT_THAT(text, HasSubstr("peak unknown"));
+  EXPECT_THAT(text, HasSubstr("peak n/a"));
 }
 
 TEST(RenderRunListTest, EmptyListIsFriendly) {

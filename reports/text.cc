@@ -152,8 +152,20 @@ std::string FormatBytes(uint64_t bytes) {
 }
 
 std::string FormatKib(double kib) {
-  if (!(kib > 0)) return "unknown";
+  if (!(kib > 0)) return "n/a";
   return FormatBytes(static_cast<uint64_t>(kib * 1024));
+}
+
+std::string FormatKib(const std::optional<int64_t>& kib) {
+  return kib.has_value() ? FormatKib(static_cast<double>(*kib)) : "n/a";
+}
+
+std::string FormatKib(const Spread& kib) {
+  return kib.count > 0 ? FormatKib(kib.median) : "n/a";
+}
+
+std::string FormatCount(const std::optional<uint64_t>& count) {
+  return count.has_value() ? std::to_string(*count) : "n/a";
 }
 
 std::string UtcTime(int64_t unix_ms) {

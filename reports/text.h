@@ -6,9 +6,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "base/stats.h"
 
 namespace isoscope::report_text {
 
@@ -47,8 +50,14 @@ std::string ThreeDigits(double value);
 std::string FormatNs(double ns);
 // "512 B", "1.50 KiB", "12.3 MiB", "1.05 GiB".
 std::string FormatBytes(uint64_t bytes);
-// A size given in KiB (rusage, cgroups); "unknown" when not positive.
+// A size given in KiB (rusage, cgroups); "n/a" when not positive.
 std::string FormatKib(double kib);
+// The same for a figure that may be unknown: "n/a" when it is.
+std::string FormatKib(const std::optional<int64_t>& kib);
+// The median of a spread of sizes in KiB; "n/a" when no run knew it.
+std::string FormatKib(const Spread& kib);
+// A count that may be unknown: "n/a" when it is.
+std::string FormatCount(const std::optional<uint64_t>& count);
 // "YYYY-MM-DD HH:MM:SS" in UTC (callers add " UTC" where it is not obvious).
 std::string UtcTime(int64_t unix_ms);
 // argv joined with spaces, each argument made printable; "(none)" if empty.
