@@ -246,6 +246,7 @@ Status ContainerBackend::Start(const Workload& workload,
   options.namespaces |= NetworkNamespaceFlags(policy.network);
   if (id.user_namespace) options.namespaces |= CLONE_NEWUSER;
   options.setup = &*setup_;
+  options.count_syscalls = true;
   Workload inside = workload;
   inside.executable = root_->executable();
   auto child = ChildProcess::Spawn(inside, options);
@@ -392,6 +393,7 @@ Result<std::optional<Event>> ContainerBackend::NextEvent(
       return event;
     }
     if (fds[3].revents & (POLLERR | POLLHUP)) {
+      answered_ += notifier_->answered();
       notifier_.reset();  // no process left under the filter
     } else if (fds[3].revents != 0) {
       if (auto got = OnNotification(); !got) return tl::unexpected(got.error());
@@ -424,6 +426,12 @@ Result<std::optional<Event>> ContainerBackend::Drain(const WaitLimit& wait) {
     draining_ = true;
     drain_deadline_ = Clock::now() + kDrainLimit;
     Kill();  // what is left in the cgroup
+    // PID 1 is reaped, so every process of its namespace has exited: their
+    // counts are in. Calls answered here never reached the kernel's count.
+    if (const auto counted = child_->CountedSyscalls()) {
+      exit_->usage.syscalls =
+          *counted + answered_ + (notifier_ ? notifier_->answered() : 0);
+    }
   }
   return DrainOutput(stdout_, stderr_, drain_deadline_, wait.interrupt_fd, 100,
                      {}, *exit_, &done_);
@@ -433,13 +441,6 @@ void ContainerBackend::CheckCgroup() {
   auto events = cgroup_->Events();
   if (!events) return;  // the next check (or the exit) reads again
   const Resources& limits = plan_->policy().resources;
-  if (events->peak_memory_bytes && exit_) {
-    // The container's peak (page cache included), which covers every
-    // process; wait4's covers PID 1 and the children it reaped.
-    exit_->usage.max_rss_kib = std::max<int64_t>(
-        exit_->usage.max_rss_kib,
-        static_cast<int64_t>(*events->peak_memory_bytes / 1024));
-  }
   if (events->oom_kills > 0 && !memory_reported_ && limits.memory_bytes) {
     memory_reported_ = true;
     pending_.push_back(Pending{

@@ -254,8 +254,11 @@ class KvmBackend::Vmm {
     if (event && *event && std::holds_alternative<ExitEvent>(**event)) {
       // The VMM thread has ended; what it used is final now.
       if (thread_.joinable()) thread_.join();
-      std::get<ExitEvent>(**event).usage.max_rss_kib =
+      ExitEvent& exit = std::get<ExitEvent>(**event);
+      exit.usage.max_rss_kib =
           static_cast<int64_t>(vm_->memory().ResidentBytes() / 1024);
+      // Every guest syscall exits to this VMM: its own count is exact.
+      exit.usage.syscalls = syscalls_;
     }
     return event;
   }
@@ -446,6 +449,7 @@ class KvmBackend::Vmm {
   // One syscall: decoded, decided by the supervisor, then performed here.
   // Returns how the run ended when it did.
   std::optional<ExitEvent> OnSyscall() {
+    ++syscalls_;
     kvm_regs& regs = vm_->regs();
     const kvm::DecodedCall call = kernel_->Decode(
         regs.rax, {regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9});
@@ -646,6 +650,7 @@ class KvmBackend::Vmm {
   // never performed (the VMM implements the x86-64 ABI only), then the
   // guest resumes at `next`.
   std::optional<ExitEvent> OnInt80(uint64_t next) {
+    ++syscalls_;
     kvm_regs& regs = vm_->regs();
     SyscallRequest request;
     request.abi = Abi::kI386;
@@ -1017,6 +1022,9 @@ class KvmBackend::Vmm {
   std::atomic<bool> running_{false};
   std::atomic<bool> killed_{false};
   std::atomic<uint32_t> verdict_seq_{0};
+  // Guest syscalls (each a VM exit), counted on the VMM thread and read
+  // once it has been joined.
+  uint64_t syscalls_ = 0;
   Verdict verdict_;  // written before verdict_seq_ is released
   std::optional<uint64_t> cpu_budget_;
   std::optional<timer_t> cpu_timer_;

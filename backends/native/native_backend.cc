@@ -43,7 +43,10 @@ Status NativeBackend::Start(const Workload& workload,
   auto pipes = WorkloadPipes::Create();
   if (!pipes) return tl::unexpected(pipes.error());
 
-  auto child = ChildProcess::Spawn(workload, pipes->stdio());
+  SpawnOptions options;
+  options.stdio = pipes->stdio();
+  options.count_syscalls = true;
+  auto child = ChildProcess::Spawn(workload, options);
   if (!child) return tl::unexpected(child.error());
   child_ = std::move(*child);
   stdout_ = std::move(pipes->stdout_read);
@@ -85,6 +88,9 @@ Result<std::optional<Event>> NativeBackend::NextEvent(const WaitLimit& wait) {
         // The run ends with its main process; what it left behind goes.
         child_->KillGroup();
         KillOrphanedChildren(preexisting_children_);
+        // Every process of the workload is gone (reaped, or killed and
+        // reaped as orphans): their counts are in.
+        exit_->usage.syscalls = child_->CountedSyscalls();
         drain_deadline_ = Clock::now() + kDrainLimit;
         return Drain(wait);
       }

@@ -115,7 +115,6 @@ TEST_F(NativeBackendTest, RusageIsReported) {
   auto result = Run(Shell("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"));
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
   EXPECT_GT(result->timings.user_cpu_us + result->timings.system_cpu_us, 0);
-  EXPECT_GT(result->counters.max_rss_kib, 0);
 }
 
 TEST_F(NativeBackendTest, WallTimeLimitStopsSleepWithinTwoSeconds) {

@@ -24,6 +24,7 @@ extern "C" {
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -40,6 +41,7 @@ namespace {
 // Steps of the child between fork and exec, reported with errno on failure.
 // 0 is not a failure: it announces the listener's fd number.
 enum class ChildStep : int {
+  kImagePeak = -1,  // not a failure: the image's VmHWM before the execve
   kListenerNumber = 0,
   kSetProcessGroup = 1,
   kDeathSignal,
@@ -58,6 +60,8 @@ enum class ChildStep : int {
 
 const char* ChildStepName(ChildStep step) {
   switch (step) {
+    case ChildStep::kImagePeak:
+      return "reporting its peak memory";
     case ChildStep::kListenerNumber:
       return "announcing the seccomp listener";
     case ChildStep::kSetProcessGroup:
@@ -107,6 +111,35 @@ struct ChildFailure {
   ::_exit(127);
 }
 
+// The peak resident set in KiB (VmHWM) in a /proc/<pid>/status file, or -1.
+// Async-signal-safe: no allocation, the file read into a stack buffer.
+int64_t ReadPeakKib(const char* status_path) {
+  const int fd = ::open(status_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char text[4096];
+  size_t used = 0;
+  while (used < sizeof text - 1) {
+    const ssize_t n = ::read(fd, text + used, sizeof text - 1 - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    used += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  text[used] = '\0';
+  constexpr char kKey[] = "\nVmHWM:";
+  const char* at = ::strstr(text, kKey);
+  if (at == nullptr) return -1;
+  at += sizeof kKey - 1;
+  while (*at == ' ' || *at == '\t') ++at;
+  int64_t kib = 0;
+  bool digits = false;
+  for (; *at >= '0' && *at <= '9'; ++at) {
+    kib = kib * 10 + (*at - '0');
+    digits = true;
+  }
+  return digits ? kib : -1;
+}
+
 // Runs in the child: async-signal-safe calls only, no allocation.
 [[noreturn]] void ChildMain(int report_fd, pid_t parent,
                             const SpawnOptions& options, const char* workdir,
@@ -139,7 +172,7 @@ struct ChildFailure {
     ChildFail(report_fd, ChildStep::kStdio);
   }
   if (::chdir(workdir) != 0) ChildFail(report_fd, ChildStep::kChdir);
-  if (options.wait_for_release) {
+  if (options.wait_for_release || options.count_syscalls) {
     char go = 0;
     ssize_t n;
     do {
@@ -191,6 +224,17 @@ struct ChildFailure {
     if ((channel > 3 && ::syscall(SYS_close_range, 3U, channel - 1, 0U) != 0) ||
         ::syscall(SYS_close_range, channel + 1, ~0U, 0U) != 0) {
       ChildFail(report_fd, ChildStep::kCloseDescriptors);
+    }
+  }
+  // The last thing this image does that grows it is behind us; the filter
+  // (below) may refuse the open. The value fits an int for 2 TiB.
+  if (const int64_t peak = ReadPeakKib("/proc/self/status");
+      peak >= 0 && peak <= INT32_MAX) {
+    ChildFailure report{static_cast<int>(ChildStep::kImagePeak),
+                        static_cast<int>(peak)};
+    if (::write(report_fd, &report, sizeof report) !=
+        static_cast<ssize_t>(sizeof report)) {
+      ChildFail(report_fd, ChildStep::kImagePeak);
     }
   }
   if (options.seccomp_filter != nullptr) {
@@ -528,6 +572,24 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
     child.init_pidfd_ = std::move(init->pidfd);
     child.init_lifeline_ = std::move(init->lifeline);
   }
+  if (options.count_syscalls) {
+    // The child waits (for its release) until the counter is on it: it
+    // counts from the execve that follows. A host that cannot count, or a
+    // counter that fails to open, leaves the figure unknown, not the run.
+    const SyscallCounterSupport& support = HostSyscallCounter();
+    if (support.feature.available) {
+      if (auto counter =
+              SyscallCounter::OpenBeforeExec(pid, support.tracepoint);
+          counter) {
+        child.syscall_counter_.emplace(std::move(*counter));
+      }
+    }
+    if (!options.wait_for_release) {
+      if (auto released = child.Release(); !released) {
+        return tl::unexpected(released.error());
+      }
+    }
+  }
   if (options.wait_for_release) return child;
   while (true) {
     auto more = child.ReadSpawnReport();
@@ -548,25 +610,32 @@ Status ChildProcess::Release() {
 
 Result<bool> ChildProcess::ReadSpawnReport() {
   if (!channel_) return Fail(ErrorCode::kInternal, "spawn report already read");
-  ChildFailure report{};
-  ssize_t n;
-  do {
-    n = ::read(channel_.get(), &report, sizeof report);
-  } while (n < 0 && errno == EINTR);
-  if (n == 0) {  // EOF: the close-on-exec channel closed at execve
+  while (true) {
+    ChildFailure report{};
+    ssize_t n;
+    do {
+      n = ::read(channel_.get(), &report, sizeof report);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0) {  // EOF: the close-on-exec channel closed at execve
+      channel_.Reset();
+      return false;
+    }
+    if (n != static_cast<ssize_t>(sizeof report)) {
+      channel_.Reset();
+      return FailErrno("reading the spawn report", n < 0 ? errno : EIO);
+    }
+    if (report.step == static_cast<int>(ChildStep::kImagePeak)) {
+      // Noted on the way: not a report the caller waits for.
+      image_peak_kib_ = report.error;
+      continue;
+    }
+    if (report.step == static_cast<int>(ChildStep::kListenerNumber)) {
+      listener_fd_in_child_ = report.error;
+      return true;
+    }
     channel_.Reset();
-    return false;
+    return tl::unexpected(SpawnError(report, executable_));
   }
-  if (n != static_cast<ssize_t>(sizeof report)) {
-    channel_.Reset();
-    return FailErrno("reading the spawn report", n < 0 ? errno : EIO);
-  }
-  if (report.step == static_cast<int>(ChildStep::kListenerNumber)) {
-    listener_fd_in_child_ = report.error;
-    return true;
-  }
-  channel_.Reset();
-  return tl::unexpected(SpawnError(report, executable_));
 }
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
@@ -574,6 +643,8 @@ ChildProcess::ChildProcess(ChildProcess&& other) noexcept
       pidfd_(std::move(other.pidfd_)),
       channel_(std::move(other.channel_)),
       listener_fd_in_child_(std::exchange(other.listener_fd_in_child_, -1)),
+      image_peak_kib_(std::exchange(other.image_peak_kib_, std::nullopt)),
+      syscall_counter_(std::exchange(other.syscall_counter_, std::nullopt)),
       init_pid_(std::exchange(other.init_pid_, -1)),
       init_pidfd_(std::move(other.init_pidfd_)),
       init_lifeline_(std::move(other.init_lifeline_)),
@@ -587,6 +658,8 @@ ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
     pidfd_ = std::move(other.pidfd_);
     channel_ = std::move(other.channel_);
     listener_fd_in_child_ = std::exchange(other.listener_fd_in_child_, -1);
+    image_peak_kib_ = std::exchange(other.image_peak_kib_, std::nullopt);
+    syscall_counter_ = std::exchange(other.syscall_counter_, std::nullopt);
     init_pid_ = std::exchange(other.init_pid_, -1);
     init_pidfd_ = std::move(other.init_pidfd_);
     init_lifeline_ = std::move(other.init_lifeline_);
@@ -635,7 +708,23 @@ Result<std::optional<ExitEvent>> ChildProcess::TryReap() {
   if (got < 0) return FailErrno(fmt::format("wait4({})", pid_), errno);
   if (got == 0) return std::optional<ExitEvent>();
   reaped_ = true;
-  return std::optional<ExitEvent>(ExitFromWaitStatus(status, usage));
+  ExitEvent exit = ExitFromWaitStatus(status, usage);
+  exit.usage.max_rss_kib = OwnPeakKib(usage.ru_maxrss);
+  return std::optional<ExitEvent>(std::move(exit));
+}
+
+std::optional<uint64_t> ChildProcess::CountedSyscalls() const {
+  if (!syscall_counter_) return std::nullopt;
+  auto counted = syscall_counter_->Read();
+  if (!counted) return std::nullopt;
+  return *counted;
+}
+
+std::optional<int64_t> ChildProcess::OwnPeakKib(int64_t ru_maxrss_kib) const {
+  if (!image_peak_kib_ || ru_maxrss_kib <= *image_peak_kib_) {
+    return std::nullopt;
+  }
+  return ru_maxrss_kib;
 }
 
 ExitEvent ExitFromWaitStatus(int status, const rusage& usage) {
@@ -648,8 +737,14 @@ ExitEvent ExitFromWaitStatus(int status, const rusage& usage) {
       int64_t{usage.ru_utime.tv_sec} * 1000000 + usage.ru_utime.tv_usec;
   exit.usage.system_cpu_us =
       int64_t{usage.ru_stime.tv_sec} * 1000000 + usage.ru_stime.tv_usec;
-  exit.usage.max_rss_kib = usage.ru_maxrss;
   return exit;
+}
+
+std::optional<int64_t> ProcessPeakKib(pid_t pid) {
+  const std::string path = fmt::format("/proc/{}/status", pid);
+  const int64_t peak = ReadPeakKib(path.c_str());
+  if (peak < 0) return std::nullopt;
+  return peak;
 }
 
 Status BecomeChildSubreaper() {

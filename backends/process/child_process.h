@@ -17,6 +17,7 @@
 #include "base/unique_fd.h"
 #include "supervisor/backend.h"
 #include "supervisor/event.h"
+#include "supervisor/syscall_counter.h"
 
 namespace isoscope {
 
@@ -90,6 +91,11 @@ struct SpawnOptions {
   // Must outlive Spawn (and Release). Needs wait_for_release when it depends
   // on what the parent does to the child (id maps, cgroup).
   const ChildSetup* setup = nullptr;
+  // Count the workload's syscalls in the kernel from its execve on
+  // (syscall_counter.h), where this host can: the counter is opened before
+  // the child may go on (a child that does not wait for its release waits
+  // for the counter).
+  bool count_syscalls = false;
 };
 
 // A spawned process in its own process group. The destructor kills the
@@ -132,6 +138,20 @@ class ChildProcess {
   // of execve, which then waits for the copied listener's answer).
   int listener_fd_in_child() const { return listener_fd_in_child_; }
 
+  // What the kernel counted of the workload's syscalls (count_syscalls):
+  // its processes' that have exited, so read it once they are all gone.
+  // nullopt when it was not counted (the host cannot, or the read failed).
+  std::optional<uint64_t> CountedSyscalls() const;
+
+  // The workload's own peak resident set from wait4's ru_maxrss, which is
+  // the largest of the workload's processes' peaks and of the image the
+  // child had before its execve (a copy of isoscope's: the kernel keeps the
+  // replaced image's peak). The child reports that image's peak (VmHWM)
+  // just before its execve; a ru_maxrss above it is the workload's own.
+  // nullopt when it is not (the workload's peak is hidden below the image)
+  // or the image's peak is not known.
+  std::optional<int64_t> OwnPeakKib(int64_t ru_maxrss_kib) const;
+
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;
   ~ChildProcess();
@@ -164,6 +184,8 @@ class ChildProcess {
   UniqueFd pidfd_;
   UniqueFd channel_;  // socketpair end: reports from the child, Release()
   int listener_fd_in_child_ = -1;
+  std::optional<int64_t> image_peak_kib_;  // reported before the execve
+  std::optional<SyscallCounter> syscall_counter_;
   // separate_init: the namespace's init, and the write end of its
   // lifeline (the init exits when it reads EOF: isoscope is gone).
   pid_t init_pid_ = -1;
@@ -173,8 +195,13 @@ class ChildProcess {
   bool reaped_ = false;
 };
 
-// The exit of a reaped process from wait4's status and resource usage.
+// The exit of a reaped process from wait4's status and CPU times; its peak
+// memory is left unknown (see ChildProcess::OwnPeakKib).
 ExitEvent ExitFromWaitStatus(int status, const rusage& usage);
+
+// The peak resident set (VmHWM) of a live process's address space; nullopt
+// when it is gone or has none (an exited one, a kernel thread).
+std::optional<int64_t> ProcessPeakKib(pid_t pid);
 
 // Makes this process the subreaper of its descendants, so a workload's
 // orphaned (re-parented) grandchildren become ours to find and kill.

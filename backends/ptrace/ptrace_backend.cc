@@ -50,7 +50,7 @@ constexpr int kSysSeccomp = 1;
 constexpr unsigned kTraceOptions = PTRACE_O_EXITKILL | PTRACE_O_TRACESECCOMP |
                                    PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |
                                    PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC |
-                                   PTRACE_O_TRACESYSGOOD;
+                                   PTRACE_O_TRACEEXIT | PTRACE_O_TRACESYSGOOD;
 
 // Rule ids of decisions the backend makes to protect itself, never the
 // policy's: the conformance test leaves them out.
@@ -444,6 +444,7 @@ Status PtraceBackend::Skip(pid_t tid, int64_t value) {
   regs.orig_rax = static_cast<uint64_t>(-1);
   regs.rax = static_cast<uint64_t>(value);
   if (auto set = SetRegs(tid, regs); !set) return set;
+  ++answered_;
   return Continue(tid);
 }
 
@@ -531,6 +532,7 @@ Result<std::optional<Event>> PtraceBackend::NextEvent(const WaitLimit& wait) {
     }
     bool notified = false;
     if (fds[3].revents & (POLLERR | POLLHUP)) {
+      answered_ += notifier_->answered();
       notifier_.reset();  // no process left under the filter
     } else if (fds[3].revents != 0) {
       if (auto got = OnNotification(); !got) return tl::unexpected(got.error());
@@ -564,6 +566,14 @@ Result<std::optional<Event>> PtraceBackend::Drain(const WaitLimit& wait) {
     draining_ = true;
     drain_deadline_ = Clock::now() + kDrainLimit;
     KillAll();  // the group, in case anything escaped tracing
+    // Every tracee is reaped: their counts are in. The kernel did not count
+    // the calls answered here, and counted each mmap isoscope made in place
+    // of a call (PrepareScratch) besides the call itself.
+    if (const auto counted = child_->CountedSyscalls()) {
+      exit_->usage.syscalls = *counted + answered_ +
+                              (notifier_ ? notifier_->answered() : 0) -
+                              std::min(injected_, *counted);
+    }
   }
   // Every tracee is dead, so nothing should hold the pipes for long.
   return DrainOutput(stdout_, stderr_, drain_deadline_, wait.interrupt_fd,
@@ -612,6 +622,13 @@ Status PtraceBackend::HandleStatus(pid_t tid, int status, const rusage& usage) {
     Forget(tid);
     if (tid == root_) {
       exit_ = ExitFromWaitStatus(status, usage);
+      // The peaks read at exit stops, and wait4's for processes that died
+      // without one (SIGKILL) when it can be told from the child's image.
+      exit_->usage.max_rss_kib = peak_kib_;
+      if (const auto own = child_->OwnPeakKib(usage.ru_maxrss);
+          own && (!peak_kib_ || *own > *peak_kib_)) {
+        exit_->usage.max_rss_kib = own;
+      }
       child_->MarkReaped();
       // The run ends with its main process; what it left behind goes.
       KillAll();
@@ -627,6 +644,13 @@ Status PtraceBackend::HandleStatus(pid_t tid, int status, const rusage& usage) {
       return OnSeccompStop(tid);
     case PTRACE_EVENT_EXEC:
       return OnExec(tid);
+    case PTRACE_EVENT_EXIT:
+      // The address space is still there: its peak is the workload's own.
+      if (const auto peak = ProcessPeakKib(tid);
+          peak && (!peak_kib_ || *peak > *peak_kib_)) {
+        peak_kib_ = peak;
+      }
+      return Continue(tid);
     case PTRACE_EVENT_FORK:
     case PTRACE_EVENT_VFORK:
     case PTRACE_EVENT_CLONE:
@@ -899,6 +923,7 @@ Status PtraceBackend::OnSyscallExitStop(pid_t tid) {
   if (auto got = GetRegs(tid, regs); !got) return got;
   auto result = static_cast<int64_t>(regs.rax);
   AddressSpace& space = spaces_[TgidOf(tid)];
+  ++injected_;  // the kernel counted isoscope's mmap as the workload's call
   if (static_cast<uint64_t>(result) == scratch::kBegin ||
       (result == -EEXIST && ScratchMappedIn(tid))) {
     space.scratch = ScratchState::kMapped;
@@ -973,7 +998,8 @@ Status PtraceBackend::OnSignalStop(pid_t tid, int signal) {
               regs.rdi & 0xffffffff, regs.rbp & 0xffffffff};
     }
     Push(FilterKillEvent(*plan_, tid, info.si_arch, info.si_syscall, args));
-    return {};  // left stopped: the kill follows
+    ++answered_;  // the filter refused the call before the kernel counted it
+    return {};    // left stopped: the kill follows
   }
   if (IsFaultSignal(signal) && info.si_code > 0) {
     // Raised by the CPU (si_code > 0), not sent with kill/tgkill.

@@ -158,6 +158,13 @@ class PtraceBackend : public Backend {
   pid_t root_ = 0;
   bool root_execed_ = false;
   std::optional<SeccompNotifier> notifier_;
+  // Syscalls the kernel's counter cannot see: answered without running
+  // (skipped stops, refused by the filter's trap, answered by listeners
+  // since closed), and isoscope's own mmaps it saw as the workload's.
+  uint64_t answered_ = 0;
+  uint64_t injected_ = 0;
+  // The largest peak (VmHWM) read at a workload process's exit stop.
+  std::optional<int64_t> peak_kib_;
   std::map<pid_t, Tracee> tracees_;
   std::map<pid_t, AddressSpace> spaces_;
   std::array<pid_t, scratch::kSlots> slot_owner_{};  // 0: free

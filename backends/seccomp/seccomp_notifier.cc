@@ -139,6 +139,7 @@ Status SeccompNotifier::Respond(uint64_t id, int64_t value, int32_t error,
   std::memcpy(response_buffer_.data(), &response, sizeof response);
   if (RetryIoctl(listener_.get(), SECCOMP_IOCTL_NOTIF_SEND,
                  response_buffer_.data()) == 0) {
+    if ((flags & SECCOMP_USER_NOTIF_FLAG_CONTINUE) == 0) ++answered_;
     return {};
   }
   // The thread died or a signal interrupted its syscall: nobody waits for
@@ -184,6 +185,7 @@ Result<int> SeccompNotifier::AddFd(uint64_t id, int fd, unsigned newfd_flags,
     return FailErrno(fmt::format("SECCOMP_IOCTL_NOTIF_ADDFD (id {:#x})", id),
                      errno);
   }
+  if (send_as_response) ++answered_;
   return remote;
 }
 
