@@ -721,9 +721,15 @@ std::optional<uint64_t> ChildProcess::CountedSyscalls() const {
 }
 
 std::optional<int64_t> ChildProcess::OwnPeakKib(int64_t ru_maxrss_kib) const {
-  if (!image_peak_kib_ || ru_maxrss_kib <= *image_peak_kib_) {
-    return std::nullopt;
-  }
+  if (!image_peak_kib_) return std::nullopt;
+  // The kernel takes the replaced image's peak from per-CPU counters it
+  // reads without summing (Linux 6.2+): off by up to a batch of pages per
+  // CPU (percpu_counter_batch: max(32, 2 x CPUs)) from the exact VmHWM the
+  // child read. Only a ru_maxrss beyond that is surely the workload's.
+  const int64_t cpus = std::max<int64_t>(1, ::sysconf(_SC_NPROCESSORS_CONF));
+  const int64_t page_kib = ::sysconf(_SC_PAGESIZE) / 1024;
+  const int64_t slack_kib = std::max<int64_t>(32, 2 * cpus) * cpus * page_kib;
+  if (ru_maxrss_kib <= *image_peak_kib_ + slack_kib) return std::nullopt;
   return ru_maxrss_kib;
 }
 
