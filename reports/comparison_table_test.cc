@@ -23,8 +23,10 @@ BackendComparison Measured(const std::string& name, double wall_ns) {
   b.user_cpu_us = {1500, 1400, 1600, 1450, 1550, 3};
   b.system_cpu_us = {250, 200, 300, 225, 275, 3};
   b.max_rss_kib = {2048, 2048, 2048, 2048, 2048, 3};
+  b.syscalls_total = 100015;
   b.syscalls_in_kernel = 100003;
   b.syscalls_trapped = 12;
+  b.syscalls_denied = 3;
   b.faults = 4;
   b.violations = 0;
   return b;
@@ -43,6 +45,9 @@ Comparison Sample() {
   ptrace.output_matches_native = false;
   ptrace.wall_ratio = 20.0;
   ptrace.consistent = false;
+  ptrace.max_rss_kib = Spread{};
+  ptrace.syscalls_total.reset();
+  ptrace.syscalls_denied.reset();
   BackendComparison kvm;
   kvm.backend = "kvm";
   kvm.available = false;
@@ -76,7 +81,7 @@ TEST(ComparisonTableTest, OneRowPerBackendWithHumanUnits) {
   const std::string header = LineStarting(table, "backend");
   for (const char* column :
        {"outcome", "exit", "start-up", "wall", "×native", "user", "sys",
-        "peak mem", "syscalls tot/kern/trap", "faults", "viol", "same"}) {
+        "peak mem", "syscalls tot/trap/deny", "faults", "viol", "same"}) {
     EXPECT_THAT(header, HasSubstr(column));
   }
   const std::string native = LineStarting(table, "native ");
@@ -87,14 +92,16 @@ TEST(ComparisonTableTest, OneRowPerBackendWithHumanUnits) {
   EXPECT_THAT(native, HasSubstr("1.50 ms"));  // user CPU
   EXPECT_THAT(native, HasSubstr("250 µs"));   // system CPU
   EXPECT_THAT(native, HasSubstr("2.00 MiB"));
-  EXPECT_THAT(native, HasSubstr("100015/100003/12"));
+  EXPECT_THAT(native, HasSubstr("100015/12/3"));
   EXPECT_THAT(native, HasSubstr("yes"));
   const std::string ptrace = LineStarting(table, "ptrace ");
   EXPECT_THAT(ptrace, HasSubstr("exited*"));  // inconsistent runs
   EXPECT_THAT(ptrace, HasSubstr("250 ms"));
   EXPECT_THAT(ptrace, HasSubstr("20.00×"));
   EXPECT_THAT(ptrace, HasSubstr(" no"));
-  EXPECT_THAT(table, HasSubstr("differently"));  // the * explained
+  EXPECT_THAT(ptrace, HasSubstr(" n/a "));         // peak memory not known
+  EXPECT_THAT(ptrace, HasSubstr(" n/a/12/n/a "));  // neither total nor denied
+  EXPECT_THAT(table, HasSubstr("differently"));    // the * explained
 }
 
 TEST(ComparisonTableTest, UnavailableAndFailedBackendsSayWhy) {

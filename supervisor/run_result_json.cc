@@ -41,10 +41,12 @@ using nlohmann::json;
 constexpr int kJsonSchema = 4;
 constexpr int kJsonSchemaWithoutTables = 1;
 
-// A peak of 0 in schemas 1 and 2 meant "not known".
-std::optional<int64_t> PeakFrom(JsonFieldReader& r, int64_t schema) {
+// A peak memory; 0 is none: schemas 1 and 2 wrote it for "not known", and
+// the store's migration to schema 3 nulls only the counters' copy, not the
+// exit events'.
+std::optional<int64_t> PeakFrom(JsonFieldReader& r) {
   std::optional<int64_t> peak = r.OptionalInt64("max_rss_kib");
-  if (schema < kJsonSchema && peak == 0) return std::nullopt;
+  if (peak == 0) return std::nullopt;
   return peak;
 }
 
@@ -259,7 +261,7 @@ std::vector<uint8_t> HexBytesFrom(JsonFieldReader& r, std::string_view key) {
   return out;
 }
 
-Event EventFrom(JsonFieldReader& r, int64_t schema) {
+Event EventFrom(JsonFieldReader& r) {
   const std::string type = r.String("type");
   if (!r.ok()) return ExitEvent{};
   if (type == "syscall") {
@@ -335,7 +337,7 @@ Event EventFrom(JsonFieldReader& r, int64_t schema) {
     JsonFieldReader u = r.Object("usage");
     e.usage.user_cpu_us = u.Int64("user_cpu_us");
     e.usage.system_cpu_us = u.Int64("system_cpu_us");
-    e.usage.max_rss_kib = PeakFrom(u, schema);
+    e.usage.max_rss_kib = PeakFrom(u);
     // Absent in runs recorded before syscalls were counted.
     if (u.Has("syscalls")) e.usage.syscalls = u.OptionalUint64("syscalls");
     return e;
@@ -535,7 +537,7 @@ RunResult RunResultFrom(JsonFieldReader& r) {
   result.counters.signals = c.Uint64("signals");
   result.counters.violations = c.Uint64("violations");
   result.counters.events_dropped = c.Uint64("events_dropped");
-  result.counters.max_rss_kib = PeakFrom(c, schema);
+  result.counters.max_rss_kib = PeakFrom(c);
   if (schema >= kJsonSchema) {
     result.counters.syscalls_total = c.OptionalUint64("syscalls_total");
   }
@@ -545,7 +547,7 @@ RunResult RunResultFrom(JsonFieldReader& r) {
     for (size_t i = 0; i < events->size() && r.ok(); ++i) {
       JsonFieldReader e(r.problem(), (*events)[i],
                         fmt::format("{}[{}]", r.Where("events"), i));
-      result.events.push_back(EventFrom(e, schema));
+      result.events.push_back(EventFrom(e));
     }
   }
 

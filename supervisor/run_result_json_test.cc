@@ -160,7 +160,9 @@ TEST(RunResultJsonTest, RoundTripsDefaultRunResult) {
 
 TEST(RunResultJsonTest, UsesStableReadableNames) {
   const nlohmann::json json = ToJson(FullRunResultForTest());
-  EXPECT_EQ(json["schema"], 3);
+  EXPECT_EQ(json["schema"], 4);
+  EXPECT_EQ(json["counters"]["syscalls_total"], 100003);
+  EXPECT_EQ(json["counters"]["max_rss_kib"], 34567);
   EXPECT_EQ(json["termination"]["outcome"], "violation");
   EXPECT_EQ(json["termination"]["limit"], "memory");
   const auto& events = json["events"];
@@ -297,11 +299,44 @@ TEST(RunResultJsonTest, MalformedBase64IsAnError) {
 }
 
 TEST(RunResultJsonTest, OtherSchemaIsRefused) {
+  for (const int schema : {0, 5}) {
+    nlohmann::json json = ToJson(FullRunResultForTest());
+    json["schema"] = schema;
+    auto result = RunResultFromJson(json);
+    ASSERT_FALSE(result.has_value()) << schema;
+    EXPECT_THAT(result.error().message(), HasSubstr("schema"));
+  }
+}
+
+// A figure that is not known is null, and comes back unknown.
+TEST(RunResultJsonTest, UnknownFiguresAreNull) {
+  RunResult r = FullRunResultForTest();
+  r.counters.syscalls_total.reset();
+  r.counters.max_rss_kib.reset();
+  std::get<ExitEvent>(r.events.back()).usage = {};
+  const nlohmann::json json = ToJson(r);
+  EXPECT_TRUE(json["counters"]["syscalls_total"].is_null());
+  EXPECT_TRUE(json["counters"]["max_rss_kib"].is_null());
+  auto back = RunResultFromJson(json);
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(*back, r);
+}
+
+// Schemas before 4 had no total and wrote 0 for a peak they did not know.
+TEST(RunResultJsonTest, SchemaThreeHasNoTotalAndZeroIsNoPeak) {
   nlohmann::json json = ToJson(FullRunResultForTest());
-  json["schema"] = 4;
-  auto result = RunResultFromJson(json);
-  ASSERT_FALSE(result.has_value());
-  EXPECT_THAT(result.error().message(), HasSubstr("schema"));
+  json["schema"] = 3;
+  json["counters"].erase("syscalls_total");
+  json["counters"]["max_rss_kib"] = 0;
+  json["events"].back()["usage"]["max_rss_kib"] = 0;
+  json["events"].back()["usage"].erase("syscalls");
+  auto back = RunResultFromJson(json);
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(back->counters.syscalls_total, std::nullopt);
+  EXPECT_EQ(back->counters.max_rss_kib, std::nullopt);
+  const auto& exit = std::get<ExitEvent>(back->events.back());
+  EXPECT_EQ(exit.usage.max_rss_kib, std::nullopt);
+  EXPECT_EQ(exit.usage.syscalls, std::nullopt);
 }
 
 // Runs written before isoscope counted denials and signals (schema 1) read
