@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/temp_dir.h"
+#include "reports/json_report.h"
 #include "reports/report.h"
 #include "reports/report_fixture.h"
 #include "supervisor/store.h"
@@ -91,7 +92,7 @@ TEST_F(ReportCliTest, RendersEachFormatToStdoutAsTheDataDoes) {
   const auto json = Report({std::to_string(id), "--format", "json"});
   const auto parsed = nlohmann::json::parse(json.out, nullptr, false);
   ASSERT_FALSE(parsed.is_discarded());
-  EXPECT_EQ(parsed["schema_version"], 1);
+  EXPECT_EQ(parsed["schema_version"], kReportSchemaVersion);
   EXPECT_EQ(parsed["comparison"]["id"], id);
   EXPECT_EQ(parsed["comparison"]["backends"][1]["failure"]["rule_id"],
             "no-uname");
