@@ -30,7 +30,6 @@ constexpr size_t kMinCommandColumn = 12;
 using report_text::Columns;
 using report_text::CommandLine;
 using report_text::FormatBytes;
-using report_text::FormatCount;
 using report_text::FormatKib;
 using report_text::FormatNs;
 using report_text::Line;
@@ -321,6 +320,21 @@ std::string OutputText(std::string_view name, const std::string& bytes) {
   return out;
 }
 
+// "100003 made, ", or why the total is not known and how to get it.
+std::string SyscallsMade(const RunResult& r) {
+  if (r.counters.syscalls_total) {
+    return fmt::format("{} made, ", *r.counters.syscalls_total);
+  }
+  if (!r.host.syscall_counter) {
+    return "made: n/a (isoscope run --count-syscalls counts them); ";
+  }
+  if (!r.host.syscall_counter->available) {
+    return "made: n/a (this host cannot count them: isoscope doctor says "
+           "why); ";
+  }
+  return "made: n/a; ";
+}
+
 }  // namespace
 
 std::string RenderRunSummary(const RunResult& r) {
@@ -341,9 +355,9 @@ std::string RenderRunSummary(const RunResult& r) {
                      FormatMicros(r.timings.system_cpu_us));
   out +=
       fmt::format("  memory    peak {}\n", FormatKib(r.counters.max_rss_kib));
-  out += fmt::format("  syscalls  {} made, {} decided by isoscope, {} denied\n",
-                     FormatCount(r.counters.syscalls_total),
-                     r.counters.syscalls_trapped, r.counters.syscalls_denied);
+  out += fmt::format("  syscalls  {}{} decided by isoscope, {} denied\n",
+                     SyscallsMade(r), r.counters.syscalls_trapped,
+                     r.counters.syscalls_denied);
   out += fmt::format("  faults    {}, {}, {}\n",
                      Count(r.counters.faults, "fault", "faults"),
                      Count(r.counters.signals, "signal", "signals"),

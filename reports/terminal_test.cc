@@ -114,12 +114,30 @@ TEST(RenderRunSummaryTest, SaysWhatRanAndHowItEnded) {
   EXPECT_THAT(text, HasSubstr("user 1.50 ms"));
   EXPECT_THAT(text, HasSubstr("sys 250 µs"));
   EXPECT_THAT(text, HasSubstr("peak 2.00 MiB"));
-  EXPECT_THAT(text, HasSubstr("11 trapped, 2222 in kernel, 3 denied"));
+  EXPECT_THAT(text, HasSubstr("11 decided by isoscope, 3 denied"));
   EXPECT_THAT(text, HasSubstr("1 fault, 2 signals, 1 violation"));
   EXPECT_THAT(text, HasSubstr("truncated"));
   EXPECT_THAT(text, HasSubstr("events    5 recorded"));
   EXPECT_LE(Lines(text).size(), 15u);
   EXPECT_THAT(text, Not(HasSubstr("\x1b")));  // no colour
+}
+
+// The total the kernel counted; n/a with the way to get it when the run
+// did not count, or with where to look when the host cannot.
+TEST(RenderRunSummaryTest, SyscallTotalOrWhyItIsNotKnown) {
+  RunResult r = ViolationRun();
+  EXPECT_THAT(RenderRunSummary(r),
+              HasSubstr("syscalls  made: n/a (isoscope run --count-syscalls "
+                        "counts them); 11 decided by isoscope, 3 denied\n"));
+  r.host.syscall_counter = Feature{false, "tracefs is not mounted"};
+  EXPECT_THAT(RenderRunSummary(r),
+              HasSubstr("made: n/a (this host cannot count them: isoscope "
+                        "doctor says why); 11 decided"));
+  r.host.syscall_counter = Feature{true, "raw_syscalls:sys_enter"};
+  r.counters.syscalls_total = 100003;
+  EXPECT_THAT(RenderRunSummary(r),
+              HasSubstr("syscalls  100003 made, 11 decided by isoscope, 3 "
+                        "denied\n"));
 }
 
 TEST(RenderRunSummaryTest, LimitShowsItsKindAndUnrecordedRunHasNoId) {
@@ -299,7 +317,7 @@ TEST(RenderRunDetailTest, RdtscTrappingAndWarnings) {
   const std::string text = RenderRunDetail(r);
   EXPECT_THAT(text, HasSubstr("rdtsc-trapping"));
   EXPECT_THAT(text, Not(HasSubstr("missing         rdtsc-trapping")));
-  EXPECT_THAT(text, Not(HasSubstr("n/a")));
+  EXPECT_THAT(text, Not(HasSubstr("n/a             rdtsc-trapping")));
 }
 
 TEST(RenderRunDetailTest, EmptyRunSaysSo) {

@@ -26,6 +26,13 @@ struct Workload {
   // isoscope made `workdir` for this run and removes it afterwards, so a
   // backend may hand it to the workload's uid and gid.
   bool scratch_workdir = false;
+  // Count every syscall the workload makes, in the kernel, where the backend
+  // can (supervisor/syscall_counter.h); otherwise a process backend leaves
+  // the total unknown. Off unless asked: on some hosts the first counter in
+  // an isoscope process and the last one closed cost tens of ms each (the
+  // kernel registers and unregisters its tracepoint), which a single run
+  // should not pay unless its user wants the figure.
+  bool count_syscalls = false;
 };
 
 // Can this host run a backend, and if not, why (in words a user can act on).

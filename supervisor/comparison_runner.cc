@@ -18,6 +18,7 @@
 #include "supervisor/host_facts.h"
 #include "supervisor/recorded_run.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/syscall_counter.h"
 #include "supervisor/workload_env.h"
 
 namespace isoscope {
@@ -150,6 +151,10 @@ Result<RunResult> RunOnce(const BackendRegistry& registry,
 
   Workload workload{options.executable, options.argv, WorkloadEnvironment(dir),
                     dir, /*scratch_workdir=*/true};
+  // The syscall column's total. The tracepoint stays registered from the
+  // first run's counter to the end of the process (syscall_counter.cc): a
+  // comparison pays its registration once, not once per run.
+  workload.count_syscalls = true;
   if (options.copy_into_workdir) {
     auto copy = CopyProgramIntoWorkdir(options.executable, dir);
     if (!copy) return tl::unexpected(copy.error());
@@ -328,6 +333,7 @@ Result<Comparison> ComparisonRunner::Run() {
   comparison.policy_text = options_.policy->source;
   comparison.repeat = options_.repeat;
   comparison.host = ReadHostFacts();  // once, not per run
+  comparison.host.syscall_counter = HostSyscallCounter().feature;
   for (std::string_view section : kPolicySections) {
     if (PolicyUses(*options_.policy, section)) {
       comparison.policy_sections_used.emplace_back(section);

@@ -39,7 +39,6 @@
 
 #include "base/error.h"
 #include "base/unique_fd.h"
-#include "supervisor/syscall_counter.h"
 
 namespace isoscope {
 
@@ -792,7 +791,6 @@ HostFacts ReadHostFacts() {
   facts.cpuid_faulting = probed.cpuid_faulting;
   facts.rdtsc_trapping = probed.rdtsc_trapping;
   facts.kvm = CheckKvm();
-  facts.syscall_counter = HostSyscallCounter().feature;
   facts.virtualization = DetectVirtualization(cpuinfo);
   facts.cgroups = ReadCgroupFacts("/sys/fs/cgroup");
   return facts;

@@ -53,7 +53,9 @@ struct HostFacts {
   std::optional<Feature> rdtsc_trapping;
   Feature kvm;  // /dev/kvm usable
   // Whether the kernel can count a workload's syscalls (syscall_counter.h);
-  // nullopt when not known (a run recorded before isoscope counted them).
+  // nullopt when not probed: ReadHostFacts leaves it to those who count
+  // (compare, doctor, `run --count-syscalls`), as the probe costs tens of
+  // ms on some hosts; a run recorded before isoscope counted has none.
   std::optional<Feature> syscall_counter;
   VirtualizationKind virtualization = VirtualizationKind::kNone;
   CgroupFacts cgroups;

@@ -37,9 +37,12 @@ std::optional<uint64_t> ParseTracepointId(std::string_view text);
 
 // Finds the tracepoint's id (tracefs at /sys/kernel/tracing, debugfs at
 // /sys/kernel/debug/tracing, else a detached tracefs mount that only this
-// process sees, which needs CAP_SYS_ADMIN) and opens one counter on this
-// thread to see that perf_event_open allows it (perf_event_paranoid, a
-// seccomp sandbox without perf). Uncached.
+// process sees, which needs CAP_SYS_ADMIN) and asks perf_event_open, with
+// a malformed attribute that registers nothing, whether it may be called
+// at all (a seccomp sandbox without perf), then whether this process may
+// count kernel events (perf_event_paranoid, CAP_PERFMON). Uncached. The
+// detached mount's unmount waits for an RCU grace period (20-45 ms on this
+// project's PVM guests): only code that counts probes.
 SyscallCounterSupport ProbeSyscallCounter();
 
 // ProbeSyscallCounter, once per process.

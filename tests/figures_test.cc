@@ -55,7 +55,8 @@ class FiguresTest : public ::testing::Test {
   }
 
   // `isoscope run --json` of `argv` on `backend`: the run's JSON.
-  json Run(const std::string& backend, const std::vector<std::string>& argv) {
+  json Run(const std::string& backend, const std::vector<std::string>& argv,
+           bool count_syscalls) {
     const std::string out = (dir_->path() / "run.json").string();
     std::vector<std::string> command = {IsoscopeBinary().string(),
                                         "--db",
@@ -65,8 +66,9 @@ class FiguresTest : public ::testing::Test {
                                         "--backend",
                                         backend,
                                         "--json",
-                                        out,
-                                        "--"};
+                                        out};
+    if (count_syscalls) command.emplace_back("--count-syscalls");
+    command.emplace_back("--");
     command.insert(command.end(), argv.begin(), argv.end());
     CommandResult result = RunCommand(command);
     EXPECT_EQ(result.exit_status, 0) << result.err;
@@ -97,10 +99,29 @@ TEST_F(FiguresTest, EveryProcessBackendCountsEverySyscallTheWorkloadMade) {
   for (const std::string backend : {"native", "ptrace", "container"}) {
     SCOPED_TRACE(backend);
     if (!BackendUnavailable(backend).empty()) continue;
-    const json run = Run(backend, {storm, std::to_string(kCalls)});
+    const json run = Run(backend, {storm, std::to_string(kCalls)}, true);
     ASSERT_TRUE(run.is_object());
     EXPECT_EQ(run["counters"]["syscalls_total"], kStormSyscalls);
   }
+}
+
+// Counting costs tens of ms on some hosts: a run counts only when asked,
+// and then says so: n/a, and how to get the figure.
+TEST_F(FiguresTest, ARunLeavesItsTotalUnknownUnlessAsked) {
+  const json run = Run(
+      "native", {BuiltWorkload("bench/syscall-storm").string(), "10"}, false);
+  ASSERT_TRUE(run.is_object());
+  EXPECT_TRUE(run["counters"]["syscalls_total"].is_null())
+      << run["counters"].dump();
+  EXPECT_TRUE(run["host"]["features"]["syscall_counter"].is_null())
+      << run["host"].dump();
+  CommandResult shown =
+      RunCommand({IsoscopeBinary().string(), "--db", db_, "runs", "show",
+                  std::to_string(run["id"].get<int64_t>())});
+  ASSERT_EQ(shown.exit_status, 0) << shown.err;
+  EXPECT_THAT(shown.out + shown.err,
+              ::testing::HasSubstr(
+                  "made: n/a (isoscope run --count-syscalls counts them)"));
 }
 
 TEST_F(FiguresTest, CompareShowsTheKernelsCountForEveryProcessBackend) {
@@ -136,7 +157,7 @@ TEST_F(FiguresTest, NativePeakMemoryAgreesWithTimeOnTheBareProgram) {
       BuiltWorkload("bench/mmap-touch").string(), "8192"};  // 32 MiB
   const std::optional<int64_t> time_kib = TimeMaxRss(touch);
   if (!time_kib) GTEST_SKIP() << "needs GNU time (Debian package time)";
-  const json run = Run("native", touch);
+  const json run = Run("native", touch, false);
   ASSERT_TRUE(run["counters"]["max_rss_kib"].is_number())
       << run["counters"].dump();
   const double peak = run["counters"]["max_rss_kib"].get<double>();
@@ -150,11 +171,11 @@ TEST_F(FiguresTest, NativePeakMemoryAgreesWithTimeOnTheBareProgram) {
 TEST_F(FiguresTest, ATinyWorkloadsPeakIsItsOwnOrUnknown) {
   const std::vector<std::string> storm = {
       BuiltWorkload("bench/syscall-storm").string(), "1000"};
-  const json native = Run("native", storm);
+  const json native = Run("native", storm, false);
   const json& native_peak = native["counters"]["max_rss_kib"];
   EXPECT_TRUE(native_peak.is_null() || native_peak.get<int64_t>() > 0);
   if (!BackendUnavailable("ptrace").empty()) return;
-  const json traced = Run("ptrace", storm);
+  const json traced = Run("ptrace", storm, false);
   const json& peak = traced["counters"]["max_rss_kib"];
   ASSERT_TRUE(peak.is_number()) << traced["counters"].dump();
   EXPECT_GT(peak.get<int64_t>(), 0);

@@ -246,7 +246,7 @@ Status ContainerBackend::Start(const Workload& workload,
   options.namespaces |= NetworkNamespaceFlags(policy.network);
   if (id.user_namespace) options.namespaces |= CLONE_NEWUSER;
   options.setup = &*setup_;
-  options.count_syscalls = true;
+  options.count_syscalls = workload.count_syscalls;
   Workload inside = workload;
   inside.executable = root_->executable();
   auto child = ChildProcess::Spawn(inside, options);

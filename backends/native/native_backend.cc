@@ -45,7 +45,7 @@ Status NativeBackend::Start(const Workload& workload,
 
   SpawnOptions options;
   options.stdio = pipes->stdio();
-  options.count_syscalls = true;
+  options.count_syscalls = workload.count_syscalls;
   auto child = ChildProcess::Spawn(workload, options);
   if (!child) return tl::unexpected(child.error());
   child_ = std::move(*child);

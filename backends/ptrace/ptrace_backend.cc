@@ -345,7 +345,7 @@ Status PtraceBackend::Start(const Workload& workload,
   options.namespaces = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS |
                        NetworkNamespaceFlags(policy.network);
   options.separate_init = true;
-  options.count_syscalls = true;
+  options.count_syscalls = workload.count_syscalls;
   auto child = ChildProcess::Spawn(workload, options);
   if (!child) return tl::unexpected(child.error());
   child_ = std::move(*child);

@@ -58,6 +58,10 @@ void DefineCli(CLI::App& app, const BackendRegistry& registry,
       ->allow_extra_args(false);
   run->add_flag("--quiet,-q", run_options.quiet,
                 "no summary on stderr after the run");
+  run->add_flag("--count-syscalls", run_options.count_syscalls,
+                "count every syscall the workload makes, in the kernel "
+                "(process backends; kvm always counts); costs tens of ms on "
+                "some hosts, so a run leaves the total n/a unless asked");
   run->add_option("command", run_options.command,
                   "the workload and its arguments, after --");
   run->footer(

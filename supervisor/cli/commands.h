@@ -27,6 +27,8 @@ struct RunOptions {
   std::vector<std::string> env;      // KEY=VALUE added to the workload's env
   std::vector<std::string> command;  // empty: the built-in `hello`
   bool quiet = false;
+  // Count every syscall the workload makes (Workload::count_syscalls).
+  bool count_syscalls = false;
 };
 int RunCommand(const Context& context, const RunOptions& options);
 

@@ -9,6 +9,7 @@
 #include "supervisor/cli/commands.h"
 #include "supervisor/host_facts.h"
 #include "supervisor/run_result_json.h"
+#include "supervisor/syscall_counter.h"
 
 namespace isoscope::cli {
 namespace {
@@ -22,6 +23,7 @@ void PrintFeature(std::string_view name, const Feature& feature) {
 
 int DoctorCommand(const Context& context, bool json) {
   HostFacts facts = ReadHostFacts();
+  facts.syscall_counter = HostSyscallCounter().feature;
   if (json) {
     nlohmann::json out = ToJson(facts);
     nlohmann::json backends = nlohmann::json::array();
@@ -66,8 +68,7 @@ int DoctorCommand(const Context& context, bool json) {
   PrintFeature("RDTSC trapping",
                facts.rdtsc_trapping.value_or(Feature{false, "not probed"}));
   PrintFeature("/dev/kvm", facts.kvm);
-  PrintFeature("syscall counting",
-               facts.syscall_counter.value_or(Feature{false, "not probed"}));
+  PrintFeature("syscall counting", *facts.syscall_counter);
   fmt::print("\nbackends\n");
   for (const auto& entry : context.backends->entries()) {
     ProbeResult probe = entry.factory()->Probe();

@@ -20,6 +20,7 @@
 #include "supervisor/recorded_run.h"
 #include "supervisor/run_result_json.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/syscall_counter.h"
 #include "supervisor/workload_env.h"
 #include "workloads/catalog.h"
 
@@ -108,9 +109,12 @@ int RunCommand(const Context& context, const RunOptions& options) {
   if (!store) return ReportError(store.error());
 
   auto policy = std::make_shared<const Policy>(WithWorkdir(*loaded, workdir));
-  Workload workload{*executable, *command,
-                    WorkloadEnvironment(workdir, options.env), workdir,
-                    scratch.has_value()};
+  Workload workload{*executable,
+                    *command,
+                    WorkloadEnvironment(workdir, options.env),
+                    workdir,
+                    scratch.has_value(),
+                    options.count_syscalls};
   // A built-in workload runs from isoscope's own scratch workdir, as probes
   // do; a workdir the user gave is left as it is.
   if (scratch && IsBuiltinWorkloadProgram(*executable)) {
@@ -126,6 +130,10 @@ int RunCommand(const Context& context, const RunOptions& options) {
   SupervisorOptions supervisor_options;
   supervisor_options.interrupt_fd = interrupts->fd();
   supervisor_options.host_facts = ReadHostFacts();
+  if (options.count_syscalls) {
+    supervisor_options.host_facts->syscall_counter =
+        HostSyscallCounter().feature;
+  }
   if (const auto* entry = context.backends->Find(options.backend)) {
     supervisor_options.routing =
         entry->RoutingOn(*supervisor_options.host_facts);
