@@ -93,6 +93,13 @@ class Reader {
 
   bool Bool() { return Value<uint8_t>() != 0; }
 
+  // A presence byte, then the value when it is there.
+  template <typename T>
+  std::optional<T> Optional() {
+    if (!Bool() || !ok()) return std::nullopt;
+    return Value<T>();
+  }
+
  private:
   std::string_view bytes_;
   size_t pos_ = 0;
@@ -209,7 +216,8 @@ void EventBatchEncoder::Append(const Event& event) {
       e.PutString(x.detail);
       e.PutValue(x.usage.user_cpu_us);
       e.PutValue(x.usage.system_cpu_us);
-      e.PutValue(x.usage.max_rss_kib);
+      e.PutOptional(x.usage.max_rss_kib);
+      e.PutOptional(x.usage.syscalls);
     }
   };
   std::visit(Visitor{*this}, event);
@@ -246,7 +254,7 @@ std::optional<Verdict> ReadVerdict(Reader& r, VerdictTexts& texts) {
   return verdict;
 }
 
-std::optional<Event> ReadEvent(Reader& r, VerdictTexts& texts) {
+std::optional<Event> ReadEvent(Reader& r, VerdictTexts& texts, uint8_t format) {
   const auto tag = r.Value<uint8_t>();
   if (!r.ok()) return std::nullopt;
   switch (static_cast<Tag>(tag)) {
@@ -314,7 +322,14 @@ std::optional<Event> ReadEvent(Reader& r, VerdictTexts& texts) {
       x.detail = r.String();
       x.usage.user_cpu_us = r.Value<int64_t>();
       x.usage.system_cpu_us = r.Value<int64_t>();
-      x.usage.max_rss_kib = r.Value<int64_t>();
+      if (format == kEventBatchFormatWithoutTotals) {
+        // 0 was "not known".
+        const auto peak = r.Value<int64_t>();
+        if (peak != 0) x.usage.max_rss_kib = peak;
+      } else {
+        x.usage.max_rss_kib = r.Optional<int64_t>();
+        x.usage.syscalls = r.Optional<uint64_t>();
+      }
       return x;
     }
   }
@@ -327,14 +342,17 @@ std::optional<Event> ReadEvent(Reader& r, VerdictTexts& texts) {
 Status DecodeEventBatch(std::string_view batch, std::vector<Event>& out) {
   Reader r(batch);
   const auto format = r.Value<uint8_t>();
-  if (r.ok() && format != kEventBatchFormat) {
-    return Fail(ErrorCode::kStore,
-                fmt::format("event batch format {} (this isoscope reads {})",
-                            format, kEventBatchFormat));
+  if (r.ok() && format != kEventBatchFormat &&
+      format != kEventBatchFormatWithoutTotals) {
+    return Fail(
+        ErrorCode::kStore,
+        fmt::format("event batch format {} (this isoscope reads {} "
+                    "and {})",
+                    format, kEventBatchFormatWithoutTotals, kEventBatchFormat));
   }
   VerdictTexts texts;
   while (r.ok() && !r.done()) {
-    std::optional<Event> event = ReadEvent(r, texts);
+    std::optional<Event> event = ReadEvent(r, texts, format);
     if (!r.ok() || !event) break;
     out.push_back(std::move(*event));
   }

@@ -9,6 +9,10 @@
 // which are not zero, then those. The first kMaxVerdictTexts distinct
 // (rule, reason) pairs of a batch are numbered in order of appearance: a
 // verdict whose pair has a number is written with the number only.
+// A figure that may be unknown (an exit's peak memory and syscall total) is
+// a byte saying whether it is there, then it. Format 1, before exits
+// carried a syscall total, wrote the peak as a plain 64-bit value (0: not
+// known) and no total; it is still read.
 // Decoding checks every length, number and enum value: a damaged row is an
 // error, never a crash.
 #ifndef ISOSCOPE_SUPERVISOR_EVENT_CODEC_H_
@@ -16,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,7 +31,8 @@
 
 namespace isoscope {
 
-inline constexpr uint8_t kEventBatchFormat = 1;
+inline constexpr uint8_t kEventBatchFormat = 2;
+inline constexpr uint8_t kEventBatchFormatWithoutTotals = 1;
 inline constexpr size_t kMaxVerdictTexts = 64;
 
 // Builds one batch.
@@ -48,6 +54,11 @@ class EventBatchEncoder {
   template <typename T>
   void PutValue(T value) {
     Put(&value, sizeof value);
+  }
+  template <typename T>
+  void PutOptional(const std::optional<T>& value) {
+    PutValue(static_cast<uint8_t>(value.has_value()));
+    if (value) PutValue(*value);
   }
   void PutString(std::string_view text);
   void PutVerdict(const std::optional<Verdict>& verdict);

@@ -30,6 +30,40 @@ TEST(EventCodecTest, RoundTripsEveryEventKind) {
   EXPECT_EQ(back, events);
 }
 
+// An exit's figures that are not known stay unknown; one written by an
+// isoscope before exits carried a syscall total (format 1) reads back with
+// its peak, 0 as not known, and no total.
+TEST(EventCodecTest, AnExitsUnknownFiguresAndFormatOne) {
+  ExitEvent known{.exit_code = 3};
+  known.usage = {.user_cpu_us = 5, .max_rss_kib = 2048, .syscalls = 100003};
+  const ExitEvent unknown{.exit_code = 4};
+  std::vector<Event> back;
+  ASSERT_TRUE(DecodeEventBatch(Encode({known, unknown}), back).has_value());
+  EXPECT_EQ(back, (std::vector<Event>{known, unknown}));
+
+  std::string old(1, static_cast<char>(kEventBatchFormatWithoutTotals));
+  const auto put = [&old](const auto& value) {
+    old.append(reinterpret_cast<const char*>(&value), sizeof value);
+  };
+  for (const int64_t peak : {int64_t{2048}, int64_t{0}}) {
+    put(uint8_t{5});   // an exit
+    put(uint8_t{0});   // not signaled
+    put(int32_t{3});   // exit code
+    put(int32_t{0});   // signal
+    put(uint8_t{0});   // no core
+    put(uint32_t{0});  // detail: empty
+    put(int64_t{5});   // user CPU
+    put(int64_t{0});   // system CPU
+    put(peak);
+  }
+  back.clear();
+  ASSERT_TRUE(DecodeEventBatch(old, back).has_value());
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(std::get<ExitEvent>(back[0]).usage.max_rss_kib, 2048);
+  EXPECT_EQ(std::get<ExitEvent>(back[0]).usage.syscalls, std::nullopt);
+  EXPECT_EQ(std::get<ExitEvent>(back[1]).usage.max_rss_kib, std::nullopt);
+}
+
 TEST(EventCodecTest, AVerdictTextIsWrittenOncePerBatch) {
   SyscallEvent call;
   call.request.number = 110;

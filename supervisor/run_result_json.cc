@@ -41,9 +41,8 @@ using nlohmann::json;
 constexpr int kJsonSchema = 4;
 constexpr int kJsonSchemaWithoutTables = 1;
 
-// A peak memory; 0 is none: schemas 1 and 2 wrote it for "not known", and
-// the store's migration to schema 3 nulls only the counters' copy, not the
-// exit events'.
+// A peak memory; 0 is none: schemas before 4 wrote it for "not known", and
+// runs recorded with them are read as they are (the store rewrites none).
 std::optional<int64_t> PeakFrom(JsonFieldReader& r) {
   std::optional<int64_t> peak = r.OptionalInt64("max_rss_kib");
   if (peak == 0) return std::nullopt;
