@@ -311,7 +311,8 @@ class ChildStack {
 // nor marked copy-on-write (page tables, then a fault for every page either
 // side writes before the exec), and this thread waits until the child has
 // exec'd or exited. Only for a child that needs nothing from the parent
-// before its exec: no release, set-up or listener to copy out of it.
+// before its exec: no release, syscall counter, set-up or listener to copy
+// out of it.
 // Signals are blocked around the clone so no handler of isoscope's runs in
 // the child before it resets them (it unblocks them after). Returns the
 // pid, or -1 with errno.
@@ -504,8 +505,11 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
   }
   pid_t pid = -1;
   int spawn_error = 0;
+  // A counted child waits for its counter before its exec (count_syscalls),
+  // which a vfork-like parent, suspended until that exec, could not open.
   if (namespaces == 0 && !init && !options.wait_for_release &&
-      !options.seccomp_listener && options.setup == nullptr) {
+      !options.count_syscalls && !options.seccomp_listener &&
+      options.setup == nullptr) {
     const SharedMemoryChild shared{child_end.get(),
                                    parent_end.get(),
                                    parent,
