@@ -102,10 +102,12 @@ std::string WhyNoCounter(int error) {
 
 // perf_event_paranoid <= 1, or CAP_PERFMON (38) or CAP_SYS_ADMIN effective.
 bool MayCountKernelEvents() {
-  if (auto text =
-          ReadSmallFile(AT_FDCWD, "/proc/sys/kernel/perf_event_paranoid")) {
-    int level = 2;
-    std::from_chars(text->data(), text->data() + text->size(), level);
+  const std::optional<std::string> text =
+      ReadSmallFile(AT_FDCWD, "/proc/sys/kernel/perf_event_paranoid");
+  if (text) {
+    const std::string_view value = *text;
+    int level = 2;  // unreadable: as the kernel's default
+    std::from_chars(value.data(), value.data() + value.size(), level);
     if (level <= 1) return true;
   }
   constexpr int kCapPerfmon = 38;

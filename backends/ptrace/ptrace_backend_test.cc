@@ -12,6 +12,7 @@
 #include <chrono>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <variant>
@@ -358,8 +359,9 @@ TEST_F(PtraceBackendTest, ThreadsAndForkedChildrenAreAllFollowed) {
 
 // Carries out verdicts like the backend it wraps, but first SIGKILLs the
 // thread that made the first call numbered `number`, and waits until it is
-// a zombie: what a workload that kills its own processes (trinity does, at
-// random) does to a call isoscope holds in a ptrace stop.
+// a zombie or stopped on its way out: what a workload that kills its own
+// processes (trinity does, at random) does to a call isoscope holds in a ptrace
+// stop.
 class KillsTheCallerFirst : public testing::RecordingBackend {
  public:
   KillsTheCallerFirst(Backend& inner, int number)
@@ -376,6 +378,15 @@ class KillsTheCallerFirst : public testing::RecordingBackend {
         const size_t name_end = text.rfind(')');
         if (name_end != std::string::npos && name_end + 2 < text.size() &&
             text[name_end + 2] == 'Z') {
+          zombie_ = true;
+          break;
+        }
+        // Or past the point of no return: stopped in do_exit at its
+        // PTRACE_EVENT_EXIT stop (the backend reads its peak memory
+        // there), which only the tracer, busy here, can end.
+        std::stringstream stack;
+        stack << std::ifstream(fmt::format("/proc/{}/stack", killed_)).rdbuf();
+        if (stack.str().find("do_exit") != std::string::npos) {
           zombie_ = true;
           break;
         }
