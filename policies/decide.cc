@@ -88,6 +88,25 @@ bool IsWriteOpen(uint64_t flags) {
          (flags & (O_CREAT | O_TRUNC | O_APPEND)) != 0;
 }
 
+}  // namespace
+
+std::optional<PathIntent> PathIntentOf(const SyscallRequest& request,
+                                       const PathArgSpec& spec) {
+  if (spec.flags_index >= 0 && spec.flags_index <= 5) {
+    return IsWriteOpen(request.args[static_cast<size_t>(spec.flags_index)])
+               ? PathIntent::kWrite
+               : PathIntent::kRead;
+  }
+  if (SyscallName(request.number) == "openat2") {
+    if (!request.open_flags) return std::nullopt;
+    return IsWriteOpen(*request.open_flags) ? PathIntent::kWrite
+                                            : PathIntent::kRead;
+  }
+  return spec.intent;
+}
+
+namespace {
+
 const std::vector<std::string>& GlobsFor(const PathGlobs& globs,
                                          PathIntent intent) {
   switch (intent) {
@@ -123,22 +142,14 @@ std::optional<std::string> CheckConditions(const Rule& rule,
     }
   }
   if (!rule.paths) return std::nullopt;
-  const bool is_openat2 = SyscallName(request.number) == "openat2";
   for (const PathArgSpec& spec : PathArguments(request.number)) {
-    PathIntent intent = spec.intent;
-    if (spec.flags_index >= 0 && spec.flags_index <= 5) {
-      intent = IsWriteOpen(request.args[static_cast<size_t>(spec.flags_index)])
-                   ? PathIntent::kWrite
-                   : PathIntent::kRead;
-    } else if (is_openat2) {
+    const std::optional<PathIntent> decoded = PathIntentOf(request, spec);
+    if (!decoded) {
       // The flags live in the workload's memory; without them the intent is
       // unknown, so the condition fails (closed) rather than guessing.
-      if (!request.open_flags) {
-        return fmt::format("{} flags were not decoded (fails closed)", name);
-      }
-      intent = IsWriteOpen(*request.open_flags) ? PathIntent::kWrite
-                                                : PathIntent::kRead;
+      return fmt::format("{} flags were not decoded (fails closed)", name);
     }
+    const PathIntent intent = *decoded;
     const PathArgument* argument = nullptr;
     for (const PathArgument& candidate : request.paths) {
       if (candidate.arg_index == spec.path_index) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "policies/policy.h"
+#include "policies/syscalls.h"
 
 namespace isoscope {
 
@@ -66,6 +67,12 @@ Verdict DecideFault(const Policy& policy, const FaultRequest& request);
 // with clone's exit signal, so only unshare and clone3 take it.
 inline constexpr uint64_t kCloneNamespaceFlags = 0x7e020000;
 inline constexpr uint64_t kCloneNewTime = 0x80;
+
+// The intent of a path argument of `request`: read or write from the open
+// flags for open, openat, openat2 (nullopt when its flags were not decoded)
+// and creat, the call's own otherwise (syscalls.h).
+std::optional<PathIntent> PathIntentOf(const SyscallRequest& request,
+                                       const PathArgSpec& spec);
 
 // Lexically normalises an absolute path ("/a/./b/../c" -> "/a/c"); relative
 // input is returned unchanged.

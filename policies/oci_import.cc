@@ -18,29 +18,13 @@
 #include "policies/holes.h"
 #include "policies/loader.h"
 #include "policies/syscalls.h"
+#include "policies/yaml_text.h"
 
 namespace isoscope {
 namespace {
 
 using nlohmann::json;
 using Unexpected = tl::unexpected<Error>;
-
-// Text from the config (a name, a path) inside a YAML comment: one line,
-// whatever the config holds, so it cannot end the comment and add keys.
-std::string OneLine(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    out += byte < 0x20 || byte == 0x7f ? '?' : c;
-  }
-  return out;
-}
-
-// A JSON string as a YAML double-quoted scalar: JSON's escapes are YAML's.
-std::string Quoted(const std::string& text) {
-  return json(text).dump(-1, ' ', /*ensure_ascii=*/true);
-}
 
 // The object at `key`, or nullptr when absent or null; an error when it is
 // there with another type.
@@ -98,7 +82,7 @@ Result<std::vector<std::string>> Strings(const json& parent,
 struct Output {
   std::string yaml;
   std::vector<std::string> notes;
-  void Note(std::string_view text) { notes.push_back(OneLine(text)); }
+  void Note(std::string_view text) { notes.push_back(YamlCommentText(text)); }
 };
 
 // One seccomp action as the policy's action and, for deny, its errno.
@@ -164,7 +148,7 @@ Result<ImportedAction> ActionOf(const std::string& action,
     return ImportedAction{"deny", std::string(name)};
   }
   return Fail(ErrorCode::kPolicy, fmt::format("{}: unknown seccomp action '{}'",
-                                              path, OneLine(action)));
+                                              path, YamlCommentText(action)));
 }
 
 const std::map<std::string, std::string, std::less<>>& CompareOps() {
@@ -238,7 +222,7 @@ std::string FlowList(const std::vector<std::string>& items) {
 std::string QuotedList(const std::vector<std::string>& items) {
   std::vector<std::string> quoted;
   quoted.reserve(items.size());
-  for (const std::string& item : items) quoted.push_back(Quoted(item));
+  for (const std::string& item : items) quoted.push_back(YamlQuoted(item));
   return FlowList(quoted);
 }
 
@@ -633,7 +617,7 @@ Status ImportIdentityAndNetwork(const json& config, Output* out) {
   if (*hostname != nullptr) {
     if (namespaces.contains("uts")) {
       identity.push_back("hostname: " +
-                         Quoted((*hostname)->get<std::string>()));
+                         YamlQuoted((*hostname)->get<std::string>()));
     } else {
       out->Note(
           "hostname without a uts namespace (the runtime refuses it), "
@@ -760,7 +744,7 @@ Result<ImportedPolicy> ImportOciConfig(std::string_view config_json,
       "policy.\n"
       "# Faults are not in the runtime spec: isoscope's defaults apply.\n"
       "version: 1\n\n",
-      OneLine(source_name));
+      YamlCommentText(source_name));
   const json* seccomp = nullptr;
   if (auto linux = Member(config, "linux", json::value_t::object, "config");
       !linux) {

@@ -115,6 +115,7 @@ class RunLoop {
 
  private:
   Status Handle(Event& event) {
+    if (options_.observer != nullptr) options_.observer->Append(event);
     return std::visit([this](auto& e) { return On(e); }, event);
   }
 
@@ -467,7 +468,10 @@ class RunLoop {
 // machinery lets isoscope's exec of it through, so a policy that would
 // refuse the program must refuse to start it. Decided on the file the path
 // reaches, as the backends decide paths.
-Status DecideFirstExec(const Policy& policy, const Workload& workload) {
+// An observer (SupervisorOptions::observer) sees it as the run's first
+// syscall event.
+Status DecideFirstExec(const Policy& policy, const Workload& workload,
+                       EventSink* observer) {
   std::error_code ec;
   std::filesystem::path reached =
       std::filesystem::canonical(workload.executable, ec);
@@ -475,6 +479,7 @@ Status DecideFirstExec(const Policy& policy, const Workload& workload) {
   request.number = SYS_execve;
   request.paths.push_back(
       PathArgument{0, ec ? workload.executable : reached.string()});
+  if (observer != nullptr) observer->Append(SyscallEvent{0, request});
   Verdict verdict = Decide(policy, request);
   if (verdict.action.action != Action::kDeny &&
       verdict.action.action != Action::kKill) {
@@ -538,7 +543,8 @@ Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload,
     return tl::unexpected(std::move(error));
   };
   if (backend.AppliesPolicy()) {
-    if (Status allowed = DecideFirstExec(*policy_, workload); !allowed) {
+    if (Status allowed = DecideFirstExec(*policy_, workload, options_.observer);
+        !allowed) {
       return fail(std::move(allowed).error());
     }
   }

@@ -39,6 +39,13 @@ struct SupervisorOptions {
   // When set, the events the run keeps go here as they happen and the
   // RunResult's `events` stays empty; its `event_counts` still count them.
   EventSink* event_sink = nullptr;
+  // When set, sees every event the backend reports, as reported and before
+  // the loop decides it (a syscall's workload still waits for its answer),
+  // whatever the caps on kept events: what `isoscope learn` observes. The
+  // workload's first exec, which the loop decides before the backend starts
+  // it, comes first (pid 0); events the loop makes itself (a limit it
+  // enforces) do not come here.
+  EventSink* observer = nullptr;
 };
 
 class Supervisor {

@@ -122,6 +122,51 @@ void DefineCli(CLI::App& app, const BackendRegistry& registry,
       "whatever the workload's statuses; 130 when SIGINT or SIGTERM stopped "
       "it (what was measured is still shown and recorded).");
 
+  LearnOptions& learn_options = values.learn;
+  auto* learn = app.add_subcommand(
+      "learn",
+      "observe a workload with everything allowed, write the policy that "
+      "allows what it did and nothing else, then run it under that policy "
+      "on every backend to prove it");
+  learn
+      ->add_option("--backend,-b", learn_options.backend,
+                   "where the workload is observed: ptrace or container")
+      ->capture_default_str();
+  learn
+      ->add_option("--base", learn_options.base,
+                   "preset or YAML file giving what is not observed: the "
+                   "default answer, refusals of calls never made, identity, "
+                   "capabilities, the container's view, the limits while "
+                   "observing")
+      ->capture_default_str();
+  learn
+      ->add_option("--runs,-n", learn_options.runs,
+                   "observe this many runs and allow what any of them did")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  learn->add_option("--output,-o", learn_options.output,
+                    "write the policy here (default: stdout)");
+  learn->add_option("--merge", learn_options.merge,
+                    "a policy learned before: keep what it allows and widen "
+                    "it by these runs");
+  learn->add_flag("--no-verify", learn_options.no_verify,
+                  "do not run the workload under the learned policy");
+  learn
+      ->add_option("--env,-e", learn_options.env,
+                   "KEY=VALUE added to the workload's environment")
+      ->allow_extra_args(false);
+  learn
+      ->add_option("command", learn_options.command,
+                   "the workload and its arguments, after --")
+      ->required();
+  learn->footer(
+      "Every run is recorded. The proof runs the workload once under the "
+      "learned policy on each backend that applies a policy and can run "
+      "here, and compares its stdout and exit status with the first "
+      "observed run's. Exit status 0 when the policy is written and every "
+      "backend that ran agrees; 1 when one differs (the rule that refused "
+      "it is named); 64 for a bad request; 130 when interrupted.");
+
   auto* policy = app.add_subcommand("policy", "validate and explain policies");
   policy->require_subcommand(1);
   auto* check = policy->add_subcommand(

@@ -19,6 +19,7 @@ struct CliValues {
   RunOptions run;
   ProbeOptionsCli probe;
   CompareOptionsCli compare;
+  LearnOptions learn;
   std::string check_policy;
   ExplainOptions explain;
   std::string show_preset;

@@ -52,6 +52,20 @@ struct CompareOptionsCli {
 };
 int CompareCommand(const Context& context, const CompareOptionsCli& options);
 
+// `isoscope learn`: observe the workload with everything allowed, write the
+// policy that allows what it did, then prove it on every backend.
+struct LearnOptions {
+  std::string backend = "ptrace";  // where it is observed
+  std::string base = "default";    // what is not observed comes from here
+  int runs = 1;
+  std::string output;  // empty: stdout
+  std::string merge;   // a policy learned before, to widen
+  bool no_verify = false;
+  std::vector<std::string> env;
+  std::vector<std::string> command;
+};
+int LearnCommand(const Context& context, const LearnOptions& options);
+
 int PolicyCheckCommand(const std::string& policy);
 struct ExplainOptions {
   std::string policy;

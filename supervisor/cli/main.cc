@@ -81,6 +81,7 @@ int Main(int argc, char** argv) {
   if (command == "run") return RunCommand(context, values.run);
   if (command == "probe") return ProbeCommand(context, values.probe);
   if (command == "compare") return CompareCommand(context, values.compare);
+  if (command == "learn") return LearnCommand(context, values.learn);
   if (command == "policy check") return PolicyCheckCommand(values.check_policy);
   if (command == "policy explain") {
     return PolicyExplainCommand(context, values.explain);

@@ -1,0 +1,249 @@
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "learn/learned_policy.h"
+#include "learn/observation.h"
+#include "learn/path_globs.h"
+#include "policies/decide.h"
+#include "policies/loader.h"
+
+namespace isoscope {
+namespace {
+
+SyscallEvent Call(int number, std::array<uint64_t, 6> args = {},
+                  std::vector<PathArgument> paths = {}) {
+  SyscallEvent event;
+  event.pid = 42;
+  event.request.number = number;
+  event.request.args = args;
+  event.request.paths = std::move(paths);
+  return event;
+}
+
+SyscallEvent Open(const std::string& path, uint64_t flags) {
+  return Call(SYS_openat, {static_cast<uint64_t>(AT_FDCWD), 0x1000, flags},
+              {PathArgument{1, path}});
+}
+
+SyscallRequest Request(int number, std::array<uint64_t, 6> args = {},
+                       std::vector<PathArgument> paths = {}) {
+  return Call(number, args, std::move(paths)).request;
+}
+
+// A run of a small program: reads a library and a config file, writes in
+// its workdir, asks isatty, opens a UNIX socket, then exits.
+Observation SmallRun(InetEndpoint endpoint = {}) {
+  Observer observer(
+      "/run/wd",
+      [endpoint](const SyscallEvent&) -> std::optional<InetEndpoint> {
+        if (endpoint.address.empty()) return std::nullopt;
+        return endpoint;
+      });
+  observer.Append(Event{Open("/usr/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY)});
+  observer.Append(Event{Open("/etc/hostname", O_RDONLY)});
+  observer.Append(Event{Open("/run/wd/out.txt", O_WRONLY | O_CREAT)});
+  observer.Append(
+      Event{Call(SYS_execve, {}, {PathArgument{0, "/usr/bin/cat"}})});
+  observer.Append(Event{Call(SYS_ioctl, {1, 0x5401})});
+  observer.Append(Event{Call(SYS_read, {3, 0x1000, 832})});
+  observer.Append(Event{Call(SYS_read, {3, 0x2000, 64})});
+  observer.Append(Event{Call(SYS_socket, {AF_UNIX, SOCK_STREAM})});
+  if (!endpoint.address.empty()) {
+    observer.Append(Event{Call(SYS_socket, {AF_INET, SOCK_STREAM})});
+    observer.Append(Event{Call(SYS_connect, {4, 0x3000, 16})});
+  }
+  observer.Append(Event{Call(SYS_exit_group)});
+  ExitEvent exit;
+  exit.usage.max_rss_kib = 100 * 1024;
+  exit.usage.user_cpu_us = 2000;
+  observer.Append(Event{exit});
+  return observer.Finish(/*wall_ms=*/50, /*output_bytes=*/10);
+}
+
+Policy Base() {
+  auto base = LoadPreset("default");
+  EXPECT_TRUE(base) << base.error().message();
+  return *base;
+}
+
+Policy Learn(const Observation& observation, const Policy* merge = nullptr) {
+  const Policy base = Base();
+  auto learned = LearnPolicy(observation, base,
+                             {"cat /etc/hostname", "ptrace", "default", merge});
+  EXPECT_TRUE(learned) << learned.error().message();
+  auto policy = ParsePolicy(learned->yaml, "learned.yaml");
+  EXPECT_TRUE(policy) << policy.error().message() << "\n" << learned->yaml;
+  return WithWorkdir(*policy, "/work/dir");
+}
+
+TEST(ObserverTest, CountsCallsPathsAndSelectorValues) {
+  const Observation seen = SmallRun();
+  ASSERT_TRUE(seen.syscalls.contains(SYS_read));
+  EXPECT_EQ(seen.syscalls.at(SYS_read).count, 2u);
+  EXPECT_EQ(seen.syscalls.at(SYS_read).example_args[2], 832u);
+  EXPECT_EQ(seen.syscalls.at(SYS_ioctl).selector_values,
+            (std::map<uint64_t, uint64_t>{{0x5401, 1}}));
+  EXPECT_TRUE(seen.paths.contains({PathIntent::kRead, "/etc/hostname"}));
+  EXPECT_TRUE(seen.paths.contains({PathIntent::kWrite, "{workdir}/out.txt"}));
+  EXPECT_TRUE(seen.paths.contains({PathIntent::kExec, "/usr/bin/cat"}));
+  EXPECT_EQ(seen.socket_families, std::set<int>{AF_UNIX});
+  EXPECT_EQ(seen.max_rss_kib, 100 * 1024);
+  EXPECT_EQ(seen.max_wall_ms, 50);
+  EXPECT_EQ(seen.runs, 1);
+}
+
+TEST(ObserverTest, MergeAddsCountsAndKeepsPeaks) {
+  Observation both = SmallRun();
+  Observation other = SmallRun();
+  other.max_wall_ms = 500;
+  both.Merge(other);
+  EXPECT_EQ(both.runs, 2);
+  EXPECT_EQ(both.syscalls.at(SYS_read).count, 4u);
+  EXPECT_EQ(both.max_wall_ms, 500);
+}
+
+TEST(PathGlobsTest, GeneralisesAsAPersonWould) {
+  std::vector<ObservedPath> read = {
+      {"{workdir}/a/b.txt", 1},
+      {"/tmp/tmpk3j4h5", 2},
+      {"/usr/lib/python3.11/os.py", 1},
+      {"/usr/lib/python3.11/encodings/utf_8.py", 1},
+      {"/proc/4242/stat", 1},
+      {"/etc/passwd", 1},
+      {"/etc/hosts", 1},
+  };
+  for (int i = 0; i < 8; ++i) {
+    read.push_back({"/opt/app/conf/" + std::to_string(i) + ".conf", 1});
+  }
+  const GeneralisedPaths out = GeneralisePaths(PathIntent::kRead, read);
+  std::vector<std::string> globs;
+  for (const auto& [glob, use] : out.globs) globs.push_back(glob);
+  EXPECT_EQ(globs,
+            (std::vector<std::string>{
+                "/etc/hosts", "/etc/passwd", "/opt/app/conf/*", "/proc/*/stat",
+                "/tmp/**", "/usr/lib/python3.11/**", "{workdir}/**"}));
+  EXPECT_EQ(out.globs.at("/usr/lib/python3.11/**").paths, 2u);
+  EXPECT_EQ(out.globs.at("/tmp/**").calls, 2u);
+}
+
+TEST(PathGlobsTest, ExecutedProgramsStayExact) {
+  const GeneralisedPaths out = GeneralisePaths(
+      PathIntent::kExec, {{"/usr/bin/gcc", 1},
+                          {"{workdir}/a.out", 1},
+                          {"/usr/lib/gcc/x86_64-linux-gnu/12/cc1", 1}});
+  std::vector<std::string> globs;
+  for (const auto& [glob, use] : out.globs) globs.push_back(glob);
+  EXPECT_EQ(globs, (std::vector<std::string>{
+                       "/usr/bin/gcc", "/usr/lib/gcc/x86_64-linux-gnu/12/cc1",
+                       "{workdir}/a.out"}));
+}
+
+TEST(PathGlobsTest, APathWithAGlobCharacterIsLeftOutAndSaid) {
+  const GeneralisedPaths out =
+      GeneralisePaths(PathIntent::kRead, {{"/srv/a*b", 1}});
+  EXPECT_TRUE(out.globs.empty());
+  ASSERT_EQ(out.notes.size(), 1u);
+  EXPECT_NE(out.notes[0].find("/srv/a*b"), std::string::npos);
+}
+
+TEST(LearnPolicyTest, AllowsWhatWasSeenAndNothingElse) {
+  const Policy policy = Learn(SmallRun());
+  const auto decide = [&policy](const SyscallRequest& request) {
+    return Decide(policy, request);
+  };
+  EXPECT_EQ(decide(Request(SYS_read)).action.action, Action::kAllow);
+  // A file it read, and one beside it that it never read.
+  EXPECT_EQ(decide(Open("/etc/hostname", O_RDONLY).request).action.action,
+            Action::kAllow);
+  const Verdict other = decide(Open("/etc/shadow", O_RDONLY).request);
+  EXPECT_EQ(other.action, (ActionSpec{Action::kDeny, EACCES}));
+  EXPECT_EQ(other.rule_id, "files.else");
+  // It wrote in its workdir; it never wrote /etc/hostname.
+  EXPECT_EQ(
+      decide(Open("/work/dir/new", O_WRONLY | O_CREAT).request).action.action,
+      Action::kAllow);
+  EXPECT_EQ(decide(Open("/etc/hostname", O_WRONLY).request).action.action,
+            Action::kDeny);
+  // It ran cat, not sh.
+  EXPECT_EQ(decide(Request(SYS_execve, {}, {PathArgument{0, "/usr/bin/cat"}}))
+                .action.action,
+            Action::kAllow);
+  EXPECT_EQ(
+      decide(Request(SYS_execve, {}, {PathArgument{0, "/bin/sh"}})).rule_id,
+      "files.else");
+  // isatty, but no other ioctl.
+  EXPECT_EQ(decide(Request(SYS_ioctl, {1, 0x5401})).action.action,
+            Action::kAllow);
+  const Verdict ioctl = decide(Request(SYS_ioctl, {1, 0x5413}));
+  EXPECT_EQ(ioctl.action, (ActionSpec{Action::kDeny, ENOTTY}));
+  EXPECT_EQ(ioctl.rule_id, "ioctl-0x5401.else");
+  // A UNIX socket, not an IP one.
+  EXPECT_EQ(decide(Request(SYS_socket, {AF_UNIX})).action.action,
+            Action::kAllow);
+  EXPECT_EQ(decide(Request(SYS_socket, {AF_INET})).action,
+            (ActionSpec{Action::kDeny, EAFNOSUPPORT}));
+  EXPECT_EQ(policy.network, NetworkMode::kNone);
+  // Never seen: the base's answers.
+  EXPECT_EQ(decide(Request(SYS_mount)).action,
+            (ActionSpec{Action::kDeny, EPERM}));
+  EXPECT_EQ(decide(Request(SYS_mount)).rule_id, "refused-admin");
+  EXPECT_EQ(decide(Request(SYS_write)).rule_id, "syscalls.default");
+  // Peaks with headroom.
+  EXPECT_EQ(policy.resources.memory_bytes, uint64_t{200} * 1024 * 1024);
+  EXPECT_EQ(policy.resources.wall_time_ms, 30000u);
+  EXPECT_EQ(policy.identity, Base().identity);
+}
+
+TEST(LearnPolicyTest, NetworkFollowsTheEndpointsReached) {
+  EXPECT_EQ(Learn(SmallRun({"127.0.0.1", 8080, true})).network,
+            NetworkMode::kLoopback);
+  EXPECT_EQ(Learn(SmallRun({"192.0.2.7", 443, false})).network,
+            NetworkMode::kHost);
+}
+
+TEST(LearnPolicyTest, CommentsSayWhatTheWorkloadDid) {
+  const Policy base = Base();
+  auto learned =
+      LearnPolicy(SmallRun(), base, {"cat /etc/hostname", "ptrace", "default"});
+  ASSERT_TRUE(learned) << learned.error().message();
+  const std::string& yaml = learned->yaml;
+  EXPECT_NE(yaml.find("# ioctl with request TCGETS (0x5401): 1 call\n"),
+            std::string::npos)
+      << yaml;
+  EXPECT_NE(yaml.find("read x2, e.g. read(0x3, 0x1000, 0x340)"),
+            std::string::npos)
+      << yaml;
+  EXPECT_NE(yaml.find("# Command: cat /etc/hostname"), std::string::npos);
+}
+
+TEST(LearnPolicyTest, MergeWidensAnEarlierPolicy) {
+  const Policy first = Learn(SmallRun());
+  Observer observer("", nullptr);
+  observer.Append(Event{Call(SYS_ioctl, {1, 0x5413})});
+  observer.Append(Event{Open("/etc/os-release", O_RDONLY)});
+  const Policy widened = Learn(observer.Finish(10, 0), &first);
+  EXPECT_EQ(Decide(widened, Request(SYS_ioctl, {1, 0x5401})).action.action,
+            Action::kAllow);
+  EXPECT_EQ(Decide(widened, Request(SYS_ioctl, {1, 0x5413})).action.action,
+            Action::kAllow);
+  EXPECT_EQ(
+      Decide(widened, Open("/etc/hostname", O_RDONLY).request).action.action,
+      Action::kAllow);
+  EXPECT_EQ(
+      Decide(widened, Open("/etc/os-release", O_RDONLY).request).action.action,
+      Action::kAllow);
+  EXPECT_EQ(Decide(widened, Open("/etc/shadow", O_RDONLY).request).rule_id,
+            "files.else");
+  EXPECT_EQ(Decide(widened, Request(SYS_read)).action.action, Action::kAllow);
+}
+
+}  // namespace
+}  // namespace isoscope

@@ -1,0 +1,893 @@
+#include "learn/learned_policy.h"
+
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string_view>
+#include <tuple>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "learn/path_globs.h"
+#include "policies/holes.h"
+#include "policies/loader.h"
+#include "policies/plan.h"
+#include "policies/syscalls.h"
+#include "policies/yaml_text.h"
+#include "reports/text.h"
+
+namespace isoscope {
+namespace {
+
+using report_text::FormatBytes;
+
+constexpr uint64_t kMiB = uint64_t{1024} * 1024;
+constexpr uint64_t kAtEmptyPath = 0x1000;
+
+// Names for the selector values people know by name; hex otherwise.
+std::string ValueName(int syscall, uint64_t value) {
+  static const std::map<std::pair<int, uint64_t>, std::string_view> kNames = {
+      {{SYS_ioctl, 0x5401}, "TCGETS"},
+      {{SYS_ioctl, 0x5402}, "TCSETS"},
+      {{SYS_ioctl, 0x5403}, "TCSETSW"},
+      {{SYS_ioctl, 0x540f}, "TIOCGPGRP"},
+      {{SYS_ioctl, 0x5410}, "TIOCSPGRP"},
+      {{SYS_ioctl, 0x5413}, "TIOCGWINSZ"},
+      {{SYS_ioctl, 0x541b}, "FIONREAD"},
+      {{SYS_ioctl, 0x5421}, "FIONBIO"},
+      {{SYS_ioctl, 0x5450}, "FIONCLEX"},
+      {{SYS_ioctl, 0x5451}, "FIOCLEX"},
+      {{SYS_socket, AF_UNIX}, "AF_UNIX"},
+      {{SYS_socket, AF_INET}, "AF_INET"},
+      {{SYS_socket, AF_INET6}, "AF_INET6"},
+      {{SYS_socket, AF_NETLINK}, "AF_NETLINK"},
+      {{SYS_socket, AF_PACKET}, "AF_PACKET"},
+      {{SYS_socketpair, AF_UNIX}, "AF_UNIX"},
+      {{SYS_prctl, 1}, "PR_SET_PDEATHSIG"},
+      {{SYS_prctl, 3}, "PR_GET_DUMPABLE"},
+      {{SYS_prctl, 4}, "PR_SET_DUMPABLE"},
+      {{SYS_prctl, 15}, "PR_SET_NAME"},
+      {{SYS_prctl, 16}, "PR_GET_NAME"},
+      {{SYS_prctl, 22}, "PR_SET_SECCOMP"},
+      {{SYS_prctl, 23}, "PR_CAPBSET_READ"},
+      {{SYS_prctl, 36}, "PR_SET_CHILD_SUBREAPER"},
+      {{SYS_prctl, 38}, "PR_SET_NO_NEW_PRIVS"},
+      {{SYS_prctl, 39}, "PR_GET_NO_NEW_PRIVS"},
+      {{SYS_prctl, 0x53564d41}, "PR_SET_VMA"},
+      {{SYS_arch_prctl, 0x1001}, "ARCH_SET_GS"},
+      {{SYS_arch_prctl, 0x1002}, "ARCH_SET_FS"},
+      {{SYS_arch_prctl, 0x1003}, "ARCH_GET_FS"},
+      {{SYS_arch_prctl, 0x1004}, "ARCH_GET_GS"},
+      {{SYS_arch_prctl, 0x1011}, "ARCH_GET_CPUID"},
+      {{SYS_arch_prctl, 0x1012}, "ARCH_SET_CPUID"},
+      {{SYS_arch_prctl, 0x3001}, "ARCH_CET_STATUS"},
+      {{SYS_arch_prctl, 0x5001}, "ARCH_SHSTK_ENABLE"},
+  };
+  if (syscall == SYS_mmap || syscall == SYS_mprotect ||
+      syscall == SYS_pkey_mprotect) {
+    if (value == 0) return "PROT_NONE";
+    std::string out;
+    constexpr std::array<std::pair<uint64_t, std::string_view>, 3> kBits = {
+        {{1, "PROT_READ"}, {2, "PROT_WRITE"}, {4, "PROT_EXEC"}}};
+    for (const auto& [bit, name] : kBits) {
+      if ((value & bit) == 0) continue;
+      if (!out.empty()) out += '|';
+      out += name;
+    }
+    if ((value & ~uint64_t{7}) != 0) {
+      out += fmt::format("{}{:#x}", out.empty() ? "" : "|", value & ~7ULL);
+    }
+    return out;
+  }
+  if (syscall == SYS_clone) {
+    return value == 0 ? "none" : fmt::format("{:#x}", value);
+  }
+  const auto found = kNames.find({syscall, value});
+  if (found != kNames.end()) {
+    return fmt::format("{} ({:#x})", found->second, value);
+  }
+  return fmt::format("{:#x}", value);
+}
+
+// The answer to a value of a conditioned call never seen: what the kernel
+// itself says to a request it does not support.
+int RefusalErrno(int syscall) {
+  switch (syscall) {
+    case SYS_ioctl:
+      return ENOTTY;
+    case SYS_socket:
+    case SYS_socketpair:
+      return EAFNOSUPPORT;
+    case SYS_mmap:
+    case SYS_mprotect:
+    case SYS_pkey_mprotect:
+      return EACCES;
+    case SYS_clone:
+      return EPERM;
+    default:
+      return EINVAL;
+  }
+}
+
+std::string Calls(uint64_t count) {
+  return fmt::format("{} call{}", count, count == 1 ? "" : "s");
+}
+
+std::string SyscallLabel(int number) {
+  std::string name = SyscallName(number);
+  return name.empty() ? fmt::format("syscall {}", number) : name;
+}
+
+// What is allowed, before it becomes rules: every item with the comment
+// that says why. Built from an observation and from a policy learned
+// before, and united.
+struct Allowed {
+  std::map<int, std::string> plain;  // calls allowed whatever their args
+  // (syscall, selector value): calls allowed with that argument value.
+  std::map<std::pair<int, uint64_t>, std::string> selected;
+  std::map<int, std::string> path_calls;  // decided by the `files` rule
+  // newfstatat and statx with AT_EMPTY_PATH: a descriptor's own metadata.
+  std::map<int, std::string> by_descriptor;
+  std::array<std::map<std::string, std::string>, 3> globs;  // by intent
+  NetworkMode network = NetworkMode::kNone;
+  std::string network_comment;
+  Resources resources;
+  std::map<std::string, std::string> resource_comments;
+  FaultPolicy faults;
+  std::vector<std::string> fault_comments;
+  FilesystemView filesystem;
+  std::vector<std::string> filesystem_comments;
+};
+
+size_t IntentIndex(PathIntent intent) { return static_cast<size_t>(intent); }
+
+uint64_t RoundUp(uint64_t value, uint64_t unit) {
+  return (value + unit - 1) / unit * unit;
+}
+
+void LearnSyscalls(const Observation& observation, Allowed& allowed,
+                   std::vector<std::string>& notes) {
+  for (const auto& [number, use] : observation.syscalls) {
+    const std::string name = SyscallName(number);
+    if (name.empty()) {
+      notes.push_back(fmt::format(
+          "syscall {} has no x86-64 name: a policy cannot name it, so the "
+          "default decides it ({} calls)",
+          number, use.count));
+      continue;
+    }
+    if (!PathArguments(number).empty()) {
+      allowed.path_calls[number] =
+          use.example_path.empty()
+              ? fmt::format("{} x{}", name, use.count)
+              : fmt::format("{} x{} ({})", name, use.count,
+                            YamlCommentText(use.example_path));
+      continue;
+    }
+    const std::optional<Selector> selector = SelectorFor(number);
+    if (selector && !use.selector_varies) {
+      for (const auto& [value, count] : use.selector_values) {
+        allowed.selected[{number, value}] =
+            fmt::format("{} with {} {}: {}", name, selector->what,
+                        ValueName(number, value), Calls(count));
+      }
+      continue;
+    }
+    const auto& a = use.example_args;
+    allowed.plain[number] = fmt::format(
+        "{} x{}, e.g. {}({:#x}, {:#x}, {:#x}){}", name, use.count, name, a[0],
+        a[1], a[2],
+        selector ? fmt::format(" ({} varies: not a condition)", selector->what)
+                 : "");
+  }
+  // clone3's flags are in memory no filter reads: while unshare is not
+  // plainly allowed, Decide answers clone3 ENOSYS and glibc falls back to
+  // clone, which must then be allowed as clone3 was.
+  if (observation.syscalls.contains(SYS_clone3) &&
+      !allowed.plain.contains(SYS_unshare)) {
+    allowed.selected.try_emplace(
+        std::pair{SYS_clone, uint64_t{0}},
+        "clone without namespace flags: glibc's fallback when clone3 gets "
+        "ENOSYS (clone3 ran; unshare is not allowed)");
+  }
+  for (const auto& [number, use] : observation.descriptor_calls) {
+    const auto& [count, example] = use;
+    if (number == SYS_newfstatat || number == SYS_statx) {
+      allowed.by_descriptor[number] = fmt::format(
+          "{} on a descriptor itself (AT_EMPTY_PATH) x{}, e.g. {}: its "
+          "metadata, as glibc's fstat asks",
+          SyscallLabel(number), count, YamlCommentText(example));
+    } else {
+      notes.push_back(fmt::format(
+          "{} on a descriptor without a path ({} x{}): no path rule can "
+          "allow it, so the learned policy refuses it",
+          SyscallLabel(number), YamlCommentText(example), count));
+    }
+  }
+  for (const auto& [abi, count] : observation.foreign_abi_calls) {
+    notes.push_back(fmt::format(
+        "{} calls through the {} ABI: not allowed (isoscope decodes only "
+        "x86-64 arguments), syscalls.abi keeps the base's answer",
+        count, abi));
+  }
+}
+
+void LearnPaths(const Observation& observation, Allowed& allowed,
+                std::vector<std::string>& notes) {
+  std::array<std::vector<ObservedPath>, 3> by_intent;
+  for (const auto& [key, use] : observation.paths) {
+    by_intent[IntentIndex(key.first)].push_back(
+        ObservedPath{key.second, use.count});
+  }
+  for (PathIntent intent :
+       {PathIntent::kRead, PathIntent::kWrite, PathIntent::kExec}) {
+    GeneralisedPaths generalised =
+        GeneralisePaths(intent, by_intent[IntentIndex(intent)]);
+    for (auto& [glob, use] : generalised.globs) {
+      allowed.globs[IntentIndex(intent)][glob] =
+          use.paths == 1
+              ? Calls(use.calls)
+              : fmt::format("{} paths, {}, e.g. {}", use.paths,
+                            Calls(use.calls), YamlCommentText(use.example));
+    }
+    for (std::string& note : generalised.notes) notes.push_back(note);
+  }
+  if (observation.paths_not_kept > 0) {
+    notes.push_back(fmt::format(
+        "{} distinct paths beyond the first {} were not kept: the policy "
+        "does not allow them (learn on a narrower run)",
+        observation.paths_not_kept, observation.paths.size()));
+  }
+}
+
+void LearnNetwork(const Observation& observation, Allowed& allowed) {
+  const bool inet = observation.socket_families.contains(AF_INET) ||
+                    observation.socket_families.contains(AF_INET6) ||
+                    !observation.endpoints.empty();
+  if (!inet) {
+    allowed.network = NetworkMode::kNone;
+    allowed.network_comment = "no IPv4 or IPv6 socket was opened";
+    return;
+  }
+  bool remote = false;
+  std::vector<std::string> seen;
+  for (const auto& [endpoint, count] : observation.endpoints) {
+    remote = remote || !endpoint.loopback;
+    if (seen.size() < 8) {
+      seen.push_back(fmt::format("{}:{} x{}",
+                                 endpoint.address.find(':') != std::string::npos
+                                     ? fmt::format("[{}]", endpoint.address)
+                                     : endpoint.address,
+                                 endpoint.port, count));
+    }
+  }
+  if (observation.endpoints.size() > seen.size()) {
+    seen.push_back(
+        fmt::format("and {} more", observation.endpoints.size() - seen.size()));
+  }
+  allowed.network = remote ? NetworkMode::kHost : NetworkMode::kLoopback;
+  allowed.network_comment =
+      seen.empty()
+          ? "IP sockets were opened, but no address was seen "
+            "(connect, bind, sendto)"
+          : fmt::format("{} reached: {}",
+                        remote ? "hosts beyond loopback" : "only loopback",
+                        fmt::join(seen, ", "));
+}
+
+void LearnResources(const Observation& observation, const Policy& base,
+                    Allowed& allowed) {
+  Resources& r = allowed.resources;
+  r = base.resources;
+  auto& comments = allowed.resource_comments;
+  const std::string runs = observation.runs == 1
+                               ? "one run"
+                               : fmt::format("{} runs", observation.runs);
+  if (observation.max_rss_kib) {
+    const uint64_t peak =
+        static_cast<uint64_t>(*observation.max_rss_kib) * 1024;
+    r.memory_bytes = RoundUp(std::max(2 * peak, 64 * kMiB), kMiB);
+    comments["memory"] = fmt::format(
+        "peak resident memory {} over {}: twice that, at least 64 MiB",
+        FormatBytes(peak), runs);
+  } else {
+    comments["memory"] =
+        "peak memory unknown on the backend observed: the base's limit";
+  }
+  r.processes = std::max<uint64_t>(4 * observation.max_tasks, 32);
+  comments["processes"] = fmt::format(
+      "{} processes and threads started in a run at most: four times that, "
+      "at least 32",
+      observation.max_tasks);
+  const uint64_t cpu_ms = static_cast<uint64_t>(observation.max_cpu_us) / 1000;
+  r.cpu_time_ms = RoundUp(std::max<uint64_t>(4 * cpu_ms, 10000), 1000);
+  comments["cpu_time"] = fmt::format(
+      "{} ms of CPU at most: four times that, at least 10 s", cpu_ms);
+  const auto wall_ms = static_cast<uint64_t>(observation.max_wall_ms);
+  r.wall_time_ms = RoundUp(std::max<uint64_t>(4 * wall_ms, 30000), 1000);
+  comments["wall_time"] = fmt::format(
+      "{} ms of wall time at most: four times that, at least 30 s", wall_ms);
+  r.output_bytes =
+      RoundUp(std::max<uint64_t>(4 * observation.max_output_bytes, kMiB), kMiB);
+  comments["output"] =
+      fmt::format("{} of output at most: four times that, at least 1 MiB",
+                  FormatBytes(observation.max_output_bytes));
+}
+
+void LearnFaults(const Observation& observation, const Policy& base,
+                 Allowed& allowed) {
+  allowed.faults = base.faults;
+  for (const auto& [kind, count] : observation.faults) {
+    Action* action = nullptr;
+    switch (kind) {
+      case FaultKind::kPrivilegedInstruction:
+        action = &allowed.faults.privileged_instruction;
+        break;
+      case FaultKind::kCpuid:
+        action = &allowed.faults.cpuid;
+        break;
+      case FaultKind::kRdtsc:
+        action = &allowed.faults.rdtsc;
+        break;
+      case FaultKind::kPageFault:
+        action = &allowed.faults.page_fault;
+        break;
+      case FaultKind::kInvalidInstruction:
+        action = &allowed.faults.invalid_instruction;
+        break;
+      case FaultKind::kBreakpoint:
+        action = &allowed.faults.breakpoint;
+        break;
+      case FaultKind::kArithmetic:
+        action = &allowed.faults.arithmetic;
+        break;
+    }
+    const bool was_kill = *action == Action::kKill;
+    if (was_kill) *action = Action::kReport;
+    allowed.fault_comments.push_back(fmt::format(
+        "{}: seen {} times{}", FaultKindName(kind), count,
+        was_kill ? fmt::format(" (the base kills it; learned: report)") : ""));
+  }
+}
+
+bool Covers(const std::vector<std::string>& entries, const std::string& dir) {
+  return std::any_of(
+      entries.begin(), entries.end(), [&dir](const std::string& entry) {
+        return entry == dir || entry == "/" || dir.starts_with(entry + "/");
+      });
+}
+
+// The container's view: the base's, with each top-level directory the
+// workload reached and the view lacks, and without a hidden one it reached.
+void LearnFilesystem(const Observation& observation, const Policy& base,
+                     Allowed& allowed) {
+  FilesystemView& view = allowed.filesystem;
+  view = base.filesystem;
+  std::set<std::string> read_tops;
+  std::set<std::string> written_tops;
+  for (const auto& [key, use] : observation.paths) {
+    const std::string& path = key.second;
+    if (!path.starts_with('/') || path == "/") continue;
+    const std::string top = path.substr(0, path.find('/', 1));
+    if (top == "/proc" || top == "/dev" || top == "/sys" || top == "/tmp") {
+      continue;  // the container provides its own
+    }
+    // A name probed that does not exist here (libselinux looks for
+    // /selinux) is no directory a view can show.
+    std::error_code ec;
+    if (!std::filesystem::is_directory(top, ec)) continue;
+    (key.first == PathIntent::kWrite ? written_tops : read_tops).insert(top);
+    std::erase_if(view.hidden, [&](const std::string& hidden) {
+      const bool reached = path == hidden || path.starts_with(hidden + "/");
+      if (reached) {
+        allowed.filesystem_comments.push_back(fmt::format(
+            "{} is not hidden, as the base has it: the workload reached {}",
+            hidden, YamlCommentText(path)));
+      }
+      return reached;
+    });
+  }
+  const auto visible = [&view](const std::string& top) {
+    return Covers(view.readonly, top) || Covers(view.writable, top) ||
+           Covers(view.tmpfs, top);
+  };
+  for (const std::string& top : written_tops) {
+    if (Covers(view.writable, top) || Covers(view.tmpfs, top)) continue;
+    std::erase(view.readonly, top);
+    view.writable.push_back(top);
+    allowed.filesystem_comments.push_back(
+        fmt::format("{} writable: the workload wrote there", top));
+  }
+  for (const std::string& top : read_tops) {
+    if (visible(top)) continue;
+    view.readonly.push_back(top);
+    allowed.filesystem_comments.push_back(
+        fmt::format("{} read-only: the workload read there", top));
+  }
+}
+
+// What a policy learned before allows, as items of `allowed` it lacks.
+void KeepMerged(const Policy& prior, Allowed& allowed,
+                std::vector<std::string>& notes) {
+  const std::string from = fmt::format("kept from {}", prior.name);
+  for (const Rule& rule : prior.syscalls.rules) {
+    if (rule.action.action != Action::kAllow) continue;
+    if (rule.paths) {
+      for (int number : rule.syscalls)
+        allowed.path_calls.try_emplace(number, from);
+      const std::array<const std::vector<std::string>*, 3> lists = {
+          &rule.paths->read, &rule.paths->write, &rule.paths->exec};
+      for (size_t i = 0; i < lists.size(); ++i) {
+        for (const std::string& glob : *lists[i]) {
+          allowed.globs[i].try_emplace(glob, from);
+        }
+      }
+      continue;
+    }
+    if (rule.args.empty()) {
+      for (int number : rule.syscalls) allowed.plain.try_emplace(number, from);
+      continue;
+    }
+    if (rule.syscalls.size() == 1 && rule.args.size() == 1 &&
+        rule.args[0] == ArgCondition{rule.syscalls[0] == SYS_newfstatat ? 3 : 2,
+                                     CompareOp::kMaskedEq, kAtEmptyPath,
+                                     kAtEmptyPath} &&
+        (rule.syscalls[0] == SYS_newfstatat || rule.syscalls[0] == SYS_statx)) {
+      allowed.by_descriptor.try_emplace(rule.syscalls[0], from);
+      continue;
+    }
+    const ArgCondition& condition = rule.args.front();
+    bool kept = rule.args.size() == 1 && rule.syscalls.size() == 1;
+    if (kept) {
+      const std::optional<Selector> selector = SelectorFor(rule.syscalls[0]);
+      kept = selector && selector->index == condition.index &&
+             (condition.op == CompareOp::kEq ||
+              (condition.op == CompareOp::kMaskedEq &&
+               condition.mask == selector->mask));
+    }
+    if (kept) {
+      allowed.selected.try_emplace({rule.syscalls[0], condition.value}, from);
+    } else {
+      notes.push_back(fmt::format(
+          "rule '{}' of {} has conditions learn does not write: not kept",
+          rule.id, prior.name));
+    }
+  }
+  if (prior.network > allowed.network) {
+    allowed.network = prior.network;
+    allowed.network_comment +=
+        fmt::format("; {} from {}", NetworkModeName(prior.network), prior.name);
+  }
+  const auto widen = [&](std::optional<uint64_t>& mine,
+                         const std::optional<uint64_t>& theirs,
+                         const char* key) {
+    if (!mine) return;
+    if (!theirs || *theirs > *mine) {
+      mine = theirs;
+      allowed.resource_comments[key] +=
+          fmt::format("; {}'s, which is wider", prior.name);
+    }
+  };
+  Resources& r = allowed.resources;
+  const Resources& p = prior.resources;
+  widen(r.memory_bytes, p.memory_bytes, "memory");
+  widen(r.processes, p.processes, "processes");
+  widen(r.cpu_time_ms, p.cpu_time_ms, "cpu_time");
+  widen(r.wall_time_ms, p.wall_time_ms, "wall_time");
+  widen(r.output_bytes, p.output_bytes, "output");
+  for (FaultKind kind : kAllFaultKinds) {
+    if (allowed.faults.For(kind) == Action::kKill &&
+        prior.faults.For(kind) != Action::kKill) {
+      allowed.fault_comments.push_back(
+          fmt::format("{}: {} as in {}", FaultKindName(kind),
+                      ActionName(prior.faults.For(kind)), prior.name));
+      switch (kind) {
+        case FaultKind::kPrivilegedInstruction:
+          allowed.faults.privileged_instruction = prior.faults.For(kind);
+          break;
+        case FaultKind::kCpuid:
+          allowed.faults.cpuid = prior.faults.For(kind);
+          break;
+        case FaultKind::kRdtsc:
+          allowed.faults.rdtsc = prior.faults.For(kind);
+          break;
+        case FaultKind::kPageFault:
+          allowed.faults.page_fault = prior.faults.For(kind);
+          break;
+        case FaultKind::kInvalidInstruction:
+          allowed.faults.invalid_instruction = prior.faults.For(kind);
+          break;
+        case FaultKind::kBreakpoint:
+          allowed.faults.breakpoint = prior.faults.For(kind);
+          break;
+        case FaultKind::kArithmetic:
+          allowed.faults.arithmetic = prior.faults.For(kind);
+          break;
+      }
+    }
+  }
+  const auto unite = [](std::vector<std::string>& mine,
+                        const std::vector<std::string>& theirs) {
+    for (const std::string& entry : theirs) {
+      if (std::find(mine.begin(), mine.end(), entry) == mine.end()) {
+        mine.push_back(entry);
+      }
+    }
+  };
+  unite(allowed.filesystem.readonly, prior.filesystem.readonly);
+  unite(allowed.filesystem.writable, prior.filesystem.writable);
+  unite(allowed.filesystem.tmpfs, prior.filesystem.tmpfs);
+  std::erase_if(allowed.filesystem.hidden, [&prior](const std::string& h) {
+    return std::find(prior.filesystem.hidden.begin(),
+                     prior.filesystem.hidden.end(),
+                     h) == prior.filesystem.hidden.end();
+  });
+}
+
+// Comments by what they stand above: a rule's id, or "<intent> <glob>".
+using Comments = std::map<std::string, std::vector<std::string>>;
+
+std::string GlobKey(PathIntent intent, const std::string& glob) {
+  return fmt::format("{} {}", PathIntentName(intent), glob);
+}
+
+// The rules, in an order where no rule hides a later one: conditioned calls
+// (the last rule of each call refusing other values), plain calls, path
+// calls, then the base's refusals of calls never seen.
+void BuildRules(const Allowed& allowed, const Policy& base,
+                const std::string& base_name, Policy& policy,
+                Comments& comments) {
+  std::vector<Rule>& rules = policy.syscalls.rules;
+  for (auto it = allowed.selected.begin(); it != allowed.selected.end(); ++it) {
+    const auto [number, value] = it->first;
+    const Selector selector = *SelectorFor(number);
+    Rule rule;
+    rule.id = fmt::format("{}-{:#x}", SyscallName(number), value);
+    rule.syscalls = {number};
+    rule.args = {ArgCondition{
+        selector.index,
+        selector.mask == ~uint64_t{0} ? CompareOp::kEq : CompareOp::kMaskedEq,
+        value, selector.mask}};
+    rule.action = ActionSpec{Action::kAllow};
+    const auto next = std::next(it);
+    if (next == allowed.selected.end() || next->first.first != number) {
+      rule.otherwise = ActionSpec{Action::kDeny, RefusalErrno(number)};
+    }
+    comments[rule.id] = {it->second};
+    rules.push_back(std::move(rule));
+  }
+  if (!allowed.plain.empty()) {
+    Rule rule;
+    rule.id = "calls";
+    auto& lines = comments[rule.id];
+    lines.push_back("Calls made, with how often and a first example:");
+    for (const auto& [number, comment] : allowed.plain) {
+      rule.syscalls.push_back(number);
+      lines.push_back("  " + comment);
+    }
+    rule.action = ActionSpec{Action::kAllow};
+    rules.push_back(std::move(rule));
+  }
+  for (const auto& [number, comment] : allowed.by_descriptor) {
+    Rule rule;
+    rule.id = fmt::format("{}-by-descriptor", SyscallName(number));
+    rule.syscalls = {number};
+    const int flags_index = number == SYS_newfstatat ? 3 : 2;
+    rule.args = {ArgCondition{flags_index, CompareOp::kMaskedEq, kAtEmptyPath,
+                              kAtEmptyPath}};
+    rule.action = ActionSpec{Action::kAllow};
+    comments[rule.id] = {comment};
+    rules.push_back(std::move(rule));
+  }
+  if (!allowed.path_calls.empty()) {
+    Rule rule;
+    rule.id = "files";
+    auto& lines = comments[rule.id];
+    lines.push_back(
+        "Calls on paths, each path checked against the globs of its intent "
+        "(read, write, exec; creating is writing); any other path EACCES:");
+    PathGlobs globs;
+    for (const auto& [number, comment] : allowed.path_calls) {
+      rule.syscalls.push_back(number);
+      lines.push_back("  " + comment);
+    }
+    const std::array<std::vector<std::string>*, 3> lists = {
+        &globs.read, &globs.write, &globs.exec};
+    for (size_t i = 0; i < lists.size(); ++i) {
+      for (const auto& [glob, comment] : allowed.globs[i]) {
+        lists[i]->push_back(glob);
+        comments[GlobKey(static_cast<PathIntent>(i), glob)] = {comment};
+      }
+    }
+    rule.paths = std::move(globs);
+    rule.action = ActionSpec{Action::kAllow};
+    rule.otherwise = ActionSpec{Action::kDeny, EACCES};
+    rules.push_back(std::move(rule));
+  }
+  // Never seen and refused by the base by name: the base's answer, so a
+  // call a careful author refuses (mount: EPERM) is not just unknown.
+  std::set<int> used;
+  for (const Rule& rule : rules)
+    used.insert(rule.syscalls.begin(), rule.syscalls.end());
+  const CompiledPlan plan =
+      CompiledPlan::Compile(std::make_shared<const Policy>(base));
+  std::map<std::tuple<std::string, Disposition, int>, std::vector<int>> refused;
+  for (int number : AllSyscallNumbers()) {
+    if (used.contains(number)) continue;
+    const SyscallPlan& decided = plan.For(number);
+    if (decided.rule_id.empty() || decided.rule_id == "syscalls.default") {
+      continue;
+    }
+    if (decided.disposition != Disposition::kErrno &&
+        decided.disposition != Disposition::kKill) {
+      continue;
+    }
+    refused[{decided.rule_id, decided.disposition, decided.errno_value}]
+        .push_back(number);
+  }
+  for (const auto& [key, numbers] : refused) {
+    const auto& [rule_id, disposition, errno_value] = key;
+    Rule rule;
+    rule.id = fmt::format("refused-{}", rule_id);
+    rule.syscalls = numbers;
+    rule.action = disposition == Disposition::kKill
+                      ? ActionSpec{Action::kKill}
+                      : ActionSpec{Action::kDeny, errno_value};
+    comments[rule.id] = {
+        fmt::format("Never seen, and refused as {} refuses them (its rule {}).",
+                    YamlCommentText(base_name), YamlCommentText(rule_id))};
+    rules.push_back(std::move(rule));
+  }
+}
+
+// Accepts each hole of `policy` by name, saying the workload needed it.
+void AcceptHoles(const Observation& observation, Policy& policy) {
+  std::map<int, std::vector<std::string>> reasons;
+  for (const Hole& hole : FindHoles(policy)) {
+    reasons[hole.syscall].push_back(
+        fmt::format("{} ({})", hole.what, HoleKindName(hole.kind)));
+  }
+  for (const auto& [number, whats] : reasons) {
+    const auto use = observation.syscalls.find(number);
+    const uint64_t count =
+        use == observation.syscalls.end() ? 0 : use->second.count;
+    AcceptedHole accepted;
+    accepted.syscalls = {number};
+    accepted.reason =
+        fmt::format("learned: the workload made {} {} calls; {}", count,
+                    SyscallLabel(number), fmt::join(whats, "; "));
+    policy.accepted_holes.push_back(std::move(accepted));
+  }
+}
+
+std::string ActionYaml(const ActionSpec& spec) {
+  switch (spec.action) {
+    case Action::kDeny:
+      return fmt::format("{{action: deny, errno: {}}}",
+                         ErrnoName(spec.errno_value));
+    case Action::kEmulate:
+      return fmt::format("{{action: emulate, value: {}}}", spec.emulate_value);
+    default:
+      return std::string(ActionName(spec.action));
+  }
+}
+
+std::string OpYaml(CompareOp op) {
+  switch (op) {
+    case CompareOp::kEq:
+      return "eq";
+    case CompareOp::kNe:
+      return "ne";
+    case CompareOp::kLt:
+      return "lt";
+    case CompareOp::kLe:
+      return "le";
+    case CompareOp::kGt:
+      return "gt";
+    case CompareOp::kGe:
+      return "ge";
+    case CompareOp::kMaskedEq:
+      return "masked_eq";
+  }
+  return "eq";
+}
+
+void CommentLines(std::string& out, const std::vector<std::string>& lines,
+                  std::string_view indent) {
+  for (const std::string& line : lines) {
+    out += fmt::format("{}# {}\n", indent, YamlCommentText(line));
+  }
+}
+
+std::string NameList(const std::vector<int>& numbers) {
+  std::vector<std::string> names;
+  names.reserve(numbers.size());
+  for (int number : numbers) names.push_back(SyscallLabel(number));
+  return fmt::format("[{}]", fmt::join(names, ", "));
+}
+
+std::string QuotedList(const std::vector<std::string>& items) {
+  std::vector<std::string> quoted;
+  quoted.reserve(items.size());
+  for (const std::string& item : items) quoted.push_back(YamlQuoted(item));
+  return fmt::format("[{}]", fmt::join(quoted, ", "));
+}
+
+std::string Render(const Policy& policy, const Allowed& allowed,
+                   const Comments& comments, const std::string& header) {
+  std::string out = header;
+  out += "version: 1\n\nsyscalls:\n";
+  out += fmt::format("  default: {}\n",
+                     ActionYaml(policy.syscalls.default_action));
+  out += fmt::format("  abi: {{i386: {}, x32: {}}}\n",
+                     ActionYaml(policy.syscalls.abi.i386),
+                     ActionYaml(policy.syscalls.abi.x32));
+  out += "  rules:\n";
+  for (const Rule& rule : policy.syscalls.rules) {
+    if (auto found = comments.find(rule.id); found != comments.end()) {
+      CommentLines(out, found->second, "    ");
+    }
+    out += fmt::format("    - id: {}\n      syscalls: {}\n", rule.id,
+                       NameList(rule.syscalls));
+    if (!rule.args.empty()) {
+      out += "      args:\n";
+      for (const ArgCondition& c : rule.args) {
+        out += fmt::format("        - {{index: {}, op: {}, value: {:#x}",
+                           c.index, OpYaml(c.op), c.value);
+        if (c.op == CompareOp::kMaskedEq)
+          out += fmt::format(", mask: {:#x}", c.mask);
+        out += "}\n";
+      }
+    }
+    if (rule.paths) {
+      out += "      paths:\n";
+      const std::array<const std::vector<std::string>*, 3> lists = {
+          &rule.paths->read, &rule.paths->write, &rule.paths->exec};
+      for (size_t i = 0; i < lists.size(); ++i) {
+        if (lists[i]->empty()) continue;
+        const auto intent = static_cast<PathIntent>(i);
+        out += fmt::format("        {}:\n", PathIntentName(intent));
+        for (const std::string& glob : *lists[i]) {
+          if (auto found = comments.find(GlobKey(intent, glob));
+              found != comments.end()) {
+            CommentLines(out, found->second, "          ");
+          }
+          out += fmt::format("          - {}\n", YamlQuoted(glob));
+        }
+      }
+    }
+    if (rule.action.action == Action::kDeny) {
+      out += fmt::format("      action: deny\n      errno: {}\n",
+                         ErrnoName(rule.action.errno_value));
+    } else {
+      out += fmt::format("      action: {}\n", ActionName(rule.action.action));
+    }
+    if (rule.otherwise) {
+      out += fmt::format("      else: {}\n", ActionYaml(*rule.otherwise));
+    }
+  }
+
+  out += "\nfaults:\n";
+  CommentLines(out, allowed.fault_comments, "  ");
+  for (FaultKind kind : kAllFaultKinds) {
+    out += fmt::format("  {}: {}\n", FaultKindName(kind),
+                       ActionName(policy.faults.For(kind)));
+  }
+  out += fmt::format("  hide_hypervisor: {}\n",
+                     policy.faults.hide_hypervisor ? "true" : "false");
+
+  out += "\nresources:\n";
+  const auto resource = [&](const char* key,
+                            const std::optional<uint64_t>& value,
+                            std::string_view unit) {
+    if (!value) return;
+    if (auto found = allowed.resource_comments.find(key);
+        found != allowed.resource_comments.end()) {
+      CommentLines(out, {found->second}, "  ");
+    }
+    out += fmt::format("  {}: {}{}\n", key, *value, unit);
+  };
+  const Resources& r = policy.resources;
+  resource("memory", r.memory_bytes, "");
+  resource("processes", r.processes, "");
+  resource("cpu_time", r.cpu_time_ms, "ms");
+  resource("wall_time", r.wall_time_ms, "ms");
+  resource("open_files", r.open_files, "");
+  resource("file_size", r.file_size_bytes, "");
+  resource("output", r.output_bytes, "");
+
+  out += "\n";
+  CommentLines(out, allowed.filesystem_comments, "");
+  const FilesystemView& view = policy.filesystem;
+  out += fmt::format(
+      "filesystem:\n  readonly: {}\n  writable: {}\n  tmpfs: {}\n  hidden: "
+      "{}\n",
+      QuotedList(view.readonly), QuotedList(view.writable),
+      QuotedList(view.tmpfs), QuotedList(view.hidden));
+
+  out += fmt::format("\n# {}\nnetwork: {}\n",
+                     YamlCommentText(allowed.network_comment),
+                     NetworkModeName(policy.network));
+
+  const Identity& id = policy.identity;
+  out += "\nidentity:\n";
+  if (id.hostname)
+    out += fmt::format("  hostname: {}\n", YamlQuoted(*id.hostname));
+  if (id.uid) out += fmt::format("  uid: {}\n", *id.uid);
+  if (id.gid) out += fmt::format("  gid: {}\n", *id.gid);
+  out += fmt::format("  user_namespace: {}\n",
+                     id.user_namespace ? "true" : "false");
+  out += fmt::format("\ncapabilities: {}\n", QuotedList(policy.capabilities));
+
+  if (!policy.accepted_holes.empty()) {
+    out +=
+        "\n# Calls allowed above that step around the path rules or the "
+        "network mode\n# (policies/README.md, \"Holes\"): the workload made "
+        "them.\naccepted_holes:\n";
+    for (const AcceptedHole& hole : policy.accepted_holes) {
+      out += fmt::format("  - syscalls: {}\n    reason: {}\n",
+                         NameList(hole.syscalls), YamlQuoted(hole.reason));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<LearnedPolicy> LearnPolicy(const Observation& observation,
+                                  const Policy& base,
+                                  const LearnContext& context) {
+  LearnedPolicy learned;
+  Allowed allowed;
+  LearnSyscalls(observation, allowed, learned.notes);
+  LearnPaths(observation, allowed, learned.notes);
+  LearnNetwork(observation, allowed);
+  LearnResources(observation, base, allowed);
+  LearnFaults(observation, base, allowed);
+  LearnFilesystem(observation, base, allowed);
+  if (context.merge != nullptr) {
+    KeepMerged(*context.merge, allowed, learned.notes);
+  }
+
+  Policy policy;
+  policy.syscalls.default_action = base.syscalls.default_action;
+  policy.syscalls.abi = base.syscalls.abi;
+  policy.faults = allowed.faults;
+  policy.resources = allowed.resources;
+  policy.filesystem = allowed.filesystem;
+  policy.network = allowed.network;
+  policy.identity = base.identity;
+  policy.capabilities = base.capabilities;
+  Comments comments;
+  BuildRules(allowed, base, context.base_name, policy, comments);
+  AcceptHoles(observation, policy);
+
+  std::string header = fmt::format(
+      "# isoscope policy learned from {} {} on the {} backend: it allows what\n"
+      "# the workload was seen doing and nothing else (isoscope learn).\n"
+      "# What was not observed comes from {}: the default answer, the\n"
+      "# refusals of calls never made, identity, capabilities and the\n"
+      "# container's filesystem view.\n",
+      observation.runs, observation.runs == 1 ? "run" : "runs",
+      YamlCommentText(context.backend), YamlCommentText(context.base_name));
+  header += fmt::format("# Command: {}\n", YamlCommentText(context.command));
+  if (context.merge != nullptr) {
+    header += fmt::format("# Widened from {}.\n",
+                          YamlCommentText(context.merge->name));
+  }
+  learned.yaml = Render(policy, allowed, comments, header);
+  if (auto loaded = ParsePolicy(learned.yaml, "the learned policy"); !loaded) {
+    return tl::unexpected(loaded.error().WithContext(
+        "isoscope wrote a learned policy that does not load"));
+  }
+  return learned;
+}
+
+}  // namespace isoscope

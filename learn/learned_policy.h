@@ -1,0 +1,56 @@
+// From an Observation to a policy that allows what the workload was seen
+// doing and nothing else, written as YAML a person can review: a comment
+// above each rule and each path glob says what the workload did to need it.
+//
+// What is learned, and how it is generalised (docs in policies/README.md,
+// "Learned policies"):
+// - syscalls by name; ioctl requests, socket families, prctl options,
+//   arch_prctl codes, memory protections and clone's namespace flags as
+//   argument conditions, one rule per value seen, the last of each call
+//   refusing other values with the errno a careful author would pick;
+//   calls the base policy refuses by name keep its answer, the rest get the
+//   base's default;
+// - paths by intent (read, write, exec; a created file is a written one):
+//   the workdir and /tmp as trees, a system library or data directory as the
+//   tree of its package (/usr/lib/python3.11/**), /proc/<pid>/ as /proc/*/,
+//   many files of one directory as dir/*, anything else (every executed
+//   program among it) exactly;
+// - `network` from the IP endpoints reached: none, loopback, or host;
+// - resources from the peaks, with headroom; faults as seen;
+// - identity, capabilities and the filesystem view from the base, the view
+//   widened by the top-level directories the workload read or wrote.
+#ifndef ISOSCOPE_LEARN_LEARNED_POLICY_H_
+#define ISOSCOPE_LEARN_LEARNED_POLICY_H_
+
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "learn/observation.h"
+#include "policies/policy.h"
+
+namespace isoscope {
+
+struct LearnContext {
+  std::string command;    // the workload's command line, for the header
+  std::string backend;    // where it was observed
+  std::string base_name;  // the base policy's name, for comments
+  // A policy learned before (`--merge`): everything it allows is kept, the
+  // new observation widening it. Its name says where it came from.
+  const Policy* merge = nullptr;
+};
+
+struct LearnedPolicy {
+  std::string yaml;                // loads with ParsePolicy, holes accepted
+  std::vector<std::string> notes;  // what could not be learned, and why
+};
+
+// `base` gives what is not observed (see above). Errors (kPolicy) only when
+// the policy written does not load back, which is isoscope's bug.
+Result<LearnedPolicy> LearnPolicy(const Observation& observation,
+                                  const Policy& base,
+                                  const LearnContext& context);
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_LEARN_LEARNED_POLICY_H_

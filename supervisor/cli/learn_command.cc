@@ -1,0 +1,331 @@
+// `isoscope learn`: observe, write the policy, prove it on every backend.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "backends/process/tracee_memory.h"
+#include "base/temp_dir.h"
+#include "learn/learned_policy.h"
+#include "learn/observation.h"
+#include "policies/loader.h"
+#include "reports/text.h"
+#include "supervisor/cli/commands.h"
+#include "supervisor/cli/exit_status.h"
+#include "supervisor/cli/interrupt.h"
+#include "supervisor/recorded_run.h"
+#include "supervisor/supervisor.h"
+#include "supervisor/workload_env.h"
+#include "workloads/catalog.h"
+
+namespace isoscope::cli {
+namespace {
+
+// The endpoint a connect, bind or sendto names, read from the workload
+// while its call waits. Observing only: nothing is decided on it.
+std::optional<InetEndpoint> ReadEndpoint(const SyscallEvent& event) {
+  const uint64_t address = event.request.args[1];
+  const uint64_t length = event.request.args[2];
+  if (address == 0 || length < sizeof(sockaddr_in)) return std::nullopt;
+  auto bytes = ReadTraceeBytes(
+      event.pid, address,
+      std::min<size_t>(static_cast<size_t>(length), sizeof(sockaddr_in6)));
+  if (!bytes) return std::nullopt;
+  sa_family_t family = 0;
+  std::memcpy(&family, bytes->data(), sizeof(family));
+  char text[INET6_ADDRSTRLEN] = {};
+  InetEndpoint endpoint;
+  if (family == AF_INET) {
+    sockaddr_in in{};
+    std::memcpy(&in, bytes->data(), sizeof(in));
+    if (::inet_ntop(AF_INET, &in.sin_addr, text, sizeof(text)) == nullptr) {
+      return std::nullopt;
+    }
+    endpoint.port = ntohs(in.sin_port);
+    endpoint.loopback = (ntohl(in.sin_addr.s_addr) >> 24) == 127;
+  } else if (family == AF_INET6 && bytes->size() >= sizeof(sockaddr_in6)) {
+    sockaddr_in6 in6{};
+    std::memcpy(&in6, bytes->data(), sizeof(in6));
+    if (::inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof(text)) == nullptr) {
+      return std::nullopt;
+    }
+    endpoint.port = ntohs(in6.sin6_port);
+    endpoint.loopback = IN6_IS_ADDR_LOOPBACK(&in6.sin6_addr) ||
+                        (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr) &&
+                         in6.sin6_addr.s6_addr[12] == 127);
+  } else {
+    return std::nullopt;
+  }
+  endpoint.address = text;
+  return endpoint;
+}
+
+// The base with every syscall allowed and logged (so each one reaches the
+// loop, decoded), every fault reported instead of killed, and the host's
+// network; its limits, identity and view stay the base's.
+Policy ObservingPolicy(const Policy& base) {
+  Policy observing = base;
+  observing.name = fmt::format("learning from {}", base.name);
+  observing.source = fmt::format(
+      "# isoscope learn: the policy below with every syscall allowed and "
+      "logged, faults reported, network host\n{}",
+      base.source);
+  observing.syscalls.default_action = ActionSpec{Action::kLog};
+  observing.syscalls.rules.clear();
+  observing.syscalls.abi =
+      AbiPolicy{ActionSpec{Action::kLog}, ActionSpec{Action::kLog}};
+  for (Action* action :
+       {&observing.faults.privileged_instruction, &observing.faults.cpuid,
+        &observing.faults.rdtsc, &observing.faults.page_fault,
+        &observing.faults.invalid_instruction, &observing.faults.breakpoint,
+        &observing.faults.arithmetic}) {
+    if (*action == Action::kKill) *action = Action::kReport;
+  }
+  observing.network = NetworkMode::kHost;
+  observing.accepted_holes.clear();
+  return observing;
+}
+
+// Runs the workload, recorded, each time in a fresh workdir; an observer
+// made for that workdir (when asked) sees its events.
+class Runner {
+ public:
+  Runner(const Context& context, Store& store, int interrupt_fd,
+         const LearnOptions& options, std::string executable)
+      : context_(context),
+        store_(store),
+        interrupt_fd_(interrupt_fd),
+        options_(options),
+        executable_(std::move(executable)) {}
+
+  Result<RunResult> Run(
+      Backend& backend, const Policy& policy,
+      const std::function<EventSink*(const std::string&)>& make_observer) {
+    auto dir = TempDir::Create("isoscope-learn-");
+    if (!dir) return tl::unexpected(dir.error());
+    const std::string workdir = dir->path().string();
+    Workload workload{executable_,
+                      options_.command,
+                      WorkloadEnvironment(workdir, options_.env),
+                      workdir,
+                      /*scratch_workdir=*/true,
+                      /*count_syscalls=*/false};
+    if (IsBuiltinWorkloadProgram(executable_)) {
+      auto copy = CopyProgramIntoWorkdir(executable_, workdir);
+      if (!copy) return tl::unexpected(copy.error());
+      workload.executable = *copy;
+      workload.argv.front() = *copy;
+    }
+    SupervisorOptions supervisor_options;
+    supervisor_options.interrupt_fd = interrupt_fd_;
+    supervisor_options.host_facts = ReadHostFacts();
+    if (const auto* entry =
+            context_.backends->Find(std::string(backend.name()))) {
+      supervisor_options.routing =
+          entry->RoutingOn(*supervisor_options.host_facts);
+    }
+    supervisor_options.observer =
+        make_observer ? make_observer(workdir) : nullptr;
+    RecordedRun recorded = RunRecorded(
+        std::make_shared<const Policy>(WithWorkdir(policy, workdir)),
+        std::move(supervisor_options), backend, workload, store_);
+    if (!recorded.recorded && recorded.run) {
+      fmt::print(stderr,
+                 "isoscope: warning: run {} was not fully recorded: {}\n",
+                 recorded.run->id, recorded.recorded.error().message());
+    }
+    return std::move(recorded.run);
+  }
+
+ private:
+  const Context& context_;
+  Store& store_;
+  int interrupt_fd_;
+  const LearnOptions& options_;
+  std::string executable_;
+};
+
+std::string Describe(const RunResult& run) {
+  const Termination& t = run.termination;
+  if (t.outcome == Outcome::kExited) {
+    return fmt::format("exited {}", t.exit_code);
+  }
+  return fmt::format("{}: {}", OutcomeName(t.outcome), t.reason);
+}
+
+// The rule that refused the most calls of a run, or that ended it.
+std::string RefusingRule(const RunResult& run) {
+  if (!run.termination.rule_id.empty()) return run.termination.rule_id;
+  const DenialCount* most = nullptr;
+  if (run.denials) {
+    for (const DenialCount& denial : *run.denials) {
+      if (most == nullptr || denial.count > most->count) most = &denial;
+    }
+  }
+  if (most == nullptr) return "";
+  return fmt::format("{} ({} x{})", most->rule_id,
+                     SyscallLabel(most->abi, most->number), most->count);
+}
+
+Status WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) return FailErrno(fmt::format("opening {}", path), errno);
+  out << text;
+  if (!out.flush()) return FailErrno(fmt::format("writing {}", path), errno);
+  return {};
+}
+
+}  // namespace
+
+int LearnCommand(const Context& context, const LearnOptions& options) {
+  for (const auto& entry : options.env) {
+    if (entry.find('=') == std::string::npos || entry.front() == '=') {
+      return ReportError(
+          Error(ErrorCode::kInvalidArgument,
+                fmt::format("--env '{}': expected KEY=VALUE", entry)));
+    }
+  }
+  if (options.backend != "ptrace" && options.backend != "container") {
+    return ReportError(Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("--backend {}: learn observes on ptrace or container (the "
+                    "backends that decode every call's paths for isoscope)",
+                    options.backend)));
+  }
+  auto backend = context.backends->Create(options.backend);
+  if (!backend) return ReportError(backend.error());
+  if (ProbeResult probe = (*backend)->Probe(); !probe.available) {
+    return ReportError(
+        Error(ErrorCode::kUnavailable,
+              fmt::format("backend {} cannot run on this host: {}",
+                          options.backend, probe.reason)));
+  }
+  auto base = LoadPolicyForThisHost(options.base);
+  if (!base) return ReportError(base.error());
+  std::optional<Policy> merge;
+  if (!options.merge.empty()) {
+    auto loaded = LoadPolicyFile(options.merge);
+    if (!loaded) return ReportError(loaded.error());
+    merge = std::move(*loaded);
+  }
+  auto executable = ResolveExecutable(options.command.front());
+  if (!executable) return ReportError(executable.error());
+  auto store = OpenStore(context);
+  if (!store) return ReportError(store.error());
+  auto interrupts = InterruptSignals::Install();
+  if (!interrupts) return ReportError(interrupts.error());
+
+  Runner runner(context, *store, interrupts->fd(), options, *executable);
+  const Policy observing = ObservingPolicy(*base);
+  Observation observation;
+  std::optional<RunResult> first;
+  for (int i = 1; i <= options.runs; ++i) {
+    std::optional<Observer> observer;
+    auto run = runner.Run(**backend, observing,
+                          [&observer](const std::string& workdir) {
+                            observer.emplace(workdir, ReadEndpoint);
+                            return &*observer;
+                          });
+    backend->reset();
+    if (!run) return ReportError(run.error());
+    const Termination& t = run->termination;
+    fmt::print(stderr, "learn: run {} of {} on {} (run {}): {}\n", i,
+               options.runs, options.backend, run->id, Describe(*run));
+    if (t.outcome == Outcome::kInterrupted) return kExitInterrupted;
+    if (t.outcome != Outcome::kExited && t.outcome != Outcome::kSignaled) {
+      return ReportError(
+          Error(ErrorCode::kUnavailable,
+                fmt::format("the observed run did not end by itself ({}); its "
+                            "limits are the base policy's ({})",
+                            Describe(*run), base->name)));
+    }
+    observation.Merge(observer->Finish(run->timings.wall_ns / 1000000,
+                                       run->output.total_bytes));
+    if (!first) first = std::move(*run);
+    auto recreated = context.backends->Create(options.backend);
+    if (!recreated) return ReportError(recreated.error());
+    backend = std::move(recreated);
+  }
+
+  std::string command_line = fmt::format("{}", fmt::join(options.command, " "));
+  auto learned =
+      LearnPolicy(observation, *base,
+                  LearnContext{command_line, options.backend, base->name,
+                               merge ? &*merge : nullptr});
+  if (!learned) return ReportError(learned.error());
+  for (const std::string& note : learned->notes) {
+    fmt::print(stderr, "learn: note: {}\n", note);
+  }
+  if (options.output.empty()) {
+    fmt::print("{}", learned->yaml);
+    std::fflush(stdout);
+  } else if (auto written = WriteFile(options.output, learned->yaml);
+             !written) {
+    return ReportError(written.error());
+  } else {
+    fmt::print(stderr, "learn: wrote {}\n", options.output);
+  }
+  if (options.no_verify) return 0;
+
+  auto policy = ParsePolicy(
+      learned->yaml, options.output.empty() ? "learned" : options.output);
+  if (!policy) return ReportError(policy.error());
+  fmt::print(stderr, "\nThe learned policy, proven on each backend:\n");
+  fmt::print(stderr, "  {:<10} {:<28} {:<7} {:<7} {}\n", "backend", "outcome",
+             "stdout", "exit", "refused by");
+  bool differs = false;
+  for (const auto& entry : context.backends->entries()) {
+    auto candidate = context.backends->Create(entry.name);
+    if (!candidate) continue;
+    if (!(*candidate)->AppliesPolicy()) continue;
+    if (ProbeResult probe = (*candidate)->Probe(); !probe.available) {
+      fmt::print(stderr, "  {:<10} not run: {}\n", entry.name, probe.reason);
+      continue;
+    }
+    auto run = runner.Run(**candidate, *policy, nullptr);
+    candidate->reset();
+    if (!run) {
+      // A backend that cannot run this program at all (kvm and a dynamic
+      // executable) proves nothing either way; any other failure to start
+      // (the policy refusing the first exec) is the policy's.
+      const bool unavailable = run.error().code() == ErrorCode::kUnavailable;
+      differs = differs || !unavailable;
+      fmt::print(stderr, "  {:<10} {}: {}\n", entry.name,
+                 unavailable ? "not run" : "FAILED", run.error().message());
+      continue;
+    }
+    if (run->termination.outcome == Outcome::kInterrupted) {
+      return kExitInterrupted;
+    }
+    const bool same_stdout =
+        run->output.stdout_bytes == first->output.stdout_bytes;
+    const bool same_exit =
+        run->termination.ExitStatus() == first->termination.ExitStatus() &&
+        run->termination.outcome == first->termination.outcome;
+    const bool agrees = same_stdout && same_exit;
+    differs = differs || !agrees;
+    fmt::print(stderr, "  {:<10} {:<28} {:<7} {:<7} {}\n", entry.name,
+               report_text::Truncate(Describe(*run), 28),
+               same_stdout ? "same" : "DIFFERS", same_exit ? "same" : "DIFFERS",
+               RefusingRule(*run).empty() ? "-" : RefusingRule(*run));
+  }
+  if (differs) {
+    fmt::print(stderr,
+               "learn: the workload ran differently under the learned "
+               "policy: see the rule named above (isoscope runs show ID "
+               "has every refusal)\n");
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace isoscope::cli
