@@ -265,6 +265,11 @@ Status PtraceBackend::Start(const Workload& workload,
   // answers with the plan's errno); a notification costs less than a stop.
   routing.notify_denials = true;
   routing.forbid_untraced_clones = true;
+  // A process-creating call a policy inspects (conditions on clone's
+  // memory-held arguments, `log`) is decided at a stop: a signal to the
+  // caller before isoscope's answer would fail it with EINTR as a
+  // notification.
+  routing.trace_inspected = {SYS_clone, SYS_clone3, SYS_fork, SYS_vfork};
   // Path calls isoscope can perform itself are notified and performed on
   // the resolved path, installing the result: nothing the workload can
   // still write is left for the kernel to read. The rest (exec, chdir, ...)
@@ -379,8 +384,15 @@ Status PtraceBackend::WaitForExec() {
     rusage usage{};
     pid_t got;
     do {
-      got = ::wait4(root_, &status, __WALL, &usage);
-    } while (got < 0 && errno == EINTR);
+      // Once the listener is copied, a call of the child's own set-up code
+      // after its execve (the report of an execve that failed) may be one
+      // the policy notifies: it is isoscope's code, let through, or the
+      // child would wait for an answer while this waits for the child.
+      got = ::wait4(root_, &status, __WALL | (notifier_ ? WNOHANG : 0), &usage);
+      if (got == 0) {
+        if (auto passed = PassSetUpNotifications(); !passed) return passed;
+      }
+    } while ((got < 0 && errno == EINTR) || got == 0);
     if (got < 0) return FailErrno("waiting for the workload's exec", errno);
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
       tracees_.erase(root_);
@@ -416,6 +428,17 @@ Status PtraceBackend::WaitForExec() {
                 "listener");
   }
   return {};
+}
+
+Status PtraceBackend::PassSetUpNotifications() {
+  pollfd pending{notifier_->fd(), POLLIN, 0};
+  int ready = ::poll(&pending, 1, kSetUpPollMs);
+  if (ready < 0 && errno != EINTR) return FailErrno("poll(listener)", errno);
+  if (ready <= 0) return {};
+  auto notification = notifier_->Receive();
+  if (!notification) return tl::unexpected(notification.error());
+  if (!*notification) return {};
+  return notifier_->Continue((*notification)->id);
 }
 
 Status PtraceBackend::GrabListener() {

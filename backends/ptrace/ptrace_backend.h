@@ -105,6 +105,10 @@ class PtraceBackend : public Backend {
 
   Status WaitForExec();
   Status GrabListener();
+  // Before the workload's exec: lets a notified call of the child's own
+  // set-up through (waits up to kSetUpPollMs for one).
+  Status PassSetUpNotifications();
+  static constexpr int kSetUpPollMs = 5;
   // Collects every stop and exit that is ready, turning them into events.
   Status ReapAll();
   Status HandleStatus(pid_t tid, int status, const rusage& usage);

@@ -93,7 +93,11 @@ Result<uint32_t> PlanAction(const SyscallPlan& plan, int number,
           !PathArguments(number).empty() &&
           std::find(routing.notify_paths.begin(), routing.notify_paths.end(),
                     number) == routing.notify_paths.end();
-      if (traced_paths || !routing.user_notif) {
+      const bool traced_always =
+          std::find(routing.trace_inspected.begin(),
+                    routing.trace_inspected.end(),
+                    number) != routing.trace_inspected.end();
+      if (traced_paths || traced_always || !routing.user_notif) {
         return TraceAction(SeccompTraceReason::kInspect);
       }
       return SCMP_ACT_NOTIFY;
@@ -577,7 +581,21 @@ int InstallSeccompProgram(const sock_fprog& program, bool new_listener) {
     return -errno;
   }
   uint64_t flags = new_listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
-  int64_t rc = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &program);
+  int64_t rc = -1;
+  if (new_listener) {
+    // A call waiting for the listener's answer is interruptible: a signal
+    // (a shell's SIGCHLD) ends the wait with ERESTARTSYS, which a handler
+    // without SA_RESTART turns into EINTR from calls that never give it
+    // (pipe, fork, open of a file). With WAIT_KILLABLE_RECV (Linux 5.19)
+    // only SIGKILL interrupts it once isoscope has received the
+    // notification; older kernels refuse the flag (EINVAL) and keep the
+    // interruptible wait.
+    rc = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                   flags | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &program);
+  }
+  if (rc < 0 && (!new_listener || errno == EINVAL)) {
+    rc = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &program);
+  }
   if (rc < 0) return -errno;
   // With NEW_LISTENER the kernel returns the listener fd (close-on-exec).
   return new_listener ? static_cast<int>(rc) : 0;

@@ -48,6 +48,11 @@ struct SeccompRouting {
   // The other kInspect syscalls (and all of them without trace_paths) go to
   // SECCOMP_RET_USER_NOTIF (true) or SECCOMP_RET_TRACE (false).
   bool user_notif = true;
+  // kInspect syscalls that go to SECCOMP_RET_TRACE all the same: those a
+  // signal must not interrupt while isoscope decides (a notified fork a
+  // SIGCHLD interrupts fails with EINTR, which fork never does; a tracee
+  // stopped for its tracer is not interrupted).
+  std::vector<int> trace_inspected;
   // Syscall numbers sent to SECCOMP_RET_TRACE whatever the plan says, even
   // when it allows them (the ptrace backend lists execve and execveat: the
   // tracer lets isoscope's own exec of the workload through, copies the
