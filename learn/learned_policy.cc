@@ -70,25 +70,6 @@ std::string ValueName(int syscall, uint64_t value) {
       {{SYS_arch_prctl, 0x3001}, "ARCH_CET_STATUS"},
       {{SYS_arch_prctl, 0x5001}, "ARCH_SHSTK_ENABLE"},
   };
-  if (syscall == SYS_mmap || syscall == SYS_mprotect ||
-      syscall == SYS_pkey_mprotect) {
-    if (value == 0) return "PROT_NONE";
-    std::string out;
-    constexpr std::array<std::pair<uint64_t, std::string_view>, 3> kBits = {
-        {{1, "PROT_READ"}, {2, "PROT_WRITE"}, {4, "PROT_EXEC"}}};
-    for (const auto& [bit, name] : kBits) {
-      if ((value & bit) == 0) continue;
-      if (!out.empty()) out += '|';
-      out += name;
-    }
-    if ((value & ~uint64_t{7}) != 0) {
-      out += fmt::format("{}{:#x}", out.empty() ? "" : "|", value & ~7ULL);
-    }
-    return out;
-  }
-  if (syscall == SYS_clone) {
-    return value == 0 ? "none" : fmt::format("{:#x}", value);
-  }
   const auto found = kNames.find({syscall, value});
   if (found != kNames.end()) {
     return fmt::format("{} ({:#x})", found->second, value);
@@ -105,12 +86,6 @@ int RefusalErrno(int syscall) {
     case SYS_socket:
     case SYS_socketpair:
       return EAFNOSUPPORT;
-    case SYS_mmap:
-    case SYS_mprotect:
-    case SYS_pkey_mprotect:
-      return EACCES;
-    case SYS_clone:
-      return EPERM;
     default:
       return EINVAL;
   }
@@ -187,15 +162,25 @@ void LearnSyscalls(const Observation& observation, Allowed& allowed,
         selector ? fmt::format(" ({} varies: not a condition)", selector->what)
                  : "");
   }
+  if (observation.task_creation_inferred) {
+    const std::string why = fmt::format(
+        "{} processes and threads at most: the container backend let the "
+        "clone family run unobserved (a notified fork fails with EINTR when "
+        "a signal comes first), so all three are allowed",
+        observation.max_tasks);
+    allowed.plain.try_emplace(SYS_clone, "clone: " + why);
+    allowed.plain.try_emplace(SYS_fork, "fork: " + why);
+    allowed.plain.try_emplace(SYS_vfork, "vfork: " + why);
+  }
   // clone3's flags are in memory no filter reads: while unshare is not
   // plainly allowed, Decide answers clone3 ENOSYS and glibc falls back to
   // clone, which must then be allowed as clone3 was.
   if (observation.syscalls.contains(SYS_clone3) &&
       !allowed.plain.contains(SYS_unshare)) {
-    allowed.selected.try_emplace(
-        std::pair{SYS_clone, uint64_t{0}},
-        "clone without namespace flags: glibc's fallback when clone3 gets "
-        "ENOSYS (clone3 ran; unshare is not allowed)");
+    allowed.plain.try_emplace(
+        SYS_clone,
+        "clone: glibc's fallback when clone3 gets ENOSYS (clone3 ran; "
+        "unshare is not allowed)");
   }
   for (const auto& [number, use] : observation.descriptor_calls) {
     const auto& [count, example] = use;
@@ -293,9 +278,17 @@ void LearnResources(const Observation& observation, const Policy& base,
   if (observation.max_rss_kib) {
     const uint64_t peak =
         static_cast<uint64_t>(*observation.max_rss_kib) * 1024;
-    r.memory_bytes = RoundUp(std::max(2 * peak, 64 * kMiB), kMiB);
+    const uint64_t twice = RoundUp(std::max(2 * peak, 64 * kMiB), kMiB);
+    // The ptrace backend limits address space (RLIMIT_AS), which runtimes
+    // such as V8 or the JVM reserve far beyond what they touch: a limit
+    // below the base's would stop them however little they use.
+    r.memory_bytes = base.resources.memory_bytes
+                         ? std::max(twice, *base.resources.memory_bytes)
+                         : twice;
     comments["memory"] = fmt::format(
-        "peak resident memory {} over {}: twice that, at least 64 MiB",
+        "peak resident memory {} over {}: twice that, at least 64 MiB, or "
+        "the base's limit when higher (ptrace limits address space, which "
+        "runtimes reserve beyond what they use)",
         FormatBytes(peak), runs);
   } else {
     comments["memory"] =
@@ -364,52 +357,87 @@ bool Covers(const std::vector<std::string>& entries, const std::string& dir) {
       });
 }
 
-// The container's view: the base's, with each top-level directory the
-// workload reached and the view lacks, and without a hidden one it reached.
+// Adds `dir` to `entries` unless one of them covers it, dropping the
+// entries it covers; whether it was added.
+bool AddCovering(std::vector<std::string>& entries, const std::string& dir) {
+  if (Covers(entries, dir)) return false;
+  std::erase_if(entries, [&dir](const std::string& entry) {
+    return entry.starts_with(dir + "/");
+  });
+  entries.push_back(dir);
+  return true;
+}
+
+// The container's view: the base's, with the directory of each file the
+// workload read (or ran) that the view does not show read-only or
+// writable, and of each it wrote outside what the view lets it write. A
+// file under a tmpfs of the view (/tmp) that the workload did not write
+// was there before it ran, so the tmpfs does not show it either.
 void LearnFilesystem(const Observation& observation, const Policy& base,
                      Allowed& allowed) {
   FilesystemView& view = allowed.filesystem;
   view = base.filesystem;
-  std::set<std::string> read_tops;
-  std::set<std::string> written_tops;
+  std::set<std::string> written;
+  for (const auto& [key, use] : observation.paths) {
+    if (key.first == PathIntent::kWrite) written.insert(key.second);
+  }
+  const auto provided = [](const std::string& path) {
+    return !path.starts_with('/') || path == "/" || path.starts_with("/proc") ||
+           path.starts_with("/dev") || path.starts_with("/sys");
+  };
   for (const auto& [key, use] : observation.paths) {
     const std::string& path = key.second;
-    if (!path.starts_with('/') || path == "/") continue;
-    const std::string top = path.substr(0, path.find('/', 1));
-    if (top == "/proc" || top == "/dev" || top == "/sys" || top == "/tmp") {
-      continue;  // the container provides its own
-    }
-    // A name probed that does not exist here (libselinux looks for
-    // /selinux) is no directory a view can show.
+    if (provided(path)) continue;  // "{workdir}/..." included
     std::error_code ec;
-    if (!std::filesystem::is_directory(top, ec)) continue;
-    (key.first == PathIntent::kWrite ? written_tops : read_tops).insert(top);
-    std::erase_if(view.hidden, [&](const std::string& hidden) {
-      const bool reached = path == hidden || path.starts_with(hidden + "/");
-      if (reached) {
-        allowed.filesystem_comments.push_back(fmt::format(
-            "{} is not hidden, as the base has it: the workload reached {}",
-            hidden, YamlCommentText(path)));
+    const bool write = key.first == PathIntent::kWrite;
+    if (!write && written.contains(path)) continue;  // made by the run
+    // Only what is there was reached: a probe of a name that does not
+    // exist (libselinux's /selinux, curl's ~/.curlrc) needs no view.
+    const std::filesystem::path host(path);
+    const std::filesystem::path reached = write ? host.parent_path() : host;
+    if (!std::filesystem::exists(
+            std::filesystem::symlink_status(reached, ec))) {
+      continue;
+    }
+    const bool is_directory = std::filesystem::is_directory(reached, ec);
+    if (is_directory && !write) {
+      // A directory looked at: a tmpfs of the view is one, and one whose
+      // files the workload reached is shown by their directories (what a
+      // bind of the whole directory would show more of is not needed).
+      if (Covers(view.tmpfs, path)) continue;
+      const bool has_children =
+          std::any_of(observation.paths.begin(), observation.paths.end(),
+                      [&path](const auto& other) {
+                        return other.first.second.starts_with(path + "/");
+                      });
+      if (has_children) continue;
+    }
+    const std::string dir =
+        is_directory ? reached.string() : reached.parent_path().string();
+    if (dir == "/" || provided(dir)) continue;
+    if (write) {
+      if (Covers(view.writable, dir) || Covers(view.tmpfs, dir)) continue;
+      std::erase(view.readonly, dir);
+      if (AddCovering(view.writable, dir)) {
+        allowed.filesystem_comments.push_back(
+            fmt::format("{} writable: the workload wrote {}",
+                        YamlCommentText(dir), YamlCommentText(path)));
       }
-      return reached;
-    });
-  }
-  const auto visible = [&view](const std::string& top) {
-    return Covers(view.readonly, top) || Covers(view.writable, top) ||
-           Covers(view.tmpfs, top);
-  };
-  for (const std::string& top : written_tops) {
-    if (Covers(view.writable, top) || Covers(view.tmpfs, top)) continue;
-    std::erase(view.readonly, top);
-    view.writable.push_back(top);
-    allowed.filesystem_comments.push_back(
-        fmt::format("{} writable: the workload wrote there", top));
-  }
-  for (const std::string& top : read_tops) {
-    if (visible(top)) continue;
-    view.readonly.push_back(top);
-    allowed.filesystem_comments.push_back(
-        fmt::format("{} read-only: the workload read there", top));
+    } else {
+      if (Covers(view.readonly, dir) || Covers(view.writable, dir)) continue;
+      if (AddCovering(view.readonly, dir)) {
+        allowed.filesystem_comments.push_back(
+            fmt::format("{} read-only: the workload read {}",
+                        YamlCommentText(dir), YamlCommentText(path)));
+      }
+    }
+    // A hidden entry the same as a shown one would be a conflict; a deeper
+    // shown one wins over it by itself.
+    if (std::erase(view.hidden, dir) > 0) {
+      allowed.filesystem_comments.push_back(fmt::format(
+          "{} is not hidden, as the base has it: the workload reached {}",
+          YamlCommentText(dir), YamlCommentText(path)));
+    }
   }
 }
 

@@ -4,10 +4,12 @@
 //
 // What is learned, and how it is generalised (docs in policies/README.md,
 // "Learned policies"):
-// - syscalls by name; ioctl requests, socket families, prctl options,
-//   arch_prctl codes, memory protections and clone's namespace flags as
+// - syscalls by name; ioctl requests, socket families and prctl options as
 //   argument conditions, one rule per value seen, the last of each call
-//   refusing other values with the errno a careful author would pick;
+//   refusing other values with the errno a careful author would pick
+//   (clone's namespace flags need none: clone with CLONE_NEW* is decided
+//   as unshare, which a learned policy refuses unless the workload called
+//   it; memory protections are left free, see SelectorFor);
 //   calls the base policy refuses by name keep its answer, the rest get the
 //   base's default;
 // - paths by intent (read, write, exec; a created file is a written one):

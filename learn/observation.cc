@@ -33,16 +33,6 @@ std::optional<Selector> SelectorFor(int syscall) {
       return Selector{0, ~uint64_t{0}, "family"};
     case SYS_prctl:
       return Selector{0, ~uint64_t{0}, "option"};
-    case SYS_arch_prctl:
-      return Selector{0, ~uint64_t{0}, "code"};
-    case SYS_mmap:
-    case SYS_mprotect:
-    case SYS_pkey_mprotect:
-      return Selector{2, ~uint64_t{0}, "protection"};
-    case SYS_clone:
-      // Only its namespace flags mean something to a policy; the rest
-      // (thread or process, the exit signal) vary with how libc calls it.
-      return Selector{0, kCloneNamespaceFlags, "namespace flags"};
     default:
       return std::nullopt;
   }
@@ -87,6 +77,8 @@ void Observation::Merge(const Observation& other) {
   max_wall_ms = std::max(max_wall_ms, other.max_wall_ms);
   max_output_bytes = std::max(max_output_bytes, other.max_output_bytes);
   max_tasks = std::max(max_tasks, other.max_tasks);
+  task_creation_inferred =
+      task_creation_inferred || other.task_creation_inferred;
 }
 
 void Observer::Append(const Event& event) {
@@ -115,6 +107,11 @@ std::string Observer::AsObserved(const std::string& path) const {
 
 void Observer::OnSyscall(const SyscallEvent& event) {
   const SyscallRequest& request = event.request;
+  if (infer_tasks_ && event.pid != 0 && pids_seen_.insert(event.pid).second &&
+      pids_seen_.size() > 1) {
+    ++tasks_;
+    observation_.task_creation_inferred = true;
+  }
   if (request.abi != Abi::kX86_64) {
     ++observation_.foreign_abi_calls[std::string(AbiName(request.abi))];
     return;

@@ -32,9 +32,9 @@ struct SyscallUse {
   uint64_t count = 0;
   std::array<uint64_t, 6> example_args{};  // of the first call seen
   std::string example_path;  // its first path argument, if it had one
-  // The values of the argument a policy names for this call (Selector()),
-  // with how often each was seen: ioctl requests, socket families and
-  // types, prctl options, memory protections, clone flags.
+  // The values of the argument a policy names for this call (SelectorFor),
+  // with how often each was seen: ioctl requests, socket families, prctl
+  // options.
   std::map<uint64_t, uint64_t> selector_values;
   // More distinct values than a policy would list: no condition is learned.
   bool selector_varies = false;
@@ -87,6 +87,10 @@ struct Observation {
   // Processes and threads the workload started in one run (its clone,
   // fork and vfork calls, plus the first): a bound on how many ran at once.
   uint64_t max_tasks = 1;
+  // The runs let clone (without namespace flags), fork and vfork run in the
+  // kernel unobserved, and new tasks were seen (Observer's
+  // InferTaskCreation): which of the three made them is not known.
+  bool task_creation_inferred = false;
   bool operator==(const Observation&) const = default;
 
   // Widens this observation by `other` (counts add, peaks take the max).
@@ -112,6 +116,10 @@ class Observer : public EventSink {
 
   void Append(const Event& event) override;
 
+  // For a run whose policy lets the clone family run in the kernel: a task
+  // seen for the first time (not the first one) counts as created.
+  void InferTaskCreation() { infer_tasks_ = true; }
+
   // The run's observation, its peaks and output size added.
   Observation Finish(int64_t wall_ms, uint64_t output_bytes);
 
@@ -123,6 +131,8 @@ class Observer : public EventSink {
   SockaddrReader read_sockaddr_;
   Observation observation_;
   uint64_t tasks_ = 1;
+  bool infer_tasks_ = false;
+  std::set<int> pids_seen_;
 };
 
 }  // namespace isoscope

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,10 +70,11 @@ std::optional<InetEndpoint> ReadEndpoint(const SyscallEvent& event) {
   return endpoint;
 }
 
-// The base with every syscall allowed and logged (so each one reaches the
-// loop, decoded), every fault reported instead of killed, and the host's
-// network; its limits, identity and view stay the base's.
-Policy ObservingPolicy(const Policy& base) {
+// The base with every x86-64 syscall allowed and logged (so each one
+// reaches the loop, decoded), every fault reported instead of killed, and
+// the host's network; its limits, identity, view and answer to other ABIs
+// stay the base's.
+Policy ObservingPolicy(const Policy& base, bool unobserved_tasks) {
   Policy observing = base;
   observing.name = fmt::format("learning from {}", base.name);
   observing.source = fmt::format(
@@ -81,8 +83,23 @@ Policy ObservingPolicy(const Policy& base) {
       base.source);
   observing.syscalls.default_action = ActionSpec{Action::kLog};
   observing.syscalls.rules.clear();
-  observing.syscalls.abi =
-      AbiPolicy{ActionSpec{Action::kLog}, ActionSpec{Action::kLog}};
+  if (unobserved_tasks) {
+    // The container backend can only notify: a fork notified while a
+    // signal arrives fails with EINTR, so the clone family runs in the
+    // kernel (clone with namespace flags is still decided as unshare, which
+    // is logged), and new tasks are inferred.
+    Rule clone;
+    clone.id = "learn-clone";
+    clone.syscalls = {SYS_clone};
+    clone.action = ActionSpec{Action::kAllow};
+    Rule forks;
+    forks.id = "learn-fork";
+    forks.syscalls = {SYS_fork, SYS_vfork};
+    forks.action = ActionSpec{Action::kAllow};
+    observing.syscalls.rules = {std::move(clone), std::move(forks)};
+  }
+  // Calls through another ABI keep the base's answer (kill or deny, the only
+  // ones possible: isoscope decodes x86-64 arguments alone).
   for (Action* action :
        {&observing.faults.privileged_instruction, &observing.faults.cpuid,
         &observing.faults.rdtsc, &observing.faults.page_fault,
@@ -135,6 +152,12 @@ class Runner {
     }
     supervisor_options.observer =
         make_observer ? make_observer(workdir) : nullptr;
+    // The workload's stderr passes through, so a run that fails says why;
+    // its stdout is compared, not shown.
+    supervisor_options.output_sink = [](OutputStream stream,
+                                        std::string_view bytes) {
+      if (stream == OutputStream::kStderr) fmt::print(stderr, "{}", bytes);
+    };
     RecordedRun recorded = RunRecorded(
         std::make_shared<const Policy>(WithWorkdir(policy, workdir)),
         std::move(supervisor_options), backend, workload, store_);
@@ -225,16 +248,19 @@ int LearnCommand(const Context& context, const LearnOptions& options) {
   if (!interrupts) return ReportError(interrupts.error());
 
   Runner runner(context, *store, interrupts->fd(), options, *executable);
-  const Policy observing = ObservingPolicy(*base);
+  const bool unobserved_tasks = options.backend == "container";
+  const Policy observing = ObservingPolicy(*base, unobserved_tasks);
   Observation observation;
   std::optional<RunResult> first;
   for (int i = 1; i <= options.runs; ++i) {
     std::optional<Observer> observer;
-    auto run = runner.Run(**backend, observing,
-                          [&observer](const std::string& workdir) {
-                            observer.emplace(workdir, ReadEndpoint);
-                            return &*observer;
-                          });
+    auto run =
+        runner.Run(**backend, observing,
+                   [&observer, unobserved_tasks](const std::string& workdir) {
+                     observer.emplace(workdir, ReadEndpoint);
+                     if (unobserved_tasks) observer->InferTaskCreation();
+                     return &*observer;
+                   });
     backend->reset();
     if (!run) return ReportError(run.error());
     const Termination& t = run->termination;
