@@ -5,6 +5,7 @@
 #include <linux/close_range.h>
 #include <linux/sched.h>
 #include <poll.h>
+#include <sanitizer/asan_interface.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -101,8 +102,19 @@ struct ChildFailure {
   ChildSetup::Failure setup;  // kSetup: what failed
 };
 
-[[noreturn]] void ChildFail(int report_fd, ChildStep step,
-                            const ChildSetup::Failure* setup = nullptr) {
+// ChildFail, ChildMain and SharedMemoryChildMain are not instrumented by
+// AddressSanitizer (the attribute; a no-op in other builds). A child that
+// shares the parent's memory (SpawnSharingMemory) runs on a stack the
+// runtime does not know, with the parent's thread state and shadow memory,
+// as glibc's posix_spawn child does. Instrumented, each call of a noreturn
+// function there (these and _exit) first ran __asan_handle_no_return: it
+// judged the child's stack against the parent's bounds, printed a warning
+// on isoscope's stderr, and its sigaltstack call wrote to a stack slot the
+// shadow still marked poisoned. Between clone and exec these functions only
+// make async-signal-safe calls; the runtime still checks the libc calls it
+// intercepts.
+[[noreturn, gnu::no_sanitize_address]] void ChildFail(
+    int report_fd, ChildStep step, const ChildSetup::Failure* setup = nullptr) {
   ChildFailure failure{static_cast<int>(step), errno, {}};
   if (setup != nullptr) failure.setup = *setup;
   failure.setup.what[sizeof failure.setup.what - 1] = '\0';
@@ -140,11 +152,12 @@ int64_t ReadPeakKib(const char* status_path) {
   return digits ? kib : -1;
 }
 
-// Runs in the child: async-signal-safe calls only, no allocation.
-[[noreturn]] void ChildMain(int report_fd, pid_t parent,
-                            const SpawnOptions& options, const char* workdir,
-                            const char* path, char* const* argv,
-                            char* const* envp) {
+// Runs in the child: async-signal-safe calls only, no allocation. Not
+// instrumented by AddressSanitizer (see ChildFail).
+[[noreturn, gnu::no_sanitize_address]] void ChildMain(
+    int report_fd, pid_t parent, const SpawnOptions& options,
+    const char* workdir, const char* path, char* const* argv,
+    char* const* envp) {
   const ChildStdio& stdio = options.stdio;
   if (::setpgid(0, 0) != 0) ChildFail(report_fd, ChildStep::kSetProcessGroup);
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
@@ -276,7 +289,7 @@ struct SharedMemoryChild {
   char* const* envp;
 };
 
-int SharedMemoryChildMain(void* raw) {
+[[gnu::no_sanitize_address]] int SharedMemoryChildMain(void* raw) {
   const auto* child = static_cast<const SharedMemoryChild*>(raw);
   // Closes this process's copy only: nothing of the parent's memory is
   // written by the child (a UniqueFd's Reset would be).
@@ -291,9 +304,15 @@ class ChildStack {
  public:
   // ChildMain's frames need a few KiB; the rest is headroom never touched.
   static constexpr size_t kSize = size_t{64} * 1024;
+  // Under AddressSanitizer the mapping's shadow is cleared first: the
+  // runtime does not clear it at munmap, so a region mapped where poisoned
+  // memory was would fail the checks of the libc calls the child makes on
+  // its stack (a no-op in other builds).
   ChildStack()
       : base_(::mmap(nullptr, kSize, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) {}
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) {
+    if (base_ != MAP_FAILED) ASAN_UNPOISON_MEMORY_REGION(base_, kSize);
+  }
   ChildStack(const ChildStack&) = delete;
   ChildStack& operator=(const ChildStack&) = delete;
   ~ChildStack() {
