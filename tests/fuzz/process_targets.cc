@@ -118,7 +118,8 @@ uint64_t LayOut(const Process& process, FuzzInput& in) {
   // The input's next bytes end exactly at the PROT_NONE page.
   const uint8_t* blob = nullptr;
   const size_t size = in.Take(in.U16() % (kReadable - kBlobAt + 1), &blob);
-  std::memcpy(region + kReadable - size, blob, size);
+  // An empty input has no bytes at all (`blob` is null).
+  if (size > 0) std::memcpy(region + kReadable - size, blob, size);
   return Address(process, kReadable - size);
 }
 
