@@ -65,10 +65,11 @@ TEST_F(CliDocsTest, BuildsPagesAreTheDefinitionsPages) {
   const auto pages = ManPages(app_, ThisBuild());
   std::vector<std::string> names;
   for (const auto& page : pages) names.push_back(page.name);
-  EXPECT_THAT(names, ElementsAre("isoscope", "isoscope-run", "isoscope-probe",
-                                 "isoscope-compare", "isoscope-policy",
-                                 "isoscope-doctor", "isoscope-runs",
-                                 "isoscope-workloads", "isoscope-report"));
+  EXPECT_THAT(names,
+              ElementsAre("isoscope", "isoscope-run", "isoscope-probe",
+                          "isoscope-compare", "isoscope-learn",
+                          "isoscope-policy", "isoscope-doctor", "isoscope-runs",
+                          "isoscope-workloads", "isoscope-report"));
   for (const auto& page : pages) {
     const auto built = BuildDir() / "docs" / "man1" / (page.name + ".1");
     EXPECT_EQ(ReadFile(built), page.roff) << built << " is stale";
