@@ -808,4 +808,137 @@ Result<ImportedPolicy> ImportOciConfigFile(const std::string& path) {
   return ImportOciConfig(*text, file);
 }
 
+namespace {
+
+// A bundle is a command-line input: its errors are usage errors (exit 64),
+// not policy errors.
+Unexpected AsBundleError(const Error& error, std::string_view source_name) {
+  return Unexpected(Error(
+      ErrorCode::kInvalidArgument,
+      fmt::format("{}: {}", YamlCommentText(source_name), error.message())));
+}
+
+Result<OciBundle> ParseBundle(const json& config) {
+  OciBundle bundle;
+  auto root = Member(config, "root", json::value_t::object, "config");
+  if (!root) return Unexpected(root.error());
+  bundle.rootfs = "rootfs";
+  if (*root != nullptr) {
+    auto path = Member(**root, "path", json::value_t::string, "root");
+    if (!path) return Unexpected(path.error());
+    if (*path != nullptr) bundle.rootfs = (*path)->get<std::string>();
+  }
+  auto process = Member(config, "process", json::value_t::object, "config");
+  if (!process) return Unexpected(process.error());
+  if (*process == nullptr) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "process: missing (the bundle says nothing to run)");
+  }
+  auto args = Strings(**process, "args", "process");
+  if (!args) return Unexpected(args.error());
+  if (args->empty() || args->front().empty()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "process.args: empty (the bundle says nothing to run)");
+  }
+  bundle.args = std::move(*args);
+  auto env = Strings(**process, "env", "process");
+  if (!env) return Unexpected(env.error());
+  for (size_t i = 0; i < env->size(); ++i) {
+    const std::string& entry = (*env)[i];
+    if (entry.find('=') == std::string::npos || entry.front() == '=') {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("process.env[{}]: '{}' is not KEY=VALUE", i,
+                              YamlCommentText(entry)));
+    }
+  }
+  bundle.env = std::move(*env);
+  auto cwd = Member(**process, "cwd", json::value_t::string, "process");
+  if (!cwd) return Unexpected(cwd.error());
+  if (*cwd != nullptr) {
+    bundle.cwd = (*cwd)->get<std::string>();
+    if (bundle.cwd.empty() || bundle.cwd.front() != '/') {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("process.cwd: '{}' is not an absolute path",
+                              YamlCommentText(bundle.cwd)));
+    }
+    bundle.cwd = std::filesystem::path(bundle.cwd).lexically_normal().string();
+    if (bundle.cwd.size() > 1 && bundle.cwd.back() == '/') {
+      bundle.cwd.pop_back();
+    }
+  }
+  auto user = Member(**process, "user", json::value_t::object, "process");
+  if (!user) return Unexpected(user.error());
+  if (*user != nullptr) {
+    for (const auto& [key, id] :
+         {std::pair{"uid", &bundle.uid}, std::pair{"gid", &bundle.gid}}) {
+      auto value = Unsigned(**user, key, "process.user");
+      if (!value) return Unexpected(value.error());
+      if (!value->has_value()) continue;
+      if (**value > UINT32_MAX - 1) {
+        return Fail(
+            ErrorCode::kInvalidArgument,
+            fmt::format("process.user.{}: {} is not a valid id", key, **value));
+      }
+      *id = static_cast<uint32_t>(**value);
+    }
+  }
+  return bundle;
+}
+
+}  // namespace
+
+Result<OciBundle> ParseOciBundleConfig(std::string_view config_json,
+                                       std::string_view source_name) {
+  if (config_json.size() > kMaxOciConfigBytes) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("{}: {} bytes, more than the {} a config.json "
+                            "may have here",
+                            YamlCommentText(source_name), config_json.size(),
+                            kMaxOciConfigBytes));
+  }
+  json config = json::parse(config_json, /*cb=*/nullptr,
+                            /*allow_exceptions=*/false);
+  if (config.is_discarded() || !config.is_object()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("{}: not a JSON object (an OCI runtime "
+                            "config.json is one)",
+                            YamlCommentText(source_name)));
+  }
+  auto bundle = ParseBundle(config);
+  if (!bundle) return AsBundleError(bundle.error(), source_name);
+  return bundle;
+}
+
+Result<OciBundle> LoadOciBundle(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path canonical = fs::canonical(dir, ec);
+  if (ec || !fs::is_directory(canonical, ec)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("--bundle {}: not a directory (an OCI bundle is "
+                            "a directory with config.json and a rootfs)",
+                            dir));
+  }
+  const std::string file = (canonical / "config.json").string();
+  auto text = ReadFileUpTo(file, kMaxOciConfigBytes);
+  if (!text) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("--bundle {}: cannot read {}: {}", dir, file,
+                            std::strerror(text.error().sys_errno())),
+                text.error().sys_errno());
+  }
+  auto bundle = ParseOciBundleConfig(*text, file);
+  if (!bundle) return bundle;
+  bundle->dir = canonical.string();
+  const fs::path rootfs = canonical / bundle->rootfs;
+  const fs::path rootfs_real = fs::canonical(rootfs, ec);
+  if (ec || !fs::is_directory(rootfs_real, ec)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("{}: root.path '{}': {} is not a directory", file,
+                            YamlCommentText(bundle->rootfs), rootfs.string()));
+  }
+  bundle->rootfs = rootfs_real.string();
+  return bundle;
+}
+
 }  // namespace isoscope

@@ -12,6 +12,8 @@
 #ifndef ISOSCOPE_POLICIES_OCI_IMPORT_H_
 #define ISOSCOPE_POLICIES_OCI_IMPORT_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +41,37 @@ Result<ImportedPolicy> ImportOciConfig(std::string_view config_json,
 // Reads `path` (at most kMaxOciConfigBytes) and imports it; a directory is
 // taken as an OCI bundle and its config.json is read.
 Result<ImportedPolicy> ImportOciConfigFile(const std::string& path);
+
+// An OCI runtime bundle as a workload (`isoscope run|compare --bundle DIR`):
+// what its config.json's `process` and `root` say. The rest of the config
+// (seccomp, limits, mounts, namespaces) is the policy's business: `isoscope
+// policy import` turns it into one.
+struct OciBundle {
+  std::string dir;     // the bundle directory, absolute, symlinks resolved
+  std::string rootfs;  // root.path (default "rootfs") resolved against dir,
+                       // symlinks resolved; an existing directory
+  std::vector<std::string> args;  // process.args: never empty
+  std::vector<std::string> env;   // process.env, each KEY=VALUE
+  std::string cwd = "/";          // process.cwd: absolute, inside the rootfs
+  std::optional<uint32_t> uid;    // process.user.uid
+  std::optional<uint32_t> gid;    // process.user.gid
+};
+
+// The `process` and `root` of a config.json's text (`dir` and `rootfs` are
+// left for LoadOciBundle: `rootfs` holds root.path as written). Errors are
+// kInvalidArgument (a bundle is a command-line input), naming
+// `source_name` and the field: malformed JSON, a field of the wrong type, no
+// `process`, process.args empty, process.cwd not absolute, an env entry
+// without '='.
+Result<OciBundle> ParseOciBundleConfig(std::string_view config_json,
+                                       std::string_view source_name);
+
+// Reads DIR/config.json (at most kMaxOciConfigBytes) and checks the rootfs:
+// kInvalidArgument when DIR is not a directory, has no readable
+// config.json, its config is malformed (above) or its root.path is not a
+// directory. The entrypoint (process.args[0]) is looked up by the caller,
+// inside the rootfs (ResolveExecutableInRoot).
+Result<OciBundle> LoadOciBundle(const std::string& dir);
 
 }  // namespace isoscope
 

@@ -1,10 +1,13 @@
 #include "policies/oci_import.h"
 
 #include <cerrno>
+#include <filesystem>
+#include <fstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "base/temp_dir.h"
 #include "policies/loader.h"
 #include "policies/syscalls.h"
 
@@ -176,6 +179,91 @@ TEST(OciImport, ConfigTextCannotWriteYaml) {
   EXPECT_EQ(policy.network, NetworkMode::kLoopback);
   EXPECT_TRUE(policy.capabilities.empty());
   EXPECT_EQ(policy.syscalls.default_action.action, Action::kKill);
+}
+
+// What `isoscope run --bundle` takes of a config: the process and the root.
+TEST(OciBundle, ProcessAndRootOfRuncSpec) {
+  auto bundle = ParseOciBundleConfig(kRuncSpec, "config.json");
+  ASSERT_TRUE(bundle) << bundle.error().ToString();
+  EXPECT_THAT(bundle->args, ElementsAre("sh"));
+  EXPECT_THAT(bundle->env,
+              ElementsAre("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                          "/usr/bin:/sbin:/bin"));
+  EXPECT_EQ(bundle->cwd, "/");
+  EXPECT_EQ(bundle->uid, 0U);
+  EXPECT_EQ(bundle->gid, 0U);
+  EXPECT_EQ(bundle->rootfs, "rootfs");
+
+  auto minimal = ParseOciBundleConfig(
+      R"({"process": {"args": ["/bin/true"], "cwd": "/srv/./app/"}})", "c");
+  ASSERT_TRUE(minimal) << minimal.error().ToString();
+  EXPECT_EQ(minimal->cwd, "/srv/app");
+  EXPECT_EQ(minimal->rootfs, "rootfs");  // the spec's usual name
+  EXPECT_TRUE(minimal->env.empty());
+  EXPECT_FALSE(minimal->uid.has_value());
+}
+
+TEST(OciBundle, BadProcessIsAUsageErrorNamingTheField) {
+  const auto error = [](std::string_view text) {
+    auto bundle = ParseOciBundleConfig(text, "b/config.json");
+    EXPECT_FALSE(bundle) << text;
+    if (bundle) return std::string();
+    EXPECT_EQ(bundle.error().code(), ErrorCode::kInvalidArgument) << text;
+    EXPECT_THAT(bundle.error().ToString(), HasSubstr("b/config.json")) << text;
+    return bundle.error().ToString();
+  };
+  EXPECT_THAT(error("{"), HasSubstr("not a JSON object"));
+  EXPECT_THAT(error("[]"), HasSubstr("not a JSON object"));
+  EXPECT_THAT(error("{}"), HasSubstr("process: missing"));
+  EXPECT_THAT(error(R"({"process": {"args": []}})"),
+              HasSubstr("process.args: empty"));
+  EXPECT_THAT(error(R"({"process": {}})"), HasSubstr("process.args: empty"));
+  EXPECT_THAT(error(R"({"process": {"args": "sh"}})"),
+              HasSubstr("process.args: expected array"));
+  EXPECT_THAT(error(R"({"process": {"args": ["sh", 1]}})"),
+              HasSubstr("process.args[1]: expected string"));
+  EXPECT_THAT(error(R"({"process": {"args": ["sh"], "cwd": "work"}})"),
+              HasSubstr("process.cwd: 'work' is not an absolute path"));
+  EXPECT_THAT(error(R"({"process": {"args": ["sh"], "env": ["PATH"]}})"),
+              HasSubstr("process.env[0]: 'PATH' is not KEY=VALUE"));
+  EXPECT_THAT(
+      error(R"({"process": {"args": ["sh"], "user": {"uid": 4294967295}}})"),
+      HasSubstr("process.user.uid: 4294967295 is not a valid id"));
+  EXPECT_THAT(error(R"({"process": {"args": ["sh"]}, "root": {"path": 1}})"),
+              HasSubstr("root.path: expected string"));
+}
+
+TEST(OciBundle, LoadChecksTheDirectoryConfigAndRootfs) {
+  auto dir = TempDir::Create("oci-bundle-test-");
+  ASSERT_TRUE(dir) << dir.error().ToString();
+  const std::filesystem::path base = dir->path();
+  const auto load = [&] { return LoadOciBundle(base.string()); };
+
+  auto missing_config = load();
+  ASSERT_FALSE(missing_config);
+  EXPECT_EQ(missing_config.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(missing_config.error().ToString(), HasSubstr("config.json"));
+
+  std::ofstream(base / "config.json")
+      << R"({"process": {"args": ["/bin/sh"]}, "root": {"path": "fs"}})";
+  auto missing_rootfs = load();
+  ASSERT_FALSE(missing_rootfs);
+  EXPECT_EQ(missing_rootfs.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(missing_rootfs.error().ToString(), HasSubstr("root.path 'fs'"));
+
+  std::filesystem::create_directories(base / "real-fs");
+  std::filesystem::create_directory_symlink("real-fs", base / "fs");
+  auto loaded = load();
+  ASSERT_TRUE(loaded) << loaded.error().ToString();
+  EXPECT_EQ(loaded->rootfs,
+            std::filesystem::canonical(base / "real-fs").string());
+  EXPECT_EQ(loaded->dir, std::filesystem::canonical(base).string());
+  EXPECT_THAT(loaded->args, ElementsAre("/bin/sh"));
+
+  auto not_a_dir = LoadOciBundle((base / "config.json").string());
+  ASSERT_FALSE(not_a_dir);
+  EXPECT_EQ(not_a_dir.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(not_a_dir.error().ToString(), HasSubstr("not a directory"));
 }
 
 }  // namespace
