@@ -33,6 +33,11 @@ struct Workload {
   // kernel registers and unregisters its tracepoint), which a single run
   // should not pay unless its user wants the figure.
   bool count_syscalls = false;
+  // The workload's root directory on the host, absolute with symlinks
+  // resolved (an OCI bundle's rootfs: `--bundle`); empty: the host's root.
+  // With a root, `executable` and `workdir` are paths as the workload sees
+  // them inside it, and so are the paths the policy decides on.
+  std::string root;
 };
 
 // Can this host run a backend, and if not, why (in words a user can act on).
@@ -57,6 +62,9 @@ class Backend {
   // Whether the backend applies the policy at all. The native baseline does
   // not: the supervisor then does not decide even the workload's first exec.
   virtual bool AppliesPolicy() const { return true; }
+  // Why this backend cannot run a workload in a root of its own
+  // (Workload::root), in words a user can act on; empty: it can.
+  virtual std::string RootUnsupportedReason() const { return {}; }
 
   // Starts the workload under the plan. On error nothing is left running.
   virtual Status Start(const Workload& workload, const CompiledPlan& plan) = 0;

@@ -15,6 +15,7 @@
 #include "base/temp_dir.h"
 #include "base/wall_clock.h"
 #include "policies/syscalls.h"
+#include "supervisor/bundle_workload.h"
 #include "supervisor/host_facts.h"
 #include "supervisor/recorded_run.h"
 #include "supervisor/supervisor.h"
@@ -145,6 +146,25 @@ Result<RunResult> RunOnce(const BackendRegistry& registry,
                           const HostFacts& host, Store& store) {
   auto backend = registry.Create(backend_name);
   if (!backend) return tl::unexpected(backend.error());
+  SupervisorOptions supervisor_options;
+  supervisor_options.interrupt_fd = options.interrupt_fd;
+  supervisor_options.host_facts = host;
+  if (const BackendRegistry::Entry* entry = registry.Find(backend_name)) {
+    supervisor_options.routing = entry->RoutingOn(host);
+  }
+  if (options.bundle) {
+    // The bundle's process in its rootfs and cwd: no scratch workdir.
+    auto workload = BundleWorkload(*options.bundle, {});
+    if (!workload) return tl::unexpected(workload.error());
+    workload->count_syscalls = true;  // as below
+    RecordedRun recorded =
+        RunRecorded(std::make_shared<const Policy>(
+                        PolicyForBundle(*options.policy, *options.bundle)),
+                    std::move(supervisor_options), **backend, *workload, store);
+    backend->reset();
+    if (!recorded.recorded) return tl::unexpected(recorded.recorded.error());
+    return std::move(recorded.run);
+  }
   auto workdir = TempDir::Create("isoscope-compare-");
   if (!workdir) return tl::unexpected(workdir.error());
   const std::string dir = workdir->path().string();
@@ -160,12 +180,6 @@ Result<RunResult> RunOnce(const BackendRegistry& registry,
     if (!copy) return tl::unexpected(copy.error());
     workload.executable = *copy;
     workload.argv.front() = *copy;
-  }
-  SupervisorOptions supervisor_options;
-  supervisor_options.interrupt_fd = options.interrupt_fd;
-  supervisor_options.host_facts = host;
-  if (const BackendRegistry::Entry* entry = registry.Find(backend_name)) {
-    supervisor_options.routing = entry->RoutingOn(host);
   }
   // Recorded however it ends (recorded_run.h).
   RecordedRun recorded = RunRecorded(
@@ -358,10 +372,15 @@ Result<Comparison> ComparisonRunner::Run() {
     auto backend = registry_.Create(name);
     if (!backend) return tl::unexpected(backend.error());
     const ProbeResult availability = (*backend)->Probe();
+    const std::string no_root =
+        options_.bundle ? (*backend)->RootUnsupportedReason() : std::string();
     backend->reset();
     if (!availability.available) {
       column.available = false;
       column.unavailable_reason = availability.reason;
+    } else if (!no_root.empty()) {
+      column.available = false;
+      column.unavailable_reason = "cannot run a bundle: " + no_root;
     } else if (comparison.interrupted) {
       column.error = "not run: the comparison was interrupted";
     }

@@ -28,6 +28,7 @@
 #include "policies/plan.h"
 #include "policies/syscalls.h"
 #include "supervisor/host_facts.h"
+#include "supervisor/workload_env.h"
 
 namespace isoscope {
 namespace {
@@ -472,13 +473,18 @@ class RunLoop {
 // syscall event.
 Status DecideFirstExec(const Policy& policy, const Workload& workload,
                        EventSink* observer) {
-  std::error_code ec;
-  std::filesystem::path reached =
-      std::filesystem::canonical(workload.executable, ec);
+  std::string reached = workload.executable;
+  if (workload.root.empty()) {
+    std::error_code ec;
+    std::filesystem::path real =
+        std::filesystem::canonical(workload.executable, ec);
+    if (!ec) reached = real.string();
+  } else if (auto real = CanonicalInRoot(workload.root, workload.executable)) {
+    reached = std::move(*real);
+  }
   SyscallRequest request;
   request.number = SYS_execve;
-  request.paths.push_back(
-      PathArgument{0, ec ? workload.executable : reached.string()});
+  request.paths.push_back(PathArgument{0, reached});
   if (observer != nullptr) observer->Append(SyscallEvent{0, request});
   Verdict verdict = Decide(policy, request);
   if (verdict.action.action != Action::kDeny &&
@@ -542,6 +548,14 @@ Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload,
     }
     return tl::unexpected(std::move(error));
   };
+  if (!workload.root.empty()) {
+    if (std::string why = backend.RootUnsupportedReason(); !why.empty()) {
+      return fail(Error(ErrorCode::kUnavailable,
+                        fmt::format("backend {} cannot run a workload in a "
+                                    "root of its own (an OCI bundle): {}",
+                                    backend.name(), why)));
+    }
+  }
   if (backend.AppliesPolicy()) {
     if (Status allowed = DecideFirstExec(*policy_, workload, options_.observer);
         !allowed) {

@@ -26,6 +26,25 @@ std::vector<std::string> WorkloadEnvironment(
 // like a shell. kNotFound or kNotExecutable otherwise.
 Result<std::string> ResolveExecutable(const std::string& command);
 
+// An OCI bundle's entrypoint (process.args[0]) as a path inside `root` (a
+// host directory, absolute): as given when absolute, joined to `cwd` (a
+// path in the root) when relative with a slash, else the first hit on the
+// PATH of `env` (kWorkloadPath when it has none), as runc looks it up. Every
+// candidate is looked up beneath `root` (symlinks resolved as if `root` were
+// "/"), never on the host. Returns the path as the workload sees it,
+// lexically normalised; kNotFound or kNotExecutable otherwise, naming the
+// bundle's root.
+Result<std::string> ResolveExecutableInRoot(
+    const std::string& root, const std::string& command, const std::string& cwd,
+    const std::vector<std::string>& env);
+
+// `path` (absolute, as a workload whose root is `root` sees it) with every
+// symlink resolved beneath `root`: what std::filesystem::canonical is for a
+// workload that shares isoscope's root ("" or "/"). kNotFound when it
+// reaches nothing.
+Result<std::string> CanonicalInRoot(const std::string& root,
+                                    const std::string& path);
+
 // Copies `program` into `workdir` (keeping its name and mode) and returns
 // the copy's path. isoscope's built-in workloads and probes run from their
 // workdir, where a user's own program would be: a policy decides their

@@ -203,6 +203,7 @@ Status ContainerBackend::Start(const Workload& workload,
   RootFilesystemInputs inputs;
   inputs.workdir = workload.workdir;
   inputs.executable = workload.executable;
+  inputs.root = workload.root;
   inputs.exec_globs = ExecGlobs(policy);
   inputs.workload_uid = host.uid;
   inputs.workload_gid = host.gid;

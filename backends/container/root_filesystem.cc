@@ -22,6 +22,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -388,7 +389,10 @@ Result<UniqueFd> IdmappedWorkdirTree(const std::string& real_workdir,
 
 class StepList {
  public:
-  explicit StepList(std::string old_root) : old_root_(std::move(old_root)) {}
+  // `entry_root`: where the view's paths are on the host (a bundle's
+  // rootfs; empty: the host's root), prefixed to the sources of BindEntry.
+  StepList(std::string old_root, std::string entry_root)
+      : old_root_(std::move(old_root)), entry_root_(std::move(entry_root)) {}
 
   void Add(RootFilesystemStep step) { steps_.push_back(std::move(step)); }
   // Where the host's root is until it is detached.
@@ -415,6 +419,12 @@ class StepList {
          .source = old_root_ + host_path,
          .recursive = recursive});
   }
+  // A bind of what the view shows: `real` is resolved in the workload's
+  // root, which may be a directory of the host's.
+  void BindEntry(const char* name, const std::string& real,
+                 const std::string& path, bool recursive) {
+    Bind(name, real == "/" ? entry_root_ : entry_root_ + real, path, recursive);
+  }
   void SetAttr(const char* name, const std::string& path, uint64_t attrs,
                bool recursive) {
     Add({.op = RootStepOp::kSetAttr,
@@ -437,6 +447,7 @@ class StepList {
 
  private:
   std::string old_root_;
+  std::string entry_root_;
   std::vector<RootFilesystemStep> steps_;
   std::set<std::string> made_;
 };
@@ -500,11 +511,11 @@ Status PlanEntry(const EntrySet& entries, const Entry& e, int tree_fd,
       ExecReachable(e.path, exec_prefixes, mounts) ? 0 : MOUNT_ATTR_NOEXEC;
   switch (e.kind) {
     case EntryKind::kReadonly:
-      steps.Bind("bind readonly", e.real, e.path, true);
+      steps.BindEntry("bind readonly", e.real, e.path, true);
       steps.SetAttr("make readonly", e.path, kReadonlyAttrs | noexec, true);
       return {};
     case EntryKind::kWritable:
-      steps.Bind("bind writable", e.real, e.path, true);
+      steps.BindEntry("bind writable", e.real, e.path, true);
       steps.SetAttr("set writable flags", e.path, kWritableAttrs | noexec,
                     true);
       return {};
@@ -515,11 +526,11 @@ Status PlanEntry(const EntrySet& entries, const Entry& e, int tree_fd,
                    .path = e.path});
         return {};
       }
-      steps.Bind("bind workdir", e.real, e.path, true);
+      steps.BindEntry("bind workdir", e.real, e.path, true);
       steps.SetAttr("set workdir flags", e.path, kWritableAttrs | noexec, true);
       return {};
     case EntryKind::kExecutable:
-      steps.Bind("bind executable", e.real, e.path, false);
+      steps.BindEntry("bind executable", e.real, e.path, false);
       steps.SetAttr("make executable readonly", e.path, kReadonlyAttrs, false);
       return {};
     case EntryKind::kTmpfs:
@@ -636,11 +647,15 @@ void PlanProc(StepList& steps) {
 // the kernel lets them go (in a user namespace they are locked to the
 // root's bind and stay, covered), and the container's /dev tmpfs mounted,
 // which holds the old root until it is detached.
-void PlanHostRoot(uint64_t noexec, StepList& steps) {
+// With a workload root of its own (a bundle's rootfs), that directory is
+// bound instead, read-write when `writable`.
+void PlanHostRoot(uint64_t noexec, const std::string& root, bool writable,
+                  StepList& steps) {
   steps.Add({.op = RootStepOp::kBind,
-             .name = "bind the host's root",
+             .name = root.empty() ? "bind the host's root"
+                                  : "bind the workload's root",
              .path = kStagingDir,
-             .source = "/",
+             .source = root.empty() ? std::string("/") : root,
              .recursive = true});
   for (const char* dir : kHostRootReplaced) {
     steps.Add({.op = RootStepOp::kUnmount,
@@ -648,8 +663,9 @@ void PlanHostRoot(uint64_t noexec, StepList& steps) {
                .path = std::string(kStagingDir) + dir,
                .optional = true});
   }
-  steps.SetAttr("make the host's root readonly", kStagingDir,
-                kReadonlyAttrs | noexec, true);
+  steps.SetAttr(writable ? "set the root's flags" : "make the root readonly",
+                kStagingDir,
+                (writable ? kWritableAttrs : kReadonlyAttrs) | noexec, true);
   MountDev(std::string(kStagingDir) + "/dev", steps);
 }
 
@@ -1094,42 +1110,58 @@ std::string RootFilesystemPlan::Describe() const {
 
 // ---- Planning -----------------------------------------------------------
 
-Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
-                                              const RootFilesystemInputs& in) {
+namespace {
+
+// Where the workload's root is, for Plan: the host's, or a directory of it
+// (RootFilesystemInputs::root) that the planning thread is chrooted into.
+struct PlanRoot {
+  std::string host_path;  // empty: the host's root
+  bool writable = false;  // the view's `writable` lists "/"
+};
+
+Result<RootFilesystemPlan> Plan(const FilesystemView& view,
+                                const RootFilesystemInputs& in,
+                                const PlanRoot& workload_root) {
+  const bool own_root = !workload_root.host_path.empty();
   if (auto ok = ValidatePath("workdir", in.workdir); !ok) {
     return tl::unexpected(ok.error());
   }
-  struct stat staging {};
-  if (::lstat(kStagingDir, &staging) != 0 || !S_ISDIR(staging.st_mode)) {
-    return Fail(ErrorCode::kUnavailable,
-                fmt::format("building the container's root needs the host "
-                            "directory {} (it is covered in the container's "
-                            "mount namespace only)",
-                            kStagingDir));
-  }
-
   EntrySet entries;
-  Result<std::string> workdir_real = RealPath("workdir", in.workdir);
-  if (!workdir_real) return tl::unexpected(workdir_real.error());
   struct stat owner {};
-  if (::stat(workdir_real->c_str(), &owner) != 0) {
-    return FailErrno(fmt::format("workdir: stat('{}')", *workdir_real), errno);
+  std::string workdir_real;  // on the host; empty with a root of its own
+  if (own_root) {
+    // The workdir (the bundle's process.cwd) is a directory of the root,
+    // shown as the root shows it: no bind of its own.
+    if (::stat(in.workdir.c_str(), &owner) != 0 || !S_ISDIR(owner.st_mode)) {
+      return Fail(ErrorCode::kNotFound,
+                  fmt::format("workdir: '{}' is not a directory in the "
+                              "workload's root {}",
+                              in.workdir, workload_root.host_path));
+    }
+  } else {
+    Result<std::string> real = RealPath("workdir", in.workdir);
+    if (!real) return tl::unexpected(real.error());
+    workdir_real = std::move(*real);
+    if (::stat(workdir_real.c_str(), &owner) != 0) {
+      return FailErrno(fmt::format("workdir: stat('{}')", workdir_real), errno);
+    }
+    if (!S_ISDIR(owner.st_mode)) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("workdir: '{}' is not a directory", in.workdir));
+    }
+    if (auto ok = entries.Add({.kind = EntryKind::kWorkdir,
+                               .field = "workdir",
+                               .path = in.workdir,
+                               .real = workdir_real});
+        !ok) {
+      return tl::unexpected(ok.error());
+    }
   }
-  if (!S_ISDIR(owner.st_mode)) {
-    return Fail(ErrorCode::kInvalidArgument,
-                fmt::format("workdir: '{}' is not a directory", in.workdir));
-  }
-  if (auto ok = entries.Add({.kind = EntryKind::kWorkdir,
-                             .field = "workdir",
-                             .path = in.workdir,
-                             .real = *workdir_real});
-      !ok) {
-    return tl::unexpected(ok.error());
-  }
-  // The host's root as the base: one read-only bind of "/" that every
-  // other entry lies in.
-  const bool host_root = std::find(view.readonly.begin(), view.readonly.end(),
-                                   "/") != view.readonly.end();
+  // The host's root (or the workload's) as the base: one bind of "/" that
+  // every other entry lies in.
+  const bool host_root =
+      own_root || std::find(view.readonly.begin(), view.readonly.end(), "/") !=
+                      view.readonly.end();
   if (host_root) {
     if (auto ok = entries.Add({.kind = EntryKind::kReadonly,
                                .field = "filesystem.readonly",
@@ -1148,7 +1180,8 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
     const auto covers = [&](const std::string& other) {
       return IsWithin(path, other) || IsWithin(other, path);
     };
-    if (host_root && !covers(in.workdir) &&
+    if (host_root && !workload_root.writable &&
+        (own_root || !covers(in.workdir)) &&
         std::none_of(view.writable.begin(), view.writable.end(), covers) &&
         std::none_of(view.tmpfs.begin(), view.tmpfs.end(), covers)) {
       continue;
@@ -1192,18 +1225,18 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
   UniqueFd tree;
   uid_t uid = in.workload_uid.value_or(owner.st_uid);
   gid_t gid = in.workload_gid.value_or(owner.st_gid);
-  if (uid != owner.st_uid || gid != owner.st_gid) {
+  if (!own_root && (uid != owner.st_uid || gid != owner.st_gid)) {
     uint64_t noexec = ExecReachable(in.workdir, exec_prefixes, mounts)
                           ? 0
                           : MOUNT_ATTR_NOEXEC;
     Result<UniqueFd> idmapped = IdmappedWorkdirTree(
-        *workdir_real, owner, uid, gid, kWritableAttrs | noexec);
+        workdir_real, owner, uid, gid, kWritableAttrs | noexec);
     if (!idmapped) return tl::unexpected(idmapped.error());
     tree = std::move(*idmapped);
   }
 
   const std::string old_root = host_root ? kOldRootInDev : kOldRoot;
-  StepList steps(old_root);
+  StepList steps(old_root, workload_root.host_path);
   const std::string staging_old_root = std::string(kStagingDir) + old_root;
   steps.Add({.op = RootStepOp::kMakePrivate,
              .name = "make mounts private",
@@ -1211,7 +1244,7 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
   if (host_root) {
     PlanHostRoot(
         ExecReachable("/", exec_prefixes, mounts) ? 0 : MOUNT_ATTR_NOEXEC,
-        steps);
+        workload_root.host_path, workload_root.writable, steps);
   } else {
     steps.Tmpfs("mount the root tmpfs", kStagingDir,
                 MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755");
@@ -1263,7 +1296,9 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
     steps.SetAttr("make mask readonly", path, MOUNT_ATTR_RDONLY, false);
   }
   steps.SetAttr("make /dev readonly", "/dev", MOUNT_ATTR_RDONLY, false);
-  steps.SetAttr("make the root readonly", "/", MOUNT_ATTR_RDONLY, false);
+  if (!workload_root.writable) {
+    steps.SetAttr("make the root readonly", "/", MOUNT_ATTR_RDONLY, false);
+  }
   steps.Add({.op = RootStepOp::kChdir,
              .name = "chdir to the workdir",
              .path = in.workdir});
@@ -1272,6 +1307,87 @@ Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
     return tl::unexpected(ok.error());
   }
   return RootFilesystemPlan(steps.Take(), *executable, std::move(tree));
+}
+
+// Whether `path` (absolute, in the current root) exists.
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// Plan, run in a thread of its own chrooted into `root` (unshare(CLONE_FS)
+// gives the thread its own root, so the rest of isoscope keeps the host's):
+// every path the planning resolves, reads or checks (symlinks, the
+// executable's interpreter, mount points) is then the workload's, resolved
+// as the kernel will resolve it once the root is pivoted into.
+Result<RootFilesystemPlan> PlanInRoot(const FilesystemView& view,
+                                      const RootFilesystemInputs& in) {
+  std::optional<Result<RootFilesystemPlan>> planned;
+  std::thread thread([&] {
+    if (::unshare(CLONE_FS) != 0 || ::chroot(in.root.c_str()) != 0 ||
+        ::chdir("/") != 0) {
+      planned.emplace(FailErrno(
+          fmt::format("entering the workload's root {} to plan it", in.root),
+          errno));
+      return;
+    }
+    // The container mounts its own /dev and /proc there, and writes
+    // nothing into the root to make them.
+    for (const char* dir : {"/dev", "/proc"}) {
+      struct stat st {};
+      if (::stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        planned.emplace(Fail(
+            ErrorCode::kInvalidArgument,
+            fmt::format("the workload's root {} has no {} directory, where "
+                        "the container mounts its own (container images "
+                        "have one)",
+                        in.root, dir)));
+        return;
+      }
+    }
+    // The view applies on top of the root: what it lists that the root
+    // lacks is left out (a bundle need not have /lib64 or /tmp), "/" in
+    // `writable` makes the root itself writable.
+    PlanRoot root{.host_path = in.root};
+    FilesystemView inside;
+    for (const std::string& path : view.readonly) {
+      if (path != "/" && Exists(path)) inside.readonly.push_back(path);
+    }
+    for (const std::string& path : view.writable) {
+      if (path == "/") {
+        root.writable = true;
+      } else if (Exists(path)) {
+        inside.writable.push_back(path);
+      }
+    }
+    for (const std::string& path : view.tmpfs) {
+      if (Exists(path)) inside.tmpfs.push_back(path);
+    }
+    inside.hidden = view.hidden;
+    planned.emplace(Plan(inside, in, root));
+  });
+  thread.join();
+  return std::move(*planned);
+}
+
+}  // namespace
+
+Result<RootFilesystemPlan> PlanRootFilesystem(const FilesystemView& view,
+                                              const RootFilesystemInputs& in) {
+  struct stat staging {};
+  if (::lstat(kStagingDir, &staging) != 0 || !S_ISDIR(staging.st_mode)) {
+    return Fail(ErrorCode::kUnavailable,
+                fmt::format("building the container's root needs the host "
+                            "directory {} (it is covered in the container's "
+                            "mount namespace only)",
+                            kStagingDir));
+  }
+  if (in.root.empty()) return Plan(view, in, PlanRoot{});
+  if (in.root.front() != '/') {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("root: '{}' is not an absolute path", in.root));
+  }
+  return PlanInRoot(view, in);
 }
 
 int ApplyRootFilesystem(const RootFilesystemPlan& plan,

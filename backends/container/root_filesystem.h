@@ -83,6 +83,16 @@ struct RootFilesystemInputs {
   // Absent: the owner's.
   std::optional<uid_t> workload_uid;
   std::optional<gid_t> workload_gid;
+  // The workload's root on the host (Workload::root: an OCI bundle's
+  // rootfs, absolute, symlinks resolved); empty: the host's. With one, the
+  // root is its base as "/" in `readonly` makes the host's root the base:
+  // bound read-only (read-write when `writable` lists "/"), the view's
+  // entries on top. `workdir`, `executable` and every path of the view are
+  // then paths inside it, resolved there (an absolute symlink in it points
+  // into it); what the view lists that the root lacks is left out; the
+  // workdir is a directory of the root, not bound on its own (nor
+  // idmapped).
+  std::string root;
 };
 
 // What one step of the plan does; see ApplyRootFilesystem.

@@ -1059,7 +1059,17 @@ ProbeResult KvmBackend::Probe() const {
   return {kvm.available, kvm.available ? "" : kvm.detail};
 }
 
+std::string KvmBackend::RootUnsupportedReason() const {
+  return "the kvm guest kernel's file view is the host's filesystem seen "
+         "through the policy's filesystem view; it cannot be rooted at a "
+         "bundle's rootfs yet, and never runs the host's files in its place";
+}
+
 Status KvmBackend::Start(const Workload& workload, const CompiledPlan& plan) {
+  // Never the host's files in place of the bundle's.
+  if (!workload.root.empty()) {
+    return Fail(ErrorCode::kUnavailable, RootUnsupportedReason());
+  }
   return vmm_->Start(workload, plan);
 }
 

@@ -46,6 +46,7 @@ Status NativeBackend::Start(const Workload& workload,
   SpawnOptions options;
   options.stdio = pipes->stdio();
   options.count_syscalls = workload.count_syscalls;
+  options.root = workload.root;  // chroot: the baseline adds no namespace
   auto child = ChildProcess::Spawn(workload, options);
   if (!child) return tl::unexpected(child.error());
   child_ = std::move(*child);

@@ -61,8 +61,9 @@ class ChildSetup {
   virtual int Run(Failure* failure) const = 0;
 };
 
-// What the child sets up between fork and exec beyond stdio and cwd, in this
-// order: the wait for Release() (if asked), `setup`, rlimits, RDTSC
+// What the child sets up between fork and exec beyond stdio and cwd (the
+// root before the cwd), in this order: the wait for Release() (if asked),
+// `setup`, rlimits, RDTSC
 // trapping, no_new_privs + seccomp filter, then execve.
 struct SpawnOptions {
   ChildStdio stdio;
@@ -96,6 +97,13 @@ struct SpawnOptions {
   // the child may go on (a child that does not wait for its release waits
   // for the counter).
   bool count_syscalls = false;
+  // The workload's root (Workload::root; empty: the host's), entered
+  // before the chdir to the workdir, which is then a path in it: with
+  // CLONE_NEWNS by binding it on itself and pivot_root (the host's tree is
+  // detached, so /proc/<pid>/cwd and fd links read from outside show the
+  // paths the workload sees); without, by chroot. The container backend
+  // builds its root in its set-up instead and leaves this empty.
+  std::string root;
 };
 
 // A spawned process in its own process group. The destructor kills the

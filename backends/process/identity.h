@@ -27,7 +27,8 @@ struct WorkloadIdentity {
   // Cover /proc with a procfs of the workload's own pid namespace (in a new
   // mount namespace, made private first so nothing propagates back to the
   // host's): a process in a pid namespace that reads the host's /proc
-  // finds other processes under its own pid (/proc/<getpid()>).
+  // finds other processes under its own pid (/proc/<getpid()>). A root
+  // without a /proc directory gets none.
   bool own_proc = false;
 };
 

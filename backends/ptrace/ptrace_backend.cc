@@ -351,18 +351,14 @@ Status PtraceBackend::Start(const Workload& workload,
                        NetworkNamespaceFlags(policy.network);
   options.separate_init = true;
   options.count_syscalls = workload.count_syscalls;
+  // A bundle's rootfs is pivoted into in that mount namespace: the
+  // workload's paths, its cwd and fd links as /proc shows them to the
+  // tracer, and so the policy's path globs, are all as it sees them there.
+  options.root = workload.root;
   auto child = ChildProcess::Spawn(workload, options);
   if (!child) return tl::unexpected(child.error());
   child_ = std::move(*child);
   root_ = child_->pid();
-  // Paths are resolved in the workload's mount namespace, whose /proc is
-  // its own (mounted by the set-up, after the release below; a lookup
-  // through this fd sees the mounts of the moment).
-  root_dir_.Reset(::open(fmt::format("/proc/{}/root", root_).c_str(),
-                         O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root_dir_) {
-    return FailErrno(fmt::format("open /proc/{}/root (O_PATH)", root_), errno);
-  }
   stdout_ = std::move(pipes->stdout_read);
   stderr_ = std::move(pipes->stderr_read);
 
@@ -379,6 +375,15 @@ Status PtraceBackend::Start(const Workload& workload,
 Status PtraceBackend::WaitForExec() {
   auto announced = child_->ReadSpawnReport();
   if (!announced) return tl::unexpected(announced.error());
+  // Paths are resolved in the workload's root and mount namespace, whose
+  // /proc is its own: opened once the child announced its listener, after
+  // it entered its root (a bundle's rootfs) and its set-up mounted /proc (a
+  // lookup through this fd sees the mounts of the moment).
+  root_dir_.Reset(::open(fmt::format("/proc/{}/root", root_).c_str(),
+                         O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_dir_) {
+    return FailErrno(fmt::format("open /proc/{}/root (O_PATH)", root_), errno);
+  }
   while (!root_execed_) {
     int status = 0;
     rusage usage{};

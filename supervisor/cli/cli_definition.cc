@@ -56,6 +56,11 @@ void DefineCli(CLI::App& app, const BackendRegistry& registry,
                   "KEY=VALUE added to the workload's environment (which is "
                   "otherwise only PATH, HOME=workdir and LANG=C)")
       ->allow_extra_args(false);
+  const std::string bundle_help =
+      "an OCI runtime bundle directory (config.json and its rootfs, as umoci "
+      "unpack writes it): runs its process (args, env, cwd, user) with the "
+      "rootfs as the workload's root; no command after -- then";
+  run->add_option("--bundle", run_options.bundle, bundle_help);
   run->add_flag("--quiet,-q", run_options.quiet,
                 "no summary on stderr after the run");
   run->add_flag("--count-syscalls", run_options.count_syscalls,
@@ -66,7 +71,10 @@ void DefineCli(CLI::App& app, const BackendRegistry& registry,
                   "the workload and its arguments, after --");
   run->footer(
       "The workload's stdin is /dev/null; its stdout and stderr pass "
-      "through and are captured up to the policy's output limit.");
+      "through and are captured up to the policy's output limit. With "
+      "--bundle, the policy's paths are paths inside the bundle's rootfs "
+      "and {workdir} is its process.cwd; --env adds to its process.env; the "
+      "kvm backend cannot run a bundle.");
 
   ProbeOptionsCli& probe_options = values.probe;
   auto* probe = app.add_subcommand(
@@ -111,10 +119,10 @@ void DefineCli(CLI::App& app, const BackendRegistry& registry,
                       "also write a report (.html, .md or .json)");
   compare->add_flag("--probes", compare_options.probes,
                     "also run the probe suite on the same backends and policy");
-  compare
-      ->add_option("command", compare_options.command,
-                   "the workload and its arguments, after --")
-      ->required();
+  compare->add_option("--bundle", compare_options.bundle, bundle_help);
+  compare->add_option("command", compare_options.command,
+                      "the workload and its arguments, after -- (or "
+                      "--bundle)");
   compare->footer(
       "Every run is recorded (isoscope runs list), the comparison too "
       "(isoscope report ID re-renders it). On a terminal, a progress line is "

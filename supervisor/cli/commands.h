@@ -26,6 +26,9 @@ struct RunOptions {
   std::string workdir;
   std::vector<std::string> env;      // KEY=VALUE added to the workload's env
   std::vector<std::string> command;  // empty: the built-in `hello`
+  // An OCI bundle directory whose process runs in its rootfs (no command
+  // then, and no --workdir).
+  std::string bundle;
   bool quiet = false;
   // Count every syscall the workload makes (Workload::count_syscalls).
   bool count_syscalls = false;
@@ -49,6 +52,7 @@ struct CompareOptionsCli {
   std::string report_path;
   bool probes = false;
   std::vector<std::string> command;
+  std::string bundle;  // as RunOptions::bundle
 };
 int CompareCommand(const Context& context, const CompareOptionsCli& options);
 

@@ -9,12 +9,17 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "policies/loader.h"
+#include "policies/oci_import.h"
 #include "reports/comparison_table.h"
 #include "reports/report.h"
+#include "supervisor/bundle_workload.h"
 #include "supervisor/cli/commands.h"
 #include "supervisor/cli/exit_status.h"
 #include "supervisor/cli/interrupt.h"
@@ -33,16 +38,36 @@ int CompareCommand(const Context& context, const CompareOptionsCli& options) {
         Error(ErrorCode::kInvalidArgument,
               fmt::format("--repeat {}: expected at least 1", options.repeat)));
   }
-  if (options.command.empty()) {
+  if (!options.bundle.empty() && !options.command.empty()) {
+    return ReportError(Error(
+        ErrorCode::kInvalidArgument,
+        "--bundle runs the bundle's process.args: give no command after --"));
+  }
+  if (options.command.empty() && options.bundle.empty()) {
     return ReportError(Error(ErrorCode::kInvalidArgument,
                              "no workload: give it after --, as in "
-                             "isoscope compare -- ./my-program args"));
+                             "isoscope compare -- ./my-program args, or "
+                             "--bundle DIR"));
   }
   auto backends = context.backends->Select(options.backends);
   if (!backends) return ReportError(backends.error());
   auto loaded = LoadPolicyForThisHost(options.policy);
   if (!loaded) return ReportError(loaded.error());
-  auto executable = ResolveExecutable(options.command.front());
+  std::optional<OciBundle> bundle;
+  std::vector<std::string> argv = options.command;
+  Result<std::string> executable;
+  if (!options.bundle.empty()) {
+    auto loaded_bundle = LoadOciBundle(options.bundle);
+    if (!loaded_bundle) return ReportError(loaded_bundle.error());
+    // The entrypoint and cwd are checked before anything runs.
+    auto workload = BundleWorkload(*loaded_bundle, {});
+    if (!workload) return ReportError(workload.error());
+    executable = workload->executable;
+    argv = workload->argv;
+    bundle = std::move(*loaded_bundle);
+  } else {
+    executable = ResolveExecutable(options.command.front());
+  }
   if (!executable) return ReportError(executable.error());
   auto store = OpenStore(context);
   if (!store) return ReportError(store.error());
@@ -54,9 +79,10 @@ int CompareCommand(const Context& context, const CompareOptionsCli& options) {
   CompareOptions compare;
   compare.backends = std::move(*backends);
   compare.policy = std::make_shared<const Policy>(std::move(*loaded));
-  compare.copy_into_workdir = IsBuiltinWorkloadProgram(*executable);
+  compare.copy_into_workdir = !bundle && IsBuiltinWorkloadProgram(*executable);
   compare.executable = std::move(*executable);
-  compare.argv = options.command;
+  compare.argv = std::move(argv);
+  compare.bundle = std::move(bundle);
   compare.repeat = options.repeat;
   compare.probes = options.probes;
   compare.interrupt_fd = interrupts->fd();

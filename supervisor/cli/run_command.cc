@@ -13,7 +13,9 @@
 
 #include "base/temp_dir.h"
 #include "policies/loader.h"
+#include "policies/oci_import.h"
 #include "reports/terminal.h"
+#include "supervisor/bundle_workload.h"
 #include "supervisor/cli/commands.h"
 #include "supervisor/cli/exit_status.h"
 #include "supervisor/cli/interrupt.h"
@@ -59,6 +61,87 @@ Status WriteJson(const std::string& path, const RunResult& result) {
   return {};
 }
 
+// Runs `workload` on `backend` under `policy`: recorded, shown, its exit
+// status returned (as `isoscope run` documents it).
+int Supervise(const Context& context, const RunOptions& options,
+              std::unique_ptr<Backend> backend,
+              std::shared_ptr<const Policy> policy, const Workload& workload,
+              Store& store) {
+  auto interrupts = InterruptSignals::Install();
+  if (!interrupts) return ReportError(interrupts.error());
+
+  SupervisorOptions supervisor_options;
+  supervisor_options.interrupt_fd = interrupts->fd();
+  supervisor_options.host_facts = ReadHostFacts();
+  if (options.count_syscalls) {
+    supervisor_options.host_facts->syscall_counter =
+        HostSyscallCounter().feature;
+  }
+  if (const auto* entry = context.backends->Find(options.backend)) {
+    supervisor_options.routing =
+        entry->RoutingOn(*supervisor_options.host_facts);
+  }
+  supervisor_options.output_sink = [](OutputStream stream,
+                                      std::string_view bytes) {
+    WriteAll(stream == OutputStream::kStdout ? STDOUT_FILENO : STDERR_FILENO,
+             bytes);
+  };
+  // Recorded from its start to its end, however it ends (recorded_run.h).
+  RecordedRun recorded = RunRecorded(policy, std::move(supervisor_options),
+                                     *backend, workload, store);
+  backend.reset();  // reaps and cleans up before the run is reported
+  Result<RunResult>& result = recorded.run;
+  if (!result) {
+    if (!recorded.recorded) (void)ReportError(recorded.recorded.error());
+    return ReportError(result.error());
+  }
+  if (!options.json_path.empty()) {
+    // The run's events went to the store as they happened: the JSON is the
+    // run as recorded there (as it is, without them, if the store failed).
+    Result<RunResult> stored =
+        recorded.recorded ? store.Get(result->id) : Result<RunResult>(*result);
+    if (!stored) return ReportError(stored.error());
+    if (auto written = WriteJson(options.json_path, *stored); !written) {
+      return ReportError(written.error());
+    }
+  }
+  if (!options.quiet) WriteAll(STDERR_FILENO, RenderRunSummary(*result));
+  // With -q too: a failed workload says what isoscope refused it.
+  WriteAll(STDERR_FILENO, RenderFailureLine(*result));
+  if (!recorded.recorded) return ReportError(recorded.recorded.error());
+  return result->termination.ExitStatus();
+}
+
+int RunBundle(const Context& context, const RunOptions& options,
+              std::unique_ptr<Backend> backend, const Policy& loaded) {
+  if (!options.command.empty()) {
+    return ReportError(Error(
+        ErrorCode::kInvalidArgument,
+        "--bundle runs the bundle's process.args: give no command after --"));
+  }
+  if (!options.workdir.empty()) {
+    return ReportError(Error(ErrorCode::kInvalidArgument,
+                             "--bundle runs in the bundle's process.cwd: "
+                             "--workdir cannot go with it"));
+  }
+  auto bundle = LoadOciBundle(options.bundle);
+  if (!bundle) return ReportError(bundle.error());
+  if (std::string why = backend->RootUnsupportedReason(); !why.empty()) {
+    return ReportError(Error(ErrorCode::kUnavailable,
+                             fmt::format("backend {} cannot run a bundle: {}",
+                                         options.backend, why)));
+  }
+  auto workload = BundleWorkload(*bundle, options.env);
+  if (!workload) return ReportError(workload.error());
+  workload->count_syscalls = options.count_syscalls;
+  auto store = OpenStore(context);
+  if (!store) return ReportError(store.error());
+  return Supervise(
+      context, options, std::move(backend),
+      std::make_shared<const Policy>(PolicyForBundle(loaded, *bundle)),
+      *workload, *store);
+}
+
 }  // namespace
 
 int RunCommand(const Context& context, const RunOptions& options) {
@@ -82,6 +165,9 @@ int RunCommand(const Context& context, const RunOptions& options) {
   }
   auto loaded = LoadPolicyForThisHost(options.policy);
   if (!loaded) return ReportError(loaded.error());
+  if (!options.bundle.empty()) {
+    return RunBundle(context, options, std::move(*backend), *loaded);
+  }
   auto command = CommandLine(options);
   if (!command) return ReportError(command.error());
   auto executable = ResolveExecutable(command->front());
@@ -123,50 +209,8 @@ int RunCommand(const Context& context, const RunOptions& options) {
     workload.executable = *copy;
     workload.argv.front() = *copy;
   }
-
-  auto interrupts = InterruptSignals::Install();
-  if (!interrupts) return ReportError(interrupts.error());
-
-  SupervisorOptions supervisor_options;
-  supervisor_options.interrupt_fd = interrupts->fd();
-  supervisor_options.host_facts = ReadHostFacts();
-  if (options.count_syscalls) {
-    supervisor_options.host_facts->syscall_counter =
-        HostSyscallCounter().feature;
-  }
-  if (const auto* entry = context.backends->Find(options.backend)) {
-    supervisor_options.routing =
-        entry->RoutingOn(*supervisor_options.host_facts);
-  }
-  supervisor_options.output_sink = [](OutputStream stream,
-                                      std::string_view bytes) {
-    WriteAll(stream == OutputStream::kStdout ? STDOUT_FILENO : STDERR_FILENO,
-             bytes);
-  };
-  // Recorded from its start to its end, however it ends (recorded_run.h).
-  RecordedRun recorded = RunRecorded(policy, std::move(supervisor_options),
-                                     **backend, workload, *store);
-  backend->reset();  // reaps and cleans up before the run is reported
-  Result<RunResult>& result = recorded.run;
-  if (!result) {
-    if (!recorded.recorded) (void)ReportError(recorded.recorded.error());
-    return ReportError(result.error());
-  }
-  if (!options.json_path.empty()) {
-    // The run's events went to the store as they happened: the JSON is the
-    // run as recorded there (as it is, without them, if the store failed).
-    Result<RunResult> stored =
-        recorded.recorded ? store->Get(result->id) : Result<RunResult>(*result);
-    if (!stored) return ReportError(stored.error());
-    if (auto written = WriteJson(options.json_path, *stored); !written) {
-      return ReportError(written.error());
-    }
-  }
-  if (!options.quiet) WriteAll(STDERR_FILENO, RenderRunSummary(*result));
-  // With -q too: a failed workload says what isoscope refused it.
-  WriteAll(STDERR_FILENO, RenderFailureLine(*result));
-  if (!recorded.recorded) return ReportError(recorded.recorded.error());
-  return result->termination.ExitStatus();
+  return Supervise(context, options, std::move(*backend), std::move(policy),
+                   workload, *store);
 }
 
 }  // namespace isoscope::cli
