@@ -41,6 +41,9 @@ packages=(
   # man-db renders the generated man pages (cli_docs_test) and answers
   # man -w in the package's smoke test
   dpkg-dev file man-db
+  # OCI bundles as workloads (tests/bundle_test.cc): a static busybox for
+  # the test bundles' rootfs; umoci unpacks OCI image layouts (--image)
+  busybox-static umoci
   # style
   clang-format clang-tidy
   # the kvm guest kernel's libFuzzer target (scripts/fuzz.sh): clang with

@@ -1,0 +1,252 @@
+// OCI bundles as workloads (issue 19): `isoscope run|compare --bundle DIR`
+// runs the bundle's process in its rootfs on every process backend, with
+// the policy's paths decided as the workload sees them there. The bundles
+// are built here, without network: a rootfs holding Debian's static busybox
+// (package busybox-static) and a config.json written by the test.
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "base/temp_dir.h"
+#include "tests/test_env.h"
+
+namespace isoscope::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr const char* kBusybox = "/bin/busybox";
+// A file only the bundle has: what the workload prints proves whose root it
+// runs in.
+constexpr const char* kMarker = "/etc/isoscope-bundle-marker";
+
+class BundleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    struct stat st {};
+    if (::stat(kBusybox, &st) != 0 || !S_ISREG(st.st_mode)) {
+      GTEST_SKIP() << "needs a static busybox at " << kBusybox
+                   << " (Debian package busybox-static)";
+    }
+    ASSERT_FALSE(fs::exists(kMarker)) << "the host must not have " << kMarker;
+    auto dir = TempDir::Create("isoscope-bundle-test-");
+    ASSERT_TRUE(dir.has_value()) << dir.error().ToString();
+    dir_.emplace(std::move(*dir));
+    db_ = (dir_->path() / "runs.db").string();
+    bundle_ = dir_->path() / "bundle";
+    BuildRootfs(bundle_ / "rootfs");
+  }
+
+  // A small image's rootfs: busybox and its applets' links (one relative,
+  // one absolute: both must resolve inside the rootfs), the directories a
+  // container image has, a marker, and a secret the default policy does
+  // not let a workload read.
+  void BuildRootfs(const fs::path& rootfs) {
+    for (const char* dir :
+         {"bin", "etc", "dev", "proc", "tmp", "work", "srv"}) {
+      fs::create_directories(rootfs / dir);
+    }
+    // Every directory traversable by the policy's uid (the temporary
+    // directory is 0700).
+    fs::permissions(rootfs.parent_path(), fs::perms(0755));
+    fs::permissions(rootfs, fs::perms(0755));
+    fs::copy_file(kBusybox, rootfs / "bin/busybox");
+    fs::create_symlink("busybox", rootfs / "bin/sh");
+    fs::create_symlink("/bin/busybox", rootfs / "bin/cat");
+    std::ofstream(rootfs / "etc/isoscope-bundle-marker")
+        << "the bundle's own file\n";
+    std::ofstream(rootfs / "srv/secret") << "not for the workload\n";
+    // An absolute link: in the rootfs it names the secret; on the host it
+    // names nothing.
+    fs::create_symlink("/srv/secret", rootfs / "etc/link-to-secret");
+  }
+
+  void WriteConfig(const std::string& process) {
+    std::ofstream(bundle_ / "config.json") << fmt::format(
+        R"({{"ociVersion": "1.0.2", "process": {}, "root": {{"path": "rootfs"}}}})",
+        process);
+  }
+
+  CommandResult Isoscope(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {IsoscopeBinary().string(), "--db", db_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  }
+
+  std::optional<TempDir> dir_;
+  std::string db_;
+  fs::path bundle_;
+};
+
+// The process backends (kvm is checked apart: it cannot run a bundle).
+const std::vector<std::string>& ProcessBackends() {
+  static const auto* backends =
+      new std::vector<std::string>{"native", "ptrace", "container"};
+  return *backends;
+}
+
+TEST_F(BundleTest, RunPrintsTheBundlesOwnFileOnEveryProcessBackend) {
+  WriteConfig(R"({"args": ["cat", "/etc/isoscope-bundle-marker"],
+                  "env": ["PATH=/bin"], "cwd": "/work"})");
+  for (const std::string& backend : ProcessBackends()) {
+    if (std::string why = BackendUnavailable(backend); !why.empty()) {
+      ADD_FAILURE() << backend << " cannot run here: " << why;
+      continue;
+    }
+    CommandResult run = Isoscope(
+        {"run", "-q", "--backend", backend, "--bundle", bundle_.string()});
+    EXPECT_EQ(run.exit_status, 0) << backend << ": " << run.err;
+    EXPECT_EQ(run.out, "the bundle's own file\n") << backend;
+  }
+}
+
+// The bundle's env, cwd and args reach the workload as they are.
+TEST_F(BundleTest, ProcessEnvCwdAndArgsAreTheBundles) {
+  WriteConfig(R"({"args": ["sh", "-c", "echo $GREETING $# $0; pwd", "x", "y"],
+                  "env": ["PATH=/bin", "GREETING=hello"], "cwd": "/srv"})");
+  for (const std::string& backend : ProcessBackends()) {
+    if (!BackendUnavailable(backend).empty()) continue;
+    CommandResult run =
+        Isoscope({"run", "-q", "--backend", backend, "--policy", "permissive",
+                  "--bundle", bundle_.string(), "--env", "EXTRA=1"});
+    EXPECT_EQ(run.exit_status, 0) << backend << ": " << run.err;
+    EXPECT_EQ(run.out, "hello 1 x\n/srv\n") << backend;
+  }
+}
+
+TEST_F(BundleTest, CompareGivesIdenticalOutputOnEveryProcessBackend) {
+  WriteConfig(R"({"args": ["cat", "/etc/isoscope-bundle-marker"],
+                  "env": ["PATH=/bin"], "cwd": "/work"})");
+  const fs::path report = dir_->path() / "report.json";
+  CommandResult compare = Isoscope({"compare", "--bundle", bundle_.string(),
+                                    "--backends", "native,ptrace,container,kvm",
+                                    "-n", "1", "--report", report.string()});
+  ASSERT_EQ(compare.exit_status, 0) << compare.err;
+  // kvm is a column that says why, whether or not this host has KVM.
+  EXPECT_THAT(compare.out, HasSubstr("kvm       unavailable"));
+  nlohmann::json json = nlohmann::json::parse(std::ifstream(report), nullptr,
+                                              /*allow_exceptions=*/false);
+  ASSERT_FALSE(json.is_discarded());
+  // Every run of every process backend printed the bundle's file: the
+  // stored runs say so.
+  for (const std::string& backend : ProcessBackends()) {
+    if (!BackendUnavailable(backend).empty()) continue;
+    CommandResult listed =
+        Isoscope({"runs", "list", "--json", "--backend", backend, "-n", "0"});
+    ASSERT_EQ(listed.exit_status, 0) << listed.err;
+    nlohmann::json runs = nlohmann::json::parse(listed.out, nullptr, false);
+    ASSERT_TRUE(runs.is_array()) << listed.out;
+    ASSERT_EQ(runs.size(), 2U) << backend << " (warm-up and one measured)";
+    for (const nlohmann::json& run : runs) {
+      CommandResult shown = Isoscope(
+          {"runs", "show", std::to_string(run["id"].get<int64_t>()), "--json"});
+      nlohmann::json full = nlohmann::json::parse(shown.out, nullptr, false);
+      ASSERT_FALSE(full.is_discarded()) << shown.out;
+      EXPECT_EQ(full["output"]["stdout"], "the bundle's own file\n") << backend;
+      EXPECT_EQ(full["termination"]["outcome"], "exited") << backend;
+    }
+  }
+  EXPECT_THAT(json.dump(), HasSubstr("cannot run a bundle"));
+}
+
+// The policy's path rules are decided on the paths as the workload sees
+// them in the rootfs: the default preset lets it read /etc/** and not
+// /srv/**, symlinks resolved inside the rootfs. (The bundle lies under
+// /tmp, which the preset lets a workload read: a decision on host paths
+// would let the secret through; one on another root would refuse the
+// marker.)
+TEST_F(BundleTest, PathRulesAreDecidedOnThePathsInsideTheRootfs) {
+  WriteConfig(R"({"args": ["sh", "-c",
+      "cat /etc/isoscope-bundle-marker; cat /srv/secret; cat /etc/link-to-secret; echo done"],
+      "env": ["PATH=/bin"], "cwd": "/work"})");
+  for (const char* backend : {"ptrace", "container"}) {
+    if (!BackendUnavailable(backend).empty()) continue;
+    CommandResult run = Isoscope({"run", "-q", "--backend", backend, "--policy",
+                                  "default", "--bundle", bundle_.string()});
+    EXPECT_EQ(run.exit_status, 0) << backend << ": " << run.err;
+    EXPECT_EQ(run.out, "the bundle's own file\ndone\n") << backend;
+    EXPECT_THAT(run.err, HasSubstr("'/srv/secret': Permission denied"))
+        << backend;
+    EXPECT_THAT(run.err, HasSubstr("'/etc/link-to-secret': Permission denied"))
+        << backend;
+    EXPECT_THAT(run.out + run.err, Not(HasSubstr("not for the workload")));
+  }
+}
+
+// What is wrong with a bundle is said before anything runs, with the
+// CLI's exit statuses: 64 for bad input, 127/126 for the entrypoint.
+TEST_F(BundleTest, BadBundlesAreRefusedWithTheirExitStatus) {
+  const auto run = [&](const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"run", "-q", "--bundle", bundle_.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Isoscope(args);
+  };
+  CommandResult no_config = run();
+  EXPECT_EQ(no_config.exit_status, 64) << no_config.err;
+  EXPECT_THAT(no_config.err, HasSubstr("config.json"));
+
+  std::ofstream(bundle_ / "config.json") << "{\"process\": ";
+  CommandResult malformed = run();
+  EXPECT_EQ(malformed.exit_status, 64) << malformed.err;
+  EXPECT_THAT(malformed.err, HasSubstr("not a JSON object"));
+
+  WriteConfig(R"({"args": []})");
+  CommandResult no_args = run();
+  EXPECT_EQ(no_args.exit_status, 64) << no_args.err;
+  EXPECT_THAT(no_args.err, HasSubstr("process.args: empty"));
+
+  WriteConfig(R"({"args": ["/bin/missing"]})");
+  CommandResult missing = run();
+  EXPECT_EQ(missing.exit_status, 127) << missing.err;
+  EXPECT_THAT(missing.err, HasSubstr("'/bin/missing' not found in the "
+                                     "bundle's root"));
+  // On the host's PATH, not on the bundle's: not found either.
+  WriteConfig(R"({"args": ["true"], "env": ["PATH=/bin"]})");
+  EXPECT_EQ(run().exit_status, 127);
+
+  WriteConfig(R"({"args": ["/etc/isoscope-bundle-marker"]})");
+  CommandResult not_executable = run();
+  EXPECT_EQ(not_executable.exit_status, 126) << not_executable.err;
+
+  WriteConfig(R"({"args": ["/bin/sh"], "cwd": "/nowhere"})");
+  CommandResult no_cwd = run();
+  EXPECT_EQ(no_cwd.exit_status, 64) << no_cwd.err;
+  EXPECT_THAT(no_cwd.err, HasSubstr("process.cwd '/nowhere'"));
+
+  WriteConfig(R"({"args": ["/bin/sh"]})");
+  CommandResult with_command = run({"--", "/bin/true"});
+  EXPECT_EQ(with_command.exit_status, 64) << with_command.err;
+  EXPECT_THAT(with_command.err, HasSubstr("give no command after --"));
+  CommandResult compare_with_command =
+      Isoscope({"compare", "--bundle", bundle_.string(), "--", "/bin/true"});
+  EXPECT_EQ(compare_with_command.exit_status, 64) << compare_with_command.err;
+
+  CommandResult kvm = run({"--backend", "kvm"});
+  EXPECT_EQ(kvm.exit_status, 69) << kvm.err;
+
+  fs::remove_all(bundle_ / "rootfs");
+  CommandResult no_rootfs = run();
+  EXPECT_EQ(no_rootfs.exit_status, 64) << no_rootfs.err;
+  EXPECT_THAT(no_rootfs.err, HasSubstr("root.path 'rootfs'"));
+
+  CommandResult no_dir =
+      Isoscope({"run", "--bundle", (dir_->path() / "none").string()});
+  EXPECT_EQ(no_dir.exit_status, 64) << no_dir.err;
+  // Nothing ran, nothing was recorded.
+  CommandResult listed = Isoscope({"runs", "list", "--json"});
+  EXPECT_EQ(listed.out.find("\"id\""), std::string::npos) << listed.out;
+}
+
+}  // namespace
+}  // namespace isoscope::testing
