@@ -1,9 +1,11 @@
 // OCI bundles as workloads (issue 19): `isoscope run|compare --bundle DIR`
-// runs the bundle's process in its rootfs on every process backend, with
-// the policy's paths decided as the workload sees them there. The bundles
-// are built here, without network: a rootfs holding Debian's static busybox
-// (package busybox-static) and a config.json written by the test.
+// (and --image LAYOUT:TAG) runs the bundle's process in its rootfs on every
+// process backend, with the policy's paths decided as the workload sees
+// them there. The bundles are built here, without network: a rootfs holding
+// Debian's static busybox (package busybox-static) and a config.json written
+// by the test, or an image layout made with Debian's umoci.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -27,6 +29,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr const char* kBusybox = "/bin/busybox";
+constexpr const char* kUmoci = "/usr/bin/umoci";  // Debian's
 // A file only the bundle has: what the workload prints proves whose root it
 // runs in.
 constexpr const char* kMarker = "/etc/isoscope-bundle-marker";
@@ -78,10 +81,22 @@ class BundleTest : public ::testing::Test {
         process);
   }
 
+  // With the image cache in the test's directory.
   CommandResult Isoscope(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {IsoscopeBinary().string(), "--db", db_};
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv);
+    return RunCommand(argv,
+                      {"XDG_CACHE_HOME=" + (dir_->path() / "cache").string()});
+  }
+
+  // Runs umoci with `args`; false (and a failure) when it fails.
+  bool Umoci(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {kUmoci};
+    argv.insert(argv.end(), args.begin(), args.end());
+    CommandResult result = RunCommand(argv);
+    EXPECT_EQ(result.exit_status, 0) << fmt::format("{}", fmt::join(argv, " "))
+                                     << ": " << result.err << result.out;
+    return result.exit_status == 0;
   }
 
   std::optional<TempDir> dir_;
@@ -182,6 +197,51 @@ TEST_F(BundleTest, PathRulesAreDecidedOnThePathsInsideTheRootfs) {
         << backend;
     EXPECT_THAT(run.out + run.err, Not(HasSubstr("not for the workload")));
   }
+}
+
+// An OCI image layout built here with umoci (init, new, unpack, the rootfs
+// filled, repack, config), run by LAYOUT:TAG: unpacked into the cache once,
+// its entrypoint and cmd the process, on every process backend.
+TEST_F(BundleTest, ImageFromALayoutRunsOnEveryProcessBackend) {
+  if (::access(kUmoci, X_OK) != 0) {
+    GTEST_SKIP() << "needs " << kUmoci << " (Debian package umoci)";
+  }
+  const std::string layout = (dir_->path() / "layout").string();
+  const std::string work = (dir_->path() / "work-bundle").string();
+  ASSERT_TRUE(Umoci({"init", "--layout", layout}));
+  ASSERT_TRUE(Umoci({"new", "--image", layout + ":v1"}));
+  ASSERT_TRUE(Umoci({"unpack", "--image", layout + ":v1", work}));
+  fs::remove_all(fs::path(work) / "rootfs");
+  BuildRootfs(fs::path(work) / "rootfs");
+  ASSERT_TRUE(Umoci({"repack", "--image", layout + ":v1", work}));
+  ASSERT_TRUE(
+      Umoci({"config", "--image", layout + ":v1", "--config.entrypoint", "cat",
+             "--config.cmd", kMarker, "--config.workingdir", "/work"}));
+  for (const std::string& backend : ProcessBackends()) {
+    if (!BackendUnavailable(backend).empty()) continue;
+    CommandResult run = Isoscope(
+        {"run", "-q", "--backend", backend, "--image", layout + ":v1"});
+    EXPECT_EQ(run.exit_status, 0) << backend << ": " << run.err;
+    EXPECT_EQ(run.out, "the bundle's own file\n") << backend;
+  }
+  // One unpacked bundle, nothing left beside it.
+  const fs::path cache = dir_->path() / "cache/isoscope/images";
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(cache)) {
+    names.push_back(entry.path().filename().string());
+  }
+  ASSERT_EQ(names.size(), 1U) << fmt::format("{}", fmt::join(names, " "));
+  EXPECT_TRUE(names[0].starts_with("sha256-")) << names[0];
+
+  CommandResult no_tag = Isoscope({"run", "--image", layout + ":v2"});
+  EXPECT_EQ(no_tag.exit_status, 64) << no_tag.err;
+  EXPECT_THAT(no_tag.err, HasSubstr("the layout has no tag 'v2'"));
+  CommandResult no_layout =
+      Isoscope({"run", "--image", (dir_->path() / "none").string() + ":v1"});
+  EXPECT_EQ(no_layout.exit_status, 64) << no_layout.err;
+  CommandResult both =
+      Isoscope({"run", "--image", layout + ":v1", "--bundle", work});
+  EXPECT_EQ(both.exit_status, 64) << both.err;
 }
 
 // What is wrong with a bundle is said before anything runs, with the

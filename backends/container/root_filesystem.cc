@@ -1123,7 +1123,11 @@ Result<RootFilesystemPlan> Plan(const FilesystemView& view,
                                 const RootFilesystemInputs& in,
                                 const PlanRoot& workload_root) {
   const bool own_root = !workload_root.host_path.empty();
-  if (auto ok = ValidatePath("workdir", in.workdir); !ok) {
+  // A workdir in a root of its own is not bound: it may be that root.
+  if (auto ok = own_root && in.workdir == "/"
+                    ? Status{}
+                    : ValidatePath("workdir", in.workdir);
+      !ok) {
     return tl::unexpected(ok.error());
   }
   EntrySet entries;

@@ -620,6 +620,85 @@ TEST_F(RootFilesystemTest, HostRootIsTheBaseOfTheView) {
   EXPECT_EQ(r["old_root"], "ENOENT");
 }
 
+// A workload root of its own (an OCI bundle's rootfs) is the base of the
+// view as the host's root is with "/" in `readonly`: the view's paths are
+// paths in it, resolved there (an absolute symlink in it points into it),
+// what it lacks is left out, and nothing of the host's root shows.
+TEST_F(RootFilesystemTest, AWorkloadRootIsTheBaseOfTheView) {
+  const std::string rootfs = P("rootfs");
+  for (const char* sub : {"", "/dev", "/proc", "/etc", "/usr", "/data", "/tmp",
+                          "/bin", "/hidden_dir"}) {
+    ASSERT_EQ(::mkdir((rootfs + sub).c_str(), 0755), 0) << sub;
+  }
+  WriteFile(rootfs + "/etc/file", "bundle");
+  ASSERT_EQ(::symlink("/etc/file", (rootfs + "/etc/abs-link").c_str()), 0);
+  WriteFile(rootfs + "/hidden_dir/secret", "secret");
+  WriteFile(rootfs + "/bin/prog", "not a script", 0755);
+  FilesystemView view{.readonly = {"/usr", "/lib64", "/etc"},
+                      .writable = {"/data"},
+                      .tmpfs = {"/tmp", "/missing"},
+                      .hidden = {"/hidden_dir"}};
+  RootFilesystemInputs in;
+  in.workdir = "/data";
+  in.executable = "/bin/prog";
+  in.exec_globs = {"/bin/**"};
+  in.root = rootfs;
+  auto plan = PlanRootFilesystem(view, in);
+  ASSERT_TRUE(plan) << plan.error().ToString();
+  EXPECT_EQ(plan->executable(), "/bin/prog");
+  auto body = [](Probe& probe) {
+    probe.PutRead("file", "/etc/file");
+    probe.PutRead("abs_link", "/etc/abs-link");
+    probe.PutRead("host_passwd", "/etc/passwd");
+    probe.PutWrite("write_etc", "/etc/new");
+    probe.PutWrite("write_root", "/new");
+    probe.PutWrite("write_data", "/data/made");
+    probe.PutWrite("write_tmp", "/tmp/made");
+    probe.PutCall("hidden", ::access("/hidden_dir/secret", F_OK));
+    probe.PutCall("lib64", ::access("/lib64", F_OK));
+    probe.PutCall("prog", ::access("/bin/prog", X_OK));
+    probe.PutCall("old_root", ::access("/dev/.oldroot", F_OK));
+    char cwd[PATH_MAX] = {};
+    probe.Put("cwd", ::getcwd(cwd, sizeof cwd) ? cwd : "?");
+  };
+  Report r = RunInRoot(*plan, body);
+  EXPECT_EQ(r["apply"], "ok") << plan->Describe();
+  EXPECT_EQ(r["file"], "6");
+  EXPECT_EQ(r["abs_link"], "6");
+  EXPECT_EQ(r["host_passwd"], "ENOENT");
+  EXPECT_EQ(r["write_etc"], "EROFS");
+  EXPECT_EQ(r["write_root"], "EROFS");
+  EXPECT_EQ(r["write_data"], "ok");
+  EXPECT_EQ(r["write_tmp"], "ok");
+  EXPECT_EQ(r["hidden"], "ENOENT");
+  EXPECT_EQ(r["lib64"], "ENOENT");
+  EXPECT_EQ(r["prog"], "ok");
+  EXPECT_EQ(r["old_root"], "ENOENT");
+  EXPECT_EQ(r["cwd"], "/data");
+  EXPECT_EQ(ReadFile(rootfs + "/data/made"), "x");
+  EXPECT_NE(::access((rootfs + "/tmp/made").c_str(), F_OK), 0);
+
+  // "/" in `writable` (a policy's "{workdir}" when the bundle's cwd is "/")
+  // makes the root itself writable; the workdir may be "/".
+  view.writable = {"/"};
+  in.workdir = "/";
+  auto writable = PlanRootFilesystem(view, in);
+  ASSERT_TRUE(writable) << writable.error().ToString();
+  r = RunInRoot(*writable, body);
+  EXPECT_EQ(r["apply"], "ok") << writable->Describe();
+  EXPECT_EQ(r["write_root"], "ok");
+  EXPECT_EQ(r["write_etc"], "EROFS");  // listed read-only on top
+  EXPECT_EQ(r["cwd"], "/");
+  EXPECT_EQ(ReadFile(rootfs + "/new"), "x");
+
+  // The container mounts its /proc in the root and never creates it there.
+  ASSERT_EQ(::rmdir((rootfs + "/proc").c_str()), 0);
+  auto no_proc = PlanRootFilesystem(view, in);
+  ASSERT_FALSE(no_proc);
+  EXPECT_EQ(no_proc.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(no_proc.error().ToString(), HasSubstr("has no /proc directory"));
+}
+
 // When the policy lets exec reach any path ("/**"), no mount the view
 // makes is noexec, /tmp and /dev/shm included; otherwise /dev/shm is.
 TEST_F(RootFilesystemTest, ExecAnywhereLeavesEveryMountExecutable) {

@@ -60,7 +60,14 @@ void DefineCli(CLI::App& app, const BackendRegistry& registry,
       "an OCI runtime bundle directory (config.json and its rootfs, as umoci "
       "unpack writes it): runs its process (args, env, cwd, user) with the "
       "rootfs as the workload's root; no command after -- then";
-  run->add_option("--bundle", run_options.bundle, bundle_help);
+  const std::string image_help =
+      "an OCI image layout's image, LAYOUT:TAG: unpacked with umoci into "
+      "$XDG_CACHE_HOME/isoscope/images (once per image) and run as --bundle "
+      "runs a bundle";
+  auto* run_bundle =
+      run->add_option("--bundle", run_options.bundle, bundle_help);
+  run->add_option("--image", run_options.image, image_help)
+      ->excludes(run_bundle);
   run->add_flag("--quiet,-q", run_options.quiet,
                 "no summary on stderr after the run");
   run->add_flag("--count-syscalls", run_options.count_syscalls,
@@ -119,10 +126,13 @@ void DefineCli(CLI::App& app, const BackendRegistry& registry,
                       "also write a report (.html, .md or .json)");
   compare->add_flag("--probes", compare_options.probes,
                     "also run the probe suite on the same backends and policy");
-  compare->add_option("--bundle", compare_options.bundle, bundle_help);
+  auto* compare_bundle =
+      compare->add_option("--bundle", compare_options.bundle, bundle_help);
+  compare->add_option("--image", compare_options.image, image_help)
+      ->excludes(compare_bundle);
   compare->add_option("command", compare_options.command,
                       "the workload and its arguments, after -- (or "
-                      "--bundle)");
+                      "--bundle, --image)");
   compare->footer(
       "Every run is recorded (isoscope runs list), the comparison too "
       "(isoscope report ID re-renders it). On a terminal, a progress line is "

@@ -29,6 +29,9 @@ struct RunOptions {
   // An OCI bundle directory whose process runs in its rootfs (no command
   // then, and no --workdir).
   std::string bundle;
+  // An OCI image layout's LAYOUT:TAG, unpacked (oci_image.h) and run as
+  // --bundle runs a bundle.
+  std::string image;
   bool quiet = false;
   // Count every syscall the workload makes (Workload::count_syscalls).
   bool count_syscalls = false;
@@ -53,6 +56,7 @@ struct CompareOptionsCli {
   bool probes = false;
   std::vector<std::string> command;
   std::string bundle;  // as RunOptions::bundle
+  std::string image;   // as RunOptions::image
 };
 int CompareCommand(const Context& context, const CompareOptionsCli& options);
 

@@ -25,6 +25,7 @@
 #include "supervisor/cli/interrupt.h"
 #include "supervisor/cli/terminal_output.h"
 #include "supervisor/comparison_runner.h"
+#include "supervisor/oci_image.h"
 #include "supervisor/workload_env.h"
 #include "workloads/catalog.h"
 
@@ -38,16 +39,18 @@ int CompareCommand(const Context& context, const CompareOptionsCli& options) {
         Error(ErrorCode::kInvalidArgument,
               fmt::format("--repeat {}: expected at least 1", options.repeat)));
   }
-  if (!options.bundle.empty() && !options.command.empty()) {
-    return ReportError(Error(
-        ErrorCode::kInvalidArgument,
-        "--bundle runs the bundle's process.args: give no command after --"));
+  const bool from_bundle = !options.bundle.empty() || !options.image.empty();
+  if (from_bundle && !options.command.empty()) {
+    return ReportError(
+        Error(ErrorCode::kInvalidArgument,
+              "--bundle and --image run the bundle's process.args: give no "
+              "command after --"));
   }
-  if (options.command.empty() && options.bundle.empty()) {
+  if (options.command.empty() && !from_bundle) {
     return ReportError(Error(ErrorCode::kInvalidArgument,
                              "no workload: give it after --, as in "
                              "isoscope compare -- ./my-program args, or "
-                             "--bundle DIR"));
+                             "--bundle DIR, or --image LAYOUT:TAG"));
   }
   auto backends = context.backends->Select(options.backends);
   if (!backends) return ReportError(backends.error());
@@ -56,8 +59,11 @@ int CompareCommand(const Context& context, const CompareOptionsCli& options) {
   std::optional<OciBundle> bundle;
   std::vector<std::string> argv = options.command;
   Result<std::string> executable;
-  if (!options.bundle.empty()) {
-    auto loaded_bundle = LoadOciBundle(options.bundle);
+  if (from_bundle) {
+    Result<std::string> dir = options.bundle;
+    if (!options.image.empty()) dir = UnpackImage(options.image);
+    if (!dir) return ReportError(dir.error());
+    auto loaded_bundle = LoadOciBundle(*dir);
     if (!loaded_bundle) return ReportError(loaded_bundle.error());
     // The entrypoint and cwd are checked before anything runs.
     auto workload = BundleWorkload(*loaded_bundle, {});

@@ -19,6 +19,7 @@
 #include "supervisor/cli/commands.h"
 #include "supervisor/cli/exit_status.h"
 #include "supervisor/cli/interrupt.h"
+#include "supervisor/oci_image.h"
 #include "supervisor/recorded_run.h"
 #include "supervisor/run_result_json.h"
 #include "supervisor/supervisor.h"
@@ -115,22 +116,26 @@ int Supervise(const Context& context, const RunOptions& options,
 int RunBundle(const Context& context, const RunOptions& options,
               std::unique_ptr<Backend> backend, const Policy& loaded) {
   if (!options.command.empty()) {
-    return ReportError(Error(
-        ErrorCode::kInvalidArgument,
-        "--bundle runs the bundle's process.args: give no command after --"));
+    return ReportError(
+        Error(ErrorCode::kInvalidArgument,
+              "--bundle and --image run the bundle's process.args: give no "
+              "command after --"));
   }
   if (!options.workdir.empty()) {
     return ReportError(Error(ErrorCode::kInvalidArgument,
-                             "--bundle runs in the bundle's process.cwd: "
-                             "--workdir cannot go with it"));
+                             "--bundle and --image run in the bundle's "
+                             "process.cwd: --workdir cannot go with them"));
   }
-  auto bundle = LoadOciBundle(options.bundle);
-  if (!bundle) return ReportError(bundle.error());
   if (std::string why = backend->RootUnsupportedReason(); !why.empty()) {
     return ReportError(Error(ErrorCode::kUnavailable,
                              fmt::format("backend {} cannot run a bundle: {}",
                                          options.backend, why)));
   }
+  Result<std::string> dir = options.bundle;
+  if (!options.image.empty()) dir = UnpackImage(options.image);
+  if (!dir) return ReportError(dir.error());
+  auto bundle = LoadOciBundle(*dir);
+  if (!bundle) return ReportError(bundle.error());
   auto workload = BundleWorkload(*bundle, options.env);
   if (!workload) return ReportError(workload.error());
   workload->count_syscalls = options.count_syscalls;
@@ -165,7 +170,7 @@ int RunCommand(const Context& context, const RunOptions& options) {
   }
   auto loaded = LoadPolicyForThisHost(options.policy);
   if (!loaded) return ReportError(loaded.error());
-  if (!options.bundle.empty()) {
+  if (!options.bundle.empty() || !options.image.empty()) {
     return RunBundle(context, options, std::move(*backend), *loaded);
   }
   auto command = CommandLine(options);
