@@ -19,8 +19,6 @@
 #include "base/temp_dir.h"
 #include "base/unique_fd.h"
 
-extern char** environ;  // NOLINT: posix_spawn's environment
-
 namespace isoscope {
 namespace {
 
@@ -52,8 +50,9 @@ Result<int> RunCapturing(const std::vector<std::string>& argv,
                                      c_argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   write_end.Reset();
-  if (spawned != 0)
+  if (spawned != 0) {
     return FailErrno(fmt::format("starting {}", argv[0]), spawned);
+  }
   char buffer[4096];
   while (true) {
     const ssize_t n = ::read(read_end.get(), buffer, sizeof buffer);

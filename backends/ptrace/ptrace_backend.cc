@@ -795,8 +795,10 @@ CheckedCallContext PtraceBackend::CheckedContext() const {
   CheckedCallContext context;
   context.root_fd = root_dir_.get();
   // The workload's /proc is its own pid namespace's, in a mount namespace
-  // that differs from isoscope's only there: its magic links name the same
-  // paths isoscope reads from them, looked up through its root.
+  // that differs from isoscope's only there (and, with a bundle, in its
+  // root: the rootfs pivoted into, the host's tree detached, so the kernel
+  // shows isoscope its links as paths from that root): its magic links name
+  // the same paths isoscope reads from them, looked up through its root.
   context.own_procfs = true;
   context.magic_links_are_paths = true;
   // Exactly the workload's credentials (Start): its host ids and the

@@ -180,7 +180,7 @@ TEST(BashCompletionTest, SubcommandsOptionsAndValues) {
   EXPECT_THAT(Complete({"--db", "/tmp/x.db", "runs", ""}),
               ElementsAre("list", "show"));
   EXPECT_THAT(Complete({"--v"}), ElementsAre("--version"));
-  EXPECT_THAT(Complete({"run", "--b"}), ElementsAre("--backend"));
+  EXPECT_THAT(Complete({"run", "--b"}), ElementsAre("--backend", "--bundle"));
   EXPECT_THAT(Complete({"runs", "list", "--"}),
               IsSupersetOf({"--backend", "--outcome", "--since", "--wide",
                             "--json", "--limit"}));

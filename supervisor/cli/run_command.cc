@@ -88,8 +88,9 @@ int Supervise(const Context& context, const RunOptions& options,
              bytes);
   };
   // Recorded from its start to its end, however it ends (recorded_run.h).
-  RecordedRun recorded = RunRecorded(policy, std::move(supervisor_options),
-                                     *backend, workload, store);
+  RecordedRun recorded =
+      RunRecorded(std::move(policy), std::move(supervisor_options), *backend,
+                  workload, store);
   backend.reset();  // reaps and cleans up before the run is reported
   Result<RunResult>& result = recorded.run;
   if (!result) {
