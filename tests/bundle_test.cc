@@ -62,8 +62,8 @@ class BundleTest : public ::testing::Test {
     }
     // Every directory traversable by the policy's uid (the temporary
     // directory is 0700).
-    fs::permissions(rootfs.parent_path(), fs::perms(0755));
-    fs::permissions(rootfs, fs::perms(0755));
+    fs::permissions(rootfs.parent_path(), static_cast<fs::perms>(0755));
+    fs::permissions(rootfs, static_cast<fs::perms>(0755));
     fs::copy_file(kBusybox, rootfs / "bin/busybox");
     fs::create_symlink("busybox", rootfs / "bin/sh");
     fs::create_symlink("/bin/busybox", rootfs / "bin/cat");
@@ -177,30 +177,32 @@ TEST_F(BundleTest, CompareGivesIdenticalOutputOnEveryProcessBackend) {
 
 // The policy's path rules are decided on the paths as the workload sees
 // them in the rootfs: the default preset lets it read /etc/** and not
-// /srv/**, symlinks resolved inside the rootfs. (The bundle lies under
-// /tmp, which the preset lets a workload read: a decision on host paths
-// would let the secret through; one on another root would refuse the
-// marker.)
+// /srv/**, symlinks resolved inside the rootfs, relative paths against its
+// cwd there. (The bundle lies under /tmp, which the preset lets a workload
+// read: a decision on host paths would let the secret through; one on
+// another root would refuse the marker; a cwd read as a host path would
+// name nothing in the root.)
 TEST_F(BundleTest, PathRulesAreDecidedOnThePathsInsideTheRootfs) {
   WriteConfig(R"({"args": ["sh", "-c",
-      "cat /etc/isoscope-bundle-marker; cat /srv/secret; cat /etc/link-to-secret; echo done"],
+      "cat /etc/isoscope-bundle-marker ../etc/isoscope-bundle-marker; cat /srv/secret; cat /etc/link-to-secret; cat ../srv/secret; cat ../etc/link-to-secret; echo done"],
       "env": ["PATH=/bin"], "cwd": "/work"})");
   for (const char* backend : {"ptrace", "container"}) {
     if (!BackendUnavailable(backend).empty()) continue;
     CommandResult run = Isoscope({"run", "-q", "--backend", backend, "--policy",
                                   "default", "--bundle", bundle_.string()});
     EXPECT_EQ(run.exit_status, 0) << backend << ": " << run.err;
-    EXPECT_EQ(run.out, "the bundle's own file\ndone\n") << backend;
-    EXPECT_THAT(run.err, HasSubstr("'/srv/secret': Permission denied"))
+    EXPECT_EQ(run.out, "the bundle's own file\nthe bundle's own file\ndone\n")
         << backend;
-    EXPECT_THAT(run.err, HasSubstr("'/etc/link-to-secret': Permission denied"))
-        << backend;
+    for (const char* path : {"/srv/secret", "/etc/link-to-secret",
+                             "../srv/secret", "../etc/link-to-secret"}) {
+      EXPECT_THAT(run.err,
+                  HasSubstr(fmt::format("'{}': Permission denied", path)))
+          << backend;
+    }
     EXPECT_THAT(run.out + run.err, Not(HasSubstr("not for the workload")));
   }
 }
 
-// An OCI image layout built here with umoci (init, new, unpack, the rootfs
-// filled, repack, config), run by LAYOUT:TAG: unpacked into the cache once,
 // its entrypoint and cmd the process, on every process backend.
 TEST_F(BundleTest, ImageFromALayoutRunsOnEveryProcessBackend) {
   if (::access(kUmoci, X_OK) != 0) {
