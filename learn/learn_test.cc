@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <fstream>
 #include <memory>
 #include <string>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "base/temp_dir.h"
 #include "learn/learned_policy.h"
 #include "learn/observation.h"
 #include "learn/path_globs.h"
@@ -152,6 +155,64 @@ TEST(PathGlobsTest, APathWithAGlobCharacterIsLeftOutAndSaid) {
   EXPECT_TRUE(out.globs.empty());
   ASSERT_EQ(out.notes.size(), 1u);
   EXPECT_NE(out.notes[0].find("/srv/a*b"), std::string::npos);
+}
+
+TEST(PathGlobsTest, WritesStayExactAndSecretsTreesAreNotCollapsed) {
+  const GeneralisedPaths written = GeneralisePaths(
+      PathIntent::kWrite,
+      {{"/usr/lib/python3/dist-packages/x/__pycache__/a.pyc", 1}});
+  EXPECT_TRUE(written.globs.contains(
+      "/usr/lib/python3/dist-packages/x/__pycache__/a.pyc"));
+  EXPECT_EQ(written.globs.size(), 1u);
+  std::vector<ObservedPath> dotfiles;
+  for (int i = 0; i < 10; ++i) {
+    dotfiles.push_back({"/home/u/.rc" + std::to_string(i), 1});
+    dotfiles.push_back({"/proc/self/f" + std::to_string(i), 1});
+  }
+  const GeneralisedPaths read = GeneralisePaths(PathIntent::kRead, dotfiles);
+  EXPECT_EQ(read.globs.size(), 20u);  // each exact, none "dir/*"
+  EXPECT_FALSE(read.globs.contains("/home/u/*"));
+}
+
+TEST(PathGlobsTest, GlobCharactersAndBytesYamlCannotHoldAreLeftOut) {
+  const GeneralisedPaths out = GeneralisePaths(
+      PathIntent::kRead, {{"/srv/a?b", 1}, {"/srv/caf\xe9", 1}});
+  EXPECT_TRUE(out.globs.empty());
+  EXPECT_EQ(out.notes.size(), 2u);
+}
+
+TEST(LearnPolicyTest, MergeKeepsACallAllowedWhateverItsArguments) {
+  const Policy first = Learn(SmallRun());  // ioctl TCGETS only
+  Observer observer("", nullptr);
+  for (uint64_t request = 0; request < 70; ++request) {
+    observer.Append(Event{Call(SYS_ioctl, {1, 0x1000 + request})});
+  }
+  const Policy widened = Learn(observer.Finish(10, 0), &first);
+  EXPECT_EQ(Decide(widened, Request(SYS_ioctl, {1, 0x5401})).action.action,
+            Action::kAllow);
+  EXPECT_EQ(Decide(widened, Request(SYS_ioctl, {1, 0x9999})).action.action,
+            Action::kAllow);
+}
+
+TEST(LearnPolicyTest, AFileReadInATmpfsOfTheViewIsShownItself) {
+  auto dir = TempDir::Create("isoscope-learn-view-");
+  ASSERT_TRUE(dir) << dir.error().message();
+  // The base view's tmpfs is /tmp: a file directly in the test's own tmp
+  // directory, read and never written, was there before the run.
+  const std::string file = (dir->path() / "input.csv").string();
+  std::ofstream(file) << "1,2\n";
+  Observer observer("", nullptr);
+  observer.Append(Event{Open(file, O_RDONLY)});
+  Policy base = Base();
+  base.filesystem.tmpfs = {dir->path().string()};
+  auto learned = LearnPolicy(observer.Finish(10, 0), base,
+                             {"cat input.csv", "ptrace", "default"});
+  ASSERT_TRUE(learned) << learned.error().message();
+  auto policy = ParsePolicy(learned->yaml, "learned.yaml");
+  ASSERT_TRUE(policy) << policy.error().message();
+  EXPECT_THAT(policy->filesystem.readonly, ::testing::Contains(file));
+  EXPECT_THAT(policy->filesystem.readonly,
+              ::testing::Not(::testing::Contains(dir->path().string())));
 }
 
 TEST(LearnPolicyTest, AllowsWhatWasSeenAndNothingElse) {

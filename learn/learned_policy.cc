@@ -1,5 +1,6 @@
 #include "learn/learned_policy.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -22,6 +23,7 @@
 #include "policies/syscalls.h"
 #include "policies/yaml_text.h"
 #include "reports/text.h"
+#include "supervisor/run_result.h"
 
 namespace isoscope {
 namespace {
@@ -29,7 +31,6 @@ namespace {
 using report_text::FormatBytes;
 
 constexpr uint64_t kMiB = uint64_t{1024} * 1024;
-constexpr uint64_t kAtEmptyPath = 0x1000;
 
 // Names for the selector values people know by name; hex otherwise.
 std::string ValueName(int syscall, uint64_t value) {
@@ -61,14 +62,6 @@ std::string ValueName(int syscall, uint64_t value) {
       {{SYS_prctl, 38}, "PR_SET_NO_NEW_PRIVS"},
       {{SYS_prctl, 39}, "PR_GET_NO_NEW_PRIVS"},
       {{SYS_prctl, 0x53564d41}, "PR_SET_VMA"},
-      {{SYS_arch_prctl, 0x1001}, "ARCH_SET_GS"},
-      {{SYS_arch_prctl, 0x1002}, "ARCH_SET_FS"},
-      {{SYS_arch_prctl, 0x1003}, "ARCH_GET_FS"},
-      {{SYS_arch_prctl, 0x1004}, "ARCH_GET_GS"},
-      {{SYS_arch_prctl, 0x1011}, "ARCH_GET_CPUID"},
-      {{SYS_arch_prctl, 0x1012}, "ARCH_SET_CPUID"},
-      {{SYS_arch_prctl, 0x3001}, "ARCH_CET_STATUS"},
-      {{SYS_arch_prctl, 0x5001}, "ARCH_SHSTK_ENABLE"},
   };
   const auto found = kNames.find({syscall, value});
   if (found != kNames.end()) {
@@ -93,11 +86,6 @@ int RefusalErrno(int syscall) {
 
 std::string Calls(uint64_t count) {
   return fmt::format("{} call{}", count, count == 1 ? "" : "s");
-}
-
-std::string SyscallLabel(int number) {
-  std::string name = SyscallName(number);
-  return name.empty() ? fmt::format("syscall {}", number) : name;
 }
 
 // What is allowed, before it becomes rules: every item with the comment
@@ -188,12 +176,12 @@ void LearnSyscalls(const Observation& observation, Allowed& allowed,
       allowed.by_descriptor[number] = fmt::format(
           "{} on a descriptor itself (AT_EMPTY_PATH) x{}, e.g. {}: its "
           "metadata, as glibc's fstat asks",
-          SyscallLabel(number), count, YamlCommentText(example));
+          SyscallLabel(Abi::kX86_64, number), count, YamlCommentText(example));
     } else {
       notes.push_back(fmt::format(
           "{} on a descriptor without a path ({} x{}): no path rule can "
           "allow it, so the learned policy refuses it",
-          SyscallLabel(number), YamlCommentText(example), count));
+          SyscallLabel(Abi::kX86_64, number), YamlCommentText(example), count));
     }
   }
   for (const auto& [abi, count] : observation.foreign_abi_calls) {
@@ -294,10 +282,15 @@ void LearnResources(const Observation& observation, const Policy& base,
     comments["memory"] =
         "peak memory unknown on the backend observed: the base's limit";
   }
-  r.processes = std::max<uint64_t>(4 * observation.max_tasks, 32);
+  // On ptrace the limit is RLIMIT_NPROC, which counts every task of the
+  // workload's uid on the host: never below the base's.
+  r.processes =
+      std::max<uint64_t>(std::max<uint64_t>(4 * observation.max_tasks, 32),
+                         base.resources.processes.value_or(0));
   comments["processes"] = fmt::format(
       "{} processes and threads started in a run at most: four times that, "
-      "at least 32",
+      "at least 32, or the base's limit when higher (ptrace's RLIMIT_NPROC "
+      "counts every task of the workload's uid on the host)",
       observation.max_tasks);
   const uint64_t cpu_ms = static_cast<uint64_t>(observation.max_cpu_us) / 1000;
   r.cpu_time_ms = RoundUp(std::max<uint64_t>(4 * cpu_ms, 10000), 1000);
@@ -318,32 +311,8 @@ void LearnFaults(const Observation& observation, const Policy& base,
                  Allowed& allowed) {
   allowed.faults = base.faults;
   for (const auto& [kind, count] : observation.faults) {
-    Action* action = nullptr;
-    switch (kind) {
-      case FaultKind::kPrivilegedInstruction:
-        action = &allowed.faults.privileged_instruction;
-        break;
-      case FaultKind::kCpuid:
-        action = &allowed.faults.cpuid;
-        break;
-      case FaultKind::kRdtsc:
-        action = &allowed.faults.rdtsc;
-        break;
-      case FaultKind::kPageFault:
-        action = &allowed.faults.page_fault;
-        break;
-      case FaultKind::kInvalidInstruction:
-        action = &allowed.faults.invalid_instruction;
-        break;
-      case FaultKind::kBreakpoint:
-        action = &allowed.faults.breakpoint;
-        break;
-      case FaultKind::kArithmetic:
-        action = &allowed.faults.arithmetic;
-        break;
-    }
-    const bool was_kill = *action == Action::kKill;
-    if (was_kill) *action = Action::kReport;
+    const bool was_kill = allowed.faults.For(kind) == Action::kKill;
+    if (was_kill) allowed.faults.Set(kind, Action::kReport);
     allowed.fault_comments.push_back(fmt::format(
         "{}: seen {} times{}", FaultKindName(kind), count,
         was_kill ? fmt::format(" (the base kills it; learned: report)") : ""));
@@ -368,11 +337,31 @@ bool AddCovering(std::vector<std::string>& entries, const std::string& dir) {
   return true;
 }
 
+bool IsUnder(std::string_view path, std::string_view dir) {
+  return path == dir || (path.starts_with(dir) && path.size() > dir.size() &&
+                         path[dir.size()] == '/');
+}
+
+// Whether any path of `observation` lies below `dir`.
+bool HasPathsBelow(const Observation& observation, const std::string& dir) {
+  const std::string prefix = dir + "/";
+  for (PathIntent intent :
+       {PathIntent::kRead, PathIntent::kWrite, PathIntent::kExec}) {
+    auto next = observation.paths.lower_bound({intent, prefix});
+    if (next != observation.paths.end() && next->first.first == intent &&
+        next->first.second.starts_with(prefix)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // The container's view: the base's, with the directory of each file the
 // workload read (or ran) that the view does not show read-only or
 // writable, and of each it wrote outside what the view lets it write. A
 // file under a tmpfs of the view (/tmp) that the workload did not write
-// was there before it ran, so the tmpfs does not show it either.
+// was there before it ran, so the tmpfs does not show it: the file itself
+// is shown read-only (a directory there would clash with the tmpfs).
 void LearnFilesystem(const Observation& observation, const Policy& base,
                      Allowed& allowed) {
   FilesystemView& view = allowed.filesystem;
@@ -382,8 +371,8 @@ void LearnFilesystem(const Observation& observation, const Policy& base,
     if (key.first == PathIntent::kWrite) written.insert(key.second);
   }
   const auto provided = [](const std::string& path) {
-    return !path.starts_with('/') || path == "/" || path.starts_with("/proc") ||
-           path.starts_with("/dev") || path.starts_with("/sys");
+    return !path.starts_with('/') || path == "/" || IsUnder(path, "/proc") ||
+           IsUnder(path, "/dev") || IsUnder(path, "/sys") || !IsUtf8(path);
   };
   for (const auto& [key, use] : observation.paths) {
     const std::string& path = key.second;
@@ -404,16 +393,13 @@ void LearnFilesystem(const Observation& observation, const Policy& base,
       // A directory looked at: a tmpfs of the view is one, and one whose
       // files the workload reached is shown by their directories (what a
       // bind of the whole directory would show more of is not needed).
-      if (Covers(view.tmpfs, path)) continue;
-      const bool has_children =
-          std::any_of(observation.paths.begin(), observation.paths.end(),
-                      [&path](const auto& other) {
-                        return other.first.second.starts_with(path + "/");
-                      });
-      if (has_children) continue;
+      if (Covers(view.tmpfs, path) || HasPathsBelow(observation, path)) {
+        continue;
+      }
     }
-    const std::string dir =
+    std::string dir =
         is_directory ? reached.string() : reached.parent_path().string();
+    if (!write && !is_directory && Covers(view.tmpfs, dir)) dir = path;
     if (dir == "/" || provided(dir)) continue;
     if (write) {
       if (Covers(view.writable, dir) || Covers(view.tmpfs, dir)) continue;
@@ -465,8 +451,9 @@ void KeepMerged(const Policy& prior, Allowed& allowed,
     }
     if (rule.syscalls.size() == 1 && rule.args.size() == 1 &&
         rule.args[0] == ArgCondition{rule.syscalls[0] == SYS_newfstatat ? 3 : 2,
-                                     CompareOp::kMaskedEq, kAtEmptyPath,
-                                     kAtEmptyPath} &&
+                                     CompareOp::kMaskedEq,
+                                     uint64_t{AT_EMPTY_PATH},
+                                     uint64_t{AT_EMPTY_PATH}} &&
         (rule.syscalls[0] == SYS_newfstatat || rule.syscalls[0] == SYS_statx)) {
       allowed.by_descriptor.try_emplace(rule.syscalls[0], from);
       continue;
@@ -476,9 +463,7 @@ void KeepMerged(const Policy& prior, Allowed& allowed,
     if (kept) {
       const std::optional<Selector> selector = SelectorFor(rule.syscalls[0]);
       kept = selector && selector->index == condition.index &&
-             (condition.op == CompareOp::kEq ||
-              (condition.op == CompareOp::kMaskedEq &&
-               condition.mask == selector->mask));
+             condition.op == CompareOp::kEq;
     }
     if (kept) {
       allowed.selected.try_emplace({rule.syscalls[0], condition.value}, from);
@@ -488,6 +473,11 @@ void KeepMerged(const Policy& prior, Allowed& allowed,
           rule.id, prior.name));
     }
   }
+  // A call allowed whatever its arguments by either policy is allowed so:
+  // a rule for one of its values would refuse the others in its `else`.
+  std::erase_if(allowed.selected, [&allowed](const auto& entry) {
+    return allowed.plain.contains(entry.first.first);
+  });
   if (prior.network > allowed.network) {
     allowed.network = prior.network;
     allowed.network_comment +=
@@ -516,42 +506,24 @@ void KeepMerged(const Policy& prior, Allowed& allowed,
       allowed.fault_comments.push_back(
           fmt::format("{}: {} as in {}", FaultKindName(kind),
                       ActionName(prior.faults.For(kind)), prior.name));
-      switch (kind) {
-        case FaultKind::kPrivilegedInstruction:
-          allowed.faults.privileged_instruction = prior.faults.For(kind);
-          break;
-        case FaultKind::kCpuid:
-          allowed.faults.cpuid = prior.faults.For(kind);
-          break;
-        case FaultKind::kRdtsc:
-          allowed.faults.rdtsc = prior.faults.For(kind);
-          break;
-        case FaultKind::kPageFault:
-          allowed.faults.page_fault = prior.faults.For(kind);
-          break;
-        case FaultKind::kInvalidInstruction:
-          allowed.faults.invalid_instruction = prior.faults.For(kind);
-          break;
-        case FaultKind::kBreakpoint:
-          allowed.faults.breakpoint = prior.faults.For(kind);
-          break;
-        case FaultKind::kArithmetic:
-          allowed.faults.arithmetic = prior.faults.For(kind);
-          break;
-      }
+      allowed.faults.Set(kind, prior.faults.For(kind));
     }
   }
-  const auto unite = [](std::vector<std::string>& mine,
-                        const std::vector<std::string>& theirs) {
-    for (const std::string& entry : theirs) {
-      if (std::find(mine.begin(), mine.end(), entry) == mine.end()) {
-        mine.push_back(entry);
-      }
-    }
-  };
-  unite(allowed.filesystem.readonly, prior.filesystem.readonly);
-  unite(allowed.filesystem.writable, prior.filesystem.writable);
-  unite(allowed.filesystem.tmpfs, prior.filesystem.tmpfs);
+  // Writable wins over read-only; an entry covering others replaces them.
+  FilesystemView& view = allowed.filesystem;
+  for (const std::string& entry : prior.filesystem.writable) {
+    std::erase(view.readonly, entry);
+    AddCovering(view.writable, entry);
+  }
+  for (const std::string& entry : prior.filesystem.tmpfs) {
+    std::erase(view.readonly, entry);
+    std::erase(view.writable, entry);
+    AddCovering(view.tmpfs, entry);
+  }
+  for (const std::string& entry : prior.filesystem.readonly) {
+    if (Covers(view.writable, entry) || Covers(view.tmpfs, entry)) continue;
+    AddCovering(view.readonly, entry);
+  }
   std::erase_if(allowed.filesystem.hidden, [&prior](const std::string& h) {
     return std::find(prior.filesystem.hidden.begin(),
                      prior.filesystem.hidden.end(),
@@ -579,10 +551,7 @@ void BuildRules(const Allowed& allowed, const Policy& base,
     Rule rule;
     rule.id = fmt::format("{}-{:#x}", SyscallName(number), value);
     rule.syscalls = {number};
-    rule.args = {ArgCondition{
-        selector.index,
-        selector.mask == ~uint64_t{0} ? CompareOp::kEq : CompareOp::kMaskedEq,
-        value, selector.mask}};
+    rule.args = {ArgCondition{selector.index, CompareOp::kEq, value}};
     rule.action = ActionSpec{Action::kAllow};
     const auto next = std::next(it);
     if (next == allowed.selected.end() || next->first.first != number) {
@@ -608,8 +577,9 @@ void BuildRules(const Allowed& allowed, const Policy& base,
     rule.id = fmt::format("{}-by-descriptor", SyscallName(number));
     rule.syscalls = {number};
     const int flags_index = number == SYS_newfstatat ? 3 : 2;
-    rule.args = {ArgCondition{flags_index, CompareOp::kMaskedEq, kAtEmptyPath,
-                              kAtEmptyPath}};
+    rule.args = {ArgCondition{flags_index, CompareOp::kMaskedEq,
+                              uint64_t{AT_EMPTY_PATH},
+                              uint64_t{AT_EMPTY_PATH}}};
     rule.action = ActionSpec{Action::kAllow};
     comments[rule.id] = {comment};
     rules.push_back(std::move(rule));
@@ -676,11 +646,18 @@ void BuildRules(const Allowed& allowed, const Policy& base,
 }
 
 // Accepts each hole of `policy` by name, saying the workload needed it.
-void AcceptHoles(const Observation& observation, Policy& policy) {
+// Accepts each hole of `policy` by name, saying what the workload did that
+// needed it; each is a note too, so that it is read, not only written.
+void AcceptHoles(const Observation& observation, Policy& policy,
+                 std::vector<std::string>& notes) {
   std::map<int, std::vector<std::string>> reasons;
   for (const Hole& hole : FindHoles(policy)) {
     reasons[hole.syscall].push_back(
-        fmt::format("{} ({})", hole.what, HoleKindName(hole.kind)));
+        hole.rule_id.ends_with("-by-descriptor")
+            ? "fstat by descriptor (AT_EMPTY_PATH); with a named path it "
+              "shows any file's metadata (type, size, owner, times), never "
+              "its contents, as the default preset accepts"
+            : fmt::format("{} ({})", hole.what, HoleKindName(hole.kind)));
   }
   for (const auto& [number, whats] : reasons) {
     const auto use = observation.syscalls.find(number);
@@ -690,7 +667,8 @@ void AcceptHoles(const Observation& observation, Policy& policy) {
     accepted.syscalls = {number};
     accepted.reason =
         fmt::format("learned: the workload made {} {} calls; {}", count,
-                    SyscallLabel(number), fmt::join(whats, "; "));
+                    SyscallLabel(Abi::kX86_64, number), fmt::join(whats, "; "));
+    notes.push_back(fmt::format("accepted hole: {}", accepted.reason));
     policy.accepted_holes.push_back(std::move(accepted));
   }
 }
@@ -707,26 +685,6 @@ std::string ActionYaml(const ActionSpec& spec) {
   }
 }
 
-std::string OpYaml(CompareOp op) {
-  switch (op) {
-    case CompareOp::kEq:
-      return "eq";
-    case CompareOp::kNe:
-      return "ne";
-    case CompareOp::kLt:
-      return "lt";
-    case CompareOp::kLe:
-      return "le";
-    case CompareOp::kGt:
-      return "gt";
-    case CompareOp::kGe:
-      return "ge";
-    case CompareOp::kMaskedEq:
-      return "masked_eq";
-  }
-  return "eq";
-}
-
 void CommentLines(std::string& out, const std::vector<std::string>& lines,
                   std::string_view indent) {
   for (const std::string& line : lines) {
@@ -737,7 +695,8 @@ void CommentLines(std::string& out, const std::vector<std::string>& lines,
 std::string NameList(const std::vector<int>& numbers) {
   std::vector<std::string> names;
   names.reserve(numbers.size());
-  for (int number : numbers) names.push_back(SyscallLabel(number));
+  for (int number : numbers)
+    names.push_back(SyscallLabel(Abi::kX86_64, number));
   return fmt::format("[{}]", fmt::join(names, ", "));
 }
 
@@ -762,13 +721,13 @@ std::string Render(const Policy& policy, const Allowed& allowed,
     if (auto found = comments.find(rule.id); found != comments.end()) {
       CommentLines(out, found->second, "    ");
     }
-    out += fmt::format("    - id: {}\n      syscalls: {}\n", rule.id,
-                       NameList(rule.syscalls));
+    out += fmt::format("    - id: {}\n      syscalls: {}\n",
+                       YamlQuoted(rule.id), NameList(rule.syscalls));
     if (!rule.args.empty()) {
       out += "      args:\n";
       for (const ArgCondition& c : rule.args) {
         out += fmt::format("        - {{index: {}, op: {}, value: {:#x}",
-                           c.index, OpYaml(c.op), c.value);
+                           c.index, CompareOpName(c.op), c.value);
         if (c.op == CompareOp::kMaskedEq)
           out += fmt::format(", mask: {:#x}", c.mask);
         out += "}\n";
@@ -895,7 +854,7 @@ Result<LearnedPolicy> LearnPolicy(const Observation& observation,
   policy.capabilities = base.capabilities;
   Comments comments;
   BuildRules(allowed, base, context.base_name, policy, comments);
-  AcceptHoles(observation, policy);
+  AcceptHoles(observation, policy, learned.notes);
 
   std::string header = fmt::format(
       "# isoscope policy learned from {} {} on the {} backend: it allows what\n"

@@ -2,25 +2,25 @@
 // doing and nothing else, written as YAML a person can review: a comment
 // above each rule and each path glob says what the workload did to need it.
 //
-// What is learned, and how it is generalised (docs in policies/README.md,
-// "Learned policies"):
+// What is learned, and how it is generalised (the README's "Learned from
+// your own program" says it for users):
 // - syscalls by name; ioctl requests, socket families and prctl options as
 //   argument conditions, one rule per value seen, the last of each call
-//   refusing other values with the errno a careful author would pick
-//   (clone's namespace flags need none: clone with CLONE_NEW* is decided
-//   as unshare, which a learned policy refuses unless the workload called
-//   it; memory protections are left free, see SelectorFor);
-//   calls the base policy refuses by name keep its answer, the rest get the
-//   base's default;
+//   refusing other values with the errno a careful author would pick (no
+//   conditions on memory protections or clone: see Selector); calls the
+//   base refuses by name keep its answer, the rest get the base's default;
 // - paths by intent (read, write, exec; a created file is a written one):
-//   the workdir and /tmp as trees, a system library or data directory as the
-//   tree of its package (/usr/lib/python3.11/**), /proc/<pid>/ as /proc/*/,
-//   many files of one directory as dir/*, anything else (every executed
-//   program among it) exactly;
+//   the workdir and /tmp as trees, a package's directory under /usr/lib,
+//   /usr/share and the like as a tree for reading, pids and fd numbers
+//   under /proc as "*", many files of one directory as dir/* (never in
+//   /etc, homes, /proc, /sys, /dev or a bin directory), anything else
+//   (every program run, every file written outside those) exactly;
 // - `network` from the IP endpoints reached: none, loopback, or host;
-// - resources from the peaks, with headroom; faults as seen;
+// - resources from the peaks, with headroom (never below the base's memory
+//   and process limits, which ptrace enforces per address space and uid);
+//   faults as seen;
 // - identity, capabilities and the filesystem view from the base, the view
-//   widened by the top-level directories the workload read or wrote.
+//   widened by the directories of the files the workload reached.
 #ifndef ISOSCOPE_LEARN_LEARNED_POLICY_H_
 #define ISOSCOPE_LEARN_LEARNED_POLICY_H_
 

@@ -3,6 +3,7 @@
 #include <sys/syscall.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <type_traits>
 #include <variant>
 
@@ -27,12 +28,12 @@ void AddCount(Map& map, const Key& key, uint64_t count) {
 std::optional<Selector> SelectorFor(int syscall) {
   switch (syscall) {
     case SYS_ioctl:
-      return Selector{1, ~uint64_t{0}, "request"};
+      return Selector{1, "request"};
     case SYS_socket:
     case SYS_socketpair:
-      return Selector{0, ~uint64_t{0}, "family"};
+      return Selector{0, "family"};
     case SYS_prctl:
-      return Selector{0, ~uint64_t{0}, "option"};
+      return Selector{0, "option"};
     default:
       return std::nullopt;
   }
@@ -97,6 +98,17 @@ void Observer::Append(const Event& event) {
       event);
 }
 
+Observer::Observer(std::string workdir, SockaddrReader read_sockaddr)
+    : read_sockaddr_(std::move(read_sockaddr)) {
+  // The paths the workload's calls name are resolved ones (its cwd as the
+  // kernel shows it), so the workdir is compared resolved too.
+  std::error_code ec;
+  const std::filesystem::path resolved =
+      workdir.empty() ? std::filesystem::path()
+                      : std::filesystem::weakly_canonical(workdir, ec);
+  workdir_ = ec || workdir.empty() ? workdir : resolved.string();
+}
+
 std::string Observer::AsObserved(const std::string& path) const {
   std::string normal = NormalizePath(path);
   if (workdir_.empty() || !normal.starts_with(workdir_)) return normal;
@@ -124,8 +136,7 @@ void Observer::OnSyscall(const SyscallEvent& event) {
     }
   }
   if (const std::optional<Selector> selector = SelectorFor(request.number)) {
-    const uint64_t value =
-        request.args[static_cast<size_t>(selector->index)] & selector->mask;
+    const uint64_t value = request.args[static_cast<size_t>(selector->index)];
     if (use.selector_values.size() < kMaxSelectorValues ||
         use.selector_values.contains(value)) {
       ++use.selector_values[value];
@@ -140,10 +151,10 @@ void Observer::OnSyscall(const SyscallEvent& event) {
                        return candidate.arg_index == spec.path_index;
                      });
     if (argument == request.paths.end()) continue;
-    // openat2 whose flags could not be read: Decide fails any path rule
-    // on it closed, so allowing it to write is what keeps it running.
+    // openat2 whose flags could not be read: Decide fails any path rule on
+    // it closed whatever is learned, so it is learned as the least, a read.
     const PathIntent intent =
-        PathIntentOf(request, spec).value_or(PathIntent::kWrite);
+        PathIntentOf(request, spec).value_or(PathIntent::kRead);
     if (!argument->path.starts_with('/')) {
       auto& [count, example] = observation_.descriptor_calls[request.number];
       if (count++ == 0) example = argument->path;
@@ -166,6 +177,8 @@ void Observer::OnSyscall(const SyscallEvent& event) {
     case SYS_connect:
     case SYS_bind:
     case SYS_sendto:
+    case SYS_sendmsg:
+    case SYS_sendmmsg:
       if (read_sockaddr_) {
         if (std::optional<InetEndpoint> endpoint = read_sockaddr_(event)) {
           ++observation_.endpoints[*endpoint];

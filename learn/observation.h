@@ -41,13 +41,15 @@ struct SyscallUse {
   bool operator==(const SyscallUse&) const = default;
 };
 
-// Which argument of a syscall a learned rule conditions on, and how: the
-// value under `mask` (a socket type without SOCK_NONBLOCK|SOCK_CLOEXEC).
-// nullopt for calls whose arguments vary without meaning (read's length).
+// Which argument of a syscall a learned rule conditions on (its value,
+// compared whole). nullopt for calls whose arguments vary without meaning
+// (read's length), and for those whose conditions would cost more than
+// they say: a condition makes isoscope inspect every such call (a
+// notification or a stop), which mmap and mprotect make by the thousand,
+// and clone's namespace flags are already decided as unshare is.
 struct Selector {
   int index = 0;
-  uint64_t mask = ~uint64_t{0};
-  const char* what = "";  // "request", "family", "option", ...
+  const char* what = "";  // "request", "family", "option"
 };
 std::optional<Selector> SelectorFor(int syscall);
 
@@ -97,10 +99,11 @@ struct Observation {
   void Merge(const Observation& other);
 };
 
-// Reads the socket address a connect, bind or sendto names (args 1 and 2)
-// from the workload while its call waits; nullopt when it cannot be read
-// or is no IPv4/IPv6 address. Supplied by the caller, which knows how to
-// reach the workload's memory.
+// Reads the socket address a connect, bind, sendto, sendmsg or sendmmsg
+// names (sendto's args 4 and 5; the first message's msg_name for the
+// others) from the workload while its call waits; nullopt when there is
+// none, it cannot be read or it is no IPv4/IPv6 address. Supplied by the
+// caller, which knows how to reach the workload's memory.
 using SockaddrReader =
     std::function<std::optional<InetEndpoint>(const SyscallEvent&)>;
 
@@ -110,9 +113,7 @@ class Observer : public EventSink {
  public:
   // Paths under `workdir` (the run's fresh working directory) are kept as
   // "{workdir}/...", which the next run's workdir replaces.
-  Observer(std::string workdir, SockaddrReader read_sockaddr)
-      : workdir_(std::move(workdir)),
-        read_sockaddr_(std::move(read_sockaddr)) {}
+  Observer(std::string workdir, SockaddrReader read_sockaddr);
 
   void Append(const Event& event) override;
 

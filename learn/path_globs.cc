@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <set>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -50,15 +49,18 @@ constexpr std::array<std::string_view, 10> kPackageTrees = {
     "/usr/include/", "/usr/local/lib/", "/usr/local/share/", "/lib/",
     "/lib64/",       "/etc/ssl/"};
 
-// Directories whose files are listed one by one however many are reached:
-// a bin directory (every program run is named), /etc (its secrets sit
-// beside its configuration), and the system's roots.
-const std::set<std::string, std::less<>>& KeptExact() {
-  static const std::set<std::string, std::less<>> kDirs = {
-      "/",         "/etc",           "/bin", "/sbin", "/usr/bin",
-      "/usr/sbin", "/usr/local/bin", "/dev", "/proc", "/sys",
-      "/usr",      "/root",          "/home"};
-  return kDirs;
+// Where files are listed one by one however many are reached: bin
+// directories (every program run is named), and the trees where secrets
+// sit beside what programs read (/etc, homes, /proc of any process).
+bool KeptExact(std::string_view dir) {
+  static constexpr std::array<std::string_view, 6> kDirs = {
+      "/", "/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin"};
+  static constexpr std::array<std::string_view, 7> kTrees = {
+      "/etc", "/root", "/home", "/proc", "/sys", "/dev", "/usr/local/bin"};
+  return std::find(kDirs.begin(), kDirs.end(), dir) != kDirs.end() ||
+         std::any_of(
+             kTrees.begin(), kTrees.end(),
+             [dir](std::string_view tree) { return IsUnder(dir, tree); });
 }
 
 // The tree glob that stands for `path`, or "" when it is kept exact (for
@@ -70,7 +72,9 @@ std::string TreeGlob(PathIntent intent, const std::string& path) {
   }
   if (IsUnder(path, "/tmp")) return exec ? "" : "/tmp/**";
   if (IsUnder(path, "/dev/shm")) return exec ? "" : "/dev/shm/**";
-  if (exec) return "";
+  // A package's tree is read as a whole; writing or running in it stays
+  // exact (one .pyc written must not let the workload rewrite the tree).
+  if (intent != PathIntent::kRead) return "";
   for (std::string_view tree : kPackageTrees) {
     if (!path.starts_with(tree)) continue;
     const size_t slash = path.find('/', tree.size());
@@ -96,10 +100,17 @@ GeneralisedPaths GeneralisePaths(PathIntent intent,
   for (const ObservedPath& observed : paths) {
     std::string_view literal = observed.path;
     if (literal.starts_with(kWorkdir)) literal.remove_prefix(kWorkdir.size());
-    if (literal.find_first_of("*{}") != std::string_view::npos) {
+    if (literal.find_first_of("*?{}") != std::string_view::npos) {
       out.notes.push_back(fmt::format(
-          "{} path '{}' holds a glob character ('*', '{{' or '}}'), which a "
-          "glob cannot name exactly: not allowed",
+          "{} path '{}' holds a glob character ('*', '?', '{{' or '}}'), "
+          "which a glob cannot name exactly: not allowed",
+          PathIntentName(intent), YamlCommentText(observed.path)));
+      continue;
+    }
+    if (!IsUtf8(observed.path)) {
+      out.notes.push_back(fmt::format(
+          "{} path '{}' is not UTF-8, which a YAML policy cannot name: not "
+          "allowed",
           PathIntentName(intent), YamlCommentText(observed.path)));
       continue;
     }
@@ -117,9 +128,9 @@ GeneralisedPaths GeneralisePaths(PathIntent intent,
         ObservedPath{std::move(path), observed.calls});
   }
   for (const auto& [parent, files] : exact_by_parent) {
-    const bool many =
-        files.size() >= kFilesForDirectoryGlob && intent != PathIntent::kExec &&
-        !KeptExact().contains(parent) && !parent.starts_with(kWorkdir);
+    const bool many = files.size() >= kFilesForDirectoryGlob &&
+                      intent != PathIntent::kExec && !KeptExact(parent) &&
+                      !parent.starts_with(kWorkdir);
     for (const ObservedPath& file : files) {
       Add(out, many ? fmt::format("{}/*", parent) : file.path, file);
     }

@@ -29,9 +29,9 @@ struct GeneralisedPaths {
   std::vector<std::string> notes;  // paths left out, and why
 };
 
-// A directory with at least this many files reached with one intent (and
-// not one the rules keep exact: /, /etc, a bin directory, /dev) becomes
-// "dir/*".
+// A directory with at least this many files reached with one intent (not
+// exec, and not in a tree kept exact: /etc, homes, /proc, /sys, /dev, a bin
+// directory) becomes "dir/*".
 inline constexpr size_t kFilesForDirectoryGlob = 8;
 
 GeneralisedPaths GeneralisePaths(PathIntent intent,

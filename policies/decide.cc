@@ -43,26 +43,6 @@ std::string DisplayName(int number) {
   return name;
 }
 
-std::string_view OpName(CompareOp op) {
-  switch (op) {
-    case CompareOp::kEq:
-      return "eq";
-    case CompareOp::kNe:
-      return "ne";
-    case CompareOp::kLt:
-      return "lt";
-    case CompareOp::kLe:
-      return "le";
-    case CompareOp::kGt:
-      return "gt";
-    case CompareOp::kGe:
-      return "ge";
-    case CompareOp::kMaskedEq:
-      return "masked_eq";
-  }
-  return "?";
-}
-
 bool Holds(const ArgCondition& condition, uint64_t arg) {
   switch (condition.op) {
     case CompareOp::kEq:
@@ -137,7 +117,7 @@ std::optional<std::string> CheckConditions(const Rule& rule,
                            condition.value);
       }
       return fmt::format("{} arg{} = {:#x} fails {} {:#x}", name,
-                         condition.index, arg, OpName(condition.op),
+                         condition.index, arg, CompareOpName(condition.op),
                          condition.value);
     }
   }

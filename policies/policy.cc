@@ -161,6 +161,52 @@ Action FaultPolicy::For(FaultKind kind) const {
   return Action::kKill;  // unreachable for valid kinds; fail closed
 }
 
+void FaultPolicy::Set(FaultKind kind, Action action) {
+  switch (kind) {
+    case FaultKind::kPrivilegedInstruction:
+      privileged_instruction = action;
+      return;
+    case FaultKind::kCpuid:
+      cpuid = action;
+      return;
+    case FaultKind::kRdtsc:
+      rdtsc = action;
+      return;
+    case FaultKind::kPageFault:
+      page_fault = action;
+      return;
+    case FaultKind::kInvalidInstruction:
+      invalid_instruction = action;
+      return;
+    case FaultKind::kBreakpoint:
+      breakpoint = action;
+      return;
+    case FaultKind::kArithmetic:
+      arithmetic = action;
+      return;
+  }
+}
+
+std::string_view CompareOpName(CompareOp op) {
+  switch (op) {
+    case CompareOp::kEq:
+      return "eq";
+    case CompareOp::kNe:
+      return "ne";
+    case CompareOp::kLt:
+      return "lt";
+    case CompareOp::kLe:
+      return "le";
+    case CompareOp::kGt:
+      return "gt";
+    case CompareOp::kGe:
+      return "ge";
+    case CompareOp::kMaskedEq:
+      return "masked_eq";
+  }
+  return "?";
+}
+
 Policy WithWorkdir(const Policy& policy, const std::string& workdir) {
   Policy out = policy;
   std::string dir = NormalizePath(workdir);

@@ -46,6 +46,9 @@ struct SourcePosition {
 
 enum class CompareOp { kEq, kNe, kLt, kLe, kGt, kGe, kMaskedEq };
 
+// The name a policy file gives it: "eq", ..., "masked_eq".
+std::string_view CompareOpName(CompareOp op);
+
 // args[index] <op> value; for kMaskedEq: (args[index] & mask) == value.
 // Comparisons are on the unsigned 64-bit register value.
 struct ArgCondition {
@@ -135,6 +138,7 @@ struct FaultPolicy {
   // The virtual CPU that `emulate` of cpuid answers from.
   bool hide_hypervisor = true;
   Action For(FaultKind kind) const;
+  void Set(FaultKind kind, Action action);
   bool operator==(const FaultPolicy&) const = default;
 };
 

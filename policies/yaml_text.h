@@ -14,7 +14,12 @@ namespace isoscope {
 std::string YamlCommentText(std::string_view text);
 
 // Any text as a YAML double-quoted scalar (JSON's escapes are YAML's).
+// Bytes that are not UTF-8 cannot be written: each becomes U+FFFD, so a
+// caller that needs the exact text back checks IsUtf8 first.
 std::string YamlQuoted(std::string_view text);
+
+// Whether `text` is well-formed UTF-8 (what a YAML scalar can hold).
+bool IsUtf8(std::string_view text);
 
 }  // namespace isoscope
 

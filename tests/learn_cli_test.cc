@@ -136,6 +136,53 @@ TEST_P(LearnCliTest, LearnsAPolicyThatRunsItEverywhereAndNoFurther) {
   EXPECT_NE(program.err.find("[files.else]"), std::string::npos) << program.err;
 }
 
+// `policy diff default learned.yaml` lists what learning found by section,
+// and `--merge` widens a learned policy by a run with other inputs, which
+// then still refuses what neither run did.
+TEST(LearnMergeTest, MergeWidensAndDiffNamesSections) {
+  if (std::string why = BackendUnavailable("ptrace"); !why.empty()) {
+    GTEST_SKIP() << "learn observes on ptrace, unavailable here: " << why;
+  }
+  auto dir = TempDir::Create("isoscope-learn-merge-test-");
+  ASSERT_TRUE(dir) << dir.error().message();
+  const std::string db = (dir->path() / "runs.db").string();
+  const std::string first = (dir->path() / "first.yaml").string();
+  const std::string widened = (dir->path() / "widened.yaml").string();
+  const auto isoscope = [&db](std::vector<std::string> args) {
+    args.insert(args.begin(), {IsoscopeBinary().string(), "--db", db});
+    return RunCommand(args);
+  };
+  const auto cat = [](const std::string& file) {
+    return std::vector<std::string>{"--", "/bin/cat", file};
+  };
+  std::vector<std::string> learn = {"learn", "--no-verify", "-o", first};
+  for (const std::string& arg : cat("/etc/hostname")) learn.push_back(arg);
+  const CommandResult learned = isoscope(learn);
+  ASSERT_EQ(learned.exit_status, 0) << learned.err;
+
+  const CommandResult diff = isoscope({"policy", "diff", "default", first});
+  EXPECT_EQ(diff.exit_status, 1) << diff.err;
+  EXPECT_NE(diff.out.find("syscalls:"), std::string::npos) << diff.out;
+  EXPECT_NE(diff.out.find("resources:"), std::string::npos) << diff.out;
+
+  learn = {"learn", "--merge", first, "-o", widened};
+  for (const std::string& arg : cat("/etc/os-release")) learn.push_back(arg);
+  const CommandResult merged = isoscope(learn);
+  ASSERT_EQ(merged.exit_status, 0) << merged.err;
+  for (const char* file : {"/etc/hostname", "/etc/os-release"}) {
+    std::vector<std::string> run = {"run",    "-q",       "--backend",
+                                    "ptrace", "--policy", widened};
+    for (const std::string& arg : cat(file)) run.push_back(arg);
+    EXPECT_EQ(isoscope(run).exit_status, 0) << file;
+  }
+  std::vector<std::string> run = {"run", "--backend", "ptrace", "--policy",
+                                  widened};
+  for (const std::string& arg : cat("/etc/debian_version")) run.push_back(arg);
+  const CommandResult refused = isoscope(run);
+  EXPECT_NE(refused.exit_status, 0);
+  EXPECT_NE(refused.err.find("[files.else]"), std::string::npos) << refused.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(Programs, LearnCliTest,
                          ::testing::ValuesIn(Programs()), [](const auto& info) {
                            std::string name = info.param.name;

@@ -139,14 +139,14 @@ std::map<ino_t, pid_t> FlockHolders() {
   return holders;
 }
 
-// isoscope-* entries of /tmp, except temporary directories whose lock a
-// live process other than this one holds (other test suites and isoscope
-// runs on this shared machine): what this process could have left.
-std::set<std::string> TmpEntriesNotHeldByOthers() {
+// isoscope-* entries of `dir` (/tmp), except temporary directories whose
+// lock a live process other than this one holds (other test suites and
+// isoscope runs on this shared machine): what this process could have left.
+std::set<std::string> TmpEntriesNotHeldByOthers(const fs::path& dir = "/tmp") {
   std::set<std::string> names;
   const std::map<ino_t, pid_t> holders = FlockHolders();
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/tmp", ec)) {
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
     std::string name = entry.path().filename().string();
     if (name.rfind("isoscope-", 0) != 0) continue;
     std::string lock = entry.path().string();
@@ -1096,11 +1096,12 @@ class KillOnExit {
   std::vector<std::string> commands_;
 };
 
-// The isoscope-* entries of /tmp that appeared since `before` and stay: a
-// directory another process is creating has its lock a moment later.
-std::vector<std::string> LeftInTmp(const std::set<std::string>& before) {
+// The isoscope-* entries of `dir` (/tmp) that appeared since `before` and
+// stay: a directory another process is creating has its lock a moment later.
+std::vector<std::string> LeftInTmp(const std::set<std::string>& before,
+                                   const fs::path& dir = "/tmp") {
   auto added = [&] {
-    std::set<std::string> now = TmpEntriesNotHeldByOthers();
+    std::set<std::string> now = TmpEntriesNotHeldByOthers(dir);
     std::set<std::string> result;
     std::set_difference(now.begin(), now.end(), before.begin(), before.end(),
                         std::inserter(result, result.end()));
@@ -1181,8 +1182,9 @@ filesystem:
 // starts `sleep <first>` and `sleep <second>`, SIGKILLs isoscope once both
 // run and checks that both die with it. Returns the name of the run's
 // cgroup ("" if it has none).
-std::string SigkillSupervisorAndCheckItsWorkloadDies(const std::string& policy,
-                                                     int first, int second) {
+std::string SigkillSupervisorAndCheckItsWorkloadDies(
+    const std::string& policy, int first, int second,
+    const std::vector<std::string>& env) {
   const std::string sleep_a = fmt::format("sleep {}", first);
   const std::string sleep_b = fmt::format("sleep {}", second);
   std::string cgroup_name;
@@ -1190,7 +1192,7 @@ std::string SigkillSupervisorAndCheckItsWorkloadDies(const std::string& policy,
   testing::CommandResult run = testing::RunAndSignalWhen(
       {testing::IsoscopeBinary().string(), "run", "--backend", "container",
        "--policy", policy, "--", "/bin/sh", "-c", sleep_a + " & " + sleep_b},
-      {},
+      env,
       [&] {
         if (!testing::ProcessSleeping(sleep_a) ||
             !testing::ProcessSleeping(sleep_b)) {
@@ -1222,18 +1224,28 @@ TEST_F(ContainerBackendTest, NothingOutlivesASigkilledSupervisor) {
   KillOnExit guard(
       {"sleep 1051", "sleep 1052", "/bin/sh -c sleep 1051 & sleep 1052"});
   const std::string mounts_before = ReadText("/proc/self/mountinfo");
-  const std::set<std::string> tmp_before = TmpEntriesNotHeldByOthers();
+  // A TMPDIR of the test's own, so that no other test's isoscope start
+  // sweeps the killed run's workdir before this test looks for it.
+  auto tmp = TempDir::Create("isoscope-test-tmp-");
+  ASSERT_TRUE(tmp) << tmp.error().message();
+  const std::vector<std::string> env = {"TMPDIR=" + tmp->path().string()};
+  const std::set<std::string> tmp_before =
+      TmpEntriesNotHeldByOthers(tmp->path());
   std::string cgroup_name =
-      SigkillSupervisorAndCheckItsWorkloadDies("default", 1051, 1052);
+      SigkillSupervisorAndCheckItsWorkloadDies("default", 1051, 1052, env);
 
   // The killed supervisor's cgroup is left...
   auto owner = ParseRunCgroupName(cgroup_name);
   ASSERT_TRUE(owner.has_value()) << "'" << cgroup_name << "'";
   EXPECT_FALSE(fs::exists(fmt::format("/proc/{}", owner->pid)));
-  EXPECT_TRUE(RunCgroupExists(cgroup_name)) << cgroup_name;
-  // ...until the next isoscope starts (any command).
-  testing::CommandResult next =
-      testing::RunCommand({testing::IsoscopeBinary().string(), "workloads"});
+  // ...until the next isoscope starts (any command). Cgroups are host-wide:
+  // another test's isoscope, started meanwhile, may have been that next one.
+  if (!RunCgroupExists(cgroup_name)) {
+    GTEST_LOG_(INFO) << cgroup_name
+                     << " was already removed by a concurrent isoscope start";
+  }
+  testing::CommandResult next = testing::RunCommand(
+      {testing::IsoscopeBinary().string(), "workloads"}, env);
   EXPECT_EQ(next.exit_status, 0) << next.err;
   EXPECT_FALSE(RunCgroupExists(cgroup_name)) << cgroup_name;
   EXPECT_FALSE(testing::ProcessWithArgsExists("sleep 1051"));
@@ -1241,7 +1253,7 @@ TEST_F(ContainerBackendTest, NothingOutlivesASigkilledSupervisor) {
   // Its mounts were in namespaces that died with it; its workdir was
   // removed by the next isoscope too.
   EXPECT_EQ(ReadText("/proc/self/mountinfo"), mounts_before);
-  EXPECT_THAT(LeftInTmp(tmp_before), ::testing::IsEmpty());
+  EXPECT_THAT(LeftInTmp(tmp_before, tmp->path()), ::testing::IsEmpty());
 }
 
 // Without limits there is no cgroup: PID 1's parent-death signal alone must
@@ -1255,17 +1267,23 @@ TEST_F(ContainerBackendTest, NothingOutlivesASigkilledSupervisorWithoutCgroup) {
                   "network: host\n"  // allow-all would step around another
                   "identity: {{uid: 1000, gid: 1000}}\nfilesystem:\n{}",
                   kSystemView));
-  const std::set<std::string> tmp_before = TmpEntriesNotHeldByOthers();
+  // A TMPDIR of the test's own (see NothingOutlivesASigkilledSupervisor).
+  auto tmp = TempDir::Create("isoscope-test-tmp-");
+  ASSERT_TRUE(tmp) << tmp.error().message();
+  const std::vector<std::string> env = {"TMPDIR=" + tmp->path().string()};
+  const std::set<std::string> tmp_before =
+      TmpEntriesNotHeldByOthers(tmp->path());
   std::string cgroup_name =
-      SigkillSupervisorAndCheckItsWorkloadDies(policy, 1053, 1054);
+      SigkillSupervisorAndCheckItsWorkloadDies(policy, 1053, 1054, env);
   EXPECT_EQ(cgroup_name, "");
   // The killed isoscope's workdir is left (which shows LeftInTmp sees
   // leftovers), until the next isoscope starts.
-  EXPECT_THAT(LeftInTmp(tmp_before), ::testing::Not(::testing::IsEmpty()));
-  testing::CommandResult next =
-      testing::RunCommand({testing::IsoscopeBinary().string(), "workloads"});
+  EXPECT_THAT(LeftInTmp(tmp_before, tmp->path()),
+              ::testing::Not(::testing::IsEmpty()));
+  testing::CommandResult next = testing::RunCommand(
+      {testing::IsoscopeBinary().string(), "workloads"}, env);
   EXPECT_EQ(next.exit_status, 0) << next.err;
-  EXPECT_THAT(LeftInTmp(tmp_before), ::testing::IsEmpty());
+  EXPECT_THAT(LeftInTmp(tmp_before, tmp->path()), ::testing::IsEmpty());
 }
 
 // --- Conformance

@@ -31,11 +31,39 @@
 namespace isoscope::cli {
 namespace {
 
-// The endpoint a connect, bind or sendto names, read from the workload
-// while its call waits. Observing only: nothing is decided on it.
+// Where the socket address of a call is: (pointer, length) in registers for
+// connect, bind (args 1, 2) and sendto (args 4, 5); in the first message
+// header (msg_name, msg_namelen) for sendmsg and sendmmsg (whose mmsghdr
+// starts with one), read from the workload.
+std::optional<std::pair<uint64_t, uint64_t>> AddressOf(
+    const SyscallEvent& event) {
+  const auto& args = event.request.args;
+  switch (event.request.number) {
+    case SYS_connect:
+    case SYS_bind:
+      return std::pair{args[1], args[2]};
+    case SYS_sendto:
+      return std::pair{args[4], args[5]};
+    case SYS_sendmsg:
+    case SYS_sendmmsg: {
+      auto header = ReadTraceeBytes(event.pid, args[1], sizeof(msghdr));
+      if (!header) return std::nullopt;
+      msghdr message{};
+      std::memcpy(&message, header->data(), sizeof(message));
+      return std::pair{reinterpret_cast<uint64_t>(message.msg_name),
+                       uint64_t{message.msg_namelen}};
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+// The endpoint a call names, read from the workload while its call waits
+// (observation.h). Observing only: nothing is decided on it.
 std::optional<InetEndpoint> ReadEndpoint(const SyscallEvent& event) {
-  const uint64_t address = event.request.args[1];
-  const uint64_t length = event.request.args[2];
+  const auto named = AddressOf(event);
+  if (!named) return std::nullopt;
+  const auto [address, length] = *named;
   if (address == 0 || length < sizeof(sockaddr_in)) return std::nullopt;
   auto bytes = ReadTraceeBytes(
       event.pid, address,
@@ -94,18 +122,16 @@ Policy ObservingPolicy(const Policy& base, bool unobserved_tasks) {
     clone.action = ActionSpec{Action::kAllow};
     Rule forks;
     forks.id = "learn-fork";
-    forks.syscalls = {SYS_fork, SYS_vfork};
+    forks.syscalls = {SYS_fork, SYS_vfork, SYS_clone3};
     forks.action = ActionSpec{Action::kAllow};
     observing.syscalls.rules = {std::move(clone), std::move(forks)};
   }
   // Calls through another ABI keep the base's answer (kill or deny, the only
   // ones possible: isoscope decodes x86-64 arguments alone).
-  for (Action* action :
-       {&observing.faults.privileged_instruction, &observing.faults.cpuid,
-        &observing.faults.rdtsc, &observing.faults.page_fault,
-        &observing.faults.invalid_instruction, &observing.faults.breakpoint,
-        &observing.faults.arithmetic}) {
-    if (*action == Action::kKill) *action = Action::kReport;
+  for (FaultKind kind : kAllFaultKinds) {
+    if (observing.faults.For(kind) == Action::kKill) {
+      observing.faults.Set(kind, Action::kReport);
+    }
   }
   observing.network = NetworkMode::kHost;
   observing.accepted_holes.clear();
@@ -282,14 +308,14 @@ int LearnCommand(const Context& context, const LearnOptions& options) {
     backend = std::move(recreated);
   }
 
-  std::string command_line = fmt::format("{}", fmt::join(options.command, " "));
+  const std::string command_line = report_text::CommandLine(options.command);
   auto learned =
       LearnPolicy(observation, *base,
                   LearnContext{command_line, options.backend, base->name,
                                merge ? &*merge : nullptr});
   if (!learned) return ReportError(learned.error());
   for (const std::string& note : learned->notes) {
-    fmt::print(stderr, "learn: note: {}\n", note);
+    fmt::print(stderr, "learn: note: {}\n", report_text::Line(note));
   }
   if (options.output.empty()) {
     fmt::print("{}", learned->yaml);
