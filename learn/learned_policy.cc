@@ -434,8 +434,9 @@ void KeepMerged(const Policy& prior, Allowed& allowed,
   for (const Rule& rule : prior.syscalls.rules) {
     if (rule.action.action != Action::kAllow) continue;
     if (rule.paths) {
-      for (int number : rule.syscalls)
+      for (int number : rule.syscalls) {
         allowed.path_calls.try_emplace(number, from);
+      }
       const std::array<const std::vector<std::string>*, 3> lists = {
           &rule.paths->read, &rule.paths->write, &rule.paths->exec};
       for (size_t i = 0; i < lists.size(); ++i) {
@@ -612,8 +613,9 @@ void BuildRules(const Allowed& allowed, const Policy& base,
   // Never seen and refused by the base by name: the base's answer, so a
   // call a careful author refuses (mount: EPERM) is not just unknown.
   std::set<int> used;
-  for (const Rule& rule : rules)
+  for (const Rule& rule : rules) {
     used.insert(rule.syscalls.begin(), rule.syscalls.end());
+  }
   const CompiledPlan plan =
       CompiledPlan::Compile(std::make_shared<const Policy>(base));
   std::map<std::tuple<std::string, Disposition, int>, std::vector<int>> refused;
@@ -695,8 +697,9 @@ void CommentLines(std::string& out, const std::vector<std::string>& lines,
 std::string NameList(const std::vector<int>& numbers) {
   std::vector<std::string> names;
   names.reserve(numbers.size());
-  for (int number : numbers)
+  for (int number : numbers) {
     names.push_back(SyscallLabel(Abi::kX86_64, number));
+  }
   return fmt::format("[{}]", fmt::join(names, ", "));
 }
 
@@ -728,8 +731,9 @@ std::string Render(const Policy& policy, const Allowed& allowed,
       for (const ArgCondition& c : rule.args) {
         out += fmt::format("        - {{index: {}, op: {}, value: {:#x}",
                            c.index, CompareOpName(c.op), c.value);
-        if (c.op == CompareOp::kMaskedEq)
+        if (c.op == CompareOp::kMaskedEq) {
           out += fmt::format(", mask: {:#x}", c.mask);
+        }
         out += "}\n";
       }
     }
@@ -805,8 +809,9 @@ std::string Render(const Policy& policy, const Allowed& allowed,
 
   const Identity& id = policy.identity;
   out += "\nidentity:\n";
-  if (id.hostname)
+  if (id.hostname) {
     out += fmt::format("  hostname: {}\n", YamlQuoted(*id.hostname));
+  }
   if (id.uid) out += fmt::format("  uid: {}\n", *id.uid);
   if (id.gid) out += fmt::format("  gid: {}\n", *id.gid);
   out += fmt::format("  user_namespace: {}\n",

@@ -98,7 +98,7 @@ void Observer::Append(const Event& event) {
       event);
 }
 
-Observer::Observer(std::string workdir, SockaddrReader read_sockaddr)
+Observer::Observer(const std::string& workdir, SockaddrReader read_sockaddr)
     : read_sockaddr_(std::move(read_sockaddr)) {
   // The paths the workload's calls name are resolved ones (its cwd as the
   // kernel shows it), so the workdir is compared resolved too.

@@ -113,7 +113,7 @@ class Observer : public EventSink {
  public:
   // Paths under `workdir` (the run's fresh working directory) are kept as
   // "{workdir}/...", which the next run's workdir replaces.
-  Observer(std::string workdir, SockaddrReader read_sockaddr);
+  Observer(const std::string& workdir, SockaddrReader read_sockaddr);
 
   void Append(const Event& event) override;
 

@@ -79,7 +79,7 @@ std::string TreeGlob(PathIntent intent, const std::string& path) {
     if (!path.starts_with(tree)) continue;
     const size_t slash = path.find('/', tree.size());
     if (slash == std::string::npos) return "";  // a file of the tree itself
-    return fmt::format("{}/**", std::string_view(path).substr(0, slash));
+    return path.substr(0, slash) + "/**";
   }
   return "";
 }

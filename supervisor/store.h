@@ -77,7 +77,7 @@ class Store {
   // events after it are dropped, the run goes on) and Finish returns it.
   class EventWriter final : public EventSink {
    public:
-    static constexpr size_t kBatchBytes = 64 * 1024;
+    static constexpr size_t kBatchBytes = size_t{64} * 1024;
     static constexpr int kBatchSeconds = 1;
 
     explicit EventWriter(Store& store) : store_(store) {}

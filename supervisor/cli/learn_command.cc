@@ -319,7 +319,7 @@ int LearnCommand(const Context& context, const LearnOptions& options) {
   }
   if (options.output.empty()) {
     fmt::print("{}", learned->yaml);
-    std::fflush(stdout);
+    (void)std::fflush(stdout);
   } else if (auto written = WriteFile(options.output, learned->yaml);
              !written) {
     return ReportError(written.error());
