@@ -208,7 +208,9 @@ std::string Describe(const RunResult& run) {
   if (t.outcome == Outcome::kExited) {
     return fmt::format("exited {}", t.exit_code);
   }
-  return fmt::format("{}: {}", OutcomeName(t.outcome), t.reason);
+  // The reason may quote the workload (a path): safe to print.
+  return fmt::format("{}: {}", OutcomeName(t.outcome),
+                     report_text::Line(t.reason));
 }
 
 // The rule that refused the most calls of a run, or that ended it.
