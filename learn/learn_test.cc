@@ -181,6 +181,15 @@ TEST(PathGlobsTest, GlobCharactersAndBytesYamlCannotHoldAreLeftOut) {
   EXPECT_EQ(out.notes.size(), 2u);
 }
 
+TEST(LearnPolicyTest, ATaskMadeMayExitEvenIfNoneWasSeenExiting) {
+  Observer observer("", nullptr);
+  observer.Append(Event{Call(SYS_clone, {0x3d0f00})});
+  const Policy policy = Learn(observer.Finish(10, 0));
+  EXPECT_EQ(Decide(policy, Request(SYS_exit)).action.action, Action::kAllow);
+  EXPECT_EQ(Decide(Learn(SmallRun()), Request(SYS_exit)).rule_id,
+            "syscalls.default");
+}
+
 TEST(LearnPolicyTest, MergeKeepsACallAllowedWhateverItsArguments) {
   const Policy first = Learn(SmallRun());  // ioctl TCGETS only
   Observer observer("", nullptr);

@@ -170,6 +170,16 @@ void LearnSyscalls(const Observation& observation, Allowed& allowed,
         "clone: glibc's fallback when clone3 gets ENOSYS (clone3 ran; "
         "unshare is not allowed)");
   }
+  // A task made ends with exit (or exit_group): one killed first (a server
+  // thread when its process is killed) leaves no call to observe.
+  if (observation.max_tasks > 1) {
+    allowed.plain.try_emplace(
+        SYS_exit,
+        "exit: how the tasks it made end, observed or not (one killed first "
+        "never calls it)");
+    allowed.plain.try_emplace(SYS_exit_group,
+                              "exit_group: how its processes end");
+  }
   for (const auto& [number, use] : observation.descriptor_calls) {
     const auto& [count, example] = use;
     if (number == SYS_newfstatat || number == SYS_statx) {
