@@ -312,6 +312,36 @@ std::string BackendSentence(const std::vector<SensitiveRow>& rows,
   return out;
 }
 
+// What a ptrace monitor's trap-and-emulate can reach at all. It sees an
+// instruction only as a signal, and at CPL 3 few of these ever fault: that is
+// fixed by the CPU and Linux, not by this run, so the sentence names the
+// conditions and then says what happened here.
+std::string PtraceReachSentence(const std::vector<SensitiveRow>& rows) {
+  const SensitiveCell* rdtscp = Cell(rows, "rdtscp", "ptrace");
+  std::string here;
+  if (rdtscp != nullptr && rdtscp->cls == SensitiveClass::kTrapped) {
+    here = " (here rdtscp trapped and was emulated)";
+  } else if (rdtscp != nullptr && rdtscp->cls != SensitiveClass::kNotRun &&
+             rdtscp->cls != SensitiveClass::kAbsent) {
+    here =
+        " (here rdtscp ran untrapped: the policy's faults.rdtsc did not ask "
+        "for it, or this host cannot trap RDTSC; isoscope doctor says "
+        "which)";
+  }
+  return fmt::format(
+      "What trap-and-emulate from a ptrace monitor can reach: only an "
+      "instruction that faults at CPL 3 reaches it, as a signal. rdtsc and "
+      "rdtscp fault once PR_SET_TSC sets CR4.TSD, on hosts whose RDTSC "
+      "really traps{}; cpuid faults only with CPUID faulting, which the "
+      "host's CPU must offer. sgdt, sidt, sldt, str and smsw fault under "
+      "UMIP, but Linux answers them inside the kernel with made-up values "
+      "and sends no signal, so no tracer sees them. pushf, popf, lar, lsl, "
+      "verr, verw, reading cs and ss, rdpid and xgetbv never fault at CPL "
+      "3: no monitor outside the CPU can intercept them, only running the "
+      "workload in a VM (or translating its code) can.",
+      here);
+}
+
 }  // namespace
 
 std::string_view SensitiveClassName(SensitiveClass c) {
@@ -462,6 +492,14 @@ std::vector<std::string> SensitiveVerdict(
     // Native's own sentence is the one above.
     if (have_native && backend == kNative) continue;
     sentences.push_back(BackendSentence(rows, backend));
+    const bool ran =
+        std::any_of(rows.begin(), rows.end(), [&](const SensitiveRow& row) {
+          const SensitiveCell* c = Cell(rows, row.instruction, backend);
+          return c != nullptr && c->cls != SensitiveClass::kNotRun;
+        });
+    if (backend == "ptrace" && ran) {
+      sentences.push_back(PtraceReachSentence(rows));
+    }
   }
   return sentences;
 }

@@ -202,6 +202,37 @@ TEST(SensitiveTableTest, TheVerdictSaysWhatRanUntrappedAndWhoTrappedWhat) {
                              "answered with made-up values (sgdt)."));
   EXPECT_THAT(all, HasSubstr("On kvm the workload runs at CPL 0"));
   EXPECT_THAT(all, HasSubstr("that of the virtual CPU (popf-if, sgdt, cs)"));
+  // Which instructions trap-and-emulate from ptrace can reach at all, and
+  // what happened to the one it can here.
+  EXPECT_THAT(all, HasSubstr("What trap-and-emulate from a ptrace monitor can "
+                             "reach"));
+  EXPECT_THAT(all, HasSubstr("(here rdtscp trapped and was emulated)"));
+  EXPECT_THAT(all, HasSubstr("Linux answers them inside the kernel"));
+}
+
+TEST(SensitiveTableTest, PtracesReachSaysWhenRdtscpRanUntrapped) {
+  ProbeSession s = FourBackends();
+  for (ProbeFinding& f : s.findings) {
+    if (f.backend == "ptrace" && f.probe_id.ends_with("rdtscp")) {
+      f.detail = "value=cpunode";
+    }
+  }
+  std::string all;
+  for (const std::string& sentence :
+       SensitiveVerdict(BuildSensitiveTable(s), s.backends)) {
+    all += sentence + "\n";
+  }
+  EXPECT_THAT(all, HasSubstr("here rdtscp ran untrapped"));
+  EXPECT_THAT(all, Not(HasSubstr("here rdtscp trapped")));
+}
+
+TEST(SensitiveTableTest, NoPtraceColumnNoReachSentence) {
+  ProbeSession s = FourBackends();
+  s.backends = {"native", "container", "kvm"};
+  for (const std::string& sentence :
+       SensitiveVerdict(BuildSensitiveTable(s), s.backends)) {
+    EXPECT_THAT(sentence, Not(HasSubstr("ptrace monitor")));
+  }
 }
 
 TEST(SensitiveTableTest, TheProbeMatrixShowsTheTableNotTheFindings) {
