@@ -225,6 +225,7 @@ TEST_F(PtraceBackendTest, PathFlippedDuringTheCheckNeverOpensTheForbiddenFile) {
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
   ASSERT_EQ(result->termination.outcome, Outcome::kExited)
       << result->termination.reason << result->output.stderr_bytes;
+  // NOLINTNEXTLINE(google-runtime-int): what sscanf's %ld reads
   long opens = -1, denied = -1, escaped = -1;
   ASSERT_EQ(std::sscanf(result->output.stdout_bytes.c_str(),
                         "opens=%ld denied=%ld forbidden=%ld", &opens, &denied,
@@ -773,7 +774,7 @@ TEST_F(PtraceBackendTest, RecordedDecisionsEqualDecide) {
       for (const SyscallEvent& event : SyscallEvents(*result)) {
         ASSERT_TRUE(event.verdict.has_value());
         if (event.decided_by == DecidedBy::kKernelFilter) {
-          decided.push_back({event.request, *event.verdict});
+          decided.emplace_back(event.request, *event.verdict);
         }
       }
       // ...and by the supervisor, allowed ones included.
