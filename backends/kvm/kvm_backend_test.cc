@@ -709,8 +709,9 @@ TEST_F(KvmBackendTest, CpuTimeLimitStopsASpinningGuest) {
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
   EXPECT_EQ(result->termination.outcome, Outcome::kLimit)
       << result->termination.reason;
+  // The CPU limit, not the 10 s wall time, ended it. (No bound on the wall
+  // time here: 300 ms of CPU took 2.8 s of it at load 10 on 2 cores.)
   EXPECT_EQ(result->termination.limit, LimitKind::kCpuTime);
-  EXPECT_LT(result->timings.wall_ns, int64_t{2'000'000'000});
 }
 
 TEST_F(KvmBackendTest, OutputLimitStopsAFloodingGuest) {
