@@ -253,8 +253,11 @@ PtraceBackend::~PtraceBackend() {
       if ((event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK ||
            event == PTRACE_EVENT_CLONE) &&
           ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &raw) == 0) {
-        tracees_.try_emplace(static_cast<pid_t>(raw));  // killed below
-        ::kill(static_cast<pid_t>(raw), SIGKILL);
+        // A task made meanwhile: followed, and killed (never kill(0)).
+        if (const auto made = static_cast<pid_t>(raw); made > 0) {
+          tracees_.try_emplace(made);
+          ::kill(made, SIGKILL);
+        }
       }
       ptrace(PTRACE_CONT, tid, nullptr, 0);
       ++it;
