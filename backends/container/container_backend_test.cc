@@ -128,7 +128,7 @@ std::map<ino_t, pid_t> FlockHolders() {
     // "1: FLOCK  ADVISORY  WRITE 1234 00:1f:5678 0 EOF"
     std::istringstream fields(line);
     std::string index, kind, mode, access, device;
-    long pid = 0;
+    int64_t pid = 0;
     if (!(fields >> index >> kind)) continue;
     if (kind == "->") fields >> kind;  // a blocked waiter
     if (!(fields >> mode >> access >> pid >> device)) continue;
@@ -1333,7 +1333,7 @@ TEST_F(ContainerBackendTest, RecordedDecisionsEqualDecide) {
       for (const SyscallEvent& event : SyscallEvents(*result)) {
         ASSERT_TRUE(event.verdict.has_value());
         if (event.decided_by == DecidedBy::kKernelFilter) {
-          decided.push_back({event.request, *event.verdict});
+          decided.emplace_back(event.request, *event.verdict);
         }
       }
       // ...and by the supervisor, allowed ones included.
