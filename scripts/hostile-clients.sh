@@ -38,6 +38,7 @@ ISOSCOPE_HOSTILE_TRINITY_SYSCALLS="${1:-100000}" \
   ISOSCOPE_HOSTILE_TRINITY_CHILDREN=4 \
   ISOSCOPE_HOSTILE_STRESS_SECONDS="${2:-2}" \
   ISOSCOPE_HOSTILE_STRESS_ALL=1 \
+  ISOSCOPE_HOSTILE_WALL_TIME=1800 \
   "$test_binary" > "$log" 2>&1 || status=$?
 grep -E '^\s+(ptrace|container) |trinity ran|^\[  (PASSED|FAILED|SKIPPED)' \
   "$log" || true

@@ -26,7 +26,7 @@ class RecordingBackend : public Backend {
   }
   Status Resolve(const Event& event, const Verdict& verdict) override {
     if (const auto* call = std::get_if<SyscallEvent>(&event)) {
-      resolved.push_back({call->request, verdict});
+      resolved.emplace_back(call->request, verdict);
       resolved_pids.push_back(call->pid);
     }
     return inner_.Resolve(event, verdict);

@@ -128,7 +128,7 @@ std::map<ino_t, pid_t> FlockHolders() {
     // "1: FLOCK  ADVISORY  WRITE 1234 00:1f:5678 0 EOF"
     std::istringstream fields(line);
     std::string index, kind, mode, access, device;
-    long pid = 0;
+    int64_t pid = 0;
     if (!(fields >> index >> kind)) continue;
     if (kind == "->") fields >> kind;  // a blocked waiter
     if (!(fields >> mode >> access >> pid >> device)) continue;
@@ -1141,12 +1141,18 @@ filesystem:
 {})",
                                         kLimits, kSystemView));
   std::map<Outcome, int> outcomes;
+  int runs_with_output = 0;
   int runs_seen_in_a_cgroup = 0;
   for (int i = 0; i < 50; ++i) {
     SCOPED_TRACE(i);
-    // Called while the run's backend (and so its cgroup) exists.
+    // Called while the run's backend (and so its cgroup) exists, if the
+    // workload printed anything: a wall-time kill at 150 ms may come before
+    // the shell's echo on a loaded machine (seen: 2 of 10 under ASan at
+    // load 10); every other run prints.
+    bool wrote = false;
     bool in_cgroup = false;
     OutputSink sink = [&](OutputStream, std::string_view) {
+      wrote = true;
       in_cgroup = in_cgroup || !RunCgroupsOf(::getpid()).empty();
     };
     Result<RunResult> result;
@@ -1164,12 +1170,14 @@ filesystem:
     }
     ASSERT_TRUE(result.has_value()) << result.error().ToString();
     ++outcomes[result->termination.outcome];
+    if (wrote) ++runs_with_output;
     if (in_cgroup) ++runs_seen_in_a_cgroup;
   }
   EXPECT_EQ(outcomes[Outcome::kLimit], 10);
   EXPECT_EQ(outcomes[Outcome::kViolation], 10);
   EXPECT_EQ(outcomes[Outcome::kExited], 30);
-  EXPECT_EQ(runs_seen_in_a_cgroup, 50);
+  EXPECT_GE(runs_with_output, 40);
+  EXPECT_EQ(runs_seen_in_a_cgroup, runs_with_output);
 
   EXPECT_THAT(RunCgroupsOf(::getpid()), ::testing::IsEmpty());
   EXPECT_EQ(ReadText("/proc/self/mountinfo"), mounts_before);
@@ -1325,7 +1333,7 @@ TEST_F(ContainerBackendTest, RecordedDecisionsEqualDecide) {
       for (const SyscallEvent& event : SyscallEvents(*result)) {
         ASSERT_TRUE(event.verdict.has_value());
         if (event.decided_by == DecidedBy::kKernelFilter) {
-          decided.push_back({event.request, *event.verdict});
+          decided.emplace_back(event.request, *event.verdict);
         }
       }
       // ...and by the supervisor, allowed ones included.

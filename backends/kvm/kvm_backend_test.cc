@@ -122,8 +122,9 @@ uint64_t SiteOf(const std::string& stdout_bytes) {
 int64_t PairValue(const std::string& text, const std::string& key) {
   std::istringstream in(text);
   for (std::string word; in >> word;) {
-    if (word.rfind(key + "=", 0) == 0)
+    if (word.rfind(key + "=", 0) == 0) {
       return std::stoll(word.substr(key.size() + 1));
+    }
   }
   return -1;
 }
@@ -170,7 +171,7 @@ filesystem:
   // Runs `workload` on a fresh kvm backend through the supervisor; checks
   // that the run (backend destroyed) left no descriptor behind and that
   // every decision it recorded equals Decide.
-  Result<RunResult> Run(std::shared_ptr<const Policy> policy,
+  Result<RunResult> Run(const std::shared_ptr<const Policy>& policy,
                         const Workload& workload,
                         SupervisorOptions options = {}) {
     const int fds_before = CountFds();
@@ -189,7 +190,7 @@ filesystem:
       for (const SyscallEvent& event : SyscallEvents(*result)) {
         EXPECT_TRUE(event.verdict.has_value());
         if (event.verdict && event.decided_by == DecidedBy::kKernelFilter) {
-          decided.push_back({event.request, *event.verdict});
+          decided.emplace_back(event.request, *event.verdict);
         }
       }
       for (const auto& [request, verdict] : decided) {
@@ -709,8 +710,9 @@ TEST_F(KvmBackendTest, CpuTimeLimitStopsASpinningGuest) {
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
   EXPECT_EQ(result->termination.outcome, Outcome::kLimit)
       << result->termination.reason;
+  // The CPU limit, not the 10 s wall time, ended it. (No bound on the wall
+  // time here: 300 ms of CPU took 2.8 s of it at load 10 on 2 cores.)
   EXPECT_EQ(result->termination.limit, LimitKind::kCpuTime);
-  EXPECT_LT(result->timings.wall_ns, int64_t{2'000'000'000});
 }
 
 TEST_F(KvmBackendTest, OutputLimitStopsAFloodingGuest) {

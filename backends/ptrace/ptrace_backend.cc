@@ -91,12 +91,16 @@ Status SetRegs(pid_t tid, const user_regs_struct& regs) {
   return {};
 }
 
-// Whether `tid`, which was in a ptrace stop, has left it. Only SIGKILL wakes
-// a stopped tracee (sent by another process of the workload, which may kill
-// its own, or by the kernel), and from then on every ptrace request about it
-// fails with ESRCH; its exit comes next from wait4. A failure to handle a
-// stop of such a tracee is the workload's doing, not an error of isoscope's.
-bool LeftItsStop(pid_t tid) {
+// Whether `tid`, which was in a ptrace stop, has left it, given `failure`,
+// an error handling that stop. Only SIGKILL wakes a stopped tracee (sent by
+// another process of the workload, which may kill its own, or by the
+// kernel), and from then on every ptrace request about it fails with ESRCH
+// until it stops again, at PTRACE_EVENT_EXIT on its way out (so asking once
+// more is no proof: by then it may be in that stop; the request that failed
+// is). Its exit comes next from wait4. A failure to handle a stop of such a
+// tracee is the workload's doing, not an error of isoscope's.
+bool LeftItsStop(pid_t tid, const Error& failure) {
+  if (failure.sys_errno() == ESRCH) return true;
   unsigned long message = 0;  // NOLINT(google-runtime-int): ptrace's type
   return ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &message) != 0 &&
          errno == ESRCH;
@@ -218,16 +222,54 @@ bool ScratchMappedIn(pid_t tid) {
 
 PtraceBackend::~PtraceBackend() {
   KillAll();
-  // Reap every tracee so none is left as a zombie or, worse, stopped.
+  // Reap every tracee so none is left as a zombie or, worse, stopped. A
+  // killed tracee still stops at PTRACE_EVENT_EXIT and stays there until
+  // isoscope resumes it (the SIGKILLs that follow are dropped: it is already
+  // exiting), so each stop is resumed, one reported before and never
+  // answered too (the run may end between a stop and its answer: a failed
+  // ptrace request, an interrupt). Every tracee is waited for without
+  // blocking: a leader's exit comes only after its threads' have been
+  // resumed.
+  for (const auto& [tid, tracee] : tracees_) {
+    ptrace(PTRACE_CONT, tid, nullptr, 0);  // ESRCH unless stopped
+  }
   while (!tracees_.empty()) {
-    pid_t tid = tracees_.begin()->first;
-    int status = 0;
-    pid_t got;
-    do {
-      got = ::waitpid(tid, &status, __WALL);
-    } while (got < 0 && errno == EINTR);
-    if (got < 0 || WIFEXITED(status) || WIFSIGNALED(status)) {
-      tracees_.erase(tid);
+    bool collected = false;
+    for (auto it = tracees_.begin(); it != tracees_.end();) {
+      const pid_t tid = it->first;
+      int status = 0;
+      const pid_t got = ::waitpid(tid, &status, __WALL | WNOHANG);
+      if (got == 0 || (got < 0 && errno == EINTR)) {
+        ++it;
+        continue;
+      }
+      collected = true;
+      if (got < 0 || WIFEXITED(status) || WIFSIGNALED(status)) {
+        it = tracees_.erase(it);
+        continue;
+      }
+      const int event = (status >> 16) & 0xff;
+      unsigned long raw = 0;  // NOLINT(google-runtime-int): ptrace's type
+      if ((event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK ||
+           event == PTRACE_EVENT_CLONE) &&
+          ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &raw) == 0) {
+        // A task made meanwhile: followed, and killed (never kill(0)).
+        if (const auto made = static_cast<pid_t>(raw); made > 0) {
+          tracees_.try_emplace(made);
+          ::kill(made, SIGKILL);
+        }
+      }
+      ptrace(PTRACE_CONT, tid, nullptr, 0);
+      ++it;
+    }
+    if (!collected) {
+      // Until the next SIGCHLD, or a pass every kReapIntervalMs.
+      pollfd fd = {sigchld_.get(), POLLIN, 0};
+      if (::poll(&fd, 1, kReapIntervalMs) > 0) {
+        signalfd_siginfo info;
+        while (::read(sigchld_.get(), &info, sizeof info) > 0) {
+        }
+      }
     }
   }
   child_.reset();
@@ -638,7 +680,8 @@ Status PtraceBackend::ReapAll() {
       }
       collected = true;
       if (auto handled = HandleStatus(tid, status, usage);
-          !handled && !(WIFSTOPPED(status) && LeftItsStop(tid))) {
+          !handled &&
+          !(WIFSTOPPED(status) && LeftItsStop(tid, handled.error()))) {
         return handled;
       }
     }
@@ -1098,7 +1141,9 @@ Status PtraceBackend::Resolve(const Event& event, const Verdict& verdict) {
   const bool stopped = await.kind == Await::Kind::kSyscallStop ||
                        await.kind == Await::Kind::kFault;
   Status resolved = ResolveAwaited(await, event, verdict);
-  if (!resolved && stopped && LeftItsStop(await.tid)) return {};
+  if (!resolved && stopped && LeftItsStop(await.tid, resolved.error())) {
+    return {};
+  }
   return resolved;
 }
 
