@@ -80,8 +80,7 @@ void DefineCli(CLI::App& app, const BackendRegistry& registry,
       "The workload's stdin is /dev/null; its stdout and stderr pass "
       "through and are captured up to the policy's output limit. With "
       "--bundle, the policy's paths are paths inside the bundle's rootfs "
-      "and {workdir} is its process.cwd; --env adds to its process.env; the "
-      "kvm backend cannot run a bundle.");
+      "and {workdir} is its process.cwd; --env adds to its process.env.");
 
   ProbeOptionsCli& probe_options = values.probe;
   auto* probe = app.add_subcommand(
