@@ -154,6 +154,10 @@ TEST_F(BundleTest, CompareGivesIdenticalOutputOnEveryProcessBackend) {
   nlohmann::json json = nlohmann::json::parse(std::ifstream(report), nullptr,
                                               /*allow_exceptions=*/false);
   ASSERT_FALSE(json.is_discarded());
+  // The comparison says which bundle it ran.
+  EXPECT_EQ(json["comparison"]["source"]["bundle"],
+            fs::canonical(bundle_).string());
+  EXPECT_EQ(json["comparison"]["source"]["image"], "");
   // Every run of every process backend printed the bundle's file: the
   // stored runs say so.
   for (const std::string& backend : ProcessBackends()) {
@@ -227,8 +231,14 @@ TEST_F(BundleTest, FreestandingProgramReadsTheBundlesFileOnEveryBackend) {
       nlohmann::json full = nlohmann::json::parse(shown.out, nullptr, false);
       ASSERT_FALSE(full.is_discarded()) << shown.out;
       EXPECT_EQ(full["output"]["stdout"], expected) << backend;
+      // Each run records where its workload came from.
+      EXPECT_EQ(full["source"]["bundle"], fs::canonical(bundle_).string())
+          << backend;
     }
   }
+  CommandResult shown = Isoscope({"runs", "show", "latest"});
+  EXPECT_THAT(shown.out, HasSubstr("  from      bundle " +
+                                   fs::canonical(bundle_).string() + "\n"));
   if (!kvm_unavailable.empty()) {
     EXPECT_THAT(compare.out, HasSubstr("kvm       unavailable"));
     GTEST_SKIP() << "kvm not checked: " << kvm_unavailable;
@@ -294,6 +304,20 @@ TEST_F(BundleTest, ImageFromALayoutRunsOnEveryProcessBackend) {
   }
   ASSERT_EQ(names.size(), 1U) << fmt::format("{}", fmt::join(names, " "));
   EXPECT_TRUE(names[0].starts_with("sha256-")) << names[0];
+  // The run records the image it ran and the manifest that tag named.
+  std::string digest = names[0];
+  digest[6] = ':';
+  CommandResult shown = Isoscope({"runs", "show", "latest", "--json"});
+  nlohmann::json run = nlohmann::json::parse(shown.out, nullptr, false);
+  ASSERT_FALSE(run.is_discarded()) << shown.out;
+  EXPECT_EQ(run["source"]["image"], layout + ":v1");
+  EXPECT_EQ(run["source"]["image_digest"], digest);
+  EXPECT_EQ(run["source"]["bundle"], fs::canonical(cache / names[0]).string());
+  EXPECT_THAT(Isoscope({"runs", "show", "latest"}).out,
+              HasSubstr(fmt::format("  from      image {}:v1 ({}), unpacked "
+                                    "in {}\n",
+                                    layout, digest,
+                                    fs::canonical(cache / names[0]).string())));
 
   CommandResult no_tag = Isoscope({"run", "--image", layout + ":v2"});
   EXPECT_EQ(no_tag.exit_status, 64) << no_tag.err;
