@@ -9,7 +9,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -319,6 +321,18 @@ TEST_F(BundleTest, ImageFromALayoutRunsOnEveryProcessBackend) {
                                     layout, digest,
                                     fs::canonical(cache / names[0]).string())));
 
+  // learn takes the image as run does, and learns its paths in the rootfs.
+  const std::string learned = (dir_->path() / "image.yaml").string();
+  CommandResult learn = Isoscope(
+      {"learn", "--no-verify", "-o", learned, "--image", layout + ":v1"});
+  EXPECT_EQ(learn.exit_status, 0) << learn.err;
+  std::ifstream in(learned);
+  const std::string yaml((std::istreambuf_iterator<char>(in)),
+                         std::istreambuf_iterator<char>());
+  EXPECT_THAT(yaml, HasSubstr(fmt::format("\"{}\"", kMarker)));
+  EXPECT_THAT(yaml,
+              HasSubstr(fmt::format("(from image {}:v1 ({})", layout, digest)));
+
   CommandResult no_tag = Isoscope({"run", "--image", layout + ":v2"});
   EXPECT_EQ(no_tag.exit_status, 64) << no_tag.err;
   EXPECT_THAT(no_tag.err, HasSubstr("the layout has no tag 'v2'"));
@@ -328,6 +342,66 @@ TEST_F(BundleTest, ImageFromALayoutRunsOnEveryProcessBackend) {
   CommandResult both =
       Isoscope({"run", "--image", layout + ":v1", "--bundle", work});
   EXPECT_EQ(both.exit_status, 64) << both.err;
+}
+
+// `learn --bundle`: busybox's script observed in the bundle's rootfs, the
+// policy proven there; the learned paths are the rootfs's (the marker,
+// which the host has not), and the policy refuses the same script reading
+// one more file of the rootfs, named by its path there.
+TEST_F(BundleTest, LearnsAPolicyForTheBundleInItsRootfs) {
+  if (std::string why = BackendUnavailable("ptrace"); !why.empty()) {
+    GTEST_SKIP() << "learn observes on ptrace, unavailable here: " << why;
+  }
+  const std::string script = "cat /etc/isoscope-bundle-marker; echo learned";
+  const auto configure = [&](const std::string& body) {
+    WriteConfig(fmt::format(R"({{"args": ["sh", "-c", "{}"],
+                                 "env": ["PATH=/bin"], "cwd": "/work"}})",
+                            body));
+  };
+  configure(script);
+  const std::string policy = (dir_->path() / "learned.yaml").string();
+  CommandResult learned =
+      Isoscope({"learn", "-o", policy, "--bundle", bundle_.string()});
+  // The proof's rows: ptrace and container agree with the observed run.
+  // kvm agrees where it can run busybox (a glibc program); where its
+  // hypervisor emulates every instruction (PVM hosts) busybox stops at its
+  // first SSE instruction, a difference learn reports with exit status 1.
+  bool kvm_cannot_run_busybox = false;
+  std::istringstream rows(learned.err);
+  for (std::string row; std::getline(rows, row);) {
+    for (const char* backend : {"ptrace", "container"}) {
+      if (row.starts_with(fmt::format("  {:<10} ", backend))) {
+        EXPECT_THAT(row, HasSubstr("exited 0")) << learned.err;
+        EXPECT_THAT(row, Not(HasSubstr("DIFFERS"))) << learned.err;
+      }
+    }
+    if (row.starts_with("  kvm        signaled: killed by SIGIL")) {
+      kvm_cannot_run_busybox = true;
+    }
+  }
+  EXPECT_EQ(learned.exit_status, kvm_cannot_run_busybox ? 1 : 0) << learned.err;
+  EXPECT_THAT(learned.err, HasSubstr("  ptrace     exited 0"));
+  if (BackendUnavailable("container").empty()) {
+    EXPECT_THAT(learned.err, HasSubstr("  container  exited 0"));
+  }
+  std::ifstream in(policy);
+  const std::string yaml((std::istreambuf_iterator<char>(in)),
+                         std::istreambuf_iterator<char>());
+  EXPECT_THAT(yaml, HasSubstr("\"/etc/isoscope-bundle-marker\""));
+  EXPECT_THAT(yaml, HasSubstr("\"/bin/busybox\""));
+  // Nothing of the bundle's place on the host.
+  EXPECT_THAT(yaml, Not(HasSubstr(fs::canonical(bundle_).string() + "/")));
+  EXPECT_EQ(Isoscope({"policy", "check", policy}).exit_status, 0);
+
+  // The same script reading one more file of the rootfs: refused, by its
+  // path in the rootfs.
+  configure(script + "; cat /srv/secret");
+  CommandResult further = Isoscope({"run", "--backend", "ptrace", "--policy",
+                                    policy, "--bundle", bundle_.string()});
+  EXPECT_NE(further.exit_status, 0) << further.err;
+  EXPECT_EQ(further.out, "the bundle's own file\nlearned\n");
+  EXPECT_THAT(Isoscope({"runs", "show", "latest"}).out,
+              HasSubstr("\"/srv/secret\" -> deny EACCES [files.else]"));
 }
 
 // What is wrong with a bundle is said before anything runs, with the
