@@ -28,6 +28,7 @@ using report_common::OutcomeText;
 using report_common::PlatformLine;
 using report_common::ProbeIds;
 using report_common::RanBackends;
+using report_common::SourceText;
 using report_common::UtcTime;
 using report_common::Xml;
 
@@ -117,10 +118,12 @@ std::string Header(const ReportData& data) {
   const Comparison& c = data.comparison;
   std::string out = fmt::format(
       "<header><h1>isoscope comparison #{}</h1><p class=\"muted\">"
-      "<code>{}</code><br>policy <strong>{}</strong> · {} measured run{} per "
-      "backend · {}{}</p><p class=\"muted\">Measured on {}.</p></header>",
-      c.id, Xml(CommandLine(c.argv)), Xml(c.policy_name), c.repeat,
-      c.repeat == 1 ? "" : "s", Xml(UtcTime(c.started_at_unix_ms) + " UTC"),
+      "<code>{}</code>{}<br>policy <strong>{}</strong> · {} measured run{} "
+      "per backend · {}{}</p><p class=\"muted\">Measured on {}.</p></header>",
+      c.id, Xml(CommandLine(c.argv)),
+      c.source ? "<br>from " + Xml(SourceText(*c.source)) : std::string(),
+      Xml(c.policy_name), c.repeat, c.repeat == 1 ? "" : "s",
+      Xml(UtcTime(c.started_at_unix_ms) + " UTC"),
       c.interrupted ? " · <strong>interrupted</strong>" : "",
       Xml(PlatformLine(c.host)));
   return out;

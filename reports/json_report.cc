@@ -119,6 +119,10 @@ json ComparisonJson(const Comparison& c) {
       {"id", c.id},
       {"started_at_unix_ms", c.started_at_unix_ms},
       {"argv", c.argv},
+      {"source", c.source ? json{{"bundle", c.source->bundle},
+                                 {"image", c.source->image},
+                                 {"image_digest", c.source->image_digest}}
+                          : json(nullptr)},
       {"policy",
        {{"name", c.policy_name},
         {"text", c.policy_text},

@@ -24,6 +24,7 @@ using report_common::OutcomeText;
 using report_common::PlatformLine;
 using report_common::ProbeIds;
 using report_common::RanBackends;
+using report_common::SourceText;
 using report_common::UtcTime;
 
 std::string Row(const std::vector<std::string>& cells) {
@@ -291,6 +292,11 @@ std::string RenderMarkdownReport(const ReportData& data) {
       MarkdownCell(c.policy_name), c.repeat, c.repeat == 1 ? "" : "s",
       UtcTime(c.started_at_unix_ms) + " UTC",
       c.interrupted ? " · **interrupted**" : "");
+  if (c.source) {
+    std::string from = SourceText(*c.source);
+    std::replace(from.begin(), from.end(), '`', '\'');
+    out += fmt::format("From: `{}`\n\n", from);
+  }
   out += "## Verdict in plain words\n\n";
   for (const std::string& s : BackendHeadlines(c, data.probes)) {
     out += "- " + MarkdownCell(s) + "\n";

@@ -22,6 +22,7 @@ using report_text::CommandLine;
 using report_text::FormatCount;
 using report_text::FormatKib;
 using report_text::FormatNs;
+using report_text::SourceText;
 using report_text::UtcTime;
 
 // "1.05×", or "n/a" without a ratio.

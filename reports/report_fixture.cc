@@ -150,6 +150,8 @@ ReportData TwoBackends(bool probes) {
   c.id = 7;
   c.started_at_unix_ms = 1700000000000;
   c.argv = {"workloads/bench/syscall-storm", "100000"};
+  c.source = WorkloadSource{"/cache/isoscope/images/sha256-5e1f", "layout:v1",
+                            "sha256:5e1f"};
   c.policy_name = "default";
   c.policy_text = "# the default preset\nsyscalls:\n  default: deny\n";
   c.policy_sections_used = {"syscalls", "network"};
@@ -210,6 +212,7 @@ ReportData TwoBackends(bool probes) {
 
 ReportData WithFailures() {
   ReportData data = TwoBackends(/*probes=*/true);
+  data.comparison.source.reset();  // a program of the host
   BackendComparison& fake = data.comparison.backends[1];
   fake.outcome = Outcome::kViolation;
   fake.exit_status = 137;

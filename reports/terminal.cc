@@ -36,6 +36,7 @@ using report_text::Line;
 using report_text::PadLeft;
 using report_text::PadRight;
 using report_text::Printable;
+using report_text::SourceText;
 using report_text::Truncate;
 using report_text::TruncateMiddle;
 using report_text::UtcTime;
@@ -344,6 +345,7 @@ std::string RenderRunSummary(const RunResult& r) {
   out += fmt::format("{}: {} backend, policy {}\n", run, Line(r.backend),
                      r.policy_name.empty() ? "(none)" : Line(r.policy_name));
   out += fmt::format("  command   {}\n", CommandLine(r.argv));
+  if (r.source) out += fmt::format("  from      {}\n", SourceText(*r.source));
   out += fmt::format("  outcome   {}\n", OutcomeText(r.termination));
   out += fmt::format("  exit      {}\n", ExitText(r.termination));
   out += fmt::format("  time      wall {}, start-up {}, deciding {}\n",

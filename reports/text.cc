@@ -191,4 +191,10 @@ std::string CommandLine(const std::vector<std::string>& argv) {
   return out.empty() ? std::string("(none)") : out;
 }
 
+std::string SourceText(const WorkloadSource& source) {
+  if (source.image.empty()) return "bundle " + Line(source.bundle);
+  return fmt::format("image {} ({}), unpacked in {}", Line(source.image),
+                     Line(source.image_digest), Line(source.bundle));
+}
+
 }  // namespace isoscope::report_text

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/stats.h"
+#include "supervisor/workload_source.h"
 
 namespace isoscope::report_text {
 
@@ -62,6 +63,9 @@ std::string FormatCount(const std::optional<uint64_t>& count);
 std::string UtcTime(int64_t unix_ms);
 // argv joined with spaces, each argument made printable; "(none)" if empty.
 std::string CommandLine(const std::vector<std::string>& argv);
+// Where a workload came from, printable: "bundle DIR", or "image LAYOUT:TAG
+// (DIGEST), unpacked in DIR".
+std::string SourceText(const WorkloadSource& source);
 
 }  // namespace isoscope::report_text
 

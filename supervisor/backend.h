@@ -13,6 +13,7 @@
 #include "policies/decide.h"
 #include "policies/plan.h"
 #include "supervisor/event.h"
+#include "supervisor/workload_source.h"
 
 namespace isoscope {
 
@@ -38,6 +39,9 @@ struct Workload {
   // With a root, `executable` and `workdir` are paths as the workload sees
   // them inside it, and so are the paths the policy decides on.
   std::string root;
+  // Where it came from, recorded with the run (RunResult::source); nullopt:
+  // a program of the host.
+  std::optional<WorkloadSource> source;
 };
 
 // Can this host run a backend, and if not, why (in words a user can act on).
@@ -62,9 +66,6 @@ class Backend {
   // Whether the backend applies the policy at all. The native baseline does
   // not: the supervisor then does not decide even the workload's first exec.
   virtual bool AppliesPolicy() const { return true; }
-  // Why this backend cannot run a workload in a root of its own
-  // (Workload::root), in words a user can act on; empty: it can.
-  virtual std::string RootUnsupportedReason() const { return {}; }
 
   // Starts the workload under the plan. On error nothing is left running.
   virtual Status Start(const Workload& workload, const CompiledPlan& plan) = 0;

@@ -4,12 +4,32 @@
 
 #include <fmt/format.h>
 
+#include "supervisor/oci_image.h"
 #include "supervisor/workload_env.h"
 
 namespace isoscope {
 
-Result<Workload> BundleWorkload(const OciBundle& bundle,
+Result<SourcedBundle> LoadBundleOrImage(const std::string& bundle_dir,
+                                        const std::string& image) {
+  SourcedBundle sourced;
+  std::string dir = bundle_dir;
+  if (!image.empty()) {
+    auto unpacked = UnpackImage(image);
+    if (!unpacked) return tl::unexpected(unpacked.error());
+    dir = unpacked->bundle;
+    sourced.source.image = image;
+    sourced.source.image_digest = unpacked->digest;
+  }
+  auto bundle = LoadOciBundle(dir);
+  if (!bundle) return tl::unexpected(bundle.error());
+  sourced.bundle = std::move(*bundle);
+  sourced.source.bundle = sourced.bundle.dir;
+  return sourced;
+}
+
+Result<Workload> BundleWorkload(const SourcedBundle& sourced,
                                 const std::vector<std::string>& extra_env) {
+  const OciBundle& bundle = sourced.bundle;
   // Resolved beneath the rootfs, so the host path it names has no symlink.
   auto cwd = CanonicalInRoot(bundle.rootfs, bundle.cwd);
   std::error_code ec;
@@ -29,6 +49,7 @@ Result<Workload> BundleWorkload(const OciBundle& bundle,
   workload.env.insert(workload.env.end(), extra_env.begin(), extra_env.end());
   workload.workdir = bundle.cwd;
   workload.root = bundle.rootfs;
+  workload.source = sourced.source;
   return workload;
 }
 

@@ -205,6 +205,7 @@ json ToJson(const Comparison& comparison) {
       {"id", comparison.id},
       {"started_at_unix_ms", comparison.started_at_unix_ms},
       {"argv", StringsToJson(comparison.argv)},
+      {"source", ToJson(comparison.source)},
       {"policy_name", BytesToJson(comparison.policy_name)},
       {"policy_text", BytesToJson(comparison.policy_text)},
       {"policy_sections_used", StringsToJson(comparison.policy_sections_used)},
@@ -230,6 +231,8 @@ Result<Comparison> ComparisonFromJson(const json& json_value) {
     c.id = r.Int64("id");
     c.started_at_unix_ms = r.Int64("started_at_unix_ms");
     c.argv = r.Strings("argv");
+    // Absent from comparisons recorded before they said.
+    c.source = WorkloadSourceFrom(r);
     c.policy_name = r.Bytes("policy_name");
     c.policy_text = r.Bytes("policy_text");
     if (r.Has("policy_sections_used")) {

@@ -98,6 +98,9 @@ struct Comparison {
   int64_t id = 0;  // assigned by the store
   int64_t started_at_unix_ms = 0;
   std::vector<std::string> argv;
+  // Where the workload came from (RunResult::source); nullopt: a program of
+  // the host, or a comparison recorded before comparisons said.
+  std::optional<WorkloadSource> source;
   std::string policy_name;
   std::string policy_text;
   // The kPolicySections the policy asks anything of (PolicyUses), in that

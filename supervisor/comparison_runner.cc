@@ -158,8 +158,8 @@ Result<RunResult> RunOnce(const BackendRegistry& registry,
     if (!workload) return tl::unexpected(workload.error());
     workload->count_syscalls = true;  // as below
     RecordedRun recorded =
-        RunRecorded(std::make_shared<const Policy>(
-                        PolicyForBundle(*options.policy, *options.bundle)),
+        RunRecorded(std::make_shared<const Policy>(PolicyForBundle(
+                        *options.policy, options.bundle->bundle)),
                     std::move(supervisor_options), **backend, *workload, store);
     backend->reset();
     if (!recorded.recorded) return tl::unexpected(recorded.recorded.error());
@@ -343,6 +343,7 @@ Result<Comparison> ComparisonRunner::Run() {
   Comparison comparison;
   comparison.started_at_unix_ms = NowUnixMs();
   comparison.argv = options_.argv;
+  if (options_.bundle) comparison.source = options_.bundle->source;
   comparison.policy_name = options_.policy->name;
   comparison.policy_text = options_.policy->source;
   comparison.repeat = options_.repeat;
@@ -372,15 +373,10 @@ Result<Comparison> ComparisonRunner::Run() {
     auto backend = registry_.Create(name);
     if (!backend) return tl::unexpected(backend.error());
     const ProbeResult availability = (*backend)->Probe();
-    const std::string no_root =
-        options_.bundle ? (*backend)->RootUnsupportedReason() : std::string();
     backend->reset();
     if (!availability.available) {
       column.available = false;
       column.unavailable_reason = availability.reason;
-    } else if (!no_root.empty()) {
-      column.available = false;
-      column.unavailable_reason = "cannot run a bundle: " + no_root;
     } else if (comparison.interrupted) {
       column.error = "not run: the comparison was interrupted";
     }

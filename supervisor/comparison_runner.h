@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "base/error.h"
-#include "policies/oci_import.h"
 #include "policies/plan.h"
 #include "policies/policy.h"
 #include "supervisor/backend_registry.h"
+#include "supervisor/bundle_workload.h"
 #include "supervisor/comparison.h"
 #include "supervisor/probe_runner.h"
 #include "supervisor/run_result.h"
@@ -41,11 +41,10 @@ struct CompareOptions {
   // Run a copy of `executable` from each run's workdir (isoscope's built-in
   // workloads: CopyProgramIntoWorkdir says why).
   bool copy_into_workdir = false;
-  // An OCI bundle (`--bundle`): each run is its process in its rootfs
-  // (bundle_workload.h), `executable` and `argv` as BundleWorkload gives
-  // them; a backend that cannot root a workload elsewhere is a column that
-  // says why.
-  std::optional<OciBundle> bundle;
+  // An OCI bundle (`--bundle`, `--image`): each run is its process in its
+  // rootfs (bundle_workload.h), `executable` and `argv` as BundleWorkload
+  // gives them; the comparison and its runs record where it came from.
+  std::optional<SourcedBundle> bundle;
   int repeat = 5;       // measured runs after one warm-up
   bool probes = false;  // also run the probe suite
   // With `probes`: which probes (empty: the built-in ones).

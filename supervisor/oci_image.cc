@@ -146,16 +146,17 @@ std::filesystem::path DefaultImageCacheDir() {
   return std::filesystem::path("isoscope-images");
 }
 
-Result<std::string> UnpackImage(const ImageReference& image,
-                                const std::filesystem::path& cache_dir) {
+Result<UnpackedImage> UnpackImage(const ImageReference& image,
+                                  const std::filesystem::path& cache_dir) {
   auto digest = ManifestDigest(image);
   if (!digest) return tl::unexpected(digest.error());
   std::string name = *digest;
   name[name.find(':')] = '-';
   const std::filesystem::path bundle = cache_dir / name;
+  const UnpackedImage unpacked{bundle.string(), *digest};
   std::error_code ec;
   if (std::filesystem::is_regular_file(bundle / "config.json", ec)) {
-    return bundle.string();
+    return unpacked;
   }
   std::filesystem::create_directories(cache_dir, ec);
   if (ec) {
@@ -190,15 +191,15 @@ Result<std::string> UnpackImage(const ImageReference& image,
     // Another isoscope unpacked the same manifest meanwhile: use its.
     if ((errno == ENOTEMPTY || errno == EEXIST) &&
         std::filesystem::is_regular_file(bundle / "config.json", ec)) {
-      return bundle.string();
+      return unpacked;
     }
     return FailErrno(
         fmt::format("moving the unpacked image to {}", bundle.string()), errno);
   }
-  return bundle.string();
+  return unpacked;
 }
 
-Result<std::string> UnpackImage(std::string_view reference) {
+Result<UnpackedImage> UnpackImage(std::string_view reference) {
   auto image = ParseImageReference(reference);
   if (!image) return tl::unexpected(image.error());
   return UnpackImage(*image, DefaultImageCacheDir());

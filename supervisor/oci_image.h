@@ -30,6 +30,11 @@ Result<std::string> ManifestDigest(const ImageReference& image);
 // $XDG_CACHE_HOME/isoscope/images, else ~/.cache/isoscope/images.
 std::filesystem::path DefaultImageCacheDir();
 
+struct UnpackedImage {
+  std::string bundle;  // the bundle directory in the cache
+  std::string digest;  // the manifest digest it was unpacked from
+};
+
 // The bundle of `image` under `cache_dir`: <cache_dir>/<digest hex>,
 // unpacked there by `umoci unpack` (--rootless when not root) unless an
 // earlier run did. Unpacked into a temporary directory beside it and
@@ -41,11 +46,11 @@ std::filesystem::path DefaultImageCacheDir();
 // workload whose policy lets it write its root (native always; ptrace and
 // the container as the policy allows) changes it for them. Remove the
 // directory to start afresh.
-Result<std::string> UnpackImage(const ImageReference& image,
-                                const std::filesystem::path& cache_dir);
+Result<UnpackedImage> UnpackImage(const ImageReference& image,
+                                  const std::filesystem::path& cache_dir);
 
 // ParseImageReference, then UnpackImage into DefaultImageCacheDir().
-Result<std::string> UnpackImage(std::string_view reference);
+Result<UnpackedImage> UnpackImage(std::string_view reference);
 
 }  // namespace isoscope
 

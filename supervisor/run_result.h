@@ -11,6 +11,7 @@
 
 #include "supervisor/event.h"
 #include "supervisor/host_facts.h"
+#include "supervisor/workload_source.h"
 
 namespace isoscope {
 
@@ -139,6 +140,9 @@ struct RunResult {
   std::string backend;
   std::vector<std::string> argv;
   std::string workdir;
+  // Where the workload came from (an OCI bundle or image); nullopt: a
+  // program of the host, or a run recorded before runs said (schema < 5).
+  std::optional<WorkloadSource> source;
   std::string policy_name;
   std::string policy_text;  // the YAML that was applied
   int64_t started_at_unix_ms = 0;

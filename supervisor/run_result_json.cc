@@ -38,7 +38,9 @@ using nlohmann::json;
 // usage.syscalls, and made counters.max_rss_kib and an exit's
 // usage.max_rss_kib the workload's own peak, null when unknown (before 4,
 // 0 meant unknown); older runs are read as they are: no total, no 0 peak.
-constexpr int kJsonSchema = 4;
+// 5 added "source", where the workload came from (null for a program of the
+// host); runs recorded before read as not saying.
+constexpr int kJsonSchema = 5;
 constexpr int kJsonSchemaWithoutTables = 1;
 
 // A peak memory; 0 is none: schemas before 4 wrote it for "not known", and
@@ -499,6 +501,7 @@ RunResult RunResultFrom(JsonFieldReader& r) {
   result.backend = r.Bytes("backend");
   result.argv = r.Strings("argv");
   result.workdir = r.Bytes("workdir");
+  result.source = WorkloadSourceFrom(r);
   result.policy_name = r.Bytes("policy_name");
   result.policy_text = r.Bytes("policy_text");
   result.started_at_unix_ms = r.Int64("started_at_unix_ms");
@@ -605,6 +608,23 @@ json ToJson(const HostFacts& facts) {
   };
 }
 
+json ToJson(const std::optional<WorkloadSource>& source) {
+  if (!source) return json(nullptr);
+  return json{{"bundle", BytesToJson(source->bundle)},
+              {"image", BytesToJson(source->image)},
+              {"image_digest", BytesToJson(source->image_digest)}};
+}
+
+std::optional<WorkloadSource> WorkloadSourceFrom(JsonFieldReader& r) {
+  if (!r.Has("source") || r.IsNull("source")) return std::nullopt;
+  JsonFieldReader s = r.Object("source");
+  WorkloadSource source;
+  source.bundle = s.Bytes("bundle");
+  source.image = s.Bytes("image");
+  source.image_digest = s.Bytes("image_digest");
+  return source;
+}
+
 json ToJson(const RunResult& result, JsonEvents with_events) {
   const Termination& term = result.termination;
   json events = json::array();
@@ -617,6 +637,7 @@ json ToJson(const RunResult& result, JsonEvents with_events) {
       {"backend", BytesToJson(result.backend)},
       {"argv", StringsToJson(result.argv)},
       {"workdir", BytesToJson(result.workdir)},
+      {"source", ToJson(result.source)},
       {"policy_name", BytesToJson(result.policy_name)},
       {"policy_text", BytesToJson(result.policy_text)},
       {"started_at_unix_ms", result.started_at_unix_ms},

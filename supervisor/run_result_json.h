@@ -3,6 +3,7 @@
 #ifndef ISOSCOPE_SUPERVISOR_RUN_RESULT_JSON_H_
 #define ISOSCOPE_SUPERVISOR_RUN_RESULT_JSON_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,13 @@ nlohmann::json ToJson(const RunResult& result,
                       JsonEvents events = JsonEvents::kIncluded);
 nlohmann::json ToJson(const Event& event);
 nlohmann::json ToJson(const HostFacts& facts);
+// A run's or a comparison's "source": an object, or null for none.
+nlohmann::json ToJson(const std::optional<WorkloadSource>& source);
+
+class JsonFieldReader;
+// The "source" member `r` holds; absent (recorded before runs said) or
+// null: none.
+std::optional<WorkloadSource> WorkloadSourceFrom(JsonFieldReader& r);
 
 // Inverse of ToJson; errors (kStore) name the missing or malformed field.
 Result<RunResult> RunResultFromJson(const nlohmann::json& json);

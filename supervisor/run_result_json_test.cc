@@ -18,6 +18,8 @@ RunResult FullRunResultForTest() {
   r.backend = "ptrace";
   r.argv = {"/usr/bin/cat", "--number", "/etc/h\xc3\xa9llo"};
   r.workdir = "/home/user/work";
+  r.source = WorkloadSource{"/home/user/.cache/isoscope/images/sha256-ab12",
+                            "/srv/layout:v1", "sha256:ab12"};
   r.policy_name = "default";
   r.policy_text = "version: 1\nsyscalls:\n  default: kill\n";
   r.started_at_unix_ms = 1700000000123;
@@ -160,7 +162,9 @@ TEST(RunResultJsonTest, RoundTripsDefaultRunResult) {
 
 TEST(RunResultJsonTest, UsesStableReadableNames) {
   const nlohmann::json json = ToJson(FullRunResultForTest());
-  EXPECT_EQ(json["schema"], 4);
+  EXPECT_EQ(json["schema"], 5);
+  EXPECT_EQ(json["source"]["image"], "/srv/layout:v1");
+  EXPECT_EQ(json["source"]["image_digest"], "sha256:ab12");
   EXPECT_EQ(json["counters"]["syscalls_total"], 100003);
   EXPECT_EQ(json["counters"]["max_rss_kib"], 34567);
   EXPECT_EQ(json["termination"]["outcome"], "violation");
@@ -299,7 +303,7 @@ TEST(RunResultJsonTest, MalformedBase64IsAnError) {
 }
 
 TEST(RunResultJsonTest, OtherSchemaIsRefused) {
-  for (const int schema : {0, 5}) {
+  for (const int schema : {0, 6}) {
     nlohmann::json json = ToJson(FullRunResultForTest());
     json["schema"] = schema;
     auto result = RunResultFromJson(json);
@@ -320,6 +324,25 @@ TEST(RunResultJsonTest, UnknownFiguresAreNull) {
   auto back = RunResultFromJson(json);
   ASSERT_TRUE(back.has_value()) << back.error().ToString();
   EXPECT_EQ(*back, r);
+}
+
+// A program of the host has no source (null); runs recorded before runs
+// said (schema 4 and older, without the key) read as having none, not as
+// a made-up one.
+TEST(RunResultJsonTest, NoSourceIsNullAndOlderRunsHaveNone) {
+  RunResult r = FullRunResultForTest();
+  r.source.reset();
+  nlohmann::json json = ToJson(r);
+  EXPECT_TRUE(json["source"].is_null());
+  auto back = RunResultFromJson(json);
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(*back, r);
+  json = ToJson(FullRunResultForTest());
+  json["schema"] = 4;
+  json.erase("source");
+  back = RunResultFromJson(json);
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_FALSE(back->source.has_value());
 }
 
 // Schemas before 4 had no total and wrote 0 for a peak they did not know.

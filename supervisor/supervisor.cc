@@ -512,6 +512,7 @@ Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload,
   result.backend = std::string(backend.name());
   result.argv = workload.argv;
   result.workdir = workload.workdir;
+  result.source = workload.source;
   result.policy_name = policy_->name;
   result.policy_text = policy_->source;
   result.host = options_.host_facts ? *options_.host_facts : ReadHostFacts();
@@ -548,14 +549,6 @@ Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload,
     }
     return tl::unexpected(std::move(error));
   };
-  if (!workload.root.empty()) {
-    if (std::string why = backend.RootUnsupportedReason(); !why.empty()) {
-      return fail(Error(ErrorCode::kUnavailable,
-                        fmt::format("backend {} cannot run a workload in a "
-                                    "root of its own (an OCI bundle): {}",
-                                    backend.name(), why)));
-    }
-  }
   if (backend.AppliesPolicy()) {
     if (Status allowed = DecideFirstExec(*policy_, workload, options_.observer);
         !allowed) {

@@ -140,14 +140,8 @@ Result<std::string> ResolveExecutableInRoot(
 
 Result<std::string> CanonicalInRoot(const std::string& root,
                                     const std::string& path) {
-  auto root_fd = OpenRoot(root);
-  if (!root_fd) return tl::unexpected(root_fd.error());
-  auto fd = OpenInRoot(root_fd->get(), path);
-  if (!fd) {
-    return Fail(ErrorCode::kNotFound,
-                fmt::format("'{}' not found in the root {}", path, root),
-                fd.error().sys_errno());
-  }
+  auto fd = OpenInRoot(root, path);
+  if (!fd) return tl::unexpected(fd.error());
   std::error_code ec;
   const std::string root_real = std::filesystem::canonical(root, ec).string();
   const std::string real = std::filesystem::read_symlink(
@@ -164,6 +158,20 @@ Result<std::string> CanonicalInRoot(const std::string& root,
   return Fail(ErrorCode::kInternal,
               fmt::format("'{}' resolved to '{}', outside the root {}", path,
                           real, root_real));
+}
+
+Result<UniqueFd> OpenInRoot(const std::string& root, const std::string& path) {
+  auto root_fd = OpenRoot(root);
+  if (!root_fd) return tl::unexpected(root_fd.error());
+  auto fd = OpenInRoot(root_fd->get(), path);
+  if (!fd) {
+    const int error = fd.error().sys_errno();
+    if (error != ENOENT && error != ENOTDIR) return fd;
+    return Fail(ErrorCode::kNotFound,
+                fmt::format("'{}' not found in the root {}", path, root),
+                error);
+  }
+  return fd;
 }
 
 Result<std::string> CopyProgramIntoWorkdir(const std::string& program,

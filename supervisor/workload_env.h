@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/unique_fd.h"
 
 namespace isoscope {
 
@@ -44,6 +45,11 @@ Result<std::string> ResolveExecutableInRoot(
 // reaches nothing.
 Result<std::string> CanonicalInRoot(const std::string& root,
                                     const std::string& path);
+
+// `path` (absolute, as a workload whose root is `root` sees it) opened
+// O_PATH beneath `root` (a host directory): symlinks and ".." stay inside
+// it, no magic link is followed. kNotFound when it reaches nothing.
+Result<UniqueFd> OpenInRoot(const std::string& root, const std::string& path);
 
 // Copies `program` into `workdir` (keeping its name and mode) and returns
 // the copy's path. isoscope's built-in workloads and probes run from their

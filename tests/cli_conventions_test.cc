@@ -284,5 +284,26 @@ TEST_F(CliConventionsTest, ProbeShowsProgressOnlyOnATerminal) {
   EXPECT_THAT(piped.err, Not(HasSubstr("\r")));
 }
 
+TEST_F(CliConventionsTest, LearnShowsProgressOnlyOnATerminal) {
+  if (std::string why = BackendUnavailable("ptrace"); !why.empty()) {
+    GTEST_SKIP() << "learn observes on ptrace, unavailable here: " << why;
+  }
+  const std::vector<std::string> learn = {
+      "learn", "-o", (dir_->path() / "learned.yaml").string(), "--",
+      "/bin/true"};
+  int status = -1;
+  const auto on_tty = StderrOnATerminal(Argv(learn), &status);
+  if (!on_tty) GTEST_SKIP() << "no pseudo-terminal (openpty failed)";
+  EXPECT_EQ(status, 0) << *on_tty;
+  EXPECT_THAT(*on_tty, HasSubstr("\rlearn: observing on ptrace 1/1"));
+  EXPECT_THAT(*on_tty, HasSubstr("\rlearn: proving on ptrace"));
+  EXPECT_THAT(*on_tty, Not(HasSubstr("\x1b")));
+
+  const CommandResult piped = Isoscope(learn);
+  EXPECT_EQ(piped.exit_status, 0) << piped.err;
+  EXPECT_THAT(piped.err, Not(HasSubstr("learn: observing")));
+  EXPECT_THAT(piped.err, Not(HasSubstr("\r")));
+}
+
 }  // namespace
 }  // namespace isoscope::testing

@@ -34,6 +34,7 @@
 #include "backends/process/syscall_paths.h"
 #include "base/temp_dir.h"
 #include "policies/syscalls.h"
+#include "supervisor/workload_env.h"
 
 namespace isoscope::kvm {
 namespace {
@@ -221,6 +222,7 @@ struct GuestKernel::View {
     bool writable = false;
     uint64_t resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
     bool may_reach_proc = false;  // "/" itself: check opened files' fs
+    bool tmpfs = false;           // one of the view's tmpfs roots
   };
   struct Location {
     const Root* root = nullptr;
@@ -402,34 +404,78 @@ Result<std::unique_ptr<GuestKernel>> GuestKernel::Create(
   // What the VMM's own /proc would show is never the guest's.
   view->hidden.emplace_back("/proc");
 
-  auto add_root = [&](const std::string& guest_path,
-                      const std::string& host_path, bool writable) -> Status {
+  // A view path is a path of the workload's root (config.root: a bundle's
+  // rootfs), resolved beneath it as the kernel resolves a chrooted
+  // process's paths; a tmpfs root's directory is a host path.
+  const bool own_root = !config.root.empty();
+  if (own_root) {
+    char real[PATH_MAX];
+    if (config.root.front() != '/' ||
+        ::realpath(config.root.c_str(), real) == nullptr) {
+      return invalid("root '" + config.root +
+                     "' is not an absolute path "
+                     "that exists");
+    }
+    config.root = real;
+  }
+  auto add_root = [&](const std::string& guest_path, const std::string& path,
+                      bool writable, bool in_root) -> Status {
     auto normal = normalise(guest_path);
     if (!normal) return tl::unexpected(normal.error());
-    char resolved[PATH_MAX];
-    if (::realpath(host_path.c_str(), resolved) == nullptr) {
-      if (errno == ENOENT || errno == ENOTDIR) return {};  // not visible
-      return FailErrno("guest kernel: resolving view path " + host_path, errno);
+    std::string resolved;  // on the host, without symlinks
+    if (in_root) {
+      auto canonical = CanonicalInRoot(config.root, path);
+      if (!canonical) {
+        const int error = canonical.error().sys_errno();
+        if (error == ENOENT || error == ENOTDIR) return {};  // not visible
+        return tl::unexpected(canonical.error().WithContext(
+            "guest kernel: resolving view path " + path));
+      }
+      resolved = *canonical == "/" ? config.root : config.root + *canonical;
+    } else {
+      char real[PATH_MAX];
+      if (::realpath(path.c_str(), real) == nullptr) {
+        if (errno == ENOENT || errno == ENOTDIR) return {};  // not visible
+        return FailErrno("guest kernel: resolving view path " + path, errno);
+      }
+      resolved = real;
     }
     View::Root root;
     root.path = *normal;
     root.writable = writable;
-    struct stat st;
-    if (::stat(resolved, &st) != 0) {
-      return FailErrno(std::string("guest kernel: stat ") + resolved, errno);
+    if (in_root && root.path == "/") {
+      // The workload's root itself: an absolute symlink in it names a path
+      // of it, and ".." stops at it, as for a chrooted process.
+      root.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
     }
-    std::string dir = resolved;
-    if (!S_ISDIR(st.st_mode)) {
+    // Opened without following any symlink: the path was resolved above,
+    // and a symlink put in its way since leads nowhere (ELOOP).
+    const int target =
+        Openat2(AT_FDCWD, resolved, O_PATH | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS);
+    if (target < 0) {
+      return FailErrno("guest kernel: opening view root " + resolved, -target);
+    }
+    UniqueFd target_fd(target);
+    struct stat st;
+    if (::fstat(target, &st) != 0) {
+      return FailErrno("guest kernel: stat " + resolved, errno);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      root.dir = std::move(target_fd);
+    } else {
       // A file root: its parent, with only this name reachable in it (no
       // symlink followed, so the name cannot lead elsewhere in the parent).
-      const size_t cut = dir.rfind('/');
-      root.leaf = dir.substr(cut + 1);
-      dir = cut == 0 ? "/" : dir.substr(0, cut);
+      const size_t cut = resolved.rfind('/');
+      root.leaf = resolved.substr(cut + 1);
+      const std::string dir = cut == 0 ? "/" : resolved.substr(0, cut);
       root.resolve |= RESOLVE_NO_SYMLINKS;
-    }
-    root.dir.Reset(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root.dir) {
-      return FailErrno("guest kernel: opening view root " + dir, errno);
+      const int parent =
+          Openat2(AT_FDCWD, dir, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+                  RESOLVE_NO_SYMLINKS);
+      if (parent < 0) {
+        return FailErrno("guest kernel: opening view root " + dir, -parent);
+      }
+      root.dir.Reset(parent);
     }
     for (const std::string& entry : view->hidden) {
       if (entry == "/proc") continue;
@@ -442,21 +488,31 @@ Result<std::unique_ptr<GuestKernel>> GuestKernel::Create(
     view->roots.push_back(std::move(root));
     return {};
   };
+  if (own_root) {
+    // The workload's root is the base of the view, read-only unless the
+    // view lists "/" as writable (as the container binds it); the view's
+    // entries are paths in it, on top.
+    if (Status added = add_root("/", "/", false, true); !added) {
+      return tl::unexpected(added.error());
+    }
+  }
   for (const std::string& path : config.view.readonly) {
-    if (Status added = add_root(path, path, false); !added) {
+    if (Status added = add_root(path, path, false, own_root); !added) {
       return tl::unexpected(added.error());
     }
   }
   for (const std::string& path : config.view.writable) {
-    if (Status added = add_root(path, path, true); !added) {
+    if (Status added = add_root(path, path, true, own_root); !added) {
       return tl::unexpected(added.error());
     }
   }
-  // The workdir is always visible and writable, as the container backend
-  // binds it: the workload's cwd must exist whatever the view lists.
-  {
+  if (!own_root) {
+    // The workdir is always visible and writable, as the container backend
+    // binds it: the workload's cwd must exist whatever the view lists. (In
+    // a root of its own, the workdir is a directory of it, shown as the
+    // view shows it, as in the container.)
     const std::string workdir = NormalizePath(config.workdir);
-    if (Status added = add_root(workdir, workdir, true); !added) {
+    if (Status added = add_root(workdir, workdir, true, false); !added) {
       return tl::unexpected(added.error());
     }
   }
@@ -470,9 +526,12 @@ Result<std::unique_ptr<GuestKernel>> GuestKernel::Create(
       if (::mkdir(host.c_str(), 01777) != 0) {
         return FailErrno("guest kernel: mkdir " + host, errno);
       }
-      if (Status added = add_root(config.view.tmpfs[i], host, true); !added) {
+      const size_t before = view->roots.size();
+      if (Status added = add_root(config.view.tmpfs[i], host, true, false);
+          !added) {
         return tl::unexpected(added.error());
       }
+      if (view->roots.size() > before) view->roots.back().tmpfs = true;
     }
   }
   // On equal paths the later kind wins (tmpfs over writable over readonly),
@@ -488,6 +547,20 @@ Result<std::unique_ptr<GuestKernel>> GuestKernel::Create(
         view->roots.erase(view->roots.begin() + static_cast<ptrdiff_t>(j));
       } else {
         ++j;
+      }
+    }
+  }
+
+  // A symlink could also lead around a root below another: from a writable
+  // root into a read-only one (writing what the view shows read-only), or
+  // into what a tmpfs root covers. Under such a root, symlinks are not
+  // followed either.
+  for (View::Root& root : view->roots) {
+    for (const View::Root& below : view->roots) {
+      if (below.path.size() > root.path.size() &&
+          IsPrefixPath(root.path, below.path) &&
+          (below.tmpfs || (root.writable && !below.writable))) {
+        root.resolve |= RESOLVE_NO_SYMLINKS;
       }
     }
   }

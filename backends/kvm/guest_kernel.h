@@ -24,8 +24,19 @@
 // RESOLVE_NO_MAGICLINKS), so neither ".." nor a symlink inside a root can
 // leave it: such a path fails with ENOENT (what lies outside the view is
 // not visible), as an absolute symlink does. Under a root that has hidden
-// entries below it, symlinks are not followed at all (ELOOP): the kernel's
-// resolution could otherwise reach a hidden name through one.
+// entries, a tmpfs root or (being writable) a read-only root below it,
+// symlinks are not followed at all (ELOOP): the kernel's resolution could
+// otherwise reach a hidden name, what the tmpfs covers, or a read-only path
+// for writing through one.
+//
+// With a root of its own (GuestKernelConfig::root: an OCI bundle's rootfs),
+// that directory is the base of the view, the guest's "/", read-only unless
+// the view lists "/" as writable; the view's paths are paths in it, resolved
+// beneath it (an absolute symlink in it names a path of it), and they apply
+// on top of it, as the container builds its root on a bundle's rootfs.
+// Beneath that base root, an absolute symlink resolves inside it
+// (RESOLVE_IN_ROOT); beneath the view's other roots, as everywhere else, it
+// leads nowhere.
 //
 // Known differences from Linux, all deliberate:
 //  - Memory protection is not enforced: the guest runs in ring 0 of one
@@ -69,7 +80,11 @@ namespace isoscope::kvm {
 struct GuestKernelConfig {
   FilesystemView view;     // instantiated: {workdir} already replaced
   std::string workdir;     // absolute; the guest's initial cwd
-  std::string executable;  // host path; readlink("/proc/self/exe") answers it
+  std::string executable;  // readlink("/proc/self/exe") answers it
+  // The guest's root directory on the host (Workload::root), absolute with
+  // symlinks resolved; empty: the host's root. With one, `workdir`,
+  // `executable` and the view's paths are paths in it.
+  std::string root;
   std::string hostname = "isoscope";  // empty: the host's (and its domain)
   uint32_t uid = 0;
   uint32_t gid = 0;

@@ -479,6 +479,63 @@ TEST_F(GuestKernelTest, SymlinksCannotLeaveTheView) {
   EXPECT_TRUE(passwd.good());  // the host file is still there, untouched
 }
 
+// A root of its own (an OCI bundle's rootfs) is the view's base, "/":
+// read-only unless listed writable, the view's paths resolved beneath it,
+// an absolute symlink under the base naming a path of the root, and
+// nothing of the host's tree visible.
+TEST_F(GuestKernelTest, ARootOfItsOwnIsTheBaseOfTheView) {
+  const std::string rootfs = root_ + "/rootfs";
+  for (const char* dir : {"", "/etc", "/bin", "/work", "/srv"}) {
+    ASSERT_EQ(::mkdir((rootfs + dir).c_str(), 0755), 0) << dir;
+  }
+  WriteHostFile(rootfs + "/etc/marker", "the root's own");
+  WriteHostFile(rootfs + "/srv/secret", "hidden");
+  ASSERT_EQ(::symlink("/etc/marker", (rootfs + "/abs").c_str()), 0);
+  ASSERT_EQ(::symlink("/etc/marker", (rootfs + "/bin/abs").c_str()), 0);
+  ASSERT_EQ(::symlink("/work", (rootfs + "/to-work").c_str()), 0);
+  config_.root = rootfs;
+  config_.workdir = "/work";
+  config_.view = {};
+  config_.view.readonly = {"/bin"};
+  // Resolved beneath the root: the root's /work, not the host's.
+  config_.view.writable = {"/to-work"};
+  MakeKernel();
+  auto read = [&](const std::string& path) {
+    const int64_t fd = Open(path, O_RDONLY);
+    if (fd < 0) return std::string("errno ") + std::to_string(-fd);
+    const int64_t got = Sys(SYS_read, static_cast<uint64_t>(fd), kBuffer, 64);
+    Sys(SYS_close, static_cast<uint64_t>(fd));
+    return got < 0 ? std::string("read failed")
+                   : ReadGuest(kBuffer, static_cast<size_t>(got));
+  };
+  EXPECT_EQ(read("/etc/marker"), "the root's own");
+  EXPECT_EQ(read("/abs"), "the root's own");  // inside the root, as chroot
+  // Beneath another root of the view, an absolute symlink leads nowhere.
+  EXPECT_EQ(Open("/bin/abs", O_RDONLY), -ENOENT);
+  EXPECT_EQ(Open("/etc/marker", O_WRONLY), -EROFS);
+  EXPECT_EQ(Open("/etc/new", O_CREAT | O_WRONLY), -EROFS);
+  // The view's writable path is the root's /work, and only that.
+  const int64_t created = Open("/to-work/made", O_CREAT | O_WRONLY);
+  EXPECT_GE(created, 0);
+  EXPECT_TRUE(std::filesystem::exists(rootfs + "/work/made"));
+  EXPECT_EQ(Open("/work/other", O_CREAT | O_WRONLY), -EROFS);
+  // Nothing of the host's tree: its paths are the root's, which lacks them.
+  EXPECT_EQ(Open(root_ + "/outside", O_RDONLY), -ENOENT);
+  EXPECT_EQ(Open("/../outside", O_RDONLY), -ENOENT);
+
+  // Hidden paths of the root, and a writable root: below a base that has
+  // them, or a read-only root, no symlink is followed.
+  kernel_.reset();
+  config_.view.writable = {"/"};
+  config_.view.hidden = {"/srv"};
+  MakeKernel();
+  EXPECT_EQ(Open("/srv/secret", O_RDONLY), -ENOENT);
+  EXPECT_EQ(Open("/abs", O_RDONLY), -ELOOP);
+  EXPECT_GE(Open("/etc/new", O_CREAT | O_WRONLY), 0);
+  EXPECT_TRUE(std::filesystem::exists(rootfs + "/etc/new"));
+  EXPECT_EQ(Open("/bin/new", O_CREAT | O_WRONLY), -EROFS);
+}
+
 TEST_F(GuestKernelTest, TmpfsIsFreshAndRemovedWithTheKernel) {
   const std::set<std::string> before = TmpfsDirs();
   config_.view.tmpfs = {"/tmp", "/scratch"};

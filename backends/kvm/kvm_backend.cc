@@ -43,6 +43,7 @@
 #include "base/unique_fd.h"
 #include "policies/syscalls.h"
 #include "supervisor/host_facts.h"
+#include "supervisor/workload_env.h"
 
 namespace isoscope {
 namespace {
@@ -205,8 +206,20 @@ class KvmBackend::Vmm {
     auto memory_size = GuestMemorySize(policy.resources.memory_bytes);
     if (!memory_size) return tl::unexpected(memory_size.error());
 
-    auto file = kvm::ReadExecutable(workload.executable, kMaxExecutableBytes);
-    if (!file) return tl::unexpected(file.error());
+    // In a root of its own, the program is a path in it, read beneath it.
+    std::string path = workload.executable;
+    UniqueFd in_root;
+    if (!workload.root.empty()) {
+      auto opened = OpenInRoot(workload.root, workload.executable);
+      if (!opened) return tl::unexpected(opened.error());
+      in_root = std::move(*opened);
+      path = fmt::format("/proc/self/fd/{}", in_root.get());
+    }
+    auto file = kvm::ReadExecutable(path, kMaxExecutableBytes);
+    if (!file) {
+      if (workload.root.empty()) return tl::unexpected(file.error());
+      return tl::unexpected(file.error().WithContext(workload.executable));
+    }
     auto image = kvm::ParseElf(*file);
     if (!image) {
       return tl::unexpected(image.error().WithContext(workload.executable));
@@ -227,6 +240,7 @@ class KvmBackend::Vmm {
     config.view = policy.filesystem;
     config.workdir = workload.workdir;
     config.executable = workload.executable;
+    config.root = workload.root;
     config.hostname = policy.identity.hostname.value_or("");
     config.uid = policy.identity.uid.value_or(0);
     config.gid = policy.identity.gid.value_or(0);
@@ -1059,17 +1073,7 @@ ProbeResult KvmBackend::Probe() const {
   return {kvm.available, kvm.available ? "" : kvm.detail};
 }
 
-std::string KvmBackend::RootUnsupportedReason() const {
-  return "the kvm guest kernel's file view is the host's filesystem seen "
-         "through the policy's filesystem view; it cannot be rooted at a "
-         "bundle's rootfs yet, and never runs the host's files in its place";
-}
-
 Status KvmBackend::Start(const Workload& workload, const CompiledPlan& plan) {
-  // Never the host's files in place of the bundle's.
-  if (!workload.root.empty()) {
-    return Fail(ErrorCode::kUnavailable, RootUnsupportedReason());
-  }
   return vmm_->Start(workload, plan);
 }
 

@@ -40,9 +40,6 @@ class KvmBackend final : public Backend {
 
   std::string_view name() const override { return "kvm"; }
   ProbeResult Probe() const override;
-  // The guest kernel's file view is the host's filesystem through the
-  // policy's view; it has no notion of another root yet.
-  std::string RootUnsupportedReason() const override;
   Status Start(const Workload& workload, const CompiledPlan& plan) override;
   Result<std::optional<Event>> NextEvent(const WaitLimit& wait) override;
   Status Resolve(const Event& event, const Verdict& verdict) override;

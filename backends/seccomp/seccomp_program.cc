@@ -38,9 +38,10 @@ static_assert(SCMP_ACT_ERRNO(5) == (SECCOMP_RET_ERRNO | 5));
 static_assert(SCMP_ACT_TRACE(5) == (SECCOMP_RET_TRACE | 5));
 
 constexpr uint64_t kPageSize = 4096;
-constexpr uint32_t kX32SyscallBit = 0x40000000;  // __X32_SYSCALL_BIT
-constexpr uint64_t kMapFixed = MAP_FIXED;        // 0x10
-constexpr uint64_t kMremapFixed = 2;             // MREMAP_FIXED
+constexpr uint32_t kX32SyscallBit = 0x40000000;    // __X32_SYSCALL_BIT
+constexpr uint64_t kMapFixed = MAP_FIXED;          // 0x10
+constexpr uint64_t kMapFixedNoReplace = 0x100000;  // MAP_FIXED_NOREPLACE
+constexpr uint64_t kMremapFixed = 2;               // MREMAP_FIXED
 static_assert(kMapFixed == 0x10);
 
 using FilterContext = std::unique_ptr<void, decltype(&seccomp_release)>;
@@ -321,6 +322,22 @@ Result<std::vector<FilterRule>> RulesFor(int number, const CompiledPlan& plan,
   }
   auto action = PlanAction(syscall_plan, number, routing);
   if (!action) return tl::unexpected(action.error());
+  if (guarded != nullptr && number == SYS_mmap) {
+    // But the tracer maps the guarded region itself, by turning a stopped
+    // call into mmap(guard_begin, ..., MAP_FIXED_NOREPLACE), which the
+    // kernel filters again when the stop ends: that one call must reach
+    // the tracer (whose own call then counts as allowed). The workload's
+    // own such call is decided there by the plan, as any traced call, and
+    // never runs; every other mmap keeps the plan's action here.
+    return std::vector<FilterRule>{
+        {*action, {Arg(0, SCMP_CMP_NE, routing.guard_begin)}},
+        {*action,
+         {Arg(0, SCMP_CMP_EQ, routing.guard_begin),
+          Arg(3, SCMP_CMP_MASKED_EQ, kMapFixedNoReplace, 0)}},
+        {TraceAction(SeccompTraceReason::kGuard),
+         {Arg(0, SCMP_CMP_EQ, routing.guard_begin),
+          Arg(3, SCMP_CMP_MASKED_EQ, kMapFixedNoReplace, kMapFixedNoReplace)}}};
+  }
   return std::vector<FilterRule>{{*action, {}}};
 }
 

@@ -79,6 +79,9 @@ struct SeccompRouting {
   // up to a page) goes to SECCOMP_RET_TRACE; when the plan inspects one of
   // them, the whole syscall does. Only the end is compared: an address below
   // the end with any length may reach into the region, one above cannot.
+  // When the plan denies or kills mmap, an mmap at guard_begin with
+  // MAP_FIXED_NOREPLACE still goes to SECCOMP_RET_TRACE: the tracer maps
+  // the region with that call, injected at a trace stop.
   uint64_t guard_begin = 0;
   uint64_t guard_end = 0;
   // For a tracer that must follow every task: clone with CLONE_UNTRACED

@@ -440,6 +440,21 @@ TEST(SeccompProgramTest, GuardKeepsNonAllowingPlans) {
   EXPECT_EQ(Evaluate(program, SYS_munmap, {kGuardBegin, 4096}), kNotify);
   EXPECT_EQ(Evaluate(program, SYS_mmap, {0x20000, 4096, 0, MAP_FIXED}),
             Kill(true));
+  EXPECT_EQ(
+      Evaluate(program, SYS_mmap,
+               {0, 4096, PROT_READ, uint64_t{MAP_PRIVATE | MAP_ANONYMOUS}}),
+      Kill(true));
+  EXPECT_EQ(Evaluate(program, SYS_mmap,
+                     {kGuardBegin, 4096, PROT_READ,
+                      uint64_t{MAP_PRIVATE | MAP_ANONYMOUS}}),
+            Kill(true));
+  // Except the mmap the tracer maps the region with, injected at a trace
+  // stop and filtered again: it must reach the tracer.
+  EXPECT_EQ(
+      Evaluate(program, SYS_mmap,
+               {kGuardBegin, kGuardEnd - kGuardBegin, PROT_READ,
+                uint64_t{MAP_PRIVATE | MAP_ANONYMOUS} | MAP_FIXED_NOREPLACE}),
+      Trace(SeccompTraceReason::kGuard));
   // Without a guard nothing is split.
   SeccompRouting no_guard = PtraceRouting();
   no_guard.guard_begin = no_guard.guard_end = 0;

@@ -80,8 +80,7 @@ void DefineCli(CLI::App& app, const BackendRegistry& registry,
       "The workload's stdin is /dev/null; its stdout and stderr pass "
       "through and are captured up to the policy's output limit. With "
       "--bundle, the policy's paths are paths inside the bundle's rootfs "
-      "and {workdir} is its process.cwd; --env adds to its process.env; the "
-      "kvm backend cannot run a bundle.");
+      "and {workdir} is its process.cwd; --env adds to its process.env.");
 
   ProbeOptionsCli& probe_options = values.probe;
   auto* probe = app.add_subcommand(
@@ -173,17 +172,23 @@ void DefineCli(CLI::App& app, const BackendRegistry& registry,
       ->add_option("--env,-e", learn_options.env,
                    "KEY=VALUE added to the workload's environment")
       ->allow_extra_args(false);
-  learn
-      ->add_option("command", learn_options.command,
-                   "the workload and its arguments, after --")
-      ->required();
+  auto* learn_bundle =
+      learn->add_option("--bundle", learn_options.bundle, bundle_help);
+  learn->add_option("--image", learn_options.image, image_help)
+      ->excludes(learn_bundle);
+  learn->add_option("command", learn_options.command,
+                    "the workload and its arguments, after -- (or --bundle, "
+                    "--image)");
   learn->footer(
-      "Every run is recorded. The proof runs the workload once under the "
+      "Every run is recorded. On a terminal, a progress line is shown on "
+      "stderr. The proof runs the workload once under the "
       "learned policy on each backend that applies a policy and can run "
       "here, and compares its stdout and exit status with the first "
       "observed run's. Exit status 0 when the policy is written and every "
       "backend that ran agrees; 1 when one differs (the rule that refused "
-      "it is named); 64 for a bad request; 130 when interrupted.");
+      "it is named); 64 for a bad request; 130 when interrupted. With "
+      "--bundle, the learned paths are paths inside the bundle's rootfs "
+      "and {workdir} is its process.cwd.");
 
   auto* policy = app.add_subcommand("policy", "validate and explain policies");
   policy->require_subcommand(1);

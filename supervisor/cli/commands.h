@@ -70,6 +70,8 @@ struct LearnOptions {
   std::string merge;   // a policy learned before, to widen
   bool no_verify = false;
   std::vector<std::string> env;
+  std::string bundle;  // as RunOptions::bundle
+  std::string image;   // as RunOptions::image
   std::vector<std::string> command;
 };
 int LearnCommand(const Context& context, const LearnOptions& options);

@@ -16,7 +16,6 @@
 #include <fmt/format.h>
 
 #include "policies/loader.h"
-#include "policies/oci_import.h"
 #include "reports/comparison_table.h"
 #include "reports/report.h"
 #include "supervisor/bundle_workload.h"
@@ -25,7 +24,6 @@
 #include "supervisor/cli/interrupt.h"
 #include "supervisor/cli/terminal_output.h"
 #include "supervisor/comparison_runner.h"
-#include "supervisor/oci_image.h"
 #include "supervisor/workload_env.h"
 #include "workloads/catalog.h"
 
@@ -56,14 +54,11 @@ int CompareCommand(const Context& context, const CompareOptionsCli& options) {
   if (!backends) return ReportError(backends.error());
   auto loaded = LoadPolicyForThisHost(options.policy);
   if (!loaded) return ReportError(loaded.error());
-  std::optional<OciBundle> bundle;
+  std::optional<SourcedBundle> bundle;
   std::vector<std::string> argv = options.command;
   Result<std::string> executable;
   if (from_bundle) {
-    Result<std::string> dir = options.bundle;
-    if (!options.image.empty()) dir = UnpackImage(options.image);
-    if (!dir) return ReportError(dir.error());
-    auto loaded_bundle = LoadOciBundle(*dir);
+    auto loaded_bundle = LoadBundleOrImage(options.bundle, options.image);
     if (!loaded_bundle) return ReportError(loaded_bundle.error());
     // The entrypoint and cwd are checked before anything runs.
     auto workload = BundleWorkload(*loaded_bundle, {});

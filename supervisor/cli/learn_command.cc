@@ -20,9 +20,11 @@
 #include "learn/observation.h"
 #include "policies/loader.h"
 #include "reports/text.h"
+#include "supervisor/bundle_workload.h"
 #include "supervisor/cli/commands.h"
 #include "supervisor/cli/exit_status.h"
 #include "supervisor/cli/interrupt.h"
+#include "supervisor/cli/terminal_output.h"
 #include "supervisor/recorded_run.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/workload_env.h"
@@ -138,35 +140,52 @@ Policy ObservingPolicy(const Policy& base, bool unobserved_tasks) {
   return observing;
 }
 
-// Runs the workload, recorded, each time in a fresh workdir; an observer
-// made for that workdir (when asked) sees its events.
+// Runs the workload, recorded, each time in a fresh workdir (a bundle's
+// process: in its rootfs and cwd); an observer made for that workdir (when
+// asked) sees its events.
 class Runner {
  public:
   Runner(const Context& context, Store& store, int interrupt_fd,
-         const LearnOptions& options, std::string executable)
+         const LearnOptions& options, std::string executable,
+         const SourcedBundle* bundle, ProgressLine& progress)
       : context_(context),
         store_(store),
         interrupt_fd_(interrupt_fd),
         options_(options),
-        executable_(std::move(executable)) {}
+        executable_(std::move(executable)),
+        bundle_(bundle),
+        progress_(progress) {}
 
   Result<RunResult> Run(
       Backend& backend, const Policy& policy,
       const std::function<EventSink*(const std::string&)>& make_observer) {
-    auto dir = TempDir::Create("isoscope-learn-");
-    if (!dir) return tl::unexpected(dir.error());
-    const std::string workdir = dir->path().string();
-    Workload workload{executable_,
-                      options_.command,
-                      WorkloadEnvironment(workdir, options_.env),
-                      workdir,
-                      /*scratch_workdir=*/true,
-                      /*count_syscalls=*/false};
-    if (IsBuiltinWorkloadProgram(executable_)) {
-      auto copy = CopyProgramIntoWorkdir(executable_, workdir);
-      if (!copy) return tl::unexpected(copy.error());
-      workload.executable = *copy;
-      workload.argv.front() = *copy;
+    std::optional<TempDir> dir;
+    Workload workload;
+    std::shared_ptr<const Policy> applied;
+    if (bundle_ != nullptr) {
+      auto made = BundleWorkload(*bundle_, options_.env);
+      if (!made) return tl::unexpected(made.error());
+      workload = std::move(*made);
+      applied = std::make_shared<const Policy>(
+          PolicyForBundle(policy, bundle_->bundle));
+    } else {
+      auto made = TempDir::Create("isoscope-learn-");
+      if (!made) return tl::unexpected(made.error());
+      dir.emplace(std::move(*made));
+      const std::string workdir = dir->path().string();
+      workload = Workload{executable_,
+                          options_.command,
+                          WorkloadEnvironment(workdir, options_.env),
+                          workdir,
+                          /*scratch_workdir=*/true,
+                          /*count_syscalls=*/false};
+      if (IsBuiltinWorkloadProgram(executable_)) {
+        auto copy = CopyProgramIntoWorkdir(executable_, workdir);
+        if (!copy) return tl::unexpected(copy.error());
+        workload.executable = *copy;
+        workload.argv.front() = *copy;
+      }
+      applied = std::make_shared<const Policy>(WithWorkdir(policy, workdir));
     }
     SupervisorOptions supervisor_options;
     supervisor_options.interrupt_fd = interrupt_fd_;
@@ -177,16 +196,18 @@ class Runner {
           entry->RoutingOn(*supervisor_options.host_facts);
     }
     supervisor_options.observer =
-        make_observer ? make_observer(workdir) : nullptr;
-    // The workload's stderr passes through, so a run that fails says why;
-    // its stdout is compared, not shown.
-    supervisor_options.output_sink = [](OutputStream stream,
-                                        std::string_view bytes) {
-      if (stream == OutputStream::kStderr) fmt::print(stderr, "{}", bytes);
+        make_observer ? make_observer(workload.workdir) : nullptr;
+    // The workload's stderr passes through (the progress line cleared for
+    // it), so a run that fails says why; its stdout is compared, not shown.
+    supervisor_options.output_sink = [this](OutputStream stream,
+                                            std::string_view bytes) {
+      if (stream != OutputStream::kStderr) return;
+      progress_.Clear();
+      fmt::print(stderr, "{}", bytes);
     };
-    RecordedRun recorded = RunRecorded(
-        std::make_shared<const Policy>(WithWorkdir(policy, workdir)),
-        std::move(supervisor_options), backend, workload, store_);
+    RecordedRun recorded =
+        RunRecorded(std::move(applied), std::move(supervisor_options), backend,
+                    workload, store_);
     if (!recorded.recorded && recorded.run) {
       fmt::print(stderr,
                  "isoscope: warning: run {} was not fully recorded: {}\n",
@@ -201,6 +222,8 @@ class Runner {
   int interrupt_fd_;
   const LearnOptions& options_;
   std::string executable_;
+  const SourcedBundle* bundle_;  // null: a program of the host
+  ProgressLine& progress_;
 };
 
 std::string Describe(const RunResult& run) {
@@ -238,6 +261,19 @@ Status WriteFile(const std::string& path, const std::string& text) {
 }  // namespace
 
 int LearnCommand(const Context& context, const LearnOptions& options) {
+  const bool from_bundle = !options.bundle.empty() || !options.image.empty();
+  if (from_bundle && !options.command.empty()) {
+    return ReportError(
+        Error(ErrorCode::kInvalidArgument,
+              "--bundle and --image run the bundle's process.args: give no "
+              "command after --"));
+  }
+  if (options.command.empty() && !from_bundle) {
+    return ReportError(Error(ErrorCode::kInvalidArgument,
+                             "no workload: give it after --, as in "
+                             "isoscope learn -- ./my-program args, or "
+                             "--bundle DIR, or --image LAYOUT:TAG"));
+  }
   for (const auto& entry : options.env) {
     if (entry.find('=') == std::string::npos || entry.front() == '=') {
       return ReportError(
@@ -268,20 +304,39 @@ int LearnCommand(const Context& context, const LearnOptions& options) {
     if (!loaded) return ReportError(loaded.error());
     merge = std::move(*loaded);
   }
-  auto executable = ResolveExecutable(options.command.front());
+  std::optional<SourcedBundle> bundle;
+  std::vector<std::string> argv = options.command;
+  Result<std::string> executable;
+  if (from_bundle) {
+    auto loaded = LoadBundleOrImage(options.bundle, options.image);
+    if (!loaded) return ReportError(loaded.error());
+    // The entrypoint and cwd are checked before anything runs.
+    auto workload = BundleWorkload(*loaded, options.env);
+    if (!workload) return ReportError(workload.error());
+    executable = workload->executable;
+    argv = workload->argv;
+    bundle = std::move(*loaded);
+  } else {
+    executable = ResolveExecutable(options.command.front());
+  }
   if (!executable) return ReportError(executable.error());
   auto store = OpenStore(context);
   if (!store) return ReportError(store.error());
   auto interrupts = InterruptSignals::Install();
   if (!interrupts) return ReportError(interrupts.error());
 
-  Runner runner(context, *store, interrupts->fd(), options, *executable);
+  // On a terminal, which run is going on (as compare and probe show it).
+  ProgressLine progress;
+  Runner runner(context, *store, interrupts->fd(), options, *executable,
+                bundle ? &*bundle : nullptr, progress);
   const bool unobserved_tasks = options.backend == "container";
   const Policy observing = ObservingPolicy(*base, unobserved_tasks);
   Observation observation;
   std::optional<RunResult> first;
   for (int i = 1; i <= options.runs; ++i) {
     std::optional<Observer> observer;
+    progress.Show(fmt::format("learn: observing on {} {}/{}", options.backend,
+                              i, options.runs));
     auto run =
         runner.Run(**backend, observing,
                    [&observer, unobserved_tasks](const std::string& workdir) {
@@ -290,6 +345,7 @@ int LearnCommand(const Context& context, const LearnOptions& options) {
                      return &*observer;
                    });
     backend->reset();
+    progress.Clear();
     if (!run) return ReportError(run.error());
     const Termination& t = run->termination;
     fmt::print(stderr, "learn: run {} of {} on {} (run {}): {}\n", i,
@@ -310,7 +366,11 @@ int LearnCommand(const Context& context, const LearnOptions& options) {
     backend = std::move(recreated);
   }
 
-  const std::string command_line = report_text::CommandLine(options.command);
+  std::string command_line = report_text::CommandLine(argv);
+  if (bundle) {
+    command_line +=
+        fmt::format(" (from {})", report_text::SourceText(bundle->source));
+  }
   auto learned =
       LearnPolicy(observation, *base,
                   LearnContext{command_line, options.backend, base->name,
@@ -345,8 +405,10 @@ int LearnCommand(const Context& context, const LearnOptions& options) {
       fmt::print(stderr, "  {:<10} not run: {}\n", entry.name, probe.reason);
       continue;
     }
+    progress.Show(fmt::format("learn: proving on {}", entry.name));
     auto run = runner.Run(**candidate, *policy, nullptr);
     candidate->reset();
+    progress.Clear();
     if (!run) {
       // A backend that cannot run this program at all (kvm and a dynamic
       // executable) proves nothing either way; any other failure to start

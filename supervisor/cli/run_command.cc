@@ -13,13 +13,11 @@
 
 #include "base/temp_dir.h"
 #include "policies/loader.h"
-#include "policies/oci_import.h"
 #include "reports/terminal.h"
 #include "supervisor/bundle_workload.h"
 #include "supervisor/cli/commands.h"
 #include "supervisor/cli/exit_status.h"
 #include "supervisor/cli/interrupt.h"
-#include "supervisor/oci_image.h"
 #include "supervisor/recorded_run.h"
 #include "supervisor/run_result_json.h"
 #include "supervisor/supervisor.h"
@@ -127,15 +125,7 @@ int RunBundle(const Context& context, const RunOptions& options,
                              "--bundle and --image run in the bundle's "
                              "process.cwd: --workdir cannot go with them"));
   }
-  if (std::string why = backend->RootUnsupportedReason(); !why.empty()) {
-    return ReportError(Error(ErrorCode::kUnavailable,
-                             fmt::format("backend {} cannot run a bundle: {}",
-                                         options.backend, why)));
-  }
-  Result<std::string> dir = options.bundle;
-  if (!options.image.empty()) dir = UnpackImage(options.image);
-  if (!dir) return ReportError(dir.error());
-  auto bundle = LoadOciBundle(*dir);
+  auto bundle = LoadBundleOrImage(options.bundle, options.image);
   if (!bundle) return ReportError(bundle.error());
   auto workload = BundleWorkload(*bundle, options.env);
   if (!workload) return ReportError(workload.error());
@@ -144,7 +134,7 @@ int RunBundle(const Context& context, const RunOptions& options,
   if (!store) return ReportError(store.error());
   return Supervise(
       context, options, std::move(backend),
-      std::make_shared<const Policy>(PolicyForBundle(loaded, *bundle)),
+      std::make_shared<const Policy>(PolicyForBundle(loaded, bundle->bundle)),
       *workload, *store);
 }
 
