@@ -1644,6 +1644,12 @@ Result<CheckedCallOutcome> PerformSocketCall(
     const CheckedCallContext& context, pid_t tid, int number,
     const std::array<uint64_t, 6>& args, const DecodedSocketAddress& address,
     std::string* refused) {
+  if (number != SYS_connect && number != SYS_bind && number != SYS_sendto &&
+      number != SYS_sendmsg) {
+    return Fail(
+        ErrorCode::kInternal,
+        fmt::format("syscall {} is no socket call isoscope performs", number));
+  }
   auto socket = DupWorkloadFd(tid, static_cast<int>(args[0]), std::nullopt);
   if (!socket) return tl::unexpected(std::move(socket).error());
   int domain = 0;
@@ -1661,81 +1667,81 @@ Result<CheckedCallOutcome> PerformSocketCall(
   const auto* name = reinterpret_cast<const sockaddr*>(
       address.bytes.empty() ? nullptr : address.bytes.data());
   const auto name_length = static_cast<socklen_t>(address.bytes.size());
+  // What is sent is copied as isoscope (reading another process's memory
+  // takes isoscope's own access to it), before acting as the workload.
+  std::vector<std::vector<uint8_t>> storage;
+  std::vector<iovec> vectors;
+  std::vector<uint8_t> control;
+  int flags = 0;
+  if (number == SYS_sendto) {
+    auto data = ReadTraceeBytes(
+        tid, args[1], std::min<uint64_t>(args[2], kMaxPerformedSendBytes));
+    if (!data) return tl::unexpected(std::move(data).error());
+    storage.push_back(std::move(*data));
+    vectors.push_back(iovec{storage.back().data(), storage.back().size()});
+    flags = static_cast<int>(args[3]);
+  } else if (number == SYS_sendmsg) {
+    if (!address.header) {
+      return Fail(ErrorCode::kInternal, "sendmsg without its msghdr");
+    }
+    const msghdr& given = *address.header;
+    if (Status copied =
+            CopyIovecs(tid, reinterpret_cast<uint64_t>(given.msg_iov),
+                       given.msg_iovlen, storage, vectors);
+        !copied) {
+      return tl::unexpected(std::move(copied).error());
+    }
+    constexpr uint64_t kMaxControl = 65536;
+    if (given.msg_controllen > kMaxControl) return WorkloadFails(ENOBUFS);
+    auto read =
+        ReadTraceeBytes(tid, reinterpret_cast<uint64_t>(given.msg_control),
+                        given.msg_controllen);
+    if (!read) return tl::unexpected(std::move(read).error());
+    control = std::move(*read);
+    flags = static_cast<int>(args[2]);
+  }
   ScopedFsCredentials credentials;
   if (Status entered =
           credentials.Enter(context.uid, context.gid, context.effective_caps);
       !entered) {
     return tl::unexpected(std::move(entered).error());
   }
-  Result<CheckedCallOutcome> outcome = [&]() -> Result<CheckedCallOutcome> {
-    int64_t rc = 0;
-    switch (number) {
-      case SYS_connect:
-        rc = ConnectBounded(socket->get(), name, name_length);
-        break;
-      case SYS_bind:
-        rc = ::bind(socket->get(), name, name_length) == 0 ? 0 : -errno;
-        break;
-      case SYS_sendto: {
-        auto data = ReadTraceeBytes(
-            tid, args[1], std::min<uint64_t>(args[2], kMaxPerformedSendBytes));
-        if (!data) return tl::unexpected(std::move(data).error());
-        const ssize_t sent = ::sendto(socket->get(), data->data(), data->size(),
-                                      static_cast<int>(args[3]) | MSG_NOSIGNAL,
-                                      name, name_length);
-        rc = sent < 0 ? -errno : sent;
-        break;
-      }
-      case SYS_sendmsg: {
-        if (!address.header) {
-          return Fail(ErrorCode::kInternal, "sendmsg without its msghdr");
-        }
-        const msghdr& given = *address.header;
-        std::vector<std::vector<uint8_t>> storage;
-        std::vector<iovec> vectors;
-        if (Status copied =
-                CopyIovecs(tid, reinterpret_cast<uint64_t>(given.msg_iov),
-                           given.msg_iovlen, storage, vectors);
-            !copied) {
-          return tl::unexpected(std::move(copied).error());
-        }
-        constexpr uint64_t kMaxControl = 65536;
-        if (given.msg_controllen > kMaxControl) return WorkloadFails(ENOBUFS);
-        auto control =
-            ReadTraceeBytes(tid, reinterpret_cast<uint64_t>(given.msg_control),
-                            given.msg_controllen);
-        if (!control) return tl::unexpected(std::move(control).error());
-        msghdr message{};
-        message.msg_name = const_cast<sockaddr*>(name);
-        message.msg_namelen = name_length;
-        message.msg_iov = vectors.data();
-        message.msg_iovlen = vectors.size();
-        message.msg_control = control->empty() ? nullptr : control->data();
-        message.msg_controllen = control->size();
-        const ssize_t sent = ::sendmsg(
-            socket->get(), &message, static_cast<int>(args[2]) | MSG_NOSIGNAL);
-        rc = sent < 0 ? -errno : sent;
-        break;
-      }
-      default:
-        return Fail(ErrorCode::kInternal,
-                    fmt::format("syscall {} is no socket call isoscope "
-                                "performs",
-                                number));
+  int64_t rc = 0;
+  switch (number) {
+    case SYS_connect:
+      rc = ConnectBounded(socket->get(), name, name_length);
+      break;
+    case SYS_bind:
+      rc = ::bind(socket->get(), name, name_length) == 0 ? 0 : -errno;
+      break;
+    case SYS_sendto:
+    case SYS_sendmsg: {
+      msghdr message{};
+      message.msg_name = const_cast<sockaddr*>(name);
+      message.msg_namelen = name_length;
+      message.msg_iov = vectors.data();
+      message.msg_iovlen = vectors.size();
+      message.msg_control = control.empty() ? nullptr : control.data();
+      message.msg_controllen = control.size();
+      const ssize_t sent =
+          ::sendmsg(socket->get(), &message, flags | MSG_NOSIGNAL);
+      rc = sent < 0 ? -errno : sent;
+      break;
     }
-    if (rc == -EPIPE && number != SYS_connect && number != SYS_bind &&
-        (args[number == SYS_sendto ? 3 : 2] & MSG_NOSIGNAL) == 0) {
-      // The kernel raises SIGPIPE in the sender; isoscope sent with
-      // MSG_NOSIGNAL, so the workload gets it from here.
-      ::kill(tid, SIGPIPE);
-    }
-    if (rc < 0) return CheckedCallOutcome::Errno(static_cast<int>(-rc));
-    return CheckedCallOutcome::Value(rc);
-  }();
+    default:  // checked above
+      break;
+  }
   if (Status restored = credentials.Restore(); !restored) {
     return tl::unexpected(std::move(restored).error());
   }
-  return outcome;
+  if (rc == -EPIPE && (number == SYS_sendto || number == SYS_sendmsg) &&
+      (flags & MSG_NOSIGNAL) == 0) {
+    // The kernel raises SIGPIPE in the sender; isoscope sent with
+    // MSG_NOSIGNAL, so the workload gets it from here.
+    ::kill(tid, SIGPIPE);
+  }
+  if (rc < 0) return CheckedCallOutcome::Errno(static_cast<int>(-rc));
+  return CheckedCallOutcome::Value(rc);
 }
 
 Status AnswerNotification(SeccompNotifier& notifier, uint64_t id,
