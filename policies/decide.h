@@ -82,8 +82,9 @@ struct Verdict {
 // (NetworkEndpoints), when the list that applies is present:
 // - connect, sendto, sendmsg (network.connect) and bind (network.bind):
 //   an IPv4/IPv6 address must match a pattern of the list; AF_UNIX
-//   (path-checked, see Holes) and AF_NETLINK (the kernel, no endpoint) are
-//   not the lists' to decide; any other family is refused; a call whose
+//   (socket files, see Holes) and AF_NETLINK (the kernel and netlink
+//   sockets of the workload's network namespace) are not the lists' to
+//   decide; any other family is refused; a call whose
 //   address was not decoded is refused (fails closed); no address at all
 //   (sendto to a connected socket, a disconnect) runs.
 // - sendmmsg (network.connect): refused. Its destinations are in an array
