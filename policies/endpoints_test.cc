@@ -131,7 +131,7 @@ SyscallRequest Connect(std::optional<SocketAddress> address,
                        int number = SYS_connect) {
   SyscallRequest request;
   request.number = number;
-  request.address = std::move(address);
+  request.address = address;
   return request;
 }
 
