@@ -94,6 +94,11 @@ BackendRouting PtraceRouting(const HostFacts& host) {
        "not trappable: the kernel turns CPUID faulting off at every exec"});
   Section(routing, "filesystem").how =
       "no mount view: the path rules alone decide which files are reached";
+  Section(routing, "network").how +=
+      "; network.connect and network.bind: decided by isoscope at a ptrace "
+      "stop on a read-only copy of the socket address (connect, bind, "
+      "sendto, and sendmsg's whole msghdr) that the kernel then uses; "
+      "sendmmsg refused";
   Section(routing, "resources").how =
       "rlimits (memory as address space, cpu time, file size, open files), "
       "processes counted by the tracer, wall time, output";
@@ -124,6 +129,11 @@ BackendRouting ContainerRouting(const HostFacts& /*host*/) {
       "filesystem", true,
       "mounts of a fresh root: readonly, writable, tmpfs, hidden"};
   Section(routing, "identity").how += " (optionally in a user namespace)";
+  Section(routing, "network").how +=
+      "; network.connect and network.bind: connect, bind, sendto and "
+      "sendmsg performed by isoscope on the workload's IPv4/IPv6 socket "
+      "with the address it decided on (refused on other sockets: AF_UNIX, "
+      "AF_NETLINK); sendmmsg refused";
   Section(routing, "resources").how =
       "a cgroup (memory, processes, cpu time), rlimits, wall time, output";
   Section(routing, "faults") = {
@@ -149,7 +159,9 @@ BackendRouting KvmRouting(const HostFacts& /*host*/) {
       {{"syscalls", true, "every syscall a VM exit decided by isoscope"},
        {"paths", true, "resolved by the VMM inside the view's roots"},
        {"filesystem", true, "the VMM's view: only the policy's roots"},
-       {"network", true, "no socket calls in the guest (ENOSYS)"},
+       {"network", true,
+        "no socket calls in the guest (ENOSYS), so no endpoint of "
+        "network.connect or network.bind is ever reached"},
        {"identity", true, "answered from the policy; no host identity"},
        {"capabilities", true,
         "nothing of the host's: the guest holds no host credentials"},

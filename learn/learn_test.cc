@@ -280,6 +280,59 @@ TEST(LearnPolicyTest, NetworkFollowsTheEndpointsReached) {
             NetworkMode::kHost);
 }
 
+SyscallRequest ConnectTo(IpEndpoint endpoint, int number = SYS_connect) {
+  SyscallRequest request = Request(number);
+  request.address = SocketAddress{SocketAddress::Kind::kIp, AF_INET, endpoint};
+  return request;
+}
+
+IpEndpoint Loopback(uint16_t port) {
+  IpEndpoint endpoint;
+  endpoint.address = {127, 0, 0, 1};
+  endpoint.port = port;
+  return endpoint;
+}
+
+// The endpoints seen become network.connect and network.bind: what was
+// connected to is reached, another port is not; nothing bound, an empty
+// bind list.
+TEST(LearnPolicyTest, EndpointsSeenAreTheOnlyOnesReached) {
+  const Policy policy = Learn(SmallRun({"127.0.0.1", 8080, true}));
+  ASSERT_TRUE(policy.endpoints.connect);
+  ASSERT_TRUE(policy.endpoints.bind);
+  EXPECT_TRUE(policy.endpoints.bind->empty());
+  EXPECT_NE(Decide(policy, ConnectTo(Loopback(8080))).action.action,
+            Action::kDeny);
+  EXPECT_EQ(Decide(policy, ConnectTo(Loopback(8081))).rule_id,
+            "network.connect");
+  // Never called, bind is refused by its syscall rule before any list.
+  EXPECT_NE(Decide(policy, ConnectTo(Loopback(0), SYS_bind)).action.action,
+            Action::kAllow);
+}
+
+// A server bound to port 0 and a client of it: the port the kernel picked
+// is unknown, so its range is allowed on that host, and no port outside.
+TEST(LearnPolicyTest, PortsOfABindToPortZeroAreItsRange) {
+  Observer observer(
+      "", [](const SyscallEvent& event) -> std::optional<InetEndpoint> {
+        return InetEndpoint{"127.0.0.1",
+                            static_cast<uint16_t>(event.request.args[1]), true};
+      });
+  observer.Append(Event{Call(SYS_socket, {AF_INET, SOCK_STREAM})});
+  observer.Append(Event{Call(SYS_bind, {3, 0})});
+  observer.Append(Event{Call(SYS_connect, {4, 41234})});
+  const Policy policy = Learn(observer.Finish(10, 0));
+  ASSERT_TRUE(policy.endpoints.connect);
+  ASSERT_EQ(policy.endpoints.connect->size(), 1U);
+  EXPECT_EQ(policy.endpoints.connect->front().text, "127.0.0.1:32768-60999");
+  EXPECT_NE(Decide(policy, ConnectTo(Loopback(45000))).action.action,
+            Action::kDeny);
+  EXPECT_EQ(Decide(policy, ConnectTo(Loopback(8080))).rule_id,
+            "network.connect");
+  EXPECT_NE(Decide(policy, ConnectTo(Loopback(0), SYS_bind)).action.action,
+            Action::kDeny);
+}
+
 TEST(LearnPolicyTest, CommentsSayWhatTheWorkloadDid) {
   const Policy base = Base();
   auto learned =

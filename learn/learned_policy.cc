@@ -101,6 +101,11 @@ struct Allowed {
   std::array<std::map<std::string, std::string>, 3> globs;  // by intent
   NetworkMode network = NetworkMode::kNone;
   std::string network_comment;
+  // network.connect and network.bind patterns (absent: the mode decides),
+  // each with a comment saying what needed it.
+  std::optional<std::map<std::string, std::string>> connect;
+  std::optional<std::map<std::string, std::string>> bind;
+  std::string endpoints_comment;
   Resources resources;
   std::map<std::string, std::string> resource_comments;
   FaultPolicy faults;
@@ -230,7 +235,74 @@ void LearnPaths(const Observation& observation, Allowed& allowed,
   }
 }
 
-void LearnNetwork(const Observation& observation, Allowed& allowed) {
+// The ports Linux picks for a bind to port 0 by default
+// (net.ipv4.ip_local_port_range in a new network namespace).
+constexpr uint16_t kEphemeralLow = 32768;
+constexpr uint16_t kEphemeralHigh = 60999;
+
+// network.connect and network.bind from the endpoints seen: each exactly,
+// except that when the workload bound port 0 (the kernel picked a port it
+// never named), a connect to a port in the ephemeral range on a host it
+// bound is taken as reaching such a port of its own, and allowed as the
+// range on that host.
+void LearnEndpoints(const Observation& observation, const Policy& base,
+                    Allowed& allowed) {
+  for (std::string_view held : {"CAP_NET_RAW", "CAP_NET_ADMIN"}) {
+    if (std::find(base.capabilities.begin(), base.capabilities.end(), held) !=
+        base.capabilities.end()) {
+      allowed.endpoints_comment = fmt::format(
+          "No endpoint lists: the base keeps {}, with which none holds.", held);
+      return;
+    }
+  }
+  if (observation.syscalls.contains(SYS_sendmmsg)) {
+    allowed.endpoints_comment =
+        "No endpoint lists: the workload called sendmmsg, which they "
+        "refuse.";
+    return;
+  }
+  const auto text = [](const InetEndpoint& endpoint, std::string port) {
+    return endpoint.address.find(':') != std::string::npos
+               ? fmt::format("[{}]:{}", endpoint.address, port)
+               : fmt::format("{}:{}", endpoint.address, port);
+  };
+  std::set<std::string> ephemeral_hosts;  // bound with port 0
+  allowed.connect.emplace();
+  allowed.bind.emplace();
+  for (const auto& [endpoint, count] : observation.endpoints) {
+    if (!endpoint.bound) continue;
+    if (endpoint.port == 0) ephemeral_hosts.insert(endpoint.address);
+    allowed.bind->try_emplace(
+        text(endpoint, std::to_string(endpoint.port)),
+        fmt::format(
+            "bind x{}{}", count,
+            endpoint.port == 0 ? " (port 0: the kernel picks one)" : ""));
+  }
+  for (const auto& [endpoint, count] : observation.endpoints) {
+    if (endpoint.bound) continue;
+    const bool own_port =
+        endpoint.port >= kEphemeralLow && endpoint.port <= kEphemeralHigh &&
+        (ephemeral_hosts.contains(endpoint.address) ||
+         ephemeral_hosts.contains("0.0.0.0") || ephemeral_hosts.contains("::"));
+    if (own_port) {
+      allowed.connect->try_emplace(
+          text(endpoint, fmt::format("{}-{}", kEphemeralLow, kEphemeralHigh)),
+          fmt::format("connect or send to {} x{}: a port the kernel picked "
+                      "for a bind to port 0, so any of its range",
+                      text(endpoint, std::to_string(endpoint.port)), count));
+    } else {
+      allowed.connect->try_emplace(
+          text(endpoint, std::to_string(endpoint.port)),
+          fmt::format("connect or send x{}", count));
+    }
+  }
+  allowed.endpoints_comment =
+      "Endpoints: what connect, sendto and sendmsg reached, and what bind "
+      "bound; others are refused (EACCES).";
+}
+
+void LearnNetwork(const Observation& observation, const Policy& base,
+                  Allowed& allowed) {
   const bool inet = observation.socket_families.contains(AF_INET) ||
                     observation.socket_families.contains(AF_INET6) ||
                     !observation.endpoints.empty();
@@ -256,6 +328,7 @@ void LearnNetwork(const Observation& observation, Allowed& allowed) {
         fmt::format("and {} more", observation.endpoints.size() - seen.size()));
   }
   allowed.network = remote ? NetworkMode::kHost : NetworkMode::kLoopback;
+  LearnEndpoints(observation, base, allowed);
   allowed.network_comment =
       seen.empty()
           ? "IP sockets were opened, but no address was seen "
@@ -493,6 +566,35 @@ void KeepMerged(const Policy& prior, Allowed& allowed,
     allowed.network = prior.network;
     allowed.network_comment +=
         fmt::format("; {} from {}", NetworkModeName(prior.network), prior.name);
+  }
+  // A list either policy lacks lets the mode decide: the wider answer. A
+  // run that opened no IP socket learned no list (and no comment): the
+  // prior's stand.
+  const bool learned_lists = !allowed.endpoints_comment.empty();
+  const auto merge_list =
+      [&prior, learned_lists](
+          std::optional<std::map<std::string, std::string>>& mine,
+          const std::optional<std::vector<EndpointPattern>>& theirs) {
+        if (!theirs) {
+          if (prior.network != NetworkMode::kNone) mine.reset();
+          return;
+        }
+        if (!mine && !learned_lists) mine.emplace();
+        if (!mine) return;
+        for (const EndpointPattern& pattern : *theirs) {
+          mine->try_emplace(pattern.text,
+                            fmt::format("kept from {}", prior.name));
+        }
+      };
+  merge_list(allowed.connect, prior.endpoints.connect);
+  merge_list(allowed.bind, prior.endpoints.bind);
+  if (!allowed.connect && !allowed.bind && learned_lists &&
+      prior.network != NetworkMode::kNone) {
+    allowed.endpoints_comment =
+        fmt::format("No endpoint lists: {} has none.", prior.name);
+  } else if (!learned_lists && !prior.endpoints.empty()) {
+    allowed.endpoints_comment =
+        fmt::format("Endpoints kept from {}.", prior.name);
   }
   const auto widen = [&](std::optional<uint64_t>& mine,
                          const std::optional<uint64_t>& theirs,
@@ -813,9 +915,32 @@ std::string Render(const Policy& policy, const Allowed& allowed,
       QuotedList(view.readonly), QuotedList(view.writable),
       QuotedList(view.tmpfs), QuotedList(view.hidden));
 
-  out += fmt::format("\n# {}\nnetwork: {}\n",
-                     YamlCommentText(allowed.network_comment),
-                     NetworkModeName(policy.network));
+  if (!allowed.connect && !allowed.bind) {
+    out += fmt::format("\n# {}\n", YamlCommentText(allowed.network_comment));
+    if (!allowed.endpoints_comment.empty()) {
+      out += fmt::format("# {}\n", YamlCommentText(allowed.endpoints_comment));
+    }
+    out += fmt::format("network: {}\n", NetworkModeName(policy.network));
+  } else {
+    out += fmt::format("\n# {}\n# {}\nnetwork:\n  mode: {}\n",
+                       YamlCommentText(allowed.network_comment),
+                       YamlCommentText(allowed.endpoints_comment),
+                       NetworkModeName(policy.network));
+    const auto list = [&out](std::string_view key,
+                             const std::map<std::string, std::string>& items) {
+      if (items.empty()) {
+        out += fmt::format("  {}: []  # none seen\n", key);
+        return;
+      }
+      out += fmt::format("  {}:\n", key);
+      for (const auto& [pattern, comment] : items) {
+        out += fmt::format("    # {}\n    - {}\n", YamlCommentText(comment),
+                           YamlQuoted(pattern));
+      }
+    };
+    if (allowed.connect) list("connect", *allowed.connect);
+    if (allowed.bind) list("bind", *allowed.bind);
+  }
 
   const Identity& id = policy.identity;
   out += "\nidentity:\n";
@@ -850,7 +975,7 @@ Result<LearnedPolicy> LearnPolicy(const Observation& observation,
   Allowed allowed;
   LearnSyscalls(observation, allowed, learned.notes);
   LearnPaths(observation, allowed, learned.notes);
-  LearnNetwork(observation, allowed);
+  LearnNetwork(observation, base, allowed);
   LearnResources(observation, base, allowed);
   LearnFaults(observation, base, allowed);
   LearnFilesystem(observation, base, allowed);

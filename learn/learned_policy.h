@@ -15,7 +15,9 @@
 //   under /proc as "*", many files of one directory as dir/* (never in
 //   /etc, homes, /proc, /sys, /dev or a bin directory), anything else
 //   (every program run, every file written outside those) exactly;
-// - `network` from the IP endpoints reached: none, loopback, or host;
+// - `network` from the IP endpoints reached: none, loopback, or host, with
+//   network.connect and network.bind listing the endpoints reached and
+//   bound (a port the kernel picked for a bind to port 0 as its range);
 // - resources from the peaks, with headroom (never below the base's memory
 //   and process limits, which ptrace enforces per address space and uid);
 //   faults as seen;

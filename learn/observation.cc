@@ -181,6 +181,7 @@ void Observer::OnSyscall(const SyscallEvent& event) {
     case SYS_sendmmsg:
       if (read_sockaddr_) {
         if (std::optional<InetEndpoint> endpoint = read_sockaddr_(event)) {
+          endpoint->bound = request.number == SYS_bind;
           ++observation_.endpoints[*endpoint];
         }
       }

@@ -65,6 +65,7 @@ struct InetEndpoint {
   std::string address;  // "127.0.0.1", "::1"
   uint16_t port = 0;
   bool loopback = false;
+  bool bound = false;  // by bind; otherwise reached (connect, send)
   auto operator<=>(const InetEndpoint&) const = default;
 };
 

@@ -194,6 +194,14 @@ int Main(int argc, char** argv) {
       return 1;
     }
     policy->name = name;
+    if (!policy->endpoints.empty()) {
+      // Body() does not write them: a preset with them would lose them.
+      fmt::print(stderr,
+                 "compile_presets: {}: network.connect/bind are not compiled "
+                 "for presets\n",
+                 path);
+      return 1;
+    }
     out += fmt::format("  if (name == {}) {{\n    Policy p;\n", Quoted(name));
     out += "  p.source = std::string(text);\n";
     out += Body(*policy);

@@ -1,7 +1,9 @@
 #include "policies/decide.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <array>
@@ -363,7 +365,141 @@ Verdict DecideClone3(const Policy& policy, const SyscallRequest& request) {
                           NamespaceNames(flags), as_unshare.reason));
 }
 
+// The list that holds call `number`, with its rule id; nullptr when none
+// applies.
+const std::vector<EndpointPattern>* ListFor(const Policy& policy, int number,
+                                            std::string_view* rule_id) {
+  const NetworkEndpoints& endpoints = policy.endpoints;
+  switch (number) {
+    case SYS_connect:
+    case SYS_sendto:
+    case SYS_sendmsg:
+    case SYS_sendmmsg:
+      *rule_id = "network.connect";
+      return endpoints.connect ? &*endpoints.connect : nullptr;
+    case SYS_bind:
+      *rule_id = "network.bind";
+      return endpoints.bind ? &*endpoints.bind : nullptr;
+    case SYS_socket:
+      *rule_id = endpoints.connect ? "network.connect" : "network.bind";
+      if (endpoints.connect) return &*endpoints.connect;
+      return endpoints.bind ? &*endpoints.bind : nullptr;
+    default:
+      return nullptr;
+  }
+}
+
+std::string FamilyName(int family) {
+  switch (family) {
+    case AF_UNSPEC:
+      return "AF_UNSPEC";
+    case AF_UNIX:
+      return "AF_UNIX";
+    case AF_INET:
+      return "AF_INET";
+    case AF_INET6:
+      return "AF_INET6";
+    case AF_NETLINK:
+      return "AF_NETLINK";
+    case AF_PACKET:
+      return "AF_PACKET";
+    default:
+      return fmt::format("family {}", family);
+  }
+}
+
+bool SocketAllowedWithLists(uint64_t domain, uint64_t protocol) {
+  switch (domain) {
+    case AF_UNIX:
+    case AF_NETLINK:
+      return true;
+    case AF_INET:
+    case AF_INET6:
+      return protocol == 0 || protocol == IPPROTO_TCP ||
+             protocol == IPPROTO_UDP || protocol == IPPROTO_UDPLITE ||
+             protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6;
+    default:
+      return false;
+  }
+}
+
+std::string PatternTexts(const std::vector<EndpointPattern>& list) {
+  if (list.empty()) return "none listed";
+  std::string out;
+  for (size_t i = 0; i < list.size() && i < 4; ++i) {
+    if (!out.empty()) out += ", ";
+    out += list[i].text;
+  }
+  if (list.size() > 4) out += fmt::format(", and {} more", list.size() - 4);
+  return out;
+}
+
+// A call the rules let run, held to the endpoint list that applies to it.
+Verdict DecideEndpoints(const Policy& policy, const SyscallRequest& request,
+                        Verdict own) {
+  if (!Runs(own)) return own;
+  std::string_view rule_id;
+  const std::vector<EndpointPattern>* list =
+      ListFor(policy, request.number, &rule_id);
+  if (list == nullptr) return own;
+  const std::string name = DisplayName(request.number);
+  const ActionSpec refuse{Action::kDeny, policy.endpoints.errno_value};
+  const auto refused = [&](std::string why) {
+    return Make(
+        refuse, std::string(rule_id),
+        fmt::format("{}; {}: {}", why, rule_id, DescribeAction(refuse)));
+  };
+  if (request.number == SYS_socket) {
+    if (SocketAllowedWithLists(request.args[0], request.args[2])) return own;
+    return refused(fmt::format(
+        "socket of {} with protocol {}: with endpoint lists only AF_UNIX, "
+        "AF_NETLINK, and AF_INET/AF_INET6 with TCP, UDP, UDP-Lite or ICMP "
+        "sockets are made",
+        FamilyName(static_cast<int>(request.args[0] & 0xffffffff)),
+        request.args[2] & 0xffffffff));
+  }
+  if (request.number == SYS_sendmmsg) {
+    return refused(
+        "sendmmsg's destinations are in an array the kernel writes back "
+        "into, so isoscope cannot hand the kernel a checked copy of them");
+  }
+  if (!request.address) {
+    return refused(fmt::format(
+        "{}'s socket address was not decoded (fails closed)", name));
+  }
+  const SocketAddress& address = *request.address;
+  switch (address.kind) {
+    case SocketAddress::Kind::kNone:
+      return own;
+    case SocketAddress::Kind::kOther:
+      if (address.family == AF_UNIX || address.family == AF_NETLINK) {
+        return own;
+      }
+      return refused(
+          fmt::format("{} to an address of {}: only IPv4 and IPv6 "
+                      "endpoints can be listed",
+                      name, FamilyName(address.family)));
+    case SocketAddress::Kind::kIp:
+      break;
+  }
+  for (size_t i = 0; i < list->size(); ++i) {
+    if (!EndpointMatches((*list)[i], address.ip)) continue;
+    own.reason +=
+        fmt::format("; {} matches {}[{}] '{}'", FormatEndpoint(address.ip),
+                    rule_id, i, (*list)[i].text);
+    return own;
+  }
+  return refused(fmt::format("{} {} matches no entry of {} ({})", name,
+                             FormatEndpoint(address.ip), rule_id,
+                             PatternTexts(*list)));
+}
+
 }  // namespace
+
+bool EndpointListsApply(const Policy& policy, int number) {
+  std::string_view rule_id;
+  return ListFor(policy, number, &rule_id) != nullptr;
+}
 
 std::string_view AbiName(Abi abi) {
   switch (abi) {
@@ -393,7 +529,9 @@ Verdict Decide(const Policy& policy, const SyscallRequest& request) {
     return DecideCloneWithNamespaces(policy, request);
   }
   if (request.number == SYS_clone3) return DecideClone3(policy, request);
-  return DecideByRules(policy, request);
+  Verdict own = DecideByRules(policy, request);
+  if (policy.endpoints.empty()) return own;
+  return DecideEndpoints(policy, request, std::move(own));
 }
 
 Verdict DecideFault(const Policy& policy, const FaultRequest& request) {

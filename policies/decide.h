@@ -25,12 +25,30 @@ struct PathArgument {
   bool operator==(const PathArgument&) const = default;
 };
 
+// The socket address a connect, bind, sendto, sendmsg or sendmmsg names, as
+// the backend read it once from the workload (backends/process/
+// socket_address.h).
+struct SocketAddress {
+  enum class Kind {
+    kNone,   // no destination (sendto's NULL, connect's AF_UNSPEC)
+    kIp,     // an IPv4 or IPv6 endpoint (`ip`)
+    kOther,  // another family (`family`): AF_UNIX, AF_NETLINK, ...
+  };
+  Kind kind = Kind::kNone;
+  int family = 0;  // sa_family as given
+  IpEndpoint ip;
+  bool operator==(const SocketAddress&) const = default;
+};
+
 struct SyscallRequest {
   Abi abi = Abi::kX86_64;
   int number = 0;  // for kX32, without the x32 bit
   std::array<uint64_t, 6> args{};
   std::vector<PathArgument> paths;     // decoded path arguments
   std::optional<uint64_t> open_flags;  // openat2's how.flags, decoded
+  // The socket address, decoded; nullopt when the backend did not read it
+  // (a call the policy's endpoint lists decide then fails closed).
+  std::optional<SocketAddress> address;
   bool operator==(const SyscallRequest&) const = default;
 };
 
@@ -59,7 +77,30 @@ struct Verdict {
 //   with ENOSYS (rule "<unshare rule>.clone3") when it would run and some
 //   namespace is not plainly allowed to unshare, so libc falls back to
 //   clone.
+//
+// Then, for a call that would run, holds it to the policy's endpoint lists
+// (NetworkEndpoints), when the list that applies is present:
+// - connect, sendto, sendmsg (network.connect) and bind (network.bind):
+//   an IPv4/IPv6 address must match a pattern of the list; AF_UNIX
+//   (socket files, see Holes) and AF_NETLINK (the kernel and netlink
+//   sockets of the workload's network namespace) are not the lists' to
+//   decide; any other family is refused; a call whose
+//   address was not decoded is refused (fails closed); no address at all
+//   (sendto to a connected socket, a disconnect) runs.
+// - sendmmsg (network.connect): refused. Its destinations are in an array
+//   the kernel writes back into (msg_len), so no backend can hand the
+//   kernel a read-only checked copy of them.
+// - socket (either list): only AF_UNIX, AF_NETLINK, and AF_INET/AF_INET6
+//   with protocol 0, TCP, UDP, UDP-Lite, ICMP or ICMPv6 (SCTP and MPTCP
+//   reach addresses through setsockopt and their own path managers).
+// Refusals deny with the lists' errno under rule "network.connect" (or
+// "network.bind" for bind, and for socket when only bind is listed).
 Verdict Decide(const Policy& policy, const SyscallRequest& request);
+
+// Whether Decide holds call `number` (x86-64) to the policy's endpoint
+// lists: connect, bind, sendto, sendmsg, sendmmsg and socket, when the list
+// that applies is present.
+bool EndpointListsApply(const Policy& policy, int number);
 Verdict DecideFault(const Policy& policy, const FaultRequest& request);
 
 // The CLONE_NEW* flags clone takes in its flags (arg 0): mount, cgroup, UTS,

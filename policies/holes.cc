@@ -233,9 +233,10 @@ std::string KindText(const Policy& policy, HoleKind kind, bool plural) {
           "checks{}",
           plural ? "they take" : "it takes", limits);
     case HoleKind::kNetwork:
-      return fmt::format("{} around network: {}",
-                         plural ? "they step" : "it steps",
-                         NetworkModeName(policy.network));
+      return fmt::format(
+          "{} around network: {}{}", plural ? "they step" : "it steps",
+          NetworkModeName(policy.network),
+          policy.endpoints.empty() ? "" : " and its endpoint lists");
   }
   return "";
 }
@@ -296,7 +297,7 @@ std::vector<Hole> FindHoles(const Policy& policy) {
       }
     }
   }
-  if (policy.network != NetworkMode::kHost) {
+  if (policy.network != NetworkMode::kHost || !policy.endpoints.empty()) {
     for (const HoleCall& call : kNetworkHoleCalls) add_if_runs(call);
   }
 

@@ -25,6 +25,7 @@
 
 #include "base/io.h"
 #include "base/unique_fd.h"
+#include "policies/endpoints.h"
 #include "policies/holes.h"
 #include "policies/presets_embedded.h"
 #include "policies/syscalls.h"
@@ -180,6 +181,8 @@ class Parser {
                         Resources* out) const;
   Status ParseFilesystem(const YAML::Node& node, const YAML::Mark& fallback,
                          FilesystemView* out) const;
+  Status ParseNetwork(const YAML::Node& node, const YAML::Mark& fallback,
+                      Policy* policy) const;
   Status ParseIdentity(const YAML::Node& node, const YAML::Mark& fallback,
                        Identity* out) const;
   Status ParseCapabilities(const YAML::Node& node, const YAML::Mark& fallback,
@@ -467,15 +470,7 @@ Status Parser::ParseRoot(const YAML::Node& root, Policy* policy) {
     }
   }
   if (auto node = fields->Get("network")) {
-    static constexpr struct {
-      std::string_view name;
-      NetworkMode mode;
-    } kModes[] = {{"none", NetworkMode::kNone},
-                  {"loopback", NetworkMode::kLoopback},
-                  {"host", NetworkMode::kHost}};
-    auto mode = Pick(*node, fields->mark, "network", kModes, "network mode");
-    if (!mode) return Unexpected(mode.error());
-    policy->network = mode->mode;
+    if (auto s = ParseNetwork(*node, fields->mark, policy); !s) return s;
   }
   if (auto node = fields->Get("identity")) {
     if (auto s = ParseIdentity(*node, fields->mark, &policy->identity); !s) {
@@ -493,6 +488,105 @@ Status Parser::ParseRoot(const YAML::Node& root, Policy* policy) {
             ParseAcceptedHoles(*node, fields->mark, &policy->accepted_holes);
         !s) {
       return s;
+    }
+  }
+  if (!policy->endpoints.empty()) {
+    // Raw sockets write packets with any destination; CAP_NET_ADMIN
+    // rewrites where a listed endpoint leads (NAT, routes, addresses).
+    for (std::string_view held : {"CAP_NET_RAW", "CAP_NET_ADMIN"}) {
+      if (std::find(policy->capabilities.begin(), policy->capabilities.end(),
+                    held) == policy->capabilities.end()) {
+        continue;
+      }
+      auto node = fields->Get("capabilities");
+      return Err(MarkOf(*node, fields->mark), "capabilities",
+                 fmt::format("{} cannot be kept with network.connect or "
+                             "network.bind: {}",
+                             held,
+                             held == "CAP_NET_RAW"
+                                 ? "raw sockets send packets to any address"
+                                 : "it rewrites where a listed endpoint "
+                                   "leads (NAT, routes, addresses)"));
+    }
+  }
+  return {};
+}
+
+Status Parser::ParseNetwork(const YAML::Node& node, const YAML::Mark& fallback,
+                            Policy* policy) const {
+  static constexpr struct {
+    std::string_view name;
+    NetworkMode mode;
+  } kModes[] = {{"none", NetworkMode::kNone},
+                {"loopback", NetworkMode::kLoopback},
+                {"host", NetworkMode::kHost}};
+  if (!node.IsMap()) {
+    auto mode = Pick(node, fallback, "network", kModes, "network mode");
+    if (!mode) return Unexpected(mode.error());
+    policy->network = mode->mode;
+    return {};
+  }
+  auto fields =
+      OpenMap(node, fallback, "network", {"mode", "connect", "bind", "errno"});
+  if (!fields) return Unexpected(fields.error());
+  auto mode_node = fields->Get("mode");
+  if (!mode_node) {
+    return Err(fields->mark, "network.mode",
+               "required key is missing (none, loopback or host)");
+  }
+  auto mode =
+      Pick(*mode_node, fields->mark, "network.mode", kModes, "network mode");
+  if (!mode) return Unexpected(mode.error());
+  policy->network = mode->mode;
+  NetworkEndpoints& endpoints = policy->endpoints;
+  for (std::string_view key : {"connect", "bind"}) {
+    auto list_node = fields->Get(key);
+    if (!list_node) continue;
+    const std::string path = Child("network", key);
+    if (mode->mode == NetworkMode::kNone) {
+      return Err(MarkOf(fields->items.at(std::string(key)).first, fields->mark),
+                 path,
+                 "network mode none reaches no endpoint; use mode loopback "
+                 "or host with endpoint lists");
+    }
+    auto items = StringList(*list_node, fields->mark, path);
+    if (!items) return Unexpected(items.error());
+    std::vector<EndpointPattern> patterns;
+    for (size_t i = 0; i < items->size(); ++i) {
+      const auto& [text, mark] = (*items)[i];
+      auto pattern = ParseEndpointPattern(text);
+      if (!pattern) {
+        return Err(mark, Element(path, i), pattern.error().message());
+      }
+      if (mode->mode == NetworkMode::kLoopback && !pattern->any_host &&
+          !IsLoopback(pattern->host) && !IsUnspecified(pattern->host)) {
+        return Err(mark, Element(path, i),
+                   fmt::format("'{}' is not a loopback address, which is all "
+                               "network mode loopback reaches (127.0.0.0/8, "
+                               "::1, or * for either)",
+                               text));
+      }
+      pattern->line = mark.line + 1;
+      pattern->column = mark.column + 1;
+      patterns.push_back(std::move(*pattern));
+    }
+    (key == "connect" ? endpoints.connect : endpoints.bind) =
+        std::move(patterns);
+  }
+  if (auto errno_node = fields->Get("errno")) {
+    if (endpoints.empty()) {
+      return Err(MarkOf(fields->items.at("errno").first, fields->mark),
+                 "network.errno",
+                 "errno is only valid with network.connect or network.bind");
+    }
+    auto name = String(*errno_node, fields->mark, "network.errno");
+    if (!name) return Unexpected(name.error());
+    endpoints.errno_value = ErrnoFromName(*name);
+    if (endpoints.errno_value == 0) {
+      return Err(MarkOf(*errno_node, fields->mark), "network.errno",
+                 fmt::format("unknown errno '{}' (use a name such as EACCES, "
+                             "ECONNREFUSED, EPERM)",
+                             *name));
     }
   }
   return {};

@@ -74,6 +74,24 @@ SyscallPlan Clone3Plan(const Policy& policy) {
   return StaticPlan(verdict.action, verdict.rule_id);  // allow or ENOSYS
 }
 
+// The calls Decide holds to the endpoint lists: one the rules allow
+// statically needs the supervisor to read its address (sendmmsg, which
+// Decide refuses whatever its arguments, is planned from Decide itself).
+SyscallPlan EndpointPlan(const Policy& policy, int number) {
+  SyscallPlan own = PlanFor(policy.syscalls, number);
+  if (own.disposition != Disposition::kAllow ||
+      !EndpointListsApply(policy, number)) {
+    return own;
+  }
+  if (number == SYS_sendmmsg) {
+    SyscallRequest request;
+    request.number = number;
+    Verdict verdict = Decide(policy, request);
+    return StaticPlan(verdict.action, verdict.rule_id);
+  }
+  return {Disposition::kInspect, 0, ""};
+}
+
 }  // namespace
 
 std::string_view DispositionName(Disposition disposition) {
@@ -102,6 +120,11 @@ CompiledPlan CompiledPlan::Compile(std::shared_ptr<const Policy> policy) {
     plan.by_number_[static_cast<size_t>(number)] = PlanFor(syscalls, number);
   }
   plan.by_number_[SYS_clone3] = Clone3Plan(*plan.policy_);
+  for (int number : {SYS_socket, SYS_connect, SYS_bind, SYS_sendto, SYS_sendmsg,
+                     SYS_sendmmsg}) {
+    plan.by_number_[static_cast<size_t>(number)] =
+        EndpointPlan(*plan.policy_, number);
+  }
   plan.clone_namespaces_ = CloneNamespacesPlan(syscalls);
   return plan;
 }

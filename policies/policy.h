@@ -4,10 +4,13 @@
 #define ISOSCOPE_POLICIES_POLICY_H_
 
 #include <array>
+#include <cerrno>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "policies/endpoints.h"
 
 namespace isoscope {
 
@@ -165,6 +168,19 @@ struct FilesystemView {
 enum class NetworkMode { kNone, kLoopback, kHost };
 std::string_view NetworkModeName(NetworkMode mode);
 
+// The endpoints the workload may reach (`network.connect`: connect, and the
+// destination of sendto, sendmsg, sendmmsg) and bind (`network.bind`), each
+// list absent when the mode alone decides. A call whose IPv4 or IPv6
+// address no pattern matches fails with `errno_value` (rule
+// "network.connect" or "network.bind"); see Decide for other families.
+struct NetworkEndpoints {
+  std::optional<std::vector<EndpointPattern>> connect;
+  std::optional<std::vector<EndpointPattern>> bind;
+  int errno_value = EACCES;
+  bool operator==(const NetworkEndpoints&) const = default;
+  bool empty() const { return !connect && !bind; }
+};
+
 struct Identity {
   std::optional<std::string> hostname;
   std::optional<uint32_t> uid;
@@ -195,6 +211,7 @@ struct Policy {
   Resources resources;
   FilesystemView filesystem;
   NetworkMode network = NetworkMode::kNone;
+  NetworkEndpoints endpoints;
   Identity identity;
   // Capabilities the workload keeps (canonical "CAP_NET_BIND_SERVICE"
   // names); every other one is dropped where a backend drops them.

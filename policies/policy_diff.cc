@@ -181,6 +181,35 @@ std::vector<SectionDiff> DiffPolicies(const Policy& a, const Policy& b,
   std::vector<std::string> network;
   Field(&network, "mode", a.network, b.network, a_name, b_name,
         [](NetworkMode mode) { return NetworkModeName(mode); });
+  // An absent list leaves the mode to decide; a present one, even empty,
+  // allows its entries only.
+  const auto texts = [](const std::vector<EndpointPattern>& list) {
+    std::vector<std::string> out;
+    for (const EndpointPattern& pattern : list) out.push_back(pattern.text);
+    return out;
+  };
+  const auto show_list =
+      [&texts](const std::optional<std::vector<EndpointPattern>>& list) {
+        if (!list) return std::string("any endpoint the mode reaches");
+        if (list->empty()) return std::string("none");
+        return fmt::format("{}", fmt::join(texts(*list), " "));
+      };
+  for (const auto& [field, member] :
+       {std::pair{"connect", &NetworkEndpoints::connect},
+        std::pair{"bind", &NetworkEndpoints::bind}}) {
+    const auto& list_a = a.endpoints.*member;
+    const auto& list_b = b.endpoints.*member;
+    if (list_a && list_b) {
+      ListField(&network, field, texts(*list_a), texts(*list_b), a_name,
+                b_name);
+    } else {
+      Field(&network, field, list_a, list_b, a_name, b_name, show_list);
+    }
+  }
+  if (!a.endpoints.empty() || !b.endpoints.empty()) {
+    Field(&network, "errno", a.endpoints.errno_value, b.endpoints.errno_value,
+          a_name, b_name, [](int value) { return ErrnoName(value); });
+  }
   add("network", std::move(network));
 
   std::vector<std::string> identity;

@@ -29,7 +29,9 @@ bool PolicyUses(const Policy& policy, std::string_view section) {
                        [](const Rule& rule) { return rule.paths.has_value(); });
   }
   if (section == "filesystem") return policy.filesystem != FilesystemView{};
-  if (section == "network") return policy.network != NetworkMode::kHost;
+  if (section == "network") {
+    return policy.network != NetworkMode::kHost || !policy.endpoints.empty();
+  }
   if (section == "identity") return policy.identity != Identity{};
   // Every capability not listed is to be dropped.
   if (section == "capabilities") return true;

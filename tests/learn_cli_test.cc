@@ -2,8 +2,8 @@
 // policy loads (`policy check`), runs the program identically on every
 // backend that can run it (learn's own proof, which exits non-zero
 // otherwise), and refuses that same program reaching one step further: a
-// file it never read, a program it never ran; each refusal names the
-// learned policy's rule.
+// file it never read, a program it never ran, a port it never connected
+// to; each refusal names the learned policy's rule.
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -144,6 +144,19 @@ TEST_P(LearnCliTest, LearnsAPolicyThatRunsItEverywhereAndNoFurther) {
   EXPECT_NE(program_run.out.find("\"/usr/bin/id\" -> deny EACCES [files.else]"),
             std::string::npos)
       << program_run.out;
+
+  if (GetParam().name != "curl-loopback") return;
+  // One port further: the learned network.connect allows the ports of the
+  // server the script started (bound to port 0, so the kernel's range),
+  // not another one.
+  const CommandResult port =
+      RunStepFurther("curl -s http://127.0.0.1:8080/page.txt");
+  EXPECT_NE(port.exit_status, 0) << port.err;
+  const CommandResult port_run = Isoscope({"runs", "show", "latest"});
+  EXPECT_NE(port_run.out.find("connect"), std::string::npos) << port_run.out;
+  EXPECT_NE(port_run.out.find("-> deny EACCES [network.connect]"),
+            std::string::npos)
+      << port_run.out;
 }
 
 // `policy diff default learned.yaml` lists what learning found by section,

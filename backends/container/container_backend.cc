@@ -527,6 +527,24 @@ Status ContainerBackend::OnNotification() {
     event.request.open_flags = decoded->open_flags;
     await.paths = std::move(*decoded);
   }
+  if (NamesSocketAddress(n.nr) && n.nr != SYS_sendmmsg &&
+      EndpointListsApply(plan_->policy(), n.nr)) {
+    auto decoded = DecodeSocketAddress(n.pid, n.nr, n.args);
+    if (!notifier_->IdValid(n.id)) return {};  // gone; its pid may be reused
+    if (!decoded) {
+      // The kernel would have failed the call the same way (EFAULT,
+      // EINVAL) before reaching any endpoint.
+      int error = decoded.error().sys_errno();
+      if (error <= 0 || error > 4095) error = EFAULT;
+      RecordBackendAnswer(
+          event, error, kArgumentRule,
+          fmt::format("the socket address of {} could not be read: {}",
+                      SyscallName(n.nr), decoded.error().message()));
+      return notifier_->ReturnError(n.id, error);
+    }
+    event.request.address = decoded->address;
+    await.address = std::move(*decoded);
+  }
   pending_.push_back(Pending{std::move(event), std::move(await)});
   return {};
 }
@@ -571,6 +589,7 @@ Status ContainerBackend::Resolve(const Event& event, const Verdict& verdict) {
     case Action::kAllow:
     case Action::kLog:
       if (await->paths) return AnswerChecked(*await, *syscall);
+      if (await->address) return AnswerSocketCall(*await, *syscall);
       // No pointer argument was checked: the kernel may run it as made.
       return notifier_->Continue(await->id);
     case Action::kDeny:
@@ -633,6 +652,36 @@ Status ContainerBackend::AnswerChecked(const Await& await,
                                             event.request.args, *await.paths),
                          context, &note);
   if (!note.kind.empty()) {
+    RecordBackendAnswer(event, note.error,
+                        fmt::format("{}.{}", name(), note.kind),
+                        fmt::format("{} is allowed by the policy, but {}",
+                                    SyscallName(number), note.reason));
+  }
+  return answered;
+}
+
+Status ContainerBackend::AnswerSocketCall(const Await& await,
+                                          const SyscallEvent& event) {
+  const int number = event.request.number;
+  if (number == SYS_sendto &&
+      (event.request.args[4] == 0 ||
+       static_cast<int32_t>(event.request.args[5]) == 0)) {
+    // No address: the kernel reads none (the registers cannot change).
+    return notifier_->Continue(await.id);
+  }
+  const CheckedCallContext context = CheckedContext();
+  std::string refused;
+  CheckedCallNote note;
+  Status answered = AnswerNotification(
+      *notifier_, await.id,
+      PerformSocketCall(context, await.tid, number, event.request.args,
+                        *await.address, &refused),
+      context, &note);
+  if (!refused.empty()) {
+    RecordBackendAnswer(event, EPERM, kUnperformableRule,
+                        fmt::format("{} is allowed by the policy, but {}",
+                                    SyscallName(number), refused));
+  } else if (!note.kind.empty()) {
     RecordBackendAnswer(event, note.error,
                         fmt::format("{}.{}", name(), note.kind),
                         fmt::format("{} is allowed by the policy, but {}",

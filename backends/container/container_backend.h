@@ -35,6 +35,7 @@
 #include "backends/process/checked_calls.h"
 #include "backends/process/child_process.h"
 #include "backends/process/identity.h"
+#include "backends/process/socket_address.h"
 #include "backends/process/syscall_paths.h"
 #include "backends/seccomp/seccomp_notifier.h"
 #include "backends/seccomp/seccomp_program.h"
@@ -63,6 +64,9 @@ class ContainerBackend : public Backend {
     uint64_t id = 0;
     pid_t tid = 0;
     std::optional<DecodedPaths> paths;  // when the policy checks paths
+    // When the policy's endpoint lists decide the call: isoscope performs
+    // it with this copy (PerformSocketCall).
+    std::optional<DecodedSocketAddress> address;
     // The plan that denies the call, when it came only to be recorded
     // (SeccompRouting::notify_denials); it points into plan_.
     const SyscallPlan* routed_denial = nullptr;
@@ -86,6 +90,7 @@ class ContainerBackend : public Backend {
   // Where and as whom checked calls resolve and run.
   CheckedCallContext CheckedContext() const;
   Status AnswerChecked(const Await& await, const SyscallEvent& event);
+  Status AnswerSocketCall(const Await& await, const SyscallEvent& event);
   // Records that `event`, which the policy allowed, got `error` of the
   // backend's making instead of its result, under `rule`.
   void RecordBackendAnswer(const SyscallEvent& event, int error,

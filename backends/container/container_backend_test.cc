@@ -477,6 +477,77 @@ TEST_F(ContainerBackendTest, NetworkNoneAndLoopbackReachNothingOfTheHost) {
   EXPECT_FALSE(listener.Connected());
 }
 
+// network.connect and network.bind (issue 17), as on ptrace: the listed
+// endpoint is reached, another refused with the policy's errno and
+// recorded under the list's rule; isoscope performs the calls on the
+// workload's socket with the address it decided on, so a thread flipping
+// the port cannot make the kernel use another.
+class ContainerEndpointTest : public ContainerBackendTest {
+ protected:
+  void SetUp() override {
+    ContainerBackendTest::SetUp();
+    if (IsSkipped()) return;
+    // Inside the container's view: the workdir.
+    program_ = Workdir() + "/endpoint-race";
+    fs::copy_file(testing::BuildDir() / "backends" / "endpoint-race", program_);
+    fs::permissions(program_, fs::perms::owner_all | fs::perms::group_read |
+                                  fs::perms::group_exec |
+                                  fs::perms::others_read |
+                                  fs::perms::others_exec);
+  }
+
+  std::shared_ptr<const Policy> EndpointPolicy(std::string_view errno_name) {
+    return SystemPolicy(fmt::format(
+        "network:\n  mode: loopback\n  connect: [\"127.0.0.1:18080\"]\n"
+        "  bind: [\"127.0.0.1:18080\", \"127.0.0.1:18081\"]\n"
+        "  errno: {}\nidentity: {{uid: 1000, gid: 1000}}\n",
+        errno_name));
+  }
+
+  std::string program_;
+};
+
+TEST_F(ContainerEndpointTest, ListsAllowListedAndRefuseOthers) {
+  auto result = Run(EndpointPolicy("ECONNREFUSED"),
+                    Program(program_, {"18080", "18081", "once"}));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  ASSERT_EQ(result->termination.outcome, Outcome::kExited)
+      << result->termination.reason << result->output.stderr_bytes;
+  EXPECT_EQ(result->output.stdout_bytes,
+            fmt::format("connect=0/{0} sendto=0/{0} sendmsg=0/{0} bind={0}\n",
+                        ECONNREFUSED));
+  std::set<std::string> refused;
+  for (const SyscallEvent& event : SyscallEvents(*result)) {
+    if (event.verdict && event.verdict->action.action == Action::kDeny) {
+      refused.insert(fmt::format("{} {}", SyscallName(event.request.number),
+                                 event.verdict->rule_id));
+    }
+  }
+  EXPECT_EQ(refused, (std::set<std::string>{
+                         "bind network.bind", "connect network.connect",
+                         "sendmsg network.connect", "sendto network.connect"}));
+}
+
+TEST_F(ContainerEndpointTest, EndpointFlippedDuringTheCheckNeverReachesIt) {
+  for (const char* mode : {"race-connect", "race-sendmsg"}) {
+    auto result = Run(EndpointPolicy("EACCES"),
+                      Program(program_, {"18080", "18081", mode, "1500"}));
+    ASSERT_TRUE(result.has_value()) << result.error().ToString();
+    ASSERT_EQ(result->termination.outcome, Outcome::kExited)
+        << mode << ": " << result->termination.reason
+        << result->output.stderr_bytes;
+    long ok = -1, refused = -1, reached = -1;
+    ASSERT_EQ(
+        std::sscanf(result->output.stdout_bytes.c_str(),
+                    "ok=%ld refused=%ld reached=%ld", &ok, &refused, &reached),
+        3)
+        << result->output.stdout_bytes;
+    EXPECT_EQ(reached, 0) << mode;
+    EXPECT_GT(ok, 50) << mode << ": " << result->output.stdout_bytes;
+    EXPECT_GT(refused, 50) << mode << ": " << result->output.stdout_bytes;
+  }
+}
+
 TEST_F(ContainerBackendTest, CapabilitiesAreDroppedExceptWhatThePolicyGrants) {
   const std::string script =
       "cat /proc/self/status; /usr/bin/python3 -c '"

@@ -3,7 +3,11 @@
 #include <fcntl.h>
 #include <linux/limits.h>
 #include <linux/openat2.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -1574,7 +1578,171 @@ Result<UniqueFd> ReopenReadOnly(const CheckedCallContext& context,
   return readable;
 }
 
+// --- socket calls ---------------------------------------------------------
+
+// Copies the `count` iovecs at `pointer` and their data (together at most
+// kMaxPerformedSendBytes) from the workload into `storage`, pointing `out`
+// at the copies.
+Status CopyIovecs(pid_t tid, uint64_t pointer, uint64_t count,
+                  std::vector<std::vector<uint8_t>>& storage,
+                  std::vector<iovec>& out) {
+  constexpr uint64_t kMaxIovecs = 1024;  // UIO_MAXIOV
+  if (count > kMaxIovecs) return WorkloadFails(EMSGSIZE);
+  auto raw = ReadTraceeBytes(tid, pointer, count * sizeof(iovec));
+  if (!raw) return tl::unexpected(std::move(raw).error());
+  size_t budget = kMaxPerformedSendBytes;
+  for (uint64_t i = 0; i < count; ++i) {
+    iovec vector{};
+    std::memcpy(&vector, raw->data() + i * sizeof(iovec), sizeof(iovec));
+    const size_t length = std::min(vector.iov_len, budget);
+    auto data = ReadTraceeBytes(
+        tid, reinterpret_cast<uint64_t>(vector.iov_base), length);
+    if (!data) return tl::unexpected(std::move(data).error());
+    budget -= length;
+    storage.push_back(std::move(*data));
+    out.push_back(iovec{storage.back().data(), length});
+  }
+  return {};
+}
+
+// connect on `socket`, waiting at most kPerformedConnectWaitMs when the
+// workload's socket is blocking.
+int64_t ConnectBounded(int socket, const sockaddr* address, socklen_t length) {
+  const int flags = ::fcntl(socket, F_GETFL);
+  if (flags < 0) return -errno;
+  if ((flags & O_NONBLOCK) != 0) {
+    return ::connect(socket, address, length) == 0 ? 0 : -errno;
+  }
+  if (::fcntl(socket, F_SETFL, flags | O_NONBLOCK) != 0) return -errno;
+  int64_t result = ::connect(socket, address, length) == 0 ? 0 : -errno;
+  if (result == -EINPROGRESS) {
+    pollfd ready{socket, POLLOUT, 0};
+    int polled = 0;
+    do {
+      polled = ::poll(&ready, 1, kPerformedConnectWaitMs);
+    } while (polled < 0 && errno == EINTR);
+    if (polled == 1) {
+      int error = 0;
+      socklen_t size = sizeof(error);
+      result = ::getsockopt(socket, SOL_SOCKET, SO_ERROR, &error, &size) == 0
+                   ? -error
+                   : -errno;
+    } else {
+      sockaddr abort{};
+      abort.sa_family = AF_UNSPEC;
+      ::connect(socket, &abort, sizeof(abort));
+      result = -ETIMEDOUT;
+    }
+  }
+  ::fcntl(socket, F_SETFL, flags);
+  return result;
+}
+
 }  // namespace
+
+Result<CheckedCallOutcome> PerformSocketCall(
+    const CheckedCallContext& context, pid_t tid, int number,
+    const std::array<uint64_t, 6>& args, const DecodedSocketAddress& address,
+    std::string* refused) {
+  if (number != SYS_connect && number != SYS_bind && number != SYS_sendto &&
+      number != SYS_sendmsg) {
+    return Fail(
+        ErrorCode::kInternal,
+        fmt::format("syscall {} is no socket call isoscope performs", number));
+  }
+  auto socket = DupWorkloadFd(tid, static_cast<int>(args[0]), std::nullopt);
+  if (!socket) return tl::unexpected(std::move(socket).error());
+  int domain = 0;
+  socklen_t size = sizeof(domain);
+  if (::getsockopt(socket->get(), SOL_SOCKET, SO_DOMAIN, &domain, &size) != 0) {
+    return CheckedCallOutcome::Errno(errno == ENOTSOCK ? ENOTSOCK : EBADF);
+  }
+  if (domain != AF_INET && domain != AF_INET6) {
+    *refused = fmt::format(
+        "the socket is of family {}, on which isoscope cannot perform the "
+        "call as the workload (the peer would see isoscope as the sender)",
+        domain);
+    return CheckedCallOutcome::Errno(EPERM);
+  }
+  const auto* name = reinterpret_cast<const sockaddr*>(
+      address.bytes.empty() ? nullptr : address.bytes.data());
+  const auto name_length = static_cast<socklen_t>(address.bytes.size());
+  // What is sent is copied as isoscope (reading another process's memory
+  // takes isoscope's own access to it), before acting as the workload.
+  std::vector<std::vector<uint8_t>> storage;
+  std::vector<iovec> vectors;
+  std::vector<uint8_t> control;
+  int flags = 0;
+  if (number == SYS_sendto) {
+    auto data = ReadTraceeBytes(
+        tid, args[1], std::min<uint64_t>(args[2], kMaxPerformedSendBytes));
+    if (!data) return tl::unexpected(std::move(data).error());
+    storage.push_back(std::move(*data));
+    vectors.push_back(iovec{storage.back().data(), storage.back().size()});
+    flags = static_cast<int>(args[3]);
+  } else if (number == SYS_sendmsg) {
+    if (!address.header) {
+      return Fail(ErrorCode::kInternal, "sendmsg without its msghdr");
+    }
+    const msghdr& given = *address.header;
+    if (Status copied =
+            CopyIovecs(tid, reinterpret_cast<uint64_t>(given.msg_iov),
+                       given.msg_iovlen, storage, vectors);
+        !copied) {
+      return tl::unexpected(std::move(copied).error());
+    }
+    constexpr uint64_t kMaxControl = 65536;
+    if (given.msg_controllen > kMaxControl) return WorkloadFails(ENOBUFS);
+    auto read =
+        ReadTraceeBytes(tid, reinterpret_cast<uint64_t>(given.msg_control),
+                        given.msg_controllen);
+    if (!read) return tl::unexpected(std::move(read).error());
+    control = std::move(*read);
+    flags = static_cast<int>(args[2]);
+  }
+  ScopedFsCredentials credentials;
+  if (Status entered =
+          credentials.Enter(context.uid, context.gid, context.effective_caps);
+      !entered) {
+    return tl::unexpected(std::move(entered).error());
+  }
+  int64_t rc = 0;
+  switch (number) {
+    case SYS_connect:
+      rc = ConnectBounded(socket->get(), name, name_length);
+      break;
+    case SYS_bind:
+      rc = ::bind(socket->get(), name, name_length) == 0 ? 0 : -errno;
+      break;
+    case SYS_sendto:
+    case SYS_sendmsg: {
+      msghdr message{};
+      message.msg_name = const_cast<sockaddr*>(name);
+      message.msg_namelen = name_length;
+      message.msg_iov = vectors.data();
+      message.msg_iovlen = vectors.size();
+      message.msg_control = control.empty() ? nullptr : control.data();
+      message.msg_controllen = control.size();
+      const ssize_t sent =
+          ::sendmsg(socket->get(), &message, flags | MSG_NOSIGNAL);
+      rc = sent < 0 ? -errno : sent;
+      break;
+    }
+    default:  // checked above
+      break;
+  }
+  if (Status restored = credentials.Restore(); !restored) {
+    return tl::unexpected(std::move(restored).error());
+  }
+  if (rc == -EPIPE && (number == SYS_sendto || number == SYS_sendmsg) &&
+      (flags & MSG_NOSIGNAL) == 0) {
+    // The kernel raises SIGPIPE in the sender; isoscope sent with
+    // MSG_NOSIGNAL, so the workload gets it from here.
+    ::kill(tid, SIGPIPE);
+  }
+  if (rc < 0) return CheckedCallOutcome::Errno(static_cast<int>(-rc));
+  return CheckedCallOutcome::Value(rc);
+}
 
 Status AnswerNotification(SeccompNotifier& notifier, uint64_t id,
                           Result<CheckedCallOutcome> outcome,

@@ -312,6 +312,14 @@ Status PtraceBackend::Start(const Workload& workload,
   // caller before isoscope's answer would fail it with EINTR as a
   // notification.
   routing.trace_inspected = {SYS_clone, SYS_clone3, SYS_fork, SYS_vfork};
+  // A call the endpoint lists decide stops in the tracer, which hands the
+  // kernel a read-only copy of its socket address (and of sendmsg's
+  // msghdr): the workload cannot rewrite what was decided on.
+  for (int number : {SYS_connect, SYS_bind, SYS_sendto, SYS_sendmsg}) {
+    if (EndpointListsApply(policy, number)) {
+      routing.trace_inspected.push_back(number);
+    }
+  }
   // Path calls isoscope can perform itself are notified and performed on
   // the resolved path, installing the result: nothing the workload can
   // still write is left for the kernel to read. The rest (exec, chdir, ...)
@@ -934,6 +942,23 @@ Status PtraceBackend::OnSeccompStop(pid_t tid) {
     event.request.paths = std::move(decoded->paths);
     event.request.open_flags = decoded->open_flags;
   }
+  if (NamesSocketAddress(number) && number != SYS_sendmmsg &&
+      EndpointListsApply(plan_->policy(), number)) {
+    auto decoded = DecodeSocketAddress(tid, number, args);
+    if (!decoded) {
+      // The kernel would have failed the call the same way (EFAULT,
+      // EINVAL) before reaching any endpoint.
+      int err = decoded.error().sys_errno();
+      return Skip(tid, -(err != 0 ? err : EFAULT));
+    }
+    auto ready = PrepareScratch(tid);
+    if (!ready) return tl::unexpected(ready.error());
+    if (!*ready) return {};
+    if (auto copied = CopyAddressIntoScratch(tid, number, *decoded); !copied) {
+      return copied;
+    }
+    event.request.address = decoded->address;
+  }
   Await await;
   await.kind = Await::Kind::kSyscallStop;
   await.tid = tid;
@@ -1050,6 +1075,71 @@ Status PtraceBackend::CopyIntoScratch(
       return written;
     }
     regs.rdx = address;  // openat2(dirfd, path, how, size)
+  }
+  return SetRegs(tid, regs);
+}
+
+Status PtraceBackend::CopyAddressIntoScratch(
+    pid_t tid, int number, const DecodedSocketAddress& decoded) {
+  pid_t tgid = TgidOf(tid);
+  AddressSpace& space = spaces_[tgid];
+  if (!space.writer) {
+    auto writer = TraceeMemoryWriter::Open(tgid);
+    if (!writer) return tl::unexpected(writer.error());
+    space.writer = std::move(*writer);
+  }
+  // The slot's first page: sendmsg's msghdr at its start, the address at
+  // kAddressOffset (a sockaddr_storage fits either way).
+  constexpr uint64_t kAddressOffset = 128;
+  static_assert(sizeof(msghdr) <= kAddressOffset &&
+                kAddressOffset + sizeof(sockaddr_storage) <=
+                    scratch::kPageSize);
+  const uint64_t page = scratch::SlotPage(*SlotOf(tid), 0);
+  const uint64_t address = page + kAddressOffset;
+  if (decoded.bytes.size() > sizeof(sockaddr_storage)) {
+    return Fail(ErrorCode::kInternal,
+                "a decoded socket address exceeds "
+                "a sockaddr_storage");
+  }
+  if (!decoded.bytes.empty()) {
+    if (auto written = space.writer->Write(address, decoded.bytes); !written) {
+      return written;
+    }
+  }
+  user_regs_struct regs{};
+  if (auto got = GetRegs(tid, regs); !got) return got;
+  switch (number) {
+    case SYS_connect:
+    case SYS_bind:
+      regs.rsi = address;
+      break;
+    case SYS_sendto:
+      // No address: a NULL pointer or a zero length, registers the
+      // workload cannot change; the kernel reads nothing.
+      if (!decoded.bytes.empty()) regs.r8 = address;
+      break;
+    case SYS_sendmsg: {
+      if (!decoded.header) {
+        return Fail(ErrorCode::kInternal, "sendmsg without its msghdr");
+      }
+      // The whole header is copied, whether it names an address or not:
+      // the workload could otherwise set msg_name after the check.
+      msghdr header = *decoded.header;
+      header.msg_name =
+          decoded.bytes.empty() ? nullptr : reinterpret_cast<void*>(address);
+      header.msg_namelen = static_cast<socklen_t>(decoded.bytes.size());
+      std::vector<uint8_t> bytes(sizeof(header));
+      std::memcpy(bytes.data(), &header, sizeof(header));
+      if (auto written = space.writer->Write(page, bytes); !written) {
+        return written;
+      }
+      regs.rsi = page;
+      break;
+    }
+    default:
+      return Fail(
+          ErrorCode::kInternal,
+          fmt::format("syscall {} has no socket address to copy", number));
   }
   return SetRegs(tid, regs);
 }

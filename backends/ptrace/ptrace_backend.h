@@ -41,6 +41,7 @@
 #include "backends/process/checked_calls.h"
 #include "backends/process/child_process.h"
 #include "backends/process/identity.h"
+#include "backends/process/socket_address.h"
 #include "backends/process/tracee_memory.h"
 #include "backends/ptrace/fault_decoder.h"
 #include "backends/ptrace/instruction_emulator.h"
@@ -128,6 +129,10 @@ class PtraceBackend : public Backend {
   // Returns true when the scratch slot of `tid` is usable now; false when
   // the call was answered or is being restarted after mapping the region.
   Result<bool> PrepareScratch(pid_t tid);
+  // Copies a decoded socket address (and sendmsg's msghdr, pointed at it)
+  // into thread `tid`'s scratch slot and points the call's argument there.
+  Status CopyAddressIntoScratch(pid_t tid, int number,
+                                const DecodedSocketAddress& decoded);
   Status CopyIntoScratch(
       pid_t tid, const std::vector<PathArgument>& paths,
       const std::vector<std::optional<std::string>>& kernel_copies,

@@ -1,23 +1,20 @@
 // `isoscope learn`: observe, write the policy, prove it on every backend.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <memory>
 #include <optional>
 
 #include <fmt/format.h>
 
-#include "backends/process/tracee_memory.h"
+#include "backends/process/socket_address.h"
 #include "base/temp_dir.h"
 #include "learn/learned_policy.h"
 #include "learn/observation.h"
+#include "policies/endpoints.h"
 #include "policies/loader.h"
 #include "reports/text.h"
 #include "supervisor/bundle_workload.h"
@@ -33,71 +30,14 @@
 namespace isoscope::cli {
 namespace {
 
-// Where the socket address of a call is: (pointer, length) in registers for
-// connect, bind (args 1, 2) and sendto (args 4, 5); in the first message
-// header (msg_name, msg_namelen) for sendmsg and sendmmsg (whose mmsghdr
-// starts with one), read from the workload.
-std::optional<std::pair<uint64_t, uint64_t>> AddressOf(
-    const SyscallEvent& event) {
-  const auto& args = event.request.args;
-  switch (event.request.number) {
-    case SYS_connect:
-    case SYS_bind:
-      return std::pair{args[1], args[2]};
-    case SYS_sendto:
-      return std::pair{args[4], args[5]};
-    case SYS_sendmsg:
-    case SYS_sendmmsg: {
-      auto header = ReadTraceeBytes(event.pid, args[1], sizeof(msghdr));
-      if (!header) return std::nullopt;
-      msghdr message{};
-      std::memcpy(&message, header->data(), sizeof(message));
-      return std::pair{reinterpret_cast<uint64_t>(message.msg_name),
-                       uint64_t{message.msg_namelen}};
-    }
-    default:
-      return std::nullopt;
-  }
-}
-
 // The endpoint a call names, read from the workload while its call waits
-// (observation.h). Observing only: nothing is decided on it.
+// (observation.h), by the decoder enforcement uses. Observing only: nothing
+// is decided on it.
 std::optional<InetEndpoint> ReadEndpoint(const SyscallEvent& event) {
-  const auto named = AddressOf(event);
-  if (!named) return std::nullopt;
-  const auto [address, length] = *named;
-  if (address == 0 || length < sizeof(sockaddr_in)) return std::nullopt;
-  auto bytes = ReadTraceeBytes(
-      event.pid, address,
-      std::min<size_t>(static_cast<size_t>(length), sizeof(sockaddr_in6)));
-  if (!bytes) return std::nullopt;
-  sa_family_t family = 0;
-  std::memcpy(&family, bytes->data(), sizeof(family));
-  char text[INET6_ADDRSTRLEN] = {};
-  InetEndpoint endpoint;
-  if (family == AF_INET) {
-    sockaddr_in in{};
-    std::memcpy(&in, bytes->data(), sizeof(in));
-    if (::inet_ntop(AF_INET, &in.sin_addr, text, sizeof(text)) == nullptr) {
-      return std::nullopt;
-    }
-    endpoint.port = ntohs(in.sin_port);
-    endpoint.loopback = (ntohl(in.sin_addr.s_addr) >> 24) == 127;
-  } else if (family == AF_INET6 && bytes->size() >= sizeof(sockaddr_in6)) {
-    sockaddr_in6 in6{};
-    std::memcpy(&in6, bytes->data(), sizeof(in6));
-    if (::inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof(text)) == nullptr) {
-      return std::nullopt;
-    }
-    endpoint.port = ntohs(in6.sin6_port);
-    endpoint.loopback = IN6_IS_ADDR_LOOPBACK(&in6.sin6_addr) ||
-                        (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr) &&
-                         in6.sin6_addr.s6_addr[12] == 127);
-  } else {
-    return std::nullopt;
-  }
-  endpoint.address = text;
-  return endpoint;
+  const std::optional<IpEndpoint> read =
+      ReadObservedEndpoint(event.pid, event.request.number, event.request.args);
+  if (!read) return std::nullopt;
+  return InetEndpoint{FormatAddress(*read), read->port, IsLoopback(*read)};
 }
 
 // The base with every x86-64 syscall allowed and logged (so each one

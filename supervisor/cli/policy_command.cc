@@ -1,5 +1,7 @@
 // `isoscope policy check|explain|show`.
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,6 +17,7 @@
 #include <fmt/ranges.h>
 
 #include "policies/decide.h"
+#include "policies/endpoints.h"
 #include "policies/holes.h"
 #include "policies/loader.h"
 #include "policies/oci_import.h"
@@ -298,6 +301,33 @@ int PolicyExplainCommand(const Context& context,
     }
     if (is_path_position) {
       request.paths.push_back(PathArgument{static_cast<int>(i), arg});
+      continue;
+    }
+    // The socket address of connect, bind, sendmsg (arg 1) or sendto
+    // (arg 4) as HOST:PORT, standing for the decoded address.
+    const int address_index =
+        request.number == SYS_sendto
+            ? 4
+            : (request.number == SYS_connect || request.number == SYS_bind ||
+                       request.number == SYS_sendmsg
+                   ? 1
+                   : -1);
+    if (static_cast<int>(i) == address_index && arg.find(':') != arg.npos) {
+      auto endpoint = ParseEndpointPattern(arg);
+      if (!endpoint || endpoint->any_host ||
+          endpoint->port_low != endpoint->port_high) {
+        return ReportError(
+            Error(ErrorCode::kInvalidArgument,
+                  fmt::format("argument {} '{}': expected one endpoint such as "
+                              "127.0.0.1:8080 or [::1]:8080",
+                              i, arg)));
+      }
+      SocketAddress address;
+      address.kind = SocketAddress::Kind::kIp;
+      address.family = endpoint->host.ipv6 ? AF_INET6 : AF_INET;
+      address.ip = endpoint->host;
+      address.ip.port = endpoint->port_low;
+      request.address = address;
       continue;
     }
     auto value = ParseArgValue(arg);
