@@ -1122,6 +1122,13 @@ TEST_F(GuestKernelTest, GetppidIsCheap) {
 // The fuzz target's body on deterministic pseudo-random inputs: no crash,
 // no leaked host fd, no temp dir left behind.
 TEST(GuestKernelFuzzBodyTest, RandomRegisterStatesOverRandomMemory) {
+  // A TMPDIR of its own: kvm runs of tests running beside this one make
+  // and remove tmpfs directories of the same name in the shared /tmp.
+  auto tmp = TempDir::Create("isoscope-gk-fuzzbody-");
+  ASSERT_TRUE(tmp) << tmp.error().ToString();
+  const char* old_tmpdir = std::getenv("TMPDIR");
+  const std::string saved = old_tmpdir != nullptr ? old_tmpdir : "";
+  ::setenv("TMPDIR", tmp->path().c_str(), 1);
   const int fds_before = CountOpenFds();
   const std::set<std::string> tmpfs_before = TmpfsDirs();
   const std::set<std::string> dirs_before = TempEntries("isoscope-gk-fuzz-");
@@ -1141,6 +1148,11 @@ TEST(GuestKernelFuzzBodyTest, RandomRegisterStatesOverRandomMemory) {
   EXPECT_EQ(CountOpenFds(), fds_before);
   EXPECT_EQ(TmpfsDirs(), tmpfs_before);
   EXPECT_EQ(TempEntries("isoscope-gk-fuzz-"), dirs_before);
+  if (old_tmpdir != nullptr) {
+    ::setenv("TMPDIR", saved.c_str(), 1);
+  } else {
+    ::unsetenv("TMPDIR");
+  }
 }
 
 }  // namespace
