@@ -1,6 +1,7 @@
 #include "backends/process/tracee_memory.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -116,44 +117,45 @@ Result<std::vector<uint8_t>> ReadTraceeBytes(pid_t tid, uint64_t address,
   return out;
 }
 
-Result<TraceeMemoryWriter> TraceeMemoryWriter::Open(pid_t pid) {
-  const std::string path = fmt::format("/proc/{}/mem", pid);
-  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return FailErrno(fmt::format("open {}", path), errno);
-  return TraceeMemoryWriter(pid, UniqueFd(fd));
+Result<SharedMappingWriter> SharedMappingWriter::Open(pid_t pid, uint64_t begin,
+                                                      uint64_t end) {
+  const std::string path =
+      fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, begin, end);
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd) return FailErrno(fmt::format("open {}", path), errno);
+  struct stat status {};
+  if (::fstat(fd.get(), &status) != 0) {
+    return FailErrno(fmt::format("fstat {}", path), errno);
+  }
+  return SharedMappingWriter(pid, begin, end, {status.st_dev, status.st_ino},
+                             std::move(fd));
 }
 
-Status TraceeMemoryWriter::Write(uint64_t address,
-                                 std::span<const uint8_t> bytes) {
-  // pwrite's offset is a signed off_t: addresses from 2^63 up (kernel
-  // space on x86-64 anyway) cannot be named.
-  constexpr uint64_t kMaxOffset =
-      static_cast<uint64_t>(std::numeric_limits<off_t>::max());
-  if (address > kMaxOffset || bytes.size() > kMaxOffset - address) {
-    return Fail(ErrorCode::kSystem,
-                fmt::format("cannot write {} bytes at {:#x} of process {}: "
-                            "beyond any file offset",
-                            bytes.size(), address, pid_),
-                EFAULT);
+Status SharedMappingWriter::Write(uint64_t address,
+                                  std::span<const uint8_t> bytes) {
+  if (address < begin_ || address > end_ || bytes.size() > end_ - address) {
+    return Fail(ErrorCode::kInternal,
+                fmt::format("{} bytes at {:#x} are outside the mapping "
+                            "[{:#x}, {:#x}) of process {}",
+                            bytes.size(), address, begin_, end_, pid_));
   }
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n =
         ::pwrite(fd_.get(), bytes.data() + done, bytes.size() - done,
-                 static_cast<off_t>(address + done));
+                 static_cast<off_t>(address - begin_ + done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return FailErrno(
-          fmt::format("write to /proc/{}/mem at {:#x}", pid_, address + done),
-          errno);
+      return FailErrno(fmt::format("write to the mapping at {:#x} of process "
+                                   "{}",
+                                   address + done, pid_),
+                       errno);
     }
-    // /proc/<pid>/mem answers 0 once the address space is gone (the
-    // process exited or this fd's mm was replaced by exec).
     if (n == 0) {
       return Fail(ErrorCode::kSystem,
-                  fmt::format("write to /proc/{}/mem at {:#x} wrote nothing "
-                              "(address space gone?)",
-                              pid_, address + done),
+                  fmt::format("write to the mapping at {:#x} of process {} "
+                              "wrote nothing",
+                              address + done, pid_),
                   EIO);
     }
     done += static_cast<size_t>(n);

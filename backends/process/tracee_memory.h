@@ -2,8 +2,8 @@
 //
 // Reads use process_vm_readv: it needs no ptrace stop, copies straight into
 // our buffer, and fails cleanly (EFAULT) on memory the workload has not
-// mapped or made unreadable. Writes use /proc/<pid>/mem (see
-// TraceeMemoryWriter for why).
+// mapped or made unreadable. Writes go to a shared mapping's object (see
+// SharedMappingWriter for why).
 //
 // The workload is hostile: every address comes from its registers. A read
 // the workload made impossible (an unmapped or PROT_NONE address, a string
@@ -47,41 +47,60 @@ Result<std::string> ReadTraceeString(pid_t tid, uint64_t address,
 Result<std::vector<uint8_t>> ReadTraceeBytes(pid_t tid, uint64_t address,
                                              size_t length);
 
-// Writes into a workload's memory through /proc/<pid>/mem.
+// Writes a workload's read-only shared mapping through the object behind
+// it: /proc/<pid>/map_files/<begin>-<end>, opened for writing.
 //
-// Why not process_vm_writev: it honours page protection, and the scratch
-// region the checked copies go to is PROT_READ so that no workload thread
-// can change a copy between the check and the kernel's use. Writes to
-// /proc/<pid>/mem go through read-only private mappings the way a debugger
-// plants breakpoints in read-only text (FOLL_FORCE: the page is copied on
-// write into the workload's private copy; shared file mappings that are not
-// writable stay refused, which isoscope does not need).
+// Why not the workload's memory: the checked copies isoscope hands the
+// kernel must be unchangeable by every thread of the workload between the
+// check and the kernel's use. A read-only private page is not: writes
+// through /proc/<pid>/mem (FOLL_FORCE) go through it the way a debugger
+// plants a breakpoint, and the workload can open its own /proc/self/mem,
+// under any name (a symlink, a second procfs, openat of "mem"). The kernel
+// refuses such forced writes to a shared mapping without PROT_WRITE
+// (mm/gup.c: only copy-on-write mappings take them), and process_vm_writev
+// honours the protection; so the region is MAP_SHARED|MAP_ANONYMOUS and
+// PROT_READ in the workload, and isoscope writes the shared object, which
+// every mapping of it shows at once. Opening a map_files entry takes
+// CAP_SYS_ADMIN (or CAP_CHECKPOINT_RESTORE) in the initial user namespace,
+// which isoscope has and a workload has only if its policy keeps it.
 //
-// The fd is bound to the address space (mm) the process had when it was
-// opened, not to the pid: it serves every thread of that process, but after
-// the workload execs it still refers to the old, discarded mm, and every
-// Write fails (EIO); a forked child has an mm of its own that this fd never
-// reaches. The caller opens a new writer after each exec event and for each
-// new process.
-class TraceeMemoryWriter {
+// The fd holds the object, not the process: after an exec the process no
+// longer maps it (writes reach nobody), and a forked child that inherited
+// the mapping shares it (object() is the same).
+class SharedMappingWriter {
  public:
-  // Opens /proc/<pid>/mem O_RDWR|O_CLOEXEC. Needs ptrace access to the
-  // process (the tracer has it; so does root).
-  static Result<TraceeMemoryWriter> Open(pid_t pid);
+  // Opens the map_files entry of the mapping that spans exactly
+  // [begin, end) in process `pid`, O_RDWR|O_CLOEXEC. Fails (ENOENT) when no
+  // mapping spans exactly that range.
+  static Result<SharedMappingWriter> Open(pid_t pid, uint64_t begin,
+                                          uint64_t end);
 
-  TraceeMemoryWriter(TraceeMemoryWriter&&) noexcept = default;
-  TraceeMemoryWriter& operator=(TraceeMemoryWriter&&) noexcept = default;
+  SharedMappingWriter(SharedMappingWriter&&) noexcept = default;
+  SharedMappingWriter& operator=(SharedMappingWriter&&) noexcept = default;
 
-  // Writes all of `bytes` at `address` (pwrite, repeated on short writes).
-  // An address isoscope cannot write (unmapped; at or above 2^63, which no
-  // file offset reaches) is a kSystem error: isoscope chose the address.
+  // Writes all of `bytes` at `address` of the mapping (pwrite at
+  // address - begin, repeated on short writes). A range outside
+  // [begin, end) is a kInternal error: isoscope chose the address.
   Status Write(uint64_t address, std::span<const uint8_t> bytes);
 
+  // The object mapped: (st_dev, st_ino) of the file behind the mapping.
+  // Two processes map the same object exactly when these are equal (the
+  // writer keeps it alive, so its inode number is not reused meanwhile).
+  std::pair<dev_t, ino_t> object() const { return object_; }
   pid_t pid() const { return pid_; }
 
  private:
-  TraceeMemoryWriter(pid_t pid, UniqueFd fd) : pid_(pid), fd_(std::move(fd)) {}
+  SharedMappingWriter(pid_t pid, uint64_t begin, uint64_t end,
+                      std::pair<dev_t, ino_t> object, UniqueFd fd)
+      : pid_(pid),
+        begin_(begin),
+        end_(end),
+        object_(object),
+        fd_(std::move(fd)) {}
   pid_t pid_;
+  uint64_t begin_;
+  uint64_t end_;
+  std::pair<dev_t, ino_t> object_;
   UniqueFd fd_;
 };
 

@@ -129,7 +129,9 @@ bool TouchesScratch(int number, const std::array<uint64_t, 6>& args) {
     case SYS_mmap:
       return (args[3] & MAP_FIXED) != 0 && scratch::Overlaps(args[0], args[1]);
     case SYS_mremap:
-      return scratch::Overlaps(args[0], args[1]) ||
+      // An old size of 0 duplicates a shared mapping: a second mapping of
+      // the region's object, which could then be made writable.
+      return scratch::Overlaps(args[0], std::max<uint64_t>(args[1], 1)) ||
              ((args[3] & MREMAP_FIXED) != 0 &&
               scratch::Overlaps(args[4], args[2]));
     case SYS_shmat:
@@ -141,45 +143,6 @@ bool TouchesScratch(int number, const std::array<uint64_t, 6>& args) {
     default:
       return false;
   }
-}
-
-// Whether a path call opens a process's memory file (/proc/<pid>/mem, a
-// thread's, or /proc/self's) for writing: unlike process_vm_writev, such a
-// write ignores page protection, so it could rewrite the scratch region.
-bool OpensMemoryForWriting(const SyscallRequest& request) {
-  uint64_t flags = 0;
-  switch (request.number) {
-    case SYS_open:
-      flags = request.args[1];
-      break;
-    case SYS_openat:
-      flags = request.args[2];
-      break;
-    case SYS_openat2:
-      flags = request.open_flags.value_or(0);
-      break;
-    case SYS_creat:
-      flags = O_WRONLY;
-      break;
-    default:
-      return false;
-  }
-  if ((flags & O_ACCMODE) == O_RDONLY) return false;
-  for (const PathArgument& argument : request.paths) {
-    std::string_view path = argument.path;
-    if (path.rfind("/proc/", 0) != 0) continue;
-    path.remove_prefix(6);
-    const size_t slash = path.find('/');
-    if (slash == std::string_view::npos) continue;
-    path.remove_prefix(slash + 1);  // past "self" or the pid
-    if (path.rfind("task/", 0) == 0) {
-      const size_t next = path.find('/', 5);
-      if (next == std::string_view::npos) continue;
-      path.remove_prefix(next + 1);
-    }
-    if (path == "mem") return true;
-  }
-  return false;
 }
 
 std::vector<ResourceLimit> LimitsFor(const Resources& resources) {
@@ -202,20 +165,6 @@ std::vector<ResourceLimit> LimitsFor(const Resources& resources) {
     limits.push_back({RLIMIT_FSIZE, *resources.file_size_bytes});
   }
   return limits;
-}
-
-// Whether [kBegin, kEnd) in `tid`'s address space is exactly a private,
-// anonymous, read-only mapping (what isoscope maps). Needed when the mmap
-// found something there: a vfork child shares its parent's region.
-bool ScratchMappedIn(pid_t tid) {
-  std::ifstream maps(fmt::format("/proc/{}/maps", tid));
-  std::string line;
-  std::string expected = fmt::format("{:08x}-{:08x} r--p 00000000 00:00 0",
-                                     scratch::kBegin, scratch::kEnd);
-  while (std::getline(maps, line)) {
-    if (line.rfind(expected, 0) == 0) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -827,15 +776,6 @@ Status PtraceBackend::OnNotification() {
     }
     event.request.paths = decoded->paths;
     event.request.open_flags = decoded->open_flags;
-    if (OpensMemoryForWriting(event.request)) {
-      event.verdict = Verdict{
-          ActionSpec{Action::kDeny, EPERM}, std::string(kScratchGuardRule),
-          "writing a process's memory through /proc could rewrite the "
-          "read-only scratch region where isoscope copies checked paths"};
-      event.decided_by = DecidedBy::kKernelFilter;
-      Push(std::move(event));
-      return notifier_->ReturnError(n.id, EPERM);
-    }
     await.paths = *std::move(decoded);
   }
   Push(std::move(event), std::move(await));
@@ -1004,7 +944,7 @@ Result<bool> PtraceBackend::PrepareScratch(pid_t tid) {
   regs.rdi = scratch::kBegin;
   regs.rsi = scratch::kSize;
   regs.rdx = PROT_READ;
-  regs.r10 = MAP_PRIVATE | MAP_ANONYMOUS | kMapFixedNoReplace;
+  regs.r10 = MAP_SHARED | MAP_ANONYMOUS | kMapFixedNoReplace;
   regs.r8 = static_cast<uint64_t>(-1);
   regs.r9 = 0;
   if (auto set = SetRegs(tid, regs); !set) return tl::unexpected(set.error());
@@ -1023,11 +963,18 @@ Status PtraceBackend::OnSyscallExitStop(pid_t tid) {
   auto result = static_cast<int64_t>(regs.rax);
   AddressSpace& space = spaces_[TgidOf(tid)];
   ++injected_;  // the kernel counted isoscope's mmap as the workload's call
-  if (static_cast<uint64_t>(result) == scratch::kBegin ||
-      (result == -EEXIST && ScratchMappedIn(tid))) {
-    space.scratch = ScratchState::kMapped;
-  } else {
-    space.scratch = ScratchState::kUnavailable;
+  space.scratch = ScratchState::kUnavailable;
+  if (static_cast<uint64_t>(result) == scratch::kBegin || result == -EEXIST) {
+    // Copies are written to the object behind the region. Something
+    // already there (EEXIST) is used only if it is one of isoscope's
+    // regions: a forked child's inherited copy, a vfork child's shared one.
+    auto writer =
+        SharedMappingWriter::Open(tid, scratch::kBegin, scratch::kEnd);
+    if (writer && result != -EEXIST) scratch_objects_.insert(writer->object());
+    if (writer && scratch_objects_.contains(writer->object())) {
+      space.writer = std::move(*writer);
+      space.scratch = ScratchState::kMapped;
+    }
   }
   regs = tracee.saved;
   regs.rip -= 2;  // back onto the `syscall` instruction
@@ -1044,9 +991,7 @@ Status PtraceBackend::CopyIntoScratch(
   pid_t tgid = TgidOf(tid);
   AddressSpace& space = spaces_[tgid];
   if (!space.writer) {
-    auto writer = TraceeMemoryWriter::Open(tgid);
-    if (!writer) return tl::unexpected(writer.error());
-    space.writer = std::move(*writer);
+    return Fail(ErrorCode::kInternal, "no scratch region to copy into");
   }
   uint64_t slot = *SlotOf(tid);
   user_regs_struct regs{};
@@ -1084,9 +1029,7 @@ Status PtraceBackend::CopyAddressIntoScratch(
   pid_t tgid = TgidOf(tid);
   AddressSpace& space = spaces_[tgid];
   if (!space.writer) {
-    auto writer = TraceeMemoryWriter::Open(tgid);
-    if (!writer) return tl::unexpected(writer.error());
-    space.writer = std::move(*writer);
+    return Fail(ErrorCode::kInternal, "no scratch region to copy into");
   }
   // The slot's first page: sendmsg's msghdr at its start, the address at
   // kAddressOffset (a sockaddr_storage fits either way).

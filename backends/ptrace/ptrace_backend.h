@@ -35,6 +35,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "backends/process/capabilities.h"
@@ -81,7 +83,7 @@ class PtraceBackend : public Backend {
   // One per address space (process), keyed by its thread-group id.
   struct AddressSpace {
     ScratchState scratch = ScratchState::kUnmapped;
-    std::optional<TraceeMemoryWriter> writer;
+    std::optional<SharedMappingWriter> writer;  // when kMapped
   };
   // What the event handed to the supervisor waits for.
   struct Await {
@@ -176,6 +178,9 @@ class PtraceBackend : public Backend {
   std::optional<int64_t> peak_kib_;
   std::map<pid_t, Tracee> tracees_;
   std::map<pid_t, AddressSpace> spaces_;
+  // The objects of the scratch regions isoscope mapped, (st_dev, st_ino):
+  // a region found already in place is used only if it is one of them.
+  std::set<std::pair<dev_t, ino_t>> scratch_objects_;
   std::array<pid_t, scratch::kSlots> slot_owner_{};  // 0: free
   std::deque<Pending> pending_;
   Await awaiting_;

@@ -2,9 +2,12 @@
 // address space: checked copies of pointer arguments live here, so the
 // kernel never reads memory the workload can still change.
 //
-// Why this shape: the region is private, anonymous and PROT_READ, so no
-// thread of the workload can write it (the tracer writes through
-// /proc/<pid>/mem, which bypasses page protection the way a debugger does).
+// Why this shape: the region is a shared anonymous mapping, PROT_READ in the
+// workload, so no thread of it can write a copy: not with a store, not with
+// process_vm_writev, and not through /proc/<pid>/mem, whose forced writes
+// the kernel takes only for private (copy-on-write) mappings. isoscope
+// writes the object behind it (SharedMappingWriter); a forked child
+// inherits the same object, and its copies sit in its own threads' slots.
 // It sits at a fixed, low address so the seccomp filter can send any
 // munmap/mprotect/mremap/madvise/mmap(MAP_FIXED)/shmat that reaches below
 // its end to the tracer with one comparison; nothing legitimate maps there

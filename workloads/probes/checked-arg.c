@@ -10,7 +10,8 @@
  *                 memory (/proc/self/mem, /proc/<pid>/mem, a symlink to it,
  *                 openat of "mem" in /proc/self), into a read-only page,
  *                 and also over every copy of the allowed path it finds in
- *                 its other read-only anonymous mappings of up to 8 MiB
+ *                 its other read-only anonymous or shared mappings of up
+ *                 to 8 MiB
  *                 (where a supervisor may keep its checked copy; detail
  *                 `copies=N`)
  *   vm-writev     a thread writes with process_vm_writev on itself
@@ -303,8 +304,8 @@ static const char *parse_hex(const char *p, unsigned long *value) {
   return p;
 }
 
-/* Finds the copies of the allowed path in the read-only anonymous mappings
- * (other than the target's page), reading them through mem_fd. */
+/* Finds the copies of the allowed path in the read-only anonymous or shared
+ * mappings (other than the target's page), reading them through mem_fd. */
 static void find_copies(void) {
   static char maps[16384];
   static char chunk[4096];
@@ -329,11 +330,13 @@ static void find_copies(void) {
     ok = ok && *p == ' ';
     const char *perms = p + 1;
     /* Anonymous: inode 0 and no name, i.e. the line ends in " 0" plus
-     * padding. */
+     * padding; or any shared mapping (a supervisor may write its copies
+     * through the object behind one). */
     size_t len = strlen(line);
     while (len > 0 && line[len - 1] == ' ') len--;
     int anonymous = len >= 2 && line[len - 1] == '0' && line[len - 2] == ' ';
-    if (ok && perms[0] == 'r' && perms[1] == '-' && anonymous &&
+    int shared = perms[3] == 's';
+    if (ok && perms[0] == 'r' && perms[1] == '-' && (anonymous || shared) &&
         stop_addr > start && stop_addr - start <= (8UL << 20) &&
         ((unsigned long)target < start || (unsigned long)target >= stop_addr)) {
       for (unsigned long a = start; a < stop_addr && copy_count < kMaxCopies;

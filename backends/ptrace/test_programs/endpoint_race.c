@@ -8,10 +8,18 @@
  *   connects (TCP) or sends (UDP, sendmsg) to whatever it holds, for
  *   MILLISECONDS; prints "ok=N refused=N reached=N", reached counting what
  *   arrived on the REFUSED port: a sandbox that checked one address and
- *   let the kernel use another. */
+ *   let the kernel use another;
+ * - MODE mem-connect or mem-sendmsg: the same, but the sockaddr stays
+ *   ALLOWED and the thread writes REFUSED over every copy of it it finds
+ *   in the ptrace backend's read-only scratch region (0x10000), through
+ *   /proc/self/mem (whose forced writes go through a private read-only
+ *   page); prints "ok=N refused=N reached=N written=N", written counting
+ *   the writes the kernel took. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -49,6 +57,37 @@ static struct sockaddr_in loopback(unsigned short port) {
   in.sin_port = htons(port);
   in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   return in;
+}
+
+enum { kScratchBegin = 0x10000, kScratchSize = 0x180000 };
+static atomic_long mem_writes;
+
+static void *mem_writer(void *arg) {
+  (void)arg;
+  int mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+  if (mem < 0) {
+    perror("open /proc/self/mem");
+    exit(1);
+  }
+  const struct sockaddr_in listed = loopback(ports[0]);
+  const unsigned short refused = htons(ports[1]);
+  static char region[kScratchSize];
+  while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+    /* Read through the handle: the region may not be mapped yet. */
+    if (pread(mem, region, sizeof region, kScratchBegin) <= 0) continue;
+    for (size_t i = 0; i + sizeof listed <= sizeof region; i += 8) {
+      if (memcmp(region + i, &listed, sizeof listed) != 0) continue;
+      off_t port = (off_t)(kScratchBegin + i +
+                           offsetof(struct sockaddr_in, sin_port));
+      for (int n = 0; n < 10000; n++) {
+        if (pwrite(mem, &refused, sizeof refused, port) == sizeof refused) {
+          atomic_fetch_add(&mem_writes, 1);
+        }
+      }
+    }
+  }
+  close(mem);
+  return NULL;
 }
 
 static int listener(int type, unsigned short port) {
@@ -129,12 +168,18 @@ int main(int argc, char **argv) {
            sendmsg_to(sender, &to[0]), sendmsg_to(sender, &to[1]), bound);
     return 0;
   }
-  const int stream = strcmp(mode, "race-connect") == 0;
-  if (!stream && strcmp(mode, "race-sendmsg") != 0) return 2;
+  const int through_memory = strncmp(mode, "mem-", 4) == 0;
+  const char *kind = mode + (through_memory ? 4 : 5);
+  if (!through_memory && strncmp(mode, "race-", 5) != 0) return 2;
+  const int stream = strcmp(kind, "connect") == 0;
+  if (!stream && strcmp(kind, "sendmsg") != 0) return 2;
   shared = loopback(ports[0]);
   long long until = now_ms() + (argc > 4 ? atoll(argv[4]) : 1000);
   pthread_t thread;
-  if (pthread_create(&thread, NULL, flipper, NULL) != 0) return 1;
+  if (pthread_create(&thread, NULL, through_memory ? mem_writer : flipper,
+                     NULL) != 0) {
+    return 1;
+  }
   long ok = 0, refused = 0, reached = 0;
   const int type = stream ? SOCK_STREAM : SOCK_DGRAM;
   int *in = stream ? tcp : udp;
@@ -155,6 +200,8 @@ int main(int argc, char **argv) {
   pthread_join(thread, NULL);
   usleep(10000);
   reached += drain(in[1], type);
-  printf("ok=%ld refused=%ld reached=%ld\n", ok, refused, reached);
+  printf("ok=%ld refused=%ld reached=%ld", ok, refused, reached);
+  if (through_memory) printf(" written=%ld", atomic_load(&mem_writes));
+  printf("\n");
   return 0;
 }
