@@ -1,6 +1,8 @@
 // The results store over SQLite's C API. Each run is one row: a few columns
 // to list and filter by, and the whole RunResult as JSON (run_result_json.h)
-// but its events, so any past run can be re-rendered by a later isoscope.
+// but its events and its policy's text, so any past run can be re-rendered
+// by a later isoscope. A policy's text is a row of policy_texts, kept once
+// for every run that applied it.
 // The events are rows of run_events, each a batch in the compact form of
 // event_codec.h, written while the run runs (Store::EventWriter); runs
 // recorded before schema 6 keep theirs inside their JSON.
@@ -135,6 +137,21 @@ CREATE TABLE run_events (
   data BLOB NOT NULL
 );
 CREATE UNIQUE INDEX run_events_run ON run_events (run_id, seq);
+)sql",
+    // 6 -> 7: a policy's text is kept once, however many runs applied it
+    // (a preset's is 15 KB: written inline twice per run, it was most of
+    // the write-ahead log every later isoscope reads when it opens the
+    // store). `digest` finds it (FNV-1a of the text; equal texts are
+    // compared whole). A run with `policy_text_id` has an empty
+    // policy_text in its JSON; runs recorded before keep theirs inline.
+    R"sql(
+CREATE TABLE policy_texts (
+  id INTEGER PRIMARY KEY,
+  digest INTEGER NOT NULL,
+  text BLOB NOT NULL
+);
+CREATE INDEX policy_texts_digest ON policy_texts (digest);
+ALTER TABLE runs ADD COLUMN policy_text_id INTEGER REFERENCES policy_texts(id);
 )sql",
 };
 static_assert(std::size(kMigrations) == Store::kSchemaVersion,
@@ -477,24 +494,19 @@ Result<Store> Store::Open(const std::filesystem::path& path, Create create) {
 
 namespace {
 
-// The run's JSON as the store keeps it: without its events, which are rows
-// of run_events.
-Result<std::string> RunJson(const std::filesystem::path& path,
-                            const RunResult& result) {
-  try {
-    return ToJson(result, JsonEvents::kLeftOut).dump();
-  } catch (const std::exception& e) {
-    return Fail(ErrorCode::kStore,
-                fmt::format("results store {}: serialising the run: {}",
-                            path.string(), e.what()));
-  }
-}
+// A run as the store keeps it: its JSON without its events (rows of
+// run_events) and without its policy's text (a row of policy_texts,
+// `policy_text_id`; none for a run without a policy text).
+struct StoredRun {
+  std::string json;
+  std::optional<int64_t> policy_text_id;
+};
 
 // Binds the run's columns, in this order, from `first`: started_at_ms,
 // backend, command, workdir, policy_name, outcome, exit_status, wall_ns,
-// result_json.
+// result_json, policy_text_id.
 int BindRunColumns(sqlite3_stmt* s, int first, const RunResult& result,
-                   const std::string& result_json) {
+                   const StoredRun& stored) {
   int rc = SQLITE_OK;
   const auto bind = [&](int bind_rc) {
     if (rc == SQLITE_OK) rc = bind_rc;
@@ -507,7 +519,10 @@ int BindRunColumns(sqlite3_stmt* s, int first, const RunResult& result,
   bind(BindText(s, first + 5, OutcomeName(result.termination.outcome)));
   bind(sqlite3_bind_int(s, first + 6, result.termination.ExitStatus()));
   bind(sqlite3_bind_int64(s, first + 7, result.timings.wall_ns));
-  bind(BindText(s, first + 8, result_json));
+  bind(BindText(s, first + 8, stored.json));
+  bind(stored.policy_text_id
+           ? sqlite3_bind_int64(s, first + 9, *stored.policy_text_id)
+           : sqlite3_bind_null(s, first + 9));
   return rc;
 }
 
@@ -598,20 +613,92 @@ Result<int> StepWrite(const Db& db, sqlite3_stmt* s, std::string_view what,
   }
 }
 
+// FNV-1a (64 bits) of `text`, as SQLite's signed integer: the key that
+// finds a policy text already kept.
+int64_t TextDigest(std::string_view text) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const char c : text) {
+    hash ^= static_cast<uint8_t>(c);
+    hash *= 0x100000001b3ULL;
+  }
+  return static_cast<int64_t>(hash);
+}
+
+// The row of policy_texts holding `text`, added when there is none. The
+// lookup only reads; a text not kept yet is added in a transaction of its
+// own (two isoscopes adding the same text at once keep it twice, which
+// costs a row and changes nothing read).
+Result<int64_t> KeepPolicyText(const Db& db, std::string_view text) {
+  const int64_t digest = TextDigest(text);
+  auto found =
+      db.Prepare("SELECT id FROM policy_texts WHERE digest = ? AND text = ?");
+  if (!found) return tl::unexpected(found.error());
+  sqlite3_stmt* f = found->get();
+  int rc = sqlite3_bind_int64(f, 1, digest);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_bind_blob64(f, 2, text.data(), text.size(), SQLITE_STATIC);
+  }
+  if (rc != SQLITE_OK) {
+    return StoreError(db.path, db.db, "binding a policy text", rc);
+  }
+  rc = RetryWhileBusy([&] { return sqlite3_step(f); });
+  if (rc == SQLITE_ROW) return sqlite3_column_int64(f, 0);
+  if (rc != SQLITE_DONE) {
+    return StoreError(db.path, db.db, "finding a policy text", rc);
+  }
+  found->reset();
+  auto insert =
+      db.Prepare("INSERT INTO policy_texts (digest, text) VALUES (?, ?)");
+  if (!insert) return tl::unexpected(insert.error());
+  sqlite3_stmt* i = insert->get();
+  rc = sqlite3_bind_int64(i, 1, digest);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_bind_blob64(i, 2, text.data(), text.size(), SQLITE_STATIC);
+  }
+  if (rc != SQLITE_OK) {
+    return StoreError(db.path, db.db, "binding a policy text", rc);
+  }
+  int64_t id = 0;
+  auto inserted = StepWrite(db, i, "keeping a policy text", [&]() -> Status {
+    id = sqlite3_last_insert_rowid(db.db);
+    return {};
+  });
+  if (!inserted) return tl::unexpected(inserted.error());
+  return id;
+}
+
+Result<StoredRun> ToStoredRun(const Db& db, const RunResult& result) {
+  StoredRun stored;
+  if (!result.policy_text.empty()) {
+    auto kept = KeepPolicyText(db, result.policy_text);
+    if (!kept) return tl::unexpected(kept.error());
+    stored.policy_text_id = *kept;
+  }
+  try {
+    nlohmann::json json = ToJson(result, JsonEvents::kLeftOut);
+    if (stored.policy_text_id) json["policy_text"] = "";
+    stored.json = json.dump();
+  } catch (const std::exception& e) {
+    return Fail(ErrorCode::kStore,
+                fmt::format("results store {}: serialising the run: {}",
+                            db.path.string(), e.what()));
+  }
+  return stored;
+}
+
 }  // namespace
 
 Result<int64_t> Store::Record(const RunResult& result) {
-  auto result_json = RunJson(path_, result);
-  if (!result_json) return tl::unexpected(result_json.error());
   const Db db{db_.get(), path_};
+  auto stored = ToStoredRun(db, result);
+  if (!stored) return tl::unexpected(stored.error());
   auto statement = db.Prepare(
       "INSERT INTO runs (started_at_ms, backend, command, workdir, "
-      "policy_name, outcome, exit_status, wall_ns, result_json) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "policy_name, outcome, exit_status, wall_ns, result_json, "
+      "policy_text_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!statement) return tl::unexpected(statement.error());
   sqlite3_stmt* s = statement->get();
-  if (const int rc = BindRunColumns(s, 1, result, *result_json);
-      rc != SQLITE_OK) {
+  if (const int rc = BindRunColumns(s, 1, result, *stored); rc != SQLITE_OK) {
     return StoreError(path_, db.db, "binding a run", rc);
   }
   int64_t id = 0;
@@ -693,24 +780,25 @@ Status Store::Begin(RunResult& run) {
 
 Status Store::Begin(RunResult& run, const ProcessIdentity& owner) {
   run.termination.outcome = Outcome::kRunning;
-  auto result_json = RunJson(path_, run);
-  if (!result_json) return tl::unexpected(result_json.error());
   const Db db{db_.get(), path_};
+  auto stored = ToStoredRun(db, run);
+  if (!stored) return tl::unexpected(stored.error());
   auto statement = db.Prepare(
       "INSERT INTO runs (started_at_ms, backend, command, workdir, "
-      "policy_name, outcome, exit_status, wall_ns, result_json, owner_pid, "
-      "owner_start_time, owner_boot_id, owner_pid_namespace) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "policy_name, outcome, exit_status, wall_ns, result_json, "
+      "policy_text_id, owner_pid, owner_start_time, owner_boot_id, "
+      "owner_pid_namespace) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!statement) return tl::unexpected(statement.error());
   sqlite3_stmt* s = statement->get();
-  int rc = BindRunColumns(s, 1, run, *result_json);
+  int rc = BindRunColumns(s, 1, run, *stored);
   const auto bind = [&](int bind_rc) {
     if (rc == SQLITE_OK) rc = bind_rc;
   };
-  bind(sqlite3_bind_int64(s, 10, owner.pid));
-  bind(sqlite3_bind_int64(s, 11, static_cast<int64_t>(owner.start_time)));
-  bind(BindText(s, 12, owner.boot_id));
-  bind(sqlite3_bind_int64(s, 13, static_cast<int64_t>(owner.pid_namespace)));
+  bind(sqlite3_bind_int64(s, 11, owner.pid));
+  bind(sqlite3_bind_int64(s, 12, static_cast<int64_t>(owner.start_time)));
+  bind(BindText(s, 13, owner.boot_id));
+  bind(sqlite3_bind_int64(s, 14, static_cast<int64_t>(owner.pid_namespace)));
   if (rc != SQLITE_OK) return StoreError(path_, db.db, "binding a run", rc);
   auto inserted = StepWrite(db, s, "recording a run as started");
   if (!inserted) return tl::unexpected(inserted.error());
@@ -724,17 +812,17 @@ Status Store::Complete(const RunResult& run) {
                 fmt::format("results store {}: run {} completed as running",
                             path_.string(), run.id));
   }
-  auto result_json = RunJson(path_, run);
-  if (!result_json) return tl::unexpected(result_json.error());
   const Db db{db_.get(), path_};
+  auto stored = ToStoredRun(db, run);
+  if (!stored) return tl::unexpected(stored.error());
   auto statement = db.Prepare(
       "UPDATE runs SET started_at_ms = ?, backend = ?, command = ?, "
       "workdir = ?, policy_name = ?, outcome = ?, exit_status = ?, "
-      "wall_ns = ?, result_json = ? WHERE id = ?");
+      "wall_ns = ?, result_json = ?, policy_text_id = ? WHERE id = ?");
   if (!statement) return tl::unexpected(statement.error());
   sqlite3_stmt* s = statement->get();
-  int rc = BindRunColumns(s, 1, run, *result_json);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 10, run.id);
+  int rc = BindRunColumns(s, 1, run, *stored);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 11, run.id);
   if (rc != SQLITE_OK) return StoreError(path_, db.db, "binding a run", rc);
   auto changed =
       StepWrite(db, s, fmt::format("completing run {}", run.id),
@@ -782,20 +870,25 @@ Result<int> Store::MarkAbandonedRuns() {
         "isoscope (pid {}) ended before the run did (killed or crashed); "
         "kept as recorded when it started",
         owner.pid);
-    auto result_json = RunJson(path_, *run);
-    if (!result_json) return tl::unexpected(result_json.error());
+    auto stored = ToStoredRun(db, *run);
+    if (!stored) return tl::unexpected(stored.error());
     // Only while still running: a concurrent isoscope may have marked it.
     auto update = db.Prepare(
-        "UPDATE runs SET outcome = ?, exit_status = ?, result_json = ? "
-        "WHERE id = ? AND outcome = 'running'");
+        "UPDATE runs SET outcome = ?, exit_status = ?, result_json = ?, "
+        "policy_text_id = ? WHERE id = ? AND outcome = 'running'");
     if (!update) return tl::unexpected(update.error());
     sqlite3_stmt* u = update->get();
     int rc = BindText(u, 1, OutcomeName(Outcome::kInterrupted));
     if (rc == SQLITE_OK) {
       rc = sqlite3_bind_int(u, 2, run->termination.ExitStatus());
     }
-    if (rc == SQLITE_OK) rc = BindText(u, 3, *result_json);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(u, 4, id);
+    if (rc == SQLITE_OK) rc = BindText(u, 3, stored->json);
+    if (rc == SQLITE_OK) {
+      rc = stored->policy_text_id
+               ? sqlite3_bind_int64(u, 4, *stored->policy_text_id)
+               : sqlite3_bind_null(u, 4);
+    }
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(u, 5, id);
     if (rc != SQLITE_OK) {
       return StoreError(path_, db.db, "binding an interrupted run", rc);
     }
@@ -860,7 +953,10 @@ Result<std::vector<RunSummary>> Store::List(int limit,
 
 Result<RunResult> Store::Get(int64_t id) const {
   const Db db{db_.get(), path_};
-  auto statement = db.Prepare("SELECT result_json FROM runs WHERE id = ?");
+  auto statement = db.Prepare(
+      "SELECT result_json, policy_texts.text, policy_text_id IS NOT NULL "
+      "FROM runs LEFT JOIN policy_texts ON policy_texts.id = policy_text_id "
+      "WHERE runs.id = ?");
   if (!statement) return tl::unexpected(statement.error());
   sqlite3_stmt* s = statement->get();
   sqlite3_bind_int64(s, 1, id);
@@ -888,6 +984,17 @@ Result<RunResult> Store::Get(int64_t id) const {
         fmt::format("results store {}: run {}", path_.string(), id)));
   }
   result->id = id;
+  if (sqlite3_column_int(s, 2) != 0) {
+    if (sqlite3_column_type(s, 1) == SQLITE_NULL) {
+      return Fail(ErrorCode::kStore,
+                  fmt::format("results store {}: run {}: its policy text is "
+                              "missing",
+                              path_.string(), id));
+    }
+    const auto* bytes = static_cast<const char*>(sqlite3_column_blob(s, 1));
+    result->policy_text.assign(bytes != nullptr ? bytes : "",
+                               static_cast<size_t>(sqlite3_column_bytes(s, 1)));
+  }
   // Then the events of run_events, after those of the JSON (a run recorded
   // before schema 6 has them there, and no rows).
   auto events = db.Prepare(

@@ -48,7 +48,7 @@ class Store {
  public:
   // The schema version this build writes; Open migrates older files up to it
   // and refuses newer ones.
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
   // Where Open may create what is missing.
   enum class Create {

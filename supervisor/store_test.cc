@@ -73,7 +73,17 @@ class StoreTest : public ::testing::Test {
 
   // Turns a fresh store into the v5 file isoscope 5 left: without what
   // migration 5 -> 6 adds.
+  // Turns a fresh store into the v6 file isoscope 6 left: policy texts
+  // inline in each run's JSON.
+  void DropVersionSeven() {
+    RawExec(
+        "ALTER TABLE runs DROP COLUMN policy_text_id; "
+        "DROP INDEX policy_texts_digest; DROP TABLE policy_texts; "
+        "PRAGMA user_version = 6;");
+  }
+
   void DropVersionSix() {
+    DropVersionSeven();
     RawExec(
         "DROP INDEX run_events_run; DROP TABLE run_events; "
         "PRAGMA user_version = 5;");
@@ -691,6 +701,82 @@ TEST_F(StoreTest, MigratesAVersionFiveFileKeepingEventsInItsJson) {
   EXPECT_EQ(RawQuery("SELECT sum(count) FROM run_events WHERE run_id = " +
                      std::to_string(*id)),
             "6");
+}
+
+// A policy's text is kept once however many runs applied it (runs of
+// the same preset differ in nothing else there), read back whole, bytes
+// that are not UTF-8 included.
+TEST_F(StoreTest, APolicyTextIsKeptOnceForAllItsRuns) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  RunResult run = FullRunResultForTest();
+  run.policy_text = std::string(20000, 'p') + "\xff\xfe not UTF-8\n";
+  RunResult other = run;
+  other.policy_text = "version: 1\n";
+  RunResult none = run;
+  none.policy_text.clear();
+  std::vector<int64_t> ids;
+  for (RunResult* each : {&run, &run, &other, &run, &none}) {
+    auto id = store->Record(*each);
+    ASSERT_TRUE(id.has_value()) << id.error().ToString();
+    ids.push_back(*id);
+  }
+  RunResult started = FullRunResultForTest();
+  started.policy_text = other.policy_text;
+  ASSERT_TRUE(store->Begin(started).has_value());
+  started.termination.outcome = Outcome::kExited;
+  ASSERT_TRUE(store->Complete(started).has_value());
+  EXPECT_EQ(RawQuery("SELECT count(*) FROM policy_texts"), "2");
+  EXPECT_EQ(RawQuery("SELECT count(DISTINCT policy_text_id) FROM runs"), "2");
+  EXPECT_EQ(RawQuery("SELECT count(*) FROM runs WHERE policy_text_id IS NULL"),
+            "1");
+  // No run's JSON holds the 20,000-byte text.
+  EXPECT_LT(std::stoi(RawQuery("SELECT max(length(result_json)) FROM runs")),
+            10000);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto back = store->Get(ids[i]);
+    ASSERT_TRUE(back.has_value()) << back.error().ToString();
+    EXPECT_EQ(back->policy_text, (i == 2   ? other
+                                  : i == 4 ? none
+                                           : run)
+                                     .policy_text)
+        << i;
+  }
+  auto back = store->Get(started.id);
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(back->policy_text, other.policy_text);
+}
+
+// A v6 file: its runs hold their policy texts inline and read as before;
+// new runs on it keep theirs in policy_texts.
+TEST_F(StoreTest, MigratesAVersionSixFileKeepingPolicyTextsInline) {
+  RunResult old = FullRunResultForTest();
+  old.policy_text = "version: 1\nsyscalls: {default: allow}\n";
+  int64_t old_id = 0;
+  {
+    auto store = Store::Open(DbPath());
+    ASSERT_TRUE(store.has_value()) << store.error().ToString();
+    auto id = store->Record(old);
+    ASSERT_TRUE(id.has_value()) << id.error().ToString();
+    old_id = *id;
+  }
+  // As isoscope 6 wrote it: the text inline, no policy_texts.
+  RawExec(
+      "UPDATE runs SET result_json = json_set(result_json, "
+      "'$.policy_text', (SELECT CAST(text AS TEXT) FROM policy_texts))");
+  DropVersionSeven();
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_EQ(*store->SchemaVersion(), Store::kSchemaVersion);
+  EXPECT_EQ(RawQuery("SELECT count(*) FROM policy_texts"), "0");
+  auto back = store->Get(old_id);
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  old.id = old_id;
+  EXPECT_EQ(*back, old);
+  auto id = store->Record(old);
+  ASSERT_TRUE(id.has_value()) << id.error().ToString();
+  EXPECT_EQ(RawQuery("SELECT count(*) FROM policy_texts"), "1");
+  EXPECT_EQ(store->Get(*id)->policy_text, old.policy_text);
 }
 
 // Events streamed while a run runs land after each other in batches and
