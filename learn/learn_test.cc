@@ -19,6 +19,7 @@
 #include "learn/learned_policy.h"
 #include "learn/observation.h"
 #include "learn/path_globs.h"
+#include "learn/proof.h"
 #include "policies/decide.h"
 #include "policies/loader.h"
 
@@ -482,6 +483,90 @@ TEST(LearnPolicyTest, MergeWidensAnEarlierPolicy) {
   EXPECT_EQ(Decide(widened, Open("/etc/shadow", O_RDONLY).request).rule_id,
             "files.else");
   EXPECT_EQ(Decide(widened, Request(SYS_read)).action.action, Action::kAllow);
+}
+
+RunResult Exited(int code, std::string out) {
+  RunResult run;
+  run.termination.outcome = Outcome::kExited;
+  run.termination.exit_code = code;
+  run.output.stdout_bytes = std::move(out);
+  return run;
+}
+
+RunResult Sigill() {
+  RunResult run;
+  run.termination.outcome = Outcome::kSignaled;
+  run.termination.signal = SIGILL;
+  return run;
+}
+
+FaultEvent InvalidInstruction(std::string mnemonic) {
+  FaultEvent fault;
+  fault.kind = FaultKind::kInvalidInstruction;
+  fault.signal = SIGILL;
+  fault.rip = 0x496cfe;
+  fault.mnemonic = std::move(mnemonic);
+  return fault;
+}
+
+// A proof run the backend could not execute (kvm on a PVM host stops at
+// the first SSE instruction) is "not run"; anything else that differs,
+// whatever the fault, is a difference.
+TEST(ClassifyProofTest, AnInstructionTheBackendCannotRunIsNotADifference) {
+  const RunResult learned = Exited(0, "hi\n");
+  const Observation observed = SmallRun();
+  using Kind = ProofOutcome::Kind;
+  const auto classify = [&](const RunResult& proof,
+                            std::optional<FaultEvent> fault,
+                            const Observation& seen) {
+    return ClassifyProof(learned, seen, proof, fault);
+  };
+  EXPECT_EQ(classify(Exited(0, "hi\n"), std::nullopt, observed).kind,
+            Kind::kSame);
+  const ProofOutcome pxor =
+      classify(Sigill(), InvalidInstruction("pxor"), observed);
+  EXPECT_EQ(pxor.kind, Kind::kNotRun);
+  EXPECT_NE(pxor.reason.find("cannot execute pxor at rip 0x496cfe"),
+            std::string::npos)
+      << pxor.reason;
+  // The program's own ud2, or an undecodable instruction: its doing.
+  EXPECT_EQ(classify(Sigill(), InvalidInstruction("ud2"), observed).kind,
+            Kind::kDiffers);
+  EXPECT_EQ(classify(Sigill(), InvalidInstruction(""), observed).kind,
+            Kind::kDiffers);
+  // No fault recorded, or another kind of fault.
+  EXPECT_EQ(classify(Sigill(), std::nullopt, observed).kind, Kind::kDiffers);
+  FaultEvent segv = InvalidInstruction("mov");
+  segv.kind = FaultKind::kPageFault;
+  EXPECT_EQ(classify(Sigill(), segv, observed).kind, Kind::kDiffers);
+  // A rule that killed the run (a violation), even at such an
+  // instruction.
+  RunResult killed = Sigill();
+  killed.termination.outcome = Outcome::kViolation;
+  killed.termination.rule_id = "faults.invalid_instruction";
+  EXPECT_EQ(classify(killed, InvalidInstruction("pxor"), observed).kind,
+            Kind::kDiffers);
+  // The observed run faulted so too: the program's own SIGILL.
+  Observation faulting = observed;
+  faulting.faults[FaultKind::kInvalidInstruction] = 1;
+  EXPECT_EQ(classify(Sigill(), InvalidInstruction("pxor"), faulting).kind,
+            Kind::kDiffers);
+  // A policy refusal that changes the output.
+  const ProofOutcome refused = classify(Exited(1, ""), std::nullopt, observed);
+  EXPECT_EQ(refused.kind, Kind::kDiffers);
+  EXPECT_FALSE(refused.same_stdout);
+  EXPECT_FALSE(refused.same_exit);
+}
+
+// LastFault keeps the run's last fault, whatever came after it.
+TEST(ClassifyProofTest, LastFaultKeepsTheLastFault) {
+  LastFault last;
+  EXPECT_FALSE(last.fault());
+  last.Append(Event{InvalidInstruction("cpuid")});
+  last.Append(Event{InvalidInstruction("pxor")});
+  last.Append(Event{Call(SYS_write)});
+  ASSERT_TRUE(last.fault());
+  EXPECT_EQ(last.fault()->mnemonic, "pxor");
 }
 
 }  // namespace

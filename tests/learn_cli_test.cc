@@ -206,6 +206,37 @@ TEST(LearnMergeTest, MergeWidensAndDiffNamesSections) {
   EXPECT_NE(refused.err.find("[files.else]"), std::string::npos) << refused.err;
 }
 
+// On a host whose /dev/kvm is a software hypervisor (kvm_pvm), the kvm
+// guest stops at glibc's first SSE instruction: the proof shows kvm as not
+// run, naming the instruction, and learn still exits 0; with hardware
+// virtualization kvm runs the program and must agree.
+TEST(LearnProofTest, KvmThatCannotRunAStaticProgramIsNotADifference) {
+  constexpr const char* kBusybox = "/bin/busybox";  // busybox-static
+  if (std::string why = BackendUnavailable("ptrace"); !why.empty()) {
+    GTEST_SKIP() << "learn observes on ptrace, unavailable here: " << why;
+  }
+  if (std::string why = BackendUnavailable("kvm"); !why.empty()) {
+    GTEST_SKIP() << "needs the kvm backend (/dev/kvm): " << why;
+  }
+  if (!fs::exists(kBusybox)) {
+    GTEST_SKIP() << "needs a static busybox at " << kBusybox
+                 << " (Debian package busybox-static)";
+  }
+  auto dir = TempDir::Create("isoscope-learn-kvm-test-");
+  ASSERT_TRUE(dir) << dir.error().message();
+  const CommandResult learned = RunCommand(
+      {IsoscopeBinary().string(), "--db", (dir->path() / "runs.db").string(),
+       "learn", "-o", (dir->path() / "learned.yaml").string(), "--", kBusybox,
+       "echo", "hi"});
+  EXPECT_EQ(learned.exit_status, 0) << learned.err;
+  EXPECT_EQ(learned.err.find("DIFFERS"), std::string::npos) << learned.err;
+  const bool ran = learned.err.find("kvm        exited 0") != std::string::npos;
+  const bool not_run =
+      learned.err.find("kvm        not run (run ") != std::string::npos &&
+      learned.err.find("the backend cannot execute ") != std::string::npos;
+  EXPECT_TRUE(ran || not_run) << learned.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(Programs, LearnCliTest,
                          ::testing::ValuesIn(Programs()), [](const auto& info) {
                            std::string name = info.param.name;
