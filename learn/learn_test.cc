@@ -260,7 +260,7 @@ TEST(LearnPolicyTest, CloneFlagsSeenAreTheOnlyOnesAllowed) {
       << learned->yaml;
 }
 
-Observation Protections(std::vector<std::pair<int, uint64_t>> calls) {
+Observation Protections(const std::vector<std::pair<int, uint64_t>>& calls) {
   Observer observer("", nullptr);
   for (const auto& [number, prot] : calls) {
     observer.Append(Event{Call(number, {0, 4096, prot, MAP_PRIVATE})});
@@ -517,7 +517,7 @@ TEST(ClassifyProofTest, AnInstructionTheBackendCannotRunIsNotADifference) {
   const Observation observed = SmallRun();
   using Kind = ProofOutcome::Kind;
   const auto classify = [&](const RunResult& proof,
-                            std::optional<FaultEvent> fault,
+                            const std::optional<FaultEvent>& fault,
                             const Observation& seen) {
     return ClassifyProof(learned, seen, proof, fault);
   };

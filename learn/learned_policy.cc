@@ -274,6 +274,7 @@ void LearnSyscalls(const Observation& observation, Allowed& allowed,
       }
       allowed.protections_seen.push_back(
           fmt::format("{}: {}", name, fmt::join(seen, ", ")));
+      detail = fmt::format("; protections {}", fmt::join(seen, ", "));
     } else if (selectors) {
       detail = fmt::format(" ({} varies: not a condition)",
                            selectors->args.front().what);
