@@ -1,4 +1,8 @@
 #include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -15,6 +19,7 @@
 #include "learn/learned_policy.h"
 #include "learn/observation.h"
 #include "learn/path_globs.h"
+#include "learn/proof.h"
 #include "policies/decide.h"
 #include "policies/loader.h"
 
@@ -58,7 +63,8 @@ Observation SmallRun(InetEndpoint endpoint = {}) {
   observer.Append(Event{Call(SYS_ioctl, {1, 0x5401})});
   observer.Append(Event{Call(SYS_read, {3, 0x1000, 832})});
   observer.Append(Event{Call(SYS_read, {3, 0x2000, 64})});
-  observer.Append(Event{Call(SYS_socket, {AF_UNIX, SOCK_STREAM})});
+  observer.Append(
+      Event{Call(SYS_socket, {AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC})});
   if (!endpoint.address.empty()) {
     observer.Append(Event{Call(SYS_socket, {AF_INET, SOCK_STREAM})});
     observer.Append(Event{Call(SYS_connect, {4, 0x3000, 16})});
@@ -93,7 +99,11 @@ TEST(ObserverTest, CountsCallsPathsAndSelectorValues) {
   EXPECT_EQ(seen.syscalls.at(SYS_read).count, 2u);
   EXPECT_EQ(seen.syscalls.at(SYS_read).example_args[2], 832u);
   EXPECT_EQ(seen.syscalls.at(SYS_ioctl).selector_values,
-            (std::map<uint64_t, uint64_t>{{0x5401, 1}}));
+            (std::map<std::vector<uint64_t>, uint64_t>{{{0x5401}, 1}}));
+  // socket: its family and its type without SOCK_NONBLOCK|SOCK_CLOEXEC.
+  EXPECT_EQ(
+      seen.syscalls.at(SYS_socket).selector_values,
+      (std::map<std::vector<uint64_t>, uint64_t>{{{AF_UNIX, SOCK_STREAM}, 1}}));
   EXPECT_TRUE(seen.paths.contains({PathIntent::kRead, "/etc/hostname"}));
   EXPECT_TRUE(seen.paths.contains({PathIntent::kWrite, "{workdir}/out.txt"}));
   EXPECT_TRUE(seen.paths.contains({PathIntent::kExec, "/usr/bin/cat"}));
@@ -203,6 +213,104 @@ TEST(LearnPolicyTest, MergeKeepsACallAllowedWhateverItsArguments) {
             Action::kAllow);
 }
 
+// clone's flags seen are the only ones allowed, whatever the exit signal
+// and the upper half the kernel ignores; any other set is refused EPERM,
+// and clone3 (whose flags no filter reads) ENOSYS, so libc falls back to
+// the checked clone.
+TEST(LearnPolicyTest, CloneFlagsSeenAreTheOnlyOnesAllowed) {
+  constexpr uint64_t kThread = 0x3d0f00;  // glibc's pthread_create
+  constexpr uint64_t kFork = 0x1200000;   // glibc's fork, with SIGCHLD
+  Observer observer("", nullptr);
+  observer.Append(Event{Call(SYS_clone3, {0x1000, 88})});
+  observer.Append(Event{Call(SYS_clone, {kThread})});
+  observer.Append(Event{Call(SYS_clone, {kFork | SIGCHLD})});
+  const Observation seen = observer.Finish(10, 0);
+  EXPECT_EQ(seen.syscalls.at(SYS_clone).selector_values,
+            (std::map<std::vector<uint64_t>, uint64_t>{{{kThread}, 1},
+                                                       {{kFork}, 1}}));
+  const Policy policy = Learn(seen);
+  const auto decide = [&policy](std::array<uint64_t, 6> args) {
+    return Decide(policy, Request(SYS_clone, args));
+  };
+  EXPECT_EQ(decide({kThread}).action.action, Action::kAllow);
+  EXPECT_EQ(decide({kFork | SIGUSR1}).action.action, Action::kAllow);
+  EXPECT_EQ(decide({(uint64_t{1} << 32) | kThread}).action.action,
+            Action::kAllow);
+  const Verdict spawn = decide({CLONE_VM | CLONE_VFORK | SIGCHLD});
+  EXPECT_EQ(spawn.action, (ActionSpec{Action::kDeny, EPERM}));
+  EXPECT_EQ(spawn.rule_id, "clone-0x1200000.else");
+  EXPECT_EQ(decide({kFork | CLONE_NEWUSER | SIGCHLD}).action,
+            (ActionSpec{Action::kDeny, EPERM}));
+  const Verdict clone3 = Decide(policy, Request(SYS_clone3, {0x1000, 88}));
+  EXPECT_EQ(clone3.action, (ActionSpec{Action::kDeny, ENOSYS}));
+  EXPECT_EQ(clone3.rule_id, "clone3-fallback");
+
+  auto learned =
+      LearnPolicy(seen, Base(), {"sh -c 'a & b'", "ptrace", "default"});
+  ASSERT_TRUE(learned) << learned.error().message();
+  EXPECT_NE(learned->yaml.find("# clone with flags CLONE_VM|CLONE_FS|"
+                               "CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|"
+                               "CLONE_SYSVSEM|CLONE_SETTLS|CLONE_PARENT_SETTID|"
+                               "CLONE_CHILD_CLEARTID (0x3d0f00): 1 call"),
+            std::string::npos)
+      << learned->yaml;
+  EXPECT_NE(learned->yaml.find("{index: 0, op: masked_eq, value: 0x3d0f00, "
+                               "mask: 0xffffff00}"),
+            std::string::npos)
+      << learned->yaml;
+}
+
+Observation Protections(const std::vector<std::pair<int, uint64_t>>& calls) {
+  Observer observer("", nullptr);
+  for (const auto& [number, prot] : calls) {
+    observer.Append(Event{Call(number, {0, 4096, prot, MAP_PRIVATE})});
+  }
+  return observer.Finish(10, 0);
+}
+
+// Memory never asked to be writable and executable at once may not be;
+// never executable at all, not executable; asked for (a JIT), allowed.
+// Every other protection stays allowed, and a merge widens.
+TEST(LearnPolicyTest, MemoryProtectionsNeverSeenAreRefused) {
+  constexpr uint64_t kR = PROT_READ;
+  constexpr uint64_t kRw = PROT_READ | PROT_WRITE;
+  constexpr uint64_t kRx = PROT_READ | PROT_EXEC;
+  constexpr uint64_t kRwx = PROT_READ | PROT_WRITE | PROT_EXEC;
+  const auto decide = [](const Policy& policy, int number, uint64_t prot) {
+    return Decide(policy, Request(number, {0, 4096, prot, MAP_PRIVATE}));
+  };
+  const Policy dynamic = Learn(Protections(
+      {{SYS_mmap, kR}, {SYS_mmap, kRw}, {SYS_mmap, kRx}, {SYS_mprotect, kR}}));
+  EXPECT_EQ(decide(dynamic, SYS_mmap, kRx).action.action, Action::kAllow);
+  EXPECT_EQ(decide(dynamic, SYS_mmap, PROT_NONE).action.action, Action::kAllow);
+  EXPECT_EQ(decide(dynamic, SYS_mprotect, kRw).action.action, Action::kAllow);
+  for (int number : {SYS_mmap, SYS_mprotect}) {
+    const Verdict wx = decide(dynamic, number, kRwx);
+    EXPECT_EQ(wx.action, (ActionSpec{Action::kDeny, EACCES}));
+    EXPECT_EQ(wx.rule_id, "no-writable-executable-memory");
+    EXPECT_EQ(decide(dynamic, number, PROT_WRITE | PROT_EXEC).action.action,
+              Action::kDeny);
+  }
+  // Never seen at all: refused as ever (the base's default).
+  EXPECT_EQ(decide(dynamic, SYS_pkey_mprotect, kR).rule_id, "syscalls.default");
+
+  const Policy no_exec = Learn(Protections({{SYS_mmap, kRw}}));
+  EXPECT_EQ(decide(no_exec, SYS_mmap, kRx).rule_id, "no-executable-memory");
+  EXPECT_EQ(decide(no_exec, SYS_mmap, kRw).action.action, Action::kAllow);
+
+  const Policy jit =
+      Learn(Protections({{SYS_mmap, kRw}, {SYS_mprotect, kRwx}}));
+  EXPECT_EQ(decide(jit, SYS_mmap, kRwx).action.action, Action::kAllow);
+
+  // Merged: what either allowed, and only that.
+  const Policy widened = Learn(Protections({{SYS_mmap, kRx}}), &no_exec);
+  EXPECT_EQ(decide(widened, SYS_mmap, kRx).action.action, Action::kAllow);
+  EXPECT_EQ(decide(widened, SYS_mmap, kRwx).rule_id,
+            "no-writable-executable-memory");
+  const Policy kept = Learn(Protections({{SYS_mmap, kR}}), &jit);
+  EXPECT_EQ(decide(kept, SYS_mmap, kRwx).action.action, Action::kAllow);
+}
+
 TEST(LearnPolicyTest, AFileReadInATmpfsOfTheViewIsShownItself) {
   auto dir = TempDir::Create("isoscope-learn-view-");
   ASSERT_TRUE(dir) << dir.error().message();
@@ -256,10 +364,18 @@ TEST(LearnPolicyTest, AllowsWhatWasSeenAndNothingElse) {
   EXPECT_EQ(ioctl.action, (ActionSpec{Action::kDeny, ENOTTY}));
   EXPECT_EQ(ioctl.rule_id, "ioctl-0x5401.else");
   // A UNIX socket, not an IP one.
-  EXPECT_EQ(decide(Request(SYS_socket, {AF_UNIX})).action.action,
+  EXPECT_EQ(decide(Request(SYS_socket, {AF_UNIX, SOCK_STREAM})).action.action,
             Action::kAllow);
-  EXPECT_EQ(decide(Request(SYS_socket, {AF_INET})).action,
+  EXPECT_EQ(decide(Request(SYS_socket, {AF_INET, SOCK_STREAM})).action,
             (ActionSpec{Action::kDeny, EAFNOSUPPORT}));
+  // Of that family, the type seen (with or without its two flags), no
+  // other.
+  EXPECT_EQ(decide(Request(SYS_socket, {AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK}))
+                .action.action,
+            Action::kAllow);
+  const Verdict datagram = decide(Request(SYS_socket, {AF_UNIX, SOCK_DGRAM}));
+  EXPECT_EQ(datagram.action, (ActionSpec{Action::kDeny, EAFNOSUPPORT}));
+  EXPECT_EQ(datagram.rule_id, "socket-0x1-0x1.else");
   EXPECT_EQ(policy.network, NetworkMode::kNone);
   // Never seen: the base's answers.
   EXPECT_EQ(decide(Request(SYS_mount)).action,
@@ -367,6 +483,90 @@ TEST(LearnPolicyTest, MergeWidensAnEarlierPolicy) {
   EXPECT_EQ(Decide(widened, Open("/etc/shadow", O_RDONLY).request).rule_id,
             "files.else");
   EXPECT_EQ(Decide(widened, Request(SYS_read)).action.action, Action::kAllow);
+}
+
+RunResult Exited(int code, std::string out) {
+  RunResult run;
+  run.termination.outcome = Outcome::kExited;
+  run.termination.exit_code = code;
+  run.output.stdout_bytes = std::move(out);
+  return run;
+}
+
+RunResult Sigill() {
+  RunResult run;
+  run.termination.outcome = Outcome::kSignaled;
+  run.termination.signal = SIGILL;
+  return run;
+}
+
+FaultEvent InvalidInstruction(std::string mnemonic) {
+  FaultEvent fault;
+  fault.kind = FaultKind::kInvalidInstruction;
+  fault.signal = SIGILL;
+  fault.rip = 0x496cfe;
+  fault.mnemonic = std::move(mnemonic);
+  return fault;
+}
+
+// A proof run the backend could not execute (kvm on a PVM host stops at
+// the first SSE instruction) is "not run"; anything else that differs,
+// whatever the fault, is a difference.
+TEST(ClassifyProofTest, AnInstructionTheBackendCannotRunIsNotADifference) {
+  const RunResult learned = Exited(0, "hi\n");
+  const Observation observed = SmallRun();
+  using Kind = ProofOutcome::Kind;
+  const auto classify = [&](const RunResult& proof,
+                            const std::optional<FaultEvent>& fault,
+                            const Observation& seen) {
+    return ClassifyProof(learned, seen, proof, fault);
+  };
+  EXPECT_EQ(classify(Exited(0, "hi\n"), std::nullopt, observed).kind,
+            Kind::kSame);
+  const ProofOutcome pxor =
+      classify(Sigill(), InvalidInstruction("pxor"), observed);
+  EXPECT_EQ(pxor.kind, Kind::kNotRun);
+  EXPECT_NE(pxor.reason.find("cannot execute pxor at rip 0x496cfe"),
+            std::string::npos)
+      << pxor.reason;
+  // The program's own ud2, or an undecodable instruction: its doing.
+  EXPECT_EQ(classify(Sigill(), InvalidInstruction("ud2"), observed).kind,
+            Kind::kDiffers);
+  EXPECT_EQ(classify(Sigill(), InvalidInstruction(""), observed).kind,
+            Kind::kDiffers);
+  // No fault recorded, or another kind of fault.
+  EXPECT_EQ(classify(Sigill(), std::nullopt, observed).kind, Kind::kDiffers);
+  FaultEvent segv = InvalidInstruction("mov");
+  segv.kind = FaultKind::kPageFault;
+  EXPECT_EQ(classify(Sigill(), segv, observed).kind, Kind::kDiffers);
+  // A rule that killed the run (a violation), even at such an
+  // instruction.
+  RunResult killed = Sigill();
+  killed.termination.outcome = Outcome::kViolation;
+  killed.termination.rule_id = "faults.invalid_instruction";
+  EXPECT_EQ(classify(killed, InvalidInstruction("pxor"), observed).kind,
+            Kind::kDiffers);
+  // The observed run faulted so too: the program's own SIGILL.
+  Observation faulting = observed;
+  faulting.faults[FaultKind::kInvalidInstruction] = 1;
+  EXPECT_EQ(classify(Sigill(), InvalidInstruction("pxor"), faulting).kind,
+            Kind::kDiffers);
+  // A policy refusal that changes the output.
+  const ProofOutcome refused = classify(Exited(1, ""), std::nullopt, observed);
+  EXPECT_EQ(refused.kind, Kind::kDiffers);
+  EXPECT_FALSE(refused.same_stdout);
+  EXPECT_FALSE(refused.same_exit);
+}
+
+// LastFault keeps the run's last fault, whatever came after it.
+TEST(ClassifyProofTest, LastFaultKeepsTheLastFault) {
+  LastFault last;
+  EXPECT_FALSE(last.fault());
+  last.Append(Event{InvalidInstruction("cpuid")});
+  last.Append(Event{InvalidInstruction("pxor")});
+  last.Append(Event{Call(SYS_write)});
+  ASSERT_TRUE(last.fault());
+  EXPECT_EQ(last.fault()->mnemonic, "pxor");
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "learn/learned_policy.h"
 
 #include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -33,7 +36,7 @@ using report_text::FormatBytes;
 constexpr uint64_t kMiB = uint64_t{1024} * 1024;
 
 // Names for the selector values people know by name; hex otherwise.
-std::string ValueName(int syscall, uint64_t value) {
+std::string ValueName(int syscall, const Selector& selector, uint64_t value) {
   static const std::map<std::pair<int, uint64_t>, std::string_view> kNames = {
       {{SYS_ioctl, 0x5401}, "TCGETS"},
       {{SYS_ioctl, 0x5402}, "TCSETS"},
@@ -45,12 +48,6 @@ std::string ValueName(int syscall, uint64_t value) {
       {{SYS_ioctl, 0x5421}, "FIONBIO"},
       {{SYS_ioctl, 0x5450}, "FIONCLEX"},
       {{SYS_ioctl, 0x5451}, "FIOCLEX"},
-      {{SYS_socket, AF_UNIX}, "AF_UNIX"},
-      {{SYS_socket, AF_INET}, "AF_INET"},
-      {{SYS_socket, AF_INET6}, "AF_INET6"},
-      {{SYS_socket, AF_NETLINK}, "AF_NETLINK"},
-      {{SYS_socket, AF_PACKET}, "AF_PACKET"},
-      {{SYS_socketpair, AF_UNIX}, "AF_UNIX"},
       {{SYS_prctl, 1}, "PR_SET_PDEATHSIG"},
       {{SYS_prctl, 3}, "PR_GET_DUMPABLE"},
       {{SYS_prctl, 4}, "PR_SET_DUMPABLE"},
@@ -63,11 +60,101 @@ std::string ValueName(int syscall, uint64_t value) {
       {{SYS_prctl, 39}, "PR_GET_NO_NEW_PRIVS"},
       {{SYS_prctl, 0x53564d41}, "PR_SET_VMA"},
   };
-  const auto found = kNames.find({syscall, value});
-  if (found != kNames.end()) {
-    return fmt::format("{} ({:#x})", found->second, value);
+  static const std::map<uint64_t, std::string_view> kFamilies = {
+      {AF_UNIX, "AF_UNIX"},     {AF_INET, "AF_INET"},
+      {AF_INET6, "AF_INET6"},   {AF_NETLINK, "AF_NETLINK"},
+      {AF_PACKET, "AF_PACKET"},
+  };
+  static const std::map<uint64_t, std::string_view> kTypes = {
+      {SOCK_STREAM, "SOCK_STREAM"},
+      {SOCK_DGRAM, "SOCK_DGRAM"},
+      {SOCK_RAW, "SOCK_RAW"},
+      {SOCK_RDM, "SOCK_RDM"},
+      {SOCK_SEQPACKET, "SOCK_SEQPACKET"},
+  };
+  // Flags in the order people write them; what is left is shown in hex.
+  using Flags = std::vector<std::pair<uint64_t, std::string_view>>;
+  static const Flags kCloneFlags = {
+      {CLONE_VM, "CLONE_VM"},
+      {CLONE_FS, "CLONE_FS"},
+      {CLONE_FILES, "CLONE_FILES"},
+      {CLONE_SIGHAND, "CLONE_SIGHAND"},
+      {CLONE_PIDFD, "CLONE_PIDFD"},
+      {CLONE_PTRACE, "CLONE_PTRACE"},
+      {CLONE_VFORK, "CLONE_VFORK"},
+      {CLONE_PARENT, "CLONE_PARENT"},
+      {CLONE_THREAD, "CLONE_THREAD"},
+      {CLONE_NEWNS, "CLONE_NEWNS"},
+      {CLONE_SYSVSEM, "CLONE_SYSVSEM"},
+      {CLONE_SETTLS, "CLONE_SETTLS"},
+      {CLONE_PARENT_SETTID, "CLONE_PARENT_SETTID"},
+      {CLONE_CHILD_CLEARTID, "CLONE_CHILD_CLEARTID"},
+      {CLONE_UNTRACED, "CLONE_UNTRACED"},
+      {CLONE_CHILD_SETTID, "CLONE_CHILD_SETTID"},
+      {CLONE_NEWCGROUP, "CLONE_NEWCGROUP"},
+      {CLONE_NEWUTS, "CLONE_NEWUTS"},
+      {CLONE_NEWIPC, "CLONE_NEWIPC"},
+      {CLONE_NEWUSER, "CLONE_NEWUSER"},
+      {CLONE_NEWPID, "CLONE_NEWPID"},
+      {CLONE_NEWNET, "CLONE_NEWNET"},
+      {CLONE_IO, "CLONE_IO"},
+  };
+  static const Flags kProtections = {
+      {PROT_READ, "PROT_READ"},
+      {PROT_WRITE, "PROT_WRITE"},
+      {PROT_EXEC, "PROT_EXEC"},
+  };
+  const auto flag_names = [value](const Flags& flags, std::string_view none) {
+    std::vector<std::string> names;
+    uint64_t rest = value;
+    for (const auto& [bit, name] : flags) {
+      if ((rest & bit) == 0) continue;
+      names.emplace_back(name);
+      rest &= ~bit;
+    }
+    if (rest != 0) names.push_back(fmt::format("{:#x}", rest));
+    if (names.empty()) return std::string(none);
+    return fmt::format("{}", fmt::join(names, "|"));
+  };
+  std::string_view named;
+  const std::string_view what = selector.what;
+  if ((syscall == SYS_socket || syscall == SYS_socketpair) &&
+      what == "family") {
+    if (auto found = kFamilies.find(value); found != kFamilies.end()) {
+      named = found->second;
+    }
+  } else if ((syscall == SYS_socket || syscall == SYS_socketpair) &&
+             what == "type") {
+    if (auto found = kTypes.find(value); found != kTypes.end()) {
+      named = found->second;
+    }
+  } else if (syscall == SYS_clone) {
+    return fmt::format("{} ({:#x})", flag_names(kCloneFlags, "none"), value);
+  } else if (what == "protection") {
+    return flag_names(kProtections, "PROT_NONE");
+  } else if (auto found = kNames.find({syscall, value});
+             found != kNames.end()) {
+    named = found->second;
   }
+  if (!named.empty()) return fmt::format("{} ({:#x})", named, value);
   return fmt::format("{:#x}", value);
+}
+
+// The argument conditions that hold for `values` of `selectors`.
+std::vector<ArgCondition> Conditions(const Selectors& selectors,
+                                     const std::vector<uint64_t>& values) {
+  std::vector<ArgCondition> conditions;
+  for (size_t i = 0; i < selectors.args.size(); ++i) {
+    const Selector& selector = selectors.args[i];
+    if (selector.mask == ~uint64_t{0}) {
+      conditions.push_back(
+          ArgCondition{selector.index, CompareOp::kEq, values[i]});
+    } else {
+      conditions.push_back(ArgCondition{selector.index, CompareOp::kMaskedEq,
+                                        values[i], selector.mask});
+    }
+  }
+  return conditions;
 }
 
 // The answer to a value of a conditioned call never seen: what the kernel
@@ -79,6 +166,12 @@ int RefusalErrno(int syscall) {
     case SYS_socket:
     case SYS_socketpair:
       return EAFNOSUPPORT;
+    case SYS_clone:
+      // As the base presets refuse a clone that makes namespaces, and as
+      // the ptrace backend refuses CLONE_UNTRACED: a permission the
+      // sandbox withholds, not flags the kernel lacks (EINVAL would say
+      // the program is wrong).
+      return EPERM;
     default:
       return EINVAL;
   }
@@ -93,8 +186,16 @@ std::string Calls(uint64_t count) {
 // before, and united.
 struct Allowed {
   std::map<int, std::string> plain;  // calls allowed whatever their args
-  // (syscall, selector value): calls allowed with that argument value.
-  std::map<std::pair<int, uint64_t>, std::string> selected;
+  // (syscall, selector values): calls allowed with those argument values.
+  std::map<std::pair<int, std::vector<uint64_t>>, std::string> selected;
+  // Memory protections (mmap, mprotect, pkey_mprotect): whether any call
+  // asked for executable memory, and for memory writable and executable at
+  // once; what was seen, for the comment.
+  bool protection_exec = false;
+  bool protection_write_exec = false;
+  std::vector<std::string> protections_seen;
+  // clone3 refused ENOSYS because clone has conditions (the comment).
+  std::string clone3_refused;
   std::map<int, std::string> path_calls;  // decided by the `files` rule
   // newfstatat and statx with AT_EMPTY_PATH: a descriptor's own metadata.
   std::map<int, std::string> by_descriptor;
@@ -139,21 +240,48 @@ void LearnSyscalls(const Observation& observation, Allowed& allowed,
                             YamlCommentText(use.example_path));
       continue;
     }
-    const std::optional<Selector> selector = SelectorFor(number);
-    if (selector && !use.selector_varies) {
-      for (const auto& [value, count] : use.selector_values) {
-        allowed.selected[{number, value}] =
-            fmt::format("{} with {} {}: {}", name, selector->what,
-                        ValueName(number, value), Calls(count));
+    const std::optional<Selectors> selectors = SelectorsFor(number);
+    if (selectors && selectors->each_value && !use.selector_varies) {
+      for (const auto& [values, count] : use.selector_values) {
+        std::vector<std::string> parts;
+        for (size_t i = 0; i < selectors->args.size(); ++i) {
+          parts.push_back(
+              fmt::format("{} {}", selectors->args[i].what,
+                          ValueName(number, selectors->args[i], values[i])));
+        }
+        allowed.selected[{number, values}] = fmt::format(
+            "{} with {}: {}", name, fmt::join(parts, ", "), Calls(count));
       }
       continue;
     }
     const auto& a = use.example_args;
-    allowed.plain[number] = fmt::format(
-        "{} x{}, e.g. {}({:#x}, {:#x}, {:#x}){}", name, use.count, name, a[0],
-        a[1], a[2],
-        selector ? fmt::format(" ({} varies: not a condition)", selector->what)
-                 : "");
+    std::string detail;
+    if (selectors && !selectors->each_value) {
+      std::vector<std::string> seen;
+      for (const auto& [values, count] : use.selector_values) {
+        const uint64_t prot = values.front();
+        allowed.protection_exec =
+            allowed.protection_exec || (prot & PROT_EXEC) != 0;
+        allowed.protection_write_exec =
+            allowed.protection_write_exec ||
+            (prot & (PROT_WRITE | PROT_EXEC)) == (PROT_WRITE | PROT_EXEC);
+        seen.push_back(fmt::format(
+            "{} x{}", ValueName(number, selectors->args.front(), prot), count));
+      }
+      if (use.selector_varies) {
+        // Never more than eight values under a mask of three bits.
+        allowed.protection_exec = allowed.protection_write_exec = true;
+      }
+      allowed.protections_seen.push_back(
+          fmt::format("{}: {}", name, fmt::join(seen, ", ")));
+      detail = fmt::format("; protections {}", fmt::join(seen, ", "));
+    } else if (selectors) {
+      detail = fmt::format(" ({} varies: not a condition)",
+                           selectors->args.front().what);
+    }
+    allowed.plain[number] =
+        fmt::format("{} x{}, e.g. {}({:#x}, {:#x}, {:#x}){}", name, use.count,
+                    name, a[0], a[1], a[2], detail);
   }
   if (observation.task_creation_inferred) {
     const std::string why = fmt::format(
@@ -169,6 +297,7 @@ void LearnSyscalls(const Observation& observation, Allowed& allowed,
   // plainly allowed, Decide answers clone3 ENOSYS and glibc falls back to
   // clone, which must then be allowed as clone3 was.
   if (observation.syscalls.contains(SYS_clone3) &&
+      !observation.syscalls.contains(SYS_clone) &&
       !allowed.plain.contains(SYS_unshare)) {
     allowed.plain.try_emplace(
         SYS_clone,
@@ -510,6 +639,47 @@ void LearnFilesystem(const Observation& observation, const Policy& base,
   }
 }
 
+// The selector values a rule learn wrote allows (one call, each selector
+// compared as SelectorsFor says); nullopt for any other rule.
+std::optional<std::vector<uint64_t>> SelectedValues(const Rule& rule) {
+  if (rule.syscalls.size() != 1) return std::nullopt;
+  const std::optional<Selectors> selectors = SelectorsFor(rule.syscalls[0]);
+  if (!selectors || !selectors->each_value ||
+      rule.args.size() != selectors->args.size()) {
+    return std::nullopt;
+  }
+  std::vector<uint64_t> values;
+  values.reserve(rule.args.size());
+  for (const ArgCondition& condition : rule.args) {
+    values.push_back(condition.value);
+  }
+  if (Conditions(*selectors, values) != rule.args) return std::nullopt;
+  return values;
+}
+
+// The protection bits whose combination the rule learn writes refuses
+// for `number` (PROT_EXEC, or PROT_WRITE|PROT_EXEC), if the first rule of
+// `policy` naming it is one.
+std::optional<uint64_t> RefusedProtections(const Policy& policy, int number) {
+  for (const Rule& rule : policy.syscalls.rules) {
+    if (std::find(rule.syscalls.begin(), rule.syscalls.end(), number) ==
+        rule.syscalls.end()) {
+      continue;
+    }
+    if (rule.action.action != Action::kDeny || rule.args.size() != 1 ||
+        rule.otherwise || rule.paths) {
+      return std::nullopt;
+    }
+    const ArgCondition& c = rule.args.front();
+    if (c.index == 2 && c.op == CompareOp::kMaskedEq && c.mask == c.value &&
+        (c.value == PROT_EXEC || c.value == (PROT_WRITE | PROT_EXEC))) {
+      return c.value;
+    }
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 // What a policy learned before allows, as items of `allowed` it lacks.
 void KeepMerged(const Policy& prior, Allowed& allowed,
                 std::vector<std::string>& notes) {
@@ -542,26 +712,34 @@ void KeepMerged(const Policy& prior, Allowed& allowed,
       allowed.by_descriptor.try_emplace(rule.syscalls[0], from);
       continue;
     }
-    const ArgCondition& condition = rule.args.front();
-    bool kept = rule.args.size() == 1 && rule.syscalls.size() == 1;
-    if (kept) {
-      const std::optional<Selector> selector = SelectorFor(rule.syscalls[0]);
-      kept = selector && selector->index == condition.index &&
-             condition.op == CompareOp::kEq;
-    }
-    if (kept) {
-      allowed.selected.try_emplace({rule.syscalls[0], condition.value}, from);
+    if (std::optional<std::vector<uint64_t>> values = SelectedValues(rule)) {
+      allowed.selected.try_emplace({rule.syscalls[0], *std::move(values)},
+                                   from);
     } else {
       notes.push_back(fmt::format(
           "rule '{}' of {} has conditions learn does not write: not kept",
           rule.id, prior.name));
     }
   }
-  // A call allowed whatever its arguments by either policy is allowed so:
-  // a rule for one of its values would refuse the others in its `else`.
-  std::erase_if(allowed.selected, [&allowed](const auto& entry) {
-    return allowed.plain.contains(entry.first.first);
-  });
+  // The protections it refuses (none: all were seen, if it allows them).
+  for (int number : {SYS_mmap, SYS_mprotect, SYS_pkey_mprotect}) {
+    bool allows = false;
+    for (const Rule& rule : prior.syscalls.rules) {
+      if (rule.action.action != Action::kAllow || !rule.args.empty() ||
+          rule.paths) {
+        continue;
+      }
+      allows = allows || std::find(rule.syscalls.begin(), rule.syscalls.end(),
+                                   number) != rule.syscalls.end();
+    }
+    if (!allows) continue;
+    const std::optional<uint64_t> refused = RefusedProtections(prior, number);
+    allowed.protection_exec =
+        allowed.protection_exec || !refused || *refused != PROT_EXEC;
+    allowed.protection_write_exec = allowed.protection_write_exec || !refused;
+    allowed.protections_seen.push_back(
+        fmt::format("{}: {}", SyscallName(number), from));
+  }
   if (prior.network > allowed.network) {
     allowed.network = prior.network;
     allowed.network_comment +=
@@ -644,6 +822,25 @@ void KeepMerged(const Policy& prior, Allowed& allowed,
   });
 }
 
+// What the items of `allowed` say of each other, once all are in: a call
+// allowed whatever its arguments (by a merged policy, or the container's
+// unobserved clones) needs no rule for its values, whose `else` would
+// refuse the others; clone with conditions makes clone3 fail ENOSYS.
+void Reconcile(Allowed& allowed) {
+  std::erase_if(allowed.selected, [&allowed](const auto& entry) {
+    return allowed.plain.contains(entry.first.first);
+  });
+  const bool clone_conditioned = std::any_of(
+      allowed.selected.begin(), allowed.selected.end(),
+      [](const auto& entry) { return entry.first.first == SYS_clone; });
+  if (clone_conditioned && allowed.plain.erase(SYS_clone3) > 0) {
+    allowed.clone3_refused =
+        "clone3 (its flags are in memory, which no filter reads): ENOSYS, "
+        "as on a kernel without it, so that libc falls back to clone, whose "
+        "flags the rules above check";
+  }
+}
+
 // Comments by what they stand above: a rule's id, or "<intent> <glob>".
 using Comments = std::map<std::string, std::vector<std::string>>;
 
@@ -659,18 +856,56 @@ void BuildRules(const Allowed& allowed, const Policy& base,
                 Comments& comments) {
   std::vector<Rule>& rules = policy.syscalls.rules;
   for (auto it = allowed.selected.begin(); it != allowed.selected.end(); ++it) {
-    const auto [number, value] = it->first;
-    const Selector selector = *SelectorFor(number);
+    const auto& [number, values] = it->first;
     Rule rule;
-    rule.id = fmt::format("{}-{:#x}", SyscallName(number), value);
+    rule.id = SyscallName(number);
+    for (uint64_t value : values) rule.id += fmt::format("-{:#x}", value);
     rule.syscalls = {number};
-    rule.args = {ArgCondition{selector.index, CompareOp::kEq, value}};
+    rule.args = Conditions(*SelectorsFor(number), values);
     rule.action = ActionSpec{Action::kAllow};
     const auto next = std::next(it);
     if (next == allowed.selected.end() || next->first.first != number) {
       rule.otherwise = ActionSpec{Action::kDeny, RefusalErrno(number)};
     }
     comments[rule.id] = {it->second};
+    rules.push_back(std::move(rule));
+  }
+  if (!allowed.clone3_refused.empty()) {
+    Rule rule;
+    rule.id = "clone3-fallback";
+    rule.syscalls = {SYS_clone3};
+    rule.action = ActionSpec{Action::kDeny, ENOSYS};
+    comments[rule.id] = {allowed.clone3_refused};
+    rules.push_back(std::move(rule));
+  }
+  // Memory the workload never asked to be executable (or writable and
+  // executable at once) it may not have: refused with EACCES, what the
+  // kernel answers for PROT_EXEC on a noexec mount and SELinux for execmem,
+  // which JITs and libffi expect. Every other protection stays allowed by
+  // the plain rule below.
+  std::vector<int> protection_calls;
+  for (int number : {SYS_mmap, SYS_mprotect, SYS_pkey_mprotect}) {
+    if (allowed.plain.contains(number)) protection_calls.push_back(number);
+  }
+  if (!protection_calls.empty() && !allowed.protection_write_exec) {
+    const uint64_t refused = allowed.protection_exec
+                                 ? uint64_t{PROT_WRITE | PROT_EXEC}
+                                 : uint64_t{PROT_EXEC};
+    Rule rule;
+    rule.id = allowed.protection_exec ? "no-writable-executable-memory"
+                                      : "no-executable-memory";
+    rule.syscalls = protection_calls;
+    rule.args = {ArgCondition{2, CompareOp::kMaskedEq, refused, refused}};
+    rule.action = ActionSpec{Action::kDeny, EACCES};
+    auto& lines = comments[rule.id];
+    lines.push_back(fmt::format(
+        "No call asked for memory {} (the protections seen below): refused "
+        "EACCES, as SELinux refuses execmem; the rest is allowed by 'calls'.",
+        allowed.protection_exec ? "both writable and executable"
+                                : "executable"));
+    for (const std::string& seen : allowed.protections_seen) {
+      lines.push_back("  " + seen);
+    }
     rules.push_back(std::move(rule));
   }
   if (!allowed.plain.empty()) {
@@ -982,6 +1217,7 @@ Result<LearnedPolicy> LearnPolicy(const Observation& observation,
   if (context.merge != nullptr) {
     KeepMerged(*context.merge, allowed, learned.notes);
   }
+  Reconcile(allowed);
 
   Policy policy;
   policy.syscalls.default_action = base.syscalls.default_action;

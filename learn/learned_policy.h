@@ -4,11 +4,14 @@
 //
 // What is learned, and how it is generalised (the README's "Learned from
 // your own program" says it for users):
-// - syscalls by name; ioctl requests, socket families and prctl options as
-//   argument conditions, one rule per value seen, the last of each call
-//   refusing other values with the errno a careful author would pick (no
-//   conditions on memory protections or clone: see Selector); calls the
-//   base refuses by name keep its answer, the rest get the base's default;
+// - syscalls by name; ioctl requests, socket families with their types,
+//   prctl options and clone flags as argument conditions, one rule per
+//   value seen, the last of each call refusing other values with the errno
+//   a careful author would pick (clone: EPERM, and clone3 then ENOSYS so
+//   libc falls back to the checked clone); memory protections refused when
+//   never seen (writable and executable at once, or executable at all:
+//   EACCES); calls the base refuses by name keep its answer, the rest get
+//   the base's default;
 // - paths by intent (read, write, exec; a created file is a written one):
 //   the workdir and /tmp as trees, a package's directory under /usr/lib,
 //   /usr/share and the like as a tree for reading, pids and fd numbers

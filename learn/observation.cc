@@ -1,5 +1,8 @@
 #include "learn/observation.h"
 
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <algorithm>
@@ -25,18 +28,44 @@ void AddCount(Map& map, const Key& key, uint64_t count) {
 
 }  // namespace
 
-std::optional<Selector> SelectorFor(int syscall) {
+std::optional<Selectors> SelectorsFor(int syscall) {
+  // The bits of socket's type that name it (SOCK_STREAM, SOCK_DGRAM, ...):
+  // all of the int the kernel reads but the two flags any type may carry.
+  constexpr uint64_t kSocketTypeMask =
+      uint64_t{0xffffffff} & ~uint64_t{SOCK_NONBLOCK | SOCK_CLOEXEC};
+  // clone's flags: the kernel reads the lower 32 bits, of which the lowest
+  // byte is the signal the parent gets when the child ends (CSIGNAL).
+  constexpr uint64_t kCloneFlagsMask =
+      uint64_t{0xffffffff} & ~uint64_t{CSIGNAL};
+  constexpr uint64_t kProtectionMask = PROT_READ | PROT_WRITE | PROT_EXEC;
   switch (syscall) {
     case SYS_ioctl:
-      return Selector{1, "request"};
+      return Selectors{{{1, "request"}}};
     case SYS_socket:
     case SYS_socketpair:
-      return Selector{0, "family"};
+      return Selectors{{{0, "family"}, {1, "type", kSocketTypeMask}}};
     case SYS_prctl:
-      return Selector{0, "option"};
+      return Selectors{{{0, "option"}}};
+    case SYS_clone:
+      return Selectors{{{0, "flags", kCloneFlagsMask}}};
+    case SYS_mmap:
+    case SYS_mprotect:
+    case SYS_pkey_mprotect:
+      return Selectors{{{2, "protection", kProtectionMask}},
+                       /*each_value=*/false};
     default:
       return std::nullopt;
   }
+}
+
+std::vector<uint64_t> SelectorValues(const Selectors& selectors,
+                                     const std::array<uint64_t, 6>& args) {
+  std::vector<uint64_t> values;
+  values.reserve(selectors.args.size());
+  for (const Selector& selector : selectors.args) {
+    values.push_back(args[static_cast<size_t>(selector.index)] & selector.mask);
+  }
+  return values;
 }
 
 void Observation::Merge(const Observation& other) {
@@ -135,11 +164,11 @@ void Observer::OnSyscall(const SyscallEvent& event) {
       use.example_path = AsObserved(request.paths[0].path);
     }
   }
-  if (const std::optional<Selector> selector = SelectorFor(request.number)) {
-    const uint64_t value = request.args[static_cast<size_t>(selector->index)];
+  if (const std::optional<Selectors> selectors = SelectorsFor(request.number)) {
+    std::vector<uint64_t> value = SelectorValues(*selectors, request.args);
     if (use.selector_values.size() < kMaxSelectorValues ||
         use.selector_values.contains(value)) {
-      ++use.selector_values[value];
+      ++use.selector_values[std::move(value)];
     } else {
       use.selector_varies = true;
     }

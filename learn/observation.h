@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "policies/decide.h"
 #include "policies/policy.h"
@@ -32,26 +33,44 @@ struct SyscallUse {
   uint64_t count = 0;
   std::array<uint64_t, 6> example_args{};  // of the first call seen
   std::string example_path;  // its first path argument, if it had one
-  // The values of the argument a policy names for this call (SelectorFor),
-  // with how often each was seen: ioctl requests, socket families, prctl
-  // options.
-  std::map<uint64_t, uint64_t> selector_values;
+  // The values of the arguments a policy names for this call (SelectorsFor),
+  // each masked, one per selector, with how often each combination was
+  // seen: ioctl requests, socket families and types, prctl options, clone
+  // flags, memory protections.
+  std::map<std::vector<uint64_t>, uint64_t> selector_values;
   // More distinct values than a policy would list: no condition is learned.
   bool selector_varies = false;
   bool operator==(const SyscallUse&) const = default;
 };
 
-// Which argument of a syscall a learned rule conditions on (its value,
-// compared whole). nullopt for calls whose arguments vary without meaning
-// (read's length), and for those whose conditions would cost more than
-// they say: a condition makes isoscope inspect every such call (a
-// notification or a stop), which mmap and mprotect make by the thousand,
-// and clone's namespace flags are already decided as unshare is.
+// One argument a learned rule compares: its bits under `mask`, the rest
+// varying without meaning (clone's exit signal and the upper half the
+// kernel ignores, socket's SOCK_NONBLOCK and SOCK_CLOEXEC).
 struct Selector {
   int index = 0;
-  const char* what = "";  // "request", "family", "option"
+  const char* what = "";  // "request", "family", "type", "flags", ...
+  uint64_t mask = ~uint64_t{0};
 };
-std::optional<Selector> SelectorFor(int syscall);
+
+// The arguments a learned rule conditions on, and how. nullopt for calls
+// whose arguments vary without meaning (read's length). clone's namespace
+// flags are decided as unshare is, whatever its rules say (policies/
+// README.md, "Namespaces"), and clone3's flags are in memory no filter
+// reads: learn refuses clone3 where clone has conditions (ENOSYS, so libc
+// falls back to clone).
+struct Selectors {
+  std::vector<Selector> args;
+  // true: each combination seen is a rule, the last one refusing the rest
+  // (ioctl, socket, socketpair, prctl, clone). false: the values seen say
+  // which protections are refused (mmap, mprotect, pkey_mprotect: memory
+  // both writable and executable, or executable at all, when never seen).
+  bool each_value = true;
+};
+std::optional<Selectors> SelectorsFor(int syscall);
+
+// The selector values of a call's arguments (masked, one per selector).
+std::vector<uint64_t> SelectorValues(const Selectors& selectors,
+                                     const std::array<uint64_t, 6>& args);
 
 // One path reached with one intent.
 struct PathUse {

@@ -24,6 +24,10 @@ struct Program {
   std::string name;
   std::vector<std::string> needs;  // from scripts/install-deps.sh
   std::string script;              // run by /bin/sh -c in the workdir
+  // A step that uses an argument value the program never did (a memory
+  // protection, a socket type), and what its run records for it.
+  std::string unseen_step = "";
+  std::string unseen_denial = "";
 };
 
 std::vector<Program> Programs() {
@@ -42,7 +46,10 @@ std::vector<Program> Programs() {
        "c.commit()\n"
        "print(c.execute(\"select sum(a) from t\").fetchone()[0])\n"
        "print(subprocess.run([\"echo\", \"child\"], capture_output=True, "
-       "text=True).stdout.strip())'"},
+       "text=True).stdout.strip())'",
+       // Memory both writable and executable, which it never asked for.
+       "python3 -c 'import mmap; mmap.mmap(-1, 4096, prot=7)'",
+       "-> deny EACCES [no-writable-executable-memory]"},
       {"gcc-make",
        {"/usr/bin/gcc", "/usr/bin/make"},
        "printf '#include <stdio.h>\\nint main(void){puts(\"built\");"
@@ -68,7 +75,11 @@ std::vector<Program> Programs() {
        "port=$(sed -n 's/.*port \\([0-9]*\\).*/\\1/p' server.log); "
        "[ -n \"$port\" ] && break; sleep 0.1; done; "
        "curl -s \"http://127.0.0.1:$port/page.txt\"; status=$?; kill $!; "
-       "test $status = 0"},
+       "test $status = 0",
+       // A UDP socket, where it only ever made TCP ones.
+       "python3 -c 'import socket; socket.socket(socket.AF_INET, "
+       "socket.SOCK_DGRAM)'",
+       "-> deny EAFNOSUPPORT [socket-"},
   };
 }
 
@@ -145,6 +156,14 @@ TEST_P(LearnCliTest, LearnsAPolicyThatRunsItEverywhereAndNoFurther) {
             std::string::npos)
       << program_run.out;
 
+  if (!GetParam().unseen_step.empty()) {
+    const CommandResult unseen = RunStepFurther(GetParam().unseen_step);
+    EXPECT_NE(unseen.exit_status, 0) << unseen.err;
+    const CommandResult unseen_run = Isoscope({"runs", "show", "latest"});
+    EXPECT_NE(unseen_run.out.find(GetParam().unseen_denial), std::string::npos)
+        << unseen_run.out;
+  }
+
   if (GetParam().name != "curl-loopback") return;
   // One port further: the learned network.connect allows the ports of the
   // server the script started (bound to port 0, so the kernel's range),
@@ -204,6 +223,37 @@ TEST(LearnMergeTest, MergeWidensAndDiffNamesSections) {
   const CommandResult refused = isoscope(run);
   EXPECT_NE(refused.exit_status, 0);
   EXPECT_NE(refused.err.find("[files.else]"), std::string::npos) << refused.err;
+}
+
+// On a host whose /dev/kvm is a software hypervisor (kvm_pvm), the kvm
+// guest stops at glibc's first SSE instruction: the proof shows kvm as not
+// run, naming the instruction, and learn still exits 0; with hardware
+// virtualization kvm runs the program and must agree.
+TEST(LearnProofTest, KvmThatCannotRunAStaticProgramIsNotADifference) {
+  constexpr const char* kBusybox = "/bin/busybox";  // busybox-static
+  if (std::string why = BackendUnavailable("ptrace"); !why.empty()) {
+    GTEST_SKIP() << "learn observes on ptrace, unavailable here: " << why;
+  }
+  if (std::string why = BackendUnavailable("kvm"); !why.empty()) {
+    GTEST_SKIP() << "needs the kvm backend (/dev/kvm): " << why;
+  }
+  if (!fs::exists(kBusybox)) {
+    GTEST_SKIP() << "needs a static busybox at " << kBusybox
+                 << " (Debian package busybox-static)";
+  }
+  auto dir = TempDir::Create("isoscope-learn-kvm-test-");
+  ASSERT_TRUE(dir) << dir.error().message();
+  const CommandResult learned = RunCommand(
+      {IsoscopeBinary().string(), "--db", (dir->path() / "runs.db").string(),
+       "learn", "-o", (dir->path() / "learned.yaml").string(), "--", kBusybox,
+       "echo", "hi"});
+  EXPECT_EQ(learned.exit_status, 0) << learned.err;
+  EXPECT_EQ(learned.err.find("DIFFERS"), std::string::npos) << learned.err;
+  const bool ran = learned.err.find("kvm        exited 0") != std::string::npos;
+  const bool not_run =
+      learned.err.find("kvm        not run (run ") != std::string::npos &&
+      learned.err.find("the backend cannot execute ") != std::string::npos;
+  EXPECT_TRUE(ran || not_run) << learned.err;
 }
 
 INSTANTIATE_TEST_SUITE_P(Programs, LearnCliTest,

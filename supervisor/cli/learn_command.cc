@@ -14,6 +14,7 @@
 #include "base/temp_dir.h"
 #include "learn/learned_policy.h"
 #include "learn/observation.h"
+#include "learn/proof.h"
 #include "policies/endpoints.h"
 #include "policies/loader.h"
 #include "reports/text.h"
@@ -346,7 +347,11 @@ int LearnCommand(const Context& context, const LearnOptions& options) {
       continue;
     }
     progress.Show(fmt::format("learn: proving on {}", entry.name));
-    auto run = runner.Run(**candidate, *policy, nullptr);
+    LastFault last_fault;
+    auto run = runner.Run(**candidate, *policy,
+                          [&last_fault](const std::string&) -> EventSink* {
+                            return &last_fault;
+                          });
     candidate->reset();
     progress.Clear();
     if (!run) {
@@ -362,16 +367,19 @@ int LearnCommand(const Context& context, const LearnOptions& options) {
     if (run->termination.outcome == Outcome::kInterrupted) {
       return kExitInterrupted;
     }
-    const bool same_stdout =
-        run->output.stdout_bytes == first->output.stdout_bytes;
-    const bool same_exit =
-        run->termination.ExitStatus() == first->termination.ExitStatus() &&
-        run->termination.outcome == first->termination.outcome;
-    const bool agrees = same_stdout && same_exit;
-    differs = differs || !agrees;
+    const ProofOutcome proof =
+        ClassifyProof(*first, observation, *run, last_fault.fault());
+    if (proof.kind == ProofOutcome::Kind::kNotRun) {
+      // The backend, not the policy: as a backend that cannot start it.
+      fmt::print(stderr, "  {:<10} not run (run {}): {}\n", entry.name, run->id,
+                 report_text::Line(proof.reason));
+      continue;
+    }
+    differs = differs || proof.kind == ProofOutcome::Kind::kDiffers;
     fmt::print(stderr, "  {:<10} {:<28} {:<7} {:<7} {}\n", entry.name,
                report_text::Truncate(Describe(*run), 28),
-               same_stdout ? "same" : "DIFFERS", same_exit ? "same" : "DIFFERS",
+               proof.same_stdout ? "same" : "DIFFERS",
+               proof.same_exit ? "same" : "DIFFERS",
                RefusingRule(*run).empty() ? "-" : RefusingRule(*run));
   }
   if (differs) {
