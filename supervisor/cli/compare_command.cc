@@ -23,6 +23,7 @@
 #include "supervisor/cli/exit_status.h"
 #include "supervisor/cli/interrupt.h"
 #include "supervisor/cli/terminal_output.h"
+#include "supervisor/cli/workload_request.h"
 #include "supervisor/comparison_runner.h"
 #include "supervisor/workload_env.h"
 #include "workloads/catalog.h"
@@ -37,19 +38,13 @@ int CompareCommand(const Context& context, const CompareOptionsCli& options) {
         Error(ErrorCode::kInvalidArgument,
               fmt::format("--repeat {}: expected at least 1", options.repeat)));
   }
+  if (Status source =
+          CheckWorkloadSource("compare", options.command, options.bundle,
+                              options.image, /*command_required=*/true);
+      !source) {
+    return ReportError(source.error());
+  }
   const bool from_bundle = !options.bundle.empty() || !options.image.empty();
-  if (from_bundle && !options.command.empty()) {
-    return ReportError(
-        Error(ErrorCode::kInvalidArgument,
-              "--bundle and --image run the bundle's process.args: give no "
-              "command after --"));
-  }
-  if (options.command.empty() && !from_bundle) {
-    return ReportError(Error(ErrorCode::kInvalidArgument,
-                             "no workload: give it after --, as in "
-                             "isoscope compare -- ./my-program args, or "
-                             "--bundle DIR, or --image LAYOUT:TAG"));
-  }
   auto backends = context.backends->Select(options.backends);
   if (!backends) return ReportError(backends.error());
   auto loaded = LoadPolicyForThisHost(options.policy);

@@ -23,6 +23,7 @@
 #include "supervisor/cli/exit_status.h"
 #include "supervisor/cli/interrupt.h"
 #include "supervisor/cli/terminal_output.h"
+#include "supervisor/cli/workload_request.h"
 #include "supervisor/recorded_run.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/workload_env.h"
@@ -202,26 +203,16 @@ Status WriteFile(const std::string& path, const std::string& text) {
 }  // namespace
 
 int LearnCommand(const Context& context, const LearnOptions& options) {
+  if (Status source =
+          CheckWorkloadSource("learn", options.command, options.bundle,
+                              options.image, /*command_required=*/true);
+      !source) {
+    return ReportError(source.error());
+  }
+  if (Status env = CheckEnvEntries(options.env); !env) {
+    return ReportError(env.error());
+  }
   const bool from_bundle = !options.bundle.empty() || !options.image.empty();
-  if (from_bundle && !options.command.empty()) {
-    return ReportError(
-        Error(ErrorCode::kInvalidArgument,
-              "--bundle and --image run the bundle's process.args: give no "
-              "command after --"));
-  }
-  if (options.command.empty() && !from_bundle) {
-    return ReportError(Error(ErrorCode::kInvalidArgument,
-                             "no workload: give it after --, as in "
-                             "isoscope learn -- ./my-program args, or "
-                             "--bundle DIR, or --image LAYOUT:TAG"));
-  }
-  for (const auto& entry : options.env) {
-    if (entry.find('=') == std::string::npos || entry.front() == '=') {
-      return ReportError(
-          Error(ErrorCode::kInvalidArgument,
-                fmt::format("--env '{}': expected KEY=VALUE", entry)));
-    }
-  }
   if (options.backend != "ptrace" && options.backend != "container") {
     return ReportError(Error(
         ErrorCode::kInvalidArgument,

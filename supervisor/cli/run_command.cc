@@ -18,6 +18,7 @@
 #include "supervisor/cli/commands.h"
 #include "supervisor/cli/exit_status.h"
 #include "supervisor/cli/interrupt.h"
+#include "supervisor/cli/workload_request.h"
 #include "supervisor/recorded_run.h"
 #include "supervisor/run_result_json.h"
 #include "supervisor/supervisor.h"
@@ -114,12 +115,6 @@ int Supervise(const Context& context, const RunOptions& options,
 
 int RunBundle(const Context& context, const RunOptions& options,
               std::unique_ptr<Backend> backend, const Policy& loaded) {
-  if (!options.command.empty()) {
-    return ReportError(
-        Error(ErrorCode::kInvalidArgument,
-              "--bundle and --image run the bundle's process.args: give no "
-              "command after --"));
-  }
   if (!options.workdir.empty()) {
     return ReportError(Error(ErrorCode::kInvalidArgument,
                              "--bundle and --image run in the bundle's "
@@ -143,12 +138,14 @@ int RunBundle(const Context& context, const RunOptions& options,
 int RunCommand(const Context& context, const RunOptions& options) {
   // Everything that can be wrong with the request is checked before the
   // workload starts, so a bad request runs nothing and records nothing.
-  for (const auto& entry : options.env) {
-    if (entry.find('=') == std::string::npos || entry.front() == '=') {
-      return ReportError(
-          Error(ErrorCode::kInvalidArgument,
-                fmt::format("--env '{}': expected KEY=VALUE", entry)));
-    }
+  if (Status source =
+          CheckWorkloadSource("run", options.command, options.bundle,
+                              options.image, /*command_required=*/false);
+      !source) {
+    return ReportError(source.error());
+  }
+  if (Status env = CheckEnvEntries(options.env); !env) {
+    return ReportError(env.error());
   }
   auto backend = context.backends->Create(options.backend);
   if (!backend) return ReportError(backend.error());
