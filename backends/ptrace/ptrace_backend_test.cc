@@ -78,6 +78,37 @@ syscalls:
                                   kSystemReads, extra_read));
   }
 
+  // endpoint-race's counts after `mode` for 1.5 s under `policy` (written:
+  // -1 unless the mode writes through the workload's memory file); all -1
+  // when the run did not end as expected, which is a test failure.
+  struct EndpointRaceCounts {
+    long ok = -1, refused = -1, reached = -1, written = -1;
+  };
+
+  EndpointRaceCounts RunEndpointRace(std::shared_ptr<const Policy> policy,
+                                     const std::string& mode) {
+    EndpointRaceCounts counts;
+    auto result =
+        Run(std::move(policy), Program(TestProgram("endpoint-race"),
+                                       {"18080", "18081", mode, "1500"}));
+    if (!result) {
+      ADD_FAILURE() << mode << ": " << result.error().ToString();
+      return counts;
+    }
+    if (result->termination.outcome != Outcome::kExited) {
+      ADD_FAILURE() << mode << ": " << result->termination.reason
+                    << result->output.stderr_bytes;
+      return counts;
+    }
+    const int parsed =
+        std::sscanf(result->output.stdout_bytes.c_str(),
+                    "ok=%ld refused=%ld reached=%ld written=%ld", &counts.ok,
+                    &counts.refused, &counts.reached, &counts.written);
+    if (parsed < 3)
+      ADD_FAILURE() << mode << ": " << result->output.stdout_bytes;
+    return counts;
+  }
+
   Result<RunResult> Run(std::shared_ptr<const Policy> policy,
                         const Workload& workload, Backend* backend = nullptr) {
     SupervisorOptions options;
@@ -279,21 +310,10 @@ TEST_F(PtraceBackendTest, EndpointListsAllowListedAndRefuseOthers) {
 TEST_F(PtraceBackendTest, EndpointFlippedDuringTheCheckNeverReachesIt) {
   auto policy = PolicyFrom(fmt::format(kEndpointPolicy, "EACCES"));
   for (const char* mode : {"race-connect", "race-sendmsg"}) {
-    auto result = Run(policy, Program(TestProgram("endpoint-race"),
-                                      {"18080", "18081", mode, "1500"}));
-    ASSERT_TRUE(result.has_value()) << result.error().ToString();
-    ASSERT_EQ(result->termination.outcome, Outcome::kExited)
-        << mode << ": " << result->termination.reason
-        << result->output.stderr_bytes;
-    long ok = -1, refused = -1, reached = -1;
-    ASSERT_EQ(
-        std::sscanf(result->output.stdout_bytes.c_str(),
-                    "ok=%ld refused=%ld reached=%ld", &ok, &refused, &reached),
-        3)
-        << result->output.stdout_bytes;
-    EXPECT_EQ(reached, 0) << mode;
-    EXPECT_GT(ok, 50) << mode << ": " << result->output.stdout_bytes;
-    EXPECT_GT(refused, 50) << mode << ": " << result->output.stdout_bytes;
+    const EndpointRaceCounts counts = RunEndpointRace(policy, mode);
+    EXPECT_EQ(counts.reached, 0) << mode;
+    EXPECT_GT(counts.ok, 50) << mode;
+    EXPECT_GT(counts.refused, 50) << mode;
   }
 }
 
@@ -305,22 +325,11 @@ TEST_F(PtraceBackendTest, EndpointFlippedDuringTheCheckNeverReachesIt) {
 TEST_F(PtraceBackendTest, EndpointCopiesCannotBeRewrittenThroughProcessMemory) {
   auto policy = PolicyFrom(fmt::format(kEndpointPolicy, "EACCES"));
   for (const char* mode : {"mem-connect", "mem-sendmsg"}) {
-    auto result = Run(policy, Program(TestProgram("endpoint-race"),
-                                      {"18080", "18081", mode, "1500"}));
-    ASSERT_TRUE(result.has_value()) << result.error().ToString();
-    ASSERT_EQ(result->termination.outcome, Outcome::kExited)
-        << mode << ": " << result->termination.reason
-        << result->output.stderr_bytes;
-    long ok = -1, refused = -1, reached = -1, written = -1;
-    ASSERT_EQ(std::sscanf(result->output.stdout_bytes.c_str(),
-                          "ok=%ld refused=%ld reached=%ld written=%ld", &ok,
-                          &refused, &reached, &written),
-              4)
-        << result->output.stdout_bytes;
-    EXPECT_EQ(reached, 0) << mode;
-    EXPECT_EQ(written, 0) << mode;
-    EXPECT_EQ(refused, 0) << mode;
-    EXPECT_GT(ok, 50) << mode << ": " << result->output.stdout_bytes;
+    const EndpointRaceCounts counts = RunEndpointRace(policy, mode);
+    EXPECT_EQ(counts.reached, 0) << mode;
+    EXPECT_EQ(counts.written, 0) << mode;
+    EXPECT_EQ(counts.refused, 0) << mode;
+    EXPECT_GT(counts.ok, 50) << mode;
   }
 }
 
