@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "backends/container/notification_workers.h"
 #include "backends/process/checked_calls.h"
 #include "backends/process/network.h"
 #include "backends/process/workload_output.h"
@@ -111,6 +112,23 @@ std::optional<gid_t> TtyGroup() {
     return std::nullopt;
   }
   return found->gr_gid;
+}
+
+// How many threads perform socket calls at once (NotificationWorkers):
+// enough for a workload's concurrent blocking connects and sends, few
+// enough that a workload parking calls on a black hole cannot make isoscope
+// start many threads; further calls wait their turn.
+constexpr size_t kMaxSocketWorkers = 16;
+
+// `event`, which the policy allowed, as answered with `error` of the
+// backend's making instead of its result, under `rule`.
+SyscallEvent BackendAnswer(const SyscallEvent& event, int error,
+                           std::string_view rule, std::string reason) {
+  SyscallEvent answered = event;
+  answered.verdict = Verdict{ActionSpec{Action::kDeny, error},
+                             std::string(rule), std::move(reason)};
+  answered.decided_by = DecidedBy::kKernelFilter;
+  return answered;
 }
 
 std::string Mebibytes(uint64_t bytes) {
@@ -358,6 +376,8 @@ void ContainerBackend::KillAll() {
     ::syscall(SYS_pidfd_send_signal, child_->pidfd(), SIGKILL, nullptr, 0);
   }
   if (cgroup_) cgroup_->KillAll(std::chrono::milliseconds(0));
+  // After the kill: no workload thread waits for a worker's answer.
+  StopWorkers();
 }
 
 Result<std::optional<Event>> ContainerBackend::NextEvent(
@@ -367,6 +387,7 @@ Result<std::optional<Event>> ContainerBackend::NextEvent(
   }
   if (awaiting_) return Fail(ErrorCode::kInternal, "NextEvent before Resolve");
   while (true) {
+    if (worker_error_) return tl::unexpected(*worker_error_);
     if (!pending_.empty()) {
       Pending next = std::move(pending_.front());
       pending_.pop_front();
@@ -376,14 +397,19 @@ Result<std::optional<Event>> ContainerBackend::NextEvent(
     if (exit_) return Drain(wait);
 
     const int notify_fd = notifier_ ? notifier_->fd() : -1;
-    pollfd fds[5] = {
-        {stdout_.get(), POLLIN, 0},     {stderr_.get(), POLLIN, 0},
-        {child_->pidfd(), POLLIN, 0},   {notify_fd, POLLIN, 0},
+    pollfd fds[6] = {
+        {stdout_.get(), POLLIN, 0},
+        {stderr_.get(), POLLIN, 0},
+        {child_->pidfd(), POLLIN, 0},
+        {notify_fd, POLLIN, 0},
         {wait.interrupt_fd, POLLIN, 0},
+        {workers_ ? workers_->ready_fd() : -1, POLLIN, 0},
     };
-    const Clock::time_point wake =
+    Clock::time_point wake =
         cgroup_ ? std::min(wait.deadline, next_cgroup_check_) : wait.deadline;
-    int ready = ::poll(fds, 5, PollTimeoutMs(wake));
+    const bool watching = workers_ && workers_->busy();
+    if (watching) wake = std::min(wake, next_watch_);
+    int ready = ::poll(fds, 6, PollTimeoutMs(wake));
     if (ready < 0) {
       if (errno == EINTR) continue;
       return FailErrno("poll", errno);
@@ -400,15 +426,29 @@ Result<std::optional<Event>> ContainerBackend::NextEvent(
       if (auto got = OnNotification(); !got) return tl::unexpected(got.error());
       if (!pending_.empty()) continue;
     }
+    if (fds[5].revents != 0) {
+      auto answered = workers_->Take();
+      if (!answered) return tl::unexpected(std::move(answered).error());
+      for (SyscallEvent& event : *answered) {
+        pending_.push_back(Pending{std::move(event), std::nullopt});
+      }
+    }
+    if (watching && Clock::now() >= next_watch_) {
+      // A worker's call whose thread was interrupted or died is abandoned.
+      workers_->Watch();
+      next_watch_ = Clock::now() + NotificationWorkers::kWatchInterval;
+    }
     if (fds[2].revents != 0) {
       auto reaped = child_->TryReap();
       if (!reaped) return tl::unexpected(reaped.error());
       if (reaped->has_value()) {
         exit_ = **reaped;
         if (cgroup_) CheckCgroup();  // what the kernel did (an OOM kill)
+        StopWorkers();               // every workload thread is gone
         continue;
       }
     }
+    if (!pending_.empty()) continue;
     if (cgroup_ && Clock::now() >= next_cgroup_check_) {
       CheckCgroup();
       next_cgroup_check_ = Clock::now() + kCgroupInterval;
@@ -669,35 +709,75 @@ Status ContainerBackend::AnswerSocketCall(const Await& await,
     // No address: the kernel reads none (the registers cannot change).
     return notifier_->Continue(await.id);
   }
-  const CheckedCallContext context = CheckedContext();
-  std::string refused;
-  CheckedCallNote note;
-  Status answered = AnswerNotification(
-      *notifier_, await.id,
-      PerformSocketCall(context, await.tid, number, event.request.args,
-                        *await.address, &refused),
-      context, &note);
-  if (!refused.empty()) {
-    RecordBackendAnswer(event, EPERM, kUnperformableRule,
-                        fmt::format("{} is allowed by the policy, but {}",
-                                    SyscallName(number), refused));
-  } else if (!note.kind.empty()) {
-    RecordBackendAnswer(event, note.error,
-                        fmt::format("{}.{}", name(), note.kind),
-                        fmt::format("{} is allowed by the policy, but {}",
-                                    SyscallName(number), note.reason));
+  if (workers_stopped_) {
+    // Killed: the workload's threads are going, none waits for a result.
+    return notifier_->ReturnError(await.id, EINTR);
   }
-  return answered;
+  if (!workers_) {
+    auto workers =
+        NotificationWorkers::Create(notifier_->fd(), kMaxSocketWorkers);
+    if (!workers) return tl::unexpected(std::move(workers).error());
+    workers_ = std::move(*workers);
+  }
+  // The call may block as long as the workload's socket lets it (a peer
+  // that never reads, a connect nobody answers): a worker performs and
+  // answers it, and hands back what the loop records.
+  const uint64_t id = await.id;
+  return workers_->Submit(
+      id,
+      [context = CheckedContext(), id, tid = await.tid,
+       address = *await.address, event, backend = std::string(name())](
+          SeccompNotifier& notifier) -> Result<std::optional<SyscallEvent>> {
+        const int number = event.request.number;
+        std::string refused;
+        CheckedCallNote note;
+        Result<CheckedCallOutcome> outcome =
+            PerformSocketCall(context, notifier, id, tid, number,
+                              event.request.args, address, &refused);
+        const int error =
+            outcome && outcome->kind == CheckedCallOutcome::Kind::kError
+                ? outcome->error
+                : EPERM;
+        Status answered = AnswerNotification(notifier, id, std::move(outcome),
+                                             context, &note);
+        if (!answered) return tl::unexpected(std::move(answered).error());
+        if (!refused.empty()) {
+          return BackendAnswer(
+              event, error, kUnperformableRule,
+              fmt::format("{} is allowed by the policy, but {}",
+                          SyscallName(number), refused));
+        }
+        if (!note.kind.empty()) {
+          return BackendAnswer(
+              event, note.error, fmt::format("{}.{}", backend, note.kind),
+              fmt::format("{} is allowed by the policy, but {}",
+                          SyscallName(number), note.reason));
+        }
+        return std::nullopt;
+      });
+}
+
+void ContainerBackend::StopWorkers() {
+  if (!workers_) return;
+  workers_->Stop();
+  answered_ += workers_->answered();
+  auto events = workers_->Take();
+  if (events) {
+    for (SyscallEvent& event : *events) {
+      pending_.push_back(Pending{std::move(event), std::nullopt});
+    }
+  } else if (!worker_error_) {
+    worker_error_ = std::move(events).error();
+  }
+  workers_.reset();
+  workers_stopped_ = true;
 }
 
 void ContainerBackend::RecordBackendAnswer(const SyscallEvent& event, int error,
                                            std::string_view rule,
                                            std::string reason) {
-  SyscallEvent answered = event;
-  answered.verdict = Verdict{ActionSpec{Action::kDeny, error},
-                             std::string(rule), std::move(reason)};
-  answered.decided_by = DecidedBy::kKernelFilter;
-  pending_.push_back(Pending{std::move(answered), std::nullopt});
+  pending_.push_back(Pending{
+      BackendAnswer(event, error, rule, std::move(reason)), std::nullopt});
 }
 
 }  // namespace isoscope

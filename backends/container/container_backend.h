@@ -26,10 +26,12 @@
 
 #include <chrono>
 #include <deque>
+#include <memory>
 #include <optional>
 
 #include "backends/container/cgroup.h"
 #include "backends/container/container_setup.h"
+#include "backends/container/notification_workers.h"
 #include "backends/container/root_filesystem.h"
 #include "backends/process/capabilities.h"
 #include "backends/process/checked_calls.h"
@@ -91,6 +93,9 @@ class ContainerBackend : public Backend {
   CheckedCallContext CheckedContext() const;
   Status AnswerChecked(const Await& await, const SyscallEvent& event);
   Status AnswerSocketCall(const Await& await, const SyscallEvent& event);
+  // Stops the socket workers (after the kill), keeping what they recorded
+  // and answered.
+  void StopWorkers();
   // Records that `event`, which the policy allowed, got `error` of the
   // backend's making instead of its result, under `rule`.
   void RecordBackendAnswer(const SyscallEvent& event, int error,
@@ -119,6 +124,12 @@ class ContainerBackend : public Backend {
   UniqueFd container_root_;  // O_PATH of /proc/<pid>/root, after exec
   UniqueFd stdout_;
   UniqueFd stderr_;
+  // Perform the socket calls the endpoint lists decide (they may block),
+  // started at the first one.
+  std::unique_ptr<NotificationWorkers> workers_;
+  bool workers_stopped_ = false;
+  std::optional<Error> worker_error_;
+  std::chrono::steady_clock::time_point next_watch_;
   std::deque<Pending> pending_;
   std::optional<Await> awaiting_;
   bool memory_reported_ = false;

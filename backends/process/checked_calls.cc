@@ -174,6 +174,30 @@ Result<std::string> ReadLinkText(const std::string& link) {
   return target;
 }
 
+// A pidfd of thread `tid`. A thread pidfd reaches the thread's own fd table
+// (a thread made without CLONE_FILES has one) and makes pidfd_send_signal
+// thread-directed; before Linux 6.9 only a leader's can be opened.
+Result<UniqueFd> OpenThreadPidfd(pid_t tid) {
+  UniqueFd pidfd(static_cast<int>(RawCall(SYS_pidfd_open, tid, kPidfdThread)));
+  if (!pidfd && errno == EINVAL) {
+    pidfd.Reset(static_cast<int>(RawCall(SYS_pidfd_open, tid, 0U)));
+  }
+  if (!pidfd) return FailErrno(fmt::format("pidfd_open {}", tid), errno);
+  return pidfd;
+}
+
+// A duplicate of descriptor `fd` of thread `tid` (its `pidfd`).
+Result<UniqueFd> DupThreadFd(const UniqueFd& pidfd, pid_t tid, int fd) {
+  if (fd < 0) return WorkloadFails(EBADF);
+  UniqueFd copy(
+      static_cast<int>(RawCall(SYS_pidfd_getfd, pidfd.get(), fd, 0U)));
+  if (!copy) {
+    if (errno == EBADF) return WorkloadFails(EBADF);
+    return FailErrno(fmt::format("pidfd_getfd {} of {}", fd, tid), errno);
+  }
+  return copy;
+}
+
 // A duplicate of what the workload's `dirfd` (its cwd for AT_FDCWD) names,
 // for a call on "the fd itself"; `decided` is the path the policy saw, when
 // it saw the fd's own path.
@@ -186,20 +210,11 @@ Result<UniqueFd> DupWorkloadFd(pid_t tid, int dirfd,
     if (!fd) return FailErrno(fmt::format("open {}", cwd), errno);
   } else {
     if (dirfd < 0) return WorkloadFails(EBADF);
-    // A thread pidfd reaches the thread's own fd table (a thread made
-    // without CLONE_FILES has one); before Linux 6.9 only a leader's works.
-    UniqueFd pidfd(
-        static_cast<int>(RawCall(SYS_pidfd_open, tid, kPidfdThread)));
-    if (!pidfd && errno == EINVAL) {
-      pidfd.Reset(static_cast<int>(RawCall(SYS_pidfd_open, tid, 0U)));
-    }
-    if (!pidfd) return FailErrno(fmt::format("pidfd_open {}", tid), errno);
-    fd.Reset(
-        static_cast<int>(RawCall(SYS_pidfd_getfd, pidfd.get(), dirfd, 0U)));
-    if (!fd) {
-      if (errno == EBADF) return WorkloadFails(EBADF);
-      return FailErrno(fmt::format("pidfd_getfd {} of {}", dirfd, tid), errno);
-    }
+    auto pidfd = OpenThreadPidfd(tid);
+    if (!pidfd) return tl::unexpected(std::move(pidfd).error());
+    auto got = DupThreadFd(*pidfd, tid, dirfd);
+    if (!got) return tl::unexpected(std::move(got).error());
+    fd = std::move(*got);
   }
   if (!decided) return fd;
   // The fd table may have changed since the paths were decoded (a dup2 by
@@ -1605,52 +1620,28 @@ Status CopyIovecs(pid_t tid, uint64_t pointer, uint64_t count,
   return {};
 }
 
-// connect on `socket`, waiting at most kPerformedConnectWaitMs when the
-// workload's socket is blocking.
-int64_t ConnectBounded(int socket, const sockaddr* address, socklen_t length) {
-  const int flags = ::fcntl(socket, F_GETFL);
-  if (flags < 0) return -errno;
-  if ((flags & O_NONBLOCK) != 0) {
-    return ::connect(socket, address, length) == 0 ? 0 : -errno;
-  }
-  if (::fcntl(socket, F_SETFL, flags | O_NONBLOCK) != 0) return -errno;
-  int64_t result = ::connect(socket, address, length) == 0 ? 0 : -errno;
-  if (result == -EINPROGRESS) {
-    pollfd ready{socket, POLLOUT, 0};
-    int polled = 0;
-    do {
-      polled = ::poll(&ready, 1, kPerformedConnectWaitMs);
-    } while (polled < 0 && errno == EINTR);
-    if (polled == 1) {
-      int error = 0;
-      socklen_t size = sizeof(error);
-      result = ::getsockopt(socket, SOL_SOCKET, SO_ERROR, &error, &size) == 0
-                   ? -error
-                   : -errno;
-    } else {
-      sockaddr abort{};
-      abort.sa_family = AF_UNSPEC;
-      ::connect(socket, &abort, sizeof(abort));
-      result = -ETIMEDOUT;
-    }
-  }
-  ::fcntl(socket, F_SETFL, flags);
-  return result;
-}
-
 }  // namespace
 
 Result<CheckedCallOutcome> PerformSocketCall(
-    const CheckedCallContext& context, pid_t tid, int number,
-    const std::array<uint64_t, 6>& args, const DecodedSocketAddress& address,
-    std::string* refused) {
+    const CheckedCallContext& context, SeccompNotifier& notifier, uint64_t id,
+    pid_t tid, int number, const std::array<uint64_t, 6>& args,
+    const DecodedSocketAddress& address, std::string* refused) {
   if (number != SYS_connect && number != SYS_bind && number != SYS_sendto &&
       number != SYS_sendmsg) {
     return Fail(
         ErrorCode::kInternal,
         fmt::format("syscall {} is no socket call isoscope performs", number));
   }
-  auto socket = DupWorkloadFd(tid, static_cast<int>(args[0]), std::nullopt);
+  auto pidfd = OpenThreadPidfd(tid);
+  if (!pidfd) return tl::unexpected(std::move(pidfd).error());
+  // The thread still waits in its call, so `tid` was not reused: the pidfd
+  // names that thread for as long as it is held (the socket is taken from
+  // its table, SIGPIPE sent to it).
+  if (!notifier.IdValid(id)) {
+    return Fail(ErrorCode::kSystem,
+                fmt::format("thread {} no longer waits for its call", tid));
+  }
+  auto socket = DupThreadFd(*pidfd, tid, static_cast<int>(args[0]));
   if (!socket) return tl::unexpected(std::move(socket).error());
   int domain = 0;
   socklen_t size = sizeof(domain);
@@ -1700,6 +1691,24 @@ Result<CheckedCallOutcome> PerformSocketCall(
     control = std::move(*read);
     flags = static_cast<int>(args[2]);
   }
+  if ((flags & MSG_ZEROCOPY) != 0) {
+    // With SO_ZEROCOPY on, the kernel would send from isoscope's copy after
+    // the call returned and isoscope reused the memory: refused with the
+    // errno a zerocopy send gives when it cannot pin the pages (callers
+    // then send without the flag). Off, the kernel ignores the flag; it is
+    // dropped so that SO_ZEROCOPY turned on meanwhile cannot take effect.
+    int zerocopy = 0;
+    socklen_t length = sizeof(zerocopy);
+    if (::getsockopt(socket->get(), SOL_SOCKET, SO_ZEROCOPY, &zerocopy,
+                     &length) == 0 &&
+        zerocopy != 0) {
+      *refused =
+          "MSG_ZEROCOPY on a socket with SO_ZEROCOPY would send from "
+          "isoscope's copy of the data after the call returned";
+      return CheckedCallOutcome::Errno(ENOBUFS);
+    }
+    flags &= ~MSG_ZEROCOPY;
+  }
   ScopedFsCredentials credentials;
   if (Status entered =
           credentials.Enter(context.uid, context.gid, context.effective_caps);
@@ -1709,7 +1718,9 @@ Result<CheckedCallOutcome> PerformSocketCall(
   int64_t rc = 0;
   switch (number) {
     case SYS_connect:
-      rc = ConnectBounded(socket->get(), name, name_length);
+      // Blocking as the workload's socket is: a worker thread waits, never
+      // the supervisor's loop (NotificationWorkers).
+      rc = ::connect(socket->get(), name, name_length) == 0 ? 0 : -errno;
       break;
     case SYS_bind:
       rc = ::bind(socket->get(), name, name_length) == 0 ? 0 : -errno;
@@ -1735,10 +1746,11 @@ Result<CheckedCallOutcome> PerformSocketCall(
     return tl::unexpected(std::move(restored).error());
   }
   if (rc == -EPIPE && (number == SYS_sendto || number == SYS_sendmsg) &&
-      (flags & MSG_NOSIGNAL) == 0) {
-    // The kernel raises SIGPIPE in the sender; isoscope sent with
-    // MSG_NOSIGNAL, so the workload gets it from here.
-    ::kill(tid, SIGPIPE);
+      (flags & MSG_NOSIGNAL) == 0 && notifier.IdValid(id)) {
+    // The kernel raises SIGPIPE in the sending thread; isoscope sent with
+    // MSG_NOSIGNAL, so the workload gets it from here (not when its call
+    // was interrupted meanwhile: that call's result is dropped).
+    RawCall(SYS_pidfd_send_signal, pidfd->get(), SIGPIPE, nullptr, 0U);
   }
   if (rc < 0) return CheckedCallOutcome::Errno(static_cast<int>(-rc));
   return CheckedCallOutcome::Value(rc);

@@ -233,33 +233,37 @@ Result<CheckedCallOutcome> PerformCheckedCall(
     const std::array<uint64_t, 6>& args, const DecodedPaths& paths);
 
 // Performs connect, bind, sendto or sendmsg (call `number` with `args`,
-// notified from thread `tid`) on the workload's socket (a pidfd_getfd
-// duplicate of args[0]: the same open socket) with `address`, the socket
-// address decoded once (DecodeSocketAddress) and decided on: the kernel
-// never reads the workload's copy, which another thread can rewrite.
-// sendto's data and sendmsg's iovecs and control messages are copied from
-// the workload (at most kMaxPerformedSendBytes of data: a stream socket
-// sends fewer bytes, as a short send; a larger datagram fails EMSGSIZE as
-// it would anyway). Runs as the workload (its fsuid, fsgid, groups and
-// effective capabilities: bind below port 1024 needs its own
-// CAP_NET_BIND_SERVICE).
+// notified from thread `tid` as notification `id` of `notifier`) on the
+// workload's socket (a pidfd_getfd duplicate of args[0]: the same open
+// socket) with `address`, the socket address decoded once
+// (DecodeSocketAddress) and decided on: the kernel never reads the
+// workload's copy, which another thread can rewrite. sendto's data and
+// sendmsg's iovecs and control messages are copied from the workload (at
+// most kMaxPerformedSendBytes of data: a stream socket sends fewer bytes, as
+// a short send; a larger datagram fails EMSGSIZE as it would anyway). Runs
+// as the workload (its fsuid, fsgid, groups and effective capabilities:
+// bind below port 1024 needs its own CAP_NET_BIND_SERVICE).
 //
 // Only on IPv4 and IPv6 sockets: on any other (AF_UNIX, AF_NETLINK, ...) the
 // peer would take isoscope's pid and uid as the sender's (SO_PEERCRED,
 // SCM_CREDENTIALS) and a control message's descriptors would be
 // isoscope's, so the call fails with EPERM and `*refused` says why.
 //
-// A connect on a blocking socket is made non-blocking while isoscope waits
-// for it, at most kPerformedConnectWaitMs (the supervisor's loop waits
-// meanwhile); one that takes longer is aborted (a disconnect) and fails
-// with ETIMEDOUT. The socket's file status flags are the workload's own:
-// another thread's F_SETFL in that window may be undone.
+// The call blocks as the workload's would (its socket's O_NONBLOCK, its
+// SO_SNDTIMEO, MSG_DONTWAIT), so the caller must not be the supervisor's
+// loop (NotificationWorkers runs it); a signal to the calling thread
+// interrupts it (EINTR), which is how a call whose notification is no
+// longer pending is abandoned. The send flags are the workload's, with
+// MSG_NOSIGNAL added (SIGPIPE is then sent to thread `tid` if its call still
+// waits) and MSG_ZEROCOPY dropped (the kernel ignores it without
+// SO_ZEROCOPY) or, with SO_ZEROCOPY on, refused with ENOBUFS (`*refused`
+// says why): the kernel would send from isoscope's copy after the call
+// returned.
 inline constexpr size_t kMaxPerformedSendBytes = size_t{1} << 20;
-inline constexpr int kPerformedConnectWaitMs = 10000;
 Result<CheckedCallOutcome> PerformSocketCall(
-    const CheckedCallContext& context, pid_t tid, int number,
-    const std::array<uint64_t, 6>& args, const DecodedSocketAddress& address,
-    std::string* refused);
+    const CheckedCallContext& context, SeccompNotifier& notifier, uint64_t id,
+    pid_t tid, int number, const std::array<uint64_t, 6>& args,
+    const DecodedSocketAddress& address, std::string* refused);
 
 // Why a call the policy allowed got an errno of isoscope's making instead of
 // its own result: the backend records it (a SyscallEvent denied with
