@@ -19,6 +19,11 @@
 // reads the path of (inspected only to be logged, say): its verdict cannot
 // change with what the workload swaps in.
 //
+// With the policy's network endpoint lists, connect, bind, sendto and
+// sendmsg are performed by isoscope too (PerformSocketCall), on threads of
+// their own (NotificationWorkers): such a call may block as long as the
+// workload's socket lets it, and the loop never waits for it.
+//
 // Faults are not intercepted: the host kernel handles them and the run
 // reports how the workload ended (signal, core).
 #ifndef ISOSCOPE_BACKENDS_CONTAINER_CONTAINER_BACKEND_H_
