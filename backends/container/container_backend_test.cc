@@ -748,6 +748,9 @@ class ContainerBlockedSocketTest : public ContainerBackendTest {
     ASSERT_TRUE(result.has_value()) << result.error().ToString();
     EXPECT_THAT(result->output.stdout_bytes, HasSubstr("answered=50\n"))
         << result->output.stderr_bytes;
+    // The socket's O_NONBLOCK, which the workload's threads share, is left
+    // as the workload set it while the call waits.
+    EXPECT_THAT(result->output.stdout_bytes, HasSubstr("nonblocking=0\n"));
     EXPECT_THAT(result->output.stdout_bytes, Not(HasSubstr("held")));
     EXPECT_THAT(result->output.stdout_bytes, Not(HasSubstr("connect")));
     EXPECT_EQ(result->termination.outcome, Outcome::kLimit)
@@ -808,6 +811,18 @@ TEST_F(ContainerBlockedSocketTest, SigpipeGoesToTheSendingThread) {
             fmt::format("nosignal={0} pending=0 signal={0} pending=1 "
                         "handled_by_sender=1\n",
                         EPIPE));
+}
+
+// The workload's own send flags: MSG_FASTOPEN connects and sends in one
+// (performed, blocking) call; MSG_DONTWAIT makes a send on a full buffer
+// fail at once.
+TEST_F(ContainerBlockedSocketTest, SendFlagsAreTheWorkloads) {
+  auto result = Run(ListsPolicy("{wall_time: 20s}"), Mode("flags"));
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  ASSERT_EQ(result->termination.outcome, Outcome::kExited)
+      << result->termination.reason << result->output.stderr_bytes;
+  EXPECT_EQ(result->output.stdout_bytes,
+            fmt::format("fastopen=100 received=100 dontwait={}\n", EAGAIN));
 }
 
 // MSG_ZEROCOPY would make the kernel send from isoscope's copy of the data

@@ -1691,6 +1691,14 @@ Result<CheckedCallOutcome> PerformSocketCall(
     control = std::move(*read);
     flags = static_cast<int>(args[2]);
   }
+  // The workload's send flags act on its socket and on this call as they
+  // would on its own: MSG_DONTWAIT, MSG_MORE, MSG_EOR, MSG_OOB,
+  // MSG_DONTROUTE, MSG_CONFIRM, MSG_PROBE, MSG_FASTOPEN (a blocking connect
+  // and send in one call, to the decided address) pass; the kernel strips
+  // its internal ones (MSG_SPLICE_PAGES...) and refuses MSG_CMSG_COMPAT from
+  // isoscope as from the workload. MSG_NOSIGNAL is added (SIGPIPE is
+  // raised below, in the workload's thread). MSG_ZEROCOPY alone refers to
+  // isoscope's memory after the call:
   if ((flags & MSG_ZEROCOPY) != 0) {
     // With SO_ZEROCOPY on, the kernel would send from isoscope's copy after
     // the call returned and isoscope reused the memory: refused with the

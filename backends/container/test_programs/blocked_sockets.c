@@ -23,10 +23,17 @@
  *   once unblocked, the handler ran on the sending thread (1) or another
  *   (0), as for the kernel's own thread-directed SIGPIPE.
  * - zerocopy PORT: sendto with MSG_ZEROCOPY without SO_ZEROCOPY, then with
- *   it; prints "plain=R zerocopy=R" (byte count or -errno). */
+ *   it; prints "plain=R zerocopy=R" (byte count or -errno).
+ * - flags PORT: sendto with MSG_FASTOPEN on an unconnected socket (a
+ *   connect and a send in one call), then sends with MSG_DONTWAIT until
+ *   they fail; prints "fastopen=R received=N dontwait=E".
+ * In full-send and black-hole, the answering thread first prints
+ * "nonblocking=B": whether the blocked socket's file status flags (shared
+ * with the workload) show O_NONBLOCK while its call waits. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -122,9 +129,18 @@ static void *forever_sender(void *arg) {
   return NULL;
 }
 
+/* The socket the other thread is blocked on, or -1. */
+static atomic_int blocked_fd = -1;
+
 static void *answered(void *arg) {
   (void)arg;
   sleep_ms(200); /* the other thread's call blocks first */
+  int fd = atomic_load(&blocked_fd);
+  if (fd >= 0) {
+    /* The file status flags the workload shares with that call. */
+    printf("nonblocking=%d\n", (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
+    fflush(stdout);
+  }
   int n = 0;
   for (int i = 0; i < 50; i++) n += udp_connect() == 0;
   printf("answered=%d\n", n);
@@ -138,6 +154,7 @@ static void *black_hole_connect(void *arg) {
   (void)arg;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in in = endpoint();
+  atomic_store(&blocked_fd, fd);
   int rc = connect(fd, (struct sockaddr *)&in, sizeof in) == 0 ? 0 : errno;
   atomic_store(&connect_returned, 1);
   printf("connect returned errno=%d\n", rc);
@@ -148,6 +165,7 @@ static void *black_hole_connect(void *arg) {
 static int full_send(long hold_ms) {
   listener(8);
   int client = connected();
+  atomic_store(&blocked_fd, client);
   pthread_t sender, other;
   pthread_create(&sender, NULL, forever_sender, &client);
   pthread_create(&other, NULL, answered, NULL);
@@ -276,6 +294,25 @@ static int zerocopy(void) {
   return 0;
 }
 
+/* sendto with MSG_FASTOPEN (connect and send in one call) on a fresh
+ * socket, then sends with MSG_DONTWAIT until the buffers are full. */
+static int flags_mode(void) {
+  int server = listener(8);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  long fastopen = send_to(fd, MSG_FASTOPEN);
+  int peer = accept4(server, NULL, NULL, SOCK_CLOEXEC);
+  char received[101] = {0};
+  ssize_t got = peer < 0 ? -1 : recv(peer, received, 100, MSG_WAITALL);
+  int dontwait = 0;
+  for (int i = 0; i < 10000 && dontwait == 0; i++) {
+    if (send_payload(fd, MSG_DONTWAIT) < 0) dontwait = errno;
+  }
+  printf("fastopen=%ld received=%zd dontwait=%d\n", fastopen, got, dontwait);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: blocked-sockets MODE PORT [ARG]\n");
@@ -288,6 +325,7 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "dying-senders") == 0) return dying_senders((int)arg);
   if (strcmp(argv[1], "sigpipe") == 0) return sigpipe_mode();
   if (strcmp(argv[1], "zerocopy") == 0) return zerocopy();
+  if (strcmp(argv[1], "flags") == 0) return flags_mode();
   fprintf(stderr, "unknown mode %s\n", argv[1]);
   return 2;
 }
