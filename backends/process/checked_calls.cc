@@ -4,7 +4,6 @@
 #include <linux/limits.h>
 #include <linux/openat2.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
