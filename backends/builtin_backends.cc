@@ -99,6 +99,10 @@ BackendRouting PtraceRouting(const HostFacts& host) {
       "stop on a read-only copy of the socket address (connect, bind, "
       "sendto, and sendmsg's whole msghdr) that the kernel then uses; "
       "sendmmsg refused";
+  Section(routing, "capabilities").how +=
+      "; CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE cannot be kept (either "
+      "opens the region of checked copies for writing): such a policy does "
+      "not run";
   Section(routing, "resources").how =
       "rlimits (memory as address space, cpu time, file size, open files), "
       "processes counted by the tracer, wall time, output";

@@ -246,6 +246,9 @@ Status ContainerBackend::Start(const Workload& workload,
   // Denials too, so each is recorded with its rule (the listener answers
   // with the plan's errno).
   routing.notify_denials = true;
+  // isoscope reads the workload's memory for checked calls: a userfaultfd
+  // that handles kernel-mode faults could stall those reads for ever.
+  routing.forbid_kernel_userfaults = true;
   auto program = BuildSeccompProgram(plan, routing);
   if (!program) return tl::unexpected(program.error());
   program_ = std::move(*program);

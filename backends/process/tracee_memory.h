@@ -84,8 +84,7 @@ class SharedMappingWriter {
   Status Write(uint64_t address, std::span<const uint8_t> bytes);
 
   // The object mapped: (st_dev, st_ino) of the file behind the mapping.
-  // Two processes map the same object exactly when these are equal (the
-  // writer keeps it alive, so its inode number is not reused meanwhile).
+  // Two processes map the same object exactly when these are equal.
   std::pair<dev_t, ino_t> object() const { return object_; }
   pid_t pid() const { return pid_; }
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/ptrace.h>
 #include <poll.h>
 #include <sched.h>
@@ -43,6 +44,7 @@ constexpr auto kDrainLimit = std::chrono::seconds(2);
 constexpr int kReapIntervalMs = 100;
 constexpr int kX32SyscallBit = 0x40000000;
 constexpr uint64_t kMapFixedNoReplace = 0x100000;
+constexpr uint64_t kMadvCollapse = 25;  // MADV_COLLAPSE (Linux 6.1)
 // si_code of a SIGSYS raised by SECCOMP_RET_TRAP (<asm-generic/siginfo.h>,
 // which glibc's <signal.h> does not expose).
 constexpr int kSysSeccomp = 1;
@@ -140,6 +142,18 @@ bool TouchesScratch(int number, const std::array<uint64_t, 6>& args) {
       return args[1] != 0 && args[1] < scratch::kEnd;
     case SYS_remap_file_pages:
       return scratch::Overlaps(args[0], args[1]);
+    case SYS_prctl:
+      // PR_SET_MM can move the heap's bounds over the region, which brk
+      // then unmaps (no capability needed for PR_SET_MM_MAP).
+      return (args[0] & 0xffffffff) == PR_SET_MM;
+    case SYS_process_madvise: {
+      // Its ranges are in memory; only the advice the kernel also takes
+      // for another process (none discards or changes a page) is let
+      // through. MADV_REMOVE would punch the region's copies out.
+      const uint64_t advice = args[3] & 0xffffffff;
+      return advice != MADV_COLD && advice != MADV_PAGEOUT &&
+             advice != MADV_WILLNEED && advice != kMadvCollapse;
+    }
     default:
       return false;
   }
@@ -256,6 +270,7 @@ Status PtraceBackend::Start(const Workload& workload,
   // answers with the plan's errno); a notification costs less than a stop.
   routing.notify_denials = true;
   routing.forbid_untraced_clones = true;
+  routing.forbid_kernel_userfaults = true;
   // A process-creating call a policy inspects (conditions on clone's
   // memory-held arguments, `log`) is decided at a stop: a signal to the
   // caller before isoscope's answer would fail it with EINTR as a
@@ -318,6 +333,18 @@ Status PtraceBackend::Start(const Workload& workload,
   workload_gid_ = host.gid.value_or(::getegid());
   auto capabilities = CapabilityDrop::Create(policy.capabilities);
   if (!capabilities) return tl::unexpected(capabilities.error());
+  // Either capability lets the workload open /proc/self/map_files/<region>
+  // for writing and map the scratch region's object writable elsewhere,
+  // rewriting checked copies after isoscope's decision.
+  constexpr uint64_t kRewriteScratch =
+      (uint64_t{1} << CAP_SYS_ADMIN) | (uint64_t{1} << CAP_CHECKPOINT_RESTORE);
+  if ((capabilities->kept_mask() & kRewriteScratch) != 0) {
+    return Fail(ErrorCode::kPolicy,
+                "the ptrace backend cannot keep CAP_SYS_ADMIN or "
+                "CAP_CHECKPOINT_RESTORE: with either the workload can open "
+                "/proc/self/map_files and rewrite the copies of checked "
+                "arguments isoscope hands the kernel");
+  }
   capabilities_ = std::move(*capabilities);
   setup_.emplace(identity_, *capabilities_);
   if (auto given = GiveScratchWorkdir(workload, host); !given) return given;
@@ -840,7 +867,7 @@ Status PtraceBackend::OnSeccompStop(pid_t tid) {
     event.request.args = args;
     event.verdict = Verdict{
         ActionSpec{Action::kDeny, EPERM}, std::string(kScratchGuardRule),
-        fmt::format("{} would change isoscope's read-only scratch region "
+        fmt::format("{} could change isoscope's read-only scratch region "
                     "[{:#x}, {:#x}), where checked arguments are copied",
                     SyscallName(number), scratch::kBegin, scratch::kEnd)};
     event.decided_by = DecidedBy::kKernelFilter;

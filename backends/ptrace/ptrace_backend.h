@@ -180,6 +180,8 @@ class PtraceBackend : public Backend {
   std::map<pid_t, AddressSpace> spaces_;
   // The objects of the scratch regions isoscope mapped, (st_dev, st_ino):
   // a region found already in place is used only if it is one of them.
+  // Never pruned: shmem inode numbers only grow (64-bit since Linux 5.9),
+  // so a dead object's number is not given to a new one.
   std::set<std::pair<dev_t, ino_t>> scratch_objects_;
   std::array<pid_t, scratch::kSlots> slot_owner_{};  // 0: free
   std::deque<Pending> pending_;

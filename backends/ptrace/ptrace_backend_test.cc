@@ -710,8 +710,9 @@ faults:
   EXPECT_EQ(result->output.stdout_bytes, "");
 }
 
-// The region that holds checked copies cannot be unmapped, made writable
-// or mapped a second time.
+// The region that holds checked copies cannot be unmapped, made writable,
+// mapped a second time, left by the heap's bounds or punched out; and no
+// userfaultfd can supply the pages a syscall copies from.
 TEST_F(PtraceBackendTest, ScratchRegionCannotBeChanged) {
   auto policy = PolicyFrom(R"(version: 1
 syscalls:
@@ -727,8 +728,36 @@ syscalls:
   EXPECT_EQ(
       result->output.stdout_bytes,
       "mapped=yes munmap=EPERM mprotect=EPERM mmap-fixed=EPERM madvise=EPERM "
-      "mremap=EPERM mremap-dup=EPERM\n")
+      "mremap=EPERM mremap-dup=EPERM prctl-set-mm=EPERM "
+      "process-madvise=EPERM " +
+          std::string(::access("/dev/userfaultfd", F_OK) == 0
+                          ? "uffd-kernel=EPERM uffd-user=ok\n"
+                          : "uffd=absent\n"))
       << result->output.stderr_bytes;
+}
+
+// A capability that opens /proc/self/map_files for writing would let the
+// workload rewrite the scratch region's copies: such a policy does not run.
+TEST_F(PtraceBackendTest, CapabilitiesThatRewriteTheScratchRegionAreRefused) {
+  for (const char* capability : {"CAP_SYS_ADMIN", "CAP_CHECKPOINT_RESTORE"}) {
+    auto policy = PolicyFrom(fmt::format(R"(version: 1
+syscalls:
+  default: allow
+capabilities: [{}]
+)",
+                                         capability));
+    auto result = Run(policy, Program("/bin/true"));
+    ASSERT_FALSE(result.has_value()) << capability;
+    EXPECT_THAT(result.error().message(), HasSubstr("map_files"));
+  }
+  auto kept = Run(PolicyFrom(R"(version: 1
+syscalls:
+  default: allow
+capabilities: [CAP_CHOWN]
+)"),
+                  Program("/bin/true"));
+  ASSERT_TRUE(kept.has_value()) << kept.error().ToString();
+  EXPECT_EQ(kept->termination.exit_code, 0);
 }
 
 // Limits: the process limit ends the run as a limit, naming it.

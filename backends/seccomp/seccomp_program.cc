@@ -42,6 +42,12 @@ constexpr uint32_t kX32SyscallBit = 0x40000000;    // __X32_SYSCALL_BIT
 constexpr uint64_t kMapFixed = MAP_FIXED;          // 0x10
 constexpr uint64_t kMapFixedNoReplace = 0x100000;  // MAP_FIXED_NOREPLACE
 constexpr uint64_t kMremapFixed = 2;               // MREMAP_FIXED
+constexpr uint64_t kPrSetMm = PR_SET_MM;
+constexpr uint64_t kInt = 0xffffffff;  // an int argument: the kernel's bits
+// userfaultfd's flag that leaves faults in kernel mode (a syscall copying
+// from the workload, isoscope reading its memory) to the kernel.
+constexpr uint64_t kUffdUserModeOnly = 1;
+constexpr uint64_t kUserfaultfdIocNew = 0xAA00;  // USERFAULTFD_IOC_NEW
 static_assert(kMapFixed == 0x10);
 
 using FilterContext = std::unique_ptr<void, decltype(&seccomp_release)>;
@@ -136,6 +142,18 @@ std::vector<std::pair<uint64_t, uint64_t>> AlignedBlocks(uint64_t begin,
   return blocks;
 }
 
+// The low 32 bits (an int argument as the kernel reads it) other than
+// `value`'s, as blocks {mask, value} that never overlap: block i holds the
+// numbers that agree with `value` above bit i and differ at bit i.
+std::vector<std::pair<uint64_t, uint64_t>> OtherIntBlocks(uint64_t value) {
+  std::vector<std::pair<uint64_t, uint64_t>> blocks;
+  for (int bit = 31; bit >= 0; --bit) {
+    const uint64_t mask = (kInt << bit) & kInt;
+    blocks.emplace_back(mask, ((value & mask) ^ (uint64_t{1} << bit)));
+  }
+  return blocks;
+}
+
 scmp_arg_cmp Arg(unsigned index, scmp_compare op, uint64_t a, uint64_t b = 0) {
   return scmp_arg_cmp{index, op, a, b};
 }
@@ -154,6 +172,10 @@ enum class GuardShape {
   kMmap,         // arg0; replaces a mapping only with MAP_FIXED in arg3
   kMremap,       // arg0, and arg4 with MREMAP_FIXED in arg3
   kShmat,        // arg1; 0 lets the kernel choose
+  kPrctlSetMm,   // prctl(PR_SET_MM, ...): moves the heap's bounds (and
+                 // more) over any mapping, which brk then unmaps
+  kAlways,       // process_madvise: its ranges are in memory (an iovec)
+                 // the filter cannot read
 };
 
 struct GuardedSyscall {
@@ -170,6 +192,8 @@ constexpr GuardedSyscall kGuardedSyscalls[] = {
     {__NR_mmap, GuardShape::kMmap},
     {__NR_mremap, GuardShape::kMremap},
     {__NR_shmat, GuardShape::kShmat},
+    {__NR_prctl, GuardShape::kPrctlSetMm},
+    {__NR_process_madvise, GuardShape::kAlways},
 };
 
 const GuardedSyscall* FindGuarded(int number) {
@@ -226,8 +250,43 @@ std::vector<FilterRule> GuardRules(GuardShape shape, uint64_t limit) {
       }
       return rules;
     }
+    case GuardShape::kPrctlSetMm: {
+      std::vector<FilterRule> rules = {
+          {trace, {Arg(0, SCMP_CMP_MASKED_EQ, kInt, kPrSetMm)}}};
+      for (auto [mask, value] : OtherIntBlocks(kPrSetMm)) {
+        rules.push_back({allow, {Arg(0, SCMP_CMP_MASKED_EQ, mask, value)}});
+      }
+      return rules;
+    }
+    case GuardShape::kAlways:
+      return {{trace, {}}};
   }
   return {};
+}
+
+// With forbid_kernel_userfaults, for a userfaultfd or ioctl the plan runs
+// with `action`: a userfaultfd object made without UFFD_USER_MODE_ONLY
+// (the syscall, or /dev/userfaultfd's USERFAULTFD_IOC_NEW) fails with
+// EPERM. The rules partition the arguments (ioctl's command is an int).
+std::vector<FilterRule> UserfaultRules(int number, uint32_t action) {
+  const uint32_t refuse = SCMP_ACT_ERRNO(EPERM);
+  if (number == __NR_userfaultfd) {
+    return {
+        {refuse, {Arg(0, SCMP_CMP_MASKED_EQ, kUffdUserModeOnly, 0)}},
+        {action,
+         {Arg(0, SCMP_CMP_MASKED_EQ, kUffdUserModeOnly, kUffdUserModeOnly)}}};
+  }
+  std::vector<FilterRule> rules = {
+      {refuse,
+       {Arg(1, SCMP_CMP_MASKED_EQ, kInt, kUserfaultfdIocNew),
+        Arg(2, SCMP_CMP_MASKED_EQ, kUffdUserModeOnly, 0)}},
+      {action,
+       {Arg(1, SCMP_CMP_MASKED_EQ, kInt, kUserfaultfdIocNew),
+        Arg(2, SCMP_CMP_MASKED_EQ, kUffdUserModeOnly, kUffdUserModeOnly)}}};
+  for (auto [mask, value] : OtherIntBlocks(kUserfaultfdIocNew)) {
+    rules.push_back({action, {Arg(1, SCMP_CMP_MASKED_EQ, mask, value)}});
+  }
+  return rules;
 }
 
 bool Runs(const SyscallPlan& plan) {
@@ -322,6 +381,10 @@ Result<std::vector<FilterRule>> RulesFor(int number, const CompiledPlan& plan,
   }
   auto action = PlanAction(syscall_plan, number, routing);
   if (!action) return tl::unexpected(action.error());
+  if (routing.forbid_kernel_userfaults && Runs(syscall_plan) &&
+      (number == SYS_userfaultfd || number == SYS_ioctl)) {
+    return UserfaultRules(number, *action);
+  }
   if (guarded != nullptr && number == SYS_mmap) {
     // But the tracer maps the guarded region itself, by turning a stopped
     // call into mmap(guard_begin, ..., MAP_FIXED_NOREPLACE), which the

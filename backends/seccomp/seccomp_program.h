@@ -79,6 +79,9 @@ struct SeccompRouting {
   // up to a page) goes to SECCOMP_RET_TRACE; when the plan inspects one of
   // them, the whole syscall does. Only the end is compared: an address below
   // the end with any length may reach into the region, one above cannot.
+  // So do prctl(PR_SET_MM, ...) (it can move the heap's bounds over the
+  // region, which brk would then unmap) and every process_madvise (its
+  // ranges are in memory the filter cannot read).
   // When the plan denies or kills mmap, an mmap at guard_begin with
   // MAP_FIXED_NOREPLACE still goes to SECCOMP_RET_TRACE: the tracer maps
   // the region with that call, injected at a trace stop.
@@ -93,6 +96,16 @@ struct SeccompRouting {
   // arg 0, and clone3 what the plan says: ENOSYS where namespaces are not
   // allowed.)
   bool forbid_untraced_clones = false;
+  // For a backend that reads the workload's memory (checked arguments) or
+  // hands the kernel checked copies: a userfaultfd object that would handle
+  // faults in kernel mode (userfaultfd(2) without UFFD_USER_MODE_ONLY, or
+  // ioctl USERFAULTFD_IOC_NEW on /dev/userfaultfd without it) fails with
+  // EPERM where the plan runs the call. Such an object stalls isoscope's
+  // own reads of a registered page for as long as the workload likes, and
+  // supplies the page a syscall copies from after a check. A user-mode-only
+  // object (what a garbage collector or a snapshotting runtime needs) is
+  // left to the plan.
+  bool forbid_kernel_userfaults = false;
 };
 
 // SECCOMP_RET_DATA of each SECCOMP_RET_TRACE the program returns (the tracer

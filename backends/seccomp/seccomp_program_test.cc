@@ -5,6 +5,7 @@
 #include <linux/sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -104,7 +105,8 @@ bool Contains(const std::vector<int>& numbers, int number) {
 const std::vector<int>& GuardedSyscalls() {
   static const std::vector<int> numbers = {
       SYS_munmap, SYS_mprotect,         SYS_pkey_mprotect, SYS_madvise,
-      SYS_mremap, SYS_remap_file_pages, SYS_mmap,          SYS_shmat};
+      SYS_mremap, SYS_remap_file_pages, SYS_mmap,          SYS_shmat,
+      SYS_prctl,  SYS_process_madvise};
   return numbers;
 }
 
@@ -142,6 +144,12 @@ uint32_t ExpectedAction(const CompiledPlan& plan, const SeccompRouting& routing,
       syscall_plan.disposition == Disposition::kInspect &&
       Contains(GuardedSyscalls(), nr)) {
     return Trace(SeccompTraceReason::kInspect);
+  }
+  // process_madvise's ranges are in memory: allowed, it goes to the tracer
+  // whatever its arguments.
+  if (routing.guard_end != 0 && nr == SYS_process_madvise &&
+      syscall_plan.disposition == Disposition::kAllow) {
+    return Trace(SeccompTraceReason::kGuard);
   }
   return RoutedAction(syscall_plan, routing, nr);
 }
@@ -350,6 +358,10 @@ bool ReachesGuard(int nr, const std::vector<uint64_t>& a, uint64_t limit) {
       return a[0] < limit || ((a[3] & MREMAP_FIXED) != 0 && a[4] < limit);
     case SYS_shmat:
       return a[1] != 0 && a[1] < limit;
+    case SYS_prctl:
+      return (a[0] & 0xffffffff) == PR_SET_MM;
+    case SYS_process_madvise:
+      return true;
     default:
       return a[0] < limit;
   }
@@ -376,7 +388,11 @@ TEST(SeccompProgramTest, GuardSplitsAllowedCallsOnTheirAddresses) {
                                            0x100010000,  // high word set
                                            kHigh,
                                            0xffffffffffff0000,
-                                           0xffffffffffffffff};
+                                           0xffffffffffffffff,
+                                           uint64_t{PR_SET_MM},  // prctl
+                                           0xffffffff00000000 | PR_SET_MM,
+                                           uint64_t{PR_SET_MM ^ 1},
+                                           uint64_t{PR_SET_MM ^ 0x80000000}};
   const std::vector<uint64_t> flags = {0,
                                        MAP_FIXED,
                                        MAP_FIXED_NOREPLACE,
@@ -391,7 +407,7 @@ TEST(SeccompProgramTest, GuardSplitsAllowedCallsOnTheirAddresses) {
                                            PlanOf("kill", R"yaml(
     - id: memory
       syscalls: [munmap, mprotect, pkey_mprotect, madvise, remap_file_pages,
-                 mmap, mremap, shmat]
+                 mmap, mremap, shmat, prctl, process_madvise]
       action: allow)yaml")};
   // An end inside a page guards the whole page.
   for (uint64_t guard_end : {kGuardEnd, kGuardEnd - 0xfff}) {
@@ -422,6 +438,49 @@ TEST(SeccompProgramTest, GuardSplitsAllowedCallsOnTheirAddresses) {
       }
     }
   }
+}
+
+// forbid_kernel_userfaults: a userfaultfd object that would handle
+// kernel-mode faults fails with EPERM where the plan runs the call, made by
+// the syscall or by /dev/userfaultfd's ioctl (whose command the kernel
+// reads as an int: high bits do not hide it); the rest keeps the plan.
+TEST(SeccompProgramTest, KernelModeUserfaultsAreRefused) {
+  constexpr uint64_t kUserModeOnly = 1;  // UFFD_USER_MODE_ONLY
+  constexpr uint64_t kIocNew = 0xAA00;   // USERFAULTFD_IOC_NEW
+  for (const char* ioctl_action : {"allow", "log", "deny"}) {
+    CompiledPlan plan = PlanOf("allow", fmt::format(R"yaml(
+    - {{id: tty, syscalls: [ioctl], action: {}}})yaml",
+                                                    ioctl_action));
+    SeccompRouting routing = PtraceRouting();
+    routing.forbid_kernel_userfaults = true;
+    SeccompProgram program = MustBuild(plan, routing);
+    const uint32_t planned = ExpectedAction(plan, routing, SYS_ioctl);
+    const bool runs = std::string_view(ioctl_action) != "deny";
+    const uint32_t refused = runs ? Errno(EPERM) : planned;
+    EXPECT_EQ(Evaluate(program, SYS_userfaultfd, {0}), Errno(EPERM));
+    EXPECT_EQ(Evaluate(program, SYS_userfaultfd, {O_CLOEXEC}), Errno(EPERM));
+    EXPECT_EQ(Evaluate(program, SYS_userfaultfd, {kUserModeOnly | O_CLOEXEC}),
+              kAllow);
+    for (uint64_t command : {kIocNew, uint64_t{0xffffffff00000000} | kIocNew}) {
+      EXPECT_EQ(Evaluate(program, SYS_ioctl, {3, command, 0}), refused)
+          << ioctl_action << fmt::format(" {:#x}", command);
+      EXPECT_EQ(Evaluate(program, SYS_ioctl, {3, command, O_CLOEXEC}), refused)
+          << ioctl_action;
+      EXPECT_EQ(Evaluate(program, SYS_ioctl, {3, command, kUserModeOnly}),
+                planned)
+          << ioctl_action;
+    }
+    for (uint64_t command : {uint64_t{0x5401}, kIocNew ^ 1, kIocNew ^ 0x8000,
+                             kIocNew | 0x10000, uint64_t{0}}) {
+      EXPECT_EQ(Evaluate(program, SYS_ioctl, {3, command, 0}), planned)
+          << ioctl_action << fmt::format(" {:#x}", command);
+    }
+  }
+  // Without the routing's word, the plan alone.
+  CompiledPlan plan = PlanOf("allow", "");
+  SeccompProgram program = MustBuild(plan, PtraceRouting());
+  EXPECT_EQ(Evaluate(program, SYS_userfaultfd, {0}), kAllow);
+  EXPECT_EQ(Evaluate(program, SYS_ioctl, {3, kIocNew, 0}), kAllow);
 }
 
 TEST(SeccompProgramTest, GuardKeepsNonAllowingPlans) {

@@ -39,9 +39,13 @@ constexpr uint64_t kMremapFixed = 2;
 constexpr int kAlwaysCandidates[] = {SYS_execve, SYS_execveat, SYS_getpid,
                                      SYS_clone,  SYS_munmap,   SYS_openat,
                                      SYS_clone3, SYS_mmap,     SYS_unshare};
-constexpr int kGuarded[] = {SYS_munmap,  SYS_mprotect, SYS_pkey_mprotect,
-                            SYS_madvise, SYS_mremap,   SYS_remap_file_pages,
-                            SYS_mmap,    SYS_shmat};
+constexpr int kGuarded[] = {
+    SYS_munmap, SYS_mprotect,         SYS_pkey_mprotect, SYS_madvise,
+    SYS_mremap, SYS_remap_file_pages, SYS_mmap,          SYS_shmat,
+    SYS_prctl,  SYS_process_madvise};
+constexpr uint64_t kPrSetMm = 35;                // PR_SET_MM
+constexpr uint64_t kUffdUserModeOnly = 1;        // UFFD_USER_MODE_ONLY
+constexpr uint64_t kUserfaultfdIocNew = 0xAA00;  // USERFAULTFD_IOC_NEW
 constexpr int kInteresting[] = {
     SYS_clone,      SYS_clone3,  SYS_unshare,          SYS_munmap,
     SYS_mprotect,   SYS_madvise, SYS_pkey_mprotect,    SYS_mremap,
@@ -49,7 +53,8 @@ constexpr int kInteresting[] = {
     SYS_open,       SYS_openat2, SYS_execve,           SYS_execveat,
     SYS_getpid,     SYS_read,    SYS_socket,           SYS_newfstatat,
     SYS_readlinkat, SYS_mount,   SYS_ptrace,           SYS_setns,
-    SYS_write};
+    SYS_write,      SYS_prctl,   SYS_process_madvise,  SYS_userfaultfd,
+    SYS_ioctl};
 constexpr uint64_t kGuardEnds[] = {0x190000, 0x190001, 0x1000, 0x18ffff,
                                    0x7f0000000000};
 
@@ -70,6 +75,7 @@ SeccompRouting RoutingOf(FuzzInput& in) {
   routing.user_notif = (flags & 2) != 0;
   routing.notify_denials = (flags & 4) != 0;
   routing.forbid_untraced_clones = (flags & 8) != 0;
+  routing.forbid_kernel_userfaults = (flags & 64) != 0;
   routing.kills = static_cast<KillRoute>(in.Byte() % 3);
   if (routing.trace_paths && (flags & 16) != 0) {
     routing.notify_paths = {SYS_openat, SYS_newfstatat, SYS_readlinkat};
@@ -152,6 +158,10 @@ bool ReachesGuard(int number, const std::array<uint64_t, 6>& a,
       return a[0] < limit || ((a[3] & kMremapFixed) != 0 && a[4] < limit);
     case SYS_shmat:
       return a[1] != 0 && a[1] < limit;
+    case SYS_prctl:
+      return (a[0] & 0xffffffff) == kPrSetMm;
+    case SYS_process_madvise:
+      return true;
     default:
       return a[0] < limit;
   }
@@ -198,12 +208,19 @@ uint32_t Reference(const CompiledPlan& plan, const SeccompRouting& routing,
       return Trace(SeccompTraceReason::kInspect);
     }
   }
+  if (routing.forbid_kernel_userfaults && Runs(own)) {
+    const bool kernel_mode =
+        (number == SYS_userfaultfd && (args[0] & kUffdUserModeOnly) == 0) ||
+        (number == SYS_ioctl && (args[1] & 0xffffffff) == kUserfaultfdIocNew &&
+         (args[2] & kUffdUserModeOnly) == 0);
+    if (kernel_mode) return SECCOMP_RET_ERRNO | EPERM;
+  }
   return Routed(own, routing, number);
 }
 
 uint64_t ArgValue(FuzzInput& in, const SeccompRouting& routing) {
   const uint64_t limit = (routing.guard_end + kPage - 1) / kPage * kPage;
-  switch (in.Byte() % 10) {
+  switch (in.Byte() % 11) {
     case 0:
       return in.U64();
     case 1:
@@ -222,6 +239,10 @@ uint64_t ArgValue(FuzzInput& in, const SeccompRouting& routing) {
       return MAP_FIXED | kMremapFixed;
     case 8:
       return ~uint64_t{0} - in.Byte();
+    case 9:
+      // prctl's PR_SET_MM, USERFAULTFD_IOC_NEW, maybe with high bits.
+      return (in.Bool() ? kPrSetMm : kUserfaultfdIocNew) |
+             (in.Bool() ? uint64_t{in.Byte()} << 32 : 0);
     default:
       return 0x7f0000000000;
   }
@@ -247,11 +268,11 @@ std::string Describe(const SeccompRouting& r) {
   return fmt::format(
       "trace_paths={} notify_paths=[{}] user_notif={} trace_always=[{}] "
       "notify_always=[{}] kills={} notify_denials={} guard=[{:#x}, {:#x}) "
-      "forbid_untraced_clones={}",
+      "forbid_untraced_clones={} forbid_kernel_userfaults={}",
       r.trace_paths, fmt::join(r.notify_paths, ","), r.user_notif,
       fmt::join(r.trace_always, ","), fmt::join(r.notify_always, ","),
       static_cast<int>(r.kills), r.notify_denials, r.guard_begin, r.guard_end,
-      r.forbid_untraced_clones);
+      r.forbid_untraced_clones, r.forbid_kernel_userfaults);
 }
 
 }  // namespace
