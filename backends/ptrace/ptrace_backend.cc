@@ -1081,12 +1081,16 @@ Status PtraceBackend::CopyAddressIntoScratch(
       // The whole header is copied, whether it names an address or not:
       // the workload could otherwise set msg_name after the check. So is
       // the control the decision saw, which another thread could rewrite.
+      const auto in_workload = [](uint64_t at) {
+        // An address in the workload, never dereferenced here.
+        // NOLINTNEXTLINE(performance-no-int-to-ptr)
+        return reinterpret_cast<void*>(at);
+      };
       msghdr header = *decoded.header;
-      header.msg_name =
-          decoded.bytes.empty() ? nullptr : reinterpret_cast<void*>(address);
+      header.msg_name = decoded.bytes.empty() ? nullptr : in_workload(address);
       header.msg_namelen = static_cast<socklen_t>(decoded.bytes.size());
       header.msg_control =
-          decoded.control.empty() ? nullptr : reinterpret_cast<void*>(control);
+          decoded.control.empty() ? nullptr : in_workload(control);
       header.msg_controllen = decoded.control.size();
       std::vector<uint8_t> bytes(sizeof(header));
       std::memcpy(bytes.data(), &header, sizeof(header));
