@@ -97,8 +97,9 @@ BackendRouting PtraceRouting(const HostFacts& host) {
   Section(routing, "network").how +=
       "; network.connect and network.bind: decided by isoscope at a ptrace "
       "stop on a read-only copy of the socket address (connect, bind, "
-      "sendto, and sendmsg's whole msghdr) that the kernel then uses; "
-      "sendmmsg refused";
+      "sendto, and sendmsg's whole msghdr and control) that the kernel then "
+      "uses; sendmmsg, source-routing socket options and control messages "
+      "refused";
   Section(routing, "capabilities").how +=
       "; CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE cannot be kept (either "
       "opens the region of checked copies for writing): such a policy does "
@@ -137,7 +138,8 @@ BackendRouting ContainerRouting(const HostFacts& /*host*/) {
       "; network.connect and network.bind: connect, bind, sendto and "
       "sendmsg performed by isoscope on the workload's IPv4/IPv6 socket "
       "with the address it decided on (refused on other sockets: AF_UNIX, "
-      "AF_NETLINK); sendmmsg refused";
+      "AF_NETLINK); sendmmsg, source-routing socket options and control "
+      "messages refused";
   Section(routing, "resources").how =
       "a cgroup (memory, processes, cpu time), rlimits, wall time, output";
   Section(routing, "faults") = {

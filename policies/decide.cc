@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <array>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -375,6 +377,7 @@ const std::vector<EndpointPattern>* ListFor(const Policy& policy, int number,
     case SYS_sendto:
     case SYS_sendmsg:
     case SYS_sendmmsg:
+    case SYS_setsockopt:
       *rule_id = "network.connect";
       return endpoints.connect ? &*endpoints.connect : nullptr;
     case SYS_bind:
@@ -434,6 +437,101 @@ std::string PatternTexts(const std::vector<EndpointPattern>& list) {
   return out;
 }
 
+// Linux's IPV6_FLOWLABEL_MGR (linux/in6.h; glibc lacks it).
+constexpr int kIpv6FlowLabelManager = 32;
+
+constexpr std::array<RoutingSocketOption, 5> kRoutingSocketOptions = {{
+    {IPPROTO_IP, IP_OPTIONS, "IPPROTO_IP IP_OPTIONS",
+     "a loose or strict source route (LSRR, SSRR) among the IP options "
+     "sends every later packet to the first hop it names, whatever "
+     "address the call gives"},
+    {IPPROTO_IPV6, IPV6_RTHDR, "IPPROTO_IPV6 IPV6_RTHDR",
+     "a routing header sends every later packet to the first address it "
+     "lists, whatever address the call gives"},
+    {IPPROTO_IPV6, IPV6_2292RTHDR, "IPPROTO_IPV6 IPV6_2292RTHDR",
+     "a routing header sends every later packet to the first address it "
+     "lists, whatever address the call gives"},
+    {IPPROTO_IPV6, IPV6_2292PKTOPTIONS, "IPPROTO_IPV6 IPV6_2292PKTOPTIONS",
+     "it sets sticky options from control messages, a routing header "
+     "among them"},
+    {IPPROTO_IPV6, kIpv6FlowLabelManager, "IPPROTO_IPV6 IPV6_FLOWLABEL_MGR",
+     "a flow label it attaches can carry options, a routing header among "
+     "them, that every send with that label takes"},
+}};
+
+struct ControlMessageName {
+  int level;
+  int type;
+  std::string_view name;
+  bool neutral;  // IsDestinationNeutral
+};
+
+// Linux's SO_TIMESTAMPING_OLD, SO_TIMESTAMPING_NEW and SCM_TXTIME
+// (asm-generic/socket.h): send timestamps and a launch time.
+constexpr int kTimestampingOld = 37;
+constexpr int kTimestampingNew = 65;
+constexpr int kTxTime = 61;
+constexpr int kMark = 36;  // SO_MARK: a mark policy routing can match
+
+// What the kernel does with each (ip_cmsg_send, ip6_datagram_send_ctl,
+// __sock_cmsg_send, __scm_send, udp_cmsg_send): PKTINFO picks the source
+// address and the outgoing interface, the rest mark or time the packet.
+// Refused, named for the record: the source route of IP_RETOPTS, the IPv6
+// routing header, next hop and extension headers, and SO_MARK.
+constexpr std::array<ControlMessageName, 25> kControlMessages = {{
+    {SOL_SOCKET, SCM_RIGHTS, "SOL_SOCKET SCM_RIGHTS", true},
+    {SOL_SOCKET, SCM_CREDENTIALS, "SOL_SOCKET SCM_CREDENTIALS", true},
+    {SOL_SOCKET, kTimestampingOld, "SOL_SOCKET SO_TIMESTAMPING_OLD", true},
+    {SOL_SOCKET, kTimestampingNew, "SOL_SOCKET SO_TIMESTAMPING_NEW", true},
+    {SOL_SOCKET, kTxTime, "SOL_SOCKET SCM_TXTIME", true},
+    {IPPROTO_IP, IP_TOS, "IPPROTO_IP IP_TOS", true},
+    {IPPROTO_IP, IP_TTL, "IPPROTO_IP IP_TTL", true},
+    {IPPROTO_IP, IP_PKTINFO, "IPPROTO_IP IP_PKTINFO", true},
+    {IPPROTO_IPV6, IPV6_PKTINFO, "IPPROTO_IPV6 IPV6_PKTINFO", true},
+    {IPPROTO_IPV6, IPV6_2292PKTINFO, "IPPROTO_IPV6 IPV6_2292PKTINFO", true},
+    {IPPROTO_IPV6, IPV6_HOPLIMIT, "IPPROTO_IPV6 IPV6_HOPLIMIT", true},
+    {IPPROTO_IPV6, IPV6_2292HOPLIMIT, "IPPROTO_IPV6 IPV6_2292HOPLIMIT", true},
+    {IPPROTO_IPV6, IPV6_TCLASS, "IPPROTO_IPV6 IPV6_TCLASS", true},
+    {IPPROTO_IPV6, IPV6_DONTFRAG, "IPPROTO_IPV6 IPV6_DONTFRAG", true},
+    {IPPROTO_UDP, UDP_SEGMENT, "IPPROTO_UDP UDP_SEGMENT", true},
+    {SOL_SOCKET, kMark, "SOL_SOCKET SO_MARK", false},
+    {IPPROTO_IP, IP_RETOPTS, "IPPROTO_IP IP_RETOPTS", false},
+    {IPPROTO_IPV6, IPV6_RTHDR, "IPPROTO_IPV6 IPV6_RTHDR", false},
+    {IPPROTO_IPV6, IPV6_2292RTHDR, "IPPROTO_IPV6 IPV6_2292RTHDR", false},
+    {IPPROTO_IPV6, IPV6_NEXTHOP, "IPPROTO_IPV6 IPV6_NEXTHOP", false},
+    {IPPROTO_IPV6, IPV6_HOPOPTS, "IPPROTO_IPV6 IPV6_HOPOPTS", false},
+    {IPPROTO_IPV6, IPV6_DSTOPTS, "IPPROTO_IPV6 IPV6_DSTOPTS", false},
+    {IPPROTO_IPV6, IPV6_RTHDRDSTOPTS, "IPPROTO_IPV6 IPV6_RTHDRDSTOPTS", false},
+    {IPPROTO_IPV6, IPV6_2292HOPOPTS, "IPPROTO_IPV6 IPV6_2292HOPOPTS", false},
+    {IPPROTO_IPV6, IPV6_2292DSTOPTS, "IPPROTO_IPV6 IPV6_2292DSTOPTS", false},
+}};
+
+const ControlMessageName* FindControlMessage(int level, int type) {
+  for (const ControlMessageName& entry : kControlMessages) {
+    if (entry.level == level && entry.type == type) return &entry;
+  }
+  return nullptr;
+}
+
+std::string ControlMessageText(const ControlMessage& message) {
+  const ControlMessageName* entry =
+      FindControlMessage(message.level, message.type);
+  if (entry != nullptr) {
+    return fmt::format("{} (level {}, type {})", entry->name, message.level,
+                       message.type);
+  }
+  return fmt::format("of level {}, type {}", message.level, message.type);
+}
+
+// The first of sendmsg's control messages that may change where its
+// packet goes; nullptr when there is none.
+const ControlMessage* FirstRoutingControl(const SyscallRequest& request) {
+  for (const ControlMessage& message : request.control_messages) {
+    if (!IsDestinationNeutral(message.level, message.type)) return &message;
+  }
+  return nullptr;
+}
+
 // A call the rules let run, held to the endpoint list that applies to it.
 Verdict DecideEndpoints(const Policy& policy, const SyscallRequest& request,
                         Verdict own) {
@@ -458,6 +556,12 @@ Verdict DecideEndpoints(const Policy& policy, const SyscallRequest& request,
         FamilyName(static_cast<int>(request.args[0] & 0xffffffff)),
         request.args[2] & 0xffffffff));
   }
+  if (request.number == SYS_setsockopt) {
+    const RoutingSocketOption* option =
+        FindRoutingSocketOption(request.args[1], request.args[2]);
+    if (option == nullptr) return own;
+    return refused(fmt::format("setsockopt {}: {}", option->name, option->why));
+  }
   if (request.number == SYS_sendmmsg) {
     return refused(
         "sendmmsg's destinations are in an array the kernel writes back "
@@ -468,30 +572,42 @@ Verdict DecideEndpoints(const Policy& policy, const SyscallRequest& request,
         "{}'s socket address was not decoded (fails closed)", name));
   }
   const SocketAddress& address = *request.address;
+  std::string matched;
   switch (address.kind) {
     case SocketAddress::Kind::kNone:
-      return own;
+      break;
     case SocketAddress::Kind::kOther:
-      if (address.family == AF_UNIX || address.family == AF_NETLINK) {
-        return own;
-      }
+      if (address.family == AF_UNIX || address.family == AF_NETLINK) break;
       return refused(
           fmt::format("{} to an address of {}: only IPv4 and IPv6 "
                       "endpoints can be listed",
                       name, FamilyName(address.family)));
-    case SocketAddress::Kind::kIp:
+    case SocketAddress::Kind::kIp: {
+      size_t i = 0;
+      while (i < list->size() && !EndpointMatches((*list)[i], address.ip)) ++i;
+      if (i == list->size()) {
+        return refused(fmt::format("{} {} matches no entry of {} ({})", name,
+                                   FormatEndpoint(address.ip), rule_id,
+                                   PatternTexts(*list)));
+      }
+      matched =
+          fmt::format("; {} matches {}[{}] '{}'", FormatEndpoint(address.ip),
+                      rule_id, i, (*list)[i].text);
       break;
+    }
   }
-  for (size_t i = 0; i < list->size(); ++i) {
-    if (!EndpointMatches((*list)[i], address.ip)) continue;
-    own.reason +=
-        fmt::format("; {} matches {}[{}] '{}'", FormatEndpoint(address.ip),
-                    rule_id, i, (*list)[i].text);
-    return own;
+  if (const ControlMessage* control = FirstRoutingControl(request)) {
+    return refused(fmt::format(
+        "{} carries the control message {}, which can send the packet "
+        "elsewhere than its address: with a {} list only control messages "
+        "that leave the destination alone are sent (SCM_RIGHTS, "
+        "SCM_CREDENTIALS, SO_TIMESTAMPING, SCM_TXTIME, IP_TOS, IP_TTL, "
+        "IP_PKTINFO, IPV6_PKTINFO, IPV6_HOPLIMIT, IPV6_TCLASS, "
+        "IPV6_DONTFRAG, UDP_SEGMENT)",
+        name, ControlMessageText(*control), rule_id));
   }
-  return refused(fmt::format("{} {} matches no entry of {} ({})", name,
-                             FormatEndpoint(address.ip), rule_id,
-                             PatternTexts(*list)));
+  own.reason += matched;
+  return own;
 }
 
 }  // namespace
@@ -499,6 +615,27 @@ Verdict DecideEndpoints(const Policy& policy, const SyscallRequest& request,
 bool EndpointListsApply(const Policy& policy, int number) {
   std::string_view rule_id;
   return ListFor(policy, number, &rule_id) != nullptr;
+}
+
+std::span<const RoutingSocketOption> RoutingSocketOptions() {
+  return kRoutingSocketOptions;
+}
+
+const RoutingSocketOption* FindRoutingSocketOption(uint64_t level,
+                                                   uint64_t option) {
+  // setsockopt takes both as an int: the upper halves of the registers
+  // are ignored.
+  const auto level32 = static_cast<int32_t>(level & 0xffffffff);
+  const auto option32 = static_cast<int32_t>(option & 0xffffffff);
+  for (const RoutingSocketOption& entry : kRoutingSocketOptions) {
+    if (entry.level == level32 && entry.option == option32) return &entry;
+  }
+  return nullptr;
+}
+
+bool IsDestinationNeutral(int level, int type) {
+  const ControlMessageName* entry = FindControlMessage(level, type);
+  return entry != nullptr && entry->neutral;
 }
 
 std::string_view AbiName(Abi abi) {

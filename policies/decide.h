@@ -6,7 +6,9 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policies/policy.h"
@@ -40,6 +42,15 @@ struct SocketAddress {
   bool operator==(const SocketAddress&) const = default;
 };
 
+// A control message of sendmsg (struct cmsghdr), as the backend read it
+// once with the address: its level and type (the data stays with the
+// backend, which hands the kernel the bytes it read).
+struct ControlMessage {
+  int level = 0;
+  int type = 0;
+  bool operator==(const ControlMessage&) const = default;
+};
+
 struct SyscallRequest {
   Abi abi = Abi::kX86_64;
   int number = 0;  // for kX32, without the x32 bit
@@ -49,6 +60,8 @@ struct SyscallRequest {
   // The socket address, decoded; nullopt when the backend did not read it
   // (a call the policy's endpoint lists decide then fails closed).
   std::optional<SocketAddress> address;
+  // sendmsg's control messages, decoded with `address`, in order.
+  std::vector<ControlMessage> control_messages;
   bool operator==(const SyscallRequest&) const = default;
 };
 
@@ -90,6 +103,11 @@ struct Verdict {
 // - sendmmsg (network.connect): refused. Its destinations are in an array
 //   the kernel writes back into (msg_len), so no backend can hand the
 //   kernel a read-only checked copy of them.
+// - sendmsg (network.connect): every control message must be one that
+//   leaves the destination alone (IsDestinationNeutral); an IP_RETOPTS
+//   source route or an IPv6 routing header is refused.
+// - setsockopt (network.connect) of a routing option
+//   (RoutingSocketOptions: IP_OPTIONS, IPV6_RTHDR, ...): refused.
 // - socket (either list): only AF_UNIX, AF_NETLINK, and AF_INET/AF_INET6
 //   with protocol 0, TCP, UDP, UDP-Lite, ICMP or ICMPv6 (SCTP and MPTCP
 //   reach addresses through setsockopt and their own path managers).
@@ -98,9 +116,34 @@ struct Verdict {
 Verdict Decide(const Policy& policy, const SyscallRequest& request);
 
 // Whether Decide holds call `number` (x86-64) to the policy's endpoint
-// lists: connect, bind, sendto, sendmsg, sendmmsg and socket, when the list
-// that applies is present.
+// lists: connect, bind, sendto, sendmsg, sendmmsg, setsockopt and socket,
+// when the list that applies is present.
 bool EndpointListsApply(const Policy& policy, int number);
+
+// The socket options that send a socket's packets through hosts no socket
+// call names: a source route or a routing header, set once and applied to
+// every later send (policies/README.md, `network`). Level and option are
+// setsockopt's arguments 1 and 2, registers: a seccomp filter compares
+// them (the kernel takes both as an int, so only their low 32 bits count).
+struct RoutingSocketOption {
+  int level;
+  int option;
+  std::string_view name;  // "IPPROTO_IP IP_OPTIONS"
+  std::string_view why;   // what it does to where packets go
+};
+std::span<const RoutingSocketOption> RoutingSocketOptions();
+// The entry for setsockopt's `level` and `option` registers; nullptr when
+// they name none.
+const RoutingSocketOption* FindRoutingSocketOption(uint64_t level,
+                                                   uint64_t option);
+
+// Whether a sendmsg control message of `level` and `type` leaves where the
+// packet goes as the call's address says: SCM_RIGHTS, SCM_CREDENTIALS,
+// SO_TIMESTAMPING, SCM_TXTIME; IP_TOS, IP_TTL, IP_PKTINFO; IPV6_PKTINFO,
+// IPV6_HOPLIMIT, IPV6_TCLASS, IPV6_DONTFRAG (and their RFC 2292 forms);
+// UDP_SEGMENT. The PKTINFO ones choose the source address and interface
+// only.
+bool IsDestinationNeutral(int level, int type);
 Verdict DecideFault(const Policy& policy, const FaultRequest& request);
 
 // The CLONE_NEW* flags clone takes in its flags (arg 0): mount, cgroup, UTS,

@@ -3,11 +3,15 @@
 #include "policies/endpoints.h"
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include <array>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -248,6 +252,147 @@ TEST(EndpointPlanTest, ListsMakeTheirCallsInspected) {
                      SYS_sendmmsg, SYS_socket}) {
     EXPECT_EQ(unlisted.For(number).disposition, Disposition::kAllow) << number;
   }
+}
+
+// Routes around a listed address (issue 17): socket options and sendmsg
+// control messages that send packets to a first hop no call names.
+TEST(EndpointDecideTest, RoutingOptionsAreRefused) {
+  const Policy policy = MustParse(kListed);
+  SyscallRequest request;
+  request.number = SYS_setsockopt;
+  const auto decide = [&](uint64_t level, uint64_t option) {
+    request.args = {3, level, option, 0, 0, 0};
+    return Decide(policy, request);
+  };
+  for (auto [level, option] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {IPPROTO_IP, IP_OPTIONS},
+           {IPPROTO_IPV6, IPV6_RTHDR},
+           {IPPROTO_IPV6, IPV6_2292RTHDR},
+           {IPPROTO_IPV6, IPV6_2292PKTOPTIONS},
+           {IPPROTO_IPV6, 32},  // IPV6_FLOWLABEL_MGR
+           // The kernel reads both as an int: upper halves do not hide them.
+           {0xffffffff00000000 | IPPROTO_IP, 0x100000000 | IP_OPTIONS},
+       }) {
+    Verdict verdict = decide(level, option);
+    EXPECT_EQ(verdict.action, (ActionSpec{Action::kDeny, EACCES}))
+        << level << " " << option;
+    EXPECT_EQ(verdict.rule_id, "network.connect");
+    EXPECT_NE(verdict.reason.find("setsockopt IPPROTO_"), std::string::npos)
+        << verdict.reason;
+  }
+  EXPECT_NE(decide(IPPROTO_IP, IP_OPTIONS).reason.find("source route"),
+            std::string::npos);
+  // Other options, and the same numbers at other levels, run.
+  for (auto [level, option] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {IPPROTO_IP, IP_TOS},
+           {IPPROTO_IPV6, IPV6_V6ONLY},
+           {SOL_SOCKET, IP_OPTIONS},
+           {IPPROTO_TCP, IPV6_RTHDR},
+       }) {
+    EXPECT_EQ(decide(level, option).action.action, Action::kAllow)
+        << level << " " << option;
+  }
+  // Without a connect list nothing changes.
+  const Policy bind_only = MustParse(
+      "version: 1\nsyscalls: {default: allow}\n"
+      "network: {mode: loopback, bind: [\"127.0.0.1:0\"]}\n");
+  request.args = {3, IPPROTO_IP, IP_OPTIONS, 0, 0, 0};
+  EXPECT_EQ(Decide(bind_only, request).action.action, Action::kAllow);
+}
+
+TEST(EndpointDecideTest, SendmsgCarriesOnlyDestinationNeutralControl) {
+  const Policy policy = MustParse(kListed);
+  SyscallRequest request = Connect(Ip(V4(127, 0, 0, 1, 8080)), SYS_sendmsg);
+  request.control_messages = {{IPPROTO_IP, IP_TTL},
+                              {IPPROTO_IP, IP_PKTINFO},
+                              {IPPROTO_UDP, UDP_SEGMENT}};
+  EXPECT_EQ(Decide(policy, request).action.action, Action::kAllow);
+  // A source route among them refuses the call, naming it.
+  request.control_messages.push_back({IPPROTO_IP, IP_RETOPTS});
+  Verdict refused = Decide(policy, request);
+  EXPECT_EQ(refused.action, (ActionSpec{Action::kDeny, EACCES}));
+  EXPECT_EQ(refused.rule_id, "network.connect");
+  EXPECT_NE(refused.reason.find("IPPROTO_IP IP_RETOPTS (level 0, type 7)"),
+            std::string::npos)
+      << refused.reason;
+  // So do IPv6 routing headers, unknown types, and any of them on a
+  // connected socket (no address) or an AF_UNIX one.
+  for (ControlMessage control : std::vector<ControlMessage>{
+           {IPPROTO_IPV6, IPV6_RTHDR},
+           {IPPROTO_IPV6, IPV6_2292RTHDR},
+           {IPPROTO_IPV6, IPV6_NEXTHOP},
+           {SOL_SOCKET, 36},  // SO_MARK
+           {IPPROTO_IP, 200},
+       }) {
+    for (const SocketAddress& address :
+         {Ip(V4(127, 0, 0, 1, 8080)), SocketAddress{},
+          SocketAddress{SocketAddress::Kind::kOther, AF_UNIX, {}}}) {
+      SyscallRequest with = Connect(address, SYS_sendmsg);
+      with.control_messages = {control};
+      EXPECT_EQ(Decide(policy, with).rule_id, "network.connect")
+          << control.level << " " << control.type;
+    }
+  }
+  EXPECT_NE(Decide(policy,
+                   [&] {
+                     SyscallRequest unknown =
+                         Connect(SocketAddress{}, SYS_sendmsg);
+                     unknown.control_messages = {{IPPROTO_IP, 200}};
+                     return unknown;
+                   }())
+                .reason.find("of level 0, type 200"),
+            std::string::npos);
+  // Descriptors and credentials over AF_UNIX stay.
+  SyscallRequest unix_rights = Connect(SocketAddress{}, SYS_sendmsg);
+  unix_rights.control_messages = {{SOL_SOCKET, SCM_RIGHTS},
+                                  {SOL_SOCKET, SCM_CREDENTIALS}};
+  EXPECT_EQ(Decide(policy, unix_rights).action.action, Action::kAllow);
+  // An unlisted address is refused for its address first.
+  SyscallRequest unlisted = Connect(Ip(V4(127, 0, 0, 1, 1)), SYS_sendmsg);
+  unlisted.control_messages = {{IPPROTO_IP, IP_RETOPTS}};
+  EXPECT_NE(Decide(policy, unlisted).reason.find("matches no entry"),
+            std::string::npos);
+  // Without lists nothing changes.
+  const Policy plain =
+      MustParse("version: 1\nsyscalls: {default: allow}\nnetwork: loopback\n");
+  EXPECT_EQ(Decide(plain, request).action.action, Action::kAllow);
+}
+
+TEST(EndpointPlanTest, RoutingOptionsAreRefusedStatically) {
+  auto policy = std::make_shared<const Policy>(MustParse(kListed));
+  const CompiledPlan plan = CompiledPlan::Compile(policy);
+  const SyscallPlan refused{Disposition::kErrno, EACCES, "network.connect"};
+  EXPECT_EQ(plan.routing_options(), refused);
+  EXPECT_EQ(plan.For(SYS_setsockopt).disposition, Disposition::kAllow);
+  for (const RoutingSocketOption& option : RoutingSocketOptions()) {
+    const std::array<uint64_t, 6> args = {
+        3,
+        static_cast<uint64_t>(option.level) | 0x500000000,
+        static_cast<uint64_t>(option.option),
+        0,
+        0,
+        0};
+    EXPECT_EQ(plan.ForCall(SYS_setsockopt, args), refused) << option.name;
+    SyscallRequest request;
+    request.number = SYS_setsockopt;
+    request.args = args;
+    Verdict verdict = Decide(*policy, request);
+    EXPECT_EQ(verdict.rule_id, refused.rule_id);
+    EXPECT_EQ(verdict.action.errno_value, refused.errno_value);
+  }
+  EXPECT_EQ(plan.ForCall(SYS_setsockopt, {3, IPPROTO_IP, IP_TOS, 0, 0, 0}),
+            plan.For(SYS_setsockopt));
+  // A rule that refuses or inspects setsockopt keeps its own plan.
+  auto denied = std::make_shared<const Policy>(MustParse(
+      "version: 1\nsyscalls:\n  default: allow\n  rules:\n"
+      "    - {id: no, syscalls: [setsockopt], action: deny, errno: EPERM}\n"
+      "network: {mode: loopback, connect: [\"127.0.0.1:1\"]}\n"));
+  const CompiledPlan denied_plan = CompiledPlan::Compile(denied);
+  EXPECT_EQ(denied_plan.routing_options(), denied_plan.For(SYS_setsockopt));
+  auto plain = std::make_shared<const Policy>(
+      MustParse("version: 1\nsyscalls: {default: allow}\nnetwork: loopback\n"));
+  const CompiledPlan unlisted = CompiledPlan::Compile(plain);
+  EXPECT_EQ(unlisted.routing_options(), unlisted.For(SYS_setsockopt));
 }
 
 TEST(EndpointDiffTest, ListsByEntry) {

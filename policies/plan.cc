@@ -92,6 +92,24 @@ SyscallPlan EndpointPlan(const Policy& policy, int number) {
   return {Disposition::kInspect, 0, ""};
 }
 
+// setsockopt of a routing option (Decide): refused where setsockopt would
+// run and a network.connect list applies. That depends only on the level
+// and option registers, so it is planned from Decide itself.
+SyscallPlan RoutingOptionsPlan(const Policy& policy) {
+  SyscallPlan own = PlanFor(policy.syscalls, SYS_setsockopt);
+  if (own.disposition != Disposition::kAllow ||
+      !EndpointListsApply(policy, SYS_setsockopt)) {
+    return own;
+  }
+  const RoutingSocketOption& option = RoutingSocketOptions().front();
+  SyscallRequest request;
+  request.number = SYS_setsockopt;
+  request.args[1] = static_cast<uint64_t>(option.level);
+  request.args[2] = static_cast<uint64_t>(option.option);
+  Verdict verdict = Decide(policy, request);
+  return StaticPlan(verdict.action, verdict.rule_id);
+}
+
 }  // namespace
 
 std::string_view DispositionName(Disposition disposition) {
@@ -126,6 +144,7 @@ CompiledPlan CompiledPlan::Compile(std::shared_ptr<const Policy> policy) {
         EndpointPlan(*plan.policy_, number);
   }
   plan.clone_namespaces_ = CloneNamespacesPlan(syscalls);
+  plan.routing_options_ = RoutingOptionsPlan(*plan.policy_);
   return plan;
 }
 
@@ -133,6 +152,10 @@ const SyscallPlan& CompiledPlan::ForCall(
     int number, const std::array<uint64_t, 6>& args) const {
   if (number == SYS_clone && (args[0] & kCloneNamespaceFlags) != 0) {
     return clone_namespaces_;
+  }
+  if (number == SYS_setsockopt &&
+      FindRoutingSocketOption(args[1], args[2]) != nullptr) {
+    return routing_options_;
   }
   return For(number);
 }

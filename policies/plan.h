@@ -47,8 +47,14 @@ class CompiledPlan {
   // what unshare's plan makes of For(clone) (see Decide). A fast path reads
   // arg 0 and applies this instead of For(clone).
   const SyscallPlan& clone_namespaces() const { return clone_namespaces_; }
+  // setsockopt of a routing option (FindRoutingSocketOption of args 1 and
+  // 2): refused by Decide where setsockopt runs and a network.connect list
+  // applies. A fast path reads both registers (their low 32 bits) and
+  // applies this instead of For(setsockopt).
+  const SyscallPlan& routing_options() const { return routing_options_; }
   // The plan for one call: clone_namespaces() for a clone with namespace
-  // flags, For(number) otherwise.
+  // flags, routing_options() for a setsockopt of a routing option,
+  // For(number) otherwise.
   const SyscallPlan& ForCall(int number,
                              const std::array<uint64_t, 6>& args) const;
   // What happens to syscalls through a non-native ABI (from the policy's
@@ -64,6 +70,7 @@ class CompiledPlan {
   std::vector<SyscallPlan> by_number_;  // index = syscall number
   SyscallPlan unknown_;
   SyscallPlan clone_namespaces_;
+  SyscallPlan routing_options_;
   SyscallPlan i386_;
   SyscallPlan x32_;
 };

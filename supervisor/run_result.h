@@ -124,7 +124,9 @@ struct SignalCount {
 
 // How many events of one denial kind are kept: the first call of each
 // distinct first path (so one harmless denied open does not hide the file
-// a later one tried), up to this many; the rest are counted only.
+// a later one tried; for a call without a path, of each distinct reason:
+// one refused address or socket option does not hide another), up to this
+// many; the rest are counted only.
 inline constexpr uint64_t kDenialEventsKept = 8;
 inline constexpr uint64_t kSignalEventsKept = 3;
 // Denial rows of numbers that name no syscall (x86-64 and x32: no name;

@@ -300,10 +300,15 @@ class RunLoop {
     DenialRow& row = denial_row_state_[found->second];
     ++table[found->second].count;
     if (row.kept >= kDenialEventsKept) return false;
-    const std::string first_path = event.request.paths.empty()
-                                       ? std::string()
-                                       : event.request.paths.front().path;
-    if (!row.paths_seen.insert(std::hash<std::string>{}(first_path)).second) {
+    // What the call tried: its first path, or for a named call without one
+    // (a socket option, an address, a control message) the reason, which
+    // names it; the shared rows keep their first only.
+    const std::string empty;
+    const std::string& tried = !event.request.paths.empty()
+                                   ? event.request.paths.front().path
+                               : std::get<1>(found->first) >= 0 ? verdict.reason
+                                                                : empty;
+    if (!row.paths_seen.insert(std::hash<std::string>{}(tried)).second) {
       return false;
     }
     ++row.kept;

@@ -544,6 +544,41 @@ TEST(SupervisorTest, DeniedCallsOfDistinctPathsAreKept) {
   EXPECT_EQ(result->denials->front().count, kDenialEventsKept + 8);
 }
 
+// The same for calls without a path, by their reason: a refused harmless
+// socket option does not hide a later one that routes around a list.
+TEST(SupervisorTest, DeniedCallsOfDistinctReasonsAreKept) {
+  Captured captured;
+  std::vector<FakeBackend::Step> script;
+  for (int i = 0; i < 3; ++i) {
+    SyscallEvent call = Syscall("setsockopt");
+    call.request.args = {3, 1, 2, 0, 0, 0};
+    script.push_back(Event{call});
+  }
+  SyscallEvent other = Syscall("setsockopt");
+  other.request.args = {3, 0, 4, 0, 0, 0};
+  script.push_back(Event{other});
+  script.push_back(Event{ExitEvent{}});
+  FakeBackend backend(std::move(script));
+  auto policy = std::make_shared<Policy>(*TestPolicy());
+  // Refused with one rule and errno, for reasons that name the argument.
+  policy->syscalls.rules.push_back(Rule{
+      .id = "options",
+      .syscalls = {Nr("setsockopt")},
+      .args = {ArgCondition{.index = 1, .op = CompareOp::kEq, .value = 99}},
+      .action = {Action::kAllow},
+      .otherwise = ActionSpec{Action::kDeny, EPERM, 0}});
+  Supervisor supervisor(policy, CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  std::vector<uint64_t> kept;
+  for (const Event& event : result->events) {
+    if (const auto* call = std::get_if<SyscallEvent>(&event)) {
+      kept.push_back(call->request.args[1]);
+    }
+  }
+  EXPECT_EQ(kept, (std::vector<uint64_t>{1, 0}));
+}
+
 // Signals and faults are counted per (signal, action), the first few kept
 // as events: however many arrive, none is dropped uncounted and the event
 // cap stays for what cannot be counted.

@@ -586,6 +586,7 @@ Status ContainerBackend::OnNotification() {
       return notifier_->ReturnError(n.id, error);
     }
     event.request.address = decoded->address;
+    event.request.control_messages = decoded->control_messages;
     await.address = std::move(*decoded);
   }
   pending_.push_back(Pending{std::move(event), std::move(await)});

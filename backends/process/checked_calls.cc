@@ -1681,13 +1681,8 @@ Result<CheckedCallOutcome> PerformSocketCall(
         !copied) {
       return tl::unexpected(std::move(copied).error());
     }
-    constexpr uint64_t kMaxControl = 65536;
-    if (given.msg_controllen > kMaxControl) return WorkloadFails(ENOBUFS);
-    auto read =
-        ReadTraceeBytes(tid, reinterpret_cast<uint64_t>(given.msg_control),
-                        given.msg_controllen);
-    if (!read) return tl::unexpected(std::move(read).error());
-    control = std::move(*read);
+    // The control decided on (DecodeSocketAddress), never read again.
+    control = address.control;
     flags = static_cast<int>(args[2]);
   }
   // The workload's send flags act on its socket and on this call as they

@@ -237,8 +237,9 @@ Result<CheckedCallOutcome> PerformCheckedCall(
 // workload's socket (a pidfd_getfd duplicate of args[0]: the same open
 // socket) with `address`, the socket address decoded once
 // (DecodeSocketAddress) and decided on: the kernel never reads the
-// workload's copy, which another thread can rewrite. sendto's data and
-// sendmsg's iovecs and control messages are copied from the workload (at
+// workload's copy, which another thread can rewrite. sendmsg's control
+// messages are the ones decoded with the address (and decided on);
+// sendto's data and sendmsg's iovecs are copied from the workload (at
 // most kMaxPerformedSendBytes of data: a stream socket sends fewer bytes, as
 // a short send; a larger datagram fails EMSGSIZE as it would anyway). Runs
 // as the workload (its fsuid, fsgid, groups and effective capabilities:

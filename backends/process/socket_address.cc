@@ -50,6 +50,22 @@ Result<std::vector<uint8_t>> ReadAddressBytes(pid_t tid, uint64_t pointer,
   return ReadTraceeBytes(tid, pointer, static_cast<size_t>(length));
 }
 
+// Reads sendmsg's control, as the kernel's ____sys_sendmsg copies it: no
+// bytes for a zero length, msg_controllen bytes otherwise (EFAULT if they
+// cannot be read, whatever msg_control says).
+Result<std::vector<uint8_t>> ReadControlBytes(pid_t tid,
+                                              const msghdr& message) {
+  if (message.msg_controllen == 0) return std::vector<uint8_t>{};
+  if (message.msg_controllen > kMaxControlBytes) {
+    return WorkloadFails(
+        ENOBUFS, fmt::format("sendmsg's control of {} bytes is longer than "
+                             "the {} isoscope copies",
+                             message.msg_controllen, kMaxControlBytes));
+  }
+  return ReadTraceeBytes(tid, reinterpret_cast<uint64_t>(message.msg_control),
+                         message.msg_controllen);
+}
+
 }  // namespace
 
 bool NamesSocketAddress(int number) {
@@ -102,6 +118,35 @@ Result<SocketAddress> ParseSocketAddress(int number,
                                    family, bytes.size()));
 }
 
+Result<std::vector<ControlMessage>> ParseControlMessages(
+    std::span<const uint8_t> control) {
+  std::vector<ControlMessage> messages;
+  size_t offset = 0;
+  // CMSG_FIRSTHDR, then __cmsg_nxthdr: a header starts only where a whole
+  // struct cmsghdr fits.
+  while (control.size() - offset >= sizeof(cmsghdr)) {
+    cmsghdr header{};
+    std::memcpy(&header, control.data() + offset, sizeof(header));
+    // CMSG_OK: at least a header, at most what is left.
+    if (header.cmsg_len < sizeof(cmsghdr) ||
+        header.cmsg_len > control.size() - offset) {
+      return WorkloadFails(
+          EINVAL,
+          fmt::format("a control message at byte {} says it has {} "
+                      "bytes; {} are left",
+                      offset, header.cmsg_len, control.size() - offset));
+    }
+    messages.push_back(ControlMessage{header.cmsg_level, header.cmsg_type});
+    // CMSG_ALIGN (to a long); cmsg_len is at most the control's size, so
+    // this cannot overflow.
+    constexpr size_t kAlignment = 8;
+    const size_t next = (header.cmsg_len + kAlignment - 1) & ~(kAlignment - 1);
+    if (next >= control.size() - offset) break;
+    offset += next;
+  }
+  return messages;
+}
+
 Result<DecodedSocketAddress> DecodeSocketAddress(
     pid_t tid, int number, const std::array<uint64_t, 6>& args) {
   DecodedSocketAddress decoded;
@@ -130,6 +175,12 @@ Result<DecodedSocketAddress> DecodeSocketAddress(
       if (length > static_cast<int64_t>(kMaxAddressLength)) {
         length = kMaxAddressLength;
       }
+      auto control = ReadControlBytes(tid, message);
+      if (!control) return tl::unexpected(control.error());
+      auto messages = ParseControlMessages(*control);
+      if (!messages) return tl::unexpected(messages.error());
+      decoded.control = std::move(*control);
+      decoded.control_messages = std::move(*messages);
       break;
     }
     default:

@@ -17,6 +17,14 @@
 // - No address: sendto with a NULL pointer or a zero length, sendmsg with a
 //   NULL msg_name or a zero msg_namelen.
 //
+// sendmsg's control messages (msg_control, msg_controllen) are read with
+// the address, once, for the same reason: a source route or routing header
+// in them sends the packet elsewhere (Decide holds them to
+// IsDestinationNeutral), and the backend hands the kernel the bytes read
+// here. At most kMaxControlBytes: a longer control fails with ENOBUFS, as
+// one longer than the kernel's optmem_max does (SCM_RIGHTS' 253 descriptors
+// take about 1 KiB).
+//
 // Errors, as for paths: kInvalidArgument with sys_errno() the errno the
 // kernel would give before doing anything (EFAULT: unreadable; EINVAL: a
 // length below 0 or above 128 (sockaddr_storage) where the kernel refuses
@@ -43,20 +51,37 @@ namespace isoscope {
 // a list applies and DecodeSocketAddress does not read).
 bool NamesSocketAddress(int number);
 
+// The longest sendmsg control isoscope copies: two pages, what the ptrace
+// backend's scratch slot has beside the msghdr and the address.
+inline constexpr size_t kMaxControlBytes = 8192;
+
 struct DecodedSocketAddress {
   SocketAddress address;
   // The sockaddr exactly as read (its length is the one the kernel uses);
   // empty when the call names no address.
   std::vector<uint8_t> bytes;
   // sendmsg: the struct msghdr as read, whose msg_name the backend points at
-  // its copy of `bytes` (msg_namelen = bytes.size()).
+  // its copy of `bytes` (msg_namelen = bytes.size()) and msg_control at its
+  // copy of `control` (msg_controllen = control.size()).
   std::optional<msghdr> header;
+  // sendmsg: msg_controllen bytes of msg_control as read, and the control
+  // messages in them as the kernel walks them.
+  std::vector<uint8_t> control;
+  std::vector<ControlMessage> control_messages;
 };
 
 // What `bytes` (a sockaddr of call `number`, as long as the workload said)
 // names. Pure: for decoders that read the bytes themselves and for tests.
 Result<SocketAddress> ParseSocketAddress(int number,
                                          std::span<const uint8_t> bytes);
+
+// The control messages in `control` (a sendmsg's msg_control) in the
+// kernel's order (for_each_cmsghdr, each checked as CMSG_OK does): a
+// header that does not fit what is left fails with EINVAL, as the kernel
+// fails the call; bytes too few for another header are ignored, as there.
+// Pure, for tests.
+Result<std::vector<ControlMessage>> ParseControlMessages(
+    std::span<const uint8_t> control);
 
 // Reads and parses the address of call `number` with `args`, stopped in
 // thread `tid` (connect, bind: args 1-2; sendto: args 4-5; sendmsg: the

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
 #include <span>
 #include <vector>
@@ -138,6 +139,95 @@ TEST(DecodeSocketAddressTest, ReadsOnceFromTheProcess) {
       DecodeSocketAddress(self, SYS_bind, {3, pointer, 0xffffffff, 0, 0, 0});
   ASSERT_FALSE(negative);
   EXPECT_EQ(negative.error().sys_errno(), EINVAL);
+}
+
+// Control messages as the kernel walks them (for_each_cmsghdr, CMSG_OK):
+// aligned headers in order, trailing bytes too few for a header ignored,
+// a length that does not fit refused.
+TEST(ParseControlMessagesTest, WalksAsTheKernel) {
+  alignas(cmsghdr) std::array<uint8_t, CMSG_SPACE(sizeof(int)) +
+                                           CMSG_SPACE(sizeof(in_pktinfo)) + 8>
+      buffer{};
+  msghdr message{};
+  message.msg_control = buffer.data();
+  message.msg_controllen =
+      CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(in_pktinfo));
+  cmsghdr* first = CMSG_FIRSTHDR(&message);
+  first->cmsg_level = IPPROTO_IP;
+  first->cmsg_type = IP_TTL;
+  first->cmsg_len = CMSG_LEN(sizeof(int));  // 20: aligned to 24
+  cmsghdr* second = CMSG_NXTHDR(&message, first);
+  ASSERT_NE(second, nullptr);
+  second->cmsg_level = IPPROTO_IP;
+  second->cmsg_type = IP_PKTINFO;
+  second->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+  const std::span<const uint8_t> control(buffer.data(), message.msg_controllen);
+  auto parsed = ParseControlMessages(control);
+  ASSERT_TRUE(parsed) << parsed.error().message();
+  EXPECT_EQ(*parsed, (std::vector<ControlMessage>{{IPPROTO_IP, IP_TTL},
+                                                  {IPPROTO_IP, IP_PKTINFO}}));
+  // Fewer bytes than a header after the last: ignored (8 more here).
+  auto trailing = ParseControlMessages(std::span<const uint8_t>(buffer));
+  ASSERT_TRUE(trailing);
+  EXPECT_EQ(trailing->size(), 2U);
+  // Fewer than one header: none.
+  auto none = ParseControlMessages(control.first(sizeof(cmsghdr) - 1));
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  // A length beyond what is left, or below a header: EINVAL.
+  second->cmsg_len = CMSG_LEN(sizeof(in_pktinfo)) + 8;
+  auto beyond = ParseControlMessages(control);
+  ASSERT_FALSE(beyond);
+  EXPECT_EQ(beyond.error().sys_errno(), EINVAL);
+  second->cmsg_len = sizeof(cmsghdr) - 1;
+  auto short_header = ParseControlMessages(control);
+  ASSERT_FALSE(short_header);
+  EXPECT_EQ(short_header.error().sys_errno(), EINVAL);
+  first->cmsg_len = ~size_t{0};  // would wrap CMSG_ALIGN
+  auto huge = ParseControlMessages(control);
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().sys_errno(), EINVAL);
+}
+
+// sendmsg's control is read with its msghdr, once: the bytes and the
+// messages in them; a longer one than isoscope copies fails ENOBUFS, an
+// unreadable one EFAULT.
+TEST(DecodeSocketAddressTest, ReadsSendmsgControl) {
+  const pid_t self = ::getpid();
+  sockaddr_in in = In("127.0.0.1", 8080);
+  alignas(cmsghdr) std::array<uint8_t, CMSG_SPACE(sizeof(int))> buffer{};
+  msghdr message{};
+  message.msg_name = &in;
+  message.msg_namelen = sizeof(in);
+  message.msg_control = buffer.data();
+  message.msg_controllen = buffer.size();
+  cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = IPPROTO_IP;
+  header->cmsg_type = IP_RETOPTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int));
+  const std::array<uint64_t, 6> args = {
+      3, reinterpret_cast<uint64_t>(&message), 0, 0, 0, 0};
+  auto decoded = DecodeSocketAddress(self, SYS_sendmsg, args);
+  ASSERT_TRUE(decoded) << decoded.error().message();
+  EXPECT_EQ(decoded->control,
+            std::vector<uint8_t>(buffer.begin(), buffer.end()));
+  EXPECT_EQ(decoded->control_messages,
+            (std::vector<ControlMessage>{{IPPROTO_IP, IP_RETOPTS}}));
+
+  message.msg_controllen = kMaxControlBytes + 1;
+  auto too_long = DecodeSocketAddress(self, SYS_sendmsg, args);
+  ASSERT_FALSE(too_long);
+  EXPECT_EQ(too_long.error().sys_errno(), ENOBUFS);
+  message.msg_control = nullptr;
+  message.msg_controllen = buffer.size();
+  auto unreadable = DecodeSocketAddress(self, SYS_sendmsg, args);
+  ASSERT_FALSE(unreadable);
+  EXPECT_EQ(unreadable.error().sys_errno(), EFAULT);
+  message.msg_controllen = 0;
+  auto without = DecodeSocketAddress(self, SYS_sendmsg, args);
+  ASSERT_TRUE(without);
+  EXPECT_TRUE(without->control.empty());
+  EXPECT_TRUE(without->control_messages.empty());
 }
 
 }  // namespace

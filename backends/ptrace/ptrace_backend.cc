@@ -925,6 +925,7 @@ Status PtraceBackend::OnSeccompStop(pid_t tid) {
       return copied;
     }
     event.request.address = decoded->address;
+    event.request.control_messages = decoded->control_messages;
   }
   Await await;
   await.kind = Await::Kind::kSyscallStop;
@@ -1059,20 +1060,32 @@ Status PtraceBackend::CopyAddressIntoScratch(
     return Fail(ErrorCode::kInternal, "no scratch region to copy into");
   }
   // The slot's first page: sendmsg's msghdr at its start, the address at
-  // kAddressOffset (a sockaddr_storage fits either way).
+  // kAddressOffset (a sockaddr_storage fits either way); sendmsg's control
+  // fills the other two pages (socket calls take no paths).
   constexpr uint64_t kAddressOffset = 128;
   static_assert(sizeof(msghdr) <= kAddressOffset &&
                 kAddressOffset + sizeof(sockaddr_storage) <=
                     scratch::kPageSize);
-  const uint64_t page = scratch::SlotPage(*SlotOf(tid), 0);
+  static_assert(kMaxControlBytes <=
+                (scratch::kSlotPages - 1) * scratch::kPageSize);
+  const uint64_t slot = *SlotOf(tid);
+  const uint64_t page = scratch::SlotPage(slot, 0);
   const uint64_t address = page + kAddressOffset;
-  if (decoded.bytes.size() > sizeof(sockaddr_storage)) {
+  const uint64_t control = scratch::SlotPage(slot, 1);
+  if (decoded.bytes.size() > sizeof(sockaddr_storage) ||
+      decoded.control.size() > kMaxControlBytes) {
     return Fail(ErrorCode::kInternal,
-                "a decoded socket address exceeds "
-                "a sockaddr_storage");
+                "a decoded socket address or control exceeds its place in "
+                "the scratch slot");
   }
   if (!decoded.bytes.empty()) {
     if (auto written = space.writer->Write(address, decoded.bytes); !written) {
+      return written;
+    }
+  }
+  if (!decoded.control.empty()) {
+    if (auto written = space.writer->Write(control, decoded.control);
+        !written) {
       return written;
     }
   }
@@ -1093,11 +1106,19 @@ Status PtraceBackend::CopyAddressIntoScratch(
         return Fail(ErrorCode::kInternal, "sendmsg without its msghdr");
       }
       // The whole header is copied, whether it names an address or not:
-      // the workload could otherwise set msg_name after the check.
+      // the workload could otherwise set msg_name after the check. So is
+      // the control the decision saw, which another thread could rewrite.
+      const auto in_workload = [](uint64_t at) {
+        // An address in the workload, never dereferenced here.
+        // NOLINTNEXTLINE(performance-no-int-to-ptr)
+        return reinterpret_cast<void*>(at);
+      };
       msghdr header = *decoded.header;
-      header.msg_name =
-          decoded.bytes.empty() ? nullptr : reinterpret_cast<void*>(address);
+      header.msg_name = decoded.bytes.empty() ? nullptr : in_workload(address);
       header.msg_namelen = static_cast<socklen_t>(decoded.bytes.size());
+      header.msg_control =
+          decoded.control.empty() ? nullptr : in_workload(control);
+      header.msg_controllen = decoded.control.size();
       std::vector<uint8_t> bytes(sizeof(header));
       std::memcpy(bytes.data(), &header, sizeof(header));
       if (auto written = space.writer->Write(page, bytes); !written) {

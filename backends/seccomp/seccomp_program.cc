@@ -15,6 +15,8 @@
 #include <cstddef>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -526,6 +528,46 @@ std::vector<sock_filter> X32Prologue(uint32_t x32_action) {
   };
 }
 
+// setsockopt's level and option are registers, so a routing option
+// (RoutingSocketOptions) gets the plan's routing_options() here. A
+// hand-written prologue, like the x32 one, because the kernel takes both
+// as an int: only their low 32 bits may be compared, and the complement of
+// a few values in 32 bits, which libseccomp's rules would need (they must
+// partition the arguments), takes about a hundred masked rules. These load
+// each argument's low word (x86-64 is little-endian) and only return for a
+// routing option of a native setsockopt; anything else falls through.
+std::vector<sock_filter> RoutingOptionsPrologue(uint32_t action) {
+  constexpr uint16_t kLoadWord = BPF_LD | BPF_W | BPF_ABS;
+  constexpr uint16_t kJumpIfEqual = BPF_JMP | BPF_JEQ | BPF_K;
+  constexpr uint32_t kLevel = offsetof(seccomp_data, args) + 1 * sizeof(__u64);
+  constexpr uint32_t kOption = offsetof(seccomp_data, args) + 2 * sizeof(__u64);
+  const std::span<const RoutingSocketOption> options = RoutingSocketOptions();
+  // Per option: load the level, skip the next two unless it matches, load
+  // the option, return if it matches.
+  const auto after_options = static_cast<uint8_t>(4 * options.size());
+  std::vector<sock_filter> program = {
+      Statement(kLoadWord, offsetof(seccomp_data, arch)),
+      Jump(kJumpIfEqual, AUDIT_ARCH_X86_64, 0, after_options + 4),
+      Statement(kLoadWord, offsetof(seccomp_data, nr)),
+      Jump(kJumpIfEqual, SYS_setsockopt, 0, after_options + 2),
+  };
+  for (size_t i = 0; i < options.size(); ++i) {
+    const auto left = static_cast<uint8_t>(4 * (options.size() - i - 1));
+    program.push_back(Statement(kLoadWord, kLevel));
+    program.push_back(
+        Jump(kJumpIfEqual, static_cast<uint32_t>(options[i].level), 0, 2));
+    program.push_back(Statement(kLoadWord, kOption));
+    // Matched: over the remaining options and the jump, onto the return.
+    program.push_back(Jump(kJumpIfEqual,
+                           static_cast<uint32_t>(options[i].option),
+                           static_cast<uint8_t>(left + 1), 0));
+  }
+  // No option matched: jump over the return.
+  program.push_back(Jump(BPF_JMP | BPF_JA, 1, 0, 0));
+  program.push_back(Statement(BPF_RET | BPF_K, action));
+  return program;
+}
+
 }  // namespace
 
 SeccompProgram::SeccompProgram(std::vector<sock_filter> instructions)
@@ -597,6 +639,14 @@ Result<SeccompProgram> BuildSeccompProgram(const CompiledPlan& plan,
     for (const FilterRule& rule : *rules) actions.push_back(rule.action);
     rules_by_number.emplace_back(number, std::move(*rules));
   }
+  // Only where it differs from setsockopt's own plan.
+  std::optional<uint32_t> routing_options_action;
+  if (plan.routing_options() != plan.For(SYS_setsockopt)) {
+    auto action = PlanAction(plan.routing_options(), SYS_setsockopt, routing);
+    if (!action) return tl::unexpected(action.error());
+    routing_options_action = *action;
+    actions.push_back(*action);
+  }
   if (Status kernel = CheckKernelActions(actions); !kernel) {
     return tl::unexpected(kernel.error());
   }
@@ -645,6 +695,11 @@ Result<SeccompProgram> BuildSeccompProgram(const CompiledPlan& plan,
   auto exported = ExportBpf(ctx.get());
   if (!exported) return tl::unexpected(exported.error());
   std::vector<sock_filter> program = X32Prologue(*x32_action);
+  if (routing_options_action) {
+    std::vector<sock_filter> prologue =
+        RoutingOptionsPrologue(*routing_options_action);
+    program.insert(program.end(), prologue.begin(), prologue.end());
+  }
   program.insert(program.end(), exported->begin(), exported->end());
   if (program.size() > BPF_MAXINSNS) {
     return Fail(ErrorCode::kInvalidArgument,

@@ -93,8 +93,9 @@ struct SeccompRouting {
   // with ENOSYS, so libc falls back to clone. Where the plan kills or
   // denies them, the plan's action stays. (Whatever the routing, a clone
   // with a CLONE_NEW* flag gets the plan's clone_namespaces(), read from
-  // arg 0, and clone3 what the plan says: ENOSYS where namespaces are not
-  // allowed.)
+  // arg 0, clone3 what the plan says: ENOSYS where namespaces are not
+  // allowed, and a setsockopt of a routing option the plan's
+  // routing_options(), read from args 1 and 2.)
   bool forbid_untraced_clones = false;
   // For a backend that reads the workload's memory (checked arguments) or
   // hands the kernel checked copies: a userfaultfd object that would handle

@@ -3,17 +3,21 @@
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/sched.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -346,6 +350,82 @@ syscalls:
     EXPECT_EQ(Evaluate(program, SYS_clone3),
               routing.notify_denials ? kNotify : Errno(ENOSYS));
   }
+}
+
+// setsockopt's routing options (RoutingSocketOptions) get the plan's
+// routing_options() from the filter, compared on the low 32 bits of level
+// and option as the kernel takes them; every other setsockopt its own plan.
+TEST(SeccompProgramTest, RoutingOptionsMeetThePlan) {
+  std::vector<std::pair<uint64_t, uint64_t>> calls = {
+      {SOL_SOCKET, SO_REUSEADDR},  {IPPROTO_IP, IP_TOS},
+      {IPPROTO_IPV6, IPV6_V6ONLY}, {SOL_SOCKET, IP_OPTIONS},
+      {IPPROTO_TCP, IPV6_RTHDR},   {IPPROTO_IPV6, IP_OPTIONS},
+      {IPPROTO_IP, IPV6_RTHDR},
+  };
+  for (const RoutingSocketOption& option : RoutingSocketOptions()) {
+    const auto level = static_cast<uint64_t>(option.level);
+    const auto name = static_cast<uint64_t>(option.option);
+    calls.emplace_back(level, name);
+    calls.emplace_back(level | 0xffffffff00000000, name);
+    calls.emplace_back(level, name | 0x100000000);
+    calls.emplace_back(level + 1, name);
+    calls.emplace_back(level, name + 1);
+  }
+  std::vector<std::string> policies;
+  for (const char* setsockopt_rule :
+       {"", "    - {id: s, syscalls: [setsockopt], action: log}\n",
+        "    - {id: s, syscalls: [setsockopt], action: deny, errno: "
+        "EPERM}\n"}) {
+    for (const char* lists :
+         {"network: {mode: loopback, connect: [\"127.0.0.1:1\"]}\n",
+          "network: {mode: loopback, bind: [\"127.0.0.1:1\"]}\n",
+          "network: loopback\n"}) {
+      policies.push_back(fmt::format(
+          "version: 1\nsyscalls:\n  default: allow\n  rules:\n"
+          "    - {{id: harness, syscalls: [write], action: allow}}\n{}{}",
+          setsockopt_rule, lists));
+    }
+  }
+  SeccompRouting container;
+  container.notify_always = {SYS_execve, SYS_execveat};
+  container.kills = KillRoute::kNotify;
+  container.notify_denials = true;
+  SeccompRouting in_kernel;  // denials stay in the kernel
+  int refused = 0;
+  for (const std::string& text : policies) {
+    auto policy = ParsePolicy(text, "t.yaml", {.refuse_holes = false});
+    ASSERT_TRUE(policy.has_value()) << policy.error().message();
+    CompiledPlan plan =
+        CompiledPlan::Compile(std::make_shared<const Policy>(*policy));
+    for (const SeccompRouting& routing :
+         {PtraceRouting(), container, in_kernel}) {
+      SeccompProgram program = MustBuild(plan, routing);
+      for (auto [level, name] : calls) {
+        const std::array<uint64_t, 6> args = {3, level, name, 0, 0, 0};
+        const SyscallPlan& planned = plan.ForCall(SYS_setsockopt, args);
+        refused += planned.rule_id == "network.connect" ? 1 : 0;
+        EXPECT_EQ(Evaluate(program, SYS_setsockopt, {3, level, name}),
+                  RoutedAction(planned, routing, SYS_setsockopt))
+            << fmt::format("{}: setsockopt(3, {:#x}, {:#x})", text, level,
+                           name);
+      }
+      // Other ABIs follow their own plan, whatever the arguments.
+      EXPECT_EQ(Evaluate(program, SYS_setsockopt, {3, IPPROTO_IP, IP_OPTIONS},
+                         AUDIT_ARCH_I386),
+                AbiExpected(plan.i386(), routing));
+    }
+  }
+  // Only the allowing setsockopt with a connect list refuses them, on each
+  // of the three routings.
+  const auto routing_calls = std::count_if(
+      calls.begin(), calls.end(), [](std::pair<uint64_t, uint64_t> call) {
+        return FindRoutingSocketOption(call.first, call.second) != nullptr;
+      });
+  // Each option plain and with upper bits twice; IPV6_2292RTHDR + 1 is
+  // IPV6_2292PKTOPTIONS.
+  EXPECT_EQ(routing_calls,
+            3 * static_cast<int>(RoutingSocketOptions().size()) + 1);
+  EXPECT_EQ(refused, 3 * routing_calls);
 }
 
 // The reference the filter must agree with: does a call with these

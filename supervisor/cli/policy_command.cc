@@ -247,6 +247,17 @@ int PolicyCheckCommand(const std::string& name) {
              plan.clone_namespaces().rule_id.empty()
                  ? "its rules"
                  : plan.clone_namespaces().rule_id);
+  if (plan.routing_options() != plan.For(SYS_setsockopt)) {
+    std::vector<std::string> options;
+    for (const RoutingSocketOption& option : RoutingSocketOptions()) {
+      options.emplace_back(option.name.substr(option.name.find(' ') + 1));
+    }
+    fmt::print("setsockopt of a routing option ({}): {} by {}\n",
+               fmt::join(options, ", "), DescribePlan(plan.routing_options()),
+               plan.routing_options().rule_id.empty()
+                   ? "its rules"
+                   : plan.routing_options().rule_id);
+  }
   fmt::print("unnamed syscall numbers: {}\n", DescribePlan(plan.unknown()));
   fmt::print("non-native ABIs: i386 (int 0x80) {}, x32 {}\n",
              DescribePlan(plan.i386()), DescribePlan(plan.x32()));
@@ -343,7 +354,8 @@ int PolicyExplainCommand(const Context& context,
   std::string name = SyscallName(request.number);
   Verdict verdict = Decide(policy, request);
   auto shared = std::make_shared<const Policy>(policy);
-  SyscallPlan plan = CompiledPlan::Compile(shared).For(request.number);
+  SyscallPlan plan =
+      CompiledPlan::Compile(shared).ForCall(request.number, request.args);
 
   fmt::print("{}({})\n", name.empty() ? std::to_string(request.number) : name,
              fmt::join(options.args, ", "));

@@ -25,6 +25,7 @@
 
 #include "backends/seccomp/bpf_evaluator.h"
 #include "backends/seccomp/seccomp_program.h"
+#include "policies/decide.h"
 #include "policies/plan.h"
 #include "policies/syscalls.h"
 #include "tests/fuzz/fuzz_targets.h"
@@ -47,14 +48,14 @@ constexpr uint64_t kPrSetMm = 35;                // PR_SET_MM
 constexpr uint64_t kUffdUserModeOnly = 1;        // UFFD_USER_MODE_ONLY
 constexpr uint64_t kUserfaultfdIocNew = 0xAA00;  // USERFAULTFD_IOC_NEW
 constexpr int kInteresting[] = {
-    SYS_clone,      SYS_clone3,  SYS_unshare,          SYS_munmap,
-    SYS_mprotect,   SYS_madvise, SYS_pkey_mprotect,    SYS_mremap,
-    SYS_shmat,      SYS_mmap,    SYS_remap_file_pages, SYS_openat,
-    SYS_open,       SYS_openat2, SYS_execve,           SYS_execveat,
-    SYS_getpid,     SYS_read,    SYS_socket,           SYS_newfstatat,
-    SYS_readlinkat, SYS_mount,   SYS_ptrace,           SYS_setns,
-    SYS_write,      SYS_prctl,   SYS_process_madvise,  SYS_userfaultfd,
-    SYS_ioctl};
+    SYS_clone,      SYS_clone3,    SYS_unshare,          SYS_munmap,
+    SYS_mprotect,   SYS_madvise,   SYS_pkey_mprotect,    SYS_mremap,
+    SYS_shmat,      SYS_mmap,      SYS_remap_file_pages, SYS_openat,
+    SYS_open,       SYS_openat2,   SYS_execve,           SYS_execveat,
+    SYS_getpid,     SYS_read,      SYS_socket,           SYS_newfstatat,
+    SYS_readlinkat, SYS_mount,     SYS_ptrace,           SYS_setns,
+    SYS_write,      SYS_prctl,     SYS_process_madvise,  SYS_userfaultfd,
+    SYS_ioctl,      SYS_setsockopt};
 constexpr uint64_t kGuardEnds[] = {0x190000, 0x190001, 0x1000, 0x18ffff,
                                    0x7f0000000000};
 
@@ -177,6 +178,17 @@ uint32_t Reference(const CompiledPlan& plan, const SeccompRouting& routing,
   if (arch != AUDIT_ARCH_X86_64) return Routed(plan.i386(), routing, -1);
   if (nr >= kX32Bit && nr != 0xffffffff) return Routed(plan.x32(), routing, -1);
   const int number = static_cast<int>(nr);
+  // A routing option of setsockopt (level and option as the kernel's ints)
+  // gets routing_options(), before anything else, where it differs.
+  if (number == SYS_setsockopt &&
+      plan.routing_options() != plan.For(SYS_setsockopt)) {
+    for (const RoutingSocketOption& option : RoutingSocketOptions()) {
+      if ((args[1] & 0xffffffff) == static_cast<uint32_t>(option.level) &&
+          (args[2] & 0xffffffff) == static_cast<uint32_t>(option.option)) {
+        return Routed(plan.routing_options(), routing, number);
+      }
+    }
+  }
   if (Contains(routing.trace_always, number)) {
     return Trace(SeccompTraceReason::kAlways);
   }
@@ -239,10 +251,14 @@ uint64_t ArgValue(FuzzInput& in, const SeccompRouting& routing) {
       return MAP_FIXED | kMremapFixed;
     case 8:
       return ~uint64_t{0} - in.Byte();
-    case 9:
-      // prctl's PR_SET_MM, USERFAULTFD_IOC_NEW, maybe with high bits.
-      return (in.Bool() ? kPrSetMm : kUserfaultfdIocNew) |
-             (in.Bool() ? uint64_t{in.Byte()} << 32 : 0);
+    case 9: {
+      // prctl's PR_SET_MM, USERFAULTFD_IOC_NEW, a routing option's level
+      // or option (IPPROTO_IP 0, IP_OPTIONS 4, IPPROTO_IPV6 41, IPV6_RTHDR
+      // 57), maybe with high bits.
+      constexpr uint64_t kValues[] = {kPrSetMm, kUserfaultfdIocNew, 0, 4, 41,
+                                      57};
+      return in.Pick(kValues) | (in.Bool() ? uint64_t{in.Byte()} << 32 : 0);
+    }
     default:
       return 0x7f0000000000;
   }
