@@ -156,6 +156,39 @@ std::vector<ProbeSpec> BuiltinProbes(bool noisy) {
   return probes;
 }
 
+Result<std::vector<ProbeSpec>> SelectBuiltinProbes(std::string_view list) {
+  const std::vector<ProbeSpec> all = BuiltinProbes(/*noisy=*/true);
+  std::vector<std::string_view> names;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string_view::npos) comma = list.size();
+    const std::string_view name = list.substr(start, comma - start);
+    if (name.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("--probes '{}': empty probe name", list));
+    }
+    const bool known = std::any_of(all.begin(), all.end(), [&](const auto& p) {
+      return p.probe_id == name;
+    });
+    if (!known) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("no built-in probe named '{}' (isoscope "
+                              "workloads lists them, as probes/NAME)",
+                              name));
+    }
+    names.push_back(name);
+    start = comma + 1;
+  }
+  std::vector<ProbeSpec> selected;
+  for (const ProbeSpec& probe : all) {
+    if (std::find(names.begin(), names.end(), probe.probe_id) != names.end()) {
+      selected.push_back(probe);
+    }
+  }
+  return selected;
+}
+
 std::vector<ProbeFinding> FindingsFromRun(const std::vector<std::string>& ids,
                                           const RunResult& run) {
   std::vector<ProbeFinding> findings;

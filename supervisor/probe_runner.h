@@ -51,6 +51,12 @@ bool IsNoisyProbe(std::string_view probe_id);
 // without the noisy ones unless `noisy`.
 std::vector<ProbeSpec> BuiltinProbes(bool noisy);
 
+// The built-in probes named in `list` (comma-separated names as in the
+// catalog without "probes/", such as "magic-links,secret-file"), each with
+// all its cases, in catalog order; a resource probe runs when named. An
+// empty name or one that names no built-in probe is kInvalidArgument.
+Result<std::vector<ProbeSpec>> SelectBuiltinProbes(std::string_view list);
+
 struct ProbeOptions {
   std::vector<std::string> backends;     // registry names, the matrix columns
   std::shared_ptr<const Policy> policy;  // not yet instantiated for a workdir

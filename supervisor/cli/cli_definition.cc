@@ -97,6 +97,11 @@ void DefineCli(CLI::App& app, const BackendRegistry& registry,
   probe->add_flag("--noisy", probe_options.noisy,
                   "also run the bounded resource probes (fork bomb, memory "
                   "bomb, disk fill, CPU spin)");
+  probe->add_option("--probes", probe_options.probes,
+                    "only these probes, comma-separated, named as in "
+                    "`isoscope workloads` without probes/ (e.g. "
+                    "magic-links,secret-file); a resource probe runs when "
+                    "named");
   probe->add_option("--json", probe_options.json_path,
                     "also write the session as JSON to this file");
   probe->footer(

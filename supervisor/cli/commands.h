@@ -43,6 +43,7 @@ struct ProbeOptionsCli {
   std::string backends = "native";  // comma-separated
   std::string policy = "default";
   bool noisy = false;
+  std::string probes;  // comma-separated probe names; empty: all built-in
   std::string json_path;
 };
 int ProbeCommand(const Context& context, const ProbeOptionsCli& options);

@@ -41,16 +41,21 @@ int ProbeCommand(const Context& context, const ProbeOptionsCli& options) {
   auto store = OpenStore(context);
   if (!store) return ReportError(store.error());
 
+  std::vector<ProbeSpec> probes;
+  if (!options.probes.empty()) {
+    auto selected = SelectBuiltinProbes(options.probes);
+    if (!selected) return ReportError(selected.error());
+    probes = std::move(*selected);
+  } else {
+    probes = BuiltinProbes(options.noisy);
+  }
+
   auto interrupts = InterruptSignals::Install();
   if (!interrupts) return ReportError(interrupts.error());
 
-  // Progress counts findings: one per probe, or per case of a probe with
-  // cases, on each backend.
-  size_t per_backend = 0;
-  for (const ProbeSpec& spec : BuiltinProbes(options.noisy)) {
-    per_backend += std::max<size_t>(1, ProbeCases(spec.probe_id).size());
-  }
-  const size_t total = per_backend * backends->size();
+  // Progress counts findings: one per run of a probe (a probe with cases
+  // has one spec per case), on each backend.
+  const size_t total = probes.size() * backends->size();
   size_t done = 0;
   ProgressLine progress;
 
@@ -62,6 +67,7 @@ int ProbeCommand(const Context& context, const ProbeOptionsCli& options) {
   };
   probe_options.backends = std::move(*backends);
   probe_options.policy = std::make_shared<const Policy>(std::move(*loaded));
+  probe_options.probes = std::move(probes);
   probe_options.noisy = options.noisy;
   probe_options.interrupt_fd = interrupts->fd();
   ProbeRunner runner(*context.backends, *store, std::move(probe_options));
