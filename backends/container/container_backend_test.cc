@@ -1502,10 +1502,15 @@ TEST_F(ContainerBackendTest, NothingOutlivesASigkilledSupervisor) {
       {"sleep 1051", "sleep 1052", "/bin/sh -c sleep 1051 & sleep 1052"});
   const std::string mounts_before = ReadText("/proc/self/mountinfo");
   // A TMPDIR of the test's own, so that no other test's isoscope start
-  // sweeps the killed run's workdir before this test looks for it.
+  // sweeps the killed run's workdir before this test looks for it; a
+  // results store of its own (the default one is the user's).
   auto tmp = TempDir::Create("isoscope-test-tmp-");
   ASSERT_TRUE(tmp) << tmp.error().message();
-  const std::vector<std::string> env = {"TMPDIR=" + tmp->path().string()};
+  auto data = TempDir::Create("isoscope-test-data-");
+  ASSERT_TRUE(data) << data.error().message();
+  const std::vector<std::string> env = {
+      "TMPDIR=" + tmp->path().string(),
+      "XDG_DATA_HOME=" + data->path().string()};
   const std::set<std::string> tmp_before =
       TmpEntriesNotHeldByOthers(tmp->path());
   std::string cgroup_name =
@@ -1544,10 +1549,15 @@ TEST_F(ContainerBackendTest, NothingOutlivesASigkilledSupervisorWithoutCgroup) {
                   "network: host\n"  // allow-all would step around another
                   "identity: {{uid: 1000, gid: 1000}}\nfilesystem:\n{}",
                   kSystemView));
-  // A TMPDIR of the test's own (see NothingOutlivesASigkilledSupervisor).
+  // A TMPDIR and a results store of the test's own (see
+  // NothingOutlivesASigkilledSupervisor).
   auto tmp = TempDir::Create("isoscope-test-tmp-");
   ASSERT_TRUE(tmp) << tmp.error().message();
-  const std::vector<std::string> env = {"TMPDIR=" + tmp->path().string()};
+  auto data = TempDir::Create("isoscope-test-data-");
+  ASSERT_TRUE(data) << data.error().message();
+  const std::vector<std::string> env = {
+      "TMPDIR=" + tmp->path().string(),
+      "XDG_DATA_HOME=" + data->path().string()};
   const std::set<std::string> tmp_before =
       TmpEntriesNotHeldByOthers(tmp->path());
   std::string cgroup_name =

@@ -878,11 +878,14 @@ resources:
 // The workload dies with the supervisor, even a SIGKILLed one: nothing
 // outlives isoscope.
 TEST_F(PtraceBackendTest, NothingOutlivesASigkilledSupervisor) {
+  // A results store of the test's own: the default one is the user's.
+  auto data = TempDir::Create("isoscope-ptrace-data-");
+  ASSERT_TRUE(data) << data.error().ToString();
   bool signalled = false;
   testing::CommandResult run = testing::RunAndSignalWhen(
       {testing::IsoscopeBinary().string(), "run", "--backend", "ptrace", "--",
        "/bin/sh", "-c", "sleep 1001 & sleep 1002"},
-      {},
+      {"XDG_DATA_HOME=" + data->path().string()},
       [&] {
         return testing::ProcessSleeping("sleep 1001") &&
                testing::ProcessSleeping("sleep 1002");
