@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cinttypes>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -538,11 +539,11 @@ TEST_F(ContainerEndpointTest, EndpointFlippedDuringTheCheckNeverReachesIt) {
     ASSERT_EQ(result->termination.outcome, Outcome::kExited)
         << mode << ": " << result->termination.reason
         << result->output.stderr_bytes;
-    long ok = -1, refused = -1, reached = -1;
-    ASSERT_EQ(
-        std::sscanf(result->output.stdout_bytes.c_str(),
-                    "ok=%ld refused=%ld reached=%ld", &ok, &refused, &reached),
-        3)
+    int64_t ok = -1, refused = -1, reached = -1;
+    ASSERT_EQ(std::sscanf(result->output.stdout_bytes.c_str(),
+                          "ok=%" SCNd64 " refused=%" SCNd64 " reached=%" SCNd64,
+                          &ok, &refused, &reached),
+              3)
         << result->output.stdout_bytes;
     EXPECT_EQ(reached, 0) << mode;
     EXPECT_GT(ok, 50) << mode << ": " << result->output.stdout_bytes;
@@ -592,11 +593,11 @@ TEST_F(ContainerEndpointTest, ListsRefuseRoutesAroundThem) {
   ASSERT_TRUE(raced.has_value()) << raced.error().ToString();
   ASSERT_EQ(raced->termination.outcome, Outcome::kExited)
       << raced->termination.reason << raced->output.stderr_bytes;
-  long ok = -1, denied = -1, reached = -1;
-  ASSERT_EQ(
-      std::sscanf(raced->output.stdout_bytes.c_str(),
-                  "ok=%ld refused=%ld reached=%ld", &ok, &denied, &reached),
-      3)
+  int64_t ok = -1, denied = -1, reached = -1;
+  ASSERT_EQ(std::sscanf(raced->output.stdout_bytes.c_str(),
+                        "ok=%" SCNd64 " refused=%" SCNd64 " reached=%" SCNd64,
+                        &ok, &denied, &reached),
+            3)
       << raced->output.stdout_bytes << raced->output.stderr_bytes;
   EXPECT_EQ(reached, 0);
   EXPECT_GT(ok, 50) << raced->output.stdout_bytes;

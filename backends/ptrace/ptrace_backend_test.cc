@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cinttypes>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -84,7 +85,7 @@ syscalls:
   // -1 unless the mode writes through the workload's memory file); all -1
   // when the run did not end as expected, which is a test failure.
   struct EndpointRaceCounts {
-    long ok = -1, refused = -1, reached = -1, written = -1;
+    int64_t ok = -1, refused = -1, reached = -1, written = -1;
   };
 
   EndpointRaceCounts RunEndpointRace(std::shared_ptr<const Policy> policy,
@@ -102,12 +103,14 @@ syscalls:
                     << result->output.stderr_bytes;
       return counts;
     }
-    const int parsed =
-        std::sscanf(result->output.stdout_bytes.c_str(),
-                    "ok=%ld refused=%ld reached=%ld written=%ld", &counts.ok,
-                    &counts.refused, &counts.reached, &counts.written);
-    if (parsed < 3)
+    const int parsed = std::sscanf(result->output.stdout_bytes.c_str(),
+                                   "ok=%" SCNd64 " refused=%" SCNd64
+                                   " reached=%" SCNd64 " written=%" SCNd64,
+                                   &counts.ok, &counts.refused, &counts.reached,
+                                   &counts.written);
+    if (parsed < 3) {
       ADD_FAILURE() << mode << ": " << result->output.stdout_bytes;
+    }
     return counts;
   }
 
@@ -385,11 +388,11 @@ TEST_F(PtraceBackendTest, ControlFlippedDuringTheCheckNeverReachesTheKernel) {
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
   ASSERT_EQ(result->termination.outcome, Outcome::kExited)
       << result->termination.reason << result->output.stderr_bytes;
-  long ok = -1, refused = -1, reached = -1;
-  ASSERT_EQ(
-      std::sscanf(result->output.stdout_bytes.c_str(),
-                  "ok=%ld refused=%ld reached=%ld", &ok, &refused, &reached),
-      3)
+  int64_t ok = -1, refused = -1, reached = -1;
+  ASSERT_EQ(std::sscanf(result->output.stdout_bytes.c_str(),
+                        "ok=%" SCNd64 " refused=%" SCNd64 " reached=%" SCNd64,
+                        &ok, &refused, &reached),
+            3)
       << result->output.stdout_bytes << result->output.stderr_bytes;
   EXPECT_EQ(reached, 0);
   EXPECT_GT(ok, 50) << result->output.stdout_bytes;
