@@ -880,6 +880,37 @@ TEST_F(StoreTest, ARunIsRecordedWhenItStartsAndCompletedWhenItEnds) {
             ErrorCode::kInternal);
 }
 
+// Complete leaves the indexed columns (start time, backend) alone when they
+// are unchanged, and still replaces them, indexes included, when they are
+// not.
+TEST_F(StoreTest, CompleteReplacesTheIndexedColumnsOnlyWhenTheyChanged) {
+  auto store = Store::Open(DbPath());
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  RunResult run = SmallRun(11);
+  ASSERT_TRUE(store->Begin(run).has_value());
+  run.termination.outcome = Outcome::kExited;
+  run.backend = "container";
+  run.started_at_unix_ms += 5000;
+  auto completed = store->Complete(run);
+  ASSERT_TRUE(completed.has_value()) << completed.error().ToString();
+  EXPECT_EQ(*store->Get(run.id), run);
+  // Found through both indexes with the new values, not the old ones.
+  EXPECT_EQ(store->List(0, RunFilter{.backend = "container"})->size(), 1u);
+  EXPECT_EQ(store->List(0, RunFilter{.backend = "native"})->size(), 0u);
+  EXPECT_EQ(RawQuery("SELECT count(*) FROM runs INDEXED BY runs_started_at "
+                     "WHERE started_at_ms = " +
+                     std::to_string(run.started_at_unix_ms)),
+            "1");
+
+  RunResult same = SmallRun(12);
+  ASSERT_TRUE(store->Begin(same).has_value());
+  same.termination.outcome = Outcome::kExited;
+  same.termination.exit_code = 4;
+  ASSERT_TRUE(store->Complete(same).has_value());
+  EXPECT_EQ(*store->Get(same.id), same);
+  EXPECT_EQ(RawQuery("PRAGMA integrity_check"), "ok");
+}
+
 // Rows whose owner died (its pid gone, or reused by another process, or a
 // reboot since) are marked interrupted, keeping what they recorded; rows of
 // a live owner, or of one in another pid namespace, are not.
