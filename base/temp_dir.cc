@@ -31,6 +31,8 @@ std::filesystem::path LockPath(const std::filesystem::path& dir) {
 Result<TempDir> TempDir::Create(std::string_view prefix,
                                 std::filesystem::path parent) {
   parent = DefaultParent(std::move(parent));
+  // Before the directory exists: a kill from here on leaves a dead mark.
+  LeftoverMark mark;
   std::string templ = (parent / (std::string(prefix) + "XXXXXX")).string();
   if (::mkdtemp(templ.data()) == nullptr) {
     return FailErrno("creating temporary directory " + templ, errno);
@@ -48,7 +50,7 @@ Result<TempDir> TempDir::Create(std::string_view prefix,
     std::filesystem::remove_all(path, ec);
     return FailErrno("locking temporary directory " + templ, err);
   }
-  return TempDir(std::move(path), std::move(lock));
+  return TempDir(std::move(path), std::move(lock), std::move(mark));
 }
 
 int TempDir::RemoveAbandoned(std::string_view prefix,
@@ -73,14 +75,26 @@ int TempDir::RemoveAbandoned(std::string_view prefix,
   return removed;
 }
 
+int TempDir::RemoveAbandonedAfterDeadOwners(std::string_view prefix) {
+  const auto dead = FindDeadLeftoverMarks();
+  if (dead && dead->empty()) return 0;
+  const int removed = RemoveAbandoned(prefix);
+  // Only now: a sweep cut short leaves the marks for the next one.
+  if (dead) ForgetLeftoverMarks(*dead);
+  return removed;
+}
+
 TempDir::TempDir(TempDir&& other) noexcept
-    : path_(std::exchange(other.path_, {})), lock_(std::move(other.lock_)) {}
+    : path_(std::exchange(other.path_, {})),
+      lock_(std::move(other.lock_)),
+      mark_(std::exchange(other.mark_, std::nullopt)) {}
 
 TempDir& TempDir::operator=(TempDir&& other) noexcept {
   if (this != &other) {
     (void)Remove();
     path_ = std::exchange(other.path_, {});
     lock_ = std::move(other.lock_);
+    mark_ = std::exchange(other.mark_, std::nullopt);
   }
   return *this;
 }
@@ -94,6 +108,7 @@ Status TempDir::Remove() {
   std::error_code lock_ec;
   std::filesystem::remove(LockPath(path_), lock_ec);
   lock_.Reset();
+  mark_.reset();
   std::filesystem::path removed = std::exchange(path_, {});
   if (ec) {
     return FailErrno("removing temporary directory " + removed.string(),

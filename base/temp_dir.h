@@ -2,14 +2,18 @@
 // A sibling lock file (<dir>.lock, outside the directory so a workload using
 // it as its cwd never sees it) is flock'ed for the TempDir's lifetime: if the
 // owner is killed outright, a later isoscope finds the lock free and removes
-// what was left (RemoveAbandoned).
+// what was left (RemoveAbandoned). The process holds a LeftoverMark while it
+// has a TempDir, so a later isoscope lists the parent only when a process
+// died holding one (RemoveAbandonedAfterDeadOwners).
 #ifndef ISOSCOPE_BASE_TEMP_DIR_H_
 #define ISOSCOPE_BASE_TEMP_DIR_H_
 
 #include <filesystem>
+#include <optional>
 #include <string_view>
 
 #include "base/error.h"
+#include "base/leftover_mark.h"
 #include "base/unique_fd.h"
 
 namespace isoscope {
@@ -31,16 +35,24 @@ class TempDir {
   // files. Returns how many were removed.
   static int RemoveAbandoned(std::string_view prefix,
                              std::filesystem::path parent = {});
+  // RemoveAbandoned(prefix) (the default parent) when an isoscope died
+  // holding a LeftoverMark, or when there is no registry of marks to tell;
+  // otherwise nothing is listed and 0 is returned. For the check at every
+  // start: listing a busy /tmp costs more than the rest of a start-up.
+  static int RemoveAbandonedAfterDeadOwners(std::string_view prefix);
 
   const std::filesystem::path& path() const { return path_; }
   // Removes the directory now; a moved-from or removed TempDir does nothing.
   Status Remove();
 
  private:
-  TempDir(std::filesystem::path path, UniqueFd lock)
-      : path_(std::move(path)), lock_(std::move(lock)) {}
+  TempDir(std::filesystem::path path, UniqueFd lock, LeftoverMark mark)
+      : path_(std::move(path)),
+        lock_(std::move(lock)),
+        mark_(std::move(mark)) {}
   std::filesystem::path path_;
-  UniqueFd lock_;  // flock'ed <path_>.lock
+  UniqueFd lock_;                     // flock'ed <path_>.lock
+  std::optional<LeftoverMark> mark_;  // until the directory is removed
 };
 
 }  // namespace isoscope

@@ -59,8 +59,9 @@ namespace {
 
 int Main(int argc, char** argv) {
   // Scratch directories (workdirs, canaries) of an isoscope that was killed
-  // outright could not be removed by it; their locks are free now.
-  TempDir::RemoveAbandoned("isoscope-");
+  // outright could not be removed by it; their locks are free now. /tmp is
+  // listed only when such an isoscope left its mark.
+  TempDir::RemoveAbandonedAfterDeadOwners("isoscope-");
   RemoveAbandonedBackendState();
   BackendRegistry registry;
   RegisterBuiltinBackends(registry);
