@@ -132,20 +132,39 @@ std::optional<int> SyscallNumber(std::string_view name) {
   return number;
 }
 
+namespace {
+
+// libseccomp finds a number's name by scanning its table of every
+// architecture: asked once per number and kept, since compiling a plan
+// names every syscall more than once.
+const std::vector<std::string>& NameTable() {
+  static const auto* const kNames = [] {
+    auto* names = new std::vector<std::string>(kMaxSyscallNumber + 1);
+    for (int number = 0; number <= kMaxSyscallNumber; ++number) {
+      char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, number);
+      if (name == nullptr) continue;
+      (*names)[static_cast<size_t>(number)] = name;
+      std::free(name);
+    }
+    return names;
+  }();
+  return *kNames;
+}
+
+}  // namespace
+
 std::string SyscallName(int number) {
-  if (number < 0) return "";
-  char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, number);
-  if (name == nullptr) return "";
-  std::string out(name);
-  std::free(name);
-  return out;
+  if (number < 0 || number > kMaxSyscallNumber) return "";
+  return NameTable()[static_cast<size_t>(number)];
 }
 
 const std::vector<int>& AllSyscallNumbers() {
   static const auto* const kNumbers = [] {
     auto* numbers = new std::vector<int>;
     for (int number = 0; number <= kMaxSyscallNumber; ++number) {
-      if (!SyscallName(number).empty()) numbers->push_back(number);
+      if (!NameTable()[static_cast<size_t>(number)].empty()) {
+        numbers->push_back(number);
+      }
     }
     return numbers;
   }();

@@ -206,9 +206,16 @@ std::vector<std::string> ListV1Controllers(const fs::path& root) {
     if (!entry.is_directory(entry_ec) || !IsV1Hierarchy(entry.path())) {
       continue;
     }
-    fs::path real = fs::canonical(entry.path(), entry_ec);
-    if (entry_ec) real = entry.path();
-    const std::string dir_name = real.filename().string();
+    // A joined hierarchy's other names are links to it (cpu ->
+    // cpu,cpuacct): its own name lists its controllers. One readlink, not
+    // canonical()'s one per component of every entry.
+    std::string dir_name = entry.path().filename().string();
+    if (entry.is_symlink(entry_ec)) {
+      const fs::path target = fs::read_symlink(entry.path(), entry_ec);
+      if (!entry_ec && target.has_filename()) {
+        dir_name = target.filename().string();
+      }
+    }
     std::string_view rest = dir_name;
     while (!rest.empty()) {
       const size_t comma = rest.find(',');
