@@ -9,7 +9,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "base/unique_fd.h"
@@ -20,15 +23,77 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// This process's mark: the file and its flock'ed descriptor while any
-// LeftoverMark is held. `owner` is the pid that made it: a forked child
-// inherits the state but must not remove its parent's mark.
+// Present once a whole sweep has run with the registry.
+constexpr char kSwept[] = "swept";
+// More marks than this (a registry nobody sweeps) are not read one by one:
+// the sweep runs, as for a registry that cannot be trusted.
+constexpr int kMaxMarksRead = 64;
+// A mark's record of parents is read up to this much.
+constexpr size_t kMaxMarkBytes = 64 * 1024;
+
+bool OwnedByUsAndPrivate(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) &&
+         st.st_uid == ::geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+// `name` below `dir`, made with `mode` if missing, opened without following
+// a link, when it is a directory of ours that nobody else can write.
+UniqueFd OpenOwnDirectory(int dir, const char* name, mode_t mode) {
+  ::mkdirat(dir, name, mode);  // EEXIST is the usual answer
+  UniqueFd fd(
+      ::openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd || !OwnedByUsAndPrivate(fd.get())) return {};
+  return fd;
+}
+
+// The registry, opened (every step by descriptor, so nothing can be
+// swapped under a later step); invalid when there is none to trust.
+UniqueFd OpenRegistry() {
+  UniqueFd base;
+  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+  if (runtime != nullptr && runtime[0] == '/') {
+    base = UniqueFd(
+        ::open(runtime, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    // Another user's runtime directory (`su` keeps the variable) is not
+    // ours to keep marks in.
+    if (base && !OwnedByUsAndPrivate(base.get())) base.Reset();
+  }
+  if (!base && ::geteuid() == 0) {
+    base = UniqueFd(::open("/run", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (base && !OwnedByUsAndPrivate(base.get())) base.Reset();
+  }
+  if (!base) return {};
+  // The parent may be shared with the host facts cache (/run/isoscope),
+  // which others read.
+  const UniqueFd isoscope = OpenOwnDirectory(base.get(), "isoscope", 0755);
+  if (!isoscope) return {};
+  return OpenOwnDirectory(isoscope.get(), "leftovers", 0700);
+}
+
+// Says that nothing can be known from the registry until the next whole
+// sweep: for a process that could not mark itself.
+void Untrust(int registry) {
+  if (registry >= 0) {
+    ::unlinkat(registry, kSwept, 0);
+    return;
+  }
+  if (const UniqueFd opened = OpenRegistry()) {
+    ::unlinkat(opened.get(), kSwept, 0);
+  }
+}
+
+// This process's mark while any LeftoverMark is held. `owner` is the pid
+// that made the state: a forked child inherits it but makes its own.
 struct MarkState {
   std::mutex mutex;
-  int holders = 0;
   pid_t owner = 0;
-  UniqueFd lock;
-  fs::path path;
+  int holders = 0;
+  UniqueFd registry;
+  UniqueFd mark;  // flock'ed
+  std::string name;
+  std::set<std::string> parents;
+  off_t written = 0;
 };
 
 MarkState& State() {
@@ -37,118 +102,176 @@ MarkState& State() {
   return *state;
 }
 
-// The registry, made if missing (private to this user), when it can be
-// trusted: a directory of ours that nobody else can write.
-std::optional<fs::path> UsableRegistry() {
-  std::optional<fs::path> dir = LeftoverRegistry();
-  if (!dir) return std::nullopt;
-  // The parent may be shared with the host facts cache (/run/isoscope),
-  // which others read.
-  ::mkdir(dir->parent_path().c_str(), 0755);
-  ::mkdir(dir->c_str(), 0700);
-  struct stat st {};
-  if (::lstat(dir->c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
-      st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return std::nullopt;
+// Makes this process's mark: locked before it has a name (O_TMPFILE, then
+// linkat), so a concurrent sweep never finds it free.
+bool MakeMark(MarkState& state) {
+  state.registry = OpenRegistry();
+  if (!state.registry) return false;
+  UniqueFd mark(::openat(state.registry.get(), ".",
+                         O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (!mark || ::flock(mark.get(), LOCK_EX | LOCK_NB) != 0) return false;
+  const std::string proc_path = "/proc/self/fd/" + std::to_string(mark.get());
+  const std::string pid = std::to_string(::getpid());
+  // Dead processes of the same pid may have left marks: another suffix.
+  for (int attempt = 0; attempt < kMaxMarksRead; ++attempt) {
+    std::string name = pid + "." + std::to_string(attempt);
+    if (::linkat(AT_FDCWD, proc_path.c_str(), state.registry.get(),
+                 name.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+      state.mark = std::move(mark);
+      state.name = std::move(name);
+      state.written = 0;
+      return true;
+    }
+    if (errno != EEXIST) return false;
   }
-  return dir;
+  return false;
 }
 
-// Makes this process's mark: locked before it has a name (O_TMPFILE, then
-// linkat), so a concurrent FindDeadLeftoverMarks never finds it free.
-void MakeMark(MarkState& state) {
-  const std::optional<fs::path> dir = UsableRegistry();
-  if (!dir) return;
-  UniqueFd lock(::open(dir->c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-  if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) return;
-  const std::string proc_path = "/proc/self/fd/" + std::to_string(lock.get());
-  const pid_t pid = ::getpid();
-  // A dead process of the same pid may have left its mark: another suffix.
-  for (int attempt = 0; attempt < 16; ++attempt) {
-    fs::path path =
-        *dir / (std::to_string(pid) + "." + std::to_string(attempt));
-    if (::linkat(AT_FDCWD, proc_path.c_str(), AT_FDCWD, path.c_str(),
-                 AT_SYMLINK_FOLLOW) == 0) {
-      state.lock = std::move(lock);
-      state.path = std::move(path);
-      return;
-    }
-    if (errno != EEXIST) return;
+bool RecordParent(MarkState& state, const fs::path& parent) {
+  if (!state.parents.insert(parent.string()).second) return true;
+  const std::string line = parent.string() + "\n";
+  if (::pwrite(state.mark.get(), line.data(), line.size(), state.written) !=
+      static_cast<ssize_t>(line.size())) {
+    return false;
+  }
+  state.written += static_cast<off_t>(line.size());
+  return true;
+}
+
+// A dead mark: its descriptor (holding its lock), what identifies its
+// file, and the parents it recorded.
+struct DeadMark {
+  UniqueFd fd;
+  std::string name;
+  dev_t device = 0;
+  ino_t inode = 0;
+};
+
+// Reads the parents a mark recorded: absolute paths, a line each.
+void ReadParents(int fd, std::set<fs::path>& parents) {
+  std::string text(kMaxMarkBytes, '\0');
+  const ssize_t n = ::pread(fd, text.data(), text.size(), 0);
+  if (n <= 0) return;
+  text.resize(static_cast<size_t>(n));
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const size_t end = rest.find('\n');
+    if (end == std::string_view::npos) break;  // a line being written
+    const std::string_view line = rest.substr(0, end);
+    if (!line.empty() && line.front() == '/') parents.emplace(line);
+    rest.remove_prefix(end + 1);
   }
 }
 
 }  // namespace
 
-std::optional<fs::path> LeftoverRegistry() {
-  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
-  if (runtime != nullptr && runtime[0] == '/') {
-    return fs::path(runtime) / "isoscope" / "leftovers";
-  }
-  if (::geteuid() == 0) return fs::path("/run/isoscope/leftovers");
-  return std::nullopt;
-}
-
-LeftoverMark::LeftoverMark() {
+LeftoverMark::LeftoverMark(const fs::path& parent) : owner_(::getpid()) {
   MarkState& state = State();
   const std::lock_guard guard(state.mutex);
-  const pid_t pid = ::getpid();
-  if (state.owner != pid) {
-    // First mark of this process (or of a forked child, whose inherited
-    // state is its parent's): the child makes its own.
+  if (state.owner != owner_) {
+    // A forked child: what it inherited is its parent's mark; closing these
+    // copies leaves the parent's lock held.
+    state.registry.Reset();
+    state.mark.Reset();
+    state.name.clear();
+    state.parents.clear();
     state.holders = 0;
-    (void)state.lock.Release();  // the parent's descriptor, not ours to close
-    state.path.clear();
-    state.owner = pid;
+    state.owner = owner_;
   }
-  if (state.holders++ == 0) MakeMark(state);
+  ++state.holders;
+  const bool marked = state.mark ? true : MakeMark(state);
+  if (!marked || (!parent.empty() && !RecordParent(state, parent))) {
+    Untrust(state.registry.get());
+  }
 }
 
 LeftoverMark::LeftoverMark(LeftoverMark&& other) noexcept
-    : held_(std::exchange(other.held_, false)) {}
+    : owner_(std::exchange(other.owner_, 0)) {}
 
 LeftoverMark& LeftoverMark::operator=(LeftoverMark&& other) noexcept {
   if (this != &other) {
     LeftoverMark released(std::move(*this));
-    held_ = std::exchange(other.held_, false);
+    owner_ = std::exchange(other.owner_, 0);
   }
   return *this;
 }
 
 LeftoverMark::~LeftoverMark() {
-  if (!held_) return;
+  if (owner_ == 0 || owner_ != ::getpid()) return;
   MarkState& state = State();
   const std::lock_guard guard(state.mutex);
-  if (state.owner != ::getpid() || state.holders == 0) return;
+  if (state.owner != owner_ || state.holders == 0) return;
   if (--state.holders > 0) return;
   // Unlinked before the lock is dropped: nobody sees it free and named.
-  if (!state.path.empty()) ::unlink(state.path.c_str());
-  state.path.clear();
-  state.lock.Reset();
+  if (state.mark) ::unlinkat(state.registry.get(), state.name.c_str(), 0);
+  state.mark.Reset();
+  state.name.clear();
+  state.parents.clear();
 }
 
-std::optional<std::vector<fs::path>> FindDeadLeftoverMarks() {
-  const std::optional<fs::path> dir = UsableRegistry();
-  if (!dir) return std::nullopt;
-  DIR* listing = ::opendir(dir->c_str());
-  if (listing == nullptr) return std::nullopt;
-  std::vector<fs::path> dead;
-  while (const dirent* entry = ::readdir(listing)) {
-    const std::string_view name = entry->d_name;
-    if (name == "." || name == "..") continue;
-    const fs::path path = *dir / name;
-    const UniqueFd mark(
-        ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-    // Held: its process is alive. Unopenable: not a mark of ours, ignored.
-    if (mark && ::flock(mark.get(), LOCK_EX | LOCK_NB) == 0) {
-      dead.push_back(path);
+bool SweepIfAnOwnerDied(
+    const std::function<void(const std::vector<fs::path>&)>& sweep) {
+  const UniqueFd registry = OpenRegistry();
+  if (!registry) {
+    sweep({});
+    return true;
+  }
+  struct stat swept {};
+  bool trusted =
+      ::fstatat(registry.get(), kSwept, &swept, AT_SYMLINK_NOFOLLOW) == 0;
+  // Marks need O_TMPFILE; where it is missing none can be made, and the
+  // registry says nothing.
+  if (trusted) {
+    const UniqueFd probe(
+        ::openat(registry.get(), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    trusted = static_cast<bool>(probe);
+  }
+  std::vector<DeadMark> dead;
+  std::set<fs::path> parents;
+  DIR* listing = ::fdopendir(::dup(registry.get()));
+  if (listing == nullptr) {
+    trusted = false;
+  } else {
+    int listed = 0;
+    while (const dirent* entry = ::readdir(listing)) {
+      const std::string_view name = entry->d_name;
+      if (name == "." || name == ".." || name == kSwept) continue;
+      if (++listed > kMaxMarksRead) {
+        trusted = false;
+        break;
+      }
+      UniqueFd mark(::openat(registry.get(), entry->d_name,
+                             O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+      struct stat st {};
+      // Held: its process is alive. Not a regular file: not a mark.
+      if (!mark || ::fstat(mark.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+          ::flock(mark.get(), LOCK_EX | LOCK_NB) != 0) {
+        continue;
+      }
+      ReadParents(mark.get(), parents);
+      dead.push_back(
+          DeadMark{std::move(mark), std::string(name), st.st_dev, st.st_ino});
+    }
+    ::closedir(listing);
+  }
+  if (trusted && dead.empty()) return false;
+  sweep(std::vector<fs::path>(parents.begin(), parents.end()));
+  // Only the files read: a name reused since by a live process (its pid
+  // again) is another file.
+  for (const DeadMark& mark : dead) {
+    struct stat now {};
+    if (::fstatat(registry.get(), mark.name.c_str(), &now,
+                  AT_SYMLINK_NOFOLLOW) == 0 &&
+        now.st_dev == mark.device && now.st_ino == mark.inode) {
+      ::unlinkat(registry.get(), mark.name.c_str(), 0);
     }
   }
-  ::closedir(listing);
-  return dead;
-}
-
-void ForgetLeftoverMarks(const std::vector<fs::path>& marks) {
-  for (const fs::path& mark : marks) ::unlink(mark.c_str());
+  if (!trusted) {
+    const UniqueFd made(::openat(registry.get(), kSwept,
+                                 O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+                                 0600));
+  }
+  return true;
 }
 
 }  // namespace isoscope

@@ -1,33 +1,39 @@
 // Whether an isoscope was killed while it had something on disk to remove.
 //
-// A process that creates what it must remove itself (temporary directories)
-// holds a LeftoverMark while it does: a file in a per-user registry,
-// flock'ed for as long as the process holds any mark, and removed when it
-// releases the last one. A process killed outright leaves its file with the
-// lock free. A later isoscope then reads the registry (a directory of the
-// marks of live processes, a few entries at most) instead of listing every
-// entry of /tmp at each start: only a dead mark means there may be
-// something to sweep.
+// A process that creates what it must remove itself (temporary directories,
+// cgroups) holds a LeftoverMark while it does: a file in a per-user registry,
+// flock'ed for as long as the process holds any mark and removed when it
+// releases the last one; it names the directories the process makes
+// temporary directories in. A process killed outright leaves its file with
+// the lock free. A later isoscope reads the registry (the marks of live
+// processes, a few entries) instead of listing all of /tmp at each start:
+// only a dead mark means there is something to sweep, and where.
 //
-// The registry is $XDG_RUNTIME_DIR/isoscope/leftovers, or, without
-// XDG_RUNTIME_DIR, /run/isoscope/leftovers for root; without either (or
-// when it cannot be created or trusted), FindDeadLeftoverMarks says so and
-// the caller sweeps every time, as before marks existed.
+// The registry is $XDG_RUNTIME_DIR/isoscope/leftovers when XDG_RUNTIME_DIR
+// is a directory of this user's that nobody else can write, else
+// /run/isoscope/leftovers for root. It is trusted only after one whole
+// sweep has run with it (a file `swept`): a registry that is new, was
+// wiped (a reboot empties /run while /tmp may persist) or that a process
+// could not mark itself in says nothing, and the sweep runs. Without a
+// registry every start sweeps, as before marks existed.
 #ifndef ISOSCOPE_BASE_LEFTOVER_MARK_H_
 #define ISOSCOPE_BASE_LEFTOVER_MARK_H_
 
+#include <sys/types.h>
+
 #include <filesystem>
-#include <optional>
+#include <functional>
 #include <vector>
 
 namespace isoscope {
 
 class LeftoverMark {
  public:
-  // Marks this process (the first mark makes the file; later ones count).
-  // Never fails: a registry that cannot be used only means sweeps run
-  // unconditionally.
-  LeftoverMark();
+  // Marks this process (the first mark makes the file; later ones count)
+  // and records `parent` (absolute), when given, as a directory a sweep
+  // must look in. Never fails: when the mark cannot be made, the registry
+  // is made untrusted, so that the next start sweeps.
+  explicit LeftoverMark(const std::filesystem::path& parent = {});
   LeftoverMark(const LeftoverMark&) = delete;
   LeftoverMark& operator=(const LeftoverMark&) = delete;
   LeftoverMark(LeftoverMark&& other) noexcept;
@@ -35,21 +41,19 @@ class LeftoverMark {
   ~LeftoverMark();
 
  private:
-  bool held_ = true;
+  // The process that took it; 0 once moved from. A forked child's copies
+  // are its parent's and release nothing.
+  pid_t owner_ = 0;
 };
 
-// The registry's marks whose process died holding them; nullopt when there
-// is no usable registry (then anything may have been left). A mark being
-// made is locked before it has a name, so a live process's mark is never
-// taken for dead.
-std::optional<std::vector<std::filesystem::path>> FindDeadLeftoverMarks();
-
-// Removes `marks` (from FindDeadLeftoverMarks) once what they stood for has
-// been swept; a mark already gone is fine.
-void ForgetLeftoverMarks(const std::vector<std::filesystem::path>& marks);
-
-// The registry this process uses now (nullopt: none).
-std::optional<std::filesystem::path> LeftoverRegistry();
+// Runs `sweep` when a process died holding a mark, or when the registry
+// cannot be trusted, with the parents the dead marks recorded (empty when
+// nothing is known; the sweep then looks where it always does). Then
+// removes the dead marks (only those it read, by inode) and marks the
+// registry trusted. Returns whether `sweep` ran.
+bool SweepIfAnOwnerDied(
+    const std::function<void(const std::vector<std::filesystem::path>&)>&
+        sweep);
 
 }  // namespace isoscope
 

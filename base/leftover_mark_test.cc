@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,11 +44,11 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-std::vector<std::string> Entries(const fs::path& dir) {
-  std::vector<std::string> names;
+std::set<std::string> Entries(const fs::path& dir) {
+  std::set<std::string> names;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    names.push_back(entry.path().filename().string());
+    names.insert(entry.path().filename().string());
   }
   return names;
 }
@@ -68,6 +69,14 @@ void InAChildKilledOutright(
   ASSERT_TRUE(WIFSIGNALED(status));
 }
 
+// What a start's sweep was given, or nullopt when it did not run.
+std::optional<std::vector<fs::path>> Sweep() {
+  std::optional<std::vector<fs::path>> swept;
+  SweepIfAnOwnerDied(
+      [&](const std::vector<fs::path>& parents) { swept = parents; });
+  return swept;
+}
+
 // Each test has a registry (XDG_RUNTIME_DIR) and a default temporary
 // parent (TMPDIR) of its own.
 class LeftoverMarkTest : public ::testing::Test {
@@ -80,9 +89,13 @@ class LeftoverMarkTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(templ.data()), nullptr);
     scratch_ = templ;
     fs::create_directory(scratch_ / "runtime");
+    fs::permissions(scratch_ / "runtime", fs::perms::owner_all);
     fs::create_directory(scratch_ / "tmp");
     runtime_.emplace("XDG_RUNTIME_DIR", (scratch_ / "runtime").string());
-    tmpdir_.emplace("TMPDIR", (scratch_ / "tmp").string());
+    tmpdir_.emplace("TMPDIR", Tmp().string());
+    // A new registry is trusted only after a first whole sweep.
+    ASSERT_EQ(Sweep(), std::vector<fs::path>{});
+    ASSERT_EQ(Entries(Registry()), std::set<std::string>{"swept"});
   }
   void TearDown() override {
     tmpdir_.reset();
@@ -101,75 +114,130 @@ class LeftoverMarkTest : public ::testing::Test {
 };
 
 TEST_F(LeftoverMarkTest, OneFilePerProcessWhileAnyMarkIsHeld) {
-  EXPECT_EQ(LeftoverRegistry(), Registry());
   {
     LeftoverMark first;
-    ASSERT_EQ(Entries(Registry()).size(), 1u);
+    ASSERT_EQ(Entries(Registry()).size(), 2u);  // the mark and "swept"
     {
-      LeftoverMark second;
+      LeftoverMark second(Tmp());
       LeftoverMark moved(std::move(second));
-      EXPECT_EQ(Entries(Registry()).size(), 1u);
+      EXPECT_EQ(Entries(Registry()).size(), 2u);
     }
-    EXPECT_EQ(Entries(Registry()).size(), 1u);
+    EXPECT_EQ(Entries(Registry()).size(), 2u);
     struct stat st {};
     ASSERT_EQ(::stat(Registry().c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0700u);
     // A live process's mark is not dead.
-    EXPECT_EQ(FindDeadLeftoverMarks(), std::vector<fs::path>{});
+    EXPECT_EQ(Sweep(), std::nullopt);
   }
-  EXPECT_TRUE(Entries(Registry()).empty());
+  EXPECT_EQ(Entries(Registry()), std::set<std::string>{"swept"});
 }
 
-TEST_F(LeftoverMarkTest, AProcessKilledHoldingAMarkLeavesItDead) {
+// The start-up sweep runs only after an owner died, and looks where the
+// dead owner made its directories.
+TEST_F(LeftoverMarkTest, TheSweepRunsAfterAnOwnerDiedWhereItsDirectoriesWere) {
   LeftoverMark ours;
-  InAChildKilledOutright([](const auto& die) {
-    const LeftoverMark theirs;
-    die();
+  const fs::path elsewhere = scratch_ / "elsewhere";
+  fs::create_directory(elsewhere);
+  InAChildKilledOutright([&](const auto& die) {
+    auto dir = TempDir::Create("isoscope-killed-");
+    auto other = TempDir::Create("isoscope-killed-", elsewhere);
+    if (dir && other) die();
   });
-  auto dead = FindDeadLeftoverMarks();
-  ASSERT_TRUE(dead.has_value());
-  ASSERT_EQ(dead->size(), 1u);
-  EXPECT_EQ(Entries(Registry()).size(), 2u);
-  ForgetLeftoverMarks(*dead);
-  EXPECT_EQ(Entries(Registry()).size(), 1u);  // ours, still held
-  EXPECT_EQ(FindDeadLeftoverMarks(), std::vector<fs::path>{});
+  EXPECT_EQ(Entries(Registry()).size(), 3u);  // ours, theirs, "swept"
+  std::optional<std::vector<fs::path>> swept = Sweep();
+  ASSERT_TRUE(swept.has_value());
+  EXPECT_EQ(std::set<fs::path>(swept->begin(), swept->end()),
+            (std::set<fs::path>{Tmp(), elsewhere}));
+  EXPECT_EQ(Entries(Registry()).size(), 2u);  // the dead mark is gone
+  EXPECT_EQ(Sweep(), std::nullopt);
 }
 
-// The start-up sweep lists the temporary parent only after an owner died.
-TEST_F(LeftoverMarkTest, TheSweepRunsOnlyAfterAnOwnerDied) {
-  // A directory abandoned without a mark (an isoscope from before marks):
-  // its lock is free, but nobody died holding a mark since.
-  fs::create_directory(Tmp() / "isoscope-old-1");
-  std::ofstream(Tmp() / "isoscope-old-1.lock") << "";
-  EXPECT_EQ(TempDir::RemoveAbandonedAfterDeadOwners("isoscope-"), 0);
-  EXPECT_TRUE(fs::exists(Tmp() / "isoscope-old-1"));
-
-  InAChildKilledOutright([](const auto& die) {
+// A kill leaves what TempDir::RemoveAbandoned then finds, in both parents.
+TEST_F(LeftoverMarkTest, AKilledOwnersDirectoriesAreRemovedByTheSweep) {
+  const fs::path elsewhere = scratch_ / "elsewhere";
+  fs::create_directory(elsewhere);
+  InAChildKilledOutright([&](const auto& die) {
     auto dir = TempDir::Create("isoscope-killed-");
-    if (dir) std::ofstream(dir->path() / "left") << "behind";
-    die();
+    auto other = TempDir::Create("isoscope-killed-", elsewhere);
+    if (dir && other) die();
   });
   auto live = TempDir::Create("isoscope-live-");
   ASSERT_TRUE(live.has_value()) << live.error().ToString();
-  EXPECT_EQ(Entries(Tmp()).size(), 6u);  // three directories, three locks
-  // The dead mark brings the whole sweep: both abandoned directories go.
-  EXPECT_EQ(TempDir::RemoveAbandonedAfterDeadOwners("isoscope-"), 2);
-  EXPECT_EQ(Entries(Tmp()).size(), 2u);
-  EXPECT_TRUE(fs::is_directory(live->path()));
-  EXPECT_EQ(FindDeadLeftoverMarks(), std::vector<fs::path>{});
+  int removed = 0;
+  EXPECT_TRUE(SweepIfAnOwnerDied([&](const std::vector<fs::path>& parents) {
+    for (const fs::path& parent : parents) {
+      removed += TempDir::RemoveAbandoned("isoscope-", parent);
+    }
+  }));
+  EXPECT_EQ(removed, 2);
+  EXPECT_EQ(Entries(elsewhere), std::set<std::string>{});
+  EXPECT_EQ(Entries(Tmp()).size(), 2u);  // the live one and its lock
   ASSERT_TRUE(live->Remove().has_value());
-  EXPECT_TRUE(Entries(Registry()).empty());
+  EXPECT_EQ(Entries(Registry()), std::set<std::string>{"swept"});
 }
 
-// Without a registry that can be trusted, every start sweeps.
-TEST_F(LeftoverMarkTest, AnUntrustedRegistryMeansSweepingEveryTime) {
-  fs::create_directories(Registry());
-  fs::permissions(Registry(), fs::perms::others_write, fs::perm_options::add);
-  EXPECT_EQ(FindDeadLeftoverMarks(), std::nullopt);
-  fs::create_directory(Tmp() / "isoscope-old-2");
-  std::ofstream(Tmp() / "isoscope-old-2.lock") << "";
-  EXPECT_EQ(TempDir::RemoveAbandonedAfterDeadOwners("isoscope-"), 1);
-  EXPECT_FALSE(fs::exists(Tmp() / "isoscope-old-2"));
+// A registry that was wiped (a reboot empties /run while /tmp may stay) or
+// that a process could not mark itself in says nothing: the sweep runs.
+TEST_F(LeftoverMarkTest, AnUntrustedRegistrySweepsOnceThenIsTrustedAgain) {
+  fs::remove_all(Registry());
+  EXPECT_EQ(Sweep(), std::vector<fs::path>{});
+  EXPECT_EQ(Sweep(), std::nullopt);
+
+  // Every name a mark could take is held: this process cannot mark itself.
+  const std::string pid = std::to_string(::getpid());
+  for (int i = 0; i < 64; ++i) {
+    std::ofstream(Registry() / (pid + "." + std::to_string(i))) << "";
+  }
+  std::set<std::string> before = Entries(Registry());
+  {
+    LeftoverMark unmade;
+    EXPECT_EQ(Entries(Registry()).count("swept"), 0u);
+  }
+  // The unlocked files are dead marks as well; the sweep removes them.
+  EXPECT_EQ(Sweep(), std::vector<fs::path>{});
+  EXPECT_EQ(Entries(Registry()), std::set<std::string>{"swept"});
+}
+
+TEST_F(LeftoverMarkTest, ARegistryOthersCouldChangeIsNotUsed) {
+  // Another user's runtime directory (`su` keeps XDG_RUNTIME_DIR).
+  fs::permissions(scratch_ / "runtime", fs::perms::others_write,
+                  fs::perm_options::add);
+  {
+    LeftoverMark mark;
+    // Nothing in the untrusted one (root falls back to /run/isoscope).
+    EXPECT_EQ(Entries(Registry()), std::set<std::string>{"swept"});
+  }
+  if (::geteuid() != 0) {
+    // No registry at all: every start sweeps.
+    EXPECT_EQ(Sweep(), std::vector<fs::path>{});
+  }
+  // A link in place of the registry is refused, not followed.
+  fs::permissions(scratch_ / "runtime", fs::perms::others_write,
+                  fs::perm_options::remove);
+  fs::remove_all(Registry());
+  fs::create_directory(scratch_ / "victim");
+  std::ofstream(scratch_ / "victim" / "precious") << "x";
+  fs::create_directory_symlink(scratch_ / "victim", Registry());
+  EXPECT_EQ(Sweep(), std::vector<fs::path>{});
+  EXPECT_TRUE(fs::exists(scratch_ / "victim" / "precious"));
+}
+
+// A directory planted in a shared /tmp by another user (its lock file
+// theirs) is not removed; a workdir given to the workload's user (the lock
+// file isoscope's) is.
+TEST_F(LeftoverMarkTest, RemoveAbandonedTakesOnlyWhatThisUserLocked) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to plant another owner";
+  fs::create_directory(Tmp() / "isoscope-planted");
+  std::ofstream(Tmp() / "isoscope-planted.lock") << "";
+  ASSERT_EQ(::chown((Tmp() / "isoscope-planted").c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::chown((Tmp() / "isoscope-planted.lock").c_str(), 65534, 65534),
+            0);
+  fs::create_directory(Tmp() / "isoscope-given");
+  std::ofstream(Tmp() / "isoscope-given.lock") << "";
+  ASSERT_EQ(::chown((Tmp() / "isoscope-given").c_str(), 65534, 65534), 0);
+  EXPECT_EQ(TempDir::RemoveAbandoned("isoscope-", Tmp()), 1);
+  EXPECT_TRUE(fs::exists(Tmp() / "isoscope-planted"));
+  EXPECT_FALSE(fs::exists(Tmp() / "isoscope-given"));
 }
 
 }  // namespace

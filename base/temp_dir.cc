@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -31,8 +32,10 @@ std::filesystem::path LockPath(const std::filesystem::path& dir) {
 Result<TempDir> TempDir::Create(std::string_view prefix,
                                 std::filesystem::path parent) {
   parent = DefaultParent(std::move(parent));
-  // Before the directory exists: a kill from here on leaves a dead mark.
-  LeftoverMark mark;
+  // Before the directory exists: a kill from here on leaves a dead mark,
+  // which names the parent to sweep.
+  std::error_code absolute_ec;
+  LeftoverMark mark(std::filesystem::absolute(parent, absolute_ec));
   std::string templ = (parent / (std::string(prefix) + "XXXXXX")).string();
   if (::mkdtemp(templ.data()) == nullptr) {
     return FailErrno("creating temporary directory " + templ, errno);
@@ -61,26 +64,26 @@ int TempDir::RemoveAbandoned(std::string_view prefix,
   for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
     const std::string name = entry.path().filename().string();
     if (!name.starts_with(prefix) || !name.ends_with(kLockSuffix)) continue;
-    UniqueFd lock(
-        ::open(entry.path().c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    UniqueFd lock(::open(entry.path().c_str(),
+                         O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     // Held: its owner is alive. Only a free lock means an abandoned dir.
     if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;
     std::filesystem::path dir = entry.path().string().substr(
         0, entry.path().string().size() - kLockSuffix.size());
+    // Only what this user made: in a shared /tmp anyone can plant a name
+    // and a lock file. The lock file says who (the directory may belong to
+    // the workload's user, who was given it as a workdir).
+    struct stat lock_st {};
+    struct stat dir_st {};
+    if (::fstat(lock.get(), &lock_st) != 0 || lock_st.st_uid != ::geteuid() ||
+        ::lstat(dir.c_str(), &dir_st) != 0 || !S_ISDIR(dir_st.st_mode)) {
+      continue;
+    }
     std::error_code remove_ec;
     std::filesystem::remove_all(dir, remove_ec);
     std::filesystem::remove(entry.path(), remove_ec);
     ++removed;
   }
-  return removed;
-}
-
-int TempDir::RemoveAbandonedAfterDeadOwners(std::string_view prefix) {
-  const auto dead = FindDeadLeftoverMarks();
-  if (dead && dead->empty()) return 0;
-  const int removed = RemoveAbandoned(prefix);
-  // Only now: a sweep cut short leaves the marks for the next one.
-  if (dead) ForgetLeftoverMarks(*dead);
   return removed;
 }
 

@@ -4,7 +4,7 @@
 // owner is killed outright, a later isoscope finds the lock free and removes
 // what was left (RemoveAbandoned). The process holds a LeftoverMark while it
 // has a TempDir, so a later isoscope lists the parent only when a process
-// died holding one (RemoveAbandonedAfterDeadOwners).
+// died holding one (SweepIfAnOwnerDied).
 #ifndef ISOSCOPE_BASE_TEMP_DIR_H_
 #define ISOSCOPE_BASE_TEMP_DIR_H_
 
@@ -35,11 +35,6 @@ class TempDir {
   // files. Returns how many were removed.
   static int RemoveAbandoned(std::string_view prefix,
                              std::filesystem::path parent = {});
-  // RemoveAbandoned(prefix) (the default parent) when an isoscope died
-  // holding a LeftoverMark, or when there is no registry of marks to tell;
-  // otherwise nothing is listed and 0 is returned. For the check at every
-  // start: listing a busy /tmp costs more than the rest of a start-up.
-  static int RemoveAbandonedAfterDeadOwners(std::string_view prefix);
 
   const std::filesystem::path& path() const { return path_; }
   // Removes the directory now; a moved-from or removed TempDir does nothing.

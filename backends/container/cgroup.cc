@@ -537,6 +537,7 @@ Result<RunCgroup> RunCgroup::Create(const fs::path& sysfs_root,
   }
   static std::atomic<uint64_t> counter{0};
   RunCgroup cgroup;
+  cgroup.mark_.emplace();  // before the first directory is made
   cgroup.name_ = RunCgroupName({self, *start_time, counter++});
 
   std::vector<Hierarchy> hierarchies;
@@ -613,7 +614,8 @@ RunCgroup::RunCgroup(RunCgroup&& other) noexcept
       memory_(std::exchange(other.memory_, std::nullopt)),
       pids_(std::exchange(other.pids_, std::nullopt)),
       cpu_(std::exchange(other.cpu_, std::nullopt)),
-      v2_directory_(std::exchange(other.v2_directory_, std::nullopt)) {}
+      v2_directory_(std::exchange(other.v2_directory_, std::nullopt)),
+      mark_(std::exchange(other.mark_, std::nullopt)) {}
 
 RunCgroup& RunCgroup::operator=(RunCgroup&& other) noexcept {
   if (this != &other) {
@@ -624,6 +626,7 @@ RunCgroup& RunCgroup::operator=(RunCgroup&& other) noexcept {
     pids_ = std::exchange(other.pids_, std::nullopt);
     cpu_ = std::exchange(other.cpu_, std::nullopt);
     v2_directory_ = std::exchange(other.v2_directory_, std::nullopt);
+    mark_ = std::exchange(other.mark_, std::nullopt);
   }
   return *this;
 }
@@ -731,7 +734,10 @@ Status RunCgroup::KillAll(std::chrono::milliseconds timeout) const {
 }
 
 Status RunCgroup::Remove(std::chrono::milliseconds timeout) {
-  if (directories_.empty()) return {};
+  if (directories_.empty()) {
+    mark_.reset();
+    return {};
+  }
   const Clock::time_point deadline = Clock::now() + timeout;
   std::optional<Error> first_error;
   if (Status killed = KillTrees(directories_, deadline); !killed) {
@@ -748,7 +754,11 @@ Status RunCgroup::Remove(std::chrono::milliseconds timeout) {
     if (!first_error) first_error = removed.error();
   }
   directories_ = std::move(remaining);
-  if (directories_.empty()) return {};
+  if (directories_.empty()) {
+    mark_.reset();
+    return {};
+  }
+  // Left: the mark stays held, and dies with this process.
   return tl::unexpected(
       first_error->WithContext(fmt::format("removing cgroup {}", name_)));
 }

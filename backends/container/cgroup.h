@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/leftover_mark.h"
 #include "base/process_identity.h"
 #include "base/unique_fd.h"
 #include "supervisor/host_facts.h"
@@ -162,6 +163,9 @@ class RunCgroup {
   std::optional<Placement> pids_;
   std::optional<Placement> cpu_;
   std::optional<std::filesystem::path> v2_directory_;
+  // Held while a directory may exist: a kill leaves a dead mark, which
+  // makes the next isoscope look for abandoned cgroups.
+  std::optional<LeftoverMark> mark_;
 };
 
 // Finds run directories (`isoscope/run-<pid>-<start>-<n>`) in every hierarchy

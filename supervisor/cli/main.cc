@@ -3,13 +3,16 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include "backends/builtin_backends.h"
+#include "base/leftover_mark.h"
 #include "base/temp_dir.h"
 #include "policies/loader.h"
 #include "supervisor/cli/cli_definition.h"
@@ -58,11 +61,16 @@ Result<Policy> LoadPolicyForThisHost(const std::string& name_or_path) {
 namespace {
 
 int Main(int argc, char** argv) {
-  // Scratch directories (workdirs, canaries) of an isoscope that was killed
-  // outright could not be removed by it; their locks are free now. /tmp is
-  // listed only when such an isoscope left its mark.
-  TempDir::RemoveAbandonedAfterDeadOwners("isoscope-");
-  RemoveAbandonedBackendState();
+  // Scratch directories (workdirs, canaries) and run cgroups of an isoscope
+  // that was killed outright could not be removed by it; their locks are
+  // free now. Looked for only when such an isoscope left its leftover mark.
+  SweepIfAnOwnerDied([](const std::vector<std::filesystem::path>& parents) {
+    TempDir::RemoveAbandoned("isoscope-");
+    for (const std::filesystem::path& parent : parents) {
+      TempDir::RemoveAbandoned("isoscope-", parent);
+    }
+    RemoveAbandonedBackendState();
+  });
   BackendRegistry registry;
   RegisterBuiltinBackends(registry);
 
