@@ -386,12 +386,15 @@ constexpr int kWalCheckpointPages = 64;
 // checkpoint, which writes the header too, so a file shorter than its header
 // says has lost data (a truncated copy, a full disk): SQLite would read the
 // missing pages as zeros and isoscope would start a new, empty history.
-Status CheckNotTruncated(const std::filesystem::path& path) {
+//
+// Also says whether the file is in WAL mode already (its read and write
+// versions, offsets 18 and 19, are 2), which then need not be asked for.
+Result<bool> CheckNotTruncated(const std::filesystem::path& path) {
   // O_NONBLOCK: a FIFO given as --db must not block isoscope here.
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (!fd) return {};  // absent: SQLite creates it; unreadable: it says so
+  if (!fd) return false;  // absent: SQLite creates it; unreadable: it says so
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0 || st.st_size == 0) return {};
+  if (::fstat(fd.get(), &st) != 0 || st.st_size == 0) return false;
   unsigned char header[100];
   const ssize_t n = ::pread(fd.get(), header, sizeof header, 0);
   constexpr std::string_view kMagic("SQLite format 3\0", 16);
@@ -416,15 +419,15 @@ Status CheckNotTruncated(const std::filesystem::path& path) {
                             "or pass another --db",
                             path.string(), st.st_size, pages, page_size));
   }
-  return {};
+  return header[18] == 2 && header[19] == 2;
 }
 
 }  // namespace
 
 Result<Store> Store::Open(const std::filesystem::path& path, Create create) {
-  if (auto intact = CheckNotTruncated(path); !intact) {
-    return tl::unexpected(intact.error());
-  }
+  const Result<bool> intact = CheckNotTruncated(path);
+  if (!intact) return tl::unexpected(intact.error());
+  const bool already_wal = *intact;
   if (create == Create::kFile && path.has_parent_path() &&
       !std::filesystem::is_directory(path.parent_path())) {
     return Fail(ErrorCode::kStore,
@@ -460,8 +463,9 @@ Result<Store> Store::Open(const std::filesystem::path& path, Create create) {
 
   // journal_mode returns the resulting mode as a row; a filesystem without
   // shared memory support leaves the file in its old mode, which still
-  // works (with less concurrency), so only a failure is an error.
-  {
+  // works (with less concurrency), so only a failure is an error. The mode
+  // is kept in the file: once it is WAL, asking again changes nothing.
+  if (!already_wal) {
     auto statement = db.Prepare("PRAGMA journal_mode=WAL");
     if (!statement) return tl::unexpected(statement.error());
     const int rc = RetryWhileBusy([&] {
