@@ -29,7 +29,7 @@ constexpr char kSwept[] = "swept";
 // the sweep runs, as for a registry that cannot be trusted.
 constexpr int kMaxMarksRead = 64;
 // A mark's record of parents is read up to this much.
-constexpr size_t kMaxMarkBytes = 64 * 1024;
+constexpr size_t kMaxMarkBytes = size_t{64} * 1024;
 
 bool OwnedByUsAndPrivate(int fd) {
   struct stat st {};

@@ -108,6 +108,19 @@ class LeftoverMarkTest : public ::testing::Test {
   }
   fs::path Tmp() const { return scratch_ / "tmp"; }
 
+  // A child makes a temporary directory in the default parent and one in
+  // another (returned), and is killed holding both.
+  fs::path KillAChildHoldingTwoDirectories() const {
+    const fs::path elsewhere = scratch_ / "elsewhere";
+    fs::create_directory(elsewhere);
+    InAChildKilledOutright([&](const auto& die) {
+      auto dir = TempDir::Create("isoscope-killed-");
+      auto other = TempDir::Create("isoscope-killed-", elsewhere);
+      if (dir && other) die();
+    });
+    return elsewhere;
+  }
+
   fs::path scratch_;
   std::optional<ScopedEnv> runtime_;
   std::optional<ScopedEnv> tmpdir_;
@@ -136,13 +149,7 @@ TEST_F(LeftoverMarkTest, OneFilePerProcessWhileAnyMarkIsHeld) {
 // dead owner made its directories.
 TEST_F(LeftoverMarkTest, TheSweepRunsAfterAnOwnerDiedWhereItsDirectoriesWere) {
   LeftoverMark ours;
-  const fs::path elsewhere = scratch_ / "elsewhere";
-  fs::create_directory(elsewhere);
-  InAChildKilledOutright([&](const auto& die) {
-    auto dir = TempDir::Create("isoscope-killed-");
-    auto other = TempDir::Create("isoscope-killed-", elsewhere);
-    if (dir && other) die();
-  });
+  const fs::path elsewhere = KillAChildHoldingTwoDirectories();
   EXPECT_EQ(Entries(Registry()).size(), 3u);  // ours, theirs, "swept"
   std::optional<std::vector<fs::path>> swept = Sweep();
   ASSERT_TRUE(swept.has_value());
@@ -154,13 +161,7 @@ TEST_F(LeftoverMarkTest, TheSweepRunsAfterAnOwnerDiedWhereItsDirectoriesWere) {
 
 // A kill leaves what TempDir::RemoveAbandoned then finds, in both parents.
 TEST_F(LeftoverMarkTest, AKilledOwnersDirectoriesAreRemovedByTheSweep) {
-  const fs::path elsewhere = scratch_ / "elsewhere";
-  fs::create_directory(elsewhere);
-  InAChildKilledOutright([&](const auto& die) {
-    auto dir = TempDir::Create("isoscope-killed-");
-    auto other = TempDir::Create("isoscope-killed-", elsewhere);
-    if (dir && other) die();
-  });
+  const fs::path elsewhere = KillAChildHoldingTwoDirectories();
   auto live = TempDir::Create("isoscope-live-");
   ASSERT_TRUE(live.has_value()) << live.error().ToString();
   int removed = 0;
