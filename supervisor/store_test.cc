@@ -663,8 +663,9 @@ TEST_F(StoreTest, MigratesAVersionFiveFileKeepingEventsInItsJson) {
   std::get<ExitEvent>(old.events.back()).usage.syscalls = std::nullopt;
   const std::string old_json = SchemaTwoJson(old);
   std::string quoted;  // as an SQL string literal
-  for (char c : old_json)
+  for (char c : old_json) {
     quoted += c == '\'' ? std::string("''") : std::string(1, c);
+  }
   RawExec(
       "INSERT INTO runs (id, started_at_ms, backend, command, workdir, "
       "policy_name, outcome, exit_status, wall_ns, result_json) VALUES (3, " +
@@ -795,7 +796,7 @@ TEST_F(StoreTest, StreamedEventsReadBackInOrder) {
     SyscallEvent call;
     call.request.number = 257;
     call.request.paths = {{1, std::string(1000, 'a') + std::to_string(i)}};
-    streamed.push_back(call);
+    streamed.emplace_back(call);
     writer.Append(call);
   }
   ASSERT_TRUE(writer.Finish().has_value());
@@ -805,7 +806,7 @@ TEST_F(StoreTest, StreamedEventsReadBackInOrder) {
   ASSERT_TRUE(store->Complete(run).has_value());
   auto back = store->Get(run.id);
   ASSERT_TRUE(back.has_value()) << back.error().ToString();
-  streamed.push_back(ExitEvent{});
+  streamed.emplace_back(ExitEvent{});
   EXPECT_EQ(back->events, streamed);
 
   RawExec("UPDATE run_events SET data = x'01ff' WHERE seq = 0");
