@@ -111,7 +111,7 @@ class LeftoverMarkTest : public ::testing::Test {
   // A child makes a temporary directory in the default parent and one in
   // another (returned), and is killed holding both.
   fs::path KillAChildHoldingTwoDirectories() const {
-    const fs::path elsewhere = scratch_ / "elsewhere";
+    fs::path elsewhere = scratch_ / "elsewhere";
     fs::create_directory(elsewhere);
     InAChildKilledOutright([&](const auto& die) {
       auto dir = TempDir::Create("isoscope-killed-");
