@@ -47,22 +47,32 @@ UniqueFd OpenOwnDirectory(int dir, const char* name, mode_t mode) {
   return fd;
 }
 
+fs::path& RegistryForTesting() {
+  static auto* path = new fs::path;
+  return *path;
+}
+
 // The registry, opened (every step by descriptor, so nothing can be
 // swapped under a later step); invalid when there is none to trust.
 UniqueFd OpenRegistry() {
+  if (!RegistryForTesting().empty()) {
+    const fs::path& registry = RegistryForTesting();
+    const UniqueFd parent(::open(registry.parent_path().c_str(),
+                                 O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!parent) return {};
+    return OpenOwnDirectory(parent.get(), registry.filename().c_str(), 0700);
+  }
   UniqueFd base;
-  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
-  if (runtime != nullptr && runtime[0] == '/') {
+  if (::geteuid() == 0) {
+    base = UniqueFd(::open("/run", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  } else if (const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+             runtime != nullptr && runtime[0] == '/') {
     base = UniqueFd(
         ::open(runtime, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    // Another user's runtime directory (`su` keeps the variable) is not
-    // ours to keep marks in.
-    if (base && !OwnedByUsAndPrivate(base.get())) base.Reset();
   }
-  if (!base && ::geteuid() == 0) {
-    base = UniqueFd(::open("/run", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (base && !OwnedByUsAndPrivate(base.get())) base.Reset();
-  }
+  // Another user's runtime directory (`su` keeps the variable) is not ours
+  // to keep marks in.
+  if (base && !OwnedByUsAndPrivate(base.get())) base.Reset();
   if (!base) return {};
   // The parent may be shared with the host facts cache (/run/isoscope),
   // which others read.
@@ -71,16 +81,21 @@ UniqueFd OpenRegistry() {
   return OpenOwnDirectory(isoscope.get(), "leftovers", 0700);
 }
 
-// Says that nothing can be known from the registry until the next whole
-// sweep: for a process that could not mark itself.
+// Says that nothing can be known from the registry while this process
+// lives and until a whole sweep after it: for a process that could not
+// mark itself. The shared lock on the registry is never released (the
+// descriptor is left open, close-on-exec): a sweep trusts the registry
+// again only when it can lock it exclusively.
 void Untrust(int registry) {
-  if (registry >= 0) {
-    ::unlinkat(registry, kSwept, 0);
-    return;
+  UniqueFd opened;
+  if (registry < 0) {
+    opened = OpenRegistry();
+    registry = opened.get();
   }
-  if (const UniqueFd opened = OpenRegistry()) {
-    ::unlinkat(opened.get(), kSwept, 0);
-  }
+  if (registry < 0) return;
+  const int held = ::openat(registry, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (held >= 0) ::flock(held, LOCK_SH);  // NOLINT: kept open on purpose
+  ::unlinkat(registry, kSwept, 0);
 }
 
 // This process's mark while any LeftoverMark is held. `owner` is the pid
@@ -128,6 +143,11 @@ bool MakeMark(MarkState& state) {
 }
 
 bool RecordParent(MarkState& state, const fs::path& parent) {
+  // A line per parent: a name with a newline cannot be recorded.
+  if (!parent.is_absolute() ||
+      parent.string().find('\n') != std::string::npos) {
+    return false;
+  }
   if (!state.parents.insert(parent.string()).second) return true;
   const std::string line = parent.string() + "\n";
   if (::pwrite(state.mark.get(), line.data(), line.size(), state.written) !=
@@ -185,6 +205,8 @@ LeftoverMark::LeftoverMark(const fs::path& parent) : owner_(::getpid()) {
   }
 }
 
+void LeftoverMark::Keep() { owner_ = 0; }
+
 LeftoverMark::LeftoverMark(LeftoverMark&& other) noexcept
     : owner_(std::exchange(other.owner_, 0)) {}
 
@@ -241,7 +263,7 @@ bool SweepIfAnOwnerDied(
         break;
       }
       UniqueFd mark(::openat(registry.get(), entry->d_name,
-                             O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+                             O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
       struct stat st {};
       // Held: its process is alive. Not a regular file: not a mark.
       if (!mark || ::fstat(mark.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
@@ -266,12 +288,21 @@ bool SweepIfAnOwnerDied(
       ::unlinkat(registry.get(), mark.name.c_str(), 0);
     }
   }
-  if (!trusted) {
+  // Not while a process that could not mark itself lives (it holds a
+  // shared lock on the registry).
+  const UniqueFd exclusive(
+      ::openat(registry.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!trusted && exclusive &&
+      ::flock(exclusive.get(), LOCK_EX | LOCK_NB) == 0) {
     const UniqueFd made(::openat(registry.get(), kSwept,
                                  O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
                                  0600));
   }
   return true;
+}
+
+void SetLeftoverRegistryForTesting(const fs::path& registry) {
+  RegistryForTesting() = registry;
 }
 
 }  // namespace isoscope

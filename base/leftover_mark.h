@@ -9,13 +9,17 @@
 // processes, a few entries) instead of listing all of /tmp at each start:
 // only a dead mark means there is something to sweep, and where.
 //
-// The registry is $XDG_RUNTIME_DIR/isoscope/leftovers when XDG_RUNTIME_DIR
-// is a directory of this user's that nobody else can write, else
-// /run/isoscope/leftovers for root. It is trusted only after one whole
-// sweep has run with it (a file `swept`): a registry that is new, was
-// wiped (a reboot empties /run while /tmp may persist) or that a process
-// could not mark itself in says nothing, and the sweep runs. Without a
-// registry every start sweeps, as before marks existed.
+// The registry is /run/isoscope/leftovers for root (whatever its
+// environment, so that a root with XDG_RUNTIME_DIR and one without, from
+// cron, share it) and $XDG_RUNTIME_DIR/isoscope/leftovers for other users
+// when XDG_RUNTIME_DIR is a directory of theirs that nobody else can write.
+// It is trusted only after one whole sweep has run with it (a file
+// `swept`): a registry that is new or was wiped (a reboot empties /run
+// while /tmp may persist) says nothing, and the sweep runs. A process that
+// cannot mark itself (or record a parent) removes `swept` and holds a
+// shared lock on the registry for the rest of its life, so that no sweep
+// trusts the registry again while it lives. Without a registry every start
+// sweeps, as before marks existed.
 #ifndef ISOSCOPE_BASE_LEFTOVER_MARK_H_
 #define ISOSCOPE_BASE_LEFTOVER_MARK_H_
 
@@ -40,6 +44,11 @@ class LeftoverMark {
   LeftoverMark& operator=(LeftoverMark&& other) noexcept;
   ~LeftoverMark();
 
+  // Leaves the mark held until this process exits, whatever else is
+  // released: for what could not be removed (a directory, a cgroup), which
+  // the next start after this process's end then sweeps.
+  void Keep();
+
  private:
   // The process that took it; 0 once moved from. A forked child's copies
   // are its parent's and release nothing.
@@ -54,6 +63,10 @@ class LeftoverMark {
 bool SweepIfAnOwnerDied(
     const std::function<void(const std::vector<std::filesystem::path>&)>&
         sweep);
+
+// Tests: the registry this process (and its forked children) uses instead
+// of the one above, made if missing; empty restores it.
+void SetLeftoverRegistryForTesting(const std::filesystem::path& registry);
 
 }  // namespace isoscope
 

@@ -1,6 +1,8 @@
 #include "base/leftover_mark.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "base/temp_dir.h"
+#include "base/unique_fd.h"
 
 namespace isoscope {
 namespace {
@@ -77,8 +80,8 @@ std::optional<std::vector<fs::path>> Sweep() {
   return swept;
 }
 
-// Each test has a registry (XDG_RUNTIME_DIR) and a default temporary
-// parent (TMPDIR) of its own.
+// Each test has a registry and a default temporary parent (TMPDIR) of its
+// own.
 class LeftoverMarkTest : public ::testing::Test {
  protected:
   // Not a TempDir: that would mark this process in the real registry, and
@@ -88,10 +91,9 @@ class LeftoverMarkTest : public ::testing::Test {
         (fs::temp_directory_path() / "isoscope-leftover-test-XXXXXX").string();
     ASSERT_NE(::mkdtemp(templ.data()), nullptr);
     scratch_ = templ;
-    fs::create_directory(scratch_ / "runtime");
-    fs::permissions(scratch_ / "runtime", fs::perms::owner_all);
+    fs::create_directories(scratch_ / "runtime" / "isoscope");
     fs::create_directory(scratch_ / "tmp");
-    runtime_.emplace("XDG_RUNTIME_DIR", (scratch_ / "runtime").string());
+    SetLeftoverRegistryForTesting(Registry());
     tmpdir_.emplace("TMPDIR", Tmp().string());
     // A new registry is trusted only after a first whole sweep.
     ASSERT_EQ(Sweep(), std::vector<fs::path>{});
@@ -99,7 +101,7 @@ class LeftoverMarkTest : public ::testing::Test {
   }
   void TearDown() override {
     tmpdir_.reset();
-    runtime_.reset();
+    SetLeftoverRegistryForTesting({});
     std::error_code ec;
     fs::remove_all(scratch_, ec);
   }
@@ -122,7 +124,6 @@ class LeftoverMarkTest : public ::testing::Test {
   }
 
   fs::path scratch_;
-  std::optional<ScopedEnv> runtime_;
   std::optional<ScopedEnv> tmpdir_;
 };
 
@@ -177,50 +178,93 @@ TEST_F(LeftoverMarkTest, AKilledOwnersDirectoriesAreRemovedByTheSweep) {
   EXPECT_EQ(Entries(Registry()), std::set<std::string>{"swept"});
 }
 
-// A registry that was wiped (a reboot empties /run while /tmp may stay) or
-// that a process could not mark itself in says nothing: the sweep runs.
-TEST_F(LeftoverMarkTest, AnUntrustedRegistrySweepsOnceThenIsTrustedAgain) {
+// A registry that was wiped (a reboot empties /run while /tmp may stay)
+// says nothing: the sweep runs once, then the registry is trusted again.
+TEST_F(LeftoverMarkTest, AWipedRegistrySweepsOnceThenIsTrustedAgain) {
   fs::remove_all(Registry());
   EXPECT_EQ(Sweep(), std::vector<fs::path>{});
   EXPECT_EQ(Sweep(), std::nullopt);
-
-  // Every name a mark could take is held: this process cannot mark itself.
-  const std::string pid = std::to_string(::getpid());
-  for (int i = 0; i < 64; ++i) {
-    std::ofstream(Registry() / (pid + "." + std::to_string(i))) << "";
-  }
-  std::set<std::string> before = Entries(Registry());
-  {
-    LeftoverMark unmade;
-    EXPECT_EQ(Entries(Registry()).count("swept"), 0u);
-  }
-  // The unlocked files are dead marks as well; the sweep removes them.
-  EXPECT_EQ(Sweep(), std::vector<fs::path>{});
-  EXPECT_EQ(Entries(Registry()), std::set<std::string>{"swept"});
 }
 
-TEST_F(LeftoverMarkTest, ARegistryOthersCouldChangeIsNotUsed) {
-  // Another user's runtime directory (`su` keeps XDG_RUNTIME_DIR).
-  fs::permissions(scratch_ / "runtime", fs::perms::others_write,
-                  fs::perm_options::add);
-  {
-    LeftoverMark mark;
-    // Nothing in the untrusted one (root falls back to /run/isoscope).
-    EXPECT_EQ(Entries(Registry()), std::set<std::string>{"swept"});
+// A process that cannot mark itself (every name it could take is held)
+// keeps the registry untrusted for as long as it lives: sweeps run, and
+// none trusts the registry again until it is gone; then one sweep finds
+// what it left.
+TEST_F(LeftoverMarkTest, AnUnmarkedProcessKeepsEveryStartSweepingWhileItLives) {
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const std::string pid = std::to_string(::getpid());
+    for (int i = 0; i < 64; ++i) {
+      UniqueFd taken(
+          ::open((Registry() / (pid + "." + std::to_string(i))).c_str(),
+                 O_CREAT | O_RDWR | O_CLOEXEC, 0600));
+      if (!taken || ::flock(taken.get(), LOCK_EX) != 0) ::_exit(2);
+      (void)taken.Release();  // held for the child's life
+    }
+    auto dir = TempDir::Create("isoscope-unmarked-");
+    if (!dir || ::write(ready[1], "r", 1) != 1) ::_exit(3);
+    ::pause();
+    ::_exit(4);
   }
-  if (::geteuid() != 0) {
-    // No registry at all: every start sweeps.
-    EXPECT_EQ(Sweep(), std::vector<fs::path>{});
-  }
-  // A link in place of the registry is refused, not followed.
-  fs::permissions(scratch_ / "runtime", fs::perms::others_write,
-                  fs::perm_options::remove);
+  ::close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  ::close(ready[0]);
+  EXPECT_EQ(Entries(Registry()).count("swept"), 0u);
+  EXPECT_EQ(Sweep(), std::vector<fs::path>{});
+  EXPECT_EQ(Entries(Registry()).count("swept"), 0u) << "trusted while it lives";
+  EXPECT_EQ(Sweep(), std::vector<fs::path>{});
+  ::kill(child, SIGKILL);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  int removed = 0;
+  EXPECT_TRUE(SweepIfAnOwnerDied([&](const std::vector<fs::path>&) {
+    removed = TempDir::RemoveAbandoned("isoscope-", Tmp());
+  }));
+  EXPECT_EQ(removed, 1);
+  EXPECT_EQ(Entries(Registry()), std::set<std::string>{"swept"});
+  EXPECT_EQ(Sweep(), std::nullopt);
+}
+
+TEST_F(LeftoverMarkTest, ARegistryReplacedByALinkIsNotFollowed) {
   fs::remove_all(Registry());
   fs::create_directory(scratch_ / "victim");
   std::ofstream(scratch_ / "victim" / "precious") << "x";
   fs::create_directory_symlink(scratch_ / "victim", Registry());
   EXPECT_EQ(Sweep(), std::vector<fs::path>{});
-  EXPECT_TRUE(fs::exists(scratch_ / "victim" / "precious"));
+  { LeftoverMark mark; }
+  EXPECT_EQ(Entries(scratch_ / "victim"), std::set<std::string>{"precious"});
+}
+
+// Another user's runtime directory (`su` keeps XDG_RUNTIME_DIR) is not used
+// by a user who is not root (root uses /run/isoscope whatever its
+// environment): checked in a child that becomes nobody.
+TEST_F(LeftoverMarkTest, AnotherUsersRuntimeDirectoryIsNotUsed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to become another user";
+  const fs::path runtime = scratch_ / "others-runtime";
+  fs::create_directory(runtime);
+  fs::permissions(runtime, fs::perms::all);  // theirs, and open to all
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    SetLeftoverRegistryForTesting({});
+    ::setenv("XDG_RUNTIME_DIR", runtime.c_str(), 1);
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    bool swept_all = false;
+    SweepIfAnOwnerDied([&](const std::vector<fs::path>& parents) {
+      swept_all = parents.empty();
+    });
+    { LeftoverMark mark; }
+    ::_exit(swept_all ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the start did not sweep";
+  EXPECT_EQ(Entries(runtime), std::set<std::string>{}) << "marks were kept "
+                                                          "there";
 }
 
 // A directory planted in a shared /tmp by another user (its lock file

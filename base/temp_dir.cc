@@ -35,7 +35,11 @@ Result<TempDir> TempDir::Create(std::string_view prefix,
   // Before the directory exists: a kill from here on leaves a dead mark,
   // which names the parent to sweep.
   std::error_code absolute_ec;
-  LeftoverMark mark(std::filesystem::absolute(parent, absolute_ec));
+  std::filesystem::path absolute =
+      std::filesystem::absolute(parent, absolute_ec);
+  // An empty parent is not recorded; say it is unknown instead.
+  if (absolute_ec) absolute = "?";
+  LeftoverMark mark(absolute);
   std::string templ = (parent / (std::string(prefix) + "XXXXXX")).string();
   if (::mkdtemp(templ.data()) == nullptr) {
     return FailErrno("creating temporary directory " + templ, errno);
@@ -61,7 +65,10 @@ int TempDir::RemoveAbandoned(std::string_view prefix,
   parent = DefaultParent(std::move(parent));
   int removed = 0;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
+  std::filesystem::directory_iterator it(parent, ec);
+  // increment(ec): a listing that fails half-way ends it, never throws.
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    const std::filesystem::directory_entry& entry = *it;
     const std::string name = entry.path().filename().string();
     if (!name.starts_with(prefix) || !name.ends_with(kLockSuffix)) continue;
     UniqueFd lock(::open(entry.path().c_str(),
@@ -75,12 +82,16 @@ int TempDir::RemoveAbandoned(std::string_view prefix,
     // the workload's user, who was given it as a workdir).
     struct stat lock_st {};
     struct stat dir_st {};
+    // One link: not another file of ours linked here under this name.
     if (::fstat(lock.get(), &lock_st) != 0 || lock_st.st_uid != ::geteuid() ||
-        ::lstat(dir.c_str(), &dir_st) != 0 || !S_ISDIR(dir_st.st_mode)) {
+        lock_st.st_nlink != 1 || ::lstat(dir.c_str(), &dir_st) != 0 ||
+        !S_ISDIR(dir_st.st_mode)) {
       continue;
     }
     std::error_code remove_ec;
     std::filesystem::remove_all(dir, remove_ec);
+    // What could not be removed keeps its lock file, for the next sweep.
+    if (remove_ec) continue;
     std::filesystem::remove(entry.path(), remove_ec);
     ++removed;
   }
@@ -108,8 +119,15 @@ Status TempDir::Remove() {
   if (path_.empty()) return {};
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
-  std::error_code lock_ec;
-  std::filesystem::remove(LockPath(path_), lock_ec);
+  if (ec) {
+    // Left for a sweep: the lock file stays (unlocked, so that a sweep may
+    // try once this process is gone) and so does the mark, until this
+    // process exits.
+    if (mark_) mark_->Keep();
+  } else {
+    std::error_code lock_ec;
+    std::filesystem::remove(LockPath(path_), lock_ec);
+  }
   lock_.Reset();
   mark_.reset();
   std::filesystem::path removed = std::exchange(path_, {});

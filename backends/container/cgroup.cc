@@ -758,7 +758,9 @@ Status RunCgroup::Remove(std::chrono::milliseconds timeout) {
     mark_.reset();
     return {};
   }
-  // Left: the mark stays held, and dies with this process.
+  // Left: the mark stays held until this process exits, so that the next
+  // start after it sweeps (the destructor would release it otherwise).
+  if (mark_) mark_->Keep();
   return tl::unexpected(
       first_error->WithContext(fmt::format("removing cgroup {}", name_)));
 }
