@@ -148,6 +148,18 @@ CompiledPlan CompiledPlan::Compile(std::shared_ptr<const Policy> policy) {
   return plan;
 }
 
+CompiledPlan CompiledPlan::Uncompiled(std::shared_ptr<const Policy> policy) {
+  CompiledPlan plan;
+  plan.policy_ = std::move(policy);
+  const SyscallPolicy& syscalls = plan.policy_->syscalls;
+  plan.unknown_ = StaticPlan(syscalls.default_action, "syscalls.default");
+  plan.i386_ = plan.unknown_;
+  plan.x32_ = plan.unknown_;
+  plan.clone_namespaces_ = plan.unknown_;
+  plan.routing_options_ = plan.unknown_;
+  return plan;
+}
+
 const SyscallPlan& CompiledPlan::ForCall(
     int number, const std::array<uint64_t, 6>& args) const {
   if (number == SYS_clone && (args[0] & kCloneNamespaceFlags) != 0) {
@@ -161,7 +173,9 @@ const SyscallPlan& CompiledPlan::ForCall(
 }
 
 const SyscallPlan& CompiledPlan::For(int number) const {
-  if (number < 0 || number > kMaxSyscallNumber) return unknown_;
+  if (number < 0 || static_cast<size_t>(number) >= by_number_.size()) {
+    return unknown_;  // out of range, or a plan left uncompiled
+  }
   return by_number_[static_cast<size_t>(number)];
 }
 

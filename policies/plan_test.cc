@@ -29,6 +29,28 @@ CompiledPlan PlanOf(const Policy& policy) {
   return CompiledPlan::Compile(std::make_shared<const Policy>(policy));
 }
 
+// For a backend that does not apply the policy: nothing per syscall, every
+// question answered by syscalls.default, the policy itself still there.
+TEST(PlanTest, AnUncompiledPlanAnswersTheDefaultForEveryCall) {
+  auto policy = std::make_shared<const Policy>(MustParse(R"yaml(
+version: 1
+syscalls:
+  default: {action: deny, errno: ENOSYS}
+  rules:
+    - {id: io, syscalls: [read, write], action: allow}
+)yaml"));
+  const CompiledPlan plan = CompiledPlan::Uncompiled(policy);
+  const SyscallPlan kDefault{Disposition::kErrno, ENOSYS, "syscalls.default"};
+  EXPECT_EQ(&plan.policy(), policy.get());
+  EXPECT_EQ(plan.For(0), kDefault);
+  EXPECT_EQ(plan.For(-1), kDefault);
+  EXPECT_EQ(plan.For(kMaxSyscallNumber), kDefault);
+  EXPECT_EQ(plan.ForCall(SyscallNumber("clone").value(), {CLONE_NEWUSER}),
+            kDefault);
+  EXPECT_EQ(plan.i386(), kDefault);
+  EXPECT_TRUE(plan.NumbersWith(Disposition::kAllow).empty());
+}
+
 TEST(PlanTest, StaticInspectAndUnknown) {
   Policy policy = MustParse(R"yaml(
 version: 1

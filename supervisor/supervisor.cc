@@ -560,7 +560,9 @@ Result<RunResult> Supervisor::Run(Backend& backend, const Workload& workload,
       return fail(std::move(allowed).error());
     }
   }
-  CompiledPlan plan = CompiledPlan::Compile(policy_);
+  CompiledPlan plan = backend.AppliesPolicy()
+                          ? CompiledPlan::Compile(policy_)
+                          : CompiledPlan::Uncompiled(policy_);
   auto started = Clock::now();
   if (auto st = backend.Start(workload, plan); !st) {
     backend.Kill();
