@@ -22,7 +22,6 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <iterator>
 #include <optional>
 #include <set>
@@ -38,6 +37,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/io.h"
 #include "base/unique_fd.h"
 
 namespace isoscope {
@@ -95,10 +95,11 @@ std::vector<std::string> SplitWords(std::string_view text) {
 // The whole file, or nullopt if it cannot be opened. procfs and sysfs files
 // report size 0, so read until EOF rather than by size.
 std::optional<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  return std::string(std::istreambuf_iterator<char>(in),
-                     std::istreambuf_iterator<char>());
+  // Far above any file read here (/proc/cpuinfo of 512 CPUs is about 1 MiB).
+  constexpr size_t kLimit = size_t{16} << 20;
+  Result<std::string> text = ReadFileUpTo(path.string(), kLimit);
+  if (!text) return std::nullopt;
+  return std::move(*text);
 }
 
 // A file holding one integer (a sysctl), or nullopt if missing or garbled.
@@ -244,8 +245,17 @@ std::string CpuModel(std::string_view cpuinfo) {
 bool HasCpuFlag(std::string_view cpuinfo, std::string_view flag) {
   const std::optional<std::string> flags = FieldValue(cpuinfo, "flags");
   if (!flags) return false;
-  const std::vector<std::string> words = SplitWords(*flags);
-  return std::find(words.begin(), words.end(), flag) != words.end();
+  // Word by word without copying them: the line has a few hundred.
+  std::string_view rest = *flags;
+  while (!rest.empty()) {
+    const size_t start = rest.find_first_not_of(" \t");
+    if (start == std::string_view::npos) break;
+    rest.remove_prefix(start);
+    const size_t end = std::min(rest.find_first_of(" \t"), rest.size());
+    if (rest.substr(0, end) == flag) return true;
+    rest.remove_prefix(end);
+  }
+  return false;
 }
 
 bool KvmPvmLoaded() {
