@@ -684,12 +684,24 @@ Result<int64_t> KeepPolicyText(const Db& db, std::string_view text) {
   return id;
 }
 
-Result<StoredRun> ToStoredRun(const Db& db, const RunResult& result) {
+// `kept` is the store's last kept text and id, used and updated here.
+Result<StoredRun> ToStoredRun(
+    const Db& db, const RunResult& result,
+    std::optional<std::pair<std::string, int64_t>>& kept) {
   StoredRun stored;
   if (!result.policy_text.empty()) {
-    auto kept = KeepPolicyText(db, result.policy_text);
-    if (!kept) return tl::unexpected(kept.error());
-    stored.policy_text_id = *kept;
+    if (kept && kept->first == result.policy_text) {
+      stored.policy_text_id = kept->second;
+    } else {
+      auto id = KeepPolicyText(db, result.policy_text);
+      if (!id) return tl::unexpected(id.error());
+      stored.policy_text_id = *id;
+      // Only a committed row is remembered: inside a caller's transaction
+      // the row may still be rolled back.
+      if (sqlite3_get_autocommit(db.db) != 0) {
+        kept.emplace(result.policy_text, *id);
+      }
+    }
   }
   try {
     nlohmann::json json = ToJson(result, JsonEvents::kLeftOut);
@@ -707,7 +719,7 @@ Result<StoredRun> ToStoredRun(const Db& db, const RunResult& result) {
 
 Result<int64_t> Store::Record(const RunResult& result) {
   const Db db{db_.get(), path_};
-  auto stored = ToStoredRun(db, result);
+  auto stored = ToStoredRun(db, result, kept_policy_text_);
   if (!stored) return tl::unexpected(stored.error());
   auto statement = db.Prepare(
       "INSERT INTO runs (started_at_ms, backend, command, workdir, "
@@ -798,7 +810,7 @@ Status Store::Begin(RunResult& run) {
 Status Store::Begin(RunResult& run, const ProcessIdentity& owner) {
   run.termination.outcome = Outcome::kRunning;
   const Db db{db_.get(), path_};
-  auto stored = ToStoredRun(db, run);
+  auto stored = ToStoredRun(db, run, kept_policy_text_);
   if (!stored) return tl::unexpected(stored.error());
   auto statement = db.Prepare(
       "INSERT INTO runs (started_at_ms, backend, command, workdir, "
@@ -830,7 +842,7 @@ Status Store::Complete(const RunResult& run) {
                             path_.string(), run.id));
   }
   const Db db{db_.get(), path_};
-  auto stored = ToStoredRun(db, run);
+  auto stored = ToStoredRun(db, run, kept_policy_text_);
   if (!stored) return tl::unexpected(stored.error());
   // SQLite rewrites the entries of every index on a column an UPDATE sets,
   // changed or not: a page of the log each. The start time and backend,
@@ -905,7 +917,7 @@ Result<int> Store::MarkAbandonedRuns() {
         "isoscope (pid {}) ended before the run did (killed or crashed); "
         "kept as recorded when it started",
         owner.pid);
-    auto stored = ToStoredRun(db, *run);
+    auto stored = ToStoredRun(db, *run, kept_policy_text_);
     if (!stored) return tl::unexpected(stored.error());
     // Only while still running: a concurrent isoscope may have marked it.
     auto update = db.Prepare(

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -149,6 +150,10 @@ class Store {
   Store(std::filesystem::path path, sqlite3* db);
   std::filesystem::path path_;
   std::unique_ptr<sqlite3, CloseDb> db_;
+  // The policy text last kept (committed; rows of policy_texts are never
+  // deleted) and its row's id: a run's Begin and Complete keep the same
+  // text, as a comparison's runs mostly do, and look it up once.
+  std::optional<std::pair<std::string, int64_t>> kept_policy_text_;
 };
 
 }  // namespace isoscope
