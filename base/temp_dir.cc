@@ -120,9 +120,10 @@ Status TempDir::Remove() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
   if (ec) {
-    // Left for a sweep: the lock file stays (unlocked, so that a sweep may
-    // try once this process is gone) and so does the mark, until this
-    // process exits.
+    // Left for a sweep: the lock file stays, unlocked at once below (so a
+    // sweep may try again, even one by another isoscope while this process
+    // still runs: it only repeats the removal), and so does the mark until
+    // this process exits (so the next start sweeps).
     if (mark_) mark_->Keep();
   } else {
     std::error_code lock_ec;
