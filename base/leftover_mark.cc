@@ -241,13 +241,6 @@ bool SweepIfAnOwnerDied(
   struct stat swept {};
   bool trusted =
       ::fstatat(registry.get(), kSwept, &swept, AT_SYMLINK_NOFOLLOW) == 0;
-  // Marks need O_TMPFILE; where it is missing none can be made, and the
-  // registry says nothing.
-  if (trusted) {
-    const UniqueFd probe(
-        ::openat(registry.get(), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-    trusted = static_cast<bool>(probe);
-  }
   std::vector<DeadMark> dead;
   std::set<fs::path> parents;
   DIR* listing = ::fdopendir(::dup(registry.get()));
@@ -289,11 +282,16 @@ bool SweepIfAnOwnerDied(
     }
   }
   // Not while a process that could not mark itself lives (it holds a
-  // shared lock on the registry).
+  // shared lock on the registry). Nor where marks cannot be made: they need
+  // O_TMPFILE, tried here rather than at every start (an inode made and
+  // freed, about 0.1 ms on ext4); a process that later fails to make its
+  // mark untrusts the registry itself.
   const UniqueFd exclusive(
       ::openat(registry.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!trusted && exclusive &&
-      ::flock(exclusive.get(), LOCK_EX | LOCK_NB) == 0) {
+      ::flock(exclusive.get(), LOCK_EX | LOCK_NB) == 0 &&
+      UniqueFd(::openat(registry.get(), ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+                        0600))) {
     const UniqueFd made(::openat(registry.get(), kSwept,
                                  O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
                                  0600));
