@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "base/error.h"
 
@@ -16,6 +17,16 @@ namespace isoscope {
 // knows the file is too large without having read all of it (a mistaken
 // path may name /dev/zero or a log). An error names the path.
 Result<std::string> ReadFileUpTo(const std::string& path, size_t limit);
+
+// Writes `contents` to `path`, as every file isoscope writes on request
+// (--json, -o, reports): a regular file, or a path where none is yet, is
+// replaced whole (written to a new file beside it, then renamed over it, so
+// that a reader never sees half of it and a failed write leaves the old
+// one; mode 0644 less the umask); anything else, such as a terminal, a pipe,
+// /dev/stdout or /dev/null, is written into as it is, never replaced (a
+// rename would put a file where the device or its link was). An error names
+// the path and the step.
+Status WriteFileReplacing(const std::string& path, std::string_view contents);
 
 // Whether `fd` is readable right now (no waiting); false for fd < 0. Used to
 // tell an interrupt signalfd or eventfd from a deadline after a wake-up.

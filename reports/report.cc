@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "base/io.h"
 #include "base/unique_fd.h"
 #include "reports/html_report.h"
 #include "reports/json_report.h"
@@ -69,45 +70,13 @@ Result<std::string> RenderReport(const ReportData& data, ReportFormat format) {
   return Fail(ErrorCode::kInternal, "unknown report format");
 }
 
-Status WriteReportFile(const std::string& path, std::string_view contents) {
-  // Written beside the target and renamed over it, so a reader never sees
-  // half a report and a failed write leaves the old one.
-  const std::string tmp = path + ".tmp";
-  UniqueFd fd(
-      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd.valid()) return FailErrno("open " + tmp, errno);
-  size_t done = 0;
-  while (done < contents.size()) {
-    const ssize_t n =
-        ::write(fd.get(), contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::unlink(tmp.c_str());
-      return FailErrno("write " + tmp, err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::close(fd.Release()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return FailErrno("close " + tmp, err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return FailErrno("rename " + tmp + " to " + path, err);
-  }
-  return {};
-}
-
 Status RenderReportFile(const Store& store, int64_t comparison_id,
                         const std::string& path) {
   auto data = LoadReportData(store, comparison_id);
   if (!data) return tl::unexpected(data.error());
   auto text = RenderReport(*data, ReportFormatForPath(path));
   if (!text) return tl::unexpected(text.error());
-  return WriteReportFile(path, *text);
+  return WriteFileReplacing(path, *text);
 }
 
 }  // namespace isoscope

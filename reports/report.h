@@ -44,9 +44,6 @@ Result<std::string> RenderReport(const ReportData& data, ReportFormat format);
 Status RenderReportFile(const Store& store, int64_t comparison_id,
                         const std::string& path);
 
-// Writes a rendered report to `path` (replacing it), reporting any failure.
-Status WriteReportFile(const std::string& path, std::string_view contents);
-
 }  // namespace isoscope
 
 #endif  // ISOSCOPE_REPORTS_REPORT_H_

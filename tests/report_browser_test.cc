@@ -20,6 +20,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "base/io.h"
 #include "base/temp_dir.h"
 #include "reports/report.h"
 #include "reports/report_fixture.h"
@@ -121,7 +122,7 @@ class ReportBrowserTest : public ::testing::Test {
     auto text =
         RenderReport(report_fixture::TwoBackends(), ReportFormat::kHtml);
     ASSERT_TRUE(text.has_value());
-    ASSERT_TRUE(WriteReportFile(html_.string(), *text).has_value());
+    ASSERT_TRUE(WriteFileReplacing(html_.string(), *text).has_value());
   }
 
   // `page` defaults to the report; `window` is chromium's window size.

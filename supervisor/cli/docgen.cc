@@ -5,13 +5,13 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "backends/builtin_backends.h"
+#include "base/io.h"
 #include "policies/loader.h"
 #include "supervisor/cli/cli_definition.h"
 #include "supervisor/cli/cli_docs.h"
@@ -20,11 +20,9 @@
 namespace {
 
 bool WriteFile(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc | std::ios::binary);
-  out << text;
-  out.flush();
-  if (!out) {
-    fmt::print(stderr, "isoscope_docgen: cannot write {}\n", path.string());
+  if (auto written = isoscope::WriteFileReplacing(path.string(), text);
+      !written) {
+    fmt::print(stderr, "isoscope_docgen: {}\n", written.error().ToString());
     return false;
   }
   return true;

@@ -4,13 +4,13 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
 #include <memory>
 #include <optional>
 
 #include <fmt/format.h>
 
 #include "backends/process/socket_address.h"
+#include "base/io.h"
 #include "base/temp_dir.h"
 #include "learn/learned_policy.h"
 #include "learn/observation.h"
@@ -192,14 +192,6 @@ std::string RefusingRule(const RunResult& run) {
                      SyscallLabel(most->abi, most->number), most->count);
 }
 
-Status WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) return FailErrno(fmt::format("opening {}", path), errno);
-  out << text;
-  if (!out.flush()) return FailErrno(fmt::format("writing {}", path), errno);
-  return {};
-}
-
 }  // namespace
 
 int LearnCommand(const Context& context, const LearnOptions& options) {
@@ -314,7 +306,7 @@ int LearnCommand(const Context& context, const LearnOptions& options) {
   if (options.output.empty()) {
     fmt::print("{}", learned->yaml);
     (void)std::fflush(stdout);
-  } else if (auto written = WriteFile(options.output, learned->yaml);
+  } else if (auto written = WriteFileReplacing(options.output, learned->yaml);
              !written) {
     return ReportError(written.error());
   } else {

@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +15,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "base/io.h"
 #include "policies/decide.h"
 #include "policies/endpoints.h"
 #include "policies/holes.h"
@@ -382,11 +382,8 @@ int PolicyImportCommand(const std::string& config, const std::string& output) {
   if (output.empty()) {
     fmt::print("{}", imported->yaml);
   } else {
-    std::ofstream out(output, std::ios::trunc);
-    out << imported->yaml;
-    if (!out.flush()) {
-      return ReportError(
-          Error::FromErrno(fmt::format("writing {}", output), errno));
+    if (Status written = WriteFileReplacing(output, imported->yaml); !written) {
+      return ReportError(written.error());
     }
   }
   for (const std::string& note : imported->notes) {

@@ -6,12 +6,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iterator>
 #include <memory>
 
 #include <fmt/format.h>
 
+#include "base/io.h"
 #include "policies/loader.h"
 #include "reports/probe_matrix.h"
 #include "supervisor/cli/commands.h"
@@ -24,11 +24,7 @@ namespace isoscope::cli {
 namespace {
 
 Status WriteJson(const std::string& path, const ProbeSession& session) {
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) return FailErrno(fmt::format("opening {}", path), errno);
-  out << ToJson(session).dump(2) << '\n';
-  if (!out.flush()) return FailErrno(fmt::format("writing {}", path), errno);
-  return {};
+  return WriteFileReplacing(path, ToJson(session).dump(2) + '\n');
 }
 
 }  // namespace

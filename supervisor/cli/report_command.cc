@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "base/io.h"
 #include "reports/report.h"
 #include "supervisor/cli/commands.h"
 
@@ -54,7 +55,7 @@ int ReportCommand(const Context& context, const ReportOptions& options) {
     }
     return 0;
   }
-  auto written = WriteReportFile(options.output, *text);
+  auto written = WriteFileReplacing(options.output, *text);
   if (!written) return ReportError(written.error());
   fmt::print(stderr, "isoscope: comparison {} written to {}\n", id,
              options.output);

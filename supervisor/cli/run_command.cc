@@ -6,11 +6,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 
 #include <fmt/format.h>
 
+#include "base/io.h"
 #include "base/temp_dir.h"
 #include "policies/loader.h"
 #include "reports/terminal.h"
@@ -54,11 +54,7 @@ void WriteAll(int fd, std::string_view bytes) {
 }
 
 Status WriteJson(const std::string& path, const RunResult& result) {
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) return FailErrno(fmt::format("opening {}", path), errno);
-  out << ToJson(result).dump(2) << '\n';
-  if (!out.flush()) return FailErrno(fmt::format("writing {}", path), errno);
-  return {};
+  return WriteFileReplacing(path, ToJson(result).dump(2) + '\n');
 }
 
 // Runs `workload` on `backend` under `policy`: recorded, shown, its exit
