@@ -1,11 +1,13 @@
 #include "backends/builtin_backends.h"
 
+#include <memory>
 #include <optional>
 #include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "policies/plan.h"
 #include "policies/policy.h"
 #include "supervisor/host_facts.h"
 
@@ -106,6 +108,27 @@ TEST_F(BuiltinRoutingTest, PtraceNamesWhyCpuidIsUntrapped) {
                         "off at exec"));
   EXPECT_THAT(RoutingOf("ptrace", Host(true, false)).faults_handled_by,
               HasSubstr("cpuid untrapped: no CPUID faulting on this host"));
+}
+
+// A backend that enforces the policy refuses a plan left uncompiled (the
+// supervisor hands one only to a backend that does not apply the policy):
+// it would otherwise enforce syscalls.default alone.
+TEST_F(BuiltinRoutingTest, EnforcingBackendsRefuseAnUncompiledPlan) {
+  auto policy = std::make_shared<const Policy>();
+  const CompiledPlan uncompiled = CompiledPlan::Uncompiled(policy);
+  const Workload workload{"/bin/true", {"true"}, {}, "/tmp"};
+  int enforcing = 0;
+  for (const auto& entry : registry_.entries()) {
+    auto backend = registry_.Create(entry.name);
+    ASSERT_TRUE(backend.has_value()) << entry.name;
+    if (!(*backend)->AppliesPolicy()) continue;
+    ++enforcing;
+    const Status started = (*backend)->Start(workload, uncompiled);
+    ASSERT_FALSE(started.has_value()) << entry.name;
+    EXPECT_EQ(started.error().code(), ErrorCode::kInternal) << entry.name;
+    EXPECT_THAT(started.error().ToString(), HasSubstr("uncompiled plan"));
+  }
+  EXPECT_EQ(enforcing, 3);  // ptrace, container, kvm
 }
 
 }  // namespace

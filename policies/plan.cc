@@ -153,8 +153,8 @@ CompiledPlan CompiledPlan::Uncompiled(std::shared_ptr<const Policy> policy) {
   plan.policy_ = std::move(policy);
   const SyscallPolicy& syscalls = plan.policy_->syscalls;
   plan.unknown_ = StaticPlan(syscalls.default_action, "syscalls.default");
-  plan.i386_ = plan.unknown_;
-  plan.x32_ = plan.unknown_;
+  plan.i386_ = AbiPlan(syscalls.abi.i386, "syscalls.abi.i386");
+  plan.x32_ = AbiPlan(syscalls.abi.x32, "syscalls.abi.x32");
   plan.clone_namespaces_ = plan.unknown_;
   plan.routing_options_ = plan.unknown_;
   return plan;

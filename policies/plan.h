@@ -41,6 +41,10 @@ class CompiledPlan {
   // of a millisecond of every run's start (the plan of every syscall).
   static CompiledPlan Uncompiled(std::shared_ptr<const Policy> policy);
 
+  // False for Uncompiled: a backend that enforces the policy refuses such
+  // a plan rather than enforce syscalls.default alone.
+  bool compiled() const { return !by_number_.empty(); }
+
   const Policy& policy() const { return *policy_; }
   const std::shared_ptr<const Policy>& shared_policy() const { return policy_; }
 

@@ -47,7 +47,11 @@ syscalls:
   EXPECT_EQ(plan.For(kMaxSyscallNumber), kDefault);
   EXPECT_EQ(plan.ForCall(SyscallNumber("clone").value(), {CLONE_NEWUSER}),
             kDefault);
-  EXPECT_EQ(plan.i386(), kDefault);
+  EXPECT_FALSE(plan.compiled());
+  EXPECT_TRUE(CompiledPlan::Compile(policy).compiled());
+  // The other ABIs still answer as the policy's syscalls.abi says.
+  EXPECT_EQ(plan.i386(),
+            (SyscallPlan{Disposition::kKill, 0, "syscalls.abi.i386"}));
   EXPECT_TRUE(plan.NumbersWith(Disposition::kAllow).empty());
 }
 
@@ -214,7 +218,7 @@ TEST(PlanTest, CloneNamespacePlansAgreeWithDecide) {
         fmt::format("    - {{id: ns, syscalls: [unshare], {}}}\n", action));
   }
   unshare_rules.push_back(only_mount_ns);
-  unshare_rules.push_back("");  // the default decides unshare
+  unshare_rules.emplace_back();  // the default decides unshare
   const std::vector<uint64_t> flags = {
       SIGCHLD,
       CLONE_NEWUSER | SIGCHLD,

@@ -98,7 +98,7 @@ std::optional<std::string> ReadFile(const fs::path& path) {
   // Far above any file read here (/proc/cpuinfo of 512 CPUs is about 1 MiB).
   constexpr size_t kLimit = size_t{16} << 20;
   Result<std::string> text = ReadFileUpTo(path.string(), kLimit);
-  if (!text) return std::nullopt;
+  if (!text || text->size() > kLimit) return std::nullopt;
   return std::move(*text);
 }
 

@@ -641,6 +641,8 @@ int64_t TextDigest(std::string_view text) {
   return static_cast<int64_t>(hash);
 }
 
+// Rows of policy_texts are never deleted (Store::kept_policy_text_ keeps the
+// id of the last one kept for as long as the store is open).
 // The row of policy_texts holding `text`, added when there is none. The
 // lookup only reads; a text not kept yet is added in a transaction of its
 // own (two isoscopes adding the same text at once keep it twice, which

@@ -729,6 +729,11 @@ TEST_F(StoreTest, APolicyTextIsKeptOnceForAllItsRuns) {
   ASSERT_TRUE(store->Complete(started).has_value());
   EXPECT_EQ(RawQuery("SELECT count(*) FROM policy_texts"), "2");
   EXPECT_EQ(RawQuery("SELECT count(DISTINCT policy_text_id) FROM runs"), "2");
+  // Begin and Complete of a run keep the row Record kept for the same text.
+  EXPECT_EQ(RawQuery("SELECT policy_text_id FROM runs WHERE id = " +
+                     std::to_string(started.id)),
+            RawQuery("SELECT policy_text_id FROM runs WHERE id = " +
+                     std::to_string(ids[2])));
   EXPECT_EQ(RawQuery("SELECT count(*) FROM runs WHERE policy_text_id IS NULL"),
             "1");
   // No run's JSON holds the 20,000-byte text.

@@ -449,7 +449,7 @@ TEST(SupervisorTest, DenialsAreCountedPerKindAndOnlyTheFirstIsKept) {
   for (int i = 0; i < 3; ++i) script.push_back(Event{Syscall("mount")});
   for (int i = 0; i < 2; ++i) script.push_back(Event{refused});
   script.push_back(Event{Syscall("reboot")});
-  script.push_back(BlockUntilWoken{});
+  script.emplace_back(BlockUntilWoken{});
   FakeBackend backend(std::move(script));
   Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
   auto result = supervisor.Run(backend, TestWorkload());

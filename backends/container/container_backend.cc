@@ -183,6 +183,10 @@ ProbeResult ContainerBackend::Probe() const {
 Status ContainerBackend::Start(const Workload& workload,
                                const CompiledPlan& plan) {
   if (child_) return Fail(ErrorCode::kInternal, "container backend reused");
+  if (!plan.compiled()) {
+    return Fail(ErrorCode::kInternal,
+                "container backend given an uncompiled plan");
+  }
   plan_ = plan;
   const Policy& policy = plan.policy();
 

@@ -897,8 +897,9 @@ class KvmBackend::Vmm {
   // execve in the VM: the new image replaces the old one in fresh RAM.
   ProcessCall Execve(const kvm::DecodedCall& call, uint64_t argv_address,
                      uint64_t envp_address) {
-    if (call.decode_errno != 0)
+    if (call.decode_errno != 0) {
       return ProcessCall{.result = -call.decode_errno};
+    }
     const std::string& path = call.request.paths.at(0).path;
     kvm::GuestMemory& memory = vm_->memory();
     auto argv = ReadStrings(memory, argv_address);
@@ -1074,6 +1075,9 @@ ProbeResult KvmBackend::Probe() const {
 }
 
 Status KvmBackend::Start(const Workload& workload, const CompiledPlan& plan) {
+  if (!plan.compiled()) {
+    return Fail(ErrorCode::kInternal, "kvm backend given an uncompiled plan");
+  }
   return vmm_->Start(workload, plan);
 }
 

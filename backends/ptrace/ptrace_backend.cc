@@ -256,6 +256,10 @@ ProbeResult PtraceBackend::Probe() const {
 Status PtraceBackend::Start(const Workload& workload,
                             const CompiledPlan& plan) {
   if (child_) return Fail(ErrorCode::kInternal, "ptrace backend reused");
+  if (!plan.compiled()) {
+    return Fail(ErrorCode::kInternal,
+                "ptrace backend given an uncompiled plan");
+  }
   plan_ = plan;
   const Policy& policy = plan.policy();
 
