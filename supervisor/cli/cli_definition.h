@@ -5,6 +5,7 @@
 #define ISOSCOPE_SUPERVISOR_CLI_CLI_DEFINITION_H_
 
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -36,9 +37,12 @@ struct CliValues {
 
 // Defines every option and subcommand of `isoscope` on `app`, bound to
 // `values` (which must outlive `app`'s parse). `--version` prints
-// VersionText(registry).
+// VersionText(registry). With `words` (the command line after the program's
+// name), a subcommand gets its options only when one of the words is its
+// name: what main parses with; the pages and the completion define all.
 void DefineCli(CLI::App& app, const BackendRegistry& registry,
-               CliValues& values);
+               CliValues& values,
+               const std::vector<std::string>* words = nullptr);
 
 // The subcommand that was parsed, as its path ("run", "policy check", "runs
 // list"); empty when none was.

@@ -1,5 +1,6 @@
 // isoscope: run a workload at several points of the isolation spectrum and
 // measure what each costs and what each stops.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -76,7 +77,9 @@ int Main(int argc, char** argv) {
 
   CLI::App app;
   CliValues values;
-  DefineCli(app, registry, values);
+  // Only the options of the subcommand named get defined (cli_definition.h).
+  const std::vector<std::string> words(argv + std::min(argc, 1), argv + argc);
+  DefineCli(app, registry, values, &words);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
