@@ -180,6 +180,15 @@ std::string BackendUnavailable(const std::string& backend) {
   return asked[backend] = why;
 }
 
+std::set<std::string> DirectoryEntries(const std::filesystem::path& dir) {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    names.insert(entry.path().filename().string());
+  }
+  return names;
+}
+
 bool ProcessWithArgsExists(const std::string& needle) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,14 @@ std::string BackendUnavailable(const std::string& backend);
 // process may exit between listing /proc and reading it (ESRCH), where an
 // ifstream would throw out of the test.
 std::string ReadProcFile(const std::filesystem::path& path);
+
+// The names in `dir` (empty when it cannot be listed). A test that SIGKILLs
+// an isoscope takes them of its own TMPDIR while that isoscope runs: what
+// the killed one leaves there. Any isoscope that starts meanwhile (another
+// test's) sweeps the directories a dead leftover mark names, this TMPDIR
+// included, so what is gone before the test's next start is said, not
+// failed on; what is left after that start is a failure.
+std::set<std::string> DirectoryEntries(const std::filesystem::path& dir);
 
 // Whether a process (other than isoscope itself) has `needle` in its
 // command line (arguments joined by spaces).
