@@ -46,7 +46,7 @@ Status WriteAll(int fd, std::string_view contents, const std::string& what) {
 
 Status WriteFileReplacing(const std::string& path, std::string_view contents) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
     if (!fd) {
       const int err = errno;

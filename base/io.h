@@ -22,10 +22,11 @@ Result<std::string> ReadFileUpTo(const std::string& path, size_t limit);
 // (--json, -o, reports): a regular file, or a path where none is yet, is
 // replaced whole (written to a new file beside it, then renamed over it, so
 // that a reader never sees half of it and a failed write leaves the old
-// one; mode 0644 less the umask); anything else, such as a terminal, a pipe,
-// /dev/stdout or /dev/null, is written into as it is, never replaced (a
-// rename would put a file where the device or its link was). An error names
-// the path and the step.
+// one; mode 0666 less the umask, as a shell redirection makes it);
+// anything else is written into as it is, never replaced: a symbolic link
+// (through it, to whatever it names, as a shell redirection writes), a
+// terminal, a pipe, /dev/null (a rename would put a file where the link or
+// device was). An error names the path and the step.
 Status WriteFileReplacing(const std::string& path, std::string_view contents);
 
 // Whether `fd` is readable right now (no waiting); false for fd < 0. Used to

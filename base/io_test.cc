@@ -79,12 +79,22 @@ TEST_F(WriteFileReplacingTest, LeavesAFileNamedLikeATemporaryCopyAlone) {
 
 // A link to a device (as /dev/stdout is) or a FIFO is written into, never
 // replaced by a file: a rename would have put a file where /dev/stdout was.
+// A link to a regular file is written through, as a shell redirection
+// writes it, and stays a link.
 TEST_F(WriteFileReplacingTest, WritesIntoWhatIsNotARegularFile) {
   const fs::path link = Path("stdout");
   fs::create_symlink("/dev/null", link);
   ASSERT_TRUE(WriteFileReplacing(link.string(), "into the device\n"));
   EXPECT_TRUE(fs::is_symlink(link));
   EXPECT_EQ(fs::read_symlink(link), fs::path("/dev/null"));
+
+  const fs::path target = Path("results.json");
+  ASSERT_TRUE(WriteFileReplacing(target.string(), "old, longer contents\n"));
+  const fs::path latest = Path("latest.json");
+  fs::create_symlink(target, latest);
+  ASSERT_TRUE(WriteFileReplacing(latest.string(), "new\n"));
+  EXPECT_TRUE(fs::is_symlink(latest));
+  EXPECT_EQ(Read(target), "new\n");
 
   const fs::path fifo = Path("fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
