@@ -126,13 +126,22 @@ std::string_view DispositionName(Disposition disposition) {
   return "unknown";
 }
 
-CompiledPlan CompiledPlan::Compile(std::shared_ptr<const Policy> policy) {
+CompiledPlan CompiledPlan::Uncompiled(std::shared_ptr<const Policy> policy) {
   CompiledPlan plan;
   plan.policy_ = std::move(policy);
   const SyscallPolicy& syscalls = plan.policy_->syscalls;
   plan.unknown_ = StaticPlan(syscalls.default_action, "syscalls.default");
   plan.i386_ = AbiPlan(syscalls.abi.i386, "syscalls.abi.i386");
   plan.x32_ = AbiPlan(syscalls.abi.x32, "syscalls.abi.x32");
+  plan.clone_namespaces_ = plan.unknown_;
+  plan.routing_options_ = plan.unknown_;
+  return plan;
+}
+
+CompiledPlan CompiledPlan::Compile(std::shared_ptr<const Policy> policy) {
+  // What every plan has, then the plan of every syscall.
+  CompiledPlan plan = Uncompiled(std::move(policy));
+  const SyscallPolicy& syscalls = plan.policy_->syscalls;
   plan.by_number_.assign(kMaxSyscallNumber + 1, plan.unknown_);
   for (int number : AllSyscallNumbers()) {
     plan.by_number_[static_cast<size_t>(number)] = PlanFor(syscalls, number);
@@ -145,18 +154,6 @@ CompiledPlan CompiledPlan::Compile(std::shared_ptr<const Policy> policy) {
   }
   plan.clone_namespaces_ = CloneNamespacesPlan(syscalls);
   plan.routing_options_ = RoutingOptionsPlan(*plan.policy_);
-  return plan;
-}
-
-CompiledPlan CompiledPlan::Uncompiled(std::shared_ptr<const Policy> policy) {
-  CompiledPlan plan;
-  plan.policy_ = std::move(policy);
-  const SyscallPolicy& syscalls = plan.policy_->syscalls;
-  plan.unknown_ = StaticPlan(syscalls.default_action, "syscalls.default");
-  plan.i386_ = AbiPlan(syscalls.abi.i386, "syscalls.abi.i386");
-  plan.x32_ = AbiPlan(syscalls.abi.x32, "syscalls.abi.x32");
-  plan.clone_namespaces_ = plan.unknown_;
-  plan.routing_options_ = plan.unknown_;
   return plan;
 }
 
