@@ -170,8 +170,10 @@ FaultInfo ClassifyFault(int signal, int si_code, uint64_t fault_address,
           info.kind = FaultKind::kCpuid;
           return info;
         }
-        // `int n` through a gate user space may not use is a #GP too
-        // (int 0x80 does not fault; int3 raises SIGTRAP).
+        // `int n` through a gate user space may not use is a #GP too:
+        // int 0x80 as well on a host without the i386 ABI
+        // (CONFIG_IA32_EMULATION off, ia32_emulation=0), where bare it
+        // would be the same SIGSEGV; int3 raises SIGTRAP.
         if (decoded->privileged || m == "int") {
           info.kind = FaultKind::kPrivilegedInstruction;
           return info;

@@ -28,6 +28,7 @@
 #include "policies/decide.h"
 #include "policies/loader.h"
 #include "policies/syscalls.h"
+#include "tests/host_abi.h"
 
 namespace isoscope {
 namespace {
@@ -45,6 +46,9 @@ using seccomp_testing::Record;
 using seccomp_testing::RunInChild;
 using seccomp_testing::SyscallData;
 using ::testing::ElementsAre;
+using testing::HostHasI386Abi;
+using testing::I386Syscall0;
+using testing::kI386Getpid;
 using ::testing::Optional;
 
 constexpr uint64_t kGuardBegin = 0x10000;
@@ -773,7 +777,7 @@ TEST(SeccompProgramChildTest, UntracedClonesAreRefused) {
 bool HostClonesUserNamespaces() {
   pid_t pid = ::fork();
   if (pid == 0) {
-    long child = ::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+    int64_t child = ::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
     if (child == 0) ::_exit(0);
     ::_exit(child > 0 &&
                     ::waitpid(static_cast<pid_t>(child), nullptr, 0) == child
@@ -788,14 +792,14 @@ bool HostClonesUserNamespaces() {
 // In the child: clone with `flags` (a created child exits at once and is
 // reaped), then clone3 with `clone3_flags`; records both results.
 void CloneAndClone3(uint64_t flags, uint64_t clone3_flags) {
-  long child = ::syscall(SYS_clone, flags, 0, 0, 0, 0);
+  int64_t child = ::syscall(SYS_clone, flags, 0, 0, 0, 0);
   if (child == 0) ::_exit(0);
   if (child > 0) ::waitpid(static_cast<pid_t>(child), nullptr, 0);
   Record(child > 0 ? 1 : Raw(child));
   clone_args args{};
   args.flags = clone3_flags;
   args.exit_signal = SIGCHLD;
-  long child3 = ::syscall(SYS_clone3, &args, sizeof args);
+  int64_t child3 = ::syscall(SYS_clone3, &args, sizeof args);
   if (child3 == 0) ::_exit(0);
   if (child3 > 0) ::waitpid(static_cast<pid_t>(child3), nullptr, 0);
   Record(child3 > 0 ? 1 : Raw(child3));
@@ -833,7 +837,7 @@ TEST(SeccompProgramChildTest, DefaultPresetRefusesNamespacesFromClone) {
     for (uint64_t flag : {CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS,
                           CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET}) {
       ChildRun run = RunInChild(program, [flag] {
-        long child = ::syscall(SYS_clone, flag | SIGCHLD, 0, 0, 0, 0);
+        int64_t child = ::syscall(SYS_clone, flag | SIGCHLD, 0, 0, 0, 0);
         if (child == 0) ::_exit(0);
         Record(Raw(child));
       });
@@ -857,14 +861,14 @@ TEST(SeccompProgramChildTest, KilledUnshareKillsCloneWithNamespaceFlags) {
   SeccompProgram program = MustBuild(plan, routing);
   ChildRun killed = RunInChild(program, [] {
     Record(1);
-    long child = ::syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0);
+    int64_t child = ::syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0);
     if (child == 0) ::_exit(0);
     Record(2);
   });
   EXPECT_THAT(killed.term_signal, Optional(SIGSYS)) << killed.Describe();
   EXPECT_THAT(killed.values, ElementsAre(1)) << killed.Describe();
   ChildRun plain = RunInChild(program, [] {
-    long child = ::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    int64_t child = ::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     if (child == 0) ::_exit(0);
     if (child > 0) ::waitpid(static_cast<pid_t>(child), nullptr, 0);
     Record(child > 0 ? 1 : Raw(child));
@@ -941,27 +945,6 @@ TEST(SeccompProgramChildTest, KillWithTrapRaisesSigsysNamingTheSyscall) {
       << unknown.Describe();
 }
 
-// int 0x80 from a 64-bit process: the i386 ABI (eax = number, result in eax).
-int64_t I386Syscall0(int64_t nr) {
-  int64_t result;
-  asm volatile("int $0x80"
-               : "=a"(result)
-               : "a"(nr)
-               : "memory", "r8", "r9", "r10", "r11");
-  return static_cast<int32_t>(result);
-}
-constexpr int64_t kI386Getpid = 20;
-
-// Whether int 0x80 works here at all (CONFIG_IA32_EMULATION, not disabled
-// with ia32_emulation=0); without it the call faults before seccomp.
-bool HostHasI386() {
-  pid_t pid = ::fork();
-  if (pid == 0) ::_exit(I386Syscall0(kI386Getpid) == ::getpid() ? 0 : 1);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 // x32 calls are decided by the filter (x86-64 arch, the x32 bit in the
 // number) before the kernel looks at them, so this runs on every host,
 // whether or not it has the x32 or i386 ABI.
@@ -993,7 +976,7 @@ TEST(SeccompProgramChildTest, X32FollowsItsOwnPlan) {
 
 TEST(SeccompProgramChildTest, I386FollowsItsOwnPlan) {
   ISOSCOPE_SKIP_WITHOUT_SECCOMP();
-  if (!HostHasI386()) {
+  if (!HostHasI386Abi()) {
     GTEST_SKIP() << "this host lacks the i386 syscall ABI (int 0x80: "
                     "CONFIG_IA32_EMULATION off or ia32_emulation=0)";
   }
