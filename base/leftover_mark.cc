@@ -81,23 +81,6 @@ UniqueFd OpenRegistry() {
   return OpenOwnDirectory(isoscope.get(), "leftovers", 0700);
 }
 
-// Says that nothing can be known from the registry while this process
-// lives and until a whole sweep after it: for a process that could not
-// mark itself. The shared lock on the registry is never released (the
-// descriptor is left open, close-on-exec): a sweep trusts the registry
-// again only when it can lock it exclusively.
-void Untrust(int registry) {
-  UniqueFd opened;
-  if (registry < 0) {
-    opened = OpenRegistry();
-    registry = opened.get();
-  }
-  if (registry < 0) return;
-  const int held = ::openat(registry, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (held >= 0) ::flock(held, LOCK_SH);  // NOLINT: kept open on purpose
-  ::unlinkat(registry, kSwept, 0);
-}
-
 // This process's mark while any LeftoverMark is held. `owner` is the pid
 // that made the state: a forked child inherits it but makes its own.
 struct MarkState {
@@ -115,6 +98,23 @@ MarkState& State() {
   // Never destroyed: a mark may be released by a static destructor.
   static auto* state = new MarkState;
   return *state;
+}
+
+// Says that nothing can be known from the registry while this process
+// lives and until a whole sweep after it: for a process that could not
+// mark itself. The shared lock rides on the registry's descriptor, which is
+// then kept open (close-on-exec) for the rest of this process's life, so
+// that no other descriptor has to be opened (and could fail to be) here; a
+// sweep trusts the registry again only when it can lock it exclusively. A
+// mark this process holds is then left for the next sweep to remove. Where
+// `swept` cannot be removed (a registry made read-only), a kill of this
+// process goes unnoticed: nothing on disk can say otherwise.
+void Untrust(MarkState& state) {
+  if (!state.registry) state.registry = OpenRegistry();
+  if (!state.registry) return;
+  ::flock(state.registry.get(), LOCK_SH);
+  ::unlinkat(state.registry.get(), kSwept, 0);
+  (void)state.registry.Release();  // NOLINT: kept open on purpose
 }
 
 // Makes this process's mark: locked before it has a name (O_TMPFILE, then
@@ -201,7 +201,7 @@ LeftoverMark::LeftoverMark(const fs::path& parent) : owner_(::getpid()) {
   ++state.holders;
   const bool marked = state.mark ? true : MakeMark(state);
   if (!marked || (!parent.empty() && !RecordParent(state, parent))) {
-    Untrust(state.registry.get());
+    Untrust(state);
   }
 }
 

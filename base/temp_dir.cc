@@ -3,19 +3,40 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <string>
 #include <system_error>
 #include <utility>
 
+#include <fmt/format.h>
+
 namespace isoscope {
 
 namespace {
 
 constexpr std::string_view kLockSuffix = ".lock";
+// Random names tried before giving up (as mkdtemp does, in effect).
+constexpr int kNameAttempts = 100;
+
+// Six characters of [0-9A-Za-z], as mkdtemp's XXXXXX.
+Result<std::string> RandomSuffix() {
+  static constexpr std::string_view kAlphabet =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  std::array<unsigned char, 6> bytes{};
+  if (::getrandom(bytes.data(), bytes.size(), 0) !=
+      static_cast<ssize_t>(bytes.size())) {
+    return FailErrno("getrandom for a temporary directory's name", errno);
+  }
+  std::string suffix;
+  for (unsigned char byte : bytes) suffix += kAlphabet[byte % kAlphabet.size()];
+  return suffix;
+}
 
 std::filesystem::path DefaultParent(std::filesystem::path parent) {
   if (!parent.empty()) return parent;
@@ -32,32 +53,48 @@ std::filesystem::path LockPath(const std::filesystem::path& dir) {
 Result<TempDir> TempDir::Create(std::string_view prefix,
                                 std::filesystem::path parent) {
   parent = DefaultParent(std::move(parent));
-  // Before the directory exists: a kill from here on leaves a dead mark,
-  // which names the parent to sweep.
+  // Before anything exists: a kill from here on leaves a dead mark, which
+  // names the parent to sweep.
   std::error_code absolute_ec;
   std::filesystem::path absolute =
       std::filesystem::absolute(parent, absolute_ec);
   // An empty parent is not recorded; say it is unknown instead.
   if (absolute_ec) absolute = "?";
   LeftoverMark mark(absolute);
-  std::string templ = (parent / (std::string(prefix) + "XXXXXX")).string();
-  if (::mkdtemp(templ.data()) == nullptr) {
-    return FailErrno("creating temporary directory " + templ, errno);
-  }
-  std::filesystem::path path(templ);
   // The lock file is locked before it has a name (O_TMPFILE, then linkat),
-  // so a concurrent RemoveAbandoned never finds it free.
+  // so a concurrent RemoveAbandoned never finds it free; and it is named
+  // before the directory is made, so that a kill at any point leaves
+  // nothing RemoveAbandoned cannot find: a free lock file alone, or with
+  // its directory.
   UniqueFd lock(::open(parent.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-  std::string proc_path = "/proc/self/fd/" + std::to_string(lock.get());
-  if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0 ||
-      ::linkat(AT_FDCWD, proc_path.c_str(), AT_FDCWD, LockPath(path).c_str(),
-               AT_SYMLINK_FOLLOW) != 0) {
-    int err = errno;
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-    return FailErrno("locking temporary directory " + templ, err);
+  if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    return FailErrno("locking a temporary directory in " + parent.string(),
+                     errno);
   }
-  return TempDir(std::move(path), std::move(lock), std::move(mark));
+  const std::string proc_path = "/proc/self/fd/" + std::to_string(lock.get());
+  for (int attempt = 0; attempt < kNameAttempts; ++attempt) {
+    auto suffix = RandomSuffix();
+    if (!suffix) return tl::unexpected(suffix.error());
+    std::filesystem::path path = parent / (std::string(prefix) + *suffix);
+    const std::filesystem::path lock_path = LockPath(path);
+    if (::linkat(AT_FDCWD, proc_path.c_str(), AT_FDCWD, lock_path.c_str(),
+                 AT_SYMLINK_FOLLOW) != 0) {
+      if (errno == EEXIST) continue;
+      return FailErrno("locking temporary directory " + path.string(), errno);
+    }
+    if (::mkdir(path.c_str(), 0700) == 0) {
+      return TempDir(std::move(path), std::move(lock), std::move(mark));
+    }
+    const int err = errno;
+    ::unlink(lock_path.c_str());
+    if (err != EEXIST) {
+      return FailErrno("creating temporary directory " + path.string(), err);
+    }
+  }
+  return FailErrno(fmt::format("creating a temporary directory in {}: {} "
+                               "random names tried, all taken",
+                               parent.string(), kNameAttempts),
+                   EEXIST);
 }
 
 int TempDir::RemoveAbandoned(std::string_view prefix,
@@ -84,10 +121,18 @@ int TempDir::RemoveAbandoned(std::string_view prefix,
     struct stat dir_st {};
     // One link: not another file of ours linked here under this name.
     if (::fstat(lock.get(), &lock_st) != 0 || lock_st.st_uid != ::geteuid() ||
-        lock_st.st_nlink != 1 || ::lstat(dir.c_str(), &dir_st) != 0 ||
-        !S_ISDIR(dir_st.st_mode)) {
+        lock_st.st_nlink != 1) {
       continue;
     }
+    if (::lstat(dir.c_str(), &dir_st) != 0) {
+      // Its owner was killed before making the directory, or the directory
+      // is gone (a workload may remove its own workdir): the lock file is
+      // all that is left.
+      if (errno == ENOENT && ::unlink(entry.path().c_str()) == 0) ++removed;
+      continue;
+    }
+    // Something else in its place is not ours to remove.
+    if (!S_ISDIR(dir_st.st_mode)) continue;
     std::error_code remove_ec;
     std::filesystem::remove_all(dir, remove_ec);
     // What could not be removed keeps its lock file, for the next sweep.

@@ -1,10 +1,11 @@
 // A temporary directory removed with everything below it on destruction.
 // A sibling lock file (<dir>.lock, outside the directory so a workload using
-// it as its cwd never sees it) is flock'ed for the TempDir's lifetime: if the
-// owner is killed outright, a later isoscope finds the lock free and removes
-// what was left (RemoveAbandoned). The process holds a LeftoverMark while it
-// has a TempDir, so a later isoscope lists the parent only when a process
-// died holding one (SweepIfAnOwnerDied).
+// it as its cwd never sees it), made first, is flock'ed for the TempDir's
+// lifetime: if the owner is killed outright, a later isoscope finds the lock
+// free and removes what was left (RemoveAbandoned). The directory itself is
+// removed without following a symbolic link found in it or in its place. The
+// process holds a LeftoverMark while it has a TempDir, so a later isoscope
+// lists the parent only when a process died holding one (SweepIfAnOwnerDied).
 #ifndef ISOSCOPE_BASE_TEMP_DIR_H_
 #define ISOSCOPE_BASE_TEMP_DIR_H_
 
@@ -20,7 +21,8 @@ namespace isoscope {
 
 class TempDir {
  public:
-  // Creates <parent>/<prefix>XXXXXX (parent defaults to $TMPDIR or /tmp).
+  // Creates <parent>/<prefix>XXXXXX, mode 0700 (parent defaults to $TMPDIR
+  // or /tmp).
   static Result<TempDir> Create(std::string_view prefix,
                                 std::filesystem::path parent = {});
 
@@ -32,7 +34,8 @@ class TempDir {
 
   // Removes the directories under `parent` (default as for Create) named
   // <prefix>... whose lock file is no longer held by anyone, with their lock
-  // files. Returns how many were removed.
+  // files, and such lock files whose directory is missing. Returns how many
+  // were removed (a directory and its lock file count once).
   static int RemoveAbandoned(std::string_view prefix,
                              std::filesystem::path parent = {});
 
