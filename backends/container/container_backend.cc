@@ -403,6 +403,11 @@ Result<std::optional<Event>> ContainerBackend::NextEvent(
     }
     if (exit_) return Drain(wait);
 
+    if (notifier_ && streak_.Next(*notifier_)) {
+      if (auto got = OnNotification(); !got) return tl::unexpected(got.error());
+      continue;
+    }
+    streak_.End();
     const int notify_fd = notifier_ ? notifier_->fd() : -1;
     pollfd fds[6] = {
         {stdout_.get(), POLLIN, 0},

@@ -123,6 +123,7 @@ class ContainerBackend : public Backend {
   gid_t host_gid_ = 0;
   std::optional<ChildProcess> child_;
   std::optional<SeccompNotifier> notifier_;
+  NotificationStreak streak_;
   // Calls answered without the kernel running them by listeners since
   // closed (the open one counts its own: SeccompNotifier::answered).
   uint64_t answered_ = 0;

@@ -568,6 +568,12 @@ Result<std::optional<Event>> PtraceBackend::NextEvent(const WaitLimit& wait) {
     }
     if (exit_ && tracees_.empty()) return Drain(wait);
 
+    // Stops are collected at the latest after the streak's full poll.
+    if (notifier_ && streak_.Next(*notifier_)) {
+      if (auto got = OnNotification(); !got) return tl::unexpected(got.error());
+      continue;
+    }
+    streak_.End();
     const int notify_fd = notifier_ ? notifier_->fd() : -1;
     pollfd fds[5] = {
         {stdout_.get(), POLLIN, 0},     {stderr_.get(), POLLIN, 0},

@@ -169,6 +169,7 @@ class PtraceBackend : public Backend {
   pid_t root_ = 0;
   bool root_execed_ = false;
   std::optional<SeccompNotifier> notifier_;
+  NotificationStreak streak_;
   // Syscalls the kernel's counter cannot see: answered without running
   // (skipped stops, refused by the filter's trap, answered by listeners
   // since closed), and isoscope's own mmaps it saw as the workload's.

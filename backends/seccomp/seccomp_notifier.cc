@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -89,6 +90,18 @@ bool SeccompNotifier::EnableSyncWakeUp() {
   // elsewhere); either way the notifier keeps working without it.
   return ::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_SET_FLAGS,
                  uint64_t{SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP}) == 0;
+}
+
+bool SeccompNotifier::ReadyNow() const {
+  pollfd waiting{listener_.get(), POLLIN, 0};
+  // POLLHUP (no task left under the filter) is for the loop's full poll.
+  return ::poll(&waiting, 1, 0) == 1 && waiting.revents == POLLIN;
+}
+
+bool NotificationStreak::Next(const SeccompNotifier& notifier) {
+  if (taken_ >= kMaxInARow || !notifier.ReadyNow()) return false;
+  ++taken_;
+  return true;
 }
 
 Result<std::optional<SeccompNotification>> SeccompNotifier::Receive() {

@@ -46,6 +46,9 @@ class SeccompNotifier {
   // arrives, so poll first when the workload may be gone.
   int fd() const { return listener_.get(); }
 
+  // Whether a notification is waiting now (a poll that does not wait).
+  bool ReadyNow() const;
+
   // Asks the kernel (6.6+) to wake the notifying thread on the CPU that
   // answers, which makes a round trip about 3-4 times faster. false when
   // the kernel does not support it (EINVAL, ENOTTY); nothing else changes.
@@ -93,6 +96,27 @@ class SeccompNotifier {
   uint64_t answered_ = 0;
   std::vector<unsigned char> receive_buffer_;
   std::vector<unsigned char> response_buffer_;
+};
+
+// How a backend's event loop receives notifications that are already
+// waiting without polling all its descriptors. Right after an answer the
+// workload's next notified call is usually there: with sync wake-up the
+// answer runs the workload on the answering CPU until that call wakes the
+// supervisor again. Taking it at once saves a poll of every descriptor
+// (about 0.7 us of a 15 us inspected call on a PVM host); at most
+// kMaxInARow are taken between two full polls, so that output, exits, an
+// interrupt and deadlines are still seen within a few calls.
+class NotificationStreak {
+ public:
+  static constexpr int kMaxInARow = 16;
+  // Whether to receive the next notification at once: `notifier` has one
+  // waiting and fewer than kMaxInARow were taken since the last End().
+  bool Next(const SeccompNotifier& notifier);
+  // The loop polled all its descriptors.
+  void End() { taken_ = 0; }
+
+ private:
+  int taken_ = 0;
 };
 
 // Answers notification `id`, a call the filter sent to the listener only

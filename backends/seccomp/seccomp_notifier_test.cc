@@ -235,6 +235,36 @@ TEST(SeccompNotifierTest, ReceiveOfAVanishedNotificationIsNullopt) {
   EXPECT_THAT(run.term_signal, ::testing::Optional(SIGKILL)) << run.Describe();
 }
 
+// A notification waiting to be received is seen without waiting; a streak
+// takes at most kMaxInARow of them between two full polls of a loop.
+TEST(SeccompNotifierTest, ReadyNowSeesAWaitingNotificationWithoutWaiting) {
+  ISOSCOPE_SKIP_WITHOUT_SECCOMP();
+  StartedChild child = StartChild(WatchedGetppid(), ThreeGetppids);
+  ASSERT_TRUE(child.notifier.has_value());
+  SeccompNotifier& notifier = *child.notifier;
+  pollfd pending{notifier.fd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&pending, 1, 10000), 1);
+  EXPECT_TRUE(notifier.ReadyNow());
+  NotificationStreak streak;
+  for (int i = 0; i < NotificationStreak::kMaxInARow; ++i) {
+    EXPECT_TRUE(streak.Next(notifier)) << i;
+  }
+  EXPECT_FALSE(streak.Next(notifier)) << "more than kMaxInARow in a row";
+  streak.End();
+  EXPECT_TRUE(streak.Next(notifier));
+  auto received = notifier.Receive();
+  ASSERT_TRUE(received.has_value()) << received.error().ToDebugString();
+  ASSERT_TRUE(received->has_value());
+  // Received and not answered: nothing else waits.
+  EXPECT_FALSE(notifier.ReadyNow());
+  EXPECT_FALSE(streak.Next(notifier));
+  ::kill(child.pid, SIGKILL);
+  ASSERT_TRUE(WaitUntilDead(child.pid));
+  EXPECT_FALSE(notifier.ReadyNow());
+  ChildRun run = FinishChild(child);
+  EXPECT_THAT(run.term_signal, ::testing::Optional(SIGKILL)) << run.Describe();
+}
+
 // The range check refuses before anything reaches the kernel: the error
 // is the check's own, where a value in range gets the (closed) listener's.
 TEST(SeccompNotifierTest, RejectsNonErrnoValues) {
