@@ -4,6 +4,7 @@
 #ifndef ISOSCOPE_TESTS_HOST_ABI_H_
 #define ISOSCOPE_TESTS_HOST_ABI_H_
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,7 +28,11 @@ inline constexpr int64_t kI386Getpid = 20;
 // sees a call. Probed in a child, which the fault kills.
 inline bool HostHasI386Abi() {
   const pid_t pid = ::fork();
-  if (pid == 0) ::_exit(I386Syscall0(kI386Getpid) == ::getpid() ? 0 : 1);
+  if (pid == 0) {
+    const rlimit no_core{0, 0};  // the fault is expected: no core dump
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    ::_exit(I386Syscall0(kI386Getpid) == ::getpid() ? 0 : 1);
+  }
   if (pid < 0) return false;
   int status = 0;
   if (::waitpid(pid, &status, 0) != pid) return false;

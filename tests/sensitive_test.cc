@@ -4,6 +4,8 @@
 // container) runs at CPL 3, where popf cannot clear IF and UMIP makes the
 // host kernel answer sgdt; the kvm guest runs at CPL 0 of the VMM's VM,
 // where popf changes the virtual IF and sgdt shows the VMM's own GDT.
+#include <sched.h>
+
 #include <fstream>
 #include <map>
 #include <memory>
@@ -65,8 +67,22 @@ Measured Measure(const std::vector<std::string>& backends,
         ProbeSpec{"sensitive", BuiltWorkload("probes/sensitive"), {c}});
   }
   options.per_probe_timeout = std::chrono::milliseconds(30000);
+  // Without UMIP, sgdt and sidt show the descriptor tables of the CPU they
+  // ran on, which differ per CPU on some hosts (a PVM guest's): every
+  // workload runs on this one CPU (they inherit the affinity), so that the
+  // backends are compared on the same CPU.
+  cpu_set_t before;
+  CPU_ZERO(&before);
+  const bool pinned = ::sched_getaffinity(0, sizeof before, &before) == 0;
+  if (pinned) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(::sched_getcpu(), &one);
+    ::sched_setaffinity(0, sizeof one, &one);
+  }
   ProbeRunner runner(registry, *store, std::move(options));
   auto session = runner.Run();
+  if (pinned) ::sched_setaffinity(0, sizeof before, &before);
   if (!session) return {{}, session.error().ToString()};
   measured.rows = BuildSensitiveTable(*session);
   return measured;
