@@ -211,11 +211,11 @@ void RegisterBuiltinBackends(BackendRegistry& registry) {
       KvmBackend::HostSyscallSurface(), KvmRouting);
 }
 
-int RemoveAbandonedBackendState() {
+SweepResult RemoveAbandonedBackendState() {
   const std::filesystem::path root = "/sys/fs/cgroup";
   // At every isoscope start: the layout is read only when a run cgroup may
   // be left.
-  if (!MayHaveAbandonedCgroups(root)) return 0;
+  if (!MayHaveAbandonedCgroups(root)) return {};
   return RemoveAbandonedCgroups(root, ReadCgroupFacts(root));
 }
 

@@ -109,12 +109,28 @@ MarkState& State() {
 // mark this process holds is then left for the next sweep to remove. Where
 // `swept` cannot be removed (a registry made read-only), a kill of this
 // process goes unnoticed: nothing on disk can say otherwise.
-void Untrust(MarkState& state) {
-  if (!state.registry) state.registry = OpenRegistry();
-  if (!state.registry) return;
-  ::flock(state.registry.get(), LOCK_SH);
-  ::unlinkat(state.registry.get(), kSwept, 0);
+//
+// Returns 0 when a kill of this process will be noticed: the registry is
+// untrusted, or there is none that anybody could use (every start then
+// sweeps). Otherwise the errno that kept this process from the registry
+// (it lacked a descriptor or memory: EMFILE, ENFILE, ENOMEM), or from
+// untrusting it.
+int Untrust(MarkState& state) {
+  if (!state.registry) {
+    errno = 0;
+    state.registry = OpenRegistry();
+  }
+  if (!state.registry) {
+    const int error = errno;
+    return error == EMFILE || error == ENFILE || error == ENOMEM ? error : 0;
+  }
+  int error = 0;
+  if (::flock(state.registry.get(), LOCK_SH) != 0) error = errno;
+  if (::unlinkat(state.registry.get(), kSwept, 0) != 0 && errno != ENOENT) {
+    error = errno;
+  }
   (void)state.registry.Release();  // NOLINT: kept open on purpose
+  return error;
 }
 
 // Makes this process's mark: locked before it has a name (O_TMPFILE, then
@@ -201,19 +217,21 @@ LeftoverMark::LeftoverMark(const fs::path& parent) : owner_(::getpid()) {
   ++state.holders;
   const bool marked = state.mark ? true : MakeMark(state);
   if (!marked || (!parent.empty() && !RecordParent(state, parent))) {
-    Untrust(state);
+    unrecorded_errno_ = Untrust(state);
   }
 }
 
 void LeftoverMark::Keep() { owner_ = 0; }
 
 LeftoverMark::LeftoverMark(LeftoverMark&& other) noexcept
-    : owner_(std::exchange(other.owner_, 0)) {}
+    : owner_(std::exchange(other.owner_, 0)),
+      unrecorded_errno_(other.unrecorded_errno_) {}
 
 LeftoverMark& LeftoverMark::operator=(LeftoverMark&& other) noexcept {
   if (this != &other) {
     LeftoverMark released(std::move(*this));
     owner_ = std::exchange(other.owner_, 0);
+    unrecorded_errno_ = other.unrecorded_errno_;
   }
   return *this;
 }
@@ -232,7 +250,7 @@ LeftoverMark::~LeftoverMark() {
 }
 
 bool SweepIfAnOwnerDied(
-    const std::function<void(const std::vector<fs::path>&)>& sweep) {
+    const std::function<SweepResult(const std::vector<fs::path>&)>& sweep) {
   const UniqueFd registry = OpenRegistry();
   if (!registry) {
     sweep({});
@@ -270,7 +288,11 @@ bool SweepIfAnOwnerDied(
     ::closedir(listing);
   }
   if (trusted && dead.empty()) return false;
-  sweep(std::vector<fs::path>(parents.begin(), parents.end()));
+  // What could not be looked at or removed (this process lacked a
+  // descriptor, say) keeps its dead marks, for the next start.
+  if (!sweep(std::vector<fs::path>(parents.begin(), parents.end())).complete) {
+    return true;
+  }
   // Only the files read: a name reused since by a live process (its pid
   // again) is another file.
   for (const DeadMark& mark : dead) {

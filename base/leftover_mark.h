@@ -35,14 +35,23 @@ class LeftoverMark {
  public:
   // Marks this process (the first mark makes the file; later ones count)
   // and records `parent` (absolute), when given, as a directory a sweep
-  // must look in. Never fails: when the mark cannot be made, the registry
-  // is made untrusted, so that the next start sweeps.
+  // must look in. When the mark cannot be made, the registry is made
+  // untrusted, so that the next start sweeps; when that cannot be done
+  // either, unrecorded_errno() says why.
   explicit LeftoverMark(const std::filesystem::path& parent = {});
   LeftoverMark(const LeftoverMark&) = delete;
   LeftoverMark& operator=(const LeftoverMark&) = delete;
   LeftoverMark(LeftoverMark&& other) noexcept;
   LeftoverMark& operator=(LeftoverMark&& other) noexcept;
   ~LeftoverMark();
+
+  // 0 when a kill of this process while it holds the mark will be noticed
+  // by a later start (it is marked, or it untrusted the registry, or there
+  // is no registry anybody could use). Otherwise the errno that kept it
+  // from the registry (EMFILE, ENFILE, ENOMEM): what it is about to make
+  // would then be left, on a kill, where no later isoscope looks, so it
+  // must not make it.
+  int unrecorded_errno() const { return unrecorded_errno_; }
 
   // Leaves the mark held until this process exits, whatever else is
   // released: for what could not be removed (a directory, a cgroup), which
@@ -53,15 +62,30 @@ class LeftoverMark {
   // The process that took it; 0 once moved from. A forked child's copies
   // are its parent's and release nothing.
   pid_t owner_ = 0;
+  int unrecorded_errno_ = 0;
+};
+
+// What a sweep did: how many leftovers it removed, and whether it could
+// look at and remove everything it was to (false when a listing, a lock or
+// a removal failed, for example for want of a descriptor).
+struct SweepResult {
+  int removed = 0;
+  bool complete = true;
+  SweepResult& operator+=(const SweepResult& other) {
+    removed += other.removed;
+    complete = complete && other.complete;
+    return *this;
+  }
 };
 
 // Runs `sweep` when a process died holding a mark, or when the registry
 // cannot be trusted, with the parents the dead marks recorded (empty when
-// nothing is known; the sweep then looks where it always does). Then
-// removes the dead marks (only those it read, by inode) and marks the
-// registry trusted. Returns whether `sweep` ran.
+// nothing is known; the sweep then looks where it always does). When the
+// sweep was complete, then removes the dead marks (only those it read, by
+// inode) and marks the registry trusted; otherwise they stay, and the next
+// start sweeps again. Returns whether `sweep` ran.
 bool SweepIfAnOwnerDied(
-    const std::function<void(const std::vector<std::filesystem::path>&)>&
+    const std::function<SweepResult(const std::vector<std::filesystem::path>&)>&
         sweep);
 
 // Tests: the registry this process (and its forked children) uses instead

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,8 +76,10 @@ void InAChildKilledOutright(
 // What a start's sweep was given, or nullopt when it did not run.
 std::optional<std::vector<fs::path>> Sweep() {
   std::optional<std::vector<fs::path>> swept;
-  SweepIfAnOwnerDied(
-      [&](const std::vector<fs::path>& parents) { swept = parents; });
+  SweepIfAnOwnerDied([&](const std::vector<fs::path>& parents) {
+    swept = parents;
+    return SweepResult{};
+  });
   return swept;
 }
 
@@ -167,15 +170,59 @@ TEST_F(LeftoverMarkTest, AKilledOwnersDirectoriesAreRemovedByTheSweep) {
   ASSERT_TRUE(live.has_value()) << live.error().ToString();
   int removed = 0;
   EXPECT_TRUE(SweepIfAnOwnerDied([&](const std::vector<fs::path>& parents) {
+    SweepResult swept;
     for (const fs::path& parent : parents) {
-      removed += TempDir::RemoveAbandoned("isoscope-", parent);
+      swept += TempDir::RemoveAbandoned("isoscope-", parent);
     }
+    removed = swept.removed;
+    return swept;
   }));
   EXPECT_EQ(removed, 2);
   EXPECT_EQ(Entries(elsewhere), std::set<std::string>{});
   EXPECT_EQ(Entries(Tmp()).size(), 2u);  // the live one and its lock
   ASSERT_TRUE(live->Remove().has_value());
   EXPECT_EQ(Entries(Registry()), std::set<std::string>{"swept"});
+}
+
+// A sweep that could not look at or remove everything (an isoscope started
+// with too few descriptors, say) leaves the dead marks: the next start
+// sweeps again, where the killed owner's directories still are.
+TEST_F(LeftoverMarkTest, AnIncompleteSweepKeepsTheDeadMarks) {
+  const fs::path elsewhere = KillAChildHoldingTwoDirectories();
+  const std::set<std::string> marks = Entries(Registry());
+  ASSERT_EQ(marks.size(), 2u);  // `swept` and the dead mark
+  std::vector<fs::path> first;
+  EXPECT_TRUE(SweepIfAnOwnerDied([&](const std::vector<fs::path>& parents) {
+    first = parents;
+    return SweepResult{.removed = 0, .complete = false};
+  }));
+  EXPECT_EQ(Entries(Registry()), marks);
+  EXPECT_EQ(Sweep(), first) << "the next start sweeps the same parents";
+  EXPECT_EQ(Entries(Registry()), std::set<std::string>{"swept"});
+  EXPECT_EQ(Entries(elsewhere).size(), 2u);  // the sweep above removed none
+}
+
+// RemoveAbandoned says when it could not look at everything: here, for want
+// of a descriptor to list the parent with.
+TEST_F(LeftoverMarkTest, RemoveAbandonedWithoutADescriptorIsIncomplete) {
+  KillAChildHoldingTwoDirectories();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const int lowest = ::dup(0);
+    ::close(lowest);
+    const rlimit none{static_cast<rlim_t>(lowest), static_cast<rlim_t>(lowest)};
+    if (lowest < 0 || ::setrlimit(RLIMIT_NOFILE, &none) != 0) ::_exit(2);
+    const SweepResult swept = TempDir::RemoveAbandoned("isoscope-", Tmp());
+    ::_exit(!swept.complete && swept.removed == 0 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  const SweepResult swept = TempDir::RemoveAbandoned("isoscope-", Tmp());
+  EXPECT_TRUE(swept.complete);
+  EXPECT_EQ(swept.removed, 1);
 }
 
 // A registry that was wiped (a reboot empties /run while /tmp may stay)
@@ -221,7 +268,9 @@ TEST_F(LeftoverMarkTest, AnUnmarkedProcessKeepsEveryStartSweepingWhileItLives) {
   ASSERT_EQ(::waitpid(child, nullptr, 0), child);
   int removed = 0;
   EXPECT_TRUE(SweepIfAnOwnerDied([&](const std::vector<fs::path>&) {
-    removed = TempDir::RemoveAbandoned("isoscope-", Tmp());
+    const SweepResult swept = TempDir::RemoveAbandoned("isoscope-", Tmp());
+    removed = swept.removed;
+    return swept;
   }));
   EXPECT_EQ(removed, 1);
   EXPECT_EQ(Entries(Registry()), std::set<std::string>{"swept"});
@@ -255,6 +304,7 @@ TEST_F(LeftoverMarkTest, AnotherUsersRuntimeDirectoryIsNotUsed) {
     bool swept_all = false;
     SweepIfAnOwnerDied([&](const std::vector<fs::path>& parents) {
       swept_all = parents.empty();
+      return SweepResult{};
     });
     { LeftoverMark mark; }
     ::_exit(swept_all ? 0 : 3);
@@ -280,7 +330,7 @@ TEST_F(LeftoverMarkTest, RemoveAbandonedTakesOnlyWhatThisUserLocked) {
   fs::create_directory(Tmp() / "isoscope-given");
   std::ofstream(Tmp() / "isoscope-given.lock") << "";
   ASSERT_EQ(::chown((Tmp() / "isoscope-given").c_str(), 65534, 65534), 0);
-  EXPECT_EQ(TempDir::RemoveAbandoned("isoscope-", Tmp()), 1);
+  EXPECT_EQ(TempDir::RemoveAbandoned("isoscope-", Tmp()).removed, 1);
   EXPECT_TRUE(fs::exists(Tmp() / "isoscope-planted"));
   EXPECT_FALSE(fs::exists(Tmp() / "isoscope-given"));
 }

@@ -8,11 +8,16 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
+#include <ctime>
+#include <deque>
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -24,18 +29,58 @@ constexpr std::string_view kLockSuffix = ".lock";
 // Random names tried before giving up (as mkdtemp does, in effect).
 constexpr int kNameAttempts = 100;
 
-// Six characters of [0-9A-Za-z], as mkdtemp's XXXXXX.
-Result<std::string> RandomSuffix() {
-  static constexpr std::string_view kAlphabet =
-      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-  std::array<unsigned char, 6> bytes{};
-  if (::getrandom(bytes.data(), bytes.size(), 0) !=
+constexpr std::string_view kAlphabet =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+constexpr size_t kSuffixLength = 6;
+
+std::deque<std::string>& SuffixesForTesting() {
+  static auto* suffixes = new std::deque<std::string>;
+  return *suffixes;
+}
+
+// Six characters of [0-9A-Za-z], as mkdtemp's XXXXXX. Never waits for the
+// kernel's entropy pool (early in a boot): the clock, the pid and a
+// counter then, as glibc's mkdtemp does.
+std::string RandomSuffix() {
+  if (!SuffixesForTesting().empty()) {
+    std::string suffix = std::move(SuffixesForTesting().front());
+    SuffixesForTesting().pop_front();
+    return suffix;
+  }
+  std::array<unsigned char, kSuffixLength> bytes{};
+  if (::getrandom(bytes.data(), bytes.size(), GRND_NONBLOCK) !=
       static_cast<ssize_t>(bytes.size())) {
-    return FailErrno("getrandom for a temporary directory's name", errno);
+    static std::atomic<uint64_t> counter{0};
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    // splitmix64 of the three.
+    uint64_t x = (static_cast<uint64_t>(now.tv_nsec) ^
+                  (static_cast<uint64_t>(now.tv_sec) << 20)) +
+                 (static_cast<uint64_t>(::getpid()) << 40) +
+                 counter.fetch_add(1) * 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    for (unsigned char& byte : bytes) {
+      byte = static_cast<unsigned char>(x);
+      x >>= 8;
+    }
   }
   std::string suffix;
   for (unsigned char byte : bytes) suffix += kAlphabet[byte % kAlphabet.size()];
   return suffix;
+}
+
+// Whether `name` is what Create names a lock file: `prefix`, six characters
+// of the alphabet, ".lock". A sweep removes a lock file alone only then:
+// another program's `isoscope-whatever.lock` is not ours.
+bool IsCreatedLockName(std::string_view name, std::string_view prefix) {
+  if (name.size() != prefix.size() + kSuffixLength + kLockSuffix.size() ||
+      !name.starts_with(prefix) || !name.ends_with(kLockSuffix)) {
+    return false;
+  }
+  const std::string_view suffix = name.substr(prefix.size(), kSuffixLength);
+  return suffix.find_first_not_of(kAlphabet) == std::string_view::npos;
 }
 
 std::filesystem::path DefaultParent(std::filesystem::path parent) {
@@ -61,22 +106,34 @@ Result<TempDir> TempDir::Create(std::string_view prefix,
   // An empty parent is not recorded; say it is unknown instead.
   if (absolute_ec) absolute = "?";
   LeftoverMark mark(absolute);
+  if (mark.unrecorded_errno() != 0) {
+    return FailErrno(
+        "creating a temporary directory in " + parent.string() +
+            ": no leftover mark could be recorded for it, so a kill of this "
+            "process would leave it where no later isoscope looks",
+        mark.unrecorded_errno());
+  }
   // The lock file is locked before it has a name (O_TMPFILE, then linkat),
   // so a concurrent RemoveAbandoned never finds it free; and it is named
   // before the directory is made, so that a kill at any point leaves
   // nothing RemoveAbandoned cannot find: a free lock file alone, or with
   // its directory.
-  UniqueFd lock(::open(parent.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-  if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-    return FailErrno("locking a temporary directory in " + parent.string(),
-                     errno);
-  }
-  const std::string proc_path = "/proc/self/fd/" + std::to_string(lock.get());
+  UniqueFd lock;
   for (int attempt = 0; attempt < kNameAttempts; ++attempt) {
-    auto suffix = RandomSuffix();
-    if (!suffix) return tl::unexpected(suffix.error());
-    std::filesystem::path path = parent / (std::string(prefix) + *suffix);
+    if (!lock) {
+      // A file unlinked after its first link cannot be linked again: a
+      // new one after a name whose directory was taken.
+      lock = UniqueFd(
+          ::open(parent.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+      if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+        return FailErrno("locking a temporary directory in " + parent.string(),
+                         errno);
+      }
+    }
+    std::filesystem::path path =
+        parent / (std::string(prefix) + RandomSuffix());
     const std::filesystem::path lock_path = LockPath(path);
+    const std::string proc_path = "/proc/self/fd/" + std::to_string(lock.get());
     if (::linkat(AT_FDCWD, proc_path.c_str(), AT_FDCWD, lock_path.c_str(),
                  AT_SYMLINK_FOLLOW) != 0) {
       if (errno == EEXIST) continue;
@@ -85,8 +142,11 @@ Result<TempDir> TempDir::Create(std::string_view prefix,
     if (::mkdir(path.c_str(), 0700) == 0) {
       return TempDir(std::move(path), std::move(lock), std::move(mark));
     }
+    // Taken (by anyone: in a shared /tmp, a name can be planted between
+    // the lock file's link and the mkdir): another name.
     const int err = errno;
     ::unlink(lock_path.c_str());
+    lock.Reset();
     if (err != EEXIST) {
       return FailErrno("creating temporary directory " + path.string(), err);
     }
@@ -97,10 +157,18 @@ Result<TempDir> TempDir::Create(std::string_view prefix,
                    EEXIST);
 }
 
-int TempDir::RemoveAbandoned(std::string_view prefix,
-                             std::filesystem::path parent) {
+SweepResult TempDir::RemoveAbandoned(std::string_view prefix,
+                                     std::filesystem::path parent) {
   parent = DefaultParent(std::move(parent));
-  int removed = 0;
+  SweepResult result;
+  // Only a shortage of this process (descriptors, memory) or an I/O error
+  // makes a sweep incomplete; a name gone meanwhile, or a file of another
+  // user, does not.
+  const auto failed = [&result](int error) {
+    if (error == EMFILE || error == ENFILE || error == ENOMEM || error == EIO) {
+      result.complete = false;
+    }
+  };
   std::error_code ec;
   std::filesystem::directory_iterator it(parent, ec);
   // increment(ec): a listing that fails half-way ends it, never throws.
@@ -110,8 +178,12 @@ int TempDir::RemoveAbandoned(std::string_view prefix,
     if (!name.starts_with(prefix) || !name.ends_with(kLockSuffix)) continue;
     UniqueFd lock(::open(entry.path().c_str(),
                          O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (!lock) {
+      failed(errno);
+      continue;
+    }
     // Held: its owner is alive. Only a free lock means an abandoned dir.
-    if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;
+    if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;
     std::filesystem::path dir = entry.path().string().substr(
         0, entry.path().string().size() - kLockSuffix.size());
     // Only what this user made: in a shared /tmp anyone can plant a name
@@ -125,10 +197,22 @@ int TempDir::RemoveAbandoned(std::string_view prefix,
       continue;
     }
     if (::lstat(dir.c_str(), &dir_st) != 0) {
+      if (errno != ENOENT) {
+        failed(errno);
+        continue;
+      }
       // Its owner was killed before making the directory, or the directory
       // is gone (a workload may remove its own workdir): the lock file is
-      // all that is left.
-      if (errno == ENOENT && ::unlink(entry.path().c_str()) == 0) ++removed;
+      // all that is left, if it is one Create made (named so, empty,
+      // 0600): not another program's lock file under a similar name.
+      if (IsCreatedLockName(name, prefix) && S_ISREG(lock_st.st_mode) &&
+          lock_st.st_size == 0 && (lock_st.st_mode & 07777) == 0600) {
+        if (::unlink(entry.path().c_str()) == 0) {
+          ++result.removed;
+        } else {
+          result.complete = false;
+        }
+      }
       continue;
     }
     // Something else in its place is not ours to remove.
@@ -136,11 +220,21 @@ int TempDir::RemoveAbandoned(std::string_view prefix,
     std::error_code remove_ec;
     std::filesystem::remove_all(dir, remove_ec);
     // What could not be removed keeps its lock file, for the next sweep.
-    if (remove_ec) continue;
+    if (remove_ec) {
+      result.complete = false;
+      continue;
+    }
     std::filesystem::remove(entry.path(), remove_ec);
-    ++removed;
+    ++result.removed;
   }
-  return removed;
+  // A parent that does not exist holds nothing to sweep.
+  if (ec && ec != std::errc::no_such_file_or_directory) result.complete = false;
+  return result;
+}
+
+void SetTempDirSuffixesForTesting(std::vector<std::string> suffixes) {
+  SuffixesForTesting().assign(std::make_move_iterator(suffixes.begin()),
+                              std::make_move_iterator(suffixes.end()));
 }
 
 TempDir::TempDir(TempDir&& other) noexcept

@@ -11,7 +11,9 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/error.h"
 #include "base/leftover_mark.h"
@@ -34,10 +36,11 @@ class TempDir {
 
   // Removes the directories under `parent` (default as for Create) named
   // <prefix>... whose lock file is no longer held by anyone, with their lock
-  // files, and such lock files whose directory is missing. Returns how many
-  // were removed (a directory and its lock file count once).
-  static int RemoveAbandoned(std::string_view prefix,
-                             std::filesystem::path parent = {});
+  // files, and such lock files whose directory is missing. Says how many
+  // were removed (a directory and its lock file count once), and whether
+  // the listing and every removal it tried succeeded.
+  static SweepResult RemoveAbandoned(std::string_view prefix,
+                                     std::filesystem::path parent = {});
 
   const std::filesystem::path& path() const { return path_; }
   // Removes the directory now; a moved-from or removed TempDir does nothing.
@@ -52,6 +55,10 @@ class TempDir {
   UniqueFd lock_;                     // flock'ed <path_>.lock
   std::optional<LeftoverMark> mark_;  // until the directory is removed
 };
+
+// Tests: the suffixes (six characters of [0-9A-Za-z]) the next names of
+// TempDir::Create take, in order, before random ones.
+void SetTempDirSuffixesForTesting(std::vector<std::string> suffixes);
 
 }  // namespace isoscope
 

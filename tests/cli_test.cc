@@ -589,13 +589,20 @@ TEST_F(CliTest, ARunningRowStaysUntilTheNextStart) {
 // the one that fails latest, starting the workload. (Below it isoscope
 // fails before any run exists, to open the store or make the workdir.)
 TEST_F(CliTest, IsoscopesOwnFailureIsRecordedAsAnError) {
+  // Its own temporary directory parent: whatever a failure at any of these
+  // limits leaves must be gone after the next isoscope with enough
+  // descriptors started (a failed start once dropped the leftover marks).
+  const std::filesystem::path tmp = dir_->path() / "tmp";
+  std::filesystem::create_directory(tmp);
+  const std::vector<std::string> env = {"TMPDIR=" + tmp.string()};
   std::optional<CommandResult> failed;
   for (int limit = 4; limit <= 64; ++limit) {
     CommandResult run =
         RunCommand({"/bin/sh", "-c",
                     fmt::format("ulimit -Sn {} && exec \"$0\" \"$@\"", limit),
                     IsoscopeBinary().string(), "--db", db_, "run", "-q",
-                    "--backend", "native", "--", "/bin/true"});
+                    "--backend", "native", "--", "/bin/true"},
+                   env);
     if (run.exit_status == 0) break;  // enough descriptors from here on
     if (run.exit_status == 125) failed = run;
   }
@@ -612,9 +619,11 @@ TEST_F(CliTest, IsoscopesOwnFailureIsRecordedAsAnError) {
   EXPECT_THAT(run["termination"]["reason"].get<std::string>(),
               HasSubstr("Too many open files"));
   EXPECT_EQ(run["argv"], nlohmann::json({"/bin/true"}));
-  CommandResult list = Isoscope({"runs", "list"});
+  CommandResult list = Isoscope({"runs", "list"}, env);
   EXPECT_THAT(list.out, HasSubstr("error")) << list.out;
   EXPECT_THAT(list.out, Not(HasSubstr("running"))) << list.out;
+  EXPECT_TRUE(std::filesystem::is_empty(tmp))
+      << "a failed isoscope's temporary files are left";
 }
 
 TEST_F(CliTest, PresetsPassPolicyCheck) {

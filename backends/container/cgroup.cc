@@ -538,6 +538,13 @@ Result<RunCgroup> RunCgroup::Create(const fs::path& sysfs_root,
   static std::atomic<uint64_t> counter{0};
   RunCgroup cgroup;
   cgroup.mark_.emplace();  // before the first directory is made
+  if (const int error = cgroup.mark_->unrecorded_errno(); error != 0) {
+    return FailErrno(
+        "making the run's cgroup: no leftover mark could be recorded for "
+        "it, so a kill of this process would leave it where no later "
+        "isoscope looks",
+        error);
+  }
   cgroup.name_ = RunCgroupName({self, *start_time, counter++});
 
   std::vector<Hierarchy> hierarchies;
@@ -768,8 +775,9 @@ Status RunCgroup::Remove(std::chrono::milliseconds timeout) {
 // ---------------------------------------------------------------------------
 // Abandoned runs.
 
-int RemoveAbandonedCgroups(const fs::path& sysfs_root, const CgroupFacts& facts,
-                           const fs::path& proc_root) {
+SweepResult RemoveAbandonedCgroups(const fs::path& sysfs_root,
+                                   const CgroupFacts& facts,
+                                   const fs::path& proc_root) {
   std::vector<fs::path> mounts;
   auto add = [&](const fs::path& mount) {
     if (std::find(mounts.begin(), mounts.end(), mount) == mounts.end()) {
@@ -783,7 +791,7 @@ int RemoveAbandonedCgroups(const fs::path& sysfs_root, const CgroupFacts& facts,
       add(*mount);
     }
   }
-  int removed = 0;
+  SweepResult result;
   for (const fs::path& mount : mounts) {
     // Listed first, removed after: no removal while iterating.
     std::vector<std::pair<fs::path, RunCgroupOwner>> runs;
@@ -796,19 +804,31 @@ int RemoveAbandonedCgroups(const fs::path& sysfs_root, const CgroupFacts& facts,
         runs.emplace_back(it->path(), *owner);
       }
     }
+    // No `isoscope` parent in this hierarchy: nothing to sweep there.
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+      result.complete = false;
+    }
     for (const auto& [dir, owner] : runs) {
       Result<uint64_t> start = ProcessStartTime(owner.pid, proc_root);
       const bool gone = start ? *start != owner.start_time
                               : start.error().code() == ErrorCode::kNotFound;
-      if (!gone) continue;
+      if (!gone) {
+        // An owner that cannot be checked may be gone: look again later.
+        if (!start) result.complete = false;
+        continue;
+      }
       const Clock::time_point deadline =
           Clock::now() + RunCgroup::kDefaultTimeout;
       (void)KillTrees({dir}, deadline);
-      if (RemoveTree(dir, deadline)) ++removed;
+      if (RemoveTree(dir, deadline)) {
+        ++result.removed;
+      } else {
+        result.complete = false;
+      }
     }
     if (!runs.empty()) RemoveParentIfUnused(mount / kParentName);
   }
-  return removed;
+  return result;
 }
 
 bool MayHaveAbandonedCgroups(const fs::path& sysfs_root) {

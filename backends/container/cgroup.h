@@ -171,12 +171,13 @@ class RunCgroup {
 // Finds run directories (`isoscope/run-<pid>-<start>-<n>`) in every hierarchy
 // of `facts` below `sysfs_root` whose owner is gone (no <proc_root>/<pid>,
 // or a process there with another start time), kills what runs in them and
-// removes them (and an `isoscope` parent left empty). Returns how many run
-// directories were removed. Never touches a directory
-// whose owner is alive (or cannot be checked) or whose name is not ours.
-int RemoveAbandonedCgroups(const std::filesystem::path& sysfs_root,
-                           const CgroupFacts& facts,
-                           const std::filesystem::path& proc_root = "/proc");
+// removes them (and an `isoscope` parent left empty). Says how many run
+// directories were removed, and whether every listing, owner check and
+// removal succeeded. Never touches a directory whose owner is alive (or
+// cannot be checked) or whose name is not ours.
+SweepResult RemoveAbandonedCgroups(
+    const std::filesystem::path& sysfs_root, const CgroupFacts& facts,
+    const std::filesystem::path& proc_root = "/proc");
 
 // Whether any hierarchy below `sysfs_root` (the root itself, for pure v2, or
 // a directory just below it) has an `isoscope` parent, which exists only

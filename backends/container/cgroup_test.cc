@@ -623,13 +623,13 @@ TEST_F(FakeTreeTest, RemoveAbandonedTouchesOnlyDeadOwners) {
   Symlink("../../elsewhere/run-200-1-9", "memory/isoscope/run-200-1-5");
   WriteFile("pids/isoscope/run-200-1-6", "a file\n");
 
-  EXPECT_EQ(RemoveAbandonedCgroups(root(), facts, proc), 4);
+  EXPECT_EQ(RemoveAbandonedCgroups(root(), facts, proc).removed, 4);
   for (const auto& dir : gone) EXPECT_FALSE(Exists(root() / dir)) << dir;
   for (const auto& dir : kept) EXPECT_TRUE(Exists(root() / dir)) << dir;
   EXPECT_TRUE(Exists(root() / "memory/isoscope/run-200-1-5"));
   EXPECT_TRUE(Exists(root() / "elsewhere/run-200-1-9"));
   EXPECT_TRUE(Exists(root() / "pids/isoscope/run-200-1-6"));
-  EXPECT_EQ(RemoveAbandonedCgroups(root(), facts, proc), 0);
+  EXPECT_EQ(RemoveAbandonedCgroups(root(), facts, proc).removed, 0);
 }
 
 TEST_F(FakeTreeTest, RemoveAbandonedKeepsOurOwnLiveRun) {
@@ -640,7 +640,7 @@ TEST_F(FakeTreeTest, RemoveAbandonedKeepsOurOwnLiveRun) {
   const std::string dead = RunCgroupName(
       {::getpid(), OwnStartTime() + 1, 0});  // our pid, another process
   fs::create_directories(root() / "memory/isoscope" / dead);
-  EXPECT_EQ(RemoveAbandonedCgroups(root(), facts), 1);
+  EXPECT_EQ(RemoveAbandonedCgroups(root(), facts).removed, 1);
   EXPECT_FALSE(Exists(root() / "memory/isoscope" / dead));
   for (const fs::path& dir : live->directories()) EXPECT_TRUE(Exists(dir));
 }

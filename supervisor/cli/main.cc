@@ -66,11 +66,12 @@ int Main(int argc, char** argv) {
   // that was killed outright could not be removed by it; their locks are
   // free now. Looked for only when such an isoscope left its leftover mark.
   SweepIfAnOwnerDied([](const std::vector<std::filesystem::path>& parents) {
-    TempDir::RemoveAbandoned("isoscope-");
+    SweepResult swept = TempDir::RemoveAbandoned("isoscope-");
     for (const std::filesystem::path& parent : parents) {
-      TempDir::RemoveAbandoned("isoscope-", parent);
+      swept += TempDir::RemoveAbandoned("isoscope-", parent);
     }
-    RemoveAbandonedBackendState();
+    swept += RemoveAbandonedBackendState();
+    return swept;
   });
   BackendRegistry registry;
   RegisterBuiltinBackends(registry);
