@@ -436,6 +436,7 @@ Result<std::optional<Event>> ContainerBackend::NextEvent(
       notifier_.reset();  // no process left under the filter
     } else if (fds[3].revents != 0) {
       if (auto got = OnNotification(); !got) return tl::unexpected(got.error());
+      streak_.Arm();
       if (!pending_.empty()) continue;
     }
     if (fds[5].revents != 0) {

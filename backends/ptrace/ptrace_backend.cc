@@ -601,6 +601,7 @@ Result<std::optional<Event>> PtraceBackend::NextEvent(const WaitLimit& wait) {
       notifier_.reset();  // no process left under the filter
     } else if (fds[3].revents != 0) {
       if (auto got = OnNotification(); !got) return tl::unexpected(got.error());
+      streak_.Arm();
       notified = true;
     }
     // Stops are collected whenever SIGCHLD said there are some, and at

@@ -99,7 +99,7 @@ bool SeccompNotifier::ReadyNow() const {
 }
 
 bool NotificationStreak::Next(const SeccompNotifier& notifier) {
-  if (taken_ >= kMaxInARow || !notifier.ReadyNow()) return false;
+  if (!armed_ || taken_ >= kMaxInARow || !notifier.ReadyNow()) return false;
   ++taken_;
   return true;
 }

@@ -246,11 +246,15 @@ TEST(SeccompNotifierTest, ReadyNowSeesAWaitingNotificationWithoutWaiting) {
   ASSERT_EQ(::poll(&pending, 1, 10000), 1);
   EXPECT_TRUE(notifier.ReadyNow());
   NotificationStreak streak;
+  EXPECT_FALSE(streak.Next(notifier)) << "no notification handled yet";
+  streak.Arm();
   for (int i = 0; i < NotificationStreak::kMaxInARow; ++i) {
     EXPECT_TRUE(streak.Next(notifier)) << i;
   }
   EXPECT_FALSE(streak.Next(notifier)) << "more than kMaxInARow in a row";
   streak.End();
+  EXPECT_FALSE(streak.Next(notifier)) << "not armed after a full poll";
+  streak.Arm();
   EXPECT_TRUE(streak.Next(notifier));
   auto received = notifier.Receive();
   ASSERT_TRUE(received.has_value()) << received.error().ToDebugString();
