@@ -120,17 +120,13 @@ int Untrust(MarkState& state) {
     errno = 0;
     state.registry = OpenRegistry();
   }
-  if (!state.registry) {
-    const int error = errno;
-    return error == EMFILE || error == ENFILE || error == ENOMEM ? error : 0;
-  }
+  if (!state.registry) return IsShortage(errno) ? errno : 0;
   int error = 0;
   if (::flock(state.registry.get(), LOCK_SH) != 0) error = errno;
-  if (::unlinkat(state.registry.get(), kSwept, 0) != 0 && errno != ENOENT) {
-    error = errno;
-  }
+  if (::unlinkat(state.registry.get(), kSwept, 0) != 0) error = errno;
   (void)state.registry.Release();  // NOLINT: kept open on purpose
-  return error;
+  // A registry that cannot be changed (EROFS) is the case said above.
+  return IsShortage(error) ? error : 0;
 }
 
 // Makes this process's mark: locked before it has a name (O_TMPFILE, then

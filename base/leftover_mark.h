@@ -25,6 +25,7 @@
 
 #include <sys/types.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <functional>
 #include <vector>
@@ -65,9 +66,17 @@ class LeftoverMark {
   int unrecorded_errno_ = 0;
 };
 
+// Whether `error` says that this process lacked something (descriptors,
+// memory) rather than that what it tried cannot be done: only then is a
+// sweep incomplete, or a process unable to record its mark. A failure that
+// would repeat at every start (EACCES, EPERM, EBUSY, EROFS...) is neither.
+inline bool IsShortage(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOMEM;
+}
+
 // What a sweep did: how many leftovers it removed, and whether it could
 // look at and remove everything it was to (false when a listing, a lock or
-// a removal failed, for example for want of a descriptor).
+// a removal failed for want of descriptors or memory: IsShortage).
 struct SweepResult {
   int removed = 0;
   bool complete = true;

@@ -125,7 +125,9 @@ Result<TempDir> TempDir::Create(std::string_view prefix,
       // new one after a name whose directory was taken.
       lock = UniqueFd(
           ::open(parent.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-      if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+      // 0600 whatever the umask: the shape a sweep recognises.
+      if (!lock || ::fchmod(lock.get(), 0600) != 0 ||
+          ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
         return FailErrno("locking a temporary directory in " + parent.string(),
                          errno);
       }
@@ -161,13 +163,11 @@ SweepResult TempDir::RemoveAbandoned(std::string_view prefix,
                                      std::filesystem::path parent) {
   parent = DefaultParent(std::move(parent));
   SweepResult result;
-  // Only a shortage of this process (descriptors, memory) or an I/O error
-  // makes a sweep incomplete; a name gone meanwhile, or a file of another
-  // user, does not.
+  // Only a shortage of this process makes a sweep incomplete: what fails
+  // otherwise (a name gone meanwhile, a file of another user, a directory
+  // the workload made unremovable) would fail at every start.
   const auto failed = [&result](int error) {
-    if (error == EMFILE || error == ENFILE || error == ENOMEM || error == EIO) {
-      result.complete = false;
-    }
+    if (IsShortage(error)) result.complete = false;
   };
   std::error_code ec;
   std::filesystem::directory_iterator it(parent, ec);
@@ -210,7 +210,7 @@ SweepResult TempDir::RemoveAbandoned(std::string_view prefix,
         if (::unlink(entry.path().c_str()) == 0) {
           ++result.removed;
         } else {
-          result.complete = false;
+          failed(errno);
         }
       }
       continue;
@@ -221,14 +221,14 @@ SweepResult TempDir::RemoveAbandoned(std::string_view prefix,
     std::filesystem::remove_all(dir, remove_ec);
     // What could not be removed keeps its lock file, for the next sweep.
     if (remove_ec) {
-      result.complete = false;
+      failed(remove_ec.value());
       continue;
     }
     std::filesystem::remove(entry.path(), remove_ec);
     ++result.removed;
   }
   // A parent that does not exist holds nothing to sweep.
-  if (ec && ec != std::errc::no_such_file_or_directory) result.complete = false;
+  if (ec) failed(ec.value());
   return result;
 }
 

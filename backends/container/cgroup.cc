@@ -89,11 +89,6 @@ bool Exists(const fs::path& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-bool IsRealDirectory(const fs::path& path) {
-  struct stat st {};
-  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 // ---------------------------------------------------------------------------
 // Parsers. Kernel files are trusted to be well-formed, fake trees and
 // future kernels are not: anything unexpected is an error, never a crash.
@@ -800,21 +795,26 @@ SweepResult RemoveAbandonedCgroups(const fs::path& sysfs_root,
     for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
       const std::optional<RunCgroupOwner> owner =
           ParseRunCgroupName(it->path().filename().string());
-      if (owner && IsRealDirectory(it->path())) {
+      // Only this user's: another's run (whose pid /proc may hide from
+      // us, hidepid) is not ours to judge.
+      struct stat st {};
+      if (owner && ::lstat(it->path().c_str(), &st) == 0 &&
+          S_ISDIR(st.st_mode) && st.st_uid == ::geteuid()) {
         runs.emplace_back(it->path(), *owner);
       }
     }
-    // No `isoscope` parent in this hierarchy: nothing to sweep there.
-    if (ec && ec != std::errc::no_such_file_or_directory) {
-      result.complete = false;
-    }
+    // No `isoscope` parent in this hierarchy (ENOENT): nothing to sweep.
+    if (ec && IsShortage(ec.value())) result.complete = false;
     for (const auto& [dir, owner] : runs) {
       Result<uint64_t> start = ProcessStartTime(owner.pid, proc_root);
       const bool gone = start ? *start != owner.start_time
                               : start.error().code() == ErrorCode::kNotFound;
       if (!gone) {
-        // An owner that cannot be checked may be gone: look again later.
-        if (!start) result.complete = false;
+        // An owner that could not be checked for want of a descriptor may
+        // be gone: look again at the next start.
+        if (!start && IsShortage(start.error().sys_errno())) {
+          result.complete = false;
+        }
         continue;
       }
       const Clock::time_point deadline =

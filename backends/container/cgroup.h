@@ -172,9 +172,11 @@ class RunCgroup {
 // of `facts` below `sysfs_root` whose owner is gone (no <proc_root>/<pid>,
 // or a process there with another start time), kills what runs in them and
 // removes them (and an `isoscope` parent left empty). Says how many run
-// directories were removed, and whether every listing, owner check and
-// removal succeeded. Never touches a directory whose owner is alive (or
-// cannot be checked) or whose name is not ours.
+// directories were removed, and whether the sweep was complete: not when
+// a listing or an owner check failed for want of descriptors or memory,
+// or a gone owner's run could not be removed (what ran in it outlived the
+// kill). Never touches a directory whose owner is alive (or cannot be
+// checked), that belongs to another user, or whose name is not ours.
 SweepResult RemoveAbandonedCgroups(
     const std::filesystem::path& sysfs_root, const CgroupFacts& facts,
     const std::filesystem::path& proc_root = "/proc");
