@@ -223,6 +223,13 @@ TEST_F(TempDirTest, RemovalNeverFollowsALinkTheWorkloadPlanted) {
 // descriptor left: EMFILE), nothing is made: a kill would leave it where no
 // later isoscope looks.
 TEST_F(TempDirTest, NothingIsMadeWhereNoLeftoverMarkCanBeRecorded) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitized build also has UBSan, whose vptr check makes a pipe to
+  // probe memory: without a descriptor it reports every virtual call (here
+  // fmt's, formatting the error) as undefined behaviour.
+  GTEST_SKIP() << "needs a build without UBSan's vptr check, which needs "
+                  "descriptors this test takes away (the plain suite runs it)";
+#endif
   auto parent = TempDir::Create("isoscope-test-parent-");
   ASSERT_TRUE(parent.has_value()) << parent.error().ToString();
   const pid_t child = ::fork();
