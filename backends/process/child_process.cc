@@ -34,6 +34,7 @@ extern "C" {
 
 #include <fmt/format.h>
 
+#include "backends/process/clone_on_stack.h"
 #include "backends/seccomp/seccomp_program.h"
 #include "base/exec_args.h"
 
@@ -345,32 +346,47 @@ class ChildStack {
     if (base_ != MAP_FAILED) ::munmap(base_, kSize);
   }
   bool valid() const { return base_ != MAP_FAILED; }
-  void* top() const { return static_cast<char*>(base_) + kSize; }
+  void* base() const { return base_; }
 
  private:
   void* base_;
 };
 
-// Starts `child` the way posix_spawn does: clone(CLONE_VM | CLONE_VFORK) on
-// a stack of its own, so the supervisor's address space is neither copied
-// nor marked copy-on-write (page tables, then a fault for every page either
-// side writes before the exec), and this thread waits until the child has
-// exec'd or exited. Only for a child that needs nothing from the parent
-// before its exec: no release, syscall counter, set-up or listener to copy
-// out of it.
-// Signals are blocked around the clone so no handler of isoscope's runs in
-// the child before it resets them (it unblocks them after). Returns the
-// pid, or -1 with errno.
+// Starts `child` the way posix_spawn does: clone3(CLONE_VM | CLONE_VFORK)
+// on a stack of its own (in the options' cgroup, if any), so the supervisor's
+// address space is neither copied nor marked copy-on-write (page tables, then a
+// fault for every page either side writes before the exec), and this thread
+// waits until the child has exec'd or exited. Only for a child that needs
+// nothing from the parent before its exec: no release, syscall counter, set-up
+// or listener to copy out of it. Signals are blocked around the clone so no
+// handler of isoscope's runs in the child before it resets them (it unblocks
+// them after). Returns the pid, or -1 with errno.
 pid_t SpawnSharingMemory(const SharedMemoryChild& child) {
   const ChildStack stack;
   if (!stack.valid()) return -1;
+  clone_args args{};
+  args.flags = CLONE_VM | CLONE_VFORK;
+  args.exit_signal = SIGCHLD;
+  args.stack = reinterpret_cast<uint64_t>(stack.base());
+  args.stack_size = ChildStack::kSize;
+  if (child.options->cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(child.options->cgroup_fd);
+  }
   sigset_t all;
   sigset_t saved;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &saved);
-  const pid_t pid = ::clone(SharedMemoryChildMain, stack.top(),
-                            CLONE_VM | CLONE_VFORK | SIGCHLD,
-                            const_cast<SharedMemoryChild*>(&child));
+  auto* argument = const_cast<SharedMemoryChild*>(&child);
+  pid_t pid = CloneOnStack(args, SharedMemoryChildMain, argument);
+  // Where a seccomp profile refuses clone3 (older container runtimes'), the
+  // child can still be started with clone(2) when no cgroup is asked for.
+  if (pid < 0 && (errno == ENOSYS || errno == EPERM) &&
+      child.options->cgroup_fd < 0) {
+    pid = ::clone(SharedMemoryChildMain,
+                  static_cast<char*>(stack.base()) + ChildStack::kSize,
+                  CLONE_VM | CLONE_VFORK | SIGCHLD, argument);
+  }
   const int clone_error = errno;
   ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   errno = clone_error;
@@ -565,15 +581,20 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
                                    c_env.data()};
     pid = SpawnSharingMemory(shared);
     if (pid < 0) spawn_error = errno;
-  } else if (namespaces == 0) {
+  } else if (namespaces == 0 && options.cgroup_fd < 0) {
     pid = ::fork();
     if (pid < 0) spawn_error = errno;
   } else {
-    // clone3 without CLONE_VM is fork with namespaces: the child gets a
-    // copy of this address space, so the prepared data stays valid in it.
+    // clone3 without CLONE_VM is fork with namespaces (or into a cgroup):
+    // the child gets a copy of this address space, so the prepared data
+    // stays valid in it.
     clone_args args{};
     args.flags = namespaces;
     args.exit_signal = SIGCHLD;
+    if (options.cgroup_fd >= 0) {
+      args.flags |= CLONE_INTO_CGROUP;
+      args.cgroup = static_cast<uint64_t>(options.cgroup_fd);
+    }
     pid = static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
     if (pid < 0) spawn_error = errno;
   }
@@ -596,9 +617,10 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
     kill_init();
     if (!restored) return tl::unexpected(restored.error());
     return FailErrno(
-        namespaces == 0
-            ? std::string("fork")
-            : fmt::format("clone3 with namespaces {:#x}", namespaces),
+        namespaces != 0
+            ? fmt::format("clone3 with namespaces {:#x}", namespaces)
+        : options.cgroup_fd >= 0 ? std::string("clone3 into the run's cgroup")
+                                 : std::string("fork"),
         spawn_error);
   }
   // Also set in the parent so there is no window where the child is not yet

@@ -97,6 +97,11 @@ struct SpawnOptions {
   // the child may go on (a child that does not wait for its release waits
   // for the counter).
   bool count_syscalls = false;
+  // A cgroup v2 directory (an O_DIRECTORY descriptor) the child is born in
+  // (clone3's CLONE_INTO_CGROUP, Linux 5.7+), so every process it starts is
+  // there from the first; -1: the parent's cgroup. Must stay open during
+  // Spawn.
+  int cgroup_fd = -1;
   // The workload's root (Workload::root; empty: the host's), entered
   // before the chdir to the workdir, which is then a path in it: with
   // CLONE_NEWNS by binding it on itself and pivot_root (the host's tree is
