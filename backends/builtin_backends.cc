@@ -1,5 +1,6 @@
 #include "backends/builtin_backends.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -211,12 +212,20 @@ void RegisterBuiltinBackends(BackendRegistry& registry) {
       KvmBackend::HostSyscallSurface(), KvmRouting);
 }
 
-SweepResult RemoveAbandonedBackendState() {
+SweepResult RemoveAbandonedBackendState(
+    const std::vector<std::filesystem::path>& recorded_parents) {
   const std::filesystem::path root = "/sys/fs/cgroup";
-  // At every isoscope start: the layout is read only when a run cgroup may
-  // be left.
-  if (!MayHaveAbandonedCgroups(root)) return {};
-  return RemoveAbandonedCgroups(root, ReadCgroupFacts(root));
+  // After a dead leftover mark: the layout is read only when a run cgroup
+  // may be left (native's kill groups below isoscope's own cgroup are
+  // recorded in their marks).
+  const bool recorded =
+      std::any_of(recorded_parents.begin(), recorded_parents.end(),
+                  [&](const std::filesystem::path& parent) {
+                    return parent.string().starts_with(root.string() + "/");
+                  });
+  if (!recorded && !MayHaveAbandonedCgroups(root)) return {};
+  return RemoveAbandonedCgroups(root, ReadCgroupFacts(root), "/proc",
+                                recorded_parents);
 }
 
 }  // namespace isoscope

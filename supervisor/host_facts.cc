@@ -759,22 +759,29 @@ Feature CheckKvm() {
   return {true, fmt::format("/dev/kvm usable (KVM API {})", version)};
 }
 
+std::optional<fs::path> FindCgroupV2Root(const fs::path& sysfs_cgroup_root) {
+  for (fs::path root : {sysfs_cgroup_root, sysfs_cgroup_root / "unified"}) {
+    if (IsRegularFile(root / "cgroup.controllers")) return root;
+  }
+  return std::nullopt;
+}
+
 CgroupFacts ReadCgroupFacts(const fs::path& sysfs_cgroup_root) {
   CgroupFacts facts;
+  const std::optional<fs::path> v2_root = FindCgroupV2Root(sysfs_cgroup_root);
   // Pure v2: cgroup2 is mounted on the root itself. Its child cgroups carry
   // cgroup.procs too, so the v1 scan below must not run.
-  if (IsRegularFile(sysfs_cgroup_root / "cgroup.controllers")) {
+  if (v2_root == sysfs_cgroup_root) {
     facts.layout = CgroupLayout::kV2;
-    facts.v2_root = sysfs_cgroup_root;
-    facts.v2_controllers = ReadV2Controllers(sysfs_cgroup_root);
+    facts.v2_root = *v2_root;
+    facts.v2_controllers = ReadV2Controllers(*v2_root);
     return facts;
   }
   facts.v1_controllers = ListV1Controllers(sysfs_cgroup_root);
-  const fs::path unified = sysfs_cgroup_root / "unified";
-  const bool has_unified = IsRegularFile(unified / "cgroup.controllers");
+  const bool has_unified = v2_root.has_value();
   if (has_unified) {
-    facts.v2_root = unified;
-    facts.v2_controllers = ReadV2Controllers(unified);
+    facts.v2_root = *v2_root;
+    facts.v2_controllers = ReadV2Controllers(*v2_root);
   }
   const bool has_v1 = !facts.v1_controllers.empty();
   if (has_v1) {

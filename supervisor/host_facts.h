@@ -27,6 +27,12 @@ struct CgroupFacts {
 // parameter so tests can point it at a fake tree.
 CgroupFacts ReadCgroupFacts(const std::filesystem::path& sysfs_cgroup_root);
 
+// Where cgroup2 is mounted below `sysfs_cgroup_root`: the root itself (pure
+// v2) or its `unified` directory (systemd's hybrid layout), found with a
+// stat or two; nullopt when there is none. ReadCgroupFacts' v2_root.
+std::optional<std::filesystem::path> FindCgroupV2Root(
+    const std::filesystem::path& sysfs_cgroup_root);
+
 enum class VirtualizationKind { kNone, kVmx, kSvm, kPvm };
 std::string_view VirtualizationKindName(VirtualizationKind kind);
 

@@ -177,8 +177,10 @@ std::vector<fs::path> CgroupTree(const fs::path& top) {
     std::error_code ec;
     fs::directory_iterator it(dirs[i], ec);
     for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      // The type the listing gave (d_type), not a stat of each of a
+      // cgroup's twenty-odd control files.
       std::error_code type_ec;
-      if (it->symlink_status(type_ec).type() == fs::file_type::directory) {
+      if (!it->is_symlink(type_ec) && it->is_directory(type_ec)) {
         dirs.push_back(it->path());
       }
     }
@@ -372,6 +374,7 @@ std::optional<Hierarchy> Place(const fs::path& root, const CgroupFacts& facts,
 Status EnableControllers(const fs::path& dir,
                          const std::vector<std::string>& required,
                          const std::vector<std::string>& wanted) {
+  if (wanted.empty()) return {};  // a cgroup only for holding processes
   const fs::path path = dir / "cgroup.subtree_control";
   std::set<std::string> enabled;
   if (Result<std::string> text = ReadControlFile(path)) {
@@ -524,23 +527,9 @@ Result<RunCgroup> RunCgroup::Create(const fs::path& sysfs_root,
     cpu = Hierarchy{facts.v2_root, true};
   }
 
-  const pid_t self = ::getpid();
-  Result<uint64_t> start_time = ProcessStartTime(self);
-  if (!start_time) {
-    return tl::unexpected(
-        start_time.error().WithContext("naming the run's cgroup"));
-  }
-  static std::atomic<uint64_t> counter{0};
-  RunCgroup cgroup;
-  cgroup.mark_.emplace();  // before the first directory is made
-  if (const int error = cgroup.mark_->unrecorded_errno(); error != 0) {
-    return FailErrno(
-        "making the run's cgroup: no leftover mark could be recorded for "
-        "it, so a kill of this process would leave it where no later "
-        "isoscope looks",
-        error);
-  }
-  cgroup.name_ = RunCgroupName({self, *start_time, counter++});
+  Result<RunCgroup> named = Named();
+  if (!named) return named;
+  RunCgroup cgroup = std::move(*named);
 
   std::vector<Hierarchy> hierarchies;
   for (const std::optional<Hierarchy>& h : {memory, pids, cpu}) {
@@ -610,6 +599,69 @@ Result<RunCgroup> RunCgroup::Create(const fs::path& sysfs_root,
   return cgroup;
 }
 
+Result<RunCgroup> RunCgroup::CreateForKilling(const fs::path& v2_root,
+                                              const fs::path& below) {
+  Result<RunCgroup> named =
+      Named(below == v2_root ? fs::path() : below / kParentName);
+  if (!named) return named;
+  RunCgroup cgroup = std::move(*named);
+  const Hierarchy hierarchy{below, true};
+  const fs::path dir = below / kParentName / cgroup.name_;
+  // As in Create: a concurrent Remove may take away an empty parent.
+  for (int attempt = 0;; ++attempt) {
+    Status made = MakeRunDirectory(hierarchy, dir, {}, {});
+    if (made) break;
+    if (made.error().sys_errno() != ENOENT || attempt >= 4) {
+      return tl::unexpected(made.error());
+    }
+  }
+  cgroup.directories_.push_back(dir);
+  cgroup.v2_directory_ = dir;
+  return cgroup;
+}
+
+Result<RunCgroup> RunCgroup::Named(const fs::path& sweep_parent) {
+  const pid_t self = ::getpid();
+  Result<uint64_t> start_time = ProcessStartTime(self);
+  if (!start_time) {
+    return tl::unexpected(
+        start_time.error().WithContext("naming the run's cgroup"));
+  }
+  static std::atomic<uint64_t> counter{0};
+  RunCgroup cgroup;
+  cgroup.mark_.emplace(sweep_parent);  // before the first directory is made
+  if (const int error = cgroup.mark_->unrecorded_errno(); error != 0) {
+    return FailErrno(
+        "making the run's cgroup: no leftover mark could be recorded for "
+        "it, so a kill of this process would leave it where no later "
+        "isoscope looks",
+        error);
+  }
+  cgroup.name_ = RunCgroupName({self, *start_time, counter++});
+  return cgroup;
+}
+
+Status RunCgroup::KillWhenIsoscopeEnds() {
+  if (!v2_directory_ || directories_.empty()) {
+    return Fail(ErrorCode::kUnavailable,
+                "the run's cgroup has no cgroup v2 directory");
+  }
+  if (post_mortem_kill_) return {};
+  const fs::path kill_path = *v2_directory_ / "cgroup.kill";
+  UniqueFd kill_file(::open(kill_path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!kill_file) {
+    return errno == ENOENT
+               ? Fail(ErrorCode::kUnavailable,
+                      "this kernel has no cgroup.kill (Linux 5.14+)")
+               : FailErrno("opening " + kill_path.string(), errno);
+  }
+  Result<PostMortemWrite> armed = PostMortemWrite::Arm(kill_file.get(), '1');
+  if (!armed) return tl::unexpected(armed.error());
+  kill_file_ = std::move(kill_file);
+  post_mortem_kill_.emplace(std::move(*armed));
+  return {};
+}
+
 RunCgroup::RunCgroup(RunCgroup&& other) noexcept
     : name_(std::exchange(other.name_, {})),
       directories_(std::exchange(other.directories_, {})),
@@ -617,7 +669,9 @@ RunCgroup::RunCgroup(RunCgroup&& other) noexcept
       pids_(std::exchange(other.pids_, std::nullopt)),
       cpu_(std::exchange(other.cpu_, std::nullopt)),
       v2_directory_(std::exchange(other.v2_directory_, std::nullopt)),
-      mark_(std::exchange(other.mark_, std::nullopt)) {}
+      mark_(std::exchange(other.mark_, std::nullopt)),
+      kill_file_(std::move(other.kill_file_)),
+      post_mortem_kill_(std::exchange(other.post_mortem_kill_, std::nullopt)) {}
 
 RunCgroup& RunCgroup::operator=(RunCgroup&& other) noexcept {
   if (this != &other) {
@@ -629,6 +683,8 @@ RunCgroup& RunCgroup::operator=(RunCgroup&& other) noexcept {
     cpu_ = std::exchange(other.cpu_, std::nullopt);
     v2_directory_ = std::exchange(other.v2_directory_, std::nullopt);
     mark_ = std::exchange(other.mark_, std::nullopt);
+    post_mortem_kill_ = std::exchange(other.post_mortem_kill_, std::nullopt);
+    kill_file_ = std::move(other.kill_file_);
   }
   return *this;
 }
@@ -735,9 +791,15 @@ Status RunCgroup::KillAll(std::chrono::milliseconds timeout) const {
   return {};
 }
 
+void RunCgroup::ForgetDirectories() {
+  post_mortem_kill_.reset();  // before the descriptor it writes to
+  kill_file_.Reset();
+  mark_.reset();
+}
+
 Status RunCgroup::Remove(std::chrono::milliseconds timeout) {
   if (directories_.empty()) {
-    mark_.reset();
+    ForgetDirectories();
     return {};
   }
   const Clock::time_point deadline = Clock::now() + timeout;
@@ -757,7 +819,7 @@ Status RunCgroup::Remove(std::chrono::milliseconds timeout) {
   }
   directories_ = std::move(remaining);
   if (directories_.empty()) {
-    mark_.reset();
+    ForgetDirectories();
     return {};
   }
   // Left: the mark stays held until this process exits, so that the next
@@ -770,28 +832,60 @@ Status RunCgroup::Remove(std::chrono::milliseconds timeout) {
 // ---------------------------------------------------------------------------
 // Abandoned runs.
 
-SweepResult RemoveAbandonedCgroups(const fs::path& sysfs_root,
-                                   const CgroupFacts& facts,
-                                   const fs::path& proc_root) {
-  std::vector<fs::path> mounts;
-  auto add = [&](const fs::path& mount) {
-    if (std::find(mounts.begin(), mounts.end(), mount) == mounts.end()) {
-      mounts.push_back(mount);
+std::optional<fs::path> OwnV2Cgroup(const fs::path& v2_root,
+                                    const fs::path& proc_self_cgroup) {
+  Result<std::string> text = ReadControlFile(proc_self_cgroup);
+  if (!text) return std::nullopt;
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    const size_t end = rest.find('\n');
+    std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view()
+                                         : rest.substr(end + 1);
+    if (!line.starts_with("0::/")) continue;
+    const fs::path relative =
+        fs::path(line.substr(4)).lexically_normal().relative_path();
+    for (const fs::path& part : relative) {
+      if (part == "..") return std::nullopt;
+    }
+    return relative.empty() ? v2_root : v2_root / relative;
+  }
+  return std::nullopt;
+}
+
+SweepResult RemoveAbandonedCgroups(
+    const fs::path& sysfs_root, const CgroupFacts& facts,
+    const fs::path& proc_root, const std::vector<fs::path>& recorded_parents) {
+  // The `isoscope` directories to look in.
+  std::vector<fs::path> parents;
+  auto add = [&](const fs::path& parent) {
+    if (std::find(parents.begin(), parents.end(), parent) == parents.end()) {
+      parents.push_back(parent);
     }
   };
-  if (!facts.v2_root.empty()) add(facts.v2_root);
+  if (!facts.v2_root.empty()) add(facts.v2_root / kParentName);
   for (const std::string& controller : facts.v1_controllers) {
     if (std::optional<fs::path> mount =
             FindV1Hierarchy(sysfs_root, controller)) {
-      add(*mount);
+      add(*mount / kParentName);
     }
   }
+  // A recorded parent is only trusted as far as its name: an `isoscope`
+  // directory plainly below the v2 root (the registry is the user's own,
+  // but a cgroup sweep must never be pointed elsewhere).
+  for (const fs::path& recorded : recorded_parents) {
+    if (facts.v2_root.empty() || recorded.filename() != kParentName) continue;
+    const fs::path below = recorded.lexically_relative(facts.v2_root);
+    bool plainly_below = !below.empty() && below != ".";
+    for (const fs::path& part : below) plainly_below &= part != "..";
+    if (plainly_below) add(facts.v2_root / below);
+  }
   SweepResult result;
-  for (const fs::path& mount : mounts) {
+  for (const fs::path& parent : parents) {
     // Listed first, removed after: no removal while iterating.
     std::vector<std::pair<fs::path, RunCgroupOwner>> runs;
     std::error_code ec;
-    fs::directory_iterator it(mount / kParentName, ec);
+    fs::directory_iterator it(parent, ec);
     for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
       const std::optional<RunCgroupOwner> owner =
           ParseRunCgroupName(it->path().filename().string());
@@ -826,7 +920,7 @@ SweepResult RemoveAbandonedCgroups(const fs::path& sysfs_root,
         result.complete = false;
       }
     }
-    if (!runs.empty()) RemoveParentIfUnused(mount / kParentName);
+    if (!runs.empty()) RemoveParentIfUnused(parent);
   }
   return result;
 }

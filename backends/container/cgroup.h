@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/process/post_mortem_write.h"
 #include "base/error.h"
 #include "base/leftover_mark.h"
 #include "base/process_identity.h"
@@ -104,6 +105,17 @@ class RunCgroup {
                                   const CgroupFacts& facts,
                                   const CgroupLimits& limits);
 
+  // A run cgroup that only holds processes, to kill them all: one directory,
+  // <below>/isoscope/<name>, on the cgroup v2 hierarchy mounted at `v2_root`
+  // (FindCgroupV2Root), no controller enabled for it, so it costs a mkdir.
+  // `below` is isoscope's own cgroup (OwnV2Cgroup), so what runs there stays
+  // under whatever limits and accounting isoscope itself is under; when it
+  // is not the hierarchy's root, the leftover mark records
+  // <below>/isoscope for the sweep. For clone3's CLONE_INTO_CGROUP
+  // (OpenV2Directory), KillAll and KillWhenIsoscopeEnds.
+  static Result<RunCgroup> CreateForKilling(
+      const std::filesystem::path& v2_root, const std::filesystem::path& below);
+
   RunCgroup(const RunCgroup&) = delete;
   RunCgroup& operator=(const RunCgroup&) = delete;
   RunCgroup(RunCgroup&& other) noexcept;
@@ -132,6 +144,17 @@ class RunCgroup {
   // directories() holds more than the v2 one.
   Result<UniqueFd> OpenV2Directory() const;
 
+  // Also kills every process in the run's v2 directory once this isoscope
+  // process has ended, whatever ended it (a SIGKILL included): a watcher
+  // process writes its cgroup.kill then (PostMortemWrite). Lasts until the
+  // directories are removed. kUnavailable without a v2 directory or where
+  // the kernel has no cgroup.kill (before 5.14).
+  Status KillWhenIsoscopeEnds();
+  // The pid of that watcher, a child of this process (-1: none).
+  pid_t post_mortem_watcher() const {
+    return post_mortem_kill_ ? post_mortem_kill_->watcher_pid() : -1;
+  }
+
   // Reads the outcome. Call it before Remove(). An error when a file that
   // must be there is missing or unparseable.
   Result<CgroupEvents> Events() const;
@@ -155,6 +178,13 @@ class RunCgroup {
   };
 
   RunCgroup() = default;
+  // A cgroup with its leftover mark (recording `sweep_parent`, if given)
+  // and name, no directory yet.
+  static Result<RunCgroup> Named(
+      const std::filesystem::path& sweep_parent = {});
+  // Once no directory is left: the post-mortem kill and the leftover mark
+  // have nothing left to guard.
+  void ForgetDirectories();
   const Placement* PlacementFor(CgroupController controller) const;
 
   std::string name_;
@@ -166,20 +196,34 @@ class RunCgroup {
   // Held while a directory may exist: a kill leaves a dead mark, which
   // makes the next isoscope look for abandoned cgroups.
   std::optional<LeftoverMark> mark_;
+  // KillWhenIsoscopeEnds: the v2 directory's cgroup.kill, and the watcher
+  // that writes to it (declared after it: it goes first).
+  UniqueFd kill_file_;
+  std::optional<PostMortemWrite> post_mortem_kill_;
 };
 
+// The cgroup v2 directory this process is in: `v2_root` joined with the
+// path of its "0::" line in `proc_self_cgroup`; nullopt without one (or
+// with a path that is not plainly below the root).
+std::optional<std::filesystem::path> OwnV2Cgroup(
+    const std::filesystem::path& v2_root,
+    const std::filesystem::path& proc_self_cgroup = "/proc/self/cgroup");
+
 // Finds run directories (`isoscope/run-<pid>-<start>-<n>`) in every hierarchy
-// of `facts` below `sysfs_root` whose owner is gone (no <proc_root>/<pid>,
-// or a process there with another start time), kills what runs in them and
-// removes them (and an `isoscope` parent left empty). Says how many run
-// directories were removed, and whether the sweep was complete: not when
-// a listing or an owner check failed for want of descriptors or memory,
-// or a gone owner's run could not be removed (what ran in it outlived the
-// kill). Never touches a directory whose owner is alive (or cannot be
-// checked), that belongs to another user, or whose name is not ours.
+// of `facts` below `sysfs_root`, and in those of `recorded_parents` that
+// are `isoscope` directories below its v2 root (where dead leftover marks
+// say kill groups were made: CreateForKilling), whose owner is gone (no
+// <proc_root>/<pid>, or a process there with another start time), kills what
+// runs in them and removes them (and an `isoscope` parent left empty). Says how
+// many run directories were removed, and whether the sweep was complete: not
+// when a listing or an owner check failed for want of descriptors or memory, or
+// a gone owner's run could not be removed (what ran in it outlived the kill).
+// Never touches a directory whose owner is alive (or cannot be checked), that
+// belongs to another user, or whose name is not ours.
 SweepResult RemoveAbandonedCgroups(
     const std::filesystem::path& sysfs_root, const CgroupFacts& facts,
-    const std::filesystem::path& proc_root = "/proc");
+    const std::filesystem::path& proc_root = "/proc",
+    const std::vector<std::filesystem::path>& recorded_parents = {});
 
 // Whether any hierarchy below `sysfs_root` (the root itself, for pure v2, or
 // a directory just below it) has an `isoscope` parent, which exists only

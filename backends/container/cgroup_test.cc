@@ -2,8 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -632,6 +636,49 @@ TEST_F(FakeTreeTest, RemoveAbandonedTouchesOnlyDeadOwners) {
   EXPECT_EQ(RemoveAbandonedCgroups(root(), facts, proc).removed, 0);
 }
 
+TEST_F(FakeTreeTest, OwnV2CgroupIsTheUnifiedLineBelowTheRoot) {
+  const fs::path v2 = root() / "unified";
+  auto own = [&](const std::string& text) {
+    WriteFile("self-cgroup", text);
+    return OwnV2Cgroup(v2, root() / "self-cgroup");
+  };
+  EXPECT_EQ(own("12:memory:/a\n0::/user.slice/s.scope\n"),
+            v2 / "user.slice/s.scope");
+  EXPECT_EQ(own("0::/\n"), v2);
+  EXPECT_EQ(own("12:memory:/a\n1:name=systemd:/b\n"), std::nullopt);
+  // Outside this cgroup namespace's root: nothing of ours to name.
+  EXPECT_EQ(own("0::/../../other\n"), std::nullopt);
+  EXPECT_EQ(OwnV2Cgroup(v2, root() / "missing"), std::nullopt);
+}
+
+TEST_F(FakeTreeTest, RemoveAbandonedLooksInRecordedParentsBelowTheV2Root) {
+  AddV2Root("unified", "");
+  const CgroupFacts facts = Facts();
+  auto proc_dir = TempDir::Create("isoscope-proc-");
+  ASSERT_TRUE(proc_dir.has_value());
+  const fs::path nested = "unified/user.slice/s.scope/isoscope/run-200-1-0";
+  const std::vector<std::string> kept = {
+      "elsewhere/isoscope/run-200-1-1",      // not below the v2 root
+      "unified/x/not-isoscope/run-200-1-2",  // not an `isoscope` directory
+      "unified/never-recorded/isoscope/run-200-1-3",
+  };
+  fs::create_directories(root() / nested);
+  for (const auto& dir : kept) fs::create_directories(root() / dir);
+  const std::vector<fs::path> recorded = {
+      root() / "unified/user.slice/s.scope/isoscope",
+      root() / "elsewhere/isoscope",
+      root() / "unified/x/not-isoscope",
+      root() / "unified/../elsewhere/isoscope",
+  };
+  EXPECT_EQ(
+      RemoveAbandonedCgroups(root(), facts, proc_dir->path(), recorded).removed,
+      1);
+  EXPECT_FALSE(Exists(root() / nested));
+  // Its parent went with its last run.
+  EXPECT_FALSE(Exists(root() / nested.parent_path()));
+  for (const auto& dir : kept) EXPECT_TRUE(Exists(root() / dir)) << dir;
+}
+
 TEST_F(FakeTreeTest, RemoveAbandonedKeepsOurOwnLiveRun) {
   AddV1Controllers();
   const CgroupFacts facts = Facts();
@@ -939,6 +986,115 @@ TEST_F(RealCgroupTest, RemoveAbandonedKillsAndRemovesDeadOwnersOnly) {
   const int status = workload.Wait();
   ASSERT_TRUE(WIFSIGNALED(status)) << status;
   EXPECT_EQ(WTERMSIG(status), SIGKILL);
+}
+
+// ---------------------------------------------------------------------------
+// A cgroup only for killing (the native backend's), on this host's cgroup v2
+// hierarchy.
+
+class KillGroupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "making cgroups needs root";
+    v2_root_ = FindCgroupV2Root("/sys/fs/cgroup");
+    if (!v2_root_) GTEST_SKIP() << "no cgroup v2 hierarchy on this host";
+  }
+  std::optional<fs::path> v2_root_;
+};
+
+TEST_F(KillGroupTest, IsOneDirectoryBelowOursGoneWithItsWatcher) {
+  const std::optional<fs::path> own = OwnV2Cgroup(*v2_root_);
+  ASSERT_TRUE(own.has_value()) << "this process is in no cgroup v2 directory";
+  Result<RunCgroup> cgroup = RunCgroup::CreateForKilling(*v2_root_, *own);
+  ASSERT_TRUE(cgroup.has_value()) << cgroup.error().ToString();
+  const fs::path dir = *own / "isoscope" / cgroup->name();
+  EXPECT_EQ(cgroup->directories(), std::vector<fs::path>{dir});
+  EXPECT_TRUE(fs::is_directory(dir));
+  EXPECT_EQ(cgroup->post_mortem_watcher(), -1);
+  ASSERT_TRUE(cgroup->KillWhenIsoscopeEnds());
+  const pid_t watcher = cgroup->post_mortem_watcher();
+  ASSERT_GT(watcher, 0);
+  EXPECT_EQ(::kill(watcher, 0), 0);
+  ASSERT_TRUE(cgroup->Remove());
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_EQ(cgroup->post_mortem_watcher(), -1);
+  EXPECT_EQ(::kill(watcher, 0), -1) << "the watcher outlived its cgroup";
+}
+
+// What a process that made a kill group reports: a process born in the
+// group, in a session of its own as a daemon's, and the group's name.
+struct KillGroupReport {
+  pid_t member = -1;
+  char name[128] = {};
+};
+
+TEST_F(KillGroupTest, WhatWasBornInItDiesWithTheProcessThatMadeIt) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  const UniqueFd report_read(fds[0]);
+  UniqueFd report_write(fds[1]);
+  const pid_t owner = ::fork();
+  ASSERT_GE(owner, 0);
+  if (owner == 0) {
+    // Gone with the test, should an assertion end it first: its watcher
+    // then kills the member.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    KillGroupReport report;
+    const std::optional<fs::path> own = OwnV2Cgroup(*v2_root_);
+    Result<RunCgroup> cgroup =
+        own ? RunCgroup::CreateForKilling(*v2_root_, *own)
+            : Result<RunCgroup>(Fail(ErrorCode::kNotFound, "no own cgroup"));
+    Result<UniqueFd> dir =
+        cgroup ? cgroup->OpenV2Directory()
+               : Result<UniqueFd>(tl::unexpected(cgroup.error()));
+    if (cgroup && dir && cgroup->KillWhenIsoscopeEnds()) {
+      clone_args args{};
+      args.flags = CLONE_INTO_CGROUP;
+      args.cgroup = static_cast<uint64_t>(dir->get());
+      args.exit_signal = SIGCHLD;
+      const int64_t member = ::syscall(SYS_clone3, &args, sizeof args);
+      if (member == 0) {
+        ::setsid();
+        while (true) ::pause();
+      }
+      report.member = static_cast<pid_t>(member);
+      cgroup->name().copy(report.name, sizeof report.name - 1);
+    }
+    if (::write(report_write.get(), &report, sizeof report) !=
+        static_cast<ssize_t>(sizeof report)) {
+      _exit(1);
+    }
+    while (true) ::pause();
+  }
+  report_write.Reset();
+  KillGroupReport report;
+  ASSERT_EQ(::read(report_read.get(), &report, sizeof report),
+            static_cast<ssize_t>(sizeof report));
+  ASSERT_GT(report.member, 0) << "making the kill group failed";
+  const UniqueFd member(
+      static_cast<int>(::syscall(SYS_pidfd_open, report.member, 0)));
+  ASSERT_TRUE(member);
+  const fs::path dir = *OwnV2Cgroup(*v2_root_) / "isoscope" / report.name;
+  EXPECT_THAT(
+      ReadText(fs::path("/proc") / std::to_string(report.member) / "cgroup"),
+      HasSubstr(std::string("/isoscope/") + report.name));
+
+  ASSERT_EQ(::kill(owner, SIGKILL), 0);
+  ASSERT_EQ(::waitpid(owner, nullptr, 0), owner);
+  pollfd ended{member.get(), POLLIN, 0};
+  EXPECT_EQ(::poll(&ended, 1, 1000), 1)
+      << "the group's member outlived the SIGKILLed process by a second";
+
+  // The directory is left for the next isoscope's sweep, which removes it
+  // (told where by the dead owner's leftover mark when it is nested below
+  // the root).
+  EXPECT_TRUE(fs::is_directory(dir));
+  RemoveAbandonedCgroups("/sys/fs/cgroup", ReadCgroupFacts("/sys/fs/cgroup"),
+                         "/proc", {dir.parent_path()});
+  EXPECT_FALSE(fs::exists(dir));
+  if (::poll(&ended, 1, 0) != 1) {  // the test failed: leave nothing
+    ::syscall(SYS_pidfd_send_signal, member.get(), SIGKILL, nullptr, 0);
+  }
 }
 
 }  // namespace

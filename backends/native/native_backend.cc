@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -25,9 +26,29 @@ constexpr int kOrphanScanMs = 50;
 
 }  // namespace
 
+NativeBackend::NativeBackend(std::filesystem::path sysfs_cgroup_root)
+    : sysfs_cgroup_root_(std::move(sysfs_cgroup_root)) {}
+
 NativeBackend::~NativeBackend() {
   child_.reset();  // kills the group and reaps
   KillOrphanedChildren(preexisting_children_);
+  if (cgroup_) (void)cgroup_->Remove();
+}
+
+std::optional<UniqueFd> NativeBackend::MakeKillGroup() {
+  const std::optional<std::filesystem::path> v2_root =
+      FindCgroupV2Root(sysfs_cgroup_root_);
+  if (!v2_root) return std::nullopt;
+  // Below isoscope's own cgroup: the workload stays under the limits
+  // isoscope runs under (a systemd unit's, say), as a plain child would.
+  const std::optional<std::filesystem::path> own = OwnV2Cgroup(*v2_root);
+  if (!own) return std::nullopt;
+  auto cgroup = RunCgroup::CreateForKilling(*v2_root, *own);
+  if (!cgroup || !cgroup->KillWhenIsoscopeEnds()) return std::nullopt;
+  auto directory = cgroup->OpenV2Directory();
+  if (!directory) return std::nullopt;
+  cgroup_ = std::move(*cgroup);
+  return std::move(*directory);
 }
 
 ProbeResult NativeBackend::Probe() const { return {true, ""}; }
@@ -39,6 +60,10 @@ Status NativeBackend::Start(const Workload& workload,
   // the end-of-run kill.
   if (auto st = BecomeChildSubreaper(); !st) return st;
   preexisting_children_ = ListChildren();
+  // What is left after a SIGKILL of isoscope, when no code of its own runs
+  // to kill orphans, goes with the kill group.
+  const std::optional<UniqueFd> kill_group = MakeKillGroup();
+  if (cgroup_) preexisting_children_.push_back(cgroup_->post_mortem_watcher());
 
   auto pipes = WorkloadPipes::Create();
   if (!pipes) return tl::unexpected(pipes.error());
@@ -47,6 +72,7 @@ Status NativeBackend::Start(const Workload& workload,
   options.stdio = pipes->stdio();
   options.count_syscalls = workload.count_syscalls;
   options.root = workload.root;  // chroot: the baseline adds no namespace
+  if (kill_group) options.cgroup_fd = kill_group->get();
   auto child = ChildProcess::Spawn(workload, options);
   if (!child) return tl::unexpected(child.error());
   child_ = std::move(*child);

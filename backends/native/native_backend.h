@@ -4,9 +4,11 @@
 #define ISOSCOPE_BACKENDS_NATIVE_NATIVE_BACKEND_H_
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <vector>
 
+#include "backends/container/cgroup.h"
 #include "backends/process/child_process.h"
 #include "base/unique_fd.h"
 #include "supervisor/backend.h"
@@ -15,7 +17,9 @@ namespace isoscope {
 
 class NativeBackend : public Backend {
  public:
-  NativeBackend() = default;
+  // `sysfs_cgroup_root`: normally /sys/fs/cgroup (a parameter for tests).
+  explicit NativeBackend(
+      std::filesystem::path sysfs_cgroup_root = "/sys/fs/cgroup");
   ~NativeBackend() override;
 
   std::string_view name() const override { return "native"; }
@@ -32,6 +36,15 @@ class NativeBackend : public Backend {
   // reported.
   Result<std::optional<Event>> Drain(const WaitLimit& wait);
 
+  // The cgroup every process of the workload is born in, killed by a
+  // watcher once isoscope has ended however it ended (a SIGKILL included),
+  // when the host allows one (a cgroup v2 hierarchy isoscope may write,
+  // cgroup.kill); nullopt otherwise, and then only the main process has a
+  // parent-death signal. Returns the open v2 directory for the spawn.
+  std::optional<UniqueFd> MakeKillGroup();
+
+  std::filesystem::path sysfs_cgroup_root_;
+  std::optional<RunCgroup> cgroup_;
   // Children the supervisor had before the workload started (for example
   // the probe runner's canary process): never the workload's to leave behind.
   std::vector<pid_t> preexisting_children_;

@@ -70,7 +70,7 @@ int Main(int argc, char** argv) {
     for (const std::filesystem::path& parent : parents) {
       swept += TempDir::RemoveAbandoned("isoscope-", parent);
     }
-    swept += RemoveAbandonedBackendState();
+    swept += RemoveAbandonedBackendState(parents);
     return swept;
   });
   BackendRegistry registry;
