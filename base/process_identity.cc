@@ -45,29 +45,67 @@ Error Malformed(const std::filesystem::path& path, std::string_view what) {
                                                path.string(), what));
 }
 
-Result<uint64_t> StartTimeFromStat(std::string_view stat,
-                                   const std::filesystem::path& path) {
+// The fields of /proc/<pid>/stat that say which process it is and whether
+// it still runs.
+struct StatFields {
+  char state = 0;            // field 3: R, S, D, T, t, Z (zombie), X (dead)...
+  uint64_t num_threads = 0;  // field 20
+  uint64_t start_time = 0;   // field 22
+};
+
+Result<StatFields> ParseStat(std::string_view stat,
+                             const std::filesystem::path& path) {
   // "pid (comm) state ppid ...": comm may hold spaces and ')', so fields
   // are counted from the last ')'. Field 22 is the 20th after it.
   const size_t paren = stat.rfind(')');
   if (paren == std::string_view::npos) {
     return tl::unexpected(Malformed(path, "no ')'"));
   }
+  StatFields fields;
   std::string_view rest = stat.substr(paren + 1);
   for (int field = 3; field <= 22; ++field) {
     const size_t start = rest.find_first_not_of(' ');
     if (start == std::string_view::npos) break;
     rest = rest.substr(start);
     const size_t end = rest.find_first_of(" \n");
+    const std::string_view value = rest.substr(0, end);
+    if (field == 3) {
+      if (value.size() != 1) {
+        return tl::unexpected(Malformed(path, "bad state"));
+      }
+      fields.state = value.front();
+    }
+    if (field == 20) {
+      const std::optional<uint64_t> threads = ParseUint(value);
+      if (!threads) return tl::unexpected(Malformed(path, "bad thread count"));
+      fields.num_threads = *threads;
+    }
     if (field == 22) {
-      const std::optional<uint64_t> value = ParseUint(rest.substr(0, end));
-      if (!value) return tl::unexpected(Malformed(path, "bad start time"));
-      return *value;
+      const std::optional<uint64_t> start_time = ParseUint(value);
+      if (!start_time) return tl::unexpected(Malformed(path, "bad start time"));
+      fields.start_time = *start_time;
+      return fields;
     }
     if (end == std::string_view::npos) break;
     rest = rest.substr(end);
   }
   return tl::unexpected(Malformed(path, "fewer than 22 fields"));
+}
+
+Result<StatFields> ReadStat(pid_t pid, const std::filesystem::path& proc_root) {
+  if (pid <= 0) {
+    return Fail(ErrorCode::kInvalidArgument, fmt::format("bad pid {}", pid));
+  }
+  const std::filesystem::path path = proc_root / std::to_string(pid) / "stat";
+  Result<std::string> text = ReadProcFile(path);
+  if (!text) {
+    const int err = text.error().sys_errno();
+    if (err == ENOENT || err == ESRCH) {
+      return Fail(ErrorCode::kNotFound, fmt::format("no process {}", pid), err);
+    }
+    return tl::unexpected(text.error());
+  }
+  return ParseStat(*text, path);
 }
 
 Result<std::string> BootId() {
@@ -93,19 +131,26 @@ Result<uint64_t> OwnPidNamespace() {
 
 Result<uint64_t> ProcessStartTime(pid_t pid,
                                   const std::filesystem::path& proc_root) {
-  if (pid <= 0) {
-    return Fail(ErrorCode::kInvalidArgument, fmt::format("bad pid {}", pid));
+  Result<StatFields> stat = ReadStat(pid, proc_root);
+  if (!stat) return tl::unexpected(stat.error());
+  return stat->start_time;
+}
+
+Liveness LivenessOfPid(pid_t pid, uint64_t start_time,
+                       const std::filesystem::path& proc_root) {
+  Result<StatFields> stat = ReadStat(pid, proc_root);
+  if (!stat) {
+    return stat.error().code() == ErrorCode::kNotFound ? Liveness::kGone
+                                                       : Liveness::kUnknown;
   }
-  const std::filesystem::path path = proc_root / std::to_string(pid) / "stat";
-  Result<std::string> text = ReadProcFile(path);
-  if (!text) {
-    const int err = text.error().sys_errno();
-    if (err == ENOENT || err == ESRCH) {
-      return Fail(ErrorCode::kNotFound, fmt::format("no process {}", pid), err);
-    }
-    return tl::unexpected(text.error());
-  }
-  return StartTimeFromStat(*text, path);
+  if (stat->start_time != start_time) return Liveness::kGone;  // reused pid
+  // Ended, not yet reaped: a zombie runs nothing and holds no descriptor.
+  // A leader that left by pthread_exit shows as a zombie too while its
+  // other threads run on, counted in num_threads.
+  const bool ended =
+      (stat->state == 'Z' || stat->state == 'X' || stat->state == 'x') &&
+      stat->num_threads <= 1;
+  return ended ? Liveness::kGone : Liveness::kAlive;
 }
 
 Result<ProcessIdentity> ProcessIdentity::Self() {
@@ -131,12 +176,7 @@ Liveness LivenessOf(const ProcessIdentity& process) {
   if (!boot || !pid_namespace || *pid_namespace != process.pid_namespace) {
     return Liveness::kUnknown;
   }
-  auto start = ProcessStartTime(process.pid);
-  if (start) {
-    return *start == process.start_time ? Liveness::kAlive : Liveness::kGone;
-  }
-  return start.error().code() == ErrorCode::kNotFound ? Liveness::kGone
-                                                      : Liveness::kUnknown;
+  return LivenessOfPid(process.pid, process.start_time);
 }
 
 }  // namespace isoscope

@@ -41,6 +41,14 @@ enum class Liveness {
 // Whether `process` still runs, as far as this process can tell.
 Liveness LivenessOf(const ProcessIdentity& process);
 
+// Whether the process `pid` that started at `start_time` (ProcessStartTime)
+// still runs, by <proc_root>/<pid>/stat: kGone when no process has the pid,
+// another one has it, or it has ended and only waits to be reaped (a zombie
+// runs nothing and holds no descriptor or lock); kUnknown when its stat
+// cannot be read or understood.
+Liveness LivenessOfPid(pid_t pid, uint64_t start_time,
+                       const std::filesystem::path& proc_root = "/proc");
+
 }  // namespace isoscope
 
 #endif  // ISOSCOPE_BASE_PROCESS_IDENTITY_H_

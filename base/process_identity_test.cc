@@ -64,6 +64,38 @@ TEST(ProcessStartTimeTest, FakeProc) {
   EXPECT_FALSE(ProcessStartTime(0, proc).has_value());
 }
 
+TEST(LivenessOfPidTest, FakeProc) {
+  auto dir = TempDir::Create("isoscope-proc-");
+  ASSERT_TRUE(dir.has_value()) << dir.error().ToString();
+  const fs::path proc = dir->path();
+  // State (field 3), thread count (field 20) and start time (field 22).
+  auto write = [&](int pid, char state, int threads, int start) {
+    fs::create_directories(proc / std::to_string(pid));
+    std::ofstream(proc / std::to_string(pid) / "stat")
+        << pid << " (isoscope) " << state
+        << " 1 10 10 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 " << threads << " 0 "
+        << start << " 1 2 3\n";
+  };
+  write(10, 'S', 4, 500);  // running
+  write(11, 'Z', 1, 500);  // ended, waiting to be reaped
+  write(12, 'X', 1, 500);
+  write(13, 'Z', 3, 500);  // its leader left by pthread_exit, threads run on
+  write(14, 'D', 1, 500);
+  fs::create_directories(proc / "15");
+  std::ofstream(proc / "15/stat") << "15 (isoscope) Z 1 2\n";
+  std::ofstream(proc / "16") << "not a directory";
+
+  EXPECT_EQ(LivenessOfPid(10, 500, proc), Liveness::kAlive);
+  EXPECT_EQ(LivenessOfPid(10, 501, proc), Liveness::kGone);  // reused pid
+  EXPECT_EQ(LivenessOfPid(11, 500, proc), Liveness::kGone);
+  EXPECT_EQ(LivenessOfPid(12, 500, proc), Liveness::kGone);
+  EXPECT_EQ(LivenessOfPid(13, 500, proc), Liveness::kAlive);
+  EXPECT_EQ(LivenessOfPid(14, 500, proc), Liveness::kAlive);
+  EXPECT_EQ(LivenessOfPid(15, 500, proc), Liveness::kUnknown);  // truncated
+  EXPECT_EQ(LivenessOfPid(16, 500, proc), Liveness::kUnknown);  // ENOTDIR
+  EXPECT_EQ(LivenessOfPid(17, 500, proc), Liveness::kGone);     // no such pid
+}
+
 TEST(ProcessIdentityTest, SelfIsAliveAndOthersAreNot) {
   auto self = ProcessIdentity::Self();
   ASSERT_TRUE(self.has_value()) << self.error().ToString();
@@ -85,16 +117,28 @@ TEST(ProcessIdentityTest, SelfIsAliveAndOthersAreNot) {
   elsewhere.pid_namespace += 1;
   EXPECT_EQ(LivenessOf(elsewhere), Liveness::kUnknown);
 
-  // A process that has ended (reaped: its pid is free).
+  // A child that runs, then ends: a zombie, then reaped (its pid free).
+  int gate[2];
+  ASSERT_EQ(::pipe(gate), 0);
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
-  if (child == 0) _exit(0);
+  if (child == 0) {
+    char byte = 0;
+    ::close(gate[1]);
+    (void)!::read(gate[0], &byte, 1);  // until the parent closes its end
+    _exit(0);
+  }
+  ::close(gate[0]);
   ProcessIdentity ended = *self;
   ended.pid = child;
   auto child_start = ProcessStartTime(child);
   ASSERT_TRUE(child_start.has_value());
   ended.start_time = *child_start;
-  EXPECT_EQ(LivenessOf(ended), Liveness::kAlive);  // a zombie still runs
+  EXPECT_EQ(LivenessOf(ended), Liveness::kAlive);
+  ::close(gate[1]);
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, child, &info, WEXITED | WNOWAIT), 0);
+  EXPECT_EQ(LivenessOf(ended), Liveness::kGone);  // a zombie runs nothing
   ASSERT_EQ(::waitpid(child, nullptr, 0), child);
   EXPECT_EQ(LivenessOf(ended), Liveness::kGone);
 }

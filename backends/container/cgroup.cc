@@ -900,15 +900,12 @@ SweepResult RemoveAbandonedCgroups(
     // No `isoscope` parent in this hierarchy (ENOENT): nothing to sweep.
     if (ec && IsShortage(ec.value())) result.complete = false;
     for (const auto& [dir, owner] : runs) {
-      Result<uint64_t> start = ProcessStartTime(owner.pid, proc_root);
-      const bool gone = start ? *start != owner.start_time
-                              : start.error().code() == ErrorCode::kNotFound;
-      if (!gone) {
-        // An owner that could not be checked for want of a descriptor may
-        // be gone: look again at the next start.
-        if (!start && IsShortage(start.error().sys_errno())) {
-          result.complete = false;
-        }
+      const Liveness liveness =
+          LivenessOfPid(owner.pid, owner.start_time, proc_root);
+      if (liveness != Liveness::kGone) {
+        // An owner that could not be checked (for want of a descriptor,
+        // say) may be gone: look again at the next start.
+        if (liveness == Liveness::kUnknown) result.complete = false;
         continue;
       }
       const Clock::time_point deadline =

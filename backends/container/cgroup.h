@@ -212,12 +212,13 @@ std::optional<std::filesystem::path> OwnV2Cgroup(
 // Finds run directories (`isoscope/run-<pid>-<start>-<n>`) in every hierarchy
 // of `facts` below `sysfs_root`, and in those of `recorded_parents` that
 // are `isoscope` directories below its v2 root (where dead leftover marks
-// say kill groups were made: CreateForKilling), whose owner is gone (no
-// <proc_root>/<pid>, or a process there with another start time), kills what
-// runs in them and removes them (and an `isoscope` parent left empty). Says how
-// many run directories were removed, and whether the sweep was complete: not
-// when a listing or an owner check failed for want of descriptors or memory, or
-// a gone owner's run could not be removed (what ran in it outlived the kill).
+// say kill groups were made: CreateForKilling), whose owner is gone
+// (LivenessOfPid by <proc_root>: no such process, a reused pid, or a zombie),
+// kills what runs in them and removes them (and an `isoscope` parent left
+// empty). Says how many run directories were removed, and whether the sweep
+// was complete: not when a listing failed for want of descriptors or memory,
+// an owner could not be checked, or a gone owner's run could not be removed
+// (what ran in it outlived the kill).
 // Never touches a directory whose owner is alive (or cannot be checked), that
 // belongs to another user, or whose name is not ours.
 SweepResult RemoveAbandonedCgroups(

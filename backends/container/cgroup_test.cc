@@ -605,11 +605,16 @@ TEST_F(FakeTreeTest, RemoveAbandonedTouchesOnlyDeadOwners) {
       << "100 (isoscope) S 1 100 100 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5000 1\n";
   fs::create_directories(proc / "300");
   std::ofstream(proc / "300/stat") << "junk";
+  // Ended but not yet reaped: it holds nothing, its cgroup is abandoned.
+  fs::create_directories(proc / "400");
+  std::ofstream(proc / "400/stat")
+      << "400 (isoscope) Z 1 400 400 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 7 1\n";
 
   const std::vector<std::string> gone = {
-      "memory/isoscope/run-100-4999-0",  // pid reused: another start time
-      "pids/isoscope/run-200-1-0",       // no such process
-      "cpu,cpuacct/isoscope/run-200-1-1",
+      "memory/isoscope/run-100-4999-0",    // pid reused: another start time
+      "memory/isoscope/run-400-7-0",       // a zombie
+      "pids/isoscope/run-200-1-0",         // no such process
+      "cpu,cpuacct/isoscope/run-200-1-1",  // nor here
       "unified/isoscope/run-200-1-2",
   };
   const std::vector<std::string> kept = {
@@ -627,13 +632,18 @@ TEST_F(FakeTreeTest, RemoveAbandonedTouchesOnlyDeadOwners) {
   Symlink("../../elsewhere/run-200-1-9", "memory/isoscope/run-200-1-5");
   WriteFile("pids/isoscope/run-200-1-6", "a file\n");
 
-  EXPECT_EQ(RemoveAbandonedCgroups(root(), facts, proc).removed, 4);
+  const SweepResult first = RemoveAbandonedCgroups(root(), facts, proc);
+  EXPECT_EQ(first.removed, 5);
+  // An owner that could not be checked (run-300) may be gone: not complete.
+  EXPECT_FALSE(first.complete);
   for (const auto& dir : gone) EXPECT_FALSE(Exists(root() / dir)) << dir;
   for (const auto& dir : kept) EXPECT_TRUE(Exists(root() / dir)) << dir;
   EXPECT_TRUE(Exists(root() / "memory/isoscope/run-200-1-5"));
   EXPECT_TRUE(Exists(root() / "elsewhere/run-200-1-9"));
   EXPECT_TRUE(Exists(root() / "pids/isoscope/run-200-1-6"));
   EXPECT_EQ(RemoveAbandonedCgroups(root(), facts, proc).removed, 0);
+  fs::remove_all(root() / "memory/isoscope/run-300-1-0");
+  EXPECT_TRUE(RemoveAbandonedCgroups(root(), facts, proc).complete);
 }
 
 TEST_F(FakeTreeTest, OwnV2CgroupIsTheUnifiedLineBelowTheRoot) {
@@ -977,11 +987,20 @@ TEST_F(RealCgroupTest, RemoveAbandonedKillsAndRemovesDeadOwnersOnly) {
   RemoveAbandonedCgroups(kRoot, facts_);
   for (const fs::path& dir : dirs) EXPECT_EQ(CountProcs(dir), 1u) << dir;
 
+  // Killed, and not yet reaped (its parent has not waited): a zombie runs
+  // nothing, so its run is abandoned already.
   ::kill(owner.pid(), SIGKILL);
-  owner.Wait();
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, owner.pid(), &info, WEXITED | WNOWAIT), 0);
   // Not checking the count: a concurrent test process may clean first.
   RemoveAbandonedCgroups(kRoot, facts_);
-  for (const fs::path& dir : dirs) EXPECT_FALSE(Exists(dir)) << dir;
+  bool swept = true;
+  for (const fs::path& dir : dirs) {
+    EXPECT_FALSE(Exists(dir)) << dir;
+    swept = swept && !Exists(dir);
+  }
+  owner.Wait();
+  if (!swept) ::kill(workload.pid(), SIGKILL);  // a failure does not hang
   for (const fs::path& dir : live->directories()) EXPECT_TRUE(Exists(dir));
   const int status = workload.Wait();
   ASSERT_TRUE(WIFSIGNALED(status)) << status;
