@@ -16,7 +16,10 @@
 #   build-fuzz/tests/fuzz/TARGET_fuzz build-fuzz/findings/TARGET/crash-...
 # Once fixed, copy it into tests/fuzz/corpus/TARGET/ (fuzz_corpus_test then
 # runs it with the unit tests). Extra CMake configure arguments:
-# $ISOSCOPE_FUZZ_CMAKE_ARGS (for example a compiler launcher).
+# $ISOSCOPE_FUZZ_CMAKE_ARGS (for example a compiler launcher). An input that
+# runs longer than $ISOSCOPE_FUZZ_TIMEOUT seconds of wall time (default 10)
+# is a finding; raise it for a run at low priority beside other work, which
+# can starve the fuzzer long enough to look like a hang.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${ISOSCOPE_FUZZ_DIR:-$root/build-fuzz}
@@ -47,7 +50,8 @@ run() {
   # Sanitizers abort on the first finding; leaks are checked per input.
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-    "$out/tests/fuzz/${target}_fuzz" -max_total_time="$seconds" -timeout=10 \
+    "$out/tests/fuzz/${target}_fuzz" -max_total_time="$seconds" \
+    -timeout="${ISOSCOPE_FUZZ_TIMEOUT:-10}" \
     -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$findings/" "$corpus" "$root/tests/fuzz/corpus/$target"
 }
