@@ -144,13 +144,14 @@ Liveness LivenessOfPid(pid_t pid, uint64_t start_time,
                                                        : Liveness::kUnknown;
   }
   if (stat->start_time != start_time) return Liveness::kGone;  // reused pid
+  const bool zombie =
+      stat->state == 'Z' || stat->state == 'X' || stat->state == 'x';
+  if (!zombie) return Liveness::kAlive;
   // Ended, not yet reaped: a zombie runs nothing and holds no descriptor.
-  // A leader that left by pthread_exit shows as a zombie too while its
-  // other threads run on, counted in num_threads.
-  const bool ended =
-      (stat->state == 'Z' || stat->state == 'X' || stat->state == 'x') &&
-      stat->num_threads <= 1;
-  return ended ? Liveness::kGone : Liveness::kAlive;
+  // A zombie leader with other threads still counted may be a process
+  // whose leader left by pthread_exit and that runs on, or one whose other
+  // threads have ended but wait for a tracer to reap them: cannot tell.
+  return stat->num_threads <= 1 ? Liveness::kGone : Liveness::kUnknown;
 }
 
 Result<ProcessIdentity> ProcessIdentity::Self() {

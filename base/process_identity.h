@@ -45,7 +45,9 @@ Liveness LivenessOf(const ProcessIdentity& process);
 // still runs, by <proc_root>/<pid>/stat: kGone when no process has the pid,
 // another one has it, or it has ended and only waits to be reaped (a zombie
 // runs nothing and holds no descriptor or lock); kUnknown when its stat
-// cannot be read or understood.
+// cannot be read or understood, or its leader is a zombie while other
+// threads still count (running on after a pthread_exit, or ended and held
+// by a tracer that has not reaped them).
 Liveness LivenessOfPid(pid_t pid, uint64_t start_time,
                        const std::filesystem::path& proc_root = "/proc");
 

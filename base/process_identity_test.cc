@@ -79,7 +79,9 @@ TEST(LivenessOfPidTest, FakeProc) {
   write(10, 'S', 4, 500);  // running
   write(11, 'Z', 1, 500);  // ended, waiting to be reaped
   write(12, 'X', 1, 500);
-  write(13, 'Z', 3, 500);  // its leader left by pthread_exit, threads run on
+  // A zombie leader with threads counted: running on after pthread_exit,
+  // or threads ended and held by a tracer.
+  write(13, 'Z', 3, 500);
   write(14, 'D', 1, 500);
   fs::create_directories(proc / "15");
   std::ofstream(proc / "15/stat") << "15 (isoscope) Z 1 2\n";
@@ -89,7 +91,7 @@ TEST(LivenessOfPidTest, FakeProc) {
   EXPECT_EQ(LivenessOfPid(10, 501, proc), Liveness::kGone);  // reused pid
   EXPECT_EQ(LivenessOfPid(11, 500, proc), Liveness::kGone);
   EXPECT_EQ(LivenessOfPid(12, 500, proc), Liveness::kGone);
-  EXPECT_EQ(LivenessOfPid(13, 500, proc), Liveness::kAlive);
+  EXPECT_EQ(LivenessOfPid(13, 500, proc), Liveness::kUnknown);
   EXPECT_EQ(LivenessOfPid(14, 500, proc), Liveness::kAlive);
   EXPECT_EQ(LivenessOfPid(15, 500, proc), Liveness::kUnknown);  // truncated
   EXPECT_EQ(LivenessOfPid(16, 500, proc), Liveness::kUnknown);  // ENOTDIR

@@ -609,6 +609,10 @@ TEST_F(FakeTreeTest, RemoveAbandonedTouchesOnlyDeadOwners) {
   fs::create_directories(proc / "400");
   std::ofstream(proc / "400/stat")
       << "400 (isoscope) Z 1 400 400 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 7 1\n";
+  // A zombie leader with a thread still counted: cannot tell yet.
+  fs::create_directories(proc / "500");
+  std::ofstream(proc / "500/stat")
+      << "500 (isoscope) Z 1 500 500 0 -1 0 0 0 0 0 0 0 0 0 20 0 2 0 8 1\n";
 
   const std::vector<std::string> gone = {
       "memory/isoscope/run-100-4999-0",    // pid reused: another start time
@@ -620,6 +624,7 @@ TEST_F(FakeTreeTest, RemoveAbandonedTouchesOnlyDeadOwners) {
   const std::vector<std::string> kept = {
       "memory/isoscope/run-100-5000-0",  // alive
       "memory/isoscope/run-300-1-0",     // cannot tell: left alone
+      "memory/isoscope/run-500-8-0",     // nor here
       "memory/isoscope/run-200-1",       // not our name
       "memory/isoscope/other-200-1-0",
       "pids/isoscope/run-200-1-0x",
@@ -634,7 +639,8 @@ TEST_F(FakeTreeTest, RemoveAbandonedTouchesOnlyDeadOwners) {
 
   const SweepResult first = RemoveAbandonedCgroups(root(), facts, proc);
   EXPECT_EQ(first.removed, 5);
-  // An owner that could not be checked (run-300) may be gone: not complete.
+  // An owner that could not be checked (run-300, run-500) may be gone: not
+  // complete.
   EXPECT_FALSE(first.complete);
   for (const auto& dir : gone) EXPECT_FALSE(Exists(root() / dir)) << dir;
   for (const auto& dir : kept) EXPECT_TRUE(Exists(root() / dir)) << dir;
@@ -643,6 +649,8 @@ TEST_F(FakeTreeTest, RemoveAbandonedTouchesOnlyDeadOwners) {
   EXPECT_TRUE(Exists(root() / "pids/isoscope/run-200-1-6"));
   EXPECT_EQ(RemoveAbandonedCgroups(root(), facts, proc).removed, 0);
   fs::remove_all(root() / "memory/isoscope/run-300-1-0");
+  EXPECT_FALSE(RemoveAbandonedCgroups(root(), facts, proc).complete);
+  fs::remove_all(root() / "memory/isoscope/run-500-8-0");
   EXPECT_TRUE(RemoveAbandonedCgroups(root(), facts, proc).complete);
 }
 
