@@ -2,8 +2,8 @@
 
 #include <seccomp.h>
 
+#include <array>
 #include <cstdlib>
-#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -107,12 +107,16 @@ const std::vector<PathTableEntry>& PathTable() {
   return *kTable;
 }
 
-const std::map<int, std::vector<PathArgSpec>>& PathTableByNumber() {
+// PathTable indexed by number, built once: a lookup is one array index,
+// made for every inspected call.
+using PathTableIndex =
+    std::array<std::vector<PathArgSpec>, kMaxSyscallNumber + 1>;
+const PathTableIndex& PathTableByNumber() {
   static const auto* const kByNumber = [] {
-    auto* by_number = new std::map<int, std::vector<PathArgSpec>>;
+    auto* by_number = new PathTableIndex;
     for (const PathTableEntry& entry : PathTable()) {
       if (auto number = SyscallNumber(entry.name)) {
-        (*by_number)[*number] = entry.args;
+        (*by_number)[static_cast<size_t>(*number)] = entry.args;
       }
     }
     return by_number;
@@ -171,11 +175,9 @@ const std::vector<int>& AllSyscallNumbers() {
   return *kNumbers;
 }
 
-std::vector<PathArgSpec> PathArguments(int number) {
-  const auto& table = PathTableByNumber();
-  auto it = table.find(number);
-  if (it == table.end()) return {};
-  return it->second;
+std::span<const PathArgSpec> PathArguments(int number) {
+  if (number < 0 || number > kMaxSyscallNumber) return {};
+  return PathTableByNumber()[static_cast<size_t>(number)];
 }
 
 }  // namespace isoscope

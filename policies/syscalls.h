@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,8 +37,9 @@ struct PathArgSpec {
 
 // Path arguments of a syscall (empty if it takes none). openat2's flags live
 // in a struct; its intent is decided from the flags the backend decodes into
-// SyscallRequest::open_flags.
-std::vector<PathArgSpec> PathArguments(int number);
+// SyscallRequest::open_flags. A view of a table that lives as long as the
+// program.
+std::span<const PathArgSpec> PathArguments(int number);
 
 }  // namespace isoscope
 

@@ -159,20 +159,6 @@ bool NamesDirectory(std::string_view raw) {
          raw.ends_with("/.") || raw.ends_with("/..");
 }
 
-// The x86-64 path arguments (policies/syscalls.h), indexed by number, built
-// once: Decode's lookup for a call without paths is one array index.
-const std::array<std::vector<PathArgSpec>, kMaxSyscallNumber + 1>& PathSpecs() {
-  static const auto* const kSpecs = [] {
-    auto* specs =
-        new std::array<std::vector<PathArgSpec>, kMaxSyscallNumber + 1>;
-    for (int number = 0; number <= kMaxSyscallNumber; ++number) {
-      (*specs)[static_cast<size_t>(number)] = PathArguments(number);
-    }
-    return specs;
-  }();
-  return *kSpecs;
-}
-
 int HostClock(int32_t clock) {
   switch (clock) {
     case CLOCK_REALTIME:
@@ -688,8 +674,7 @@ DecodedCall GuestKernel::Decode(uint64_t number,
     return call;
   }
   call.request.number = static_cast<int>(number);
-  if (number <= static_cast<uint64_t>(kMaxSyscallNumber) &&
-      !PathSpecs()[number].empty()) {
+  if (!PathArguments(call.request.number).empty()) {
     call.decode_errno = DecodePaths(static_cast<int>(number), args, call);
   }
   return call;
@@ -720,7 +705,7 @@ int GuestKernel::DecodePaths(int number, const std::array<uint64_t, 6>& args,
     call.open_how = OpenHow{how[0], how[1], how[2]};
     call.request.open_flags = how[0];
   }
-  for (const PathArgSpec& spec : PathSpecs()[static_cast<size_t>(number)]) {
+  for (const PathArgSpec& spec : PathArguments(number)) {
     const uint64_t address = args[static_cast<size_t>(spec.path_index)];
     const int dirfd = spec.dirfd_index < 0
                           ? AT_FDCWD

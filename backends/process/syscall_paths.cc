@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -387,7 +388,7 @@ Status DecodeOpenHow(pid_t tid, const std::array<uint64_t, 6>& args,
 Result<DecodedPaths> DecodeSyscallPaths(pid_t tid, int number,
                                         const std::array<uint64_t, 6>& args) {
   DecodedPaths out;
-  const std::vector<PathArgSpec> specs = PathArguments(number);
+  const std::span<const PathArgSpec> specs = PathArguments(number);
   if (specs.empty()) return out;
   static const std::optional<int> kOpenat2 = SyscallNumber("openat2");
   const std::string name = SyscallName(number);

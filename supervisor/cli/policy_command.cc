@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdio>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -303,7 +304,7 @@ int PolicyExplainCommand(const Context& context,
     return ReportError(Error(ErrorCode::kInvalidArgument,
                              "a syscall takes at most 6 arguments"));
   }
-  std::vector<PathArgSpec> path_args = PathArguments(request.number);
+  const std::span<const PathArgSpec> path_args = PathArguments(request.number);
   for (size_t i = 0; i < options.args.size(); ++i) {
     const std::string& arg = options.args[i];
     bool is_path_position = false;

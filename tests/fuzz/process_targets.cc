@@ -202,7 +202,7 @@ std::string SyscallPathsInput(std::span<const uint8_t> input) {
     }
     return "";
   }
-  const std::vector<PathArgSpec> specs = PathArguments(number);
+  const std::span<const PathArgSpec> specs = PathArguments(number);
   const DecodedPaths& out = *decoded;
   if (out.paths.size() != specs.size() ||
       out.kernel_copies.size() != specs.size() ||
