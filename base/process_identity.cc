@@ -119,6 +119,8 @@ Result<std::string> BootId() {
   return boot_id;
 }
 
+}  // namespace
+
 Result<uint64_t> OwnPidNamespace() {
   struct stat st {};
   if (::stat("/proc/self/ns/pid", &st) != 0) {
@@ -126,8 +128,6 @@ Result<uint64_t> OwnPidNamespace() {
   }
   return static_cast<uint64_t>(st.st_ino);
 }
-
-}  // namespace
 
 Result<uint64_t> ProcessStartTime(pid_t pid,
                                   const std::filesystem::path& proc_root) {

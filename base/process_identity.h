@@ -33,6 +33,10 @@ struct ProcessIdentity {
   static Result<ProcessIdentity> Self();
 };
 
+// The inode of /proc/self/ns/pid: which pid namespace this process's pids
+// are numbers of.
+Result<uint64_t> OwnPidNamespace();
+
 enum class Liveness {
   kAlive,    // that very process still runs
   kGone,     // it ended (or the machine rebooted since)

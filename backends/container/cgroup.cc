@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <set>
@@ -457,25 +458,34 @@ std::string_view CgroupControllerName(CgroupController controller) {
 }
 
 std::string RunCgroupName(const RunCgroupOwner& owner) {
-  return fmt::format("{}{}-{}-{}", kRunPrefix, owner.pid, owner.start_time,
-                     owner.counter);
+  std::string name = fmt::format("{}{}-{}-{}", kRunPrefix, owner.pid,
+                                 owner.start_time, owner.counter);
+  if (owner.pid_namespace != 0) name += fmt::format("-{}", owner.pid_namespace);
+  return name;
 }
 
 std::optional<RunCgroupOwner> ParseRunCgroupName(std::string_view name) {
   if (!name.starts_with(kRunPrefix)) return std::nullopt;
   name.remove_prefix(kRunPrefix.size());
-  uint64_t parts[3] = {};
-  for (int i = 0; i < 3; ++i) {
+  // Three numbers (an older isoscope's name) or four, dash-separated.
+  std::array<uint64_t, 4> parts{};
+  size_t count = 0;
+  for (;;) {
     const size_t dash = name.find('-');
-    if ((i < 2) == (dash == std::string_view::npos)) return std::nullopt;
     const std::optional<uint64_t> value = ParseUint(name.substr(0, dash));
-    if (!value) return std::nullopt;
-    parts[i] = *value;
-    name = dash == std::string_view::npos ? std::string_view()
-                                          : name.substr(dash + 1);
+    if (!value || count == parts.size()) return std::nullopt;
+    parts[count++] = *value;
+    if (dash == std::string_view::npos) break;
+    name.remove_prefix(dash + 1);
   }
+  if (count < 3) return std::nullopt;
   if (parts[0] == 0 || parts[0] > 0x3fffffff) return std::nullopt;
-  return RunCgroupOwner{static_cast<pid_t>(parts[0]), parts[1], parts[2]};
+  RunCgroupOwner owner{static_cast<pid_t>(parts[0]), parts[1], parts[2]};
+  if (count == 4) {
+    if (parts[3] == 0) return std::nullopt;
+    owner.pid_namespace = parts[3];
+  }
+  return owner;
 }
 
 // ---------------------------------------------------------------------------
@@ -627,6 +637,11 @@ Result<RunCgroup> RunCgroup::Named(const fs::path& sweep_parent) {
     return tl::unexpected(
         start_time.error().WithContext("naming the run's cgroup"));
   }
+  Result<uint64_t> pid_namespace = OwnPidNamespace();
+  if (!pid_namespace) {
+    return tl::unexpected(
+        pid_namespace.error().WithContext("naming the run's cgroup"));
+  }
   static std::atomic<uint64_t> counter{0};
   RunCgroup cgroup;
   cgroup.mark_.emplace(sweep_parent);  // before the first directory is made
@@ -637,7 +652,7 @@ Result<RunCgroup> RunCgroup::Named(const fs::path& sweep_parent) {
         "isoscope looks",
         error);
   }
-  cgroup.name_ = RunCgroupName({self, *start_time, counter++});
+  cgroup.name_ = RunCgroupName({self, *start_time, counter++, *pid_namespace});
   return cgroup;
 }
 
@@ -881,6 +896,9 @@ SweepResult RemoveAbandonedCgroups(
     if (plainly_below) add(facts.v2_root / below);
   }
   SweepResult result;
+  // A run of an isoscope in another pid namespace is not this one's to
+  // judge: its pid means nothing in this one's /proc.
+  const Result<uint64_t> own_namespace = OwnPidNamespace();
   for (const fs::path& parent : parents) {
     // Listed first, removed after: no removal while iterating.
     std::vector<std::pair<fs::path, RunCgroupOwner>> runs;
@@ -900,6 +918,11 @@ SweepResult RemoveAbandonedCgroups(
     // No `isoscope` parent in this hierarchy (ENOENT): nothing to sweep.
     if (ec && IsShortage(ec.value())) result.complete = false;
     for (const auto& [dir, owner] : runs) {
+      if (owner.pid_namespace != 0 &&
+          (!own_namespace || owner.pid_namespace != *own_namespace)) {
+        if (!own_namespace) result.complete = false;
+        continue;
+      }
       const Liveness liveness =
           LivenessOfPid(owner.pid, owner.start_time, proc_root);
       if (liveness != Liveness::kGone) {

@@ -66,18 +66,25 @@ bool CgroupControllerAvailable(const std::filesystem::path& sysfs_root,
                                CgroupController controller);
 
 // Who made a run's cgroup, encoded in its name
-// `run-<pid>-<start time>-<counter>`: the supervisor's pid and its start time
-// in clock ticks after boot (/proc/<pid>/stat field 22), which together name
-// one process even after the pid is reused, and a per-process counter.
+// `run-<pid>-<start time>-<counter>-<pid namespace>`: the supervisor's pid
+// and its start time in clock ticks after boot (/proc/<pid>/stat field 22),
+// which together name one process even after the pid is reused, a
+// per-process counter, and the inode of the pid namespace the pid is a
+// number of (an isoscope in a container that shares the host's cgroup tree
+// makes its cgroups beside the host's, with pids that mean nothing there).
+// Names made before the namespace was part of them have no last part:
+// pid_namespace 0, taken to be the reader's.
 struct RunCgroupOwner {
   pid_t pid = 0;
   uint64_t start_time = 0;
   uint64_t counter = 0;
+  uint64_t pid_namespace = 0;  // 0: not named
   bool operator==(const RunCgroupOwner&) const = default;
 };
 std::string RunCgroupName(const RunCgroupOwner& owner);
 // nullopt for any name not exactly of that form (only decimal digits, pid >
-// 0): names that are not ours are never touched.
+// 0, a namespace > 0 when named): names that are not ours are never
+// touched.
 std::optional<RunCgroupOwner> ParseRunCgroupName(std::string_view name);
 
 // The cgroup directories of one run: one per hierarchy it uses, named
@@ -209,7 +216,7 @@ std::optional<std::filesystem::path> OwnV2Cgroup(
     const std::filesystem::path& v2_root,
     const std::filesystem::path& proc_self_cgroup = "/proc/self/cgroup");
 
-// Finds run directories (`isoscope/run-<pid>-<start>-<n>`) in every hierarchy
+// Finds run directories (`isoscope/run-...`, RunCgroupName) in every hierarchy
 // of `facts` below `sysfs_root`, and in those of `recorded_parents` that
 // are `isoscope` directories below its v2 root (where dead leftover marks
 // say kill groups were made: CreateForKilling), whose owner is gone
@@ -219,8 +226,9 @@ std::optional<std::filesystem::path> OwnV2Cgroup(
 // was complete: not when a listing failed for want of descriptors or memory,
 // an owner could not be checked, or a gone owner's run could not be removed
 // (what ran in it outlived the kill).
-// Never touches a directory whose owner is alive (or cannot be checked), that
-// belongs to another user, or whose name is not ours.
+// Never touches a directory whose owner is alive (or cannot be checked), lives
+// in another pid namespace, belongs to another user, or whose name is not
+// ours.
 SweepResult RemoveAbandonedCgroups(
     const std::filesystem::path& sysfs_root, const CgroupFacts& facts,
     const std::filesystem::path& proc_root = "/proc",

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -56,6 +57,12 @@ uint64_t OwnStartTime() {
   std::string field;
   for (int i = 3; i <= 22; ++i) in >> field;
   return std::stoull(field);
+}
+
+uint64_t OwnPidNamespaceInode() {
+  struct stat st {};
+  EXPECT_EQ(::stat("/proc/self/ns/pid", &st), 0);
+  return st.st_ino;
 }
 
 // Plays the kernel's part on a fake tree: the control files of a cgroup
@@ -133,17 +140,36 @@ void SleepMs(int64_t ms) {
 // Names and owners.
 
 TEST(RunCgroupNameTest, RoundTrips) {
-  const RunCgroupOwner owner{1234, 987654321, 7};
-  EXPECT_EQ(RunCgroupName(owner), "run-1234-987654321-7");
-  EXPECT_EQ(ParseRunCgroupName("run-1234-987654321-7"), owner);
+  const RunCgroupOwner owner{1234, 987654321, 7, 4026531836};
+  EXPECT_EQ(RunCgroupName(owner), "run-1234-987654321-7-4026531836");
+  EXPECT_EQ(ParseRunCgroupName("run-1234-987654321-7-4026531836"), owner);
+  // An older isoscope's name, without its pid namespace.
+  const RunCgroupOwner older{1234, 987654321, 7};
+  EXPECT_EQ(RunCgroupName(older), "run-1234-987654321-7");
+  EXPECT_EQ(ParseRunCgroupName("run-1234-987654321-7"), older);
 }
 
 TEST(RunCgroupNameTest, RejectsAnythingElse) {
-  for (const char* name :
-       {"", "run-", "run-1-2", "run-1-2-3-4", "run-a-2-3", "run--1-2-3",
-        "run-0-1-2", "xrun-1-2-3", "run-1-2-3x", "run-+1-2-3", "run-1-2-",
-        "run-1--3", "run- 1-2-3", "run-99999999999-1-2",
-        "run-1-99999999999999999999999-2", "Run-1-2-3", "isoscope"}) {
+  for (const char* name : {"",
+                           "run-",
+                           "run-1-2",
+                           "run-1-2-3-4-5",
+                           "run-1-2-3-0",
+                           "run-1-2-3-",
+                           "run-1-2-3-4x",
+                           "run-a-2-3",
+                           "run--1-2-3",
+                           "run-0-1-2",
+                           "xrun-1-2-3",
+                           "run-1-2-3x",
+                           "run-+1-2-3",
+                           "run-1-2-",
+                           "run-1--3",
+                           "run- 1-2-3",
+                           "run-99999999999-1-2",
+                           "run-1-99999999999999999999999-2",
+                           "Run-1-2-3",
+                           "isoscope"}) {
     EXPECT_EQ(ParseRunCgroupName(name), std::nullopt) << name;
   }
 }
@@ -216,6 +242,8 @@ TEST_F(FakeTreeTest, PureV2WritesLimitsAndEnablesControllers) {
   ASSERT_EQ(cgroup->directories(), std::vector<fs::path>{dir});
   EXPECT_EQ(ParseRunCgroupName(cgroup->name())->pid, ::getpid());
   EXPECT_EQ(ParseRunCgroupName(cgroup->name())->start_time, OwnStartTime());
+  EXPECT_EQ(ParseRunCgroupName(cgroup->name())->pid_namespace,
+            OwnPidNamespaceInode());
   EXPECT_EQ(cgroup->DirectoryFor(CgroupController::kMemory), dir);
   EXPECT_EQ(cgroup->DirectoryFor(CgroupController::kPids), dir);
   EXPECT_EQ(cgroup->DirectoryFor(CgroupController::kCpu), dir);
@@ -614,20 +642,25 @@ TEST_F(FakeTreeTest, RemoveAbandonedTouchesOnlyDeadOwners) {
   std::ofstream(proc / "500/stat")
       << "500 (isoscope) Z 1 500 500 0 -1 0 0 0 0 0 0 0 0 0 20 0 2 0 8 1\n";
 
+  const std::string own_namespace = std::to_string(OwnPidNamespaceInode());
+  const std::string other_namespace =
+      std::to_string(OwnPidNamespaceInode() + 1);
   const std::vector<std::string> gone = {
-      "memory/isoscope/run-100-4999-0",    // pid reused: another start time
-      "memory/isoscope/run-400-7-0",       // a zombie
-      "pids/isoscope/run-200-1-0",         // no such process
-      "cpu,cpuacct/isoscope/run-200-1-1",  // nor here
+      "memory/isoscope/run-100-4999-0",  // pid reused: another start time
+      "memory/isoscope/run-200-1-3-" + own_namespace,  // no such process
+      "memory/isoscope/run-400-7-0",                   // a zombie
+      "pids/isoscope/run-200-1-0",                     // no such process
+      "cpu,cpuacct/isoscope/run-200-1-1",              // nor here
       "unified/isoscope/run-200-1-2",
   };
   const std::vector<std::string> kept = {
       "memory/isoscope/run-100-5000-0",  // alive
       "memory/isoscope/run-300-1-0",     // cannot tell: left alone
       "memory/isoscope/run-500-8-0",     // nor here
-      "memory/isoscope/run-200-1",       // not our name
-      "memory/isoscope/other-200-1-0",
-      "pids/isoscope/run-200-1-0x",
+      // An isoscope's of another pid namespace: pid 200 says nothing here.
+      "memory/isoscope/run-200-1-4-" + other_namespace,
+      "memory/isoscope/run-200-1",  // not our name
+      "memory/isoscope/other-200-1-0", "pids/isoscope/run-200-1-0x",
       "unified/run-200-1-3",  // not below isoscope/
   };
   for (const auto& dir : gone) fs::create_directories(root() / dir);
@@ -638,7 +671,7 @@ TEST_F(FakeTreeTest, RemoveAbandonedTouchesOnlyDeadOwners) {
   WriteFile("pids/isoscope/run-200-1-6", "a file\n");
 
   const SweepResult first = RemoveAbandonedCgroups(root(), facts, proc);
-  EXPECT_EQ(first.removed, 5);
+  EXPECT_EQ(first.removed, 6);
   // An owner that could not be checked (run-300, run-500) may be gone: not
   // complete.
   EXPECT_FALSE(first.complete);
