@@ -52,6 +52,7 @@ namespace fs = std::filesystem;
 using testing::BuiltWorkload;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing::ReadProcFile;
 
 constexpr char kCgroupRoot[] = "/sys/fs/cgroup";
 
@@ -65,11 +66,6 @@ constexpr std::string_view kSystemView =
 // Paths a dynamically linked Debian program reads while starting.
 constexpr std::string_view kSystemReads =
     R"("/usr/**", "/lib/**", "/lib64/**", "/etc/**", "/proc/**", "/dev/**")";
-
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
 
 // "CapEff:\t0000000000000400" -> "0000000000000400" for `key`.
 std::string StatusField(const std::string& status, const std::string& key) {
@@ -126,7 +122,7 @@ bool RunCgroupExists(const std::string& name) {
 // Inode -> pid of the flock holders in /proc/locks.
 std::map<ino_t, pid_t> FlockHolders() {
   std::map<ino_t, pid_t> holders;
-  std::istringstream lines(ReadText("/proc/locks"));
+  std::istringstream lines(ReadProcFile("/proc/locks"));
   for (std::string line; std::getline(lines, line);) {
     // "1: FLOCK  ADVISORY  WRITE 1234 00:1f:5678 0 EOF"
     std::istringstream fields(line);
@@ -173,7 +169,7 @@ pid_t FindProcess(const std::string& command) {
   for (const auto& entry : fs::directory_iterator("/proc", ec)) {
     std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string args = ReadText(entry.path() / "cmdline");
+    std::string args = ReadProcFile(entry.path() / "cmdline");
     while (!args.empty() && args.back() == '\0') args.pop_back();
     std::replace(args.begin(), args.end(), '\0', ' ');
     if (args == command) return static_cast<pid_t>(std::stol(name));
@@ -184,7 +180,7 @@ pid_t FindProcess(const std::string& command) {
 // The run cgroup name ("run-...") process `pid` is in, from any hierarchy
 // line of /proc/<pid>/cgroup, or "".
 std::string RunCgroupNameOf(pid_t pid) {
-  std::istringstream lines(ReadText(fmt::format("/proc/{}/cgroup", pid)));
+  std::istringstream lines(ReadProcFile(fmt::format("/proc/{}/cgroup", pid)));
   for (std::string line; std::getline(lines, line);) {
     size_t at = line.find("/isoscope/run-");
     if (at == std::string::npos) continue;
@@ -327,8 +323,8 @@ TEST_F(ContainerBackendTest, HostAndDomainNamesAreTheHostsWithoutIdentity) {
                                             "/proc/sys/kernel/domainname"));
   ASSERT_TRUE(result.has_value()) << result.error().ToString();
   EXPECT_EQ(result->output.stdout_bytes,
-            ReadText("/proc/sys/kernel/hostname") +
-                ReadText("/proc/sys/kernel/domainname"))
+            ReadProcFile("/proc/sys/kernel/hostname") +
+                ReadProcFile("/proc/sys/kernel/domainname"))
       << result->output.stderr_bytes;
 }
 
@@ -419,7 +415,7 @@ identity: {{uid: 0, gid: 0}}
   EXPECT_THAT(out, HasSubstr("sys=0\npid=1\n"));
   EXPECT_FALSE(fs::exists("/usr/ctest-ro-probe"));
   EXPECT_FALSE(fs::exists("/var/tmp/isoscope-ctest-probe"));
-  EXPECT_EQ(ReadText(workdir_->path() / "made-inside"), "w\n");
+  EXPECT_EQ(ReadProcFile(workdir_->path() / "made-inside"), "w\n");
 }
 
 // uid 0 without capabilities may write to root-owned /usr as far as the
@@ -438,7 +434,7 @@ TEST_F(ContainerBackendTest, SystemPathsAreReadOnlyAndTheWorkdirIsWritable) {
   EXPECT_FALSE(fs::exists("/usr/ctest-ro-probe"));
   EXPECT_FALSE(fs::exists("/etc/ctest-ro-probe"));
   EXPECT_THAT(out, HasSubstr("written\n"));
-  EXPECT_EQ(ReadText(workdir_->path() / "made-inside"), "in-the-workdir\n");
+  EXPECT_EQ(ReadProcFile(workdir_->path() / "made-inside"), "in-the-workdir\n");
 }
 
 // `none`: only lo, down, so even 127.0.0.1 is unreachable; `loopback`: lo
@@ -671,7 +667,7 @@ TEST_F(ContainerBackendTest, UserNamespaceMapsOnlyThePolicysIds) {
   EXPECT_EQ(rest.find_first_not_of(" \n"), rest.find("ids=1000/1000"));
   EXPECT_EQ(StatusField(rest, "CapEff"), "0000000000000000");
   EXPECT_THAT(rest, HasSubstr("written\n"));
-  EXPECT_EQ(ReadText(workdir_->path() / "from-userns"), "1\n");
+  EXPECT_EQ(ReadProcFile(workdir_->path() / "from-userns"), "1\n");
 }
 
 // --- Checked path calls -----------------------------------------------------
@@ -1393,7 +1389,7 @@ std::vector<std::string> LeftInTmp(const std::set<std::string>& before,
 // no process is left.
 TEST_F(ContainerBackendTest, FiftyRunsLeaveNothingBehind) {
   KillOnExit guard({"sleep 4712"});
-  const std::string mounts_before = ReadText("/proc/self/mountinfo");
+  const std::string mounts_before = ReadProcFile("/proc/self/mountinfo");
   const std::set<std::string> tmp_before = TmpEntriesNotHeldByOthers();
   constexpr std::string_view kLimits = "memory: 256MiB, processes: 64";
   auto normal = SystemPolicy(fmt::format("resources: {{{}}}\n", kLimits));
@@ -1450,7 +1446,7 @@ filesystem:
   EXPECT_EQ(runs_seen_in_a_cgroup, runs_with_output);
 
   EXPECT_THAT(RunCgroupsOf(::getpid()), ::testing::IsEmpty());
-  EXPECT_EQ(ReadText("/proc/self/mountinfo"), mounts_before);
+  EXPECT_EQ(ReadProcFile("/proc/self/mountinfo"), mounts_before);
   EXPECT_THAT(LeftInTmp(tmp_before), ::testing::IsEmpty());
   EXPECT_FALSE(HasChildren());
   EXPECT_FALSE(testing::ProcessWithArgsExists("sleep 4712"));
@@ -1503,7 +1499,7 @@ std::string SigkillSupervisorAndCheckItsWorkloadDies(
 TEST_F(ContainerBackendTest, NothingOutlivesASigkilledSupervisor) {
   KillOnExit guard(
       {"sleep 1051", "sleep 1052", "/bin/sh -c sleep 1051 & sleep 1052"});
-  const std::string mounts_before = ReadText("/proc/self/mountinfo");
+  const std::string mounts_before = ReadProcFile("/proc/self/mountinfo");
   // A TMPDIR of the test's own, so that no other test's isoscope start
   // sweeps the killed run's workdir before this test looks for it; a
   // results store of its own (the default one is the user's).
@@ -1539,7 +1535,7 @@ TEST_F(ContainerBackendTest, NothingOutlivesASigkilledSupervisor) {
 
   // Its mounts were in namespaces that died with it; its workdir was
   // removed by the next isoscope too.
-  EXPECT_EQ(ReadText("/proc/self/mountinfo"), mounts_before);
+  EXPECT_EQ(ReadProcFile("/proc/self/mountinfo"), mounts_before);
   EXPECT_THAT(LeftInTmp(tmp_before, tmp->path()), ::testing::IsEmpty());
 }
 
