@@ -196,6 +196,81 @@ INSTANTIATE_TEST_SUITE_P(EveryBackend, InheritedDescriptorTest,
                          ::testing::Values("native", "ptrace", "container",
                                            "kvm"));
 
+// --- container: a workdir that belongs to someone else --------------------
+
+// A workload that runs as another uid than the workdir's owner writes there
+// through an idmapped mount: its new files are the owner's (root's) on the
+// host. It must not give one a set-id bit, by any call (chmod, fchmod, a
+// creating open with the mode), or it would leave a set-user-ID-root program
+// on the host; other modes change as asked.
+TEST_F(ContainmentTest, ContainerIdmappedWorkdirGetsNoSetidFiles) {
+  ASSERT_EQ(::chmod(dir_->path().c_str(), 0711), 0);
+  const std::filesystem::path workdir = dir_->path() / "root-owned";
+  ASSERT_TRUE(std::filesystem::create_directory(workdir));
+  ASSERT_EQ(::chmod(workdir.c_str(), 0755), 0);
+  const std::string policy = PermissiveWith(
+      "uid-1000.yaml", "network: host\nidentity: {uid: 1000, gid: 1000}\n");
+  const std::string script =
+      "echo uid=$(id -u); cp /bin/true by-chmod && chmod 4755 by-chmod; "
+      "echo chmod=$?; cp /bin/true by-chmod-g && chmod g+s by-chmod-g; "
+      "echo chmod-g=$?; cp /bin/true plain && chmod 0700 plain; "
+      "echo chmod-plain=$?; "
+      "perl -e 'use Fcntl; print \"open=\", (sysopen(my $f, \"by-open\", "
+      "O_WRONLY | O_CREAT, 04755) ? \"OK\" : \"$!\"), \"\\n\"; "
+      "open(my $g, \">\", \"by-fchmod\") or die; "
+      "print \"fchmod=\", (chmod(02755, $g) ? \"OK\" : \"$!\"), "
+      "\"\\n\"'";
+  CommandResult run = RunCommand(
+      Isoscope({"run", "-q", "--backend", "container", "--policy", policy,
+                "--workdir", workdir.string(), "--", "/bin/sh", "-c", script}));
+  if (run.exit_status == 69) GTEST_SKIP() << run.err;
+  ASSERT_EQ(run.exit_status, 0) << run.err << run.out;
+  EXPECT_THAT(run.out, HasSubstr("uid=1000\n"));
+  EXPECT_THAT(run.out, HasSubstr("chmod=1\n"));
+  EXPECT_THAT(run.out, HasSubstr("chmod-g=1\n"));
+  EXPECT_THAT(run.out, HasSubstr("chmod-plain=0\n"));
+  EXPECT_THAT(run.out, HasSubstr("open=Operation not permitted\n"));
+  EXPECT_THAT(run.out, HasSubstr("fchmod=Operation not permitted\n"));
+  EXPECT_FALSE(std::filesystem::exists(workdir / "by-open"));
+  for (const char* name : {"by-chmod", "by-chmod-g", "plain", "by-fchmod"}) {
+    struct stat st {};
+    const std::filesystem::path file = workdir / name;
+    ASSERT_EQ(::stat(file.c_str(), &st), 0) << name;
+    // The owner's on the host: the workdir was idmapped.
+    EXPECT_EQ(st.st_uid, 0U) << name;
+    EXPECT_EQ(st.st_mode & (S_ISUID | S_ISGID), 0U)
+        << name << fmt::format(" {:o}", st.st_mode);
+  }
+  struct stat plain {};
+  ASSERT_EQ(::stat((workdir / "plain").c_str(), &plain), 0);
+  EXPECT_EQ(plain.st_mode & 07777, 0700U);
+}
+
+// The capabilities that would keep set-id bits (or write file
+// capabilities) where the kernel clears them are refused with such a
+// workdir, naming the fix.
+TEST_F(ContainmentTest, ContainerIdmappedWorkdirRefusesSetidCapabilities) {
+  ASSERT_EQ(::chmod(dir_->path().c_str(), 0711), 0);
+  const std::filesystem::path workdir = dir_->path() / "root-owned";
+  ASSERT_TRUE(std::filesystem::create_directory(workdir));
+  const std::string policy =
+      PermissiveWith("fsetid.yaml",
+                     "network: host\nidentity: {uid: 1000, gid: 1000}\n"
+                     "capabilities: [CAP_FSETID]\n");
+  CommandResult run = RunCommand(
+      Isoscope({"run", "-q", "--backend", "container", "--policy", policy,
+                "--workdir", workdir.string(), "--", "/bin/true"}));
+  if (run.exit_status == 69) GTEST_SKIP() << run.err;
+  EXPECT_EQ(run.exit_status, 2) << run.err;
+  EXPECT_THAT(run.err, HasSubstr("CAP_FSETID and CAP_SETFCAP cannot be kept"));
+  // The same policy with a workdir the workload's uid owns runs.
+  ASSERT_EQ(::chown(workdir.c_str(), 1000, 1000), 0);
+  CommandResult owned = RunCommand(
+      Isoscope({"run", "-q", "--backend", "container", "--policy", policy,
+                "--workdir", workdir.string(), "--", "/bin/true"}));
+  EXPECT_EQ(owned.exit_status, 0) << owned.err;
+}
+
 // --- ptrace: the policy's identity ----------------------------------------
 
 TEST_F(ContainmentTest, PtraceWorkloadHasThePolicysIdentity) {

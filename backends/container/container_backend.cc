@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -238,6 +239,9 @@ Status ContainerBackend::Start(const Workload& workload,
   auto capabilities = CapabilityDrop::Create(policy.capabilities);
   if (!capabilities) return tl::unexpected(capabilities.error());
   capabilities_ = std::move(*capabilities);
+  if (Status setid = RefuseSetidCapabilities(workload.workdir); !setid) {
+    return setid;
+  }
   setup_.emplace(*root_, identity_, *capabilities_, id.user_namespace);
 
   SeccompRouting routing;
@@ -253,6 +257,10 @@ Status ContainerBackend::Start(const Workload& workload,
   // isoscope reads the workload's memory for checked calls: a userfaultfd
   // that handles kernel-mode faults could stall those reads for ever.
   routing.forbid_kernel_userfaults = true;
+  // The workload's new files in an idmapped workdir are its owner's on the
+  // host: a set-id bit on one would hand the owner's ids to anyone who runs
+  // it there.
+  routing.forbid_setid_modes = root_->idmapped_workdir();
   auto program = BuildSeccompProgram(plan, routing);
   if (!program) return tl::unexpected(program.error());
   program_ = std::move(*program);
@@ -289,6 +297,30 @@ Status ContainerBackend::Start(const Workload& workload,
   }
   if (auto released = child_->Release(); !released) return released;
   return WaitForExec();
+}
+
+Status ContainerBackend::RefuseSetidCapabilities(
+    const std::string& workdir) const {
+  // With these the kernel keeps set-id bits where it would clear them
+  // (CAP_FSETID: a write to a set-id file, a chmod of one) or writes file
+  // capabilities (CAP_SETFCAP): the filter's set-id refusal would not be
+  // the whole of it.
+  constexpr uint64_t kSetidCapabilities =
+      (uint64_t{1} << CAP_FSETID) | (uint64_t{1} << CAP_SETFCAP);
+  if (!root_->idmapped_workdir() ||
+      (capabilities_->kept_mask() & kSetidCapabilities) == 0) {
+    return {};
+  }
+  return Fail(ErrorCode::kPolicy,
+              fmt::format("capabilities: CAP_FSETID and CAP_SETFCAP cannot be "
+                          "kept when the workdir '{}' belongs to another user "
+                          "than the workload: the workload's files there are "
+                          "the owner's on the host, and with these it could "
+                          "leave set-id or file-capability programs running "
+                          "as the owner; run the workload as the workdir's "
+                          "owner (identity.uid and identity.gid), use a "
+                          "workdir it owns, or drop both capabilities",
+                          workdir));
 }
 
 Status ContainerBackend::WriteIdMaps(pid_t pid) const {

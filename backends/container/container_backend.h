@@ -84,6 +84,9 @@ class ContainerBackend : public Backend {
   };
 
   void KillAll();  // Kill(), also from the destructor
+  // kPolicy when the policy keeps a capability that makes set-id files
+  // while the workdir is idmapped to its owner.
+  Status RefuseSetidCapabilities(const std::string& workdir) const;
   Status WriteIdMaps(pid_t pid) const;
   // Copies the child's listener (pidfd_getfd) once it exists, lets its
   // first execve (isoscope's own exec of the workload) through and waits

@@ -1,6 +1,7 @@
 #include "backends/seccomp/seccomp_program.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -51,6 +52,11 @@ constexpr uint64_t kInt = 0xffffffff;  // an int argument: the kernel's bits
 constexpr uint64_t kUffdUserModeOnly = 1;
 constexpr uint64_t kUserfaultfdIocNew = 0xAA00;  // USERFAULTFD_IOC_NEW
 static_assert(kMapFixed == 0x10);
+// A file's set-user-ID and set-group-ID bits; open's flags that create one.
+constexpr uint64_t kSetidBits = S_ISUID | S_ISGID;
+constexpr uint64_t kOpenCreat = O_CREAT;
+constexpr uint64_t kOpenTmpfileBit = 020000000;  // __O_TMPFILE
+constexpr int kSysFchmodat2 = 452;               // Linux 6.6
 
 using FilterContext = std::unique_ptr<void, decltype(&seccomp_release)>;
 
@@ -291,6 +297,61 @@ std::vector<FilterRule> UserfaultRules(int number, uint32_t action) {
   return rules;
 }
 
+// The calls that give a file a mode, and where it is: the mode's argument,
+// and for open and openat the flags' (the mode applies only when they
+// create a file); -1 where the call always sets the mode.
+struct SetidModeCall {
+  int number;
+  unsigned mode_arg;
+  int flags_arg;
+};
+
+constexpr SetidModeCall kSetidModeCalls[] = {
+    {__NR_chmod, 1, -1},    {__NR_fchmod, 1, -1}, {__NR_fchmodat, 2, -1},
+    {kSysFchmodat2, 2, -1}, {__NR_creat, 1, -1},  {__NR_mknod, 1, -1},
+    {__NR_mknodat, 2, -1},  {__NR_open, 2, 1},    {__NR_openat, 3, 2},
+};
+
+const SetidModeCall* FindSetidModeCall(int number) {
+  for (const SetidModeCall& call : kSetidModeCalls) {
+    if (call.number == number) return &call;
+  }
+  return nullptr;
+}
+
+// With forbid_setid_modes, for a call the plan runs with `action`: EPERM
+// when the mode holds S_ISUID or S_ISGID (and, for open and openat, the
+// flags create a file). The rules partition the arguments: S_ISUID set;
+// S_ISUID clear and S_ISGID set; neither; and for open and openat, O_CREAT
+// set; O_CREAT clear and O_TMPFILE set; neither.
+std::vector<FilterRule> SetidModeRules(const SetidModeCall& call,
+                                       uint32_t action) {
+  const uint32_t refuse = SCMP_ACT_ERRNO(EPERM);
+  const auto modes = [&](const std::vector<scmp_arg_cmp>& flags) {
+    std::vector<FilterRule> rules;
+    const std::pair<uint64_t, uint32_t> parts[] = {
+        {S_ISUID, refuse}, {S_ISGID, refuse}, {0, action}};
+    for (auto [value, part_action] : parts) {
+      std::vector<scmp_arg_cmp> args = flags;
+      const uint64_t mask = value == S_ISUID ? S_ISUID : kSetidBits;
+      args.push_back(Arg(call.mode_arg, SCMP_CMP_MASKED_EQ, mask, value));
+      rules.push_back({part_action, std::move(args)});
+    }
+    return rules;
+  };
+  if (call.flags_arg < 0) return modes({});
+  const auto flags_arg = static_cast<unsigned>(call.flags_arg);
+  const uint64_t creating = kOpenCreat | kOpenTmpfileBit;
+  std::vector<FilterRule> rules =
+      modes({Arg(flags_arg, SCMP_CMP_MASKED_EQ, kOpenCreat, kOpenCreat)});
+  for (FilterRule& rule :
+       modes({Arg(flags_arg, SCMP_CMP_MASKED_EQ, creating, kOpenTmpfileBit)})) {
+    rules.push_back(std::move(rule));
+  }
+  rules.push_back({action, {Arg(flags_arg, SCMP_CMP_MASKED_EQ, creating, 0)}});
+  return rules;
+}
+
 bool Runs(const SyscallPlan& plan) {
   return plan.disposition == Disposition::kAllow ||
          plan.disposition == Disposition::kInspect;
@@ -369,6 +430,16 @@ Result<std::vector<FilterRule>> RulesFor(int number, const CompiledPlan& plan,
     return std::vector<FilterRule>{{SCMP_ACT_ERRNO(ENOSYS), {}}};
   }
   if (number == SYS_clone) return CloneRules(plan, routing);
+  if (routing.forbid_setid_modes && Runs(syscall_plan)) {
+    if (number == SYS_openat2) {
+      return std::vector<FilterRule>{{SCMP_ACT_ERRNO(ENOSYS), {}}};
+    }
+    if (const SetidModeCall* call = FindSetidModeCall(number)) {
+      auto action = PlanAction(syscall_plan, number, routing);
+      if (!action) return tl::unexpected(action.error());
+      return SetidModeRules(*call, *action);
+    }
+  }
   const GuardedSyscall* guarded =
       guard_limit != 0 ? FindGuarded(number) : nullptr;
   if (guarded != nullptr) {

@@ -107,6 +107,18 @@ struct SeccompRouting {
   // object (what a garbage collector or a snapshotting runtime needs) is
   // left to the plan.
   bool forbid_kernel_userfaults = false;
+  // For a backend whose workload writes files as someone else (the
+  // container's idmapped workdir: the workload's files belong to the
+  // workdir's owner on the host): a call that would give a file set-user-ID
+  // or set-group-ID bits fails with EPERM where the plan runs it. Those are
+  // chmod, fchmod, fchmodat, fchmodat2 with S_ISUID or S_ISGID in the mode,
+  // and the creating calls with them in the new file's mode: creat, mknod,
+  // mknodat, and open and openat with O_CREAT or O_TMPFILE. openat2, whose
+  // mode is in memory the filter cannot read, fails with ENOSYS where the
+  // plan runs it (callers fall back to openat). Without this, the workload
+  // could leave a set-user-ID program owned by the workdir's owner (root,
+  // say) on the host for anyone to run.
+  bool forbid_setid_modes = false;
 };
 
 // SECCOMP_RET_DATA of each SECCOMP_RET_TRACE the program returns (the tracer

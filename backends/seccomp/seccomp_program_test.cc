@@ -567,6 +567,80 @@ TEST(SeccompProgramTest, KernelModeUserfaultsAreRefused) {
   EXPECT_EQ(Evaluate(program, SYS_ioctl, {3, kIocNew, 0}), kAllow);
 }
 
+// forbid_setid_modes: every call that would give a file S_ISUID or S_ISGID
+// fails with EPERM where the plan runs it (open and openat only when they
+// create a file); openat2, whose mode the filter cannot read, with ENOSYS;
+// every other mode keeps the plan.
+TEST(SeccompProgramTest, SetidModesAreRefused) {
+  constexpr uint64_t kFd = 3;
+  constexpr uint64_t kPath = 0x10000;
+  constexpr uint64_t kHighBits = uint64_t{0xabcd} << 32;
+  struct Call {
+    int nr;
+    std::vector<uint64_t> args;  // the mode where `mode` is
+    size_t mode;
+  };
+  const std::vector<Call> calls = {
+      {SYS_chmod, {kPath, 0}, 1},
+      {SYS_fchmod, {kFd, 0}, 1},
+      {SYS_fchmodat, {kFd, kPath, 0, 0}, 2},
+      {452 /* fchmodat2 */, {kFd, kPath, 0, 0}, 2},
+      {SYS_creat, {kPath, 0}, 1},
+      {SYS_mknod, {kPath, 0, 0}, 1},
+      {SYS_mknodat, {kFd, kPath, 0, 0}, 2},
+      {SYS_open, {kPath, O_WRONLY | O_CREAT, 0}, 2},
+      {SYS_openat, {kFd, kPath, O_WRONLY | O_CREAT | O_TRUNC, 0}, 3},
+      {SYS_openat, {kFd, kPath, O_RDWR | O_TMPFILE, 0}, 3},
+      {SYS_open, {kPath, O_WRONLY | O_CREAT | O_EXCL | kHighBits, 0}, 2},
+  };
+  for (const char* action : {"allow", "log", "deny"}) {
+    CompiledPlan plan = PlanOf("allow", fmt::format(R"yaml(
+    - {{id: modes, syscalls: [chmod, fchmod, fchmodat, fchmodat2, creat,
+                             mknod, mknodat, open, openat, openat2],
+       action: {}}})yaml",
+                                                    action));
+    for (SeccompRouting routing : {PtraceRouting(), SeccompRouting{}}) {
+      routing.forbid_setid_modes = true;
+      SeccompProgram program = MustBuild(plan, routing);
+      const bool runs = std::string_view(action) != "deny";
+      for (const Call& call : calls) {
+        const uint32_t planned = ExpectedAction(plan, routing, call.nr);
+        const uint32_t refused = runs ? Errno(EPERM) : planned;
+        for (uint64_t mode : {uint64_t{04755}, uint64_t{02755}, uint64_t{06000},
+                              uint64_t{S_IFREG | 04700}, kHighBits | 02000}) {
+          std::vector<uint64_t> args = call.args;
+          args[call.mode] = mode;
+          EXPECT_EQ(Evaluate(program, call.nr, args), refused)
+              << action << " " << SyscallName(call.nr)
+              << fmt::format(" {:#o}", mode);
+        }
+        for (uint64_t mode :
+             {uint64_t{0755}, uint64_t{01777}, uint64_t{0}, kHighBits | 0644}) {
+          std::vector<uint64_t> args = call.args;
+          args[call.mode] = mode;
+          EXPECT_EQ(Evaluate(program, call.nr, args), planned)
+              << action << " " << SyscallName(call.nr)
+              << fmt::format(" {:#o}", mode);
+        }
+      }
+      // open and openat that create nothing ignore their mode argument.
+      EXPECT_EQ(Evaluate(program, SYS_open, {kPath, O_RDONLY, 04755}),
+                ExpectedAction(plan, routing, SYS_open));
+      EXPECT_EQ(Evaluate(program, SYS_openat,
+                         {kFd, kPath, O_WRONLY | O_TRUNC | O_DIRECTORY, 06777}),
+                ExpectedAction(plan, routing, SYS_openat));
+      EXPECT_EQ(
+          Evaluate(program, SYS_openat2, {kFd, kPath, 0, 24}),
+          runs ? Errno(ENOSYS) : ExpectedAction(plan, routing, SYS_openat2));
+    }
+  }
+  // Without the routing's word, the plan alone.
+  CompiledPlan plan = PlanOf("allow", "");
+  SeccompProgram program = MustBuild(plan, PtraceRouting());
+  EXPECT_EQ(Evaluate(program, SYS_chmod, {kPath, 04755}), kAllow);
+  EXPECT_EQ(Evaluate(program, SYS_openat2, {kFd, kPath, 0, 24}), kAllow);
+}
+
 TEST(SeccompProgramTest, GuardKeepsNonAllowingPlans) {
   CompiledPlan plan = PlanOf("allow", R"yaml(
     - {id: watched, syscalls: [mprotect], action: log}

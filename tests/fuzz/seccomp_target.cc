@@ -4,12 +4,14 @@
 // program must meet the action the routing's contract (seccomp_program.h)
 // gives the call's plan. A disagreement is a finding naming the call, the
 // action of each side, the policy and the routing.
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <algorithm>
@@ -47,15 +49,44 @@ constexpr int kGuarded[] = {
 constexpr uint64_t kPrSetMm = 35;                // PR_SET_MM
 constexpr uint64_t kUffdUserModeOnly = 1;        // UFFD_USER_MODE_ONLY
 constexpr uint64_t kUserfaultfdIocNew = 0xAA00;  // USERFAULTFD_IOC_NEW
-constexpr int kInteresting[] = {
-    SYS_clone,      SYS_clone3,    SYS_unshare,          SYS_munmap,
-    SYS_mprotect,   SYS_madvise,   SYS_pkey_mprotect,    SYS_mremap,
-    SYS_shmat,      SYS_mmap,      SYS_remap_file_pages, SYS_openat,
-    SYS_open,       SYS_openat2,   SYS_execve,           SYS_execveat,
-    SYS_getpid,     SYS_read,      SYS_socket,           SYS_newfstatat,
-    SYS_readlinkat, SYS_mount,     SYS_ptrace,           SYS_setns,
-    SYS_write,      SYS_prctl,     SYS_process_madvise,  SYS_userfaultfd,
-    SYS_ioctl,      SYS_setsockopt};
+constexpr int kSysFchmodat2 = 452;
+constexpr int kInteresting[] = {SYS_clone,
+                                SYS_clone3,
+                                SYS_unshare,
+                                SYS_munmap,
+                                SYS_mprotect,
+                                SYS_madvise,
+                                SYS_pkey_mprotect,
+                                SYS_mremap,
+                                SYS_shmat,
+                                SYS_mmap,
+                                SYS_remap_file_pages,
+                                SYS_openat,
+                                SYS_open,
+                                SYS_openat2,
+                                SYS_execve,
+                                SYS_execveat,
+                                SYS_getpid,
+                                SYS_read,
+                                SYS_socket,
+                                SYS_newfstatat,
+                                SYS_readlinkat,
+                                SYS_mount,
+                                SYS_ptrace,
+                                SYS_setns,
+                                SYS_write,
+                                SYS_prctl,
+                                SYS_process_madvise,
+                                SYS_userfaultfd,
+                                SYS_ioctl,
+                                SYS_setsockopt,
+                                SYS_chmod,
+                                SYS_fchmod,
+                                SYS_fchmodat,
+                                kSysFchmodat2,
+                                SYS_creat,
+                                SYS_mknod,
+                                SYS_mknodat};
 constexpr uint64_t kGuardEnds[] = {0x190000, 0x190001, 0x1000, 0x18ffff,
                                    0x7f0000000000};
 
@@ -77,6 +108,7 @@ SeccompRouting RoutingOf(FuzzInput& in) {
   routing.notify_denials = (flags & 4) != 0;
   routing.forbid_untraced_clones = (flags & 8) != 0;
   routing.forbid_kernel_userfaults = (flags & 64) != 0;
+  routing.forbid_setid_modes = (flags & 128) != 0;
   routing.kills = static_cast<KillRoute>(in.Byte() % 3);
   if (routing.trace_paths && (flags & 16) != 0) {
     routing.notify_paths = {SYS_openat, SYS_newfstatat, SYS_readlinkat};
@@ -168,6 +200,29 @@ bool ReachesGuard(int number, const std::array<uint64_t, 6>& a,
   }
 }
 
+// Does this call give a file S_ISUID or S_ISGID (seccomp_program.h)?
+bool SetsSetidMode(int number, const std::array<uint64_t, 6>& a) {
+  constexpr uint64_t kSetid = S_ISUID | S_ISGID;
+  constexpr uint64_t kCreating = O_CREAT | 020000000;  // __O_TMPFILE
+  switch (number) {
+    case SYS_chmod:
+    case SYS_fchmod:
+    case SYS_creat:
+    case SYS_mknod:
+      return (a[1] & kSetid) != 0;
+    case SYS_fchmodat:
+    case kSysFchmodat2:
+    case SYS_mknodat:
+      return (a[2] & kSetid) != 0;
+    case SYS_open:
+      return (a[1] & kCreating) != 0 && (a[2] & kSetid) != 0;
+    case SYS_openat:
+      return (a[2] & kCreating) != 0 && (a[3] & kSetid) != 0;
+    default:
+      return false;
+  }
+}
+
 // The action the program must return.
 uint32_t Reference(const CompiledPlan& plan, const SeccompRouting& routing,
                    uint32_t arch, uint32_t nr,
@@ -227,6 +282,10 @@ uint32_t Reference(const CompiledPlan& plan, const SeccompRouting& routing,
          (args[2] & kUffdUserModeOnly) == 0);
     if (kernel_mode) return SECCOMP_RET_ERRNO | EPERM;
   }
+  if (routing.forbid_setid_modes && Runs(own)) {
+    if (number == SYS_openat2) return SECCOMP_RET_ERRNO | ENOSYS;
+    if (SetsSetidMode(number, args)) return SECCOMP_RET_ERRNO | EPERM;
+  }
   return Routed(own, routing, number);
 }
 
@@ -255,8 +314,10 @@ uint64_t ArgValue(FuzzInput& in, const SeccompRouting& routing) {
       // prctl's PR_SET_MM, USERFAULTFD_IOC_NEW, a routing option's level
       // or option (IPPROTO_IP 0, IP_OPTIONS 4, IPPROTO_IPV6 41, IPV6_RTHDR
       // 57), maybe with high bits.
-      constexpr uint64_t kValues[] = {kPrSetMm, kUserfaultfdIocNew, 0, 4, 41,
-                                      57};
+      // Set-id modes and creating open flags too.
+      constexpr uint64_t kValues[] = {
+          kPrSetMm, kUserfaultfdIocNew, 0,       4,       41,
+          57,       S_ISUID | 0755,     S_ISGID, O_CREAT, 020200000};
       return in.Pick(kValues) | (in.Bool() ? uint64_t{in.Byte()} << 32 : 0);
     }
     default:
