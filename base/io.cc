@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 
 #include <fmt/format.h>
 
@@ -88,6 +89,20 @@ Status WriteFileReplacing(const std::string& path, std::string_view contents) {
   }
   if (!written) ::unlink(temporary.c_str());
   return written;
+}
+
+Result<std::string> ReadLinkText(const std::string& link) {
+  // One byte more than PATH_MAX tells a truncated text apart.
+  std::string target(PATH_MAX + 1, '\0');
+  const ssize_t n = ::readlink(link.c_str(), target.data(), target.size());
+  if (n < 0) return FailErrno(fmt::format("readlink {}", link), errno);
+  if (static_cast<size_t>(n) >= target.size()) {
+    return Fail(
+        ErrorCode::kSystem,
+        fmt::format("readlink {}: longer than {} bytes", link, PATH_MAX));
+  }
+  target.resize(static_cast<size_t>(n));
+  return target;
 }
 
 }  // namespace isoscope

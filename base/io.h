@@ -18,6 +18,10 @@ namespace isoscope {
 // path may name /dev/zero or a log). An error names the path.
 Result<std::string> ReadFileUpTo(const std::string& path, size_t limit);
 
+// The text of symbolic link `link` (a /proc magic link: what d_path
+// shows), at most PATH_MAX bytes. An error names the link.
+Result<std::string> ReadLinkText(const std::string& link);
+
 // Writes `contents` to `path`, as every file isoscope writes on request
 // (--json, -o, reports): a regular file, or a path where none is yet, is
 // replaced whole (written to a new file beside it, then renamed over it, so

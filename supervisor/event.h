@@ -27,6 +27,12 @@ struct SyscallEvent {
   // its fast path decided (for example a seccomp kill) fills both itself.
   std::optional<Verdict> verdict;
   DecidedBy decided_by = DecidedBy::kSupervisor;
+  // Not a call the workload made: a file the kernel ran by itself for an
+  // execve already done (a `#!` interpreter, an ELF's dynamic loader),
+  // asked about as an execve of that path. The supervisor does not count
+  // it as a syscall; its verdict's reason says what it was (the store keeps
+  // that, not this flag).
+  bool exec_image = false;
   bool operator==(const SyscallEvent&) const = default;
 };
 

@@ -129,7 +129,14 @@ class RunLoop {
       event.verdict = Decide(policy_, event.request);
       result_.timings.decision_ns += NanosSince(begin);
       event.decided_by = DecidedBy::kSupervisor;
-      ++result_.counters.syscalls_trapped;
+      if (event.exec_image) {
+        event.verdict->reason = fmt::format(
+            "the kernel ran it for an execve (a #! interpreter or an ELF's "
+            "loader), checked after the exec: {}",
+            event.verdict->reason);
+      } else {
+        ++result_.counters.syscalls_trapped;
+      }
       if (auto resolved = backend_.Resolve(event, *event.verdict); !resolved) {
         return resolved;
       }

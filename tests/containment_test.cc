@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -351,6 +352,95 @@ TEST_F(ContainmentTest, PtraceCheckedOpenHasTheWorkloadsCredentials) {
                    root_only.string())}));
   ASSERT_EQ(run.exit_status, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("read=EACCES"));
+}
+
+// --- ptrace: what an exec runs besides the named file -----------------------
+
+// A directory under /tmp (where `default` lets the workload write but not
+// exec), owned by uid 1000, removed with everything in it.
+class WritableNoExecDir {
+ public:
+  WritableNoExecDir() {
+    char name[] = "/tmp/isoscope-ld-XXXXXX";
+    if (::mkdtemp(name) == nullptr) return;
+    path_ = name;
+    if (::chown(name, 1000, 1000) != 0) path_.clear();
+  }
+  WritableNoExecDir(const WritableNoExecDir&) = delete;
+  WritableNoExecDir& operator=(const WritableNoExecDir&) = delete;
+  ~WritableNoExecDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The copy of `program` at `to` with its PT_INTERP (the dynamic loader's
+// path) replaced by `interpreter`, which must not be longer.
+bool CopyWithInterpreter(const std::string& program, const std::string& to,
+                         const std::string& interpreter) {
+  std::ifstream in(program, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)),
+                    std::istreambuf_iterator<char>());
+  const std::string loader = "/lib64/ld-linux-x86-64.so.2";
+  const size_t at = bytes.find(loader + '\0');
+  if (at == std::string::npos || interpreter.size() > loader.size()) {
+    return false;
+  }
+  bytes.replace(
+      at, loader.size(),
+      interpreter + std::string(loader.size() - interpreter.size(), '\0'));
+  std::ofstream(to, std::ios::binary) << bytes;
+  return ::chmod(to.c_str(), 0755) == 0 && ::chown(to.c_str(), 1000, 1000) == 0;
+}
+
+// `default` runs programs from /usr, /bin, /sbin and the workdir, not from
+// /tmp, which it may write. A program it may run must not start one from
+// /tmp as its `#!` interpreter or as its ELF loader: the kernel opens those
+// itself, so the ptrace backend decides them after the exec and ends the
+// process. The same with an allowed interpreter runs.
+TEST_F(ContainmentTest, PtraceExecRunsNoInterpreterThePolicyRefuses) {
+  ASSERT_EQ(::chmod(dir_->path().c_str(), 0711), 0);
+  const std::filesystem::path workdir = dir_->path() / "wd";
+  ASSERT_TRUE(std::filesystem::create_directory(workdir));
+  ASSERT_EQ(::chown(workdir.c_str(), 1000, 1000), 0);
+  WritableNoExecDir tmp;
+  ASSERT_FALSE(tmp.path().empty());
+  const std::string loader = tmp.path() + "/ld";
+  ASSERT_TRUE(
+      CopyWithInterpreter("/bin/echo", (workdir / "echo-ld").string(), loader));
+  const std::string script = fmt::format(
+      "cp /bin/echo {0}/echo && cp /usr/lib/x86_64-linux-gnu/"
+      "ld-linux-x86-64.so.2 {1} && printf '#!{0}/echo\\n' > by-tmp && "
+      "printf '#!/bin/echo\\n' > by-bin && chmod +x by-tmp by-bin || exit 9; "
+      "./by-tmp ran-by-tmp; echo tmp=$?; ./echo-ld ran-by-loader; "
+      "echo loader=$?; ./by-bin ran-by-bin; echo bin=$?",
+      tmp.path(), loader);
+  CommandResult run = RunCommand(
+      Isoscope({"run", "-q", "--backend", "ptrace", "--policy", "default",
+                "--workdir", workdir.string(), "--", "/bin/sh", "-c", script}));
+  ASSERT_EQ(run.exit_status, 0) << run.err << run.out;
+  EXPECT_THAT(run.out, Not(HasSubstr("ran-by-tmp")));
+  EXPECT_THAT(run.out, HasSubstr("tmp=137\n"));
+  EXPECT_THAT(run.out, Not(HasSubstr("ran-by-loader")));
+  EXPECT_THAT(run.out, HasSubstr("loader=137\n"));
+  EXPECT_THAT(run.out, HasSubstr("ran-by-bin\n"));
+  EXPECT_THAT(run.out, HasSubstr("bin=0\n"));
+  // Recorded, with the file the kernel ran.
+  nlohmann::json latest = LatestRun();
+  std::string refused;
+  for (const nlohmann::json& event : latest["events"]) {
+    if (event.contains("verdict") && event["verdict"].is_object() &&
+        event["verdict"]["action"] == "deny") {
+      refused += event.dump() + "\n";
+    }
+  }
+  EXPECT_THAT(refused, HasSubstr(tmp.path() + "/echo"));
+  EXPECT_THAT(refused, HasSubstr(loader));
+  EXPECT_THAT(refused, HasSubstr("checked after the exec"));
 }
 
 // --- ptrace: the policy's network -----------------------------------------

@@ -32,6 +32,7 @@
 #include <fmt/format.h>
 
 #include "backends/process/tracee_memory.h"
+#include "base/io.h"
 #include "policies/decide.h"
 
 // Linux 6.6; Debian 12's headers (6.1) lack it.
@@ -163,14 +164,6 @@ Result<mode_t> WorkloadUmask(pid_t tid) {
     return Internal(fmt::format("bad Umask: in {}", file));
   }
   return static_cast<mode_t>(value);
-}
-
-Result<std::string> ReadLinkText(const std::string& link) {
-  std::string target(kPathMax + 1, '\0');
-  const ssize_t n = ::readlink(link.c_str(), target.data(), target.size());
-  if (n < 0) return FailErrno(fmt::format("readlink {}", link), errno);
-  target.resize(static_cast<size_t>(n));
-  return target;
 }
 
 // A pidfd of thread `tid`. A thread pidfd reaches the thread's own fd table

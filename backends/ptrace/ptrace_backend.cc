@@ -23,6 +23,7 @@
 
 #include <fmt/format.h>
 
+#include "backends/process/exec_image.h"
 #include "backends/process/network.h"
 #include "backends/process/syscall_paths.h"
 #include "backends/process/workload_output.h"
@@ -770,7 +771,32 @@ Status PtraceBackend::OnExec(pid_t tid) {
   spaces_.erase(tid);
   tracees_[tid].tgid = tid;
   if (tid == root_) root_execed_ = true;
-  return Continue(tid);
+  // The execve was decided on the path the workload named; the kernel may
+  // have run more than that file (exec_image.h). Each is decided before the
+  // image runs.
+  ExecImage image = ReadExecImage(tid);
+  std::vector<std::string> files = {std::move(image.program)};
+  if (image.interpreter && *image.interpreter != files.front()) {
+    files.push_back(*std::move(image.interpreter));
+  }
+  return DecideExecImage(tid, std::move(files));
+}
+
+Status PtraceBackend::DecideExecImage(pid_t tid,
+                                      std::vector<std::string> files) {
+  if (files.empty()) return Continue(tid);
+  SyscallEvent event;
+  event.pid = tid;
+  event.exec_image = true;
+  event.request.number = SYS_execve;
+  event.request.paths = {PathArgument{0, std::move(files.front())}};
+  files.erase(files.begin());
+  Await await;
+  await.kind = Await::Kind::kExecImage;
+  await.tid = tid;
+  await.exec_images = std::move(files);
+  Push(std::move(event), std::move(await));
+  return {};
 }
 
 Status PtraceBackend::OnNotification() {
@@ -1231,7 +1257,8 @@ Status PtraceBackend::OnSignalStop(pid_t tid, int signal) {
 Status PtraceBackend::Resolve(const Event& event, const Verdict& verdict) {
   Await await = std::exchange(awaiting_, Await{});
   const bool stopped = await.kind == Await::Kind::kSyscallStop ||
-                       await.kind == Await::Kind::kFault;
+                       await.kind == Await::Kind::kFault ||
+                       await.kind == Await::Kind::kExecImage;
   Status resolved = ResolveAwaited(await, event, verdict);
   if (!resolved && stopped && LeftItsStop(await.tid, resolved.error())) {
     return {};
@@ -1309,6 +1336,22 @@ Status PtraceBackend::ResolveAwaited(Await& await, const Event& event,
       }
     case Await::Kind::kFault:
       return ResolveFault(await, action.action);
+    case Await::Kind::kExecImage:
+      switch (action.action) {
+        case Action::kAllow:
+        case Action::kLog:
+          return DecideExecImage(await.tid, std::move(await.exec_images));
+        case Action::kKill:
+          return {};  // the loop kills the workload
+        default:
+          // The exec is done and cannot fail any more, nor be emulated:
+          // the process ends, as when the kernel fails an exec past its
+          // point of no return.
+          if (::kill(await.tid, SIGKILL) != 0 && errno != ESRCH) {
+            return FailErrno(fmt::format("kill {}", await.tid), errno);
+          }
+          return {};
+      }
   }
   return {};
 }

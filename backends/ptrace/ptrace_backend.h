@@ -87,7 +87,13 @@ class PtraceBackend : public Backend {
   };
   // What the event handed to the supervisor waits for.
   struct Await {
-    enum class Kind { kNone, kNotification, kSyscallStop, kFault };
+    enum class Kind {
+      kNone,
+      kNotification,
+      kSyscallStop,
+      kFault,
+      kExecImage,  // stopped after an exec, a file of its image decided
+    };
     Kind kind = Kind::kNone;
     pid_t tid = 0;
     uint64_t notification_id = 0;
@@ -100,6 +106,8 @@ class PtraceBackend : public Backend {
     // The plan that denies a notified call that came only to be recorded
     // (SeccompRouting::notify_denials); it points into plan_.
     const SyscallPlan* routed_denial = nullptr;
+    // kExecImage: the image's files still to decide after this one.
+    std::vector<std::string> exec_images;
   };
   struct Pending {
     Event event;
@@ -119,6 +127,9 @@ class PtraceBackend : public Backend {
   Status OnSyscallExitStop(pid_t tid);
   Status OnSignalStop(pid_t tid, int signal);
   Status OnExec(pid_t tid);
+  // Asks the supervisor about the first of `files` (an exec'd image of
+  // `tid`), the rest awaiting its verdict; resumes `tid` when none is left.
+  Status DecideExecImage(pid_t tid, std::vector<std::string> files);
   Status OnNewTask(pid_t parent);
   Status OnNotification();
   // Where and as whom path calls resolve and are performed.
