@@ -220,7 +220,15 @@ TEST_F(ContainmentTest, ContainerIdmappedWorkdirGetsNoSetidFiles) {
       "O_WRONLY | O_CREAT, 04755) ? \"OK\" : \"$!\"), \"\\n\"; "
       "open(my $g, \">\", \"by-fchmod\") or die; "
       "print \"fchmod=\", (chmod(02755, $g) ? \"OK\" : \"$!\"), "
-      "\"\\n\"'";
+      "\"\\n\"'; "
+      // Around the mode: an ACL (or a file capability) by extended
+      // attribute, and a user namespace, in which the workload would hold
+      // CAP_FSETID and CAP_SETFCAP over the workdir's files.
+      "python3 -c 'import os\ntry:\n os.setxattr(\"plain\", "
+      "\"system.posix_acl_access\", b\"\\x02\\0\\0\\0\")\n "
+      "print(\"xattr=OK\")\nexcept OSError as e:\n "
+      "print(\"xattr=\" + os.strerror(e.errno))'; "
+      "unshare -U true 2>/dev/null; echo userns=$?";
   CommandResult run = RunCommand(
       Isoscope({"run", "-q", "--backend", "container", "--policy", policy,
                 "--workdir", workdir.string(), "--", "/bin/sh", "-c", script}));
@@ -232,6 +240,8 @@ TEST_F(ContainmentTest, ContainerIdmappedWorkdirGetsNoSetidFiles) {
   EXPECT_THAT(run.out, HasSubstr("chmod-plain=0\n"));
   EXPECT_THAT(run.out, HasSubstr("open=Operation not permitted\n"));
   EXPECT_THAT(run.out, HasSubstr("fchmod=Operation not permitted\n"));
+  EXPECT_THAT(run.out, HasSubstr("xattr=Operation not supported\n"));
+  EXPECT_THAT(run.out, HasSubstr("userns=1\n"));
   EXPECT_FALSE(std::filesystem::exists(workdir / "by-open"));
   for (const char* name : {"by-chmod", "by-chmod-g", "plain", "by-fchmod"}) {
     struct stat st {};
@@ -412,12 +422,20 @@ TEST_F(ContainmentTest, PtraceExecRunsNoInterpreterThePolicyRefuses) {
   const std::string loader = tmp.path() + "/ld";
   ASSERT_TRUE(
       CopyWithInterpreter("/bin/echo", (workdir / "echo-ld").string(), loader));
+  // A non-PIE loader (the kernel's AT_BASE is 0 for one): isoscope's
+  // static `hello`, which says so if it runs.
+  const std::string static_loader = tmp.path() + "/ld2";
+  ASSERT_TRUE(CopyWithInterpreter("/bin/echo", (workdir / "echo-ld2").string(),
+                                  static_loader));
+  std::filesystem::copy_file(BuiltWorkload("bench/hello"), static_loader);
+  ASSERT_EQ(::chmod(static_loader.c_str(), 0755), 0);
   const std::string script = fmt::format(
       "cp /bin/echo {0}/echo && cp /usr/lib/x86_64-linux-gnu/"
       "ld-linux-x86-64.so.2 {1} && printf '#!{0}/echo\\n' > by-tmp && "
       "printf '#!/bin/echo\\n' > by-bin && chmod +x by-tmp by-bin || exit 9; "
       "./by-tmp ran-by-tmp; echo tmp=$?; ./echo-ld ran-by-loader; "
-      "echo loader=$?; ./by-bin ran-by-bin; echo bin=$?",
+      "echo loader=$?; ./echo-ld2 ran-by-loader2; echo loader2=$?; "
+      "./by-bin ran-by-bin; echo bin=$?",
       tmp.path(), loader);
   CommandResult run = RunCommand(
       Isoscope({"run", "-q", "--backend", "ptrace", "--policy", "default",
@@ -427,6 +445,8 @@ TEST_F(ContainmentTest, PtraceExecRunsNoInterpreterThePolicyRefuses) {
   EXPECT_THAT(run.out, HasSubstr("tmp=137\n"));
   EXPECT_THAT(run.out, Not(HasSubstr("ran-by-loader")));
   EXPECT_THAT(run.out, HasSubstr("loader=137\n"));
+  EXPECT_THAT(run.out, Not(HasSubstr("hello from isoscope")));
+  EXPECT_THAT(run.out, HasSubstr("loader2=137\n"));
   EXPECT_THAT(run.out, HasSubstr("ran-by-bin\n"));
   EXPECT_THAT(run.out, HasSubstr("bin=0\n"));
   // Recorded, with the file the kernel ran.
@@ -441,6 +461,16 @@ TEST_F(ContainmentTest, PtraceExecRunsNoInterpreterThePolicyRefuses) {
   EXPECT_THAT(refused, HasSubstr(tmp.path() + "/echo"));
   EXPECT_THAT(refused, HasSubstr(loader));
   EXPECT_THAT(refused, HasSubstr("checked after the exec"));
+
+  // The run's own program (allowed: in the workdir) with its loader in
+  // /tmp: decided the same before it runs.
+  CommandResult own =
+      RunCommand(Isoscope({"run", "-q", "--backend", "ptrace", "--policy",
+                           "default", "--workdir", workdir.string(), "--",
+                           (workdir / "echo-ld2").string(), "ran-as-the-run"}));
+  EXPECT_EQ(own.exit_status, 137) << own.err << own.out;
+  EXPECT_THAT(own.out, Not(HasSubstr("hello from isoscope")));
+  EXPECT_THAT(own.out, Not(HasSubstr("ran-as-the-run")));
 }
 
 // --- ptrace: the policy's network -----------------------------------------

@@ -258,9 +258,9 @@ Status ContainerBackend::Start(const Workload& workload,
   // that handles kernel-mode faults could stall those reads for ever.
   routing.forbid_kernel_userfaults = true;
   // The workload's new files in an idmapped workdir are its owner's on the
-  // host: a set-id bit on one would hand the owner's ids to anyone who runs
-  // it there.
-  routing.forbid_setid_modes = root_->idmapped_workdir();
+  // host: a set-id bit, an ACL or a file capability on one would hand the
+  // owner's privileges to anyone who runs it there.
+  routing.forbid_privileged_files = root_->idmapped_workdir();
   auto program = BuildSeccompProgram(plan, routing);
   if (!program) return tl::unexpected(program.error());
   program_ = std::move(*program);

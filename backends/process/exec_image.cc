@@ -1,12 +1,15 @@
 #include "backends/process/exec_image.h"
 
-#include <elf.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
+#include <optional>
+#include <set>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -15,66 +18,68 @@
 namespace isoscope {
 namespace {
 
-constexpr size_t kAuxvLimit = size_t{64} * 1024;
-constexpr size_t kMapsLimit = size_t{16} * 1024 * 1024;
+// A new image's maps are a handful of lines; a larger file is not one.
+constexpr size_t kMapsLimit = size_t{1} << 20;
 
-// AT_BASE from /proc/<pid>/auxv; nullopt when it cannot be read.
-std::optional<uint64_t> InterpreterBase(pid_t pid) {
-  auto auxv = ReadFileUpTo(fmt::format("/proc/{}/auxv", pid), kAuxvLimit);
-  if (!auxv) return std::nullopt;
-  const std::string& bytes = *auxv;
-  for (size_t at = 0; at + 2 * sizeof(uint64_t) <= bytes.size();
-       at += 2 * sizeof(uint64_t)) {
-    uint64_t type = 0;
-    uint64_t value = 0;
-    std::memcpy(&type, bytes.data() + at, sizeof type);
-    std::memcpy(&value, bytes.data() + at + sizeof type, sizeof value);
-    if (type == AT_NULL) break;
-    if (type == AT_BASE) return value;
-  }
-  return uint64_t{0};
-}
+// One line of /proc/<pid>/maps: "start-end perms offset major:minor inode
+// path".
+struct Mapping {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  dev_t device = 0;
+  uint64_t inode = 0;
+};
 
-// The end of the mapping that starts at `start`, from /proc/<pid>/maps.
-std::optional<uint64_t> MappingEnd(pid_t pid, uint64_t start) {
-  auto maps = ReadFileUpTo(fmt::format("/proc/{}/maps", pid), kMapsLimit);
-  if (!maps) return std::nullopt;
-  std::string_view rest = *maps;
-  while (!rest.empty()) {
-    const size_t newline = rest.find('\n');
-    const std::string line(rest.substr(0, newline));
-    rest = newline == std::string_view::npos ? std::string_view()
-                                             : rest.substr(newline + 1);
-    uint64_t begin = 0;
-    uint64_t end = 0;
-    if (std::sscanf(line.c_str(), "%" SCNx64 "-%" SCNx64, &begin, &end) == 2 &&
-        begin == start) {
-      return end;
-    }
+std::optional<Mapping> ParseMapping(const std::string& line) {
+  Mapping m;
+  unsigned major = 0;
+  unsigned minor = 0;
+  char perms[8] = {};
+  uint64_t offset = 0;
+  if (std::sscanf(line.c_str(),
+                  "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %x:%x %" SCNu64,
+                  &m.start, &m.end, perms, &offset, &major, &minor,
+                  &m.inode) != 7) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  m.device = makedev(major, minor);
+  return m;
 }
 
 }  // namespace
 
 ExecImage ReadExecImage(pid_t pid) {
   ExecImage image;
-  auto program = ReadLinkText(fmt::format("/proc/{}/exe", pid));
+  const std::string exe = fmt::format("/proc/{}/exe", pid);
+  auto program = ReadLinkText(exe);
   image.program = program ? *program : "/proc/self/exe";
-  const std::optional<uint64_t> base = InterpreterBase(pid);
-  if (base && *base == 0) return image;  // no interpreter
-  const std::optional<uint64_t> end =
-      base ? MappingEnd(pid, *base) : std::nullopt;
-  if (!end) {
-    image.interpreter = "/proc/self/map_files";
+  struct stat program_file {};
+  const bool program_known = ::stat(exe.c_str(), &program_file) == 0;
+
+  auto maps = ReadFileUpTo(fmt::format("/proc/{}/maps", pid), kMapsLimit);
+  if (!maps || maps->size() > kMapsLimit) {
+    image.interpreters.emplace_back("/proc/self/map_files");
     return image;
   }
-  const std::string link =
-      fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, *base, *end);
-  auto interpreter = ReadLinkText(link);
-  image.interpreter =
-      interpreter ? *interpreter
-                  : fmt::format("/proc/self/map_files/{:x}-{:x}", *base, *end);
+  std::set<std::pair<dev_t, uint64_t>> seen;
+  std::string_view rest = *maps;
+  while (!rest.empty()) {
+    const size_t newline = rest.find('\n');
+    const std::string line(rest.substr(0, newline));
+    rest = newline == std::string_view::npos ? std::string_view()
+                                             : rest.substr(newline + 1);
+    const std::optional<Mapping> m = ParseMapping(line);
+    if (!m || m->inode == 0) continue;  // anonymous, stack, vdso
+    if (program_known && m->device == program_file.st_dev &&
+        m->inode == program_file.st_ino) {
+      continue;
+    }
+    if (!seen.emplace(m->device, m->inode).second) continue;
+    const std::string range = fmt::format("{:x}-{:x}", m->start, m->end);
+    auto file = ReadLinkText(fmt::format("/proc/{}/map_files/{}", pid, range));
+    std::string path = file ? *file : "/proc/self/map_files/" + range;
+    if (path != image.program) image.interpreters.push_back(std::move(path));
+  }
   return image;
 }
 

@@ -449,8 +449,14 @@ Status PtraceBackend::WaitForExec() {
       if (auto grabbed = GrabListener(); !grabbed) return grabbed;
       if (auto resumed = Continue(root_); !resumed) return resumed;
     } else if (event == PTRACE_EVENT_EXEC) {
+      // The program was decided before the start (DecideFirstExec); what
+      // else the kernel ran for it is decided as for any later exec, the
+      // workload held at this stop until the supervisor's loop has.
       root_execed_ = true;
-      if (auto resumed = Continue(root_); !resumed) return resumed;
+      if (auto decided = DecideExecImage(root_, ExecImageFiles(root_));
+          !decided) {
+        return decided;
+      }
     } else {
       int signal = event == 0 ? WSTOPSIG(status) : 0;
       if (auto resumed = Continue(root_, signal); !resumed) return resumed;
@@ -774,12 +780,16 @@ Status PtraceBackend::OnExec(pid_t tid) {
   // The execve was decided on the path the workload named; the kernel may
   // have run more than that file (exec_image.h). Each is decided before the
   // image runs.
+  return DecideExecImage(tid, ExecImageFiles(tid));
+}
+
+std::vector<std::string> PtraceBackend::ExecImageFiles(pid_t tid) {
   ExecImage image = ReadExecImage(tid);
   std::vector<std::string> files = {std::move(image.program)};
-  if (image.interpreter && *image.interpreter != files.front()) {
-    files.push_back(*std::move(image.interpreter));
+  for (std::string& interpreter : image.interpreters) {
+    files.push_back(std::move(interpreter));
   }
-  return DecideExecImage(tid, std::move(files));
+  return files;
 }
 
 Status PtraceBackend::DecideExecImage(pid_t tid,

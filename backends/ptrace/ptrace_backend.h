@@ -130,6 +130,9 @@ class PtraceBackend : public Backend {
   // Asks the supervisor about the first of `files` (an exec'd image of
   // `tid`), the rest awaiting its verdict; resumes `tid` when none is left.
   Status DecideExecImage(pid_t tid, std::vector<std::string> files);
+  // The files of `tid`'s new image (exec_image.h): the program, then every
+  // interpreter.
+  static std::vector<std::string> ExecImageFiles(pid_t tid);
   Status OnNewTask(pid_t parent);
   Status OnNotification();
   // Where and as whom path calls resolve and are performed.

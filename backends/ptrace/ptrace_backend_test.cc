@@ -974,9 +974,9 @@ TEST_F(PtraceBackendTest, RecordedDecisionsEqualDecide) {
   // Not vacuous: under strict and default the supervisor decides file-io's
   // open and unlink (strict's kill of it included) and fork-exec's three
   // execs, five each; permissive inspects none of these calls. And under
-  // every preset, after each of fork-exec's three execs, the image the
-  // kernel ran (a static program: only itself), three each.
-  EXPECT_EQ(decisions, 19u);
+  // every preset, after each exec (each run's first, 21, and fork-exec's
+  // three, 9) the image the kernel ran (a static program: only itself).
+  EXPECT_EQ(decisions, 40u);
 }
 
 }  // namespace

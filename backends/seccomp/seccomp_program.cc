@@ -57,6 +57,7 @@ constexpr uint64_t kSetidBits = S_ISUID | S_ISGID;
 constexpr uint64_t kOpenCreat = O_CREAT;
 constexpr uint64_t kOpenTmpfileBit = 020000000;  // __O_TMPFILE
 constexpr int kSysFchmodat2 = 452;               // Linux 6.6
+constexpr int kSysSetxattrat = 463;              // Linux 6.13
 
 using FilterContext = std::unique_ptr<void, decltype(&seccomp_release)>;
 
@@ -312,6 +313,12 @@ constexpr SetidModeCall kSetidModeCalls[] = {
     {__NR_mknodat, 2, -1},  {__NR_open, 2, 1},    {__NR_openat, 3, 2},
 };
 
+// setxattr, lsetxattr, fsetxattr and setxattrat (Linux 6.13).
+bool IsXattrWrite(int number) {
+  return number == __NR_setxattr || number == __NR_lsetxattr ||
+         number == __NR_fsetxattr || number == kSysSetxattrat;
+}
+
 const SetidModeCall* FindSetidModeCall(int number) {
   for (const SetidModeCall& call : kSetidModeCalls) {
     if (call.number == number) return &call;
@@ -319,7 +326,7 @@ const SetidModeCall* FindSetidModeCall(int number) {
   return nullptr;
 }
 
-// With forbid_setid_modes, for a call the plan runs with `action`: EPERM
+// With forbid_privileged_files, for a call the plan runs with `action`: EPERM
 // when the mode holds S_ISUID or S_ISGID (and, for open and openat, the
 // flags create a file). The rules partition the arguments: S_ISUID set;
 // S_ISUID clear and S_ISGID set; neither; and for open and openat, O_CREAT
@@ -359,11 +366,13 @@ bool Runs(const SyscallPlan& plan) {
 
 // clone's flags are arg 0, a register the filter reads: a clone with a
 // CLONE_NEW* flag gets the plan's clone_namespaces(), any other clone
-// For(clone); with forbid_untraced_clones, a clone that would run with
-// CLONE_UNTRACED fails with EPERM. Each rule is one masked comparison on
-// arg 0, and together they partition arg 0's values: the first namespace
-// bit set decides which rule (bits below it clear, it set), so no two rules
-// overlap and libseccomp's order never matters.
+// For(clone); where that runs the call, a clone with CLONE_UNTRACED
+// (forbid_untraced_clones) or CLONE_NEWUSER (forbid_privileged_files) fails
+// with EPERM. Each rule is one masked comparison on arg 0, and together they
+// partition arg 0's values: the first namespace bit set decides which plan
+// (bits below it clear, it set), then the first refused bit set refuses
+// (refused bits before it clear), so no two rules overlap and libseccomp's
+// order never matters.
 Result<std::vector<FilterRule>> CloneRules(const CompiledPlan& plan,
                                            const SeccompRouting& routing) {
   std::vector<FilterRule> rules;
@@ -371,20 +380,30 @@ Result<std::vector<FilterRule>> CloneRules(const CompiledPlan& plan,
                  const SyscallPlan& branch) -> Status {
     auto action = PlanAction(branch, SYS_clone, routing);
     if (!action) return tl::unexpected(action.error());
-    if (!routing.forbid_untraced_clones || !Runs(branch)) {
-      if (mask == 0) {
-        rules.push_back({*action, {}});
+    uint64_t refused = 0;
+    if (Runs(branch)) {
+      if (routing.forbid_untraced_clones) refused |= CLONE_UNTRACED;
+      if (routing.forbid_privileged_files) refused |= CLONE_NEWUSER;
+    }
+    const auto rule = [&](uint32_t rule_action, uint64_t m, uint64_t v) {
+      if (m == 0) {
+        rules.push_back({rule_action, {}});
       } else {
-        rules.push_back({*action, {Arg(0, SCMP_CMP_MASKED_EQ, mask, value)}});
+        rules.push_back({rule_action, {Arg(0, SCMP_CMP_MASKED_EQ, m, v)}});
       }
+    };
+    if ((value & refused) != 0) {  // the block holds a refused bit
+      rule(SCMP_ACT_ERRNO(EPERM), mask, value);
       return {};
     }
-    const uint64_t untraced = CLONE_UNTRACED;
-    rules.push_back(
-        {SCMP_ACT_ERRNO(EPERM),
-         {Arg(0, SCMP_CMP_MASKED_EQ, mask | untraced, value | untraced)}});
-    rules.push_back(
-        {*action, {Arg(0, SCMP_CMP_MASKED_EQ, mask | untraced, value)}});
+    refused &= ~mask;  // the block's own bits are clear there
+    uint64_t clear = 0;
+    for (uint64_t bit = 1; bit != 0; bit <<= 1) {
+      if ((refused & bit) == 0) continue;
+      rule(SCMP_ACT_ERRNO(EPERM), mask | clear | bit, value | bit);
+      clear |= bit;
+    }
+    rule(*action, mask | clear, value);
     return {};
   };
   const SyscallPlan& own = plan.For(SYS_clone);
@@ -430,13 +449,23 @@ Result<std::vector<FilterRule>> RulesFor(int number, const CompiledPlan& plan,
     return std::vector<FilterRule>{{SCMP_ACT_ERRNO(ENOSYS), {}}};
   }
   if (number == SYS_clone) return CloneRules(plan, routing);
-  if (routing.forbid_setid_modes && Runs(syscall_plan)) {
-    if (number == SYS_openat2) {
+  if (routing.forbid_privileged_files && Runs(syscall_plan)) {
+    if (number == SYS_openat2 || number == SYS_io_uring_setup ||
+        number == SYS_clone3) {
       return std::vector<FilterRule>{{SCMP_ACT_ERRNO(ENOSYS), {}}};
     }
+    if (IsXattrWrite(number)) {
+      return std::vector<FilterRule>{{SCMP_ACT_ERRNO(EOPNOTSUPP), {}}};
+    }
+    auto action = PlanAction(syscall_plan, number, routing);
+    if (!action) return tl::unexpected(action.error());
+    if (number == SYS_unshare) {
+      return std::vector<FilterRule>{
+          {SCMP_ACT_ERRNO(EPERM),
+           {Arg(0, SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER)}},
+          {*action, {Arg(0, SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, 0)}}};
+    }
     if (const SetidModeCall* call = FindSetidModeCall(number)) {
-      auto action = PlanAction(syscall_plan, number, routing);
-      if (!action) return tl::unexpected(action.error());
       return SetidModeRules(*call, *action);
     }
   }
@@ -699,6 +728,9 @@ Result<SeccompProgram> BuildSeccompProgram(const CompiledPlan& plan,
                  routing.trace_always.end());
   numbers.insert(numbers.end(), routing.notify_always.begin(),
                  routing.notify_always.end());
+  // Newer than libseccomp's table, so without a name: the plan's default
+  // applies to it, and where that runs it, the routing's refusal.
+  if (routing.forbid_privileged_files) numbers.push_back(kSysSetxattrat);
   std::sort(numbers.begin(), numbers.end());
   numbers.erase(std::unique(numbers.begin(), numbers.end()), numbers.end());
 

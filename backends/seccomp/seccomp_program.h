@@ -109,16 +109,25 @@ struct SeccompRouting {
   bool forbid_kernel_userfaults = false;
   // For a backend whose workload writes files as someone else (the
   // container's idmapped workdir: the workload's files belong to the
-  // workdir's owner on the host): a call that would give a file set-user-ID
-  // or set-group-ID bits fails with EPERM where the plan runs it. Those are
-  // chmod, fchmod, fchmodat, fchmodat2 with S_ISUID or S_ISGID in the mode,
-  // and the creating calls with them in the new file's mode: creat, mknod,
-  // mknodat, and open and openat with O_CREAT or O_TMPFILE. openat2, whose
-  // mode is in memory the filter cannot read, fails with ENOSYS where the
-  // plan runs it (callers fall back to openat). Without this, the workload
-  // could leave a set-user-ID program owned by the workdir's owner (root,
-  // say) on the host for anyone to run.
-  bool forbid_setid_modes = false;
+  // workdir's owner on the host): the workload cannot make a file that
+  // grants privileges to whoever runs it there. Where the plan runs them:
+  // - chmod, fchmod, fchmodat, fchmodat2 with S_ISUID or S_ISGID in the
+  //   mode, and the creating calls with them in the new file's mode
+  //   (creat, mknod, mknodat, open and openat with O_CREAT or O_TMPFILE),
+  //   fail with EPERM;
+  // - setxattr, lsetxattr, fsetxattr, setxattrat fail with EOPNOTSUPP (an
+  //   ACL can add execute bits beside a set-group-ID bit without a chmod,
+  //   security.capability holds file capabilities; the name is in memory
+  //   the filter cannot read);
+  // - a new user namespace (unshare or clone with CLONE_NEWUSER) fails with
+  //   EPERM: in one, the workload would hold CAP_FSETID and CAP_SETFCAP
+  //   over the workdir's files, which the idmap shows as its own;
+  // - openat2 (its mode is in memory), io_uring_setup (its operations
+  //   never pass the filter) and clone3 (its flags are in memory) fail with
+  //   ENOSYS; callers fall back to openat, plain calls and clone.
+  // Without this, a workload running as uid 1000 in a root-owned workdir
+  // could leave a setuid-root program there.
+  bool forbid_privileged_files = false;
 };
 
 // SECCOMP_RET_DATA of each SECCOMP_RET_TRACE the program returns (the tracer

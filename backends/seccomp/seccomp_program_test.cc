@@ -567,7 +567,7 @@ TEST(SeccompProgramTest, KernelModeUserfaultsAreRefused) {
   EXPECT_EQ(Evaluate(program, SYS_ioctl, {3, kIocNew, 0}), kAllow);
 }
 
-// forbid_setid_modes: every call that would give a file S_ISUID or S_ISGID
+// forbid_privileged_files: every call that would give a file S_ISUID or S_ISGID
 // fails with EPERM where the plan runs it (open and openat only when they
 // create a file); openat2, whose mode the filter cannot read, with ENOSYS;
 // every other mode keeps the plan.
@@ -600,7 +600,7 @@ TEST(SeccompProgramTest, SetidModesAreRefused) {
        action: {}}})yaml",
                                                     action));
     for (SeccompRouting routing : {PtraceRouting(), SeccompRouting{}}) {
-      routing.forbid_setid_modes = true;
+      routing.forbid_privileged_files = true;
       SeccompProgram program = MustBuild(plan, routing);
       const bool runs = std::string_view(action) != "deny";
       for (const Call& call : calls) {
@@ -632,6 +632,51 @@ TEST(SeccompProgramTest, SetidModesAreRefused) {
       EXPECT_EQ(
           Evaluate(program, SYS_openat2, {kFd, kPath, 0, 24}),
           runs ? Errno(ENOSYS) : ExpectedAction(plan, routing, SYS_openat2));
+    }
+  }
+  // Around the mode: extended attributes (ACLs, file capabilities), new
+  // user namespaces, and the calls whose arguments the filter cannot read.
+  for (const char* action : {"allow", "log", "deny"}) {
+    const bool runs = std::string_view(action) != "deny";
+    CompiledPlan plan = PlanOf(runs ? "allow" : "deny", fmt::format(R"yaml(
+    - {{id: around, syscalls: [setxattr, lsetxattr, fsetxattr, unshare,
+                              clone, clone3, io_uring_setup], action: {}}})yaml",
+                                                                    action));
+    for (SeccompRouting routing : {PtraceRouting(), SeccompRouting{}}) {
+      routing.forbid_privileged_files = true;
+      SeccompProgram program = MustBuild(plan, routing);
+      for (int nr :
+           {SYS_setxattr, SYS_lsetxattr, SYS_fsetxattr, 463 /* setxattrat */}) {
+        const uint32_t planned = nr == 463
+                                     ? RoutedAction(plan.unknown(), routing, -1)
+                                     : ExpectedAction(plan, routing, nr);
+        EXPECT_EQ(Evaluate(program, nr, {kPath, kPath, kPath, 28, 0}),
+                  runs ? Errno(EOPNOTSUPP) : planned)
+            << action << " " << nr;
+      }
+      for (int nr : {SYS_clone3, SYS_io_uring_setup}) {
+        EXPECT_EQ(Evaluate(program, nr, {kPath, 88}),
+                  runs ? Errno(ENOSYS) : ExpectedAction(plan, routing, nr))
+            << action << " " << SyscallName(nr);
+      }
+      const uint32_t unshare = ExpectedAction(plan, routing, SYS_unshare);
+      EXPECT_EQ(Evaluate(program, SYS_unshare, {CLONE_NEWUSER}),
+                runs ? Errno(EPERM) : unshare);
+      EXPECT_EQ(Evaluate(program, SYS_unshare, {CLONE_NEWUSER | CLONE_NEWNS}),
+                runs ? Errno(EPERM) : unshare);
+      EXPECT_EQ(Evaluate(program, SYS_unshare, {CLONE_NEWNS}), unshare);
+      const uint32_t clone = ExpectedAction(plan, routing, SYS_clone);
+      for (uint64_t flags :
+           {uint64_t{CLONE_NEWUSER | SIGCHLD},
+            uint64_t{CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID},
+            uint64_t{CLONE_NEWUSER | CLONE_UNTRACED}}) {
+        EXPECT_EQ(Evaluate(program, SYS_clone, {flags}),
+                  runs ? Errno(EPERM) : clone)
+            << action << fmt::format(" {:#x}", flags);
+      }
+      EXPECT_EQ(Evaluate(program, SYS_clone, {SIGCHLD}), clone) << action;
+      EXPECT_EQ(Evaluate(program, SYS_clone, {CLONE_NEWNS | SIGCHLD}), clone)
+          << action;
     }
   }
   // Without the routing's word, the plan alone.

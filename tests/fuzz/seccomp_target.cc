@@ -50,7 +50,12 @@ constexpr uint64_t kPrSetMm = 35;                // PR_SET_MM
 constexpr uint64_t kUffdUserModeOnly = 1;        // UFFD_USER_MODE_ONLY
 constexpr uint64_t kUserfaultfdIocNew = 0xAA00;  // USERFAULTFD_IOC_NEW
 constexpr int kSysFchmodat2 = 452;
-constexpr int kInteresting[] = {SYS_clone,
+constexpr int kSysSetxattrat = 463;  // unnamed in libseccomp 2.5
+constexpr int kInteresting[] = {SYS_setxattr,
+                                SYS_fsetxattr,
+                                kSysSetxattrat,
+                                SYS_io_uring_setup,
+                                SYS_clone,
                                 SYS_clone3,
                                 SYS_unshare,
                                 SYS_munmap,
@@ -108,7 +113,7 @@ SeccompRouting RoutingOf(FuzzInput& in) {
   routing.notify_denials = (flags & 4) != 0;
   routing.forbid_untraced_clones = (flags & 8) != 0;
   routing.forbid_kernel_userfaults = (flags & 64) != 0;
-  routing.forbid_setid_modes = (flags & 128) != 0;
+  routing.forbid_privileged_files = (flags & 128) != 0;
   routing.kills = static_cast<KillRoute>(in.Byte() % 3);
   if (routing.trace_paths && (flags & 16) != 0) {
     routing.notify_paths = {SYS_openat, SYS_newfstatat, SYS_readlinkat};
@@ -249,6 +254,10 @@ uint32_t Reference(const CompiledPlan& plan, const SeccompRouting& routing,
   }
   if (Contains(routing.notify_always, number)) return SECCOMP_RET_USER_NOTIF;
   const std::vector<int>& named = AllSyscallNumbers();
+  if (number == kSysSetxattrat && routing.forbid_privileged_files &&
+      Runs(plan.unknown())) {
+    return SECCOMP_RET_ERRNO | EOPNOTSUPP;
+  }
   if (!std::binary_search(named.begin(), named.end(), number)) {
     return Routed(plan.unknown(), routing, -1);
   }
@@ -260,6 +269,10 @@ uint32_t Reference(const CompiledPlan& plan, const SeccompRouting& routing,
     const SyscallPlan& branch = plan.ForCall(number, args);
     if (routing.forbid_untraced_clones && Runs(branch) &&
         (args[0] & CLONE_UNTRACED) != 0) {
+      return SECCOMP_RET_ERRNO | EPERM;
+    }
+    if (routing.forbid_privileged_files && Runs(branch) &&
+        (args[0] & CLONE_NEWUSER) != 0) {
       return SECCOMP_RET_ERRNO | EPERM;
     }
     return Routed(branch, routing, number);
@@ -282,8 +295,18 @@ uint32_t Reference(const CompiledPlan& plan, const SeccompRouting& routing,
          (args[2] & kUffdUserModeOnly) == 0);
     if (kernel_mode) return SECCOMP_RET_ERRNO | EPERM;
   }
-  if (routing.forbid_setid_modes && Runs(own)) {
-    if (number == SYS_openat2) return SECCOMP_RET_ERRNO | ENOSYS;
+  if (routing.forbid_privileged_files && Runs(own)) {
+    if (number == SYS_openat2 || number == SYS_io_uring_setup ||
+        number == SYS_clone3) {
+      return SECCOMP_RET_ERRNO | ENOSYS;
+    }
+    if (number == SYS_setxattr || number == SYS_lsetxattr ||
+        number == SYS_fsetxattr || number == kSysSetxattrat) {
+      return SECCOMP_RET_ERRNO | EOPNOTSUPP;
+    }
+    if (number == SYS_unshare && (args[0] & CLONE_NEWUSER) != 0) {
+      return SECCOMP_RET_ERRNO | EPERM;
+    }
     if (SetsSetidMode(number, args)) return SECCOMP_RET_ERRNO | EPERM;
   }
   return Routed(own, routing, number);
