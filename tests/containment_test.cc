@@ -257,6 +257,32 @@ TEST_F(ContainmentTest, ContainerIdmappedWorkdirGetsNoSetidFiles) {
   EXPECT_EQ(plain.st_mode & 07777, 0700U);
 }
 
+// A set-id program already in such a workdir would be the workload's to
+// rewrite: a write through a shared mapping keeps the bit, which no filter
+// can stop. The run is refused, naming the file; without it, it runs.
+TEST_F(ContainmentTest, ContainerIdmappedWorkdirWithASetidFileIsRefused) {
+  ASSERT_EQ(::chmod(dir_->path().c_str(), 0711), 0);
+  const std::filesystem::path workdir = dir_->path() / "root-owned";
+  ASSERT_TRUE(std::filesystem::create_directories(workdir / "bin"));
+  const std::filesystem::path setid = workdir / "bin" / "setid";
+  std::filesystem::copy_file("/bin/true", setid);
+  ASSERT_EQ(::chmod(setid.c_str(), 04755), 0);
+  const auto run = [&] {
+    return RunCommand(
+        Isoscope({"run", "-q", "--backend", "container", "--policy", "default",
+                  "--workdir", workdir.string(), "--", "/bin/true"}));
+  };
+  CommandResult refused = run();
+  if (refused.exit_status == 69) GTEST_SKIP() << refused.err;
+  EXPECT_EQ(refused.exit_status, 64) << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr(setid.string()));
+  EXPECT_THAT(refused.err,
+              HasSubstr("run the workload as the workdir's owner"));
+  ASSERT_EQ(::chmod(setid.c_str(), 0755), 0);
+  CommandResult plain = run();
+  EXPECT_EQ(plain.exit_status, 0) << plain.err;
+}
+
 // The capabilities that would keep set-id bits (or write file
 // capabilities) where the kernel clears them are refused with such a
 // workdir, naming the fix.

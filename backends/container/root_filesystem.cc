@@ -11,6 +11,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -332,6 +333,32 @@ std::string FilesystemName(int fd) {
     default:
       return fmt::format("filesystem type {:#x}", fs.f_type);
   }
+}
+
+// The first file under `dir` (symlinks not followed, mounts crossed, as
+// the idmapped tree holds them) that grants privileges to whoever runs it:
+// a set-user-ID or set-group-ID bit, or file capabilities. Empty when none
+// is there.
+Result<std::string> FirstPrivilegedFile(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(
+      dir, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string path = it->path().string();
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if ((st.st_mode & (S_ISUID | S_ISGID)) != 0) return path;
+    if (::lgetxattr(path.c_str(), "security.capability", nullptr, 0) >= 0) {
+      return path;
+    }
+  }
+  if (ec) {
+    return Fail(ErrorCode::kSystem,
+                fmt::format("workdir: listing '{}': {}", dir, ec.message()),
+                ec.value());
+  }
+  return std::string();
 }
 
 // A detached copy of the workdir's mount tree, idmapped so that the owner's
@@ -1230,6 +1257,24 @@ Result<RootFilesystemPlan> Plan(const FilesystemView& view,
   uid_t uid = in.workload_uid.value_or(owner.st_uid);
   gid_t gid = in.workload_gid.value_or(owner.st_gid);
   if (!own_root && (uid != owner.st_uid || gid != owner.st_gid)) {
+    // The workload becomes the owner of every file there. The filter keeps
+    // it from making a privileged file (SeccompRouting::
+    // forbid_privileged_files), but a write through a shared mapping
+    // changes a file's content and keeps its set-id bit and capabilities.
+    Result<std::string> privileged = FirstPrivilegedFile(workdir_real);
+    if (!privileged) return tl::unexpected(privileged.error());
+    if (!privileged->empty()) {
+      return Fail(
+          ErrorCode::kInvalidArgument,
+          fmt::format(
+              "workdir: '{}' belongs to {}:{} and the workload runs as "
+              "{}:{}, so the workload would own its files, among them "
+              "'{}', a set-id or file-capability program it could rewrite "
+              "keeping its privileges; run the workload as the workdir's "
+              "owner (identity.uid and identity.gid), or give it a workdir "
+              "without such files",
+              in.workdir, owner.st_uid, owner.st_gid, uid, gid, *privileged));
+    }
     uint64_t noexec = ExecReachable(in.workdir, exec_prefixes, mounts)
                           ? 0
                           : MOUNT_ATTR_NOEXEC;
