@@ -131,8 +131,8 @@ class RunLoop {
       event.decided_by = DecidedBy::kSupervisor;
       if (event.exec_image) {
         event.verdict->reason = fmt::format(
-            "the kernel ran it for an execve (a #! interpreter or an ELF's "
-            "loader), checked after the exec: {}",
+            "a file the kernel ran for an execve (the program a #! script "
+            "becomes, an ELF's loader), checked after the exec: {}",
             event.verdict->reason);
       } else {
         ++result_.counters.syscalls_trapped;

@@ -114,6 +114,28 @@ TEST(SupervisorTest, DeniedSyscallIsResolvedWithItsErrnoAndRule) {
   EXPECT_EQ(result->termination.outcome, Outcome::kExited);
 }
 
+// A file the kernel ran for an exec (ptrace's exec images) is decided and
+// recorded like a syscall, with a reason saying what it was, but it is not
+// a call the workload made: the syscall counts leave it out.
+TEST(SupervisorTest, ExecImageIsDecidedButNotCountedAsASyscall) {
+  Captured captured;
+  SyscallEvent image = Syscall("ptrace");
+  image.exec_image = true;
+  FakeBackend backend({Event{image}, Event{ExitEvent{}}});
+  Supervisor supervisor(TestPolicy(), CapturingOptions(captured));
+  auto result = supervisor.Run(backend, TestWorkload());
+  ASSERT_TRUE(result.has_value()) << result.error().ToString();
+  ASSERT_EQ(backend.resolved.size(), 1u);
+  EXPECT_EQ(backend.resolved[0].second.rule_id, "no-ptrace");
+  EXPECT_EQ(result->counters.syscalls_trapped, 0u);
+  EXPECT_EQ(result->counters.syscalls_denied, 1u);
+  ASSERT_EQ(result->events.size(), 2u);  // the denial and the exit
+  const auto& recorded = std::get<SyscallEvent>(result->events[0]);
+  ASSERT_TRUE(recorded.verdict.has_value());
+  EXPECT_THAT(recorded.verdict->reason,
+              ::testing::StartsWith("a file the kernel ran for an execve"));
+}
+
 TEST(SupervisorTest, UnmatchedSyscallGetsTheDefault) {
   Captured captured;
   FakeBackend backend({Event{Syscall("mount")}, Event{ExitEvent{}}});
