@@ -1,6 +1,7 @@
 #include "backends/process/exec_image.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "base/exec_args.h"
 #include "base/temp_dir.h"
 
 namespace isoscope {
@@ -28,16 +30,14 @@ using ::testing::SizeIs;
 // reaped on destruction.
 class StoppedAtExec {
  public:
-  explicit StoppedAtExec(const std::vector<std::string>& argv) {
+  explicit StoppedAtExec(std::vector<std::string> argv) {
+    // Built before the fork: the child allocates nothing.
+    const std::vector<char*> args = ExecArgs(argv);
     pid_ = ::fork();
     if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
       (void)::raise(SIGSTOP);
-      std::vector<char*> args;
-      for (const std::string& arg : argv) {
-        args.push_back(const_cast<char*>(arg.c_str()));
-      }
-      args.push_back(nullptr);
       ::execv(args[0], args.data());
       ::_exit(127);
     }
