@@ -197,6 +197,64 @@ INSTANTIATE_TEST_SUITE_P(EveryBackend, InheritedDescriptorTest,
                          ::testing::Values("native", "ptrace", "container",
                                            "kvm"));
 
+// --- The workload's own namespaces, also where isoscope opens for it ------
+
+class NamespacedProcfsTest : public ContainmentTest,
+                             public ::testing::WithParamInterface<const char*> {
+};
+
+// Under /proc/sys the kernel picks a file by the namespaces of whoever looks
+// it up, and isoscope opens the workload's checked paths itself. With
+// `network: none`, /proc/sys/net/ipv4/conf lists the workload's interfaces
+// (its loopback), not the host's; kernel.pid_max is the one of its pid
+// namespace (what a new pid namespace reads on this host), the bound of the
+// pids it gets.
+TEST_P(NamespacedProcfsTest, SysctlsAreTheWorkloadsNotTheHosts) {
+  const std::string backend = GetParam();
+  if (std::string why = BackendUnavailable(backend); !why.empty()) {
+    GTEST_SKIP() << backend << " backend unavailable: " << why;
+  }
+  // tests/policies/hostile-clients.yaml (no network, uid 1000, every path
+  // call checked) with the sysctl tree readable.
+  std::ifstream source(SourceDir() / "tests/policies/hostile-clients.yaml");
+  std::string text((std::istreambuf_iterator<char>(source)),
+                   std::istreambuf_iterator<char>());
+  const std::string anchor = "/proc/sys/kernel/tainted, ";
+  const size_t at = text.find(anchor);
+  ASSERT_NE(at, std::string::npos) << "hostile-clients.yaml changed";
+  text.insert(at + anchor.size(), "\"/proc/sys/**\", ");
+  const std::string policy = (dir_->path() / "sysctl.yaml").string();
+  std::ofstream(policy) << text;
+  // As uid 1000, the ptrace workload reaches its workdir through these.
+  const std::filesystem::path tmp = dir_->path() / "tmp";
+  std::filesystem::create_directory(tmp);
+  for (const std::filesystem::path& dir : {dir_->path(), tmp}) {
+    ::chmod(dir.c_str(), 0711);
+  }
+  CommandResult fresh =
+      RunCommand({"/usr/bin/unshare", "--pid", "--fork", "--mount-proc",
+                  "/bin/cat", "/proc/sys/kernel/pid_max"});
+  ASSERT_EQ(fresh.exit_status, 0) << fresh.err;
+
+  CommandResult run =
+      RunCommand(Isoscope({"run", "-q", "--backend", backend, "--policy",
+                           policy, "--", "/bin/sh", "-c",
+                           "ls /proc/sys/net/ipv4/conf; echo pid_max=$(cat "
+                           "/proc/sys/kernel/pid_max)"}),
+                 {"TMPDIR=" + tmp.string()});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  std::string host_interfaces;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/sys/net/ipv4/conf")) {
+    host_interfaces += entry.path().filename().string() + " ";
+  }
+  EXPECT_EQ(run.out, "all\ndefault\nlo\npid_max=" + fresh.out)
+      << "the host has: " << host_interfaces;
+}
+
+INSTANTIATE_TEST_SUITE_P(ProcessBackends, NamespacedProcfsTest,
+                         ::testing::Values("ptrace", "container"));
+
 // --- container: a workdir that belongs to someone else --------------------
 
 // A workload that runs as another uid than the workdir's owner writes there

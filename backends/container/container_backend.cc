@@ -395,6 +395,8 @@ Status ContainerBackend::WaitForExec() {
   if (!container_root_) {
     return FailErrno("opening the container's root", errno);
   }
+  namespaced_opener_ = std::make_unique<NamespacedOpener>(
+      host_uid_, host_gid_, capabilities_->kept_mask());
   if (auto continued = notifier_->Continue((*received)->id); !continued) {
     return continued;
   }
@@ -695,6 +697,7 @@ CheckedCallContext ContainerBackend::CheckedContext() const {
   context.uid = host_uid_;
   context.gid = host_gid_;
   context.effective_caps = capabilities_->kept_mask();
+  context.namespaced_opener = namespaced_opener_.get();
   return context;
 }
 

@@ -131,6 +131,8 @@ class ContainerBackend : public Backend {
   // closed (the open one counts its own: SeccompNotifier::answered).
   uint64_t answered_ = 0;
   UniqueFd container_root_;  // O_PATH of /proc/<pid>/root, after exec
+  // Looks up /proc/sys and /proc/sysvipc in the workload's namespaces.
+  std::unique_ptr<NamespacedOpener> namespaced_opener_;
   UniqueFd stdout_;
   UniqueFd stderr_;
   // Perform the socket calls the endpoint lists decide (they may block),

@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "backends/seccomp/seccomp_program.h"
 #include "base/unique_fd.h"
 
 namespace isoscope::kvm {
@@ -82,8 +83,8 @@ std::span<const std::string_view> VmmAllowedSyscalls() {
 namespace {
 
 // The filter compiled once per process (libseccomp's compile costs a good
-// part of a millisecond, every VM start would pay it): exported as BPF
-// through a memfd, then loaded directly on each VMM thread.
+// part of a millisecond, every VM start would pay it): exported as BPF,
+// then loaded directly on each VMM thread.
 Result<std::vector<sock_filter>> CompileFilter() {
   std::unique_ptr<void, FilterDeleter> ctx(seccomp_init(SCMP_ACT_ERRNO(EPERM)));
   if (!ctx) {
@@ -111,25 +112,10 @@ Result<std::vector<sock_filter>> CompileFilter() {
           fmt::format("VMM seccomp filter: allowing {}", name), -rc));
     }
   }
-  UniqueFd memfd(memfd_create("isoscope-vmm-filter", MFD_CLOEXEC));
-  if (!memfd) {
-    return tl::unexpected(Error::FromErrno("VMM seccomp filter: memfd", errno));
-  }
-  if (int rc = seccomp_export_bpf(ctx.get(), memfd.get()); rc < 0) {
+  auto program = ExportSeccompBpf(ctx.get());
+  if (!program) {
     return tl::unexpected(
-        Error::FromErrno("VMM seccomp filter: exporting it", -rc));
-  }
-  const off_t size = lseek(memfd.get(), 0, SEEK_END);
-  if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0) {
-    return tl::unexpected(
-        Error(ErrorCode::kInternal, "VMM seccomp filter: bad exported size"));
-  }
-  std::vector<sock_filter> program(static_cast<size_t>(size) /
-                                   sizeof(sock_filter));
-  if (pread(memfd.get(), program.data(), static_cast<size_t>(size), 0) !=
-      size) {
-    return tl::unexpected(
-        Error::FromErrno("VMM seccomp filter: reading it back", errno));
+        std::move(program).error().WithContext("VMM seccomp filter"));
   }
   return program;
 }

@@ -105,10 +105,29 @@ int Openat2(int dirfd, const char* path, uint64_t flags, uint64_t mode,
   return static_cast<int>(RawCall(SYS_openat2, dirfd, path, &how, sizeof(how)));
 }
 
-// Opens `path` (absolute, inside the root) from the container's root.
-Result<UniqueFd> OpenInRoot(int root_fd, const std::string& path,
-                            uint64_t flags) {
-  const int fd = Openat2(root_fd, path.c_str(), flags | O_CLOEXEC, 0, kResolve);
+// openat2 of `path` (absolute, normalised) from the workload's root, as
+// thread `tid` would look it up: by the context's namespaced opener where
+// the file depends on who looks. An fd, or -1 with errno set.
+int LookUp(const CheckedCallContext& context, pid_t tid,
+           const std::string& path, uint64_t flags, uint64_t mode,
+           uint64_t resolve) {
+  if (context.namespaced_opener != nullptr &&
+      NamespacedOpener::DependsOnNamespaces(path)) {
+    auto opened =
+        context.namespaced_opener->Open(tid, path, flags, mode, resolve);
+    if (!opened) {
+      errno = opened.error();
+      return -1;
+    }
+    return opened->Release();
+  }
+  return Openat2(context.root_fd, path.c_str(), flags, mode, resolve);
+}
+
+// Opens `path` (absolute, inside the root) for thread `tid`.
+Result<UniqueFd> OpenInRoot(const CheckedCallContext& context, pid_t tid,
+                            const std::string& path, uint64_t flags) {
+  const int fd = LookUp(context, tid, path, flags | O_CLOEXEC, 0, kResolve);
   if (fd < 0) return WorkloadFails(errno);
   return UniqueFd(fd);
 }
@@ -350,9 +369,12 @@ bool AllDigits(std::string_view text) {
 // kernel's lookup does, returning the path it reaches (see the header).
 class PathWalk {
  public:
-  PathWalk(const CheckedCallContext& context, LazyProcSelf& self,
+  PathWalk(const CheckedCallContext& context, pid_t tid, LazyProcSelf& self,
            uint64_t workload_resolve)
-      : context_(context), self_(self), workload_resolve_(workload_resolve) {}
+      : context_(context),
+        tid_(tid),
+        self_(self),
+        workload_resolve_(workload_resolve) {}
 
   // `follow_final`: a symlink in the last component is followed.
   Result<std::string> Resolve(const std::string& path, bool follow_final) {
@@ -360,9 +382,9 @@ class PathWalk {
     // failure other than meeting one (ENOENT, ENOTDIR, ...) happens at the
     // same component for the call, before any symlink: the path is already
     // what it reaches.
-    UniqueFd whole(Openat2(context_.root_fd, path.c_str(),
-                           O_PATH | O_CLOEXEC | (follow_final ? 0 : O_NOFOLLOW),
-                           0, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS));
+    UniqueFd whole(LookUp(context_, tid_, path,
+                          O_PATH | O_CLOEXEC | (follow_final ? 0 : O_NOFOLLOW),
+                          0, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS));
     if (whole || errno != ELOOP) return path;
     return Walk(path, follow_final);
   }
@@ -401,9 +423,8 @@ class PathWalk {
         continue;
       }
       const std::string here = JoinPath(current, name);
-      UniqueFd fd(Openat2(context_.root_fd, here.c_str(),
-                          O_PATH | O_NOFOLLOW | O_CLOEXEC, 0,
-                          RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS));
+      UniqueFd fd(LookUp(context_, tid_, here, O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                         0, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS));
       struct stat st {};
       if (!fd ||
           RawCall(SYS_newfstatat, fd.get(), "", &st, AT_EMPTY_PATH) != 0 ||
@@ -491,6 +512,7 @@ class PathWalk {
   }
 
   const CheckedCallContext& context_;
+  pid_t tid_;
   LazyProcSelf& self_;
   uint64_t workload_resolve_;
   std::optional<int> reopened_fd_;
@@ -544,7 +566,7 @@ Result<PathTarget> PrepareTarget(const Call& call, size_t i, int dirfd_index) {
 // Under the workload's identity: an fd on the target (O_PATH for names).
 Result<UniqueFd> OpenTarget(const Call& call, PathTarget& target, bool follow) {
   if (target.names_fd) return std::move(target.itself);
-  return OpenInRoot(call.context.root_fd, target.path,
+  return OpenInRoot(call.context, call.tid, target.path,
                     O_PATH | (follow ? 0 : O_NOFOLLOW));
 }
 
@@ -575,7 +597,7 @@ Result<ParentAndName> OpenParent(const Call& call, const PathTarget& target,
     return Internal(fmt::format("syscall {}: path '{}' is not normalised",
                                 call.number, path));
   }
-  auto fd = OpenInRoot(call.context.root_fd, dir, O_PATH | O_DIRECTORY);
+  auto fd = OpenInRoot(call.context, call.tid, dir, O_PATH | O_DIRECTORY);
   if (!fd) return tl::unexpected(std::move(fd).error());
   return ParentAndName{*std::move(fd), std::move(name)};
 }
@@ -654,8 +676,8 @@ Result<CheckedCallOutcome> Open(const Call& call, uint64_t flags, uint64_t mode,
       fd.Reset(
           Openat2(AT_FDCWD, self.c_str(), our_flags, mode, workload_resolve));
     } else {
-      fd.Reset(Openat2(call.context.root_fd, target->path.c_str(), our_flags,
-                       mode, kResolve | workload_resolve));
+      fd.Reset(LookUp(call.context, call.tid, target->path, our_flags, mode,
+                      kResolve | workload_resolve));
     }
     if (!fd) return WorkloadFails(errno);
     if (add_nonblock) {
@@ -1502,7 +1524,7 @@ Status ResolveCheckedPaths(const CheckedCallContext& context, pid_t tid,
     const bool follow =
         trailing_slash ||
         FollowsFinalSymlink(number, i, args, decoded.open_flags);
-    PathWalk walk(context, self, workload_resolve);
+    PathWalk walk(context, tid, self, workload_resolve);
     auto reached = walk.Resolve(named, follow);
     if (!reached) return tl::unexpected(std::move(reached).error());
     decoded.paths[i].path = *reached;

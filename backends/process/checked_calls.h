@@ -42,7 +42,11 @@
 // How each call is done:
 // - Every path is resolved with openat2(root_fd, path, RESOLVE_IN_ROOT |
 //   RESOLVE_NO_SYMLINKS): resolved paths have no symlinks and stay inside
-//   the root.
+//   the root. Paths under /proc/sys and /proc/sysvipc, whose files the
+//   kernel picks by the namespaces of who looks them up, are looked up the
+//   same way by a helper in the calling thread's namespaces
+//   (namespaced_opener.h), so the workload sees its own network's
+//   interfaces and its own pid namespace's pid_max, not isoscope's.
 // - open, openat, creat, openat2 open the file so; the backend installs the
 //   fd with SECCOMP_IOCTL_NOTIF_ADDFD (kInstallFd). The open is made with
 //   O_NONBLOCK (cleared afterwards unless the workload asked for it) so that
@@ -119,6 +123,7 @@
 #include <vector>
 
 #include "backends/process/fs_credentials.h"
+#include "backends/process/namespaced_opener.h"
 #include "backends/process/socket_address.h"
 #include "backends/process/syscall_paths.h"
 #include "backends/seccomp/seccomp_notifier.h"
@@ -147,6 +152,11 @@ struct CheckedCallContext {
   // for each), usually none: the calls run with exactly these effective (as
   // far as isoscope's permitted set has them).
   uint64_t effective_caps = 0;
+  // Looks up the paths whose file depends on the namespaces of who looks
+  // (NamespacedOpener::DependsOnNamespaces: /proc/sys, /proc/sysvipc) in the
+  // calling thread's namespaces; borrowed. Null: isoscope looks them up in
+  // its own, which is right only for a workload that shares them.
+  NamespacedOpener* namespaced_opener = nullptr;
 };
 
 // What the backend answers the notification with.

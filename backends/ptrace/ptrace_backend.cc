@@ -415,6 +415,9 @@ Status PtraceBackend::WaitForExec() {
   if (!root_dir_) {
     return FailErrno(fmt::format("open /proc/{}/root (O_PATH)", root_), errno);
   }
+  namespaced_opener_ = std::make_unique<NamespacedOpener>(
+      workload_uid_, workload_gid_,
+      capabilities_ ? capabilities_->kept_mask() : 0);
   while (!root_execed_) {
     int status = 0;
     rusage usage{};
@@ -871,6 +874,7 @@ CheckedCallContext PtraceBackend::CheckedContext() const {
   context.uid = workload_uid_;
   context.gid = workload_gid_;
   context.effective_caps = capabilities_ ? capabilities_->kept_mask() : 0;
+  context.namespaced_opener = namespaced_opener_.get();
   return context;
 }
 

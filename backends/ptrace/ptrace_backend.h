@@ -180,6 +180,8 @@ class PtraceBackend : public Backend {
   std::optional<SeccompProgram> program_;
   std::optional<ChildProcess> child_;
   UniqueFd root_dir_;  // O_PATH /proc/<root_>/root: the workload's root
+  // Looks up /proc/sys and /proc/sysvipc in the workload's namespaces.
+  std::unique_ptr<NamespacedOpener> namespaced_opener_;
   pid_t root_ = 0;
   bool root_execed_ = false;
   std::optional<SeccompNotifier> notifier_;

@@ -566,37 +566,6 @@ Status Validate(const SeccompRouting& routing) {
   return {};
 }
 
-// libseccomp 2.5.4 has no seccomp_export_bpf_mem: export into a memfd and
-// read the instructions back.
-Result<std::vector<sock_filter>> ExportBpf(scmp_filter_ctx ctx) {
-  UniqueFd memfd(::memfd_create("isoscope-seccomp", MFD_CLOEXEC));
-  if (!memfd) return FailErrno("memfd_create", errno);
-  if (int rc = seccomp_export_bpf(ctx, memfd.get()); rc < 0) {
-    return FailErrno("seccomp_export_bpf", -rc);
-  }
-  struct stat st {};
-  if (::fstat(memfd.get(), &st) != 0) return FailErrno("fstat memfd", errno);
-  auto size = static_cast<size_t>(st.st_size);
-  if (size == 0 || size % sizeof(sock_filter) != 0) {
-    return Fail(ErrorCode::kInternal,
-                fmt::format("libseccomp exported {} bytes, not a whole "
-                            "number of BPF instructions",
-                            size));
-  }
-  std::vector<sock_filter> instructions(size / sizeof(sock_filter));
-  auto* out = reinterpret_cast<char*>(instructions.data());
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n =
-        ::pread(memfd.get(), out + done, size - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FailErrno("reading the exported seccomp program", errno);
-    if (n == 0) return Fail(ErrorCode::kInternal, "exported program shrank");
-    done += static_cast<size_t>(n);
-  }
-  return instructions;
-}
-
 constexpr sock_filter Statement(uint16_t code, uint32_t k) {
   return sock_filter{code, 0, 0, k};
 }
@@ -669,6 +638,37 @@ std::vector<sock_filter> RoutingOptionsPrologue(uint32_t action) {
 }
 
 }  // namespace
+
+// libseccomp 2.5.4 has no seccomp_export_bpf_mem: exported into a memfd and
+// read back.
+Result<std::vector<sock_filter>> ExportSeccompBpf(scmp_filter_ctx ctx) {
+  UniqueFd memfd(::memfd_create("isoscope-seccomp", MFD_CLOEXEC));
+  if (!memfd) return FailErrno("memfd_create", errno);
+  if (int rc = seccomp_export_bpf(ctx, memfd.get()); rc < 0) {
+    return FailErrno("seccomp_export_bpf", -rc);
+  }
+  struct stat st {};
+  if (::fstat(memfd.get(), &st) != 0) return FailErrno("fstat memfd", errno);
+  auto size = static_cast<size_t>(st.st_size);
+  if (size == 0 || size % sizeof(sock_filter) != 0) {
+    return Fail(ErrorCode::kInternal,
+                fmt::format("libseccomp exported {} bytes, not a whole "
+                            "number of BPF instructions",
+                            size));
+  }
+  std::vector<sock_filter> instructions(size / sizeof(sock_filter));
+  auto* out = reinterpret_cast<char*>(instructions.data());
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n =
+        ::pread(memfd.get(), out + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FailErrno("reading the exported seccomp program", errno);
+    if (n == 0) return Fail(ErrorCode::kInternal, "exported program shrank");
+    done += static_cast<size_t>(n);
+  }
+  return instructions;
+}
 
 SeccompProgram::SeccompProgram(std::vector<sock_filter> instructions)
     : instructions_(std::move(instructions)) {
@@ -795,7 +795,7 @@ Result<SeccompProgram> BuildSeccompProgram(const CompiledPlan& plan,
     }
   }
 
-  auto exported = ExportBpf(ctx.get());
+  auto exported = ExportSeccompBpf(ctx.get());
   if (!exported) return tl::unexpected(exported.error());
   std::vector<sock_filter> program = X32Prologue(*x32_action);
   if (routing_options_action) {

@@ -8,6 +8,7 @@
 #define ISOSCOPE_BACKENDS_SECCOMP_SECCOMP_PROGRAM_H_
 
 #include <linux/filter.h>
+#include <seccomp.h>
 
 #include <array>
 #include <cstdint>
@@ -171,6 +172,9 @@ class SeccompProgram {
 // needs; kInvalidArgument for a bad routing (syscall number, guard range).
 Result<SeccompProgram> BuildSeccompProgram(const CompiledPlan& plan,
                                            const SeccompRouting& routing);
+
+// The BPF program of libseccomp filter `ctx`, as the kernel loads it.
+Result<std::vector<sock_filter>> ExportSeccompBpf(scmp_filter_ctx ctx);
 
 // Sets no_new_privs and installs `program` on the calling thread, with a
 // user-notification listener when `new_listener`. Async-signal-safe (raw

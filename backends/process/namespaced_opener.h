@@ -1,0 +1,109 @@
+// Opening the files whose meaning depends on the namespaces of the process
+// that opens them, from inside the workload's namespaces (checked_calls.h).
+//
+// Why: isoscope's supervisor performs a workload's checked path calls itself.
+// For most files it does not matter who opens them, but under /proc/sys and
+// /proc/sysvipc the kernel picks the file by the namespaces of the process
+// looking it up: net.* belongs to the opener's network namespace (its
+// interfaces are the directories of net/ipv4/conf), kernel.pid_max to its
+// pid namespace, kernel.shm*, msg*, sem, fs.mqueue.* and /proc/sysvipc to
+// its IPC namespace. Looked up by the supervisor, a workload with `network:
+// none` lists the host's interfaces, and reads the host's pid_max while its
+// own pid namespace hands out pids beyond it (trinity, which checks every
+// pid against the pid_max it read, stops with "shm corruption").
+//
+// How: a helper process that entered the calling thread's mount, network,
+// IPC, UTS and pid namespaces (pid: it was forked after entering, so its own
+// pid namespace is the workload's) looks such paths up from its root with
+// openat2 (RESOLVE_IN_ROOT and the caller's resolve flags) and passes the fd
+// back over a socket. It runs with the workload's ids and only the
+// effective capabilities the workload holds, is not dumpable (the workload
+// cannot ptrace it or open its /proc files without CAP_SYS_PTRACE in
+// isoscope's user namespace), blocks every signal but SIGKILL and SIGSTOP,
+// holds no descriptor but its socket and root, and its seccomp filter
+// allows only receiving a request, openat2, sending the answer, close and
+// exit: a workload that took it over would gain no open its own identity
+// lacks. Its parent is isoscope (CLONE_PARENT), so no workload process
+// waits for it; it exits when isoscope closes its socket and is killed with
+// the pid namespace's init.
+//
+// One helper per set of namespaces (a workload that unshares gets its own),
+// at most kMaxHelpers; each started on the first such path its threads name.
+// Known differences: the helper is a process of the workload's pid
+// namespace, which `ps` there lists and the workload can kill (the next
+// lookup starts another); it is not in the workload's cgroup.
+#ifndef ISOSCOPE_BACKENDS_PROCESS_NAMESPACED_OPENER_H_
+#define ISOSCOPE_BACKENDS_PROCESS_NAMESPACED_OPENER_H_
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include "base/unique_fd.h"
+
+namespace isoscope {
+
+class NamespacedOpener {
+ public:
+  // The workload's identity as isoscope's user namespace sees it, and the
+  // capabilities it holds in its effective set (bit 1 << CAP_x each).
+  NamespacedOpener(uid_t uid, gid_t gid, uint64_t effective_caps);
+  NamespacedOpener(const NamespacedOpener&) = delete;
+  NamespacedOpener& operator=(const NamespacedOpener&) = delete;
+  // Closes every helper's socket, kills and reaps it.
+  ~NamespacedOpener();
+
+  // Whether the file `path` (absolute and resolved, in the workload's root)
+  // names depends on the namespaces of who looks it up: /proc/sys and
+  // /proc/sysvipc and everything under them.
+  static bool DependsOnNamespaces(std::string_view path);
+
+  // openat2(root, path, {flags, mode, resolve | RESOLVE_IN_ROOT}) as thread
+  // `tid` of the workload would, in its namespaces: the fd, or the errno
+  // the call fails with. Errors of isoscope's own (a helper that cannot
+  // start or answer) are errnos too (that of the failed step, EIO for a
+  // helper that died or did not answer in time): the workload's call fails,
+  // isoscope goes on. Thread-safe.
+  tl::expected<UniqueFd, int> Open(pid_t tid, const std::string& path,
+                                   uint64_t flags, uint64_t mode,
+                                   uint64_t resolve);
+
+  // How many helpers run now.
+  size_t helpers() const;
+
+  static constexpr size_t kMaxHelpers = 4;
+
+ private:
+  // Identifies a set of namespaces: the inode of each of kNamespaces.
+  using Key = std::array<uint64_t, 5>;
+  struct Helper {
+    Key key{};
+    UniqueFd socket;
+    UniqueFd pidfd;    // the helper's
+    pid_t keeper = 0;  // isoscope's child that reaps the helper
+  };
+
+  tl::expected<Helper, int> Start(pid_t tid) const;
+  static void Stop(Helper& helper);
+  static tl::expected<UniqueFd, int> Ask(const Helper& helper,
+                                         const std::string& path,
+                                         uint64_t flags, uint64_t mode,
+                                         uint64_t resolve);
+
+  uid_t uid_;
+  gid_t gid_;
+  uint64_t effective_caps_;
+  mutable std::mutex mutex_;
+  std::vector<Helper> helpers_;  // least recently started first
+};
+
+}  // namespace isoscope
+
+#endif  // ISOSCOPE_BACKENDS_PROCESS_NAMESPACED_OPENER_H_
