@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -65,6 +66,15 @@ uint64_t TrinitySyscalls() {
 }
 uint64_t TrinityChildren() {
   return FromEnv("ISOSCOPE_HOSTILE_TRINITY_CHILDREN", 2);
+}
+// trinity's seed (`-s`): its choices of calls and arguments repeat with it
+// (the order its children run in still varies). A fixed one by default, so
+// that the suite fuzzes the same way on every host; "0": trinity picks one
+// (the long version), printed either way.
+uint64_t TrinitySeed() {
+  const char* value = std::getenv("ISOSCOPE_HOSTILE_TRINITY_SEED");
+  if (value != nullptr && std::string_view(value) == "0") return 0;
+  return FromEnv("ISOSCOPE_HOSTILE_TRINITY_SEED", 3110575490);
 }
 // How long each stress-ng stressor runs, in seconds; with
 // ISOSCOPE_HOSTILE_STRESS_ALL set, every stressor of the classes below runs
@@ -264,6 +274,16 @@ class HostileClientsTest : public ::testing::TestWithParam<std::string> {
 // its perf or socket descriptors: refused perf_event_open is retried for
 // ever by trinity's perf provider (it never starts), and its socket cache
 // crashes trinity itself (SIGSEGV) when most families are refused.
+//
+// trinity can livelock by itself: a child whose first calls kill it is
+// respawned with the same choices, and trinity reseeds only after calls
+// were made (seen with seed 909002921: 123,000 children in 300 s, each
+// dead after its start-up calls, none counted). So `timeout -s INT` stops
+// it at three quarters of the wall time, and trinity, ending on SIGINT,
+// still prints what it ran: short of its count, that is said, and at least
+// kTrinityFloor calls are asked for. isoscope's own faults (an error, a
+// hang that keeps trinity from answering SIGINT, anything left behind)
+// fail the test either way.
 TEST_P(HostileClientsTest, Trinity) {
   if (!fs::exists(kTrinity)) {
     GTEST_SKIP() << "Debian package trinity is not installed "
@@ -280,14 +300,16 @@ TEST_P(HostileClientsTest, Trinity) {
         "CONFIG_IA32_EMULATION off or ia32_emulation=0): trinity makes "
         "64-bit calls only\n");
   }
-  const nlohmann::json recorded =
-      RunHostile({"/bin/sh", "-c",
-                  fmt::format("mkdir victims && echo x > victims/file && "
-                              "mkdir victims/dir && exec {} -q -V victims "
-                              "--disable-fds=perf,sockets -C {} -N {}{}",
-                              kTrinity, TrinityChildren(), syscalls,
-                              i386 ? "" : " --arch 64")},
-                 kTrinity);
+  const uint64_t seed = TrinitySeed();
+  const nlohmann::json recorded = RunHostile(
+      {"/bin/sh", "-c",
+       fmt::format("mkdir victims && echo x > victims/file && "
+                   "mkdir victims/dir && exec timeout -s INT {} {} -q -V "
+                   "victims --disable-fds=perf,sockets -C {} -N {}{}{}",
+                   WallTimeSeconds() * 3 / 4, kTrinity, TrinityChildren(),
+                   syscalls, i386 ? "" : " --arch 64",
+                   seed == 0 ? "" : fmt::format(" -s {}", seed))},
+      kTrinity);
   if (recorded.is_null()) return;
   // trinity made its calls and ended by itself (it prints how many, and its
   // seed near the start: `-s SEED` repeats its choices).
@@ -297,8 +319,22 @@ TEST_P(HostileClientsTest, Trinity) {
       << "trinity did not finish ("
       << recorded["termination"].value("reason", "") << "); it printed:\n"
       << out;
-  fmt::print("  trinity ran {} syscalls\n", ran[1].str());
-  EXPECT_GE(std::stoull(ran[1].str()), syscalls);
+  std::smatch seed_line;
+  const bool seeded =
+      std::regex_search(out, seed_line, std::regex("random seed: ([0-9]+)"));
+  const uint64_t made = std::stoull(ran[1].str());
+  fmt::print("  trinity ran {} syscalls (seed {})\n", made,
+             seeded ? seed_line[1].str() : "not printed");
+  if (made < syscalls) {
+    std::smatch why;
+    fmt::print("  trinity stopped short of its {} calls: {}\n", syscalls,
+               std::regex_search(
+                   out, why, std::regex("Bailing main loop because ([^\n]*)"))
+                   ? why[1].str()
+                   : std::string("no reason printed"));
+  }
+  constexpr uint64_t kTrinityFloor = 1000;
+  EXPECT_GE(made, std::min(syscalls, kTrinityFloor));
 }
 
 // stress-ng: processes, exec, signals, pipes, directories and renames,
