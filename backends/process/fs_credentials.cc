@@ -159,4 +159,25 @@ Status ScopedFsCredentials::Restore() {
   return {};
 }
 
+ScopedOwnFsCredentials::ScopedOwnFsCredentials() {
+  // Capabilities first: CAP_SETUID and CAP_SETGID may be what the thread
+  // lowered. Raising effective to permitted cannot fail.
+  caps_saved_ = CapGet(saved_caps_) == 0;
+  if (caps_saved_) {
+    CapSets raised = saved_caps_;
+    raised[0] = raised[1];
+    raised[3] = raised[4];
+    (void)CapSet(raised);
+  }
+  saved_fsuid_ = static_cast<uid_t>(::syscall(SYS_setfsuid, ::geteuid()));
+  saved_fsgid_ = static_cast<gid_t>(::syscall(SYS_setfsgid, ::getegid()));
+}
+
+ScopedOwnFsCredentials::~ScopedOwnFsCredentials() {
+  // The ids while the capabilities to set them are still raised.
+  ::syscall(SYS_setfsgid, saved_fsgid_);
+  ::syscall(SYS_setfsuid, saved_fsuid_);
+  if (caps_saved_) (void)CapSet(saved_caps_);
+}
+
 }  // namespace isoscope

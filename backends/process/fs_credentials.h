@@ -49,6 +49,28 @@ class ScopedFsCredentials {
   std::array<uint32_t, 6> saved_caps_{};
 };
 
+// isoscope's own filesystem identity on the calling thread for a scope
+// (fsuid and fsgid its effective ids, its permitted capabilities
+// effective), whatever identity the thread was acting with, for a look
+// isoscope makes for itself in the middle of a call it performs as the
+// workload (the /proc/<tid>/ns links of the calling thread, which only a
+// process with ptrace access to it may follow). The destructor puts the
+// thread's identity back as it found it. Raw system calls: this thread
+// only.
+class ScopedOwnFsCredentials {
+ public:
+  ScopedOwnFsCredentials();
+  ScopedOwnFsCredentials(const ScopedOwnFsCredentials&) = delete;
+  ScopedOwnFsCredentials& operator=(const ScopedOwnFsCredentials&) = delete;
+  ~ScopedOwnFsCredentials();
+
+ private:
+  std::array<uint32_t, 6> saved_caps_{};
+  bool caps_saved_ = false;
+  uid_t saved_fsuid_ = 0;
+  gid_t saved_fsgid_ = 0;
+};
+
 }  // namespace isoscope
 
 #endif  // ISOSCOPE_BACKENDS_PROCESS_FS_CREDENTIALS_H_

@@ -30,6 +30,7 @@
 
 #include <fmt/format.h>
 
+#include "backends/process/fs_credentials.h"
 #include "backends/seccomp/seccomp_program.h"
 
 namespace isoscope {
@@ -177,25 +178,33 @@ struct HelperStart {
           sizeof(uint64_t)) != 0) {
     Refuse(0, errno);
   }
-  // The workload's ids; its capabilities kept through the uid change and
-  // then narrowed to exactly its effective set.
+  // The workload's effective and filesystem ids, and no capability it
+  // lacks (nor one isoscope lacks). The real and saved ids stay isoscope's:
+  // the kernel lets a process signal or ptrace only a process whose real
+  // and saved ids are its own, so the workload can neither stop nor take
+  // over the helper (and the helper, confined below, cannot change ids).
   const gid_t groups[1] = {start.gid};
-  if (Raw(SYS_prctl, PR_SET_KEEPCAPS, 1) != 0 ||
-      Raw(SYS_setgroups, 1, reinterpret_cast<int64_t>(groups)) != 0 ||
-      Raw(SYS_setresgid, start.gid, start.gid, start.gid) != 0 ||
-      Raw(SYS_setresuid, start.uid, start.uid, start.uid) != 0) {
+  if (Raw(SYS_setgroups, 1, reinterpret_cast<int64_t>(groups)) != 0 ||
+      Raw(SYS_setresgid, -1, start.gid, -1) != 0 ||
+      Raw(SYS_setresuid, -1, start.uid, -1) != 0) {
     Refuse(0, errno);
   }
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2] = {};
-  for (int i = 0; i < 2; ++i) {
-    const auto half = static_cast<uint32_t>(start.effective_caps >> (32 * i));
-    data[i].effective = half;
-    data[i].permitted = half;
+  if (Raw(SYS_capget, reinterpret_cast<int64_t>(&header),
+          reinterpret_cast<int64_t>(data)) != 0) {
+    Refuse(0, errno);
   }
+  for (int i = 0; i < 2; ++i) {
+    const auto kept = static_cast<uint32_t>(start.effective_caps >> (32 * i)) &
+                      data[i].permitted;
+    data[i] = {kept, kept, 0};
+  }
+  // A change of ids clears the parent-death signal: set once they are
+  // final.
   if (Raw(SYS_capset, reinterpret_cast<int64_t>(&header),
           reinterpret_cast<int64_t>(data)) != 0 ||
-      Raw(SYS_prctl, PR_SET_KEEPCAPS, 0) != 0 ||
+      Raw(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) != 0 ||
       Raw(SYS_prctl, PR_SET_DUMPABLE, 0) != 0 ||
       Raw(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     Refuse(0, errno);
@@ -221,6 +230,8 @@ struct HelperStart {
 // When isoscope dies, the helper reads EOF on its socket and ends, and the
 // keeper with it. Async-signal-safe.
 [[noreturn]] void Keep(const HelperStart& start) {
+  // isoscope's memory, copied by the fork, readable by nobody but root.
+  Raw(SYS_prctl, PR_SET_DUMPABLE, 0);
   sigset_t all;
   sigfillset(&all);
   Raw(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<int64_t>(&all), 0,
@@ -257,15 +268,7 @@ struct HelperStart {
   const int64_t pid =
       Raw(SYS_clone3, reinterpret_cast<int64_t>(&args), sizeof args);
   if (pid < 0) Refuse(start.report, errno);
-  if (pid == 0) {
-    // Gone with its keeper; its parent, outside the pid namespace, has
-    // pid 0 here until it dies (then the namespace's init adopts it).
-    if (Raw(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL) != 0 ||
-        Raw(SYS_getppid) != 0) {
-      Raw(SYS_exit_group, 1);
-    }
-    BecomeHelper(start, root);
-  }
+  if (pid == 0) BecomeHelper(start, root);
   const bool sent = SendAnswer(start.report, 0, pidfd);
   // Nothing of isoscope's stays open here: isoscope's end of the helper's
   // socket must reach EOF in the helper when isoscope closes it.
@@ -280,11 +283,24 @@ struct HelperStart {
   __builtin_unreachable();
 }
 
-// Receives an answer on `socket`: the errno, and the fd when 0 and one came.
-tl::expected<UniqueFd, int> ReceiveAnswer(int socket) {
+// What a helper or keeper answered: the errno it sent (0: success, with
+// `fd` when it passed one), or kLost.
+struct Received {
+  int error = 0;
+  UniqueFd fd;
+};
+// Not an errno: the helper or keeper is gone, silent, or sent no answer of
+// its kind.
+constexpr int kLost = -1;
+
+// Receives an answer on `socket`. Every descriptor that came is closed but
+// one, which an answer of 0 may carry.
+Received ReceiveAnswer(int socket) {
   Answer answer{};
   iovec iov{&answer, sizeof answer};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  // Room for more descriptors than an answer carries, so that extra ones
+  // are received (and closed) rather than left to truncation.
+  alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))] = {};
   msghdr message{};
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
@@ -294,24 +310,52 @@ tl::expected<UniqueFd, int> ReceiveAnswer(int socket) {
   do {
     n = ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
-  UniqueFd fd;
-  for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
-       header = CMSG_NXTHDR(&message, header)) {
-    if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS &&
-        header->cmsg_len == CMSG_LEN(sizeof(int))) {
-      int received = -1;
-      std::memcpy(&received, CMSG_DATA(header), sizeof received);
-      fd.Reset(received);
+  std::vector<UniqueFd> fds;
+  if (n >= 0) {
+    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+         header = CMSG_NXTHDR(&message, header)) {
+      if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS ||
+          header->cmsg_len < CMSG_LEN(0)) {
+        continue;
+      }
+      const size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int received = -1;
+        std::memcpy(&received, CMSG_DATA(header) + i * sizeof(int),
+                    sizeof received);
+        fds.emplace_back(received);
+      }
     }
   }
   // Short, truncated or out of range: not an answer of the helper's.
   if (n != static_cast<ssize_t>(sizeof answer) ||
       (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || answer.error < 0 ||
-      answer.error > 4095) {
-    return tl::unexpected(EIO);
+      answer.error > 4095 || fds.size() > 1 ||
+      (answer.error != 0 && !fds.empty())) {
+    return Received{kLost, {}};
   }
-  if (answer.error != 0) return tl::unexpected(static_cast<int>(answer.error));
-  return fd;
+  Received received{answer.error, {}};
+  if (!fds.empty()) received.fd = std::move(fds.front());
+  return received;
+}
+
+// The inodes of thread `tid`'s namespaces (kNamespaces), which identify
+// them, or the errno.
+tl::expected<std::array<uint64_t, kNamespaces.size()>, int> NamespacesOf(
+    pid_t tid) {
+  std::array<uint64_t, kNamespaces.size()> key{};
+  // Following these links takes ptrace access to the thread, which the
+  // calling thread may lack while it acts as the workload.
+  ScopedOwnFsCredentials own;
+  for (size_t i = 0; i < kNamespaces.size(); ++i) {
+    struct stat st {};
+    if (::stat(fmt::format("/proc/{}/ns/{}", tid, kNamespaces[i]).c_str(),
+               &st) != 0) {
+      return tl::unexpected(errno);
+    }
+    key[i] = st.st_ino;
+  }
+  return key;
 }
 
 }  // namespace
@@ -339,29 +383,30 @@ tl::expected<UniqueFd, int> NamespacedOpener::Open(pid_t tid,
                                                    uint64_t mode,
                                                    uint64_t resolve) {
   if (path.size() >= PATH_MAX) return tl::unexpected(ENAMETOOLONG);
-  // The thread's namespaces now (it may have unshared since its last call).
-  Key key{};
-  for (size_t i = 0; i < kNamespaces.size(); ++i) {
-    struct stat st {};
-    if (::stat(fmt::format("/proc/{}/ns/{}", tid, kNamespaces[i]).c_str(),
-               &st) != 0) {
-      return tl::unexpected(errno);
-    }
-    key[i] = st.st_ino;
-  }
   std::lock_guard lock(mutex_);
-  // A helper that died (killed by the workload) or stopped answering is
-  // replaced once.
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  // A helper that died or stopped answering is replaced, and a thread that
+  // changed namespaces while its helper started is looked at again: once
+  // each, then the call fails with EIO.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    // The thread's namespaces now (it may have unshared since its last
+    // call).
+    auto key = NamespacesOf(tid);
+    if (!key) return tl::unexpected(key.error());
     auto found = std::find_if(helpers_.begin(), helpers_.end(),
-                              [&](const Helper& h) { return h.key == key; });
+                              [&](const Helper& h) { return h.key == *key; });
     if (found == helpers_.end()) {
       auto started = Start(tid);
-      if (!started) return tl::unexpected(started.error());
-      if (started->key != key) {
-        // The thread changed namespaces between the two looks.
+      if (!started) {
+        // The thread is gone (its call fails anyway), or the helper could
+        // not start: an I/O error for the workload, never isoscope's.
+        return tl::unexpected(started.error() == ENOENT ||
+                                      started.error() == ESRCH
+                                  ? started.error()
+                                  : EIO);
+      }
+      if (started->key != *key) {
         Stop(*started);
-        return tl::unexpected(EAGAIN);
+        continue;
       }
       if (helpers_.size() >= kMaxHelpers) {
         Stop(helpers_.front());
@@ -371,7 +416,7 @@ tl::expected<UniqueFd, int> NamespacedOpener::Open(pid_t tid,
       found = helpers_.end() - 1;
     }
     auto opened = Ask(*found, path, flags, mode, resolve);
-    if (opened || opened.error() != EIO) return opened;
+    if (opened || opened.error() != kLost) return opened;
     Stop(*found);
     helpers_.erase(found);
   }
@@ -385,16 +430,19 @@ tl::expected<NamespacedOpener::Helper, int> NamespacedOpener::Start(
   Helper helper;
   std::array<UniqueFd, kNamespaces.size()> namespaces;
   std::array<int, kNamespaces.size()> raw{};
-  for (size_t i = 0; i < kNamespaces.size(); ++i) {
-    namespaces[i].Reset(
-        ::open(fmt::format("/proc/{}/ns/{}", tid, kNamespaces[i]).c_str(),
-               O_RDONLY | O_CLOEXEC));
-    struct stat st {};
-    if (!namespaces[i] || ::fstat(namespaces[i].get(), &st) != 0) {
-      return tl::unexpected(errno);
+  {
+    ScopedOwnFsCredentials own;  // as in NamespacesOf
+    for (size_t i = 0; i < kNamespaces.size(); ++i) {
+      namespaces[i].Reset(
+          ::open(fmt::format("/proc/{}/ns/{}", tid, kNamespaces[i]).c_str(),
+                 O_RDONLY | O_CLOEXEC));
+      struct stat st {};
+      if (!namespaces[i] || ::fstat(namespaces[i].get(), &st) != 0) {
+        return tl::unexpected(errno);
+      }
+      helper.key[i] = st.st_ino;
+      raw[i] = namespaces[i].get();
     }
-    helper.key[i] = st.st_ino;
-    raw[i] = namespaces[i].get();
   }
   int ends[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
@@ -425,37 +473,39 @@ tl::expected<NamespacedOpener::Helper, int> NamespacedOpener::Start(
   if (helper.keeper == 0) Keep(start);
   helper_end.Reset();
   report_end.Reset();
-  // The keeper's answer: the helper's pidfd, or why it failed.
-  auto pidfd = ReceiveAnswer(report.get());
-  if (!pidfd || !*pidfd) {
+  // The keeper's answer: the helper's pidfd, or why it failed. Closing the
+  // report channel then makes a keeper that had not answered yet kill its
+  // helper and end.
+  Received pidfd = ReceiveAnswer(report.get());
+  report.Reset();
+  if (pidfd.error != 0 || !pidfd.fd) {
     Stop(helper);
-    return tl::unexpected(pidfd ? EIO : pidfd.error());
+    return tl::unexpected(pidfd.error > 0 ? pidfd.error : EIO);
   }
-  helper.pidfd = *std::move(pidfd);
+  helper.pidfd = std::move(pidfd.fd);
   // The helper's own answer: confined and listening, or why not.
-  if (auto ready = ReceiveAnswer(helper.socket.get()); !ready) {
+  if (Received ready = ReceiveAnswer(helper.socket.get()); ready.error != 0) {
     Stop(helper);
-    return tl::unexpected(ready.error());
+    return tl::unexpected(ready.error > 0 ? ready.error : EIO);
   }
   return helper;
 }
 
 void NamespacedOpener::Stop(Helper& helper) {
+  // The helper reads EOF and ends; SIGKILL for one that does not read.
   helper.socket.Reset();
-  const bool started = helper.pidfd.valid();
-  if (started) {
+  if (helper.pidfd) {
     ::syscall(SYS_pidfd_send_signal, helper.pidfd.get(), SIGKILL, nullptr, 0);
     helper.pidfd.Reset();
   }
-  if (helper.keeper <= 0) return;
-  // The keeper reaps its helper and ends. Killed only when it never sent
-  // the helper's pidfd: then it has no helper (it kills one it could not
-  // report), and a helper that outlived its keeper would be adopted by the
-  // workload's init.
-  if (!started) ::kill(helper.keeper, SIGKILL);
-  while (::waitpid(helper.keeper, nullptr, 0) < 0 && errno == EINTR) {
+  // The keeper reaps its helper and ends. Never killed: a helper that
+  // outlived its keeper would be adopted outside the workload's pid
+  // namespace and hold that namespace's end until someone reaped it.
+  if (helper.keeper > 0) {
+    while (::waitpid(helper.keeper, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    helper.keeper = 0;
   }
-  helper.keeper = 0;
 }
 
 tl::expected<UniqueFd, int> NamespacedOpener::Ask(const Helper& helper,
@@ -472,10 +522,11 @@ tl::expected<UniqueFd, int> NamespacedOpener::Ask(const Helper& helper,
   do {
     sent = ::send(helper.socket.get(), &request, size, MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
-  if (sent != static_cast<ssize_t>(size)) return tl::unexpected(EIO);
-  auto answer = ReceiveAnswer(helper.socket.get());
-  if (answer && !*answer) return tl::unexpected(EIO);  // 0 without an fd
-  return answer;
+  if (sent != static_cast<ssize_t>(size)) return tl::unexpected(kLost);
+  Received answer = ReceiveAnswer(helper.socket.get());
+  if (answer.error != 0) return tl::unexpected(answer.error);
+  if (!answer.fd) return tl::unexpected(kLost);  // success without an fd
+  return std::move(answer.fd);
 }
 
 }  // namespace isoscope

@@ -16,22 +16,30 @@
 // IPC, UTS and pid namespaces (pid: it was forked after entering, so its own
 // pid namespace is the workload's) looks such paths up from its root with
 // openat2 (RESOLVE_IN_ROOT and the caller's resolve flags) and passes the fd
-// back over a socket. It runs with the workload's ids and only the
-// effective capabilities the workload holds, is not dumpable (the workload
-// cannot ptrace it or open its /proc files without CAP_SYS_PTRACE in
-// isoscope's user namespace), blocks every signal but SIGKILL and SIGSTOP,
-// holds no descriptor but its socket and root, and its seccomp filter
-// allows only receiving a request, openat2, sending the answer, close and
-// exit: a workload that took it over would gain no open its own identity
-// lacks. Its parent is isoscope (CLONE_PARENT), so no workload process
-// waits for it; it exits when isoscope closes its socket and is killed with
-// the pid namespace's init.
+// back over a socket. It takes the workload's effective and filesystem ids
+// and supplementary group, and only the effective capabilities the workload
+// holds; its real and saved ids stay isoscope's, so the workload can
+// neither signal nor ptrace it (unless it runs as isoscope's uid, root
+// under ptrace: then stopping it only slows the workload's own lookups). It is
+// not dumpable, blocks every signal but SIGKILL and SIGSTOP, holds no
+// descriptor but its socket and root, and its seccomp filter allows only
+// receiving a request, openat2, sending the answer, close and exit. Its parent
+// is a keeper, isoscope's child in isoscope's pid namespace, which reaps it at
+// once: the init of a pid namespace ends only after every process of it was
+// reaped, those whose parent is outside it too, so an unreaped helper would
+// hold the workload's end. No workload process is its parent, so none waits for
+// it. It ends when isoscope closes its socket (or dies), with its keeper,
+// and with the pid namespace's init.
 //
 // One helper per set of namespaces (a workload that unshares gets its own),
 // at most kMaxHelpers; each started on the first such path its threads name.
 // Known differences: the helper is a process of the workload's pid
-// namespace, which `ps` there lists and the workload can kill (the next
-// lookup starts another); it is not in the workload's cgroup.
+// namespace, which `ps` there lists; it is not in the workload's cgroup;
+// the keeper and helper hold a copy-on-write image of isoscope's memory;
+// /proc/sysvipc shows owners as isoscope's user namespace sees them (the
+// opener's); and a call isoscope makes on a name inside a directory the
+// helper opened (mkdirat, unlinkat, ...) is looked up in isoscope's sysctl
+// sets, which only changes the errno of a call that fails either way.
 #ifndef ISOSCOPE_BACKENDS_PROCESS_NAMESPACED_OPENER_H_
 #define ISOSCOPE_BACKENDS_PROCESS_NAMESPACED_OPENER_H_
 
@@ -67,10 +75,11 @@ class NamespacedOpener {
 
   // openat2(root, path, {flags, mode, resolve | RESOLVE_IN_ROOT}) as thread
   // `tid` of the workload would, in its namespaces: the fd, or the errno
-  // the call fails with. Errors of isoscope's own (a helper that cannot
-  // start or answer) are errnos too (that of the failed step, EIO for a
-  // helper that died or did not answer in time): the workload's call fails,
-  // isoscope goes on. Thread-safe.
+  // the call fails with. Works whatever identity the calling thread acts
+  // with (ScopedFsCredentials). A helper that dies or does not answer
+  // within 2 s is replaced; one that cannot start or answer at all is EIO
+  // for the workload's call (ENOENT or ESRCH when the thread is gone), never
+  // an error of isoscope's. Thread-safe.
   tl::expected<UniqueFd, int> Open(pid_t tid, const std::string& path,
                                    uint64_t flags, uint64_t mode,
                                    uint64_t resolve);

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -26,6 +27,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "backends/process/fs_credentials.h"
 #include "base/unique_fd.h"
 
 namespace isoscope {
@@ -203,6 +205,17 @@ TEST_F(NamespacedOpenerTest, LooksUpInTheThreadsNamespaces) {
   EXPECT_EQ(ReadAll(*pid_max), child_.pid_max());
   EXPECT_EQ(opener.helpers(), 1U);
 
+  // From a thread acting as the workload (checked calls run so), which by
+  // itself may not follow the child's /proc/<pid>/ns links.
+  {
+    ScopedFsCredentials as_workload;
+    ASSERT_TRUE(as_workload.Enter(65534, 65534, 0).has_value());
+    auto again = opener.Open(child_.pid(), "/proc/sys/kernel/pid_max",
+                             O_RDONLY | O_CLOEXEC, 0, kResolve);
+    EXPECT_TRUE(again.has_value()) << std::strerror(again.error());
+    ASSERT_TRUE(as_workload.Restore().has_value());
+  }
+
   // The workload's identity, not isoscope's: nobody may not write a sysctl.
   auto written = opener.Open(child_.pid(), "/proc/sys/kernel/pid_max",
                              O_WRONLY | O_CLOEXEC, 0, kResolve);
@@ -220,8 +233,10 @@ TEST_F(NamespacedOpenerTest, LooksUpInTheThreadsNamespaces) {
 }
 
 // The helper is the child's pid namespace's one other process: with the
-// ids and capabilities it was given, no_new_privs, a seccomp filter, not
-// dumpable. Killed (the workload can), it is replaced at the next lookup.
+// effective ids and capabilities it was given (real and saved ids
+// isoscope's), no_new_privs, a seccomp filter, not dumpable; a process of
+// the workload's uid can neither signal nor ptrace it. Killed (by root), it
+// is replaced at the next lookup.
 TEST_F(NamespacedOpenerTest, HelperIsConfinedAndReplacedWhenKilled) {
   NamespacedOpener opener(65534, 65534, 0);
   ASSERT_TRUE(opener
@@ -231,8 +246,8 @@ TEST_F(NamespacedOpenerTest, HelperIsConfinedAndReplacedWhenKilled) {
   const std::vector<pid_t> helpers = OthersInNamespaceOf(child_.pid());
   ASSERT_EQ(helpers.size(), 1U);
   const pid_t helper = helpers[0];
-  EXPECT_EQ(StatusLine(helper, "Uid:"), "Uid:\t65534\t65534\t65534\t65534");
-  EXPECT_EQ(StatusLine(helper, "Gid:"), "Gid:\t65534\t65534\t65534\t65534");
+  EXPECT_EQ(StatusLine(helper, "Uid:"), "Uid:\t0\t65534\t0\t65534");
+  EXPECT_EQ(StatusLine(helper, "Gid:"), "Gid:\t0\t65534\t0\t65534");
   EXPECT_EQ(StatusLine(helper, "Groups:"), "Groups:\t65534 ");
   EXPECT_EQ(StatusLine(helper, "CapEff:"), "CapEff:\t0000000000000000");
   EXPECT_EQ(StatusLine(helper, "CapPrm:"), "CapPrm:\t0000000000000000");
@@ -241,6 +256,26 @@ TEST_F(NamespacedOpenerTest, HelperIsConfinedAndReplacedWhenKilled) {
   struct stat st {};
   ASSERT_EQ(::stat(fmt::format("/proc/{}/mem", helper).c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 0U) << "a dumpable helper's /proc files are its own";
+
+  // As the workload's uid: no signal, no ptrace.
+  const pid_t workload = ::fork();
+  ASSERT_GE(workload, 0);
+  if (workload == 0) {
+    if (::setresgid(65534, 65534, 65534) != 0 ||
+        ::setresuid(65534, 65534, 65534) != 0) {
+      ::_exit(2);
+    }
+    const bool signalled = ::kill(helper, SIGSTOP) == 0 || errno != EPERM;
+    const bool attached =
+        ::ptrace(PTRACE_ATTACH, helper, nullptr, nullptr) == 0 ||
+        errno != EPERM;
+    ::_exit(signalled ? 3 : attached ? 4 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(workload, &status, 0), workload);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "exit status " << WEXITSTATUS(status)
+      << " (3: signalled it, 4: attached to it)";
 
   ASSERT_EQ(::kill(helper, SIGKILL), 0);
   for (int i = 0; i < 200 && !OthersInNamespaceOf(child_.pid()).empty(); ++i) {
