@@ -476,10 +476,20 @@ Status PtraceBackend::WaitForExec() {
 }
 
 Status PtraceBackend::PassSetUpNotifications() {
-  pollfd pending{notifier_->fd(), POLLIN, 0};
-  int ready = ::poll(&pending, 1, kSetUpPollMs);
+  // SIGCHLD too: the child's exec stop is what WaitForExec waits for, and
+  // waiting on the listener alone let each run's exec wait out the whole
+  // kSetUpPollMs (4.4 ms of every ptrace start, traced here).
+  pollfd fds[2] = {{notifier_->fd(), POLLIN, 0}, {sigchld_.get(), POLLIN, 0}};
+  int ready = ::poll(fds, 2, kSetUpPollMs);
   if (ready < 0 && errno != EINTR) return FailErrno("poll(listener)", errno);
   if (ready <= 0) return {};
+  if (fds[1].revents != 0) {
+    // A stop (or an exit) is ready for the caller's wait4.
+    signalfd_siginfo info;
+    while (::read(sigchld_.get(), &info, sizeof info) > 0) {
+    }
+  }
+  if (fds[0].revents == 0) return {};
   auto notification = notifier_->Receive();
   if (!notification) return tl::unexpected(notification.error());
   if (!*notification) return {};

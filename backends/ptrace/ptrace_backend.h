@@ -117,7 +117,8 @@ class PtraceBackend : public Backend {
   Status WaitForExec();
   Status GrabListener();
   // Before the workload's exec: lets a notified call of the child's own
-  // set-up through (waits up to kSetUpPollMs for one).
+  // set-up through (waits up to kSetUpPollMs for one, or for a SIGCHLD:
+  // a stop for the caller's wait4).
   Status PassSetUpNotifications();
   static constexpr int kSetUpPollMs = 5;
   // Collects every stop and exit that is ready, turning them into events.
