@@ -91,22 +91,30 @@ def interpreter_and_entry(path):
 
 
 def function_addresses(path, names):
-    """Demangled name prefix (up to its '(') -> address, for each found."""
+    """Name -> address, for each of `names` found. A name is a demangled
+    function name as nm -C prints it up to its '(' (the first overload
+    nm lists), or, to pick an overload, the start of its whole signature
+    with the '(' and what follows."""
     out = subprocess.run(["nm", "-C", "--defined-only", path],
                          capture_output=True, text=True, check=True).stdout
     found = {}
     wanted = set(names) | {"_start", "main"}
+    anonymous = "(anonymous namespace)"
     for line in out.splitlines():
         parts = line.split(" ", 2)
         # A "[clone .cold]" part is not the function's entry.
         if (len(parts) != 3 or parts[1] not in ("T", "t") or
                 "[clone " in parts[2]):
             continue
-        anonymous = "(anonymous namespace)"
-        name = parts[2].replace(anonymous, "\0").split("(", 1)[0]
+        signature = parts[2]
+        name = signature.replace(anonymous, "\0").split("(", 1)[0]
         name = name.replace("\0", anonymous)
-        if name in wanted and name not in found:
-            found[name] = int(parts[0], 16)
+        for want in wanted:
+            if want in found:
+                continue
+            bare = want.replace(anonymous, "\0")
+            if ("(" in bare and signature.startswith(want)) or name == want:
+                found[want] = int(parts[0], 16)
     return found
 
 
@@ -240,7 +248,9 @@ def main():
                                                f"{root}/build") + "/isoscope")
     parser.add_argument("--probe", action="append", default=[],
                         help="a demangled function name, as nm -C prints it "
-                             "up to its '(' (entry and return are probed)")
+                             "up to its '(', or the start of its signature "
+                             "to pick an overload (entry and return are "
+                             "probed)")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args()
     args = options.args[1:] if options.args[:1] == ["--"] else options.args
@@ -256,7 +266,8 @@ def main():
     addresses = function_addresses(binary, names)
     for name in options.probe:
         if name not in addresses:
-            fail(f"{binary}: no function {name}")
+            fail(f"{binary}: no function {name} (inlined or misspelt: "
+                 f"nm -C lists the ones that can be probed)")
     segments = load_segments(binary)
     labels = {}
     with Tracer() as tracer:
