@@ -354,7 +354,7 @@ Status ContainerBackend::WaitForExec() {
   // to 1 ms. A fixed 1 ms wait cost three runs in four a whole millisecond
   // here, for a filter installed within about 0.1 ms.
   timespec retry{0, 20'000};
-  constexpr long kLongestRetryNs = 1'000'000;
+  constexpr decltype(timespec::tv_nsec) kLongestRetryNs = 1'000'000;
   while (!notifier_) {
     auto copied = SeccompNotifier::CopyFromProcess(
         child_->pidfd(), child_->listener_fd_in_child());
