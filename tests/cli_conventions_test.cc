@@ -248,6 +248,51 @@ TEST_F(CliConventionsTest, ClosedStdoutEndsQuietly) {
   EXPECT_EQ(err, "");
 }
 
+// A launcher may leave SIGCHLD ignored across its exec; the kernel would
+// then reap isoscope's children on exit, before isoscope waits for them
+// (wait4: ECHILD) or reads their /proc entries (the idmapped workdir's
+// user namespace, from a helper that exits at once). isoscope resets it.
+TEST_F(CliConventionsTest, RunsWhenStartedWithSigchldIgnored) {
+  std::string skipped;
+  for (const std::string backend : {"native", "container"}) {
+    if (std::string why = BackendUnavailable(backend); !why.empty()) {
+      skipped = fmt::format("not checked on {}: {}", backend, why);
+      continue;
+    }
+    int err_pipe[2];
+    ASSERT_EQ(::pipe2(err_pipe, O_CLOEXEC), 0);
+    UniqueFd err_read(err_pipe[0]), err_write(err_pipe[1]);
+    // The default preset and a fresh workdir: the container's workdir is
+    // idmapped to the workload.
+    std::vector<std::string> args =
+        Argv({"run", "-q", "--backend", backend, "--", "/bin/true"});
+    std::vector<char*> cargv = ExecArgs(args);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::signal(SIGCHLD, SIG_IGN);
+      ::dup2(err_write.get(), 2);
+      ::execve(cargv[0], cargv.data(), environ);
+      ::_exit(127);
+    }
+    err_write.Reset();
+    std::string err;
+    char buffer[4096];
+    for (ssize_t n;
+         (n = ::read(err_read.get(), buffer, sizeof(buffer))) != 0;) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) break;
+      err.append(buffer, static_cast<size_t>(n));
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << backend;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << backend << ": " << err;
+    EXPECT_EQ(err, "") << backend;
+  }
+  if (!skipped.empty()) GTEST_SKIP() << skipped;
+}
+
 TEST_F(CliConventionsTest, CompareShowsProgressOnlyOnATerminal) {
   const std::vector<std::string> compare = {
       "compare", "--backends", "native", "-n", "2", "--", "/bin/true"};

@@ -1034,9 +1034,10 @@ int RunStep(const RootFilesystemStep& s, int tree_fd) {
 namespace {
 
 // The idmap helper's whole life. The user namespace exists once clone
-// returns, and outlives the task: a zombie keeps its credentials, and so
-// its /proc/<pid>/uid_map, gid_map and ns/user, until it is reaped. Not
-// instrumented: it runs on a stack the sanitizer runtime does not know.
+// returns, and outlives the task: until the task is reaped its credentials,
+// and so its /proc/<pid>/uid_map, gid_map and ns/user, stay (which takes
+// SIGCHLD not ignored: main() resets it). Not instrumented: it runs on a
+// stack the sanitizer runtime does not know.
 [[gnu::no_sanitize_address]] int ExitAtOnce(void* /*unused*/) { return 0; }
 
 }  // namespace
@@ -1072,7 +1073,7 @@ Result<IdmapUserNamespace> IdmapUserNamespace::Create(uid_t uid_from,
     }
     return FailErrno("clone(CLONE_NEWUSER)", clone_error);
   }
-  // Reaps the zombie however this function returns; the namespace then
+  // Reaps the helper however this function returns; the namespace then
   // lives on through the descriptor opened below.
   struct Helper {
     pid_t pid;

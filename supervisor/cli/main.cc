@@ -1,5 +1,7 @@
 // isoscope: run a workload at several points of the isolation spectrum and
 // measure what each costs and what each stops.
+#include <signal.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -124,6 +126,13 @@ int main(int argc, char** argv) {
   // leave a run unrecorded); writes report EPIPE instead. Workloads get
   // default dispositions back before exec.
   if (std::signal(SIGPIPE, SIG_IGN) == SIG_ERR) return 125;
+  // Children are waited for: a SIGCHLD ignored (or SA_NOCLDWAIT) by
+  // whoever started isoscope would have the kernel reap them on exit, and
+  // with them the helpers whose /proc entries isoscope reads after they
+  // exit (the idmapped workdir's user namespace).
+  struct sigaction child_default {};
+  child_default.sa_handler = SIG_DFL;
+  if (::sigaction(SIGCHLD, &child_default, nullptr) != 0) return 125;
   try {
     return isoscope::cli::Main(argc, argv);
   } catch (const std::system_error& e) {
