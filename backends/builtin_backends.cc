@@ -103,8 +103,9 @@ BackendRouting PtraceRouting(const HostFacts& host) {
       "refused";
   Section(routing, "capabilities").how +=
       "; CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE cannot be kept (either "
-      "opens the region of checked copies for writing): such a policy does "
-      "not run";
+      "opens the region of checked copies for writing), nor CAP_SYS_PTRACE "
+      "(it would reach only isoscope's own processes in the workload's pid "
+      "namespace): such a policy does not run";
   Section(routing, "resources").how =
       "rlimits (memory as address space, cpu time, file size, open files), "
       "processes counted by the tracer, wall time, output";

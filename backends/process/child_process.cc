@@ -399,6 +399,10 @@ pid_t SpawnSharingMemory(const SharedMemoryChild& child) {
 // child: async-signal-safe calls only.
 [[noreturn]] void InitMain(int lifeline) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // A copy of isoscope, with root's capabilities, in the host's other
+  // namespaces: reading or tracing it then takes CAP_SYS_PTRACE, which no
+  // workload beside it keeps (PtraceBackend refuses such a policy).
+  ::prctl(PR_SET_DUMPABLE, 0);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) {

@@ -350,6 +350,20 @@ Status PtraceBackend::Start(const Workload& workload,
                 "/proc/self/map_files and rewrite the copies of checked "
                 "arguments isoscope hands the kernel");
   }
+  // Every process of the workload is isoscope's tracee already, so
+  // CAP_SYS_PTRACE reaches only processes that are not the workload's: the
+  // init of its pid namespace (a copy of isoscope with root's capabilities
+  // in the host's mount and network namespaces) and the namespaced
+  // opener's helper. Attaching to the init was a way out of the sandbox.
+  if ((capabilities->kept_mask() & (uint64_t{1} << CAP_SYS_PTRACE)) != 0) {
+    return Fail(ErrorCode::kPolicy,
+                "the ptrace backend cannot keep CAP_SYS_PTRACE: every "
+                "process of the workload is already traced by isoscope, so "
+                "it would reach only isoscope's own processes in the "
+                "workload's pid namespace (its init holds root's "
+                "capabilities in the host's namespaces); drop it, or use "
+                "the container backend");
+  }
   capabilities_ = std::move(*capabilities);
   setup_.emplace(identity_, *capabilities_);
   if (auto given = GiveScratchWorkdir(workload, host); !given) return given;

@@ -826,6 +826,23 @@ capabilities: [CAP_CHOWN]
   EXPECT_EQ(kept->termination.exit_code, 0);
 }
 
+// With CAP_SYS_PTRACE a root workload attached to PID 1 of its pid
+// namespace, isoscope's init there: root's capabilities in the host's mount
+// and network namespaces. Every workload process is isoscope's tracee, so
+// the capability has no other use here: such a policy does not run.
+TEST_F(PtraceBackendTest, CapSysPtraceIsRefused) {
+  auto refused = Run(PolicyFrom(R"(version: 1
+syscalls:
+  default: allow
+capabilities: [CAP_SYS_PTRACE]
+)"),
+                     Program("/bin/true"));
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kPolicy);
+  EXPECT_THAT(refused.error().message(), HasSubstr("CAP_SYS_PTRACE"));
+  EXPECT_THAT(refused.error().message(), HasSubstr("init"));
+}
+
 // Limits: the process limit ends the run as a limit, naming it.
 TEST_F(PtraceBackendTest, ProcessLimitIsReported) {
   auto policy = PolicyFrom(R"(version: 1
