@@ -39,7 +39,12 @@
 // /proc/sysvipc shows owners as isoscope's user namespace sees them (the
 // opener's); and a call isoscope makes on a name inside a directory the
 // helper opened (mkdirat, unlinkat, ...) is looked up in isoscope's sysctl
-// sets, which only changes the errno of a call that fails either way.
+// sets, which only changes the errno of a call that fails either way. A
+// container workload whose policy keeps CAP_SYS_PTRACE (the ptrace backend
+// refuses it) can trace the helper despite its being not dumpable: its
+// seccomp filter leaves an injected program only openat2, so it could hand
+// back a file its creds reach but the policy's path rules refuse, and
+// isoscope does not yet check what an answer's descriptor is.
 #ifndef ISOSCOPE_BACKENDS_PROCESS_NAMESPACED_OPENER_H_
 #define ISOSCOPE_BACKENDS_PROCESS_NAMESPACED_OPENER_H_
 
