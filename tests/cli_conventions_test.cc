@@ -270,7 +270,7 @@ TEST_F(CliConventionsTest, RunsWhenStartedWithSigchldIgnored) {
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-      ::signal(SIGCHLD, SIG_IGN);
+      if (::signal(SIGCHLD, SIG_IGN) == SIG_ERR) ::_exit(126);
       ::dup2(err_write.get(), 2);
       ::execve(cargv[0], cargv.data(), environ);
       ::_exit(127);
