@@ -800,10 +800,18 @@ std::optional<int64_t> ChildProcess::OwnPeakKib(int64_t ru_maxrss_kib) const {
   // The kernel takes the replaced image's peak from per-CPU counters it
   // reads without summing (Linux 6.2+): off by up to a batch of pages per
   // CPU (percpu_counter_batch: max(32, 2 x CPUs)) from the exact VmHWM the
-  // child read. Only a ru_maxrss beyond that is surely the workload's.
+  // child read. And the image still grows after that read: the code the
+  // child runs until its execve (its own, libc's wrappers, installing the
+  // filter) is not in a forked child's page tables until it faults it in,
+  // and each such fault maps up to 16 pages around it (fault-around). 2,600
+  // KiB against a VmHWM more than 256 KiB lower was seen for a workload
+  // whose own peak was 20 KiB. Only a ru_maxrss beyond both is surely the
+  // workload's.
+  constexpr int64_t kGrowthAfterReadKib = 1024;
   const int64_t cpus = std::max<int64_t>(1, ::sysconf(_SC_NPROCESSORS_CONF));
   const int64_t page_kib = ::sysconf(_SC_PAGESIZE) / 1024;
-  const int64_t slack_kib = std::max<int64_t>(32, 2 * cpus) * cpus * page_kib;
+  const int64_t slack_kib =
+      std::max<int64_t>(32, 2 * cpus) * cpus * page_kib + kGrowthAfterReadKib;
   if (ru_maxrss_kib <= *image_peak_kib_ + slack_kib) return std::nullopt;
   return ru_maxrss_kib;
 }
