@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -171,6 +172,22 @@ TEST_F(SensitiveTest, CsLowBitsAreThreeOnHostProcesses) {
   }
 }
 
+// Without UMIP, sgdt and sidt at CPL 3 show the descriptor table of the
+// physical CPU they ran on. In a PVM guest that is the host's CPU under the
+// virtual one, which the guest's affinity cannot pin (seen in CI: the same
+// limits, bases 32 MiB apart), so two runs compare alike when both show a
+// kernel-half base and the same limit.
+bool SameDescriptorTableShape(const std::string& a, const std::string& b) {
+  const auto shape = [](const std::string& seen) -> std::optional<std::string> {
+    const size_t slash = seen.find('/');
+    if (slash == std::string::npos || !seen.starts_with("0xffff8")) {
+      return std::nullopt;
+    }
+    return seen.substr(slash);
+  };
+  return shape(a).has_value() && shape(a) == shape(b);
+}
+
 // Nothing about the CPU differs in a container: every instruction gives
 // native's answer (and none traps to isoscope).
 TEST_F(SensitiveTest, AContainerChangesNothingTheCpuShows) {
@@ -183,8 +200,18 @@ TEST_F(SensitiveTest, AContainerChangesNothingTheCpuShows) {
         Find(Permissive().rows, row.instruction, "container");
     ASSERT_NE(native, nullptr);
     ASSERT_NE(container, nullptr);
-    EXPECT_EQ(container->seen, native->seen) << row.instruction;
+    EXPECT_EQ(container->cls, native->cls) << row.instruction;
     EXPECT_NE(container->cls, SensitiveClass::kTrapped) << row.instruction;
+    const bool per_physical_cpu =
+        (row.instruction == "sgdt" || row.instruction == "sidt") &&
+        !CpuHasUmip();
+    if (per_physical_cpu && container->seen != native->seen) {
+      EXPECT_TRUE(SameDescriptorTableShape(container->seen, native->seen))
+          << row.instruction << ": container " << container->seen << ", native "
+          << native->seen;
+    } else {
+      EXPECT_EQ(container->seen, native->seen) << row.instruction;
+    }
   }
 }
 
