@@ -746,6 +746,25 @@ Status RunCgroup::AddProcess(pid_t pid) const {
   return {};
 }
 
+Result<CgroupEntrance> RunCgroup::OpenEntrance() const {
+  CgroupEntrance entrance;
+  for (const fs::path& dir : directories_) {
+    if (dir == v2_directory_) {
+      auto directory = OpenV2Directory();
+      if (!directory) return tl::unexpected(directory.error());
+      entrance.v2_directory = std::move(*directory);
+      continue;
+    }
+    // O_CREAT as WriteControlFile opens: a fake tree has no `tasks` file.
+    const fs::path tasks = dir / "tasks";
+    UniqueFd fd(::open(tasks.c_str(),
+                       O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (!fd) return FailErrno("opening " + tasks.string(), errno);
+    entrance.v1_tasks.push_back(std::move(fd));
+  }
+  return entrance;
+}
+
 Result<UniqueFd> RunCgroup::OpenV2Directory() const {
   if (!v2_directory_ || directories_.empty()) {
     return Fail(ErrorCode::kUnavailable,

@@ -87,6 +87,16 @@ std::string RunCgroupName(const RunCgroupOwner& owner);
 // touched.
 std::optional<RunCgroupOwner> ParseRunCgroupName(std::string_view name);
 
+// What a child needs to begin in a run's cgroup (RunCgroup::OpenEntrance).
+struct CgroupEntrance {
+  // The v2 directory (O_DIRECTORY), for clone3's CLONE_INTO_CGROUP
+  // (SpawnOptions::cgroup_fd); invalid when no controller is on v2.
+  UniqueFd v2_directory;
+  // The `tasks` file of each v1 directory (O_WRONLY), to which the child
+  // writes "0" before anything else (SpawnOptions::join_cgroup_tasks).
+  std::vector<UniqueFd> v1_tasks;
+};
+
 // The cgroup directories of one run: one per hierarchy it uses, named
 // <hierarchy>/isoscope/<RunCgroupName>. The `isoscope` parent is shared by
 // concurrent runs; Remove takes it away too once no run uses it.
@@ -142,13 +152,23 @@ class RunCgroup {
 
   // Moves `pid` (its whole thread group) into the run's cgroup in every
   // hierarchy. Do it before the workload runs: a child that waits on a
-  // handshake before exec.
+  // handshake before exec. Each write of a pid to cgroup.procs takes the
+  // kernel's global threadgroup lock for writing, which waits for an RCU
+  // grace period (about 10 ms on these hosts): a child about to be started
+  // enters through OpenEntrance instead.
   Status AddProcess(pid_t pid) const;
+
+  // The descriptors with which a child starts in the run's cgroup in every
+  // hierarchy without that wait: it is born in the v2 directory
+  // (CLONE_INTO_CGROUP) and moves its own thread into each v1 directory,
+  // which the kernel does without the global lock. Open until the child is
+  // spawned; it holds its own copies, close-on-exec.
+  Result<CgroupEntrance> OpenEntrance() const;
 
   // An O_RDONLY | O_DIRECTORY | O_CLOEXEC fd of the run's v2 directory, for
   // clone3's CLONE_INTO_CGROUP. kUnavailable when no controller is on v2.
-  // The child must still be added to the v1 directories (AddProcess) when
-  // directories() holds more than the v2 one.
+  // The child must still be added to the v1 directories when directories()
+  // holds more than the v2 one (OpenEntrance gives both).
   Result<UniqueFd> OpenV2Directory() const;
 
   // Also kills every process in the run's v2 directory once this isoscope

@@ -448,6 +448,46 @@ TEST_F(FakeTreeTest, HybridPicksPerController) {
   EXPECT_TRUE(cgroup->OpenV2Directory().has_value());
 }
 
+// A child enters the v2 directory by clone3 and each v1 directory through
+// its `tasks` file.
+TEST_F(FakeTreeTest, EntranceIsTheV2DirectoryAndEachV1TasksFile) {
+  AddV1Hierarchy("cpuacct");
+  AddV2Root("unified", "memory pids");
+  Result<RunCgroup> cgroup =
+      RunCgroup::Create(root(), Facts(), {.memory_bytes = 16 * kMiB});
+  ASSERT_TRUE(cgroup.has_value()) << cgroup.error().ToString();
+  ASSERT_EQ(cgroup->directories().size(), 2U);
+  const fs::path v2 = cgroup->directories()[0];
+  const fs::path cpuacct = cgroup->directories()[1];
+
+  Result<CgroupEntrance> entrance = cgroup->OpenEntrance();
+  ASSERT_TRUE(entrance.has_value()) << entrance.error().ToString();
+  struct stat opened {};
+  struct stat named {};
+  ASSERT_EQ(::fstat(entrance->v2_directory.get(), &opened), 0);
+  ASSERT_EQ(::stat(v2.c_str(), &named), 0);
+  EXPECT_EQ(opened.st_ino, named.st_ino);
+  ASSERT_EQ(entrance->v1_tasks.size(), 1U);
+  ASSERT_EQ(::write(entrance->v1_tasks[0].get(), "0", 1), 1);
+  EXPECT_EQ(ReadText(cpuacct / "tasks"), "0");
+  EXPECT_EQ(::fcntl(entrance->v1_tasks[0].get(), F_GETFD), FD_CLOEXEC);
+  for (const fs::path& dir : cgroup->directories()) DropControlFiles(dir);
+  ASSERT_TRUE(cgroup->Remove().has_value());
+}
+
+TEST_F(FakeTreeTest, PureV1EntranceIsATasksFileForEachHierarchy) {
+  AddV1Controllers();
+  Result<RunCgroup> cgroup =
+      RunCgroup::Create(root(), Facts(), {.processes = 4});
+  ASSERT_TRUE(cgroup.has_value()) << cgroup.error().ToString();
+  Result<CgroupEntrance> entrance = cgroup->OpenEntrance();
+  ASSERT_TRUE(entrance.has_value()) << entrance.error().ToString();
+  EXPECT_FALSE(entrance->v2_directory.valid());
+  EXPECT_EQ(entrance->v1_tasks.size(), cgroup->directories().size());
+  for (const fs::path& dir : cgroup->directories()) DropControlFiles(dir);
+  ASSERT_TRUE(cgroup->Remove().has_value());
+}
+
 TEST_F(FakeTreeTest, MissingControllerIsUnavailableAndNamed) {
   AddV1Hierarchy("cpuacct");
   AddV2Root("unified", "hugetlb");

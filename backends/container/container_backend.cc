@@ -210,9 +210,8 @@ Status ContainerBackend::Start(const Workload& workload,
   host_gid_ = host.gid.value_or(0);
 
   // A cgroup when the policy limits memory, processes or CPU time. Without
-  // one, PID 1's death still takes every process of the namespace with it;
-  // and moving a process into a cgroup v1 hierarchy waits for an RCU grace
-  // period (10-20 ms on these hosts), which would dominate a short run.
+  // one, PID 1's death still takes every process of the namespace with it,
+  // and a short run spares the directories' creation and removal.
   const Resources& resources = policy.resources;
   if (resources.memory_bytes || resources.processes || resources.cpu_time_ms) {
     CgroupFacts facts = ReadCgroupFacts(sysfs_cgroup_root_);
@@ -281,6 +280,18 @@ Status ContainerBackend::Start(const Workload& workload,
   if (id.user_namespace) options.namespaces |= CLONE_NEWUSER;
   options.setup = &*setup_;
   options.count_syscalls = workload.count_syscalls;
+  // The child starts in the run's cgroup: the limits hold from its first
+  // instruction on, its set-up included.
+  CgroupEntrance entrance;
+  if (cgroup_) {
+    auto opened = cgroup_->OpenEntrance();
+    if (!opened) return tl::unexpected(opened.error());
+    entrance = std::move(*opened);
+    if (entrance.v2_directory) options.cgroup_fd = entrance.v2_directory.get();
+    for (const UniqueFd& tasks : entrance.v1_tasks) {
+      options.join_cgroup_tasks.push_back(tasks.get());
+    }
+  }
   Workload inside = workload;
   inside.executable = root_->executable();
   auto child = ChildProcess::Spawn(inside, options);
@@ -289,9 +300,6 @@ Status ContainerBackend::Start(const Workload& workload,
   stdout_ = std::move(pipes->stdout_read);
   stderr_ = std::move(pipes->stderr_read);
 
-  if (cgroup_) {
-    if (auto added = cgroup_->AddProcess(child_->pid()); !added) return added;
-  }
   if (id.user_namespace) {
     if (auto mapped = WriteIdMaps(child_->pid()); !mapped) return mapped;
   }

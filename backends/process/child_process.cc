@@ -46,7 +46,8 @@ namespace {
 enum class ChildStep : int {
   kImagePeak = -1,  // not a failure: the image's VmHWM before the execve
   kListenerNumber = 0,
-  kSetProcessGroup = 1,
+  kJoinCgroup = 1,
+  kSetProcessGroup,
   kDeathSignal,
   kParentGone,
   kSignalMask,
@@ -68,6 +69,8 @@ const char* ChildStepName(ChildStep step) {
       return "reporting its peak memory";
     case ChildStep::kListenerNumber:
       return "announcing the seccomp listener";
+    case ChildStep::kJoinCgroup:
+      return "joining the run's cgroup v1 hierarchies";
     case ChildStep::kSetProcessGroup:
       return "setpgid";
     case ChildStep::kDeathSignal:
@@ -181,6 +184,11 @@ int64_t ReadPeakKib(const char* status_path) {
     const char* workdir, const char* path, char* const* argv,
     char* const* envp) {
   const ChildStdio& stdio = options.stdio;
+  for (const int tasks : options.join_cgroup_tasks) {
+    if (::write(tasks, "0", 1) != 1) {
+      ChildFail(report_fd, ChildStep::kJoinCgroup);
+    }
+  }
   if (::setpgid(0, 0) != 0) ChildFail(report_fd, ChildStep::kSetProcessGroup);
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
     ChildFail(report_fd, ChildStep::kDeathSignal);

@@ -62,7 +62,8 @@ class ChildSetup {
 };
 
 // What the child sets up between fork and exec beyond stdio and cwd (the
-// root before the cwd), in this order: the wait for Release() (if asked),
+// root before the cwd), in this order: its cgroups (before all else), the
+// wait for Release() (if asked),
 // `setup`, rlimits, RDTSC
 // trapping, no_new_privs + seccomp filter, then execve.
 struct SpawnOptions {
@@ -75,7 +76,7 @@ struct SpawnOptions {
   bool seccomp_listener = false;  // pass back a user-notification listener
   // The child waits before the steps above until Release(): the parent
   // attaches a tracer first, so nothing the workload does goes unseen, or
-  // writes a user namespace's id maps and puts the child in its cgroup.
+  // writes a user namespace's id maps.
   bool wait_for_release = false;
   // CLONE_NEW* flags: the child is created with clone3 in these new
   // namespaces instead of with fork. With CLONE_NEWPID it is PID 1 there,
@@ -90,7 +91,7 @@ struct SpawnOptions {
   // ordinary signal semantics. Killing the init kills the namespace.
   bool separate_init = false;
   // Must outlive Spawn (and Release). Needs wait_for_release when it depends
-  // on what the parent does to the child (id maps, cgroup).
+  // on what the parent does to the child (id maps).
   const ChildSetup* setup = nullptr;
   // Count the workload's syscalls in the kernel from its execve on
   // (syscall_counter.h), where this host can: the counter is opened before
@@ -102,6 +103,14 @@ struct SpawnOptions {
   // there from the first; -1: the parent's cgroup. Must stay open during
   // Spawn.
   int cgroup_fd = -1;
+  // cgroup v1 `tasks` files (O_WRONLY descriptors) the child writes "0" to
+  // before anything else, moving its one thread into each. A pid written
+  // to cgroup.procs by the parent would take the kernel's global
+  // threadgroup lock, whose write side waits for an RCU grace period
+  // (about 10 ms on these hosts); a thread that moves itself skips it. The
+  // kernel checks the opener's credentials. With separate_init only the
+  // workload moves, not the init. Must stay open during Spawn.
+  std::vector<int> join_cgroup_tasks;
   // The workload's root (Workload::root; empty: the host's), entered
   // before the chdir to the workdir, which is then a path in it: with
   // CLONE_NEWNS by binding it on itself and pivot_root (the host's tree is
