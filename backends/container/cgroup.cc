@@ -755,10 +755,10 @@ Result<CgroupEntrance> RunCgroup::OpenEntrance() const {
       entrance.v2_directory = std::move(*directory);
       continue;
     }
-    // O_CREAT as WriteControlFile opens: a fake tree has no `tasks` file.
+    // Not created where it is missing: a directory without one is no
+    // cgroup, and a write to a file made there would join nothing.
     const fs::path tasks = dir / "tasks";
-    UniqueFd fd(::open(tasks.c_str(),
-                       O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+    UniqueFd fd(::open(tasks.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) return FailErrno("opening " + tasks.string(), errno);
     entrance.v1_tasks.push_back(std::move(fd));
   }

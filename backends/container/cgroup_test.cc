@@ -448,8 +448,19 @@ TEST_F(FakeTreeTest, HybridPicksPerController) {
   EXPECT_TRUE(cgroup->OpenV2Directory().has_value());
 }
 
+// The inode of `path` (0 when it cannot be read).
+ino_t InodeOf(const fs::path& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+ino_t InodeOf(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
 // A child enters the v2 directory by clone3 and each v1 directory through
-// its `tasks` file.
+// its `tasks` file (which the kernel makes with the directory; here the
+// test does).
 TEST_F(FakeTreeTest, EntranceIsTheV2DirectoryAndEachV1TasksFile) {
   AddV1Hierarchy("cpuacct");
   AddV2Root("unified", "memory pids");
@@ -459,15 +470,18 @@ TEST_F(FakeTreeTest, EntranceIsTheV2DirectoryAndEachV1TasksFile) {
   ASSERT_EQ(cgroup->directories().size(), 2U);
   const fs::path v2 = cgroup->directories()[0];
   const fs::path cpuacct = cgroup->directories()[1];
+  // No `tasks` file: not a cgroup, and nothing is made in its place.
+  Result<CgroupEntrance> refused = cgroup->OpenEntrance();
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().sys_errno(), ENOENT);
+  EXPECT_FALSE(Exists(cpuacct / "tasks"));
 
+  std::ofstream(cpuacct / "tasks").close();
   Result<CgroupEntrance> entrance = cgroup->OpenEntrance();
   ASSERT_TRUE(entrance.has_value()) << entrance.error().ToString();
-  struct stat opened {};
-  struct stat named {};
-  ASSERT_EQ(::fstat(entrance->v2_directory.get(), &opened), 0);
-  ASSERT_EQ(::stat(v2.c_str(), &named), 0);
-  EXPECT_EQ(opened.st_ino, named.st_ino);
+  EXPECT_EQ(InodeOf(entrance->v2_directory.get()), InodeOf(v2));
   ASSERT_EQ(entrance->v1_tasks.size(), 1U);
+  EXPECT_EQ(InodeOf(entrance->v1_tasks[0].get()), InodeOf(cpuacct / "tasks"));
   ASSERT_EQ(::write(entrance->v1_tasks[0].get(), "0", 1), 1);
   EXPECT_EQ(ReadText(cpuacct / "tasks"), "0");
   EXPECT_EQ(::fcntl(entrance->v1_tasks[0].get(), F_GETFD), FD_CLOEXEC);
@@ -475,15 +489,23 @@ TEST_F(FakeTreeTest, EntranceIsTheV2DirectoryAndEachV1TasksFile) {
   ASSERT_TRUE(cgroup->Remove().has_value());
 }
 
-TEST_F(FakeTreeTest, PureV1EntranceIsATasksFileForEachHierarchy) {
+TEST_F(FakeTreeTest, PureV1EntranceIsEachHierarchysTasksFile) {
   AddV1Controllers();
   Result<RunCgroup> cgroup =
       RunCgroup::Create(root(), Facts(), {.processes = 4});
   ASSERT_TRUE(cgroup.has_value()) << cgroup.error().ToString();
+  for (const fs::path& dir : cgroup->directories()) {
+    std::ofstream(dir / "tasks").close();
+  }
   Result<CgroupEntrance> entrance = cgroup->OpenEntrance();
   ASSERT_TRUE(entrance.has_value()) << entrance.error().ToString();
   EXPECT_FALSE(entrance->v2_directory.valid());
-  EXPECT_EQ(entrance->v1_tasks.size(), cgroup->directories().size());
+  ASSERT_EQ(entrance->v1_tasks.size(), cgroup->directories().size());
+  for (size_t i = 0; i < entrance->v1_tasks.size(); ++i) {
+    EXPECT_EQ(InodeOf(entrance->v1_tasks[i].get()),
+              InodeOf(cgroup->directories()[i] / "tasks"))
+        << cgroup->directories()[i];
+  }
   for (const fs::path& dir : cgroup->directories()) DropControlFiles(dir);
   ASSERT_TRUE(cgroup->Remove().has_value());
 }

@@ -295,6 +295,7 @@ Status ContainerBackend::Start(const Workload& workload,
   Workload inside = workload;
   inside.executable = root_->executable();
   auto child = ChildProcess::Spawn(inside, options);
+  entrance = CgroupEntrance{};  // the child has its own copies
   if (!child) return tl::unexpected(child.error());
   child_ = std::move(*child);
   stdout_ = std::move(pipes->stdout_read);

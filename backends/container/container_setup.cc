@@ -8,8 +8,9 @@ namespace isoscope {
 
 int ContainerSetup::Run(Failure* failure) const {
   failure->what[0] = '\0';
-  // After the parent moved this process into the run's cgroup, so the
-  // namespace's root is that cgroup: the workload sees no other.
+  // After this process entered the run's cgroup (SpawnOptions'
+  // cgroup_fd and join_cgroup_tasks), so the namespace's root is that
+  // cgroup: the workload sees no other.
   if (::unshare(CLONE_NEWCGROUP) != 0) {
     return failure->Failed("unshare(CLONE_NEWCGROUP)", errno);
   }

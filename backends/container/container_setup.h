@@ -1,5 +1,5 @@
-// What the container's first process does between clone and exec, after the
-// parent wrote its id maps and put it in its cgroup: the cgroup namespace,
+// What the container's first process does between clone and exec, after it
+// entered its cgroup and the parent wrote its id maps: the cgroup namespace,
 // the root filesystem, then the identity shared with the ptrace backend
 // (hostname, loopback, ids and capabilities: backends/process/identity.h).
 #ifndef ISOSCOPE_BACKENDS_CONTAINER_CONTAINER_SETUP_H_

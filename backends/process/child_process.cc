@@ -630,7 +630,9 @@ Result<ChildProcess> ChildProcess::Spawn(const Workload& workload,
     if (!restored) return tl::unexpected(restored.error());
     return FailErrno(
         namespaces != 0
-            ? fmt::format("clone3 with namespaces {:#x}", namespaces)
+            ? fmt::format(
+                  "clone3 with namespaces {:#x}{}", namespaces,
+                  options.cgroup_fd >= 0 ? " into the run's cgroup" : "")
         : options.cgroup_fd >= 0 ? std::string("clone3 into the run's cgroup")
                                  : std::string("fork"),
         spawn_error);
@@ -685,10 +687,20 @@ Status ChildProcess::Release() {
   char go = 1;
   ssize_t n;
   do {
-    n = ::write(channel_.get(), &go, 1);
+    n = ::send(channel_.get(), &go, 1, MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
-  if (n != 1) return FailErrno("releasing the child", n < 0 ? errno : EIO);
-  return {};
+  if (n == 1) return {};
+  const int error = n < 0 ? errno : EIO;
+  // A child that failed before its release (joining its cgroup, say) has
+  // closed its end: what it reported says why, where EPIPE would not.
+  if (error == EPIPE || error == ECONNRESET) {
+    while (channel_) {
+      auto more = ReadSpawnReport();
+      if (!more) return tl::unexpected(more.error());
+      if (!*more) break;
+    }
+  }
+  return FailErrno("releasing the child", error);
 }
 
 Result<bool> ChildProcess::ReadSpawnReport() {

@@ -104,12 +104,13 @@ struct SpawnOptions {
   // Spawn.
   int cgroup_fd = -1;
   // cgroup v1 `tasks` files (O_WRONLY descriptors) the child writes "0" to
-  // before anything else, moving its one thread into each. A pid written
-  // to cgroup.procs by the parent would take the kernel's global
+  // before anything else, moving its one thread into each. A move that
+  // names a pid (the parent writing the child's) takes the kernel's global
   // threadgroup lock, whose write side waits for an RCU grace period
   // (about 10 ms on these hosts); a thread that moves itself skips it. The
-  // kernel checks the opener's credentials. With separate_init only the
-  // workload moves, not the init. Must stay open during Spawn.
+  // kernel checks the opener's credentials (the writer's before Linux
+  // 5.16: the same uid). With separate_init only the workload moves, not
+  // the init. Must stay open during Spawn.
   std::vector<int> join_cgroup_tasks;
   // The workload's root (Workload::root; empty: the host's), entered
   // before the chdir to the workdir, which is then a path in it: with
