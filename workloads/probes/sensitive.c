@@ -48,6 +48,8 @@
  * umip.c): a base near the top of the address space, limit 0. */
 #define UMIP_DUMMY_GDT_BASE 0xfffffffffffe0000ul
 #define UMIP_DUMMY_IDT_BASE 0xffffffffffff0000ul
+/* Where x86-64's canonical upper half, the kernel's, begins. */
+#define KERNEL_HALF 0xffff800000000000ul
 /* verr/verw/lar are tried on GDT selectors 1..SELECTORS-1. */
 #define SELECTORS 32
 
@@ -266,12 +268,22 @@ static void table_case(struct seen *s, int idt) {
                      :
                      : "r11");
   }
-  rt_snprintf(s->value, sizeof(s->value), "0x%lx/0x%x", t.base,
-              (unsigned int)t.limit);
   unsigned long dummy = idt ? UMIP_DUMMY_IDT_BASE : UMIP_DUMMY_GDT_BASE;
+  const int umip_dummy = t.base == dummy && t.limit == 0;
+  /* A real table read at CPL 3 is the one of the CPU the probe ran on:
+   * Linux keeps each CPU's GDT at an address of its own, and under some
+   * hypervisors (PVM) both tables are those of the physical CPU below,
+   * which no affinity chooses. Only its limit and its place in the kernel
+   * half are the same from run to run; the base stays in `base=`. */
+  if (!umip_dummy && (read_cs() & 3) == 3 && t.base >= KERNEL_HALF) {
+    rt_snprintf(s->value, sizeof(s->value), "kernel/0x%x",
+                (unsigned int)t.limit);
+  } else {
+    rt_snprintf(s->value, sizeof(s->value), "0x%lx/0x%x", t.base,
+                (unsigned int)t.limit);
+  }
   rt_snprintf(s->extra, sizeof(s->extra), "base=0x%lx limit=0x%x%s", t.base,
-              (unsigned int)t.limit,
-              t.base == dummy && t.limit == 0 ? " (Linux's UMIP dummy)" : "");
+              (unsigned int)t.limit, umip_dummy ? " (Linux's UMIP dummy)" : "");
 }
 
 static void case_sgdt(struct seen *s) { table_case(s, 0); }
