@@ -63,9 +63,8 @@ class ChildSetup {
 
 // What the child sets up between fork and exec beyond stdio and cwd (the
 // root before the cwd), in this order: its cgroups (before all else), the
-// wait for Release() (if asked),
-// `setup`, rlimits, RDTSC
-// trapping, no_new_privs + seccomp filter, then execve.
+// wait for Release() (if asked), `setup`, rlimits, RDTSC trapping,
+// no_new_privs + seccomp filter, then execve.
 struct SpawnOptions {
   ChildStdio stdio;
   std::vector<ResourceLimit> limits;
