@@ -212,6 +212,18 @@ std::optional<std::string> StderrOnATerminal(
   return out;
 }
 
+// Everything `fd` yields until EOF (or an error other than EINTR).
+std::string ReadToEnd(int fd) {
+  std::string text;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof(buffer))) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  return text;
+}
+
 // `isoscope workloads | head -1`: a reader that left is not an error to
 // report; isoscope ends as SIGPIPE would have ended it, saying nothing.
 TEST_F(CliConventionsTest, ClosedStdoutEndsQuietly) {
@@ -234,13 +246,7 @@ TEST_F(CliConventionsTest, ClosedStdoutEndsQuietly) {
   }
   out_write.Reset();
   err_write.Reset();
-  std::string err;
-  char buffer[4096];
-  for (ssize_t n; (n = ::read(err_read.get(), buffer, sizeof(buffer))) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    err.append(buffer, static_cast<size_t>(n));
-  }
+  const std::string err = ReadToEnd(err_read.get());
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
@@ -276,14 +282,7 @@ TEST_F(CliConventionsTest, RunsWhenStartedWithSigchldIgnored) {
       ::_exit(127);
     }
     err_write.Reset();
-    std::string err;
-    char buffer[4096];
-    for (ssize_t n;
-         (n = ::read(err_read.get(), buffer, sizeof(buffer))) != 0;) {
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) break;
-      err.append(buffer, static_cast<size_t>(n));
-    }
+    const std::string err = ReadToEnd(err_read.get());
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFEXITED(status)) << backend;
